@@ -1,0 +1,1698 @@
+/* libvixDiskLib: a VixDiskLib-compatible layer over libvdisk.
+ *
+ * Written only against the public native API (vdisk/vdisk.h).  Local
+ * (hosted) disks only: a connection that names a server is refused.
+ *
+ * State: the library keeps a per-process init count and the log callbacks
+ * (guarded by one mutex), and a small ring of recent error messages so
+ * that GetErrorText can explain an error that a completion callback
+ * received on a worker thread.  No thread is started before the first
+ * asynchronous I/O on a handle, so Init is safe before fork().
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vdisk/vdisk.h"
+#include "vdisk/vixDiskLib.h"
+
+#define VIX_API __attribute__((visibility ("default")))
+
+#define HANDLE_MAGIC 0x56495848u /* "VIXH" */
+#define CONN_MAGIC 0x5649584du   /* "VIXM" */
+#define AIO_THREADS 4
+#define ERR_MSG_MAX 1024
+#define ERR_RING 16
+
+/* ---- process state --------------------------------------------------- */
+
+static pthread_mutex_t lib_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned lib_init_count;
+static VixDiskLibGenericLogFunc *lib_log_fn;
+static VixDiskLibGenericLogFunc *lib_warn_fn;
+static VixDiskLibGenericLogFunc *lib_panic_fn;
+static int lib_trusted;         /* vdisk.trustedPaths from the config */
+
+/* Recent errors, newest last: lets GetErrorText explain a code that was
+ * produced on another thread (completion callbacks). */
+struct err_slot {
+  VixError code;
+  char msg[ERR_MSG_MAX];
+};
+static struct err_slot err_ring[ERR_RING];
+static unsigned err_ring_next;
+
+/* The last error on this thread. */
+static __thread struct err_slot tls_err;
+
+enum { LOG_INFO, LOG_WARN, LOG_PANIC };
+
+static void vix_log (int level, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+static void
+vix_log (int level, const char *fmt, ...)
+{
+  VixDiskLibGenericLogFunc *fn;
+  va_list ap;
+
+  pthread_mutex_lock (&lib_lock);
+  fn = level == LOG_PANIC ? lib_panic_fn
+    : level == LOG_WARN ? lib_warn_fn : lib_log_fn;
+  pthread_mutex_unlock (&lib_lock);
+
+  va_start (ap, fmt);
+  if (fn)
+    fn (fmt, ap);
+  else if (level != LOG_INFO && getenv ("VDISK_VIX_DEBUG")) {
+    fputs ("libvixDiskLib: ", stderr);
+    vfprintf (stderr, fmt, ap);
+  }
+  va_end (ap);
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+struct code_text {
+  VixError code;
+  const char *text;
+};
+
+static const struct code_text code_texts[] = {
+  { VIX_OK, "The operation was successful" },
+  { VIX_E_FAIL, "Unknown error" },
+  { VIX_E_OUT_OF_MEMORY, "Memory allocation failed: out of memory" },
+  { VIX_E_INVALID_ARG, "One of the parameters was invalid" },
+  { VIX_E_FILE_NOT_FOUND, "A file was not found" },
+  { VIX_E_OBJECT_IS_BUSY, "This function cannot be performed because the handle is executing another function" },
+  { VIX_E_NOT_SUPPORTED, "The operation is not supported" },
+  { VIX_E_FILE_ERROR, "A file access error occurred on the host or guest operating system" },
+  { VIX_E_DISK_FULL, "An error occurred while writing a file; the disk is full" },
+  { VIX_E_INCORRECT_FILE_TYPE, "An error occurred while accessing a file: wrong file type" },
+  { VIX_E_CANCELLED, "The operation was canceled" },
+  { VIX_E_FILE_READ_ONLY, "The file is write-protected" },
+  { VIX_E_FILE_ALREADY_EXISTS, "The file already exists" },
+  { VIX_E_FILE_ACCESS_ERROR, "You do not have access rights to this file" },
+  { VIX_E_REQUIRES_LARGE_FILES, "The file system does not support large files" },
+  { VIX_E_FILE_ALREADY_LOCKED, "The file is already in use" },
+  { VIX_E_NOT_SUPPORTED_ON_REMOTE_OBJECT, "The command is not supported on remote objects" },
+  { VIX_E_FILE_TOO_BIG, "The file is too big for the filesystem" },
+  { VIX_E_FILE_NAME_INVALID, "The file name is not valid" },
+  { VIX_E_ALREADY_EXISTS, "The object already exists" },
+  { VIX_E_BUFFER_TOOSMALL, "The buffer is too small" },
+  { VIX_E_OBJECT_NOT_FOUND, "The object was not found" },
+  { VIX_E_HOST_NOT_CONNECTED, "Unable to connect to the host" },
+  { VIX_E_INVALID_UTF8_STRING, "The string is not valid UTF-8" },
+  { VIX_E_ARGUMENT_TOO_BIG, "An argument is too big" },
+  { VIX_E_INVALID_HANDLE, "The handle is not valid" },
+  { VIX_E_DISK_INVAL, "One of the parameters supplied is invalid" },
+  { VIX_E_DISK_NOINIT, "The disk library has not been initialized" },
+  { VIX_E_DISK_NOIO, "The called function requires the virtual disk to be opened for I/O" },
+  { VIX_E_DISK_PARTIALCHAIN, "The called function cannot be performed on partial chains: open the parent virtual disk" },
+  { VIX_E_DISK_NEEDSREPAIR, "The specified virtual disk needs repair" },
+  { VIX_E_DISK_OUTOFRANGE, "You have requested access to an area of the virtual disk that is out of bounds" },
+  { VIX_E_DISK_CID_MISMATCH, "The parent virtual disk has been modified since the child was created: content ID mismatch" },
+  { VIX_E_DISK_CANTSHRINK, "The specified virtual disk cannot be shrunk" },
+  { VIX_E_DISK_UNSUPPORTEDDISKVERSION, "The disk has an unsupported format version" },
+  { VIX_E_DISK_OPENPARENT, "The parent of this virtual disk could not be opened" },
+  { VIX_E_DISK_NOTSUPPORTED, "The specified feature is not supported by this version" },
+  { VIX_E_DISK_TOOMANYREDO, "The chain of redo logs is too deep" },
+  { VIX_E_DISK_KEY_NOTFOUND, "The metadata key was not found" },
+  { VIX_E_DISK_INVALID_CONNECTION, "The connection handle is not valid" },
+  { VIX_E_DISK_CANTREPAIR, "The virtual disk is corrupted and cannot be repaired" },
+  { VIX_E_DISK_INVALIDDISK, "The specified file is not a valid virtual disk" },
+  { VIX_E_DISK_CAPACITY_MISMATCH, "Parent and child disks have different capacities" },
+  { VIX_E_DISK_PARENT_NOTALLOWED, "This disk type cannot be a parent" },
+  { VIX_E_DISK_ATTACH_ROOTLINK, "Both disks are root links" },
+  { VIX_E_CANNOT_CONNECT_TO_HOST, "Cannot connect to host" },
+  { VIX_E_NOT_FOR_REMOTE_HOST, "Not supported for remote hosts" },
+  { VIX_ASYNC, "The asynchronous operation was queued" },
+  { VIX_E_ASYNC_MIXEDMODE_UNSUPPORTED, "Mixing synchronous and asynchronous I/O is not supported" },
+};
+
+static const char *
+code_text (VixError err)
+{
+  size_t i;
+
+  for (i = 0; i < sizeof code_texts / sizeof code_texts[0]; i++)
+    if (code_texts[i].code == VIX_ERROR_CODE (err))
+      return code_texts[i].text;
+  return NULL;
+}
+
+static void
+remember_error (VixError code, const char *msg)
+{
+  tls_err.code = code;
+  snprintf (tls_err.msg, sizeof tls_err.msg, "%s", msg);
+
+  pthread_mutex_lock (&lib_lock);
+  err_ring[err_ring_next % ERR_RING] = tls_err;
+  err_ring_next++;
+  pthread_mutex_unlock (&lib_lock);
+}
+
+/* Record an error: the message says what happened.  Returns code. */
+static VixError vix_error (VixError code, const char *func,
+                           const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+static VixError
+vix_error (VixError code, const char *func, const char *fmt, ...)
+{
+  char msg[ERR_MSG_MAX];
+  int n;
+  va_list ap;
+
+  n = snprintf (msg, sizeof msg, "%s: ", func);
+  if (n < 0 || (size_t) n >= sizeof msg)
+    n = 0;
+  va_start (ap, fmt);
+  vsnprintf (msg + n, sizeof msg - (size_t) n, fmt, ap);
+  va_end (ap);
+  remember_error (code, msg);
+  vix_log (LOG_WARN, "%s\n", msg);
+  return code;
+}
+
+static VixError
+not_supported (const char *func, const char *what)
+{
+  return vix_error (VIX_E_NOT_SUPPORTED, func,
+                    "%s is not supported by vdisk's libvixDiskLib yet "
+                    "(libvdisk has no native support for it)", what);
+}
+
+/* Translate the native library's last error into a VixError, keeping its
+ * message. */
+static VixError
+vd_to_vix (int rc, const char *func)
+{
+  const struct vd_error *e = vd_last_error ();
+  const char *msg = e->message && *e->message ? e->message
+    : vd_strerror (rc);
+  int errnum = e->errnum;
+  VixError code;
+
+  switch (rc) {
+  case VD_EINVAL: code = VIX_E_INVALID_ARG; break;
+  case VD_EIO:
+    if (errnum == EACCES || errnum == EPERM)
+      code = VIX_E_FILE_ACCESS_ERROR;
+    else if (errnum == EFBIG)
+      code = VIX_E_FILE_TOO_BIG;
+    else if (errnum == ENOSPC || errnum == EDQUOT)
+      code = VIX_E_DISK_FULL;
+    else
+      code = VIX_E_FILE_ERROR;
+    break;
+  case VD_ENOMEM: code = VIX_E_OUT_OF_MEMORY; break;
+  case VD_ENOTSUP: code = VIX_E_NOT_SUPPORTED; break;
+  case VD_ECORRUPT: code = VIX_E_DISK_INVALIDDISK; break;
+  case VD_ENOENT: code = VIX_E_FILE_NOT_FOUND; break;
+  case VD_EPARENT:
+    code = errnum == ENOENT ? VIX_E_DISK_PARTIALCHAIN
+      : VIX_E_DISK_CID_MISMATCH;
+    break;
+  case VD_EROFS: code = VIX_E_FILE_READ_ONLY; break;
+  case VD_ECANCELED: code = VIX_E_CANCELLED; break;
+  case VD_ELOCKED: code = VIX_E_FILE_ALREADY_LOCKED; break;
+  case VD_EEXIST: code = VIX_E_FILE_ALREADY_EXISTS; break;
+  case VD_ENOSPC: code = VIX_E_DISK_FULL; break;
+  default: code = VIX_E_FAIL; break;
+  }
+  return vix_error (code, func, "%s", msg);
+}
+
+VIX_API char *
+VixDiskLib_GetErrorText (VixError err, const char *locale)
+{
+  char buf[ERR_MSG_MAX + 128];
+  const char *base = code_text (err);
+  const char *detail = NULL;
+  VixError code = VIX_ERROR_CODE (err);
+  unsigned i;
+
+  (void) locale;
+  if (code != VIX_OK && code != VIX_ASYNC) {
+    if (tls_err.code == code && tls_err.msg[0])
+      detail = tls_err.msg;
+    else {
+      pthread_mutex_lock (&lib_lock);
+      for (i = 0; i < ERR_RING && i < err_ring_next; i++) {
+        struct err_slot *s = &err_ring[(err_ring_next - 1 - i) % ERR_RING];
+        if (s->code == code && s->msg[0]) {
+          snprintf (buf, sizeof buf, "%s", s->msg);
+          detail = buf;
+          break;
+        }
+      }
+      pthread_mutex_unlock (&lib_lock);
+    }
+  }
+  if (detail)
+    return strdup (detail);
+  if (base)
+    return strdup (base);
+  snprintf (buf, sizeof buf, "VixDiskLib error %llu (no further details)",
+            (unsigned long long) code);
+  return strdup (buf);
+}
+
+VIX_API void
+VixDiskLib_FreeErrorText (char *errMsg)
+{
+  free (errMsg);
+}
+
+/* ---- library lifecycle ----------------------------------------------- */
+
+static int
+truthy (const char *v)
+{
+  return !strcasecmp (v, "1") || !strcasecmp (v, "true")
+    || !strcasecmp (v, "yes") || !strcasecmp (v, "on");
+}
+
+/* The VDDK config file is "key = value" lines.  vdisk reads one key of its
+ * own, vdisk.trustedPaths, and ignores the rest. */
+static void
+read_config (const char *path)
+{
+  FILE *f;
+  char line[1024];
+  int trusted = -1;
+
+  if (!path || !*path)
+    return;
+  f = fopen (path, "r");
+  if (!f) {
+    vix_log (LOG_WARN, "VixDiskLib: cannot read config file %s: %s\n",
+             path, strerror (errno));
+    return;
+  }
+  while (fgets (line, sizeof line, f)) {
+    char *k = line, *eq, *v, *end;
+
+    while (*k == ' ' || *k == '\t')
+      k++;
+    if (*k == '#' || *k == ';' || !(eq = strchr (k, '=')))
+      continue;
+    for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t'); end--)
+      ;
+    *end = '\0';
+    v = eq + 1;
+    while (*v == ' ' || *v == '\t' || *v == '"')
+      v++;
+    end = v + strlen (v);
+    while (end > v && strchr (" \t\r\n\"", end[-1]))
+      end--;
+    *end = '\0';
+    if (!strcasecmp (k, "vdisk.trustedPaths"))
+      trusted = truthy (v);
+  }
+  fclose (f);
+  if (trusted >= 0) {
+    pthread_mutex_lock (&lib_lock);
+    lib_trusted = trusted;
+    pthread_mutex_unlock (&lib_lock);
+  }
+}
+
+VIX_API VixError
+VixDiskLib_InitEx (uint32 majorVersion, uint32 minorVersion,
+                   VixDiskLibGenericLogFunc *log,
+                   VixDiskLibGenericLogFunc *warn,
+                   VixDiskLibGenericLogFunc *panic,
+                   const char *libDir, const char *configFile)
+{
+  const char *env;
+
+  (void) libDir;
+  if (majorVersion < 1)
+    return vix_error (VIX_E_INVALID_ARG, "VixDiskLib_InitEx",
+                      "API version %u.%u is not valid",
+                      majorVersion, minorVersion);
+  pthread_mutex_lock (&lib_lock);
+  lib_init_count++;
+  lib_log_fn = log;
+  lib_warn_fn = warn;
+  lib_panic_fn = panic;
+  env = getenv ("VDISK_VIX_TRUSTED");
+  if (env)
+    lib_trusted = truthy (env);
+  pthread_mutex_unlock (&lib_lock);
+  read_config (configFile);
+  vix_log (LOG_INFO, "VixDiskLib: vdisk %s, API version %u.%u requested\n",
+           vd_get_version (), majorVersion, minorVersion);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Init (uint32 majorVersion, uint32 minorVersion,
+                 VixDiskLibGenericLogFunc *log,
+                 VixDiskLibGenericLogFunc *warn,
+                 VixDiskLibGenericLogFunc *panic, const char *libDir)
+{
+  return VixDiskLib_InitEx (majorVersion, minorVersion, log, warn, panic,
+                            libDir, NULL);
+}
+
+VIX_API void
+VixDiskLib_Exit (void)
+{
+  vix_log (LOG_INFO, "VixDiskLib: exit\n");
+  pthread_mutex_lock (&lib_lock);
+  if (lib_init_count > 0 && --lib_init_count == 0) {
+    lib_log_fn = lib_warn_fn = lib_panic_fn = NULL;
+  }
+  pthread_mutex_unlock (&lib_lock);
+}
+
+static int
+is_initialized (void)
+{
+  unsigned n;
+
+  pthread_mutex_lock (&lib_lock);
+  n = lib_init_count;
+  pthread_mutex_unlock (&lib_lock);
+  return n > 0;
+}
+
+VIX_API const char *
+VixDiskLib_ListTransportModes (void)
+{
+  return "file";
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+struct VixDiskLibConnectParam {
+  uint32 magic;
+  Bool read_only;
+  VixDiskLibConnectParams params;  /* deep copy, strings owned */
+};
+
+static int
+is_remote (const VixDiskLibConnectParams *p)
+{
+  return p && p->serverName && p->serverName[0];
+}
+
+VIX_API VixDiskLibConnectParams *
+VixDiskLib_AllocateConnectParams (void)
+{
+  return calloc (1, sizeof (VixDiskLibConnectParams));
+}
+
+/* Params from AllocateConnectParams hold the caller's strings; params from
+ * GetConnectParams are one block with their strings inside.  Either way a
+ * single free() is right. */
+VIX_API void
+VixDiskLib_FreeConnectParams (VixDiskLibConnectParams *connectParams)
+{
+  free (connectParams);
+}
+
+#define FOR_EACH_STRING(P, X)                                           \
+  X ((P)->vmxSpec); X ((P)->serverName); X ((P)->thumbPrint);           \
+  X ((P)->vimApiVer);                                                   \
+  X ((P)->spec.vStorageObjSpec.id);                                     \
+  X ((P)->spec.vStorageObjSpec.datastoreMoRef);                         \
+  X ((P)->spec.vStorageObjSpec.ssId)
+
+/* The credential strings depend on credType: their addresses in v[]. */
+static size_t
+cred_strings (VixDiskLibConnectParams *p, char **v[3])
+{
+  if (p->credType == VIXDISKLIB_CRED_UID) {
+    v[0] = &p->creds.uid.userName;
+    v[1] = &p->creds.uid.password;
+    return 2;
+  }
+  if (p->credType == VIXDISKLIB_CRED_SESSIONID) {
+    v[0] = &p->creds.sessionId.cookie;
+    v[1] = &p->creds.sessionId.userName;
+    v[2] = &p->creds.sessionId.key;
+    return 3;
+  }
+  return 0;
+}
+
+static void
+free_params_strings (VixDiskLibConnectParams *p)
+{
+  char **creds[3];
+  size_t i, n;
+
+#define FREE_ONE(s) (free (s), (s) = NULL)
+  FOR_EACH_STRING (p, FREE_ONE);
+#undef FREE_ONE
+  n = cred_strings (p, creds);
+  for (i = 0; i < n; i++) {
+    free (*creds[i]);
+    *creds[i] = NULL;
+  }
+}
+
+/* Deep copy src into *dst (separately allocated strings). */
+static int
+copy_params (VixDiskLibConnectParams *dst, const VixDiskLibConnectParams *src)
+{
+  char **creds[3];
+  size_t i, n;
+  int failed = 0;
+
+  *dst = *src;
+  dst->state = NULL;
+  if (dst->specType != VIXDISKLIB_SPEC_VSTORAGE_OBJECT
+      && dst->specType != VIXDISKLIB_SPEC_DATASTORE)
+    memset (&dst->spec, 0, sizeof dst->spec);
+  if (dst->specType == VIXDISKLIB_SPEC_DATASTORE) {
+    /* dsSpec has two strings where vStorageObjSpec has three. */
+    dst->spec.vStorageObjSpec.ssId = NULL;
+  }
+  if (dst->credType != VIXDISKLIB_CRED_UID
+      && dst->credType != VIXDISKLIB_CRED_SESSIONID)
+    memset (&dst->creds, 0, sizeof dst->creds);
+
+#define DUP_ONE(s) do {                                         \
+    if ((s) && !((s) = strdup (s))) failed = 1;                 \
+  } while (0)
+  FOR_EACH_STRING (dst, DUP_ONE);
+#undef DUP_ONE
+  n = cred_strings (dst, creds);
+  for (i = 0; i < n; i++)
+    if (*creds[i] && !(*creds[i] = strdup (*creds[i])))
+      failed = 1;
+  if (failed) {
+    free_params_strings (dst);
+    return -1;
+  }
+  return 0;
+}
+
+static VixError
+check_local (const VixDiskLibConnectParams *p, const char *func)
+{
+  if (is_remote (p))
+    return vix_error (VIX_E_NOT_SUPPORTED, func,
+                      "server \"%s\": remote connections (vCenter/ESXi, "
+                      "transports nbd, nbdssl, san, hotadd) are not "
+                      "supported by vdisk; only local disks (no serverName)",
+                      p->serverName);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
+                      Bool readOnly, const char *snapshotRef,
+                      const char *transportModes,
+                      VixDiskLibConnection *connection)
+{
+  static const VixDiskLibConnectParams zero;
+  const char *func = "VixDiskLib_Connect";
+  struct VixDiskLibConnectParam *c;
+  VixError err;
+
+  if (!connection)
+    return vix_error (VIX_E_INVALID_ARG, func, "connection pointer is NULL");
+  *connection = NULL;
+  if (!is_initialized ())
+    return vix_error (VIX_E_DISK_NOINIT, func,
+                      "VixDiskLib_Init/InitEx has not been called");
+  if (!connectParams)
+    connectParams = &zero;
+  if ((err = check_local (connectParams, func)) != VIX_OK)
+    return err;
+  if (snapshotRef && *snapshotRef)
+    return vix_error (VIX_E_NOT_SUPPORTED, func,
+                      "snapshot \"%s\": snapshots need a vCenter connection, "
+                      "which vdisk does not support", snapshotRef);
+  if (transportModes && *transportModes && !strstr (transportModes, "file"))
+    vix_log (LOG_WARN, "VixDiskLib: transport modes \"%s\" requested; "
+             "local disks always use \"file\"\n", transportModes);
+
+  c = calloc (1, sizeof *c);
+  if (!c || copy_params (&c->params, connectParams) == -1) {
+    free (c);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func,
+                      "cannot allocate the connection");
+  }
+  c->magic = CONN_MAGIC;
+  c->read_only = readOnly ? TRUE : FALSE;
+  vix_log (LOG_INFO, "VixDiskLib: local connection%s\n",
+           readOnly ? " (read-only)" : "");
+  *connection = c;
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Connect (const VixDiskLibConnectParams *connectParams,
+                    VixDiskLibConnection *connection)
+{
+  return VixDiskLib_ConnectEx (connectParams, FALSE, NULL, NULL, connection);
+}
+
+static VixError
+check_conn (const struct VixDiskLibConnectParam *c, const char *func)
+{
+  if (!c || c->magic != CONN_MAGIC)
+    return vix_error (VIX_E_DISK_INVALID_CONNECTION, func,
+                      "the connection handle is NULL or not valid");
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Disconnect (VixDiskLibConnection connection)
+{
+  VixError err = check_conn (connection, "VixDiskLib_Disconnect");
+
+  if (err != VIX_OK)
+    return err;
+  free_params_strings (&connection->params);
+  connection->magic = 0;
+  free (connection);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_GetConnectParams (const VixDiskLibConnection connection,
+                             VixDiskLibConnectParams **connectParams)
+{
+  const char *func = "VixDiskLib_GetConnectParams";
+  VixError err = check_conn (connection, func);
+  VixDiskLibConnectParams tmp, *out;
+  char **creds[3];
+  size_t i, n, total = sizeof *out;
+  char *p;
+
+  if (err != VIX_OK)
+    return err;
+  if (!connectParams)
+    return vix_error (VIX_E_INVALID_ARG, func, "output pointer is NULL");
+  *connectParams = NULL;
+  tmp = connection->params;
+
+  /* One block: the struct, then its strings. */
+#define SIZE_ONE(s) (total += (s) ? strlen (s) + 1 : 0)
+  FOR_EACH_STRING (&tmp, SIZE_ONE);
+#undef SIZE_ONE
+  n = cred_strings (&tmp, creds);
+  for (i = 0; i < n; i++)
+    total += *creds[i] ? strlen (*creds[i]) + 1 : 0;
+
+  out = malloc (total);
+  if (!out)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "cannot allocate %zu bytes",
+                      total);
+  *out = tmp;
+  p = (char *) (out + 1);
+#define PUT_ONE(s) do {                                         \
+    if (s) { size_t l_ = strlen (s) + 1;                        \
+      memcpy (p, s, l_); (s) = p; p += l_; }                    \
+  } while (0)
+  FOR_EACH_STRING (out, PUT_ONE);
+  n = cred_strings (out, creds);
+  for (i = 0; i < n; i++)
+    PUT_ONE (*creds[i]);
+#undef PUT_ONE
+  *connectParams = out;
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_PrepareForAccess (const VixDiskLibConnectParams *connectParams,
+                             const char *identity)
+{
+  (void) identity;
+  return check_local (connectParams, "VixDiskLib_PrepareForAccess");
+}
+
+VIX_API VixError
+VixDiskLib_EndAccess (const VixDiskLibConnectParams *connectParams,
+                      const char *identity)
+{
+  (void) identity;
+  return check_local (connectParams, "VixDiskLib_EndAccess");
+}
+
+VIX_API VixError
+VixDiskLib_Cleanup (const VixDiskLibConnectParams *connectParams,
+                    uint32 *numCleanedUp, uint32 *numRemaining)
+{
+  VixError err = check_local (connectParams, "VixDiskLib_Cleanup");
+
+  if (numCleanedUp)
+    *numCleanedUp = 0;
+  if (numRemaining)
+    *numRemaining = 0;
+  return err;
+}
+
+/* ---- handles --------------------------------------------------------- */
+
+struct aio_req {
+  struct aio_req *next;
+  int is_write;
+  uint64 offset;                /* bytes */
+  size_t count;                 /* bytes */
+  uint8 *buf;
+  VixDiskLibCompletionCB cb;
+  void *cb_data;
+};
+
+struct VixDiskLibHandleStruct {
+  uint32 magic;
+  vd_disk *disk;
+  uint32 flags;
+  VixDiskLibSectorType capacity;   /* sectors */
+
+  pthread_mutex_t lock;
+  pthread_cond_t work_cond;        /* a request was queued, or stop */
+  pthread_cond_t idle_cond;        /* pending reached 0 */
+  struct aio_req *head, *tail;
+  unsigned pending;                /* queued + running */
+  unsigned nthreads;
+  int stopping;
+  pthread_t threads[AIO_THREADS];
+};
+
+static VixError
+check_handle (const struct VixDiskLibHandleStruct *h, const char *func)
+{
+  if (!h || h->magic != HANDLE_MAGIC)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "the disk handle is NULL or not valid");
+  return VIX_OK;
+}
+
+static int
+open_flags (uint32 vix_flags, const struct VixDiskLibConnectParam *c)
+{
+  int trusted;
+  uint32 f = 0;
+
+  if ((vix_flags & VIXDISKLIB_FLAG_OPEN_READ_ONLY) || c->read_only)
+    f |= VD_OPEN_READ_ONLY;
+  if (vix_flags & VIXDISKLIB_FLAG_OPEN_SINGLE_LINK)
+    f |= VD_OPEN_SINGLE_LINK;
+  if (vix_flags & VIXDISKLIB_FLAG_OPEN_UNBUFFERED)
+    f |= VD_OPEN_UNBUFFERED;
+  pthread_mutex_lock (&lib_lock);
+  trusted = lib_trusted;
+  pthread_mutex_unlock (&lib_lock);
+  if (trusted)
+    f |= VD_OPEN_TRUSTED;
+  /* COMPRESSION_* only change the network wire format: nothing to do for
+   * local files. */
+  return (int) f;
+}
+
+VIX_API VixError
+VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
+                 uint32 flags, VixDiskLibHandle *diskHandle)
+{
+  const char *func = "VixDiskLib_Open";
+  struct VixDiskLibHandleStruct *h;
+  VixError err;
+  vd_disk *disk;
+  int rc;
+
+  if (!diskHandle)
+    return vix_error (VIX_E_INVALID_ARG, func, "handle pointer is NULL");
+  *diskHandle = NULL;
+  if ((err = check_conn (connection, func)) != VIX_OK)
+    return err;
+  if (!path || !*path)
+    return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
+
+  rc = vd_disk_open (&disk, path, (uint32_t) open_flags (flags, connection));
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+
+  h = calloc (1, sizeof *h);
+  if (!h) {
+    vd_disk_close (disk);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "%s: cannot allocate handle",
+                      path);
+  }
+  h->magic = HANDLE_MAGIC;
+  h->disk = disk;
+  h->flags = flags;
+  h->capacity = vd_disk_get_size (disk) / VIXDISKLIB_SECTOR_SIZE;
+  pthread_mutex_init (&h->lock, NULL);
+  pthread_cond_init (&h->work_cond, NULL);
+  pthread_cond_init (&h->idle_cond, NULL);
+  vix_log (LOG_INFO, "VixDiskLib: opened %s (%s, %llu sectors, flags 0x%x, "
+           "transport file)\n", path, vd_disk_get_create_type (disk),
+           (unsigned long long) h->capacity, flags);
+  *diskHandle = h;
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_OpenEx (const VixDiskLibConnection connection,
+                   const VixDiskLibOpenParams *openParams,
+                   VixDiskLibHandle *diskHandle)
+{
+  if (!openParams) {
+    if (diskHandle)
+      *diskHandle = NULL;
+    return vix_error (VIX_E_INVALID_ARG, "VixDiskLib_OpenEx",
+                      "open parameters are NULL");
+  }
+  return VixDiskLib_Open (connection, openParams->path, openParams->flags,
+                          diskHandle);
+}
+
+static void wait_idle (struct VixDiskLibHandleStruct *h);
+
+VIX_API VixError
+VixDiskLib_Close (VixDiskLibHandle diskHandle)
+{
+  const char *func = "VixDiskLib_Close";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  unsigned i;
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  wait_idle (h);
+  pthread_mutex_lock (&h->lock);
+  h->stopping = 1;
+  pthread_cond_broadcast (&h->work_cond);
+  pthread_mutex_unlock (&h->lock);
+  for (i = 0; i < h->nthreads; i++)
+    pthread_join (h->threads[i], NULL);
+
+  h->magic = 0;
+  rc = vd_disk_close (h->disk);
+  pthread_cond_destroy (&h->idle_cond);
+  pthread_cond_destroy (&h->work_cond);
+  pthread_mutex_destroy (&h->lock);
+  free (h);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  return VIX_OK;
+}
+
+static VixDiskLibAdapterType
+adapter_to_vix (enum vd_adapter a)
+{
+  switch (a) {
+  case VD_ADAPTER_IDE: return VIXDISKLIB_ADAPTER_IDE;
+  case VD_ADAPTER_BUSLOGIC: return VIXDISKLIB_ADAPTER_SCSI_BUSLOGIC;
+  case VD_ADAPTER_LSILOGIC: return VIXDISKLIB_ADAPTER_SCSI_LSILOGIC;
+  default: return VIXDISKLIB_ADAPTER_UNKNOWN;
+  }
+}
+
+static int
+adapter_from_vix (VixDiskLibAdapterType a, enum vd_adapter *out)
+{
+  switch (a) {
+  case VIXDISKLIB_ADAPTER_IDE: *out = VD_ADAPTER_IDE; return 0;
+  case VIXDISKLIB_ADAPTER_SCSI_BUSLOGIC: *out = VD_ADAPTER_BUSLOGIC; return 0;
+  case VIXDISKLIB_ADAPTER_SCSI_LSILOGIC: *out = VD_ADAPTER_LSILOGIC; return 0;
+  default: return -1;
+  }
+}
+
+static int
+type_from_vix (VixDiskLibDiskType t, enum vd_type *out)
+{
+  switch (t) {
+  case VIXDISKLIB_DISK_MONOLITHIC_SPARSE:
+    *out = VD_TYPE_MONOLITHIC_SPARSE; return 0;
+  case VIXDISKLIB_DISK_MONOLITHIC_FLAT: *out = VD_TYPE_MONOLITHIC_FLAT; return 0;
+  case VIXDISKLIB_DISK_SPLIT_SPARSE: *out = VD_TYPE_SPLIT_SPARSE; return 0;
+  case VIXDISKLIB_DISK_SPLIT_FLAT: *out = VD_TYPE_SPLIT_FLAT; return 0;
+  case VIXDISKLIB_DISK_VMFS_FLAT: *out = VD_TYPE_VMFS; return 0;
+  case VIXDISKLIB_DISK_STREAM_OPTIMIZED:
+    *out = VD_TYPE_STREAM_OPTIMIZED; return 0;
+  case VIXDISKLIB_DISK_VMFS_THIN: *out = VD_TYPE_VMFS_THIN; return 0;
+  case VIXDISKLIB_DISK_VMFS_SPARSE: *out = VD_TYPE_VMFS_SPARSE; return 0;
+  default: return -1;
+  }
+}
+
+static char *
+strdup_or_null (const char *s)
+{
+  return s ? strdup (s) : NULL;
+}
+
+VIX_API VixError
+VixDiskLib_GetInfo (VixDiskLibHandle diskHandle, VixDiskLibInfo **info)
+{
+  const char *func = "VixDiskLib_GetInfo";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  struct vd_geometry phys, bios;
+  const char *parent, *uuid;
+  VixDiskLibInfo *i;
+
+  if (err != VIX_OK)
+    return err;
+  if (!info)
+    return vix_error (VIX_E_INVALID_ARG, func, "output pointer is NULL");
+  *info = NULL;
+  i = calloc (1, sizeof *i);
+  if (!i)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "cannot allocate info");
+
+  vd_disk_get_geometry (h->disk, &phys, &bios);
+  i->physGeo.cylinders = phys.cylinders;
+  i->physGeo.heads = phys.heads;
+  i->physGeo.sectors = phys.sectors;
+  if (bios.cylinders == 0 && bios.heads == 0 && bios.sectors == 0)
+    bios = phys;              /* no ddb.geometry.bios*: same as physical */
+  i->biosGeo.cylinders = bios.cylinders;
+  i->biosGeo.heads = bios.heads;
+  i->biosGeo.sectors = bios.sectors;
+  i->capacity = h->capacity;
+  i->adapterType = adapter_to_vix (vd_disk_get_adapter (h->disk));
+  i->numLinks = (int) vd_disk_get_link_count (h->disk);
+  i->logicalSectorSize = VIXDISKLIB_SECTOR_SIZE;
+  i->physicalSectorSize = VIXDISKLIB_SECTOR_SIZE;
+  parent = vd_disk_get_parent_hint (h->disk);
+  uuid = vd_disk_get_uuid (h->disk);
+  i->parentFileNameHint = strdup_or_null (parent);
+  i->uuid = strdup_or_null (uuid);
+  if ((parent && !i->parentFileNameHint) || (uuid && !i->uuid)) {
+    VixDiskLib_FreeInfo (i);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "cannot allocate info");
+  }
+  *info = i;
+  return VIX_OK;
+}
+
+VIX_API void
+VixDiskLib_FreeInfo (VixDiskLibInfo *info)
+{
+  if (!info)
+    return;
+  free (info->parentFileNameHint);
+  free (info->uuid);
+  free (info);
+}
+
+VIX_API const char *
+VixDiskLib_GetTransportMode (VixDiskLibHandle diskHandle)
+{
+  (void) diskHandle;
+  return VIXDISKLIB_TRANSPORT_FILE;
+}
+
+/* ---- I/O ------------------------------------------------------------- */
+
+/* Check a sector range; set *offset and *count in bytes. */
+static VixError
+check_range (struct VixDiskLibHandleStruct *h, const char *func,
+             VixDiskLibSectorType start, VixDiskLibSectorType num,
+             const void *buf, uint64 *offset, size_t *count)
+{
+  if (!buf && num)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: buffer is NULL",
+                      vd_disk_get_path (h->disk));
+  if (start > h->capacity || num > h->capacity - start)
+    return vix_error (VIX_E_DISK_OUTOFRANGE, func,
+                      "%s: sectors %llu+%llu are beyond the capacity of "
+                      "%llu sectors", vd_disk_get_path (h->disk),
+                      (unsigned long long) start, (unsigned long long) num,
+                      (unsigned long long) h->capacity);
+  if (num > SIZE_MAX / VIXDISKLIB_SECTOR_SIZE)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: %llu sectors is too "
+                      "many for one request", vd_disk_get_path (h->disk),
+                      (unsigned long long) num);
+  *offset = start * VIXDISKLIB_SECTOR_SIZE;
+  *count = (size_t) num * VIXDISKLIB_SECTOR_SIZE;
+  return VIX_OK;
+}
+
+static VixError
+do_io (struct VixDiskLibHandleStruct *h, const char *func, int is_write,
+       uint8 *buf, size_t count, uint64 offset)
+{
+  int rc;
+
+  if (count == 0)
+    return VIX_OK;
+  rc = is_write ? vd_disk_write (h->disk, buf, count, offset)
+    : vd_disk_read (h->disk, buf, count, offset);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Read (VixDiskLibHandle diskHandle, VixDiskLibSectorType startSector,
+                 VixDiskLibSectorType numSectors, uint8 *readBuffer)
+{
+  const char *func = "VixDiskLib_Read";
+  VixError err = check_handle (diskHandle, func);
+  uint64 offset;
+  size_t count;
+
+  if (err != VIX_OK)
+    return err;
+  err = check_range (diskHandle, func, startSector, numSectors, readBuffer,
+                     &offset, &count);
+  if (err != VIX_OK)
+    return err;
+  return do_io (diskHandle, func, 0, readBuffer, count, offset);
+}
+
+VIX_API VixError
+VixDiskLib_Write (VixDiskLibHandle diskHandle,
+                  VixDiskLibSectorType startSector,
+                  VixDiskLibSectorType numSectors, const uint8 *writeBuffer)
+{
+  const char *func = "VixDiskLib_Write";
+  VixError err = check_handle (diskHandle, func);
+  uint64 offset;
+  size_t count;
+
+  if (err != VIX_OK)
+    return err;
+  err = check_range (diskHandle, func, startSector, numSectors, writeBuffer,
+                     &offset, &count);
+  if (err != VIX_OK)
+    return err;
+  return do_io (diskHandle, func, 1, (uint8 *) writeBuffer, count, offset);
+}
+
+static void
+run_request (struct VixDiskLibHandleStruct *h, struct aio_req *r)
+{
+  VixError err = do_io (h, r->is_write ? "VixDiskLib_WriteAsync"
+                        : "VixDiskLib_ReadAsync", r->is_write, r->buf,
+                        r->count, r->offset);
+  if (r->cb)
+    r->cb (r->cb_data, err);
+  free (r);
+}
+
+static void
+request_done (struct VixDiskLibHandleStruct *h)
+{
+  pthread_mutex_lock (&h->lock);
+  if (--h->pending == 0)
+    pthread_cond_broadcast (&h->idle_cond);
+  pthread_mutex_unlock (&h->lock);
+}
+
+static void *
+aio_worker (void *arg)
+{
+  struct VixDiskLibHandleStruct *h = arg;
+  struct aio_req *r;
+
+  pthread_mutex_lock (&h->lock);
+  for (;;) {
+    while (!h->head && !h->stopping)
+      pthread_cond_wait (&h->work_cond, &h->lock);
+    if (!h->head)
+      break;                    /* stopping, queue drained */
+    r = h->head;
+    h->head = r->next;
+    if (!h->head)
+      h->tail = NULL;
+    pthread_mutex_unlock (&h->lock);
+    run_request (h, r);
+    pthread_mutex_lock (&h->lock);
+    if (--h->pending == 0)
+      pthread_cond_broadcast (&h->idle_cond);
+  }
+  pthread_mutex_unlock (&h->lock);
+  return NULL;
+}
+
+static void
+wait_idle (struct VixDiskLibHandleStruct *h)
+{
+  pthread_mutex_lock (&h->lock);
+  while (h->pending > 0)
+    pthread_cond_wait (&h->idle_cond, &h->lock);
+  pthread_mutex_unlock (&h->lock);
+}
+
+static VixError
+queue_io (VixDiskLibHandle diskHandle, const char *func, int is_write,
+          VixDiskLibSectorType start, VixDiskLibSectorType num,
+          uint8 *buf, VixDiskLibCompletionCB cb, void *cb_data)
+{
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  struct aio_req *r;
+  uint64 offset;
+  size_t count;
+  int inline_run = 0;
+
+  if (err != VIX_OK)
+    return err;
+  err = check_range (h, func, start, num, buf, &offset, &count);
+  if (err != VIX_OK)
+    return err;
+  if (is_write && vd_disk_is_read_only (h->disk))
+    return vix_error (VIX_E_FILE_READ_ONLY, func,
+                      "%s: the disk was opened read-only",
+                      vd_disk_get_path (h->disk));
+  r = calloc (1, sizeof *r);
+  if (!r)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "cannot queue the request");
+  r->is_write = is_write;
+  r->offset = offset;
+  r->count = count;
+  r->buf = buf;
+  r->cb = cb;
+  r->cb_data = cb_data;
+
+  pthread_mutex_lock (&h->lock);
+  /* Threads start with the first asynchronous request, never earlier. */
+  while (h->nthreads < AIO_THREADS && !h->stopping) {
+    if (pthread_create (&h->threads[h->nthreads], NULL, aio_worker, h) != 0)
+      break;
+    h->nthreads++;
+  }
+  h->pending++;
+  if (h->nthreads == 0)
+    inline_run = 1;             /* no thread could start: run it here */
+  else {
+    if (h->tail)
+      h->tail->next = r;
+    else
+      h->head = r;
+    h->tail = r;
+    pthread_cond_signal (&h->work_cond);
+  }
+  pthread_mutex_unlock (&h->lock);
+
+  if (inline_run) {
+    vix_log (LOG_WARN, "VixDiskLib: %s: no worker thread could be started; "
+             "running the request synchronously\n", func);
+    run_request (h, r);
+    request_done (h);
+  }
+  return VIX_ASYNC;
+}
+
+VIX_API VixError
+VixDiskLib_ReadAsync (VixDiskLibHandle diskHandle,
+                      VixDiskLibSectorType startSector,
+                      VixDiskLibSectorType numSectors, uint8 *readBuffer,
+                      VixDiskLibCompletionCB callback, void *cbData)
+{
+  return queue_io (diskHandle, "VixDiskLib_ReadAsync", 0, startSector,
+                   numSectors, readBuffer, callback, cbData);
+}
+
+VIX_API VixError
+VixDiskLib_WriteAsync (VixDiskLibHandle diskHandle,
+                       VixDiskLibSectorType startSector,
+                       VixDiskLibSectorType numSectors,
+                       const uint8 *writeBuffer,
+                       VixDiskLibCompletionCB callback, void *cbData)
+{
+  return queue_io (diskHandle, "VixDiskLib_WriteAsync", 1, startSector,
+                   numSectors, (uint8 *) writeBuffer, callback, cbData);
+}
+
+VIX_API VixError
+VixDiskLib_Wait (VixDiskLibHandle diskHandle)
+{
+  VixError err = check_handle (diskHandle, "VixDiskLib_Wait");
+
+  if (err != VIX_OK)
+    return err;
+  wait_idle (diskHandle);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Flush (VixDiskLibHandle diskHandle)
+{
+  const char *func = "VixDiskLib_Flush";
+  VixError err = check_handle (diskHandle, func);
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  /* Flush covers every write that completed, including queued ones. */
+  wait_idle (diskHandle);
+  if (vd_disk_is_read_only (diskHandle->disk))
+    return VIX_OK;
+  rc = vd_disk_flush (diskHandle->disk);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
+/* ---- allocated blocks ------------------------------------------------ */
+
+struct blocks_ctx {
+  uint64 chunk;                 /* bytes */
+  uint64 end;                   /* bytes, end of the query */
+  VixDiskLibBlock *v;
+  size_t n, cap;
+  int oom;
+};
+
+static int
+blocks_cb (uint64_t offset, uint64_t length, uint32_t status, void *payload)
+{
+  struct blocks_ctx *c = payload;
+  uint64 first, last;           /* chunk-aligned byte range */
+
+  /* Zeroed grains and holes read as zeros: only DATA is allocated. */
+  if (status != VD_STATUS_DATA || length == 0)
+    return 0;
+  first = offset / c->chunk * c->chunk;
+  last = (offset + length + c->chunk - 1) / c->chunk * c->chunk;
+  if (last > c->end)
+    last = c->end;
+  first /= VIXDISKLIB_SECTOR_SIZE;
+  last /= VIXDISKLIB_SECTOR_SIZE;
+  if (c->n > 0 && c->v[c->n - 1].offset + c->v[c->n - 1].length >= first) {
+    VixDiskLibBlock *b = &c->v[c->n - 1];
+    if (last > b->offset + b->length)
+      b->length = last - b->offset;
+    return 0;
+  }
+  if (c->n == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 64;
+    VixDiskLibBlock *nv = realloc (c->v, ncap * sizeof *nv);
+    if (!nv) {
+      c->oom = 1;
+      return 1;
+    }
+    c->v = nv;
+    c->cap = ncap;
+  }
+  c->v[c->n].offset = first;
+  c->v[c->n].length = last - first;
+  c->n++;
+  return 0;
+}
+
+VIX_API VixError
+VixDiskLib_QueryAllocatedBlocks (VixDiskLibHandle diskHandle,
+                                 VixDiskLibSectorType startSector,
+                                 VixDiskLibSectorType numSectors,
+                                 VixDiskLibSectorType chunkSize,
+                                 VixDiskLibBlockList **blockList)
+{
+  const char *func = "VixDiskLib_QueryAllocatedBlocks";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  struct blocks_ctx c;
+  VixDiskLibBlockList *list;
+  const char *path;
+  size_t i;
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  path = vd_disk_get_path (h->disk);
+  if (!blockList)
+    return vix_error (VIX_E_INVALID_ARG, func, "output pointer is NULL");
+  *blockList = NULL;
+  if (chunkSize < VIXDISKLIB_MIN_CHUNK_SIZE
+      || chunkSize > VIXDISKLIB_MAX_CHUNK_SIZE)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "%s: chunk size %llu sectors is outside %d..%d",
+                      path, (unsigned long long) chunkSize,
+                      VIXDISKLIB_MIN_CHUNK_SIZE, VIXDISKLIB_MAX_CHUNK_SIZE);
+  if (startSector % chunkSize != 0 || numSectors % chunkSize != 0)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "%s: start sector %llu and sector count %llu must be "
+                      "multiples of the chunk size %llu", path,
+                      (unsigned long long) startSector,
+                      (unsigned long long) numSectors,
+                      (unsigned long long) chunkSize);
+  if (numSectors / chunkSize > VIXDISKLIB_MAX_CHUNK_NUMBER)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "%s: %llu chunks in one query; the limit is %d", path,
+                      (unsigned long long) (numSectors / chunkSize),
+                      VIXDISKLIB_MAX_CHUNK_NUMBER);
+  if (startSector > h->capacity || numSectors > h->capacity - startSector)
+    return vix_error (VIX_E_DISK_OUTOFRANGE, func,
+                      "%s: sectors %llu+%llu are beyond the capacity of "
+                      "%llu sectors", path, (unsigned long long) startSector,
+                      (unsigned long long) numSectors,
+                      (unsigned long long) h->capacity);
+
+  memset (&c, 0, sizeof c);
+  c.chunk = chunkSize * VIXDISKLIB_SECTOR_SIZE;
+  c.end = (startSector + numSectors) * VIXDISKLIB_SECTOR_SIZE;
+  if (numSectors > 0) {
+    rc = vd_disk_block_status (h->disk, startSector * VIXDISKLIB_SECTOR_SIZE,
+                               numSectors * VIXDISKLIB_SECTOR_SIZE,
+                               blocks_cb, &c);
+    if (c.oom) {
+      free (c.v);
+      return vix_error (VIX_E_OUT_OF_MEMORY, func,
+                        "%s: cannot allocate the block list", path);
+    }
+    if (rc < 0) {
+      free (c.v);
+      return vd_to_vix (rc, func);
+    }
+  }
+
+  list = malloc (offsetof (VixDiskLibBlockList, blocks)
+                 + (c.n ? c.n : 1) * sizeof (VixDiskLibBlock));
+  if (!list) {
+    free (c.v);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func,
+                      "%s: cannot allocate the block list", path);
+  }
+  list->numBlocks = (uint32) c.n;
+  for (i = 0; i < c.n; i++)
+    list->blocks[i] = c.v[i];
+  free (c.v);
+  *blockList = list;
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_FreeBlockList (VixDiskLibBlockList *blockList)
+{
+  free (blockList);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_QueryChangedAreas (VixDiskLibHandle diskHandle,
+                              const VixDiskLibQueryChangedAreaParams *params,
+                              VixDiskLibDiskChangeInfo **changeInfo)
+{
+  (void) diskHandle;
+  (void) params;
+  if (changeInfo)
+    *changeInfo = NULL;
+  return not_supported ("VixDiskLib_QueryChangedAreas",
+                        "changed block tracking (QueryChangedAreas)");
+}
+
+VIX_API void
+VixDiskLib_FreeChangedAreas (VixDiskLibDiskChangeInfo *changeInfo)
+{
+  if (!changeInfo)
+    return;
+  free (changeInfo->areas);
+  free (changeInfo);
+}
+
+/* ---- metadata -------------------------------------------------------- */
+
+#define DDB "ddb."
+
+/* "adapterType" -> "ddb.adapterType" (a key already starting with "ddb."
+ * is taken as is). */
+static char *
+ddb_key (const char *key)
+{
+  char *k;
+
+  if (!strncmp (key, DDB, strlen (DDB)))
+    return strdup (key);
+  k = malloc (strlen (DDB) + strlen (key) + 1);
+  if (k) {
+    strcpy (k, DDB);
+    strcat (k, key);
+  }
+  return k;
+}
+
+static const char *
+strip_ddb (const char *key)
+{
+  return strncmp (key, DDB, strlen (DDB)) ? key : key + strlen (DDB);
+}
+
+VIX_API VixError
+VixDiskLib_GetMetadataKeys (VixDiskLibHandle diskHandle, char *keysBuffer,
+                            size_t bufLen, size_t *requiredLen)
+{
+  const char *func = "VixDiskLib_GetMetadataKeys";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  unsigned i, n;
+  size_t need = 1, pos = 0;
+
+  if (err != VIX_OK)
+    return err;
+  n = vd_disk_get_meta_count (h->disk);
+  for (i = 0; i < n; i++) {
+    const char *k = vd_disk_get_meta_key (h->disk, i);
+    if (k)
+      need += strlen (strip_ddb (k)) + 1;
+  }
+  if (requiredLen)
+    *requiredLen = need;
+  if (!keysBuffer || bufLen < need)
+    return VIX_E_BUFFER_TOOSMALL;  /* the size protocol, not a failure */
+  for (i = 0; i < n; i++) {
+    const char *k = vd_disk_get_meta_key (h->disk, i);
+    size_t l;
+    if (!k)
+      continue;
+    k = strip_ddb (k);
+    l = strlen (k) + 1;
+    memcpy (keysBuffer + pos, k, l);
+    pos += l;
+  }
+  keysBuffer[pos] = '\0';
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_ReadMetadata (VixDiskLibHandle diskHandle, const char *key,
+                         char *buf, size_t bufLen, size_t *requiredLen)
+{
+  const char *func = "VixDiskLib_ReadMetadata";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  const char *val;
+  char *k;
+  size_t need;
+
+  if (err != VIX_OK)
+    return err;
+  if (!key || !*key)
+    return vix_error (VIX_E_INVALID_ARG, func, "the key is empty");
+  if (!(k = ddb_key (key)))
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "out of memory");
+  val = vd_disk_get_meta (h->disk, k);
+  free (k);
+  if (!val)
+    return vix_error (VIX_E_DISK_KEY_NOTFOUND, func,
+                      "%s: the disk database has no key \"%s\"",
+                      vd_disk_get_path (h->disk), key);
+  need = strlen (val) + 1;
+  if (requiredLen)
+    *requiredLen = need;
+  if (!buf || bufLen < need)
+    return VIX_E_BUFFER_TOOSMALL;
+  memcpy (buf, val, need);
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_WriteMetadata (VixDiskLibHandle diskHandle, const char *key,
+                          const char *val)
+{
+  const char *func = "VixDiskLib_WriteMetadata";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  char *k;
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  if (!key || !*key)
+    return vix_error (VIX_E_INVALID_ARG, func, "the key is empty");
+  if (!(k = ddb_key (key)))
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "out of memory");
+  /* VDDK cannot delete keys: NULL is stored as an empty value. */
+  rc = vd_disk_set_meta (h->disk, k, val ? val : "");
+  free (k);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
+/* ---- create, clone, check -------------------------------------------- */
+
+static VixError
+fill_create_params (struct vd_create_params *p,
+                    const VixDiskLibCreateParams *cp, const char *func,
+                    const char *path)
+{
+  vd_create_params_init (p);
+  if (type_from_vix (cp->diskType, &p->type) < 0)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: disk type %d is not "
+                      "valid", path, (int) cp->diskType);
+  if (adapter_from_vix (cp->adapterType, &p->adapter) < 0)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: adapter type %d is not "
+                      "valid", path, (int) cp->adapterType);
+  if ((cp->logicalSectorSize && cp->logicalSectorSize != 512)
+      || (cp->physicalSectorSize && cp->physicalSectorSize != 512))
+    return vix_error (VIX_E_NOT_SUPPORTED, func, "%s: sector sizes %u/%u: "
+                      "vdisk supports only 512-byte sectors", path,
+                      cp->logicalSectorSize, cp->physicalSectorSize);
+  if (cp->hwVersion)
+    p->hw_version = cp->hwVersion;
+  return VIX_OK;
+}
+
+VIX_API VixError
+VixDiskLib_Create (const VixDiskLibConnection connection, const char *path,
+                   const VixDiskLibCreateParams *createParams,
+                   VixDiskLibProgressFunc progressFunc,
+                   void *progressCallbackData)
+{
+  const char *func = "VixDiskLib_Create";
+  struct vd_create_params p;
+  VixError err;
+  int rc;
+
+  if ((err = check_conn (connection, func)) != VIX_OK)
+    return err;
+  if (!path || !*path || !createParams)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "the path or the create parameters are missing");
+  if ((err = fill_create_params (&p, createParams, func, path)) != VIX_OK)
+    return err;
+  if (createParams->capacity == 0
+      || createParams->capacity > UINT64_MAX / VIXDISKLIB_SECTOR_SIZE)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: capacity of %llu "
+                      "sectors is not valid", path,
+                      (unsigned long long) createParams->capacity);
+  p.capacity = createParams->capacity * VIXDISKLIB_SECTOR_SIZE;
+  if (progressFunc)
+    progressFunc (progressCallbackData, 0);
+  rc = vd_disk_create (path, &p);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  if (progressFunc)
+    progressFunc (progressCallbackData, 100);
+  vix_log (LOG_INFO, "VixDiskLib: created %s (%s, %llu sectors)\n", path,
+           vd_type_name (p.type), (unsigned long long) createParams->capacity);
+  return VIX_OK;
+}
+
+struct progress_ctx {
+  VixDiskLibProgressFunc fn;
+  void *data;
+  int last;                     /* last percentage reported */
+};
+
+static int
+progress_adapter (uint64_t done, uint64_t total, void *payload)
+{
+  struct progress_ctx *c = payload;
+  int pct;
+
+  if (!c->fn)
+    return 0;
+  pct = total ? (int) (done >= total ? 100 : done * 100 / total) : 100;
+  if (pct == c->last)
+    return 0;
+  c->last = pct;
+  return c->fn (c->data, pct) ? 0 : 1;   /* FALSE from the caller: cancel */
+}
+
+VIX_API VixError
+VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
+                  const char *dstPath,
+                  const VixDiskLibConnection srcConnection,
+                  const char *srcPath,
+                  const VixDiskLibCreateParams *vixCreateParams,
+                  VixDiskLibProgressFunc progressFunc,
+                  void *progressCallbackData, Bool overWrite)
+{
+  const char *func = "VixDiskLib_Clone";
+  struct progress_ctx pc = { progressFunc, progressCallbackData, -1 };
+  struct vd_create_params p;
+  vd_disk *src;
+  VixError err;
+  int rc;
+
+  if ((err = check_conn (dstConnection, func)) != VIX_OK
+      || (err = check_conn (srcConnection, func)) != VIX_OK)
+    return err;
+  if (!dstPath || !*dstPath || !srcPath || !*srcPath || !vixCreateParams)
+    return vix_error (VIX_E_INVALID_ARG, func,
+                      "source, destination or create parameters missing");
+  if ((err = fill_create_params (&p, vixCreateParams, func, dstPath))
+      != VIX_OK)
+    return err;
+  if (overWrite)
+    p.flags |= VD_CREATE_OVERWRITE;
+
+  rc = vd_disk_open (&src, srcPath,
+                     (uint32_t) open_flags (VIXDISKLIB_FLAG_OPEN_READ_ONLY,
+                                            srcConnection));
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  rc = vd_disk_convert (src, dstPath, &p, progress_adapter, &pc);
+  if (rc < 0) {
+    err = vd_to_vix (rc, func);
+    vd_disk_close (src);
+    return err;
+  }
+  vd_disk_close (src);
+  if (progressFunc && pc.last != 100)
+    progressFunc (progressCallbackData, 100);
+  vix_log (LOG_INFO, "VixDiskLib: cloned %s to %s (%s)\n", srcPath, dstPath,
+           vd_type_name (p.type));
+  return VIX_OK;
+}
+
+struct check_ctx {
+  uint64 reported;
+};
+
+static void
+check_message (int severity, const char *message, void *payload)
+{
+  struct check_ctx *c = payload;
+
+  c->reported++;
+  vix_log (severity == VD_CHECK_SEVERITY_INFO ? LOG_INFO : LOG_WARN,
+           "VixDiskLib: check: %s\n", message);
+}
+
+VIX_API VixError
+VixDiskLib_CheckRepair (const VixDiskLibConnection connection,
+                        const char *filename, Bool repair)
+{
+  const char *func = "VixDiskLib_CheckRepair";
+  struct vd_check_result res;
+  struct check_ctx c = { 0 };
+  VixError err;
+  int rc;
+
+  if ((err = check_conn (connection, func)) != VIX_OK)
+    return err;
+  if (!filename || !*filename)
+    return vix_error (VIX_E_INVALID_ARG, func, "the file name is empty");
+  memset (&res, 0, sizeof res);
+  res.struct_size = sizeof res;
+  rc = vd_check (filename,
+                 (uint32_t) open_flags (VIXDISKLIB_FLAG_OPEN_READ_ONLY,
+                                        connection),
+                 &res, check_message, &c);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  if (res.corruptions > 0) {
+    if (repair)
+      return vix_error (VIX_E_DISK_CANTREPAIR, func,
+                        "%s: %llu corruptions found; vdisk cannot repair "
+                        "disks yet (repair is not supported)", filename,
+                        (unsigned long long) res.corruptions);
+    return vix_error (VIX_E_DISK_NEEDSREPAIR, func,
+                      "%s: %llu corruptions found", filename,
+                      (unsigned long long) res.corruptions);
+  }
+  if (res.leaks > 0)
+    vix_log (LOG_WARN, "VixDiskLib: %s: %llu leaked grains (no data is "
+             "lost)%s\n", filename, (unsigned long long) res.leaks,
+             repair ? "; vdisk cannot reclaim them yet" : "");
+  vix_log (LOG_INFO, "VixDiskLib: %s: check done: %llu grains allocated, "
+           "%llu warnings%s\n", filename, (unsigned long long) res.allocated,
+           (unsigned long long) res.warnings,
+           res.unclean ? ", unclean shutdown flag set" : "");
+  return VIX_OK;
+}
+
+/* ---- not supported yet ----------------------------------------------- */
+
+VIX_API VixError
+VixDiskLib_CreateChild (VixDiskLibHandle diskHandle, const char *childPath,
+                        VixDiskLibDiskType diskType,
+                        VixDiskLibProgressFunc progressFunc,
+                        void *progressCallbackData)
+{
+  (void) diskHandle; (void) childPath; (void) diskType;
+  (void) progressFunc; (void) progressCallbackData;
+  return not_supported ("VixDiskLib_CreateChild",
+                        "creating a child disk (redo log)");
+}
+
+VIX_API VixError
+VixDiskLib_SpaceNeededForClone (VixDiskLibHandle diskHandle,
+                                VixDiskLibDiskType cloneDiskType,
+                                uint64 *spaceNeeded)
+{
+  (void) diskHandle; (void) cloneDiskType;
+  if (spaceNeeded)
+    *spaceNeeded = 0;
+  return not_supported ("VixDiskLib_SpaceNeededForClone",
+                        "estimating the space of a clone");
+}
+
+VIX_API VixError
+VixDiskLib_Grow (VixDiskLibConnection connection, const char *path,
+                 VixDiskLibSectorType capacityInSectors, Bool updateGeometry,
+                 VixDiskLibProgressFunc progressFunc,
+                 void *progressCallbackData)
+{
+  (void) connection; (void) path; (void) capacityInSectors;
+  (void) updateGeometry; (void) progressFunc; (void) progressCallbackData;
+  return not_supported ("VixDiskLib_Grow", "growing a disk");
+}
+
+VIX_API VixError
+VixDiskLib_Shrink (VixDiskLibHandle diskHandle,
+                   VixDiskLibProgressFunc progressFunc,
+                   void *progressCallbackData)
+{
+  (void) diskHandle; (void) progressFunc; (void) progressCallbackData;
+  return not_supported ("VixDiskLib_Shrink", "shrinking a disk");
+}
+
+VIX_API VixError
+VixDiskLib_Defragment (VixDiskLibHandle diskHandle,
+                       VixDiskLibProgressFunc progressFunc,
+                       void *progressCallbackData)
+{
+  (void) diskHandle; (void) progressFunc; (void) progressCallbackData;
+  return not_supported ("VixDiskLib_Defragment", "defragmenting a disk");
+}
+
+VIX_API VixError
+VixDiskLib_Rename (const char *srcFileName, const char *dstFileName)
+{
+  (void) srcFileName; (void) dstFileName;
+  return not_supported ("VixDiskLib_Rename", "renaming a disk");
+}
+
+VIX_API VixError
+VixDiskLib_Unlink (VixDiskLibConnection connection, const char *path)
+{
+  (void) connection; (void) path;
+  return not_supported ("VixDiskLib_Unlink",
+                        "deleting a disk and its extents");
+}
+
+VIX_API VixError
+VixDiskLib_Attach (VixDiskLibHandle parent, VixDiskLibHandle child)
+{
+  (void) parent; (void) child;
+  return not_supported ("VixDiskLib_Attach",
+                        "attaching a child disk to a new parent");
+}
+
+VIX_API VixError
+VixDiskLib_IsAttachPossible (VixDiskLibHandle parent, VixDiskLibHandle child)
+{
+  (void) parent; (void) child;
+  return not_supported ("VixDiskLib_IsAttachPossible",
+                        "attaching a child disk to a new parent");
+}

@@ -1,0 +1,66 @@
+# VixDiskLib-compatible library (compat/vixdisklib), its sample program
+# (examples/vixDiskLibSample.c) and its tests (tests/compat).
+#
+# Build tree: $(O)/compat/lib64/libvixDiskLib.so.8 (+ .so.7, .so.6 and
+# .so links), so $(O)/compat is a "libdir" as nbdkit's vddk plugin expects.
+# Installed into the private $(PREFIX)/lib/vdisk/vddk/lib64/, never on the
+# default linker path, so it cannot shadow a real VDDK.
+
+VIX_SRCS    := $(sort $(wildcard compat/vixdisklib/*.c))
+VIX_OBJS    := $(VIX_SRCS:%.c=$(O)/%.o)
+VIX_LIBDIR  := $(O)/compat
+VIX_DIR     := $(VIX_LIBDIR)/lib64
+VIX_SO      := $(VIX_DIR)/libvixDiskLib.so.8
+VIX_LINKS   := $(VIX_DIR)/libvixDiskLib.so.7 $(VIX_DIR)/libvixDiskLib.so.6 \
+               $(VIX_DIR)/libvixDiskLib.so
+VIX_SAMPLE  := $(O)/bin/vix-disklib-sample
+VIX_HEADERS := include/vdisk/vixDiskLib.h include/vdisk/vixMntapi.h
+VIX_TESTS   := $(O)/tests/test-vixdisklib-api $(O)/tests/test-vixdisklib-dlopen
+VIX_INSTDIR := $(PREFIX)/lib/vdisk/vddk/lib64
+
+.PHONY: vixdisklib install-vixdisklib
+vixdisklib: $(VIX_SO) $(VIX_LINKS) $(VIX_SAMPLE)
+extra-build: vixdisklib
+extra-tests: $(VIX_TESTS)
+install-extra: install-vixdisklib
+
+$(VIX_OBJS): $(VIX_HEADERS) include/vdisk/vdisk.h
+
+# The library finds libvdisk beside it in the build tree
+# ($(O)/compat/lib64 -> $(O)/lib) and when installed
+# ($(PREFIX)/lib/vdisk/vddk/lib64 -> $(PREFIX)/lib).
+$(VIX_SO): $(VIX_OBJS) compat/vixdisklib/libvixDiskLib.syms $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libvixDiskLib.so.8 \
+	  -Wl,--version-script=compat/vixdisklib/libvixDiskLib.syms \
+	  -Wl,--no-undefined -o $@ $(VIX_OBJS) -L$(O)/lib -lvdisk \
+	  -Wl,-rpath,'$$ORIGIN/../../lib:$$ORIGIN/../../..' $(LDFLAGS_ALL)
+
+$(VIX_LINKS): $(VIX_SO)
+	ln -sf libvixDiskLib.so.8 $@
+
+$(VIX_SAMPLE): examples/vixDiskLibSample.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib \
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+
+# The API test links against the compatibility library like a VDDK program.
+$(O)/tests/test-vixdisklib-api: tests/compat/test-vixdisklib-api.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib \
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+
+# The dlopen test links nothing of ours: it loads LIBDIR/lib64/*.so.8.
+$(O)/tests/test-vixdisklib-dlopen: tests/compat/test-vixdisklib-dlopen.c $(VIX_HEADERS) $(VIX_SO) $(VIX_LINKS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -ldl $(LDFLAGS_ALL)
+
+install-vixdisklib: $(VIX_SO)
+	install -d $(DESTDIR)$(VIX_INSTDIR) $(DESTDIR)$(PREFIX)/include/vdisk
+	install -m 755 $(VIX_SO) $(DESTDIR)$(VIX_INSTDIR)/
+	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so.7
+	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so.6
+	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so
+	install -m 644 $(VIX_HEADERS) $(DESTDIR)$(PREFIX)/include/vdisk/
+
+-include $(VIX_OBJS:.o=.d)
