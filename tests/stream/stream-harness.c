@@ -1,0 +1,307 @@
+/* Driver-level harness for lib/formats/stream.c, used by test-stream.sh.
+ *
+ *   stream-harness cat FILE OUT [THREADS]   read the whole extent through
+ *                                           the driver (map + pread) with
+ *                                           THREADS readers in 1 MiB chunks
+ *   stream-harness check FILE               run the driver's check
+ *   stream-harness convert RAW OUT [THREADS]  vd__stream_convert from a raw
+ *                                           file
+ *
+ * Linked with the library objects (libvdisk.a).  With -DSO_STUBS it links
+ * with only errors.o util.o io-posix.o stream.o and brings tiny stand-ins
+ * for the public disk calls the writer uses (for use before the core is
+ * there). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const struct vd_format_driver vd__stream_driver;
+
+#ifdef SO_STUBS
+static int raw_fd = -1;
+static uint64_t raw_size;
+
+void
+vd__check_report (struct vd_check_ctx *ctx, int severity, const char *fmt,
+                  ...)
+{
+  va_list ap;
+  (void) ctx;
+  if (severity == VD_CHECK_SEVERITY_CORRUPT)
+    ctx->res->corruptions++;
+  else if (severity == VD_CHECK_SEVERITY_LEAK)
+    ctx->res->leaks++;
+  va_start (ap, fmt);
+  fprintf (stderr, "check[%d]: ", severity);
+  vfprintf (stderr, fmt, ap);
+  fputc ('\n', stderr);
+  va_end (ap);
+}
+const char *
+vd_adapter_name (enum vd_adapter a)
+{
+  return a == VD_ADAPTER_LSILOGIC ? "lsilogic" : "ide";
+}
+enum vd_adapter
+vd_disk_get_adapter (const vd_disk *d)
+{
+  (void) d;
+  return VD_ADAPTER_UNKNOWN;
+}
+void
+vd_geometry_compute (struct vd_geometry *g, uint64_t cap, enum vd_adapter a)
+{
+  (void) a;
+  g->heads = 16;
+  g->sectors = 63;
+  g->cylinders = (uint32_t) VD_MIN (cap / 512 / (16 * 63), 16383);
+}
+uint64_t
+vd_disk_get_size (const vd_disk *d)
+{
+  (void) d;
+  return raw_size;
+}
+int
+vd_disk_read (vd_disk *d, void *buf, size_t count, uint64_t off)
+{
+  (void) d;
+  if (pread (raw_fd, buf, count, (off_t) off) != (ssize_t) count)
+    return vd_error (VD_EIO, errno, "raw read");
+  return 0;
+}
+int
+vd_disk_block_status (vd_disk *d, uint64_t off, uint64_t len,
+                      vd_block_status_cb cb, void *payload)
+{
+  uint64_t end = off + len;
+  (void) d;
+  while (off < end)
+    {
+      off_t data = lseek (raw_fd, (off_t) off, SEEK_DATA), hole;
+      if (data < 0 || (uint64_t) data >= end)
+        return cb (off, end - off, VD_STATUS_HOLE, payload) ? 0 : 0;
+      if ((uint64_t) data > off
+          && cb (off, (uint64_t) data - off, VD_STATUS_HOLE, payload))
+        return 0;
+      hole = lseek (raw_fd, data, SEEK_HOLE);
+      if (hole < 0 || (uint64_t) hole > end)
+        hole = (off_t) end;
+      if (cb ((uint64_t) data, (uint64_t) (hole - data), VD_STATUS_DATA,
+              payload))
+        return 0;
+      off = (uint64_t) hole;
+    }
+  return 0;
+}
+#endif
+
+static void
+die (const char *what)
+{
+  const struct vd_error *e = vd_last_error ();
+  fprintf (stderr, "stream-harness: %s: %s (%s)\n", what,
+           e->message ? e->message : "?", vd_strerror (e->code));
+  exit (1);
+}
+
+static int
+open_extent (struct vd_extent *e, const char *path)
+{
+  uint8_t buf[512];
+  uint64_t size;
+  int r;
+
+  memset (e, 0, sizeof *e);
+  r = vd__io_posix_open (&e->io, AT_FDCWD, path, path, VD_IO_FOLLOW);
+  if (r < 0)
+    return r;
+  r = e->io->ops->size (e->io, &size);
+  if (r < 0)
+    return r;
+  memset (buf, 0, sizeof buf);
+  if (size >= 512 && (r = vd__io_pread (e->io, buf, 512, 0)) < 0)
+    return r;
+  if (vd__stream_driver.probe (buf, sizeof buf) != 100)
+    return vd_error (VD_ECORRUPT, 0, "%s: probe does not say 100", path);
+  e->drv = &vd__stream_driver;
+  e->path = (char *) path;
+  e->type = VD_EXTENT_STREAM;
+  e->state = calloc (1, vd__stream_driver.instance_size);
+  r = vd__stream_driver.open (e, 0);
+  if (r < 0)
+    return r;
+  e->size = vd__le64 (buf + 12) * 512;
+  return 0;
+}
+
+struct reader {
+  struct vd_extent *e;
+  int out_fd;
+  pthread_mutex_t *mu;
+  uint64_t *next;
+  int failed;
+  char msg[512];
+};
+
+static void *
+reader_main (void *arg)
+{
+  struct reader *rd = arg;
+  struct vd_extent *e = rd->e;
+  const size_t chunk = 1 << 20;
+  uint8_t *buf = malloc (chunk);
+
+  for (;;)
+    {
+      uint64_t off, len, pos;
+      pthread_mutex_lock (rd->mu);
+      off = *rd->next;
+      *rd->next += chunk;
+      pthread_mutex_unlock (rd->mu);
+      if (off >= e->size)
+        break;
+      len = VD_MIN (chunk, e->size - off);
+      for (pos = 0; pos < len;)
+        {
+          struct vd_map m;
+          int r = e->drv->map (e, off + pos, len - pos, &m);
+          if (r < 0 || m.length == 0 || m.length > len - pos)
+            goto fail;
+          if (m.status == VD_MAP_DRIVER)
+            {
+              if (e->drv->pread (e, buf + pos, m.length, off + pos) < 0)
+                goto fail;
+            }
+          else if (m.status == VD_MAP_HOLE || m.status == VD_MAP_ZERO)
+            memset (buf + pos, 0, m.length);
+          else
+            goto fail;
+          pos += m.length;
+        }
+      if (pwrite (rd->out_fd, buf, len, (off_t) off) != (ssize_t) len)
+        goto fail;
+    }
+  free (buf);
+  return NULL;
+ fail:
+  rd->failed = 1;
+  snprintf (rd->msg, sizeof rd->msg, "%s",
+            vd_last_error ()->message ? vd_last_error ()->message : "?");
+  free (buf);
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct vd_extent e;
+
+  if (argc >= 4 && strcmp (argv[1], "cat") == 0)
+    {
+      unsigned n = argc > 4 ? (unsigned) atoi (argv[4]) : 1, i;
+      pthread_t t[16];
+      struct reader rd[16];
+      pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+      uint64_t next = 0;
+      int fd, bad = 0;
+
+      if (n < 1 || n > 16)
+        n = 1;
+      if (open_extent (&e, argv[2]) < 0)
+        die ("open");
+      fd = open (argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || ftruncate (fd, (off_t) e.size) < 0)
+        {
+          perror (argv[3]);
+          return 1;
+        }
+      for (i = 0; i < n; i++)
+        {
+          rd[i] = (struct reader) { .e = &e, .out_fd = fd, .mu = &mu,
+                                    .next = &next };
+          pthread_create (&t[i], NULL, reader_main, &rd[i]);
+        }
+      for (i = 0; i < n; i++)
+        {
+          pthread_join (t[i], NULL);
+          if (rd[i].failed)
+            {
+              fprintf (stderr, "stream-harness: read: %s\n", rd[i].msg);
+              bad = 1;
+            }
+        }
+      close (fd);
+      e.drv->close (&e);
+      free (e.state);
+      vd__io_close (e.io);
+      return bad;
+    }
+  if (argc == 3 && strcmp (argv[1], "check") == 0)
+    {
+      struct vd_check_result res = { .struct_size = sizeof res };
+      struct vd_check_ctx ctx = { .res = &res, .file = argv[2] };
+      if (open_extent (&e, argv[2]) < 0)
+        die ("open");
+      if (e.drv->check (&e, &ctx) < 0)
+        die ("check");
+      printf ("allocated=%llu corruptions=%llu leaks=%llu\n",
+              (unsigned long long) res.allocated,
+              (unsigned long long) res.corruptions,
+              (unsigned long long) res.leaks);
+      e.drv->close (&e);
+      free (e.state);
+      vd__io_close (e.io);
+      return res.corruptions ? 2 : res.leaks ? 3 : 0;
+    }
+  if (argc >= 4 && strcmp (argv[1], "convert") == 0)
+    {
+      struct vd_create_params p;
+      struct vd_io *out;
+      vd_disk *src;
+      char *base;
+
+      memset (&p, 0, sizeof p);
+      p.struct_size = sizeof p;
+      p.type = VD_TYPE_STREAM_OPTIMIZED;
+      p.threads = argc > 4 ? (uint32_t) atoi (argv[4]) : 0;
+#ifdef SO_STUBS
+      {
+        struct stat stt;
+        raw_fd = open (argv[2], O_RDONLY);
+        if (raw_fd < 0 || fstat (raw_fd, &stt) < 0)
+          {
+            perror (argv[2]);
+            return 1;
+          }
+        raw_size = (uint64_t) stt.st_size;
+        src = (vd_disk *) &raw_fd;
+      }
+#else
+      if (vd_disk_open (&src, argv[2], VD_OPEN_RAW | VD_OPEN_READ_ONLY) < 0)
+        die ("open source");
+#endif
+      unlink (argv[3]);
+      if (vd__io_posix_open (&out, AT_FDCWD, argv[3], argv[3],
+                             VD_IO_RDWR | VD_IO_CREATE) < 0)
+        die ("create output");
+      base = strrchr (argv[3], '/');
+      base = base ? base + 1 : argv[3];
+      if (vd__stream_convert (src, out, base, &p, NULL, NULL) < 0)
+        die ("convert");
+      vd__io_close (out);
+#ifndef SO_STUBS
+      vd_disk_close (src);
+#endif
+      return 0;
+    }
+  fprintf (stderr, "usage: stream-harness cat FILE OUT [THREADS] | check "
+           "FILE | convert RAW OUT [THREADS]\n");
+  return 2;
+}
