@@ -16,6 +16,11 @@ For each fixture NAME this writes, in OUTDIR:
 and a manifest OUTDIR/fixtures.txt with lines "DESCRIPTOR EXPECT LAYOUT",
 LAYOUT being "single" or "chain".
 
+It also writes hostile variants (one field of a good 1 MiB fixture
+broken each; security-checklist.md section 4 items 37-39) as
+OUTDIR/bad-*.vmdk, listed in OUTDIR/hostile.txt as "DESCRIPTOR EXTENT WHAT".
+Each must be refused (at open or at the first read of the broken entry).
+
 Layouts follow vmdk-format.md section 4.3 (COWD: 2048-byte header, GD of
 u32 sector numbers at sector 4, 4096-entry GTs allocated on demand and
 followed by their grains) and section 4.4 (seSparse: const header,
@@ -337,6 +342,103 @@ def make_sesparse(outdir, manifest, name, cap_sectors, seed, gap=0):
          "SESPARSE", grains, SES_GRAIN)
 
 
+# ---- hostile variants -------------------------------------------------
+
+def make_hostile(outdir, lines, good, ext_suffix, tag, what, patches,
+                 truncate=None):
+    """Copy fixture `good` (its descriptor and extent) to bad-TAG and apply
+    patches [(offset, bytes)] to the extent."""
+    name = "bad-" + tag
+    src_ext = os.path.join(outdir, good + ext_suffix)
+    ext_file = name + ext_suffix
+    with open(src_ext, "rb") as f:
+        data = bytearray(f.read())
+    for (off, b) in patches:
+        data[off:off + len(b)] = b
+    if truncate is not None:
+        del data[truncate:]
+    with open(os.path.join(outdir, ext_file), "wb") as f:
+        f.write(data)
+    with open(os.path.join(outdir, good + ".vmdk")) as f:
+        desc = f.read().replace(good + ext_suffix, ext_file)
+    write_text(os.path.join(outdir, name + ".vmdk"), desc)
+    lines.append("%s.vmdk %s %s" % (name, ext_file, what))
+
+
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def hostile(outdir):
+    lines = []
+    # COWD: cowd-1m-g1 (numSectors 2048, grain 1, one GD entry, GD at
+    # sector 4, the GT at sector 5).
+    good, sfx = "cowd-1m-g1", "-delta.vmdk"
+    with open(os.path.join(outdir, good + sfx), "rb") as f:
+        cowd = f.read()
+    gt0 = struct.unpack_from("<I", cowd, 4 * SECTOR)[0]
+    gte0 = gt0 * SECTOR            # byte offset of GTE 0 (grain 0)
+    flen = len(cowd)
+    H = lambda *a, **k: make_hostile(outdir, lines, good, sfx, *a, **k)
+    H("cowd-version", "version-2", [(4, u32(2))])
+    H("cowd-flags", "flags-0", [(8, u32(0))])
+    H("cowd-grain0", "grainSize-0", [(16, u32(0))])
+    H("cowd-grain3", "grainSize-3", [(16, u32(3))])
+    H("cowd-grain4096", "grainSize-4096", [(16, u32(4096))])
+    H("cowd-numgd", "numGDEntries-5", [(24, u32(5))])
+    H("cowd-gdoff0", "gdOffset-0", [(20, u32(0))])
+    H("cowd-gdoff-eof", "gdOffset-past-EOF", [(20, u32(flen // SECTOR))])
+    H("cowd-free-eof", "freeSector-past-EOF",
+      [(28, u32(flen // SECTOR + 10))])
+    H("cowd-cap", "numSectors-disagrees", [(12, u32(4096))])
+    H("cowd-gde-eof", "GDE-past-EOF", [(4 * SECTOR, u32(flen // SECTOR))])
+    H("cowd-gde-hdr", "GDE-in-header", [(4 * SECTOR, u32(1))])
+    H("cowd-gte-eof", "GTE-past-EOF", [(gte0, u32(0xFFFFFFF0))])
+    H("cowd-gte-hdr", "GTE-in-header", [(gte0, u32(1))])
+    H("cowd-trunc", "truncated", [], truncate=1000)
+
+    # seSparse: ses-1m (one GT, grain 0 allocated).
+    good, sfx = "ses-1m", "-sesparse.vmdk"
+    with open(os.path.join(outdir, good + sfx), "rb") as f:
+        ses = f.read()
+    hdr = struct.unpack_from("<26Q", ses, 0)
+    vol = hdr[10] * SECTOR
+    gd = hdr[16] * SECTOR
+    gte0 = hdr[18] * SECTOR
+    H = lambda *a, **k: make_hostile(outdir, lines, good, sfx, *a, **k)
+    H("ses-magic", "const-magic", [(0, u64(0xCAFEBABF))])
+    H("ses-version", "version", [(8, u64(0x0000000200000002))])
+    H("ses-grain", "grain_size-16", [(24, u64(16))])
+    H("ses-gtsize", "grain_table_size-32", [(32, u64(32))])
+    H("ses-flags", "flags-1", [(40, u64(1))])
+    H("ses-reserved", "reserved3", [(64, u64(1))])
+    H("ses-pad", "const-padding", [(400, b"\x01")])
+    H("ses-cap", "capacity-disagrees", [(16, u64(4096))])
+    H("ses-cap-huge", "capacity-huge", [(16, u64(1 << 60))])
+    H("ses-vol-eof", "volatile-offset-past-EOF", [(80, u64(1 << 30))])
+    H("ses-vol-magic", "volatile-magic", [(vol, u64(0xCAFEBABE))])
+    H("ses-dirty", "replay_journal", [(vol + 24, u64(1))])
+    H("ses-vol-pad", "volatile-padding", [(vol + 100, b"\x01")])
+    H("ses-gdsize", "grain_dir_size-0", [(136, u64(0))])
+    H("ses-gd-eof", "grain_dir_offset-past-EOF",
+      [(128, u64(len(ses) // SECTOR))])
+    H("ses-overlap", "GD-overlaps-volatile", [(128, u64(hdr[10]))])
+    H("ses-gde-top", "GDE-top-bits", [(gd, u64(0x2000000000000000))])
+    H("ses-gde-idx", "GDE-index-past-GT-area", [(gd, u64(0x1000000000000005))])
+    H("ses-gte-type", "GTE-type-4", [(gte0, u64(0x4000000000000000))])
+    H("ses-gte-t0", "GTE-type-0-nonzero", [(gte0, u64(0x0000000000000007))])
+    H("ses-gte-eof", "GTE-grain-past-EOF", [(gte0, u64(0x300000000000FFFF))])
+    H("ses-gte-huge", "GTE-grain-index-huge",
+      [(gte0, u64(0x3000FFFFFFFFFFFF))])
+    H("ses-grains-meta", "grains_offset-on-GD", [(192, u64(hdr[16]))])
+    H("ses-trunc", "truncated", [], truncate=300)
+    write_text(os.path.join(outdir, "hostile.txt"), "\n".join(lines) + "\n")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make-esx-fixtures.py OUTDIR")
@@ -357,6 +459,7 @@ def main():
     make_sesparse(outdir, manifest, "ses-100m", 100 * mib, 24, gap=5000)
     write_text(os.path.join(outdir, "fixtures.txt"),
                "\n".join(manifest) + "\n")
+    hostile(outdir)
 
 
 if __name__ == "__main__":
