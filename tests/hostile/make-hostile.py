@@ -903,18 +903,17 @@ def build(out):
     pg = grains_for(5, cap, [0, 1, 2, 40])
     cg = grains_for(6, cap, [1, 3])
 
-    def link(cid, parent_cid=None, hint=None, grains=None):
+    def link(fname, cid, parent_cid=None, hint=None, grains=None):
+        ext = ['RW %d SPARSE "%s"' % (cap, fname)]
         if parent_cid is None:
-            d = descriptor("monolithicSparse",
-                           ['RW %d SPARSE "x.vmdk"' % cap], cid=cid)
+            d = descriptor("monolithicSparse", ext, cid=cid)
         else:
-            d = descriptor("monolithicSparse",
-                           ['RW %d SPARSE "x.vmdk"' % cap], cid=cid,
+            d = descriptor("monolithicSparse", ext, cid=cid,
                            parent_cid=parent_cid, parent_hint=hint)
         return bytes(Sparse(cap, grains or {}, d).img)
 
-    parent = link("aaaa0001", grains=pg)
-    child = link("bbbb0002", "aaaa0001", "parent.vmdk", cg)
+    parent = link("parent.vmdk", "aaaa0001", grains=pg)
+    child = link("child.vmdk", "bbbb0002", "aaaa0001", "parent.vmdk", cg)
     craw = sparse_raw(cap, pg)
     for i, d in cg.items():
         craw[i * GRAIN * SECTOR:(i + 1) * GRAIN * SECTOR] = d
@@ -926,21 +925,24 @@ def build(out):
 
     ch_case("parent-hint-dotdot", 40, "info",
             {"parent.vmdk": parent,
-             "sub/child.vmdk": link("bbbb0002", "aaaa0001", "../parent.vmdk",
+             "sub/child.vmdk": link("child.vmdk", "bbbb0002", "aaaa0001",
+                                    "../parent.vmdk",
                                     cg)},
             "sub/child.vmdk", "..",
             "parentFileNameHint ../parent.vmdk (the parent exists there)")
     ch_case("parent-hint-absolute", 40, "info",
-            {"child.vmdk": link("bbbb0002", "aaaa0001", "/etc/passwd", cg)},
+            {"child.vmdk": link("child.vmdk", "bbbb0002", "aaaa0001",
+                                 "/etc/passwd", cg)},
             "child.vmdk", "absolute|/etc/passwd|trusted",
             "parentFileNameHint /etc/passwd")
     ch_case("parent-hint-self", 40, "info",
-            {"child.vmdk": link("bbbb0002", "bbbb0002", "child.vmdk", cg)},
+            {"child.vmdk": link("child.vmdk", "bbbb0002", "bbbb0002",
+                                 "child.vmdk", cg)},
             "child.vmdk", "itself|self|same|cycle|loop",
             "parentFileNameHint names the child itself (CIDs agree)")
     ch_case("parent-cycle", 41, "info",
-            {"a.vmdk": link("aaaa0001", "bbbb0002", "b.vmdk", cg),
-             "b.vmdk": link("bbbb0002", "aaaa0001", "a.vmdk", pg)},
+            {"a.vmdk": link("a.vmdk", "aaaa0001", "bbbb0002", "b.vmdk", cg),
+             "b.vmdk": link("b.vmdk", "bbbb0002", "aaaa0001", "a.vmdk", pg)},
             "a.vmdk", "cycle|loop|itself|chain|deep|depth|twice",
             "a.vmdk -> b.vmdk -> a.vmdk (CIDs agree)")
     deep = {}
@@ -948,21 +950,24 @@ def build(out):
     for i in range(n_links):
         cid = "%08x" % (0x10000 + i)
         if i == 0:
-            deep["l00.vmdk"] = link(cid)
+            deep["l00.vmdk"] = link("l00.vmdk", cid)
         else:
-            deep["l%02d.vmdk" % i] = link(cid, "%08x" % (0x10000 + i - 1),
+            deep["l%02d.vmdk" % i] = link("l%02d.vmdk" % i, cid,
+                                          "%08x" % (0x10000 + i - 1),
                                           "l%02d.vmdk" % (i - 1))
     ch_case("chain-40-links", 41, "info", deep, "l%02d.vmdk" % (n_links - 1),
             "chain|deep|depth|long|links|limit|many",
             "a chain of 40 links (cap 32)")
     ch_case("parent-cid-mismatch", 42, "cat",
             {"parent.vmdk": parent,
-             "child.vmdk": link("bbbb0002", "aaaa0009", "parent.vmdk", cg)},
+             "child.vmdk": link("child.vmdk", "bbbb0002", "aaaa0009",
+                                 "parent.vmdk", cg)},
             "child.vmdk", "cid",
             "child parentCID aaaa0009, parent CID aaaa0001")
     ch_case("parent-not-vmdk", 42, "cat",
             {"parent.vmdk": rnd(9, 1 << 20),
-             "child.vmdk": link("bbbb0002", "aaaa0001", "parent.vmdk", cg)},
+             "child.vmdk": link("child.vmdk", "bbbb0002", "aaaa0001",
+                                 "parent.vmdk", cg)},
             "child.vmdk", "parent|vmdk|descriptor|magic|format",
             "the parent is a raw file, not VMDK")
 
