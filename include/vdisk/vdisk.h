@@ -1,0 +1,298 @@
+/* libvdisk: read, write and create VMware VMDK virtual disks.
+ *
+ * This is the one stable public header.  Conventions (see libvdisk(3)):
+ * - Fallible calls return 0 (or a count) on success and a negative VD_E*
+ *   code on failure; the details are in vd_last_error(), a thread-local
+ *   record valid until the next vd_ call on the same thread.
+ * - Output parameters come first.  Whatever is returned through **out is
+ *   owned by the caller.  Getters returning const char * borrow from the
+ *   handle and stay valid until the handle is closed.
+ * - Offsets and lengths are in bytes unless a name says otherwise.
+ * - A handle may be used for reads from several threads at once.  Writes
+ *   are serialised internally.
+ */
+#ifndef VDISK_VDISK_H
+#define VDISK_VDISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(VD_BUILDING_LIBRARY)
+#define VD_API __attribute__((visibility("default")))
+#else
+#define VD_API
+#endif
+
+#define VD_VERSION_MAJOR 0
+#define VD_VERSION_MINOR 1
+#define VD_VERSION_MICRO 0
+
+/* "0.1.0" */
+VD_API const char *vd_get_version(void);
+
+/* ---- errors ---------------------------------------------------------- */
+
+#define VD_OK          0
+#define VD_EINVAL     (-1)  /* bad argument (offset past the end, bad name) */
+#define VD_EIO        (-2)  /* the operating system reported an I/O error */
+#define VD_ENOMEM     (-3)
+#define VD_ENOTSUP    (-4)  /* a valid feature vdisk does not handle */
+#define VD_ECORRUPT   (-5)  /* the disk's metadata is invalid or hostile */
+#define VD_ENOENT     (-6)  /* a file does not exist */
+#define VD_EPARENT    (-7)  /* parent missing, CID mismatch, has a child */
+#define VD_EROFS      (-8)  /* write to a read-only handle or extent */
+#define VD_ECANCELED  (-9)  /* a progress callback asked to stop */
+#define VD_ELOCKED    (-10) /* another writer holds the disk */
+#define VD_EEXIST     (-11) /* the destination exists */
+#define VD_ENOSPC     (-12) /* no space left on the device */
+
+struct vd_error {
+  int code;             /* VD_E* */
+  int errnum;           /* errno at the point of failure, or 0 */
+  const char *context;  /* the public entry point, e.g. "vd_disk_open" */
+  const char *message;  /* names the file and the problem */
+};
+
+/* The last error on this thread.  Never NULL; code is 0 when none. */
+VD_API const struct vd_error *vd_last_error(void);
+/* A short static description of a VD_E* code. */
+VD_API const char *vd_strerror(int code);
+
+/* ---- disk types and adapters ----------------------------------------- */
+
+enum vd_type {
+  VD_TYPE_UNKNOWN = 0,
+  VD_TYPE_MONOLITHIC_SPARSE = 1,
+  VD_TYPE_MONOLITHIC_FLAT = 2,
+  VD_TYPE_SPLIT_SPARSE = 3,        /* twoGbMaxExtentSparse */
+  VD_TYPE_SPLIT_FLAT = 4,          /* twoGbMaxExtentFlat */
+  VD_TYPE_VMFS = 5,                /* vmfs (flat, thick) */
+  VD_TYPE_VMFS_THIN = 6,           /* vmfs + ddb.thinProvisioned */
+  VD_TYPE_STREAM_OPTIMIZED = 7,
+  VD_TYPE_VMFS_SPARSE = 8,         /* COWD redo log */
+  VD_TYPE_SE_SPARSE = 9,
+  VD_TYPE_CUSTOM = 10,             /* any other createType */
+  VD_TYPE_RAW = 11,                /* a plain raw image (convert only) */
+};
+
+enum vd_adapter {
+  VD_ADAPTER_UNKNOWN = 0,
+  VD_ADAPTER_IDE = 1,
+  VD_ADAPTER_BUSLOGIC = 2,
+  VD_ADAPTER_LSILOGIC = 3,
+  VD_ADAPTER_LEGACY_ESX = 4,
+  VD_ADAPTER_PVSCSI = 5,
+};
+
+/* createType name <-> enum ("monolithicSparse", ...).  from_name returns
+ * VD_TYPE_UNKNOWN for names it does not know. */
+VD_API enum vd_type vd_type_from_name(const char *name);
+VD_API const char *vd_type_name(enum vd_type type);
+VD_API enum vd_adapter vd_adapter_from_name(const char *name);
+VD_API const char *vd_adapter_name(enum vd_adapter adapter);
+
+/* ---- opening --------------------------------------------------------- */
+
+typedef struct vd_disk vd_disk;
+
+#define VD_OPEN_READ_ONLY    0x0001u /* no lock for writing, nothing written */
+#define VD_OPEN_SINGLE_LINK  0x0002u /* this link only: holes stay holes */
+#define VD_OPEN_TRUSTED      0x0004u /* allow absolute or sub-folder names */
+#define VD_OPEN_IGNORE_CID   0x0008u /* read-only: accept parentCID mismatch */
+#define VD_OPEN_FORCE        0x0010u /* write even if a child or .lck exists */
+#define VD_OPEN_RAW          0x0020u /* the file is a raw image, not VMDK */
+#define VD_OPEN_UNBUFFERED   0x0040u /* accepted for VDDK; no effect */
+
+/* Open a disk by its descriptor (a text descriptor, or a sparse extent
+ * with an embedded descriptor).  A read-write open takes the write lock
+ * on every file of the top link and fails with VD_ELOCKED if another
+ * handle or process holds it. */
+VD_API int vd_disk_open(vd_disk **out, const char *path, uint32_t flags);
+
+/* Flush, clear the uncleanShutdown flag, release locks and free.  The
+ * handle is freed even when an error is returned.  NULL is accepted. */
+VD_API int vd_disk_close(vd_disk *disk);
+
+/* pread/pwrite semantics: exactly count bytes at offset, or an error.
+ * offset + count beyond the capacity is VD_EINVAL. */
+VD_API int vd_disk_read(vd_disk *disk, void *buf, size_t count,
+                        uint64_t offset);
+VD_API int vd_disk_write(vd_disk *disk, const void *buf, size_t count,
+                         uint64_t offset);
+/* Make a range read as zeros, allocating as little as the layout allows. */
+VD_API int vd_disk_zero(vd_disk *disk, uint64_t count, uint64_t offset);
+/* Make every completed write durable (fdatasync of data, then metadata). */
+VD_API int vd_disk_flush(vd_disk *disk);
+
+/* ---- information ----------------------------------------------------- */
+
+struct vd_geometry {
+  uint32_t cylinders;
+  uint32_t heads;
+  uint32_t sectors;
+};
+
+VD_API uint64_t vd_disk_get_size(const vd_disk *disk);        /* bytes */
+VD_API int vd_disk_is_read_only(const vd_disk *disk);
+VD_API const char *vd_disk_get_path(const vd_disk *disk);
+/* The createType string as written in the descriptor ("raw" for raw). */
+VD_API const char *vd_disk_get_create_type(const vd_disk *disk);
+VD_API enum vd_type vd_disk_get_type(const vd_disk *disk);
+VD_API enum vd_adapter vd_disk_get_adapter(const vd_disk *disk);
+/* Physical (ddb.geometry.*) and BIOS geometry; zeros where absent. */
+VD_API void vd_disk_get_geometry(const vd_disk *disk,
+                                 struct vd_geometry *physical,
+                                 struct vd_geometry *bios);
+VD_API uint32_t vd_disk_get_hw_version(const vd_disk *disk);
+VD_API uint32_t vd_disk_get_cid(const vd_disk *disk);
+VD_API uint32_t vd_disk_get_parent_cid(const vd_disk *disk);
+/* ddb.uuid as stored ("60 00 c2 ..."), or NULL. */
+VD_API const char *vd_disk_get_uuid(const vd_disk *disk);
+VD_API int vd_disk_get_descriptor_version(const vd_disk *disk);
+/* parentFileNameHint, or NULL for a base disk. */
+VD_API const char *vd_disk_get_parent_hint(const vd_disk *disk);
+/* Number of links in the open chain (1 for a base disk). */
+VD_API unsigned vd_disk_get_link_count(const vd_disk *disk);
+
+enum vd_extent_type {
+  VD_EXTENT_FLAT = 1,
+  VD_EXTENT_SPARSE = 2,
+  VD_EXTENT_ZERO = 3,
+  VD_EXTENT_VMFS = 4,
+  VD_EXTENT_VMFSSPARSE = 5,
+  VD_EXTENT_SESPARSE = 6,
+  VD_EXTENT_STREAM = 7,  /* a SPARSE extent with compressed grains */
+};
+
+enum vd_access {
+  VD_ACCESS_RW = 1,
+  VD_ACCESS_RDONLY = 2,
+  VD_ACCESS_NOACCESS = 3,
+};
+
+struct vd_extent_info {
+  const char *file;        /* resolved path; NULL for ZERO extents */
+  const char *name;        /* the name as written in the descriptor */
+  enum vd_extent_type type;
+  enum vd_access access;
+  uint64_t start;          /* first virtual byte */
+  uint64_t size;           /* bytes of virtual disk */
+  uint64_t file_offset;    /* FLAT offset in the file, bytes */
+  uint64_t file_size;      /* size of the file on disk, bytes */
+  uint32_t version;        /* sparse header version, 0 for flat */
+  uint64_t grain_size;     /* bytes, 0 for flat */
+};
+
+VD_API unsigned vd_disk_get_extent_count(const vd_disk *disk);
+/* Extent i of the top link; returns VD_EINVAL for a bad index. */
+VD_API int vd_disk_get_extent(const vd_disk *disk, unsigned i,
+                              struct vd_extent_info *info);
+
+/* ---- disk database (descriptor metadata) ----------------------------- */
+
+/* The value of a ddb key (e.g. "ddb.adapterType"), looked up in this link
+ * then its ancestors; NULL if absent. */
+VD_API const char *vd_disk_get_meta(const vd_disk *disk, const char *key);
+/* Number of ddb keys in the top link, and the i-th key. */
+VD_API unsigned vd_disk_get_meta_count(const vd_disk *disk);
+VD_API const char *vd_disk_get_meta_key(const vd_disk *disk, unsigned i);
+/* Set (or, with value NULL, remove) a ddb key and rewrite the descriptor.
+ * Keys must start with "ddb." and hold [A-Za-z0-9._-]; values may not
+ * hold '"', CR, LF or NUL. */
+VD_API int vd_disk_set_meta(vd_disk *disk, const char *key,
+                            const char *value);
+
+/* ---- allocation map -------------------------------------------------- */
+
+#define VD_STATUS_DATA 0u  /* allocated, holds data */
+#define VD_STATUS_ZERO 1u  /* reads as zeros: zeroed grain or ZERO extent */
+#define VD_STATUS_HOLE 2u  /* not allocated anywhere in the chain */
+
+/* Called with runs in ascending order, adjacent runs of the same status
+ * merged.  Return non-zero to stop early (vd_disk_block_status then
+ * returns 0). */
+typedef int (*vd_block_status_cb)(uint64_t offset, uint64_t length,
+                                  uint32_t status, void *payload);
+
+VD_API int vd_disk_block_status(vd_disk *disk, uint64_t offset,
+                                uint64_t length, vd_block_status_cb cb,
+                                void *payload);
+
+/* ---- creating -------------------------------------------------------- */
+
+#define VD_CREATE_PREALLOCATE 0x0001u /* allocate flat files up front */
+#define VD_CREATE_OVERWRITE   0x0002u /* replace existing files */
+#define VD_CREATE_NO_UUID     0x0004u /* do not write ddb.uuid */
+
+struct vd_create_params {
+  uint32_t struct_size;        /* sizeof (struct vd_create_params) */
+  enum vd_type type;
+  uint64_t capacity;           /* bytes, a multiple of 512 */
+  enum vd_adapter adapter;
+  uint32_t hw_version;         /* ddb.virtualHWVersion */
+  struct vd_geometry geometry; /* zeros: compute as VMware does */
+  uint32_t flags;              /* VD_CREATE_* */
+  uint32_t cid;                /* 0: random */
+  const uint8_t *uuid;         /* 16 bytes, or NULL: random */
+  uint32_t threads;            /* worker threads where used; 0: auto */
+};
+
+/* Fill in the defaults: monolithicSparse, ide, hardware version 4. */
+VD_API void vd_create_params_init(struct vd_create_params *params);
+
+/* Create a new disk.  Refuses to replace files unless
+ * VD_CREATE_OVERWRITE.  Nothing is left behind on failure. */
+VD_API int vd_disk_create(const char *path,
+                          const struct vd_create_params *params);
+
+/* The geometry VMware gives a disk of this size on this adapter. */
+VD_API void vd_geometry_compute(struct vd_geometry *out, uint64_t capacity,
+                                enum vd_adapter adapter);
+
+/* ---- convert / clone ------------------------------------------------- */
+
+/* Progress: return non-zero to cancel (the operation fails with
+ * VD_ECANCELED and leaves nothing behind). */
+typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
+
+/* Copy the content of src (flattened through its chain) into a new disk
+ * at dst of the layout in params (capacity is taken from src; type
+ * VD_TYPE_RAW writes a raw file).  Only allocated data is read; zero
+ * blocks are not written.  The destination appears only when complete. */
+VD_API int vd_disk_convert(vd_disk *src, const char *dst,
+                           const struct vd_create_params *params,
+                           vd_progress_cb progress, void *payload);
+
+/* ---- check ----------------------------------------------------------- */
+
+#define VD_CHECK_SEVERITY_INFO 0
+#define VD_CHECK_SEVERITY_LEAK 1
+#define VD_CHECK_SEVERITY_CORRUPT 2
+
+struct vd_check_result {
+  uint32_t struct_size;
+  uint64_t corruptions;    /* problems that lose or mix up data */
+  uint64_t leaks;          /* grains in the file that nothing uses */
+  uint64_t warnings;       /* oddities that are not errors */
+  uint64_t allocated;      /* grains in use */
+  int unclean;             /* uncleanShutdown was set */
+};
+
+typedef void (*vd_check_message_cb)(int severity, const char *message,
+                                    void *payload);
+
+/* Check every extent of the disk at path against its files.  Returns 0
+ * when the check ran (look at result), negative when it could not. */
+VD_API int vd_check(const char *path, uint32_t open_flags,
+                    struct vd_check_result *result,
+                    vd_check_message_cb message, void *payload);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VDISK_VDISK_H */

@@ -1,0 +1,196 @@
+/* Convert (clone): copy a disk's content, flattened through its chain,
+ * into a new disk of any layout vdisk creates, or into a raw file.  Only
+ * allocated data is read (the allocation map); blocks of zeros are not
+ * written.  The destination appears only when complete (create.c). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK (4u << 20)
+#define ZBLOCK (64u << 10)
+#define WINDOW (UINT64_C (1) << 30)
+
+/* Provided by formats/stream.c when built in. */
+__attribute__ ((weak)) int
+vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
+                    const struct vd_create_params *params,
+                    vd_progress_cb progress, void *payload);
+
+struct run {
+  uint64_t off, len;
+};
+
+struct runs {
+  struct run *v;
+  size_t n, cap;
+  int err;
+};
+
+static int
+collect (uint64_t off, uint64_t len, uint32_t st, void *payload)
+{
+  struct runs *rs = payload;
+  if (st != VD_STATUS_DATA)
+    return 0;
+  if (rs->n == rs->cap) {
+    size_t cap = rs->cap ? rs->cap * 2 : 256;
+    struct run *p = realloc (rs->v, cap * sizeof *p);
+    if (!p) {
+      rs->err = 1;
+      return 1;
+    }
+    rs->v = p;
+    rs->cap = cap;
+  }
+  rs->v[rs->n++] = (struct run) { off, len };
+  return 0;
+}
+
+/* The sink: either a vdisk handle or a raw file. */
+struct sink {
+  vd_disk *disk;
+  struct vd_io *io;
+};
+
+static int
+sink_write (struct sink *s, const uint8_t *buf, size_t n, uint64_t off)
+{
+  if (s->disk)
+    return vd_disk_write (s->disk, buf, n, off);
+  return vd__io_pwrite (s->io, buf, n, off);
+}
+
+/* Copy every allocated, non-zero block of src into the sink. */
+static int
+copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
+           void *payload)
+{
+  uint64_t size = vd_disk_get_size (src);
+  struct runs rs = { 0 };
+  uint8_t *buf = NULL;
+  int r = 0;
+
+  if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0)
+    return vd_error (VD_ENOMEM, errno, "convert buffer");
+  for (uint64_t w = 0; w < size && r == 0; w += WINDOW) {
+    uint64_t wl = VD_MIN (WINDOW, size - w);
+    rs.n = 0;
+    r = vd_disk_block_status (src, w, wl, collect, &rs);
+    if (r == 0 && rs.err)
+      r = vd_error (VD_ENOMEM, 0, "convert: allocation map");
+    for (size_t i = 0; i < rs.n && r == 0; i++) {
+      for (uint64_t off = rs.v[i].off; off < rs.v[i].off + rs.v[i].len
+                                       && r == 0;) {
+        size_t n = (size_t) VD_MIN ((uint64_t) CHUNK,
+                                    rs.v[i].off + rs.v[i].len - off);
+        r = vd_disk_read (src, buf, n, off);
+        /* write the non-zero blocks, coalesced */
+        for (size_t b = 0; b < n && r == 0;) {
+          size_t bl = VD_MIN ((size_t) ZBLOCK, n - b);
+          if (vd__is_zero (buf + b, bl)) {
+            b += bl;
+            continue;
+          }
+          size_t e = b + bl;
+          while (e < n) {
+            size_t l2 = VD_MIN ((size_t) ZBLOCK, n - e);
+            if (vd__is_zero (buf + e, l2))
+              break;
+            e += l2;
+          }
+          r = sink_write (sink, buf + b, e - b, off + b);
+          b = e;
+        }
+        off += n;
+        if (r == 0 && progress && progress (off, size, payload))
+          r = vd_error (VD_ECANCELED, 0, "convert canceled");
+      }
+    }
+    if (r == 0 && progress && progress (w + wl, size, payload))
+      r = vd_error (VD_ECANCELED, 0, "convert canceled");
+  }
+  free (rs.v);
+  free (buf);
+  return r;
+}
+
+int
+vd_disk_convert (vd_disk *src, const char *dst,
+                 const struct vd_create_params *params,
+                 vd_progress_cb progress, void *payload)
+{
+  struct vd_create_params p;
+  struct vd_newdisk nd;
+  int r;
+
+  VD_ENTER ();
+  if (!src || !dst || !params || params->struct_size < sizeof p)
+    return vd_error (VD_EINVAL, 0, "convert: missing source, destination "
+                     "or parameters");
+  p = *params;
+  p.capacity = VD_ROUND_UP (vd_disk_get_size (src), (uint64_t) VD_SECTOR);
+  if (p.adapter == VD_ADAPTER_UNKNOWN)
+    p.adapter = VD_ADAPTER_IDE;
+
+  if (p.type == VD_TYPE_RAW || p.type == VD_TYPE_STREAM_OPTIMIZED) {
+    struct vd_io *io = NULL;
+    char *name = vd__basename (dst);
+    r = vd__newdisk_begin_single (&nd, dst,
+                                  (p.flags & VD_CREATE_OVERWRITE) != 0);
+    if (r < 0) {
+      free (name);
+      return r;
+    }
+    r = name ? vd__io_posix_open (&io, AT_FDCWD, nd.desc_path, nd.desc_path,
+                                  VD_IO_RDWR | VD_IO_CREATE)
+             : VD_ENOMEM;
+    if (r == 0 && p.type == VD_TYPE_RAW) {
+      struct sink s = { .io = io };
+      r = copy_data (src, &s, progress, payload);
+      if (r == 0)
+        r = io->ops->truncate (io, vd_disk_get_size (src));
+    }
+    else if (r == 0) {
+      if (!vd__stream_convert)
+        r = vd_error (VD_ENOTSUP, 0, "%s: this build has no "
+                      "streamOptimized writer", dst);
+      else
+        r = vd__stream_convert (src, io, name, &p, progress, payload);
+    }
+    if (r == 0)
+      r = vd__io_flush (io);
+    vd__io_close (io);
+    free (name);
+    if (r < 0) {
+      vd__newdisk_abort (&nd);
+      return r;
+    }
+    return vd__newdisk_commit (&nd);
+  }
+
+  r = vd__newdisk_begin (&nd, dst, &p);
+  if (r < 0)
+    return r;
+  {
+    vd_disk *out = NULL;
+    struct sink s;
+    r = vd_disk_open (&out, nd.desc_path, 0);
+    if (r == 0) {
+      s.disk = out;
+      s.io = NULL;
+      r = copy_data (src, &s, progress, payload);
+      int r2 = vd_disk_close (out);
+      if (r == 0)
+        r = r2;
+    }
+  }
+  if (r < 0) {
+    vd__newdisk_abort (&nd);
+    return r;
+  }
+  return vd__newdisk_commit (&nd);
+}

@@ -1,0 +1,492 @@
+/* Creating disks: every layout vdisk writes, with VMware's names,
+ * descriptor keys and geometry. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* VMware splits at 2047 MiB (vmdk-format.md §4.1). */
+#define SPLIT_SECTORS UINT64_C (4192256)
+#define GRAIN_SECTORS 128u
+
+void
+vd_create_params_init (struct vd_create_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->struct_size = sizeof *p;
+  p->type = VD_TYPE_MONOLITHIC_SPARSE;
+  p->adapter = VD_ADAPTER_IDE;
+  p->hw_version = 4;
+}
+
+void
+vd_geometry_compute (struct vd_geometry *g, uint64_t capacity,
+                     enum vd_adapter adapter)
+{
+  uint64_t sectors = capacity / VD_SECTOR, cyl;
+  /* IDE: 16 heads, cylinders capped at 16383; SCSI: 255 heads, capped at
+   * 65535 (vmdk-format.md §1.5). */
+  if (adapter == VD_ADAPTER_IDE || adapter == VD_ADAPTER_UNKNOWN) {
+    g->heads = 16;
+    g->sectors = 63;
+    cyl = sectors / (16 * 63);
+    g->cylinders = (uint32_t) VD_MIN (cyl, 16383);
+  }
+  else {
+    g->heads = 255;
+    g->sectors = 63;
+    cyl = sectors / (255 * 63);
+    g->cylinders = (uint32_t) VD_MIN (cyl, 65535);
+  }
+  if (g->cylinders == 0)
+    g->cylinders = 1;
+}
+
+char *
+vd__make_descriptor (const struct vd_create_params *p,
+                     const char *create_type, const char *extents,
+                     uint32_t cid)
+{
+  struct vd_geometry g = p->geometry;
+  uint8_t uuid[16], lc[12];
+  char uuid_line[128] = "", longcid[40];
+  const char *adapter = vd_adapter_name (p->adapter);
+
+  if (g.cylinders == 0 || g.heads == 0 || g.sectors == 0)
+    vd_geometry_compute (&g, p->capacity, p->adapter);
+  if (vd__random_bytes (lc, sizeof lc) < 0)
+    return NULL;
+  for (int i = 0; i < 12; i++)
+    snprintf (longcid + 2 * i, 3, "%02x", lc[i]);
+  snprintf (longcid + 24, 9, "%08x", cid);
+  if (!(p->flags & VD_CREATE_NO_UUID)) {
+    if (p->uuid)
+      memcpy (uuid, p->uuid, 16);
+    else if (vd__random_bytes (uuid, 16) < 0)
+      return NULL;
+    int o = snprintf (uuid_line, sizeof uuid_line, "ddb.uuid = \"");
+    for (int i = 0; i < 16; i++)
+      o += snprintf (uuid_line + o, sizeof uuid_line - (size_t) o,
+                     i ? " %02x" : "%02x", uuid[i]);
+    snprintf (uuid_line + o, sizeof uuid_line - (size_t) o, "\"\n");
+  }
+  return vd__asprintf (
+    "# Disk DescriptorFile\n"
+    "version=1\n"
+    "encoding=\"UTF-8\"\n"
+    "CID=%08x\n"
+    "parentCID=ffffffff\n"
+    "createType=\"%s\"\n"
+    "\n"
+    "# Extent description\n"
+    "%s"
+    "\n"
+    "# The Disk Data Base\n"
+    "#DDB\n"
+    "\n"
+    "ddb.adapterType = \"%s\"\n"
+    "ddb.geometry.cylinders = \"%u\"\n"
+    "ddb.geometry.heads = \"%u\"\n"
+    "ddb.geometry.sectors = \"%u\"\n"
+    "ddb.longContentID = \"%s\"\n"
+    "%s"
+    "%s"
+    "ddb.virtualHWVersion = \"%u\"\n",
+    cid, create_type, extents, adapter ? adapter : "ide", g.cylinders,
+    g.heads, g.sectors, longcid,
+    p->type == VD_TYPE_VMFS_THIN ? "ddb.thinProvisioned = \"1\"\n" : "",
+    uuid_line, p->hw_version ? p->hw_version : 4);
+}
+
+/* ---- the work folder ----------------------------------------------------------- */
+
+static int
+add_name (struct vd_newdisk *nd, const char *name)
+{
+  char **p = realloc (nd->names, (nd->n_names + 1) * sizeof *p);
+  if (!p)
+    return vd_error (VD_ENOMEM, errno, "create");
+  nd->names = p;
+  p[nd->n_names] = vd__strdup (name);
+  if (!p[nd->n_names])
+    return VD_ENOMEM;
+  nd->n_names++;
+  return 0;
+}
+
+static int
+exists_in (const char *dir, const char *name)
+{
+  char *p = vd__path_join (dir, name);
+  struct stat st;
+  int r = p && lstat (p, &st) == 0;
+  free (p);
+  return r;
+}
+
+static int
+start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
+{
+  char *base = vd__basename (path);
+  uint8_t rnd[6];
+  memset (nd, 0, sizeof *nd);
+  nd->overwrite = overwrite;
+  nd->dstdir = vd__dirname (path);
+  if (!base || !nd->dstdir) {
+    free (base);
+    return VD_ENOMEM;
+  }
+  if (!vd__name_ok (base, 0)) {
+    int r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
+    free (base);
+    return r;
+  }
+  if (vd__random_bytes (rnd, sizeof rnd) < 0) {
+    free (base);
+    return VD_EIO;
+  }
+  nd->tmpdir = vd__asprintf ("%s/.vdisk-new-%02x%02x%02x%02x%02x%02x",
+                             nd->dstdir, rnd[0], rnd[1], rnd[2], rnd[3],
+                             rnd[4], rnd[5]);
+  nd->desc_path = nd->tmpdir ? vd__asprintf ("%s/%s", nd->tmpdir, base)
+                             : NULL;
+  free (base);
+  if (!nd->desc_path)
+    return VD_ENOMEM;
+  if (mkdir (nd->tmpdir, 0755) < 0) {
+    int e = errno;
+    free (nd->desc_path);
+    free (nd->tmpdir);
+    nd->desc_path = nd->tmpdir = NULL;
+    return vd_error (vd__errno_code (e), e, "%s: cannot create files in "
+                     "this folder", path);
+  }
+  return 0;
+}
+
+void
+vd__newdisk_abort (struct vd_newdisk *nd)
+{
+  if (nd->tmpdir) {
+    for (size_t i = 0; i < nd->n_names; i++) {
+      char *p = vd__path_join (nd->tmpdir, nd->names[i]);
+      if (p)
+        unlink (p);
+      free (p);
+    }
+    rmdir (nd->tmpdir);
+  }
+  for (size_t i = 0; i < nd->n_names; i++)
+    free (nd->names[i]);
+  free (nd->names);
+  free (nd->tmpdir);
+  free (nd->dstdir);
+  free (nd->desc_path);
+  memset (nd, 0, sizeof *nd);
+}
+
+static int
+ensure_free (struct vd_newdisk *nd, const char *name)
+{
+  if (!nd->overwrite && exists_in (nd->dstdir, name))
+    return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use overwrite to "
+                     "replace it)", nd->dstdir, name);
+  return 0;
+}
+
+int
+vd__newdisk_commit (struct vd_newdisk *nd)
+{
+  int dfd = open (nd->dstdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  int tfd = open (nd->tmpdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  size_t done = 0;
+  int r = 0;
+
+  if (dfd < 0 || tfd < 0) {
+    r = vd_error (VD_EIO, errno, "%s: open folder", nd->dstdir);
+    goto out;
+  }
+  fsync (tfd);
+  /* Extents first, the descriptor (last name) last: until it appears
+   * nobody can open the new disk. */
+  for (; done < nd->n_names; done++) {
+    unsigned fl = nd->overwrite ? 0 : RENAME_NOREPLACE;
+    if (renameat2 (tfd, nd->names[done], dfd, nd->names[done], fl) < 0) {
+      int e = errno;
+      r = vd_error (e == EEXIST ? VD_EEXIST : VD_EIO, e,
+                    "%s/%s: cannot move the new file into place",
+                    nd->dstdir, nd->names[done]);
+      break;
+    }
+  }
+  if (r < 0) {
+    /* put back what moved, so abort removes everything */
+    while (done-- > 0)
+      renameat (dfd, nd->names[done], tfd, nd->names[done]);
+  }
+  else
+    fsync (dfd);
+out:
+  if (dfd >= 0)
+    close (dfd);
+  if (tfd >= 0)
+    close (tfd);
+  if (r == 0) {
+    rmdir (nd->tmpdir);
+    free (nd->tmpdir);
+    nd->tmpdir = NULL;
+  }
+  vd__newdisk_abort (nd);
+  return r;
+}
+
+int
+vd__newdisk_begin_single (struct vd_newdisk *nd, const char *path,
+                          int overwrite)
+{
+  char *base;
+  int r = start_workdir (nd, path, overwrite);
+  if (r < 0)
+    return r;
+  base = vd__basename (path);
+  r = base ? ensure_free (nd, base) : VD_ENOMEM;
+  if (r == 0)
+    r = add_name (nd, base);
+  free (base);
+  if (r < 0)
+    vd__newdisk_abort (nd);
+  return r;
+}
+
+/* Create tmpdir/name as an empty file of size bytes. */
+static int
+new_file (struct vd_newdisk *nd, const char *name, struct vd_io **out)
+{
+  char *p = vd__path_join (nd->tmpdir, name);
+  int r;
+  if (!p)
+    return VD_ENOMEM;
+  r = add_name (nd, name);
+  if (r == 0)
+    r = vd__io_posix_open (out, AT_FDCWD, p, p, VD_IO_RDWR | VD_IO_CREATE);
+  free (p);
+  return r;
+}
+
+static int
+make_flat (struct vd_newdisk *nd, const char *name, uint64_t bytes,
+           int prealloc)
+{
+  struct vd_io *io;
+  int r = new_file (nd, name, &io);
+  if (r < 0)
+    return r;
+  r = io->ops->truncate (io, bytes);
+  if (r == 0 && prealloc && posix_fallocate (io->fd, 0, (off_t) bytes) != 0)
+    r = vd_error (VD_ENOSPC, errno, "%s: preallocate %llu bytes", name,
+                  (unsigned long long) bytes);
+  vd__io_close (io);
+  return r;
+}
+
+static int
+make_sparse (struct vd_newdisk *nd, const char *name, uint64_t sectors,
+             const char *desc)
+{
+  struct vd_io *io;
+  int r = new_file (nd, name, &io);
+  if (r < 0)
+    return r;
+  r = vd__sparse_create (io, sectors, desc, desc ? strlen (desc) : 0,
+                         GRAIN_SECTORS);
+  vd__io_close (io);
+  return r;
+}
+
+static int
+append (char **s, const char *fmt, ...)
+{
+  va_list ap;
+  char *add = NULL, *n;
+  va_start (ap, fmt);
+  if (vasprintf (&add, fmt, ap) < 0)
+    add = NULL;
+  va_end (ap);
+  if (!add)
+    return vd_error (VD_ENOMEM, errno, "create");
+  n = vd__asprintf ("%s%s", *s ? *s : "", add);
+  free (add);
+  if (!n)
+    return VD_ENOMEM;
+  free (*s);
+  *s = n;
+  return 0;
+}
+
+int
+vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
+                   const struct vd_create_params *p)
+{
+  char *base = NULL, *stem = NULL, *ext = NULL, *desc = NULL;
+  uint64_t sectors = p->capacity / VD_SECTOR;
+  int prealloc = (p->flags & VD_CREATE_PREALLOCATE) != 0;
+  uint32_t cid = p->cid ? p->cid : vd__random_cid ();
+  const char *ct = vd_type_name (p->type);
+  int r;
+
+  if (p->capacity == 0 || p->capacity % VD_SECTOR)
+    return vd_error (VD_EINVAL, 0, "%s: capacity %llu must be a positive "
+                     "multiple of 512 bytes", path,
+                     (unsigned long long) p->capacity);
+  if (p->adapter == VD_ADAPTER_PVSCSI
+      && (p->type == VD_TYPE_MONOLITHIC_SPARSE
+          || p->type == VD_TYPE_SPLIT_SPARSE
+          || p->type == VD_TYPE_MONOLITHIC_FLAT
+          || p->type == VD_TYPE_SPLIT_FLAT))
+    return vd_error (VD_EINVAL, 0, "%s: the pvscsi adapter is only for ESXi "
+                     "layouts (vmfs, vmfsThin)", path);
+  if (!vd_adapter_name (p->adapter))
+    return vd_error (VD_EINVAL, 0, "%s: unknown adapter type", path);
+  r = start_workdir (nd, path, (p->flags & VD_CREATE_OVERWRITE) != 0);
+  if (r < 0)
+    return r;
+  base = vd__basename (path);
+  if (!base) {
+    r = VD_ENOMEM;
+    goto out;
+  }
+  stem = vd__strdup (base);
+  if (!stem) {
+    r = VD_ENOMEM;
+    goto out;
+  }
+  if (strlen (stem) > 5 && strcmp (stem + strlen (stem) - 5, ".vmdk") == 0)
+    stem[strlen (stem) - 5] = '\0';
+
+  switch (p->type) {
+  case VD_TYPE_MONOLITHIC_SPARSE:
+    if (sectors > UINT32_MAX - 65536) {
+      r = vd_error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
+                    "most 2 TiB; use twoGbMaxExtentSparse or a flat layout",
+                    path);
+      break;
+    }
+    r = append (&ext, "RW %llu SPARSE \"%s\"\n",
+                (unsigned long long) sectors, base);
+    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid)))
+      r = VD_ENOMEM;
+    if (r == 0)
+      r = ensure_free (nd, base);
+    if (r == 0)
+      r = make_sparse (nd, base, sectors, desc);
+    break;
+  case VD_TYPE_MONOLITHIC_FLAT:
+  case VD_TYPE_VMFS:
+  case VD_TYPE_VMFS_THIN: {
+    char *fname = vd__asprintf ("%s-flat.vmdk", stem);
+    if (!fname) {
+      r = VD_ENOMEM;
+      break;
+    }
+    if (p->type == VD_TYPE_MONOLITHIC_FLAT)
+      r = append (&ext, "RW %llu FLAT \"%s\" 0\n",
+                  (unsigned long long) sectors, fname);
+    else
+      r = append (&ext, "RW %llu VMFS \"%s\"\n",
+                  (unsigned long long) sectors, fname);
+    /* QEMU does not read createType "vmfsThin": write what newer ESXi
+     * writes, "vmfs" with ddb.thinProvisioned. */
+    if (r == 0
+        && !(desc = vd__make_descriptor (p, p->type == VD_TYPE_MONOLITHIC_FLAT
+                                                ? "monolithicFlat" : "vmfs",
+                                         ext, cid)))
+      r = VD_ENOMEM;
+    if (r == 0)
+      r = ensure_free (nd, fname);
+    if (r == 0)
+      r = make_flat (nd, fname, p->capacity,
+                     prealloc || p->type == VD_TYPE_VMFS);
+    free (fname);
+    break;
+  }
+  case VD_TYPE_SPLIT_SPARSE:
+  case VD_TYPE_SPLIT_FLAT: {
+    int sparse = p->type == VD_TYPE_SPLIT_SPARSE;
+    uint64_t n = VD_DIV_ROUND_UP (sectors, SPLIT_SECTORS);
+    if (n > 9999) {
+      r = vd_error (VD_EINVAL, 0, "%s: too large for a split layout", path);
+      break;
+    }
+    for (uint64_t i = 0; i < n && r == 0; i++) {
+      uint64_t s = VD_MIN (SPLIT_SECTORS, sectors - i * SPLIT_SECTORS);
+      char *fname = vd__asprintf ("%s-%c%03llu.vmdk", stem, sparse ? 's' : 'f',
+                                  (unsigned long long) (i + 1));
+      if (!fname) {
+        r = VD_ENOMEM;
+        break;
+      }
+      if (sparse)
+        r = append (&ext, "RW %llu SPARSE \"%s\"\n", (unsigned long long) s,
+                    fname);
+      else
+        r = append (&ext, "RW %llu FLAT \"%s\" 0\n", (unsigned long long) s,
+                    fname);
+      if (r == 0)
+        r = ensure_free (nd, fname);
+      if (r == 0)
+        r = sparse ? make_sparse (nd, fname, s, NULL)
+                   : make_flat (nd, fname, s * VD_SECTOR, prealloc);
+      free (fname);
+    }
+    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid)))
+      r = VD_ENOMEM;
+    break;
+  }
+  case VD_TYPE_STREAM_OPTIMIZED:
+    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written in "
+                  "one pass: make it with convert (clone) from another "
+                  "disk", path);
+    break;
+  default:
+    r = vd_error (VD_ENOTSUP, 0, "%s: vdisk cannot create disks of type "
+                  "%s", path, ct ? ct : "(unknown)");
+  }
+  if (r == 0 && p->type != VD_TYPE_MONOLITHIC_SPARSE) {
+    /* the separate descriptor, last in the list */
+    struct vd_io *io;
+    r = ensure_free (nd, base);
+    if (r == 0)
+      r = new_file (nd, base, &io);
+    if (r == 0) {
+      r = vd__io_pwrite (io, desc, strlen (desc), 0);
+      vd__io_close (io);
+    }
+  }
+out:
+  free (base);
+  free (stem);
+  free (ext);
+  free (desc);
+  if (r < 0)
+    vd__newdisk_abort (nd);
+  return r;
+}
+
+int
+vd_disk_create (const char *path, const struct vd_create_params *params)
+{
+  struct vd_newdisk nd;
+  int r;
+  VD_ENTER ();
+  if (!path || !params || params->struct_size < sizeof *params)
+    return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
+  r = vd__newdisk_begin (&nd, path, params);
+  if (r < 0)
+    return r;
+  return vd__newdisk_commit (&nd);
+}

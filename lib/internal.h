@@ -1,0 +1,384 @@
+/* libvdisk internals: shared by lib/ only, never installed. */
+#ifndef VDISK_INTERNAL_H
+#define VDISK_INTERNAL_H
+
+#define VD_BUILDING_LIBRARY 1
+#include "vdisk/vdisk.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VD_SECTOR 512u
+#define VD_MAX_CHAIN 32          /* links in one chain */
+#define VD_MAX_EXTENTS 4096      /* extent lines in one descriptor */
+#define VD_MAX_DESC_BYTES (1u << 20)  /* descriptor text, 1 MiB */
+
+#define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VD_ROUND_UP(x, a) ((((x) + (a) - 1) / (a)) * (a))
+#define VD_DIV_ROUND_UP(x, a) (((x) + (a) - 1) / (a))
+
+/* ---- errors (errors.c) ------------------------------------------------ */
+
+/* Record an error (first error wins until vd__error_reset).  Returns code
+ * so callers can write `return vd_error (VD_EIO, errno, "...")`. */
+int vd_error (int code, int errnum, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+/* Called at every public entry point: clears the record, sets context. */
+void vd__error_reset (const char *context);
+/* Map an errno to a VD_E* code (ENOSPC -> VD_ENOSPC, ...). */
+int vd__errno_code (int errnum);
+/* Quote untrusted text for a message: at most 64 bytes, non-printables
+ * escaped.  Returns a pointer into buf. */
+const char *vd__quote (char *buf, size_t bufsz, const char *s, size_t len);
+
+#define VD_ENTER() vd__error_reset (__func__)
+
+/* ---- I/O backends (io-*.c) -------------------------------------------- */
+
+struct vd_io;
+
+struct vd_io_ops {
+  /* Read exactly count bytes; reading past EOF is an error (VD_EIO). */
+  int (*pread) (struct vd_io *io, void *buf, size_t count, uint64_t off);
+  int (*pwrite) (struct vd_io *io, const void *buf, size_t count,
+                 uint64_t off);
+  int (*flush) (struct vd_io *io);
+  int (*size) (struct vd_io *io, uint64_t *size);
+  int (*truncate) (struct vd_io *io, uint64_t size);
+  /* Release space; may be a no-op.  Reads of the range give zeros. */
+  int (*punch_hole) (struct vd_io *io, uint64_t off, uint64_t len);
+  /* Next data / hole at or after off (SEEK_DATA/SEEK_HOLE); may be NULL. */
+  int (*seek_data) (struct vd_io *io, uint64_t off, int hole,
+                    uint64_t *result);
+  void (*close) (struct vd_io *io);
+};
+
+struct vd_io {
+  const struct vd_io_ops *ops;
+  char *name;     /* for messages */
+  int fd;         /* -1 when not a file */
+  int failed;     /* a flush failed: every later flush fails (fsyncgate) */
+};
+
+/* io-posix.c: open path (relative to dirfd unless absolute) without
+ * following a final symlink; must be a regular file. */
+#define VD_IO_RDWR     0x1
+#define VD_IO_CREATE   0x2   /* O_CREAT|O_EXCL */
+#define VD_IO_FOLLOW   0x4   /* allow a symlink (trusted opens) */
+int vd__io_posix_open (struct vd_io **out, int dirfd, const char *path,
+                       const char *display, int flags);
+/* io-mem.c: a growable in-memory file (fuzzing, unit tests).  The data
+ * is copied; mem_get exposes the current content. */
+int vd__io_mem_open (struct vd_io **out, const char *name,
+                     const void *data, size_t len, int writable);
+const uint8_t *vd__io_mem_data (struct vd_io *io, size_t *len);
+
+static inline int
+vd__io_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
+{
+  return io->ops->pread (io, buf, count, off);
+}
+static inline int
+vd__io_pwrite (struct vd_io *io, const void *buf, size_t count,
+               uint64_t off)
+{
+  return io->ops->pwrite (io, buf, count, off);
+}
+int vd__io_flush (struct vd_io *io);
+void vd__io_close (struct vd_io *io);
+
+/* A registry of named in-memory files, so that the open path can be
+ * driven from memory (fuzzers): when set on a thread, vd_disk_open looks
+ * names up here instead of the file system. */
+struct vd_memfs;
+struct vd_memfs *vd__memfs_new (void);
+int vd__memfs_add (struct vd_memfs *fs, const char *name, const void *data,
+                   size_t len);
+void vd__memfs_free (struct vd_memfs *fs);
+void vd__memfs_set_current (struct vd_memfs *fs); /* thread-local */
+struct vd_memfs *vd__memfs_current (void);
+int vd__memfs_open (struct vd_memfs *fs, struct vd_io **out,
+                    const char *name, int writable);
+
+/* ---- descriptor (formats/descriptor.c) -------------------------------- */
+
+enum vd_line_kind {
+  VD_LINE_OTHER = 0,   /* comment, blank or unknown: kept verbatim */
+  VD_LINE_HEADER,      /* key=value */
+  VD_LINE_EXTENT,
+  VD_LINE_DDB,         /* ddb.key = "value" */
+};
+
+struct vd_desc_extent {
+  enum vd_access access;
+  uint64_t sectors;
+  char type[16];        /* "FLAT", "SPARSE", ... as written, upper-cased */
+  char *file;           /* NULL for ZERO */
+  uint64_t offset;      /* sectors (FLAT) */
+  int has_offset;
+};
+
+struct vd_desc_line {
+  enum vd_line_kind kind;
+  char *raw;            /* the original text (no line end); NULL if new */
+  char *key;            /* header/ddb key as written */
+  char *value;          /* unquoted value */
+  int quoted;           /* header value was quoted */
+  int modified;         /* emit from key/value rather than raw */
+  struct vd_desc_extent ext;  /* VD_LINE_EXTENT */
+};
+
+struct vd_descriptor {
+  struct vd_desc_line *lines;
+  size_t n_lines, cap_lines;
+  size_t n_extents;
+  int crlf;             /* the original used CRLF */
+};
+
+/* Parse text of len bytes (stops at the first NUL).  Strict checks of
+ * security-checklist §4 items 3-11.  where names the file for messages. */
+int vd__desc_parse (struct vd_descriptor **out, const char *text, size_t len,
+                    const char *where);
+void vd__desc_free (struct vd_descriptor *d);
+/* Header key lookup (case-insensitive); NULL if absent. */
+const char *vd__desc_get (const struct vd_descriptor *d, const char *key);
+/* Set header key (quoted or bare); appends after the last header line. */
+int vd__desc_set (struct vd_descriptor *d, const char *key,
+                  const char *value, int quoted);
+const char *vd__desc_get_ddb (const struct vd_descriptor *d,
+                              const char *key);
+/* value NULL removes the key. */
+int vd__desc_set_ddb (struct vd_descriptor *d, const char *key,
+                      const char *value);
+/* i-th extent line (0-based). */
+const struct vd_desc_extent *vd__desc_extent (const struct vd_descriptor *d,
+                                              size_t i);
+int vd__desc_add_extent (struct vd_descriptor *d,
+                         const struct vd_desc_extent *e);
+/* Emit the text (NUL-terminated, malloc'd); unmodified lines verbatim. */
+char *vd__desc_emit (const struct vd_descriptor *d, size_t *len);
+/* Check a string that will be written into a descriptor value. */
+int vd__desc_value_ok (const char *s);
+
+/* ---- disks, links, extents -------------------------------------------- */
+
+struct vd_link;
+struct vd_extent;
+
+/* The result of mapping a range of an extent. */
+enum vd_map_status {
+  VD_MAP_DATA = 0,      /* plain bytes at file_offset in the extent file */
+  VD_MAP_ZERO = 1,      /* reads zeros; do not look at the parent */
+  VD_MAP_HOLE = 2,      /* unallocated: parent, or zeros */
+  VD_MAP_DRIVER = 3,    /* allocated, only drv->pread can read it */
+};
+
+struct vd_map {
+  enum vd_map_status status;
+  uint64_t length;       /* bytes from the asked offset with this status */
+  uint64_t file_offset;  /* VD_MAP_DATA: byte offset in e->io */
+};
+
+struct vd_check_ctx {
+  struct vd_check_result *res;
+  vd_check_message_cb message;
+  void *payload;
+  const char *file;
+};
+void vd__check_report (struct vd_check_ctx *ctx, int severity,
+                       const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+struct vd_format_driver {
+  const char *name;
+  size_t instance_size;        /* bytes of e->state, zeroed by the core */
+  /* Score 0..100 for how well the first bytes of a file match. */
+  int (*probe) (const uint8_t *buf, size_t len);
+  /* e->io, e->size, e->file_offset and e->link are set; validate the
+   * file and fill e->state.  rw: the extent will be written. */
+  int (*open) (struct vd_extent *e, int rw);
+  void (*close) (struct vd_extent *e);
+  /* Map [off, off+len) (extent-relative, len > 0): fill m for the first
+   * run; m->length in (0, len]. */
+  int (*map) (struct vd_extent *e, uint64_t off, uint64_t len,
+              struct vd_map *m);
+  /* For VD_MAP_DRIVER runs. */
+  int (*pread) (struct vd_extent *e, void *buf, size_t count, uint64_t off);
+  /* NULL: extent cannot be written.  Partial grains that need the
+   * content below call vd__link_read_below. */
+  int (*pwrite) (struct vd_extent *e, const void *buf, size_t count,
+                 uint64_t off);
+  /* Make a range read as zeros (NULL: the core writes zeros). */
+  int (*zero) (struct vd_extent *e, uint64_t count, uint64_t off);
+  int (*flush) (struct vd_extent *e);
+  /* Prepare the file for a clean close (clear uncleanShutdown). */
+  int (*close_clean) (struct vd_extent *e);
+  int (*check) (struct vd_extent *e, struct vd_check_ctx *ctx);
+};
+
+struct vd_extent {
+  struct vd_link *link;
+  const struct vd_format_driver *drv;
+  void *state;
+  struct vd_io *io;         /* NULL for ZERO */
+  char *name;               /* as in the descriptor */
+  char *path;               /* resolved, for messages and info */
+  enum vd_extent_type type;
+  enum vd_access access;
+  uint64_t start;           /* virtual byte offset */
+  uint64_t size;            /* bytes */
+  uint64_t file_offset;     /* bytes */
+  int rw;                   /* opened for writing */
+  int embedded_desc;        /* this file holds the link's descriptor */
+};
+
+struct vd_link {
+  struct vd_disk *disk;
+  struct vd_link *parent;   /* NULL for a base or in single-link mode */
+  char *path;               /* descriptor path as opened */
+  char *dir;                /* its folder */
+  int dirfd;
+  struct vd_descriptor *desc;
+  struct vd_io *desc_io;    /* separate descriptor file, or the extent */
+  size_t desc_len;          /* bytes of descriptor text now on disk */
+  int embedded;             /* the descriptor lives inside extent 0 */
+  uint64_t desc_offset;     /* embedded: byte offset of the text area */
+  uint64_t desc_capacity;   /* embedded: bytes available */
+  struct vd_extent *extents;
+  size_t n_extents;
+  uint64_t size;
+  enum vd_type type;
+  const char *create_type;
+  uint32_t cid, parent_cid;
+  int rw;
+  int cid_renewed;          /* CID already changed in this open */
+  int raw;                  /* VD_OPEN_RAW */
+  pthread_mutex_t mu;       /* CID update and descriptor rewrite */
+};
+
+struct vd_disk {
+  struct vd_link *top;
+  struct vd_link *links[VD_MAX_CHAIN];  /* [0] = top */
+  unsigned n_links;
+  uint32_t flags;
+  int rw;
+  int failed;               /* a write or flush failed: refuse more */
+};
+
+/* Read the content the link's parent chain gives for [off, off+len) of
+ * virtual disk (zeros without a parent).  Used for copy-on-write. */
+int vd__link_read_below (struct vd_link *link, void *buf, size_t len,
+                         uint64_t off);
+/* Called before the first data write of an open: renews the CID. */
+int vd__link_before_write (struct vd_link *link);
+/* Rewrite the link's descriptor (in place when it fits, else atomically). */
+int vd__link_write_descriptor (struct vd_link *link);
+
+/* formats/registry.c */
+extern const struct vd_format_driver *const vd__drivers[];
+const struct vd_format_driver *vd__driver_by_name (const char *name);
+extern const struct vd_format_driver vd__flat_driver;
+extern const struct vd_format_driver vd__zero_driver;
+extern const struct vd_format_driver vd__sparse_driver;
+
+/* formats/sparse.c: create an empty hosted sparse extent file.
+ * desc_text (may be NULL) is embedded at sector 1. */
+int vd__sparse_create (struct vd_io *io, uint64_t capacity_sectors,
+                       const char *desc_text, size_t desc_len,
+                       uint32_t grain_sectors);
+/* Read and validate the embedded-descriptor fields of a KDMV header in
+ * io: byte offset and size of the descriptor area (both 0 when none). */
+int vd__sparse_embedded_desc (struct vd_io *io, uint64_t *off,
+                              uint64_t *size);
+/* Embedded descriptor size created by vdisk (sectors). */
+#define VD_EMBEDDED_DESC_SECTORS 20
+
+/* formats/stream.c: write a streamOptimized file from src to out (a new,
+ * empty file).  name is the file name written in the embedded
+ * descriptor's extent line.  Compresses on params->threads workers;
+ * output is deterministic whatever the thread count. */
+int vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
+                        const struct vd_create_params *params,
+                        vd_progress_cb progress, void *payload);
+
+/* create.c: a new disk is made in a hidden folder beside its final place
+ * and renamed into place (extents first, descriptor last) only when
+ * complete, so a failure leaves nothing half-made. */
+struct vd_newdisk {
+  char *dstdir;          /* final folder */
+  char *tmpdir;          /* hidden work folder inside dstdir */
+  char *desc_path;       /* tmpdir/NAME: open this to fill the disk */
+  char **names;          /* every file, descriptor last */
+  size_t n_names;
+  int overwrite;
+};
+/* Create the files of an empty disk of layout params->type (not stream,
+ * not raw) in a work folder. */
+int vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
+                       const struct vd_create_params *params);
+/* Only make the work folder and reserve the name (raw and stream). */
+int vd__newdisk_begin_single (struct vd_newdisk *nd, const char *path,
+                              int overwrite);
+int vd__newdisk_commit (struct vd_newdisk *nd);
+void vd__newdisk_abort (struct vd_newdisk *nd);
+/* The descriptor text of a new disk (descriptor version 1). */
+char *vd__make_descriptor (const struct vd_create_params *p,
+                           const char *create_type, const char *extents,
+                           uint32_t cid);
+
+/* ---- locking (lock.c) -------------------------------------------------- */
+
+/* QEMU-compatible OFD byte locks.  rw: take the write permission and
+ * refuse other writers; otherwise a shared reader that lets writers in. */
+int vd__lock (struct vd_io *io, int rw);
+
+/* ---- helpers (util.c) --------------------------------------------------- */
+
+int vd__random_bytes (void *buf, size_t len);
+uint32_t vd__random_cid (void);
+/* All bytes zero? */
+int vd__is_zero (const void *buf, size_t len);
+char *vd__strdup (const char *s);
+char *vd__asprintf (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+/* Is name acceptable as an extent or parent name (security §4 item 11)?
+ * trusted permits absolute paths and folders (never protocol prefixes). */
+int vd__name_ok (const char *name, int trusted);
+/* Directory part / base part of a path (malloc'd). */
+char *vd__dirname (const char *path);
+char *vd__basename (const char *path);
+/* Join dir and name unless name is absolute. */
+char *vd__path_join (const char *dir, const char *name);
+
+static inline uint32_t
+vd__le32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16)
+         | ((uint32_t) p[3] << 24);
+}
+static inline uint64_t
+vd__le64 (const uint8_t *p)
+{
+  return (uint64_t) vd__le32 (p) | ((uint64_t) vd__le32 (p + 4) << 32);
+}
+static inline void
+vd__put_le32 (uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t) v;
+  p[1] = (uint8_t) (v >> 8);
+  p[2] = (uint8_t) (v >> 16);
+  p[3] = (uint8_t) (v >> 24);
+}
+static inline void
+vd__put_le64 (uint8_t *p, uint64_t v)
+{
+  vd__put_le32 (p, (uint32_t) v);
+  vd__put_le32 (p + 4, (uint32_t) (v >> 32));
+}
+
+#endif /* VDISK_INTERNAL_H */

@@ -1,0 +1,139 @@
+/* An in-memory I/O backend for unit tests and fuzzing. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mem_io {
+  struct vd_io io;
+  uint8_t *data;
+  size_t len, cap;
+  int writable;
+};
+
+static int
+mem_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
+{
+  struct mem_io *m = (struct mem_io *) io;
+  if (off > m->len || count > m->len - off)
+    return vd_error (VD_EIO, 0, "%s: unexpected end of file reading %zu "
+                     "bytes at offset %llu", io->name, count,
+                     (unsigned long long) off);
+  memcpy (buf, m->data + off, count);
+  return 0;
+}
+
+static int
+mem_grow (struct mem_io *m, uint64_t size)
+{
+  if (size > ((uint64_t) 1 << 31))
+    return vd_error (VD_ENOSPC, 0, "%s: in-memory file limit", m->io.name);
+  if (size > m->cap) {
+    size_t cap = VD_MAX ((size_t) size, m->cap * 2);
+    uint8_t *p = realloc (m->data, cap);
+    if (!p)
+      return vd_error (VD_ENOMEM, errno, "%s: grow", m->io.name);
+    memset (p + m->cap, 0, cap - m->cap);
+    m->data = p;
+    m->cap = cap;
+  }
+  if (size > m->len)
+    m->len = (size_t) size;
+  return 0;
+}
+
+static int
+mem_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
+{
+  struct mem_io *m = (struct mem_io *) io;
+  if (!m->writable)
+    return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+  if (off + count < off || mem_grow (m, off + count) < 0)
+    return vd_error (VD_ENOSPC, 0, "%s: too large", io->name);
+  memcpy (m->data + off, buf, count);
+  return 0;
+}
+
+static int
+mem_flush (struct vd_io *io)
+{
+  (void) io;
+  return 0;
+}
+
+static int
+mem_size (struct vd_io *io, uint64_t *size)
+{
+  *size = ((struct mem_io *) io)->len;
+  return 0;
+}
+
+static int
+mem_truncate (struct vd_io *io, uint64_t size)
+{
+  struct mem_io *m = (struct mem_io *) io;
+  if (size < m->len) {
+    memset (m->data + size, 0, m->len - size);
+    m->len = (size_t) size;
+    return 0;
+  }
+  return mem_grow (m, size);
+}
+
+static int
+mem_punch (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  struct mem_io *m = (struct mem_io *) io;
+  if (off < m->len)
+    memset (m->data + off, 0, (size_t) VD_MIN (len, m->len - off));
+  return 0;
+}
+
+static void
+mem_close (struct vd_io *io)
+{
+  free (((struct mem_io *) io)->data);
+}
+
+static const struct vd_io_ops mem_ops = {
+  .pread = mem_pread,
+  .pwrite = mem_pwrite,
+  .flush = mem_flush,
+  .size = mem_size,
+  .truncate = mem_truncate,
+  .punch_hole = mem_punch,
+  .seek_data = NULL,
+  .close = mem_close,
+};
+
+int
+vd__io_mem_open (struct vd_io **out, const char *name, const void *data,
+                 size_t len, int writable)
+{
+  struct mem_io *m = calloc (1, sizeof *m);
+  if (!m || !(m->io.name = strdup (name))) {
+    free (m);
+    return vd_error (VD_ENOMEM, errno, "mem open");
+  }
+  m->io.ops = &mem_ops;
+  m->io.fd = -1;
+  m->writable = writable;
+  if (len && mem_grow (m, len) < 0) {
+    free (m->io.name);
+    free (m);
+    return VD_ENOMEM;
+  }
+  if (len)
+    memcpy (m->data, data, len);
+  *out = &m->io;
+  return 0;
+}
+
+const uint8_t *
+vd__io_mem_data (struct vd_io *io, size_t *len)
+{
+  struct mem_io *m = (struct mem_io *) io;
+  *len = m->len;
+  return m->data;
+}

@@ -1,0 +1,20 @@
+# Sourced by the shell tests.  Provides a scratch folder, TAP output and
+# helpers around the peers (qemu-img, 7z, vmdkinfo).
+set -u
+: "${VDISK:?run through tests/run.sh or set VDISK}"
+VDISK_TOP=${VDISK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TESTDATA="$VDISK_TOP/tests/data"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vdisk-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+_tap_n=0
+_tap_failed=0
+ok() { _tap_n=$((_tap_n+1)); echo "ok $_tap_n - $*"; }
+not_ok() { _tap_n=$((_tap_n+1)); _tap_failed=$((_tap_failed+1)); echo "not ok $_tap_n - $*"; }
+# check DESCRIPTION COMMAND...: one TAP line from a command's exit status.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# same_file A B: byte-identical
+same_file() { cmp -s "$1" "$2"; }
+requires() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || { echo "# skip: $c missing"; exit 77; }; done; }
+# pattern FILE SIZE SEED: deterministic pseudo-random bytes
+pattern() { python3 -c "import random,sys; r=random.Random($3); sys.stdout.buffer.write(r.randbytes($2))" > "$1"; }
+done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" = 0 ]; }

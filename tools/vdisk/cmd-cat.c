@@ -1,0 +1,86 @@
+#include "vdisk-tool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUF (1u << 20)
+
+static int
+write_all (int fd, const uint8_t *p, size_t n)
+{
+  while (n) {
+    ssize_t w = write (fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      fprintf (stderr, "vdisk cat: write to output: %s\n", strerror (errno));
+      return -1;
+    }
+    p += w;
+    n -= (size_t) w;
+  }
+  return 0;
+}
+
+static int
+run (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "single-link", no_argument, NULL, 'S' },
+    { "ignore-cid", no_argument, NULL, 'I' },
+    { "trusted", no_argument, NULL, 'T' },
+    { "raw", no_argument, NULL, 'R' },
+    { "read-only", no_argument, NULL, 'r' },
+    OPT_HELP, { 0 } };
+  struct open_opts oo = { 0 };
+  int c, rc = 0;
+  vd_disk *d;
+  uint8_t *buf;
+
+  while ((c = getopt_long (argc, argv, "r", opts, NULL)) != -1) {
+    switch (c) {
+    case 'S': oo.single_link = 1; break;
+    case 'I': oo.ignore_cid = 1; break;
+    case 'T': oo.trusted = 1; break;
+    case 'R': oo.raw = 1; break;
+    case 'r': break;
+    default: return usage_error ("cat", "invalid option");
+    }
+  }
+  if (optind + 1 != argc)
+    return usage_error ("cat", "expected one DISK argument");
+  if (vd_disk_open (&d, argv[optind], open_flags (&oo, 1)) < 0)
+    return fail ();
+  if (posix_memalign ((void **) &buf, 4096, BUF) != 0) {
+    vd_disk_close (d);
+    fprintf (stderr, "vdisk cat: out of memory\n");
+    return 1;
+  }
+  uint64_t size = vd_disk_get_size (d);
+  for (uint64_t off = 0; off < size;) {
+    size_t n = (size_t) (size - off < BUF ? size - off : BUF);
+    if (vd_disk_read (d, buf, n, off) < 0) {
+      rc = fail ();
+      break;
+    }
+    if (write_all (1, buf, n) < 0) {
+      rc = 1;
+      break;
+    }
+    off += n;
+  }
+  free (buf);
+  vd_disk_close (d);
+  return rc;
+}
+
+const struct command cmd_cat = {
+  "cat", run, "[--single-link] [--ignore-cid] [--trusted] DISK",
+  "Write the whole virtual content of a disk to standard output.",
+  "      --single-link     this link only (holes read as zeros)\n"
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --trusted         allow absolute paths and folders in names\n"
+  "      --raw             DISK is a raw image\n",
+};

@@ -1,0 +1,90 @@
+#include "vdisk-tool.h"
+
+#include <string.h>
+
+struct msgs {
+  int json, n;
+};
+
+static void
+on_message (int severity, const char *msg, void *payload)
+{
+  struct msgs *m = payload;
+  const char *sev = severity == VD_CHECK_SEVERITY_CORRUPT ? "corruption"
+                    : severity == VD_CHECK_SEVERITY_LEAK ? "leak" : "info";
+  if (m->json) {
+    printf ("%s\n    {\"severity\": \"%s\", \"message\": ", m->n ? "," : "",
+            sev);
+    json_str (stdout, msg);
+    printf ("}");
+  }
+  else
+    printf ("%s: %s\n", sev, msg);
+  m->n++;
+}
+
+static int
+run (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "trusted", no_argument, NULL, 'T' },
+    { "ignore-cid", no_argument, NULL, 'I' },
+    OPT_HELP, { 0 } };
+  struct open_opts oo = { 0 };
+  struct vd_check_result res;
+  struct msgs m = { 0 };
+  int c;
+
+  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j': m.json = 1; break;
+    case 'T': oo.trusted = 1; break;
+    case 'I': oo.ignore_cid = 1; break;
+    default: return usage_error ("check", "invalid option");
+    }
+  }
+  if (optind + 1 != argc)
+    return usage_error ("check", "expected one DISK argument");
+  if (m.json)
+    printf ("{\n  \"format_version\": 1,\n  \"messages\": [");
+  if (vd_check (argv[optind], open_flags (&oo, 1), &res, on_message, &m) < 0) {
+    if (m.json)
+      printf ("\n  ],\n  \"complete\": false\n}\n");
+    fail ();
+    return 1;
+  }
+  if (m.json)
+    printf ("\n  ],\n  \"complete\": true,\n  \"corruptions\": %llu,\n"
+            "  \"leaks\": %llu,\n  \"allocated_grains\": %llu,\n"
+            "  \"unclean_shutdown\": %s\n}\n",
+            (unsigned long long) res.corruptions,
+            (unsigned long long) res.leaks,
+            (unsigned long long) res.allocated,
+            res.unclean ? "true" : "false");
+  else {
+    if (res.corruptions == 0 && res.leaks == 0)
+      printf ("No errors were found on the disk.\n");
+    else {
+      if (res.corruptions)
+        printf ("%llu errors were found on the disk.\n",
+                (unsigned long long) res.corruptions);
+      if (res.leaks)
+        printf ("%llu leaked grains were found on the disk.\n",
+                (unsigned long long) res.leaks);
+    }
+    printf ("%llu grains allocated.\n", (unsigned long long) res.allocated);
+  }
+  if (res.corruptions)
+    return 2;
+  if (res.leaks)
+    return 3;
+  return 0;
+}
+
+const struct command cmd_check = {
+  "check", run, "[--json] DISK",
+  "Check a disk's metadata against its files (exit 0 clean, 1 could not "
+  "check, 2 corruption, 3 leaks only).",
+  "  -j, --json            machine-readable output\n",
+};

@@ -1,0 +1,121 @@
+#include "vdisk-tool.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Input format when not given: VMDK if the file starts with a sparse
+ * magic or its name ends in .vmdk; otherwise a raw image. */
+static int
+looks_raw (const char *path)
+{
+  char m[4] = { 0 };
+  size_t n = strlen (path);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t r = read (fd, m, 4);
+    close (fd);
+    if (r == 4 && (!memcmp (m, "KDMV", 4) || !memcmp (m, "COWD", 4)))
+      return 0;
+  }
+  if (n > 5 && strcasecmp (path + n - 5, ".vmdk") == 0)
+    return 0;
+  return 1;
+}
+
+static int
+run (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "type", required_argument, NULL, 't' },
+    { "adapter", required_argument, NULL, 'a' },
+    { "threads", required_argument, NULL, 'j' },
+    { "progress", optional_argument, NULL, 'p' },
+    { "overwrite", no_argument, NULL, 'O' },
+    { "format", required_argument, NULL, 'f' },
+    { "hw-version", required_argument, NULL, 'H' },
+    { "single-link", no_argument, NULL, 'S' },
+    { "ignore-cid", no_argument, NULL, 'I' },
+    { "trusted", no_argument, NULL, 'T' },
+    OPT_HELP, { 0 } };
+  const char *verb = argv[0];
+  struct vd_create_params p;
+  struct open_opts oo = { 0 };
+  struct progress pr;
+  int c, want_progress = 0, pfd = -1, fmt = -1, rc = 0;
+  vd_disk *src;
+
+  vd_create_params_init (&p);
+  while ((c = getopt_long (argc, argv, "t:a:j:pf:O", opts, NULL)) != -1) {
+    switch (c) {
+    case 't':
+      p.type = vd_type_from_name (optarg);
+      if (p.type == VD_TYPE_UNKNOWN)
+        return usage_error (verb, "unknown disk type '%s'", optarg);
+      break;
+    case 'a':
+      p.adapter = vd_adapter_from_name (optarg);
+      if (p.adapter == VD_ADAPTER_UNKNOWN)
+        return usage_error (verb, "unknown adapter '%s'", optarg);
+      break;
+    case 'j':
+      p.threads = (uint32_t) strtoul (optarg, NULL, 10);
+      break;
+    case 'p':
+      want_progress = 1;
+      if (optarg)
+        pfd = atoi (optarg);
+      break;
+    case 'O': p.flags |= VD_CREATE_OVERWRITE; break;
+    case 'H': p.hw_version = (uint32_t) strtoul (optarg, NULL, 10); break;
+    case 'f':
+      if (!strcmp (optarg, "raw")) fmt = 1;
+      else if (!strcmp (optarg, "vmdk")) fmt = 0;
+      else return usage_error (verb, "input format must be raw or vmdk");
+      break;
+    case 'S': oo.single_link = 1; break;
+    case 'I': oo.ignore_cid = 1; break;
+    case 'T': oo.trusted = 1; break;
+    default: return usage_error (verb, "invalid option");
+    }
+  }
+  if (optind + 2 != argc)
+    return usage_error (verb, "expected IN and OUT arguments");
+  oo.raw = fmt == -1 ? looks_raw (argv[optind]) : fmt;
+  if (vd_disk_open (&src, argv[optind], open_flags (&oo, 1)) < 0)
+    return fail ();
+  /* keep the source's adapter unless told otherwise */
+  if (!vd_disk_get_meta (src, "ddb.adapterType") || p.adapter != VD_ADAPTER_IDE)
+    ;
+  else if (vd_disk_get_adapter (src) != VD_ADAPTER_UNKNOWN)
+    p.adapter = vd_disk_get_adapter (src);
+  progress_init (&pr, want_progress, pfd);
+  if (vd_disk_convert (src, argv[optind + 1], &p, progress_cb, &pr) < 0)
+    rc = fail ();
+  else
+    progress_done (&pr);
+  vd_disk_close (src);
+  return rc;
+}
+
+const struct command cmd_convert = {
+  "convert", run, "[--type T] [--adapter A] [--progress] IN OUT",
+  "Copy a disk (or raw image) into a new disk of another layout.",
+  "  -t, --type T          layout of OUT: monolithicSparse (default),\n"
+  "                        monolithicFlat, twoGbMaxExtentSparse,\n"
+  "                        twoGbMaxExtentFlat, vmfs, vmfsThin,\n"
+  "                        streamOptimized, raw\n"
+  "  -a, --adapter A       adapter of OUT (default: IN's, else ide)\n"
+  "  -j, --threads N       compression threads (streamOptimized)\n"
+  "  -p, --progress[=FD]   show progress (on stderr, or N/100 lines to FD)\n"
+  "  -f, --format F        IN is raw or vmdk (default: guessed from its\n"
+  "                        magic and name)\n"
+  "  -O, --overwrite       replace OUT if it exists\n",
+};
+
+const struct command cmd_clone = {
+  "clone", run, "[--type T] [--adapter A] [--progress] IN OUT",
+  "The same as convert (VDDK's name for it).",
+  "  (see 'vdisk convert --help')\n",
+};

@@ -1,0 +1,197 @@
+/* vdisk: the command-line tool. */
+#include "vdisk-tool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+int
+fail (void)
+{
+  const struct vd_error *e = vd_last_error ();
+  fprintf (stderr, "vdisk: %s\n", e->message[0] ? e->message
+                                               : vd_strerror (e->code));
+  return 1;
+}
+
+int
+usage_error (const char *verb, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "vdisk %s: ", verb);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "\nTry 'vdisk %s --help'.\n", verb);
+  return 1;
+}
+
+int
+print_help (const struct command *c, FILE *f)
+{
+  fprintf (f, "Usage: vdisk %s %s\n\n%s\n", c->name, c->usage, c->summary);
+  if (c->help && *c->help)
+    fprintf (f, "\nOptions:\n%s", c->help);
+  fprintf (f, "  -h, --help            show this help\n");
+  return 0;
+}
+
+int
+parse_size (const char *s, uint64_t *out)
+{
+  char *end;
+  errno = 0;
+  if (!s || !*s || *s == '-')
+    return -1;
+  unsigned long long v = strtoull (s, &end, 10);
+  if (errno || end == s)
+    return -1;
+  uint64_t mult = 1;
+  if (*end) {
+    switch (*end) {
+    case 'b': case 'B': mult = 1; break;
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    case 't': case 'T': mult = 1ull << 40; break;
+    case 's': case 'S': mult = 512; break;   /* sectors */
+    default: return -1;
+    }
+    end++;
+    if (*end == 'i' || *end == 'I')
+      end++;
+    if (*end == 'b' || *end == 'B')
+      end++;
+    if (*end)
+      return -1;
+  }
+  if (v > UINT64_MAX / mult)
+    return -1;
+  *out = v * mult;
+  return 0;
+}
+
+uint32_t
+open_flags (const struct open_opts *o, int read_only)
+{
+  uint32_t f = read_only ? VD_OPEN_READ_ONLY : 0;
+  if (o->single_link) f |= VD_OPEN_SINGLE_LINK;
+  if (o->ignore_cid) f |= VD_OPEN_IGNORE_CID;
+  if (o->trusted) f |= VD_OPEN_TRUSTED;
+  if (o->raw) f |= VD_OPEN_RAW;
+  if (o->force) f |= VD_OPEN_FORCE;
+  return f;
+}
+
+void
+json_str (FILE *f, const char *s)
+{
+  if (!s) {
+    fputs ("null", f);
+    return;
+  }
+  fputc ('"', f);
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf (f, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf (f, "\\u%04x", *p);
+    else
+      fputc (*p, f);
+  }
+  fputc ('"', f);
+}
+
+void
+progress_init (struct progress *p, int requested, int fd)
+{
+  p->fd = fd;
+  p->last = -1;
+  p->enabled = fd >= 0 || (requested && isatty (2)) || requested > 1;
+}
+
+int
+progress_cb (uint64_t done, uint64_t total, void *payload)
+{
+  struct progress *p = payload;
+  int pct;
+  if (!p->enabled || total == 0)
+    return 0;
+  pct = (int) (done * 100 / total);
+  if (pct == p->last)
+    return 0;
+  p->last = pct;
+  if (p->fd >= 0)
+    dprintf (p->fd, "%d/100\n", pct);
+  else
+    fprintf (stderr, "\r    (%3d/100%%)", pct);
+  return 0;
+}
+
+void
+progress_done (struct progress *p)
+{
+  if (p->enabled && p->fd < 0)
+    fprintf (stderr, "\r    (100/100%%)\n");
+}
+
+const struct command *
+find_command (const char *name)
+{
+  for (size_t i = 0; commands[i]; i++)
+    if (strcmp (commands[i]->name, name) == 0)
+      return commands[i];
+  return NULL;
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "Usage: vdisk COMMAND [OPTIONS] ARGS...\n\n"
+              "Read, write, create and convert VMware VMDK disks.\n\n"
+              "Commands:\n");
+  for (size_t i = 0; commands[i]; i++)
+    fprintf (f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf (f, "\n'vdisk COMMAND --help' shows a command's options.\n"
+              "  -V, --version  show the version\n"
+              "Exit status: 0 success, 1 error (check: 2 corruption, "
+              "3 leaks only).\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  const struct command *c;
+  if (argc < 2) {
+    usage (stderr);
+    return 1;
+  }
+  if (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")
+      || !strcmp (argv[1], "help")) {
+    if (argc > 2 && (c = find_command (argv[2])))
+      return print_help (c, stdout);
+    usage (stdout);
+    return 0;
+  }
+  if (!strcmp (argv[1], "-V") || !strcmp (argv[1], "--version")) {
+    printf ("vdisk %s\nlibvdisk %s\n", VDISK_TOOL_VERSION, vd_get_version ());
+    return 0;
+  }
+  c = find_command (argv[1]);
+  if (!c) {
+    fprintf (stderr, "vdisk: unknown command '%s'\n", argv[1]);
+    usage (stderr);
+    return 1;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp (argv[i], "--"))
+      break;
+    if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
+      return print_help (c, stdout);
+  }
+  optind = 1;
+  return c->run (argc - 1, argv + 1);
+}

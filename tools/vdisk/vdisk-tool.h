@@ -1,0 +1,55 @@
+/* Shared by the vdisk commands (tools/vdisk/cmd-*.c).  The CLI uses only
+ * the public API, <vdisk/vdisk.h>. */
+#ifndef VDISK_TOOL_H
+#define VDISK_TOOL_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <vdisk/vdisk.h>
+
+#define VDISK_TOOL_VERSION "0.1.0"
+
+struct command {
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *usage;     /* one line: arguments */
+  const char *summary;
+  const char *help;      /* options, one per line */
+};
+
+extern const struct command *const commands[];
+
+/* Print "vdisk: CONTEXT: MESSAGE" from vd_last_error(); returns 1. */
+int fail (void);
+/* Print "vdisk VERB: message" and usage hint; returns 1. */
+int usage_error (const char *verb, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* Handle -h/--help for a command (prints, returns 1 if handled). */
+int print_help (const struct command *c, FILE *f);
+const struct command *find_command (const char *name);
+
+/* "1G", "512M", "4096", "10T": bytes; -1 on error. */
+int parse_size (const char *s, uint64_t *out);
+/* Open flags from the common read options. */
+struct open_opts {
+  int single_link, ignore_cid, trusted, raw, force;
+};
+uint32_t open_flags (const struct open_opts *o, int read_only);
+
+/* JSON output helpers: a string with escaping. */
+void json_str (FILE *f, const char *s);
+
+/* Progress on stderr when it is a terminal (or forced). */
+struct progress {
+  int enabled;
+  int fd;            /* --progress=FD: "N/100" lines */
+  int last;
+};
+void progress_init (struct progress *p, int requested, int fd);
+int progress_cb (uint64_t done, uint64_t total, void *payload);
+void progress_done (struct progress *p);
+
+#define OPT_HELP { "help", no_argument, NULL, 'h' }
+
+#endif
