@@ -170,10 +170,14 @@ ses_open (struct vd_extent *e, int rw)
       return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is %llu sectors "
                        "(too large)", p, fields[i],
                        (unsigned long long) f[10 + i]);
-  for (unsigned i = 0; i < 16; i += 2)
-    if (f[10 + i] == 0)
+  /* The regions vdisk reads must lie past the const header.  (The
+   * journal, free bitmap and backmap are never read, so only the size
+   * cap above applies to them.) */
+  static const unsigned used[] = { 0, 6, 8, 14 };
+  for (unsigned i = 0; i < sizeof used / sizeof used[0]; i++)
+    if (f[10 + used[i]] == 0)
       return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is 0 (inside the "
-                       "const header)", p, fields[i]);
+                       "const header)", p, fields[used[i]]);
 
   s->capacity = f[2];
   if (s->capacity == 0 || s->capacity > SES_MAX_CAPACITY)
