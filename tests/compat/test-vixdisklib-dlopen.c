@@ -7,8 +7,8 @@
  * threads, each waiting for its own completion callback -> Wait -> Flush
  * -> Close -> Disconnect -> Exit.
  *
- * Usage: test-vixdisklib-dlopen [LIBDIR]   (default: ../compat beside the
- * program, i.e. $(O)/compat).  TAP output. */
+ * Usage: test-vixdisklib-dlopen [LIBDIR]   (default: ../compat from the
+ * program's folder, i.e. $(O)/compat).  TAP output. */
 #include <dlfcn.h>
 #include <libgen.h>
 #include <limits.h>
@@ -200,7 +200,7 @@ main (int argc, char **argv)
       return 1;
     }
     exe[n] = '\0';
-    snprintf (libdir, sizeof libdir, "%s/../compat", dirname (dirname (exe)));
+    snprintf (libdir, sizeof libdir, "%s/compat", dirname (dirname (exe)));
   }
 
   /* Every soname nbdkit tries must load on its own. */
