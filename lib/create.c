@@ -370,7 +370,7 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
 
   switch (p->type) {
   case VD_TYPE_MONOLITHIC_SPARSE:
-    if (sectors > UINT32_MAX - 65536) {
+    if (sectors > UINT32_MAX) {
       r = vd_error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
                     "most 2 TiB; use twoGbMaxExtentSparse or a flat layout",
                     path);

@@ -1025,6 +1025,12 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
   h.gd_off = h.rgd_off + gd_sectors + gt_count * GT_SECTORS;
   h.overhead = VD_ROUND_UP (h.gd_off + gd_sectors + gt_count * GT_SECTORS,
                             grain);
+  /* grain offsets are 32-bit sectors: metadata plus every grain must fit */
+  if (h.overhead + VD_ROUND_UP (capacity, grain) > UINT32_MAX)
+    return vd_error (VD_EINVAL, 0, "%s: %llu sectors is too large for one "
+                     "hosted sparse extent (2 TiB including its metadata); "
+                     "use a split or flat layout", io->name,
+                     (unsigned long long) capacity);
   encode_header (hdr, &h);
 
   raw = calloc (1, gd_sectors * VD_SECTOR);
