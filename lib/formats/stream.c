@@ -935,7 +935,7 @@ stream_check (struct vd_extent *e, struct vd_check_ctx *ctx)
 }
 
 const struct vd_format_driver vd__stream_driver = {
-  .name = "streamOptimized",
+  .name = "stream",
   .instance_size = sizeof (struct stream_state),
   .probe = stream_probe,
   .open = stream_open,
@@ -968,7 +968,7 @@ const struct vd_format_driver vd__stream_driver = {
 #define SW_OVERHEAD 128u                    /* first grain sector */
 #define SW_DESC_SECTORS VD_EMBEDDED_DESC_SECTORS
 #define SW_OUT_CAP (SW_GRAIN_BYTES + 4096u) /* compressed grain + marker */
-#define SW_WBUF (4u << 20)
+#define SW_WBUF (1u << 20)
 #define SW_MAX_THREADS 64u
 #define SW_PROGRESS_STEP (16u << 20)
 
@@ -1404,7 +1404,9 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       n_threads = n > 0 ? (unsigned) n : 1;
     }
   n_threads = VD_MIN (n_threads, SW_MAX_THREADS);
-  c.n_slots = 4 * n_threads + 4;
+  /* The window must cover a write-buffer flush, or the workers stall
+   * while the writer is in pwrite: 64 jobs = about 8.5 MiB. */
+  c.n_slots = VD_MAX (64u, 8 * n_threads);
 
   o.buf = malloc (SW_WBUF);
   gd = calloc (n_gts ? n_gts : 1, 4);
