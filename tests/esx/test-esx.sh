@@ -43,6 +43,53 @@ while read -r desc expect layout; do
   rm -f q.raw v.raw
 done < fixtures.txt
 
+# The allocation map of a single delta, as qemu-img map reports it:
+# runs of (present, data, zero), adjacent equal runs merged.  (Chains are
+# left out: there the flat base's file-system holes decide the answer.)
+same_map() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+def runs(path, vdisk):
+    out = []
+    for r in json.load(open(path)):
+        present = r["type"] != "hole" if vdisk else r["present"]
+        key = (bool(present), bool(r["data"]), bool(r["zero"]))
+        if out and out[-1][2] == key and out[-1][0] + out[-1][1] == r["start"]:
+            out[-1][1] += r["length"]
+        else:
+            out.append([r["start"], r["length"], key])
+    return out
+a, b = runs(sys.argv[1], True), runs(sys.argv[2], False)
+if a != b:
+    for x, y in zip(a, b):
+        if x != y:
+            print("# first difference: vdisk %s qemu-img %s" % (x, y))
+            break
+    else:
+        print("# %d runs (vdisk) vs %d (qemu-img)" % (len(a), len(b)))
+    sys.exit(1)
+PY
+}
+
+while read -r desc expect layout; do
+  [ "$layout" = single ] || continue
+  if ! "$VDISK" map --json "$desc" >v.map 2>v.err; then
+    not_ok "$desc: vdisk map failed: $(head -n1 v.err)"
+  elif ! qemu-img map --output=json "$desc" >q.map 2>q.err; then
+    not_ok "$desc: qemu-img map failed: $(head -n1 q.err)"
+  elif same_map v.map q.map; then
+    ok "$desc: vdisk map agrees with qemu-img map"
+  else
+    not_ok "$desc: vdisk map differs from qemu-img map"
+  fi
+  # A good delta checks clean.
+  if "$VDISK" check "$desc" >c.out 2>&1; then
+    ok "$desc: vdisk check is clean"
+  else
+    not_ok "$desc: vdisk check: $(head -n1 c.out)"
+  fi
+done < fixtures.txt
+
 # Read-only: a write must be refused and leave the files alone.
 for desc in cowd-1m-g1.vmdk ses-1m.vmdk; do
   ext=$(sed -n 's/^RW [0-9]* [A-Z]* "\(.*\)"$/\1/p' "$desc")
@@ -72,6 +119,15 @@ while read -r desc ext what; do
     not_ok "$desc ($what): the file changed"
   else
     ok "$desc ($what): refused: $(head -n1 h.err | cut -c1-120)"
+  fi
+  # vdisk check finds it (exit 2: corruption), whether open or a grain
+  # table entry is what breaks.
+  "$VDISK" check "$desc" >h.out 2>&1
+  rc=$?
+  if [ "$rc" = 2 ] || { [ "$rc" = 1 ] && grep -q "$ext" h.out; }; then
+    ok "$desc ($what): vdisk check reports it (exit $rc)"
+  else
+    not_ok "$desc ($what): vdisk check exit $rc: $(head -n1 h.out)"
   fi
 done < hostile.txt
 
