@@ -87,9 +87,9 @@ if [ $have_7z = 1 ]; then
 fi
 
 # Read-write opens are refused.
-"$VDISK" write "$FX/a.vmdk" --offset 0 --file /dev/null </dev/null >/dev/null 2>"$WORK/err"; rc=$?
+"$VDISK" write --offset 0 --file /dev/null "$FX/a.vmdk" </dev/null >/dev/null 2>"$WORK/err"; rc=$?
 check "read-write open of a stream is refused (exit $rc)" test "$rc" = 1
-check "refusal names the problem" grep -qi "read-only\|convert" "$WORK/err"
+check "refusal names the problem" grep -qi "read-only\|convert\|cannot be opened for writing" "$WORK/err"
 
 # Hostile files: exit 1 with a message, never a crash or a sanitizer report.
 for f in "$FX"/bad-*.vmdk; do
