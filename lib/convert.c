@@ -131,6 +131,7 @@ vd_disk_convert (vd_disk *src, const char *dst,
   if (!src || !dst || !params || params->struct_size < sizeof p)
     return vd_error (VD_EINVAL, 0, "convert: missing source, destination "
                      "or parameters");
+  memset (&nd, 0, sizeof nd);
   p = *params;
   p.capacity = VD_ROUND_UP (vd_disk_get_size (src), (uint64_t) VD_SECTOR);
   if (p.adapter == VD_ADAPTER_UNKNOWN)

@@ -50,8 +50,10 @@ vd_geometry_compute (struct vd_geometry *g, uint64_t capacity,
 char *
 vd__make_descriptor (const struct vd_create_params *p,
                      const char *create_type, const char *extents,
-                     uint32_t cid)
+                     uint32_t cid, const char *parent_hint,
+                     uint32_t parent_cid)
 {
+  char parent_line[4200] = "";
   struct vd_geometry g = p->geometry;
   uint8_t uuid[16], lc[12];
   char uuid_line[128] = "", longcid[40];
@@ -75,13 +77,17 @@ vd__make_descriptor (const struct vd_create_params *p,
                      i ? " %02x" : "%02x", uuid[i]);
     snprintf (uuid_line + o, sizeof uuid_line - (size_t) o, "\"\n");
   }
+  if (parent_hint)
+    snprintf (parent_line, sizeof parent_line,
+              "parentFileNameHint=\"%s\"\n", parent_hint);
   return vd__asprintf (
     "# Disk DescriptorFile\n"
     "version=1\n"
     "encoding=\"UTF-8\"\n"
     "CID=%08x\n"
-    "parentCID=ffffffff\n"
+    "parentCID=%08x\n"
     "createType=\"%s\"\n"
+    "%s"
     "\n"
     "# Extent description\n"
     "%s"
@@ -97,7 +103,8 @@ vd__make_descriptor (const struct vd_create_params *p,
     "%s"
     "%s"
     "ddb.virtualHWVersion = \"%u\"\n",
-    cid, create_type, extents, adapter ? adapter : "ide", g.cylinders,
+    cid, parent_hint ? parent_cid : 0xffffffffu, create_type, parent_line,
+    extents, adapter ? adapter : "ide", g.cylinders,
     g.heads, g.sectors, longcid,
     p->type == VD_TYPE_VMFS_THIN ? "ddb.thinProvisioned = \"1\"\n" : "",
     uuid_line, p->hw_version ? p->hw_version : 4);
@@ -134,7 +141,11 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
 {
   char *base = vd__basename (path);
   uint8_t rnd[6];
+  const char *hint = nd->parent_hint;
+  uint32_t pcid = nd->parent_cid;
   memset (nd, 0, sizeof *nd);
+  nd->parent_hint = hint;
+  nd->parent_cid = pcid;
   nd->overwrite = overwrite;
   nd->dstdir = vd__dirname (path);
   if (!base || !nd->dstdir) {
@@ -378,7 +389,7 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
     }
     r = append (&ext, "RW %llu SPARSE \"%s\"\n",
                 (unsigned long long) sectors, base);
-    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid)))
+    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid, nd->parent_hint, nd->parent_cid)))
       r = VD_ENOMEM;
     if (r == 0)
       r = ensure_free (nd, base);
@@ -404,7 +415,8 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
     if (r == 0
         && !(desc = vd__make_descriptor (p, p->type == VD_TYPE_MONOLITHIC_FLAT
                                                 ? "monolithicFlat" : "vmfs",
-                                         ext, cid)))
+                                         ext, cid, nd->parent_hint,
+                                         nd->parent_cid)))
       r = VD_ENOMEM;
     if (r == 0)
       r = ensure_free (nd, fname);
@@ -443,7 +455,7 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
                    : make_flat (nd, fname, s * VD_SECTOR, prealloc);
       free (fname);
     }
-    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid)))
+    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid, nd->parent_hint, nd->parent_cid)))
       r = VD_ENOMEM;
     break;
   }
@@ -478,6 +490,16 @@ out:
 }
 
 int
+vd__newdisk_begin_child (struct vd_newdisk *nd, const char *path,
+                         const struct vd_create_params *params,
+                         const char *parent_hint, uint32_t parent_cid)
+{
+  nd->parent_hint = parent_hint;
+  nd->parent_cid = parent_cid;
+  return vd__newdisk_begin (nd, path, params);
+}
+
+int
 vd_disk_create (const char *path, const struct vd_create_params *params)
 {
   struct vd_newdisk nd;
@@ -485,6 +507,7 @@ vd_disk_create (const char *path, const struct vd_create_params *params)
   VD_ENTER ();
   if (!path || !params || params->struct_size < sizeof *params)
     return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
+  memset (&nd, 0, sizeof nd);
   r = vd__newdisk_begin (&nd, path, params);
   if (r < 0)
     return r;

@@ -528,7 +528,10 @@ open_parents (struct vd_disk *disk)
                        "parent %s (%llu)", child->path,
                        (unsigned long long) child->size, parent->path,
                        (unsigned long long) parent->size);
+    /* An interrupted commit (chain.c) gave the ancestor the CID it
+     * recorded in the top link: the chain still reads correctly. */
     if (parent->cid != child->parent_cid
+        && !(disk->commit_cid && parent->cid == disk->commit_cid)
         && !((disk->flags & VD_OPEN_IGNORE_CID) && !disk->rw))
       return vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
                        "the CID %08x of its parent %s: the parent changed "
@@ -563,6 +566,15 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
     goto fail;
   d->links[0] = d->top;
   d->n_links = 1;
+  {
+    const char *cc = vd__desc_get_ddb (d->top->desc, VD_COMMIT_KEY);
+    d->commit_cid = cc ? (uint32_t) strtoul (cc, NULL, 16) : 0;
+  }
+  if (rw && !(flags & VD_OPEN_FORCE) && !d->top->raw) {
+    r = vd__check_no_child (d->top);
+    if (r < 0)
+      goto fail;
+  }
   if (!(flags & VD_OPEN_SINGLE_LINK)) {
     r = open_parents (d);
     if (r < 0)
@@ -716,6 +728,10 @@ writable (vd_disk *d)
   if (d->failed)
     return vd_error (VD_EIO, 0, "%s: an earlier write failed; close and "
                      "reopen the disk", d->top->path);
+  if (d->has_child)
+    return vd_error (VD_EPARENT, 0, "%s: parent has a child: writing would "
+                     "change its CID and invalidate the child; write to "
+                     "the child instead", d->top->path);
   return 0;
 }
 
@@ -1116,7 +1132,7 @@ bs_emit (struct bs_acc *a, uint64_t off, uint64_t len, uint32_t st)
 /* Status of [off, off+len) in link l (and below it). */
 static int
 link_status (struct vd_link *l, uint64_t off, uint64_t len,
-             struct bs_acc *a)
+             struct bs_acc *a, int descend)
 {
   while (len > 0 && !a->stop) {
     struct vd_extent *e = find_extent (l, off);
@@ -1138,8 +1154,8 @@ link_status (struct vd_link *l, uint64_t off, uint64_t len,
       bs_emit (a, off, m.length, VD_STATUS_ZERO);
       break;
     case VD_MAP_HOLE:
-      if (l->parent) {
-        r = link_status (l->parent, off, m.length, a);
+      if (l->parent && descend) {
+        r = link_status (l->parent, off, m.length, a, 1);
         if (r < 0)
           return r;
       }
@@ -1165,7 +1181,20 @@ vd_disk_block_status (vd_disk *d, uint64_t offset, uint64_t length,
   r = check_range (d, (size_t) length, offset, "block status");
   if (r < 0)
     return r;
-  r = link_status (d->top, offset, length, &a);
+  r = link_status (d->top, offset, length, &a, 1);
+  if (r < 0)
+    return r;
+  if (a.have && !a.stop)
+    cb (a.off, a.len, a.status, payload);
+  return 0;
+}
+
+int
+vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
+                       vd_block_status_cb cb, void *payload)
+{
+  struct bs_acc a = { .cb = cb, .payload = payload };
+  int r = link_status (l, off, len, &a, 0);
   if (r < 0)
     return r;
   if (a.have && !a.stop)

@@ -268,7 +268,20 @@ struct vd_disk {
   uint32_t flags;
   int rw;
   int failed;               /* a write or flush failed: refuse more */
+  int has_child;            /* a child was made from this handle */
+  uint32_t commit_cid;      /* ddb.vdisk.commitCID of the top, or 0 */
 };
+
+/* chain.c */
+#define VD_COMMIT_KEY "ddb.vdisk.commitCID"
+/* Refuse a read-write open of l when a disk beside it names it as its
+ * parent with a matching CID. */
+int vd__check_no_child (struct vd_link *l);
+/* Block status of one link alone (holes stay holes). */
+int vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
+                           vd_block_status_cb cb, void *payload);
+/* Set the CID of l (and count it as this open's renewal). */
+int vd__link_set_cid (struct vd_link *l, uint32_t cid);
 
 /* Read the content the link's parent chain gives for [off, off+len) of
  * virtual disk (zeros without a parent).  Used for copy-on-write. */
@@ -316,11 +329,17 @@ struct vd_newdisk {
   char **names;          /* every file, descriptor last */
   size_t n_names;
   int overwrite;
+  const char *parent_hint;  /* children only (set before begin) */
+  uint32_t parent_cid;
 };
 /* Create the files of an empty disk of layout params->type (not stream,
  * not raw) in a work folder. */
 int vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
                        const struct vd_create_params *params);
+/* The same for a child: parentCID and parentFileNameHint. */
+int vd__newdisk_begin_child (struct vd_newdisk *nd, const char *path,
+                             const struct vd_create_params *params,
+                             const char *parent_hint, uint32_t parent_cid);
 /* Only make the work folder and reserve the name (raw and stream). */
 int vd__newdisk_begin_single (struct vd_newdisk *nd, const char *path,
                               int overwrite);
@@ -329,7 +348,8 @@ void vd__newdisk_abort (struct vd_newdisk *nd);
 /* The descriptor text of a new disk (descriptor version 1). */
 char *vd__make_descriptor (const struct vd_create_params *p,
                            const char *create_type, const char *extents,
-                           uint32_t cid);
+                           uint32_t cid, const char *parent_hint,
+                           uint32_t parent_cid);
 
 /* ---- locking (lock.c) -------------------------------------------------- */
 

@@ -253,11 +253,54 @@ VD_API int vd_disk_create(const char *path,
 VD_API void vd_geometry_compute(struct vd_geometry *out, uint64_t capacity,
                                 enum vd_adapter adapter);
 
-/* ---- convert / clone ------------------------------------------------- */
-
 /* Progress: return non-zero to cancel (the operation fails with
  * VD_ECANCELED and leaves nothing behind). */
 typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
+
+/* ---- chains: child disks (redo logs, snapshots) ---------------------- */
+
+/* Create a child (a hosted sparse delta: VD_TYPE_MONOLITHIC_SPARSE, the
+ * default when type is 0, or VD_TYPE_SPLIT_SPARSE) of the open disk
+ * parent at path.  Its parentCID is the parent's CID and its
+ * parentFileNameHint names the parent (relative when both sit in one
+ * folder).  From then on the parent handle refuses writes: a write would
+ * change the parent's CID and break the child. */
+VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
+                                 enum vd_type type, uint32_t flags);
+
+/* Give the existing child at child_path a new parent (re-parent): the
+ * capacities must match and the child must not be a base disk.  Writes
+ * the new parentCID and parentFileNameHint into the child. */
+VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
+                           uint32_t open_flags);
+
+/* Merge the child's data into its parent, or into the ancestor at
+ * ancestor_path (NULL: the parent), collapsing the links between: the
+ * child is then re-parented onto the ancestor and the chain reads exactly
+ * as before.  Crash-safe: an interrupted commit leaves every link
+ * readable through the child, and running it again completes it. */
+VD_API int vd_disk_commit (const char *child_path, const char *ancestor_path,
+                           uint32_t open_flags, vd_progress_cb progress,
+                           void *payload);
+
+struct vd_link_info {
+  const char *path;          /* the link's descriptor */
+  const char *create_type;
+  uint32_t cid;
+  uint32_t parent_cid;
+  uint64_t file_bytes;       /* size of its files on disk (allocated) */
+  uint64_t allocated_bytes;  /* virtual bytes this link holds */
+  int64_t mtime;             /* descriptor modification, seconds */
+  unsigned extents;
+};
+
+/* Link i of the open chain: 0 is the top (newest), link_count-1 the
+ * base. */
+VD_API int vd_disk_get_link_info (vd_disk *disk, unsigned i,
+                                  struct vd_link_info *info);
+
+/* ---- convert / clone ------------------------------------------------- */
+
 
 /* Copy the content of src (flattened through its chain) into a new disk
  * at dst of the layout in params (capacity is taken from src; type

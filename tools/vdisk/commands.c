@@ -1,9 +1,11 @@
 #include "vdisk-tool.h"
 
 extern const struct command cmd_create, cmd_info, cmd_cat, cmd_write,
-  cmd_map, cmd_convert, cmd_clone, cmd_check;
+  cmd_map, cmd_convert, cmd_clone, cmd_check, cmd_child, cmd_chain,
+  cmd_attach, cmd_commit;
 
 const struct command *const commands[] = {
   &cmd_create, &cmd_info, &cmd_cat, &cmd_write, &cmd_map, &cmd_convert,
-  &cmd_clone, &cmd_check, NULL
+  &cmd_clone, &cmd_check, &cmd_child, &cmd_chain, &cmd_attach, &cmd_commit,
+  NULL
 };
