@@ -227,6 +227,11 @@ vd_to_vix (int rc, const char *func)
   case VD_ENOSPC: code = VIX_E_DISK_FULL; break;
   default: code = VIX_E_FAIL; break;
   }
+  /* Tell VixDiskLib users how to give the native "trusted" opt-in. */
+  if (strstr (msg, "trusted"))
+    return vix_error (code, func, "%s (VixDiskLib: set vdisk.trustedPaths = "
+                      "\"TRUE\" in the InitEx config file, or "
+                      "VDISK_VIX_TRUSTED=1)", msg);
   return vix_error (code, func, "%s", msg);
 }
 

@@ -145,6 +145,27 @@ check "-create -split" "$SAMPLE" -create -split -cap 8 s.vmdk
 check "qemu-img sees twoGbMaxExtentSparse" \
   bash -c "qemu-img info s.vmdk | grep -q 'create type: twoGbMaxExtentSparse'"
 
+# --- trusted paths: an absolute extent name needs the opt-in ---
+head -c 1048576 d.raw > flat.bin
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 2048 FLAT "%s" 0\n\nddb.adapterType = "ide"\nddb.geometry.cylinders = "2"\nddb.geometry.heads = "16"\nddb.geometry.sectors = "63"\n' "$WORK/flat.bin" > abs.vmdk
+"$SAMPLE" -info abs.vmdk > abs.txt 2>&1
+check "an absolute extent name is refused by default" test $? = 1
+check "the refusal says how to opt in" grep -q 'vdisk.trustedPaths' abs.txt
+echo 'vdisk.trustedPaths = "TRUE"' > trusted.cfg
+check "InitEx config vdisk.trustedPaths opens it" \
+  bash -c "'$SAMPLE' -initex trusted.cfg -info abs.vmdk 2>/dev/null | grep -qx 'capacity          = 2048 sectors'"
+VDISK_VIX_TRUSTED=1 "$SAMPLE" -dump -start 100 -count 1 abs.vmdk > absdump.txt
+python3 - d.raw 100 1 > absdump.want <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+s, n = int(sys.argv[2]), int(sys.argv[3])
+for off in range(s*512, (s+n)*512, 16):
+    b = d[off:off+16]
+    print("%08x : %s  %s" % (off, " ".join("%02x" % x for x in b),
+          "".join(chr(x) if 0x20 <= x < 0x7f else "." for x in b)))
+PY
+check "VDISK_VIX_TRUSTED=1 reads the flat extent" cmp -s absdump.txt absdump.want
+
 # --- errors ---
 "$SAMPLE" -info missing.vmdk > err.txt 2>&1
 check "-info on a missing disk fails" test $? = 1
