@@ -13,6 +13,17 @@ fx=$WORK/fx
 python3 "$VDISK_TOP/tests/esx/make-esx-fixtures.py" "$fx" || exit 1
 cd "$fx" || exit 1
 
+# Until the drivers are in lib/formats/registry.c the core cannot pick
+# them: say so once rather than failing every case.
+for probe in cowd-1m-g1.vmdk ses-1m.vmdk; do
+  if ! "$VDISK" info "$probe" >/dev/null 2>p.err &&
+     grep -q 'unknown magic' p.err; then
+    not_ok "$probe: no extent driver for it is registered: $(head -n1 p.err)"
+    done_testing
+    exit 1
+  fi
+done
+
 # vdisk's error says chains are not there yet (allowed to skip).
 chain_unsupported() {
   grep -qiE 'parent|chain|backing' "$1" &&
