@@ -1618,16 +1618,45 @@ VixDiskLib_CheckRepair (const VixDiskLibConnection connection,
 
 /* ---- not supported yet ----------------------------------------------- */
 
+/* A redo log over the open parent.  The parent handle refuses writes from
+ * then on (they would break the child). */
 VIX_API VixError
 VixDiskLib_CreateChild (VixDiskLibHandle diskHandle, const char *childPath,
                         VixDiskLibDiskType diskType,
                         VixDiskLibProgressFunc progressFunc,
                         void *progressCallbackData)
 {
-  (void) diskHandle; (void) childPath; (void) diskType;
-  (void) progressFunc; (void) progressCallbackData;
-  return not_supported ("VixDiskLib_CreateChild",
-                        "creating a child disk (redo log)");
+  const char *func = "VixDiskLib_CreateChild";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  enum vd_type type;
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  if (!childPath || !*childPath)
+    return vix_error (VIX_E_INVALID_ARG, func, "the child path is empty");
+  if (diskType == VIXDISKLIB_DISK_MONOLITHIC_SPARSE)
+    type = VD_TYPE_MONOLITHIC_SPARSE;
+  else if (diskType == VIXDISKLIB_DISK_SPLIT_SPARSE)
+    type = VD_TYPE_SPLIT_SPARSE;
+  else
+    return vix_error (VIX_E_NOT_SUPPORTED, func, "%s: child disk type %d: "
+                      "vdisk makes hosted sparse children only "
+                      "(MONOLITHIC_SPARSE or SPLIT_SPARSE)", childPath,
+                      (int) diskType);
+  /* Let queued writes reach the parent before it is frozen. */
+  wait_idle (h);
+  if (progressFunc)
+    progressFunc (progressCallbackData, 0);
+  rc = vd_disk_create_child (h->disk, childPath, type, 0);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  if (progressFunc)
+    progressFunc (progressCallbackData, 100);
+  vix_log (LOG_INFO, "VixDiskLib: created child %s of %s\n", childPath,
+           vd_disk_get_path (h->disk));
+  return VIX_OK;
 }
 
 VIX_API VixError
@@ -1690,14 +1719,18 @@ VIX_API VixError
 VixDiskLib_Attach (VixDiskLibHandle parent, VixDiskLibHandle child)
 {
   (void) parent; (void) child;
-  return not_supported ("VixDiskLib_Attach",
-                        "attaching a child disk to a new parent");
+  return vix_error (VIX_E_NOT_SUPPORTED, "VixDiskLib_Attach",
+                    "attaching a child to a new parent through open handles "
+                    "is not supported by vdisk's libvixDiskLib yet "
+                    "(libvdisk's vd_disk_attach works on closed disks)");
 }
 
 VIX_API VixError
 VixDiskLib_IsAttachPossible (VixDiskLibHandle parent, VixDiskLibHandle child)
 {
   (void) parent; (void) child;
-  return not_supported ("VixDiskLib_IsAttachPossible",
-                        "attaching a child disk to a new parent");
+  return vix_error (VIX_E_NOT_SUPPORTED, "VixDiskLib_IsAttachPossible",
+                    "attaching a child to a new parent through open handles "
+                    "is not supported by vdisk's libvixDiskLib yet "
+                    "(libvdisk's vd_disk_attach works on closed disks)");
 }

@@ -487,9 +487,28 @@ main (void)
       (unsigned long long) err);
 
   /* --- not supported yet --- */
-  is_err (VixDiskLib_CreateChild (h, disk2, VIXDISKLIB_DISK_MONOLITHIC_SPARSE,
+  is_err (VixDiskLib_CreateChild (h, disk2, VIXDISKLIB_DISK_VMFS_FLAT,
                                   NULL, NULL),
-          VIX_E_NOT_SUPPORTED, "not supported", "CreateChild");
+          VIX_E_NOT_SUPPORTED, "sparse", "CreateChild of a flat child");
+  is_ok (VixDiskLib_CreateChild (h, disk2, VIXDISKLIB_DISK_MONOLITHIC_SPARSE,
+                                 NULL, NULL), "CreateChild");
+  is_err (VixDiskLib_Write (h, 0, 1, wbuf), VIX_E_DISK_CID_MISMATCH, "child",
+          "the parent refuses writes once it has a child");
+  {
+    VixDiskLibHandle ch = NULL;
+    is_ok (VixDiskLib_Open (conn, disk2, 0, &ch), "Open the child");
+    is_ok (VixDiskLib_GetInfo (ch, &info), "GetInfo on the child");
+    ok (info && info->numLinks == 2 && info->capacity == 32768
+        && info->parentFileNameHint
+        && strstr (info->parentFileNameHint, "disk.vmdk"),
+        "child: 2 links, parent hint %s",
+        info && info->parentFileNameHint ? info->parentFileNameHint : "-");
+    VixDiskLib_FreeInfo (info);
+    info = NULL;
+    is_ok (VixDiskLib_Read (ch, 0, 128, rbuf), "Read through the child");
+    ok (!memcmp (wbuf, rbuf, 128 * 512), "the child reads the parent's data");
+    is_ok (VixDiskLib_Close (ch), "Close the child");
+  }
   is_err (VixDiskLib_SpaceNeededForClone (h, VIXDISKLIB_DISK_MONOLITHIC_SPARSE,
                                           &space),
           VIX_E_NOT_SUPPORTED, "not supported", "SpaceNeededForClone");

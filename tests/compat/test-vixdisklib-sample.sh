@@ -171,9 +171,21 @@ check "VDISK_VIX_TRUSTED=1 reads the flat extent" cmp -s absdump.txt absdump.wan
 check "-info on a missing disk fails" test $? = 1
 check "the error names the file and the cause" \
   grep -qE '^Error: \[.*\] 4 .*missing.vmdk.*No such file' err.txt
-"$SAMPLE" -redo d.vmdk child.vmdk > redo.txt 2>&1
-check "-redo fails (CreateChild not supported)" test $? = 1
-check "-redo says why" grep -q 'not supported' redo.txt
+cp d.vmdk p.vmdk
+check "-redo makes a child" "$SAMPLE" -redo p.vmdk child.vmdk
+check "-info on the child: 2 links" \
+  bash -c "'$SAMPLE' -info child.vmdk | grep -qx 'number of links   = 2'"
+check "qemu-img sees the child's backing file" \
+  bash -c "qemu-img info child.vmdk | grep -q 'backing file: p.vmdk'"
+check "qemu-img compare child and parent" qemu-img compare -q child.vmdk p.vmdk
+check "-fill on the child" "$SAMPLE" -fill -start 7 -count 1 -val 0x5a child.vmdk
+qemu-img convert -O raw child.vmdk child.raw
+check "qemu-img reads the child's write over the parent's data" python3 - d.raw child.raw <<'PY'
+import sys
+a = bytearray(open(sys.argv[1], 'rb').read())
+a[7*512:8*512] = b'\x5a' * 512
+sys.exit(0 if bytes(a) == open(sys.argv[2], 'rb').read() else 1)
+PY
 "$SAMPLE" -info -host vc.example.com -user u -password p d.vmdk > remote.txt 2>&1
 check "remote mode is refused clearly" grep -q 'vc.example.com.*not supported' remote.txt
 check "two commands are refused" bash -c "! '$SAMPLE' -info -dump d.vmdk >/dev/null 2>&1"
