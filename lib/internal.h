@@ -298,6 +298,9 @@ const struct vd_format_driver *vd__driver_by_name (const char *name);
 extern const struct vd_format_driver vd__flat_driver;
 extern const struct vd_format_driver vd__zero_driver;
 extern const struct vd_format_driver vd__sparse_driver;
+extern const struct vd_format_driver vd__stream_driver;
+extern const struct vd_format_driver vd__cowd_driver;
+extern const struct vd_format_driver vd__sesparse_driver;
 
 /* formats/sparse.c: create an empty hosted sparse extent file.
  * desc_text (may be NULL) is embedded at sector 1. */

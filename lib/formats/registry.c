@@ -7,6 +7,9 @@
 
 const struct vd_format_driver *const vd__drivers[] = {
   &vd__sparse_driver,
+  &vd__stream_driver,
+  &vd__cowd_driver,
+  &vd__sesparse_driver,
   NULL
 };
 
