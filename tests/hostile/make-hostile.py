@@ -499,6 +499,14 @@ def build(out):
              W_PAST + "|short|small", "offset 128 + 256 sectors, file has 256",
              item=8, cmd="cat")
 
+    flat_case("vmfs-with-offset", 8, "info",
+              descriptor("vmfs", ['RW 256 VMFS "disk-flat.vmdk" 0']),
+              "offset|extent|vmfs",
+              "VMFS extent line with an offset (qemu-img: forbidden)")
+    ext_case("extent-noaccess-read", 'NOACCESS 256 FLAT "disk-flat.vmdk" 0',
+             "noaccess|access", "reading a NOACCESS extent must fail",
+             item=7, cmd="cat")
+
     # item 9: ZERO with a name, FLAT without
     ext_case("zero-with-name", 'RW 256 ZERO "disk-flat.vmdk"',
              "zero", "ZERO extent with a file name", item=9)
@@ -511,6 +519,12 @@ def build(out):
               fdesc(extents=["RW 1 ZERO"] * 5000),
               "extent;many|limit|count|max|exceed|4096",
               "5000 extent lines (cap 4096)", with_flat=False)
+
+    flat_case("extent-sum-overflow", 10, "info",
+              fdesc(extents=["RW 17592186044415 ZERO"] * 2048),
+              "size|sum|overflow|large|capacity|add up|total|exceed",
+              "2048 ZERO extents of 2^44-1 sectors: the byte total wraps",
+              with_flat=False)
 
     # item 11: names
     ext_case("name-dotdot", 'RW 256 FLAT "../disk-flat.vmdk" 0', "..",
@@ -612,6 +626,12 @@ def build(out):
             "capacity|size|mismatch|differ|match",
             "embedded extent line says 16384 sectors, header capacity 8192")
 
+    sp_case("emb-desc-flat-extent", 11, "info",
+            Sparse(cap, sg, descriptor(
+                "monolithicSparse", ['RW %d FLAT "/etc/passwd" 0' % cap])).img,
+            "absolute|/etc/passwd|trusted|flat|sparse|embedded|extent",
+            "KDMV file whose embedded descriptor maps a FLAT /etc/passwd")
+
     # item 15: short file
     sp_case("sparse-100-bytes", 15, "info", sp.img[:100],
             "short|small|truncated|header|" + W_PAST,
@@ -639,6 +659,7 @@ def build(out):
 
     # item 18: grain size
     for g, why in ((0, "0"), (3, "3 (not a power of two)"),
+                   (12, "12 (not a power of two, above 8)"),
                    (4, "4 (below 8)"), (0x100000, "2^20 sectors (512 MiB)"),
                    (1 << 40, "2^40 sectors")):
         sp_case("grain-size-%s" % ("2p40" if g == 1 << 40 else
@@ -752,6 +773,44 @@ def build(out):
             "alias|same|twice|overlap|share|duplicate|more than once|"
             "referenced",
             "GTEs of grains 0 and 1 point at the same grain")
+
+    m = Sparse(cap, sg, sdesc)
+    m.set_gte(1, len(m.img) // SECTOR - 1)
+    sp_case("gte-straddles-eof", 27, "cat", m.img, W_PAST,
+            "GTE of grain 1 is the file's last sector: the grain runs "
+            "127 sectors past EOF")
+
+    # ---- base: monolithicSparse with two GTs, descriptor area full ----
+    cap2 = 2 * 512 * GRAIN
+    full = descriptor("monolithicSparse", ['RW %d SPARSE "disk.vmdk"' % cap2])
+    fill = 20 * SECTOR - len(full)
+    while fill > 1000:                     # comment lines under 4 KiB
+        full += b"#" + b"x" * 998 + b"\n"
+        fill -= 1000
+    full += b"#" + b"y" * (fill - 1)       # no NUL, no final newline
+    assert len(full) == 20 * SECTOR
+    sg2 = grains_for(7, cap2, [0, 2, 512, 1023])
+    sp2 = Sparse(cap2, sg2, full)
+    c.base("base-sparse-2gt", "core", {"disk.vmdk": bytes(sp2.img)},
+           "disk.vmdk", sparse_raw(cap2, sg2))
+    m = Sparse(cap2, sg2, full)
+    for gd, gts in ((m.gd, m.gts), (m.rgd, m.rgts)):
+        struct.pack_into("<I", m.img, gd * SECTOR + 4, gts[0])
+    sp_case("gde-same-gt", 26, "info", m.img,
+            "overlap|same|share|twice|alias|" + W_GT,
+            "GD[1] points at the same GT as GD[0] (both copies)")
+    m = Sparse(cap2, sg2, full)
+    for gd, gts in ((m.gd, m.gts), (m.rgd, m.rgts)):
+        struct.pack_into("<I", m.img, gd * SECTOR + 4, gts[0] + 2)
+    sp_case("gde-gt-overlap", 26, "info", m.img,
+            "overlap|same|share|alias|" + W_GT,
+            "GD[1] points 2 sectors into GT 0 (both copies)")
+    m = Sparse(cap2, sg2, full)
+    last = len(m.img) // SECTOR - 1
+    for gd in (m.gd, m.rgd):
+        struct.pack_into("<I", m.img, gd * SECTOR + 4, last)
+    sp_case("gde-gt-straddles-eof", 26, "info", m.img, W_PAST,
+            "GD[1] points at the last sector: the 4-sector GT runs past EOF")
 
     # ---- base: twoGbMaxExtentSparse ----
     half = 4096
@@ -937,6 +996,11 @@ def build(out):
                                  "/etc/passwd", cg)},
             "child.vmdk", "absolute|/etc/passwd|trusted",
             "parentFileNameHint /etc/passwd")
+    ch_case("parent-hint-empty", 40, "info",
+            {"child.vmdk": link("child.vmdk", "bbbb0002", "aaaa0001", "",
+                                cg)},
+            "child.vmdk", "empty|parent|hint",
+            "parentFileNameHint=\"\" with a parentCID set")
     ch_case("parent-hint-self", 40, "info",
             {"child.vmdk": link("child.vmdk", "bbbb0002", "bbbb0002",
                                  "child.vmdk", cg)},
