@@ -1010,6 +1010,7 @@ struct sw_conv {
   int64_t map_gt;               /* GT whose map is in alloc[] */
   uint8_t alloc[SO_GTES];
   int enum_done;
+  unsigned n_waiting;           /* workers blocked on cv_work */
   int stop;
   int err;                      /* first worker error */
   int err_errnum;
@@ -1142,7 +1143,11 @@ sw_worker (void *arg)
 
       while (!c->stop && !c->enum_done
              && c->next_seq >= c->write_seq + c->n_slots)
-        pthread_cond_wait (&c->cv_work, &c->mu);
+        {
+          c->n_waiting++;
+          pthread_cond_wait (&c->cv_work, &c->mu);
+          c->n_waiting--;
+        }
       if (c->stop || c->enum_done)
         break;
       r = sw_next_grain (c, &g);
@@ -1184,7 +1189,8 @@ sw_worker (void *arg)
           break;
         }
       j->state = SW_DONE;
-      pthread_cond_broadcast (&c->cv_done);
+      if (j->seq == c->write_seq)     /* the one the writer waits for */
+        pthread_cond_signal (&c->cv_done);
     }
   pthread_mutex_unlock (&c->mu);
   free (lvl_buf);
@@ -1555,7 +1561,8 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       pthread_mutex_lock (&c.mu);
       j->state = SW_FREE;
       c.write_seq++;
-      pthread_cond_broadcast (&c.cv_work);
+      if (c.n_waiting)
+        pthread_cond_signal (&c.cv_work);
       pthread_mutex_unlock (&c.mu);
     }
 
