@@ -28,7 +28,7 @@ else
     cc $flags -o "$dir/h" "$top/tests/stream/stream-harness.c" "$build/lib/libvdisk.a" $libs
   else
     cc $flags -DSO_STUBS -o "$dir/h" "$top/tests/stream/stream-harness.c" "$top/lib/errors.c" \
-      "$top/lib/util.c" "$top/lib/io-posix.c" "$top/lib/formats/stream.c" $libs
+      "$top/lib/util.c" "$top/lib/io-posix.c" "$top/lib/formats/stream.c" "$top/lib/formats/stream-write.c" $libs
   fi || { echo "bench-stream: cannot build the harness"; exit 1; }
   ours=("$dir/h" convert)
   what="stream-harness convert (CLI not available)"

@@ -10,7 +10,7 @@
  * Linked with the library objects (libvdisk.a).  With -DSO_STUBS it links
  * with only errors.o util.o io-posix.o stream.o and brings tiny stand-ins
  * for the public disk calls the writer uses (for use before the core is
- * there). */
+ * there; add lib/formats/stream-write.c). */
 #include "internal.h"
 
 #include <errno.h>

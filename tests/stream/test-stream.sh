@@ -27,7 +27,7 @@ build_harness() {
   else
     # Before the core exists: the stream driver with stand-ins.
     cc $cflags -DSO_STUBS -o "$HARNESS" "$HERE/stream-harness.c" "$top/lib/errors.c" \
-       "$top/lib/util.c" "$top/lib/io-posix.c" "$top/lib/formats/stream.c" $libs 2>"$WORK/harness.log"
+       "$top/lib/util.c" "$top/lib/io-posix.c" "$top/lib/formats/stream.c" "$top/lib/formats/stream-write.c" $libs 2>"$WORK/harness.log"
   fi
 }
 if build_harness; then
