@@ -4,8 +4,12 @@
  *                                           the driver (map + pread) with
  *                                           THREADS readers in 1 MiB chunks
  *   stream-harness check FILE               run the driver's check
- *   stream-harness convert RAW OUT [THREADS]  vd__stream_convert from a raw
- *                                           file
+ *   stream-harness convert RAW OUT [THREADS [CANCEL_AT]]
+ *                                           vd__stream_convert from a raw
+ *                                           file; prints the progress
+ *                                           calls; CANCEL_AT > 0 makes
+ *                                           that call return non-zero
+ *                                           (exit 4 on VD_ECANCELED)
  *
  * Linked with the library objects (libvdisk.a).  With -DSO_STUBS it links
  * with only errors.o util.o io-posix.o stream.o and brings tiny stand-ins
@@ -109,6 +113,23 @@ die (const char *what)
   fprintf (stderr, "stream-harness: %s: %s (%s)\n", what,
            e->message ? e->message : "?", vd_strerror (e->code));
   exit (1);
+}
+
+struct prog {
+  unsigned calls, cancel_at, bad;
+  uint64_t last, total;
+};
+
+static int
+progress_cb (uint64_t done, uint64_t total, void *payload)
+{
+  struct prog *p = payload;
+  if (done < p->last || done > total)
+    p->bad = 1;
+  p->last = done;
+  p->total = total;
+  p->calls++;
+  return p->cancel_at && p->calls >= p->cancel_at;
 }
 
 static int
@@ -266,11 +287,14 @@ main (int argc, char **argv)
       struct vd_io *out;
       vd_disk *src;
       char *base;
+      struct prog pr = { 0 };
+      int r;
 
       memset (&p, 0, sizeof p);
       p.struct_size = sizeof p;
       p.type = VD_TYPE_STREAM_OPTIMIZED;
       p.threads = argc > 4 ? (uint32_t) atoi (argv[4]) : 0;
+      pr.cancel_at = argc > 5 ? (unsigned) atoi (argv[5]) : 0;
 #ifdef SO_STUBS
       {
         struct stat stt;
@@ -293,8 +317,16 @@ main (int argc, char **argv)
         die ("create output");
       base = strrchr (argv[3], '/');
       base = base ? base + 1 : argv[3];
-      if (vd__stream_convert (src, out, base, &p, NULL, NULL) < 0)
+      r = vd__stream_convert (src, out, base, &p, progress_cb, &pr);
+      printf ("progress calls=%u last=%llu total=%llu%s\n", pr.calls,
+              (unsigned long long) pr.last, (unsigned long long) pr.total,
+              pr.bad ? " NON-MONOTONIC" : "");
+      if (r == VD_ECANCELED)
+        return 4;
+      if (r < 0)
         die ("convert");
+      if (pr.bad)
+        return 1;
       vd__io_close (out);
 #ifndef SO_STUBS
       vd_disk_close (src);

@@ -51,6 +51,11 @@ if build_harness; then
   check "harness: writer output identical for 1 and 3 threads" \
     cmp -s <(tail -c +$((21*512+1)) "$WORK/w1.vmdk") <(tail -c +$((21*512+1)) "$WORK/w3.vmdk")
   check "harness: qemu-img compare raw vs written stream" qemu-img compare -q "$WORK/w.raw" "$WORK/w3.vmdk"
+  out=$("$HARNESS" convert "$WORK/w.raw" "$WORK/w4.vmdk" 2)
+  check "harness: progress reaches the total ($out)" \
+    bash -c "[[ '$out' == *'last=73400320 total=73400320'* ]]"
+  "$HARNESS" convert "$WORK/w.raw" "$WORK/w5.vmdk" 2 2 >/dev/null; rc=$?
+  check "harness: progress callback cancels with VD_ECANCELED (exit $rc)" test "$rc" = 4
 else
   echo "# harness did not build:"; sed 's/^/#   /' "$WORK/harness.log" | head -20
   not_ok "harness builds"
