@@ -321,17 +321,13 @@ main (int argc, char **argv)
       printf ("progress calls=%u last=%llu total=%llu%s\n", pr.calls,
               (unsigned long long) pr.last, (unsigned long long) pr.total,
               pr.bad ? " NON-MONOTONIC" : "");
-      if (r == VD_ECANCELED)
-        return 4;
-      if (r < 0)
+      if (r < 0 && r != VD_ECANCELED)
         die ("convert");
-      if (pr.bad)
-        return 1;
       vd__io_close (out);
 #ifndef SO_STUBS
       vd_disk_close (src);
 #endif
-      return 0;
+      return r == VD_ECANCELED ? 4 : pr.bad ? 1 : 0;
     }
   fprintf (stderr, "usage: stream-harness cat FILE OUT [THREADS] | check "
            "FILE | convert RAW OUT [THREADS]\n");
