@@ -495,6 +495,10 @@ def build(out):
     ext_case("flat-size-past-eof", 'RW 512 FLAT "disk-flat.vmdk" 0',
              W_PAST + "|short|small", "extent of 512 sectors, file has 256",
              item=8, cmd="cat")
+    ext_case("flat-size-past-eof-check", 'RW 512 FLAT "disk-flat.vmdk" 0',
+             W_PAST + "|short|small",
+             "check must report a FLAT extent longer than its file",
+             item=8, cmd="check")
     ext_case("flat-offset-past-eof", 'RW 256 FLAT "disk-flat.vmdk" 128',
              W_PAST + "|short|small", "offset 128 + 256 sectors, file has 256",
              item=8, cmd="cat")
