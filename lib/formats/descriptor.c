@@ -183,6 +183,11 @@ parse_extent (struct vd_desc_line *l, const char *s, const char *where,
     return vd_error (VD_ENOMEM, errno, "descriptor");
   p = q + 1;
   while (*p == ' ' || *p == '\t') p++;
+  /* FLAT lines carry their start offset in the file (QEMU requires it,
+   * as every VMware-written descriptor has it). */
+  if (!*p && strcmp (e->type, "FLAT") == 0)
+    return BAD ("%s: line %zu: FLAT extent without an offset", where,
+                lineno);
   if (*p) {
     if (parse_u64 (p, &q, &e->offset) < 0)
       return BAD ("%s: line %zu: invalid extent offset \"%s\"", where,
