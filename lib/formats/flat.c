@@ -21,12 +21,18 @@ flat_open (struct vd_extent *e, int rw)
   r = e->io->ops->size (e->io, &fsize);
   if (r < 0)
     return r;
-  /* The extent may be longer than the file (a thin flat file whose tail
-   * was never written reads as zeros), but never by an absurd amount
-   * that overflows. */
   if (e->file_offset > UINT64_MAX - e->size)
     return vd_error (VD_ECORRUPT, 0, "%s: extent offset + size overflows",
                      e->path);
+  /* Every writer (VMware, QEMU, us) makes flat files their full size,
+   * sparse or not: a shorter file was truncated (security §4 item 8). */
+  if (fsize < e->file_offset + e->size)
+    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes but the "
+                     "extent needs %llu bytes at offset %llu (file "
+                     "truncated, or the descriptor lies)", e->path,
+                     (unsigned long long) fsize,
+                     (unsigned long long) e->size,
+                     (unsigned long long) e->file_offset);
   return 0;
 }
 
@@ -42,27 +48,6 @@ flat_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
   m->status = VD_MAP_DATA;
   m->length = len;
   m->file_offset = e->file_offset + off;
-  return 0;
-}
-
-/* A flat file may be shorter than its extent (sparse, or a thin file not
- * yet extended): the part past EOF reads as zeros. */
-static int
-flat_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
-{
-  uint64_t fsize, pos = e->file_offset + off;
-  int r = e->io->ops->size (e->io, &fsize);
-  if (r < 0)
-    return r;
-  if (pos >= fsize) {
-    memset (buf, 0, count);
-    return 0;
-  }
-  size_t n = (size_t) VD_MIN ((uint64_t) count, fsize - pos);
-  r = vd__io_pread (e->io, buf, n, pos);
-  if (r < 0)
-    return r;
-  memset ((uint8_t *) buf + n, 0, count - n);
   return 0;
 }
 
@@ -99,23 +84,6 @@ flat_flush (struct vd_extent *e)
   return vd__io_flush (e->io);
 }
 
-static int
-flat_check (struct vd_extent *e, struct vd_check_ctx *ctx)
-{
-  uint64_t fsize;
-  int r = e->io->ops->size (e->io, &fsize);
-  if (r < 0)
-    return r;
-  if (fsize < e->file_offset + e->size)
-    vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
-                      "%s: file is %llu bytes, shorter than the extent "
-                      "(%llu bytes at offset %llu); the rest reads as zeros",
-                      e->path, (unsigned long long) fsize,
-                      (unsigned long long) e->size,
-                      (unsigned long long) e->file_offset);
-  return 0;
-}
-
 const struct vd_format_driver vd__flat_driver = {
   .name = "flat",
   .instance_size = 0,
@@ -123,11 +91,9 @@ const struct vd_format_driver vd__flat_driver = {
   .open = flat_open,
   .close = flat_close,
   .map = flat_map,
-  .pread = flat_pread,
   .pwrite = flat_pwrite,
   .zero = flat_zero,
   .flush = flat_flush,
-  .check = flat_check,
 };
 
 static int
