@@ -54,6 +54,7 @@ peek_descriptor (int dirfd, const char *name, struct vd_descriptor **out)
   if (vd__desc_parse (out, text, (size_t) size, name) < 0)
     *out = NULL;
 out:
+  vd__error_clear ();
   free (text);
   vd__io_close (io);
   return 0;

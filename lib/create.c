@@ -150,15 +150,18 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
   nd->dstdir = vd__dirname (path);
   if (!base || !nd->dstdir) {
     free (base);
+    vd__newdisk_abort (nd);
     return VD_ENOMEM;
   }
   if (!vd__name_ok (base, 0)) {
     int r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
     free (base);
+    vd__newdisk_abort (nd);
     return r;
   }
   if (vd__random_bytes (rnd, sizeof rnd) < 0) {
     free (base);
+    vd__newdisk_abort (nd);
     return VD_EIO;
   }
   nd->tmpdir = vd__asprintf ("%s/.vdisk-new-%02x%02x%02x%02x%02x%02x",
@@ -167,13 +170,15 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
   nd->desc_path = nd->tmpdir ? vd__asprintf ("%s/%s", nd->tmpdir, base)
                              : NULL;
   free (base);
-  if (!nd->desc_path)
+  if (!nd->desc_path) {
+    vd__newdisk_abort (nd);
     return VD_ENOMEM;
+  }
   if (mkdir (nd->tmpdir, 0755) < 0) {
     int e = errno;
-    free (nd->desc_path);
     free (nd->tmpdir);
-    nd->desc_path = nd->tmpdir = NULL;
+    nd->tmpdir = NULL;          /* nothing to remove */
+    vd__newdisk_abort (nd);
     return vd_error (vd__errno_code (e), e, "%s: cannot create files in "
                      "this folder", path);
   }

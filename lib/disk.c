@@ -175,8 +175,10 @@ static int
 same_file (struct vd_io *a, struct vd_io *b)
 {
   struct stat sa, sb;
-  if (!a || !b || a->fd < 0 || b->fd < 0)
+  if (!a || !b)
     return 0;
+  if (a->fd < 0 || b->fd < 0)   /* in-memory files: by name */
+    return a != b && strcmp (a->name, b->name) == 0;
   if (fstat (a->fd, &sa) < 0 || fstat (b->fd, &sb) < 0)
     return 0;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -370,13 +372,28 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     r = VD_ENOMEM;
     goto fail;
   }
-  l->dirfd = open (l->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (l->dirfd < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: open folder", l->dir);
-    goto fail;
+  if (vd__is_uri (path)) {
+    /* a disk served over NBD: raw bytes, nothing beside it */
+    if (!vd__io_nbd_open) {
+      r = vd_error (VD_ENOTSUP, 0, "%s: this build has no NBD client", path);
+      goto fail;
+    }
+    r = vd__io_nbd_open (&l->desc_io, path, rw);
+    if (r < 0)
+      goto fail;
+    flags |= VD_OPEN_RAW;
   }
-  r = vd__io_posix_open (&l->desc_io, AT_FDCWD, path, path,
-                         (rw ? VD_IO_RDWR : 0) | (follow ? VD_IO_FOLLOW : 0));
+  else {
+    l->dirfd = open (l->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (l->dirfd < 0) {
+      r = vd_error (vd__errno_code (errno), errno, "%s: open folder",
+                    l->dir);
+      goto fail;
+    }
+    r = vd__io_posix_open (&l->desc_io, AT_FDCWD, path, path,
+                           (rw ? VD_IO_RDWR : 0)
+                             | (follow ? VD_IO_FOLLOW : 0));
+  }
   if (r < 0)
     goto fail;
   r = vd__lock (l->desc_io, rw);
@@ -462,6 +479,15 @@ static int
 link_identity (struct vd_link *l, dev_t *dev, ino_t *ino)
 {
   struct stat st;
+  if (l->desc_io->fd < 0) {
+    /* not a real file (memory, network): identify it by its name */
+    uint64_t h = 1469598103934665603u;
+    for (const char *p = l->desc_io->name; *p; p++)
+      h = (h ^ (uint8_t) *p) * 1099511628211u;
+    *dev = 0;
+    *ino = (ino_t) h;
+    return 0;
+  }
   if (fstat (l->desc_io->fd, &st) < 0)
     return -1;
   *dev = st.st_dev;
@@ -742,13 +768,9 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
   struct vd_link *l = d->top;
   int r;
 
-  r = vd__link_before_write (l);
-  if (r < 0)
-    return r;
-  while (count > 0) {
-    struct vd_extent *e = find_extent (l, off);
-    uint64_t eoff = off - e->start;
-    uint64_t n = VD_MIN (count, e->size - eoff);
+  /* Refuse before anything changes (the CID included). */
+  for (uint64_t o = off; o < off + count;) {
+    struct vd_extent *e = find_extent (l, o);
     if (e->access != VD_ACCESS_RW)
       return vd_error (VD_EROFS, 0, "%s: extent at byte %llu is %s",
                        l->path, (unsigned long long) e->start,
@@ -760,6 +782,15 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
     if (!e->drv->pwrite)
       return vd_error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
                        "is not supported", e->path);
+    o = e->start + e->size;
+  }
+  r = vd__link_before_write (l);
+  if (r < 0)
+    return r;
+  while (count > 0) {
+    struct vd_extent *e = find_extent (l, off);
+    uint64_t eoff = off - e->start;
+    uint64_t n = VD_MIN (count, e->size - eoff);
     if (buf)
       r = e->drv->pwrite (e, buf, (size_t) n, eoff);
     else if (e->drv->zero)

@@ -14,6 +14,31 @@ struct err_state {
 };
 
 static __thread struct err_state err;
+static __thread int depth;
+
+int
+vd__enter (const char *context)
+{
+  if (depth++ == 0)
+    vd__error_reset (context);
+  return 0;
+}
+
+void
+vd__leave (int *guard)
+{
+  (void) guard;
+  depth--;
+}
+
+void
+vd__error_clear (void)
+{
+  err.set = 0;
+  err.pub.code = 0;
+  err.pub.errnum = 0;
+  err.message[0] = '\0';
+}
 
 const struct vd_error *
 vd_last_error (void)

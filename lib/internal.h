@@ -36,7 +36,16 @@ int vd__errno_code (int errnum);
  * escaped.  Returns a pointer into buf. */
 const char *vd__quote (char *buf, size_t bufsz, const char *s, size_t len);
 
-#define VD_ENTER() vd__error_reset (__func__)
+/* Every public entry point starts with VD_ENTER(): the outermost call on
+ * a thread clears the error record; nested public calls (convert calling
+ * vd_disk_read) keep the first error. */
+int vd__enter (const char *context);
+void vd__leave (int *guard);
+#define VD_ENTER()                                                      \
+  __attribute__ ((cleanup (vd__leave), unused)) int vd__guard_ =         \
+    vd__enter (__func__)
+/* Forget an error that the caller handled (a fallback was taken). */
+void vd__error_clear (void);
 
 /* ---- I/O backends (io-*.c) -------------------------------------------- */
 
@@ -77,6 +86,20 @@ int vd__io_posix_open (struct vd_io **out, int dirfd, const char *path,
 int vd__io_mem_open (struct vd_io **out, const char *name,
                      const void *data, size_t len, int writable);
 const uint8_t *vd__io_mem_data (struct vd_io *io, size_t *len);
+
+/* Test hooks (thread-local, so the library keeps no global state): a
+ * wrapper applied to every file the library opens on this thread (the
+ * fault-injecting backend uses it), and an in-memory file system that
+ * replaces the real one (fuzzers).  NULL turns them off. */
+typedef int (*vd_io_wrap_fn) (struct vd_io **io, void *arg);
+void vd__io_set_wrapper (vd_io_wrap_fn fn, void *arg);
+
+/* io-nbd.c (weak: absent when built without libnbd): open an NBD URI
+ * (nbd://, nbds://, nbd+unix://, nbds+unix://) as a raw device. */
+int vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
+  __attribute__ ((weak));
+/* Does path look like a URI vd__io_nbd_open takes? */
+int vd__is_uri (const char *path);
 
 static inline int
 vd__io_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)

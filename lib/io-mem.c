@@ -137,3 +137,81 @@ vd__io_mem_data (struct vd_io *io, size_t *len)
   *len = m->len;
   return m->data;
 }
+
+/* ---- a named set of in-memory files (fuzzing) ------------------------- */
+
+struct memfs_file {
+  char *name;
+  uint8_t *data;
+  size_t len;
+};
+
+struct vd_memfs {
+  struct memfs_file *files;
+  size_t n;
+};
+
+static __thread struct vd_memfs *current_fs;
+
+struct vd_memfs *
+vd__memfs_new (void)
+{
+  return calloc (1, sizeof (struct vd_memfs));
+}
+
+int
+vd__memfs_add (struct vd_memfs *fs, const char *name, const void *data,
+               size_t len)
+{
+  struct memfs_file *p = realloc (fs->files, (fs->n + 1) * sizeof *p);
+  if (!p)
+    return VD_ENOMEM;
+  fs->files = p;
+  p[fs->n].name = strdup (name);
+  p[fs->n].data = malloc (len ? len : 1);
+  if (!p[fs->n].name || !p[fs->n].data) {
+    free (p[fs->n].name);
+    free (p[fs->n].data);
+    return VD_ENOMEM;
+  }
+  memcpy (p[fs->n].data, data, len);
+  p[fs->n].len = len;
+  fs->n++;
+  return 0;
+}
+
+void
+vd__memfs_free (struct vd_memfs *fs)
+{
+  if (!fs)
+    return;
+  for (size_t i = 0; i < fs->n; i++) {
+    free (fs->files[i].name);
+    free (fs->files[i].data);
+  }
+  free (fs->files);
+  free (fs);
+}
+
+void
+vd__memfs_set_current (struct vd_memfs *fs)
+{
+  current_fs = fs;
+}
+
+struct vd_memfs *
+vd__memfs_current (void)
+{
+  return current_fs;
+}
+
+int
+vd__memfs_open (struct vd_memfs *fs, struct vd_io **out, const char *name,
+                int writable)
+{
+  for (size_t i = 0; i < fs->n; i++)
+    if (strcmp (fs->files[i].name, name) == 0)
+      return vd__io_mem_open (out, name, fs->files[i].data, fs->files[i].len,
+                              writable);
+  return vd_error (VD_ENOENT, 0, "%s: open: No such file (in memory)", name);
+}

@@ -124,9 +124,53 @@ static const struct vd_io_ops posix_ops = {
   .close = px_close,
 };
 
+static __thread vd_io_wrap_fn wrap_fn;
+static __thread void *wrap_arg;
+
+void
+vd__io_set_wrapper (vd_io_wrap_fn fn, void *arg)
+{
+  wrap_fn = fn;
+  wrap_arg = arg;
+}
+
+static int posix_open (struct vd_io **out, int dirfd, const char *path,
+                       const char *display, int flags);
+
 int
 vd__io_posix_open (struct vd_io **out, int dirfd, const char *path,
                    const char *display, int flags)
+{
+  struct vd_memfs *fs = vd__memfs_current ();
+  int r;
+  if (fs) {
+    const char *base = strrchr (path, '/');
+    r = vd__memfs_open (fs, out, base ? base + 1 : path,
+                        (flags & VD_IO_RDWR) != 0);
+  }
+  else
+    r = posix_open (out, dirfd, path, display, flags);
+  if (r == 0 && wrap_fn) {
+    r = wrap_fn (out, wrap_arg);
+    if (r < 0) {
+      vd__io_close (*out);
+      *out = NULL;
+    }
+  }
+  return r;
+}
+
+int
+vd__is_uri (const char *path)
+{
+  return strncmp (path, "nbd://", 6) == 0 || strncmp (path, "nbds://", 7) == 0
+         || strncmp (path, "nbd+unix://", 11) == 0
+         || strncmp (path, "nbds+unix://", 12) == 0;
+}
+
+static int
+posix_open (struct vd_io **out, int dirfd, const char *path,
+            const char *display, int flags)
 {
   int oflags = O_CLOEXEC;
   struct stat st;

@@ -45,9 +45,22 @@ flat_close (struct vd_extent *e)
 static int
 flat_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
 {
+  uint64_t pos = e->file_offset + off, next;
   m->status = VD_MAP_DATA;
   m->length = len;
-  m->file_offset = e->file_offset + off;
+  m->file_offset = pos;
+  /* Holes of a sparse flat file (or an NBD export's holes) read as zeros
+   * and need not be read at all. */
+  if (e->io->ops->seek_data
+      && e->io->ops->seek_data (e->io, pos, 0, &next) == 0) {
+    if (next > pos) {
+      m->status = VD_MAP_HOLE;
+      m->length = VD_MIN (len, next - pos);
+    }
+    else if (e->io->ops->seek_data (e->io, pos, 1, &next) == 0
+             && next > pos)
+      m->length = VD_MIN (len, next - pos);
+  }
   return 0;
 }
 
@@ -66,6 +79,7 @@ flat_zero (struct vd_extent *e, uint64_t count, uint64_t off)
   if (e->io->ops->punch_hole
       && e->io->ops->punch_hole (e->io, pos, count) == 0)
     return 0;
+  vd__error_clear ();           /* fall back to writing zeros */
   static const uint8_t zeros[65536];
   while (count) {
     size_t n = (size_t) VD_MIN (count, sizeof zeros);
