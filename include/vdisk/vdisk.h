@@ -334,6 +334,18 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
                     struct vd_check_result *result,
                     vd_check_message_cb message, void *payload);
 
+/* ---- disk management (manage.c) -------------------------------------- */
+/* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
+
+/* ---- scanning (scan.c) ----------------------------------------------- */
+/* @@SCAN@@ (declarations of lib/scan.c go above this line) */
+
+/* ---- network disks (io-nbd.c, serve) ---------------------------------- */
+/* @@NBD@@ (declarations for NBD go above this line) */
+
+/* ---- trust: check/repair, fault injection ----------------------------- */
+/* @@TRUST@@ (declarations for repair go above this line) */
+
 #ifdef __cplusplus
 }
 #endif
