@@ -42,7 +42,7 @@ $(VIX_LINKS): $(VIX_SO)
 $(VIX_SAMPLE): examples/vixDiskLibSample.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib \
-	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib/vdisk/vddk/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
 # The API test links against the compatibility library like a VDDK program.
 $(O)/tests/test-vixdisklib-api: tests/compat/test-vixdisklib-api.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
@@ -55,12 +55,14 @@ $(O)/tests/test-vixdisklib-dlopen: tests/compat/test-vixdisklib-dlopen.c $(VIX_H
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -ldl $(LDFLAGS_ALL)
 
-install-vixdisklib: $(VIX_SO)
+install-vixdisklib: $(VIX_SO) $(VIX_SAMPLE)
 	install -d $(DESTDIR)$(VIX_INSTDIR) $(DESTDIR)$(PREFIX)/include/vdisk
 	install -m 755 $(VIX_SO) $(DESTDIR)$(VIX_INSTDIR)/
 	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so.7
 	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so.6
 	ln -sf libvixDiskLib.so.8 $(DESTDIR)$(VIX_INSTDIR)/libvixDiskLib.so
 	install -m 644 $(VIX_HEADERS) $(DESTDIR)$(PREFIX)/include/vdisk/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(VIX_SAMPLE) $(DESTDIR)$(PREFIX)/bin/vix-disklib-sample
 
 -include $(VIX_OBJS:.o=.d)
