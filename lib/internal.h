@@ -427,4 +427,40 @@ vd__put_le64 (uint8_t *p, uint64_t v)
   vd__put_le32 (p + 4, (uint32_t) (v >> 32));
 }
 
+/* ---- trust: fault injection, VMware lock folders (io-fault.c, repair.c)
+ * (block owned by the trust work; see tests/fuzz, tests/crash) --------- */
+
+/* A fault plan for vd__io_set_wrapper (vd__fault_wrap, arg = the plan):
+ * the counted calls of every wrapped file are numbered from 1 across all
+ * files; call number fail_at (0: never) fails with kind, and with sticky
+ * every later counted call fails too (a device that went away). */
+#define VD_FAULT_PREAD    0x01
+#define VD_FAULT_PWRITE   0x02
+#define VD_FAULT_FLUSH    0x04
+#define VD_FAULT_TRUNCATE 0x08   /* truncate and punch_hole */
+#define VD_FAULT_WRITES   (VD_FAULT_PWRITE | VD_FAULT_FLUSH | VD_FAULT_TRUNCATE)
+#define VD_FAULT_ALL      (VD_FAULT_WRITES | VD_FAULT_PREAD)
+enum vd_fault_kind {
+  VD_FAULT_EIO = 0,
+  VD_FAULT_ENOSPC = 1,
+  VD_FAULT_SHORT = 2,        /* a write lands in part, then ENOSPC */
+};
+struct vd_fault {
+  unsigned counted;          /* VD_FAULT_* calls that are numbered */
+  uint64_t fail_at;
+  enum vd_fault_kind kind;
+  int sticky;
+  uint64_t calls;            /* out: counted calls seen (atomic) */
+  uint64_t injected;         /* out: faults injected (atomic) */
+  uint64_t writes, flushes;  /* out: pwrite and flush calls (atomic) */
+};
+void vd__fault_init (struct vd_fault *f);
+int vd__fault_wrap (struct vd_io **io, void *arg);
+
+/* repair.c: refuse a read-write open while a VMware lock folder
+ * (PATH.lck/) exists beside the descriptor, unless VD_OPEN_FORCE;
+ * read-only opens pass.  0 or VD_ELOCKED. */
+int vd__check_vmware_lock (const char *path, uint32_t flags);
+/* ---- end of the trust block ------------------------------------------- */
+
 #endif /* VDISK_INTERNAL_H */
