@@ -149,6 +149,8 @@ vd_disk_convert (vd_disk *src, const char *dst,
     r = name ? vd__io_posix_open (&io, AT_FDCWD, nd.desc_path, nd.desc_path,
                                   VD_IO_RDWR | VD_IO_CREATE)
              : VD_ENOMEM;
+    if (r == 0)
+      io->nosync = nd.nosync = (p.flags & VD_CREATE_NO_SYNC) != 0;
     if (r == 0 && p.type == VD_TYPE_RAW) {
       struct sink s = { .io = io };
       r = copy_data (src, &s, progress, payload);
@@ -179,7 +181,10 @@ vd_disk_convert (vd_disk *src, const char *dst,
   {
     vd_disk *out = NULL;
     struct sink s;
-    r = vd_disk_open (&out, nd.desc_path, 0);
+    nd.nosync = (p.flags & VD_CREATE_NO_SYNC) != 0;
+    r = vd_disk_open (&out, nd.desc_path,
+                      nd.nosync ? VD_OPEN_NO_SYNC | VD_OPEN_FORCE
+                                : VD_OPEN_FORCE);
     if (r == 0) {
       s.disk = out;
       s.io = NULL;

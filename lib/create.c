@@ -227,7 +227,8 @@ vd__newdisk_commit (struct vd_newdisk *nd)
     r = vd_error (VD_EIO, errno, "%s: open folder", nd->dstdir);
     goto out;
   }
-  fsync (tfd);
+  if (!nd->nosync)
+    fsync (tfd);
   /* Extents first, the descriptor (last name) last: until it appears
    * nobody can open the new disk. */
   for (; done < nd->n_names; done++) {
@@ -245,7 +246,7 @@ vd__newdisk_commit (struct vd_newdisk *nd)
     while (done-- > 0)
       renameat (dfd, nd->names[done], tfd, nd->names[done]);
   }
-  else
+  else if (!nd->nosync)
     fsync (dfd);
 out:
   if (dfd >= 0)

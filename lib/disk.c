@@ -601,6 +601,12 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
     if (r < 0)
       goto fail;
   }
+  if (flags & VD_OPEN_NO_SYNC) {
+    d->top->desc_io->nosync = 1;
+    for (size_t i = 0; i < d->top->n_extents; i++)
+      if (d->top->extents[i].io)
+        d->top->extents[i].io->nosync = 1;
+  }
   if (!(flags & VD_OPEN_SINGLE_LINK)) {
     r = open_parents (d);
     if (r < 0)

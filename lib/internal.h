@@ -72,6 +72,7 @@ struct vd_io {
   char *name;     /* for messages */
   int fd;         /* -1 when not a file */
   int failed;     /* a flush failed: every later flush fails (fsyncgate) */
+  int nosync;     /* VD_OPEN_NO_SYNC: flush does not fdatasync */
 };
 
 /* io-posix.c: open path (relative to dirfd unless absolute) without
@@ -355,6 +356,7 @@ struct vd_newdisk {
   char **names;          /* every file, descriptor last */
   size_t n_names;
   int overwrite;
+  int nosync;               /* skip the folder fsyncs */
   const char *parent_hint;  /* children only (set before begin) */
   uint32_t parent_cid;
 };
@@ -462,5 +464,12 @@ int vd__fault_wrap (struct vd_io **io, void *arg);
  * read-only opens pass.  0 or VD_ELOCKED. */
 int vd__check_vmware_lock (const char *path, uint32_t flags);
 /* ---- end of the trust block ------------------------------------------- */
+
+/* ---- scan block (lib/scan.c, lib/scan-clamav.c) ------------------------ */
+/* A scanner with a destructor for its state (the libclamav backend). */
+int vd__scanner_make (vd_scanner **out, vd_scan_fn fn, void *state,
+                      size_t overlap, void (*free_state) (void *),
+                      unsigned signatures);
+/* ---- end of the scan block -------------------------------------------- */
 
 #endif /* VDISK_INTERNAL_H */

@@ -106,6 +106,8 @@ typedef struct vd_disk vd_disk;
 #define VD_OPEN_FORCE        0x0010u /* write even if a child or .lck exists */
 #define VD_OPEN_RAW          0x0020u /* the file is a raw image, not VMDK */
 #define VD_OPEN_UNBUFFERED   0x0040u /* accepted for VDDK; no effect */
+#define VD_OPEN_NO_SYNC      0x0080u /* flush keeps write order but skips
+                                        fdatasync (qemu's cache=unsafe) */
 
 /* Open a disk by its descriptor (a text descriptor, or a sparse extent
  * with an embedded descriptor).  A read-write open takes the write lock
@@ -227,6 +229,8 @@ VD_API int vd_disk_block_status(vd_disk *disk, uint64_t offset,
 #define VD_CREATE_PREALLOCATE 0x0001u /* allocate flat files up front */
 #define VD_CREATE_OVERWRITE   0x0002u /* replace existing files */
 #define VD_CREATE_NO_UUID     0x0004u /* do not write ddb.uuid */
+#define VD_CREATE_NO_SYNC     0x0008u /* convert: do not fdatasync the new
+                                         disk (as qemu-img convert) */
 
 struct vd_create_params {
   uint32_t struct_size;        /* sizeof (struct vd_create_params) */
@@ -338,9 +342,152 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
 /* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
 
 /* ---- scanning (scan.c) ----------------------------------------------- */
+/* A scanner looks for signatures in one buffer (the shape of the VDDK
+ * guide's SecureVirusScan(buf, n)) and calls match() once per match with
+ * the match's offset within buf, its length and a signature name (which
+ * must stay valid until the scanner is freed).  It may be called from
+ * several threads at once.  Returns 0, or a negative VD_E* to stop. */
+typedef int (*vd_scan_match_cb) (uint64_t offset, uint64_t length,
+                                 const char *name, void *match_payload);
+typedef int (*vd_scan_fn) (void *state, const void *buf, size_t len,
+                           vd_scan_match_cb match, void *match_payload);
+
+typedef struct vd_scanner vd_scanner;
+
+/* A scanner from a callback.  overlap: the longest match (bytes) it must
+ * see whole; windows of the disk overlap by that much. */
+VD_API int vd_scanner_new (vd_scanner **out, vd_scan_fn fn, void *state,
+                           size_t overlap);
+
+/* The system's ClamAV database folder. */
+#define VD_CLAMAV_DEFAULT_DB "/var/lib/clamav"
+/* A libclamav scanner with the databases of folder db_dir (NULL: the
+ * default) or one database file (.ndb, .hdb, .ldb, .cvd, ...).  Raw-data
+ * scanning: no file-type parsing, clean cache off; every hit is narrowed
+ * to its exact bytes.  overlap 0: derived from the .ndb signatures seen
+ * (at least 256 bytes; 4096 when other kinds are loaded).
+ * Returns VD_ENOTSUP when built without libclamav. */
+VD_API int vd_scanner_new_clamav (vd_scanner **out, const char *db_dir,
+                                  size_t overlap);
+VD_API size_t vd_scanner_get_overlap (const vd_scanner *s);
+/* Signatures loaded (libclamav), 0 for callback scanners. */
+VD_API unsigned vd_scanner_get_signature_count (const vd_scanner *s);
+VD_API void vd_scanner_free (vd_scanner *s);
+
+struct vd_scan_options {
+  uint32_t struct_size;   /* sizeof (struct vd_scan_options) */
+  unsigned threads;       /* 0: one per online CPU (at most 16) */
+  size_t window;          /* bytes per scan call; 0: 8 MiB */
+};
+VD_API void vd_scan_options_init (struct vd_scan_options *o);
+
+/* One match on the virtual disk.  Strings borrow from the scanner and
+ * the disk and are valid during the report callback. */
+struct vd_scan_hit {
+  uint64_t offset;        /* first byte on the virtual disk */
+  uint64_t length;        /* bytes */
+  uint64_t first_sector, last_sector;   /* sectors covered (inclusive) */
+  const char *name;       /* signature name */
+  unsigned link;          /* link holding the first byte: 0 = top */
+  const char *file;       /* extent file holding the first byte */
+  unsigned last_link;     /* the same for the last byte */
+  const char *last_file;
+};
+
+struct vd_scan_stats {
+  uint64_t bytes_read;    /* bytes read from the disk (allocated data) */
+  uint64_t bytes_scanned; /* bytes given to the scanner (with overlaps) */
+  uint64_t data_bytes;    /* allocated bytes of the disk */
+  uint64_t windows;       /* scanner calls */
+  uint64_t hits;
+};
+
+/* Return non-zero to stop the scan (vd_scan then returns VD_ECANCELED). */
+typedef int (*vd_scan_report_cb) (const struct vd_scan_hit *hit,
+                                  void *payload);
+
+/* Scan the allocated data of disk (through its chain; holes and zeroed
+ * ranges are never read) with scanner, in windows overlapping by the
+ * scanner's overlap, on worker threads.  Each match is reported once, in
+ * ascending offset order.  opts and stats may be NULL.  Matches made only
+ * of zero bytes are not looked for.  Returns the number of hits (>= 0) or
+ * a negative VD_E*. */
+VD_API int vd_scan (vd_disk *disk, vd_scanner *scanner,
+                    const struct vd_scan_options *opts,
+                    vd_scan_report_cb report, void *payload,
+                    struct vd_scan_stats *stats);
+
+/* Which link (0 = top) and extent file hold virtual byte offset: returns
+ * VD_STATUS_DATA, VD_STATUS_ZERO (file is the extent, or NULL for a ZERO
+ * extent) or VD_STATUS_HOLE (no link holds it: link is the base, file
+ * NULL); negative on error.  The file name borrows from the disk. */
+VD_API int vd_disk_locate (vd_disk *disk, uint64_t offset,
+                           unsigned *link_index, const char **extent_file);
+
+struct vd_sector_range {
+  uint64_t first, last;   /* inclusive */
+};
+
+/* Fill the given sectors of the disk at path with byte fill: into a new
+ * child disk at child_path (the original stays untouched; deleting the
+ * child undoes it), or in place when child_path is NULL. */
+VD_API int vd_disk_fill_sectors (const char *path, uint32_t open_flags,
+                                 const struct vd_sector_range *ranges,
+                                 size_t n_ranges, uint8_t fill,
+                                 const char *child_path);
+
+/* Replace every occurrence of find (len bytes, not all zeros) by replace
+ * (the same length) in the allocated data of the disk at path, across
+ * sector, grain and extent boundaries, scanning left to right (overlapping
+ * occurrences: the leftmost wins).  Into a new child at child_path, or in
+ * place (child_path NULL).  dry_run: change nothing.  found (may be NULL)
+ * is called with each offset before it is replaced.  Returns the number
+ * of occurrences (>= 0) or a negative VD_E*. */
+VD_API int64_t vd_disk_replace (const char *path, uint32_t open_flags,
+                                const void *find, const void *replace,
+                                size_t len, const char *child_path,
+                                int dry_run,
+                                int (*found) (uint64_t offset, void *payload),
+                                void *payload);
+
+/* Every disk of every VM under folder (found by *.vmx; subfolders are
+ * searched, symlinks not followed): cb gets the .vmx path, the VM's
+ * displayName (or NULL), the device ("scsi0:0") and the disk's path as
+ * the .vmx names it (its newest link), resolved against the .vmx folder.
+ * Devices scsiX:Y, ideX:Y, sataX:Y, nvmeX:Y with a .vmdk fileName and
+ * present not FALSE, CD-ROMs skipped.  Non-zero from cb stops. */
+typedef int (*vd_vm_disk_cb) (const char *vmx, const char *display_name,
+                              const char *device, const char *disk_path,
+                              void *payload);
+VD_API int vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb,
+                             void *payload);
+
 /* @@SCAN@@ (declarations of lib/scan.c go above this line) */
 
 /* ---- network disks (io-nbd.c, serve) ---------------------------------- */
+/* A disk path may be an NBD URI: nbd://HOST[:PORT]/EXPORT, nbds://...
+ * (TLS), nbd+unix:///EXPORT?socket=PATH, nbds+unix://...  It opens as a
+ * raw disk.  TLS credentials come from the URI (USER@HOST, ?tls-psk-file=
+ * or ?tls-certificates=) or the environment: VDISK_NBD_USER,
+ * VDISK_NBD_PASSWORD (the key is derived, see below, and never written to
+ * disk), VDISK_NBD_PSK_FILE, VDISK_NBD_TLS_CERTIFICATES.
+ * VDISK_NBD_CONNECTIONS (1-8) opens more connections when the server
+ * allows multi-conn.  See nbdkit-vdisk-plugin(1) for the server. */
+
+/* The TLS pre-shared key of an NBD user from a password, as `vdisk user
+ * add` and the VixDiskLib layer derive it: PBKDF2-HMAC-SHA256 of the
+ * password with the salt "vdisk-nbd-psk:" USER (so a client derives the
+ * same key from user and password alone), VD_NBD_PSK_ITERATIONS rounds,
+ * 32 bytes, written into hex as 64 lower-case hex digits and a NUL
+ * (hexsz >= VD_NBD_PSK_HEX_SIZE).  User names hold [A-Za-z0-9._@-], at
+ * most 64 bytes. */
+#define VD_NBD_PSK_ITERATIONS 100000
+#define VD_NBD_PSK_HEX_SIZE 65
+VD_API int vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
+                              const char *password);
+/* Is user acceptable as an NBD TLS user name?  1 or 0. */
+VD_API int vd_nbd_user_ok (const char *user);
+
 /* @@NBD@@ (declarations for NBD go above this line) */
 
 /* ---- trust: check/repair, fault injection ----------------------------- */

@@ -37,6 +37,7 @@ struct gt_slot {
   uint32_t *gte;      /* N_GTES entries, allocated on first use */
   int dirty;          /* entries changed since written */
   int fresh;          /* table not yet on disk (gd entry was 0) */
+  uint64_t new_gt, new_rgt;  /* sectors chosen for a fresh table */
 };
 
 struct sparse {
@@ -484,60 +485,71 @@ sync_data (struct vd_extent *e, struct sparse *s)
   return r;
 }
 
-/* Write a dirty slot's table (both copies); for a table that is new,
- * then point the directories at it. */
+/* Write every dirty table (both copies) behind one sync of the data; a
+ * table that is new (its directory entry was 0) goes to two fresh grains
+ * at the end of the file, and only after another sync do the directories
+ * point at it. */
 static int
-write_back (struct vd_extent *e, struct sparse *s, struct gt_slot *sl)
+write_back_all (struct vd_extent *e, struct sparse *s)
 {
-  int r;
-  if (!sl->dirty)
-    return 0;
+  int r, fresh = 0;
+  uint8_t le[4];
+
   r = sync_data (e, s);             /* data before the entries */
   if (r < 0)
     return r;
-  if (sl->fresh) {
-    /* A table for a directory entry that was 0: two new grains at the
-     * end of the file hold the primary and redundant copies. */
-    uint64_t p = s->next_alloc, q = 0;
-    s->next_alloc += s->grain;
-    if (s->rgd) {
-      q = s->next_alloc;
-      s->next_alloc += s->grain;
+  for (int i = 0; i < N_SLOTS; i++) {
+    struct gt_slot *sl = &s->slots[i];
+    if (sl->gdi == UINT64_MAX || !sl->dirty)
+      continue;
+    if (sl->fresh) {
+      uint64_t need = s->rgd ? 2 * s->grain : s->grain;
+      if (s->next_alloc + need > UINT32_MAX)
+        return vd_error (VD_ENOSPC, 0, "%s: sparse extent is full (2 TiB)",
+                         e->path);
+      sl->new_gt = s->next_alloc;
+      sl->new_rgt = s->rgd ? s->next_alloc + s->grain : 0;
+      s->next_alloc += need;
+      r = write_table (e, sl->new_gt, sl->gte);
+      if (r == 0 && sl->new_rgt)
+        r = write_table (e, sl->new_rgt, sl->gte);
+      fresh = 1;
     }
-    if (s->next_alloc > UINT32_MAX)
-      return vd_error (VD_ENOSPC, 0, "%s: sparse extent is full (2 TiB)",
-                       e->path);
-    r = write_table (e, p, sl->gte);
-    if (r == 0 && q)
-      r = write_table (e, q, sl->gte);
-    if (r == 0)
-      r = vd__io_flush (e->io);     /* tables before the directory */
+    else {
+      r = write_table (e, s->gd[sl->gdi], sl->gte);
+      if (r == 0 && s->rgd && s->rgd[sl->gdi])
+        r = write_table (e, s->rgd[sl->gdi], sl->gte);
+      if (r == 0)
+        sl->dirty = 0;
+    }
     if (r < 0)
       return r;
-    uint8_t le[4];
-    vd__put_le32 (le, (uint32_t) p);
+  }
+  s->data_unsynced = 1;             /* the tables themselves */
+  if (!fresh)
+    return 0;
+  r = vd__io_flush (e->io);         /* new tables before the directory */
+  if (r < 0)
+    return r;
+  for (int i = 0; i < N_SLOTS; i++) {
+    struct gt_slot *sl = &s->slots[i];
+    if (sl->gdi == UINT64_MAX || !sl->dirty || !sl->fresh)
+      continue;
+    vd__put_le32 (le, (uint32_t) sl->new_gt);
     r = vd__io_pwrite (e->io, le, 4, s->gd_off * VD_SECTOR + sl->gdi * 4);
-    if (r == 0 && q) {
-      vd__put_le32 (le, (uint32_t) q);
+    if (r == 0 && sl->new_rgt) {
+      vd__put_le32 (le, (uint32_t) sl->new_rgt);
       r = vd__io_pwrite (e->io, le, 4, s->rgd_off * VD_SECTOR + sl->gdi * 4);
     }
     if (r < 0)
       return r;
-    s->gd[sl->gdi] = (uint32_t) p;
+    s->gd[sl->gdi] = (uint32_t) sl->new_gt;
     if (s->rgd)
-      s->rgd[sl->gdi] = (uint32_t) q;
+      s->rgd[sl->gdi] = (uint32_t) sl->new_rgt;
     s->file_size = VD_MAX (s->file_size, s->next_alloc * VD_SECTOR);
     sl->fresh = 0;
+    sl->dirty = 0;
   }
-  else {
-    r = write_table (e, s->gd[sl->gdi], sl->gte);
-    if (r == 0 && s->rgd && s->rgd[sl->gdi])
-      r = write_table (e, s->rgd[sl->gdi], sl->gte);
-    if (r < 0)
-      return r;
-  }
-  sl->dirty = 0;
-  s->data_unsynced = 1;             /* the tables themselves */
   return 0;
 }
 
@@ -562,8 +574,9 @@ get_table (struct vd_extent *e, struct sparse *s, uint64_t gdi,
         || (victim->gdi != UINT64_MAX && sl->stamp < victim->stamp))
       victim = sl;
   }
-  if (victim->gdi != UINT64_MAX) {
-    r = write_back (e, s, victim);
+  if (victim->gdi != UINT64_MAX && victim->dirty) {
+    /* every dirty table at once: one data sync, not one per table */
+    r = write_back_all (e, s);
     if (r < 0)
       return r;
   }
@@ -842,11 +855,11 @@ sparse_flush (struct vd_extent *e)
   if (!s->rw)
     return 0;
   pthread_mutex_lock (&s->mu);
-  for (int i = 0; i < N_SLOTS && r == 0; i++)
-    if (s->slots[i].gdi != UINT64_MAX && s->slots[i].dirty) {
+  for (int i = 0; i < N_SLOTS; i++)
+    if (s->slots[i].gdi != UINT64_MAX && s->slots[i].dirty)
       any = 1;
-      r = write_back (e, s, &s->slots[i]);
-    }
+  if (any)
+    r = write_back_all (e, s);
   if (r == 0 && (any || s->data_unsynced)) {
     r = vd__io_flush (e->io);
     if (r == 0)

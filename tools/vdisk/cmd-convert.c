@@ -38,8 +38,10 @@ run (int argc, char **argv)
     { "single-link", no_argument, NULL, 'S' },
     { "ignore-cid", no_argument, NULL, 'I' },
     { "trusted", no_argument, NULL, 'T' },
+    { "sync", no_argument, NULL, 'Y' },
     OPT_HELP, { 0 } };
   const char *verb = argv[0];
+  int durable = 0;
   struct vd_create_params p;
   struct open_opts oo = { 0 };
   struct progress pr;
@@ -77,6 +79,7 @@ run (int argc, char **argv)
     case 'S': oo.single_link = 1; break;
     case 'I': oo.ignore_cid = 1; break;
     case 'T': oo.trusted = 1; break;
+    case 'Y': durable = 1; break;
     default: return usage_error (verb, "invalid option");
     }
   }
@@ -90,6 +93,10 @@ run (int argc, char **argv)
     ;
   else if (vd_disk_get_adapter (src) != VD_ADAPTER_UNKNOWN)
     p.adapter = vd_disk_get_adapter (src);
+  /* Like qemu-img convert, the output is not fdatasync'ed unless asked:
+   * it appears (renamed into place) only when complete either way. */
+  if (!durable)
+    p.flags |= VD_CREATE_NO_SYNC;
   progress_init (&pr, want_progress, pfd);
   if (vd_disk_convert (src, argv[optind + 1], &p, progress_cb, &pr) < 0)
     rc = fail ();
@@ -111,7 +118,8 @@ const struct command cmd_convert = {
   "  -p, --progress[=FD]   show progress (on stderr, or N/100 lines to FD)\n"
   "  -f, --format F        IN is raw or vmdk (default: guessed from its\n"
   "                        magic and name)\n"
-  "  -O, --overwrite       replace OUT if it exists\n",
+  "  -O, --overwrite       replace OUT if it exists\n"
+  "      --sync            fdatasync OUT before it appears (durable)\n",
 };
 
 const struct command cmd_clone = {
