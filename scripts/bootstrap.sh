@@ -8,7 +8,7 @@ zlib1g-dev libdeflate-dev libisal-dev
 qemu-utils p7zip-full 7zip libvmdk-utils
 clang libclang-rt-14-dev valgrind
 libclamav-dev clamav
-nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin"
+nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,35 @@
+# Network disks: the nbdkit plugin (plugins/nbdkit) and the NBD client in
+# libvdisk (lib/io-nbd.c, libnbd; password keys with nettle's PBKDF2).
+#
+# Build tree: $(O)/plugins/nbdkit-vdisk-plugin.so, linked with -lvdisk
+# (rpath $ORIGIN/../lib).  Installed into $(PREFIX)/lib/nbdkit/plugins
+# (rpath $ORIGIN/../.. finds $(PREFIX)/lib/libvdisk.so.0), so
+# `nbdkit $(PREFIX)/lib/nbdkit/plugins/nbdkit-vdisk-plugin.so` or
+# `vdisk serve` work without touching the system plugin folder.
+
+PKG_LIBS   += $(shell pkg-config --libs libnbd nettle 2>/dev/null)
+CFLAGS_ALL += $(shell pkg-config --cflags libnbd nettle 2>/dev/null)
+
+NBD_PLUGIN     := $(O)/plugins/nbdkit-vdisk-plugin.so
+NBD_PLUGIN_DIR := $(PREFIX)/lib/nbdkit/plugins
+NBDKIT_CFLAGS  := $(shell pkg-config --cflags nbdkit 2>/dev/null)
+
+.PHONY: nbd-plugin install-nbd-plugin
+nbd-plugin: $(NBD_PLUGIN)
+extra-build: nbd-plugin
+install-extra: install-nbd-plugin
+
+$(NBD_PLUGIN): plugins/nbdkit/vdisk.c include/vdisk/vdisk.h $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(NBDKIT_CFLAGS) -fPIC -shared -o $@ $< \
+	  -L$(O)/lib -lvdisk -Wl,-rpath,'$$ORIGIN/../lib:$$ORIGIN/../..' $(LDFLAGS_ALL)
+
+$(O)/man/nbdkit-vdisk-plugin.1: plugins/nbdkit/nbdkit-vdisk-plugin.pod
+	@mkdir -p $(dir $@)
+	pod2man --section=1 --center="vdisk" --release="vdisk $(VERSION)" \
+	  --name=NBDKIT-VDISK-PLUGIN $< > $@
+
+install-nbd-plugin: $(NBD_PLUGIN) $(O)/man/nbdkit-vdisk-plugin.1
+	install -d $(DESTDIR)$(NBD_PLUGIN_DIR) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(NBD_PLUGIN) $(DESTDIR)$(NBD_PLUGIN_DIR)/
+	install -m 644 $(O)/man/nbdkit-vdisk-plugin.1 $(DESTDIR)$(PREFIX)/share/man/man1/
