@@ -339,6 +339,50 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
                     vd_check_message_cb message, void *payload);
 
 /* ---- disk management (manage.c) -------------------------------------- */
+/* Rename every file of a closed disk (descriptor, extents, the
+ * change-tracking file) after new_path's name with VMware's naming
+ * (NAME.vmdk, NAME-flat.vmdk, NAME-s001.vmdk, NAME-f001.vmdk), in the same
+ * folder or another on the same file system; the descriptor is rewritten
+ * to name them (and a child's parentFileNameHint follows a move).  Never
+ * replaces a file; on any failure everything is put back.  The old names
+ * stay until the new disk is complete (hard links).  flags: VD_OPEN_TRUSTED,
+ * VD_OPEN_FORCE (even though a disk beside it names it as its parent). */
+VD_API int vd_disk_rename (const char *old_path, const char *new_path,
+                           uint32_t flags);
+/* Delete a closed disk: its descriptor (first), extents and change-tracking
+ * file, never its parent's.  Refused (VD_EPARENT) while a disk beside it
+ * names it as its parent, unless VD_OPEN_FORCE; VD_ELOCKED while another
+ * handle or program writes to it. */
+VD_API int vd_disk_unlink (const char *path, uint32_t flags);
+
+/* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
+#define VD_GROW_UPDATE_GEOMETRY 0x10000u
+/* Raise the capacity of a closed base disk without children to
+ * new_capacity bytes (the new space reads as zeros).  Flat layouts extend
+ * their last file, split layouts add 2047 MiB extents, monolithicSparse is
+ * rewritten into a copy of the new size renamed into place.  Refuses to
+ * shrink.  flags: VD_OPEN_TRUSTED, VD_GROW_UPDATE_GEOMETRY. */
+VD_API int vd_disk_grow (const char *path, uint64_t new_capacity,
+                         uint32_t flags, vd_progress_cb progress,
+                         void *payload);
+/* Give back the space of unallocated and all-zero grains of a closed
+ * hosted sparse disk (monolithicSparse, twoGbMaxExtentSparse; a child
+ * keeps the zero grains that hide its parent's data).  Each extent is
+ * rewritten compact into a work folder and renamed over the old one: a
+ * crash or a cancel leaves the disk as it was.  Content, CID and
+ * descriptor stay the same. */
+VD_API int vd_disk_shrink (const char *path, uint32_t flags,
+                           vd_progress_cb progress, void *payload);
+/* Rewrite a closed hosted sparse disk so its grains lie in virtual order
+ * after compact metadata (as vd_disk_shrink, which also does this). */
+VD_API int vd_disk_defragment (const char *path, uint32_t flags,
+                               vd_progress_cb progress, void *payload);
+/* Bytes a clone (vd_disk_convert) of src into type would take, from the
+ * allocation map: for sparse layouts the allocated 64 KiB grains plus the
+ * metadata; for flat ones the capacity; for streamOptimized an upper
+ * bound (the grains uncompressed). */
+VD_API int vd_disk_space_needed (vd_disk *src, enum vd_type type,
+                                 uint64_t *bytes);
 /* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
 
 /* ---- scanning (scan.c) ----------------------------------------------- */
