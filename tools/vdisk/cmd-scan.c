@@ -1,0 +1,502 @@
+/* vdisk scan: look for virus signatures (libclamav) in the allocated data
+ * of disks or of every VM under a folder; optionally zero what is found,
+ * into a new child disk (default) or in place.  Exit codes as clamscan:
+ * 0 clean, 1 found, 2 error. */
+#include "vdisk-tool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct hitlist {
+  struct vd_scan_hit *v;
+  char **strs;              /* copies of the strings of v */
+  size_t n, cap;
+};
+
+struct scan_cfg {
+  vd_scanner *sc;
+  struct vd_scan_options so;
+  int json;
+  int fix, in_place;
+  const char *into;
+  unsigned fill;
+  int n_json;               /* disks printed so far (JSON commas) */
+};
+
+static void
+hits_free (struct hitlist *h)
+{
+  size_t i;
+  for (i = 0; i < h->n * 3; i++)
+    free (h->strs[i]);
+  free (h->strs);
+  free (h->v);
+  memset (h, 0, sizeof *h);
+}
+
+static char *
+dup_or_null (const char *s)
+{
+  return s ? strdup (s) : NULL;
+}
+
+static int
+add_hit (const struct vd_scan_hit *hit, void *payload)
+{
+  struct hitlist *h = payload;
+  if (h->n == h->cap) {
+    size_t nc = h->cap ? h->cap * 2 : 16;
+    struct vd_scan_hit *v = realloc (h->v, nc * sizeof *v);
+    char **s = v ? realloc (h->strs, nc * 3 * sizeof *s) : NULL;
+    if (v)
+      h->v = v;
+    if (!s)
+      return 1;
+    h->strs = s;
+    h->cap = nc;
+  }
+  h->v[h->n] = *hit;
+  h->strs[h->n * 3] = dup_or_null (hit->name);
+  h->strs[h->n * 3 + 1] = dup_or_null (hit->file);
+  h->strs[h->n * 3 + 2] = dup_or_null (hit->last_file);
+  h->v[h->n].name = h->strs[h->n * 3];
+  h->v[h->n].file = h->strs[h->n * 3 + 1];
+  h->v[h->n].last_file = h->strs[h->n * 3 + 2];
+  h->n++;
+  return 0;
+}
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Scan one disk: 0 clean, 1 found, -1 error (message printed). */
+static int
+scan_one (struct scan_cfg *cfg, const char *path, struct hitlist *hits,
+          struct vd_scan_stats *st, uint64_t *capacity)
+{
+  vd_disk *d;
+  int r;
+
+  memset (hits, 0, sizeof *hits);
+  if (vd_disk_open (&d, path, VD_OPEN_READ_ONLY) < 0) {
+    fail ();
+    return -1;
+  }
+  *capacity = vd_disk_get_size (d);
+  r = vd_scan (d, cfg->sc, &cfg->so, add_hit, hits, st);
+  if (r < 0)
+    fail ();
+  vd_disk_close (d);
+  if (r < 0)
+    return -1;
+  return hits->n > 0;
+}
+
+static void
+print_hits_text (const char *path, const struct hitlist *h)
+{
+  size_t i;
+  for (i = 0; i < h->n; i++) {
+    const struct vd_scan_hit *x = &h->v[i];
+    printf ("%s: %s FOUND at byte %llu, %llu bytes, sectors %llu-%llu, "
+            "link %u (%s)", path, x->name, (unsigned long long) x->offset,
+            (unsigned long long) x->length,
+            (unsigned long long) x->first_sector,
+            (unsigned long long) x->last_sector, x->link,
+            x->file ? x->file : "-");
+    if (x->last_link != x->link
+        || (x->last_file && x->file && strcmp (x->last_file, x->file)))
+      printf (" to link %u (%s)", x->last_link,
+              x->last_file ? x->last_file : "-");
+    printf ("\n");
+  }
+}
+
+static void
+print_hits_json (const struct hitlist *h)
+{
+  size_t i;
+  printf ("\"hits\": [");
+  for (i = 0; i < h->n; i++) {
+    const struct vd_scan_hit *x = &h->v[i];
+    printf ("%s\n      {\"name\": ", i ? "," : "");
+    json_str (stdout, x->name);
+    printf (", \"offset\": %llu, \"length\": %llu, \"first_sector\": %llu, "
+            "\"last_sector\": %llu, \"link\": %u, \"file\": ",
+            (unsigned long long) x->offset, (unsigned long long) x->length,
+            (unsigned long long) x->first_sector,
+            (unsigned long long) x->last_sector, x->link);
+    json_str (stdout, x->file);
+    printf (", \"last_link\": %u, \"last_file\": ", x->last_link);
+    json_str (stdout, x->last_file);
+    printf ("}");
+  }
+  printf ("%s]", h->n ? "\n    " : "");
+}
+
+static void
+print_stats_json (const struct vd_scan_stats *st, uint64_t capacity)
+{
+  printf ("\"capacity\": %llu, \"data_bytes\": %llu, \"bytes_read\": %llu, "
+          "\"bytes_scanned\": %llu, \"windows\": %llu",
+          (unsigned long long) capacity, (unsigned long long) st->data_bytes,
+          (unsigned long long) st->bytes_read,
+          (unsigned long long) st->bytes_scanned,
+          (unsigned long long) st->windows);
+}
+
+/* Default child name: DISK.vmdk -> DISK-fixed.vmdk */
+static char *
+default_child (const char *path)
+{
+  size_t n = strlen (path);
+  char *s = malloc (n + 16);
+  if (!s)
+    return NULL;
+  if (n > 5 && !strcasecmp (path + n - 5, ".vmdk"))
+    sprintf (s, "%.*s-fixed.vmdk", (int) (n - 5), path);
+  else
+    sprintf (s, "%s-fixed.vmdk", path);
+  return s;
+}
+
+/* Zero (or fill) the hit sectors; then rescan the result.  0 when the
+ * result is clean, 1 when not, -1 on error. */
+static int
+fix_one (struct scan_cfg *cfg, const char *path, const struct hitlist *h,
+         char **result_path, int *rescan_hits)
+{
+  struct vd_sector_range *rg = calloc (h->n ? h->n : 1, sizeof *rg);
+  struct hitlist again;
+  struct vd_scan_stats st;
+  uint64_t cap;
+  size_t i, n = 0;
+  char *child = NULL;
+  int r;
+
+  *result_path = NULL;
+  if (!rg)
+    return -1;
+  for (i = 0; i < h->n; i++) {
+    /* hits come sorted: merge touching or overlapping ranges */
+    if (n && h->v[i].first_sector <= rg[n - 1].last + 1) {
+      if (h->v[i].last_sector > rg[n - 1].last)
+        rg[n - 1].last = h->v[i].last_sector;
+      continue;
+    }
+    rg[n].first = h->v[i].first_sector;
+    rg[n].last = h->v[i].last_sector;
+    n++;
+  }
+  if (!cfg->in_place) {
+    child = cfg->into ? strdup (cfg->into) : default_child (path);
+    if (!child) {
+      free (rg);
+      return -1;
+    }
+  }
+  r = vd_disk_fill_sectors (path, 0, rg, n, (uint8_t) cfg->fill, child);
+  free (rg);
+  if (r < 0) {
+    fail ();
+    free (child);
+    return -1;
+  }
+  *result_path = child ? child : strdup (path);
+  r = scan_one (cfg, *result_path, &again, &st, &cap);
+  *rescan_hits = (int) again.n;
+  hits_free (&again);
+  return r;
+}
+
+static int
+scan_disks (struct scan_cfg *cfg, int n, char **paths)
+{
+  int i, worst = 0;
+
+  if (cfg->json)
+    printf ("{\"disks\": [");
+  for (i = 0; i < n; i++) {
+    struct hitlist h;
+    struct vd_scan_stats st;
+    uint64_t cap = 0;
+    double t0 = now_s ();
+    int r = scan_one (cfg, paths[i], &h, &st, &cap);
+    double dt = now_s () - t0;
+    char *fixed = NULL;
+    int fr = 0, again = 0;
+
+    if (r < 0) {
+      worst = 2;
+      if (cfg->json) {
+        printf ("%s\n  {\"disk\": ", cfg->n_json++ ? "," : "");
+        json_str (stdout, paths[i]);
+        printf (", \"status\": \"error\"}");
+      }
+      continue;
+    }
+    if (r > 0 && worst < 1)
+      worst = 1;
+    if (r > 0 && cfg->fix) {
+      fr = fix_one (cfg, paths[i], &h, &fixed, &again);
+      if (fr < 0)
+        worst = 2;
+    }
+    if (cfg->json) {
+      printf ("%s\n  {\"disk\": ", cfg->n_json++ ? "," : "");
+      json_str (stdout, paths[i]);
+      printf (", \"status\": \"%s\", ", r ? "infected" : "clean");
+      print_stats_json (&st, cap);
+      printf (", \"seconds\": %.3f,\n    ", dt);
+      print_hits_json (&h);
+      if (r > 0 && cfg->fix) {
+        printf (",\n    \"fix\": {\"result\": ");
+        json_str (stdout, fr < 0 ? NULL : fixed);
+        printf (", \"in_place\": %s, \"rescan\": \"%s\"}",
+                cfg->in_place ? "true" : "false",
+                fr < 0 ? "error" : fr ? "infected" : "clean");
+      }
+      printf ("}");
+    }
+    else {
+      print_hits_text (paths[i], &h);
+      if (!r)
+        printf ("%s: OK\n", paths[i]);
+      printf ("%s: %llu bytes allocated, %llu read, %llu scanned in %.2f s "
+              "(capacity %llu)\n", paths[i],
+              (unsigned long long) st.data_bytes,
+              (unsigned long long) st.bytes_read,
+              (unsigned long long) st.bytes_scanned, dt,
+              (unsigned long long) cap);
+      if (r > 0 && cfg->fix && fr >= 0)
+        printf ("%s: fixed %s%s; rescan: %s\n", paths[i],
+                cfg->in_place ? "in place" : "into child ", 
+                cfg->in_place ? "" : fixed,
+                fr ? "still infected" : "clean");
+    }
+    if (fr > 0)
+      worst = 2;
+    (void) again;
+    free (fixed);
+    hits_free (&h);
+  }
+  if (cfg->json)
+    printf ("\n]}\n");
+  return worst;
+}
+
+/* ---- --vms ---------------------------------------------------------- */
+
+struct vm_state {
+  struct scan_cfg *cfg;
+  int worst;
+  int n;
+};
+
+static int
+vm_disk (const char *vmx, const char *display, const char *device,
+         const char *disk, void *payload)
+{
+  struct vm_state *vs = payload;
+  struct scan_cfg *cfg = vs->cfg;
+  struct hitlist h;
+  struct vd_scan_stats st;
+  uint64_t cap;
+  int r = scan_one (cfg, disk, &h, &st, &cap);
+  size_t i;
+
+  if (r < 0)
+    vs->worst = 2;
+  else if (r > 0 && vs->worst < 1)
+    vs->worst = 1;
+  if (cfg->json) {
+    printf ("%s\n  {\"vmx\": ", vs->n ? "," : "");
+    json_str (stdout, vmx);
+    printf (", \"name\": ");
+    json_str (stdout, display);
+    printf (", \"device\": ");
+    json_str (stdout, device);
+    printf (", \"disk\": ");
+    json_str (stdout, disk);
+    printf (", \"status\": \"%s\"", r < 0 ? "error"
+            : r ? "infected" : "clean");
+    if (r >= 0) {
+      printf (", ");
+      print_stats_json (&st, cap);
+      printf (", ");
+      print_hits_json (&h);
+    }
+    printf ("}");
+  }
+  else {
+    printf ("%-20s %-8s %-40s ", display ? display : "-", device, disk);
+    if (r < 0)
+      printf ("error\n");
+    else if (r == 0)
+      printf ("clean\n");
+    else {
+      printf ("infected:");
+      for (i = 0; i < h.n; i++)
+        printf ("%s sectors %llu-%llu %s", i ? ";" : "",
+                (unsigned long long) h.v[i].first_sector,
+                (unsigned long long) h.v[i].last_sector, h.v[i].name);
+      printf ("\n");
+    }
+  }
+  vs->n++;
+  if (r >= 0)
+    hits_free (&h);
+  return 0;
+}
+
+static int
+scan_vms (struct scan_cfg *cfg, const char *folder)
+{
+  struct vm_state vs = { cfg, 0, 0 };
+  int r;
+
+  if (cfg->json)
+    printf ("{\"vms\": [");
+  else
+    printf ("%-20s %-8s %-40s %s\n", "VM", "DEVICE", "DISK", "RESULT");
+  r = vd_find_vm_disks (folder, vm_disk, &vs);
+  if (cfg->json)
+    printf ("\n]}\n");
+  if (r < 0) {
+    fail ();
+    return 2;
+  }
+  if (vs.n == 0)
+    fprintf (stderr, "vdisk scan: %s: no VM disks found\n", folder);
+  return vs.worst;
+}
+
+static int
+run (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "db", required_argument, NULL, 'd' },
+    { "threads", required_argument, NULL, 't' },
+    { "window", required_argument, NULL, 'w' },
+    { "overlap", required_argument, NULL, 'O' },
+    { "json", no_argument, NULL, 'j' },
+    { "fix", no_argument, NULL, 'f' },
+    { "into", required_argument, NULL, 'i' },
+    { "in-place", no_argument, NULL, 'P' },
+    { "fill", required_argument, NULL, 'F' },
+    { "vms", required_argument, NULL, 'v' },
+    OPT_HELP, { 0 } };
+  struct scan_cfg cfg;
+  const char *db = NULL, *vms = NULL;
+  uint64_t overlap = 0, v;
+  int c, rc;
+  char *end;
+
+  memset (&cfg, 0, sizeof cfg);
+  vd_scan_options_init (&cfg.so);
+  while ((c = getopt_long (argc, argv, "d:t:j", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': db = optarg; break;
+    case 't':
+      v = strtoull (optarg, &end, 10);
+      if (*end || v < 1 || v > 64) {
+        usage_error ("scan", "--threads takes 1..64");
+        return 2;
+      }
+      cfg.so.threads = (unsigned) v;
+      break;
+    case 'w':
+      if (parse_size (optarg, &v) < 0 || v < 65536 || v > (1u << 30)) {
+        usage_error ("scan", "--window takes 64K..1G");
+        return 2;
+      }
+      cfg.so.window = (size_t) v;
+      break;
+    case 'O':
+      if (parse_size (optarg, &overlap) < 0 || overlap < 1
+          || overlap > (1u << 20)) {
+        usage_error ("scan", "--overlap takes 1..1M bytes");
+        return 2;
+      }
+      break;
+    case 'j': cfg.json = 1; break;
+    case 'f': cfg.fix = 1; break;
+    case 'i': cfg.into = optarg; break;
+    case 'P': cfg.in_place = 1; break;
+    case 'F':
+      v = strtoull (optarg, &end, 0);
+      if (*end || !*optarg || v > 255) {
+        usage_error ("scan", "--fill takes a byte (0..255)");
+        return 2;
+      }
+      cfg.fill = (unsigned) v;
+      break;
+    case 'v': vms = optarg; break;
+    default: usage_error ("scan", "invalid option"); return 2;
+    }
+  }
+  if ((cfg.into || cfg.in_place) && !cfg.fix) {
+    usage_error ("scan", "--into and --in-place go with --fix");
+    return 2;
+  }
+  if (cfg.into && cfg.in_place) {
+    usage_error ("scan", "--into and --in-place exclude each other");
+    return 2;
+  }
+  if (vms ? optind != argc : optind >= argc) {
+    usage_error ("scan", vms ? "--vms takes a FOLDER and no DISK"
+                             : "expected at least one DISK");
+    return 2;
+  }
+  if (vms && cfg.fix) {
+    usage_error ("scan", "--fix works on named disks, not with --vms");
+    return 2;
+  }
+  if (cfg.into && argc - optind != 1) {
+    usage_error ("scan", "--into CHILD takes exactly one DISK");
+    return 2;
+  }
+  if (vd_scanner_new_clamav (&cfg.sc, db, (size_t) overlap) < 0) {
+    fail ();
+    return 2;
+  }
+  if (!cfg.json)
+    fprintf (stderr, "vdisk scan: %u signatures from %s\n",
+             vd_scanner_get_signature_count (cfg.sc),
+             db ? db : VD_CLAMAV_DEFAULT_DB);
+  rc = vms ? scan_vms (&cfg, vms) : scan_disks (&cfg, argc - optind,
+                                                argv + optind);
+  vd_scanner_free (cfg.sc);
+  fflush (stdout);
+  return rc;
+}
+
+const struct command cmd_scan = {
+  "scan", run,
+  "[--db DIR] [--threads N] [--json] [--fix [--into CHILD | --in-place]] "
+  "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER",
+  "Scan the allocated data of disks (or of every VM under a folder) for\n"
+  "virus signatures with libclamav.  Exit status: 0 clean, 1 found, "
+  "2 error.",
+  "  -d, --db DIR          ClamAV database folder or file "
+  "(default " VD_CLAMAV_DEFAULT_DB ")\n"
+  "  -t, --threads N       scanning threads (default: one per CPU)\n"
+  "      --window SIZE     bytes per scan call (default 8M)\n"
+  "      --overlap BYTES   longest signature match (default: from the "
+  "database)\n"
+  "  -j, --json            machine-readable output (with bytes read)\n"
+  "      --fix             zero the sectors found, into a new child disk\n"
+  "                        DISK-fixed.vmdk (delete it to undo)\n"
+  "      --into CHILD      with --fix: the child disk to create\n"
+  "      --in-place        with --fix: change DISK itself\n"
+  "      --fill BYTE       with --fix: fill byte instead of 0\n"
+  "      --vms FOLDER      every disk of every VM (*.vmx) under FOLDER\n",
+};
