@@ -534,9 +534,11 @@ open_parents (struct vd_disk *disk)
     if (!ppath)
       return VD_ENOMEM;
     r = open_link (disk, &parent, ppath, disk->flags, 0, trusted);
-    if (r == VD_ENOENT)
-      r = vd_error (VD_EPARENT, 0, "%s: parent \"%s\" not found",
+    if (r == VD_ENOENT) {
+      vd__error_clear ();
+      r = vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
                     child->path, ppath);
+    }
     free (ppath);
     if (r < 0)
       return r;
