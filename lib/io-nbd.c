@@ -412,3 +412,75 @@ out:
   free (user);
   return r;
 }
+
+/* ---- listing exports ---------------------------------------------------- */
+
+struct list_ctx {
+  vd_nbd_export_cb cb;
+  void *payload;
+  int stop;
+};
+
+static int
+list_cb (void *user_data, const char *name, const char *description)
+{
+  struct list_ctx *c = user_data;
+  if (!c->stop && c->cb)
+    c->stop = c->cb (name, description, c->payload);
+  return 0;
+}
+
+VD_API int
+vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
+{
+  VD_ENTER ();
+  struct nbd_handle *h;
+  char *user, psk_path[64] = "";
+  const char *env, *password = getenv ("VDISK_NBD_PASSWORD");
+  struct list_ctx ctx = { cb, payload, 0 };
+  int memfd = -1, r = 0;
+
+  if (!uri || !vd__is_uri (uri))
+    return vd_error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
+  user = uri_user (uri);
+  if (!user && (env = getenv ("VDISK_NBD_USER")) && *env)
+    user = strdup (env);
+  if (password && *password && user) {
+    memfd = psk_memfd (uri, user, password);
+    if (memfd < 0) {
+      free (user);
+      return memfd;
+    }
+    snprintf (psk_path, sizeof psk_path, "/proc/self/fd/%d", memfd);
+  }
+  else if ((env = getenv ("VDISK_NBD_PSK_FILE")) && *env)
+    snprintf (psk_path, sizeof psk_path, "%.63s", env);
+
+  h = nbd_create ();
+  if (!h) {
+    r = nbd_fail (uri, "nbd_create");
+    goto out;
+  }
+  nbd_set_handle_name (h, "vdisk");
+  if (nbd_set_opt_mode (h, true) < 0
+      || nbd_set_uri_allow_local_file (h, true) < 0
+      || ((env = getenv ("VDISK_NBD_TLS_CERTIFICATES")) && *env
+          && nbd_set_tls_certificates (h, env) < 0)
+      || (psk_path[0] && nbd_set_tls_psk_file (h, psk_path) < 0)
+      || (user && nbd_set_tls_username (h, user) < 0)
+      || nbd_connect_uri (h, uri) < 0) {
+    r = nbd_fail (uri, "connect");
+    nbd_close (h);
+    goto out;
+  }
+  nbd_list_callback lcb = { .callback = list_cb, .user_data = &ctx };
+  if (nbd_opt_list (h, lcb) < 0)
+    r = nbd_fail (uri, "list exports");
+  nbd_opt_abort (h);
+  nbd_close (h);
+out:
+  if (memfd >= 0)
+    close (memfd);
+  free (user);
+  return r;
+}

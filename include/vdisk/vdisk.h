@@ -532,6 +532,15 @@ VD_API int vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
 /* Is user acceptable as an NBD TLS user name?  1 or 0. */
 VD_API int vd_nbd_user_ok (const char *user);
 
+/* Connect to the NBD server of uri (credentials as for a disk URI), list
+ * its exports through cb (return non-zero to stop) and disconnect.
+ * Checks that the server is there and takes the credentials: a refused
+ * TLS login is VD_EIO with errnum EACCES. */
+typedef int (*vd_nbd_export_cb) (const char *name, const char *description,
+                                 void *payload);
+VD_API int vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb,
+                                void *payload);
+
 /* @@NBD@@ (declarations for NBD go above this line) */
 
 /* ---- trust: check/repair, fault injection ----------------------------- */

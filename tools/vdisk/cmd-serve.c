@@ -1,0 +1,368 @@
+/* vdisk serve: run nbdkit with the vdisk plugin over a datastore folder.
+ * vdisk upload: clone a local disk onto a vdisk server (a new remote disk
+ * made through the plugin's create: export, only allocated data sent). */
+#include "vdisk-tool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PLUGIN_NAME "nbdkit-vdisk-plugin.so"
+
+/* The plugin: $VDISK_NBDKIT_PLUGIN, else beside this binary's build
+ * ($bindir/../plugins) or install ($bindir/../lib/nbdkit/plugins), else
+ * nbdkit's own plugin folder ("vdisk"). */
+static char *
+find_plugin (void)
+{
+  static const char *const rel[] = {
+    "../plugins/" PLUGIN_NAME, "../lib/nbdkit/plugins/" PLUGIN_NAME,
+  };
+  const char *env = getenv ("VDISK_NBDKIT_PLUGIN");
+  char exe[PATH_MAX], path[PATH_MAX + 64];
+  ssize_t n;
+  struct stat st;
+
+  if (env && *env)
+    return strdup (env);
+  n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr (exe, '/');
+    if (slash) {
+      *slash = '\0';
+      for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf (path, sizeof path, "%s/%s", exe, rel[i]);
+        if (stat (path, &st) == 0 && S_ISREG (st.st_mode))
+          return realpath (path, NULL);
+      }
+    }
+  }
+  return strdup ("vdisk");
+}
+
+static int
+run_serve (int argc, char **argv)
+{
+  enum { O_QCAP = 256, O_QFREE, O_QDISKS, O_NOCREATE, O_PIDFILE, O_RUN,
+         O_DEFAULT, O_THREADS, O_VERBOSE, O_DSNAME };
+  static const struct option opts[] = {
+    { "tls-psk", required_argument, NULL, 'k' },
+    { "tls-certificates", required_argument, NULL, 'c' },
+    { "listen", required_argument, NULL, 'l' },
+    { "unix", required_argument, NULL, 'U' },
+    { "read-only", no_argument, NULL, 'r' },
+    { "quota-capacity", required_argument, NULL, O_QCAP },
+    { "quota-free", required_argument, NULL, O_QFREE },
+    { "quota-disks", required_argument, NULL, O_QDISKS },
+    { "no-create", no_argument, NULL, O_NOCREATE },
+    { "pidfile", required_argument, NULL, O_PIDFILE },
+    { "run", required_argument, NULL, O_RUN },
+    { "default", required_argument, NULL, O_DEFAULT },
+    { "datastore-name", required_argument, NULL, O_DSNAME },
+    { "threads", required_argument, NULL, O_THREADS },
+    { "verbose", no_argument, NULL, O_VERBOSE },
+    OPT_HELP, { 0 } };
+  const char *psk = NULL, *certs = NULL, *listen_at = NULL, *unix_path = NULL;
+  const char *pidfile = NULL, *run_cmd = NULL, *threads = NULL;
+  char *qcap = NULL, *qfree = NULL, *qdisks = NULL, *dflt = NULL;
+  char *dsname = NULL;
+  int c, read_only = 0, no_create = 0, verbose = 0;
+  char *args[64], *plugin, *dir, *addr = NULL, *port = NULL;
+  size_t n = 0;
+  struct stat st;
+
+  while ((c = getopt_long (argc, argv, "k:c:l:U:r", opts, NULL)) != -1) {
+    switch (c) {
+    case 'k': psk = optarg; break;
+    case 'c': certs = optarg; break;
+    case 'l': listen_at = optarg; break;
+    case 'U': unix_path = optarg; break;
+    case 'r': read_only = 1; break;
+    case O_QCAP: qcap = optarg; break;
+    case O_QFREE: qfree = optarg; break;
+    case O_QDISKS: qdisks = optarg; break;
+    case O_NOCREATE: no_create = 1; break;
+    case O_PIDFILE: pidfile = optarg; break;
+    case O_RUN: run_cmd = optarg; break;
+    case O_DEFAULT: dflt = optarg; break;
+    case O_DSNAME: dsname = optarg; break;
+    case O_THREADS: threads = optarg; break;
+    case O_VERBOSE: verbose = 1; break;
+    default: return usage_error ("serve", "invalid option");
+    }
+  }
+  if (optind + 1 != argc)
+    return usage_error ("serve", "expected one DATASTORE folder");
+  if (psk && certs)
+    return usage_error ("serve", "give --tls-psk or --tls-certificates, "
+                        "not both");
+  if (listen_at && unix_path)
+    return usage_error ("serve", "give --listen or --unix, not both");
+  if (stat (argv[optind], &st) < 0 || !S_ISDIR (st.st_mode)) {
+    fprintf (stderr, "vdisk serve: %s: not a folder\n", argv[optind]);
+    return 1;
+  }
+  if (psk && access (psk, R_OK) < 0) {
+    fprintf (stderr, "vdisk serve: %s: %s (make one with 'vdisk user "
+             "add')\n", psk, strerror (errno));
+    return 1;
+  }
+  if (listen_at) {
+    /* ADDR:PORT, [IPV6]:PORT or PORT */
+    const char *colon = strrchr (listen_at, ':');
+    if (colon) {
+      addr = strndup (listen_at, (size_t) (colon - listen_at));
+      port = strdup (colon + 1);
+      if (addr && addr[0] == '[' && addr[strlen (addr) - 1] == ']') {
+        memmove (addr, addr + 1, strlen (addr));
+        addr[strlen (addr) - 1] = '\0';
+      }
+    }
+    else
+      port = strdup (listen_at);
+    if (!port || !*port || strspn (port, "0123456789") != strlen (port)) {
+      free (addr);
+      free (port);
+      return usage_error ("serve", "--listen wants ADDR:PORT");
+    }
+  }
+  else if (!unix_path && !psk && !certs)
+    /* plaintext: only on the loopback unless told otherwise */
+    addr = strdup ("127.0.0.1");
+  if (!psk && !certs)
+    fprintf (stderr, "vdisk serve: warning: serving without TLS (use "
+             "--tls-psk FILE or --tls-certificates DIR)\n");
+
+  plugin = find_plugin ();
+  dir = realpath (argv[optind], NULL);
+  if (!plugin || !dir) {
+    fprintf (stderr, "vdisk serve: %s\n", strerror (errno));
+    return 1;
+  }
+#define ARG(s) (args[n++] = (char *) (s))
+  ARG (getenv ("VDISK_NBDKIT") ? getenv ("VDISK_NBDKIT") : "nbdkit");
+  ARG ("--foreground");
+  if (verbose)
+    ARG ("--verbose");
+  if (read_only)
+    ARG ("--readonly");
+  if (psk || certs) {
+    ARG ("--tls=require");
+    ARG (psk ? "--tls-psk" : "--tls-certificates");
+    ARG (psk ? psk : certs);
+  }
+  if (unix_path) {
+    ARG ("--unix");
+    ARG (unix_path);
+  }
+  if (addr && *addr) {
+    ARG ("--ipaddr");
+    ARG (addr);
+  }
+  if (port) {
+    ARG ("--port");
+    ARG (port);
+  }
+  if (pidfile) {
+    ARG ("--pidfile");
+    ARG (pidfile);
+  }
+  if (threads) {
+    ARG ("--threads");
+    ARG (threads);
+  }
+  ARG (plugin);
+  char *kv[8];
+  size_t nkv = 0;
+#define KV(k, v) do { if ((v) && asprintf (&kv[nkv], "%s=%s", k, v) >= 0) \
+      ARG (kv[nkv++]); } while (0)
+  KV ("dir", dir);
+  KV ("quota-capacity", qcap);
+  KV ("quota-free", qfree);
+  KV ("quota-disks", qdisks);
+  KV ("default", dflt);
+  KV ("datastore", dsname);
+  if (no_create)
+    ARG ("create=false");
+  if (run_cmd) {
+    ARG ("--run");
+    ARG (run_cmd);
+  }
+  args[n] = NULL;
+  if (verbose) {
+    fprintf (stderr, "vdisk serve:");
+    for (size_t i = 0; i < n; i++)
+      fprintf (stderr, " %s", args[i]);
+    fprintf (stderr, "\n");
+  }
+  execvp (args[0], args);
+  fprintf (stderr, "vdisk serve: could not run %s: %s (is nbdkit "
+           "installed?)\n", args[0], strerror (errno));
+  return 1;
+}
+
+const struct command cmd_serve = {
+  "serve", run_serve,
+  "[--tls-psk FILE | --tls-certificates DIR] [--listen ADDR:PORT | --unix "
+  "PATH] [--read-only] DATASTORE",
+  "Serve every disk in a folder over NBD (nbdkit with the vdisk plugin).",
+  "  -k, --tls-psk FILE    require TLS with the users in FILE (vdisk user)\n"
+  "  -c, --tls-certificates DIR  require TLS with X.509 certificates\n"
+  "  -l, --listen ADDR:PORT  TCP address (default: port 10809, all\n"
+  "                        addresses with TLS, 127.0.0.1 without)\n"
+  "  -U, --unix PATH       listen on a Unix socket instead\n"
+  "  -r, --read-only       refuse writes and creates\n"
+  "      --quota-capacity SIZE  largest disk a client may create\n"
+  "      --quota-free SIZE  space that must stay free after a create\n"
+  "      --quota-disks N   most disks the datastore may hold\n"
+  "      --no-create       refuse the create: export\n"
+  "      --default PATH    disk served for the empty export name\n"
+  "      --datastore-name N  accept '[N] path' export names only for N\n"
+  "      --pidfile FILE    written when the server is ready\n"
+  "      --run CMD         run CMD ($uri set), then stop (nbdkit --run)\n"
+  "      --threads N       nbdkit threads per connection\n"
+  "      --verbose         nbdkit debug messages\n"
+  "Exports are disk paths inside DATASTORE ('vm/disk.vmdk' or '[ds] "
+  "vm/disk.vmdk').\nEnvironment: VDISK_NBDKIT_PLUGIN (plugin path), "
+  "VDISK_NBDKIT (nbdkit binary).\n",
+};
+
+/* ---- upload ------------------------------------------------------------ */
+
+#define CHUNK (4u << 20)
+
+/* The URI with its export path P replaced by create:TYPE:BYTES:P. */
+static char *
+create_uri (const char *uri, const char *type, uint64_t bytes)
+{
+  const char *p = strstr (uri, "://"), *path;
+  char *out;
+  if (!p)
+    return NULL;
+  path = strchr (p + 3, '/');
+  if (!path || path[1] == '\0' || path[1] == '?')
+    return NULL;
+  if (asprintf (&out, "%.*s/create:%s:%llu:%s", (int) (path - uri), uri,
+                type, (unsigned long long) bytes, path + 1) < 0)
+    return NULL;
+  return out;
+}
+
+struct upload {
+  vd_disk *src, *dst;
+  uint8_t *buf;
+  uint64_t done, total;
+  struct progress *pr;
+  int err;
+};
+
+static int
+upload_cb (uint64_t off, uint64_t len, uint32_t st, void *payload)
+{
+  struct upload *u = payload;
+  if (st != VD_STATUS_DATA) {   /* the new disk reads as zeros already */
+    u->done += len;
+    return 0;
+  }
+  while (len) {
+    size_t n = (size_t) (len < CHUNK ? len : CHUNK);
+    if (vd_disk_read (u->src, u->buf, n, off) < 0
+        || vd_disk_write (u->dst, u->buf, n, off) < 0) {
+      u->err = 1;
+      return 1;
+    }
+    off += n;
+    len -= n;
+    u->done += n;
+    if (progress_cb (u->done, u->total, u->pr)) {
+      u->err = 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int
+run_upload (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "type", required_argument, NULL, 't' },
+    { "trusted", no_argument, NULL, 'T' },
+    { "raw", no_argument, NULL, 'R' },
+    OPT_HELP, { 0 } };
+  struct open_opts oo = { 0 };
+  const char *type = "thin";
+  struct progress pr;
+  struct upload u = { 0 };
+  char *uri;
+  int c, rc = 0;
+
+  while ((c = getopt_long (argc, argv, "t:", opts, NULL)) != -1) {
+    switch (c) {
+    case 't': type = optarg; break;
+    case 'T': oo.trusted = 1; break;
+    case 'R': oo.raw = 1; break;
+    default: return usage_error ("upload", "invalid option");
+    }
+  }
+  if (optind + 2 != argc)
+    return usage_error ("upload", "expected SOURCE and URI");
+  if (strcmp (type, "thin") && strcmp (type, "thick")
+      && strcmp (type, "sparse"))
+    return usage_error ("upload", "--type is thin, thick or sparse");
+  if (vd_disk_open (&u.src, argv[optind], open_flags (&oo, 1)) < 0)
+    return fail ();
+  u.total = vd_disk_get_size (u.src);
+  uri = create_uri (argv[optind + 1], type, u.total);
+  if (!uri) {
+    vd_disk_close (u.src);
+    return usage_error ("upload", "URI must name the new disk: "
+                        "nbds://[USER@]HOST[:PORT]/PATH[?...]");
+  }
+  if (vd_disk_open (&u.dst, uri, 0) < 0) {
+    rc = fail ();
+    goto out;
+  }
+  if (vd_disk_get_size (u.dst) != u.total) {
+    fprintf (stderr, "vdisk upload: the remote disk has %llu bytes, "
+             "expected %llu\n", (unsigned long long) vd_disk_get_size (u.dst),
+             (unsigned long long) u.total);
+    rc = 1;
+    goto out;
+  }
+  u.buf = malloc (CHUNK);
+  if (!u.buf) {
+    fprintf (stderr, "vdisk upload: out of memory\n");
+    rc = 1;
+    goto out;
+  }
+  progress_init (&pr, 0, -1);
+  u.pr = &pr;
+  if (vd_disk_block_status (u.src, 0, u.total, upload_cb, &u) < 0 || u.err
+      || vd_disk_flush (u.dst) < 0)
+    rc = fail ();
+  progress_done (&pr);
+out:
+  if (u.dst && vd_disk_close (u.dst) < 0 && rc == 0)
+    rc = fail ();
+  vd_disk_close (u.src);
+  free (u.buf);
+  free (uri);
+  return rc;
+}
+
+const struct command cmd_upload = {
+  "upload", run_upload, "[--type thin|thick|sparse] SOURCE URI",
+  "Clone a disk onto a vdisk server as a new disk (only allocated data).",
+  "  -t, --type T          thin (vmfsThin, default), thick (vmfs,\n"
+  "                        preallocated) or sparse (monolithicSparse)\n"
+  "      --trusted         allow absolute paths and folders in names\n"
+  "      --raw             SOURCE is a raw image\n"
+  "URI names the new disk: nbds://USER@HOST[:PORT]/vm/new.vmdk or\n"
+  "nbds+unix://USER@/vm/new.vmdk?socket=PATH.  Credentials: see "
+  "'vdisk user'.\n",
+};
