@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vdisk/vdisk.h"
 #include "vdisk/vixDiskLib.h"
@@ -391,10 +393,13 @@ is_initialized (void)
   return n > 0;
 }
 
+/* Remote connections (serverName set) reach a `vdisk serve` datastore
+ * over NBD: "nbdssl" (TLS with a key derived from userName/password, the
+ * default) or "nbd" (plaintext, only when transportModes asks for it). */
 VIX_API const char *
 VixDiskLib_ListTransportModes (void)
 {
-  return "file";
+  return "file:nbdssl:nbd";
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -403,6 +408,12 @@ struct VixDiskLibConnectParam {
   uint32 magic;
   Bool read_only;
   VixDiskLibConnectParams params;  /* deep copy, strings owned */
+  /* remote (NBD) connections */
+  int remote;
+  const char *transport;           /* "nbdssl" or "nbd" */
+  char *uri_prefix;                /* "nbds://user@host:port/" */
+  char *uri_query;                 /* "?tls-psk-file=/proc/self/fd/N" */
+  int psk_fd;                      /* memfd with "user:key", or -1 */
 };
 
 static int
@@ -516,6 +527,196 @@ check_local (const VixDiskLibConnectParams *p, const char *func)
   return VIX_OK;
 }
 
+/* ---- remote connections: a `vdisk serve` datastore over NBD ---------- */
+
+VIX_API VixError VixDiskLib_Disconnect (VixDiskLibConnection connection);
+
+/* Percent-encode s for a URI path (keeps unreserved characters and '/'). */
+static char *
+uri_encode (const char *s)
+{
+  size_t n = strlen (s);
+  char *out = malloc (3 * n + 1), *q = out;
+  if (!out)
+    return NULL;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char) *s;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+        || (c >= '0' && c <= '9') || strchr ("-._~/", c))
+      *q++ = (char) c;
+    else
+      q += sprintf (q, "%%%02X", c);
+  }
+  *q = '\0';
+  return out;
+}
+
+/* The URI of export name on connection c (malloc'd). */
+static char *
+remote_uri (const struct VixDiskLibConnectParam *c, const char *export)
+{
+  char *enc = uri_encode (export), *uri = NULL;
+  if (enc && asprintf (&uri, "%s%s%s", c->uri_prefix, enc, c->uri_query) < 0)
+    uri = NULL;
+  free (enc);
+  return uri;
+}
+
+/* A failed NBD connection or open as a VixError. */
+static VixError
+remote_error (int rc, const char *func, const struct VixDiskLibConnectParam *c)
+{
+  const struct vd_error *e = vd_last_error ();
+  const char *msg = e->message && *e->message ? e->message
+    : vd_strerror (rc);
+  const char *user = c->params.credType == VIXDISKLIB_CRED_UID
+    && c->params.creds.uid.userName ? c->params.creds.uid.userName : "";
+
+  if (rc == VD_EIO && e->errnum == EACCES)
+    return vix_error (VIX_E_AUTHENTICATION_FAIL, func, "server \"%s\": "
+                      "login refused for user \"%s\" (wrong user name or "
+                      "password, or the server has no such user): %s",
+                      c->params.serverName, user, msg);
+  if (rc == VD_EIO && e->errnum == ECONNREFUSED)
+    return vix_error (VIX_E_HOST_NETWORK_CONN_REFUSED, func, "server \"%s\": "
+                      "connection refused (is `vdisk serve` running?): %s",
+                      c->params.serverName, msg);
+  if (rc == VD_EIO && (e->errnum == ENOENT || e->errnum == EHOSTUNREACH
+                       || e->errnum == ENETUNREACH))
+    return vix_error (VIX_E_HOST_SERVER_NOT_FOUND, func, "server \"%s\": "
+                      "%s", c->params.serverName, msg);
+  return vd_to_vix (rc, func);
+}
+
+static VixError
+remote_connect (const VixDiskLibConnectParams *p, Bool readOnly,
+                const char *snapshotRef, const char *transportModes,
+                VixDiskLibConnection *connection)
+{
+  const char *func = "VixDiskLib_Connect";
+  const char *user = NULL, *password = NULL, *server = p->serverName;
+  struct VixDiskLibConnectParam *c;
+  int tls = 1, rc, explicit_port = 1;
+  unsigned port = 10809;
+  char hex[VD_NBD_PSK_HEX_SIZE], *probe;
+
+  if (snapshotRef && *snapshotRef)
+    return vix_error (VIX_E_NOT_SUPPORTED, func,
+                      "snapshot \"%s\": snapshots need a vCenter connection, "
+                      "which vdisk does not support", snapshotRef);
+  if (transportModes && *transportModes) {
+    if (strstr (transportModes, "nbdssl"))
+      tls = 1;
+    else if (strstr (transportModes, "nbd"))
+      tls = 0;
+    else
+      return vix_error (VIX_E_NOT_SUPPORTED, func, "server \"%s\": "
+                        "transport modes \"%s\": vdisk reaches servers only "
+                        "through nbdssl or nbd", server, transportModes);
+  }
+  if (p->credType == VIXDISKLIB_CRED_UID) {
+    user = p->creds.uid.userName;
+    password = p->creds.uid.password;
+  }
+  if (tls && (!user || !*user || !password))
+    return vix_error (VIX_E_AUTHENTICATION_FAIL, func, "server \"%s\": "
+                      "nbdssl needs credType VIXDISKLIB_CRED_UID with a "
+                      "userName and password", server);
+  if (tls && !vd_nbd_user_ok (user))
+    return vix_error (VIX_E_AUTHENTICATION_FAIL, func, "server \"%s\": user "
+                      "name \"%s\" is not valid", server, user);
+  /* The NBD port: nfcHostPort, else port (unless it is VDDK's HTTPS 443 or
+   * NFC 902 default), else 10809. */
+  if (p->nfcHostPort && p->nfcHostPort != 902)
+    port = p->nfcHostPort;
+  else if (p->port && p->port != 443)
+    port = p->port;
+  else
+    explicit_port = 0;
+
+  c = calloc (1, sizeof *c);
+  if (!c || copy_params (&c->params, p) == -1) {
+    free (c);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func,
+                      "cannot allocate the connection");
+  }
+  c->magic = CONN_MAGIC;
+  c->read_only = readOnly ? TRUE : FALSE;
+  c->remote = 1;
+  c->transport = tls ? "nbdssl" : "nbd";
+  c->psk_fd = -1;
+  if (tls) {
+    /* The key never touches a disk: a memfd named in the URI. */
+    if (vd_nbd_psk_derive (hex, sizeof hex, user, password) < 0) {
+      VixError err = vd_to_vix (vd_last_error ()->code, func);
+      VixDiskLib_Disconnect (c);
+      return err;
+    }
+    c->psk_fd = memfd_create ("vixdisklib-psk", MFD_CLOEXEC);
+    if (c->psk_fd < 0 || dprintf (c->psk_fd, "%s:%s\n", user, hex) < 0) {
+      explicit_bzero (hex, sizeof hex);
+      VixDiskLib_Disconnect (c);
+      return vix_error (VIX_E_FAIL, func, "memfd for the TLS key: %s",
+                        strerror (errno));
+    }
+    explicit_bzero (hex, sizeof hex);
+  }
+  /* serverName "unix:/path/to/socket" reaches a Unix socket. */
+  if (strncmp (server, "unix:", 5) == 0) {
+    char *sock = uri_encode (server + 5);
+    if (!sock
+        || asprintf (&c->uri_prefix, "%s://%s%s/", tls ? "nbds+unix" : "nbd+unix",
+                     tls ? user : "", tls ? "@" : "") < 0
+        || asprintf (&c->uri_query, "?socket=%s%s%s%d", sock,
+                     tls ? "&tls-psk-file=" : "", tls ? "/proc/self/fd/" : "",
+                     tls ? c->psk_fd : 0) < 0) {
+      free (sock);
+      VixDiskLib_Disconnect (c);
+      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+    }
+    if (!tls)
+      c->uri_query[strlen (c->uri_query) - 1] = '\0';  /* the stray 0 */
+    free (sock);
+  }
+  else {
+    int v6 = strchr (server, ':') != NULL;
+    if (asprintf (&c->uri_prefix, "%s://%s%s%s%s%s:%u/", tls ? "nbds" : "nbd",
+                  tls ? user : "", tls ? "@" : "", v6 ? "[" : "", server,
+                  v6 ? "]" : "", port) < 0
+        || (tls ? asprintf (&c->uri_query, "?tls-psk-file=/proc/self/fd/%d",
+                            c->psk_fd)
+            : asprintf (&c->uri_query, "%s", "")) < 0) {
+      VixDiskLib_Disconnect (c);
+      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+    }
+  }
+  /* Log in now, as VDDK does at Connect: a wrong password fails here. */
+  probe = remote_uri (c, "");
+  rc = probe ? vd_nbd_list_exports (probe, NULL, NULL) : VD_ENOMEM;
+  free (probe);
+  if (rc < 0) {
+    VixError err;
+    /* With VDDK's default ports the caller most likely meant vCenter or
+     * ESXi, whose protocols vdisk does not speak. */
+    if (!explicit_port && strncmp (server, "unix:", 5) != 0
+        && !(rc == VD_EIO && vd_last_error ()->errnum == EACCES))
+      err = vix_error (VIX_E_NOT_SUPPORTED, func, "server \"%s\": no vdisk "
+                       "NBD server answered on port %u; remote connections "
+                       "to vCenter/ESXi are not supported, only to `vdisk "
+                       "serve` datastores (give nfcHostPort for another "
+                       "port): %s", server, port,
+                       vd_last_error ()->message);
+    else
+      err = remote_error (rc, func, c);
+    VixDiskLib_Disconnect (c);
+    return err;
+  }
+  vix_log (LOG_INFO, "VixDiskLib: connected to %s (%s%s)\n", server,
+           c->transport, readOnly ? ", read-only" : "");
+  *connection = c;
+  return VIX_OK;
+}
+
 VIX_API VixError
 VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
                       Bool readOnly, const char *snapshotRef,
@@ -525,7 +726,6 @@ VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
   static const VixDiskLibConnectParams zero;
   const char *func = "VixDiskLib_Connect";
   struct VixDiskLibConnectParam *c;
-  VixError err;
 
   if (!connection)
     return vix_error (VIX_E_INVALID_ARG, func, "connection pointer is NULL");
@@ -535,8 +735,9 @@ VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
                       "VixDiskLib_Init/InitEx has not been called");
   if (!connectParams)
     connectParams = &zero;
-  if ((err = check_local (connectParams, func)) != VIX_OK)
-    return err;
+  if (is_remote (connectParams))
+    return remote_connect (connectParams, readOnly, snapshotRef,
+                           transportModes, connection);
   if (snapshotRef && *snapshotRef)
     return vix_error (VIX_E_NOT_SUPPORTED, func,
                       "snapshot \"%s\": snapshots need a vCenter connection, "
@@ -583,6 +784,10 @@ VixDiskLib_Disconnect (VixDiskLibConnection connection)
   if (err != VIX_OK)
     return err;
   free_params_strings (&connection->params);
+  if (connection->psk_fd >= 0 && connection->remote)
+    close (connection->psk_fd);
+  free (connection->uri_prefix);
+  free (connection->uri_query);
   connection->magic = 0;
   free (connection);
   return VIX_OK;
@@ -679,6 +884,7 @@ struct VixDiskLibHandleStruct {
   vd_disk *disk;
   uint32 flags;
   VixDiskLibSectorType capacity;   /* sectors */
+  const char *transport;           /* "file", "nbdssl", "nbd" */
 
   pthread_mutex_t lock;
   pthread_cond_t work_cond;        /* a request was queued, or stop */
@@ -739,9 +945,23 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   if (!path || !*path)
     return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
 
-  rc = vd_disk_open (&disk, path, (uint32_t) open_flags (flags, connection));
-  if (rc < 0)
-    return vd_to_vix (rc, func);
+  if (connection->remote) {
+    /* A datastore path ("[ds] vm/disk.vmdk") names the export. */
+    char *uri = remote_uri (connection, path);
+    if (!uri)
+      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+    rc = vd_disk_open (&disk, uri, (uint32_t) open_flags (flags, connection)
+                       & (VD_OPEN_READ_ONLY));
+    free (uri);
+    if (rc < 0)
+      return remote_error (rc, func, connection);
+  }
+  else {
+    rc = vd_disk_open (&disk, path,
+                       (uint32_t) open_flags (flags, connection));
+    if (rc < 0)
+      return vd_to_vix (rc, func);
+  }
 
   h = calloc (1, sizeof *h);
   if (!h) {
@@ -753,12 +973,14 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   h->disk = disk;
   h->flags = flags;
   h->capacity = vd_disk_get_size (disk) / VIXDISKLIB_SECTOR_SIZE;
+  h->transport = connection->remote ? connection->transport
+    : VIXDISKLIB_TRANSPORT_FILE;
   pthread_mutex_init (&h->lock, NULL);
   pthread_cond_init (&h->work_cond, NULL);
   pthread_cond_init (&h->idle_cond, NULL);
   vix_log (LOG_INFO, "VixDiskLib: opened %s (%s, %llu sectors, flags 0x%x, "
-           "transport file)\n", path, vd_disk_get_create_type (disk),
-           (unsigned long long) h->capacity, flags);
+           "transport %s)\n", path, vd_disk_get_create_type (disk),
+           (unsigned long long) h->capacity, flags, h->transport);
   *diskHandle = h;
   return VIX_OK;
 }
@@ -914,8 +1136,9 @@ VixDiskLib_FreeInfo (VixDiskLibInfo *info)
 VIX_API const char *
 VixDiskLib_GetTransportMode (VixDiskLibHandle diskHandle)
 {
-  (void) diskHandle;
-  return VIXDISKLIB_TRANSPORT_FILE;
+  if (check_handle (diskHandle, "VixDiskLib_GetTransportMode") != VIX_OK)
+    return VIXDISKLIB_TRANSPORT_FILE;
+  return diskHandle->transport;
 }
 
 /* ---- I/O ------------------------------------------------------------- */
@@ -1512,6 +1735,96 @@ progress_adapter (uint64_t done, uint64_t total, void *payload)
   return c->fn (c->data, pct) ? 0 : 1;   /* FALSE from the caller: cancel */
 }
 
+/* Clone onto a remote datastore: the server creates the disk (the
+ * plugin's create:TYPE:BYTES:PATH export; thin unless the create
+ * parameters ask for a flat or hosted sparse disk) and only allocated
+ * data is sent.  The server refuses an existing name (no overwrite). */
+struct rclone {
+  vd_disk *src, *dst;
+  uint8 *buf;
+  uint64_t done, total;
+  struct progress_ctx *pc;
+  int rc;
+};
+
+#define RCLONE_CHUNK (4u << 20)
+
+static int
+rclone_cb (uint64_t off, uint64_t len, uint32_t status, void *payload)
+{
+  struct rclone *r = payload;
+  if (status != VD_STATUS_DATA) {   /* a new disk reads as zeros */
+    r->done += len;
+    return 0;
+  }
+  while (len) {
+    size_t n = (size_t) (len < RCLONE_CHUNK ? len : RCLONE_CHUNK);
+    if ((r->rc = vd_disk_read (r->src, r->buf, n, off)) < 0
+        || (r->rc = vd_disk_write (r->dst, r->buf, n, off)) < 0)
+      return 1;
+    off += n;
+    len -= n;
+    r->done += n;
+    if (progress_adapter (r->done, r->total, r->pc)) {
+      r->rc = VD_ECANCELED;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static VixError
+remote_clone (const struct VixDiskLibConnectParam *c, const char *dstPath,
+              vd_disk *src, const struct vd_create_params *p,
+              struct progress_ctx *pc, const char *func)
+{
+  struct rclone r = { src, NULL, NULL, 0, vd_disk_get_size (src), pc, 0 };
+  const char *type = p->type == VD_TYPE_VMFS ? "thick"
+    : p->type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse" : "thin";
+  char *export = NULL, *uri;
+  VixError err = VIX_OK;
+  int rc;
+
+  if (c->read_only)
+    return vix_error (VIX_E_FILE_READ_ONLY, func, "%s: the connection to "
+                      "\"%s\" is read-only", dstPath, c->params.serverName);
+  if (asprintf (&export, "create:%s:%llu:%s", type,
+                (unsigned long long) r.total, dstPath) < 0)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+  uri = remote_uri (c, export);
+  free (export);
+  if (!uri)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+  rc = vd_disk_open (&r.dst, uri, 0);
+  free (uri);
+  if (rc < 0) {
+    /* The server refuses the create (exists, quota, bad name) without
+     * saying which: NBD carries no reason. */
+    if (rc == VD_EIO && vd_last_error ()->errnum != EACCES
+        && vd_last_error ()->errnum != ECONNREFUSED)
+      return vix_error (VIX_E_FILE_ERROR, func, "%s: server \"%s\" refused "
+                        "to create the disk (it exists, a quota is reached, "
+                        "or the name is not allowed; see the server log): "
+                        "%s", dstPath, c->params.serverName,
+                        vd_last_error ()->message);
+    return remote_error (rc, func, c);
+  }
+  r.buf = malloc (RCLONE_CHUNK);
+  if (!r.buf)
+    err = vix_error (VIX_E_OUT_OF_MEMORY, func, "buffer");
+  else if ((rc = vd_disk_block_status (src, 0, r.total, rclone_cb, &r)) < 0
+           || (rc = r.rc) < 0 || (rc = vd_disk_flush (r.dst)) < 0)
+    err = vd_to_vix (rc, func);
+  rc = vd_disk_close (r.dst);
+  if (rc < 0 && err == VIX_OK)
+    err = vd_to_vix (rc, func);
+  free (r.buf);
+  if (err == VIX_OK)
+    vix_log (LOG_INFO, "VixDiskLib: cloned to %s on %s (%s)\n", dstPath,
+             c->params.serverName, type);
+  return err;
+}
+
 VIX_API VixError
 VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
                   const char *dstPath,
@@ -1540,11 +1853,27 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   if (overWrite)
     p.flags |= VD_CREATE_OVERWRITE;
 
-  rc = vd_disk_open (&src, srcPath,
-                     (uint32_t) open_flags (VIXDISKLIB_FLAG_OPEN_READ_ONLY,
-                                            srcConnection));
-  if (rc < 0)
-    return vd_to_vix (rc, func);
+  if (srcConnection->remote) {
+    char *uri = remote_uri (srcConnection, srcPath);
+    rc = uri ? vd_disk_open (&src, uri, VD_OPEN_READ_ONLY) : VD_ENOMEM;
+    free (uri);
+    if (rc < 0)
+      return remote_error (rc, func, srcConnection);
+  }
+  else {
+    rc = vd_disk_open (&src, srcPath,
+                       (uint32_t) open_flags (VIXDISKLIB_FLAG_OPEN_READ_ONLY,
+                                              srcConnection));
+    if (rc < 0)
+      return vd_to_vix (rc, func);
+  }
+  if (dstConnection->remote) {
+    err = remote_clone (dstConnection, dstPath, src, &p, &pc, func);
+    vd_disk_close (src);
+    if (err == VIX_OK && progressFunc && pc.last != 100)
+      progressFunc (progressCallbackData, 100);
+    return err;
+  }
   rc = vd_disk_convert (src, dstPath, &p, progress_adapter, &pc);
   if (rc < 0) {
     err = vd_to_vix (rc, func);
