@@ -24,12 +24,12 @@ if [ -x "$vdisk" ] && "$vdisk" convert --help 2>&1 | grep -qi type; then
 else
   libs=$(pkg-config --libs libdeflate zlib libisal 2>/dev/null || echo "-ldeflate -lz -lisal")
   flags="-std=gnu11 -O2 -pthread -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I$top/include -I$top/lib"
-  if [ -f "$build/lib/libvdisk.a" ]; then
-    cc $flags -o "$dir/h" "$top/tests/stream/stream-harness.c" "$build/lib/libvdisk.a" $libs
-  else
-    cc $flags -DSO_STUBS -o "$dir/h" "$top/tests/stream/stream-harness.c" "$top/lib/errors.c" \
-      "$top/lib/util.c" "$top/lib/io-posix.c" "$top/lib/formats/stream.c" "$top/lib/formats/stream-write.c" $libs
-  fi || { echo "bench-stream: cannot build the harness"; exit 1; }
+  extra=""
+  for l in -lnbd -lnettle -lclamav; do
+    echo 'int main(void){return 0;}' | cc -x c - $l -o "$dir/t" 2>/dev/null && extra="$extra $l"
+  done
+  cc $flags -o "$dir/h" "$top/tests/stream/stream-harness.c" "$build/lib/libvdisk.a" $libs $extra ||
+    { echo "bench-stream: cannot build the harness"; exit 1; }
   ours=("$dir/h" convert)
   what="stream-harness convert (CLI not available)"
 fi

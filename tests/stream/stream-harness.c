@@ -11,10 +11,8 @@
  *                                           that call return non-zero
  *                                           (exit 4 on VD_ECANCELED)
  *
- * Linked with the library objects (libvdisk.a).  With -DSO_STUBS it links
- * with only errors.o util.o io-posix.o stream.o and brings tiny stand-ins
- * for the public disk calls the writer uses (for use before the core is
- * there; add lib/formats/stream-write.c). */
+ * Linked with the library objects (libvdisk.a): it reaches the driver
+ * table and vd__stream_convert, which the shared library hides. */
 #include "internal.h"
 
 #include <errno.h>
@@ -27,84 +25,6 @@
 
 extern const struct vd_format_driver vd__stream_driver;
 
-#ifdef SO_STUBS
-static int raw_fd = -1;
-static uint64_t raw_size;
-
-void
-vd__check_report (struct vd_check_ctx *ctx, int severity, const char *fmt,
-                  ...)
-{
-  va_list ap;
-  (void) ctx;
-  if (severity == VD_CHECK_SEVERITY_CORRUPT)
-    ctx->res->corruptions++;
-  else if (severity == VD_CHECK_SEVERITY_INFO)
-    ctx->res->warnings++;       /* as check.c: drivers count leaks */
-  va_start (ap, fmt);
-  fprintf (stderr, "check[%d]: ", severity);
-  vfprintf (stderr, fmt, ap);
-  fputc ('\n', stderr);
-  va_end (ap);
-}
-const char *
-vd_adapter_name (enum vd_adapter a)
-{
-  return a == VD_ADAPTER_LSILOGIC ? "lsilogic" : "ide";
-}
-enum vd_adapter
-vd_disk_get_adapter (const vd_disk *d)
-{
-  (void) d;
-  return VD_ADAPTER_UNKNOWN;
-}
-void
-vd_geometry_compute (struct vd_geometry *g, uint64_t cap, enum vd_adapter a)
-{
-  (void) a;
-  g->heads = 16;
-  g->sectors = 63;
-  g->cylinders = (uint32_t) VD_MIN (cap / 512 / (16 * 63), 16383);
-}
-uint64_t
-vd_disk_get_size (const vd_disk *d)
-{
-  (void) d;
-  return raw_size;
-}
-int
-vd_disk_read (vd_disk *d, void *buf, size_t count, uint64_t off)
-{
-  (void) d;
-  if (pread (raw_fd, buf, count, (off_t) off) != (ssize_t) count)
-    return vd_error (VD_EIO, errno, "raw read");
-  return 0;
-}
-int
-vd_disk_block_status (vd_disk *d, uint64_t off, uint64_t len,
-                      vd_block_status_cb cb, void *payload)
-{
-  uint64_t end = off + len;
-  (void) d;
-  while (off < end)
-    {
-      off_t data = lseek (raw_fd, (off_t) off, SEEK_DATA), hole;
-      if (data < 0 || (uint64_t) data >= end)
-        return cb (off, end - off, VD_STATUS_HOLE, payload) ? 0 : 0;
-      if ((uint64_t) data > off
-          && cb (off, (uint64_t) data - off, VD_STATUS_HOLE, payload))
-        return 0;
-      hole = lseek (raw_fd, data, SEEK_HOLE);
-      if (hole < 0 || (uint64_t) hole > end)
-        hole = (off_t) end;
-      if (cb ((uint64_t) data, (uint64_t) (hole - data), VD_STATUS_DATA,
-              payload))
-        return 0;
-      off = (uint64_t) hole;
-    }
-  return 0;
-}
-#endif
 
 static void
 die (const char *what)
@@ -295,22 +215,8 @@ main (int argc, char **argv)
       p.type = VD_TYPE_STREAM_OPTIMIZED;
       p.threads = argc > 4 ? (uint32_t) atoi (argv[4]) : 0;
       pr.cancel_at = argc > 5 ? (unsigned) atoi (argv[5]) : 0;
-#ifdef SO_STUBS
-      {
-        struct stat stt;
-        raw_fd = open (argv[2], O_RDONLY);
-        if (raw_fd < 0 || fstat (raw_fd, &stt) < 0)
-          {
-            perror (argv[2]);
-            return 1;
-          }
-        raw_size = (uint64_t) stt.st_size;
-        src = (vd_disk *) &raw_fd;
-      }
-#else
       if (vd_disk_open (&src, argv[2], VD_OPEN_RAW | VD_OPEN_READ_ONLY) < 0)
         die ("open source");
-#endif
       unlink (argv[3]);
       if (vd__io_posix_open (&out, AT_FDCWD, argv[3], argv[3],
                              VD_IO_RDWR | VD_IO_CREATE) < 0)
@@ -324,9 +230,7 @@ main (int argc, char **argv)
       if (r < 0 && r != VD_ECANCELED)
         die ("convert");
       vd__io_close (out);
-#ifndef SO_STUBS
       vd_disk_close (src);
-#endif
       return r == VD_ECANCELED ? 4 : pr.bad ? 1 : 0;
     }
   fprintf (stderr, "usage: stream-harness cat FILE OUT [THREADS] | check "
