@@ -143,13 +143,14 @@ print_hits_json (const struct hitlist *h)
 }
 
 static void
-print_stats_json (const struct vd_scan_stats *st, uint64_t capacity)
+print_stats_json (const struct vd_scan_stats *st, uint64_t capacity,
+                  size_t overlap)
 {
   printf ("\"capacity\": %llu, \"data_bytes\": %llu, \"bytes_read\": %llu, "
-          "\"bytes_scanned\": %llu, \"windows\": %llu",
+          "\"bytes_scanned\": %llu, \"overlap\": %zu, \"windows\": %llu",
           (unsigned long long) capacity, (unsigned long long) st->data_bytes,
           (unsigned long long) st->bytes_read,
-          (unsigned long long) st->bytes_scanned,
+          (unsigned long long) st->bytes_scanned, overlap,
           (unsigned long long) st->windows);
 }
 
@@ -254,7 +255,7 @@ scan_disks (struct scan_cfg *cfg, int n, char **paths)
       printf ("%s\n  {\"disk\": ", cfg->n_json++ ? "," : "");
       json_str (stdout, paths[i]);
       printf (", \"status\": \"%s\", ", r ? "infected" : "clean");
-      print_stats_json (&st, cap);
+      print_stats_json (&st, cap, vd_scanner_get_overlap (cfg->sc));
       printf (", \"seconds\": %.3f,\n    ", dt);
       print_hits_json (&h);
       if (r > 0 && cfg->fix) {
@@ -330,7 +331,7 @@ vm_disk (const char *vmx, const char *display, const char *device,
             : r ? "infected" : "clean");
     if (r >= 0) {
       printf (", ");
-      print_stats_json (&st, cap);
+      print_stats_json (&st, cap, vd_scanner_get_overlap (cfg->sc));
       printf (", ");
       print_hits_json (&h);
     }
