@@ -513,6 +513,14 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
   pos = (g + 1) * gb;
   while (pos < end)
     {
+      uint64_t gi = pos / gb / SO_GTES;
+
+      /* A whole table absent (GDE 0): a hole to the next table. */
+      if (s0 == VD_MAP_HOLE && gi < st->n_gdes && st->gd[gi] == 0)
+        {
+          pos = (gi + 1) * SO_GTES * gb;
+          continue;
+        }
       r = so_lookup (e, pos / gb, &gte);
       if (r < 0)
         return r;
@@ -805,6 +813,15 @@ stream_check (struct vd_extent *e, struct vd_check_ctx *ctx)
             continue;
           if (gte == 1 && (st->h.flags & SO_FLAG_ZEROED))
             continue;
+          /* More grains than the file has sectors means tables share
+           * grains or tables (hostile): stop before that costs memory. */
+          if (n_refs >= st->file_size / VD_SECTOR)
+            {
+              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s: grain "
+                                "tables name more grains than the file can "
+                                "hold; check stopped", st->path);
+              goto out;
+            }
           if (n_refs == cap_refs)
             {
               size_t nc = cap_refs ? 2 * cap_refs : 1024;
