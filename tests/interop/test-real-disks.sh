@@ -51,7 +51,7 @@ import json, sys
 def ranges(p):
     out = []
     for e in json.load(open(p)):
-        if e.get("data"):
+        if e.get("data") and not e.get("zero"):
             s, l = int(e["start"]), int(e["length"])
             if out and out[-1][1] == s: out[-1][1] = s + l
             else: out.append([s, s + l])
