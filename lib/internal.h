@@ -455,6 +455,7 @@ struct vd_fault {
   uint64_t calls;            /* out: counted calls seen (atomic) */
   uint64_t injected;         /* out: faults injected (atomic) */
   uint64_t writes, flushes;  /* out: pwrite and flush calls (atomic) */
+  unsigned failed_kind;      /* out: VD_FAULT_* of the first fault */
 };
 void vd__fault_init (struct vd_fault *f);
 int vd__fault_wrap (struct vd_io **io, void *arg);

@@ -39,7 +39,8 @@ should_fail (struct vd_fault *f, unsigned kind)
   if (f->fail_at == 0)
     return 0;
   if (n == f->fail_at || (f->sticky && n > f->fail_at)) {
-    __atomic_add_fetch (&f->injected, 1, __ATOMIC_RELAXED);
+    if (__atomic_add_fetch (&f->injected, 1, __ATOMIC_RELAXED) == 1)
+      f->failed_kind = kind;
     return 1;
   }
   return 0;

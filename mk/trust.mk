@@ -1,0 +1,63 @@
+# Trust: fuzzing, fault injection, crash tests, ThreadSanitizer, valgrind.
+#
+#   make fuzz [SECONDS=N] [FUZZ_TARGETS="sparse chain"] [FUZZ_JOBS=2]
+#       build the libFuzzer targets (clang-14, ASan+UBSan) into build/fuzz
+#       and run each for N seconds (default 30) on its corpus: the seeds
+#       of tests/fuzz/corpus/<t>/ plus a growing work corpus in
+#       build/fuzz/corpus/<t>/; prints executions and coverage per target.
+#       Crashes land in build/fuzz/artifacts/.
+#   make crash-long      1000 kill -9 runs per layout (tests/crash)
+#   make fault-long      fault injection with every fault kind and mode
+#   make tsan            the concurrency tests under ThreadSanitizer
+#   make valgrind        unit + interop tests under valgrind (release build)
+#
+# make check runs the short versions: tests/unit/test-fuzz-replay.c,
+# test-fault-inject.c, test-crash-kill.c, test-concurrency.c.
+
+FUZZ_CC      ?= clang-14
+FUZZ_O       := build/fuzz
+FUZZ_TARGETS ?= descriptor sparse stream cowd sesparse chain check
+FUZZ_JOBS    ?= 1
+SECONDS      ?= 30
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -g -O1 -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Ilib -pthread
+
+.PHONY: fuzz fuzz-build crash-long fault-long tsan valgrind
+
+# the replay test includes every fuzz target
+$(O)/tests/test-fuzz-replay: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
+
+ifneq ($(O),$(FUZZ_O))
+$(FUZZ_O)/lib/libvdisk.a: FORCE_FUZZLIB
+	@$(MAKE) --no-print-directory O=$(FUZZ_O) CC=$(FUZZ_CC) SAN=1 \
+	  EXTRA_CFLAGS=-fsanitize=fuzzer-no-link BOOTSTRAP=0 $(FUZZ_O)/lib/libvdisk.a
+.PHONY: FORCE_FUZZLIB
+
+$(FUZZ_O)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-common.h $(FUZZ_O)/lib/libvdisk.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_O)/lib/libvdisk.a $(PKG_LIBS)
+
+endif
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz-%)
+
+fuzz: fuzz-build
+	@tests/fuzz/run-fuzz.sh $(FUZZ_O) $(SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+crash-long: tests
+	@VDISK_BUILD=$(O) CRASH_KILLS=1000 $(O)/tests/test-crash-kill
+
+fault-long: tests
+	@VDISK_BUILD=$(O) FAULT_LONG=1 $(O)/tests/test-fault-inject
+
+# ThreadSanitizer: the library and the concurrency test, built apart.
+TSAN_O := build/tsan
+tsan:
+	@$(MAKE) --no-print-directory O=$(TSAN_O) BOOTSTRAP=0 \
+	  EXTRA_CFLAGS="-fsanitize=thread -O1" EXTRA_LDFLAGS=-fsanitize=thread \
+	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-concurrency
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-concurrency
+
+# valgrind: the release build's unit tests, then the interop tests with
+# the CLI run under valgrind.
+valgrind:
+	@$(MAKE) --no-print-directory O=build/release BOOTSTRAP=0 tests
+	@tests/crash/run-valgrind.sh build/release
