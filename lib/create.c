@@ -210,8 +210,8 @@ static int
 ensure_free (struct vd_newdisk *nd, const char *name)
 {
   if (!nd->overwrite && exists_in (nd->dstdir, name))
-    return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use overwrite to "
-                     "replace it)", nd->dstdir, name);
+    return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use --overwrite or "
+                     "VD_CREATE_OVERWRITE to replace it)", nd->dstdir, name);
   return 0;
 }
 

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config perl python3
-zlib1g-dev libdeflate-dev libisal-dev
+zlib1g-dev libdeflate-dev libisal-dev time
 qemu-utils p7zip-full 7zip libvmdk-utils
 clang libclang-rt-14-dev valgrind
 libclamav-dev clamav
