@@ -65,7 +65,14 @@ ifeq ($(BOOTSTRAP),1)
 	@scripts/bootstrap.sh
 endif
 
-build: $(ALL_TARGETS) extra-build
+build: $(ALL_TARGETS) $(O)/libs.txt extra-build
+
+# The libraries a static link of libvdisk.a needs (for test harnesses).
+$(O)/libs.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PKG_LIBS) -pthread' > $@.tmp && (cmp -s $@.tmp $@ || mv $@.tmp $@); rm -f $@.tmp
+.PHONY: FORCE
+FORCE:
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -288,12 +288,13 @@ open_extents (struct vd_link *l, uint32_t flags)
       if (!e->state)
         return vd_error (VD_ENOMEM, errno, "extent state");
     }
-    if (e->rw && !e->drv->pwrite)
-      return vd_error (VD_ENOTSUP, 0, "%s: this kind of extent (%s) cannot "
-                       "be opened for writing", e->path, e->drv->name);
-    r = e->drv->open (e, e->rw);
+    r = e->drv->open (e, e->rw);  /* its own refusal says the most */
     if (r < 0)
       return r;
+    if (e->rw && !e->drv->pwrite)
+      return vd_error (VD_ENOTSUP, 0, "%s: this kind of extent (%s) cannot "
+                       "be opened for writing; convert the disk to a "
+                       "writable layout", e->path, e->drv->name);
   }
   return 0;
 }
