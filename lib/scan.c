@@ -865,6 +865,7 @@ vd_disk_replace (const char *path, uint32_t open_flags, const void *find,
   r = vd_scan (d, sc, NULL, keep_offset, &o, NULL);
   if (r < 0)
     goto out;
+  r = 0;
   for (i = 0; i < o.n; i++)
     if (found && found (o.v[i], payload)) {
       r = vd_error (VD_ECANCELED, 0, "%s: edit stopped by the caller", path);
