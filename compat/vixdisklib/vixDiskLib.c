@@ -1988,16 +1988,68 @@ VixDiskLib_CreateChild (VixDiskLibHandle diskHandle, const char *childPath,
   return VIX_OK;
 }
 
+/* ---- disk management (libvdisk manage.c) ------------------------------ */
+
+struct vix_progress {
+  VixDiskLibProgressFunc fn;
+  void *data;
+  int last;
+};
+
+static int
+vix_progress_cb (uint64_t done, uint64_t total, void *payload)
+{
+  struct vix_progress *v = payload;
+  int pct;
+  if (!v->fn || total == 0)
+    return 0;
+  pct = (int) (done * 100 / total);
+  if (pct == v->last)
+    return 0;
+  v->last = pct;
+  return v->fn (v->data, pct) ? 0 : 1;   /* FALSE cancels */
+}
+
+static int
+local_flags (uint32 vix_flags)
+{
+  struct VixDiskLibConnectParam c;
+  memset (&c, 0, sizeof c);
+  return open_flags (vix_flags, &c);
+}
+
+static int
+is_local (const struct VixDiskLibHandleStruct *h)
+{
+  return strcmp (h->transport, VIXDISKLIB_TRANSPORT_FILE) == 0;
+}
+
 VIX_API VixError
 VixDiskLib_SpaceNeededForClone (VixDiskLibHandle diskHandle,
                                 VixDiskLibDiskType cloneDiskType,
                                 uint64 *spaceNeeded)
 {
-  (void) diskHandle; (void) cloneDiskType;
-  if (spaceNeeded)
-    *spaceNeeded = 0;
-  return not_supported ("VixDiskLib_SpaceNeededForClone",
-                        "estimating the space of a clone");
+  const char *func = "VixDiskLib_SpaceNeededForClone";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  enum vd_type type;
+  uint64_t bytes = 0;
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  if (!spaceNeeded)
+    return vix_error (VIX_E_INVALID_ARG, func, "spaceNeeded is NULL");
+  *spaceNeeded = 0;
+  if (type_from_vix (cloneDiskType, &type) < 0)
+    return vix_error (VIX_E_INVALID_ARG, func, "unknown disk type %d",
+                      (int) cloneDiskType);
+  wait_idle (h);
+  rc = vd_disk_space_needed (h->disk, type, &bytes);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  *spaceNeeded = bytes;
+  return VIX_OK;
 }
 
 VIX_API VixError
@@ -2006,9 +2058,71 @@ VixDiskLib_Grow (VixDiskLibConnection connection, const char *path,
                  VixDiskLibProgressFunc progressFunc,
                  void *progressCallbackData)
 {
-  (void) connection; (void) path; (void) capacityInSectors;
-  (void) updateGeometry; (void) progressFunc; (void) progressCallbackData;
-  return not_supported ("VixDiskLib_Grow", "growing a disk");
+  const char *func = "VixDiskLib_Grow";
+  struct vix_progress vp = { progressFunc, progressCallbackData, -1 };
+  VixError err;
+  int rc;
+
+  if ((err = check_conn (connection, func)) != VIX_OK)
+    return err;
+  if (connection->remote)
+    return not_supported (func, "growing a disk over the network");
+  if (!path || !*path)
+    return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
+  if (capacityInSectors == 0
+      || capacityInSectors > UINT64_MAX / VIXDISKLIB_SECTOR_SIZE)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: bad capacity %llu "
+                      "sectors", path, (unsigned long long) capacityInSectors);
+  rc = vd_disk_grow (path, capacityInSectors * VIXDISKLIB_SECTOR_SIZE,
+                     ((uint32_t) local_flags (0) & VD_OPEN_TRUSTED)
+                     | (updateGeometry ? VD_GROW_UPDATE_GEOMETRY : 0),
+                     vix_progress_cb, &vp);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
+/* Shrink and Defragment work on closed disks: the handle's disk is closed,
+ * rewritten and opened again with the same flags. */
+static VixError
+rewrite_open_disk (VixDiskLibHandle diskHandle, int defrag,
+                   VixDiskLibProgressFunc progressFunc, void *data)
+{
+  const char *func = defrag ? "VixDiskLib_Defragment" : "VixDiskLib_Shrink";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  struct vix_progress vp = { progressFunc, data, -1 };
+  VixError err = check_handle (h, func);
+  uint32_t f;
+  char *path;
+  int rc, rc2;
+
+  if (err != VIX_OK)
+    return err;
+  if (!is_local (h))
+    return not_supported (func, "rewriting a disk over the network");
+  /* allowed on read-only handles too: the content does not change */
+  wait_idle (h);
+  path = strdup (vd_disk_get_path (h->disk));
+  if (!path)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "path");
+  f = (uint32_t) local_flags (h->flags);
+  vd_disk_close (h->disk);
+  h->disk = NULL;
+  rc = defrag ? vd_disk_defragment (path, f & VD_OPEN_TRUSTED,
+                                    vix_progress_cb, &vp)
+              : vd_disk_shrink (path, f & VD_OPEN_TRUSTED, vix_progress_cb,
+                                &vp);
+  err = rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+  rc2 = vd_disk_open (&h->disk, path, f);
+  if (rc2 == VD_EPARENT && !(f & VD_OPEN_READ_ONLY))
+    /* a child made from this handle: writes stay refused */
+    rc2 = vd_disk_open (&h->disk, path, f | VD_OPEN_READ_ONLY);
+  if (rc2 < 0) {
+    /* the handle cannot be used any more */
+    h->disk = NULL;
+    h->magic = 0;
+    err = vd_to_vix (rc2, func);
+  }
+  free (path);
+  return err;
 }
 
 VIX_API VixError
@@ -2016,8 +2130,8 @@ VixDiskLib_Shrink (VixDiskLibHandle diskHandle,
                    VixDiskLibProgressFunc progressFunc,
                    void *progressCallbackData)
 {
-  (void) diskHandle; (void) progressFunc; (void) progressCallbackData;
-  return not_supported ("VixDiskLib_Shrink", "shrinking a disk");
+  return rewrite_open_disk (diskHandle, 0, progressFunc,
+                            progressCallbackData);
 }
 
 VIX_API VixError
@@ -2025,41 +2139,103 @@ VixDiskLib_Defragment (VixDiskLibHandle diskHandle,
                        VixDiskLibProgressFunc progressFunc,
                        void *progressCallbackData)
 {
-  (void) diskHandle; (void) progressFunc; (void) progressCallbackData;
-  return not_supported ("VixDiskLib_Defragment", "defragmenting a disk");
+  return rewrite_open_disk (diskHandle, 1, progressFunc,
+                            progressCallbackData);
 }
 
 VIX_API VixError
 VixDiskLib_Rename (const char *srcFileName, const char *dstFileName)
 {
-  (void) srcFileName; (void) dstFileName;
-  return not_supported ("VixDiskLib_Rename", "renaming a disk");
+  const char *func = "VixDiskLib_Rename";
+  int rc;
+  if (!srcFileName || !*srcFileName || !dstFileName || !*dstFileName)
+    return vix_error (VIX_E_INVALID_ARG, func, "empty file name");
+  rc = vd_disk_rename (srcFileName, dstFileName,
+                       (uint32_t) local_flags (0) & VD_OPEN_TRUSTED);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
 }
 
 VIX_API VixError
 VixDiskLib_Unlink (VixDiskLibConnection connection, const char *path)
 {
-  (void) connection; (void) path;
-  return not_supported ("VixDiskLib_Unlink",
-                        "deleting a disk and its extents");
+  const char *func = "VixDiskLib_Unlink";
+  VixError err;
+  int rc;
+  if ((err = check_conn (connection, func)) != VIX_OK)
+    return err;
+  if (connection->remote)
+    return not_supported (func, "deleting a disk over the network");
+  if (!path || !*path)
+    return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
+  rc = vd_disk_unlink (path, (uint32_t) local_flags (0) & VD_OPEN_TRUSTED);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
 }
 
+static VixError
+attach_check (struct VixDiskLibHandleStruct *p,
+              struct VixDiskLibHandleStruct *c, const char *func)
+{
+  VixError err;
+  if ((err = check_handle (p, func)) != VIX_OK
+      || (err = check_handle (c, func)) != VIX_OK)
+    return err;
+  if (!is_local (p) || !is_local (c))
+    return not_supported (func, "attaching disks over the network");
+  if (p == c || strcmp (vd_disk_get_path (p->disk),
+                        vd_disk_get_path (c->disk)) == 0)
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: a disk cannot be its "
+                      "own parent", vd_disk_get_path (c->disk));
+  if (vd_disk_get_size (p->disk) != vd_disk_get_size (c->disk))
+    return vix_error (VIX_E_DISK_CAPACITY_MISMATCH, func, "%s: capacity "
+                      "differs from the parent %s",
+                      vd_disk_get_path (c->disk), vd_disk_get_path (p->disk));
+  if (!vd_disk_get_parent_hint (c->disk))
+    return vix_error (VIX_E_INVALID_ARG, func, "%s: is a base disk, not a "
+                      "child", vd_disk_get_path (c->disk));
+  return VIX_OK;
+}
+
+/* The child is re-parented onto the parent (vd_disk_attach on the closed
+ * child), then opened again: its handle reads the new chain. */
 VIX_API VixError
 VixDiskLib_Attach (VixDiskLibHandle parent, VixDiskLibHandle child)
 {
-  (void) parent; (void) child;
-  return vix_error (VIX_E_NOT_SUPPORTED, "VixDiskLib_Attach",
-                    "attaching a child to a new parent through open handles "
-                    "is not supported by vdisk's libvixDiskLib yet "
-                    "(libvdisk's vd_disk_attach works on closed disks)");
+  const char *func = "VixDiskLib_Attach";
+  struct VixDiskLibHandleStruct *p = parent, *c = child;
+  VixError err = attach_check (p, c, func);
+  char *cpath, *ppath;
+  uint32_t f;
+  int rc, rc2;
+
+  if (err != VIX_OK)
+    return err;
+  wait_idle (c);
+  wait_idle (p);
+  cpath = strdup (vd_disk_get_path (c->disk));
+  ppath = strdup (vd_disk_get_path (p->disk));
+  if (!cpath || !ppath) {
+    free (cpath);
+    free (ppath);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "path");
+  }
+  f = (uint32_t) local_flags (c->flags);
+  vd_disk_close (c->disk);
+  c->disk = NULL;
+  rc = vd_disk_attach (cpath, ppath, f & VD_OPEN_TRUSTED);
+  err = rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+  rc2 = vd_disk_open (&c->disk, cpath, f);
+  if (rc2 < 0) {
+    c->disk = NULL;
+    c->magic = 0;
+    err = vd_to_vix (rc2, func);
+  }
+  free (cpath);
+  free (ppath);
+  return err;
 }
 
 VIX_API VixError
 VixDiskLib_IsAttachPossible (VixDiskLibHandle parent, VixDiskLibHandle child)
 {
-  (void) parent; (void) child;
-  return vix_error (VIX_E_NOT_SUPPORTED, "VixDiskLib_IsAttachPossible",
-                    "attaching a child to a new parent through open handles "
-                    "is not supported by vdisk's libvixDiskLib yet "
-                    "(libvdisk's vd_disk_attach works on closed disks)");
+  return attach_check (parent, child, "VixDiskLib_IsAttachPossible");
 }

@@ -509,25 +509,32 @@ main (void)
     ok (!memcmp (wbuf, rbuf, 128 * 512), "the child reads the parent's data");
     is_ok (VixDiskLib_Close (ch), "Close the child");
   }
-  is_err (VixDiskLib_SpaceNeededForClone (h, VIXDISKLIB_DISK_MONOLITHIC_SPARSE,
-                                          &space),
-          VIX_E_NOT_SUPPORTED, "not supported", "SpaceNeededForClone");
-  is_err (VixDiskLib_Shrink (h, NULL, NULL), VIX_E_NOT_SUPPORTED,
-          "not supported", "Shrink");
-  is_err (VixDiskLib_Defragment (h, NULL, NULL), VIX_E_NOT_SUPPORTED,
-          "not supported", "Defragment");
-  is_err (VixDiskLib_Attach (h, h), VIX_E_NOT_SUPPORTED, "not supported",
-          "Attach");
-  is_err (VixDiskLib_IsAttachPossible (h, h), VIX_E_NOT_SUPPORTED,
-          "not supported", "IsAttachPossible");
+  space = 0;
+  is_ok (VixDiskLib_SpaceNeededForClone (h, VIXDISKLIB_DISK_MONOLITHIC_SPARSE,
+                                         &space), "SpaceNeededForClone");
+  /* 128 sectors written: one 64 KiB grain plus the metadata */
+  ok (space >= 65536 && space < (4u << 20), "space needed %llu bytes",
+      (unsigned long long) space);
+  is_err (VixDiskLib_SpaceNeededForClone (h, (VixDiskLibDiskType) 99, &space),
+          VIX_E_INVALID_ARG, "type", "SpaceNeededForClone of a bad type");
+  is_ok (VixDiskLib_Shrink (h, NULL, NULL), "Shrink (the parent of a child)");
+  is_ok (VixDiskLib_Defragment (h, NULL, NULL), "Defragment");
+  is_ok (VixDiskLib_Read (h, 0, 128, rbuf), "Read after Defragment");
+  ok (!memcmp (wbuf, rbuf, 128 * 512), "content kept by Shrink/Defragment");
+  is_err (VixDiskLib_Attach (h, h), VIX_E_INVALID_ARG, "own parent",
+          "Attach of a disk to itself");
+  is_err (VixDiskLib_IsAttachPossible (h, h), VIX_E_INVALID_ARG,
+          "own parent", "IsAttachPossible of a disk to itself");
   is_ok (VixDiskLib_Close (h), "Close");
   h = NULL;
   is_err (VixDiskLib_Grow (conn, disk, 65536, FALSE, NULL, NULL),
-          VIX_E_NOT_SUPPORTED, "not supported", "Grow");
-  is_err (VixDiskLib_Rename (disk, disk2), VIX_E_NOT_SUPPORTED,
-          "not supported", "Rename");
-  is_err (VixDiskLib_Unlink (conn, disk), VIX_E_NOT_SUPPORTED,
-          "not supported", "Unlink");
+          VIX_E_DISK_CID_MISMATCH, "child", "Grow of a parent with a child");
+  is_err (VixDiskLib_Rename (disk, "renamed.vmdk"), VIX_E_DISK_CID_MISMATCH,
+          "child", "Rename of a parent with a child");
+  is_err (VixDiskLib_Rename (disk2, disk), VIX_E_FILE_ALREADY_EXISTS,
+          "exists", "Rename onto an existing disk");
+  is_err (VixDiskLib_Unlink (conn, disk), VIX_E_DISK_CID_MISMATCH,
+          "child", "Unlink of a parent with a child");
   is_err (VixDiskLib_Close (NULL), VIX_E_INVALID_ARG, NULL, "Close(NULL)");
 
   /* --- read-only reopen: everything persisted --- */
