@@ -33,3 +33,13 @@ install-nbd-plugin: $(NBD_PLUGIN) $(O)/man/nbdkit-vdisk-plugin.1
 	install -d $(DESTDIR)$(NBD_PLUGIN_DIR) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(NBD_PLUGIN) $(DESTDIR)$(NBD_PLUGIN_DIR)/
 	install -m 644 $(O)/man/nbdkit-vdisk-plugin.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+# VixDiskLib against a vdisk server (run by tests/nbd/test-nbd.sh; not a
+# test-* program, as it needs the server the script starts).
+NBD_VIX_HELPER := $(O)/tests/nbd-vix-remote
+extra-tests: $(NBD_VIX_HELPER)
+# (mk/vixdisklib.mk is read after this file: name its outputs directly.)
+$(NBD_VIX_HELPER): tests/nbd/nbd-vix-remote.c include/vdisk/vixDiskLib.h $(O)/compat/lib64/libvixDiskLib.so.8 $(O)/compat/lib64/libvixDiskLib.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
