@@ -53,6 +53,7 @@ struct sparse {
   int zeroed_ok;
   int unclean;                /* found set at open */
   int rw;
+  int marked_unclean;         /* we set uncleanShutdown in this open */
   int data_unsynced;
   int has_parent;             /* holes must not be skipped on zero writes */
   pthread_mutex_t mu;
@@ -437,17 +438,25 @@ sparse_open (struct vd_extent *e, int rw)
                                        + (s->file_size % VD_SECTOR != 0),
                                        s->grain),
                           VD_ROUND_UP (s->overhead, s->grain));
-  if (rw) {
-    uint8_t one = 1;
-    s->rw = 1;
-    /* uncleanShutdown is set while we may write (§2.6). */
-    r = vd__io_pwrite (e->io, &one, 1, 72);
-    if (r == 0)
-      r = vd__io_flush (e->io);
-    if (r < 0)
-      return r;
-  }
+  /* uncleanShutdown is set before the first write (§2.6), not here: an
+   * open that fails later, or writes nothing, changes no file. */
+  s->rw = rw;
   return 0;
+}
+
+static int
+mark_unclean (struct vd_extent *e, struct sparse *s)
+{
+  uint8_t one = 1;
+  int r;
+  if (s->marked_unclean)
+    return 0;
+  r = vd__io_pwrite (e->io, &one, 1, 72);
+  if (r == 0)
+    r = vd__io_flush (e->io);
+  if (r == 0)
+    s->marked_unclean = 1;
+  return r;
 }
 
 static void
@@ -820,7 +829,9 @@ sparse_pwrite (struct vd_extent *e, const void *buf, size_t count,
   if (!tmp)
     return vd_error (VD_ENOMEM, errno, "%s: grain buffer", e->path);
   pthread_mutex_lock (&s->mu);
-  r = sparse_pwrite_locked (e, s, buf, count, off, tmp);
+  r = mark_unclean (e, s);
+  if (r == 0)
+    r = sparse_pwrite_locked (e, s, buf, count, off, tmp);
   pthread_mutex_unlock (&s->mu);
   free (tmp);
   return r;
@@ -875,7 +886,7 @@ sparse_close_clean (struct vd_extent *e)
   struct sparse *s = e->state;
   uint8_t zero = 0;
   int r;
-  if (!s->rw)
+  if (!s->rw || !s->marked_unclean)
     return 0;
   r = sparse_flush (e);
   if (r == 0)
