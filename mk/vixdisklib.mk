@@ -39,9 +39,10 @@ $(VIX_SO): $(VIX_OBJS) compat/vixdisklib/libvixDiskLib.syms $(O)/lib/$(LIBSONAME
 $(VIX_LINKS): $(VIX_SO)
 	ln -sf libvixDiskLib.so.8 $@
 
-$(VIX_SAMPLE): examples/vixDiskLibSample.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
+# (-virus calls libvdisk's native scanner directly: -lvdisk as well)
+$(VIX_SAMPLE): examples/vixDiskLibSample.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so $(O)/lib/libvdisk.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib \
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib -L$(O)/lib -lvdisk \
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib/vdisk/vddk/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
 # The API test links against the compatibility library like a VDDK program.
