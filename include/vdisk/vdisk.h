@@ -544,6 +544,23 @@ VD_API int vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb,
 /* @@NBD@@ (declarations for NBD go above this line) */
 
 /* ---- trust: check/repair, fault injection ----------------------------- */
+/* Repair the hosted sparse extents (monolithicSparse, twoGbMaxExtentSparse,
+ * a sparse child) of the disk at path in place, taking the write lock:
+ * - a grain table whose primary and redundant copies disagree only where
+ *   one copy is 0 (an interrupted write) gets the union of both;
+ * - a damaged or missing table or directory entry is rebuilt from the good
+ *   copy (a new table appended when its place is unusable);
+ * - leaked grains at the end of a file are cut off;
+ * - a stale uncleanShutdown flag is cleared (last).
+ * What cannot be repaired safely (a damaged header, both copies damaged,
+ * two copies naming different grains, streamOptimized) is refused with
+ * VD_ECORRUPT and a message that says why; nothing is written then.
+ * Messages (severity INFO) name each repair.  When result is given, a
+ * check runs afterwards and fills it.  Returns the number of repairs, or
+ * a negative VD_E*.  open_flags: VD_OPEN_TRUSTED, VD_OPEN_FORCE. */
+VD_API int vd_check_repair (const char *path, uint32_t open_flags,
+                            struct vd_check_result *result,
+                            vd_check_message_cb message, void *payload);
 /* @@TRUST@@ (declarations for repair go above this line) */
 
 #ifdef __cplusplus
