@@ -61,11 +61,22 @@ struct entry {
   int created;                  /* made by this server: clear the mark */
   pthread_mutex_t mu;           /* write/flush generations */
   uint64_t wgen, fgen;          /* last write, last flushed write */
+  uint64_t flushes;             /* successful flushes */
   int failed;
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *table;
+
+/* create: exports this server made whose disks are still incomplete.  A
+ * client may connect to the same create: name again (nbdinfo asks
+ * NBD_OPT_INFO before NBD_OPT_GO; an interrupted upload resumes) and gets
+ * the disk it made rather than a refusal. */
+struct made {
+  struct made *next;
+  char *name, *path;
+};
+static struct made *made_list;
 
 struct handle {
   struct entry *e;
@@ -102,6 +113,13 @@ vd_fail (void)
 static void
 vdisk_unload (void)
 {
+  while (made_list) {
+    struct made *m = made_list;
+    made_list = m->next;
+    free (m->name);
+    free (m->path);
+    free (m);
+  }
   free (datastore);
   free (ds_name);
   free (default_name);
@@ -548,6 +566,27 @@ open_create (const char *export, int readonly)
       e->refs++;
       return e;
     }
+  for (struct made *m = made_list; m; m = m->next)
+    if (strcmp (m->name, export) == 0 && !readonly) {
+      const char *v;
+      if (vd_disk_open (&d, m->path, 0) < 0)
+        break;
+      v = vd_disk_get_meta (d, INCOMPLETE_KEY);
+      if (!v || strcmp (v, "1") != 0) {
+        vd_disk_close (d);      /* complete now: a create must refuse */
+        break;
+      }
+      path = strdup (m->path);
+      e = path ? new_entry (path, d, 1) : NULL;
+      if (!e) {
+        free (path);
+        vd_disk_close (d);
+        return NULL;
+      }
+      e->created = 1;
+      e->create_name = strdup (export);
+      return e;
+    }
   if (readonly || !allow_create) {
     nbdkit_error ("export '%.64s': creating disks is not allowed on this "
                   "server%s", export, readonly ? " (read-only)" : "");
@@ -650,6 +689,15 @@ open_create (const char *export, int readonly)
   }
   e->created = 1;
   e->create_name = strdup (export);
+  struct made *m = calloc (1, sizeof *m);
+  if (m && (m->name = strdup (export)) && (m->path = strdup (path))) {
+    m->next = made_list;
+    made_list = m;
+  }
+  else if (m) {
+    free (m->name);
+    free (m);
+  }
   nbdkit_debug ("%s: created (%s, %" PRIu64 " bytes)", path, type,
                 capacity);
   return e;
@@ -704,9 +752,9 @@ vdisk_close (void *handle)
     for (pp = &table; *pp != e; pp = &(*pp)->next)
       ;
     *pp = e->next;
-    /* A created disk stays marked incomplete unless every write was
-     * flushed and nothing failed. */
-    if (e->created && !e->failed && e->fgen == e->wgen
+    /* A created disk stays marked incomplete unless it was flushed,
+     * every write was flushed and nothing failed. */
+    if (e->created && !e->failed && e->flushes > 0 && e->fgen == e->wgen
         && vd_disk_flush (e->disk) == 0
         && vd_disk_set_meta (e->disk, INCOMPLETE_KEY, NULL) < 0)
       nbdkit_error ("%s: %s", e->path, vd_last_error ()->message);
@@ -858,6 +906,7 @@ do_flush (struct entry *e)
   pthread_mutex_lock (&e->mu);
   if (gen > e->fgen)
     e->fgen = gen;
+  e->flushes++;
   pthread_mutex_unlock (&e->mu);
   return 0;
 }

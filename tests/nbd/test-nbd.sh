@@ -160,7 +160,6 @@ if [ -x "$VIXHELPER" ]; then
 else
   echo "# no $VIXHELPER: VixDiskLib remote checks skipped"
 fi
-ndisks=$(timeout 20 nbdinfo --list "nbds+unix://alice@/?$Q" 2>/dev/null | grep -c '^export=')
 check "vdisk serve stops" stop_server pid
 
 # ---- the uploaded disks, checked locally ----
@@ -182,15 +181,18 @@ check "the written disk passes vdisk check" "$VDISK" check ds/vm/monolithicSpars
 # ---- quotas ----
 S=$WORK/sock2
 Q="socket=$S&tls-psk-file=$WORK/users.psk"
+# a small datastore of its own: one disk, room for one more
+mkdir -p ds2
+"$VDISK" create -s 1M ds2/one.vmdk >/dev/null
 check "vdisk serve with quotas starts" start_server "$S" pid2 serve2.log --tls-psk users.psk \
-  --quota-capacity 16M --quota-disks $((ndisks + 1)) ds
+  --quota-capacity 16M --quota-disks 2 ds2
 check "create over the capacity quota is refused" \
-  bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((32*M)):up/big.vmdk)' >/dev/null 2>&1"
+  bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((32*M)):big.vmdk)' >/dev/null 2>&1"
 check "the server log names the capacity quota" grep -q "refused by quota" serve2.log
-check "create within the quotas works" timeout 20 nbdinfo "$(uri create:thin:$((8*M)):up/q1.vmdk)"
+check "create within the quotas works" timeout 20 nbdinfo "$(uri create:thin:$((8*M)):q1.vmdk)"
 check "create over the disk-count quota is refused" \
-  bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((8*M)):up/q2.vmdk)' >/dev/null 2>&1"
-check "nothing was made by refused creates" bash -c "test ! -e ds/up/big.vmdk && test ! -e ds/up/q2.vmdk"
+  bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((8*M)):q2.vmdk)' >/dev/null 2>&1"
+check "nothing was made by refused creates" bash -c "test ! -e ds/big.vmdk && test ! -e ds/q2.vmdk"
 stop_server pid2
 [ "$_tap_failed" = 0 ] || sed "s/^/# /" serve2.log | grep -v debug | tail -5
 done_testing
