@@ -585,6 +585,11 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
   if (rw && (flags & VD_OPEN_IGNORE_CID))
     return vd_error (VD_EINVAL, 0, "%s: ignoring the parent CID is only "
                      "allowed read-only", path);
+  /* trust (lib/repair.c): a VMware PATH.lck/ folder means "in use" for a
+   * read-write open unless VD_OPEN_FORCE */
+  r = vd__check_vmware_lock (path, flags);
+  if (r < 0)
+    return r;
   d = calloc (1, sizeof *d);
   if (!d)
     return vd_error (VD_ENOMEM, errno, "disk");
