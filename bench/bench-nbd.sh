@@ -44,24 +44,25 @@ copy_time() {  # copy_time URI -> seconds
 }
 run() {  # run NAME URI -- server command...
   local name=$1 uri=$2 p=$3; shift 4
-  "$@" >/dev/null 2>&1 &
+  "$@" >"$W/$name.log" 2>&1 &
   pids+=($!)
-  wait_port "$uri" "$p" || { echo "$name: server did not start"; return; }
+  wait_port "$uri" "$p" || { echo "$name: server did not start:"; cat "$W/$name.log"; return; }
   sleep 0.2
   copy_time "$uri" >/dev/null       # warm the page cache
   local s; s=$(copy_time "$uri")
   kill "${pids[-1]}" 2>/dev/null; wait "${pids[-1]}" 2>/dev/null
-  eval "T_$name=$s"
+  echo "$s" > "$W/T_$name"
   python3 -c "import sys; s=float('$s'); print('%-22s %8.3f s %9.1f MB/s' % ('$name', s, ($(stat -c %s "$W/d.raw")/1e6)/s if s else 0))"
 }
 PSKQ="tls-psk-file=$W/psk/keys.psk"
 QOBJ="tls-creds-psk,id=tls0,endpoint=server,dir=$W/psk"
 p=$(port); run vdisk "nbd://127.0.0.1:$p/d.vmdk" $p -- "$VDISK" serve --listen 127.0.0.1:$p --read-only "$W/ds"
-p=$(port); run qemu_nbd "nbd://127.0.0.1:$p/d.vmdk" $p -- qemu-nbd -r -f vmdk -x d.vmdk -b 127.0.0.1 -p $p --shared=8 "$W/ds/d.vmdk"
+p=$(port); run qemu_nbd "nbd://127.0.0.1:$p/d.vmdk" $p -- qemu-nbd -t -r -f vmdk -x d.vmdk -b 127.0.0.1 -p $p --shared=8 "$W/ds/d.vmdk"
 p=$(port); run vdisk_tls "nbds://alice@127.0.0.1:$p/d.vmdk?$PSKQ" $p -- "$VDISK" serve --tls-psk "$W/psk/keys.psk" --listen 127.0.0.1:$p --read-only "$W/ds"
-p=$(port); run qemu_nbd_tls "nbds://alice@127.0.0.1:$p/d.vmdk?$PSKQ" $p -- qemu-nbd -r -f vmdk -x d.vmdk -b 127.0.0.1 -p $p --shared=8 --object "$QOBJ" --tls-creds tls0 "$W/ds/d.vmdk"
+p=$(port); run qemu_nbd_tls "nbds://alice@127.0.0.1:$p/d.vmdk?$PSKQ" $p -- qemu-nbd -t -r -f vmdk -x d.vmdk -b 127.0.0.1 -p $p --shared=8 --object "$QOBJ" --tls-creds tls0 "$W/ds/d.vmdk"
 p=$(port); run nbdkit_file_tls "nbds://alice@127.0.0.1:$p/?$PSKQ" $p -- nbdkit -f -r -i 127.0.0.1 -p $p --tls=require --tls-psk="$W/psk/keys.psk" file "$W/d.raw"
-ratio() { python3 -c "a=float('${!1:-0}'); b=float('${!2:-0}'); print('%-40s %.2f' % ('$3', b/a if a else 0))"; }
+t() { cat "$W/$1" 2>/dev/null || echo 0; }
+ratio() { python3 -c "a=float('$(t $1)'); b=float('$(t $2)'); print('%-40s %.2f' % ('$3', b/a if a else 0))"; }
 echo "ratios (> 1: vdisk faster):"
 ratio T_vdisk T_qemu_nbd "qemu-nbd time / vdisk time (plain)"
 ratio T_vdisk_tls T_qemu_nbd_tls "qemu-nbd time / vdisk time (TLS)"
