@@ -85,6 +85,20 @@ run (int argc, char **argv)
   }
   if (optind + 2 != argc)
     return usage_error (verb, "expected IN and OUT arguments");
+  /* OUT on a vdisk server: a remote create, as 'vdisk upload' does. */
+  if (!strncmp (argv[optind + 1], "nbd", 3)
+      && strstr (argv[optind + 1], "://")) {
+    const struct command *up = find_command ("upload");
+    const char *t = p.type == VD_TYPE_VMFS ? "thick"
+                    : p.type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse"
+                    : "thin";
+    char *uargv[] = { (char *) "upload", (char *) "--type", (char *) t,
+                      argv[optind], argv[optind + 1], NULL };
+    if (!up)
+      return usage_error (verb, "this build cannot write to NBD servers");
+    optind = 1;
+    return up->run (5, uargv);
+  }
   oo.raw = fmt == -1 ? looks_raw (argv[optind]) : fmt;
   if (vd_disk_open (&src, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
