@@ -609,7 +609,8 @@ out_join:
     r = vd_error (j.error, 0, "%s", j.errmsg);
   }
   if (r == 0) {
-    qsort (j.hits, j.n_hits, sizeof *j.hits, cmp_hit);
+    if (j.n_hits)
+      qsort (j.hits, j.n_hits, sizeof *j.hits, cmp_hit);
     for (i = 0; i < j.n_hits; i++) {
       struct vd_scan_hit h;
       int s;
@@ -1180,7 +1181,8 @@ read_vmx (const char *path, struct vmx *x)
        line = strtok_r (NULL, "\n", &save))
     vmx_line (x, line);
   free (text);
-  qsort (x->dev, x->n, sizeof *x->dev, cmp_dev);
+  if (x->n)
+    qsort (x->dev, x->n, sizeof *x->dev, cmp_dev);
   return 0;
 }
 
@@ -1202,7 +1204,8 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
   r = walk (fd, folder, 0, &vmxs);
   if (r < 0)
     goto out;
-  qsort (vmxs.v, vmxs.n, sizeof *vmxs.v, cmp_str);
+  if (vmxs.n)
+    qsort (vmxs.v, vmxs.n, sizeof *vmxs.v, cmp_str);
   for (i = 0; i < vmxs.n && r == 0; i++) {
     struct vmx x;
     char *dir;
