@@ -140,7 +140,7 @@ run (int argc, char **argv)
 const struct command cmd_edit = {
   "edit", run,
   "DISK --find F --replace R [--hex] [--dry-run] [--into CHILD]",
-  "Replace every occurrence of a byte string by another of the same length\n"
+  "Replace every occurrence of a byte string by another of the same length "
   "in the allocated data of DISK (in place, or into a new child disk).",
   "  -f, --find F          the string to find (not all zero bytes)\n"
   "  -r, --replace R       its replacement, of the same length\n"

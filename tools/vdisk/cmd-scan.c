@@ -484,7 +484,7 @@ const struct command cmd_scan = {
   "scan", run,
   "[--db DIR] [--threads N] [--json] [--fix [--into CHILD | --in-place]] "
   "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER",
-  "Scan the allocated data of disks (or of every VM under a folder) for\n"
+  "Scan the allocated data of disks (or of every VM under a folder) for "
   "virus signatures with libclamav.  Exit status: 0 clean, 1 found, "
   "2 error.",
   "  -d, --db DIR          ClamAV database folder or file "

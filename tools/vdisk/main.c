@@ -156,8 +156,15 @@ usage (FILE *f)
   fprintf (f, "Usage: vdisk COMMAND [OPTIONS] ARGS...\n\n"
               "Read, write, create and convert VMware VMDK disks.\n\n"
               "Commands:\n");
-  for (size_t i = 0; commands[i]; i++)
-    fprintf (f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+  /* one line each: the summary's first sentence */
+  for (size_t i = 0; commands[i]; i++) {
+    const char *s = commands[i]->summary;
+    size_t n = strcspn (s, "\n");
+    const char *dot = strstr (s, ". ");
+    if (dot && (size_t) (dot - s) + 1 < n)
+      n = (size_t) (dot - s) + 1;
+    fprintf (f, "  %-12s %.*s\n", commands[i]->name, (int) n, s);
+  }
   fprintf (f, "\n'vdisk COMMAND --help' shows a command's options.\n"
               "  -V, --version  show the version\n"
               "Exit status: 0 success, 1 error (check: 2 corruption, "
