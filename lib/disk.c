@@ -665,8 +665,8 @@ vd_disk_close (vd_disk *d)
 /* ---- I/O -------------------------------------------------------------------- */
 
 /* Extent of l holding byte off (off < l->size). */
-static struct vd_extent *
-find_extent (struct vd_link *l, uint64_t off)
+struct vd_extent *
+vd__find_extent (struct vd_link *l, uint64_t off)
 {
   size_t lo = 0, hi = l->n_extents;
   while (hi - lo > 1) {
@@ -683,7 +683,7 @@ static int
 link_read (struct vd_link *l, uint8_t *buf, size_t count, uint64_t off)
 {
   while (count > 0) {
-    struct vd_extent *e = find_extent (l, off);
+    struct vd_extent *e = vd__find_extent (l, off);
     uint64_t eoff = off - e->start;
     uint64_t n = VD_MIN ((uint64_t) count, e->size - eoff);
     struct vd_map m;
@@ -784,7 +784,7 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
 
   /* Refuse before anything changes (the CID included). */
   for (uint64_t o = off; o < off + count;) {
-    struct vd_extent *e = find_extent (l, o);
+    struct vd_extent *e = vd__find_extent (l, o);
     if (e->access != VD_ACCESS_RW)
       return vd_error (VD_EROFS, 0, "%s: extent at byte %llu is %s",
                        l->path, (unsigned long long) e->start,
@@ -802,7 +802,7 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
   if (r < 0)
     return r;
   while (count > 0) {
-    struct vd_extent *e = find_extent (l, off);
+    struct vd_extent *e = vd__find_extent (l, off);
     uint64_t eoff = off - e->start;
     uint64_t n = VD_MIN (count, e->size - eoff);
     if (buf)
@@ -1180,7 +1180,7 @@ link_status (struct vd_link *l, uint64_t off, uint64_t len,
              struct bs_acc *a, int descend)
 {
   while (len > 0 && !a->stop) {
-    struct vd_extent *e = find_extent (l, off);
+    struct vd_extent *e = vd__find_extent (l, off);
     uint64_t eoff = off - e->start;
     uint64_t n = VD_MIN (len, e->size - eoff);
     struct vd_map m;

@@ -307,6 +307,8 @@ int vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
 /* Set the CID of l (and count it as this open's renewal). */
 int vd__link_set_cid (struct vd_link *l, uint32_t cid);
 
+/* The extent of l holding virtual byte off (off < l->size). */
+struct vd_extent *vd__find_extent (struct vd_link *l, uint64_t off);
 /* Read the content the link's parent chain gives for [off, off+len) of
  * virtual disk (zeros without a parent).  Used for copy-on-write. */
 int vd__link_read_below (struct vd_link *link, void *buf, size_t len,

@@ -104,19 +104,6 @@ vd_scan_options_init (struct vd_scan_options *o)
 
 /* ---- locate ------------------------------------------------------------- */
 
-static struct vd_extent *
-extent_at (struct vd_link *l, uint64_t off)
-{
-  size_t lo = 0, hi = l->n_extents;
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (l->extents[mid].start <= off)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return &l->extents[lo];
-}
 
 int
 vd_disk_locate (vd_disk *d, uint64_t offset, unsigned *link_index,
@@ -140,7 +127,7 @@ vd_disk_locate (vd_disk *d, uint64_t offset, unsigned *link_index,
 
     if (offset >= l->size || l->n_extents == 0)
       break;
-    e = extent_at (l, offset);
+    e = vd__find_extent (l, offset);
     if (offset - e->start >= e->size)
       break;
     r = e->drv->map (e, offset - e->start, 1, &m);
