@@ -607,7 +607,7 @@ out:
 
 /* Asynchronous benchmark: a pool of buffers, each reissued when its
  * completion callback has run. */
-#define POOL 16
+#define POOL 4
 
 struct async_pool {
   pthread_mutex_t lock;
