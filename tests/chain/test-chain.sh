@@ -113,6 +113,20 @@ $V create --size 4M lp.vmdk; $V child lp.vmdk lc.vmdk; mv lp.vmdk lp-moved.vmdk
 $V cat lc.vmdk >/dev/null 2>err; rc=$?
 check "a missing parent is a clear error" bash -c "test $rc = 1 && grep -q 'not found' err"
 
+# -- hosted children over ESXi delta links (COWD and seSparse on flat bases)
+fx=$WORK/fx
+if python3 "$VDISK_TOP/tests/esx/make-esx-fixtures.py" "$fx" >/dev/null 2>&1; then
+  for f in cowd-5m-g1-child cowd-5m-g8-child ses-5m-child; do
+    ( cd "$fx" && $V child $f.vmdk top-$f.vmdk &&
+      printf 'hello over an ESXi delta' | $V write --offset 4097 top-$f.vmdk &&
+      qemu-img convert -O raw top-$f.vmdk q.raw && $V cat top-$f.vmdk > v.raw &&
+      cmp -s q.raw v.raw ) 
+    check "a vdisk child over the $f link reads as qemu-img reads it" test $? = 0
+  done
+else
+  not_ok "the ESXi fixture generator failed"
+fi
+
 # -- commit killed at random points, then repeated ------------------------------
 $V create --size 96M kp.vmdk
 pattern big 40000000 7
