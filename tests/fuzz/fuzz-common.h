@@ -182,10 +182,16 @@ fz_write_some (const char *name, const uint8_t *data, size_t size)
     uint64_t off = (uint64_t) h * 512 % cap;
     size_t n = (size_t) VD_MIN ((uint64_t) (i & 1 ? 4096 : 3 * 4096 + 100),
                                 cap - off);
+    static uint8_t back[sizeof buf];
+    int r;
     if (i == 3)
-      (void) vd_disk_zero (d, n, off);
+      r = vd_disk_zero (d, n, off);
     else
-      (void) vd_disk_write (d, buf, n, off);
+      r = vd_disk_write (d, buf, n, off);
+    /* what was written successfully reads back (zeros after a zero) */
+    if (r == 0 && vd_disk_read (d, back, n, off) == 0
+        && (i == 3 ? !vd__is_zero (back, n) : memcmp (back, buf, n) != 0))
+      abort ();
   }
   (void) vd_disk_flush (d);
   vd_disk_close (d);

@@ -7,6 +7,8 @@
  * - compiled with one fuzz-*.c: `driver FILE|DIR...` runs each input once
  *   (to reproduce a crash with gdb or valgrind). */
 #include <dirent.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
