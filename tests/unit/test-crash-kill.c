@@ -306,7 +306,7 @@ main (void)
     const char *target = L->child && L->kind == K_WRITES ? pchild : pdisk;
     const char *only = getenv ("CRASH_ONLY");   /* a layout name part */
     unsigned long long bad = 0, lost = 0, done = 0;
-    double t0, full;
+    double t0, full, scale = 0.7;
     const char *why = NULL;
     pid_t pid;
     int st;
@@ -336,13 +336,15 @@ main (void)
       }
       if ((pid = fork ()) == 0)
         child_run (L->kind, target, seed);
-      /* commit and convert are short next to the process start-up the
-       * measurement includes: aim earlier so most kills land inside */
-      usleep ((useconds_t) (full * (L->kind == K_WRITES ? 0.7e6 : 0.3e6)
-                            * (double) (rand () % 1000) / 1000.0));
+      /* the delay adapts: earlier after a run that finished before the
+       * kill, later after one that was cut, so that about half of the
+       * kills land inside even short operations (commit, convert) */
+      usleep ((useconds_t) (full * scale * 1e6 * (double) (rand () % 1000)
+                            / 1000.0));
       kill (pid, SIGKILL);
       waitpid (pid, &st, 0);
       done += WIFEXITED (st);
+      scale = WIFEXITED (st) ? scale * 0.85 : VD_MIN (1.0, scale * 1.05);
       all_kills++;
       read_log (&started, &flushed);
       if (L->kind == K_COMMIT) {
