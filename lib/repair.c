@@ -306,7 +306,7 @@ rx_tables (struct rx *x, int dry)
         r = vd__io_pwrite (x->io, good, R_GT_BYTES,
                            (uint64_t) bad_loc * VD_SECTOR);
       else {
-        uint32_t loc;
+        uint32_t loc = 0;
         r = rx_append_table (x, good, &loc);
         if (r == 0)
           r = vd__io_flush (x->io);    /* the table before its entry */
