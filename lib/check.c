@@ -19,6 +19,8 @@ vd__check_report (struct vd_check_ctx *ctx, int severity, const char *fmt,
     ctx->res->corruptions++;
   else if (severity == VD_CHECK_SEVERITY_INFO)
     ctx->res->warnings++;
+  else if (severity == VD_CHECK_SEVERITY_REPAIRABLE)
+    ctx->res->repairable++;
   if (ctx->message)
     ctx->message (severity, msg, ctx->payload);
 }

@@ -14,12 +14,6 @@
 #define ZBLOCK (64u << 10)
 #define WINDOW (UINT64_C (1) << 30)
 
-/* Provided by formats/stream.c when built in. */
-__attribute__ ((weak)) int
-vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
-                    const struct vd_create_params *params,
-                    vd_progress_cb progress, void *payload);
-
 struct run {
   uint64_t off, len;
 };
@@ -158,11 +152,7 @@ vd_disk_convert (vd_disk *src, const char *dst,
         r = io->ops->truncate (io, vd_disk_get_size (src));
     }
     else if (r == 0) {
-      if (!vd__stream_convert)
-        r = vd_error (VD_ENOTSUP, 0, "%s: this build has no "
-                      "streamOptimized writer", dst);
-      else
-        r = vd__stream_convert (src, io, name, &p, progress, payload);
+      r = vd__stream_convert (src, io, name, &p, progress, payload);
     }
     if (r == 0)
       r = vd__io_flush (io);

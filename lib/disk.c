@@ -375,10 +375,6 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
   }
   if (vd__is_uri (path)) {
     /* a disk served over NBD: raw bytes, nothing beside it */
-    if (!vd__io_nbd_open) {
-      r = vd_error (VD_ENOTSUP, 0, "%s: this build has no NBD client", path);
-      goto fail;
-    }
     r = vd__io_nbd_open (&l->desc_io, path, rw);
     if (r < 0)
       goto fail;

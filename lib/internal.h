@@ -95,10 +95,9 @@ const uint8_t *vd__io_mem_data (struct vd_io *io, size_t *len);
 typedef int (*vd_io_wrap_fn) (struct vd_io **io, void *arg);
 void vd__io_set_wrapper (vd_io_wrap_fn fn, void *arg);
 
-/* io-nbd.c (weak: absent when built without libnbd): open an NBD URI
- * (nbd://, nbds://, nbd+unix://, nbds+unix://) as a raw device. */
-int vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
-  __attribute__ ((weak));
+/* io-nbd.c: open an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://)
+ * as a raw device. */
+int vd__io_nbd_open (struct vd_io **out, const char *uri, int rw);
 /* Does path look like a URI vd__io_nbd_open takes? */
 int vd__is_uri (const char *path);
 

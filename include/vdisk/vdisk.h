@@ -319,6 +319,7 @@ VD_API int vd_disk_convert(vd_disk *src, const char *dst,
 #define VD_CHECK_SEVERITY_INFO 0
 #define VD_CHECK_SEVERITY_LEAK 1
 #define VD_CHECK_SEVERITY_CORRUPT 2
+#define VD_CHECK_SEVERITY_REPAIRABLE 3 /* safe, and --repair fixes it */
 
 struct vd_check_result {
   uint32_t struct_size;
@@ -327,6 +328,8 @@ struct vd_check_result {
   uint64_t warnings;       /* oddities that are not errors */
   uint64_t allocated;      /* grains in use */
   int unclean;             /* uncleanShutdown was set */
+  uint64_t repairable;     /* safe inconsistencies repair fixes (a lagging
+                              redundant table copy) */
 };
 
 typedef void (*vd_check_message_cb)(int severity, const char *message,

@@ -53,6 +53,19 @@ flat_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
    * and need not be read at all. */
   if (e->io->ops->seek_data
       && e->io->ops->seek_data (e->io, pos, 0, &next) == 0) {
+    if (next == UINT64_MAX) {
+      /* no data after pos: a trailing hole, or the file shrank under us
+       * (security §4 item 49) */
+      uint64_t fsize;
+      int r = e->io->ops->size (e->io, &fsize);
+      if (r < 0)
+        return r;
+      if (fsize < e->file_offset + e->size)
+        return vd_error (VD_EIO, 0, "%s: file shrank to %llu bytes while "
+                         "open (the extent needs %llu)", e->path,
+                         (unsigned long long) fsize,
+                         (unsigned long long) (e->file_offset + e->size));
+    }
     if (next > pos) {
       m->status = VD_MAP_HOLE;
       m->length = VD_MIN (len, next - pos);

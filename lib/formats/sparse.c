@@ -942,10 +942,25 @@ sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx)
                         (uint64_t) s->rgd[gdi] * VD_SECTOR);
       if (r < 0)
         goto out;
-      if (memcmp (raw, raw2, GT_BYTES) != 0)
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+      if (memcmp (raw, raw2, GT_BYTES) != 0) {
+        /* Entries are written primary first, then redundant: a crash in
+         * between leaves one copy lagging (an entry 0 where the other has
+         * one).  That is safe and repairable; any other difference is
+         * not. */
+        int lagging = 1;
+        for (unsigned i = 0; i < N_GTES && lagging; i++) {
+          uint32_t a = vd__le32 (raw + i * 4), b = vd__le32 (raw2 + i * 4);
+          if (a != b && a != 0 && b != 0)
+            lagging = 0;
+        }
+        vd__check_report (ctx, lagging ? VD_CHECK_SEVERITY_REPAIRABLE
+                                       : VD_CHECK_SEVERITY_CORRUPT,
                           "%s: grain table %llu differs from its redundant "
-                          "copy", e->path, (unsigned long long) gdi);
+                          "copy%s", e->path, (unsigned long long) gdi,
+                          lagging ? " where one copy lags (an interrupted "
+                                    "update; 'vdisk check --repair' syncs "
+                                    "them)" : "");
+      }
     }
     for (unsigned i = 0; i < N_GTES; i++) {
       uint64_t gi = gdi * N_GTES + i;

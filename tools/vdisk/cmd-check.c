@@ -11,7 +11,9 @@ on_message (int severity, const char *msg, void *payload)
 {
   struct msgs *m = payload;
   const char *sev = severity == VD_CHECK_SEVERITY_CORRUPT ? "corruption"
-                    : severity == VD_CHECK_SEVERITY_LEAK ? "leak" : "info";
+                    : severity == VD_CHECK_SEVERITY_LEAK ? "leak"
+                    : severity == VD_CHECK_SEVERITY_REPAIRABLE ? "repairable"
+                    : "info";
   if (m->json) {
     printf ("%s\n    {\"severity\": \"%s\", \"message\": ", m->n ? "," : "",
             sev);
@@ -88,14 +90,16 @@ run (int argc, char **argv)
   }
   if (m.json)
     printf ("\n  ],\n  \"complete\": true,\n  \"corruptions\": %llu,\n"
-            "  \"leaks\": %llu,\n  \"allocated_grains\": %llu,\n"
+            "  \"leaks\": %llu,\n  \"repairable\": %llu,\n"
+            "  \"allocated_grains\": %llu,\n"
             "  \"unclean_shutdown\": %s\n}\n",
             (unsigned long long) res.corruptions,
             (unsigned long long) res.leaks,
+            (unsigned long long) res.repairable,
             (unsigned long long) res.allocated,
             res.unclean ? "true" : "false");
   else {
-    if (res.corruptions == 0 && res.leaks == 0)
+    if (res.corruptions == 0 && res.leaks == 0 && res.repairable == 0)
       printf ("No errors were found on the disk.\n");
     else {
       if (res.corruptions)
@@ -104,12 +108,16 @@ run (int argc, char **argv)
       if (res.leaks)
         printf ("%llu leaked grains were found on the disk.\n",
                 (unsigned long long) res.leaks);
+      if (res.repairable)
+        printf ("%llu safe inconsistencies were found; "
+                "'vdisk check --repair' fixes them.\n",
+                (unsigned long long) res.repairable);
     }
     printf ("%llu grains allocated.\n", (unsigned long long) res.allocated);
   }
   if (res.corruptions)
     return 2;
-  if (res.leaks)
+  if (res.leaks || res.repairable)
     return 3;
   return 0;
 }
