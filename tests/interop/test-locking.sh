@@ -16,10 +16,12 @@ start_writer() {
   ( exec "$VDISK" write --offset "$2" "$1" < w.fifo 2>w.err ) &
   wpid=$!
   exec 3>w.fifo
-  # the writer has the disk open once its lock byte is taken
-  for _ in $(seq 50); do
-    "$VDISK" write --offset 0 "$1" </dev/null >/dev/null 2>&1 || break
-    sleep 0.1
+  # the writer has the disk open once its "not shared: write" lock byte (201)
+  # shows in /proc/locks (probing with another open would race with it)
+  local ino; ino=$(stat -c %i "$1")
+  for _ in $(seq 100); do
+    grep -qE "OFDLCK +ADVISORY +READ +[0-9-]+ +[0-9a-f]+:[0-9a-f]+:$ino +201 +201" /proc/locks && break
+    sleep 0.05
   done
 }
 stop_writer() { printf '%s' "$1" >&3; exec 3>&-; wait $wpid; }
