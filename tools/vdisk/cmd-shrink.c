@@ -1,6 +1,8 @@
+/* vdisk shrink and vdisk defrag: one sparse-rewrite engine, two verbs. */
 #include "vdisk-tool.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static int
 run (int argc, char **argv)
@@ -9,20 +11,26 @@ run (int argc, char **argv)
     { "progress", optional_argument, NULL, 'p' },
     { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const char *verb = argv[0];
+  int defrag = strcmp (verb, "defrag") == 0;
   struct open_opts oo = { 0 };
   struct progress pr;
-  int c, want = 0, pfd = -1;
+  int c, want = 0, pfd = -1, r;
   while ((c = getopt_long (argc, argv, "p", opts, NULL)) != -1) {
     switch (c) {
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;
     case 'T': oo.trusted = 1; break;
-    default: return usage_error ("shrink", "invalid option");
+    default: return usage_error (verb, "invalid option");
     }
   }
   if (optind + 1 != argc)
-    return usage_error ("shrink", "expected one DISK argument");
+    return usage_error (verb, "expected one DISK argument");
   progress_init (&pr, want, pfd);
-  if (vd_disk_shrink (argv[optind], open_flags (&oo, 0), progress_cb, &pr) < 0)
+  r = defrag ? vd_disk_defragment (argv[optind], open_flags (&oo, 0),
+                                   progress_cb, &pr)
+             : vd_disk_shrink (argv[optind], open_flags (&oo, 0),
+                               progress_cb, &pr);
+  if (r < 0)
     return fail ();
   progress_done (&pr);
   return 0;
@@ -31,5 +39,13 @@ run (int argc, char **argv)
 const struct command cmd_shrink = {
   "shrink", run, "[--progress] DISK",
   "Give back the space of unallocated and all-zero grains of a sparse disk (rewritten compact and renamed into place; content unchanged).",
-  "  -p, --progress[=FD]   show progress\n",
+  "  -p, --progress[=FD]   show progress\n"
+  "      --trusted         allow absolute paths and folders in names\n",
+};
+
+const struct command cmd_defrag = {
+  "defrag", run, "[--progress] DISK",
+  "Rewrite a sparse disk with its grains in virtual order and compact metadata (renamed into place; content unchanged).",
+  "  -p, --progress[=FD]   show progress\n"
+  "      --trusted         allow absolute paths and folders in names\n",
 };
