@@ -380,6 +380,92 @@ scan_vms (struct scan_cfg *cfg, const char *folder)
   return vs.worst;
 }
 
+/* ---- --host: every disk a vdisk server lists ------------------------- */
+
+struct export_list {
+  char **v;
+  int n, cap, err;
+};
+
+static int
+add_export (const char *name, const char *description, void *payload)
+{
+  struct export_list *l = payload;
+  (void) description;
+  if (l->n == l->cap) {
+    int cap = l->cap ? l->cap * 2 : 16;
+    char **p = realloc (l->v, (size_t) cap * sizeof *p);
+    if (!p) {
+      l->err = 1;
+      return 1;
+    }
+    l->v = p;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup (name))) {
+    l->err = 1;
+    return 1;
+  }
+  l->n++;
+  return 0;
+}
+
+/* The URI of export name on the server named by base: the path after the
+ * authority is replaced, the query (TLS key file, socket) kept. */
+static char *
+export_uri (const char *base, const char *name)
+{
+  const char *auth = strstr (base, "://");
+  const char *path, *query;
+  char *r = NULL;
+  if (!auth)
+    return NULL;
+  path = strchr (auth + 3, '/');
+  query = strchr (auth + 3, '?');
+  if (!path || (query && query < path))
+    path = query ? query : base + strlen (base);
+  if (asprintf (&r, "%.*s/%s%s", (int) (path - base), base, name,
+                query ? query : "") < 0)
+    return NULL;
+  return r;
+}
+
+static int
+scan_host (struct scan_cfg *cfg, const char *uri)
+{
+  struct export_list l = { 0 };
+  int rc;
+  if (vd_nbd_list_exports (uri, add_export, &l) < 0 || l.err) {
+    if (!l.err)
+      fail ();
+    else
+      fprintf (stderr, "vdisk scan: out of memory\n");
+    rc = 2;
+    goto out;
+  }
+  if (l.n == 0) {
+    fprintf (stderr, "vdisk scan: %s lists no disks\n", uri);
+    rc = 0;
+    goto out;
+  }
+  for (int i = 0; i < l.n; i++) {
+    char *u = export_uri (uri, l.v[i]);
+    if (!u) {
+      fprintf (stderr, "vdisk scan: %s: not a URI\n", uri);
+      rc = 2;
+      goto out;
+    }
+    free (l.v[i]);
+    l.v[i] = u;
+  }
+  rc = scan_disks (cfg, l.n, l.v);
+out:
+  for (int i = 0; i < l.n; i++)
+    free (l.v[i]);
+  free (l.v);
+  return rc;
+}
+
 static int
 run (int argc, char **argv)
 {
@@ -394,9 +480,10 @@ run (int argc, char **argv)
     { "in-place", no_argument, NULL, 'P' },
     { "fill", required_argument, NULL, 'F' },
     { "vms", required_argument, NULL, 'v' },
+    { "host", required_argument, NULL, 'H' },
     OPT_HELP, { 0 } };
   struct scan_cfg cfg;
-  const char *db = NULL, *vms = NULL;
+  const char *db = NULL, *vms = NULL, *host = NULL;
   uint64_t overlap = 0, v;
   int c, rc;
   char *end;
@@ -441,6 +528,7 @@ run (int argc, char **argv)
       cfg.fill = (unsigned) v;
       break;
     case 'v': vms = optarg; break;
+    case 'H': host = optarg; break;
     default: usage_error ("scan", "invalid option"); return 2;
     }
   }
@@ -452,13 +540,19 @@ run (int argc, char **argv)
     usage_error ("scan", "--into and --in-place exclude each other");
     return 2;
   }
-  if (vms ? optind != argc : optind >= argc) {
-    usage_error ("scan", vms ? "--vms takes a FOLDER and no DISK"
-                             : "expected at least one DISK");
+  if (vms && host) {
+    usage_error ("scan", "--vms and --host exclude each other");
     return 2;
   }
-  if (vms && cfg.fix) {
-    usage_error ("scan", "--fix works on named disks, not with --vms");
+  if ((vms || host) ? optind != argc : optind >= argc) {
+    usage_error ("scan", vms ? "--vms takes a FOLDER and no DISK"
+                 : host ? "--host takes a URI and no DISK"
+                 : "expected at least one DISK");
+    return 2;
+  }
+  if ((vms || host) && cfg.fix) {
+    usage_error ("scan", "--fix works on named disks, not with --vms or "
+                 "--host");
     return 2;
   }
   if (cfg.into && argc - optind != 1) {
@@ -473,8 +567,9 @@ run (int argc, char **argv)
     fprintf (stderr, "vdisk scan: %u signatures from %s\n",
              vd_scanner_get_signature_count (cfg.sc),
              db ? db : VD_CLAMAV_DEFAULT_DB);
-  rc = vms ? scan_vms (&cfg, vms) : scan_disks (&cfg, argc - optind,
-                                                argv + optind);
+  rc = vms ? scan_vms (&cfg, vms)
+     : host ? scan_host (&cfg, host)
+     : scan_disks (&cfg, argc - optind, argv + optind);
   vd_scanner_free (cfg.sc);
   fflush (stdout);
   return rc;
@@ -483,7 +578,8 @@ run (int argc, char **argv)
 const struct command cmd_scan = {
   "scan", run,
   "[--db DIR] [--threads N] [--json] [--fix [--into CHILD | --in-place]] "
-  "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER",
+  "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER\n"
+  "       vdisk scan [--db DIR] [--json] --host URI",
   "Scan the allocated data of disks (or of every VM under a folder) for "
   "virus signatures with libclamav.  Exit status: 0 clean, 1 found, "
   "2 error.",
@@ -499,5 +595,6 @@ const struct command cmd_scan = {
   "      --into CHILD      with --fix: the child disk to create\n"
   "      --in-place        with --fix: change DISK itself\n"
   "      --fill BYTE       with --fix: fill byte instead of 0\n"
-  "      --vms FOLDER      every disk of every VM (*.vmx) under FOLDER\n",
+  "      --vms FOLDER      every disk of every VM (*.vmx) under FOLDER\n"
+  "      --host URI        every disk a vdisk server lists (nbds://...)\n",
 };
