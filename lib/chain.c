@@ -60,8 +60,8 @@ out:
   return 0;
 }
 
-static int
-same_inode (const char *a, const char *b)
+int
+vd__same_path (const char *a, const char *b)
 {
   struct stat sa, sb;
   return stat (a, &sa) == 0 && stat (b, &sb) == 0 && sa.st_dev == sb.st_dev
@@ -69,19 +69,20 @@ same_inode (const char *a, const char *b)
 }
 
 int
-vd__check_no_child (struct vd_link *l)
+vd__find_child (struct vd_link *l, int match_cid, char **child)
 {
   DIR *dir;
   struct dirent *de;
-  int scanned = 0, r = 0;
+  int scanned = 0, found = 0;
   int fd = dup (l->dirfd);
 
+  *child = NULL;
   if (fd < 0 || !(dir = fdopendir (fd))) {
     if (fd >= 0)
       close (fd);
     return 0;                   /* cannot list: nothing to compare */
   }
-  while ((de = readdir (dir)) && scanned < MAX_SCAN_FILES && r == 0) {
+  while (!found && (de = readdir (dir)) && scanned < MAX_SCAN_FILES) {
     size_t n = strlen (de->d_name);
     struct vd_descriptor *d;
     if (n < 5 || strcasecmp (de->d_name + n - 5, ".vmdk") != 0)
@@ -90,7 +91,7 @@ vd__check_no_child (struct vd_link *l)
     char *p = vd__path_join (l->dir, de->d_name);
     if (!p)
       break;
-    if (same_inode (p, l->path)) {
+    if (vd__same_path (p, l->path)) {
       free (p);
       continue;
     }
@@ -98,20 +99,35 @@ vd__check_no_child (struct vd_link *l)
     if (d) {
       const char *hint = vd__desc_get (d, "parentFileNameHint");
       const char *pc = vd__desc_get (d, "parentCID");
-      if (hint && pc && (uint32_t) strtoul (pc, NULL, 16) == l->cid) {
+      if (hint && (!match_cid
+                   || (pc && (uint32_t) strtoul (pc, NULL, 16) == l->cid))) {
         char *pp = vd__path_join (l->dir, hint);
-        if (pp && same_inode (pp, l->path))
-          r = vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk "
-                        "(its parentCID %08x matches); writing here would "
-                        "invalidate it.  Open the child instead, or force "
-                        "the write", l->path, p, l->cid);
+        found = pp && vd__same_path (pp, l->path);
         free (pp);
       }
       vd__desc_free (d);
     }
-    free (p);
+    if (found)
+      *child = p;
+    else
+      free (p);
   }
   closedir (dir);
+  return found;
+}
+
+int
+vd__check_no_child (struct vd_link *l)
+{
+  char *child;
+  int r = 0;
+  if (vd__find_child (l, 1, &child)) {
+    r = vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
+                  "parentCID %08x matches); writing here would invalidate "
+                  "it.  Open the child instead, or force the write",
+                  l->path, child, l->cid);
+    free (child);
+  }
   return r;
 }
 
@@ -256,7 +272,7 @@ vd_disk_attach (const char *child_path, const char *parent_path,
                   (unsigned long long) parent->top->size);
     goto out;
   }
-  if (same_inode (child_path, parent_path)) {
+  if (vd__same_path (child_path, parent_path)) {
     r = vd_error (VD_EPARENT, 0, "%s: a disk cannot be its own parent",
                   child_path);
     goto out;
@@ -400,7 +416,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
   }
   if (ancestor_path) {
     for (k = 1; k < c->n_links; k++)
-      if (same_inode (c->links[k]->path, ancestor_path))
+      if (vd__same_path (c->links[k]->path, ancestor_path))
         break;
     if (k == c->n_links) {
       r = vd_error (VD_EPARENT, 0, "%s: %s is not an ancestor of this disk",

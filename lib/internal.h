@@ -300,6 +300,11 @@ struct vd_disk {
 /* Refuse a read-write open of l when a disk beside it names it as its
  * parent with a matching CID. */
 int vd__check_no_child (struct vd_link *l);
+/* 1 when a VMDK beside l names l as its parent (with match_cid, only one
+ * whose parentCID equals l's CID); *child is then its path (free it). */
+int vd__find_child (struct vd_link *l, int match_cid, char **child);
+/* Do two paths name the same file (device and inode)? */
+int vd__same_path (const char *a, const char *b);
 /* Block status of one link alone (holes stay holes). */
 int vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
                            vd_block_status_cb cb, void *payload);

@@ -39,8 +39,6 @@
 #define GT_ENTRIES 512u
 #define CHUNK (1u << 20)
 #define WINDOW (UINT64_C (1) << 30)
-#define MAX_SCAN_FILES 4096
-#define MAX_PEEK_DESC (64u << 10)
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -53,14 +51,6 @@ stem_of (const char *base)
   if (s && n > 5 && strcasecmp (s + n - 5, ".vmdk") == 0)
     s[n - 5] = '\0';
   return s;
-}
-
-static int
-same_inode_path (const char *a, const char *b)
-{
-  struct stat sa, sb;
-  return stat (a, &sa) == 0 && stat (b, &sb) == 0 && sa.st_dev == sb.st_dev
-         && sa.st_ino == sb.st_ino;
 }
 
 /* A copy of a descriptor (parse of its text). */
@@ -218,85 +208,18 @@ guard_link (struct guard *g, struct vd_link *l, int trusted)
 
 /* ---- finding disks that name this one as their parent ---------------------- */
 
-/* The parentFileNameHint of the VMDK dir/name (NULL when none, or when the
- * file is not a descriptor).  Never fails: unreadable files are skipped. */
-static char *
-peek_parent_hint (int dirfd, const char *name)
-{
-  struct vd_io *io = NULL;
-  struct vd_descriptor *d = NULL;
-  uint8_t magic[4] = { 0 };
-  uint64_t fsize, off = 0, size = 0;
-  char *text = NULL, *hint = NULL;
-
-  if (vd__io_posix_open (&io, dirfd, name, name, 0) < 0)
-    goto out;
-  if (io->ops->size (io, &fsize) < 0 || fsize < 4
-      || vd__io_pread (io, magic, 4, 0) < 0)
-    goto out;
-  if (memcmp (magic, "KDMV", 4) == 0) {
-    if (vd__sparse_embedded_desc (io, &off, &size) < 0 || size == 0
-        || size > MAX_PEEK_DESC)
-      goto out;
-  }
-  else if (fsize <= MAX_PEEK_DESC && magic[0] != 0)
-    size = fsize;
-  else
-    goto out;
-  text = malloc (size + 1);
-  if (!text || vd__io_pread (io, text, (size_t) size, off) < 0)
-    goto out;
-  text[size] = '\0';
-  if (vd__desc_parse (&d, text, (size_t) size, name) < 0)
-    goto out;
-  const char *h = vd__desc_get (d, "parentFileNameHint");
-  if (h)
-    hint = vd__strdup (h);
-out:
-  vd__error_clear ();
-  vd__desc_free (d);
-  free (text);
-  vd__io_close (io);
-  return hint;
-}
-
 /* VD_EPARENT when a VMDK in l's folder names l as its parent. */
 static int
 refuse_children (struct vd_link *l, const char *what)
 {
-  DIR *dir;
-  struct dirent *de;
-  int scanned = 0, r = 0;
-  int fd = dup (l->dirfd);
-
-  if (fd < 0 || !(dir = fdopendir (fd))) {
-    if (fd >= 0)
-      close (fd);
-    return 0;
+  char *child;
+  int r = 0;
+  if (vd__find_child (l, 0, &child)) {
+    r = vd_error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
+                  "%s it would break that child (force to do it anyway)",
+                  l->path, child, what);
+    free (child);
   }
-  while ((de = readdir (dir)) && scanned < MAX_SCAN_FILES && r == 0) {
-    size_t n = strlen (de->d_name);
-    if (n < 5 || strcasecmp (de->d_name + n - 5, ".vmdk") != 0)
-      continue;
-    scanned++;
-    char *p = vd__path_join (l->dir, de->d_name);
-    if (!p)
-      break;
-    if (!same_inode_path (p, l->path)) {
-      char *hint = peek_parent_hint (l->dirfd, de->d_name);
-      if (hint) {
-        char *pp = vd__path_join (l->dir, hint);
-        if (pp && same_inode_path (pp, l->path))
-          r = vd_error (VD_EPARENT, 0, "%s: %s names this disk as its "
-                        "parent; %s it would break that child (force "
-                        "to do it anyway)", l->path, p, what);
-        free (pp);
-        free (hint);
-      }
-    }
-    free (p);
-  }
-  closedir (dir);
   return r;
 }
 
@@ -568,7 +491,7 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
   }
   {
     const char *hint = vd__desc_get (l->desc, "parentFileNameHint");
-    if (hint && !same_inode_path (l->dir, new_dir)) {
+    if (hint && !vd__same_path (l->dir, new_dir)) {
       char *nh = moved_hint (l, hint, new_dir);
       if (!nh) {
         r = VD_EPARENT;
@@ -711,13 +634,13 @@ vd_disk_unlink (const char *path, uint32_t flags)
       for (size_t i = 0; i < l->n_extents && r == 0; i++) {
         if (!l->extents[i].path)
           continue;
-        if (same_inode_path (l->extents[i].path, p->path))
+        if (vd__same_path (l->extents[i].path, p->path))
           r = vd_error (VD_EPARENT, 0, "%s: extent %s is the descriptor of "
                         "its parent; refusing to delete it", path,
                         l->extents[i].path);
         for (size_t j = 0; j < p->n_extents && r == 0; j++)
           if (p->extents[j].path
-              && same_inode_path (l->extents[i].path, p->extents[j].path))
+              && vd__same_path (l->extents[i].path, p->extents[j].path))
             r = vd_error (VD_EPARENT, 0, "%s: extent %s belongs to its "
                           "parent %s too; refusing to delete it", path,
                           l->extents[i].path, p->path);
