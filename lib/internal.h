@@ -83,10 +83,9 @@ struct vd_io {
 int vd__io_posix_open (struct vd_io **out, int dirfd, const char *path,
                        const char *display, int flags);
 /* io-mem.c: a growable in-memory file (fuzzing, unit tests).  The data
- * is copied; mem_get exposes the current content. */
+ * is copied. */
 int vd__io_mem_open (struct vd_io **out, const char *name,
                      const void *data, size_t len, int writable);
-const uint8_t *vd__io_mem_data (struct vd_io *io, size_t *len);
 
 /* Test hooks (thread-local, so the library keeps no global state): a
  * wrapper applied to every file the library opens on this thread (the
@@ -324,7 +323,6 @@ int vd__link_write_descriptor (struct vd_link *link);
 
 /* formats/registry.c */
 extern const struct vd_format_driver *const vd__drivers[];
-const struct vd_format_driver *vd__driver_by_name (const char *name);
 extern const struct vd_format_driver vd__flat_driver;
 extern const struct vd_format_driver vd__zero_driver;
 extern const struct vd_format_driver vd__sparse_driver;

@@ -131,14 +131,6 @@ vd__io_mem_open (struct vd_io **out, const char *name, const void *data,
   return 0;
 }
 
-const uint8_t *
-vd__io_mem_data (struct vd_io *io, size_t *len)
-{
-  struct mem_io *m = (struct mem_io *) io;
-  *len = m->len;
-  return m->data;
-}
-
 /* ---- a named set of in-memory files (fuzzing) ------------------------- */
 
 struct memfs_file {

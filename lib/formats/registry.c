@@ -3,8 +3,6 @@
  * picks the driver with the highest probe score. */
 #include "internal.h"
 
-#include <string.h>
-
 const struct vd_format_driver *const vd__drivers[] = {
   &vd__sparse_driver,
   &vd__stream_driver,
@@ -12,12 +10,3 @@ const struct vd_format_driver *const vd__drivers[] = {
   &vd__sesparse_driver,
   NULL
 };
-
-const struct vd_format_driver *
-vd__driver_by_name (const char *name)
-{
-  for (size_t i = 0; vd__drivers[i]; i++)
-    if (strcmp (vd__drivers[i]->name, name) == 0)
-      return vd__drivers[i];
-  return NULL;
-}
