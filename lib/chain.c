@@ -442,7 +442,14 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
   r = vd_disk_open (&a, c->links[k]->path, open_flags | VD_OPEN_FORCE);
   if (r < 0)
     goto out;
-  if (a->top->cid != new_cid && (r = vd__link_set_cid (a->top, new_cid)) < 0)
+  /* On a repeat the ancestor already carries new_cid; it must still be
+   * marked as renewed for this open, or its first write below would give
+   * it a fresh random CID and break the child's parentCID. */
+  if (a->top->cid == new_cid) {
+    pthread_mutex_lock (&a->top->mu);
+    a->top->cid_renewed = 1;
+    pthread_mutex_unlock (&a->top->mu);
+  } else if ((r = vd__link_set_cid (a->top, new_cid)) < 0)
     goto out;
   /* 3. Copy whatever the links above the ancestor hold (data and zeros),
    * read through the child: idempotent, so a repeat completes it. */
