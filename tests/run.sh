@@ -1,8 +1,11 @@
 #!/bin/bash
 # Run every test: unit programs from $VDISK_BUILD/tests/test-*, and the
-# shell tests tests/*/test-*.sh.  A test passes on exit 0, is skipped on
-# exit 77, and fails otherwise.  A test that prints TAP lines ("ok N ...",
-# "not ok N ...") is counted line by line.  Ends with "N passed, N failed".
+# shell tests tests/*/test-*.sh, several at a time (VDISK_TEST_JOBS, default
+# the number of cores).  A test passes on exit 0, is skipped on exit 77, and
+# fails otherwise.  A test that prints TAP lines ("ok N ...", "not ok N ...")
+# is counted line by line; one that prints none counts as one check.
+# Ends with "N passed, N failed" (checks, not files).
+#   tests/run.sh [FILTER]     FILTER: a substring of the test's path
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -13,52 +16,95 @@ export VDISK_TOP="$top"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=98}
 logdir="$top/$VDISK_BUILD/test-logs"
+resdir="$logdir/results"
+timings="$top/$VDISK_BUILD/test-times"
 mkdir -p "$logdir"
+rm -rf "$resdir"; mkdir -p "$resdir"
 filter=${1:-}
+jobs=${VDISK_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-passed=0 failed=0 skipped=0
-failures=()
+# run_one NAME CMD...: runs one test file, prints its line, and leaves
+# "passed failed skipped seconds" in $resdir/NAME.
 run_one() {
   local name=$1; shift
-  local log="$logdir/$(echo "$name" | tr '/' '_').log"
-  local start=$SECONDS rc
-  timeout 600 "$@" >"$log" 2>&1
+  local key; key=$(echo "$name" | tr '/' '_')
+  local log="$logdir/$key.log"
+  local start=$SECONDS rc p=0 f=0 s=0
+  timeout 600 "$@" >"$log" 2>&1 </dev/null
   rc=$?
   local oks nots
   oks=$(grep -cE '^ok [0-9]+' "$log")
   nots=$(grep -cE '^not ok [0-9]+' "$log")
+  local secs=$((SECONDS-start))
   if [ "$rc" = 77 ]; then
-    skipped=$((skipped+1)); printf 'SKIP %-45s %3ss\n' "$name" $((SECONDS-start))
-    return
-  fi
-  if [ $((oks+nots)) -gt 0 ]; then
-    passed=$((passed+oks)); failed=$((failed+nots))
-    if [ "$rc" != 0 ] && [ "$nots" = 0 ]; then failed=$((failed+1)); fi
-  elif [ "$rc" = 0 ]; then
-    passed=$((passed+1))
+    s=1
+    printf 'SKIP %-45s %3ss\n' "$name" "$secs"
   else
-    failed=$((failed+1))
+    if [ $((oks+nots)) -gt 0 ]; then
+      p=$oks; f=$nots
+      if [ "$rc" != 0 ] && [ "$nots" = 0 ]; then f=$((f+1)); fi
+    elif [ "$rc" = 0 ]; then
+      p=1
+    else
+      f=1
+    fi
+    if [ "$rc" = 0 ] && [ "$nots" = 0 ]; then
+      printf 'PASS %-45s %3ss (%d checks)\n' "$name" "$secs" "$oks"
+    else
+      # One write, so lines of tests finishing together do not interleave.
+      { printf 'FAIL %-45s %3ss (exit %s)\n' "$name" "$secs" "$rc"
+        grep -E '^not ok|^# |ERROR|AddressSanitizer|runtime error' "$log" \
+          | head -n 15 | sed 's/^/    /'; } | cat
+    fi
   fi
-  if [ "$rc" = 0 ] && [ "$nots" = 0 ]; then
-    printf 'PASS %-45s %3ss (%d checks)\n' "$name" $((SECONDS-start)) "$oks"
-  else
-    printf 'FAIL %-45s %3ss (exit %s)\n' "$name" $((SECONDS-start)) "$rc"
-    failures+=("$name")
-    grep -E '^not ok|ERROR|error|FAIL' "$log" | head -n 15 | sed 's/^/    /'
-  fi
+  echo "$p $f $s $secs" > "$resdir/$key"
 }
 
+# The list: NAME<TAB>COMMAND, longest first (times of the previous run), so
+# the slow files do not all end up at the tail.
+list=()
 for t in "$VDISK_BUILD"/tests/test-*; do
   [ -x "$t" ] || continue
   case "$t" in *.d|*.o) continue;; esac
   [ -n "$filter" ] && [[ "$t" != *"$filter"* ]] && continue
-  run_one "unit/$(basename "$t")" "$t"
+  list+=("unit/$(basename "$t")	$t")
 done
 for t in tests/*/test-*.sh; do
   [ -f "$t" ] || continue
   [ -n "$filter" ] && [[ "$t" != *"$filter"* ]] && continue
-  run_one "${t#tests/}" bash "$t"
+  list+=("${t#tests/}	bash $t")
 done
+if [ -f "$timings" ]; then
+  mapfile -t list < <(for e in "${list[@]}"; do
+      n=${e%%	*}; s=$(awk -v n="$n" '$1==n {print $2}' "$timings")
+      printf '%s\t%s\n' "${s:-999}" "$e"; done | sort -t'	' -k1,1nr | cut -f2-)
+fi
+
+running=0
+for e in "${list[@]}"; do
+  name=${e%%	*}; cmd=${e#*	}
+  while [ "$running" -ge "$jobs" ]; do wait -n; running=$((running-1)); done
+  # shellcheck disable=SC2086
+  run_one "$name" $cmd &
+  running=$((running+1))
+done
+wait
+
+passed=0 failed=0 skipped=0
+failures=()
+: > "$timings.new"
+for e in "${list[@]}"; do
+  name=${e%%	*}; key=$(echo "$name" | tr '/' '_')
+  if [ -f "$resdir/$key" ]; then
+    read -r p f s secs < "$resdir/$key"
+  else
+    p=0 f=1 s=0 secs=0
+  fi
+  passed=$((passed+p)); failed=$((failed+f)); skipped=$((skipped+s))
+  [ "$f" -gt 0 ] && failures+=("$name")
+  echo "$name $secs" >> "$timings.new"
+done
+[ -z "$filter" ] && mv "$timings.new" "$timings" || rm -f "$timings.new"
 
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
