@@ -1468,12 +1468,29 @@ VixDiskLib_QueryAllocatedBlocks (VixDiskLibHandle diskHandle,
                       "%s: %llu chunks in one query; the limit is %d", path,
                       (unsigned long long) (numSectors / chunkSize),
                       VIXDISKLIB_MAX_CHUNK_NUMBER);
-  if (startSector > h->capacity || numSectors > h->capacity - startSector)
+  /* Callers query whole chunks: the last one may run past a capacity
+   * that is not a multiple of the chunk size (nbdkit's vddk plugin rounds
+   * its last request up).  A range that ends less than one chunk past the
+   * capacity is answered up to the capacity; one that starts at or past
+   * the capacity, or runs a whole chunk or more past it, is refused. */
+  if (numSectors > 0
+      && (startSector >= h->capacity
+          || numSectors > h->capacity - startSector + (chunkSize - 1)))
     return vix_error (VIX_E_DISK_OUTOFRANGE, func,
                       "%s: sectors %llu+%llu are beyond the capacity of "
-                      "%llu sectors", path, (unsigned long long) startSector,
+                      "%llu sectors (a query may run past it by less than "
+                      "one chunk of %llu sectors)", path,
+                      (unsigned long long) startSector,
                       (unsigned long long) numSectors,
+                      (unsigned long long) h->capacity,
+                      (unsigned long long) chunkSize);
+  if (startSector > h->capacity)
+    return vix_error (VIX_E_DISK_OUTOFRANGE, func,
+                      "%s: start sector %llu is beyond the capacity of "
+                      "%llu sectors", path, (unsigned long long) startSector,
                       (unsigned long long) h->capacity);
+  if (numSectors > h->capacity - startSector)
+    numSectors = h->capacity - startSector;   /* clip the last chunk */
 
   memset (&c, 0, sizeof c);
   c.chunk = chunkSize * VIXDISKLIB_SECTOR_SIZE;

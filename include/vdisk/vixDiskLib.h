@@ -17,6 +17,7 @@
 #ifndef VDISK_VIXDISKLIB_H
 #define VDISK_VIXDISKLIB_H
 
+#include <stdlib.h>   /* as VMware's header: callers free() with it alone */
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -208,21 +209,17 @@ enum {
 
 /* ---- versions, sizes, flags ------------------------------------------ */
 
-/* The version a caller passes to Init/InitEx.  Callers may define their
- * own before including this header. */
-#ifndef VIXDISKLIB_VERSION_MAJOR
-#define VIXDISKLIB_VERSION_MAJOR 8
-#endif
-#ifndef VIXDISKLIB_VERSION_MINOR
-#define VIXDISKLIB_VERSION_MINOR 0
-#endif
+/* The API version a caller passes to Init/InitEx: as in VMware's header,
+ * VIXDISKLIB_VERSION_MAJOR/MINOR are not defined here; programs define
+ * them (after including this header) to the version they were written
+ * for.  Any version from 1.0 is accepted. */
 
 #define VIXDISKLIB_SECTOR_SIZE 512
 
-/* QueryAllocatedBlocks chunk limits, in sectors.  MAX_CHUNK_SIZE is
- * vdisk's own limit. */
+/* QueryAllocatedBlocks chunk limits, in sectors (VMware's values: 64 KiB
+ * to 64 MiB chunks, at most 512 Ki chunks in one query). */
 #define VIXDISKLIB_MIN_CHUNK_SIZE 128
-#define VIXDISKLIB_MAX_CHUNK_SIZE (64 * 1024 * 1024)
+#define VIXDISKLIB_MAX_CHUNK_SIZE (64 * 2 * 1024)
 #define VIXDISKLIB_MAX_CHUNK_NUMBER (512 * 1024)
 
 /* Open flags. */
@@ -232,7 +229,8 @@ enum {
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_ZLIB 0x10
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_FASTLZ 0x20
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_SKIPZ 0x40
-#define VIXDISKLIB_FLAG_OPEN_COMPRESSION_MASK 0x70
+/* six bits are reserved for NBD compression algorithms */
+#define VIXDISKLIB_FLAG_OPEN_COMPRESSION_MASK 0x03f0
 
 /* ddb.virtualHWVersion values. */
 #define VIXDISKLIB_HWVERSION_WORKSTATION_4 3
