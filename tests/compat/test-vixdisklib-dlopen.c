@@ -380,6 +380,10 @@ main (int argc, char **argv)
   }
   ok (dlsym (dl, "vix_error") == NULL && dlsym (dl, "check_handle") == NULL,
       "internal functions are not exported");
+  /* libvdisk is inside, hidden: nothing of it is reachable through the
+   * handle (it is not a separate dependency either). */
+  ok (dlsym (dl, "vd_disk_open") == NULL && dlsym (dl, "vd__enter") == NULL,
+      "libvdisk's symbols are not reachable from libvixDiskLib");
   if (n_failed) {
     printf ("1..%d\n", n_test);
     return 1;
