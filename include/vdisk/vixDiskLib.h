@@ -425,6 +425,12 @@ VixError VixDiskLib_Init (uint32 majorVersion, uint32 minorVersion,
                           VixDiskLibGenericLogFunc *warn,
                           VixDiskLibGenericLogFunc *panic,
                           const char *libDir);
+/* The last Exit (one per Init) flushes and closes every disk handle the
+ * process still has open; a later Close of such a handle only frees it.
+ * Process exit does the same for a program that never calls Exit.
+ * A write that returned VIX_OK reaches the disk's tables and stable
+ * storage at Flush, Close or Exit; a crash before that may lose it, never
+ * data flushed earlier. */
 void VixDiskLib_Exit (void);
 /* Colon-separated static list ("file"); do not free. */
 const char *VixDiskLib_ListTransportModes (void);
@@ -439,6 +445,10 @@ VixError VixDiskLib_GetConnectParams (const VixDiskLibConnection connection,
                                       VixDiskLibConnectParams **connectParams);
 VixError VixDiskLib_Connect (const VixDiskLibConnectParams *connectParams,
                              VixDiskLibConnection *connection);
+/* readOnly is a hint for the transport.  For local disks (no serverName)
+ * ConnectEx is Connect, as VMware documents: Open with flags 0 gives a
+ * writable handle, or fails at Open saying why; only
+ * VIXDISKLIB_FLAG_OPEN_READ_ONLY makes a read-only handle. */
 VixError VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
                                Bool readOnly, const char *snapshotRef,
                                const char *transportModes,
@@ -489,6 +499,9 @@ VixError VixDiskLib_WriteAsync (VixDiskLibHandle diskHandle,
 VixError VixDiskLib_Wait (VixDiskLibHandle diskHandle);
 VixError VixDiskLib_Flush (VixDiskLibHandle diskHandle);
 
+/* startSector and numSectors are whole chunks of chunkSize sectors; the
+ * range may end less than one chunk past the capacity (the answer stops
+ * at the capacity), but not start at or past it (VIX_E_DISK_OUTOFRANGE). */
 VixError VixDiskLib_QueryAllocatedBlocks (VixDiskLibHandle diskHandle,
                                           VixDiskLibSectorType startSector,
                                           VixDiskLibSectorType numSectors,
@@ -514,6 +527,10 @@ VixError VixDiskLib_WriteMetadata (VixDiskLibHandle diskHandle,
 
 /* ---- creating and managing ------------------------------------------- */
 
+/* VIXDISKLIB_DISK_STREAM_OPTIMIZED makes an empty stream.  Opened for
+ * writing, it takes writes at increasing offsets (compressed as they
+ * pass); the grain tables and footer are written at Flush and Close.  A
+ * write into the part already streamed fails with VIX_E_INVALID_ARG. */
 VixError VixDiskLib_Create (const VixDiskLibConnection connection,
                             const char *path,
                             const VixDiskLibCreateParams *createParams,
