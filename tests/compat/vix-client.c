@@ -61,6 +61,10 @@ slurp (const char *path, size_t *len)
   return buf;
 }
 
+/* File scope: write-exit leaves them open on purpose (still reachable). */
+static VixDiskLibConnection conn;
+static VixDiskLibHandle h;
+
 static void
 done_cb (void *data, VixError err)
 {
@@ -73,8 +77,6 @@ main (int argc, char **argv)
 {
   char so[4096];
   void *dl;
-  VixDiskLibConnection conn = NULL;
-  VixDiskLibHandle h = NULL;
   VixDiskLibCreateParams cp;
   VixError err;
   const char *cmd;
