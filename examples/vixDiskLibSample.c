@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "vdisk/vixDiskLib.h"
+/* As VMware's sample: the API version this program is written for. */
+#define VIXDISKLIB_VERSION_MAJOR 8
+#define VIXDISKLIB_VERSION_MINOR 0
 #include "vdisk/vixMntapi.h"
 #include "vdisk/vdisk.h"      /* -virus: the native scanner */
 

@@ -514,6 +514,40 @@ vd_disk_create (const char *path, const struct vd_create_params *params)
   if (!path || !params || params->struct_size < sizeof *params)
     return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
   memset (&nd, 0, sizeof nd);
+  if (params->type == VD_TYPE_STREAM_OPTIMIZED) {
+    /* An empty stream: opened for writing, it is filled front to back. */
+    struct vd_io *io = NULL;
+    char *name = vd__basename (path);
+    if (params->capacity == 0 || params->capacity % VD_SECTOR != 0) {
+      free (name);
+      return vd_error (VD_EINVAL, 0, "%s: capacity %llu is not a positive "
+                       "multiple of 512", path,
+                       (unsigned long long) params->capacity);
+    }
+    r = name ? vd__newdisk_begin_single (&nd, path, (params->flags
+                                                     & VD_CREATE_OVERWRITE) != 0)
+             : vd_error (VD_ENOMEM, errno, "%s", path);
+    if (r < 0) {
+      free (name);
+      return r;
+    }
+    nd.nosync = (params->flags & VD_CREATE_NO_SYNC) != 0;
+    r = vd__io_posix_open (&io, AT_FDCWD, nd.desc_path, nd.desc_path,
+                           VD_IO_RDWR | VD_IO_CREATE);
+    if (r == 0) {
+      io->nosync = nd.nosync;
+      r = vd__stream_create_empty (io, name, params);
+      if (r == 0)
+        r = vd__io_flush (io);
+      vd__io_close (io);
+    }
+    free (name);
+    if (r < 0) {
+      vd__newdisk_abort (&nd);
+      return r;
+    }
+    return vd__newdisk_commit (&nd);
+  }
   r = vd__newdisk_begin (&nd, path, params);
   if (r < 0)
     return r;

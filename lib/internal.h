@@ -350,6 +350,33 @@ int vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
                         const struct vd_create_params *params,
                         vd_progress_cb progress, void *payload);
 
+/* formats/stream-write.c: an empty stream (header, descriptor, a GD of
+ * zeros, footer, EOS) in the new, empty file out. */
+int vd__stream_create_empty (struct vd_io *out, const char *name,
+                             const struct vd_create_params *params);
+/* The appender: fills an empty stream front to back (the streamOptimized
+ * driver's write mode).  Grains go from sector first_sector on; a write
+ * into a grain before the one being filled is refused (VD_EINVAL).  Not
+ * thread-safe: the caller serialises. */
+struct vd__stream_appender;
+int vd__stream_appender_new (struct vd__stream_appender **out,
+                             struct vd_io *io, const char *path,
+                             uint64_t capacity_sectors,
+                             uint64_t first_sector);
+int vd__stream_appender_write (struct vd__stream_appender *a,
+                               const void *buf, size_t count, uint64_t off);
+void vd__stream_appender_lookup (const struct vd__stream_appender *a,
+                                 uint64_t g, uint32_t *gte,
+                                 uint32_t *gt_sector);
+int vd__stream_appender_pending (const struct vd__stream_appender *a,
+                                 uint64_t g, uint8_t *out);
+/* Write the tail (GTs, GD, footer, EOS) after the data and sync; the
+ * stream is complete after it.  Writes may follow unless final. */
+int vd__stream_appender_sync (struct vd__stream_appender *a, int final);
+/* Bytes of the file the data occupies so far. */
+uint64_t vd__stream_appender_end (const struct vd__stream_appender *a);
+void vd__stream_appender_free (struct vd__stream_appender *a);
+
 /* create.c: a new disk is made in a hidden folder beside its final place
  * and renamed into place (extents first, descriptor last) only when
  * complete, so a failure leaves nothing half-made. */

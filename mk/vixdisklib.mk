@@ -15,7 +15,8 @@ VIX_LINKS   := $(VIX_DIR)/libvixDiskLib.so.7 $(VIX_DIR)/libvixDiskLib.so.6 \
                $(VIX_DIR)/libvixDiskLib.so
 VIX_SAMPLE  := $(O)/bin/vix-disklib-sample
 VIX_HEADERS := include/vdisk/vixDiskLib.h include/vdisk/vixMntapi.h
-VIX_TESTS   := $(O)/tests/test-vixdisklib-api $(O)/tests/test-vixdisklib-dlopen
+VIX_TESTS   := $(O)/tests/test-vixdisklib-api $(O)/tests/test-vixdisklib-dlopen \
+               $(O)/tests/vix-client
 VIX_INSTDIR := $(PREFIX)/lib/vdisk/vddk/lib64
 
 .PHONY: vixdisklib install-vixdisklib
@@ -26,15 +27,17 @@ install-extra: install-vixdisklib
 
 $(VIX_OBJS): $(VIX_HEADERS) include/vdisk/vdisk.h
 
-# The library finds libvdisk beside it in the build tree
-# ($(O)/compat/lib64 -> $(O)/lib) and when installed
-# ($(PREFIX)/lib/vdisk/vddk/lib64 -> $(PREFIX)/lib).
-$(VIX_SO): $(VIX_OBJS) compat/vixdisklib/libvixDiskLib.syms $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
+# lib64/ is self-contained, as VDDK's is (backup products copy lib64/*.so*
+# alone): libvdisk is linked in from its PIC static archive, and the
+# version script keeps every symbol but VixDiskLib_* local, so the copy
+# inside cannot clash with a libvdisk.so the program also loads.  Only
+# system libraries are needed (no RUNPATH).
+$(VIX_SO): $(VIX_OBJS) compat/vixdisklib/libvixDiskLib.syms $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libvixDiskLib.so.8 \
 	  -Wl,--version-script=compat/vixdisklib/libvixDiskLib.syms \
-	  -Wl,--no-undefined -o $@ $(VIX_OBJS) -L$(O)/lib -lvdisk \
-	  -Wl,-rpath,'$$ORIGIN/../../lib:$$ORIGIN/../../..' $(LDFLAGS_ALL)
+	  -Wl,--no-undefined -Wl,--exclude-libs,ALL -o $@ $(VIX_OBJS) $(LIBA) \
+	  $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(VIX_LINKS): $(VIX_SO)
 	ln -sf libvixDiskLib.so.8 $@
@@ -53,6 +56,12 @@ $(O)/tests/test-vixdisklib-api: tests/compat/test-vixdisklib-api.c $(VIX_HEADERS
 
 # The dlopen test links nothing of ours: it loads LIBDIR/lib64/*.so.8.
 $(O)/tests/test-vixdisklib-dlopen: tests/compat/test-vixdisklib-dlopen.c $(VIX_HEADERS) $(VIX_SO) $(VIX_LINKS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -ldl $(LDFLAGS_ALL)
+
+# A VDDK client for the shell tests: dlopens LIBDIR/lib64/libvixDiskLib.so.8
+# (nothing of ours linked in), so a copied lib64/ can be tried alone.
+$(O)/tests/vix-client: tests/compat/vix-client.c $(VIX_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -ldl $(LDFLAGS_ALL)
 

@@ -4,9 +4,15 @@
  * (hosted) disks only: a connection that names a server is refused.
  *
  * State: the library keeps a per-process init count and the log callbacks
- * (guarded by one mutex), and a small ring of recent error messages so
- * that GetErrorText can explain an error that a completion callback
- * received on a worker thread.  No thread is started before the first
+ * (guarded by one mutex), a small ring of recent error messages so that
+ * GetErrorText can explain an error that a completion callback received
+ * on a worker thread, and the list of open disk handles.  VixDiskLib's
+ * Init/Exit are process-wide by definition (no context is passed), so the
+ * list is process-wide too, under the same mutex: the last Exit flushes
+ * and closes every handle still open (a program that exits without Close
+ * keeps its writes), and so does the library's destructor at process
+ * exit.  Handles inherited through fork() belong to the parent and are
+ * never touched by the child.  No thread is started before the first
  * asynchronous I/O on a handle, so Init is safe before fork().
  */
 #include <errno.h>
@@ -26,6 +32,7 @@
 #define VIX_API __attribute__((visibility ("default")))
 
 #define HANDLE_MAGIC 0x56495848u /* "VIXH" */
+#define HANDLE_CLOSED 0x56495843u /* "VIXC": closed by Exit, not freed */
 #define CONN_MAGIC 0x5649584du   /* "VIXM" */
 #define AIO_THREADS 4
 #define ERR_MSG_MAX 1024
@@ -200,6 +207,7 @@ vd_to_vix (int rc, const char *func)
   const char *msg = e->message && *e->message ? e->message
     : vd_strerror (rc);
   int errnum = e->errnum;
+  char fixed[ERR_MSG_MAX];
   VixError code;
 
   switch (rc) {
@@ -228,6 +236,48 @@ vd_to_vix (int rc, const char *func)
   case VD_EEXIST: code = VIX_E_FILE_ALREADY_EXISTS; break;
   case VD_ENOSPC: code = VIX_E_DISK_FULL; break;
   default: code = VIX_E_FAIL; break;
+  }
+  {
+    /* The native messages name the CLI's options; say it in VDDK terms. */
+    static const struct { const char *cli, *vddk; } hints[] = {
+      { " (use --overwrite or VD_CREATE_OVERWRITE to replace it)", NULL },
+      { "run 'vdisk check'", "run VixDiskLib_CheckRepair" },
+      { "'vdisk check --repair'", "VixDiskLib_CheckRepair with repair TRUE" },
+      { "convert it to change it", "clone it (VixDiskLib_Clone) to change "
+        "it" },
+      { "convert the disk to a writable layout", "clone the disk "
+        "(VixDiskLib_Clone) to a writable type" },
+      { "as create makes", "as VixDiskLib_Create makes" },
+    };
+    char buf[ERR_MSG_MAX];
+    size_t i;
+    int changed = 0;
+
+    snprintf (buf, sizeof buf, "%s", msg);
+    for (i = 0; i < sizeof hints / sizeof hints[0]; i++) {
+      char *at = strstr (buf, hints[i].cli);
+      if (at) {
+        char rest[ERR_MSG_MAX];
+        snprintf (rest, sizeof rest, "%s", at + strlen (hints[i].cli));
+        snprintf (at, sizeof buf - (size_t) (at - buf), "%s%s",
+                  hints[i].vddk ? hints[i].vddk : "", rest);
+        changed = 1;
+      }
+    }
+    if (rc == VD_EEXIST) {
+      size_t l = strlen (buf);
+      snprintf (buf + l, sizeof buf - l, "%s", !strcmp (func,
+                "VixDiskLib_Clone") ? " (pass overWrite = TRUE to "
+                "VixDiskLib_Clone to replace it)" : !strcmp (func,
+                "VixDiskLib_Create") ? " (VixDiskLib_Create never "
+                "replaces a disk: remove it with VixDiskLib_Unlink first, "
+                "or use VixDiskLib_Clone with overWrite = TRUE)" : "");
+      changed = 1;
+    }
+    if (changed) {
+      snprintf (fixed, sizeof fixed, "%s", buf);
+      msg = fixed;
+    }
   }
   /* Tell VixDiskLib users how to give the native "trusted" opt-in. */
   if (strstr (msg, "trusted"))
@@ -371,15 +421,37 @@ VixDiskLib_Init (uint32 majorVersion, uint32 minorVersion,
                             libDir, NULL);
 }
 
+static void close_all_handles (const char *why);
+
+/* The last Exit flushes and closes the handles still open, then forgets
+ * the callbacks. */
 VIX_API void
 VixDiskLib_Exit (void)
 {
+  int last;
+
   vix_log (LOG_INFO, "VixDiskLib: exit\n");
+  pthread_mutex_lock (&lib_lock);
+  last = lib_init_count == 1;
+  pthread_mutex_unlock (&lib_lock);
+  if (last)
+    close_all_handles ("VixDiskLib_Exit");
   pthread_mutex_lock (&lib_lock);
   if (lib_init_count > 0 && --lib_init_count == 0) {
     lib_log_fn = lib_warn_fn = lib_panic_fn = NULL;
   }
   pthread_mutex_unlock (&lib_lock);
+}
+
+/* A process that exits without Close or Exit (bindings closing at exit)
+ * keeps its writes too. */
+__attribute__((destructor)) static void
+vix_at_exit (void)
+{
+  pthread_mutex_lock (&lib_lock);
+  lib_log_fn = lib_warn_fn = lib_panic_fn = NULL;  /* their code may be gone */
+  pthread_mutex_unlock (&lib_lock);
+  close_all_handles ("process exit");
 }
 
 static int
@@ -882,6 +954,9 @@ struct aio_req {
 struct VixDiskLibHandleStruct {
   uint32 magic;
   vd_disk *disk;
+  struct VixDiskLibHandleStruct *reg_prev, *reg_next;  /* open handles */
+  pid_t pid;                       /* the process that opened it */
+  int stream_writer;               /* an empty stream opened to be filled */
   uint32 flags;
   VixDiskLibSectorType capacity;   /* sectors */
   const char *transport;           /* "file", "nbdssl", "nbd" */
@@ -899,10 +974,44 @@ struct VixDiskLibHandleStruct {
 static VixError
 check_handle (const struct VixDiskLibHandleStruct *h, const char *func)
 {
+  if (h && h->magic == HANDLE_CLOSED)
+    return vix_error (VIX_E_INVALID_ARG, func, "the disk handle was closed "
+                      "by VixDiskLib_Exit (its writes were flushed); only "
+                      "VixDiskLib_Close may still be called on it");
   if (!h || h->magic != HANDLE_MAGIC)
     return vix_error (VIX_E_INVALID_ARG, func,
                       "the disk handle is NULL or not valid");
   return VIX_OK;
+}
+
+/* ---- the open handles (process-wide, as Init/Exit; under lib_lock) ---- */
+
+static struct VixDiskLibHandleStruct *open_handles;
+
+static void
+register_handle (struct VixDiskLibHandleStruct *h)
+{
+  pthread_mutex_lock (&lib_lock);
+  h->reg_prev = NULL;
+  h->reg_next = open_handles;
+  if (open_handles)
+    open_handles->reg_prev = h;
+  open_handles = h;
+  pthread_mutex_unlock (&lib_lock);
+}
+
+static void
+unregister_handle (struct VixDiskLibHandleStruct *h)
+{
+  pthread_mutex_lock (&lib_lock);
+  if (h->reg_prev)
+    h->reg_prev->reg_next = h->reg_next;
+  else if (open_handles == h)
+    open_handles = h->reg_next;
+  if (h->reg_next)
+    h->reg_next->reg_prev = h->reg_prev;
+  h->reg_prev = h->reg_next = NULL;
+  pthread_mutex_unlock (&lib_lock);
 }
 
 static int
@@ -911,7 +1020,12 @@ open_flags (uint32 vix_flags, const struct VixDiskLibConnectParam *c)
   int trusted;
   uint32 f = 0;
 
-  if ((vix_flags & VIXDISKLIB_FLAG_OPEN_READ_ONLY) || c->read_only)
+  /* ConnectEx's readOnly is a hint for the transport: for local files
+   * VMware documents ConnectEx as equivalent to Connect, so only the open
+   * flag makes a local handle read-only (a writable open is writable or
+   * fails at Open, never silently downgraded). */
+  if ((vix_flags & VIXDISKLIB_FLAG_OPEN_READ_ONLY)
+      || (c->read_only && c->remote))
     f |= VD_OPEN_READ_ONLY;
   if (vix_flags & VIXDISKLIB_FLAG_OPEN_SINGLE_LINK)
     f |= VD_OPEN_SINGLE_LINK;
@@ -975,9 +1089,13 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   h->capacity = vd_disk_get_size (disk) / VIXDISKLIB_SECTOR_SIZE;
   h->transport = connection->remote ? connection->transport
     : VIXDISKLIB_TRANSPORT_FILE;
+  h->pid = getpid ();
+  h->stream_writer = !vd_disk_is_read_only (disk)
+    && vd_disk_get_type (disk) == VD_TYPE_STREAM_OPTIMIZED;
   pthread_mutex_init (&h->lock, NULL);
   pthread_cond_init (&h->work_cond, NULL);
   pthread_cond_init (&h->idle_cond, NULL);
+  register_handle (h);
   vix_log (LOG_INFO, "VixDiskLib: opened %s (%s, %llu sectors, flags 0x%x, "
            "transport %s)\n", path, vd_disk_get_create_type (disk),
            (unsigned long long) h->capacity, flags, h->transport);
@@ -1002,17 +1120,14 @@ VixDiskLib_OpenEx (const VixDiskLibConnection connection,
 
 static void wait_idle (struct VixDiskLibHandleStruct *h);
 
-VIX_API VixError
-VixDiskLib_Close (VixDiskLibHandle diskHandle)
+/* Finish the queued I/O, stop the workers and close the disk (its tables
+ * and footer are written).  The handle's memory stays. */
+static int
+shutdown_handle (struct VixDiskLibHandleStruct *h)
 {
-  const char *func = "VixDiskLib_Close";
-  struct VixDiskLibHandleStruct *h = diskHandle;
-  VixError err = check_handle (h, func);
   unsigned i;
   int rc;
 
-  if (err != VIX_OK)
-    return err;
   wait_idle (h);
   pthread_mutex_lock (&h->lock);
   h->stopping = 1;
@@ -1020,16 +1135,77 @@ VixDiskLib_Close (VixDiskLibHandle diskHandle)
   pthread_mutex_unlock (&h->lock);
   for (i = 0; i < h->nthreads; i++)
     pthread_join (h->threads[i], NULL);
-
-  h->magic = 0;
+  h->nthreads = 0;
   rc = vd_disk_close (h->disk);
+  h->disk = NULL;
   pthread_cond_destroy (&h->idle_cond);
   pthread_cond_destroy (&h->work_cond);
   pthread_mutex_destroy (&h->lock);
+  return rc;
+}
+
+VIX_API VixError
+VixDiskLib_Close (VixDiskLibHandle diskHandle)
+{
+  const char *func = "VixDiskLib_Close";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err;
+  int rc;
+
+  if (h && h->magic == HANDLE_CLOSED) {
+    /* closed (and flushed) by Exit: now it is freed */
+    unregister_handle (h);
+    h->magic = 0;
+    free (h);
+    return VIX_OK;
+  }
+  if ((err = check_handle (h, func)) != VIX_OK)
+    return err;
+  unregister_handle (h);
+  h->magic = 0;
+  rc = shutdown_handle (h);
   free (h);
   if (rc < 0)
     return vd_to_vix (rc, func);
   return VIX_OK;
+}
+
+/* Close every handle this process still has open (Exit, process exit):
+ * each is flushed and closed and stays allocated as HANDLE_CLOSED, so a
+ * later Close of it is harmless.  Handles inherited through fork() are
+ * the parent's: they are forgotten, their files left alone. */
+static void
+close_all_handles (const char *why)
+{
+  struct VixDiskLibHandleStruct *h;
+  pid_t self = getpid ();
+
+  for (;;) {
+    pthread_mutex_lock (&lib_lock);
+    for (h = open_handles; h; h = h->reg_next)
+      if (h->magic == HANDLE_MAGIC)
+        break;
+    if (h)
+      h->magic = HANDLE_CLOSED;   /* claimed: no other caller takes it */
+    pthread_mutex_unlock (&lib_lock);
+    if (!h)
+      break;
+    if (h->pid != self || !h->disk) {
+      h->disk = NULL;             /* the parent's (or already gone) */
+      continue;
+    }
+    {
+      char *path = strdup (vd_disk_get_path (h->disk));
+      int rc = shutdown_handle (h);
+      if (rc < 0)
+        vix_log (LOG_WARN, "VixDiskLib: %s: closing %s, still open: %s\n",
+                 why, path ? path : "a disk", vd_last_error ()->message);
+      else
+        vix_log (LOG_INFO, "VixDiskLib: %s: flushed and closed %s, which "
+                 "was still open\n", why, path ? path : "a disk");
+      free (path);
+    }
+  }
 }
 
 static VixDiskLibAdapterType
@@ -1303,6 +1479,16 @@ queue_io (VixDiskLibHandle diskHandle, const char *func, int is_write,
   r->cb = cb;
   r->cb_data = cb_data;
 
+  if (h->stream_writer) {
+    /* A stream is written front to back: run its requests here, in the
+     * order they are queued (the callback still runs once). */
+    pthread_mutex_lock (&h->lock);
+    h->pending++;
+    pthread_mutex_unlock (&h->lock);
+    run_request (h, r);
+    request_done (h);
+    return VIX_ASYNC;
+  }
   pthread_mutex_lock (&h->lock);
   /* Threads start with the first asynchronous request, never earlier. */
   while (h->nthreads < AIO_THREADS && !h->stopping) {
@@ -1468,12 +1654,29 @@ VixDiskLib_QueryAllocatedBlocks (VixDiskLibHandle diskHandle,
                       "%s: %llu chunks in one query; the limit is %d", path,
                       (unsigned long long) (numSectors / chunkSize),
                       VIXDISKLIB_MAX_CHUNK_NUMBER);
-  if (startSector > h->capacity || numSectors > h->capacity - startSector)
+  /* Callers query whole chunks: the last one may run past a capacity
+   * that is not a multiple of the chunk size (nbdkit's vddk plugin rounds
+   * its last request up).  A range that ends less than one chunk past the
+   * capacity is answered up to the capacity; one that starts at or past
+   * the capacity, or runs a whole chunk or more past it, is refused. */
+  if (numSectors > 0
+      && (startSector >= h->capacity
+          || numSectors > h->capacity - startSector + (chunkSize - 1)))
     return vix_error (VIX_E_DISK_OUTOFRANGE, func,
                       "%s: sectors %llu+%llu are beyond the capacity of "
-                      "%llu sectors", path, (unsigned long long) startSector,
+                      "%llu sectors (a query may run past it by less than "
+                      "one chunk of %llu sectors)", path,
+                      (unsigned long long) startSector,
                       (unsigned long long) numSectors,
+                      (unsigned long long) h->capacity,
+                      (unsigned long long) chunkSize);
+  if (startSector > h->capacity)
+    return vix_error (VIX_E_DISK_OUTOFRANGE, func,
+                      "%s: start sector %llu is beyond the capacity of "
+                      "%llu sectors", path, (unsigned long long) startSector,
                       (unsigned long long) h->capacity);
+  if (numSectors > h->capacity - startSector)
+    numSectors = h->capacity - startSector;   /* clip the last chunk */
 
   memset (&c, 0, sizeof c);
   c.chunk = chunkSize * VIXDISKLIB_SECTOR_SIZE;

@@ -249,7 +249,17 @@ struct vd_create_params {
 VD_API void vd_create_params_init(struct vd_create_params *params);
 
 /* Create a new disk.  Refuses to replace files unless
- * VD_CREATE_OVERWRITE.  Nothing is left behind on failure. */
+ * VD_CREATE_OVERWRITE.  Nothing is left behind on failure.
+ *
+ * VD_TYPE_STREAM_OPTIMIZED makes an empty stream (it reads as zeros).
+ * Opened read-write with vd_disk_open, an empty stream is written front
+ * to back: writes at increasing offsets are compressed into grains as
+ * they pass (writes inside the grain being filled may overlap); a write
+ * into a grain already passed fails with VD_EINVAL, naming the offset.
+ * vd_disk_flush and vd_disk_close write the grain tables and the footer
+ * after the data, so the file is a complete stream after each; a crash
+ * between two flushes leaves a stream without its footer.  A stream that
+ * holds data opens read-only (VD_ENOTSUP for read-write). */
 VD_API int vd_disk_create(const char *path,
                           const struct vd_create_params *params);
 

@@ -17,6 +17,7 @@
 #ifndef VDISK_VIXDISKLIB_H
 #define VDISK_VIXDISKLIB_H
 
+#include <stdlib.h>   /* as VMware's header: callers free() with it alone */
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -208,21 +209,17 @@ enum {
 
 /* ---- versions, sizes, flags ------------------------------------------ */
 
-/* The version a caller passes to Init/InitEx.  Callers may define their
- * own before including this header. */
-#ifndef VIXDISKLIB_VERSION_MAJOR
-#define VIXDISKLIB_VERSION_MAJOR 8
-#endif
-#ifndef VIXDISKLIB_VERSION_MINOR
-#define VIXDISKLIB_VERSION_MINOR 0
-#endif
+/* The API version a caller passes to Init/InitEx: as in VMware's header,
+ * VIXDISKLIB_VERSION_MAJOR/MINOR are not defined here; programs define
+ * them (after including this header) to the version they were written
+ * for.  Any version from 1.0 is accepted. */
 
 #define VIXDISKLIB_SECTOR_SIZE 512
 
-/* QueryAllocatedBlocks chunk limits, in sectors.  MAX_CHUNK_SIZE is
- * vdisk's own limit. */
+/* QueryAllocatedBlocks chunk limits, in sectors (VMware's values: 64 KiB
+ * to 64 MiB chunks, at most 512 Ki chunks in one query). */
 #define VIXDISKLIB_MIN_CHUNK_SIZE 128
-#define VIXDISKLIB_MAX_CHUNK_SIZE (64 * 1024 * 1024)
+#define VIXDISKLIB_MAX_CHUNK_SIZE (64 * 2 * 1024)
 #define VIXDISKLIB_MAX_CHUNK_NUMBER (512 * 1024)
 
 /* Open flags. */
@@ -232,7 +229,8 @@ enum {
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_ZLIB 0x10
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_FASTLZ 0x20
 #define VIXDISKLIB_FLAG_OPEN_COMPRESSION_SKIPZ 0x40
-#define VIXDISKLIB_FLAG_OPEN_COMPRESSION_MASK 0x70
+/* six bits are reserved for NBD compression algorithms */
+#define VIXDISKLIB_FLAG_OPEN_COMPRESSION_MASK 0x03f0
 
 /* ddb.virtualHWVersion values. */
 #define VIXDISKLIB_HWVERSION_WORKSTATION_4 3
@@ -427,6 +425,12 @@ VixError VixDiskLib_Init (uint32 majorVersion, uint32 minorVersion,
                           VixDiskLibGenericLogFunc *warn,
                           VixDiskLibGenericLogFunc *panic,
                           const char *libDir);
+/* The last Exit (one per Init) flushes and closes every disk handle the
+ * process still has open; a later Close of such a handle only frees it.
+ * Process exit does the same for a program that never calls Exit.
+ * A write that returned VIX_OK reaches the disk's tables and stable
+ * storage at Flush, Close or Exit; a crash before that may lose it, never
+ * data flushed earlier. */
 void VixDiskLib_Exit (void);
 /* Colon-separated static list ("file"); do not free. */
 const char *VixDiskLib_ListTransportModes (void);
@@ -441,6 +445,10 @@ VixError VixDiskLib_GetConnectParams (const VixDiskLibConnection connection,
                                       VixDiskLibConnectParams **connectParams);
 VixError VixDiskLib_Connect (const VixDiskLibConnectParams *connectParams,
                              VixDiskLibConnection *connection);
+/* readOnly is a hint for the transport.  For local disks (no serverName)
+ * ConnectEx is Connect, as VMware documents: Open with flags 0 gives a
+ * writable handle, or fails at Open saying why; only
+ * VIXDISKLIB_FLAG_OPEN_READ_ONLY makes a read-only handle. */
 VixError VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
                                Bool readOnly, const char *snapshotRef,
                                const char *transportModes,
@@ -491,6 +499,9 @@ VixError VixDiskLib_WriteAsync (VixDiskLibHandle diskHandle,
 VixError VixDiskLib_Wait (VixDiskLibHandle diskHandle);
 VixError VixDiskLib_Flush (VixDiskLibHandle diskHandle);
 
+/* startSector and numSectors are whole chunks of chunkSize sectors; the
+ * range may end less than one chunk past the capacity (the answer stops
+ * at the capacity), but not start at or past it (VIX_E_DISK_OUTOFRANGE). */
 VixError VixDiskLib_QueryAllocatedBlocks (VixDiskLibHandle diskHandle,
                                           VixDiskLibSectorType startSector,
                                           VixDiskLibSectorType numSectors,
@@ -516,6 +527,10 @@ VixError VixDiskLib_WriteMetadata (VixDiskLibHandle diskHandle,
 
 /* ---- creating and managing ------------------------------------------- */
 
+/* VIXDISKLIB_DISK_STREAM_OPTIMIZED makes an empty stream.  Opened for
+ * writing, it takes writes at increasing offsets (compressed as they
+ * pass); the grain tables and footer are written at Flush and Close.  A
+ * write into the part already streamed fails with VIX_E_INVALID_ARG. */
 VixError VixDiskLib_Create (const VixDiskLibConnection connection,
                             const char *path,
                             const VixDiskLibCreateParams *createParams,

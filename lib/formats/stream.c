@@ -12,7 +12,9 @@
  * header says GD_AT_END.  A GTE points at a grain *marker*: u64 lba, u32
  * compressed size, then a zlib stream (§3.2).
  *
- * The writer, vd__stream_convert, is in stream-write.c. */
+ * The writer, vd__stream_convert, is in stream-write.c.  So is the
+ * appender: an empty stream (what vd_disk_create makes) opened for writing
+ * takes writes front to back; reads see what was written so far. */
 
 #include "internal.h"
 
@@ -107,6 +109,9 @@ struct stream_state {
    * sequential reads do not inflate the same grain again and again. */
   uint8_t *last;
   int64_t last_grain;
+  /* Write mode (an empty stream opened read-write): the appender, under
+   * mu. */
+  struct vd__stream_appender *w;
 };
 
 static const char *
@@ -281,9 +286,6 @@ stream_open (struct vd_extent *e, int rw)
   int r;
 
   st->path = so_name (e);
-  if (rw)
-    return vd_error (VD_ENOTSUP, 0, "%s: streamOptimized disks are "
-                     "read-only; convert them", st->path);
   r = e->io->ops->size (e->io, &st->file_size);
   if (r < 0)
     return r;
@@ -397,6 +399,28 @@ stream_open (struct vd_extent *e, int rw)
   for (i = 0; i < SO_GT_CACHE; i++)
     st->cache_gd[i] = -1;
   st->last_grain = -1;
+  if (rw)
+    {
+      /* Only an empty stream of our layout is written, front to back. */
+      int empty = st->footer && h->grain == 128 && h->num_gtes == SO_GTES
+        && h->overhead > h->desc_off + h->desc_size
+        && h->gd > h->overhead && h->overhead <= st->file_size / VD_SECTOR;
+      for (i = 0; empty && i < st->n_gdes; i++)
+        if (st->gd[i] != 0)
+          empty = 0;
+      if (!empty)
+        {
+          r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk that "
+                        "holds data is read-only (only an empty one, as "
+                        "create makes, is written, front to back); convert "
+                        "it to change it", st->path);
+          goto fail;
+        }
+      r = vd__stream_appender_new (&st->w, e->io, st->path, h->capacity,
+                                   h->overhead);
+      if (r < 0)
+        goto fail;
+    }
   return 0;
 
  fail:
@@ -415,6 +439,8 @@ stream_close (struct vd_extent *e)
   st->gd = NULL;
   free (st->last);
   st->last = NULL;
+  vd__stream_appender_free (st->w);
+  st->w = NULL;
   if (st->mu_init)
     pthread_mutex_destroy (&st->mu);
   st->mu_init = 0;
@@ -437,7 +463,16 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
       *gte = 0;
       return 0;
     }
-  gde = st->gd[gi];
+  if (st->w)
+    {
+      pthread_mutex_lock (&st->mu);
+      vd__stream_appender_lookup (st->w, g, gte, &gde);
+      pthread_mutex_unlock (&st->mu);
+      if (gde == 0)
+        return 0;
+    }
+  else
+    gde = st->gd[gi];
   if (gde == 0)
     {
       *gte = 0;
@@ -506,6 +541,21 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
   int r;
 
   g = off / gb;
+  if (st->w)
+    {
+      /* While writing: one grain at a time (the tables change). */
+      int pend;
+      pthread_mutex_lock (&st->mu);
+      pend = vd__stream_appender_pending (st->w, g, NULL);
+      pthread_mutex_unlock (&st->mu);
+      gte = 0;
+      if (!pend && (r = so_lookup (e, g, &gte)) < 0)
+        return r;
+      m->status = pend ? VD_MAP_DRIVER : so_status (st, gte);
+      m->length = VD_MIN ((g + 1) * gb, end) - off;
+      m->file_offset = 0;
+      return 0;
+    }
   r = so_lookup (e, g, &gte);
   if (r < 0)
     return r;
@@ -687,6 +737,26 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
       size_t n = (size_t) VD_MIN ((uint64_t) count, gb - in);
       uint32_t gte;
 
+      if (st->w)
+        {
+          int pend;
+          if (!tmp && !(tmp = malloc (gb)))
+            {
+              r = vd_error (VD_ENOMEM, errno, "%s: grain buffer", st->path);
+              goto out;
+            }
+          pthread_mutex_lock (&st->mu);
+          pend = vd__stream_appender_pending (st->w, g, tmp);
+          pthread_mutex_unlock (&st->mu);
+          if (pend)
+            {
+              memcpy (dst, tmp + in, n);
+              dst += n;
+              off += n;
+              count -= n;
+              continue;
+            }
+        }
       r = so_lookup (e, g, &gte);
       if (r < 0)
         goto out;
@@ -931,6 +1001,54 @@ stream_check (struct vd_extent *e, struct vd_check_ctx *ctx)
   return r;
 }
 
+/* ---- write mode -------------------------------------------------------- */
+
+static int
+stream_pwrite (struct vd_extent *e, const void *buf, size_t count,
+               uint64_t off)
+{
+  struct stream_state *st = e->state;
+  uint64_t end;
+  int r;
+
+  if (!st->w)
+    return vd_error (VD_EROFS, 0, "%s: streamOptimized disk opened "
+                     "read-only", st->path);
+  pthread_mutex_lock (&st->mu);
+  r = vd__stream_appender_write (st->w, buf, count, off);
+  end = vd__stream_appender_end (st->w);
+  if (end > st->file_size)
+    st->file_size = end;
+  pthread_mutex_unlock (&st->mu);
+  return r;
+}
+
+static int
+stream_sync (struct vd_extent *e, int final)
+{
+  struct stream_state *st = e->state;
+  int r;
+
+  if (!st->w)
+    return 0;
+  pthread_mutex_lock (&st->mu);
+  r = vd__stream_appender_sync (st->w, final);
+  pthread_mutex_unlock (&st->mu);
+  return r;
+}
+
+static int
+stream_flush (struct vd_extent *e)
+{
+  return stream_sync (e, 0);
+}
+
+static int
+stream_close_clean (struct vd_extent *e)
+{
+  return stream_sync (e, 1);
+}
+
 const struct vd_format_driver vd__stream_driver = {
   .name = "stream",
   .instance_size = sizeof (struct stream_state),
@@ -939,5 +1057,8 @@ const struct vd_format_driver vd__stream_driver = {
   .close = stream_close,
   .map = stream_map,
   .pread = stream_pread,
+  .pwrite = stream_pwrite,
+  .flush = stream_flush,
+  .close_clean = stream_close_clean,
   .check = stream_check,
 };

@@ -308,6 +308,14 @@ main (void)
   is_ok (VixDiskLib_Create (conn, disk, &create, NULL, NULL), "Create");
   is_err (VixDiskLib_Create (conn, disk, &create, NULL, NULL),
           VIX_E_FILE_ALREADY_EXISTS, "disk.vmdk", "Create over an existing disk");
+  {
+    /* The text speaks VDDK, not the CLI. */
+    char *t = VixDiskLib_GetErrorText (VIX_E_FILE_ALREADY_EXISTS, NULL);
+    ok (t && strstr (t, "VixDiskLib_Unlink") && !strstr (t, "--")
+        && !strstr (t, "VD_CREATE"), "Create over an existing disk: the "
+        "hint names VDDK calls, no CLI option: %s", t ? t : "(null)");
+    VixDiskLib_FreeErrorText (t);
+  }
   create.diskType = (VixDiskLibDiskType) 77;
   is_err (VixDiskLib_Create (conn, disk2, &create, NULL, NULL),
           VIX_E_INVALID_ARG, "disk type 77", "Create with a bad disk type");
@@ -598,7 +606,14 @@ main (void)
     ok (last == 100, "progress rose to 100%% (last %d)", last);
     is_err (VixDiskLib_Clone (conn, clone, conn, disk, &create, NULL, NULL,
                               FALSE),
-            VIX_E_FILE_ALREADY_EXISTS, NULL, "Clone onto an existing disk");
+            VIX_E_FILE_ALREADY_EXISTS, "overWrite = TRUE",
+            "Clone onto an existing disk");
+    {
+      char *t = VixDiskLib_GetErrorText (VIX_E_FILE_ALREADY_EXISTS, NULL);
+      ok (t && !strstr (t, "--overwrite") && !strstr (t, "VD_CREATE"),
+          "Clone onto an existing disk: no CLI option in the text");
+      VixDiskLib_FreeErrorText (t);
+    }
     is_ok (VixDiskLib_Clone (conn, clone, conn, disk, &create, NULL, NULL,
                              TRUE), "Clone with overwrite");
     is_err (VixDiskLib_Clone (conn, clone2, conn, disk, &create, cancel_cb,
@@ -632,6 +647,45 @@ main (void)
          "CheckRepair (repair) of a clean disk");
   is_err (VixDiskLib_CheckRepair (conn, missing, FALSE),
           VIX_E_FILE_NOT_FOUND, "missing.vmdk", "CheckRepair of a missing disk");
+
+  /* --- ConnectEx (readOnly = TRUE) on local files --- */
+  {
+    /* VMware: for local disks ConnectEx is equivalent to Connect, so
+     * readOnly is a hint: Open with flags 0 is writable (or fails at
+     * Open), never silently read-only. */
+    VixDiskLibConnection ro = NULL;
+    VixDiskLibHandle rh = NULL;
+    char rodisk[300];
+    uint8 b[512], rb[512];
+
+    snprintf (rodisk, sizeof rodisk, "%s/ro.vmdk", dir);
+    create.diskType = VIXDISKLIB_DISK_MONOLITHIC_SPARSE;
+    is_ok (VixDiskLib_Create (conn, rodisk, &create, NULL, NULL),
+           "Create a disk for the readOnly rule");
+    is_ok (VixDiskLib_ConnectEx (NULL, TRUE, NULL, "file", &ro),
+           "ConnectEx (readOnly TRUE)");
+    is_ok (VixDiskLib_Open (ro, rodisk, 0, &rh),
+           "Open (flags 0) through the readOnly connection");
+    memset (b, 0xa5, sizeof b);
+    if (rh) {
+      is_ok (VixDiskLib_Write (rh, 77, 1, b),
+             "that handle is writable: Write succeeds");
+      is_ok (VixDiskLib_Read (rh, 77, 1, rb), "Read it back");
+      ok (!memcmp (b, rb, sizeof b), "the write is there");
+      is_ok (VixDiskLib_Close (rh), "Close");
+      rh = NULL;
+    }
+    is_ok (VixDiskLib_Open (ro, rodisk, VIXDISKLIB_FLAG_OPEN_READ_ONLY, &rh),
+           "Open (READ_ONLY) through the readOnly connection");
+    if (rh) {
+      is_err (VixDiskLib_Write (rh, 78, 1, b), VIX_E_FILE_READ_ONLY, NULL,
+              "Write on the READ_ONLY handle is refused");
+      is_ok (VixDiskLib_Read (rh, 77, 1, rb), "Read on it");
+      ok (!memcmp (b, rb, sizeof b), "the earlier write persisted");
+      is_ok (VixDiskLib_Close (rh), "Close");
+    }
+    is_ok (VixDiskLib_Disconnect (ro), "Disconnect the readOnly connection");
+  }
 
   /* --- error texts --- */
   {

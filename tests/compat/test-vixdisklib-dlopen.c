@@ -7,6 +7,12 @@
  * threads, each waiting for its own completion callback -> Wait -> Flush
  * -> Close -> Disconnect -> Exit.
  *
+ * Then, on disks whose size is not a multiple of 64 KiB, the plugin's
+ * read path in its own order: InitEx -> ConnectEx (read-only) -> Open
+ * (READ_ONLY) -> GetInfo -> QueryAllocatedBlocks over whole 128-sector
+ * chunks, the last one running past the end -> ReadAsync/Wait -> Close ->
+ * Disconnect -> Exit.
+ *
  * Usage: test-vixdisklib-dlopen [LIBDIR]   (default: ../compat from the
  * program's folder, i.e. $(O)/compat).  TAP output. */
 #include <dlfcn.h>
@@ -181,6 +187,133 @@ run_workers (VixDiskLibHandle h, int is_write)
   return failures;
 }
 
+/* One disk of cap sectors (not a multiple of 128): made and filled
+ * through the library, then read back as nbdkit's vddk plugin does. */
+static void
+nbdkit_read_path (const char *libdir, const char *dir, uint64 cap)
+{
+  char disk[256], *text;
+  VixDiskLibConnectParams *params;
+  VixDiskLibConnection conn = NULL;
+  VixDiskLibHandle h = NULL;
+  VixDiskLibCreateParams cp;
+  VixDiskLibInfo *info = NULL;
+  VixDiskLibBlockList *bl = NULL;
+  uint64 chunk = VIXDISKLIB_MIN_CHUNK_SIZE, end, s, last = 0;
+  uint8 buf[512], want[512];
+  struct completion c;
+  VixError err;
+  int good;
+
+  snprintf (disk, sizeof disk, "%s/odd-%llu.vmdk", dir,
+            (unsigned long long) cap);
+  /* Make it: data in the first sector and in the last one. */
+  p_InitEx (8, 0, NULL, NULL, NULL, libdir, NULL);
+  params = p_AllocateConnectParams ();
+  p_ConnectEx (params, 0, NULL, NULL, &conn);
+  memset (&cp, 0, sizeof cp);
+  cp.diskType = VIXDISKLIB_DISK_MONOLITHIC_SPARSE;
+  cp.adapterType = VIXDISKLIB_ADAPTER_SCSI_LSILOGIC;
+  cp.hwVersion = VIXDISKLIB_HWVERSION_WORKSTATION_5;
+  cp.capacity = cap;
+  good = p_Create (conn, disk, &cp, NULL, NULL) == VIX_OK
+    && p_Open (conn, disk, 0, &h) == VIX_OK;
+  if (good) {
+    pattern (buf, 0, 1);
+    good = p_Write (h, 0, 1, buf) == VIX_OK;
+    pattern (buf, cap - 1, 1);
+    good = good && p_Write (h, cap - 1, 1, buf) == VIX_OK
+      && p_Close (h) == VIX_OK;
+  }
+  ok (good, "%llu-sector disk made, first and last sector written",
+      (unsigned long long) cap);
+  p_Disconnect (conn);
+  p_FreeConnectParams (params);
+  p_Exit ();
+  if (!good)
+    return;
+
+  /* nbdkit -r vddk file=DISK: the plugin's calls, in its order. */
+  conn = NULL;
+  h = NULL;
+  ok (p_InitEx (6, 7, log_fn, log_fn, log_fn, libdir, NULL) == VIX_OK,
+      "cap %llu: InitEx", (unsigned long long) cap);
+  params = p_AllocateConnectParams ();
+  ok (p_ConnectEx (params, 1, NULL, NULL, &conn) == VIX_OK,
+      "cap %llu: ConnectEx (read-only)", (unsigned long long) cap);
+  pthread_mutex_lock (&open_close_lock);
+  err = p_Open (conn, disk, VIXDISKLIB_FLAG_OPEN_READ_ONLY, &h);
+  pthread_mutex_unlock (&open_close_lock);
+  ok (err == VIX_OK, "cap %llu: Open (READ_ONLY)", (unsigned long long) cap);
+  if (err != VIX_OK)
+    goto out;
+  ok (p_GetInfo (h, &info) == VIX_OK && info->capacity == cap,
+      "cap %llu: GetInfo", (unsigned long long) cap);
+  p_FreeInfo (info);
+  /* can_extents: one chunk at 0 (past the end of a disk under 64 KiB). */
+  err = p_QueryAllocatedBlocks (h, 0, chunk, chunk, &bl);
+  ok (err == VIX_OK, "cap %llu: QueryAllocatedBlocks probe (0, 128, 128)",
+      (unsigned long long) cap);
+  if (bl)
+    p_FreeBlockList (bl);
+  bl = NULL;
+  /* block_status over the whole disk: rounded up to whole chunks. */
+  end = (cap + chunk - 1) / chunk * chunk;
+  err = p_QueryAllocatedBlocks (h, 0, end, chunk, &bl);
+  text = p_GetErrorText (err, NULL);
+  ok (err == VIX_OK, "cap %llu: QueryAllocatedBlocks (0, %llu, 128) past "
+      "the end%s%s", (unsigned long long) cap, (unsigned long long) end,
+      err ? ": " : "", err ? text : "");
+  p_FreeErrorText (text);
+  if (bl && bl->numBlocks > 0) {
+    VixDiskLibBlock *b = &bl->blocks[bl->numBlocks - 1];
+    last = b->offset + b->length;
+  }
+  ok (bl && bl->numBlocks >= 1 && bl->blocks[0].offset == 0 && last == cap,
+      "cap %llu: the answer is clipped at the capacity (ends at %llu)",
+      (unsigned long long) cap, (unsigned long long) last);
+  if (bl)
+    p_FreeBlockList (bl);
+  /* The last chunk alone, as the plugin asks for it. */
+  bl = NULL;
+  s = end - chunk;
+  ok (p_QueryAllocatedBlocks (h, s, chunk, chunk, &bl) == VIX_OK && bl
+      && bl->numBlocks == 1 && bl->blocks[0].offset + bl->blocks[0].length
+      == cap, "cap %llu: the last chunk alone", (unsigned long long) cap);
+  if (bl)
+    p_FreeBlockList (bl);
+  bl = NULL;
+  ok (p_QueryAllocatedBlocks (h, end, chunk, chunk, &bl)
+      == VIX_E_DISK_OUTOFRANGE && !bl,
+      "cap %llu: a range starting past the end is refused",
+      (unsigned long long) cap);
+  ok (p_QueryAllocatedBlocks (h, s, 2 * chunk, chunk, &bl)
+      == VIX_E_DISK_OUTOFRANGE && !bl,
+      "cap %llu: a range a whole chunk past the end is refused",
+      (unsigned long long) cap);
+  /* pread: ReadAsync + Wait for the last sector. */
+  pthread_mutex_init (&c.lock, NULL);
+  pthread_cond_init (&c.cond, NULL);
+  c.done = 0;
+  c.err = VIX_E_FAIL;
+  memset (buf, 0, sizeof buf);
+  err = p_ReadAsync (h, cap - 1, 1, buf, complete, &c);
+  ok (err == VIX_ASYNC && p_Wait (h) == VIX_OK && c.done && c.err == VIX_OK,
+      "cap %llu: ReadAsync of the last sector, Wait", (unsigned long long) cap);
+  pattern (want, cap - 1, 1);
+  ok (memcmp (buf, want, sizeof buf) == 0, "cap %llu: last sector reads "
+      "what was written", (unsigned long long) cap);
+  pthread_cond_destroy (&c.cond);
+  pthread_mutex_destroy (&c.lock);
+  pthread_mutex_lock (&open_close_lock);
+  ok (p_Close (h) == VIX_OK, "cap %llu: Close", (unsigned long long) cap);
+  pthread_mutex_unlock (&open_close_lock);
+ out:
+  p_Disconnect (conn);
+  p_FreeConnectParams (params);
+  p_Exit ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -247,6 +380,10 @@ main (int argc, char **argv)
   }
   ok (dlsym (dl, "vix_error") == NULL && dlsym (dl, "check_handle") == NULL,
       "internal functions are not exported");
+  /* libvdisk is inside, hidden: nothing of it is reachable through the
+   * handle (it is not a separate dependency either). */
+  ok (dlsym (dl, "vd_disk_open") == NULL && dlsym (dl, "vd__enter") == NULL,
+      "libvdisk's symbols are not reachable from libvixDiskLib");
   if (n_failed) {
     printf ("1..%d\n", n_test);
     return 1;
@@ -339,6 +476,12 @@ main (int argc, char **argv)
     p_FreeConnectParams (params);
     p_Exit ();
     ok (log_count > 0, "log callback got %d messages", log_count);
+  }
+  {
+    /* 3 of 5 disks nbdcopy failed on: sizes that are not whole chunks. */
+    static const uint64 caps[] = { 100, 1000, 8193, 20000 + 77 };
+    for (i = 0; i < sizeof caps / sizeof caps[0]; i++)
+      nbdkit_read_path (libdir, dir, caps[i]);
   }
   snprintf (path, sizeof path, "rm -rf '%s'", dir);
   if (system (path) != 0)

@@ -49,6 +49,43 @@ C
 check "caller's VIXDISKLIB_VERSION_MAJOR/MINOR are kept" \
   gcc -std=c89 $W -I"$inc" -fsyntax-only "$WORK/ver.c"
 
+# Programs written for VMware's header (its Go bindings, its sample)
+# include only vixDiskLib.h, call free() on what the library returns, and
+# define VIXDISKLIB_VERSION_MAJOR/MINOR themselves after the include: the
+# header must bring <stdlib.h> and must not define the version macros
+# (a redefinition is an error under -Werror).
+cat > "$WORK/probe.c" <<'C'
+#include <vdisk/vixDiskLib.h>
+#define VIXDISKLIB_VERSION_MAJOR 7
+#define VIXDISKLIB_VERSION_MINOR 0
+int probe (void);
+int
+probe (void)
+{
+  char *text = VixDiskLib_GetErrorText (VIX_E_FAIL, NULL);
+  int ok = text != NULL;
+  free (text);
+  return ok && VIXDISKLIB_VERSION_MAJOR == 7 && VIXDISKLIB_VERSION_MINOR == 0;
+}
+C
+for std in c99 gnu11; do
+  if gcc -std=$std $W -I"$inc" -c "$WORK/probe.c" -o "$WORK/probe.o" 2>"$WORK/probe.err"; then
+    ok "C ($std, -Werror): free() and own version macros after the include"
+  else
+    sed 's/^/# /' "$WORK/probe.err"
+    not_ok "C ($std, -Werror): free() and own version macros after the include"
+  fi
+done
+cp "$WORK/probe.c" "$WORK/probe.cc"
+for std in c++98 c++17; do
+  if g++ -std=$std $W -Wno-long-long -I"$inc" -c "$WORK/probe.cc" -o "$WORK/probe.o" 2>"$WORK/probe.err"; then
+    ok "C++ ($std, -Werror): free() and own version macros after the include"
+  else
+    sed 's/^/# /' "$WORK/probe.err"
+    not_ok "C++ ($std, -Werror): free() and own version macros after the include"
+  fi
+done
+
 # A deliberately wrong expectation must fail to compile (the check bites).
 sed 's/OFF (VixDiskLibInfo, uuid, 48)/OFF (VixDiskLibInfo, uuid, 56)/' "$layout" > "$WORK/bad.c"
 if ! gcc -std=c99 -I"$inc" -fsyntax-only "$WORK/bad.c" 2>"$WORK/bad.err" \

@@ -53,8 +53,10 @@ fails_in "write to an RDONLY extent" ro.vmdk "abcd" "$VDISK" write --offset 0 ro
 check "  ... changed nothing, not even the CID" test "$(sum ro.vmdk ro-flat.vmdk)" = "$before"
 check "  ... and the disk still reads" bash -c "'$VDISK' cat ro.vmdk | cmp -s - <(head -c $M /dev/zero)"
 
-# streamOptimized is written by convert only
+# A streamOptimized disk that holds data is written by convert only (an
+# empty one, as create makes, is filled front to back)
 truncate -s 2M s.raw
+printf 'data' | dd of=s.raw bs=1 seek=70000 conv=notrunc 2>/dev/null
 "$VDISK" convert --type streamOptimized -f raw s.raw so.vmdk
 before=$(sum so.vmdk)
 fails_in "write to a streamOptimized disk" so.vmdk "abcd" "$VDISK" write --offset 0 so.vmdk
