@@ -352,6 +352,18 @@ static const struct { const char *name; int code, errnum; } refusals[] = {
   { "EPERM", VD_EIO, EPERM }, { "EACCES", VD_EIO, EPERM },
 };
 
+/* Say goodbye before closing (no "non-properly terminated" on the
+ * server), whether h got an export or is still negotiating. */
+static void
+hangup (struct nbd_handle *h)
+{
+  if (nbd_aio_is_ready (h) == 1)
+    nbd_shutdown (h, 0);
+  else if (nbd_aio_is_negotiating (h) == 1)
+    nbd_opt_abort (h);
+  nbd_close (h);
+}
+
 /* The server refused export name on handle h (still negotiating): ask a
  * vdisk server why through its status: export, and report that. */
 static int
@@ -431,7 +443,7 @@ connect_one (struct nbd_handle **out, const char *uri, const char *user,
     goto fail;
   if (nbd_opt_go (h) < 0) {
     r = export_refused (h, uri);
-    nbd_close (h);
+    hangup (h);
     return r;
   }
   *out = h;
@@ -567,8 +579,7 @@ side_text (struct nbd_io *nio, const char *export, char **text)
   if (r < 0)
     return r;
   r = read_text (h, nio->io.name, text, &len);
-  nbd_shutdown (h, 0);
-  nbd_close (h);
+  hangup (h);
   return r;
 }
 
