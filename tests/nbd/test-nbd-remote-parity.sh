@@ -25,12 +25,12 @@ M=$((1<<20))
 "$VDISK" create -t monolithicFlat -a buslogic -s 8M src.vmdk >/dev/null
 pattern d1.bin 100000 1; pattern d2.bin 50000 2
 "$VDISK" write -o 0 -f d1.bin src.vmdk && "$VDISK" write -o $((5*M+7)) -f d2.bin src.vmdk
-sed -i -e 's/^ddb.geometry.cylinders = .*/ddb.geometry.cylinders = "16"/' \
-       -e 's/^ddb.geometry.heads = .*/ddb.geometry.heads = "16"/' \
+sed -i -e 's/^ddb.geometry.cylinders = .*/ddb.geometry.cylinders = "32"/' \
+       -e 's/^ddb.geometry.heads = .*/ddb.geometry.heads = "8"/' \
        -e 's/^ddb.geometry.sectors = .*/ddb.geometry.sectors = "63"/' src.vmdk
 printf 'ddb.geometry.biosCylinders = "8"\nddb.geometry.biosHeads = "64"\nddb.geometry.biosSectors = "32"\n' >> src.vmdk
 check "the source has the test's adapter and geometry" \
-  bash -c "'$VDISK' info src.vmdk | grep -q buslogic && '$VDISK' info src.vmdk | grep -q '16/16/63'"
+  bash -c "'$VDISK' info src.vmdk | grep -q buslogic && '$VDISK' info src.vmdk | grep -q '32/8/63'"
 "$VDISK" create -s 32M big.vmdk >/dev/null
 "$VDISK" create -s 4M ds/vm/base.vmdk >/dev/null
 "$VDISK" child ds/vm/base.vmdk ds/vm/base-child.vmdk >/dev/null
@@ -64,7 +64,7 @@ vmfs_checks() {
   check "$name: one VMFS extent, its -flat.vmdk" grep -qx "RW 16384 VMFS \"$(basename "$flat")\"" "$d"
   check "$name: thin (ddb.thinProvisioned)" grep -qx 'ddb.thinProvisioned = "1"' "$d"
   check "$name: the source's adapter" grep -qx 'ddb.adapterType = "buslogic"' "$d"
-  check "$name: the source's geometry" bash -c "grep -qx 'ddb.geometry.cylinders = \"16\"' '$d' && grep -qx 'ddb.geometry.heads = \"16\"' '$d' && grep -qx 'ddb.geometry.sectors = \"63\"' '$d'"
+  check "$name: the source's geometry" bash -c "grep -qx 'ddb.geometry.cylinders = \"32\"' '$d' && grep -qx 'ddb.geometry.heads = \"8\"' '$d' && grep -qx 'ddb.geometry.sectors = \"63\"' '$d'"
   check "$name: the source's BIOS geometry" bash -c "grep -qx 'ddb.geometry.biosCylinders = \"8\"' '$d' && grep -qx 'ddb.geometry.biosHeads = \"64\"' '$d' && grep -qx 'ddb.geometry.biosSectors = \"32\"' '$d'"
   check "$name: not marked incomplete" bash -c "! grep -q incomplete '$d'"
   local blocks size
@@ -101,7 +101,7 @@ fi
 # ---- the native API over NBD ----
 "$VDISK" info "$(SU up/cli.vmdk)" > info.txt 2>&1
 check "vdisk info URI: the adapter from the server" grep -q 'adapter: *buslogic' info.txt
-check "vdisk info URI: the geometry from the server" grep -q '16/16/63' info.txt
+check "vdisk info URI: the geometry from the server" grep -q '32/8/63' info.txt
 check "vdisk meta URI KEY VALUE sets the key on the server" \
   "$VDISK" meta "$(SU up/cli.vmdk)" ddb.myTool.stamp "2026-12-01 09:00"
 check "the key is in the server's descriptor" grep -qx 'ddb.myTool.stamp = "2026-12-01 09:00"' ds/up/cli.vmdk
