@@ -2,8 +2,10 @@
  * a "datastore", over NBD.  Written against the public libvdisk API only.
  *
  * An export name is a disk path inside the datastore ("vm/disk.vmdk", or
- * VDDK's "[datastore] vm/disk.vmdk").  A reserved, never-listed form
- * "create:TYPE:BYTES:PATH" creates a new disk and serves it writable.
+ * VDDK's "[datastore] vm/disk.vmdk").  Reserved, never-listed forms:
+ * "create:TYPE[,OPTIONS]:BYTES:PATH" creates a new disk and serves it
+ * writable; "meta:PATH" and "meta-set:KEY=VALUE:PATH" read and set its
+ * disk database; "status:EXPORT" says why an open of EXPORT was refused.
  * See nbdkit-vdisk-plugin(1). */
 #include <arpa/inet.h>
 #include <ctype.h>
