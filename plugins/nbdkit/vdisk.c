@@ -1288,7 +1288,7 @@ status_text (const char *export, size_t *len)
 static int
 key_is_servers (const char *key)
 {
-  return strncmp (key, "ddb.vdisk.", 10) == 0;
+  return strncasecmp (key, "ddb.vdisk.", 10) == 0;
 }
 
 /* "# vdisk-meta 1" and one `KEY = "VALUE"` line per ddb key: the top
