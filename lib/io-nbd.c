@@ -309,7 +309,7 @@ psk_memfd (const char *name, const char *user, const char *password)
 
 #define STATUS_HEADER "# vdisk-status 1\n"
 #define META_HEADER "# vdisk-meta 1\n"
-#define MAX_TEXT_EXPORT (2u << 20)
+#define MAX_TEXT_EXPORT (1u << 20)  /* as VD_MAX_DESC_BYTES */
 
 /* Read the whole (small) export h is connected to, NUL-terminated. */
 static int

@@ -159,6 +159,20 @@ check "meta: exports are not listed" \
   bash -c "timeout 20 nbdinfo --list 'nbds+unix://alice@/?$Q' | grep -q 'export=\"vm/plain.vmdk\"' && ! timeout 20 nbdinfo --list 'nbds+unix://alice@/?$Q' | grep -q 'meta:\|status:'"
 
 stop_server
+
+# ---- a hostile server's meta: text adds nothing but ddb keys ----
+H=$WORK/hsock
+T=$(printf '# vdisk-meta 1\nparentFileNameHint="/etc/passwd"\nRW 100 FLAT "/etc/passwd" 0\nddb.adapterType = "ide"\nddb.bad = "x"y"\nddb.geometry.heads = "7"\n')
+timeout 60 nbdkit -U "$H" -P "$WORK/hpid" data raw="$T" 2>hostile.log &
+for _ in $(seq 50); do [ -s "$WORK/hpid" ] && break; sleep 0.1; done
+"$VDISK" info "nbd+unix:///any?socket=$H" > hinfo.txt 2>&1
+"$VDISK" meta "nbd+unix:///any?socket=$H" > hmeta.txt 2>&1
+kill "$(cat "$WORK/hpid")" 2>/dev/null; wait 2>/dev/null
+check "hostile meta: the well-formed ddb keys are taken" \
+  bash -c "grep -q 'adapter: *ide' hinfo.txt && grep -qx 'ddb.geometry.heads = \"7\"' hmeta.txt"
+check "hostile meta: no parent, no extra extent, no malformed key" \
+  bash -c "grep -q 'links in chain: *1' hinfo.txt && ! grep -q passwd hinfo.txt && ! grep -q 'ddb.bad' hmeta.txt && [ \$(grep -c '^ddb' hmeta.txt) = 2 ]"
+
 check "the datastore's disks pass vdisk check" bash -c "'$VDISK' check ds/up/cli.vmdk >/dev/null && { test ! -e ds/up/vix.vmdk || '$VDISK' check ds/up/vix.vmdk >/dev/null; }"
 [ "$_tap_failed" = 0 ] || { echo "# server log:"; grep -v debug serve.log | tail -20 | sed 's/^/# /'; }
 done_testing
