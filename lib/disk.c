@@ -352,6 +352,59 @@ load_descriptor (struct vd_link *l)
   return r;
 }
 
+/* The ddb lines of a disk on a vdisk server (see vd__io_nbd_get_meta),
+ * keeping only well-formed `ddb.KEY = "VALUE"` lines: the server may not
+ * put anything else (extents, a parent) into the descriptor. */
+#define REMOTE_DDB_MAX_LINES 4096
+
+static int
+remote_ddb (struct vd_io *io, char **out)
+{
+  char *text = NULL, *buf = NULL, *line, *save = NULL;
+  size_t size = 0;
+  unsigned n = 0;
+  FILE *fp;
+  int r;
+
+  *out = NULL;
+  r = vd__io_nbd_get_meta (io, &text);
+  if (r < 0 || !text)
+    return r;
+  fp = open_memstream (&buf, &size);
+  if (!fp) {
+    free (text);
+    return vd_error (VD_ENOMEM, errno, "%s: metadata", io->name);
+  }
+  for (line = strtok_r (text, "\n", &save); line && n < REMOTE_DDB_MAX_LINES;
+       line = strtok_r (NULL, "\n", &save)) {
+    char *key = line, *k_end, *val, *v_end;
+    size_t klen;
+    k_end = key + strspn (key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                          "QRSTUVWXYZ0123456789._-");
+    klen = (size_t) (k_end - key);
+    if (klen <= 4 || klen > 64 || strncmp (key, "ddb.", 4) != 0
+        || strncmp (k_end, " = \"", 4) != 0)
+      continue;
+    val = k_end + 4;
+    v_end = strrchr (val, '"');
+    if (!v_end || v_end[1] != '\0')
+      continue;
+    *k_end = '\0';
+    *v_end = '\0';
+    if (!vd__desc_value_ok (val) || strlen (val) > 1024)
+      continue;
+    fprintf (fp, "%s = \"%s\"\n", key, val);
+    n++;
+  }
+  free (text);
+  if (fclose (fp) != 0) {
+    free (buf);
+    return vd_error (VD_ENOMEM, errno, "%s: metadata", io->name);
+  }
+  *out = buf;
+  return 0;
+}
+
 static int
 open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
            uint32_t flags, int rw, int follow)
@@ -379,6 +432,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     if (r < 0)
       goto fail;
     flags |= VD_OPEN_RAW;
+    l->remote = 1;
   }
   else {
     l->dirfd = open (l->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -412,10 +466,18 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     l->create_type = "raw";
     l->cid = l->parent_cid = 0xffffffffu;
     l->extents = calloc (1, sizeof *l->extents);
+    char *ddb = NULL;
+    if (l->remote) {
+      r = remote_ddb (l->desc_io, &ddb);
+      if (r < 0)
+        goto fail;
+    }
     text = vd__asprintf ("version=1\ncreateType=\"custom\"\nRW %llu FLAT "
-                         "\"raw\" 0\n",
+                         "\"raw\" 0\n%s",
                          (unsigned long long) VD_DIV_ROUND_UP (fsize,
-                                                               VD_SECTOR));
+                                                               VD_SECTOR),
+                         ddb ? ddb : "");
+    free (ddb);
     if (!l->extents || !text) {
       free (text);
       r = vd_error (VD_ENOMEM, errno, "raw");
@@ -1067,9 +1129,17 @@ vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
     return vd_error (VD_EINVAL, 0, "metadata value for %s holds a quote, a "
                      "line break or is over 1024 bytes", key);
   pthread_mutex_lock (&d->top->mu);
-  r = vd__desc_set_ddb (d->top->desc, key, value);
-  if (r == 0)
-    r = vd__link_write_descriptor (d->top);
+  if (d->top->remote) {
+    /* the server keeps the descriptor: change it there, then here */
+    r = vd__io_nbd_set_meta (d->top->desc_io, key, value);
+    if (r == 0)
+      r = vd__desc_set_ddb (d->top->desc, key, value);
+  }
+  else {
+    r = vd__desc_set_ddb (d->top->desc, key, value);
+    if (r == 0)
+      r = vd__link_write_descriptor (d->top);
+  }
   pthread_mutex_unlock (&d->top->mu);
   return r;
 }

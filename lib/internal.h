@@ -97,6 +97,15 @@ void vd__io_set_wrapper (vd_io_wrap_fn fn, void *arg);
 /* io-nbd.c: open an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://)
  * as a raw device. */
 int vd__io_nbd_open (struct vd_io **out, const char *uri, int rw);
+/* The disk database of the disk io serves, from a vdisk server's meta:
+ * export: *text is "# vdisk-meta 1" and KEY = "VALUE" lines (malloc'd),
+ * or NULL when the server keeps none (not a vdisk server).  Untrusted:
+ * the caller keeps only well-formed ddb lines. */
+int vd__io_nbd_get_meta (struct vd_io *io, char **text);
+/* Set (value NULL: remove) a ddb key of that disk on the server
+ * (meta-set: export); a refusal carries the server's reason. */
+int vd__io_nbd_set_meta (struct vd_io *io, const char *key,
+                         const char *value);
 /* Does path look like a URI vd__io_nbd_open takes? */
 int vd__is_uri (const char *path);
 
@@ -280,6 +289,7 @@ struct vd_link {
   int rw;
   int cid_renewed;          /* CID already changed in this open */
   int raw;                  /* VD_OPEN_RAW */
+  int remote;               /* served over NBD: ddb changes go to the server */
   pthread_mutex_t mu;       /* CID update and descriptor rewrite */
 };
 

@@ -69,6 +69,10 @@ struct nbd_io {
   unsigned next;                /* round robin (atomic) */
   uint64_t size;
   int can_zero, can_flush, has_bs;
+  /* for the side connections to the server's meta: exports */
+  char *user;
+  char psk_path[64];
+  int memfd;                    /* the derived key, or -1 */
 };
 
 static struct nbd_handle *
@@ -235,6 +239,11 @@ nbdio_close (struct vd_io *io)
     nbd_shutdown (nio->h[i], 0);
     nbd_close (nio->h[i]);
   }
+  if (nio->memfd >= 0)
+    close (nio->memfd);
+  nio->memfd = -1;
+  free (nio->user);
+  nio->user = NULL;
 }
 
 static const struct vd_io_ops nbd_ops = {
@@ -296,20 +305,130 @@ psk_memfd (const char *name, const char *user, const char *password)
   return fd;
 }
 
+/* ---- why the server refused an export --------------------------------- */
+
+#define STATUS_HEADER "# vdisk-status 1\n"
+#define META_HEADER "# vdisk-meta 1\n"
+#define MAX_TEXT_EXPORT (1u << 20)  /* as VD_MAX_DESC_BYTES */
+
+/* Read the whole (small) export h is connected to, NUL-terminated. */
+static int
+read_text (struct nbd_handle *h, const char *name, char **text, size_t *len)
+{
+  int64_t size = nbd_get_size (h);
+  char *buf;
+
+  *text = NULL;
+  if (size < 0)
+    return nbd_fail (name, "size");
+  if ((uint64_t) size > MAX_TEXT_EXPORT)
+    return vd_error (VD_ECORRUPT, 0, "%s: the server's text export is "
+                     "%lld bytes (at most %u)", name, (long long) size,
+                     MAX_TEXT_EXPORT);
+  buf = malloc ((size_t) size + 1);
+  if (!buf)
+    return vd_error (VD_ENOMEM, errno, "%s", name);
+  if (size > 0 && nbd_pread (h, buf, (size_t) size, 0, 0) < 0) {
+    free (buf);
+    return nbd_fail (name, "read");
+  }
+  buf[size] = '\0';
+  if (strlen (buf) != (size_t) size) {
+    free (buf);
+    return vd_error (VD_ECORRUPT, 0, "%s: the server's text export holds "
+                     "a NUL byte", name);
+  }
+  *text = buf;
+  *len = (size_t) size;
+  return 0;
+}
+
+static const struct { const char *name; int code, errnum; } refusals[] = {
+  { "EEXIST", VD_EEXIST, EEXIST }, { "ENOENT", VD_ENOENT, ENOENT },
+  { "EDQUOT", VD_ENOSPC, EDQUOT }, { "ENOSPC", VD_ENOSPC, ENOSPC },
+  { "EROFS", VD_EROFS, EROFS }, { "EBUSY", VD_ELOCKED, EBUSY },
+  { "EINVAL", VD_EINVAL, EINVAL }, { "EOPNOTSUPP", VD_ENOTSUP, EOPNOTSUPP },
+  /* a refusal by the server's rules, not a TLS login (EACCES) */
+  { "EPERM", VD_EIO, EPERM }, { "EACCES", VD_EIO, EPERM },
+};
+
+/* Say goodbye before closing (no "non-properly terminated" on the
+ * server), whether h got an export or is still negotiating. */
+static void
+hangup (struct nbd_handle *h)
+{
+  if (nbd_aio_is_ready (h) == 1)
+    nbd_shutdown (h, 0);
+  else if (nbd_aio_is_negotiating (h) == 1)
+    nbd_opt_abort (h);
+  nbd_close (h);
+}
+
+/* The server refused export name on handle h (still negotiating): ask a
+ * vdisk server why through its status: export, and report that. */
+static int
+export_refused (struct nbd_handle *h, const char *uri)
+{
+  const char *m = nbd_get_error ();
+  char *lib_msg = strdup (m ? m : "refused");
+  char *name = nbd_get_export_name (h), *status = NULL, *text = NULL;
+  size_t len;
+  int r;
+
+  if (!lib_msg || !name) {
+    free (lib_msg);
+    free (name);
+    return vd_error (VD_ENOMEM, errno, "%s", uri);
+  }
+  if (asprintf (&status, "status:%s", name) >= 0
+      && nbd_set_export_name (h, status) == 0 && nbd_opt_go (h) == 0
+      && read_text (h, uri, &text, &len) == 0
+      && strncmp (text, STATUS_HEADER, strlen (STATUS_HEADER)) == 0) {
+    char *line = text + strlen (STATUS_HEADER), *sp = strchr (line, ' ');
+    char *nl = strchr (line, '\n');
+    if (nl)
+      *nl = '\0';
+    if (sp && strncmp (line, "OK ", 3) != 0) {
+      int code = VD_EIO, errnum = EIO;
+      *sp = '\0';
+      for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+        if (strcmp (line, refusals[i].name) == 0) {
+          code = refusals[i].code;
+          errnum = refusals[i].errnum;
+        }
+      r = vd_error (code, errnum, "%s: the server refused: %s", uri, sp + 1);
+      goto out;
+    }
+  }
+  /* Not a vdisk server, or it kept no reason. */
+  r = vd_error (VD_ENOENT, ENOENT, "%s: the server refused export '%s' "
+                "(it gave no reason): %s", uri, name, lib_msg);
+out:
+  free (text);
+  free (status);
+  free (name);
+  free (lib_msg);
+  return r;
+}
+
 /* One connection, configured from the environment first so that what the
- * URI says wins. */
+ * URI says wins.  export, when given, replaces the URI's export name.  A
+ * refused login (TLS) fails in nbd_connect_uri, a refused export in
+ * nbd_opt_go: they are reported apart. */
 static int
 connect_one (struct nbd_handle **out, const char *uri, const char *user,
-             const char *psk_path)
+             const char *psk_path, const char *export)
 {
   struct nbd_handle *h = nbd_create ();
   const char *env;
+  int r;
   *out = NULL;
   if (!h)
     return nbd_fail (uri, "nbd_create");
   nbd_set_handle_name (h, "vdisk");
   if (nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0
-      || nbd_set_uri_allow_local_file (h, true) < 0)
+      || nbd_set_uri_allow_local_file (h, true) < 0
+      || nbd_set_opt_mode (h, true) < 0)
     goto fail;
   if ((env = getenv ("VDISK_NBD_TLS_CERTIFICATES")) && *env
       && nbd_set_tls_certificates (h, env) < 0)
@@ -320,10 +439,17 @@ connect_one (struct nbd_handle **out, const char *uri, const char *user,
     goto fail;
   if (nbd_connect_uri (h, uri) < 0)
     goto fail;
+  if (export && nbd_set_export_name (h, export) < 0)
+    goto fail;
+  if (nbd_opt_go (h) < 0) {
+    r = export_refused (h, uri);
+    hangup (h);
+    return r;
+  }
   *out = h;
   return 0;
-fail:;
-  int r = nbd_fail (uri, "connect");
+fail:
+  r = nbd_fail (uri, "connect");
   nbd_close (h);
   return r;
 }
@@ -369,7 +495,9 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   }
   nio->io.ops = &nbd_ops;
   nio->io.fd = -1;
-  r = connect_one (&nio->h[0], uri, user, psk_path[0] ? psk_path : NULL);
+  nio->memfd = -1;
+  r = connect_one (&nio->h[0], uri, user, psk_path[0] ? psk_path : NULL,
+                   NULL);
   if (r < 0)
     goto fail;
   nio->n = 1;
@@ -392,13 +520,19 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   if (want > 1 && nbd_can_multi_conn (nio->h[0]) == 1)
     while (nio->n < want) {
       r = connect_one (&nio->h[nio->n], uri, user,
-                       psk_path[0] ? psk_path : NULL);
+                       psk_path[0] ? psk_path : NULL, NULL);
       if (r < 0) {
         vd__error_clear ();     /* fewer connections are fine */
         break;
       }
       nio->n++;
     }
+  /* kept for side connections (metadata) */
+  nio->user = user;
+  user = NULL;
+  nio->memfd = memfd;
+  memfd = -1;
+  snprintf (nio->psk_path, sizeof nio->psk_path, "%s", psk_path);
   *out = &nio->io;
   r = 0;
   goto out;
@@ -410,6 +544,95 @@ out:
   if (memfd >= 0)
     close (memfd);
   free (user);
+  return r;
+}
+
+/* ---- the disk database of a disk on a vdisk server ---------------------- */
+
+/* The disk's path on the server: the export name, or PATH of a
+ * create:TYPE[,OPTIONS]:BYTES:PATH name (the disk it made). */
+static char *
+server_path (struct nbd_io *nio)
+{
+  char *name = nbd_get_export_name (nio->h[0]), *p;
+  if (!name || strncmp (name, "create:", 7) != 0)
+    return name;
+  p = strchr (name + 7, ':');
+  p = p ? strchr (p + 1, ':') : NULL;
+  if (!p) {
+    free (name);
+    return NULL;
+  }
+  memmove (name, p + 1, strlen (p + 1) + 1);
+  return name;
+}
+
+/* Open export on the server of io (same URI and credentials), read its
+ * text and disconnect. */
+static int
+side_text (struct nbd_io *nio, const char *export, char **text)
+{
+  struct nbd_handle *h;
+  size_t len;
+  int r = connect_one (&h, nio->io.name, nio->user,
+                       nio->psk_path[0] ? nio->psk_path : NULL, export);
+  if (r < 0)
+    return r;
+  r = read_text (h, nio->io.name, text, &len);
+  hangup (h);
+  return r;
+}
+
+int
+vd__io_nbd_get_meta (struct vd_io *io, char **text)
+{
+  struct nbd_io *nio = (struct nbd_io *) io;
+  char *path, *export = NULL, *t = NULL;
+  int r;
+
+  *text = NULL;
+  if (io->ops != &nbd_ops)
+    return 0;
+  path = server_path (nio);
+  if (!path || asprintf (&export, "meta:%s", path) < 0) {
+    free (path);
+    return vd_error (VD_ENOMEM, errno, "%s", io->name);
+  }
+  free (path);
+  r = side_text (nio, export, &t);
+  free (export);
+  if (r < 0 || strncmp (t, META_HEADER, strlen (META_HEADER)) != 0) {
+    /* not a vdisk server (or an older one): a disk without metadata */
+    free (t);
+    vd__error_clear ();
+    return 0;
+  }
+  *text = t;
+  return 0;
+}
+
+int
+vd__io_nbd_set_meta (struct vd_io *io, const char *key, const char *value)
+{
+  struct nbd_io *nio = (struct nbd_io *) io;
+  char *path, *export = NULL, *t = NULL;
+  int r, n;
+
+  if (io->ops != &nbd_ops)
+    return vd_error (VD_ENOTSUP, 0, "%s: not an NBD disk", io->name);
+  path = server_path (nio);
+  n = !path ? -1 : value ? asprintf (&export, "meta-set:%s=%s:%s", key,
+                                     value, path)
+      : asprintf (&export, "meta-set:%s:%s", key, path);
+  free (path);
+  if (n < 0)
+    return vd_error (VD_ENOMEM, errno, "%s", io->name);
+  r = side_text (nio, export, &t);
+  free (export);
+  if (r == 0 && strncmp (t, META_HEADER, strlen (META_HEADER)) != 0)
+    r = vd_error (VD_ENOTSUP, 0, "%s: the server does not keep disk "
+                  "metadata (not a vdisk server)", io->name);
+  free (t);
   return r;
 }
 

@@ -43,3 +43,11 @@ $(NBD_VIX_HELPER): tests/nbd/nbd-vix-remote.c include/vdisk/vixDiskLib.h $(O)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+
+# VixDiskLib remote parity (run by tests/nbd/test-nbd-remote-parity.sh).
+NBD_VIX_PARITY := $(O)/tests/nbd-vix-parity
+extra-tests: $(NBD_VIX_PARITY)
+$(NBD_VIX_PARITY): tests/nbd/nbd-vix-parity.c include/vdisk/vixDiskLib.h $(O)/compat/lib64/libvixDiskLib.so.8 $(O)/compat/lib64/libvixDiskLib.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)

@@ -587,18 +587,6 @@ copy_params (VixDiskLibConnectParams *dst, const VixDiskLibConnectParams *src)
   return 0;
 }
 
-static VixError
-check_local (const VixDiskLibConnectParams *p, const char *func)
-{
-  if (is_remote (p))
-    return vix_error (VIX_E_NOT_SUPPORTED, func,
-                      "server \"%s\": remote connections (vCenter/ESXi, "
-                      "transports nbd, nbdssl, san, hotadd) are not "
-                      "supported by vdisk; only local disks (no serverName)",
-                      p->serverName);
-  return VIX_OK;
-}
-
 /* ---- remote connections: a `vdisk serve` datastore over NBD ---------- */
 
 VIX_API VixError VixDiskLib_Disconnect (VixDiskLibConnection connection);
@@ -910,27 +898,50 @@ VixDiskLib_GetConnectParams (const VixDiskLibConnection connection,
   return VIX_OK;
 }
 
+/* PrepareForAccess, EndAccess and Cleanup with a server: VDDK asks
+ * vCenter to hold the VM back from migration while its disks are read.
+ * A vdisk server has no VMs to hold back, so there is nothing to do but
+ * what VDDK also does first: log in, which checks the server and the
+ * credentials (a wrong password fails here, as it would at Connect). */
+static VixError
+remote_access (const VixDiskLibConnectParams *p, const char *func,
+               const char *identity)
+{
+  VixDiskLibConnection c = NULL;
+  VixError err;
+
+  if (!is_remote (p))
+    return VIX_OK;
+  err = VixDiskLib_ConnectEx (p, TRUE, NULL, NULL, &c);
+  if (err != VIX_OK)
+    return err;
+  vix_log (LOG_INFO, "VixDiskLib: %s (%s) on %s: logged in; a vdisk "
+           "server holds no VM to keep from migrating\n", func,
+           identity ? identity : "", p->serverName);
+  VixDiskLib_Disconnect (c);
+  return VIX_OK;
+}
+
 VIX_API VixError
 VixDiskLib_PrepareForAccess (const VixDiskLibConnectParams *connectParams,
                              const char *identity)
 {
-  (void) identity;
-  return check_local (connectParams, "VixDiskLib_PrepareForAccess");
+  return remote_access (connectParams, "VixDiskLib_PrepareForAccess",
+                        identity);
 }
 
 VIX_API VixError
 VixDiskLib_EndAccess (const VixDiskLibConnectParams *connectParams,
                       const char *identity)
 {
-  (void) identity;
-  return check_local (connectParams, "VixDiskLib_EndAccess");
+  return remote_access (connectParams, "VixDiskLib_EndAccess", identity);
 }
 
 VIX_API VixError
 VixDiskLib_Cleanup (const VixDiskLibConnectParams *connectParams,
                     uint32 *numCleanedUp, uint32 *numRemaining)
 {
-  VixError err = check_local (connectParams, "VixDiskLib_Cleanup");
+  VixError err = remote_access (connectParams, "VixDiskLib_Cleanup", NULL);
 
   if (numCleanedUp)
     *numCleanedUp = 0;
@@ -1939,9 +1950,42 @@ progress_adapter (uint64_t done, uint64_t total, void *payload)
 }
 
 /* Clone onto a remote datastore: the server creates the disk (the
- * plugin's create:TYPE:BYTES:PATH export; thin unless the create
- * parameters ask for a flat or hosted sparse disk) and only allocated
- * data is sent.  The server refuses an existing name (no overwrite). */
+ * plugin's create:TYPE,OPTIONS:BYTES:PATH export) and only allocated data
+ * is sent.  As VMware's guide says of ESXi, the clone becomes a
+ * VIXDISKLIB_DISK_VMFS_FLAT disk whatever the create parameters say: a
+ * `vmfs` descriptor over a thin (sparse) -flat.vmdk, with the source's
+ * adapter, geometry and hardware version.  The server refuses an existing
+ * name (no overwrite); its reason comes back with the error. */
+/* ",adapter=A,geometry=C/H/S,bios=C/H/S,hw=N" from the source disk (the
+ * create parameters' adapter where the source has none). */
+static void
+remote_create_options (char *out, size_t n, vd_disk *src,
+                       const struct vd_create_params *p)
+{
+  struct vd_geometry phys, bios;
+  enum vd_adapter a = vd_disk_get_adapter (src);
+  uint32_t hw = vd_disk_get_hw_version (src);
+  size_t len;
+
+  if (a == VD_ADAPTER_UNKNOWN)
+    a = p->adapter;
+  snprintf (out, n, ",adapter=%s", vd_adapter_name (a));
+  vd_disk_get_geometry (src, &phys, &bios);
+  len = strlen (out);
+  if (phys.cylinders && phys.heads && phys.sectors && phys.heads <= 255
+      && phys.sectors <= 63)
+    snprintf (out + len, n - len, ",geometry=%u/%u/%u", phys.cylinders,
+              phys.heads, phys.sectors);
+  len = strlen (out);
+  if (bios.cylinders && bios.heads && bios.sectors && bios.heads <= 255
+      && bios.sectors <= 63)
+    snprintf (out + len, n - len, ",bios=%u/%u/%u", bios.cylinders,
+              bios.heads, bios.sectors);
+  len = strlen (out);
+  if (hw >= 3 && hw <= 255)
+    snprintf (out + len, n - len, ",hw=%u", hw);
+}
+
 struct rclone {
   vd_disk *src, *dst;
   uint8 *buf;
@@ -1982,16 +2026,16 @@ remote_clone (const struct VixDiskLibConnectParam *c, const char *dstPath,
               struct progress_ctx *pc, const char *func)
 {
   struct rclone r = { src, NULL, NULL, 0, vd_disk_get_size (src), pc, 0 };
-  const char *type = p->type == VD_TYPE_VMFS ? "thick"
-    : p->type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse" : "thin";
-  char *export = NULL, *uri;
+  const char *type = "thin";
+  char *export = NULL, *uri, opts[160];
   VixError err = VIX_OK;
   int rc;
 
   if (c->read_only)
     return vix_error (VIX_E_FILE_READ_ONLY, func, "%s: the connection to "
                       "\"%s\" is read-only", dstPath, c->params.serverName);
-  if (asprintf (&export, "create:%s:%llu:%s", type,
+  remote_create_options (opts, sizeof opts, src, p);
+  if (asprintf (&export, "create:%s%s:%llu:%s", type, opts,
                 (unsigned long long) r.total, dstPath) < 0)
     return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
   uri = remote_uri (c, export);
@@ -2000,18 +2044,8 @@ remote_clone (const struct VixDiskLibConnectParam *c, const char *dstPath,
     return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
   rc = vd_disk_open (&r.dst, uri, 0);
   free (uri);
-  if (rc < 0) {
-    /* The server refuses the create (exists, quota, bad name) without
-     * saying which: NBD carries no reason. */
-    if (rc == VD_EIO && vd_last_error ()->errnum != EACCES
-        && vd_last_error ()->errnum != ECONNREFUSED)
-      return vix_error (VIX_E_FILE_ERROR, func, "%s: server \"%s\" refused "
-                        "to create the disk (it exists, a quota is reached, "
-                        "or the name is not allowed; see the server log): "
-                        "%s", dstPath, c->params.serverName,
-                        vd_last_error ()->message);
+  if (rc < 0)    /* the server's reason: exists, folder, quota, name */
     return remote_error (rc, func, c);
-  }
   r.buf = malloc (RCLONE_CHUNK);
   if (!r.buf)
     err = vix_error (VIX_E_OUT_OF_MEMORY, func, "buffer");

@@ -529,7 +529,14 @@ VD_API int vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb,
  * VDISK_NBD_PASSWORD (the key is derived, see below, and never written to
  * disk), VDISK_NBD_PSK_FILE, VDISK_NBD_TLS_CERTIFICATES.
  * VDISK_NBD_CONNECTIONS (1-8) opens more connections when the server
- * allows multi-conn.  See nbdkit-vdisk-plugin(1) for the server. */
+ * allows multi-conn.  From a vdisk server the disk database comes along:
+ * vd_disk_get_meta, _get_adapter, _get_geometry, _get_uuid answer from
+ * the server (its meta: export), and vd_disk_set_meta changes the key on
+ * the server (meta-set:).  An export the server refuses fails with the
+ * server's reason (status:): VD_EEXIST, VD_ENOENT, VD_ENOSPC (a quota:
+ * errnum EDQUOT), VD_EROFS, VD_ELOCKED, VD_EINVAL, or VD_EIO with errnum
+ * EPERM; a refused TLS login is VD_EIO with errnum EACCES.  See
+ * nbdkit-vdisk-plugin(1) for the server. */
 
 /* The TLS pre-shared key of an NBD user from a password, as `vdisk user
  * add` and the VixDiskLib layer derive it: PBKDF2-HMAC-SHA256 of the

@@ -2,9 +2,12 @@
  * a "datastore", over NBD.  Written against the public libvdisk API only.
  *
  * An export name is a disk path inside the datastore ("vm/disk.vmdk", or
- * VDDK's "[datastore] vm/disk.vmdk").  A reserved, never-listed form
- * "create:TYPE:BYTES:PATH" creates a new disk and serves it writable.
+ * VDDK's "[datastore] vm/disk.vmdk").  Reserved, never-listed forms:
+ * "create:TYPE[,OPTIONS]:BYTES:PATH" creates a new disk and serves it
+ * writable; "meta:PATH" and "meta-set:KEY=VALUE:PATH" read and set its
+ * disk database; "status:EXPORT" says why an open of EXPORT was refused.
  * See nbdkit-vdisk-plugin(1). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,18 +15,52 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
 #include <vdisk/vdisk.h>
+
+/* ---- error reporting ---------------------------------------------------
+ * nbdkit 1.32 answers a refused NBD_OPT_GO with NBD_REP_ERR_UNKNOWN and no
+ * text, so a client cannot tell "exists" from "quota".  Every message and
+ * errno this file gives nbdkit is also kept for the calling thread; a
+ * refused open is then recorded and served by the status: export (see
+ * "reserved exports" below).  The macros route this file's calls here. */
+static __thread char last_msg[512];
+static __thread int last_errno;
+
+static void report_error (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+static void
+report_error (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (last_msg, sizeof last_msg, fmt, ap);
+  va_end (ap);
+  nbdkit_error ("%s", last_msg);
+}
+
+static void
+report_errno (int err)
+{
+  last_errno = err;
+  nbdkit_set_error (err);
+}
+#define nbdkit_error report_error
+#define nbdkit_set_error report_errno
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -81,6 +118,8 @@ static struct made *made_list;
 struct handle {
   struct entry *e;
   int can_write;
+  char *text;                   /* meta:, meta-set:, status: exports */
+  size_t text_len;
 };
 
 static int
@@ -547,14 +586,98 @@ open_existing (const char *export, int readonly)
   return e;
 }
 
-/* "create:TYPE:BYTES:PATH" (table_lock held). */
+/* The options of "create:TYPE,OPTION,...:BYTES:PATH", each KEY=VALUE:
+ * adapter=NAME, geometry=C/H/S (physical), bios=C/H/S, hw=N.  A clone
+ * onto the server keeps its source's adapter and geometry this way. */
+static int
+parse_chs (const char *v, struct vd_geometry *g)
+{
+  unsigned long c, h, s;
+  char *end;
+  errno = 0;
+  c = strtoul (v, &end, 10);
+  if (end == v || *end != '/' || errno)
+    return -1;
+  v = end + 1;
+  h = strtoul (v, &end, 10);
+  if (end == v || *end != '/' || errno)
+    return -1;
+  v = end + 1;
+  s = strtoul (v, &end, 10);
+  if (end == v || *end != '\0' || errno)
+    return -1;
+  if (c < 1 || c > UINT32_MAX || h < 1 || h > 255 || s < 1 || s > 63)
+    return -1;
+  g->cylinders = (uint32_t) c;
+  g->heads = (uint32_t) h;
+  g->sectors = (uint32_t) s;
+  return 0;
+}
+
+static int
+create_options (const char *export, char *opts,
+                struct vd_create_params *params, struct vd_geometry *bios)
+{
+  char *save = NULL;
+  for (char *o = strtok_r (opts, ",", &save); o;
+       o = strtok_r (NULL, ",", &save)) {
+    char *v = strchr (o, '=');
+    int bad = !v;
+    if (v) {
+      *v++ = '\0';
+      if (strcmp (o, "adapter") == 0) {
+        params->adapter = vd_adapter_from_name (v);
+        bad = params->adapter == VD_ADAPTER_UNKNOWN;
+      }
+      else if (strcmp (o, "geometry") == 0)
+        bad = parse_chs (v, &params->geometry) < 0;
+      else if (strcmp (o, "bios") == 0)
+        bad = parse_chs (v, bios) < 0;
+      else if (strcmp (o, "hw") == 0) {
+        char *end;
+        unsigned long n = strtoul (v, &end, 10);
+        bad = end == v || *end || n < 3 || n > 255;
+        params->hw_version = (uint32_t) n;
+      }
+      else
+        bad = 1;
+    }
+    if (bad) {
+      nbdkit_error ("export '%.64s': bad create option '%s%s%s' (adapter="
+                    "NAME, geometry=C/H/S, bios=C/H/S, hw=N)", export, o,
+                    v ? "=" : "", v ? v : "");
+      nbdkit_set_error (EINVAL);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int
+set_bios_geometry (vd_disk *d, const struct vd_geometry *g)
+{
+  char v[16];
+  if (!g->cylinders)
+    return 0;
+  snprintf (v, sizeof v, "%u", g->cylinders);
+  if (vd_disk_set_meta (d, "ddb.geometry.biosCylinders", v) < 0)
+    return -1;
+  snprintf (v, sizeof v, "%u", g->heads);
+  if (vd_disk_set_meta (d, "ddb.geometry.biosHeads", v) < 0)
+    return -1;
+  snprintf (v, sizeof v, "%u", g->sectors);
+  return vd_disk_set_meta (d, "ddb.geometry.biosSectors", v);
+}
+
+/* "create:TYPE[,OPTION...]:BYTES:PATH" (table_lock held). */
 static struct entry *
 open_create (const char *export, int readonly)
 {
-  char type[16], *end, *path;
+  char type[256], *end, *path, *opts;
   const char *p = export + 7, *colon;
   uint64_t capacity;
   struct vd_create_params params;
+  struct vd_geometry bios = { 0, 0, 0 };
   struct statvfs sv;
   struct entry *e;
   vd_disk *d;
@@ -595,12 +718,16 @@ open_create (const char *export, int readonly)
   }
   colon = strchr (p, ':');
   if (!colon || (size_t) (colon - p) >= sizeof type) {
-    nbdkit_error ("export '%.64s': expected create:TYPE:BYTES:PATH", export);
+    nbdkit_error ("export '%.64s': expected create:TYPE[,OPTION...]:BYTES:"
+                  "PATH", export);
     nbdkit_set_error (EINVAL);
     return NULL;
   }
   memcpy (type, p, (size_t) (colon - p));
   type[colon - p] = '\0';
+  opts = strchr (type, ',');
+  if (opts)
+    *opts++ = '\0';
   p = colon + 1;
   errno = 0;
   if (!isdigit ((unsigned char) *p)
@@ -632,6 +759,8 @@ open_create (const char *export, int readonly)
     nbdkit_set_error (EINVAL);
     return NULL;
   }
+  if (opts && create_options (export, opts, &params, &bios) < 0)
+    return NULL;
 
   /* quotas */
   if (quota_capacity && capacity > quota_capacity) {
@@ -675,7 +804,8 @@ open_create (const char *export, int readonly)
     return NULL;
   }
   if (vd_disk_open (&d, path, 0) < 0
-      || vd_disk_set_meta (d, INCOMPLETE_KEY, "1") < 0) {
+      || vd_disk_set_meta (d, INCOMPLETE_KEY, "1") < 0
+      || set_bios_geometry (d, &bios) < 0) {
     vd_fail ();
     nbdkit_debug ("%s: created but not opened", path);
     free (path);
@@ -989,32 +1119,429 @@ vdisk_extents (void *handle, uint32_t count, uint64_t offset,
   return x.err ? -1 : 0;
 }
 
+/* ---- reserved exports: meta:, meta-set:, status: ------------------------
+ * Small read-only text exports beside the disks (never listed):
+ *   meta:PATH                the disk database of PATH
+ *   meta-set:KEY=VALUE:PATH  set a ddb key of PATH, then as meta:
+ *   meta-set:KEY:PATH        remove it, then as meta:
+ *   status:EXPORT            why this client's last open of EXPORT failed
+ * meta: and meta-set: open PATH exactly as a disk export is opened (same
+ * name checks, same shared handle, same read-only rules).  See
+ * nbdkit-vdisk-plugin(1). */
+
+#define FAIL_SLOTS 64           /* refusals remembered */
+#define FAIL_TTL 600            /* seconds a refusal is answered */
+#define META_HEADER "# vdisk-meta 1\n"
+#define STATUS_HEADER "# vdisk-status 1\n"
+
+struct failure {
+  char *export;
+  char peer[64];
+  int err;
+  char *msg;
+  time_t when;
+};
+static struct failure failures[FAIL_SLOTS];
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+/* meta-set: and the text made from the ddb, one at a time */
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct { int err; const char *name; } errno_names[] = {
+  { EEXIST, "EEXIST" }, { ENOENT, "ENOENT" }, { EDQUOT, "EDQUOT" },
+  { ENOSPC, "ENOSPC" }, { EROFS, "EROFS" }, { EPERM, "EPERM" },
+  { EACCES, "EACCES" }, { EBUSY, "EBUSY" }, { EINVAL, "EINVAL" },
+  { ENOMEM, "ENOMEM" }, { EOPNOTSUPP, "EOPNOTSUPP" }, { EIO, "EIO" },
+};
+
+static const char *
+errno_name (int err)
+{
+  for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+    if (errno_names[i].err == err)
+      return errno_names[i].name;
+  return "EIO";
+}
+
+/* Who is asking: the uid on a Unix socket, else the address (no port),
+ * so one client cannot read the refusals of another host. */
+static void
+peer_key (char *out, size_t n)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char addr[INET6_ADDRSTRLEN] = "?";
+
+  snprintf (out, n, "?");
+  memset (&ss, 0, sizeof ss);
+  if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) < 0)
+    return;
+  if (ss.ss_family == AF_UNIX)
+    snprintf (out, n, "uid:%" PRId64, nbdkit_peer_uid ());
+  else if (ss.ss_family == AF_INET) {
+    inet_ntop (AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, addr,
+               sizeof addr);
+    snprintf (out, n, "inet:%s", addr);
+  }
+  else if (ss.ss_family == AF_INET6) {
+    inet_ntop (AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, addr,
+               sizeof addr);
+    snprintf (out, n, "inet6:%s", addr);
+  }
+}
+
+/* The message without the server's own folder: "DATASTORE/vm/x.vmdk"
+ * becomes "vm/x.vmdk". */
+static char *
+client_message (const char *msg)
+{
+  size_t dl = strlen (datastore);
+  char *out = malloc (strlen (msg) + 1), *q = out;
+  if (!out)
+    return NULL;
+  while (*msg) {
+    if (strncmp (msg, datastore, dl) == 0 && msg[dl] == '/')
+      msg += dl + 1;
+    else
+      *q++ = *msg++;
+  }
+  *q = '\0';
+  return out;
+}
+
+static void
+record_failure (const char *export)
+{
+  char peer[64];
+  struct failure *f = NULL;
+  time_t now = time (NULL);
+  char *name = strdup (export), *msg = client_message (last_msg[0]
+                                                      ? last_msg
+                                                      : "refused");
+  if (!name || !msg) {
+    free (name);
+    free (msg);
+    return;
+  }
+  peer_key (peer, sizeof peer);
+  pthread_mutex_lock (&fail_lock);
+  for (size_t i = 0; i < FAIL_SLOTS && !f; i++)
+    if (failures[i].export && strcmp (failures[i].export, export) == 0
+        && strcmp (failures[i].peer, peer) == 0)
+      f = &failures[i];
+  for (size_t i = 0; i < FAIL_SLOTS && !f; i++)
+    if (!failures[i].export)
+      f = &failures[i];
+  if (!f) {
+    f = &failures[0];
+    for (size_t i = 1; i < FAIL_SLOTS; i++)
+      if (failures[i].when < f->when)
+        f = &failures[i];
+  }
+  free (f->export);
+  free (f->msg);
+  f->export = name;
+  f->msg = msg;
+  f->err = last_errno ? last_errno : EIO;
+  f->when = now;
+  snprintf (f->peer, sizeof f->peer, "%s", peer);
+  pthread_mutex_unlock (&fail_lock);
+}
+
+static void
+free_failures (void)
+{
+  for (size_t i = 0; i < FAIL_SLOTS; i++) {
+    free (failures[i].export);
+    free (failures[i].msg);
+    failures[i].export = failures[i].msg = NULL;
+  }
+}
+
+static char *
+status_text (const char *export, size_t *len)
+{
+  char peer[64], *text = NULL;
+  time_t now = time (NULL);
+  int n = -1;
+
+  peer_key (peer, sizeof peer);
+  pthread_mutex_lock (&fail_lock);
+  for (size_t i = 0; i < FAIL_SLOTS; i++) {
+    struct failure *f = &failures[i];
+    if (f->export && strcmp (f->export, export) == 0
+        && strcmp (f->peer, peer) == 0 && now - f->when <= FAIL_TTL) {
+      n = asprintf (&text, STATUS_HEADER "%s %s\n", errno_name (f->err),
+                    f->msg);
+      break;
+    }
+  }
+  pthread_mutex_unlock (&fail_lock);
+  if (n < 0)
+    n = asprintf (&text, STATUS_HEADER "OK no refusal recorded\n");
+  if (n < 0)
+    return NULL;
+  *len = (size_t) n;
+  return text;
+}
+
+/* Keys a client may not set: the server's own marks. */
+static int
+key_is_servers (const char *key)
+{
+  return strncasecmp (key, "ddb.vdisk.", 10) == 0;
+}
+
+/* "# vdisk-meta 1" and one `KEY = "VALUE"` line per ddb key: the top
+ * link's keys, then adapter, geometry and hardware version inherited from
+ * a parent (vd_disk_get_meta's view).  meta_lock held. */
+static char *
+meta_text (vd_disk *d, size_t *len)
+{
+  static const char *const inherited[] = {
+    "ddb.adapterType", "ddb.geometry.cylinders", "ddb.geometry.heads",
+    "ddb.geometry.sectors", "ddb.geometry.biosCylinders",
+    "ddb.geometry.biosHeads", "ddb.geometry.biosSectors",
+    "ddb.virtualHWVersion",
+  };
+  char *text = NULL;
+  size_t size = 0;
+  unsigned n = vd_disk_get_meta_count (d);
+  FILE *fp = open_memstream (&text, &size);
+
+  if (!fp)
+    return NULL;
+  fputs (META_HEADER, fp);
+  for (unsigned i = 0; i < n; i++) {
+    const char *k = vd_disk_get_meta_key (d, i), *v;
+    if (k && (v = vd_disk_get_meta (d, k)))
+      fprintf (fp, "%s = \"%s\"\n", k, v);
+  }
+  for (size_t j = 0; j < sizeof inherited / sizeof inherited[0]; j++) {
+    const char *v = vd_disk_get_meta (d, inherited[j]);
+    unsigned i;
+    for (i = 0; i < n; i++) {
+      const char *k = vd_disk_get_meta_key (d, i);
+      if (k && strcmp (k, inherited[j]) == 0)
+        break;
+    }
+    if (i == n && v)
+      fprintf (fp, "%s = \"%s\"\n", inherited[j], v);
+  }
+  if (fclose (fp) != 0) {
+    free (text);
+    return NULL;
+  }
+  *len = size;
+  return text;
+}
+
+static void *
+open_meta (const char *export, int readonly)
+{
+  int set = strncmp (export, "meta-set:", 9) == 0;
+  const char *path = export + (set ? 9 : 5);
+  char *key = NULL, *value = NULL;
+  struct handle *h;
+  struct entry *e;
+
+  if (set) {
+    const char *last = strrchr (path, ':');
+    if (!last || last == path) {
+      nbdkit_error ("export '%.64s': expected meta-set:KEY=VALUE:PATH or "
+                    "meta-set:KEY:PATH", export);
+      nbdkit_set_error (EINVAL);
+      return NULL;
+    }
+    key = strndup (path, (size_t) (last - path));
+    if (!key) {
+      nbdkit_set_error (ENOMEM);
+      return NULL;
+    }
+    if ((value = strchr (key, '=')))
+      *value++ = '\0';
+    path = last + 1;
+    if (key_is_servers (key)) {
+      nbdkit_error ("export '%.64s': refused: keys ddb.vdisk.* are kept by "
+                    "the server", export);
+      nbdkit_set_error (EPERM);
+      free (key);
+      return NULL;
+    }
+  }
+  if (!*path && default_name)
+    path = default_name;
+  h = calloc (1, sizeof *h);
+  if (!h) {
+    nbdkit_set_error (ENOMEM);
+    free (key);
+    return NULL;
+  }
+  pthread_mutex_lock (&table_lock);
+  e = open_existing (path, readonly);
+  pthread_mutex_unlock (&table_lock);
+  if (!e) {
+    free (h);
+    free (key);
+    return NULL;
+  }
+  h->e = e;
+  pthread_mutex_lock (&meta_lock);
+  if (set && (readonly || !e->rw)) {
+    nbdkit_error ("export '%.64s': refused: %s is served read-only%s",
+                  export, path, readonly ? " (read-only server)"
+                  : " (it has a child, or another client opened it "
+                  "read-only)");
+    nbdkit_set_error (EROFS);
+  }
+  else if (set && vd_disk_set_meta (e->disk, key, value) < 0)
+    vd_fail ();
+  else if (!(h->text = meta_text (e->disk, &h->text_len)))
+    nbdkit_set_error (ENOMEM);
+  pthread_mutex_unlock (&meta_lock);
+  free (key);
+  if (!h->text) {
+    vdisk_close (h);
+    return NULL;
+  }
+  return h;
+}
+
+static void *
+open_status (const char *export)
+{
+  struct handle *h = calloc (1, sizeof *h);
+  if (!h || !(h->text = status_text (export + 7, &h->text_len))) {
+    free (h);
+    nbdkit_set_error (ENOMEM);
+    return NULL;
+  }
+  return h;
+}
+
+/* The plugin's open: reserved text exports here, disks in vdisk_open;
+ * every refusal is recorded for status:. */
+static void *
+reserved_open (int readonly)
+{
+  const char *export = nbdkit_export_name ();
+  void *h;
+
+  last_msg[0] = '\0';
+  last_errno = 0;
+  if (!export)
+    export = "";
+  if (strncmp (export, "status:", 7) == 0)
+    return open_status (export);
+  if (strncmp (export, "meta:", 5) == 0
+      || strncmp (export, "meta-set:", 9) == 0)
+    h = open_meta (export, readonly);
+  else
+    h = vdisk_open (readonly);
+  if (!h)
+    record_failure (export);
+  return h;
+}
+
+static void
+reserved_close (void *handle)
+{
+  struct handle *h = handle;
+  free (h->text);
+  h->text = NULL;
+  if (h->e)
+    vdisk_close (h);
+  else
+    free (h);
+}
+
+static void
+reserved_unload (void)
+{
+  free_failures ();
+  vdisk_unload ();
+}
+
+static int64_t
+reserved_get_size (void *handle)
+{
+  struct handle *h = handle;
+  return h->text ? (int64_t) h->text_len : vdisk_get_size (handle);
+}
+
+static int
+reserved_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                     uint32_t *maximum)
+{
+  struct handle *h = handle;
+  if (!h->text)
+    return vdisk_block_size (handle, minimum, preferred, maximum);
+  *minimum = 1;
+  *preferred = 4096;
+  *maximum = 0xffffffff;
+  return 0;
+}
+
+static const char *
+reserved_export_description (void *handle)
+{
+  struct handle *h = handle;
+  return h->text ? "vdisk text (read-only)"
+    : vdisk_export_description (handle);
+}
+
+static int
+reserved_can_flush (void *handle)
+{
+  return ((struct handle *) handle)->text ? 0 : vdisk_can_flush (handle);
+}
+
+static int
+reserved_can_extents (void *handle)
+{
+  return ((struct handle *) handle)->text ? 0 : vdisk_can_extents (handle);
+}
+
+static int
+reserved_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  struct handle *h = handle;
+  if (!h->text)
+    return vdisk_pread (handle, buf, count, offset, flags);
+  if (offset > h->text_len || count > h->text_len - offset) {
+    nbdkit_set_error (EINVAL);
+    return -1;
+  }
+  memcpy (buf, h->text + offset, count);
+  return 0;
+}
+
 static struct nbdkit_plugin plugin = {
   .name = "vdisk",
   .longname = "nbdkit VMDK plugin (libvdisk)",
   .version = VERSION_STRING,
-  .unload = vdisk_unload,
+  .unload = reserved_unload,
   .config = vdisk_config,
   .config_complete = vdisk_config_complete,
   .config_help = vdisk_config_help,
   .magic_config_key = "dir",
   .list_exports = vdisk_list_exports,
   .default_export = vdisk_default_export,
-  .open = vdisk_open,
-  .close = vdisk_close,
-  .get_size = vdisk_get_size,
-  .block_size = vdisk_block_size,
-  .export_description = vdisk_export_description,
+  .open = reserved_open,
+  .close = reserved_close,
+  .get_size = reserved_get_size,
+  .block_size = reserved_block_size,
+  .export_description = reserved_export_description,
   .can_write = vdisk_can_write,
-  .can_flush = vdisk_can_flush,
+  .can_flush = reserved_can_flush,
   .can_fua = vdisk_can_fua,
   .can_trim = vdisk_can_trim,
   .can_zero = vdisk_can_zero,
   .can_fast_zero = vdisk_can_fast_zero,
-  .can_extents = vdisk_can_extents,
+  .can_extents = reserved_can_extents,
   .can_multi_conn = vdisk_can_multi_conn,
   .can_cache = vdisk_can_cache,
-  .pread = vdisk_pread,
+  .pread = reserved_pread,
   .pwrite = vdisk_pwrite,
   .flush = vdisk_flush,
   .trim = vdisk_trim,

@@ -45,7 +45,8 @@ run (int argc, char **argv)
   struct vd_create_params p;
   struct open_opts oo = { 0 };
   struct progress pr;
-  int c, want_progress = 0, pfd = -1, fmt = -1, rc = 0;
+  int c, want_progress = 0, pfd = -1, fmt = -1, rc = 0, type_given = 0;
+  int adapter_given = 0;
   vd_disk *src;
 
   vd_create_params_init (&p);
@@ -55,11 +56,13 @@ run (int argc, char **argv)
       p.type = vd_type_from_name (optarg);
       if (p.type == VD_TYPE_UNKNOWN)
         return usage_error (verb, "unknown disk type '%s'", optarg);
+      type_given = 1;
       break;
     case 'a':
       p.adapter = vd_adapter_from_name (optarg);
       if (p.adapter == VD_ADAPTER_UNKNOWN)
         return usage_error (verb, "unknown adapter '%s'", optarg);
+      adapter_given = 1;
       break;
     case 'j':
       p.threads = (uint32_t) strtoul (optarg, NULL, 10);
@@ -85,19 +88,33 @@ run (int argc, char **argv)
   }
   if (optind + 2 != argc)
     return usage_error (verb, "expected IN and OUT arguments");
-  /* OUT on a vdisk server: a remote create, as 'vdisk upload' does. */
+  /* OUT on a vdisk server: a remote create, as 'vdisk upload' does: a
+   * vmfs disk over a thin flat file (as ESXi makes a clone) unless --type
+   * asks for thick (vmfs) or monolithicSparse; IN's adapter and geometry
+   * unless --adapter. */
   if (!strncmp (argv[optind + 1], "nbd", 3)
       && strstr (argv[optind + 1], "://")) {
     const struct command *up = find_command ("upload");
-    const char *t = p.type == VD_TYPE_VMFS ? "thick"
+    const char *t = !type_given ? "thin"
+                    : p.type == VD_TYPE_VMFS ? "thick"
                     : p.type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse"
                     : "thin";
-    char *uargv[] = { (char *) "upload", (char *) "--type", (char *) t,
-                      argv[optind], argv[optind + 1], NULL };
+    char *uargv[8];
+    int n = 0;
     if (!up)
       return usage_error (verb, "this build cannot write to NBD servers");
+    uargv[n++] = (char *) "upload";
+    uargv[n++] = (char *) "--type";
+    uargv[n++] = (char *) t;
+    if (adapter_given) {
+      uargv[n++] = (char *) "--adapter";
+      uargv[n++] = (char *) vd_adapter_name (p.adapter);
+    }
+    uargv[n++] = argv[optind];
+    uargv[n++] = argv[optind + 1];
+    uargv[n] = NULL;
     optind = 1;
-    return up->run (5, uargv);
+    return up->run (n, uargv);
   }
   oo.raw = fmt == -1 ? looks_raw (argv[optind]) : fmt;
   if (vd_disk_open (&src, argv[optind], open_flags (&oo, 1)) < 0)

@@ -235,6 +235,39 @@ const struct command cmd_serve = {
 
 #define CHUNK (4u << 20)
 
+/* ",adapter=A,geometry=C/H/S,bios=C/H/S,hw=N": the new disk keeps the
+ * source's adapter (or the one asked for), geometry and hardware
+ * version. */
+static void
+create_options (char *out, size_t n, vd_disk *src, enum vd_adapter asked)
+{
+  struct vd_geometry phys, bios;
+  enum vd_adapter a = asked != VD_ADAPTER_UNKNOWN ? asked
+                      : vd_disk_get_adapter (src);
+  uint32_t hw = vd_disk_get_hw_version (src);
+  /* another adapter than the source's: the server computes its geometry */
+  int keep_geo = a == vd_disk_get_adapter (src);
+  size_t len;
+
+  out[0] = '\0';
+  if (a != VD_ADAPTER_UNKNOWN)
+    snprintf (out, n, ",adapter=%s", vd_adapter_name (a));
+  vd_disk_get_geometry (src, &phys, &bios);
+  len = strlen (out);
+  if (phys.cylinders && phys.heads && phys.sectors && phys.heads <= 255
+      && phys.sectors <= 63 && keep_geo)
+    snprintf (out + len, n - len, ",geometry=%u/%u/%u", phys.cylinders,
+              phys.heads, phys.sectors);
+  len = strlen (out);
+  if (bios.cylinders && bios.heads && bios.sectors && bios.heads <= 255
+      && bios.sectors <= 63 && keep_geo)
+    snprintf (out + len, n - len, ",bios=%u/%u/%u", bios.cylinders,
+              bios.heads, bios.sectors);
+  len = strlen (out);
+  if (hw >= 3 && hw <= 255)
+    snprintf (out + len, n - len, ",hw=%u", hw);
+}
+
 /* The URI with its export path P replaced by create:TYPE:BYTES:P. */
 static char *
 create_uri (const char *uri, const char *type, uint64_t bytes)
@@ -293,17 +326,25 @@ run_upload (int argc, char **argv)
     { "type", required_argument, NULL, 't' },
     { "trusted", no_argument, NULL, 'T' },
     { "raw", no_argument, NULL, 'R' },
+    { "adapter", required_argument, NULL, 'a' },
     OPT_HELP, { 0 } };
   struct open_opts oo = { 0 };
+  enum vd_adapter adapter = VD_ADAPTER_UNKNOWN;
+  char typeopts[200];
   const char *type = "thin";
   struct progress pr;
   struct upload u = { 0 };
   char *uri;
   int c, rc = 0;
 
-  while ((c = getopt_long (argc, argv, "t:", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "t:a:", opts, NULL)) != -1) {
     switch (c) {
     case 't': type = optarg; break;
+    case 'a':
+      adapter = vd_adapter_from_name (optarg);
+      if (adapter == VD_ADAPTER_UNKNOWN)
+        return usage_error ("upload", "unknown adapter '%s'", optarg);
+      break;
     case 'T': oo.trusted = 1; break;
     case 'R': oo.raw = 1; break;
     default: return usage_error ("upload", "invalid option");
@@ -317,7 +358,10 @@ run_upload (int argc, char **argv)
   if (vd_disk_open (&u.src, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
   u.total = vd_disk_get_size (u.src);
-  uri = create_uri (argv[optind + 1], type, u.total);
+  snprintf (typeopts, sizeof typeopts, "%s", type);
+  create_options (typeopts + strlen (typeopts),
+                  sizeof typeopts - strlen (typeopts), u.src, adapter);
+  uri = create_uri (argv[optind + 1], typeopts, u.total);
   if (!uri) {
     vd_disk_close (u.src);
     return usage_error ("upload", "URI must name the new disk: "
@@ -356,10 +400,13 @@ out:
 }
 
 const struct command cmd_upload = {
-  "upload", run_upload, "[--type thin|thick|sparse] SOURCE URI",
+  "upload", run_upload, "[--type thin|thick|sparse] [--adapter A] SOURCE URI",
   "Clone a disk onto a vdisk server as a new disk (only allocated data).",
-  "  -t, --type T          thin (vmfsThin, default), thick (vmfs,\n"
-  "                        preallocated) or sparse (monolithicSparse)\n"
+  "  -t, --type T          thin (vmfs over a sparse -flat.vmdk, default),\n"
+  "                        thick (vmfs, preallocated) or sparse\n"
+  "                        (monolithicSparse)\n"
+  "  -a, --adapter A       adapter of the new disk (default: SOURCE's, with\n"
+  "                        SOURCE's geometry)\n"
   "      --trusted         allow absolute paths and folders in names\n"
   "      --raw             SOURCE is a raw image\n"
   "URI names the new disk: nbds://USER@HOST[:PORT]/vm/new.vmdk or\n"
