@@ -566,6 +566,72 @@ VD_API int vd_check_repair (const char *path, uint32_t open_flags,
                             vd_check_message_cb message, void *payload);
 /* @@TRUST@@ (declarations for repair go above this line) */
 
+/* ---- change tracking (CBT) ------------------------------------------- */
+/* vdisk tracks the blocks written to a disk in its own tracking file,
+ * NAME-ctk.vmdk, named by the descriptor's changeTrackPath (descriptor
+ * version 3, as VMware does); docs/cbt.md is its format.  A change ID has
+ * VMware's text form, "52 ab ... c0-1f ... 3b/78": the tracking epoch's
+ * UUID, '/', a sequence number.  Every write through the library (write,
+ * zero, commit into a tracked parent, scan fixes, the VixDiskLib layer,
+ * the nbdkit plugin) is tracked; a crash either leaves correct tracking or
+ * starts a new epoch, in which every older change ID is refused.  Since
+ * 0.2. */
+enum vd_cbt_state {
+  VD_CBT_OFF = 0,      /* no changeTrackPath */
+  VD_CBT_ON = 1,       /* vdisk's tracking file, open */
+  VD_CBT_FOREIGN = 2,  /* another program's tracking file (VMware's): the
+                        * data reads as version 1; the first write drops
+                        * it (the key goes, version 1, the file is renamed
+                        * NAME-ctk.vmdk.stale) unless VD_OPEN_FORCE */
+  VD_CBT_BROKEN = 3,   /* named file missing or damaged: see problem */
+  VD_CBT_DROPPED = 4,  /* this open dropped FOREIGN tracking (see problem) */
+};
+
+#define VD_CHANGE_ID_MAX 64   /* bytes of a change ID, NUL included */
+
+struct vd_cbt_info {
+  enum vd_cbt_state state;
+  const char *file;          /* changeTrackPath as written, or NULL */
+  const char *problem;       /* BROKEN / DROPPED: what happened, or NULL */
+  char change_id[VD_CHANGE_ID_MAX];  /* ON: the current change ID */
+  uint32_t block_size;       /* ON: bytes tracked per block */
+  uint64_t sequence;         /* ON: last completed change set */
+  int reset;                 /* ON: a new epoch began at this open (an
+                              * interrupted change set or a resize) */
+};
+
+/* Tracking state of an open disk (its top link).  Strings borrow from the
+ * handle.  VD_EINVAL for NULL arguments. */
+VD_API int vd_disk_get_cbt (const vd_disk *disk, struct vd_cbt_info *info);
+
+/* Turn tracking on for the disk at path: creates NAME-ctk.vmdk (a new
+ * epoch), adds the "# Change Tracking File" section and sets descriptor
+ * version 3.  Already on: nothing changes (0).  Refused like any write
+ * when a child names the disk (VD_EPARENT) or it is locked.  flags:
+ * VD_OPEN_TRUSTED, VD_OPEN_FORCE (also replaces another program's
+ * tracking). */
+VD_API int vd_disk_cbt_enable (const char *path, uint32_t flags);
+
+/* Turn tracking off: removes the section and the file (vdisk's; another
+ * program's file is renamed NAME-ctk.vmdk.stale), version 3 goes back to
+ * 1 (2 stays 2).  Off already: 0. */
+VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
+
+/* Called with each changed area in ascending order, adjacent areas merged;
+ * non-zero stops the walk (the query then returns 0). */
+typedef int (*vd_changed_area_cb) (uint64_t offset, uint64_t length,
+                                   void *payload);
+
+/* The areas of [offset, offset+length) written since change_id, in bytes,
+ * at tracking-block granularity (a superset, never a subset, of what was
+ * written).  change_id "*" means every allocated area (any disk, tracked or
+ * not).  Errors: VD_EINVAL (malformed ID, a sequence in the future),
+ * VD_ENOENT (not tracked), VD_EPARENT (an ID of another epoch: tracking
+ * was reset, take a full copy), VD_ECORRUPT (a damaged tracking file). */
+VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
+                                        uint64_t offset, uint64_t length,
+                                        vd_changed_area_cb cb, void *payload);
+
 #ifdef __cplusplus
 }
 #endif
