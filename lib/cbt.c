@@ -169,9 +169,6 @@ int
 vd_disk_cbt_enable (const char *path, uint32_t flags)
 {
   vd_disk *d = NULL;
-  struct vd_io *io = NULL;
-  struct vd_ctk *c = NULL;
-  char *name = NULL, *display = NULL;
   int r;
 
   VD_ENTER ();
@@ -180,99 +177,9 @@ vd_disk_cbt_enable (const char *path, uint32_t flags)
   r = vd_disk_open (&d, path, flags & (VD_OPEN_TRUSTED | VD_OPEN_FORCE));
   if (r < 0)
     return r;
-  struct vd_link *l = d->top;
-  if (l->raw || !l->desc) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: a raw image has no descriptor to "
-                  "track changes in", path);
-    goto out;
-  }
-  if (l->cbt_state == VD_CBT_ON)
-    goto out;
-  if (l->cbt_state == VD_CBT_FOREIGN && !(flags & VD_OPEN_FORCE)) {
-    r = vd_error (VD_EEXIST, 0, "%s: %s; vdisk never rewrites it: disable "
-                  "tracking first, or force", path, l->cbt_problem);
-    goto out;
-  }
-  if (strcasecmp (l->create_type ? l->create_type : "", "streamOptimized") == 0) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
-                  "once; track changes on a copy in another layout", path);
-    goto out;
-  }
-  name = vd__ctk_name_for (l->path);
-  display = name ? vd__path_join (l->dir, name) : NULL;
-  if (!display) {
-    r = VD_ENOMEM;
-    goto out;
-  }
-  /* The name may hold an old file: ours when a crash came between the
-   * file and the descriptor (replace it), another program's (only with
-   * force, kept aside), anything else (refuse). */
-  if (faccessat (l->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-    const char *cur = vd__desc_get (l->desc, "changeTrackPath");
-    int ours = 0;
-    struct vd_io *old = NULL;
-    if (vd__io_posix_open (&old, l->dirfd, name, display, 0) == 0) {
-      uint8_t b[8];
-      ours = vd__io_pread (old, b, sizeof b, 0) == 0
-             && vd__ctk_probe (b, sizeof b);
-      vd__io_close (old);
-    }
-    vd__error_clear ();
-    if (!ours && !(flags & VD_OPEN_FORCE)
-        && !(cur && strcmp (cur, name) == 0)) {
-      r = vd_error (VD_EEXIST, 0, "%s already exists and is not vdisk's "
-                    "tracking file: move it away, or force", display);
-      goto out;
-    }
-    if (!ours) {
-      char *stale = vd__asprintf ("%s.stale", name);
-      if (!stale || renameat (l->dirfd, name, l->dirfd, stale) < 0) {
-        r = vd_error (VD_EIO, errno, "%s: move aside", display);
-        free (stale);
-        goto out;
-      }
-      free (stale);
-    }
-    else if (unlinkat (l->dirfd, name, 0) < 0) {
-      r = vd_error (VD_EIO, errno, "%s: remove", display);
-      goto out;
-    }
-  }
-  /* The file first, then the descriptor that names it. */
-  r = vd__io_posix_open (&io, l->dirfd, name, display,
-                         VD_IO_RDWR | VD_IO_CREATE);
-  if (r == 0)
-    r = vd__ctk_create (&c, io, l->size);
-  if (r < 0) {
-    vd__io_close (io);
-    unlinkat (l->dirfd, name, 0);
-    goto out;
-  }
-  fsync (l->dirfd);
-  pthread_mutex_lock (&l->mu);
-  r = vd__desc_set_change_track (l->desc, name);
-  if (r == 0)
-    r = vd__desc_set (l->desc, "version", "3", 0);
-  if (r == 0)
-    r = vd__link_write_descriptor (l);
-  pthread_mutex_unlock (&l->mu);
-  if (r < 0) {
-    vd__ctk_close (c);
-    unlinkat (l->dirfd, name, 0);
-    goto out;
-  }
-  vd__ctk_close (l->ctk);
-  l->ctk = c;
-  l->cbt_state = VD_CBT_ON;
-out:
-  free (name);
-  free (display);
-  {
-    int r2 = vd_disk_close (d);
-    if (r == 0)
-      r = r2;
-  }
-  return r;
+  r = vd__link_cbt_enable (d->top, flags);
+  int r2 = vd_disk_close (d);
+  return r < 0 ? r : r2;
 }
 
 int

@@ -372,6 +372,9 @@ int vd__link_cbt_attach (struct vd_link *l, int rw, uint32_t flags);
 /* Before the first write: drop another program's tracking (unless
  * VD_OPEN_FORCE); then mark [off, off+len). */
 int vd__link_cbt_mark (struct vd_link *l, uint64_t off, uint64_t len);
+/* Turn tracking on for l (open read-write): a new NAME-ctk.vmdk, the
+ * section and version 3. */
+int vd__link_cbt_enable (struct vd_link *l, uint32_t flags);
 /* At flush and close. */
 int vd__link_cbt_commit (struct vd_link *l);
 void vd__link_cbt_close (struct vd_link *l);

@@ -180,6 +180,32 @@ vd__ctk_probe (const uint8_t *buf, size_t len)
   return len >= 8 && memcmp (buf, CTK_MAGIC, 8) == 0;
 }
 
+/* New capacity, same epoch: the array grows or shrinks; blocks past the
+ * old end (and the old last, partial block) get the next sequence. */
+static int
+resize (struct vd_ctk *c, uint64_t capacity)
+{
+  uint64_t old_blocks = c->n_blocks;
+  uint64_t n_blocks = VD_DIV_ROUND_UP (capacity, c->block_size);
+  uint8_t *marks = calloc (1, (size_t) VD_DIV_ROUND_UP (n_blocks, 8) + 1);
+  int r;
+  if (!marks)
+    return vd_error (VD_ENOMEM, errno, "change tracking bitmap");
+  free (c->marks);
+  c->marks = marks;
+  /* dirty first: a crash in the middle resets the epoch */
+  if ((r = write_header (c, 1)) < 0)
+    return r;
+  if ((r = c->io->ops->truncate (c->io, file_bytes (n_blocks))) < 0)
+    return r;
+  c->n_blocks = n_blocks;
+  c->capacity = capacity;
+  for (uint64_t b = old_blocks ? old_blocks - 1 : 0; b < n_blocks; b++)
+    c->marks[b / 8] |= (uint8_t) (1u << (b % 8));
+  c->any_marked = n_blocks > 0;
+  return vd__ctk_commit (c);
+}
+
 int
 vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
               int rw)
@@ -231,9 +257,20 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
   c->seq = vd__le64 (h + 40);
   memcpy (c->epoch, h + 48, 16);
   c->dirty_on_disk = c->was_dirty = !!(vd__le32 (h + 28) & CTK_FLAG_DIRTY);
-  if (rw && (c->was_dirty || cap != capacity)) {
-    /* An interrupted change set, or a disk that was resized outside
-     * tracking: nothing recorded can be trusted any more. */
+  if (rw && !c->was_dirty && cap != capacity
+      && VD_DIV_ROUND_UP (capacity, bs) <= CTK_MAX_BLOCKS) {
+    /* The disk grew or shrank (vdisk grow): keep the epoch; the blocks
+     * that appeared count as changed in a new change set. */
+    r = resize (c, capacity);
+    if (r < 0) {
+      c->io = NULL;
+      vd__ctk_close (c);
+      return r;
+    }
+  }
+  else if (rw && (c->was_dirty || cap != capacity)) {
+    /* An interrupted change set, or a disk too large for this block
+     * size: nothing recorded can be trusted any more. */
     c->capacity = capacity;
     c->n_blocks = VD_DIV_ROUND_UP (capacity, bs);
     if (c->n_blocks > CTK_MAX_BLOCKS) {
