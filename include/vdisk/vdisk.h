@@ -632,6 +632,96 @@ VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
                                         uint64_t offset, uint64_t length,
                                         vd_changed_area_cb cb, void *payload);
 
+/* ---- VM backup and restore ----------------------------------------- */
+/* A repository of backup points of one VM folder (docs/backup.md): each
+ * point a folder named by its UTC time (20261201T092133Z) with a manifest
+ * and copies of the .vmx/.vmsd/.vmxf/.nvram; each disk one VMDK chain under
+ * REPO/disks/DEVICE/ (the first point a monolithicSparse copy, every later
+ * one a sparse child of the one before), so any VMDK reader opens any
+ * point.  One writer per repository (an OFD lock on REPO/.lock).  Since
+ * 0.2. */
+#define VD_BACKUP_FULL  0x1u   /* a full point even where an incremental
+                                  one is possible */
+#define VD_BACKUP_FORCE 0x2u   /* accept a repository of another VM */
+
+struct vd_backup_options {
+  uint32_t struct_size;        /* sizeof (struct vd_backup_options) */
+  uint32_t flags;              /* VD_BACKUP_* */
+  vd_progress_cb progress;     /* bytes copied of the disks' capacity */
+  void *payload;
+  char **summary_json;         /* if set: the point's manifest, free() */
+};
+
+struct vd_backup_result {
+  char point[64];              /* the new point's name */
+  unsigned disks;
+  uint64_t bytes_read, bytes_written;
+};
+
+/* Back up the VM in folder (exactly one .vmx) into repo (made if absent):
+ * every disk of the .vmx, full (its allocated areas) or incremental (the
+ * areas changed since the previous point's change ID; changed block
+ * tracking is turned on at the first backup), RDM disks as their mapping
+ * descriptor.  The disks are held open for writing while they are read,
+ * so no other writer changes them.  A killed backup leaves the earlier
+ * points intact and no partial point.  Errors: VD_ELOCKED (a disk or the
+ * repository in use), VD_EINVAL (a repository of another VM, unless
+ * VD_BACKUP_FORCE), the disks' own errors. */
+VD_API int vd_backup_vm (const char *folder, const char *repo,
+                         const struct vd_backup_options *options,
+                         struct vd_backup_result *result);
+
+struct vd_backup_point {
+  const char *name;            /* 20261201T092133Z */
+  const char *time;            /* 2026-12-01T09:21:33Z, or NULL */
+  unsigned disks;              /* disks in the point */
+  unsigned incremental;        /* of which stored as incremental */
+  uint64_t bytes_written;
+  const char *error;           /* an unreadable manifest: why; else NULL */
+};
+/* Non-zero stops the listing (vd_backup_list then returns 0). */
+typedef int (*vd_backup_point_cb) (const struct vd_backup_point *point,
+                                   void *payload);
+/* The complete points of repo, oldest first.  Strings are valid during
+ * the call. */
+VD_API int vd_backup_list (const char *repo, vd_backup_point_cb cb,
+                           void *payload);
+
+/* Re-hash every file of a point (NULL: of every point) against its
+ * manifest and read every disk chain through: VD_ECORRUPT names the first
+ * file that differs and the byte range. */
+VD_API int vd_backup_verify (const char *repo, const char *point);
+
+/* Keep the newest keep points: the oldest are merged into the next ones
+ * (commit), so every surviving point reads exactly as before. */
+VD_API int vd_backup_prune (const char *repo, unsigned keep);
+
+#define VD_RESTORE_KEEP_CBT 0x1u   /* track changes on the restored disks */
+#define VD_RESTORE_RDM_KEEP 0x2u   /* restore RDM mapping descriptors */
+
+struct vd_restore_options {
+  uint32_t struct_size;        /* sizeof (struct vd_restore_options) */
+  uint32_t flags;              /* VD_RESTORE_* */
+  enum vd_type type;           /* layout of the restored disks; 0: as the
+                                  VM had them */
+  const char *at;              /* NULL, or the newest point at or before
+                                  this UTC time (YYYY-MM-DDTHH:MM[:SS]) */
+  int disk;                    /* -1: every disk; else only disk number N */
+};
+
+/* Rebuild the VM folder of a point (NULL and no at: the newest) at dest,
+ * which must not exist: the disks converted from their chains (tracking
+ * stripped, version 1), the VM's files, the saved .nvram.  RDM disks are
+ * left out of the .vmx (the guide's phase one) unless VD_RESTORE_RDM_KEEP;
+ * *report (free()) says what to re-add.  dest appears only complete. */
+VD_API int vd_restore_vm (const char *repo, const char *point,
+                          const char *dest,
+                          const struct vd_restore_options *options,
+                          char **report);
+
+/* Free a NULL-terminated array of strings. */
+VD_API void vd_strv_free (char **v);
+
 #ifdef __cplusplus
 }
 #endif
