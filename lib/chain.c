@@ -225,6 +225,19 @@ vd_disk_create_child (vd_disk *parent, const char *path, enum vd_type type,
   free (hint);
   if (r == 0)
     parent->has_child = 1;
+  /* A child of a tracked disk is tracked too, in its own file (VMware
+   * keeps one tracking file per link). */
+  if (r == 0 && parent->top->cbt_state == VD_CBT_ON) {
+    vd_disk *c = NULL;
+    r = vd_disk_open (&c, path, flags & VD_OPEN_TRUSTED);
+    if (r == 0)
+      r = vd__link_cbt_enable (c->top, 0);
+    if (c) {
+      int r2 = vd_disk_close (c);
+      if (r == 0)
+        r = r2;
+    }
+  }
   return r;
 }
 

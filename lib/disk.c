@@ -106,6 +106,7 @@ close_link (struct vd_link *l)
     free (e->path);
   }
   free (l->extents);
+  vd__link_cbt_close (l);
   vd__io_close (l->desc_io);
   vd__desc_free (l->desc);
   if (l->dirfd >= 0)
@@ -683,6 +684,8 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
                   "must be read-only", path);
     goto fail;
   }
+  if (!d->top->raw && (r = vd__link_cbt_attach (d->top, rw, flags)) < 0)
+    goto fail;
   *out = d;
   return 0;
 fail:
@@ -713,6 +716,9 @@ vd_disk_close (vd_disk *d)
       if (r2 < 0 && r == 0)
         r = r2;
     }
+    int r3 = vd__link_cbt_commit (l);
+    if (r3 < 0 && r == 0)
+      r = r3;
   }
   for (unsigned i = 0; i < d->n_links; i++)
     close_link (d->links[i]);
@@ -859,6 +865,10 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
   r = vd__link_before_write (l);
   if (r < 0)
     return r;
+  /* Change tracking learns of the write before it happens. */
+  r = vd__link_cbt_mark (l, off, count);
+  if (r < 0)
+    return r;
   while (count > 0) {
     struct vd_extent *e = vd__find_extent (l, off);
     uint64_t eoff = off - e->start;
@@ -933,6 +943,9 @@ vd_disk_flush (vd_disk *d)
         r = r2;
     }
   }
+  /* The data is durable: end the change set. */
+  if (r == 0)
+    r = vd__link_cbt_commit (d->top);
   return r;
 }
 

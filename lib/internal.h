@@ -195,6 +195,47 @@ int vd__desc_add_extent (struct vd_descriptor *d,
 char *vd__desc_emit (const struct vd_descriptor *d, size_t *len);
 /* Check a string that will be written into a descriptor value. */
 int vd__desc_value_ok (const char *s);
+/* Add, change (file) or remove (NULL) the "# Change Tracking File"
+ * section with its changeTrackPath key, where VMware puts it. */
+int vd__desc_set_change_track (struct vd_descriptor *d, const char *file);
+
+/* ---- change-tracking file (formats/ctk.c, format in docs/cbt.md) ------- */
+
+struct vd_ctk;
+#define VD_CTK_FOREIGN 1   /* vd__ctk_open: not a vdisk tracking file */
+typedef int (*vd__ctk_range_cb) (uint64_t off, uint64_t len, void *payload);
+struct vd__ctk_info {
+  uint8_t epoch[16];
+  uint64_t seq;             /* last completed change set */
+  uint32_t block_size;
+  uint64_t n_blocks;
+  uint64_t capacity;
+  int was_dirty;            /* an interrupted change set when opened */
+  int pending;              /* blocks marked in this open, not committed */
+};
+/* Block size for a disk of capacity bytes (64 KiB up, at most ~2M blocks). */
+uint32_t vd__ctk_block_size_for (uint64_t capacity);
+/* New tracking in io (truncated): a new epoch, sequence 0.  The ctk owns io
+ * on success. */
+int vd__ctk_create (struct vd_ctk **out, struct vd_io *io, uint64_t capacity);
+/* 1 when the bytes start like a vdisk tracking file. */
+int vd__ctk_probe (const uint8_t *buf, size_t len);
+/* Open (owns io on success, 0).  VD_CTK_FOREIGN (positive): another
+ * program's file, io untouched.  rw: an interrupted change set or another
+ * capacity starts a new epoch. */
+int vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
+                  int rw);
+/* Record that [off, off+len) is about to be written: the dirty flag
+ * reaches the file (synced) before this returns the first time. */
+int vd__ctk_mark (struct vd_ctk *c, uint64_t off, uint64_t len);
+/* End the change set: marked blocks get the next sequence number. */
+int vd__ctk_commit (struct vd_ctk *c);
+/* Runs of blocks changed after sequence since (committed, or marked in
+ * this open), clipped to [off, off+len), ascending and merged. */
+int vd__ctk_changed (struct vd_ctk *c, uint64_t since, uint64_t off,
+                     uint64_t len, vd__ctk_range_cb cb, void *payload);
+void vd__ctk_info (const struct vd_ctk *c, struct vd__ctk_info *info);
+void vd__ctk_close (struct vd_ctk *c);
 
 /* ---- disks, links, extents -------------------------------------------- */
 
@@ -291,6 +332,10 @@ struct vd_link {
   int raw;                  /* VD_OPEN_RAW */
   int remote;               /* served over NBD: ddb changes go to the server */
   pthread_mutex_t mu;       /* CID update and descriptor rewrite */
+  /* Change tracking (ctk-link.c), top link only. */
+  struct vd_ctk *ctk;       /* vdisk's tracking file, open */
+  int cbt_state;            /* enum vd_cbt_state */
+  char *cbt_problem;        /* why VD_CBT_BROKEN / what was done */
 };
 
 struct vd_disk {
@@ -330,6 +375,21 @@ int vd__link_read_below (struct vd_link *link, void *buf, size_t len,
 int vd__link_before_write (struct vd_link *link);
 /* Rewrite the link's descriptor (in place when it fits, else atomically). */
 int vd__link_write_descriptor (struct vd_link *link);
+
+/* ctk-link.c: change tracking of the top link. */
+/* At open: find and open the descriptor's changeTrackPath. */
+int vd__link_cbt_attach (struct vd_link *l, int rw, uint32_t flags);
+/* Before the first write: drop another program's tracking (unless
+ * VD_OPEN_FORCE); then mark [off, off+len). */
+int vd__link_cbt_mark (struct vd_link *l, uint64_t off, uint64_t len);
+/* Turn tracking on for l (open read-write): a new NAME-ctk.vmdk, the
+ * section and version 3. */
+int vd__link_cbt_enable (struct vd_link *l, uint32_t flags);
+/* At flush and close. */
+int vd__link_cbt_commit (struct vd_link *l);
+void vd__link_cbt_close (struct vd_link *l);
+/* NAME-ctk.vmdk for a descriptor NAME.vmdk (malloc'd). */
+char *vd__ctk_name_for (const char *descriptor_path);
 
 /* formats/registry.c */
 extern const struct vd_format_driver *const vd__drivers[];

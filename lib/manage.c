@@ -1284,6 +1284,14 @@ vd_disk_grow (const char *path, uint64_t new_capacity, uint32_t flags,
   else
     r = grow_extents (src, new_capacity, flags, progress, payload);
   close_guarded (src, g);
+  /* Change tracking follows the new capacity (the new area counts as
+   * changed): a read-write open resizes it. */
+  if (r == 0) {
+    vd_disk *d = NULL;
+    r = vd_disk_open (&d, path, (flags & VD_OPEN_TRUSTED) | VD_OPEN_FORCE);
+    if (r == 0)
+      r = vd_disk_close (d);
+  }
   return r;
 }
 

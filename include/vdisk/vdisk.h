@@ -583,6 +583,162 @@ VD_API int vd_check_repair (const char *path, uint32_t open_flags,
                             vd_check_message_cb message, void *payload);
 /* @@TRUST@@ (declarations for repair go above this line) */
 
+/* ---- change tracking (CBT) ------------------------------------------- */
+/* vdisk tracks the blocks written to a disk in its own tracking file,
+ * NAME-ctk.vmdk, named by the descriptor's changeTrackPath (descriptor
+ * version 3, as VMware does); docs/cbt.md is its format.  A change ID has
+ * VMware's text form, "52 ab ... c0-1f ... 3b/78": the tracking epoch's
+ * UUID, '/', a sequence number.  Every write through the library (write,
+ * zero, commit into a tracked parent, scan fixes, the VixDiskLib layer,
+ * the nbdkit plugin) is tracked; a crash either leaves correct tracking or
+ * starts a new epoch, in which every older change ID is refused.  Since
+ * 0.2. */
+enum vd_cbt_state {
+  VD_CBT_OFF = 0,      /* no changeTrackPath */
+  VD_CBT_ON = 1,       /* vdisk's tracking file, open */
+  VD_CBT_FOREIGN = 2,  /* another program's tracking file (VMware's): the
+                        * data reads as version 1; the first write drops
+                        * it (the key goes, version 1, the file is renamed
+                        * NAME-ctk.vmdk.stale) unless VD_OPEN_FORCE */
+  VD_CBT_BROKEN = 3,   /* named file missing or damaged: see problem */
+  VD_CBT_DROPPED = 4,  /* this open dropped FOREIGN tracking (see problem) */
+};
+
+#define VD_CHANGE_ID_MAX 64   /* bytes of a change ID, NUL included */
+
+struct vd_cbt_info {
+  enum vd_cbt_state state;
+  const char *file;          /* changeTrackPath as written, or NULL */
+  const char *problem;       /* BROKEN / DROPPED: what happened, or NULL */
+  char change_id[VD_CHANGE_ID_MAX];  /* ON: the current change ID */
+  uint32_t block_size;       /* ON: bytes tracked per block */
+  uint64_t sequence;         /* ON: last completed change set */
+  int reset;                 /* ON: a new epoch began at this open (an
+                              * interrupted change set or a resize) */
+};
+
+/* Tracking state of an open disk (its top link).  Strings borrow from the
+ * handle.  VD_EINVAL for NULL arguments. */
+VD_API int vd_disk_get_cbt (const vd_disk *disk, struct vd_cbt_info *info);
+
+/* Turn tracking on for the disk at path: creates NAME-ctk.vmdk (a new
+ * epoch), adds the "# Change Tracking File" section and sets descriptor
+ * version 3.  Already on: nothing changes (0).  Refused like any write
+ * when a child names the disk (VD_EPARENT) or it is locked.  flags:
+ * VD_OPEN_TRUSTED, VD_OPEN_FORCE (also replaces another program's
+ * tracking). */
+VD_API int vd_disk_cbt_enable (const char *path, uint32_t flags);
+
+/* Turn tracking off: removes the section and the file (vdisk's; another
+ * program's file is renamed NAME-ctk.vmdk.stale), version 3 goes back to
+ * 1 (2 stays 2).  Off already: 0. */
+VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
+
+/* Called with each changed area in ascending order, adjacent areas merged;
+ * non-zero stops the walk (the query then returns 0). */
+typedef int (*vd_changed_area_cb) (uint64_t offset, uint64_t length,
+                                   void *payload);
+
+/* The areas of [offset, offset+length) written since change_id, in bytes,
+ * at tracking-block granularity (a superset, never a subset, of what was
+ * written).  change_id "*" means every allocated area (any disk, tracked or
+ * not).  Errors: VD_EINVAL (malformed ID, a sequence in the future),
+ * VD_ENOENT (not tracked), VD_EPARENT (an ID of another epoch: tracking
+ * was reset, take a full copy), VD_ECORRUPT (a damaged tracking file). */
+VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
+                                        uint64_t offset, uint64_t length,
+                                        vd_changed_area_cb cb, void *payload);
+
+/* ---- VM backup and restore ----------------------------------------- */
+/* A repository of backup points of one VM folder (docs/backup.md): each
+ * point a folder named by its UTC time (20261201T092133Z) with a manifest
+ * and copies of the .vmx/.vmsd/.vmxf/.nvram; each disk one VMDK chain under
+ * REPO/disks/DEVICE/ (the first point a monolithicSparse copy, every later
+ * one a sparse child of the one before), so any VMDK reader opens any
+ * point.  One writer per repository (an OFD lock on REPO/.lock).  Since
+ * 0.2. */
+#define VD_BACKUP_FULL  0x1u   /* a full point even where an incremental
+                                  one is possible */
+#define VD_BACKUP_FORCE 0x2u   /* accept a repository of another VM */
+
+struct vd_backup_options {
+  uint32_t struct_size;        /* sizeof (struct vd_backup_options) */
+  uint32_t flags;              /* VD_BACKUP_* */
+  vd_progress_cb progress;     /* bytes copied of the disks' capacity */
+  void *payload;
+  char **summary_json;         /* if set: the point's manifest, free() */
+};
+
+struct vd_backup_result {
+  char point[64];              /* the new point's name */
+  unsigned disks;
+  uint64_t bytes_read, bytes_written;
+};
+
+/* Back up the VM in folder (exactly one .vmx) into repo (made if absent):
+ * every disk of the .vmx, full (its allocated areas) or incremental (the
+ * areas changed since the previous point's change ID; changed block
+ * tracking is turned on at the first backup), RDM disks as their mapping
+ * descriptor.  The disks are held open for writing while they are read,
+ * so no other writer changes them.  A killed backup leaves the earlier
+ * points intact and no partial point.  Errors: VD_ELOCKED (a disk or the
+ * repository in use), VD_EINVAL (a repository of another VM, unless
+ * VD_BACKUP_FORCE), the disks' own errors. */
+VD_API int vd_backup_vm (const char *folder, const char *repo,
+                         const struct vd_backup_options *options,
+                         struct vd_backup_result *result);
+
+struct vd_backup_point {
+  const char *name;            /* 20261201T092133Z */
+  const char *time;            /* 2026-12-01T09:21:33Z, or NULL */
+  unsigned disks;              /* disks in the point */
+  unsigned incremental;        /* of which stored as incremental */
+  uint64_t bytes_written;
+  const char *error;           /* an unreadable manifest: why; else NULL */
+};
+/* Non-zero stops the listing (vd_backup_list then returns 0). */
+typedef int (*vd_backup_point_cb) (const struct vd_backup_point *point,
+                                   void *payload);
+/* The complete points of repo, oldest first.  Strings are valid during
+ * the call. */
+VD_API int vd_backup_list (const char *repo, vd_backup_point_cb cb,
+                           void *payload);
+
+/* Re-hash every file of a point (NULL: of every point) against its
+ * manifest and read every disk chain through: VD_ECORRUPT names the first
+ * file that differs and the byte range. */
+VD_API int vd_backup_verify (const char *repo, const char *point);
+
+/* Keep the newest keep points: the oldest are merged into the next ones
+ * (commit), so every surviving point reads exactly as before. */
+VD_API int vd_backup_prune (const char *repo, unsigned keep);
+
+#define VD_RESTORE_KEEP_CBT 0x1u   /* track changes on the restored disks */
+#define VD_RESTORE_RDM_KEEP 0x2u   /* restore RDM mapping descriptors */
+
+struct vd_restore_options {
+  uint32_t struct_size;        /* sizeof (struct vd_restore_options) */
+  uint32_t flags;              /* VD_RESTORE_* */
+  enum vd_type type;           /* layout of the restored disks; 0: as the
+                                  VM had them */
+  const char *at;              /* NULL, or the newest point at or before
+                                  this UTC time (YYYY-MM-DDTHH:MM[:SS]) */
+  int disk;                    /* -1: every disk; else only disk number N */
+};
+
+/* Rebuild the VM folder of a point (NULL and no at: the newest) at dest,
+ * which must not exist: the disks converted from their chains (tracking
+ * stripped, version 1), the VM's files, the saved .nvram.  RDM disks are
+ * left out of the .vmx (the guide's phase one) unless VD_RESTORE_RDM_KEEP;
+ * *report (free()) says what to re-add.  dest appears only complete. */
+VD_API int vd_restore_vm (const char *repo, const char *point,
+                          const char *dest,
+                          const struct vd_restore_options *options,
+                          char **report);
+
+/* Free a NULL-terminated array of strings. */
+VD_API void vd_strv_free (char **v);
+
 #ifdef __cplusplus
 }
 #endif

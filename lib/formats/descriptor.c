@@ -594,3 +594,63 @@ vd__desc_emit (const struct vd_descriptor *d, size_t *lenp)
     *lenp = len;
   return out;
 }
+
+/* ---- the change-tracking section ---------------------------------------- */
+
+static int
+insert_raw (struct vd_descriptor *d, size_t at, const char *text)
+{
+  struct vd_desc_line *l = new_line (d, at);
+  if (!l)
+    return VD_ENOMEM;
+  l->kind = VD_LINE_OTHER;
+  l->raw = strdup (text);
+  if (!l->raw)
+    return vd_error (VD_ENOMEM, errno, "descriptor");
+  return 0;
+}
+
+static void
+remove_line (struct vd_descriptor *d, size_t i)
+{
+  free_line (&d->lines[i]);
+  memmove (&d->lines[i], &d->lines[i + 1],
+           (d->n_lines - i - 1) * sizeof *d->lines);
+  d->n_lines--;
+}
+
+/* VMware's layout: after the extent lines, a blank line, the comment
+ * "# Change Tracking File" and changeTrackPath="NAME".  file NULL removes
+ * the key with its comment and the blank line before it. */
+int
+vd__desc_set_change_track (struct vd_descriptor *d, const char *file)
+{
+  struct vd_desc_line *l = find (d, VD_LINE_HEADER, "changeTrackPath");
+  if (file) {
+    if (!vd__desc_value_ok (file))
+      return vd_error (VD_EINVAL, 0, "change-tracking file name holds a "
+                       "quote or line break");
+    if (l)
+      return set_value (l, file, 1);
+    size_t at = last_of (d, VD_LINE_EXTENT);
+    at = at == SIZE_MAX ? d->n_lines : at + 1;
+    int r = insert_raw (d, at, "");
+    if (r == 0)
+      r = insert_raw (d, at + 1, "# Change Tracking File");
+    if (r == 0)
+      r = insert_kv (d, at + 2, VD_LINE_HEADER, "changeTrackPath", file, 1);
+    return r;
+  }
+  if (!l)
+    return 0;
+  size_t i = (size_t) (l - d->lines);
+  remove_line (d, i);
+  if (i > 0 && d->lines[i - 1].kind == VD_LINE_OTHER && d->lines[i - 1].raw
+      && strcasecmp (d->lines[i - 1].raw, "# Change Tracking File") == 0) {
+    remove_line (d, --i);
+    if (i > 0 && d->lines[i - 1].kind == VD_LINE_OTHER && d->lines[i - 1].raw
+        && d->lines[i - 1].raw[0] == '\0')
+      remove_line (d, --i);
+  }
+  return 0;
+}

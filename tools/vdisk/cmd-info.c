@@ -76,8 +76,23 @@ run (int argc, char **argv)
             "\"%08x\",\n  \"uuid\": ", vd_disk_get_hw_version (d),
             vd_disk_get_cid (d), vd_disk_get_parent_cid (d));
     json_str (stdout, vd_disk_get_uuid (d));
-    printf (",\n  \"descriptor_version\": %d,\n  \"parent_hint\": ",
+    printf (",\n  \"descriptor_version\": %d,\n  \"change_tracking\": ",
             vd_disk_get_descriptor_version (d));
+    {
+      struct vd_cbt_info ci;
+      static const char *const st[] = { "off", "on", "foreign", "broken",
+                                        "dropped" };
+      if (vd_disk_get_cbt (d, &ci) == 0 && ci.state != VD_CBT_OFF) {
+        printf ("{\"state\": \"%s\", \"file\": ", st[ci.state]);
+        json_str (stdout, ci.file);
+        if (ci.state == VD_CBT_ON)
+          printf (", \"change_id\": \"%s\"", ci.change_id);
+        printf ("}");
+      }
+      else
+        printf ("null");
+    }
+    printf (",\n  \"parent_hint\": ");
     json_str (stdout, vd_disk_get_parent_hint (d));
     printf (",\n  \"links\": %u,\n  \"extents\": [", vd_disk_get_link_count (d));
     for (unsigned i = 0; i < n; i++) {
@@ -126,6 +141,15 @@ run (int argc, char **argv)
     printf ("uuid:               %s\n",
             vd_disk_get_uuid (d) ? vd_disk_get_uuid (d) : "(none)");
     printf ("descriptor version: %d\n", vd_disk_get_descriptor_version (d));
+    {
+      struct vd_cbt_info ci;
+      static const char *const st[] = { "off", "on", "foreign", "broken",
+                                        "dropped" };
+      if (vd_disk_get_cbt (d, &ci) == 0 && ci.state != VD_CBT_OFF)
+        printf ("change tracking:    %s (%s)%s%s\n", st[ci.state],
+                ci.file ? ci.file : "-", ci.problem ? ": " : "",
+                ci.problem ? ci.problem : "");
+    }
     printf ("extents:\n");
     for (unsigned i = 0; i < n; i++) {
       struct vd_extent_info e;

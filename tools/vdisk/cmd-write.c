@@ -82,6 +82,12 @@ run (int argc, char **argv)
   }
 out:
   free (buf);
+  {
+    /* The library dropped another program's change tracking: say so. */
+    struct vd_cbt_info ci;
+    if (vd_disk_get_cbt (d, &ci) == 0 && ci.state == VD_CBT_DROPPED)
+      fprintf (stderr, "vdisk: %s\n", ci.problem);
+  }
   if (vd_disk_close (d) < 0 && rc == 0)
     rc = fail ();
   if (file)

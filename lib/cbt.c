@@ -1,0 +1,240 @@
+/* Changed block tracking: turn it on and off, read the state and the
+ * change ID, answer "what changed since ID".  The tracking of writes is
+ * ctk-link.c; the file format formats/ctk.c (docs/cbt.md). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* "52 ab cd ef 01 23 45 67-89 ab cd ef 01 23 45 67/SEQ" (VMware's form). */
+static void
+format_change_id (const uint8_t epoch[16], uint64_t seq, char *buf,
+                  size_t len)
+{
+  char *p = buf;
+  for (int i = 0; i < 16; i++) {
+    p += snprintf (p, 4, "%02x", epoch[i]);
+    if (i == 7)
+      *p++ = '-';
+    else if (i != 15)
+      *p++ = ' ';
+  }
+  snprintf (p, len - (size_t) (p - buf), "/%llu", (unsigned long long) seq);
+}
+
+static int
+parse_change_id (const char *id, uint8_t epoch[16], uint64_t *seq)
+{
+  const char *p = id;
+  for (int i = 0; i < 16; i++) {
+    unsigned v;
+    int n = 0;
+    if (sscanf (p, "%2x%n", &v, &n) != 1 || n != 2)
+      return -1;
+    epoch[i] = (uint8_t) v;
+    p += 2;
+    if (i == 15)
+      break;
+    if (*p != (i == 7 ? '-' : ' ') && !(i == 7 && *p == ' '))
+      return -1;
+    p++;
+  }
+  if (*p++ != '/' || *p < '0' || *p > '9')
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long long s = strtoull (p, &end, 10);
+  if (errno || *end)
+    return -1;
+  *seq = s;
+  return 0;
+}
+
+int
+vd_disk_get_cbt (const vd_disk *d, struct vd_cbt_info *info)
+{
+  VD_ENTER ();
+  if (!d || !info)
+    return vd_error (VD_EINVAL, 0, "no disk or info");
+  const struct vd_link *l = d->top;
+  memset (info, 0, sizeof *info);
+  info->state = (enum vd_cbt_state) l->cbt_state;
+  info->file = l->desc ? vd__desc_get (l->desc, "changeTrackPath") : NULL;
+  info->problem = l->cbt_problem;
+  if (l->ctk) {
+    struct vd__ctk_info ci;
+    vd__ctk_info (l->ctk, &ci);
+    format_change_id (ci.epoch, ci.seq, info->change_id,
+                      sizeof info->change_id);
+    info->block_size = ci.block_size;
+    info->sequence = ci.seq;
+    info->reset = ci.was_dirty && d->rw;
+  }
+  return 0;
+}
+
+struct star {
+  vd_changed_area_cb cb;
+  void *payload;
+  int stopped;
+};
+
+static int
+star_cb (uint64_t off, uint64_t len, uint32_t status, void *payload)
+{
+  struct star *s = payload;
+  if (status == VD_STATUS_HOLE)
+    return 0;
+  if (s->cb (off, len, s->payload)) {
+    s->stopped = 1;
+    return 1;
+  }
+  return 0;
+}
+
+struct relay {
+  vd_changed_area_cb cb;
+  void *payload;
+};
+
+static int
+relay_cb (uint64_t off, uint64_t len, void *payload)
+{
+  struct relay *r = payload;
+  return r->cb (off, len, r->payload) ? 1 : 0;
+}
+
+int
+vd_disk_query_changed_areas (vd_disk *d, const char *change_id,
+                             uint64_t offset, uint64_t length,
+                             vd_changed_area_cb cb, void *payload)
+{
+  uint8_t epoch[16];
+  uint64_t seq;
+  char q[80];
+
+  VD_ENTER ();
+  if (!d || !change_id || !cb)
+    return vd_error (VD_EINVAL, 0, "no disk, change ID or callback");
+  if (offset > d->top->size)
+    return vd_error (VD_EINVAL, 0, "%s: offset %llu is past the end (%llu)",
+                     d->top->path, (unsigned long long) offset,
+                     (unsigned long long) d->top->size);
+  length = VD_MIN (length, d->top->size - offset);
+  if (strcmp (change_id, "*") == 0) {
+    struct star s = { cb, payload, 0 };
+    return vd_disk_block_status (d, offset, length, star_cb, &s);
+  }
+  if (parse_change_id (change_id, epoch, &seq) < 0)
+    return vd_error (VD_EINVAL, 0, "'%s' is not a change ID (expected "
+                     "\"xx xx xx xx xx xx xx xx-xx xx xx xx xx xx xx xx/N\" "
+                     "or \"*\")",
+                     vd__quote (q, sizeof q, change_id, strlen (change_id)));
+  struct vd_link *l = d->top;
+  if (l->cbt_state == VD_CBT_BROKEN)
+    return vd_error (VD_ECORRUPT, 0, "%s: %s", l->path,
+                     l->cbt_problem ? l->cbt_problem : "tracking is broken");
+  if (!l->ctk)
+    return vd_error (VD_ENOENT, 0, "%s: changed block tracking is not on "
+                     "for this disk (vdisk cbt enable)", l->path);
+  struct vd__ctk_info ci;
+  vd__ctk_info (l->ctk, &ci);
+  if (ci.was_dirty && !d->rw)
+    return vd_error (VD_EPARENT, 0, "%s: a write was interrupted since the "
+                     "last change set: every change ID of this epoch is "
+                     "invalid once the disk is opened for writing; take a "
+                     "full copy", l->path);
+  if (memcmp (epoch, ci.epoch, 16) != 0) {
+    char now[VD_CHANGE_ID_MAX];
+    format_change_id (ci.epoch, ci.seq, now, sizeof now);
+    return vd_error (VD_EPARENT, 0, "%s: change ID %s belongs to another "
+                     "tracking epoch (tracking was reset; now %s): take a "
+                     "full copy", l->path, change_id, now);
+  }
+  if (seq > ci.seq)
+    return vd_error (VD_EINVAL, 0, "%s: change ID %s is in the future (the "
+                     "disk is at sequence %llu)", l->path, change_id,
+                     (unsigned long long) ci.seq);
+  struct relay r = { cb, payload };
+  return vd__ctk_changed (l->ctk, seq, offset, length, relay_cb, &r);
+}
+
+/* ---- enable / disable ------------------------------------------------- */
+
+int
+vd_disk_cbt_enable (const char *path, uint32_t flags)
+{
+  vd_disk *d = NULL;
+  int r;
+
+  VD_ENTER ();
+  if (!path)
+    return vd_error (VD_EINVAL, 0, "no disk path given");
+  r = vd_disk_open (&d, path, flags & (VD_OPEN_TRUSTED | VD_OPEN_FORCE));
+  if (r < 0)
+    return r;
+  r = vd__link_cbt_enable (d->top, flags);
+  int r2 = vd_disk_close (d);
+  return r < 0 ? r : r2;
+}
+
+int
+vd_disk_cbt_disable (const char *path, uint32_t flags)
+{
+  vd_disk *d = NULL;
+  int r;
+
+  VD_ENTER ();
+  if (!path)
+    return vd_error (VD_EINVAL, 0, "no disk path given");
+  r = vd_disk_open (&d, path, flags & (VD_OPEN_TRUSTED | VD_OPEN_FORCE));
+  if (r < 0)
+    return r;
+  struct vd_link *l = d->top;
+  const char *cur = l->desc ? vd__desc_get (l->desc, "changeTrackPath") : NULL;
+  if (!cur)
+    goto out;
+  char *name = strdup (cur);
+  if (!name) {
+    r = vd_error (VD_ENOMEM, errno, "change tracking");
+    goto out;
+  }
+  int ours = l->cbt_state == VD_CBT_ON;
+  /* The descriptor first: a crash leaves an unreferenced file. */
+  pthread_mutex_lock (&l->mu);
+  r = vd__desc_set_change_track (l->desc, NULL);
+  const char *v = vd__desc_get (l->desc, "version");
+  if (r == 0 && v && strcmp (v, "3") == 0)
+    r = vd__desc_set (l->desc, "version", "1", 0);
+  if (r == 0)
+    r = vd__link_write_descriptor (l);
+  pthread_mutex_unlock (&l->mu);
+  if (r == 0) {
+    vd__ctk_close (l->ctk);
+    l->ctk = NULL;
+    l->cbt_state = VD_CBT_OFF;
+    if (vd__name_ok (name, 0)) {
+      if (ours)
+        unlinkat (l->dirfd, name, 0);
+      else {
+        char *stale = vd__asprintf ("%s.stale", name);
+        if (stale)
+          renameat (l->dirfd, name, l->dirfd, stale);
+        free (stale);
+      }
+      fsync (l->dirfd);
+    }
+  }
+  free (name);
+out:
+  {
+    int r2 = vd_disk_close (d);
+    if (r == 0)
+      r = r2;
+  }
+  return r;
+}

@@ -1,0 +1,202 @@
+/* vdisk backup VMFOLDER REPO | backup list|verify|prune REPO,
+ * vdisk restore REPO [POINT] DEST. */
+#include "vdisk-tool.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lister {
+  int json, n;
+};
+
+static int
+list_cb (const struct vd_backup_point *p, void *payload)
+{
+  struct lister *l = payload;
+  if (l->json) {
+    printf ("%s\n  {\"point\": ", l->n ? "," : "");
+    json_str (stdout, p->name);
+    printf (", \"time\": ");
+    json_str (stdout, p->time);
+    printf (", \"disks\": %u, \"incremental\": %u, \"bytes_written\": %"
+            PRIu64, p->disks, p->incremental, p->bytes_written);
+    if (p->error) {
+      printf (", \"error\": ");
+      json_str (stdout, p->error);
+    }
+    printf ("}");
+  }
+  else if (p->error)
+    printf ("%s  unreadable: %s\n", p->name, p->error);
+  else
+    printf ("%s  %s  %u disks (%u incremental)  %" PRIu64 " bytes\n",
+            p->name, p->time ? p->time : "?", p->disks, p->incremental,
+            p->bytes_written);
+  l->n++;
+  return 0;
+}
+
+static int
+run_backup (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "full", no_argument, NULL, 'F' },
+    { "force", no_argument, NULL, 'f' },
+    { "json", no_argument, NULL, 'j' },
+    { "keep", required_argument, NULL, 'k' },
+    { "progress", optional_argument, NULL, 'p' },
+    OPT_HELP, { 0 } };
+  struct vd_backup_options o = { sizeof o, 0, NULL, NULL, NULL };
+  struct progress pr;
+  int c, json = 0, want_progress = 0, pfd = -1;
+  long keep = -1;
+  char *summary = NULL;
+  while ((c = getopt_long (argc, argv, "Ffjk:p::", opts, NULL)) != -1) {
+    switch (c) {
+    case 'F': o.flags |= VD_BACKUP_FULL; break;
+    case 'f': o.flags |= VD_BACKUP_FORCE; break;
+    case 'j': json = 1; break;
+    case 'k': {
+      char *end;
+      keep = strtol (optarg, &end, 10);
+      if (*end || keep < 1)
+        return usage_error ("backup", "--keep takes a number >= 1");
+      break;
+    }
+    case 'p':
+      want_progress = 1;
+      if (optarg)
+        pfd = atoi (optarg);
+      break;
+    default: return usage_error ("backup", "invalid option");
+    }
+  }
+  int n = argc - optind;
+  const char *a0 = n > 0 ? argv[optind] : "";
+  if (strcmp (a0, "list") == 0 && n == 2) {
+    struct lister l = { json, 0 };
+    if (json)
+      printf ("{\"format_version\": 1, \"points\": [");
+    if (vd_backup_list (argv[optind + 1], list_cb, &l) < 0)
+      return fail ();
+    if (json)
+      printf ("%s]}\n", l.n ? "\n" : "");
+    return 0;
+  }
+  if (strcmp (a0, "verify") == 0 && (n == 2 || n == 3)) {
+    if (vd_backup_verify (argv[optind + 1], n == 3 ? argv[optind + 2] : NULL) < 0)
+      return fail ();
+    printf ("verified: every file and every disk chain matches its manifest\n");
+    return 0;
+  }
+  if (strcmp (a0, "prune") == 0 && n == 2) {
+    if (keep < 1)
+      return usage_error ("backup", "prune needs --keep N");
+    if (vd_backup_prune (argv[optind + 1], (unsigned) keep) < 0)
+      return fail ();
+    return 0;
+  }
+  if (n != 2)
+    return usage_error ("backup", "expected VMFOLDER REPO (or list|verify|"
+                        "prune REPO)");
+  progress_init (&pr, want_progress, pfd);
+  if (pr.enabled) {
+    o.progress = progress_cb;
+    o.payload = &pr;
+  }
+  if (json)
+    o.summary_json = &summary;
+  struct vd_backup_result res;
+  int r = vd_backup_vm (argv[optind], argv[optind + 1], &o, &res);
+  progress_done (&pr);
+  if (r < 0)
+    return fail ();
+  if (json)
+    printf ("%s\n", summary ? summary : "{}");
+  else
+    fprintf (stderr, "vdisk: point %s: %u disks, %" PRIu64 " bytes read, %"
+             PRIu64 " written\n", res.point, res.disks, res.bytes_read,
+             res.bytes_written);
+  free (summary);
+  return 0;
+}
+
+const struct command cmd_backup = {
+  "backup", run_backup,
+  "[--full] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
+  " | prune --keep N REPO",
+  "Back up a VM folder (every disk of its .vmx, the .vmx/.vmsd/.vmxf/.nvram)"
+  " into a repository of VMDK chains: full, or incremental from changed "
+  "block tracking; list, verify or prune its points.",
+  "  -F, --full            a full point even where an incremental is possible\n"
+  "  -f, --force           accept a repository of another VM\n"
+  "  -k, --keep N          prune: keep the newest N points\n"
+  "  -j, --json            the new point's manifest / the list as JSON\n"
+  "  -p, --progress[=FD]   progress on stderr, or N/100 lines on FD\n",
+};
+
+static int
+run_restore (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "at", required_argument, NULL, 'a' },
+    { "type", required_argument, NULL, 't' },
+    { "disk", required_argument, NULL, 'd' },
+    { "keep-cbt", no_argument, NULL, 'K' },
+    { "rdm", required_argument, NULL, 'R' },
+    OPT_HELP, { 0 } };
+  struct vd_restore_options o = { sizeof o, 0, 0, NULL, -1 };
+  int c;
+  while ((c = getopt_long (argc, argv, "a:t:d:", opts, NULL)) != -1) {
+    switch (c) {
+    case 'a': o.at = optarg; break;
+    case 't':
+      o.type = vd_type_from_name (optarg);
+      if (!o.type)
+        return usage_error ("restore", "unknown type '%s'", optarg);
+      break;
+    case 'd': {
+      char *end;
+      long v = strtol (optarg, &end, 10);
+      if (*end || v < 0 || v > 255)
+        return usage_error ("restore", "--disk takes a disk number (0, 1, ...)");
+      o.disk = (int) v;
+      break;
+    }
+    case 'K': o.flags |= VD_RESTORE_KEEP_CBT; break;
+    case 'R':
+      if (strcmp (optarg, "keep") != 0)
+        return usage_error ("restore", "--rdm takes 'keep'");
+      o.flags |= VD_RESTORE_RDM_KEEP;
+      break;
+    default: return usage_error ("restore", "invalid option");
+    }
+  }
+  int n = argc - optind;
+  if (n != 2 && n != 3)
+    return usage_error ("restore", "expected REPO [POINT] DEST");
+  if (n == 3 && o.at)
+    return usage_error ("restore", "give a POINT or --at, not both");
+  char *report = NULL;
+  if (vd_restore_vm (argv[optind], n == 3 ? argv[optind + 1] : NULL,
+                     argv[argc - 1], &o, &report) < 0)
+    return fail ();
+  if (report)
+    fputs (report, stderr);
+  free (report);
+  return 0;
+}
+
+const struct command cmd_restore = {
+  "restore", run_restore,
+  "[--at TIME] [--type T] [--disk N] [--keep-cbt] [--rdm keep] REPO [POINT] DEST",
+  "Rebuild a VM folder from a backup point (the newest, a named one, or the "
+  "newest at or before --at): disks in any layout, the saved .nvram.",
+  "  -a, --at TIME         newest point at or before TIME (UTC, YYYY-MM-DDTHH:MM[:SS])\n"
+  "  -t, --type T          layout of the restored disks (default: as backed up)\n"
+  "  -d, --disk N          restore only disk N (0 = the first of the .vmx)\n"
+  "      --keep-cbt        keep changed block tracking on the restored disks\n"
+  "      --rdm keep        restore RDM mapping descriptors (default: leave them\n"
+  "                        out of the .vmx and say what to re-add)\n",
+};
