@@ -83,6 +83,7 @@ if [ -x "$SAMPLE" ]; then
   "$VDISK" write s.vmdk --offset $((2 * 1048576 - 20)) --file eicar.bin >/dev/null
   VDISK_SCAN_DB="$DB" "$SAMPLE" -virus s.vmdk > v.txt 2>&1; rc=$?
   sed 's/^/# /' v.txt
+  check "sample -virus: a found virus is exit status 3" test "$rc" = 3
   check "sample -virus: reports the sectors and the name" \
     grep -q "Virus detected in sectors $(((2 * 1048576 - 20) / 512))–$(((2 * 1048576 + 47) / 512)): Vdisk.Test.EICAR" v.txt
   check "sample -virus: sectors scanned = allocated sectors" \
@@ -90,5 +91,12 @@ if [ -x "$SAMPLE" ]; then
   mk clean.vmdk 4M
   VDISK_SCAN_DB="$DB" "$SAMPLE" -virus clean.vmdk > vc.txt 2>&1; rc=$?
   check "sample -virus on a clean disk: no virus" bash -c "[ $rc = 0 ] && grep -q 'No virus found' vc.txt"
+  for pos in before after; do
+    if [ $pos = before ]; then set -- -virus -host 127.0.0.1 -user u -password p s.vmdk
+    else set -- -virus s.vmdk -host 127.0.0.1 -user u -password p; fi
+    VDISK_SCAN_DB="$DB" "$SAMPLE" "$@" > vh.txt 2>&1; rc=$?
+    check "sample -virus with -host $pos the disk: refused, not a local scan" \
+      bash -c "[ $rc = 1 ] && grep -q 'local disks only' vh.txt && ! grep -q 'Virus detected' vh.txt"
+  done
 fi
 done_testing
