@@ -172,6 +172,12 @@ pick_driver (struct vd_extent *e)
 }
 
 static int
+is_flat_type (int type)
+{
+  return type == VD_EXTENT_FLAT || type == VD_EXTENT_VMFS;
+}
+
+static int
 same_file (struct vd_io *a, struct vd_io *b)
 {
   struct stat sa, sb;
@@ -237,8 +243,8 @@ open_extents (struct vd_link *l, uint32_t flags)
         return vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
                          "\"%s\": only plain names in the descriptor's "
                          "folder are allowed (absolute paths and folders "
-                         "need the trusted option; '..', ':' and control "
-                         "characters never)", l->path,
+                         "and '..' need the trusted option; ':' and "
+                         "control characters never)", l->path,
                          vd__quote (qb, sizeof qb, e->name,
                                     strlen (e->name)));
       e->path = vd__path_join (l->dir, e->name);
@@ -255,11 +261,24 @@ open_extents (struct vd_link *l, uint32_t flags)
       if (same_file (e->io, l->desc_io))
         return vd_error (VD_ECORRUPT, 0, "%s: extent \"%s\" is the "
                          "descriptor file itself", l->path, e->name);
-      for (size_t k = 0; k + 1 < l->n_extents; k++)
-        if (same_file (e->io, l->extents[k].io))
+      /* One file under two extents: only FLAT ranges that do not overlap
+       * (a partitioned device's layout, as qemu-img reads it). */
+      int locked_rw = 0;
+      for (size_t k = 0; k + 1 < l->n_extents; k++) {
+        const struct vd_extent *o = &l->extents[k];
+        if (!same_file (e->io, o->io))
+          continue;
+        if (!is_flat_type (e->type) || !is_flat_type (o->type)
+            || (e->file_offset < o->file_offset + o->size
+                && o->file_offset < e->file_offset + e->size))
           return vd_error (VD_ECORRUPT, 0, "%s: extent file \"%s\" is "
-                           "listed twice", l->path, e->name);
-      r = vd__lock (e->io, l->rw && e->access == VD_ACCESS_RW);
+                           "listed twice (only FLAT extents over ranges "
+                           "of the file that do not overlap may share a "
+                           "file)", l->path, e->name);
+        if (l->rw && o->access == VD_ACCESS_RW)
+          locked_rw = 1;   /* that extent's lock covers the file */
+      }
+      r = locked_rw ? 0 : vd__lock (e->io, l->rw && e->access == VD_ACCESS_RW);
       if (r < 0)
         return r;
     }
@@ -335,8 +354,8 @@ load_descriptor (struct vd_link *l)
   else {
     if (fsize > VD_MAX_DESC_BYTES)
       return vd_error (VD_ECORRUPT, 0, "%s: not a VMDK descriptor (larger "
-                       "than 1 MiB and no sparse header); for a raw image "
-                       "use the raw option", l->path);
+                       "than 1 MiB and no sparse header); to read a raw "
+                       "image use the raw option", l->path);
     size = fsize;
   }
   text = malloc (size + 1);
@@ -524,8 +543,8 @@ open_parents (struct vd_disk *disk)
     if (!vd__name_ok (hint, trusted))
       return vd_error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
                        "\"%s\": only names in the same folder are allowed "
-                       "(use the trusted option for absolute paths and "
-                       "folders)", child->path,
+                       "(use the trusted option for absolute paths, "
+                       "folders and '..')", child->path,
                        vd__quote (qb, sizeof qb, hint, strlen (hint)));
     ppath = vd__path_join (child->dir, hint);
     if (!ppath)
@@ -560,8 +579,8 @@ open_parents (struct vd_disk *disk)
         && !((disk->flags & VD_OPEN_IGNORE_CID) && !disk->rw))
       return vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
                        "the CID %08x of its parent %s: the parent changed "
-                       "after the child was made (read-only opens can "
-                       "ignore this)", child->path, child->parent_cid,
+                       "after the child was made (the ignore-cid option "
+                       "reads it anyway, read-only)", child->path, child->parent_cid,
                        parent->cid, parent->path);
     child = parent;
   }

@@ -73,5 +73,7 @@ const struct command cmd_chain = {
   "chain", run, "[--json] DISK",
   "List every link of a disk's chain, oldest (base) first.",
   "  -j, --json            machine-readable output\n"
-  "      --ignore-cid      accept a parent whose CID changed\n",
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

@@ -133,7 +133,12 @@ const struct command cmd_convert = {
   "  -f, --format F        IN is raw or vmdk (default: guessed from its\n"
   "                        magic and name)\n"
   "  -O, --overwrite       replace OUT if it exists\n"
-  "      --sync            fdatasync OUT before it appears (durable)\n",
+  "      --sync            fdatasync OUT before it appears (durable)\n"
+  "      --hw-version N    virtualHWVersion of OUT\n"
+  "      --single-link     copy only IN's own link (its holes read as zeros)\n"
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };
 
 const struct command cmd_clone = {
