@@ -502,7 +502,8 @@ VD_API int64_t vd_disk_replace (const char *path, uint32_t open_flags,
  * displayName (or NULL), the device ("scsi0:0") and the disk's path as
  * the .vmx names it (its newest link), resolved against the .vmx folder.
  * Devices scsiX:Y, ideX:Y, sataX:Y, nvmeX:Y with a .vmdk fileName and
- * present not FALSE, CD-ROMs skipped.  Non-zero from cb stops. */
+ * present not FALSE, CD-ROMs skipped.  A VM with no such disk is reported
+ * once with device and disk_path NULL.  Non-zero from cb stops. */
 typedef int (*vd_vm_disk_cb) (const char *vmx, const char *display_name,
                               const char *device, const char *disk_path,
                               void *payload);
