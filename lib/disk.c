@@ -3,6 +3,7 @@
  * are reached through their driver's table (formats/registry.c). */
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1064,6 +1065,83 @@ vd_disk_get_meta_key (const vd_disk *d, unsigned i)
   return l ? l->key : NULL;
 }
 
+/* 1 when s is a decimal number in [lo, hi]. */
+static int
+dec_in (const char *s, unsigned long lo, unsigned long hi)
+{
+  char *end;
+  unsigned long v;
+  if (!s || !*s || *s < '0' || *s > '9' || strlen (s) > 10)
+    return 0;
+  errno = 0;
+  v = strtoul (s, &end, 10);
+  return !errno && !*end && v >= lo && v <= hi;
+}
+
+/* The keys vdisk, VMware and qemu-img read themselves: a value they
+ * cannot parse would make the disk unreadable or misdescribed. */
+static int
+check_reserved_meta (const char *key, const char *value)
+{
+  const char *k = key + 4;   /* after "ddb." */
+  if (!value)
+    return 0;
+  if (!strcmp (k, "adapterType")) {
+    if (vd_adapter_from_name (value) == VD_ADAPTER_UNKNOWN)
+      return vd_error (VD_EINVAL, 0, "ddb.adapterType \"%s\" is not an "
+                       "adapter (ide, buslogic, lsilogic, legacyESX, "
+                       "lsisas1068, pvscsi)", value);
+  }
+  else if (!strcmp (k, "geometry.cylinders")
+           || !strcmp (k, "geometry.biosCylinders")) {
+    if (!dec_in (value, 1, 0xffffffffUL))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 4294967295", key, value);
+  }
+  else if (!strcmp (k, "geometry.heads") || !strcmp (k, "geometry.biosHeads")) {
+    if (!dec_in (value, 1, 255))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 255", key, value);
+  }
+  else if (!strcmp (k, "geometry.sectors")
+           || !strcmp (k, "geometry.biosSectors")) {
+    if (!dec_in (value, 1, 63))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 63", key, value);
+  }
+  else if (!strcmp (k, "virtualHWVersion")) {
+    if (!dec_in (value, 1, 255))
+      return vd_error (VD_EINVAL, 0, "ddb.virtualHWVersion \"%s\" must be "
+                       "a number from 1 to 255", value);
+  }
+  else if (!strcmp (k, "thinProvisioned")) {
+    if (strcmp (value, "0") && strcmp (value, "1"))
+      return vd_error (VD_EINVAL, 0, "ddb.thinProvisioned \"%s\" must be "
+                       "0 or 1", value);
+  }
+  else if (!strcmp (k, "uuid")) {
+    /* VMware's form: 16 bytes in hex, separated by spaces (one may be a
+     * '-'): "60 00 c2 9f 12 34 56 78-9a bc de f0 12 34 56 78" */
+    const char *p = value;
+    for (int i = 0; i < 16; i++) {
+      if (!isxdigit ((unsigned char) p[0]) || !isxdigit ((unsigned char) p[1]))
+        goto bad_uuid;
+      p += 2;
+      if (i < 15) {
+        if (*p != ' ' && *p != '-')
+          goto bad_uuid;
+        p++;
+      }
+    }
+    if (*p)
+      goto bad_uuid;
+  }
+  return 0;
+bad_uuid:
+  return vd_error (VD_EINVAL, 0, "ddb.uuid \"%s\" must be 16 hex bytes "
+                   "separated by spaces (\"60 00 c2 9f ... 78\")", value);
+}
+
 int
 vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
 {
@@ -1085,6 +1163,8 @@ vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
   if (value && (!vd__desc_value_ok (value) || strlen (value) > 1024))
     return vd_error (VD_EINVAL, 0, "metadata value for %s holds a quote, a "
                      "line break or is over 1024 bytes", key);
+  if ((r = check_reserved_meta (key, value)) < 0)
+    return r;
   pthread_mutex_lock (&d->top->mu);
   r = vd__desc_set_ddb (d->top->desc, key, value);
   if (r == 0)

@@ -204,7 +204,11 @@ VD_API unsigned vd_disk_get_meta_count(const vd_disk *disk);
 VD_API const char *vd_disk_get_meta_key(const vd_disk *disk, unsigned i);
 /* Set (or, with value NULL, remove) a ddb key and rewrite the descriptor.
  * Keys must start with "ddb." and hold [A-Za-z0-9._-]; values may not
- * hold '"', CR, LF or NUL. */
+ * hold '"', CR, LF or NUL.  The keys readers interpret are validated
+ * (VD_EINVAL): adapterType (a known adapter), geometry.cylinders/heads/
+ * sectors and their bios* forms (1..2^32-1, 1..255, 1..63),
+ * virtualHWVersion (1..255), thinProvisioned (0 or 1), uuid (16 hex bytes
+ * separated by spaces). */
 VD_API int vd_disk_set_meta(vd_disk *disk, const char *key,
                             const char *value);
 
@@ -309,7 +313,11 @@ VD_API int vd_disk_get_link_info (vd_disk *disk, unsigned i,
 /* Copy the content of src (flattened through its chain) into a new disk
  * at dst of the layout in params (capacity is taken from src; type
  * VD_TYPE_RAW writes a raw file).  Only allocated data is read; zero
- * blocks are not written.  The destination appears only when complete. */
+ * blocks are not written.  The destination appears only when complete.
+ * The ddb keys of src's top link other than the ones the new disk makes
+ * itself (adapter, geometry, IDs, hardware version, provisioning) are
+ * carried over, except into streamOptimized and raw; params->uuid NULL
+ * gives the copy a new ddb.uuid. */
 VD_API int vd_disk_convert(vd_disk *src, const char *dst,
                            const struct vd_create_params *params,
                            vd_progress_cb progress, void *payload);
