@@ -445,13 +445,21 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
   case VD_TYPE_SPLIT_SPARSE:
   case VD_TYPE_SPLIT_FLAT: {
     int sparse = p->type == VD_TYPE_SPLIT_SPARSE;
-    uint64_t n = VD_DIV_ROUND_UP (sectors, SPLIT_SECTORS);
+    uint64_t split = p->extent_size ? p->extent_size / VD_SECTOR
+                                    : SPLIT_SECTORS;
+    if (p->extent_size % 65536 || split > SPLIT_SECTORS) {
+      r = vd_error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
+                    "extents are a multiple of 64 KiB, at most 2047 MiB",
+                    path, (unsigned long long) p->extent_size);
+      break;
+    }
+    uint64_t n = VD_DIV_ROUND_UP (sectors, split);
     if (n > 9999) {
       r = vd_error (VD_EINVAL, 0, "%s: too large for a split layout", path);
       break;
     }
     for (uint64_t i = 0; i < n && r == 0; i++) {
-      uint64_t s = VD_MIN (SPLIT_SECTORS, sectors - i * SPLIT_SECTORS);
+      uint64_t s = VD_MIN (split, sectors - i * split);
       char *fname = vd__asprintf ("%s-%c%03llu.vmdk", stem, sparse ? 's' : 'f',
                                   (unsigned long long) (i + 1));
       if (!fname) {

@@ -247,6 +247,9 @@ struct vd_create_params {
   uint32_t cid;                /* 0: random */
   const uint8_t *uuid;         /* 16 bytes, or NULL: random */
   uint32_t threads;            /* worker threads where used; 0: auto */
+  uint64_t extent_size;        /* split layouts: bytes per extent, a
+                                  multiple of 64 KiB up to 2047 MiB; 0:
+                                  2047 MiB (VMware's) */
 };
 
 /* Fill in the defaults: monolithicSparse, ide, hardware version 4. */
