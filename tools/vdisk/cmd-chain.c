@@ -313,10 +313,10 @@ out:
 
 const struct command cmd_chain = {
   "chain", run, "[--json] [--ignore-cid] [--trusted] [--at DATE] DISK",
-  "List every link of a disk's chain, base first, with its creation time "
-  "(from the VM's .vmsd snapshot list when there is one, else from the "
+  "List every link of a disk's chain, base first, with its creation time.  "
+  "The time comes from the VM's .vmsd snapshot list when there is one, else from the "
   "ddb.vdisk.created stamp vdisk writes into every child it makes, else "
-  "the descriptor's file time, marked as such).  Links are numbered from "
+  "the descriptor's file time, marked as such.  Links are numbered from "
   "the top: link 0 is DISK, the base has the highest number (as in "
   "'vdisk scan').  With --at DATE, name the link to open read-only to see "
   "the data of that day: the newest link created on or before DATE.",
