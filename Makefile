@@ -123,7 +123,7 @@ demo: all
 bench: all
 	@VDISK_BUILD=$(O) bench/run.sh
 
-man: $(O)/man/vdisk.1 $(O)/man/libvdisk.3
+man: $(O)/man/vdisk.1 $(O)/man/libvdisk.3 $(O)/man/vix-disklib-sample.1
 $(O)/man/%.1: docs/%.pod
 	@mkdir -p $(dir $@)
 	pod2man --section=1 --center="vdisk" --release="vdisk $(VERSION)" --name=$(shell echo $* | tr a-z A-Z) $< > $@
@@ -148,6 +148,7 @@ install: all man $(O)/vdisk.pc install-extra
 	install -m 644 include/vdisk/vdisk.h $(DESTDIR)$(PREFIX)/include/vdisk/
 	install -m 644 $(O)/vdisk.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 $(O)/man/vdisk.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(O)/man/vix-disklib-sample.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(O)/man/libvdisk.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:

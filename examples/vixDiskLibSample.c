@@ -39,6 +39,7 @@ enum {
   CMD_READASYNCBENCH = 1 << 11, CMD_WRITEASYNCBENCH = 1 << 12,
   CMD_MULTITHREAD = 1 << 13, CMD_CHECK = 1 << 14,
   CMD_ALLOCATED = 1 << 15, CMD_EDIT = 1 << 16, CMD_VIRUS = 1 << 17,
+  CMD_CLEANUP = 1 << 18,
 };
 
 static struct {
@@ -54,10 +55,13 @@ static struct {
   unsigned val;
   uint32 open_flags;
   uint32 bufsize;               /* bench I/O size, sectors */
+  uint32 lssize, pssize;        /* -lssize, -pssize: create/clone */
+  const char *folder;           /* -diskFolder */
   int nthreads;
   int repair;
   int split;
   uint64 chunksize;
+  char *paths[3];               /* DISK, -redo PARENT, -clone SOURCE in -diskFolder */
   const char *libdir, *initex, *ssmoref, *mode;
   int use_initex, remote;
   VixDiskLibConnectParams cnx;
@@ -68,7 +72,8 @@ static void
 usage (void)
 {
   printf (
-"Usage: vix-disklib-sample COMMAND [OPTIONS] DISK\n"
+"Usage: vix-disklib-sample COMMAND [OPTIONS] DISK [OPTIONS]\n"
+"Options may come before or after DISK; any other argument is refused.\n"
 "Commands (exactly one):\n"
 "  -create                  create a sparse disk of -cap MB\n"
 "  -redo PARENT             create DISK as a redo log (child) of PARENT\n"
@@ -87,8 +92,10 @@ usage (void)
 "  -check REPAIR            check the disk (REPAIR 0 or 1)\n"
 "  -getallocatedblocks      list the allocated blocks\n"
 "  -edit FIND REPLACE       replace every occurrence of FIND by REPLACE\n"
-"  -virus                   scan for viruses (libclamav; signatures from\n"
-"                           $VDISK_SCAN_DB, default /var/lib/clamav)\n"
+"  -virus                   scan a local disk for viruses (libclamav;\n"
+"                           signatures from $VDISK_SCAN_DB, default\n"
+"                           /var/lib/clamav); exit status 3 when one is found\n"
+"  -cleanup                 VixDiskLib_Cleanup on the connection (DISK optional)\n"
 "Options:\n"
 "  -adapter ide|buslogic|lsilogic  adapter for -create/-clone (buslogic)\n"
 "  -cap MB                  capacity for -create (100)\n"
@@ -97,9 +104,14 @@ usage (void)
 "  -single                  open only this link of a chain\n"
 "  -chunksize N             chunk for -getallocatedblocks (128)\n"
 "  -split                   split (2 GB) extents for -create/-clone\n"
+"  -lssize N -pssize N      logical/physical sector size for -create/-clone\n"
+"                           (0 or 512; the default 0 means 512)\n"
+"  -unbuffered              open with VIXDISKLIB_FLAG_OPEN_UNBUFFERED\n"
+"  -diskFolder DIR          relative DISK, -redo and -clone paths are in DIR\n"
 "  -libdir DIR -initex CONFIG -ssmoref REF -mode MODES\n"
 "  -host H -user U -password P -cookie C -thumb T -port N -nfchostport N\n"
-"  -vm moref=ID -fcdid ID -fcdds MOREF -vimapiver V -compress zlib|fastlz|skipz\n");
+"  -vm moref=ID -fcdid ID -ds MOREF (or -fcdds) -fcdssid ID -vimapiver V\n"
+"  -compress zlib|fastlz|skipz\n");
 }
 
 #define CHECK(err) do {                                                 \
@@ -111,6 +123,7 @@ usage (void)
   } while (0)
 
 static int failed;
+static int virus_found;         /* -virus: exit status 3 */
 
 static void
 fail (const char *file, int line, VixError err)
@@ -193,8 +206,21 @@ parse_args (int argc, char **argv)
 
   if (argc < 2)
     die_usage ("a command and a disk are required");
-  for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+  /* As VMware's sample: options start with '-', the first other argument
+   * is the disk.  Options after the disk are parsed too (never silently
+   * dropped), and a second disk argument is refused. */
+  for (i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (a[0] != '-' || !a[1]) {
+      if (app.disk) {
+        fprintf (stderr, "vix-disklib-sample: unexpected argument \"%s\" "
+                 "after the disk path \"%s\"\n", a, app.disk);
+        usage ();
+        exit (1);
+      }
+      app.disk = a;
+      continue;
+    }
 #define NEED(n) do { if (i + (n) >= argc)                               \
         die_usage ("an option is missing its argument"); } while (0)
     if (!strcmp (a, "-create")) app.command |= CMD_CREATE;
@@ -233,6 +259,7 @@ parse_args (int argc, char **argv)
     }
     else if (!strcmp (a, "-getallocatedblocks")) app.command |= CMD_ALLOCATED;
     else if (!strcmp (a, "-virus")) app.command |= CMD_VIRUS;
+    else if (!strcmp (a, "-cleanup")) app.command |= CMD_CLEANUP;
     else if (!strcmp (a, "-edit")) {
       NEED (2); app.command |= CMD_EDIT;
       app.find = argv[++i]; app.replace = argv[++i];
@@ -257,6 +284,16 @@ parse_args (int argc, char **argv)
     else if (!strcmp (a, "-single")) app.open_flags |= VIXDISKLIB_FLAG_OPEN_SINGLE_LINK;
     else if (!strcmp (a, "-chunksize")) { NEED (1); app.chunksize = num_arg (argv[++i], a); }
     else if (!strcmp (a, "-split")) app.split = 1;
+    else if (!strcmp (a, "-lssize") || !strcmp (a, "-pssize")) {
+      uint32 v;
+      NEED (1); v = (uint32) num_arg (argv[++i], a);
+      if (v != 0 && v != 512)
+        die_usage ("-lssize and -pssize take 0 or 512 (the only sector "
+                   "size of a VMDK disk)");
+      if (a[1] == 'l') app.lssize = v; else app.pssize = v;
+    }
+    else if (!strcmp (a, "-unbuffered")) app.open_flags |= VIXDISKLIB_FLAG_OPEN_UNBUFFERED;
+    else if (!strcmp (a, "-diskFolder")) { NEED (1); app.folder = argv[++i]; }
     else if (!strcmp (a, "-libdir")) { NEED (1); app.libdir = argv[++i]; }
     else if (!strcmp (a, "-initex")) { NEED (1); app.use_initex = 1; app.initex = argv[++i]; }
     else if (!strcmp (a, "-ssmoref")) { NEED (1); app.ssmoref = argv[++i]; }
@@ -298,7 +335,8 @@ parse_args (int argc, char **argv)
       app.cnx.specType = VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
       app.cnx.spec.vStorageObjSpec.id = argv[++i];
     }
-    else if (!strcmp (a, "-fcdds")) { NEED (1); app.remote = 1; app.cnx.spec.vStorageObjSpec.datastoreMoRef = argv[++i]; }
+    else if (!strcmp (a, "-fcdds") || !strcmp (a, "-ds")) { NEED (1); app.remote = 1; app.cnx.spec.vStorageObjSpec.datastoreMoRef = argv[++i]; }
+    else if (!strcmp (a, "-fcdssid")) { NEED (1); app.remote = 1; app.cnx.spec.vStorageObjSpec.ssId = argv[++i]; }
     else if (!strcmp (a, "-vimapiver")) { NEED (1); app.remote = 1; app.cnx.vimApiVer = argv[++i]; }
     else if (!strcmp (a, "-h") || !strcmp (a, "-help") || !strcmp (a, "--help")) {
       usage ();
@@ -311,11 +349,25 @@ parse_args (int argc, char **argv)
     }
 #undef NEED
   }
-  if (i >= argc)
-    die_usage ("no disk path given");
-  app.disk = argv[i];
   if (__builtin_popcount (app.command) != 1)
     die_usage ("give exactly one command");
+  if (!app.disk && app.command != CMD_CLEANUP)
+    die_usage ("no disk path given");
+  if (app.command == CMD_VIRUS && app.remote)
+    die_usage ("-virus scans local disks only (it reads the disk with "
+               "libvdisk); it does not take -host or other remote options");
+  if (app.folder) {
+    const char **names[3] = { &app.disk, &app.parent, &app.src };
+    for (int k = 0; k < 3; k++) {
+      if (!*names[k] || **names[k] == '/')
+        continue;
+      if (asprintf (&app.paths[k], "%s/%s", app.folder, *names[k]) < 0) {
+        fprintf (stderr, "vix-disklib-sample: out of memory\n");
+        exit (1);
+      }
+      *names[k] = app.paths[k];
+    }
+  }
   if (app.remote && (!app.cnx.serverName || (!app.cnx.creds.uid.userName
                                              && app.cnx.credType == VIXDISKLIB_CRED_UID)))
     die_usage ("remote mode needs -host, -user and -password");
@@ -334,6 +386,8 @@ create_params (void)
   p.adapterType = app.adapter;
   p.hwVersion = VIXDISKLIB_HWVERSION_WORKSTATION_5;
   p.capacity = app.cap_mb * 2048;
+  p.logicalSectorSize = app.lssize;
+  p.physicalSectorSize = app.pssize;
   return p;
 }
 
@@ -1056,6 +1110,8 @@ do_virus (void)
   else {
     if (!found)
       printf ("No virus found.\n");
+    else
+      virus_found = 1;
     printf ("Virus scan: %u signatures, sectors scanned: %llu of %llu\n",
             vd_scanner_get_signature_count (sc),
             (unsigned long long) (st.data_bytes / SECTOR),
@@ -1063,6 +1119,19 @@ do_virus (void)
   }
   vd_disk_close (d);
   vd_scanner_free (sc);
+}
+
+/* -cleanup: VixDiskLib_Cleanup on the connection parameters. */
+static void
+do_cleanup (void)
+{
+  uint32 cleaned = 0, remaining = 0;
+
+  CHECK (VixDiskLib_Cleanup (&app.cnx, &cleaned, &remaining));
+  printf ("Cleaned up %u, %u remaining\n", (unsigned) cleaned,
+          (unsigned) remaining);
+out:
+  return;
 }
 
 int
@@ -1107,6 +1176,7 @@ main (int argc, char **argv)
   case CMD_MULTITHREAD: do_multithread (); goto out;
   case CMD_CHECK: do_check (); goto out;
   case CMD_VIRUS: do_virus (); goto out;
+  case CMD_CLEANUP: do_cleanup (); goto out;
   default: break;
   }
 
@@ -1144,5 +1214,7 @@ out:
     VixDiskLib_Disconnect (app.conn);
   if (initialized)
     VixDiskLib_Exit ();
-  return failed ? 1 : 0;
+  for (int k = 0; k < 3; k++)
+    free (app.paths[k]);
+  return failed ? 1 : virus_found ? 3 : 0;
 }

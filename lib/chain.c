@@ -124,7 +124,8 @@ vd__check_no_child (struct vd_link *l)
   if (vd__find_child (l, 1, &child)) {
     r = vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
                   "parentCID %08x matches); writing here would invalidate "
-                  "it.  Open the child instead, or force the write",
+                  "it.  Open the child instead (or use the force option to write here and "
+                  "invalidate the child)",
                   l->path, child, l->cid);
     free (child);
   }

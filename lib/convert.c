@@ -112,6 +112,42 @@ copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
   return r;
 }
 
+/* The ddb keys the new disk gets from its own parameters (layout, size,
+ * identity); every other key of src's top link (a user's or a tool's:
+ * toolsVersion, ddb.vdiskNote, ...) is carried over. */
+static int
+own_key (const char *key)
+{
+  static const char *const own[] = {
+    "ddb.adapterType", "ddb.geometry.cylinders", "ddb.geometry.heads",
+    "ddb.geometry.sectors", "ddb.geometry.biosCylinders",
+    "ddb.geometry.biosHeads", "ddb.geometry.biosSectors",
+    "ddb.longContentID", "ddb.uuid", "ddb.virtualHWVersion",
+    "ddb.thinProvisioned", "ddb.encoding", "ddb.vdisk.created",
+    "ddb.deletable", "ddb.iofilters", "ddb.sidecars",
+  };
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (strcmp (key, own[i]) == 0)
+      return 1;
+  return strncmp (key, "ddb.", 4) != 0;
+}
+
+static int
+copy_user_keys (vd_disk *src, vd_disk *out)
+{
+  unsigned n = vd_disk_get_meta_count (src);
+  for (unsigned i = 0; i < n; i++) {
+    const char *k = vd_disk_get_meta_key (src, i);
+    const char *v = k ? vd_disk_get_meta (src, k) : NULL;
+    if (!k || !v || own_key (k))
+      continue;
+    int r = vd_disk_set_meta (out, k, v);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
 int
 vd_disk_convert (vd_disk *src, const char *dst,
                  const struct vd_create_params *params,
@@ -179,6 +215,8 @@ vd_disk_convert (vd_disk *src, const char *dst,
       s.disk = out;
       s.io = NULL;
       r = copy_data (src, &s, progress, payload);
+      if (r == 0)
+        r = copy_user_keys (src, out);
       int r2 = vd_disk_close (out);
       if (r == 0)
         r = r2;

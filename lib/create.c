@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 /* VMware splits at 2047 MiB (vmdk-format.md §4.1). */
 #define SPLIT_SECTORS UINT64_C (4192256)
@@ -77,9 +78,17 @@ vd__make_descriptor (const struct vd_create_params *p,
                      i ? " %02x" : "%02x", uuid[i]);
     snprintf (uuid_line + o, sizeof uuid_line - (size_t) o, "\"\n");
   }
-  if (parent_hint)
+  char stamp_line[64] = "";
+  if (parent_hint) {
+    /* when the child was made (vdisk chain --at): UTC, ISO 8601 */
+    time_t now = time (NULL);
+    struct tm tm;
     snprintf (parent_line, sizeof parent_line,
               "parentFileNameHint=\"%s\"\n", parent_hint);
+    if (gmtime_r (&now, &tm))
+      strftime (stamp_line, sizeof stamp_line,
+                "ddb.vdisk.created = \"%Y-%m-%dT%H:%M:%SZ\"\n", &tm);
+  }
   return vd__asprintf (
     "# Disk DescriptorFile\n"
     "version=1\n"
@@ -102,12 +111,13 @@ vd__make_descriptor (const struct vd_create_params *p,
     "ddb.longContentID = \"%s\"\n"
     "%s"
     "%s"
+    "%s"
     "ddb.virtualHWVersion = \"%u\"\n",
     cid, parent_hint ? parent_cid : 0xffffffffu, create_type, parent_line,
     extents, adapter ? adapter : "ide", g.cylinders,
     g.heads, g.sectors, longcid,
     p->type == VD_TYPE_VMFS_THIN ? "ddb.thinProvisioned = \"1\"\n" : "",
-    uuid_line, p->hw_version ? p->hw_version : 4);
+    uuid_line, stamp_line, p->hw_version ? p->hw_version : 4);
 }
 
 /* ---- the work folder ----------------------------------------------------------- */
@@ -435,13 +445,21 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
   case VD_TYPE_SPLIT_SPARSE:
   case VD_TYPE_SPLIT_FLAT: {
     int sparse = p->type == VD_TYPE_SPLIT_SPARSE;
-    uint64_t n = VD_DIV_ROUND_UP (sectors, SPLIT_SECTORS);
+    uint64_t split = p->extent_size ? p->extent_size / VD_SECTOR
+                                    : SPLIT_SECTORS;
+    if (p->extent_size % 65536 || split > SPLIT_SECTORS) {
+      r = vd_error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
+                    "extents are a multiple of 64 KiB, at most 2047 MiB",
+                    path, (unsigned long long) p->extent_size);
+      break;
+    }
+    uint64_t n = VD_DIV_ROUND_UP (sectors, split);
     if (n > 9999) {
       r = vd_error (VD_EINVAL, 0, "%s: too large for a split layout", path);
       break;
     }
     for (uint64_t i = 0; i < n && r == 0; i++) {
-      uint64_t s = VD_MIN (SPLIT_SECTORS, sectors - i * SPLIT_SECTORS);
+      uint64_t s = VD_MIN (split, sectors - i * split);
       char *fname = vd__asprintf ("%s-%c%03llu.vmdk", stem, sparse ? 's' : 'f',
                                   (unsigned long long) (i + 1));
       if (!fname) {

@@ -3,6 +3,7 @@
  * are reached through their driver's table (formats/registry.c). */
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,6 +174,12 @@ pick_driver (struct vd_extent *e)
 }
 
 static int
+is_flat_type (int type)
+{
+  return type == VD_EXTENT_FLAT || type == VD_EXTENT_VMFS;
+}
+
+static int
 same_file (struct vd_io *a, struct vd_io *b)
 {
   struct stat sa, sb;
@@ -238,8 +245,8 @@ open_extents (struct vd_link *l, uint32_t flags)
         return vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
                          "\"%s\": only plain names in the descriptor's "
                          "folder are allowed (absolute paths and folders "
-                         "need the trusted option; '..', ':' and control "
-                         "characters never)", l->path,
+                         "and '..' need the trusted option; ':' and "
+                         "control characters never)", l->path,
                          vd__quote (qb, sizeof qb, e->name,
                                     strlen (e->name)));
       e->path = vd__path_join (l->dir, e->name);
@@ -256,11 +263,24 @@ open_extents (struct vd_link *l, uint32_t flags)
       if (same_file (e->io, l->desc_io))
         return vd_error (VD_ECORRUPT, 0, "%s: extent \"%s\" is the "
                          "descriptor file itself", l->path, e->name);
-      for (size_t k = 0; k + 1 < l->n_extents; k++)
-        if (same_file (e->io, l->extents[k].io))
+      /* One file under two extents: only FLAT ranges that do not overlap
+       * (a partitioned device's layout, as qemu-img reads it). */
+      int locked_rw = 0;
+      for (size_t k = 0; k + 1 < l->n_extents; k++) {
+        const struct vd_extent *o = &l->extents[k];
+        if (!same_file (e->io, o->io))
+          continue;
+        if (!is_flat_type (e->type) || !is_flat_type (o->type)
+            || (e->file_offset < o->file_offset + o->size
+                && o->file_offset < e->file_offset + e->size))
           return vd_error (VD_ECORRUPT, 0, "%s: extent file \"%s\" is "
-                           "listed twice", l->path, e->name);
-      r = vd__lock (e->io, l->rw && e->access == VD_ACCESS_RW);
+                           "listed twice (only FLAT extents over ranges "
+                           "of the file that do not overlap may share a "
+                           "file)", l->path, e->name);
+        if (l->rw && o->access == VD_ACCESS_RW)
+          locked_rw = 1;   /* that extent's lock covers the file */
+      }
+      r = locked_rw ? 0 : vd__lock (e->io, l->rw && e->access == VD_ACCESS_RW);
       if (r < 0)
         return r;
     }
@@ -336,8 +356,8 @@ load_descriptor (struct vd_link *l)
   else {
     if (fsize > VD_MAX_DESC_BYTES)
       return vd_error (VD_ECORRUPT, 0, "%s: not a VMDK descriptor (larger "
-                       "than 1 MiB and no sparse header); for a raw image "
-                       "use the raw option", l->path);
+                       "than 1 MiB and no sparse header); to read a raw "
+                       "image use the raw option", l->path);
     size = fsize;
   }
   text = malloc (size + 1);
@@ -587,8 +607,8 @@ open_parents (struct vd_disk *disk)
     if (!vd__name_ok (hint, trusted))
       return vd_error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
                        "\"%s\": only names in the same folder are allowed "
-                       "(use the trusted option for absolute paths and "
-                       "folders)", child->path,
+                       "(use the trusted option for absolute paths, "
+                       "folders and '..')", child->path,
                        vd__quote (qb, sizeof qb, hint, strlen (hint)));
     ppath = vd__path_join (child->dir, hint);
     if (!ppath)
@@ -623,8 +643,8 @@ open_parents (struct vd_disk *disk)
         && !((disk->flags & VD_OPEN_IGNORE_CID) && !disk->rw))
       return vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
                        "the CID %08x of its parent %s: the parent changed "
-                       "after the child was made (read-only opens can "
-                       "ignore this)", child->path, child->parent_cid,
+                       "after the child was made (the ignore-cid option "
+                       "reads it anyway, read-only)", child->path, child->parent_cid,
                        parent->cid, parent->path);
     child = parent;
   }
@@ -1120,6 +1140,83 @@ vd_disk_get_meta_key (const vd_disk *d, unsigned i)
   return l ? l->key : NULL;
 }
 
+/* 1 when s is a decimal number in [lo, hi]. */
+static int
+dec_in (const char *s, unsigned long lo, unsigned long hi)
+{
+  char *end;
+  unsigned long v;
+  if (!s || !*s || *s < '0' || *s > '9' || strlen (s) > 10)
+    return 0;
+  errno = 0;
+  v = strtoul (s, &end, 10);
+  return !errno && !*end && v >= lo && v <= hi;
+}
+
+/* The keys vdisk, VMware and qemu-img read themselves: a value they
+ * cannot parse would make the disk unreadable or misdescribed. */
+static int
+check_reserved_meta (const char *key, const char *value)
+{
+  const char *k = key + 4;   /* after "ddb." */
+  if (!value)
+    return 0;
+  if (!strcmp (k, "adapterType")) {
+    if (vd_adapter_from_name (value) == VD_ADAPTER_UNKNOWN)
+      return vd_error (VD_EINVAL, 0, "ddb.adapterType \"%s\" is not an "
+                       "adapter (ide, buslogic, lsilogic, legacyESX, "
+                       "lsisas1068, pvscsi)", value);
+  }
+  else if (!strcmp (k, "geometry.cylinders")
+           || !strcmp (k, "geometry.biosCylinders")) {
+    if (!dec_in (value, 1, 0xffffffffUL))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 4294967295", key, value);
+  }
+  else if (!strcmp (k, "geometry.heads") || !strcmp (k, "geometry.biosHeads")) {
+    if (!dec_in (value, 1, 255))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 255", key, value);
+  }
+  else if (!strcmp (k, "geometry.sectors")
+           || !strcmp (k, "geometry.biosSectors")) {
+    if (!dec_in (value, 1, 63))
+      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+                       "to 63", key, value);
+  }
+  else if (!strcmp (k, "virtualHWVersion")) {
+    if (!dec_in (value, 1, 255))
+      return vd_error (VD_EINVAL, 0, "ddb.virtualHWVersion \"%s\" must be "
+                       "a number from 1 to 255", value);
+  }
+  else if (!strcmp (k, "thinProvisioned")) {
+    if (strcmp (value, "0") && strcmp (value, "1"))
+      return vd_error (VD_EINVAL, 0, "ddb.thinProvisioned \"%s\" must be "
+                       "0 or 1", value);
+  }
+  else if (!strcmp (k, "uuid")) {
+    /* VMware's form: 16 bytes in hex, separated by spaces (one may be a
+     * '-'): "60 00 c2 9f 12 34 56 78-9a bc de f0 12 34 56 78" */
+    const char *p = value;
+    for (int i = 0; i < 16; i++) {
+      if (!isxdigit ((unsigned char) p[0]) || !isxdigit ((unsigned char) p[1]))
+        goto bad_uuid;
+      p += 2;
+      if (i < 15) {
+        if (*p != ' ' && *p != '-')
+          goto bad_uuid;
+        p++;
+      }
+    }
+    if (*p)
+      goto bad_uuid;
+  }
+  return 0;
+bad_uuid:
+  return vd_error (VD_EINVAL, 0, "ddb.uuid \"%s\" must be 16 hex bytes "
+                   "separated by spaces (\"60 00 c2 9f ... 78\")", value);
+}
+
 int
 vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
 {
@@ -1141,6 +1238,8 @@ vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
   if (value && (!vd__desc_value_ok (value) || strlen (value) > 1024))
     return vd_error (VD_EINVAL, 0, "metadata value for %s holds a quote, a "
                      "line break or is over 1024 bytes", key);
+  if ((r = check_reserved_meta (key, value)) < 0)
+    return r;
   pthread_mutex_lock (&d->top->mu);
   if (d->top->remote) {
     /* the server keeps the descriptor: change it there, then here */

@@ -1201,6 +1201,7 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
     dir = r == 0 ? vd__dirname (vmxs.v[i]) : NULL;
     if (r == 0 && !dir)
       r = vd_error (VD_ENOMEM, errno, "out of memory");
+    size_t n_disks = 0;
     for (k = 0; r == 0 && k < x.n; k++) {
       struct vmx_dev *d = &x.dev[k];
       size_t a, bus;
@@ -1221,10 +1222,15 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
         r = vd_error (VD_ENOMEM, errno, "out of memory");
         break;
       }
+      n_disks++;
       if (cb (vmxs.v[i], x.display, d->dev, p, payload))
         r = 1;
       free (p);
     }
+    /* a VM without disks is listed too (device and disk NULL) */
+    if (r == 0 && n_disks == 0 && cb (vmxs.v[i], x.display, NULL, NULL,
+                                      payload))
+      r = 1;
     for (k = 0; k < x.n; k++)
       free (x.dev[k].file);
     free (x.dev);

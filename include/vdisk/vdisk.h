@@ -204,7 +204,11 @@ VD_API unsigned vd_disk_get_meta_count(const vd_disk *disk);
 VD_API const char *vd_disk_get_meta_key(const vd_disk *disk, unsigned i);
 /* Set (or, with value NULL, remove) a ddb key and rewrite the descriptor.
  * Keys must start with "ddb." and hold [A-Za-z0-9._-]; values may not
- * hold '"', CR, LF or NUL. */
+ * hold '"', CR, LF or NUL.  The keys readers interpret are validated
+ * (VD_EINVAL): adapterType (a known adapter), geometry.cylinders/heads/
+ * sectors and their bios* forms (1..2^32-1, 1..255, 1..63),
+ * virtualHWVersion (1..255), thinProvisioned (0 or 1), uuid (16 hex bytes
+ * separated by spaces). */
 VD_API int vd_disk_set_meta(vd_disk *disk, const char *key,
                             const char *value);
 
@@ -243,6 +247,9 @@ struct vd_create_params {
   uint32_t cid;                /* 0: random */
   const uint8_t *uuid;         /* 16 bytes, or NULL: random */
   uint32_t threads;            /* worker threads where used; 0: auto */
+  uint64_t extent_size;        /* split layouts: bytes per extent, a
+                                  multiple of 64 KiB up to 2047 MiB; 0:
+                                  2047 MiB (VMware's) */
 };
 
 /* Fill in the defaults: monolithicSparse, ide, hardware version 4. */
@@ -319,7 +326,11 @@ VD_API int vd_disk_get_link_info (vd_disk *disk, unsigned i,
 /* Copy the content of src (flattened through its chain) into a new disk
  * at dst of the layout in params (capacity is taken from src; type
  * VD_TYPE_RAW writes a raw file).  Only allocated data is read; zero
- * blocks are not written.  The destination appears only when complete. */
+ * blocks are not written.  The destination appears only when complete.
+ * The ddb keys of src's top link other than the ones the new disk makes
+ * itself (adapter, geometry, IDs, hardware version, provisioning) are
+ * carried over, except into streamOptimized and raw; params->uuid NULL
+ * gives the copy a new ddb.uuid. */
 VD_API int vd_disk_convert(vd_disk *src, const char *dst,
                            const struct vd_create_params *params,
                            vd_progress_cb progress, void *payload);
@@ -512,7 +523,8 @@ VD_API int64_t vd_disk_replace (const char *path, uint32_t open_flags,
  * displayName (or NULL), the device ("scsi0:0") and the disk's path as
  * the .vmx names it (its newest link), resolved against the .vmx folder.
  * Devices scsiX:Y, ideX:Y, sataX:Y, nvmeX:Y with a .vmdk fileName and
- * present not FALSE, CD-ROMs skipped.  Non-zero from cb stops. */
+ * present not FALSE, CD-ROMs skipped.  A VM with no such disk is reported
+ * once with device and disk_path NULL.  Non-zero from cb stops. */
 typedef int (*vd_vm_disk_cb) (const char *vmx, const char *display_name,
                               const char *device, const char *disk_path,
                               void *payload);

@@ -958,8 +958,8 @@ sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx)
                           "%s: grain table %llu differs from its redundant "
                           "copy%s", e->path, (unsigned long long) gdi,
                           lagging ? " where one copy lags (an interrupted "
-                                    "update; 'vdisk check --repair' syncs "
-                                    "them)" : "");
+                                    "update that a repair can sync)"
+                                 : "");
       }
     }
     for (unsigned i = 0; i < N_GTES; i++) {

@@ -189,4 +189,45 @@ PY
 "$SAMPLE" -info -host vc.example.com -user u -password p d.vmdk > remote.txt 2>&1
 check "remote mode is refused clearly" grep -q 'vc.example.com.*not supported' remote.txt
 check "two commands are refused" bash -c "! '$SAMPLE' -info -dump d.vmdk >/dev/null 2>&1"
+
+# --- options after the disk path are parsed, never silently dropped ---
+cp d.vmdk after.vmdk; cp after.vmdk after.orig
+"$SAMPLE" -fill -start 0 -count 1 -val 0x41 after.vmdk -host 127.0.0.1 > after.txt 2>&1; rc=$?
+check "-fill DISK -host H (no -user): refused, exit 1" test "$rc" = 1
+check "... and the local file is not written" cmp -s after.vmdk after.orig
+"$SAMPLE" -fill -start 0 -count 1 -val 0x41 after.vmdk -host 127.0.0.1 -port 1 -user u -password p > after2.txt 2>&1; rc=$?
+check "-fill DISK -host H -user -password: goes to the host (fails), exit 1" test "$rc" = 1
+check "... and the local file is not written either" cmp -s after.vmdk after.orig
+"$SAMPLE" -fill after.vmdk -start 9 -count 2 -val 0x33 > /dev/null 2>&1
+qemu-img convert -O raw after.vmdk after.raw
+check "-start/-count/-val after the disk path are honoured (qemu-img reads them)" python3 - d.raw after.raw <<'PY'
+import sys
+a = bytearray(open(sys.argv[1], 'rb').read())
+a[9*512:11*512] = b'\x33' * 1024
+sys.exit(0 if bytes(a) == open(sys.argv[2], 'rb').read() else 1)
+PY
+"$SAMPLE" -info d.vmdk extra.vmdk > extra.txt 2>&1; rc=$?
+check "a second disk argument is refused by name" \
+  bash -c "[ $rc = 1 ] && grep -q 'unexpected argument \"extra.vmdk\"' extra.txt"
+
+# --- VMware's stock option names ---
+check "-lssize 512 -pssize 512 -create" "$SAMPLE" -create -cap 1 -lssize 512 -pssize 512 ls.vmdk
+check "qemu-img reads the -lssize disk" qemu-img check -q ls.vmdk
+"$SAMPLE" -create -cap 1 -lssize 4096 ls4k.vmdk > ls4k.txt 2>&1; rc=$?
+check "-lssize 4096 is refused (VMDK sectors are 512 bytes), no file made" \
+  bash -c "[ $rc = 1 ] && [ ! -e ls4k.vmdk ] && grep -q 'lssize' ls4k.txt"
+check "-unbuffered -fill" "$SAMPLE" -fill -unbuffered -start 3 -count 1 -val 0x44 ls.vmdk
+qemu-img convert -O raw ls.vmdk ls.raw
+check "-unbuffered write lands (qemu-img)" python3 -c "import sys; d=open('ls.raw','rb').read(); sys.exit(0 if d[3*512:4*512]==b'D'*512 else 1)"
+mkdir -p folder
+check "-diskFolder DIR -create" "$SAMPLE" -create -cap 1 -diskFolder folder inner.vmdk
+check "... the disk is made in DIR" qemu-img check -q folder/inner.vmdk
+check "-diskFolder DIR -clone SRC: both names in DIR" "$SAMPLE" -clone inner.vmdk -diskFolder folder inner2.vmdk
+check "... qemu-img compare" qemu-img compare -q folder/inner.vmdk folder/inner2.vmdk
+"$SAMPLE" -cleanup > cleanup.txt 2>&1; rc=$?
+check "-cleanup on a local connection: exit 0, counts printed" \
+  bash -c "[ $rc = 0 ] && grep -qx 'Cleaned up 0, 0 remaining' cleanup.txt"
+"$SAMPLE" -info -fcdid 1234 -ds datastore-1 -fcdssid 5 -host vc.example.com -user u -password p d.vmdk > fcd.txt 2>&1
+check "-ds and -fcdssid are known options (the host answers, not the parser)" \
+  bash -c "! grep -q 'unknown option' fcd.txt && grep -q 'vc.example.com' fcd.txt"
 done_testing

@@ -47,8 +47,9 @@ check "deleting the child restores the infection (exit 1)" [ "$rc" = 1 ]
 check "--into CHILD: JSON names the child and a clean rescan" \
   grep -q '"fix": {"result": "snap.vmdk", "in_place": false, "rescan": "clean"}' fixj.json
 check "--into: parent unchanged" md5sum -c --quiet base.md5
-"$VDISK" scan --db "$DB" --fix --into snap.vmdk base.vmdk >/dev/null 2>&1; rc=$?
-check "--into an existing file: error (exit 2)" [ "$rc" = 2 ]
+"$VDISK" scan --db "$DB" --fix --into snap.vmdk base.vmdk >into.txt 2>&1; rc=$?
+check "--into an existing file: the fix fails, the infection stays visible (exit 1)" [ "$rc" = 1 ]
+check "... and the failure is reported" grep -q "snap.vmdk" into.txt
 
 # --- in place -----------------------------------------------------------------
 cp base.vmdk ip.vmdk

@@ -69,6 +69,30 @@ check "--vms --json: parses, 2 infected of 4" python3 -c '
 import json, sys
 v = json.load(open(sys.argv[1]))["vms"]
 sys.exit(0 if len(v) == 4 and sum(d["status"] == "infected" for d in v) == 2 else 1)' t.json
+# --- exit status: an infection is never hidden behind an error ---
+"$VDISK" scan --db "$DB" vms/alpha/alpha.vmdk missing.vmdk > mix.txt 2>&1; rc=$?
+check "one infected disk and one that fails: exit 1 (the infection shows)" [ "$rc" = 1 ]
+check "... and the failure is still reported" grep -q "missing.vmdk" mix.txt
+"$VDISK" scan --db "$DB" missing.vmdk vms/gamma/gamma.vmdk > mix2.txt 2>&1; rc=$?
+check "a clean disk and one that fails: exit 2" [ "$rc" = 2 ]
+mkdir -p vms/broken
+printf 'displayName = "broken"\nscsi0:0.fileName = "gone.vmdk"\n' > vms/broken/broken.vmx
+"$VDISK" scan --db "$DB" --vms vms > mix3.txt 2>&1; rc=$?
+check "--vms: infected VMs and a VM whose disk fails: exit 1" [ "$rc" = 1 ]
+check "... the failing disk is listed as an error" grep -Eq "^broken +scsi0:0 +vms/broken/gone.vmdk +error" mix3.txt
+rm -r vms/broken
+# --- a VM with no disks is listed, not left out ---
+mkdir -p vms/empty
+printf 'displayName = "diskless"\nide1:0.deviceType = "cdrom-image"\nide1:0.fileName = "x.iso"\n' > vms/empty/empty.vmx
+"$VDISK" scan --db "$DB" --vms vms > nd.txt 2>&1; rc=$?
+sed 's/^/# /' nd.txt
+check "--vms lists a VM without disks" grep -Eq "^diskless +- +- +no disks" nd.txt
+"$VDISK" scan --db "$DB" --json --vms vms > nd.json
+check "--vms --json lists it with status 'no disks'" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["vms"]
+sys.exit(0 if any(d["name"] == "diskless" and d["disk"] is None and d["status"] == "no disks" for d in v) else 1)' nd.json
+rm -r vms/empty
 rm -r vms/alpha vms/lab
 "$VDISK" scan --db "$DB" --vms vms > t2.txt 2>&1; rc=$?
 check "--vms on clean VMs: exit 0" [ "$rc" = 0 ]
@@ -83,6 +107,7 @@ if [ -x "$SAMPLE" ]; then
   "$VDISK" write s.vmdk --offset $((2 * 1048576 - 20)) --file eicar.bin >/dev/null
   VDISK_SCAN_DB="$DB" "$SAMPLE" -virus s.vmdk > v.txt 2>&1; rc=$?
   sed 's/^/# /' v.txt
+  check "sample -virus: a found virus is exit status 3" test "$rc" = 3
   check "sample -virus: reports the sectors and the name" \
     grep -q "Virus detected in sectors $(((2 * 1048576 - 20) / 512))–$(((2 * 1048576 + 47) / 512)): Vdisk.Test.EICAR" v.txt
   check "sample -virus: sectors scanned = allocated sectors" \
@@ -90,5 +115,12 @@ if [ -x "$SAMPLE" ]; then
   mk clean.vmdk 4M
   VDISK_SCAN_DB="$DB" "$SAMPLE" -virus clean.vmdk > vc.txt 2>&1; rc=$?
   check "sample -virus on a clean disk: no virus" bash -c "[ $rc = 0 ] && grep -q 'No virus found' vc.txt"
+  for pos in before after; do
+    if [ $pos = before ]; then set -- -virus -host 127.0.0.1 -user u -password p s.vmdk
+    else set -- -virus s.vmdk -host 127.0.0.1 -user u -password p; fi
+    VDISK_SCAN_DB="$DB" "$SAMPLE" "$@" > vh.txt 2>&1; rc=$?
+    check "sample -virus with -host $pos the disk: refused, not a local scan" \
+      bash -c "[ $rc = 1 ] && grep -q 'local disks only' vh.txt && ! grep -q 'Virus detected' vh.txt"
+  done
 fi
 done_testing

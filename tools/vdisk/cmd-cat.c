@@ -140,5 +140,6 @@ const struct command cmd_cat = {
   "      --single-link     this link only (holes read as zeros)\n"
   "      --ignore-cid      accept a parent whose CID changed\n"
   "      --trusted         allow absolute paths and folders in names\n"
-  "      --raw             DISK is a raw image\n",
+  "      --raw             DISK is a raw image\n"
+  "      --read-only       accepted; cat always opens DISK read-only\n",
 };

@@ -38,7 +38,7 @@ run (int argc, char **argv)
   struct open_opts oo = { 0 };
   struct vd_check_result res;
   struct msgs m = { 0 };
-  int c, repair = 0, force = 0;
+  int c, repair = 0, force = 0, refused = 0;
 
   while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
     switch (c) {
@@ -60,6 +60,7 @@ run (int argc, char **argv)
     int n = vd_check_repair (argv[optind], rf | (force ? VD_OPEN_FORCE : 0),
                              NULL, on_message, &m);
     if (n < 0) {
+      refused = 1;
       if (m.json)
         printf ("%s\n    {\"severity\": \"repair-refused\", "
                 "\"message\": ", m.n ? "," : "");
@@ -108,9 +109,13 @@ run (int argc, char **argv)
       if (res.leaks)
         printf ("%llu leaked grains were found on the disk.\n",
                 (unsigned long long) res.leaks);
-      if (res.repairable)
+      if (res.repairable && !refused)
         printf ("%llu safe inconsistencies were found; "
                 "'vdisk check --repair' fixes them.\n",
+                (unsigned long long) res.repairable);
+      else if (res.repairable)
+        printf ("%llu safe inconsistencies were found; they are left "
+                "as they are because the repair was refused (above).\n",
                 (unsigned long long) res.repairable);
     }
     printf ("%llu grains allocated.\n", (unsigned long long) res.allocated);
@@ -132,5 +137,8 @@ const struct command cmd_check = {
   "disk after the repair.",
   "  -j, --json            machine-readable output\n"
   "  -r, --repair          repair hosted sparse extents in place\n"
-  "      --force           repair even if a VMware .lck folder exists\n",
+  "      --force           repair even if a VMware .lck folder exists\n"
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --trusted         allow absolute paths, folders and '..' in extent\n"
+  "                        and parent names\n",
 };

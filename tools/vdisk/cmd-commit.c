@@ -38,5 +38,7 @@ const struct command cmd_commit = {
   "child then sits directly on that ancestor and reads as before.",
   "  -i, --into ANCESTOR   commit into this ancestor, collapsing the links\n"
   "                        between\n"
-  "  -p, --progress[=FD]   show progress\n",
+  "  -p, --progress[=FD]   show progress\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

@@ -39,9 +39,11 @@ run (int argc, char **argv)
     { "ignore-cid", no_argument, NULL, 'I' },
     { "trusted", no_argument, NULL, 'T' },
     { "sync", no_argument, NULL, 'Y' },
+    { "keep-uuid", no_argument, NULL, 'K' },
     OPT_HELP, { 0 } };
   const char *verb = argv[0];
-  int durable = 0;
+  int durable = 0, keep_uuid = 0;
+  uint8_t uuid[16];
   struct vd_create_params p;
   struct open_opts oo = { 0 };
   struct progress pr;
@@ -83,6 +85,7 @@ run (int argc, char **argv)
     case 'I': oo.ignore_cid = 1; break;
     case 'T': oo.trusted = 1; break;
     case 'Y': durable = 1; break;
+    case 'K': keep_uuid = 1; break;
     default: return usage_error (verb, "invalid option");
     }
   }
@@ -124,6 +127,30 @@ run (int argc, char **argv)
     ;
   else if (vd_disk_get_adapter (src) != VD_ADAPTER_UNKNOWN)
     p.adapter = vd_disk_get_adapter (src);
+  /* --keep-uuid: the copy has the source's ddb.uuid (a replacement for
+   * the same VM), instead of a new one (a second disk) */
+  if (keep_uuid) {
+    const char *u = vd_disk_get_meta (src, "ddb.uuid");
+    int n = 0;
+    for (int i = 0; u && i < 16; i++) {
+      unsigned b;
+      int used;
+      while (u[n] == ' ' || u[n] == '-')
+        n++;
+      if (sscanf (u + n, "%2x%n", &b, &used) != 1 || used != 2)
+        break;
+      uuid[i] = (uint8_t) b;
+      n += used;
+      if (i == 15 && !u[n])
+        p.uuid = uuid;
+    }
+    if (!p.uuid) {
+      vd_disk_close (src);
+      fprintf (stderr, "vdisk: %s: --keep-uuid: the disk has no valid "
+               "ddb.uuid\n", argv[optind]);
+      return 1;
+    }
+  }
   /* Like qemu-img convert, the output is not fdatasync'ed unless asked:
    * it appears (renamed into place) only when complete either way. */
   if (!durable)
@@ -150,7 +177,15 @@ const struct command cmd_convert = {
   "  -f, --format F        IN is raw or vmdk (default: guessed from its\n"
   "                        magic and name)\n"
   "  -O, --overwrite       replace OUT if it exists\n"
-  "      --sync            fdatasync OUT before it appears (durable)\n",
+  "      --sync            fdatasync OUT before it appears (durable)\n"
+  "      --keep-uuid       OUT keeps IN's ddb.uuid (default: a new one);\n"
+  "                        user ddb keys (toolsVersion, your own) are always\n"
+  "                        carried over (not into streamOptimized or raw)\n"
+  "      --hw-version N    virtualHWVersion of OUT\n"
+  "      --single-link     copy only IN's own link (its holes read as zeros)\n"
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };
 
 const struct command cmd_clone = {

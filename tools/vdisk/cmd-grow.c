@@ -55,5 +55,7 @@ const struct command cmd_grow = {
   "new space reads as zeros).  Refuses children and disks with children.",
   "  -g, --update-geometry recompute ddb.geometry for the new size\n"
   "  -p, --progress[=FD]   show progress\n"
-  "  -f, --force           grow even if another disk names it as parent\n",
+  "  -f, --force           grow even if another disk names it as parent\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

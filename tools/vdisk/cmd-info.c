@@ -34,6 +34,7 @@ run (int argc, char **argv)
     { "ignore-cid", no_argument, NULL, 'I' },
     { "trusted", no_argument, NULL, 'T' },
     { "read-only", no_argument, NULL, 'r' },
+    { "raw", no_argument, NULL, 'R' },
     OPT_HELP, { 0 } };
   struct open_opts oo = { 0 };
   int c, json = 0;
@@ -45,6 +46,7 @@ run (int argc, char **argv)
     case 'S': oo.single_link = 1; break;
     case 'I': oo.ignore_cid = 1; break;
     case 'T': oo.trusted = 1; break;
+    case 'R': oo.raw = 1; break;
     case 'r': break;   /* info is always read-only */
     default: return usage_error ("info", "invalid option");
     }
@@ -172,11 +174,13 @@ run (int argc, char **argv)
 }
 
 const struct command cmd_info = {
-  "info", run, "[--json] [--single-link] [--ignore-cid] [--trusted] DISK",
+  "info", run, "[--json] [--single-link] [--ignore-cid] [--trusted] [--raw] DISK",
   "Show a disk's capacity, type, geometry, IDs and extents.",
   "  -j, --json            machine-readable output\n"
   "      --single-link     open only this link of a chain\n"
   "      --ignore-cid      accept a parent whose CID changed (read-only)\n"
-  "      --trusted         allow absolute paths and folders in extent and\n"
-  "                        parent names\n",
+  "      --trusted         allow absolute paths, folders and '..' in extent\n"
+  "                        and parent names\n"
+  "      --raw             DISK is a raw image (not a VMDK)\n"
+  "      --read-only       accepted; info always opens DISK read-only\n",
 };

@@ -76,5 +76,9 @@ const struct command cmd_map = {
   "map", run, "[--json] [--single-link] DISK",
   "Show which ranges hold data, read as zeros, or are unallocated.",
   "  -j, --json            machine-readable output\n"
-  "      --single-link     this link only: its holes stay holes\n",
+  "      --single-link     this link only: its holes stay holes\n"
+  "      --ignore-cid      accept a parent whose CID changed\n"
+  "      --read-only       accepted; map always opens DISK read-only\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

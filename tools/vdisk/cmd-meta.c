@@ -122,5 +122,7 @@ const struct command cmd_meta = {
   "(the \"ddb.\" prefix may be left out).",
   "  -d, --delete KEY      remove KEY\n"
   "  -j, --json            print JSON\n"
-  "  -f, --force           write even though a child names this disk\n",
+  "  -f, --force           write even though a child names this disk\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

@@ -218,10 +218,20 @@ fix_one (struct scan_cfg *cfg, const char *path, const struct hitlist *h,
   return r;
 }
 
+/* The exit status of a scan of several disks: 1 when a virus was found in
+ * any of them (even if others could not be scanned, so that a script
+ * testing for 1 always sees an infection), else 2 when any could not be
+ * scanned or fixed, else 0. */
+static int
+exit_status (int found, int error)
+{
+  return found ? 1 : error ? 2 : 0;
+}
+
 static int
 scan_disks (struct scan_cfg *cfg, int n, char **paths)
 {
-  int i, worst = 0;
+  int i, found = 0, error = 0;
 
   if (cfg->json)
     printf ("{\"disks\": [");
@@ -236,7 +246,7 @@ scan_disks (struct scan_cfg *cfg, int n, char **paths)
     int fr = 0, again = 0;
 
     if (r < 0) {
-      worst = 2;
+      error = 1;
       if (cfg->json) {
         printf ("%s\n  {\"disk\": ", cfg->n_json++ ? "," : "");
         json_str (stdout, paths[i]);
@@ -244,12 +254,12 @@ scan_disks (struct scan_cfg *cfg, int n, char **paths)
       }
       continue;
     }
-    if (r > 0 && worst < 1)
-      worst = 1;
+    if (r > 0)
+      found = 1;
     if (r > 0 && cfg->fix) {
       fr = fix_one (cfg, paths[i], &h, &fixed, &again);
       if (fr < 0)
-        worst = 2;
+        error = 1;
     }
     if (cfg->json) {
       printf ("%s\n  {\"disk\": ", cfg->n_json++ ? "," : "");
@@ -283,22 +293,20 @@ scan_disks (struct scan_cfg *cfg, int n, char **paths)
                 cfg->in_place ? "" : fixed,
                 fr ? "still infected" : "clean");
     }
-    if (fr > 0)
-      worst = 2;
-    (void) again;
+    (void) again;   /* still infected after the fix: found stays 1 */
     free (fixed);
     hits_free (&h);
   }
   if (cfg->json)
     printf ("\n]}\n");
-  return worst;
+  return exit_status (found, error);
 }
 
 /* ---- --vms ---------------------------------------------------------- */
 
 struct vm_state {
   struct scan_cfg *cfg;
-  int worst;
+  int found, error;
   int n;
 };
 
@@ -311,13 +319,29 @@ vm_disk (const char *vmx, const char *display, const char *device,
   struct hitlist h;
   struct vd_scan_stats st;
   uint64_t cap;
-  int r = scan_one (cfg, disk, &h, &st, &cap);
+  int r;
   size_t i;
 
+  if (!disk) {   /* a VM without disks: listed, nothing to scan */
+    if (cfg->json) {
+      printf ("%s\n  {\"vmx\": ", vs->n ? "," : "");
+      json_str (stdout, vmx);
+      printf (", \"name\": ");
+      json_str (stdout, display);
+      printf (", \"device\": null, \"disk\": null, \"status\": "
+              "\"no disks\"}");
+    }
+    else
+      printf ("%-20s %-8s %-40s no disks\n", display ? display : "-", "-",
+              "-");
+    vs->n++;
+    return 0;
+  }
+  r = scan_one (cfg, disk, &h, &st, &cap);
   if (r < 0)
-    vs->worst = 2;
-  else if (r > 0 && vs->worst < 1)
-    vs->worst = 1;
+    vs->error = 1;
+  else if (r > 0)
+    vs->found = 1;
   if (cfg->json) {
     printf ("%s\n  {\"vmx\": ", vs->n ? "," : "");
     json_str (stdout, vmx);
@@ -361,7 +385,7 @@ vm_disk (const char *vmx, const char *display, const char *device,
 static int
 scan_vms (struct scan_cfg *cfg, const char *folder)
 {
-  struct vm_state vs = { cfg, 0, 0 };
+  struct vm_state vs = { cfg, 0, 0, 0 };
   int r;
 
   if (cfg->json)
@@ -377,7 +401,7 @@ scan_vms (struct scan_cfg *cfg, const char *folder)
   }
   if (vs.n == 0)
     fprintf (stderr, "vdisk scan: %s: no VM disks found\n", folder);
-  return vs.worst;
+  return exit_status (vs.found, vs.error);
 }
 
 /* ---- --host: every disk a vdisk server lists ------------------------- */
@@ -581,8 +605,10 @@ const struct command cmd_scan = {
   "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER\n"
   "       vdisk scan [--db DIR] [--json] --host URI",
   "Scan the allocated data of disks (or of every VM under a folder) for "
-  "virus signatures with libclamav.  Exit status: 0 clean, 1 found, "
-  "2 error.",
+  "virus signatures with libclamav.  Exit status: 1 when a virus was "
+  "found in any disk (even if another could not be scanned: an infection "
+  "is never hidden behind an error), else 2 when a disk could not be "
+  "scanned or fixed, else 0.  VMs without disks are listed as such.",
   "  -d, --db DIR          ClamAV database folder or file "
   "(default " VD_CLAMAV_DEFAULT_DB ")\n"
   "  -t, --threads N       scanning threads (default: one per CPU)\n"

@@ -47,5 +47,7 @@ const struct command cmd_space_needed = {
   "space-needed", run, "[--json] DISK TYPE",
   "Bytes a clone of DISK into layout TYPE would use (from the allocation "
   "map; an upper bound for streamOptimized).",
-  "  -j, --json            print a JSON object\n",
+  "  -j, --json            print a JSON object\n"
+  "      --trusted         allow absolute paths, folders and '..' in\n"
+  "                        extent and parent names\n",
 };

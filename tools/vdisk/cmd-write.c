@@ -99,5 +99,8 @@ const struct command cmd_write = {
   "write", run, "--offset BYTES [--file F] DISK",
   "Write bytes (standard input, or a file) into a disk at an offset.",
   "  -o, --offset BYTES    where to write (any byte offset; K/M/G ok)\n"
-  "  -f, --file F          read the data from F instead of stdin\n",
+  "  -f, --file F          read the data from F instead of stdin\n"
+  "      --force           write even though a child names this disk as its\n"
+  "                        parent (the child is invalidated) or a VMware\n"
+  "                        .lck folder exists\n",
 };

@@ -8,12 +8,62 @@
 #include <strings.h>
 #include <unistd.h>
 
+static const struct command *current;   /* the command being run */
+
+/* 1 when c's help lists the option --NAME (n bytes of name). */
+static int
+has_option (const struct command *c, const char *name, size_t n)
+{
+  for (const char *p = c && c->help ? c->help : ""; (p = strstr (p, "--"));
+       p += 2)
+    if (strncmp (p + 2, name, n) == 0
+        && !(p[2 + n] == '-' || (p[2 + n] >= 'a' && p[2 + n] <= 'z')))
+      return 1;
+  return 0;
+}
+
+/* The library names its open flags in hints as "the NAME option" (the
+ * trusted, force, ignore-cid, raw option).  Print them as this command's
+ * --NAME, or as another command's 'vdisk CMD --NAME' when this command has
+ * no such option, so that no hint names an option the command lacks. */
+static void
+print_hint_text (FILE *f, const char *msg)
+{
+  const char *p = msg, *q;
+  while ((q = strstr (p, "the ")) != NULL) {
+    const char *name = q + 4;
+    size_t n = strspn (name, "abcdefghijklmnopqrstuvwxyz-");
+    const struct command *other = NULL;
+    if (n == 0 || strncmp (name + n, " option", 7) != 0) {
+      fwrite (p, 1, (size_t) (name - p), f);
+      p = name;
+      continue;
+    }
+    fwrite (p, 1, (size_t) (q - p), f);
+    if (has_option (current, name, n))
+      fprintf (f, "--%.*s", (int) n, name);
+    else {
+      for (size_t i = 0; commands[i] && !other; i++)
+        if (has_option (commands[i], name, n))
+          other = commands[i];
+      if (other)
+        fprintf (f, "'vdisk %s --%.*s'", other->name, (int) n, name);
+      else
+        fwrite (q, 1, (size_t) (name + n + 7 - q), f);
+    }
+    p = name + n + 7;
+  }
+  fputs (p, f);
+}
+
 int
 fail (void)
 {
   const struct vd_error *e = vd_last_error ();
-  fprintf (stderr, "vdisk: %s\n", e->message[0] ? e->message
-                                               : vd_strerror (e->code));
+  fputs ("vdisk: ", stderr);
+  print_hint_text (stderr, e->message[0] ? e->message
+                                         : vd_strerror (e->code));
+  fputc ('\n', stderr);
   return 1;
 }
 
@@ -203,5 +253,6 @@ main (int argc, char **argv)
       return print_help (c, stdout);
   }
   optind = 1;
+  current = c;
   return c->run (argc - 1, argv + 1);
 }
