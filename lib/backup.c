@@ -454,6 +454,8 @@ load_vm (struct vm *v, const char *folder)
   return 0;
 }
 
+static void strv_free (char **v);
+
 /* ---- points ------------------------------------------------------------ */
 
 static int
@@ -500,8 +502,8 @@ list_points (const char *repo, size_t *count)
   return v;
 }
 
-void
-vd_strv_free (char **v)
+static void
+strv_free (char **v)
 {
   if (!v)
     return;
@@ -1047,7 +1049,7 @@ out:
   json_object_put (rj);
   json_object_put (prev);
   json_object_put (m);
-  vd_strv_free (points);
+  strv_free (points);
   free (point);
   free (work);
   free (files_dir);
@@ -1093,7 +1095,7 @@ vd_backup_list (const char *repo, vd_backup_point_cb cb, void *payload)
     if (stop)
       break;
   }
-  vd_strv_free (points);
+  strv_free (points);
   return 0;
 }
 
@@ -1252,7 +1254,7 @@ vd_backup_verify (const char *repo, const char *point)
   int r = np ? 0 : vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
   for (size_t i = 0; i < np && r == 0; i++)
     r = verify_point (repo, points[i]);
-  vd_strv_free (points);
+  strv_free (points);
   return r;
 }
 
@@ -1294,7 +1296,7 @@ collect_refs (const char *repo, char ***refs, size_t *n, size_t *cap)
     }
     json_object_put (m);
   }
-  vd_strv_free (points);
+  strv_free (points);
   vd__error_clear ();
 }
 
@@ -1463,11 +1465,11 @@ vd_backup_prune (const char *repo, unsigned keep)
       break;
     }
     if (np <= keep) {
-      vd_strv_free (points);
+      strv_free (points);
       break;
     }
     r = merge_oldest (repo, points, np);
-    vd_strv_free (points);
+    strv_free (points);
     if (r < 0)
       break;
   }
@@ -1538,7 +1540,7 @@ pick_point (const char *repo, const char *point, const char *at)
     pick = strdup (points[np - 1]);
   else
     vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
-  vd_strv_free (points);
+  strv_free (points);
   return pick;
 }
 

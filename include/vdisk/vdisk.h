@@ -748,9 +748,6 @@ VD_API int vd_restore_vm (const char *repo, const char *point,
                           const struct vd_restore_options *options,
                           char **report);
 
-/* Free a NULL-terminated array of strings. */
-VD_API void vd_strv_free (char **v);
-
 #ifdef __cplusplus
 }
 #endif
