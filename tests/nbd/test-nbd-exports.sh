@@ -1,0 +1,162 @@
+#!/bin/bash
+# vdisk serve: what may be an export (issue 11, "The NBD server").  An
+# export is a disk's descriptor that no disk in the datastore uses as an
+# extent, parent or tracking file; its extents and parents are extent
+# files inside the datastore.  Tried as a hostile client: a created disk
+# whose flat file is given descriptor text naming every other kind of file
+# in the folder, then opened through every export form; direct opens of
+# every file kind; planted descriptors; parents stay read-only.
+source "$(dirname "$0")/../functions.sh"
+requires nbdkit nbdinfo nbdcopy python3 timeout
+plugin=""
+for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
+  [ -n "$b" ] || continue
+  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
+  [ -e "$so" ] || continue
+  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
+  plugin=$so; break
+done
+[ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
+export VDISK_NBDKIT_PLUGIN=$plugin
+cd "$WORK"
+mkdir -p ds/vm
+K=1024
+
+# ---- the folder: every kind of file ----
+pattern p1.bin 65536 1
+"$VDISK" create -t monolithicSparse -s 1M ds/vm/a.vmdk >/dev/null
+"$VDISK" write -o 0 -f p1.bin ds/vm/a.vmdk
+"$VDISK" create -t monolithicFlat -s 1M ds/vm/f.vmdk >/dev/null
+"$VDISK" write -o 0 -f p1.bin ds/vm/f.vmdk
+"$VDISK" create -t twoGbMaxExtentSparse -s 1M ds/vm/s.vmdk >/dev/null
+"$VDISK" create -s 1M ds/vm/base.vmdk >/dev/null
+"$VDISK" write -o 0 -f p1.bin ds/vm/base.vmdk
+"$VDISK" child ds/vm/base.vmdk ds/vm/snap.vmdk >/dev/null
+printf 'displayName = "vm"\nscsi0:0.fileName = "snap.vmdk"\n' > ds/vm/vm.vmx
+head -c 8192 /dev/urandom > ds/vm/vm.nvram
+# a change-tracking file named by f.vmdk's descriptor
+head -c 4096 /dev/urandom > ds/vm/f-ctk.vmdk
+sed -i 's/^createType=.*/&\nchangeTrackPath="f-ctk.vmdk"/' ds/vm/f.vmdk
+ln -s a.vmdk ds/vm/lnk.vmdk
+ln -s vm.vmx ds/vm/lnkx.vmdk
+ln ds/vm/a.vmdk ds/vm/hl.vmdk           # a second name of a's inode
+ln ds/vm/vm.vmx ds/vm/hlx.vmdk          # a .vmdk name of the .vmx inode
+"$VDISK" info ds/vm/snap.vmdk >/dev/null || echo "# snap.vmdk does not open"
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine' > before.sum
+
+echo secret | "$VDISK" user add --password-stdin users.psk alice
+S=$WORK/sock
+rm -f "$S" pid
+timeout 300 "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid ds 2>serve.log &
+for _ in $(seq 100); do [ -s pid ] && break; sleep 0.1; done
+trap 'kill "$(cat "$WORK/pid" 2>/dev/null)" 2>/dev/null; wait; rm -rf "$WORK"' EXIT
+check "vdisk serve --tls-psk starts" test -s pid
+Q="socket=$S&tls-psk-file=$WORK/users.psk"
+uri() { python3 -c 'import sys,urllib.parse as u; print("nbds+unix://alice@/"+u.quote(sys.argv[1])+"?"+sys.argv[2])' "$1" "$Q"; }
+opens() { timeout 20 nbdinfo "$(uri "$1")" >/dev/null 2>&1; }
+refused() { ! opens "$1"; }
+# writable EXPORT: the server offers it for writing
+writable() { timeout 20 nbdinfo --json "$(uri "$1")" 2>/dev/null | grep -q '"is_read_only": false'; }
+
+# ---- the reproduction: a created disk's flat file as an export ----
+fake() {  # fake TARGET TYPE: descriptor text naming TARGET, NUL-padded
+  python3 - "$1" "$2" <<'PY'
+import sys
+t = ('# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
+     'createType="monolithicFlat"\n\n# Extent description\nRW 16 %s "%s"%s\n\n'
+     'ddb.adapterType = "lsilogic"\n') % (sys.argv[2], sys.argv[1],
+                                         " 0" if sys.argv[2] == "FLAT" else "")
+sys.stdout.buffer.write(t.encode().ljust(4096, b'\0'))
+PY
+}
+fake a.vmdk FLAT > fake.bin
+check "a client creates a thin disk and writes descriptor text into it" \
+  timeout 30 nbdcopy fake.bin "$(uri create:thin:524288:vm/mine.vmdk)"
+check "the created disk exists with its flat file" test -f ds/vm/mine-flat.vmdk
+for form in "vm/mine-flat.vmdk" "[ds] vm/mine-flat.vmdk" "[ds]   vm/mine-flat.vmdk"; do
+  check "the flat file of a created disk is refused as an export ('$form')" refused "$form"
+done
+check "the server log says the flat file is an extent" grep -q "mine-flat.vmdk.*extent" serve.log
+check "creating over the flat file's name is refused" refused "create:thin:524288:vm/mine-flat.vmdk"
+
+# every kind of file in the folder as the fake descriptor's extent
+targets="a.vmdk f.vmdk f-flat.vmdk s.vmdk s-s001.vmdk base.vmdk snap.vmdk vm.vmx vm.nvram f-ctk.vmdk lnk.vmdk lnkx.vmdk hl.vmdk hlx.vmdk mine.vmdk"
+for t in $targets; do
+  for ty in FLAT SPARSE; do
+    fake "$t" $ty > fake.bin
+    timeout 30 nbdcopy fake.bin "$(uri vm/mine.vmdk)" 2>/dev/null || echo "# could not rewrite mine.vmdk"
+    for form in "vm/mine-flat.vmdk" "[ds] vm/mine-flat.vmdk"; do
+      check "fake $ty extent '$t' through '$form' is refused" refused "$form"
+    done
+  done
+  # the fake also as a parent: a descriptor naming TARGET as its parent
+done
+check "the created disk still reads back what the client wrote" \
+  bash -c "timeout 20 nbdcopy '$(uri vm/mine.vmdk)' - | head -c 4096 | cmp -s - fake.bin"
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine' > after.sum
+check "no other file in the folder changed" cmp -s before.sum after.sum
+check "the snapshot still opens" "$VDISK" info ds/vm/snap.vmdk
+
+# ---- every file kind opened directly, in every export form ----
+for form in "vm/%s" "[ds] vm/%s"; do
+  for t in f-flat.vmdk s-s001.vmdk f-ctk.vmdk lnk.vmdk lnkx.vmdk hl.vmdk hlx.vmdk vm.vmx vm.nvram mine-flat.vmdk; do
+    e=$(printf "$form" "$t")
+    check "'$e' is refused" refused "$e"
+  done
+  for t in a.vmdk f.vmdk s.vmdk snap.vmdk mine.vmdk; do
+    e=$(printf "$form" "$t")
+    check "'$e' opens writable" writable "$e"
+  done
+  e=$(printf "$form" base.vmdk)
+  check "'$e' (a parent) opens" opens "$e"
+  check "'$e' (a parent) is read-only" bash -c "! writable '$e'"
+done
+for t in f-flat.vmdk a.vmdk vm.vmx hl.vmdk lnk.vmdk; do
+  check "create: over '$t' is refused" refused "create:thin:524288:vm/$t"
+done
+check "a write to the parent is refused" \
+  bash -c "! timeout 20 nbdcopy p1.bin '$(uri vm/base.vmdk)' 2>/dev/null"
+check "the parent is read-only while a connection holds it writable-looking" \
+  bash -c "timeout 20 nbdinfo '$(uri vm/snap.vmdk)' >/dev/null && ! writable vm/base.vmdk"
+
+timeout 20 nbdinfo --list "nbds+unix://alice@/?$Q" > list.txt 2>&1
+for t in a.vmdk f.vmdk s.vmdk base.vmdk snap.vmdk mine.vmdk; do
+  check "nbdinfo --list lists $t" grep -qF "export=\"vm/$t\"" list.txt
+done
+for t in mine-flat f-flat f-ctk s-s001 lnk hl vm.vmx; do
+  check "nbdinfo --list does not list $t" bash -c "! grep -qF 'vm/$t' list.txt"
+done
+
+# ---- descriptors planted in the folder (hostile local files) ----
+plant() {  # plant NAME TYPE TARGET [PARENT]: a text descriptor
+  { printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\n'
+    if [ -n "${4:-}" ]; then printf 'parentCID=%s\nparentFileNameHint="%s"\n' "$5" "$4"
+    else printf 'parentCID=ffffffff\n'; fi
+    printf 'createType="monolithicFlat"\n\n# Extent description\nRW 2048 %s "%s" 0\n\nddb.adapterType = "lsilogic"\n' "$2" "$3"
+  } > "ds/vm/$1"
+}
+pattern pl.bin 8192 5
+for t in a.vmdk f.vmdk f-flat.vmdk base.vmdk vm.vmx vm.nvram f-ctk.vmdk lnk.vmdk hl.vmdk hlx.vmdk; do
+  n=p-${t//./_}.vmdk
+  plant "$n" FLAT "$t"
+  check "a planted descriptor with extent '$t' is refused" refused "vm/$n"
+  rm -f "ds/vm/$n"
+done
+# a child whose parent is an extent or a non-disk file
+pcid=$(grep -a '^CID=' ds/vm/base.vmdk | head -1 | cut -d= -f2)
+head -c 1048576 /dev/zero > ds/vm/own-flat.vmdk
+for t in f-flat.vmdk mine-flat.vmdk vm.vmx hl.vmdk; do
+  plant c.vmdk FLAT own-flat.vmdk "$t" 12345678
+  check "a child whose parent is '$t' is refused" refused vm/c.vmdk
+done
+rm -f ds/vm/c.vmdk
+# an extent shared by two descriptors (a copied descriptor)
+cp ds/vm/f.vmdk ds/vm/copy.vmdk
+check "a second descriptor over f-flat.vmdk is refused" refused vm/copy.vmdk
+check "and f.vmdk too, while its extent is shared" refused vm/f.vmdk
+rm -f ds/vm/copy.vmdk
+check "f.vmdk opens again once the copy is gone" opens vm/f.vmdk
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|own-flat' > after2.sum
+check "no file in the folder changed" cmp -s before.sum after2.sum
+[ "$_tap_failed" = 0 ] || grep -v debug serve.log | tail -20 | sed 's/^/# /'
+done_testing
