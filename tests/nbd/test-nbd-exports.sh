@@ -39,10 +39,10 @@ head -c 4096 /dev/urandom > ds/vm/f-ctk.vmdk
 sed -i 's/^createType=.*/&\nchangeTrackPath="f-ctk.vmdk"/' ds/vm/f.vmdk
 ln -s a.vmdk ds/vm/lnk.vmdk
 ln -s vm.vmx ds/vm/lnkx.vmdk
-ln ds/vm/a.vmdk ds/vm/hl.vmdk           # a second name of a's inode
+ln ds/vm/s-s001.vmdk ds/vm/hl.vmdk      # a second name of s's extent
 ln ds/vm/vm.vmx ds/vm/hlx.vmdk          # a .vmdk name of the .vmx inode
 "$VDISK" info ds/vm/snap.vmdk >/dev/null || echo "# snap.vmdk does not open"
-for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine' > before.sum
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|tiny' > before.sum
 
 echo secret | "$VDISK" user add --password-stdin users.psk alice
 S=$WORK/sock
@@ -70,14 +70,20 @@ sys.stdout.buffer.write(t.encode().ljust(4096, b'\0'))
 PY
 }
 fake a.vmdk FLAT > fake.bin
+# the issue's reproduction: a 512 KiB thin disk's flat file could pass for
+# a descriptor file (at most 1 MiB): such small flat disks are not made
+check "creating a flat disk of at most 1 MiB is refused" \
+  bash -c "! timeout 30 nbdcopy fake.bin '$(uri create:thin:524288:vm/small.vmdk)' 2>/dev/null"
+check "the server log says why" grep -q "larger than 1 MiB" serve.log
+check "nothing was created" test ! -e ds/vm/small.vmdk -a ! -e ds/vm/small-flat.vmdk
 check "a client creates a thin disk and writes descriptor text into it" \
-  timeout 30 nbdcopy fake.bin "$(uri create:thin:524288:vm/mine.vmdk)"
+  timeout 30 nbdcopy fake.bin "$(uri create:thin:2097152:vm/mine.vmdk)"
 check "the created disk exists with its flat file" test -f ds/vm/mine-flat.vmdk
 for form in "vm/mine-flat.vmdk" "[ds] vm/mine-flat.vmdk" "[ds]   vm/mine-flat.vmdk"; do
   check "the flat file of a created disk is refused as an export ('$form')" refused "$form"
 done
 check "the server log says the flat file is an extent" grep -q "mine-flat.vmdk.*extent" serve.log
-check "creating over the flat file's name is refused" refused "create:thin:524288:vm/mine-flat.vmdk"
+check "creating over the flat file's name is refused" refused "create:thin:2097152:vm/mine-flat.vmdk"
 
 # every kind of file in the folder as the fake descriptor's extent
 targets="a.vmdk f.vmdk f-flat.vmdk s.vmdk s-s001.vmdk base.vmdk snap.vmdk vm.vmx vm.nvram f-ctk.vmdk lnk.vmdk lnkx.vmdk hl.vmdk hlx.vmdk mine.vmdk"
@@ -93,7 +99,7 @@ for t in $targets; do
 done
 check "the created disk still reads back what the client wrote" \
   bash -c "timeout 20 nbdcopy '$(uri vm/mine.vmdk)' - | head -c 4096 | cmp -s - fake.bin"
-for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine' > after.sum
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|tiny' > after.sum
 check "no other file in the folder changed" cmp -s before.sum after.sum
 check "the snapshot still opens" "$VDISK" info ds/vm/snap.vmdk
 
@@ -103,29 +109,76 @@ for form in "vm/%s" "[ds] vm/%s"; do
     e=$(printf "$form" "$t")
     check "'$e' is refused" refused "$e"
   done
-  for t in a.vmdk f.vmdk s.vmdk snap.vmdk mine.vmdk; do
+  for t in a.vmdk f.vmdk snap.vmdk mine.vmdk; do
     e=$(printf "$form" "$t")
     check "'$e' opens writable" writable "$e"
   done
+  e=$(printf "$form" s.vmdk)
+  check "'$e' (its extent has a second name) is refused" refused "$e"
   e=$(printf "$form" base.vmdk)
   check "'$e' (a parent) opens" opens "$e"
   check "'$e' (a parent) is read-only" bash -c "! writable '$e'"
 done
 for t in f-flat.vmdk a.vmdk vm.vmx hl.vmdk lnk.vmdk; do
-  check "create: over '$t' is refused" refused "create:thin:524288:vm/$t"
+  check "create: over '$t' is refused" refused "create:thin:2097152:vm/$t"
 done
 check "a write to the parent is refused" \
   bash -c "! timeout 20 nbdcopy p1.bin '$(uri vm/base.vmdk)' 2>/dev/null"
 check "the parent is read-only while a connection holds it writable-looking" \
   bash -c "timeout 20 nbdinfo '$(uri vm/snap.vmdk)' >/dev/null && ! writable vm/base.vmdk"
 
+# an existing small flat disk filled with descriptor text to its very end
+"$VDISK" create -t monolithicFlat -s 8K ds/vm/tiny.vmdk >/dev/null
+python3 - > text.bin <<'PY'
+import sys
+t = ('# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
+     'createType="monolithicFlat"\n\n# Extent description\nRW 16 FLAT "vm.nvram" 0\n\n')
+sys.stdout.write(t + "#" * (8191 - len(t)) + "\n")
+PY
+check "a client fills a small flat disk with descriptor text" \
+  timeout 30 nbdcopy text.bin "$(uri vm/tiny.vmdk)"
+for form in "vm/tiny-flat.vmdk" "[ds] vm/tiny-flat.vmdk"; do
+  check "its flat file is refused ('$form')" refused "$form"
+done
+check "the disk itself still opens" opens vm/tiny.vmdk
+# a whole sparse image written into a flat extent
+"$VDISK" create -t monolithicSparse -s 1M sp.vmdk >/dev/null
+python3 - <<'PY'
+d = open("sp.vmdk", "rb").read()
+i = d.index(b'RW 2048 SPARSE "sp.vmdk"')
+j = d.index(b"\n", i) + 1
+x = b'RW 2048 FLAT "a.vmdk" 0\n'
+d = d[:j] + x + d[j:j + 4096 - len(x)] + d[j + 4096:]
+open("sp2.bin", "wb").write(d[:65536])
+PY
+check "a client writes a sparse image naming a.vmdk into its flat disk" \
+  timeout 30 nbdcopy sp2.bin "$(uri vm/mine.vmdk)"
+for form in "vm/mine-flat.vmdk" "[ds] vm/mine-flat.vmdk"; do
+  check "the flat file holding a sparse image is refused ('$form')" refused "$form"
+done
+check "a.vmdk still opens writable" writable vm/a.vmdk
+check "the disk whose extent now reads as a sparse disk is not served" refused vm/mine.vmdk
+check "the server log says its extent is a disk's descriptor" grep -q "mine-flat.vmdk is a disk's descriptor" serve.log
+head -c 65536 /dev/zero > z.bin
+"$VDISK" write -o 0 -f z.bin ds/vm/mine.vmdk
+check "served again once the sparse image is gone" writable vm/mine.vmdk
+
 timeout 20 nbdinfo --list "nbds+unix://alice@/?$Q" > list.txt 2>&1
-for t in a.vmdk f.vmdk s.vmdk base.vmdk snap.vmdk mine.vmdk; do
+for t in a.vmdk f.vmdk base.vmdk snap.vmdk mine.vmdk tiny.vmdk; do
   check "nbdinfo --list lists $t" grep -qF "export=\"vm/$t\"" list.txt
 done
-for t in mine-flat f-flat f-ctk s-s001 lnk hl vm.vmx; do
+for t in mine-flat f-flat f-ctk s-s001 lnk hl vm.vmx tiny-flat; do
   check "nbdinfo --list does not list $t" bash -c "! grep -qF 'vm/$t' list.txt"
 done
+
+rm ds/vm/hl.vmdk
+check "s.vmdk opens once its extent has one name again" writable vm/s.vmdk
+ln ds/vm/a.vmdk ds/vm/hla.vmdk
+for e in vm/a.vmdk vm/hla.vmdk "[ds] vm/hla.vmdk"; do
+  check "'$e' is refused while a.vmdk has two names" refused "$e"
+done
+rm ds/vm/hla.vmdk
+check "a.vmdk opens once it has one name again" writable vm/a.vmdk
 
 # ---- descriptors planted in the folder (hostile local files) ----
 plant() {  # plant NAME TYPE TARGET [PARENT]: a text descriptor
@@ -136,7 +189,8 @@ plant() {  # plant NAME TYPE TARGET [PARENT]: a text descriptor
   } > "ds/vm/$1"
 }
 pattern pl.bin 8192 5
-for t in a.vmdk f.vmdk f-flat.vmdk base.vmdk vm.vmx vm.nvram f-ctk.vmdk lnk.vmdk hl.vmdk hlx.vmdk; do
+ln ds/vm/s-s001.vmdk ds/vm/hl.vmdk
+for t in a.vmdk f.vmdk f-flat.vmdk base.vmdk snap.vmdk vm.vmx vm.nvram f-ctk.vmdk lnk.vmdk hl.vmdk hlx.vmdk; do
   n=p-${t//./_}.vmdk
   plant "$n" FLAT "$t"
   check "a planted descriptor with extent '$t' is refused" refused "vm/$n"
@@ -156,7 +210,7 @@ check "a second descriptor over f-flat.vmdk is refused" refused vm/copy.vmdk
 check "and f.vmdk too, while its extent is shared" refused vm/f.vmdk
 rm -f ds/vm/copy.vmdk
 check "f.vmdk opens again once the copy is gone" opens vm/f.vmdk
-for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|own-flat' > after2.sum
+for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|tiny\|own-flat' > after2.sum
 check "no file in the folder changed" cmp -s before.sum after2.sum
 [ "$_tap_failed" = 0 ] || grep -v debug serve.log | tail -20 | sed 's/^/# /'
 done_testing
