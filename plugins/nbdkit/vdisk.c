@@ -1471,11 +1471,32 @@ do_flush (struct entry *e)
   return 0;
 }
 
+/* quota-free holds for writes too: a thin or sparse disk grows as it is
+ * written, so a write that could leave less than quota-free bytes free
+ * is refused (ENOSPC) instead of filling the file system. */
+static int
+check_free (uint32_t count)
+{
+  struct statvfs sv;
+  if (!quota_free || statvfs (datastore, &sv) < 0)
+    return 0;
+  uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+  if (avail < quota_free || avail - quota_free < count) {
+    nbdkit_error ("write refused by quota: %" PRIu64 " bytes free, %"
+                  PRIu64 " must stay free", avail, quota_free);
+    nbdkit_set_error (ENOSPC);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 vdisk_pwrite (void *handle, const void *buf, uint32_t count,
               uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
+  if (check_free (count) < 0)
+    return -1;
   if (mark_write (h->e) < 0)
     return -1;
   if (vd_disk_write (h->e->disk, buf, count, offset) < 0)
