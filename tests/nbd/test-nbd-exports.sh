@@ -220,6 +220,14 @@ for t in f-flat.vmdk mine-flat.vmdk vm.vmx hl.vmdk; do
   check "a child whose parent is '$t' is refused" refused vm/c.vmdk
 done
 rm -f ds/vm/c.vmdk
+# a descriptor naming a file that does not exist yet: a client must not
+# create a disk whose files take that name
+plant ghostly.vmdk FLAT ghost-flat.vmdk
+check "create: of a disk whose flat file a descriptor already names is refused" \
+  refused "create:thin:2097152:vm/ghost.vmdk"
+check "the server log says so" grep -q "names .*ghost-flat.vmdk, which this disk would create" serve.log
+check "nothing was created" test ! -e ds/vm/ghost.vmdk -a ! -e ds/vm/ghost-flat.vmdk
+rm -f ds/vm/ghostly.vmdk
 # an extent shared by two descriptors (a copied descriptor)
 cp ds/vm/f.vmdk ds/vm/copy.vmdk
 check "a second descriptor over f-flat.vmdk is refused" refused vm/copy.vmdk
