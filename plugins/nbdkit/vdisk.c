@@ -214,6 +214,7 @@ relname_ok (const char *name, const char **why)
 {
   size_t len = strlen (name);
   const char *p = name;
+  int depth = 0;
 
   if (len == 0 || len > MAX_NAME) {
     *why = "empty or too long";
@@ -226,6 +227,10 @@ relname_ok (const char *name, const char **why)
   while (*p) {
     const char *slash = strchr (p, '/');
     size_t n = slash ? (size_t) (slash - p) : strlen (p);
+    if (slash && ++depth > MAX_DEPTH) {
+      *why = "folders nested deeper than " STR (MAX_DEPTH);
+      return 0;
+    }
     if (n == 0) {
       *why = "empty path component";
       return 0;
@@ -540,8 +545,10 @@ scan_dir (int dirfd, const char *dirpath, const char *prefix, int depth,
         ? openat (dirfd, de->d_name,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
       char *subprefix;
-      if (depth >= MAX_DEPTH)
-        s->truncated = 1;       /* a disk down there could name anything */
+      /* Deeper folders are not served (relname_ok), and a descriptor
+       * names only files in its own folder (plain names; a file reached
+       * through a symlink or a second hard link is never served), so
+       * nothing down there can name a file that is served. */
       if (sub >= 0) {
         if (asprintf (&subprefix, "%s/", rel) >= 0) {
           scan_dir (sub, full, subprefix, depth + 1, s);
@@ -685,9 +692,8 @@ export_check (const char *path, const struct scan *s, int *ro)
 
   *ro = 0;
   if (s->truncated)
-    REFUSE ("%s: refused: the datastore holds more than %d entries or is "
-            "deeper than %d folders, too many to check which files are "
-            "extents", path, MAX_FILES, MAX_DEPTH);
+    REFUSE ("%s: refused: the datastore holds more than %d entries, too "
+            "many to check which files are extents", path, MAX_FILES);
   if (plain_file_inside (path, &st, "the export") < 0)
     return -1;
   kind = vd_descriptor_refs (path, NULL, NULL);
@@ -1179,8 +1185,7 @@ open_create (const char *export, int readonly)
   }
   if (s.truncated) {
     nbdkit_error ("export '%.64s': refused: the datastore holds more than "
-                  "%d entries or is deeper than %d folders, too many to "
-                  "check", export, MAX_FILES, MAX_DEPTH);
+                  "%d entries, too many to check", export, MAX_FILES);
     nbdkit_set_error (EACCES);
     scan_free (&s);
     return NULL;

@@ -196,6 +196,15 @@ check "the first connection's writes are refused from then on" test "$(cat live.
 check "the disk did not change" bash -c "'$VDISK' cat ds/vm/live.vmdk | sha256sum | cmp -s - live.before"
 rm -f ds/vm/livechild.vmdk ds/vm/livechild-flat.vmdk
 
+# ---- depth: what is not scanned is not served ----
+mkdir -p ds/1/2/3/4/5/6/7/8/9
+"$VDISK" create -s 1M ds/1/2/3/4/5/6/7/8/d8.vmdk >/dev/null
+"$VDISK" create -s 1M ds/1/2/3/4/5/6/7/8/9/d9.vmdk >/dev/null
+check "a disk 8 folders deep is served" opens 1/2/3/4/5/6/7/8/d8.vmdk
+check "a disk 9 folders deep is refused" refused 1/2/3/4/5/6/7/8/9/d9.vmdk
+check "the server log says why" grep -q "folders nested deeper than 8" serve.log
+rm -rf ds/1
+
 # ---- descriptors planted in the folder (hostile local files) ----
 plant() {  # plant NAME TYPE TARGET [PARENT]: a text descriptor
   { printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\n'
