@@ -1014,7 +1014,8 @@ open_existing (const char *export, int readonly)
     d = open_verified (path, VD_OPEN_READ_ONLY, &s);
     rw = 0;
   }
-  else if (!d && vd_last_error ()->code != VD_OK)
+  /* a refusal by verify_open was reported; a library error was not */
+  if (!d && vd_last_error ()->code != VD_OK)
     vd_fail ();
   scan_free (&s);
   if (!d) {
