@@ -194,6 +194,34 @@ VD_API unsigned vd_disk_get_extent_count(const vd_disk *disk);
 VD_API int vd_disk_get_extent(const vd_disk *disk, unsigned i,
                               struct vd_extent_info *info);
 
+/* ---- the files a descriptor names -------------------------------------- */
+
+#define VD_DESC_NONE        0 /* not a descriptor (an extent, other data) */
+#define VD_DESC_TEXT        1 /* a text descriptor file, text to its end */
+#define VD_DESC_TEXT_BINARY 2 /* parses as a text descriptor, but NULs or
+                                 other binary bytes follow the text (what a
+                                 flat extent holding descriptor text is) */
+#define VD_DESC_EMBEDDED    3 /* a sparse file with an embedded descriptor */
+
+#define VD_REF_EXTENT          1 /* an extent line's file */
+#define VD_REF_PARENT          2 /* parentFileNameHint */
+#define VD_REF_CHANGE_TRACKING 3 /* changeTrackPath (the -ctk.vmdk file) */
+
+/* Called with each name as written in the descriptor (not resolved;
+ * relative names are relative to the descriptor's folder).  Return
+ * non-zero to stop. */
+typedef int (*vd_ref_cb)(const char *name, int kind, void *payload);
+
+/* Classify the VMDK file at path (never following a final symlink; it
+ * must be a regular file) and call cb (may be NULL) for every file its
+ * descriptor names: each extent, except a sparse file's first embedded
+ * extent, which is the file itself; then the parent and change-tracking
+ * file.  Nothing named is opened.  Returns a VD_DESC_* kind (a file that
+ * does not parse as a descriptor is VD_DESC_NONE, not an error), or a
+ * negative VD_E* when path cannot be opened or read. */
+VD_API int vd_descriptor_refs(const char *path, vd_ref_cb cb,
+                              void *payload);
+
 /* ---- disk database (descriptor metadata) ----------------------------- */
 
 /* The value of a ddb key (e.g. "ddb.adapterType"), looked up in this link

@@ -253,6 +253,7 @@ relname_ok (const char *name, const char **why)
 {
   size_t len = strlen (name);
   const char *p = name;
+  int depth = 0;
 
   if (len == 0 || len > MAX_NAME) {
     *why = "empty or too long";
@@ -265,6 +266,10 @@ relname_ok (const char *name, const char **why)
   while (*p) {
     const char *slash = strchr (p, '/');
     size_t n = slash ? (size_t) (slash - p) : strlen (p);
+    if (slash && ++depth > MAX_DEPTH) {
+      *why = "folders nested deeper than " STR (MAX_DEPTH);
+      return 0;
+    }
     if (n == 0) {
       *why = "empty path component";
       return 0;
@@ -392,47 +397,155 @@ resolve (const char *export, int must_exist)
   return full;
 }
 
-/* ---- walking the datastore --------------------------------------------- */
+/* ---- what may be an export ---------------------------------------------- */
 
-/* Is this .vmdk file a disk's descriptor (text, or a sparse extent with an
- * embedded descriptor), rather than an extent of some other disk? */
+/* An export is a disk's descriptor: a text descriptor (text to its end),
+ * or a sparse file with an embedded descriptor, that no file in the
+ * datastore names as an extent or change-tracking file.  Extents hold the
+ * clients' data, so a flat extent can hold descriptor text: which files
+ * are extents is decided from the whole datastore, never from a file's
+ * own bytes.  Every file the server would open as a descriptor counts
+ * when building that set, even a fake one inside an extent (it only
+ * makes more files refused, never fewer); descriptor text followed by
+ * binary bytes is never opened, so what it names is not used.  A disk
+ * that a descriptor names as its parent is served read-only.  Files are compared by st_dev/st_ino, and a file with more
+ * than one name (a hard link) is never served. */
+
+#define MAX_FILES 100000        /* directory entries looked at */
+/* a sparse file whose embedded descriptor names other extents */
+#define EMBEDDED_EXTRA 100
+
+struct fid {
+  dev_t dev;
+  ino_t ino;
+};
+
+struct ref {
+  struct fid file;              /* the file named */
+  size_t owner;                 /* index in cands of the naming file */
+  int kind;                     /* VD_REF_* */
+};
+
+struct cand {
+  char *rel;                    /* path inside the datastore */
+  struct fid id;
+  int kind;                     /* VD_DESC_* */
+  nlink_t nlink;
+};
+
+struct scan {
+  struct ref *refs;
+  size_t n_refs, cap_refs;
+  struct cand *cands;
+  size_t n_cands, cap_cands;
+  char **dangling;              /* named but absent: full paths */
+  size_t n_dangling, cap_dangling;
+  size_t files;
+  int err;                      /* out of memory */
+  int truncated;                /* more than MAX_FILES entries */
+};
+
 static int
-is_descriptor (int dirfd, const char *name)
+same_fid (struct fid a, struct fid b)
 {
-  uint8_t buf[1024];
-  ssize_t n;
-  int fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC
-                   | O_NONBLOCK);
-  if (fd < 0)
-    return 0;
-  n = pread (fd, buf, sizeof buf - 1, 0);
-  close (fd);
-  if (n < 4)
-    return 0;
-  if (memcmp (buf, "KDMV", 4) == 0) {
-    /* VMDK4 header: descriptorOffset (sectors) at byte 28 */
-    uint64_t off = 0;
-    if (n < 36)
-      return 0;
-    for (int i = 7; i >= 0; i--)
-      off = (off << 8) | buf[28 + i];
-    return off != 0;
-  }
-  buf[n] = '\0';
-  for (ssize_t i = 0; i < n; i++)
-    if (buf[i] == '\0')
-      return 0;                 /* binary: a flat or other extent */
-  return strstr ((char *) buf, "createType") != NULL;
+  return a.dev == b.dev && a.ino == b.ino;
 }
 
-struct walk {
-  struct nbdkit_exports *exports;  /* NULL: only count */
-  uint64_t count;
-  int err;
+static struct fid
+stat_fid (const struct stat *st)
+{
+  struct fid f = { st->st_dev, st->st_ino };
+  return f;
+}
+
+#define GROW(arr, n, cap) \
+  ((n) < (cap) || grow_array ((void **) &(arr), &(cap), sizeof *(arr)))
+
+static int
+grow_array (void **arr, size_t *cap, size_t elem)
+{
+  size_t nc = *cap ? *cap * 2 : 64;
+  void *p = realloc (*arr, nc * elem);
+  if (!p)
+    return 0;
+  *arr = p;
+  *cap = nc;
+  return 1;
+}
+
+static void
+scan_free (struct scan *s)
+{
+  for (size_t i = 0; i < s->n_cands; i++)
+    free (s->cands[i].rel);
+  for (size_t i = 0; i < s->n_dangling; i++)
+    free (s->dangling[i]);
+  free (s->refs);
+  free (s->cands);
+  free (s->dangling);
+  memset (s, 0, sizeof *s);
+}
+
+static int
+has_vmdk_suffix (const char *name)
+{
+  size_t n = strlen (name);
+  return n >= 5 && strcasecmp (name + n - 5, ".vmdk") == 0;
+}
+
+struct ref_ctx {
+  struct scan *s;
+  int dirfd;
+  const char *dirpath;
+  size_t owner;
+  unsigned extents;             /* extent names seen */
 };
 
 static void
-walk (int dirfd, const char *prefix, int depth, struct walk *w)
+add_ref (struct scan *s, const struct stat *st, size_t owner, int kind)
+{
+  if (!GROW (s->refs, s->n_refs, s->cap_refs)) {
+    s->err = 1;
+    return;
+  }
+  s->refs[s->n_refs].file = stat_fid (st);
+  s->refs[s->n_refs].owner = owner;
+  s->refs[s->n_refs].kind = kind;
+  s->n_refs++;
+}
+
+/* A name in a descriptor: record the file it reaches (and, for a symlink,
+ * both the link and its target), or the path when nothing is there. */
+static int
+ref_cb (const char *name, int kind, void *payload)
+{
+  struct ref_ctx *c = payload;
+  struct stat st;
+  int dfd = name[0] == '/' ? AT_FDCWD : c->dirfd;
+
+  if (kind == VD_REF_EXTENT)
+    c->extents++;
+
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    add_ref (c->s, &st, c->owner, kind);
+    if (S_ISLNK (st.st_mode) && fstatat (dfd, name, &st, 0) == 0)
+      add_ref (c->s, &st, c->owner, kind);
+  }
+  else if (errno == ENOENT || errno == ENOTDIR) {
+    char *p;
+    if (!GROW (c->s->dangling, c->s->n_dangling, c->s->cap_dangling)
+        || asprintf (&p, "%s/%s", c->dirpath, name) < 0) {
+      c->s->err = 1;
+      return 1;
+    }
+    c->s->dangling[c->s->n_dangling++] = p;
+  }
+  return c->s->err;
+}
+
+static void
+scan_dir (int dirfd, const char *dirpath, const char *prefix, int depth,
+          struct scan *s)
 {
   DIR *d;
   struct dirent *de;
@@ -443,62 +556,374 @@ walk (int dirfd, const char *prefix, int depth, struct walk *w)
       close (fd);
     return;
   }
-  while (!w->err && w->count < MAX_LISTED && (de = readdir (d))) {
+  while (!s->err && (de = readdir (d))) {
     struct stat st;
-    char *rel;
-    const char *why;
-    if (de->d_name[0] == '.')
+    char *rel, *full;
+    if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
       continue;
-    if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-      continue;
-    if (asprintf (&rel, "%s%s", prefix, de->d_name) < 0) {
-      w->err = 1;
+    if (++s->files > MAX_FILES) {
+      s->truncated = 1;
       break;
     }
-    if (S_ISDIR (st.st_mode) && depth < MAX_DEPTH) {
-      int sub = openat (dirfd, de->d_name,
-                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    if (!S_ISDIR (st.st_mode)
+        && !(S_ISREG (st.st_mode) && has_vmdk_suffix (de->d_name)))
+      continue;
+    if (asprintf (&rel, "%s%s", prefix, de->d_name) < 0) {
+      s->err = 1;
+      break;
+    }
+    if (asprintf (&full, "%s/%s", dirpath, de->d_name) < 0) {
+      free (rel);
+      s->err = 1;
+      break;
+    }
+    if (S_ISDIR (st.st_mode)) {
+      int sub = depth < MAX_DEPTH
+        ? openat (dirfd, de->d_name,
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
       char *subprefix;
+      /* Deeper folders are not served (relname_ok), and a descriptor
+       * names only files in its own folder (plain names; a file reached
+       * through a symlink or a second hard link is never served), so
+       * nothing down there can name a file that is served. */
       if (sub >= 0) {
         if (asprintf (&subprefix, "%s/", rel) >= 0) {
-          walk (sub, subprefix, depth + 1, w);
+          scan_dir (sub, full, subprefix, depth + 1, s);
           free (subprefix);
         }
+        else
+          s->err = 1;
         close (sub);
       }
     }
-    else if (S_ISREG (st.st_mode) && relname_ok (rel, &why)
-             && is_descriptor (dirfd, de->d_name)) {
-      if (w->exports && nbdkit_add_export (w->exports, rel, NULL) < 0)
-        w->err = 1;
-      w->count++;
+    else {
+      struct ref_ctx c = { s, dirfd, dirpath, s->n_cands, 0 };
+      int kind = vd_descriptor_refs (full, ref_cb, &c);
+      /* A monolithic sparse or stream file is its only extent: one that
+       * names more is never opened (it may be a sparse image a client
+       * wrote into a flat extent). */
+      if (kind == VD_DESC_EMBEDDED && c.extents > 0)
+        kind = EMBEDDED_EXTRA;
+      if (kind > 0) {
+        if (!GROW (s->cands, s->n_cands, s->cap_cands)) {
+          s->err = 1;
+        }
+        else {
+          struct cand *k = &s->cands[s->n_cands++];
+          k->rel = rel;
+          k->id = stat_fid (&st);
+          k->kind = kind;
+          k->nlink = st.st_nlink;
+          rel = NULL;
+        }
+      }
     }
     free (rel);
+    free (full);
   }
   closedir (d);
 }
 
 static int
-walk_datastore (struct walk *w)
+scan_datastore (struct scan *s)
 {
   int fd = open (datastore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  memset (s, 0, sizeof *s);
   if (fd < 0) {
     nbdkit_error ("%s: %s", datastore, strerror (errno));
+    nbdkit_set_error (errno);
     return -1;
   }
-  walk (fd, "", 0, w);
+  scan_dir (fd, datastore, "", 0, s);
   close (fd);
-  return w->err ? -1 : 0;
+  if (s->err) {
+    nbdkit_error ("%s: out of memory while reading the datastore",
+                  datastore);
+    nbdkit_set_error (ENOMEM);
+    scan_free (s);
+    return -1;
+  }
+  return 0;
+}
+
+/* The first file that names f with a kind in mask (1 << VD_REF_*) other
+ * than the file owner (NULL: any), or NULL. */
+static const struct cand *
+named_by (const struct scan *s, struct fid f, unsigned mask,
+          const struct fid *owner)
+{
+  for (size_t i = 0; i < s->n_refs; i++) {
+    const struct ref *r = &s->refs[i];
+    const struct cand *c = &s->cands[r->owner];
+    /* Only a file the server could open as a descriptor (text to its
+     * end, or an embedded descriptor) uses what it names: descriptor text
+     * a client wrote into an extent, NUL-padded, is never opened, so the
+     * files it names are nobody's. */
+    if (c->kind != VD_DESC_TEXT && c->kind != VD_DESC_EMBEDDED)
+      continue;
+    /* A client can write a whole sparse image into a flat extent: from a
+     * sparse file only the parent counts (it can never name a file that
+     * is then opened as its extent or served as an export). */
+    if (c->kind == VD_DESC_EMBEDDED && r->kind != VD_REF_PARENT)
+      continue;
+    if (same_fid (r->file, f) && (mask & (1u << r->kind))
+        && !(owner && same_fid (c->id, *owner)))
+      return c;
+  }
+  return NULL;
+}
+
+#define EXTENT_REFS ((1u << VD_REF_EXTENT) | (1u << VD_REF_CHANGE_TRACKING))
+#define PARENT_REFS (1u << VD_REF_PARENT)
+
+/* May this candidate be listed and opened as an export? */
+static int
+cand_exportable (const struct scan *s, const struct cand *c)
+{
+  return (c->kind == VD_DESC_TEXT || c->kind == VD_DESC_EMBEDDED)
+         && c->nlink == 1 && !named_by (s, c->id, EXTENT_REFS, NULL);
+}
+
+static int
+count_cb (const char *name, int kind, void *payload)
+{
+  (void) name;
+  if (kind == VD_REF_EXTENT)
+    ((struct ref_ctx *) payload)->extents++;
+  return 0;
+}
+
+#define REFUSE(...) do { nbdkit_error (__VA_ARGS__); \
+    nbdkit_set_error (EACCES); return -1; } while (0)
+
+/* Is path, a full path, inside the datastore with no symlink on the way
+ * (the path is canonical), a regular file with one name?  *st is set. */
+static int
+plain_file_inside (const char *path, struct stat *st, const char *what)
+{
+  size_t n = strlen (datastore);
+  char *real = realpath (path, NULL);
+  int inside = real && strcmp (real, path) == 0
+               && strncmp (path, datastore, n) == 0 && path[n] == '/';
+  free (real);
+  if (!inside)
+    REFUSE ("%s: refused: %s is not a file inside the datastore (or is "
+            "reached through a symbolic link)", path, what);
+  if (lstat (path, st) < 0 || !S_ISREG (st->st_mode))
+    REFUSE ("%s: refused: %s is not a regular file", path, what);
+  if (st->st_nlink != 1)
+    REFUSE ("%s: refused: %s has %ju names (a hard link); a served file "
+            "must have exactly one", path, what, (uintmax_t) st->st_nlink);
+  return 0;
+}
+
+/* The export check before opening: path (canonical, inside the
+ * datastore) must be a disk's descriptor that no disk uses as an extent
+ * or tracking file.  *ro is set when a disk names it as its parent. */
+static int
+export_check (const char *path, const struct scan *s, int *ro)
+{
+  struct stat st;
+  const struct cand *c;
+  int kind;
+
+  *ro = 0;
+  if (s->truncated)
+    REFUSE ("%s: refused: the datastore holds more than %d entries, too "
+            "many to check which files are extents", path, MAX_FILES);
+  if (plain_file_inside (path, &st, "the export") < 0)
+    return -1;
+  kind = vd_descriptor_refs (path, NULL, NULL);
+  if (kind < 0)
+    return vd_fail ();
+  if (kind == VD_DESC_NONE)
+    REFUSE ("%s: refused: not a disk's descriptor (an extent or another "
+            "kind of file)", path);
+  if (kind == VD_DESC_TEXT_BINARY)
+    REFUSE ("%s: refused: binary data follows the descriptor text: this "
+            "is an extent holding text, not a descriptor", path);
+  if (kind == VD_DESC_EMBEDDED) {
+    struct ref_ctx x = { NULL, -1, NULL, 0, 0 };
+    if (vd_descriptor_refs (path, count_cb, &x) < 0)
+      return vd_fail ();
+    if (x.extents > 0)
+      REFUSE ("%s: refused: a sparse file whose embedded descriptor names "
+              "other extents (%u) is not a disk vdisk serves", path,
+              x.extents);
+  }
+  c = named_by (s, stat_fid (&st), EXTENT_REFS, NULL);
+  if (c)
+    REFUSE ("%s: refused: %s uses this file as an extent (or change-"
+            "tracking file), so its bytes are that disk's content",
+            path, c->rel);
+  if (named_by (s, stat_fid (&st), PARENT_REFS, NULL))
+    *ro = 1;
+  return 0;
+}
+
+struct names {
+  char **v;
+  size_t n, cap;
+  int err;
+};
+
+static int
+names_cb (const char *name, int kind, void *payload)
+{
+  struct names *x = payload;
+  if (kind != VD_REF_EXTENT)
+    return 0;
+  if (!GROW (x->v, x->n, x->cap) || !(x->v[x->n] = strdup (name))) {
+    x->err = 1;
+    return 1;
+  }
+  x->n++;
+  return 0;
+}
+
+/* After the open: every link of the chain is a descriptor inside the
+ * datastore that no disk uses as an extent, and every extent of every
+ * link is an extent file of that link alone: a .vmdk inside the
+ * datastore, not another disk's descriptor, not a parent, not named by
+ * any other file. */
+static int
+verify_open (vd_disk *d, const struct scan *s)
+{
+  unsigned links = vd_disk_get_link_count (d);
+  int r = 0;
+
+  for (unsigned i = 0; i < links && r == 0; i++) {
+    struct vd_link_info li;
+    struct stat st;
+    struct names x = { 0 };
+    char *dir, *slash;
+    int kind;
+
+    if (vd_disk_get_link_info (d, i, &li) < 0)
+      return vd_fail ();
+    if (plain_file_inside (li.path, &st, i ? "a parent" : "the disk") < 0)
+      return -1;
+    struct fid lid = stat_fid (&st);
+    kind = vd_descriptor_refs (li.path, names_cb, &x);
+    if (kind < 0) {
+      r = vd_fail ();
+      goto next;
+    }
+    if (x.err) {
+      nbdkit_set_error (ENOMEM);
+      r = -1;
+      goto next;
+    }
+    if (kind == VD_DESC_EMBEDDED && x.n > 0) {
+      nbdkit_error ("%s: refused: the sparse file %s names other extents",
+                    vd_disk_get_path (d), li.path);
+      nbdkit_set_error (EACCES);
+      r = -1;
+      goto next;
+    }
+    if (i > 0) {
+      const struct cand *c = named_by (s, lid, EXTENT_REFS, NULL);
+      if (kind != VD_DESC_TEXT && kind != VD_DESC_EMBEDDED) {
+        nbdkit_error ("%s: refused: its parent %s is not a disk's "
+                      "descriptor", vd_disk_get_path (d), li.path);
+        nbdkit_set_error (EACCES);
+        r = -1;
+        goto next;
+      }
+      if (c) {
+        nbdkit_error ("%s: refused: its parent %s is an extent of %s",
+                      vd_disk_get_path (d), li.path, c->rel);
+        nbdkit_set_error (EACCES);
+        r = -1;
+        goto next;
+      }
+    }
+    dir = strdup (li.path);
+    slash = dir ? strrchr (dir, '/') : NULL;
+    if (!slash) {
+      free (dir);
+      nbdkit_set_error (ENOMEM);
+      r = -1;
+      goto next;
+    }
+    *slash = '\0';
+    for (size_t k = 0; k < x.n && r == 0; k++) {
+      char *full;
+      struct stat es;
+      const struct cand *c;
+      int ek;
+      if (strchr (x.v[k], '/') || asprintf (&full, "%s/%s", dir, x.v[k]) < 0) {
+        nbdkit_error ("%s: refused: extent \"%.64s\" is not a plain name",
+                      li.path, x.v[k]);
+        nbdkit_set_error (EACCES);
+        r = -1;
+        break;
+      }
+      if (plain_file_inside (full, &es, "an extent") < 0)
+        r = -1;
+      else if (!has_vmdk_suffix (full)) {
+        nbdkit_error ("%s: refused: extent %s is not a disk file (.vmdk)",
+                      li.path, full);
+        nbdkit_set_error (EACCES);
+        r = -1;
+      }
+      else if ((c = named_by (s, stat_fid (&es), PARENT_REFS, NULL))) {
+        nbdkit_error ("%s: refused: extent %s is the parent of %s",
+                      li.path, full, c->rel);
+        nbdkit_set_error (EACCES);
+        r = -1;
+      }
+      else if ((c = named_by (s, stat_fid (&es), EXTENT_REFS, &lid))) {
+        nbdkit_error ("%s: refused: extent %s is also used by %s",
+                      li.path, full, c->rel);
+        nbdkit_set_error (EACCES);
+        r = -1;
+      }
+      else if ((ek = vd_descriptor_refs (full, NULL, NULL)) < 0)
+        r = vd_fail ();
+      else if (ek == VD_DESC_TEXT || ek == VD_DESC_EMBEDDED) {
+        nbdkit_error ("%s: refused: extent %s is a disk's descriptor",
+                      li.path, full);
+        nbdkit_set_error (EACCES);
+        r = -1;
+      }
+      free (full);
+    }
+    free (dir);
+  next:
+    for (size_t k = 0; k < x.n; k++)
+      free (x.v[k]);
+    free (x.v);
+  }
+  return r;
 }
 
 static int
 vdisk_list_exports (int readonly, int is_tls,
                     struct nbdkit_exports *exports)
 {
-  struct walk w = { exports, 0, 0 };
+  struct scan s;
+  const char *why;
+  uint64_t listed = 0;
+  int r = 0;
   (void) readonly;
   (void) is_tls;
-  return walk_datastore (&w);
+  if (scan_datastore (&s) < 0)
+    return -1;
+  for (size_t i = 0; i < s.n_cands && listed < MAX_LISTED; i++) {
+    const struct cand *c = &s.cands[i];
+    if (relname_ok (c->rel, &why) && cand_exportable (&s, c)) {
+      if (nbdkit_add_export (exports, c->rel, NULL) < 0) {
+        r = -1;
+        break;
+      }
+      listed++;
+    }
+  }
+  scan_free (&s);
+  return r;
 }
 
 static const char *
@@ -511,11 +936,16 @@ vdisk_default_export (int readonly, int is_tls)
 
 /* ---- open / close ------------------------------------------------------ */
 
+static struct fid path_fid (const char *path);
+
+/* The open entry of this file: same path, or same inode. */
 static struct entry *
 find_entry (const char *path)
 {
+  struct fid f = path_fid (path);
   for (struct entry *e = table; e; e = e->next)
-    if (strcmp (e->path, path) == 0)
+    if (strcmp (e->path, path) == 0
+        || (f.ino && same_fid (f, path_fid (e->path))))
       return e;
   return NULL;
 }
@@ -538,43 +968,98 @@ new_entry (char *path, vd_disk *disk, int rw)
   return e;
 }
 
+static struct fid
+path_fid (const char *path)
+{
+  struct stat st;
+  struct fid f = { 0, 0 };
+  if (lstat (path, &st) == 0)
+    f = stat_fid (&st);
+  return f;
+}
+
+/* Open path and check what was opened (verify_open); on failure the
+ * disk is closed and NULL returned. */
+static vd_disk *
+open_verified (const char *path, uint32_t flags, const struct scan *s)
+{
+  vd_disk *d;
+  if (vd_disk_open (&d, path, flags) < 0)
+    return NULL;
+  if (verify_open (d, s) < 0) {
+    vd_disk_close (d);
+    return NULL;
+  }
+  return d;
+}
+
 /* Open an existing disk (table_lock held). */
 static struct entry *
 open_existing (const char *export, int readonly)
 {
   char *path = resolve (export, 1);
   struct entry *e;
+  struct scan s;
   vd_disk *d;
-  int rw = !readonly;
+  int rw = !readonly, parent = 0;
 
   if (!path)
     return NULL;
+  if (scan_datastore (&s) < 0) {
+    free (path);
+    return NULL;
+  }
+  if (export_check (path, &s, &parent) < 0) {
+    scan_free (&s);
+    free (path);
+    return NULL;
+  }
   e = find_entry (path);
   if (e) {
     /* Share the open handle; one that had to fall back to read-only
      * (a disk with a child) stays read-only for everyone. */
+    scan_free (&s);
+    if (parent) {
+      /* a child appeared since it was opened: no more writes */
+      pthread_mutex_lock (&e->mu);
+      e->rw = 0;
+      pthread_mutex_unlock (&e->mu);
+    }
     e->refs++;
     free (path);
     return e;
   }
-  if (vd_disk_open (&d, path, readonly ? VD_OPEN_READ_ONLY : 0) < 0) {
+  if (parent) {
+    /* A disk another disk names as its parent: a write would break the
+     * child (whatever its parentCID says), so never writable. */
+    nbdkit_debug ("%s: serving read-only: a disk names it as its parent",
+                  path);
+    rw = 0;
+  }
+  d = open_verified (path, rw ? 0 : VD_OPEN_READ_ONLY, &s);
+  if (!d && rw) {
     int code = vd_last_error ()->code;
     /* A disk with a child, or a layout vdisk only reads: serve it
      * read-only rather than not at all. */
-    if (readonly || (code != VD_EPARENT && code != VD_EROFS
-                     && code != VD_ENOTSUP)) {
-      vd_fail ();
+    if (code != VD_EPARENT && code != VD_EROFS && code != VD_ENOTSUP) {
+      if (code != VD_OK)
+        vd_fail ();
+      scan_free (&s);
       free (path);
       return NULL;
     }
     nbdkit_debug ("%s: serving read-only: %s", path,
                   vd_last_error ()->message);
-    if (vd_disk_open (&d, path, VD_OPEN_READ_ONLY) < 0) {
-      vd_fail ();
-      free (path);
-      return NULL;
-    }
+    d = open_verified (path, VD_OPEN_READ_ONLY, &s);
     rw = 0;
+  }
+  /* a refusal by verify_open was reported; a library error was not */
+  if (!d && vd_last_error ()->code != VD_OK)
+    vd_fail ();
+  scan_free (&s);
+  if (!d) {
+    free (path);
+    return NULL;
   }
   if (rw && vd_disk_is_read_only (d))
     rw = 0;
@@ -653,6 +1138,27 @@ create_options (const char *export, char *opts,
   return 0;
 }
 
+/* A new disk at path must not take a name that a disk in the datastore
+ * names but that does not exist yet (its extent or parent would then be
+ * the new disk's files): path itself, or STEM-* / STEM.* beside it. */
+static int
+dangling_clash (const char *path, const struct scan *s)
+{
+  size_t stem = strlen (path) - 5;      /* path ends in .vmdk */
+  for (size_t i = 0; i < s->n_dangling; i++) {
+    const char *d = s->dangling[i];
+    if (strcmp (d, path) == 0
+        || (strncmp (d, path, stem) == 0
+            && (d[stem] == '-' || d[stem] == '.' || d[stem] == '_'))) {
+      nbdkit_error ("%s: refused: a disk in the datastore names %s, which "
+                    "this disk would create", path, d);
+      nbdkit_set_error (EEXIST);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static int
 set_bios_geometry (vd_disk *d, const struct vd_geometry *g)
 {
@@ -680,6 +1186,7 @@ open_create (const char *export, int readonly)
   struct vd_geometry bios = { 0, 0, 0 };
   struct statvfs sv;
   struct entry *e;
+  struct scan s;
   vd_disk *d;
 
   /* A client opening more connections to the disk it is creating
@@ -692,7 +1199,15 @@ open_create (const char *export, int readonly)
   for (struct made *m = made_list; m; m = m->next)
     if (strcmp (m->name, export) == 0 && !readonly) {
       const char *v;
-      if (vd_disk_open (&d, m->path, 0) < 0)
+      struct scan ms;
+      int parent = 0;
+      if (scan_datastore (&ms) < 0)
+        return NULL;
+      d = NULL;
+      if (export_check (m->path, &ms, &parent) == 0 && !parent)
+        d = open_verified (m->path, 0, &ms);
+      scan_free (&ms);
+      if (!d)
         break;
       v = vd_disk_get_meta (d, INCOMPLETE_KEY);
       if (!v || strcmp (v, "1") != 0) {
@@ -762,6 +1277,16 @@ open_create (const char *export, int readonly)
   if (opts && create_options (export, opts, &params, &bios) < 0)
     return NULL;
 
+  /* A flat extent of at most 1 MiB holding text the client wrote would
+   * read as a descriptor (the library parses text files up to 1 MiB). */
+  if (params.type != VD_TYPE_MONOLITHIC_SPARSE && capacity <= (1u << 20)) {
+    nbdkit_error ("export '%.64s': refused: a %s disk must be larger than "
+                  "1 MiB (its flat file could otherwise pass for a "
+                  "descriptor); use sparse for small disks", export, type);
+    nbdkit_set_error (EINVAL);
+    return NULL;
+  }
+
   /* quotas */
   if (quota_capacity && capacity > quota_capacity) {
     nbdkit_error ("export '%.64s': refused by quota: %" PRIu64 " bytes is "
@@ -770,17 +1295,30 @@ open_create (const char *export, int readonly)
     nbdkit_set_error (EDQUOT);
     return NULL;
   }
+  if (scan_datastore (&s) < 0)
+    return NULL;
   if (quota_disks) {
-    struct walk w = { NULL, 0, 0 };
-    if (walk_datastore (&w) < 0)
-      return NULL;
-    if (w.count >= quota_disks) {
+    /* every descriptor counts, listed or not */
+    uint64_t count = 0;
+    for (size_t i = 0; i < s.n_cands; i++)
+      if (s.cands[i].kind == VD_DESC_TEXT
+          || s.cands[i].kind == VD_DESC_EMBEDDED)
+        count++;
+    if (count >= quota_disks) {
       nbdkit_error ("export '%.64s': refused by quota: the datastore holds "
                     "%" PRIu64 " disks (at most %" PRIu64 ")", export,
-                    w.count, quota_disks);
+                    count, quota_disks);
       nbdkit_set_error (EDQUOT);
+      scan_free (&s);
       return NULL;
     }
+  }
+  if (s.truncated) {
+    nbdkit_error ("export '%.64s': refused: the datastore holds more than "
+                  "%d entries, too many to check", export, MAX_FILES);
+    nbdkit_set_error (EACCES);
+    scan_free (&s);
+    return NULL;
   }
   if (statvfs (datastore, &sv) == 0) {
     uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
@@ -791,23 +1329,40 @@ open_create (const char *export, int readonly)
                     "free", export, avail, need, quota_free);
       nbdkit_set_error ((params.flags & VD_CREATE_PREALLOCATE)
                         && avail < need ? ENOSPC : EDQUOT);
+      scan_free (&s);
       return NULL;
     }
   }
 
   path = resolve (p, 0);
-  if (!path)
-    return NULL;
-  if (vd_disk_create (path, &params) < 0) {
-    vd_fail ();
+  if (!path || dangling_clash (path, &s) < 0) {
+    scan_free (&s);
     free (path);
     return NULL;
   }
-  if (vd_disk_open (&d, path, 0) < 0
-      || vd_disk_set_meta (d, INCOMPLETE_KEY, "1") < 0
-      || set_bios_geometry (d, &bios) < 0) {
+  if (vd_disk_create (path, &params) < 0) {
     vd_fail ();
-    nbdkit_debug ("%s: created but not opened", path);
+    scan_free (&s);
+    free (path);
+    return NULL;
+  }
+  /* the new disk's files, checked as any export's are */
+  scan_free (&s);
+  d = NULL;
+  if (scan_datastore (&s) == 0) {
+    int parent = 0;
+    if (export_check (path, &s, &parent) == 0 && !parent)
+      d = open_verified (path, 0, &s);
+    else if (parent)
+      nbdkit_error ("%s: a disk names the new disk as its parent", path);
+    scan_free (&s);
+  }
+  if (!d || vd_disk_set_meta (d, INCOMPLETE_KEY, "1") < 0
+      || set_bios_geometry (d, &bios) < 0) {
+    if (d)
+      vd_fail ();
+    vd_disk_close (d);
+    nbdkit_error ("%s: created but not opened", path);
     free (path);
     return NULL;
   }
@@ -1007,12 +1562,23 @@ vdisk_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return 0;
 }
 
-static void
+/* Count a write about to happen; refused once the entry is read-only
+ * (a disk found to have a child while connections were open). */
+static int
 mark_write (struct entry *e)
 {
+  int rw;
   pthread_mutex_lock (&e->mu);
-  e->wgen++;
+  rw = e->rw;
+  if (rw)
+    e->wgen++;
   pthread_mutex_unlock (&e->mu);
+  if (!rw) {
+    nbdkit_error ("%s: read-only: a disk names it as its parent", e->path);
+    nbdkit_set_error (EROFS);
+    return -1;
+  }
+  return 0;
 }
 
 static int
@@ -1041,12 +1607,34 @@ do_flush (struct entry *e)
   return 0;
 }
 
+/* quota-free holds for writes too: a thin or sparse disk grows as it is
+ * written, so a write that could leave less than quota-free bytes free
+ * is refused (ENOSPC) instead of filling the file system. */
+static int
+check_free (uint32_t count)
+{
+  struct statvfs sv;
+  if (!quota_free || statvfs (datastore, &sv) < 0)
+    return 0;
+  uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+  if (avail < quota_free || avail - quota_free < count) {
+    nbdkit_error ("write refused by quota: %" PRIu64 " bytes free, %"
+                  PRIu64 " must stay free", avail, quota_free);
+    nbdkit_set_error (ENOSPC);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 vdisk_pwrite (void *handle, const void *buf, uint32_t count,
               uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
-  mark_write (h->e);
+  if (check_free (count) < 0)
+    return -1;
+  if (mark_write (h->e) < 0)
+    return -1;
   if (vd_disk_write (h->e->disk, buf, count, offset) < 0)
     return mark_failed (h->e);
   if (flags & NBDKIT_FLAG_FUA)
@@ -1062,7 +1650,8 @@ vdisk_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
     nbdkit_set_error (ENOTSUP);
     return -1;
   }
-  mark_write (h->e);
+  if (mark_write (h->e) < 0)
+    return -1;
   if (vd_disk_zero (h->e->disk, count, offset) < 0)
     return mark_failed (h->e);
   if (flags & NBDKIT_FLAG_FUA)

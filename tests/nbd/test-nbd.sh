@@ -135,7 +135,7 @@ check "an unknown user is refused" bash -c "! timeout 20 nbdinfo 'nbds+unix://ma
 check "a plaintext client is refused" bash -c "! timeout 20 nbdinfo 'nbd+unix:///vm/vmfs.vmdk?socket=$S' 2>/dev/null"
 check "a wrong password (vdisk client) is refused with a clear message" \
   bash -c "! VDISK_NBD_PASSWORD=nope '$VDISK' info '$(SU vm/vmfs.vmdk)' 2>e.txt && grep -q 'wrong user name or key' e.txt"
-for e in "../outside/o.vmdk" "/etc/passwd.vmdk" "$WORK/outside/o.vmdk" "vm/../vm/vmfs.vmdk" "evil.vmdk" "evildir/o.vmdk" "vm/a;b.vmdk" "create:thin:1048576:vm/vmfs.vmdk" "create:thin:1048576:evildir/new.vmdk" "create:thin:1048576:../new.vmdk"; do
+for e in "../outside/o.vmdk" "/etc/passwd.vmdk" "$WORK/outside/o.vmdk" "vm/../vm/vmfs.vmdk" "evil.vmdk" "evildir/o.vmdk" "vm/a;b.vmdk" "create:thin:2097152:vm/vmfs.vmdk" "create:thin:2097152:evildir/new.vmdk" "create:thin:2097152:../new.vmdk"; do
   check "export '$e' is refused" bash -c "! timeout 20 nbdinfo '$(uri "$e")' >/dev/null 2>&1"
 done
 check "the server log says why ('..')" grep -q "'..' is not allowed" serve.log

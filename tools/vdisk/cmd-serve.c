@@ -48,7 +48,7 @@ static int
 run_serve (int argc, char **argv)
 {
   enum { O_QCAP = 256, O_QFREE, O_QDISKS, O_NOCREATE, O_PIDFILE, O_RUN,
-         O_DEFAULT, O_THREADS, O_VERBOSE, O_DSNAME };
+         O_DEFAULT, O_THREADS, O_VERBOSE, O_DSNAME, O_NOVERIFY };
   static const struct option opts[] = {
     { "tls-psk", required_argument, NULL, 'k' },
     { "tls-certificates", required_argument, NULL, 'c' },
@@ -65,12 +65,13 @@ run_serve (int argc, char **argv)
     { "datastore-name", required_argument, NULL, O_DSNAME },
     { "threads", required_argument, NULL, O_THREADS },
     { "verbose", no_argument, NULL, O_VERBOSE },
+    { "tls-no-verify-peer", no_argument, NULL, O_NOVERIFY },
     OPT_HELP, { 0 } };
   const char *psk = NULL, *certs = NULL, *listen_at = NULL, *unix_path = NULL;
   const char *pidfile = NULL, *run_cmd = NULL, *threads = NULL;
   char *qcap = NULL, *qfree = NULL, *qdisks = NULL, *dflt = NULL;
   char *dsname = NULL;
-  int c, read_only = 0, no_create = 0, verbose = 0;
+  int c, read_only = 0, no_create = 0, verbose = 0, no_verify = 0;
   char *args[64], *plugin, *dir, *addr = NULL, *port = NULL;
   size_t n = 0;
   struct stat st;
@@ -92,6 +93,7 @@ run_serve (int argc, char **argv)
     case O_DSNAME: dsname = optarg; break;
     case O_THREADS: threads = optarg; break;
     case O_VERBOSE: verbose = 1; break;
+    case O_NOVERIFY: no_verify = 1; break;
     default: return usage_error ("serve", "invalid option");
     }
   }
@@ -100,6 +102,9 @@ run_serve (int argc, char **argv)
   if (psk && certs)
     return usage_error ("serve", "give --tls-psk or --tls-certificates, "
                         "not both");
+  if (no_verify && !certs)
+    return usage_error ("serve", "--tls-no-verify-peer goes with "
+                        "--tls-certificates");
   if (listen_at && unix_path)
     return usage_error ("serve", "give --listen or --unix, not both");
   if (stat (argv[optind], &st) < 0 || !S_ISDIR (st.st_mode)) {
@@ -154,7 +159,15 @@ run_serve (int argc, char **argv)
     ARG ("--tls=require");
     ARG (psk ? "--tls-psk" : "--tls-certificates");
     ARG (psk ? psk : certs);
+    /* A certificate is the client's login: without it any client that
+     * reaches the server would read and write every disk. */
+    if (certs && !no_verify)
+      ARG ("--tls-verify-peer");
   }
+  if (no_verify)
+    fprintf (stderr, "vdisk serve: warning: --tls-no-verify-peer: any "
+             "client that reaches the server may read and write every "
+             "disk\n");
   if (unix_path) {
     ARG ("--unix");
     ARG (unix_path);
@@ -211,7 +224,11 @@ const struct command cmd_serve = {
   "PATH] [--read-only] DATASTORE",
   "Serve every disk in a folder over NBD (nbdkit with the vdisk plugin).",
   "  -k, --tls-psk FILE    require TLS with the users in FILE (vdisk user)\n"
-  "  -c, --tls-certificates DIR  require TLS with X.509 certificates\n"
+  "  -c, --tls-certificates DIR  require TLS with X.509 certificates; a\n"
+  "                        client needs a certificate signed by DIR's\n"
+  "                        ca-cert.pem\n"
+  "      --tls-no-verify-peer  with certificates: accept any client\n"
+  "                        (no login at all)\n"
   "  -l, --listen ADDR:PORT  TCP address (default: port 10809, all\n"
   "                        addresses with TLS, 127.0.0.1 without)\n"
   "  -U, --unix PATH       listen on a Unix socket instead\n"

@@ -1,0 +1,38 @@
+#!/bin/bash
+# vdisk serve --quota-free holds for writes, not only at create: a client
+# filling a thin disk stops with ENOSPC before the free space falls below
+# the quota (before, only the create was checked and the write went on).
+source "$(dirname "$0")/../functions.sh"
+requires nbdkit nbdinfo nbdcopy python3 timeout df
+plugin=""
+for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
+  [ -n "$b" ] || continue
+  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
+  [ -e "$so" ] || continue
+  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
+  plugin=$so; break
+done
+[ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
+export VDISK_NBDKIT_PLUGIN=$plugin
+cd "$WORK"
+mkdir -p ds
+M=$((1<<20))
+head -c $((256*M)) /dev/urandom > big.bin
+avail=$(df -B1 --output=avail ds | tail -1 | tr -d ' ')
+[ "$avail" -gt $((1024*M)) ] || { echo "# skip: less than 1 GiB free"; exit 77; }
+# leave room for 64 MiB of data, then try to write 256 MiB
+quota=$((avail - 64*M))
+echo secret | "$VDISK" user add --password-stdin users.psk alice
+S=$WORK/sock
+rm -f "$S" pid
+timeout 120 "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid --quota-free "$quota" ds 2>serve.log &
+for _ in $(seq 100); do [ -s pid ] && break; sleep 0.1; done
+trap 'kill "$(cat "$WORK/pid" 2>/dev/null)" 2>/dev/null; wait; rm -rf "$WORK"' EXIT
+check "vdisk serve --quota-free starts" test -s pid
+Q="socket=$S&tls-psk-file=$WORK/users.psk"
+check "a 256 MiB write into a thin disk is refused once 64 MiB are used" \
+  bash -c "! timeout 60 nbdcopy big.bin 'nbds+unix://alice@/create:thin:$((512*M)):t.vmdk?$Q' 2>/dev/null"
+check "the server log names the quota" grep -q "write refused by quota" serve.log
+used=$(du -B1 ds/t-flat.vmdk | cut -f1)
+check "the disk holds less than 128 MiB ($used bytes)" test "$used" -lt $((128*M))
+done_testing
