@@ -1729,17 +1729,89 @@ VixDiskLib_FreeBlockList (VixDiskLibBlockList *blockList)
   return VIX_OK;
 }
 
+VIX_API struct areas_ctx {
+  VixDiskLibBlock *v;
+  uint32 n, cap;
+  int nomem;
+};
+
+static int
+area_cb (uint64_t off, uint64_t len, void *payload)
+{
+  struct areas_ctx *c = payload;
+  if (c->n == c->cap) {
+    uint32 cap = c->cap ? c->cap * 2 : 64;
+    VixDiskLibBlock *nv = cap > c->cap ? realloc (c->v, cap * sizeof *nv) : NULL;
+    if (!nv) {
+      c->nomem = 1;
+      return 1;
+    }
+    c->v = nv;
+    c->cap = cap;
+  }
+  /* whole sectors covering the area */
+  c->v[c->n].offset = off / VIXDISKLIB_SECTOR_SIZE;
+  c->v[c->n].length = (off + len + VIXDISKLIB_SECTOR_SIZE - 1)
+                      / VIXDISKLIB_SECTOR_SIZE - off / VIXDISKLIB_SECTOR_SIZE;
+  c->n++;
+  return 0;
+}
+
+/* The areas written since params->changeId, from vdisk's changed block
+ * tracking (vd_disk_query_changed_areas; "*" lists every allocated area).
+ * An ID of another tracking epoch is VIX_E_FILE_ERROR, as VMware's
+ * FileFault: the caller takes a full copy. */
 VIX_API VixError
 VixDiskLib_QueryChangedAreas (VixDiskLibHandle diskHandle,
                               const VixDiskLibQueryChangedAreaParams *params,
                               VixDiskLibDiskChangeInfo **changeInfo)
 {
-  (void) diskHandle;
-  (void) params;
+  const char *func = "VixDiskLib_QueryChangedAreas";
+  struct VixDiskLibHandleStruct *h = diskHandle;
+  VixError err = check_handle (h, func);
+  struct areas_ctx c = { NULL, 0, 0, 0 };
   if (changeInfo)
     *changeInfo = NULL;
-  return not_supported ("VixDiskLib_QueryChangedAreas",
-                        "changed block tracking (QueryChangedAreas)");
+  if (err != VIX_OK)
+    return err;
+  if (!params || !params->changeId || !changeInfo)
+    return vix_error (VIX_E_INVALID_ARG, func, "parameters, change ID or "
+                      "output pointer is NULL");
+  if (params->startOffset > h->capacity)
+    return vix_error (VIX_E_DISK_OUTOFRANGE, func, "%s: start sector %llu is "
+                      "beyond the capacity of %llu sectors",
+                      vd_disk_get_path (h->disk),
+                      (unsigned long long) params->startOffset,
+                      (unsigned long long) h->capacity);
+  VixDiskLibSectorType len = params->length ? params->length
+                             : h->capacity - params->startOffset;
+  if (len > h->capacity - params->startOffset)
+    len = h->capacity - params->startOffset;
+  int rc = vd_disk_query_changed_areas (h->disk, params->changeId,
+                                        params->startOffset
+                                        * VIXDISKLIB_SECTOR_SIZE,
+                                        len * VIXDISKLIB_SECTOR_SIZE,
+                                        area_cb, &c);
+  if (rc == 0 && c.nomem)
+    rc = VD_ENOMEM;
+  if (rc < 0) {
+    free (c.v);
+    if (rc == VD_EPARENT || rc == VD_ENOENT)
+      return vix_error (VIX_E_FILE_ERROR, func, "%s",
+                        vd_last_error ()->message);
+    return vd_to_vix (rc, func);
+  }
+  VixDiskLibDiskChangeInfo *ci = calloc (1, sizeof *ci);
+  if (!ci) {
+    free (c.v);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "change info");
+  }
+  ci->startOffset = params->startOffset;
+  ci->length = len;
+  ci->numAreas = c.n;
+  ci->areas = c.v;
+  *changeInfo = ci;
+  return VIX_OK;
 }
 
 VIX_API void
@@ -1829,10 +1901,22 @@ VixDiskLib_ReadMetadata (VixDiskLibHandle diskHandle, const char *key,
     return err;
   if (!key || !*key)
     return vix_error (VIX_E_INVALID_ARG, func, "the key is empty");
-  if (!(k = ddb_key (key)))
-    return vix_error (VIX_E_OUT_OF_MEMORY, func, "out of memory");
-  val = vd_disk_get_meta (h->disk, k);
-  free (k);
+  struct vd_cbt_info ci;
+  if (strcmp (key, "changeId") == 0) {
+    /* Not a ddb key: the disk's current change ID, for the
+     * QueryChangedAreas of the next backup (vdisk's tracking). */
+    if (vd_disk_get_cbt (h->disk, &ci) < 0 || ci.state != VD_CBT_ON)
+      return vix_error (VIX_E_DISK_KEY_NOTFOUND, func, "%s: changed block "
+                        "tracking is not on, so there is no changeId",
+                        vd_disk_get_path (h->disk));
+    val = ci.change_id;
+  }
+  else {
+    if (!(k = ddb_key (key)))
+      return vix_error (VIX_E_OUT_OF_MEMORY, func, "out of memory");
+    val = vd_disk_get_meta (h->disk, k);
+    free (k);
+  }
   if (!val)
     return vix_error (VIX_E_DISK_KEY_NOTFOUND, func,
                       "%s: the disk database has no key \"%s\"",

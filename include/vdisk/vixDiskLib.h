@@ -381,7 +381,8 @@ typedef struct {
 } VixDiskLibBlockList;
 
 /* OpenEx / changed-block queries (VDDK 9 sample).  vdisk answers the
- * queries with VIX_E_NOT_SUPPORTED. */
+ * queries from its own changed block tracking (vdisk cbt enable); the
+ * current change ID is ReadMetadata's key "changeId". */
 typedef struct {
   const char *path;
   uint32 flags;

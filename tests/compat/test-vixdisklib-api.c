@@ -556,9 +556,20 @@ main (void)
     op.flags = VIXDISKLIB_FLAG_OPEN_READ_ONLY;
     is_ok (VixDiskLib_OpenEx (conn, &op, &h), "OpenEx read-only");
     memset (&qp, 0, sizeof qp);
-    is_err (VixDiskLib_QueryChangedAreas (h, &qp, &ci), VIX_E_NOT_SUPPORTED,
-            "not supported", "QueryChangedAreas");
+    is_err (VixDiskLib_QueryChangedAreas (h, &qp, &ci), VIX_E_INVALID_ARG,
+            "NULL", "QueryChangedAreas without a change ID");
     ok (ci == NULL, "no change info on failure");
+    qp.changeId = "52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/1";
+    ci = (VixDiskLibDiskChangeInfo *) 1;
+    is_err (VixDiskLib_QueryChangedAreas (h, &qp, &ci), VIX_E_FILE_ERROR,
+            "not on", "QueryChangedAreas on an untracked disk (FileFault)");
+    ok (ci == NULL, "no change info on failure");
+    qp.changeId = "*";
+    is_ok (VixDiskLib_QueryChangedAreas (h, &qp, &ci), "QueryChangedAreas '*'");
+    ok (ci && ci->numAreas >= 1 && ci->areas[0].offset == 0
+        && ci->length == 32768,
+        "'*' lists the allocated areas (sector 0 first) over the whole disk");
+    VixDiskLib_FreeChangedAreas (ci);
     VixDiskLib_FreeChangedAreas (NULL);
   }
   is_ok (VixDiskLib_Read (h, 0, 128, rbuf), "Read after reopen");

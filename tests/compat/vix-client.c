@@ -11,6 +11,13 @@
  *   vix-client LIBDIR stream-behind DISK
  *       a stream written at 1 MiB, then at 0: the second write must fail
  *       with VIX_E_INVALID_ARG and say why
+ *   vix-client LIBDIR changeid DISK
+ *       print ReadMetadata("changeId")
+ *   vix-client LIBDIR write DISK SECTOR RAW [async]
+ *       write RAW at SECTOR (Write, or WriteAsync + Wait), then Close
+ *   vix-client LIBDIR changes DISK ID
+ *       QueryChangedAreas since ID over the whole disk through OpenEx:
+ *       one "OFFSET LENGTH" line (sectors) per area
  *   vix-client LIBDIR write-exit DISK RAW [noexit]
  *       Create a monolithicSparse DISK, write RAW, then call Exit without
  *       Close (with noexit: return from main without Close or Exit)
@@ -28,7 +35,8 @@
 FN (InitEx); FN (Exit); FN (ConnectEx); FN (Disconnect); FN (Open);
 FN (Close); FN (Create); FN (Read); FN (Write); FN (WriteAsync);
 FN (Wait); FN (GetInfo); FN (FreeInfo); FN (GetErrorText);
-FN (FreeErrorText);
+FN (FreeErrorText); FN (ReadMetadata); FN (OpenEx);
+FN (QueryChangedAreas); FN (FreeChangedAreas);
 
 static int
 fail (const char *what, VixError err)
@@ -102,7 +110,8 @@ main (int argc, char **argv)
   LOAD (InitEx); LOAD (Exit); LOAD (ConnectEx); LOAD (Disconnect);
   LOAD (Open); LOAD (Close); LOAD (Create); LOAD (Read); LOAD (Write);
   LOAD (WriteAsync); LOAD (Wait); LOAD (GetInfo); LOAD (FreeInfo);
-  LOAD (GetErrorText); LOAD (FreeErrorText);
+  LOAD (GetErrorText); LOAD (FreeErrorText); LOAD (ReadMetadata);
+  LOAD (OpenEx); LOAD (QueryChangedAreas); LOAD (FreeChangedAreas);
 
   if ((err = p_InitEx (7, 0, NULL, NULL, NULL, argv[1], NULL)) != VIX_OK)
     return fail ("InitEx", err);
@@ -136,6 +145,51 @@ main (int argc, char **argv)
       fwrite (buf, 512, (size_t) n, out);
     }
     fclose (out);
+  }
+  else if (!strcmp (cmd, "changeid") && argc == 4) {
+    char buf[128];
+    if ((err = p_Open (conn, argv[3], VIXDISKLIB_FLAG_OPEN_READ_ONLY, &h)))
+      return fail ("Open", err);
+    if ((err = p_ReadMetadata (h, "changeId", buf, sizeof buf, NULL)))
+      return fail ("ReadMetadata", err);
+    printf ("%s\n", buf);
+  }
+  else if (!strcmp (cmd, "write") && argc >= 6) {
+    FILE *in = fopen (argv[5], "rb");
+    static unsigned char buf[1 << 20];
+    size_t n;
+    uint64 at = strtoull (argv[4], NULL, 10);
+    int async = argc > 6 && !strcmp (argv[6], "async");
+    if (!in) {
+      perror (argv[5]);
+      return 2;
+    }
+    if ((err = p_Open (conn, argv[3], 0, &h)))
+      return fail ("Open", err);
+    while ((n = fread (buf, 512, sizeof buf / 512, in)) > 0) {
+      if (async) {
+        err = p_WriteAsync (h, at, n, buf, NULL, NULL);
+        if ((err != VIX_OK && err != VIX_ASYNC) || (err = p_Wait (h)))
+          return fail ("WriteAsync", err);
+      }
+      else if ((err = p_Write (h, at, n, buf)))
+        return fail ("Write", err);
+      at += n;
+    }
+    fclose (in);
+  }
+  else if (!strcmp (cmd, "changes") && argc == 5) {
+    VixDiskLibOpenParams op = { argv[3], VIXDISKLIB_FLAG_OPEN_READ_ONLY, NULL };
+    VixDiskLibQueryChangedAreaParams qp = { 0, 0, argv[4] };
+    VixDiskLibDiskChangeInfo *ci = NULL;
+    if ((err = p_OpenEx (conn, &op, &h)))
+      return fail ("OpenEx", err);
+    if ((err = p_QueryChangedAreas (h, &qp, &ci)))
+      return fail ("QueryChangedAreas", err);
+    for (uint32 i = 0; i < ci->numAreas; i++)
+      printf ("%llu %llu\n", (unsigned long long) ci->areas[i].offset,
+              (unsigned long long) ci->areas[i].length);
+    p_FreeChangedAreas (ci);
   }
   else if (!strcmp (cmd, "stream") && argc >= 6) {
     size_t len, off, step = (size_t) strtoul (argv[5], NULL, 0) * 512;
