@@ -352,10 +352,17 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
  * VD_OPEN_FORCE (even though a disk beside it names it as its parent). */
 VD_API int vd_disk_rename (const char *old_path, const char *new_path,
                            uint32_t flags);
+/* vd_disk_unlink: delete the descriptor file only, never an extent. */
+#define VD_UNLINK_DESCRIPTOR_ONLY 0x20000u
 /* Delete a closed disk: its descriptor (first), extents and change-tracking
  * file, never its parent's.  Refused (VD_EPARENT) while a disk beside it
- * names it as its parent, unless VD_OPEN_FORCE; VD_ELOCKED while another
- * handle or program writes to it. */
+ * names it as its parent, unless VD_OPEN_FORCE; refused (VD_EPARENT, with
+ * or without force) while another disk in its folder uses one of its
+ * files as an extent, parent or change-tracking file (a copied
+ * descriptor): then VD_UNLINK_DESCRIPTOR_ONLY removes just the
+ * descriptor.  VD_ELOCKED while another handle or program writes to it.
+ * Rename, grow, shrink and defragment refuse such shared files the same
+ * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
 /* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
