@@ -260,13 +260,21 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what)
   struct vd_user u;
   int r;
 
-  /* the files the disk writes or removes, and the names of the disk
-   * itself (its own descriptor is not "another disk") */
-  r = vd__files_add_link (&f, l, l->embedded, with_ctk);
+  /* the files the disk writes or removes other than its descriptor file,
+   * in any use; the descriptor file (an embedded one holds the data) as
+   * another disk's extent or change-tracking file (children naming it
+   * as their parent are the callers' own check, which force overrides) */
+  r = add_file (&self, l->path);
   if (r == 0)
-    r = add_file (&self, l->path);
-  if (r == 0 && vd__find_user (l->dir, f.ids, f.n, VD_USE_ANY, self.ids,
-                               self.n, NULL, &u)) {
+    r = add_file (&f, l->path);
+  if (r == 0)
+    r = vd__files_add_link (&f, l, 0, with_ctk);
+  if (r == 0 && self.n && f.n
+      && (vd__find_user (l->dir, f.ids + 1, f.n - 1, VD_USE_ANY, self.ids,
+                         self.n, NULL, &u)
+          ? (u.which++, 1)
+          : vd__find_user (l->dir, f.ids, 1, VD_USE_EXTENT | VD_USE_CTK,
+                           self.ids, self.n, NULL, &u))) {
     char *base = vd__basename (f.names[u.which]);
     r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, uses "
                   "%s as %s; %s would change that disk too",
