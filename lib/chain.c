@@ -195,8 +195,8 @@ vd__use_name (unsigned how)
 
 /* Append the file at path to the list unless it is there already (by
  * device and inode) or does not exist. */
-static int
-add_file (struct vd_files *f, const char *path)
+int
+vd__files_add (struct vd_files *f, const char *path)
 {
   struct vd_file_id id;
   if (!path || vd__file_id (path, &id) < 0)
@@ -231,13 +231,13 @@ vd__files_add_link (struct vd_files *f, struct vd_link *l, int with_desc,
                              : NULL;
   int r = 0;
   if (with_desc)
-    r = add_file (f, l->path);
+    r = vd__files_add (f, l->path);
   for (size_t i = 0; i < l->n_extents && r == 0; i++)
     if (l->extents[i].io)
-      r = add_file (f, l->extents[i].path);
+      r = vd__files_add (f, l->extents[i].path);
   if (r == 0 && ctk && vd__name_ok (ctk, 0)) {
     char *p = vd__path_join (l->dir, ctk);
-    r = p ? add_file (f, p) : VD_ENOMEM;
+    r = p ? vd__files_add (f, p) : VD_ENOMEM;
     free (p);
   }
   return r;
@@ -264,9 +264,9 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what)
    * in any use; the descriptor file (an embedded one holds the data) as
    * another disk's extent or change-tracking file (children naming it
    * as their parent are the callers' own check, which force overrides) */
-  r = add_file (&self, l->path);
+  r = vd__files_add (&self, l->path);
   if (r == 0)
-    r = add_file (&f, l->path);
+    r = vd__files_add (&f, l->path);
   if (r == 0)
     r = vd__files_add_link (&f, l, 0, with_ctk);
   if (r == 0 && self.n && f.n
@@ -436,7 +436,7 @@ vd_disk_attach (const char *child_path, const char *parent_path,
   VD_ENTER ();
   if (!child_path || !parent_path)
     return vd_error (VD_EINVAL, 0, "attach: need a child and a parent");
-  open_flags &= VD_OPEN_TRUSTED;
+  open_flags &= VD_OPEN_TRUSTED | VD_OPEN_FORCE;
   r = vd_disk_open (&parent, parent_path, open_flags | VD_OPEN_READ_ONLY);
   if (r < 0)
     return r;
@@ -473,6 +473,18 @@ vd_disk_attach (const char *child_path, const char *parent_path,
   }
   if ((r = parent_cid_ok (parent->top)) < 0)
     goto out;
+  /* a new parent changes what the child reads, but not its CID: a disk
+   * made from the child would silently read other data */
+  if (!(open_flags & VD_OPEN_FORCE)) {
+    char *grandchild;
+    if (vd__find_child (child->top, 0, &grandchild)) {
+      r = vd_error (VD_EPARENT, 0, "%s: %s names it as its parent; a new "
+                    "parent would change what that disk reads (force to do "
+                    "it anyway)", child_path, grandchild);
+      free (grandchild);
+      goto out;
+    }
+  }
   hint = parent_hint (child->top->dir, parent_path);
   if (!hint) {
     r = VD_ENOENT;
@@ -671,6 +683,10 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
     goto out;
   if (a->top->cid != new_cid && (r = vd__link_set_cid (a->top, new_cid)) < 0)
     goto out;
+  /* A repeat finds the CID already set: it is this open's renewal too,
+   * or the first write would give the ancestor a random CID and the
+   * child's parentCID (new_cid) would never match it. */
+  a->top->cid_renewed = 1;
   /* 3. Copy whatever the links above the ancestor hold (data and zeros),
    * read through the child: idempotent, so a repeat completes it. */
   buf = malloc (CHUNK);

@@ -325,6 +325,8 @@ struct vd_files {
  * are left out, each file once). */
 int vd__files_add_link (struct vd_files *f, struct vd_link *l, int with_desc,
                         int with_ctk);
+/* Add one file (0 when it does not exist or is listed already). */
+int vd__files_add (struct vd_files *f, const char *path);
 void vd__files_free (struct vd_files *f);
 #define VD_USE_EXTENT 0x1u
 #define VD_USE_PARENT 0x2u

@@ -540,6 +540,27 @@ vd_check_repair (const char *path, uint32_t open_flags,
   r = rx_extent_paths (path, open_flags, &files, &n);
   if (r < 0)
     return r;
+  {
+    /* a copied descriptor names the original's extents: repairing them
+     * writes another disk's files */
+    struct vd_files f = { 0 }, self = { 0 };
+    struct vd_user u;
+    char *dir = vd__dirname (path);
+    r = dir ? vd__files_add (&self, path) : VD_ENOMEM;
+    for (size_t i = 0; i < n && r == 0; i++)
+      r = vd__files_add (&f, files[i]);
+    if (r == 0 && vd__find_user (dir, f.ids, f.n,
+                                 VD_USE_EXTENT | VD_USE_CTK, self.ids,
+                                 self.n, NULL, &u)) {
+      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                    "uses %s as %s; repair that disk instead", path, u.disk,
+                    f.names[u.which], vd__use_name (u.how));
+      free (u.disk);
+    }
+    vd__files_free (&f);
+    vd__files_free (&self);
+    free (dir);
+  }
   for (size_t i = 0; i < n && r >= 0; i++) {
     r = rx_extent (files[i], &ctx, open_flags, 0);
     if (r > 0)

@@ -269,12 +269,17 @@ typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
  * parentFileNameHint names the parent (relative when both sit in one
  * folder).  From then on the parent handle refuses writes: a write would
  * change the parent's CID and break the child. */
+/* (A parent without a CID line is refused, VD_EPARENT: such a child
+ * could never open.) */
 VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
                                  enum vd_type type, uint32_t flags);
 
 /* Give the existing child at child_path a new parent (re-parent): the
  * capacities must match and the child must not be a base disk.  Writes
- * the new parentCID and parentFileNameHint into the child. */
+ * the new parentCID and parentFileNameHint into the child.  Refused
+ * (VD_EPARENT) when the parent has no CID line, and while a disk beside
+ * the child names it as its parent (its content would change under that
+ * disk) unless open_flags has VD_OPEN_FORCE. */
 VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
                            uint32_t open_flags);
 
@@ -282,7 +287,13 @@ VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
  * ancestor_path (NULL: the parent), collapsing the links between: the
  * child is then re-parented onto the ancestor and the chain reads exactly
  * as before.  Crash-safe: an interrupted commit leaves every link
- * readable through the child, and running it again completes it. */
+ * readable through the child, and running it again completes it.
+ * Refused (VD_EPARENT) while another child of the ancestor or of a link
+ * between would no longer open (a sibling), or another disk uses one of
+ * the ancestor's files, unless open_flags has VD_OPEN_FORCE.  The links
+ * between are no longer valid disks once the child sits on the ancestor:
+ * they are removed (vd_disk_unlink) after the child's descriptor is
+ * rewritten; an error names a link that could not be removed. */
 VD_API int vd_disk_commit (const char *child_path, const char *ancestor_path,
                            uint32_t open_flags, vd_progress_cb progress,
                            void *payload);
