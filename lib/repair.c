@@ -549,11 +549,13 @@ vd_check_repair (const char *path, uint32_t open_flags,
     r = dir ? vd__files_add (&self, path) : VD_ENOMEM;
     for (size_t i = 0; i < n && r == 0; i++)
       r = vd__files_add (&f, files[i]);
-    if (r == 0 && vd__find_user (dir, f.ids, f.n,
+    if (r == 0 && !(open_flags & VD_OPEN_FORCE)
+        && vd__find_user (dir, f.ids, f.n,
                                  VD_USE_EXTENT | VD_USE_CTK, self.ids,
                                  self.n, NULL, &u)) {
       r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
-                    "uses %s as %s; repair that disk instead", path, u.disk,
+                    "uses %s as %s too; the repair would write that "
+                    "disk's file (force to repair it anyway)", path, u.disk,
                     f.names[u.which], vd__use_name (u.how));
       free (u.disk);
     }

@@ -77,4 +77,32 @@ check "attach to a parent without CID: refused" test $? = 1
 check "... k.vmdk still opens on q.vmdk" qemu-img info k.vmdk >/dev/null
 cd ..
 
+# -- attach of a child that has a child of its own --------------------------
+rm -rf w; mkdir w; cd w
+$V create -s 64M p1.vmdk && $V write -o 1M -f ../d1 p1.vmdk
+$V create -s 64M p2.vmdk && $V write -o 1M -f ../d2 p2.vmdk
+$V child p1.vmdk mid.vmdk && $V child mid.vmdk leaf.vmdk
+qemu-img convert -O raw leaf.vmdk ../leaf.raw
+$V attach mid.vmdk p2.vmdk 2>../err.txt
+check "attach of a child with a child of its own: refused" test $? = 1
+check "... names leaf.vmdk" grep -q 'leaf.vmdk' ../err.txt
+check "... leaf.vmdk reads as before" qemu-img compare -q ../leaf.raw leaf.vmdk
+check "attach --force does it anyway" $V attach --force mid.vmdk p2.vmdk
+cd ..
+
+# -- an interrupted commit, repeated, leaves a chain qemu-img reads --------
+rm -rf w; mkdir w; cd w
+$V create -t monolithicFlat -s 64M kp.vmdk && $V write -o 0 -f ../d1 kp.vmdk
+$V child -t twoGbMaxExtentSparse kp.vmdk kc.vmdk && $V write -o 3M -f ../d2 kc.vmdk
+qemu-img convert -O raw kc.vmdk ../kc.raw
+# what a kill after step 2 leaves: the marker in the child, the new CID in
+# the ancestor, no data copied yet
+sed -i 's/^CID=.*/CID=abcdef12/' kp.vmdk
+echo 'ddb.vdisk.commitCID = "abcdef12"' >> kc.vmdk
+check "the half-done commit still reads through the child" bash -c "$V cat kc.vmdk | cmp -s - ../kc.raw"
+check "the repeated commit completes" $V commit kc.vmdk
+check "qemu-img reads the finished chain as before" qemu-img compare -q ../kc.raw kc.vmdk
+check "vdisk too" bash -c "$V cat kc.vmdk | cmp -s - ../kc.raw"
+cd ..
+
 done_testing

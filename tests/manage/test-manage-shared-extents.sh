@@ -85,6 +85,13 @@ check "... names v.vmdk" grep -q 'v.vmdk' ../err.txt
 $V defrag c.vmdk 2>/dev/null
 check "defrag of it: refused" test $? != 0
 check "... no file changed" bash -c "LC_ALL=C sha256sum -- * | LC_ALL=C sort -k2 | cmp -s - ../before.sum"
+truncate -s +1M v-s001.vmdk
+sums > ../before.sum
+$V check --repair c.vmdk > ../err.txt 2>&1
+check "check --repair of the copied descriptor: refused (v.vmdk's files)" test $? != 0
+check "... names v.vmdk" grep -q 'v.vmdk' ../err.txt
+check "... no file changed" bash -c "LC_ALL=C sha256sum -- * | LC_ALL=C sort -k2 | cmp -s - ../before.sum"
+check "check --repair --force repairs the shared extent" bash -c "$V check --repair --force v.vmdk >/dev/null && $V check v.vmdk >/dev/null"
 cd ..
 
 # -- convert --overwrite never replaces another disk's files --------------
