@@ -103,7 +103,8 @@ typedef struct vd_disk vd_disk;
 #define VD_OPEN_SINGLE_LINK  0x0002u /* this link only: holes stay holes */
 #define VD_OPEN_TRUSTED      0x0004u /* allow absolute or sub-folder names */
 #define VD_OPEN_IGNORE_CID   0x0008u /* read-only: accept parentCID mismatch */
-#define VD_OPEN_FORCE        0x0010u /* write even if a child or .lck exists */
+#define VD_OPEN_FORCE        0x0010u /* write even if a child, a disk sharing
+                                        an extent, or .lck exists */
 #define VD_OPEN_RAW          0x0020u /* the file is a raw image, not VMDK */
 #define VD_OPEN_UNBUFFERED   0x0040u /* accepted for VDDK; no effect */
 #define VD_OPEN_NO_SYNC      0x0080u /* flush keeps write order but skips
@@ -112,7 +113,11 @@ typedef struct vd_disk vd_disk;
 /* Open a disk by its descriptor (a text descriptor, or a sparse extent
  * with an embedded descriptor).  A read-write open takes the write lock
  * on every file of the top link and fails with VD_ELOCKED if another
- * handle or process holds it. */
+ * handle or process holds it.  Without VD_OPEN_FORCE it fails with
+ * VD_EPARENT while a disk beside it names it as its parent (matching
+ * CID), or another disk in its folder uses one of its extent files (a
+ * copied descriptor): writing would change that disk too.  An extent line
+ * that disagrees with its sparse header's capacity is VD_ECORRUPT. */
 VD_API int vd_disk_open(vd_disk **out, const char *path, uint32_t flags);
 
 /* Flush, clear the uncleanShutdown flag, release locks and free.  The

@@ -28,6 +28,19 @@ check "the repair message names b.vmdk, never a.vmdk" \
   bash -c "grep -q 'b.vmdk' ../out.txt && ! grep -q 'a.vmdk' ../out.txt"
 qemu-img convert -O raw a.vmdk ../a.raw
 check "b.vmdk reads as a.vmdk (qemu-img compare)" qemu-img compare -q ../a.raw b.vmdk
+# every other command takes b's extent to be b.vmdk too
+cp a.vmdk ../a.before
+$V write -o 0 -f ../data.bin b.vmdk && $V shrink b.vmdk && $V defrag b.vmdk \
+  && $V meta b.vmdk ddb.comment x && $V grow b.vmdk 128M
+check "write, shrink, defrag, meta, grow of b.vmdk succeed" test $? = 0
+check "... a.vmdk unchanged by all of them" cmp -s a.vmdk ../a.before
+$V convert -t streamOptimized a.vmdk s.vmdk && cp s.vmdk s2.vmdk && cp s.vmdk ../s.before
+check "rename of s2.vmdk (a cp of streamOptimized s.vmdk)" $V rename s2.vmdk s3.vmdk
+check "... s.vmdk unchanged, s3.vmdk reads as it" \
+  bash -c "cmp -s s.vmdk ../s.before && qemu-img compare -q s.vmdk s3.vmdk"
+check "rename of b.vmdk to c.vmdk" $V rename b.vmdk c.vmdk
+check "unlink of c.vmdk" $V unlink c.vmdk
+check "... a.vmdk is still there, unchanged" cmp -s a.vmdk ../a.before
 cd ..
 
 # -- a second descriptor over victim-flat.vmdk ----------------------------
