@@ -136,7 +136,13 @@ vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
     peek_descriptor (fd, de->d_name, &desc, &embedded);
     if (!desc)
       continue;
-    if (uses & VD_USE_PARENT) {
+    if (uses & VD_USE_DESC)
+      for (size_t i = 0; i < n && !how; i++)
+        if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino) {
+          k = (long) i;
+          how = VD_USE_DESC;
+        }
+    if (!how && (uses & VD_USE_PARENT)) {
       const char *hint = vd__desc_get (desc, "parentFileNameHint");
       const char *pc = vd__desc_get (desc, "parentCID");
       if (hint && (!parent_cid
@@ -190,7 +196,8 @@ const char *
 vd__use_name (unsigned how)
 {
   return how == VD_USE_PARENT ? "its parent"
-         : how == VD_USE_CTK ? "its change-tracking file" : "an extent";
+         : how == VD_USE_CTK ? "its change-tracking file"
+         : how == VD_USE_DESC ? "its descriptor" : "an extent";
 }
 
 /* Append the file at path to the list unless it is there already (by

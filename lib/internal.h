@@ -331,7 +331,8 @@ void vd__files_free (struct vd_files *f);
 #define VD_USE_EXTENT 0x1u
 #define VD_USE_PARENT 0x2u
 #define VD_USE_CTK    0x4u
-#define VD_USE_ANY    0x7u
+#define VD_USE_DESC   0x8u   /* the file is that disk's own descriptor */
+#define VD_USE_ANY    0xfu
 struct vd_user {
   char *disk;     /* the using disk's descriptor path (free it) */
   size_t which;   /* index into the ids asked about */
@@ -340,8 +341,9 @@ struct vd_user {
 /* 1 when a VMDK in folder dir (other than the files skip[0..n_skip))
  * uses one of the files ids[0..n) in one of the ways of the mask uses: an
  * extent line (resolved by vd__extent_path's rule), parentFileNameHint
- * (with parent_cid, only a child whose parentCID equals *parent_cid), or
- * changeTrackPath.  *u then says who and how.  0 when none (or the
+ * (with parent_cid, only a child whose parentCID equals *parent_cid),
+ * changeTrackPath, or (VD_USE_DESC) the file is that disk's descriptor.
+ * *u then says who and how.  0 when none (or the
  * folder cannot be listed); never an error. */
 int vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
                    unsigned uses, const struct vd_file_id *skip,

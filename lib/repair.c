@@ -551,8 +551,8 @@ vd_check_repair (const char *path, uint32_t open_flags,
       r = vd__files_add (&f, files[i]);
     if (r == 0 && !(open_flags & VD_OPEN_FORCE)
         && vd__find_user (dir, f.ids, f.n,
-                                 VD_USE_EXTENT | VD_USE_CTK, self.ids,
-                                 self.n, NULL, &u)) {
+                          VD_USE_EXTENT | VD_USE_CTK | VD_USE_DESC, self.ids,
+                          self.n, NULL, &u)) {
       r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
                     "uses %s as %s too; the repair would write that "
                     "disk's file (force to repair it anyway)", path, u.disk,

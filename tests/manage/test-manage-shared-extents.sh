@@ -87,6 +87,33 @@ check "hard link: unlink of a disk whose extent is victim's inode is refused" te
 check "... names victim.vmdk" grep -q 'victim.vmdk' ../err.txt
 cd ..
 
+# -- hostile names: a change-tracking file or an extent that is another
+# disk's descriptor
+rm -rf w; mkdir w; cd w
+$V create -t monolithicFlat -s 64M victim.vmdk && $V write -o 1M -f ../data.bin victim.vmdk
+$V create -s 64M mono.vmdk && $V write -o 1M -f ../data.bin mono.vmdk
+qemu-img convert -O raw victim.vmdk ../victim.raw
+$V create -t monolithicFlat -s 64M evil.vmdk
+sed -i 's/^createType=.*/&\nchangeTrackPath="victim.vmdk"/' evil.vmdk
+sums > ../before.sum
+$V unlink evil.vmdk 2>../err.txt
+check "unlink of a disk whose changeTrackPath is victim.vmdk: refused" test $? = 1
+$V rename evil.vmdk evil2.vmdk 2>/dev/null
+check "rename of it: refused" test $? = 1
+check "... victim.vmdk still there and unchanged" \
+  bash -c "LC_ALL=C sha256sum -- * | LC_ALL=C sort -k2 | cmp -s - ../before.sum"
+printf '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="monolithicSparse"\n\nRW 131072 SPARSE "mono.vmdk"\n' > evil2.vmdk
+sums > ../before.sum
+$V write -o 0 -f ../data.bin evil2.vmdk 2>../err.txt
+check "write through a descriptor whose extent is mono.vmdk: refused" test $? != 0
+check "... names mono.vmdk" grep -q 'mono.vmdk' ../err.txt
+$V unlink evil2.vmdk 2>/dev/null
+check "unlink of it: refused" test $? = 1
+check "... no file changed" \
+  bash -c "LC_ALL=C sha256sum -- * | LC_ALL=C sort -k2 | cmp -s - ../before.sum"
+check "... victim.vmdk reads as before" qemu-img compare -q ../victim.raw victim.vmdk
+cd ..
+
 # -- a copied descriptor of a split sparse disk: shrink and defrag refuse --
 rm -rf w; mkdir w; cd w
 $V create -t twoGbMaxExtentSparse -s 64M v.vmdk && $V write -o 1M -f ../data.bin v.vmdk
