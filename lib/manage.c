@@ -223,6 +223,27 @@ refuse_children (struct vd_link *l, const char *what)
   return r;
 }
 
+/* VD_EINVAL when path is another name of a disk that renaming or
+ * deleting its files would break: a symbolic link (the disk it points to
+ * would lose its extents but keep its descriptor), or a text descriptor
+ * with a second hard link (that name would name files that are gone).  A
+ * sparse file with an embedded descriptor is the whole disk: another
+ * name of it keeps all of it. */
+static int
+refuse_alias (struct vd_link *l, const char *path)
+{
+  struct stat st;
+  if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+    return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
+                     "of the disk's descriptor itself", path);
+  if (!l->embedded && fstat (l->desc_io->fd, &st) == 0 && st.st_nlink > 1)
+    return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
+                     "links); moving or deleting its files would leave the "
+                     "other names naming files that are gone (remove them "
+                     "first)", path, (uintmax_t) st.st_nlink);
+  return 0;
+}
+
 /* ---- rename ------------------------------------------------------------------ */
 
 struct move {
@@ -399,7 +420,8 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
     goto out;
   /* a copied descriptor names the original's files: moving them would
    * take them from under the other disk (no force for that) */
-  if ((r = vd__refuse_shared (l, 1, "renaming it")) < 0)
+  if ((r = vd__refuse_shared (l, 1, "renaming it")) < 0
+      || (r = refuse_alias (l, old_path)) < 0)
     goto out;
   old_base = vd__basename (l->path);
   new_base = vd__basename (new_path);
@@ -649,7 +671,8 @@ vd_disk_unlink (const char *path, uint32_t flags)
     goto out;
   }
   if ((r = vd__refuse_shared (l, 1, "deleting it (the descriptor-only "
-                              "option removes only this descriptor)")) < 0)
+                              "option removes only this descriptor)")) < 0
+      || (r = refuse_alias (l, path)) < 0)
     goto out;
   /* Never a file of the parent chain, whatever the extent lines say. */
   if (l->parent_cid != 0xffffffffu

@@ -114,6 +114,31 @@ check "... no file changed" \
 check "... victim.vmdk reads as before" qemu-img compare -q ../victim.raw victim.vmdk
 cd ..
 
+# -- another name of a descriptor: a symbolic link, a hard link ------------
+rm -rf w; mkdir w; cd w
+$V create -t monolithicFlat -s 64M victim.vmdk && $V write -o 1M -f ../data.bin victim.vmdk
+qemu-img convert -O raw victim.vmdk ../victim.raw
+ln -s victim.vmdk sym.vmdk
+ln victim.vmdk hard.vmdk
+listing > ../before.lst
+$V unlink sym.vmdk 2>../err.txt
+check "unlink of a symbolic link to a descriptor: refused" test $? = 1
+$V rename sym.vmdk s2.vmdk 2>/dev/null
+check "rename of it: refused" test $? = 1
+$V unlink hard.vmdk 2>../err.txt
+check "unlink of a hard-linked text descriptor: refused" test $? = 1
+check "... the message says it has other names" grep -q 'hard' ../err.txt
+$V rename hard.vmdk h2.vmdk 2>/dev/null
+check "rename of it: refused" test $? = 1
+check "... nothing deleted or renamed" bash -c "ls -A | LC_ALL=C sort | cmp -s - ../before.lst"
+check "... victim.vmdk reads as before" qemu-img compare -q ../victim.raw victim.vmdk
+check "unlink --descriptor-only of the hard link removes only that name" \
+  bash -c "$V unlink --descriptor-only hard.vmdk && [ ! -e hard.vmdk ] && qemu-img compare -q ../victim.raw victim.vmdk"
+$V create -s 64M m.vmdk && ln m.vmdk m2.vmdk
+check "a hard link of a monolithicSparse file unlinks (the other name keeps the disk)" \
+  bash -c "$V unlink m2.vmdk && [ ! -e m2.vmdk ] && $V info m.vmdk >/dev/null"
+cd ..
+
 # -- a copied descriptor of a split sparse disk: shrink and defrag refuse --
 rm -rf w; mkdir w; cd w
 $V create -t twoGbMaxExtentSparse -s 64M v.vmdk && $V write -o 1M -f ../data.bin v.vmdk
