@@ -261,7 +261,8 @@ vd__files_free (struct vd_files *f)
 }
 
 int
-vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what)
+vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
+                   const char *hint)
 {
   struct vd_files f = { 0 }, self = { 0 };
   struct vd_user u;
@@ -284,9 +285,10 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what)
                            self.ids, self.n, NULL, &u))) {
     char *base = vd__basename (f.names[u.which]);
     r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, uses "
-                  "%s as %s; %s would change that disk too",
+                  "%s as %s: %s would change that disk too%s%s%s",
                   l->path, u.disk, base ? base : f.names[u.which],
-                  vd__use_name (u.how), what);
+                  vd__use_name (u.how), what, hint ? " (" : "",
+                  hint ? hint : "", hint ? ")" : "");
     free (base);
     free (u.disk);
   }
@@ -655,17 +657,17 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       continue;
     if (vd__find_user (c->links[li]->dir, &id, 1, VD_USE_PARENT, &below, 1,
                        &c->links[li]->cid, &u)) {
-      r = vd_error (VD_EPARENT, 0, "%s: %s is another child of %s; "
-                    "committing %s would leave it unable to open (force "
-                    "to do it anyway)", child_path, u.disk,
-                    c->links[li]->path,
-                    li == k ? "into it" : "through it");
+      r = vd_error (VD_EPARENT, 0, "%s: %s is another child of %s and "
+                    "would no longer open after a commit %s it (force to "
+                    "do it anyway)", child_path, u.disk, c->links[li]->path,
+                    li == k ? "into" : "through");
       free (u.disk);
       goto out;
     }
   }
   if (!force && (r = vd__refuse_shared (c->links[k], 0,
-                                        "committing into it")) < 0)
+                                        "committing into it",
+                                        "force to do it anyway")) < 0)
     goto out;
   for (unsigned li = 1; li < k; li++)
     if ((middle[n_middle] = vd__strdup (c->links[li]->path)))

@@ -238,8 +238,11 @@ ensure_free (struct vd_newdisk *nd, const char *name)
   for (size_t i = 0; nd->protect && i < nd->protect->n && r == 0; i++)
     if (nd->protect->ids[i].dev == id.dev
         && nd->protect->ids[i].ino == id.ino)
-      r = vd_error (VD_EINVAL, 0, "%s: is %s, a file of the source disk; "
-                    "refusing to replace it", p, nd->protect->names[i]);
+      r = vd_error (VD_EINVAL, 0, "%s: is a file of the source disk%s%s; "
+                    "refusing to replace it", p,
+                    strcmp (p, nd->protect->names[i]) ? ", " : "",
+                    strcmp (p, nd->protect->names[i])
+                      ? nd->protect->names[i] : "");
   /* the file itself and the descriptor the new disk replaces (a disk
    * replaced as a whole does not count as another) */
   skip[n_skip++] = id;

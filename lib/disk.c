@@ -623,8 +623,8 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
     /* a copied descriptor shares its extent files with the original:
      * writing one would change the other */
     if (r == 0)
-      r = vd__refuse_shared (d->top, 0, "writing to it (force the write "
-                             "to do it anyway)");
+      r = vd__refuse_shared (d->top, 0, "writing to it",
+                             "force the write to do it anyway");
     if (r < 0)
       goto fail;
   }

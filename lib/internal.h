@@ -354,8 +354,10 @@ const char *vd__use_name (unsigned how);
 /* VD_EPARENT, naming the other disk and the file, when another disk in
  * l's folder uses a file of l (its extents; with with_ctk its change-
  * tracking file; an embedded descriptor's file) in any way.  what says
- * what the caller was about to do ("deleting it"). */
-int vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what);
+ * what the caller was about to do ("deleting it"); hint (may be NULL) how
+ * to go on. */
+int vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
+                       const char *hint);
 
 /* The path of the file extent i of descriptor d names (*out NULL for a
  * ZERO extent), the one rule of every path that resolves extent names:

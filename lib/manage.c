@@ -420,7 +420,7 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
     goto out;
   /* a copied descriptor names the original's files: moving them would
    * take them from under the other disk (no force for that) */
-  if ((r = vd__refuse_shared (l, 1, "renaming it")) < 0
+  if ((r = vd__refuse_shared (l, 1, "renaming it", NULL)) < 0
       || (r = refuse_alias (l, old_path)) < 0)
     goto out;
   old_base = vd__basename (l->path);
@@ -670,8 +670,9 @@ vd_disk_unlink (const char *path, uint32_t flags)
       fsync (l->dirfd);
     goto out;
   }
-  if ((r = vd__refuse_shared (l, 1, "deleting it (the descriptor-only "
-                              "option removes only this descriptor)")) < 0
+  if ((r = vd__refuse_shared (l, 1, "deleting it",
+                              "the descriptor-only option removes only "
+                              "this descriptor")) < 0
       || (r = refuse_alias (l, path)) < 0)
     goto out;
   /* Never a file of the parent chain, whatever the extent lines say. */
@@ -1062,7 +1063,7 @@ open_guarded (vd_disk **out, struct guard **gp, const char *path,
     r = guard_link (*gp, (*out)->top, (flags & VD_OPEN_TRUSTED) != 0);
   /* the rewritten files replace those another disk may use too */
   if (r == 0)
-    r = vd__refuse_shared ((*out)->top, 0, "rewriting it");
+    r = vd__refuse_shared ((*out)->top, 0, "rewriting it", NULL);
   if (r < 0) {
     vd_disk_close (*out);
     *out = NULL;
