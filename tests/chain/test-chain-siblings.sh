@@ -23,7 +23,7 @@ $V commit c1.vmdk 2>../err.txt
 check "commit into a base with a sibling c2: refused (exit 1)" test $? = 1
 check "... the message names the sibling c2.vmdk" grep -q 'c2.vmdk' ../err.txt
 check "... base.vmdk unchanged" cmp -s base.vmdk ../base.before
-check "... c2.vmdk still opens (qemu-img)" qemu-img info c2.vmdk >/dev/null
+check "... c2.vmdk still opens (qemu-img)" bash -c "qemu-img info c2.vmdk >/dev/null"
 check "... and reads as before" qemu-img compare -q ../c2.raw c2.vmdk
 qemu-img convert -O raw c1.vmdk ../c1.raw
 check "commit --force does it anyway" $V commit --force c1.vmdk
@@ -74,7 +74,7 @@ $V create -t monolithicFlat -s 64M q.vmdk
 $V child q.vmdk k.vmdk
 $V attach k.vmdk p.vmdk 2>../err.txt
 check "attach to a parent without CID: refused" test $? = 1
-check "... k.vmdk still opens on q.vmdk" qemu-img info k.vmdk >/dev/null
+check "... k.vmdk still opens on q.vmdk" bash -c "qemu-img info k.vmdk >/dev/null && $V info k.vmdk >/dev/null"
 cd ..
 
 # -- attach of a child that has a child of its own --------------------------

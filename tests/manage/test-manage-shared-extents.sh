@@ -182,7 +182,7 @@ $V child f.vmdk fc.vmdk
 $V convert --overwrite a.vmdk f.vmdk 2>../err.txt
 check "convert --overwrite onto a parent of fc.vmdk: refused" test $? = 1
 check "... names the child" grep -q 'fc.vmdk' ../err.txt
-check "... fc.vmdk still opens" $V info fc.vmdk >/dev/null
+check "... fc.vmdk still opens" bash -c "$V info fc.vmdk >/dev/null"
 $V create --overwrite -t monolithicFlat -s 64M f-flat.vmdk 2>../err.txt
 check "create --overwrite onto f-flat.vmdk: refused" test $? = 1
 check "... f.vmdk still reads as before" qemu-img compare -q ../f.raw f.vmdk
