@@ -153,9 +153,11 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
   uint8_t rnd[6];
   const char *hint = nd->parent_hint;
   uint32_t pcid = nd->parent_cid;
+  const struct vd_files *protect = nd->protect;
   memset (nd, 0, sizeof *nd);
   nd->parent_hint = hint;
   nd->parent_cid = pcid;
+  nd->protect = protect;
   nd->overwrite = overwrite;
   nd->dstdir = vd__dirname (path);
   if (!base || !nd->dstdir) {
@@ -216,13 +218,61 @@ vd__newdisk_abort (struct vd_newdisk *nd)
   memset (nd, 0, sizeof *nd);
 }
 
+/* name (in the final folder) may be taken by the new disk: it does not
+ * exist, or an overwrite replaces it and it is no file of the source and
+ * no other disk's extent, parent or change-tracking file. */
 static int
 ensure_free (struct vd_newdisk *nd, const char *name)
 {
+  struct vd_file_id id, skip[2];
+  struct vd_user u;
+  struct stat st;
+  size_t n_skip = 0;
+  char *p, *desc;
+  int r = 0;
+
   if (!nd->overwrite && exists_in (nd->dstdir, name))
     return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use --overwrite or "
                      "VD_CREATE_OVERWRITE to replace it)", nd->dstdir, name);
-  return 0;
+  if (!nd->overwrite)
+    return 0;
+  p = vd__path_join (nd->dstdir, name);
+  if (!p)
+    return VD_ENOMEM;
+  if (lstat (p, &st) < 0 || !S_ISREG (st.st_mode)) {
+    free (p);
+    return 0;                     /* nothing to replace, or only a name */
+  }
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  for (size_t i = 0; nd->protect && i < nd->protect->n && r == 0; i++)
+    if (nd->protect->ids[i].dev == id.dev
+        && nd->protect->ids[i].ino == id.ino)
+      r = vd_error (VD_EINVAL, 0, "%s: is a file of the source disk%s%s; "
+                    "refusing to replace it", p,
+                    strcmp (p, nd->protect->names[i]) ? ", " : "",
+                    strcmp (p, nd->protect->names[i])
+                      ? nd->protect->names[i] : "");
+  /* the file itself and the descriptor the new disk replaces (a disk
+   * replaced as a whole does not count as another) */
+  skip[n_skip++] = id;
+  desc = vd__basename (nd->desc_path);
+  if (desc) {
+    char *dp = vd__path_join (nd->dstdir, desc);
+    if (dp && vd__file_id (dp, &skip[n_skip]) == 0)
+      n_skip++;
+    free (dp);
+  }
+  free (desc);
+  if (r == 0 && vd__find_user (nd->dstdir, &id, 1, VD_USE_ANY, skip, n_skip,
+                               NULL, &u)) {
+    r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                  "uses it as %s; refusing to replace it", p, u.disk,
+                  vd__use_name (u.how));
+    free (u.disk);
+  }
+  free (p);
+  return r;
 }
 
 int

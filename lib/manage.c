@@ -223,6 +223,27 @@ refuse_children (struct vd_link *l, const char *what)
   return r;
 }
 
+/* VD_EINVAL when path is another name of a disk that renaming or
+ * deleting its files would break: a symbolic link (the disk it points to
+ * would lose its extents but keep its descriptor), or a text descriptor
+ * with a second hard link (that name would name files that are gone).  A
+ * sparse file with an embedded descriptor is the whole disk: another
+ * name of it keeps all of it. */
+static int
+refuse_alias (struct vd_link *l, const char *path)
+{
+  struct stat st;
+  if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+    return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
+                     "of the disk's descriptor itself", path);
+  if (!l->embedded && fstat (l->desc_io->fd, &st) == 0 && st.st_nlink > 1)
+    return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
+                     "links); moving or deleting its files would leave the "
+                     "other names naming files that are gone (remove them "
+                     "first)", path, (uintmax_t) st.st_nlink);
+  return 0;
+}
+
 /* ---- rename ------------------------------------------------------------------ */
 
 struct move {
@@ -396,6 +417,11 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
   if (r < 0)
     goto out;
   if (!(flags & VD_OPEN_FORCE) && (r = refuse_children (l, "renaming")) < 0)
+    goto out;
+  /* a copied descriptor names the original's files: moving them would
+   * take them from under the other disk (no force for that) */
+  if ((r = vd__refuse_shared (l, 1, "renaming it", NULL)) < 0
+      || (r = refuse_alias (l, old_path)) < 0)
     goto out;
   old_base = vd__basename (l->path);
   new_base = vd__basename (new_path);
@@ -622,6 +648,32 @@ vd_disk_unlink (const char *path, uint32_t flags)
   if (r < 0)
     goto out;
   if (!(flags & VD_OPEN_FORCE) && (r = refuse_children (l, "deleting")) < 0)
+    goto out;
+  if (flags & VD_UNLINK_DESCRIPTOR_ONLY) {
+    /* only the descriptor goes; it must not be another disk's file
+     * (an embedded descriptor is the disk's data too) */
+    struct vd_file_id self;
+    struct vd_user u;
+    if (vd__file_id (l->path, &self) == 0
+        && vd__find_user (l->dir, &self, 1, VD_USE_EXTENT | VD_USE_CTK,
+                          &self, 1, NULL, &u)) {
+      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                    "uses this file as %s; refusing to delete it", path,
+                    u.disk, vd__use_name (u.how));
+      free (u.disk);
+      goto out;
+    }
+    if (unlink (l->path) < 0)
+      r = vd_error (vd__errno_code (errno), errno, "%s: cannot delete",
+                    l->path);
+    else
+      fsync (l->dirfd);
+    goto out;
+  }
+  if ((r = vd__refuse_shared (l, 1, "deleting it",
+                              "the descriptor-only option removes only "
+                              "this descriptor")) < 0
+      || (r = refuse_alias (l, path)) < 0)
     goto out;
   /* Never a file of the parent chain, whatever the extent lines say. */
   if (l->parent_cid != 0xffffffffu
@@ -1009,6 +1061,9 @@ open_guarded (vd_disk **out, struct guard **gp, const char *path,
     r = vd_error (VD_ENOTSUP, 0, "%s: a raw image", path);
   if (r == 0)
     r = guard_link (*gp, (*out)->top, (flags & VD_OPEN_TRUSTED) != 0);
+  /* the rewritten files replace those another disk may use too */
+  if (r == 0)
+    r = vd__refuse_shared ((*out)->top, 0, "rewriting it", NULL);
   if (r < 0) {
     vd_disk_close (*out);
     *out = NULL;

@@ -103,7 +103,8 @@ typedef struct vd_disk vd_disk;
 #define VD_OPEN_SINGLE_LINK  0x0002u /* this link only: holes stay holes */
 #define VD_OPEN_TRUSTED      0x0004u /* allow absolute or sub-folder names */
 #define VD_OPEN_IGNORE_CID   0x0008u /* read-only: accept parentCID mismatch */
-#define VD_OPEN_FORCE        0x0010u /* write even if a child or .lck exists */
+#define VD_OPEN_FORCE        0x0010u /* write even if a child, a disk sharing
+                                        an extent, or .lck exists */
 #define VD_OPEN_RAW          0x0020u /* the file is a raw image, not VMDK */
 #define VD_OPEN_UNBUFFERED   0x0040u /* accepted for VDDK; no effect */
 #define VD_OPEN_NO_SYNC      0x0080u /* flush keeps write order but skips
@@ -112,7 +113,11 @@ typedef struct vd_disk vd_disk;
 /* Open a disk by its descriptor (a text descriptor, or a sparse extent
  * with an embedded descriptor).  A read-write open takes the write lock
  * on every file of the top link and fails with VD_ELOCKED if another
- * handle or process holds it. */
+ * handle or process holds it.  Without VD_OPEN_FORCE it fails with
+ * VD_EPARENT while a disk beside it names it as its parent (matching
+ * CID), or another disk in its folder uses one of its extent files (a
+ * copied descriptor): writing would change that disk too.  An extent line
+ * that disagrees with its sparse header's capacity is VD_ECORRUPT. */
 VD_API int vd_disk_open(vd_disk **out, const char *path, uint32_t flags);
 
 /* Flush, clear the uncleanShutdown flag, release locks and free.  The
@@ -314,12 +319,17 @@ typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
  * parentFileNameHint names the parent (relative when both sit in one
  * folder).  From then on the parent handle refuses writes: a write would
  * change the parent's CID and break the child. */
+/* (A parent without a CID line is refused, VD_EPARENT: such a child
+ * could never open.) */
 VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
                                  enum vd_type type, uint32_t flags);
 
 /* Give the existing child at child_path a new parent (re-parent): the
  * capacities must match and the child must not be a base disk.  Writes
- * the new parentCID and parentFileNameHint into the child. */
+ * the new parentCID and parentFileNameHint into the child.  Refused
+ * (VD_EPARENT) when the parent has no CID line, and while a disk beside
+ * the child names it as its parent (its content would change under that
+ * disk) unless open_flags has VD_OPEN_FORCE. */
 VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
                            uint32_t open_flags);
 
@@ -327,7 +337,13 @@ VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
  * ancestor_path (NULL: the parent), collapsing the links between: the
  * child is then re-parented onto the ancestor and the chain reads exactly
  * as before.  Crash-safe: an interrupted commit leaves every link
- * readable through the child, and running it again completes it. */
+ * readable through the child, and running it again completes it.
+ * Refused (VD_EPARENT) while another child of the ancestor or of a link
+ * between would no longer open (a sibling), or another disk uses one of
+ * the ancestor's files, unless open_flags has VD_OPEN_FORCE.  The links
+ * between are no longer valid disks once the child sits on the ancestor:
+ * they are removed (vd_disk_unlink) after the child's descriptor is
+ * rewritten; an error names a link that could not be removed. */
 VD_API int vd_disk_commit (const char *child_path, const char *ancestor_path,
                            uint32_t open_flags, vd_progress_cb progress,
                            void *payload);
@@ -401,10 +417,17 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
  * VD_OPEN_FORCE (even though a disk beside it names it as its parent). */
 VD_API int vd_disk_rename (const char *old_path, const char *new_path,
                            uint32_t flags);
+/* vd_disk_unlink: delete the descriptor file only, never an extent. */
+#define VD_UNLINK_DESCRIPTOR_ONLY 0x20000u
 /* Delete a closed disk: its descriptor (first), extents and change-tracking
  * file, never its parent's.  Refused (VD_EPARENT) while a disk beside it
- * names it as its parent, unless VD_OPEN_FORCE; VD_ELOCKED while another
- * handle or program writes to it. */
+ * names it as its parent, unless VD_OPEN_FORCE; refused (VD_EPARENT, with
+ * or without force) while another disk in its folder uses one of its
+ * files as an extent, parent or change-tracking file (a copied
+ * descriptor): then VD_UNLINK_DESCRIPTOR_ONLY removes just the
+ * descriptor.  VD_ELOCKED while another handle or program writes to it.
+ * Rename, grow, shrink and defragment refuse such shared files the same
+ * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
 /* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
