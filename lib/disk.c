@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1019,29 +1020,18 @@ vd_disk_get_meta (const vd_disk *d, const char *key)
   return NULL;
 }
 
-static const struct vd_desc_line *
-ddb_line (const vd_disk *d, unsigned idx)
-{
-  const struct vd_descriptor *desc = d->top->desc;
-  for (size_t i = 0; i < desc->n_lines; i++)
-    if (desc->lines[i].kind == VD_LINE_DDB && idx-- == 0)
-      return &desc->lines[i];
-  return NULL;
-}
-
 unsigned
 vd_disk_get_meta_count (const vd_disk *d)
 {
-  unsigned n = 0;
-  while (ddb_line (d, n))
-    n++;
-  return n;
+  size_t n = d ? vd__desc_ddb_count (d->top->desc) : 0;
+  return n > UINT_MAX ? UINT_MAX : (unsigned) n;
 }
 
 const char *
 vd_disk_get_meta_key (const vd_disk *d, unsigned i)
 {
-  const struct vd_desc_line *l = ddb_line (d, i);
+  const struct vd_desc_line *l = d ? vd__desc_ddb_line (d->top->desc, i)
+                                   : NULL;
   return l ? l->key : NULL;
 }
 

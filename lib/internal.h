@@ -159,6 +159,13 @@ struct vd_descriptor {
   struct vd_desc_line *lines;
   size_t n_lines, cap_lines;
   size_t n_extents;
+  /* Indexes rebuilt after every change of the line array, so each
+   * lookup is O(1) however many lines a (hostile) descriptor has:
+   * the line numbers of the extent and ddb lines in order, and an
+   * open-addressed table of the first ddb line of each key (line + 1,
+   * 0 empty; hash_cap a power of two). */
+  size_t *ext_at, *ddb_at, n_ddb;
+  size_t *ddb_hash, hash_cap;
   int crlf;             /* the original used CRLF */
 };
 
@@ -179,6 +186,12 @@ int vd__desc_set_ddb (struct vd_descriptor *d, const char *key,
                       const char *value);
 /* i-th extent line (0-based). */
 const struct vd_desc_extent *vd__desc_extent (const struct vd_descriptor *d,
+                                              size_t i);
+/* The same as a line (modifiable; NULL if i is out of range). */
+struct vd_desc_line *vd__desc_extent_line (struct vd_descriptor *d, size_t i);
+/* Number of ddb lines and the i-th of them (NULL if out of range). */
+size_t vd__desc_ddb_count (const struct vd_descriptor *d);
+const struct vd_desc_line *vd__desc_ddb_line (const struct vd_descriptor *d,
                                               size_t i);
 int vd__desc_add_extent (struct vd_descriptor *d,
                          const struct vd_desc_extent *e);

@@ -72,10 +72,7 @@ desc_copy (struct vd_descriptor **out, const struct vd_descriptor *d,
 static struct vd_desc_line *
 extent_line (struct vd_descriptor *d, size_t i)
 {
-  for (size_t k = 0; k < d->n_lines; k++)
-    if (d->lines[k].kind == VD_LINE_EXTENT && i-- == 0)
-      return &d->lines[k];
-  return NULL;
+  return vd__desc_extent_line (d, i);
 }
 
 static int
