@@ -376,6 +376,7 @@ struct vd_newdisk {
   int nosync;               /* skip the folder fsyncs */
   const char *parent_hint;  /* children only (set before begin) */
   uint32_t parent_cid;
+  int wfd;                  /* holds the work folder's lock (tmpdir set) */
 };
 /* Create the files of an empty disk of layout params->type (not stream,
  * not raw) in a work folder. */
@@ -395,6 +396,18 @@ char *vd__make_descriptor (const struct vd_create_params *p,
                            const char *create_type, const char *extents,
                            uint32_t cid, const char *parent_hint,
                            uint32_t parent_cid);
+
+/* ---- work folders (workdir.c) ----------------------------------------- */
+
+/* Make dir/.vdisk-KIND-<creator>-<random> for the disk file name target,
+ * held (flock) through *fd until vd__workdir_remove or exit. */
+int vd__workdir_make (const char *dir, const char *kind, const char *target,
+                      char **path, int *fd);
+/* Remove a work folder made by vd__workdir_make (its plain files and
+ * itself) and close fd (if >= 0). */
+void vd__workdir_remove (const char *path, int fd);
+/* Remove the stale work folders of target in dir (errors ignored). */
+void vd__workdir_clean_stale (const char *dir, const char *target);
 
 /* ---- locking (lock.c) -------------------------------------------------- */
 
