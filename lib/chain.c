@@ -383,6 +383,13 @@ mark_alloc (uint64_t off, uint64_t len, uint32_t st, void *p)
 }
 
 static int
+ignore_range (uint64_t off, uint64_t len, uint32_t st, void *p)
+{
+  (void) off; (void) len; (void) st; (void) p;
+  return 0;
+}
+
+static int
 is_marked (const struct mark *m, uint64_t u)
 {
   return (m->bits[u / 8] >> (u % 8)) & 1;
@@ -424,6 +431,13 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       goto out;
     }
   }
+  /* 0. A corrupt table in a link to merge would stop the copy half-way
+   * with the ancestor changed: map every such link first. */
+  for (unsigned li = 0; li < k && r == 0; li++)
+    r = vd__link_block_status (c->links[li], 0, c->top->size, ignore_range,
+                               NULL);
+  if (r < 0)
+    goto out;
   /* 1. Record the CID the ancestor will have (or reuse the one of an
    * interrupted commit), so the chain stays readable meanwhile. */
   new_cid = c->commit_cid ? c->commit_cid : vd__random_cid ();

@@ -293,9 +293,10 @@ open_extents (struct vd_link *l, uint32_t flags)
     if (r < 0)
       return r;
     if (e->rw && !e->drv->pwrite)
-      return vd_error (VD_ENOTSUP, 0, "%s: this kind of extent (%s) cannot "
-                       "be opened for writing; convert the disk to a "
-                       "writable layout", e->path, e->drv->name);
+      return vd_error (VD_ENOTSUP, 0, "%s: extent %zu (%s) cannot be "
+                       "opened for writing; convert the disk to a writable "
+                       "layout", e->path ? e->path : l->path, i + 1,
+                       e->drv->name);
   }
   return 0;
 }
@@ -793,6 +794,17 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
     if (!e->drv->pwrite)
       return vd_error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
                        "is not supported", e->path);
+    /* the table entries the write follows must be sound too: a corrupt
+     * one found half-way would leave the CID changed by a failed write */
+    for (uint64_t stop = VD_MIN (off + count, e->start + e->size); o < stop;) {
+      struct vd_map m;
+      r = e->drv->map (e, o - e->start, stop - o, &m);
+      if (r < 0)
+        return r;
+      if (m.length == 0)
+        break;
+      o += m.length;
+    }
     o = e->start + e->size;
   }
   r = vd__link_before_write (l);
