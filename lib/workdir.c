@@ -293,9 +293,9 @@ vd_dir_clean (const char *dir, const char *target, uint32_t flags,
     struct vd_workdir w;
     struct stat st;
     char tb[NAME_MAX + 2];
-    long pid;
-    unsigned long long stime;
-    uint32_t wboot;
+    long pid = 0;
+    unsigned long long stime = 0;
+    uint32_t wboot = 0;
     int fd, known, gone = 0;
 
     if (!is_workdir_name (de->d_name))
