@@ -51,6 +51,17 @@ cp p.vmdk p.before; cp c.vmdk c.before
 check "commit of a child with a corrupt grain table is refused" bash -c "! $VDISK commit c.vmdk 2>/dev/null"
 check "and changed neither the parent nor the child" bash -c "cmp -s p.vmdk p.before && cmp -s c.vmdk c.before"
 
+# seed 2 case 138: space-needed of a disk whose tables are corrupt exited
+# 1 printing "vdisk: success" (the error was cleared by the close)
+cp s.before sn.vmdk
+python3 - <<'PY'
+import struct
+f = open("sn.vmdk", "r+b"); f.seek(64); f.write(struct.pack("<Q", 255)); f.close()
+PY
+$VDISK space-needed sn.vmdk streamOptimized 2> err.txt; rc=$?
+check "space-needed of corrupt tables fails naming the disk" \
+  bash -c "test $rc = 1 && grep -q 'sn.vmdk' err.txt && ! grep -q success err.txt"
+
 # -- a short seeded campaign ------------------------------------------------
 SEED=${FUZZ_CLI_SEED:-11}
 python3 "$VDISK_TOP/tests/fuzz/fuzz-cli.py" --vdisk "$VDISK" --seed "$SEED" \
