@@ -431,11 +431,19 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       goto out;
     }
   }
-  /* 0. A corrupt table in a link to merge would stop the copy half-way
-   * with the ancestor changed: map every such link first. */
-  for (unsigned li = 0; li < k && r == 0; li++)
-    r = vd__link_block_status (c->links[li], 0, c->top->size, ignore_range,
-                               NULL);
+  /* 0. A corrupt table or an unreadable (NOACCESS) extent in a link to
+   * merge would stop the copy half-way with the ancestor changed: check
+   * every such link first. */
+  for (unsigned li = 0; li < k && r == 0; li++) {
+    struct vd_link *l = c->links[li];
+    for (size_t i = 0; i < l->n_extents && r == 0; i++)
+      if (l->extents[i].access == VD_ACCESS_NOACCESS)
+        r = vd_error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS; "
+                      "its data cannot be read to commit it", l->path,
+                      (unsigned long long) l->extents[i].start);
+    if (r == 0)
+      r = vd__link_block_status (l, 0, c->top->size, ignore_range, NULL);
+  }
   if (r < 0)
     goto out;
   /* 1. Record the CID the ancestor will have (or reuse the one of an

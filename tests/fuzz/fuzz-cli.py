@@ -786,7 +786,7 @@ def main():
     by_oracle = {}
     by_known = {}
     start = time.time()
-    me = os.path.relpath(os.path.abspath(__file__))
+    me = os.path.abspath(__file__)
     for idx in cases:
         if args.time_budget and time.time() - start > args.time_budget:
             log("# time budget of %ds reached after %d cases" %

@@ -51,6 +51,25 @@ cp p.vmdk p.before; cp c.vmdk c.before
 check "commit of a child with a corrupt grain table is refused" bash -c "! $VDISK commit c.vmdk 2>/dev/null"
 check "and changed neither the parent nor the child" bash -c "cmp -s p.vmdk p.before && cmp -s c.vmdk c.before"
 
+# seed 4 case 700, seed 11 case 2: commit of a child with a NOACCESS
+# extent failed at the first read, after the parent's CID had changed
+cp p.before p.vmdk; cp c.before c.vmdk
+$VDISK create -t monolithicSparse -s 4M p2.vmdk >/dev/null
+$VDISK write -o 0 -f d.bin p2.vmdk
+$VDISK child p2.vmdk c2.vmdk >/dev/null
+$VDISK write -o 0 -f d.bin c2.vmdk
+python3 - <<'PY'
+import struct
+f = open("c2.vmdk", "r+b"); h = f.read(512)
+off, size = struct.unpack_from("<QQ", h, 28)
+f.seek(off * 512); t = f.read(size * 512)
+t = t.replace(b"\nRW ", b"\nNOACCESS ", 1)[:len(t)]   # the area ends in NULs
+f.seek(off * 512); f.write(t); f.close()
+PY
+cp p2.vmdk p2.before; cp c2.vmdk c2.before
+check "commit of a child with a NOACCESS extent is refused" bash -c "! $VDISK commit c2.vmdk 2>/dev/null"
+check "and changed neither the parent nor the child" bash -c "cmp -s p2.vmdk p2.before && cmp -s c2.vmdk c2.before"
+
 # seed 2 case 138: space-needed of a disk whose tables are corrupt exited
 # 1 printing "vdisk: success" (the error was cleared by the close)
 cp s.before sn.vmdk
