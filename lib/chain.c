@@ -614,6 +614,13 @@ mark_alloc (uint64_t off, uint64_t len, uint32_t st, void *p)
 }
 
 static int
+ignore_range (uint64_t off, uint64_t len, uint32_t st, void *p)
+{
+  (void) off; (void) len; (void) st; (void) p;
+  return 0;
+}
+
+static int
 is_marked (const struct mark *m, uint64_t u)
 {
   return (m->bits[u / 8] >> (u % 8)) & 1;
@@ -686,6 +693,21 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
   for (unsigned li = 1; li < k; li++)
     if ((middle[n_middle] = vd__strdup (c->links[li]->path)))
       n_middle++;
+  /* 0. A corrupt table or an unreadable (NOACCESS) extent in a link to
+   * merge would stop the copy half-way with the ancestor changed: check
+   * every such link first. */
+  for (unsigned li = 0; li < k && r == 0; li++) {
+    struct vd_link *l = c->links[li];
+    for (size_t i = 0; i < l->n_extents && r == 0; i++)
+      if (l->extents[i].access == VD_ACCESS_NOACCESS)
+        r = vd_error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS; "
+                      "its data cannot be read to commit it", l->path,
+                      (unsigned long long) l->extents[i].start);
+    if (r == 0)
+      r = vd__link_block_status (l, 0, c->top->size, ignore_range, NULL);
+  }
+  if (r < 0)
+    goto out;
   /* 1. Record the CID the ancestor will have (or reuse the one of an
    * interrupted commit), so the chain stays readable meanwhile. */
   new_cid = c->commit_cid ? c->commit_cid : vd__random_cid ();

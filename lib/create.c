@@ -150,7 +150,7 @@ static int
 start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
 {
   char *base = vd__basename (path);
-  uint8_t rnd[6];
+  int r;
   const char *hint = nd->parent_hint;
   uint32_t pcid = nd->parent_cid;
   const struct vd_files *protect = nd->protect;
@@ -166,33 +166,20 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
     return VD_ENOMEM;
   }
   if (!vd__name_ok (base, 0)) {
-    int r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
+    r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
     free (base);
     vd__newdisk_abort (nd);
     return r;
   }
-  if (vd__random_bytes (rnd, sizeof rnd) < 0) {
-    free (base);
-    vd__newdisk_abort (nd);
-    return VD_EIO;
-  }
-  nd->tmpdir = vd__asprintf ("%s/.vdisk-new-%02x%02x%02x%02x%02x%02x",
-                             nd->dstdir, rnd[0], rnd[1], rnd[2], rnd[3],
-                             rnd[4], rnd[5]);
+  /* what an earlier, killed run for this target left behind */
+  vd__workdir_clean_stale (nd->dstdir, base);
+  r = vd__workdir_make (nd->dstdir, "new", base, &nd->tmpdir, &nd->wfd);
   nd->desc_path = nd->tmpdir ? vd__asprintf ("%s/%s", nd->tmpdir, base)
                              : NULL;
   free (base);
-  if (!nd->desc_path) {
+  if (r < 0 || !nd->desc_path) {
     vd__newdisk_abort (nd);
-    return VD_ENOMEM;
-  }
-  if (mkdir (nd->tmpdir, 0755) < 0) {
-    int e = errno;
-    free (nd->tmpdir);
-    nd->tmpdir = NULL;          /* nothing to remove */
-    vd__newdisk_abort (nd);
-    return vd_error (vd__errno_code (e), e, "%s: cannot create files in "
-                     "this folder", path);
+    return r < 0 ? r : VD_ENOMEM;
   }
   return 0;
 }
@@ -200,15 +187,8 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
 void
 vd__newdisk_abort (struct vd_newdisk *nd)
 {
-  if (nd->tmpdir) {
-    for (size_t i = 0; i < nd->n_names; i++) {
-      char *p = vd__path_join (nd->tmpdir, nd->names[i]);
-      if (p)
-        unlink (p);
-      free (p);
-    }
-    rmdir (nd->tmpdir);
-  }
+  if (nd->tmpdir)
+    vd__workdir_remove (nd->tmpdir, nd->wfd);
   for (size_t i = 0; i < nd->n_names; i++)
     free (nd->names[i]);
   free (nd->names);
@@ -313,11 +293,7 @@ out:
     close (dfd);
   if (tfd >= 0)
     close (tfd);
-  if (r == 0) {
-    rmdir (nd->tmpdir);
-    free (nd->tmpdir);
-    nd->tmpdir = NULL;
-  }
+  /* on success only the work folder's own files stay in it */
   vd__newdisk_abort (nd);
   return r;
 }

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -903,6 +904,17 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
     if (!e->drv->pwrite)
       return vd_error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
                        "is not supported", e->path);
+    /* the table entries the write follows must be sound too: a corrupt
+     * one found half-way would leave the CID changed by a failed write */
+    for (uint64_t stop = VD_MIN (off + count, e->start + e->size); o < stop;) {
+      struct vd_map m;
+      r = e->drv->map (e, o - e->start, stop - o, &m);
+      if (r < 0)
+        return r;
+      if (m.length == 0)
+        break;
+      o += m.length;
+    }
     o = e->start + e->size;
   }
   r = vd__link_before_write (l);
@@ -1137,29 +1149,18 @@ vd_disk_get_meta (const vd_disk *d, const char *key)
   return NULL;
 }
 
-static const struct vd_desc_line *
-ddb_line (const vd_disk *d, unsigned idx)
-{
-  const struct vd_descriptor *desc = d->top->desc;
-  for (size_t i = 0; i < desc->n_lines; i++)
-    if (desc->lines[i].kind == VD_LINE_DDB && idx-- == 0)
-      return &desc->lines[i];
-  return NULL;
-}
-
 unsigned
 vd_disk_get_meta_count (const vd_disk *d)
 {
-  unsigned n = 0;
-  while (ddb_line (d, n))
-    n++;
-  return n;
+  size_t n = d ? vd__desc_ddb_count (d->top->desc) : 0;
+  return n > UINT_MAX ? UINT_MAX : (unsigned) n;
 }
 
 const char *
 vd_disk_get_meta_key (const vd_disk *d, unsigned i)
 {
-  const struct vd_desc_line *l = ddb_line (d, i);
+  const struct vd_desc_line *l = d ? vd__desc_ddb_line (d->top->desc, i)
+                                   : NULL;
   return l ? l->key : NULL;
 }
 

@@ -168,6 +168,13 @@ struct vd_descriptor {
   struct vd_desc_line *lines;
   size_t n_lines, cap_lines;
   size_t n_extents;
+  /* Indexes rebuilt after every change of the line array, so each
+   * lookup is O(1) however many lines a (hostile) descriptor has:
+   * the line numbers of the extent and ddb lines in order, and an
+   * open-addressed table of the first ddb line of each key (line + 1,
+   * 0 empty; hash_cap a power of two). */
+  size_t *ext_at, *ddb_at, n_ddb;
+  size_t *ddb_hash, hash_cap;
   int crlf;             /* the original used CRLF */
 };
 
@@ -188,6 +195,12 @@ int vd__desc_set_ddb (struct vd_descriptor *d, const char *key,
                       const char *value);
 /* i-th extent line (0-based). */
 const struct vd_desc_extent *vd__desc_extent (const struct vd_descriptor *d,
+                                              size_t i);
+/* The same as a line (modifiable; NULL if i is out of range). */
+struct vd_desc_line *vd__desc_extent_line (struct vd_descriptor *d, size_t i);
+/* Number of ddb lines and the i-th of them (NULL if out of range). */
+size_t vd__desc_ddb_count (const struct vd_descriptor *d);
+const struct vd_desc_line *vd__desc_ddb_line (const struct vd_descriptor *d,
                                               size_t i);
 int vd__desc_add_extent (struct vd_descriptor *d,
                          const struct vd_desc_extent *e);
@@ -527,6 +540,7 @@ struct vd_newdisk {
   /* set before begin: files an overwrite must never replace (the source
    * of a convert, the parent chain of a child) */
   const struct vd_files *protect;
+  int wfd;                  /* holds the work folder's lock (tmpdir set) */
 };
 /* Create the files of an empty disk of layout params->type (not stream,
  * not raw) in a work folder. */
@@ -546,6 +560,18 @@ char *vd__make_descriptor (const struct vd_create_params *p,
                            const char *create_type, const char *extents,
                            uint32_t cid, const char *parent_hint,
                            uint32_t parent_cid);
+
+/* ---- work folders (workdir.c) ----------------------------------------- */
+
+/* Make dir/.vdisk-KIND-<creator>-<random> for the disk file name target,
+ * held (flock) through *fd until vd__workdir_remove or exit. */
+int vd__workdir_make (const char *dir, const char *kind, const char *target,
+                      char **path, int *fd);
+/* Remove a work folder made by vd__workdir_make (its plain files and
+ * itself) and close fd (if >= 0). */
+void vd__workdir_remove (const char *path, int fd);
+/* Remove the stale work folders of target in dir (errors ignored). */
+void vd__workdir_clean_stale (const char *dir, const char *target);
 
 /* ---- locking (lock.c) -------------------------------------------------- */
 

@@ -15,7 +15,8 @@
  * - growing a flat or split disk writes only new files and a longer flat
  *   file (a flat file longer than its extent is valid), then replaces the
  *   descriptor atomically (temporary file + rename).
- * A crash can leave a hidden ".vdisk-work-*" folder or stray new extent
+ * A crash can leave a hidden ".vdisk-work-*" folder (workdir.c: the next
+ * operation on the disk or vd_dir_clean removes it) or stray new extent
  * files next to the disk; the disk itself stays readable and unchanged.
  *
  * The disk is held with the write lock (lock.c) on each of its files for
@@ -72,10 +73,7 @@ desc_copy (struct vd_descriptor **out, const struct vd_descriptor *d,
 static struct vd_desc_line *
 extent_line (struct vd_descriptor *d, size_t i)
 {
-  for (size_t k = 0; k < d->n_lines; k++)
-    if (d->lines[k].kind == VD_LINE_EXTENT && i-- == 0)
-      return &d->lines[k];
-  return NULL;
+  return vd__desc_extent_line (d, i);
 }
 
 static int
@@ -853,21 +851,6 @@ fsync_at (int dirfd, const char *name)
   return r;
 }
 
-static void
-remove_workdir (const char *tmpdir)
-{
-  DIR *d = opendir (tmpdir);
-  struct dirent *de;
-  if (d) {
-    int fd = dirfd (d);
-    while ((de = readdir (d)))
-      if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
-        unlinkat (fd, de->d_name, 0);
-    closedir (d);
-  }
-  rmdir (tmpdir);
-}
-
 enum rebuild_mode { REBUILD_SHRINK, REBUILD_DEFRAG, REBUILD_GROW };
 
 /* Shrink, defragment, or grow a monolithicSparse disk: every sparse
@@ -931,23 +914,9 @@ rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
   if (r < 0)
     goto out;
 
-  tmpdir = vd__asprintf ("%s/.vdisk-work-XXXXXX", l->dir);
-  if (!tmpdir) {
-    r = VD_ENOMEM;
+  r = vd__workdir_make (l->dir, "work", base, &tmpdir, &tfd);
+  if (r < 0)
     goto out;
-  }
-  if (!mkdtemp (tmpdir)) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: cannot make a work "
-                  "folder", tmpdir);
-    free (tmpdir);
-    tmpdir = NULL;
-    goto out;
-  }
-  tfd = open (tmpdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (tfd < 0) {
-    r = vd_error (VD_EIO, errno, "%s: open", tmpdir);
-    goto out;
-  }
   /* empty extents of the same sizes (the new size for grow) */
   for (size_t i = 0; i < l->n_extents && r == 0; i++) {
     struct vd_extent *e = &l->extents[i];
@@ -1031,10 +1000,8 @@ rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
 out:
   if (dst)
     vd_disk_close (dst);
-  if (tfd >= 0)
-    close (tfd);
   if (tmpdir)
-    remove_workdir (tmpdir);
+    vd__workdir_remove (tmpdir, tfd);
   vd__desc_free (old_desc);
   vd__desc_free (fin);
   vd__desc_free (tmpd);
@@ -1064,6 +1031,13 @@ open_guarded (vd_disk **out, struct guard **gp, const char *path,
   /* the rewritten files replace those another disk may use too */
   if (r == 0)
     r = vd__refuse_shared ((*out)->top, 0, "rewriting it", NULL);
+  if (r == 0) {
+    /* what an earlier, killed shrink, defragment or grow left behind */
+    char *base = vd__basename ((*out)->top->path);
+    if (base)
+      vd__workdir_clean_stale ((*out)->top->dir, base);
+    free (base);
+  }
   if (r < 0) {
     vd_disk_close (*out);
     *out = NULL;

@@ -458,6 +458,39 @@ VD_API int vd_disk_defragment (const char *path, uint32_t flags,
  * bound (the grains uncompressed). */
 VD_API int vd_disk_space_needed (vd_disk *src, enum vd_type type,
                                  uint64_t *bytes);
+
+/* ---- leftover work folders (workdir.c) ------------------------------- */
+/* create, convert, child, shrink, defragment and grow build in a hidden
+ * work folder beside the disk (".vdisk-new-*", ".vdisk-work-*") that
+ * names its creating process; a killed process leaves it behind. */
+#define VD_WORKDIR_LIVE    0  /* its creator still runs */
+#define VD_WORKDIR_STALE   1  /* its creator is gone: safe to remove */
+#define VD_WORKDIR_UNKNOWN 2  /* no creator recorded (an older vdisk) or
+                                 /proc unreadable: never removed */
+struct vd_workdir {
+  char *name;         /* the folder's name inside dir */
+  char *target;       /* file name of the disk it was building; NULL if
+                         not recorded */
+  long pid;           /* creating process; 0 if unknown */
+  int state;          /* VD_WORKDIR_* */
+  int removed;        /* vd_dir_clean with VD_CLEAN_REMOVE removed it */
+  uint64_t bytes;     /* space its files take */
+};
+/* vd_dir_clean: remove the stale work folders (otherwise only list). */
+#define VD_CLEAN_REMOVE 1u
+/* List the work folders in folder dir (those for the disk file name
+ * target only, when target is not NULL), and with VD_CLEAN_REMOVE remove
+ * the stale ones: those whose creator is gone (another boot, no such
+ * process, or its pid reused; and no process holds the folder's lock).
+ * A folder of a live process is never touched; nothing outside a work
+ * folder is.  *list (may be NULL: count only) is freed with
+ * vd_workdirs_free; *n may be NULL.  Returns 0, or a negative VD_E*
+ * when dir cannot be read.  vd_disk_create, vd_disk_convert,
+ * vd_disk_create_child, vd_disk_grow, vd_disk_shrink and
+ * vd_disk_defragment remove the stale folders of their target first. */
+VD_API int vd_dir_clean (const char *dir, const char *target, uint32_t flags,
+                         struct vd_workdir **list, size_t *n);
+VD_API void vd_workdirs_free (struct vd_workdir *list, size_t n);
 /* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
 
 /* ---- scanning (scan.c) ----------------------------------------------- */
