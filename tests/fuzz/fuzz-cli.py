@@ -57,24 +57,9 @@ import time
 # oracle of a case matching a predicate is counted as "known", not failed.
 # The lead removes an entry after merging the branch that fixes the bug.
 ALLOW = {
-    # key: (what, oracles it excuses, predicate on the case)
-    "shared-extent": (
-        "issue 11 (lib extent resolution / shared extents, another branch): "
-        "a descriptor naming another disk's extent, or an extent that is a "
-        "hard or symbolic link to another disk's file, lets unlink, rename, "
-        "write, repair, shrink, grow... change that disk's file",
-        {"others", "failed"},
-        lambda c: (c.mut_kind == "desc" and c.mut_what == "extent-name"
-                   and c.mut_value_kind == "other-extent")
-        or (c.mut_kind == "neighbour" and c.mut_value_kind == "own"
-            and c.mut_what in ("hardlink", "symlink"))),
-    "extent-not-disk-file": (
-        "issue 11 (NBD + lib extent resolution, other branches): an extent "
-        "line may name another disk's descriptor or a non-disk file (.vmx, "
-        ".nvram), which writing commands then change",
-        {"others", "failed"},
-        lambda c: c.mut_kind == "desc" and c.mut_what == "extent-name"
-        and c.mut_value_kind in ("other-desc", "vmx", "nvram")),
+    # empty: the shared-extent and extent-not-disk-file entries were
+    # removed when the issue-11 fixes (one extent-name rule, the "who uses
+    # this file" scan) were merged
 }
 
 SAN_RC = {99: "ASan", 98: "UBSan"}
