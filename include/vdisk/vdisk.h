@@ -689,6 +689,27 @@ VD_API int vd_mount_close (vd_mount *m);
  * (NULL for disk mounts). */
 VD_API const char *vd_mount_get_dir (const vd_mount *m);
 VD_API const char *vd_mount_get_volume_file (const vd_mount *m);
+/* A disk seen through callbacks (another library's handle, e.g. a
+ * VixDiskLib handle): the same mounts and tables as for a vd_disk.  read
+ * and write transfer exactly count bytes at offset and return 0 or a
+ * negative VD_E*; they may be called from several threads at once.
+ * write NULL: read-only; flush may be NULL.  SEEK_DATA/SEEK_HOLE see the
+ * whole source as data. */
+struct vd_mount_source {
+  uint32_t struct_size;    /* sizeof (struct vd_mount_source) */
+  uint64_t size;           /* bytes */
+  const char *name;        /* for messages (copied) */
+  void *ctx;
+  int (*read) (void *ctx, void *buf, size_t count, uint64_t offset);
+  int (*write) (void *ctx, const void *buf, size_t count, uint64_t offset);
+  int (*flush) (void *ctx);
+};
+VD_API int vd_mount_new_source (vd_mount **out,
+                                const struct vd_mount_source *src,
+                                const char *dir,
+                                const struct vd_mount_options *opts);
+VD_API int vd_partitions_read_source (const struct vd_mount_source *src,
+                                      struct vd_partition_table **out);
 /* @@MOUNT@@ (declarations of lib/mount go above this line) */
 
 #ifdef __cplusplus

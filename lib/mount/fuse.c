@@ -40,6 +40,13 @@ vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
   return vd_error (VD_ENOTSUP, 0, "%s: vdisk was built without FUSE "
                    "(libfuse3)", dir ? dir : "mount");
 }
+int
+vd_mount_new_source (vd_mount **out, const struct vd_mount_source *src,
+                     const char *dir, const struct vd_mount_options *opts)
+{
+  (void) src;
+  return vd_mount_new (out, NULL, dir, opts);
+}
 int vd_mount_wait (vd_mount *m) { (void) m; return VD_EINVAL; }
 int vd_mount_unmount (vd_mount *m, int force)
 { (void) m; (void) force; return VD_EINVAL; }
@@ -63,7 +70,9 @@ struct mfile {
 };
 
 struct vd_mount {
-  vd_disk *disk;
+  vd_disk *disk;           /* NULL for a callback source */
+  struct vd_mount_source src;
+  char *name;
   char *dir;
   uint32_t flags;
   unsigned threads;
@@ -210,7 +219,7 @@ op_read (const char *path, char *buf, size_t size, off_t off,
     return 0;
   if (size > f->len - (uint64_t) off)
     size = (size_t) (f->len - (uint64_t) off);
-  int r = vd_disk_read (m->disk, buf, size, f->off + (uint64_t) off);
+  int r = m->src.read (m->src.ctx, buf, size, f->off + (uint64_t) off);
   if (r < 0)
     return errno_of (r);
   return (int) size;
@@ -229,7 +238,7 @@ op_write (const char *path, const char *buf, size_t size, off_t off,
   struct mfile *f = &m->files[fi->fh];
   if ((uint64_t) off >= f->len || size > f->len - (uint64_t) off)
     return -ENOSPC;
-  int r = vd_disk_write (m->disk, buf, size, f->off + (uint64_t) off);
+  int r = m->src.write (m->src.ctx, buf, size, f->off + (uint64_t) off);
   if (r < 0)
     return errno_of (r);
   return (int) size;
@@ -242,7 +251,7 @@ op_fsync (const char *path, int datasync, struct fuse_file_info *fi)
   (void) path; (void) datasync; (void) fi;
   if (!(m->flags & VD_MOUNT_WRITABLE))
     return 0;
-  int r = vd_disk_flush (m->disk);
+  int r = m->src.flush ? m->src.flush (m->src.ctx) : 0;
   return r < 0 ? errno_of (r) : 0;
 }
 
@@ -265,7 +274,7 @@ op_statfs (const char *path, struct statvfs *sv)
   memset (sv, 0, sizeof *sv);
   sv->f_bsize = 4096;
   sv->f_frsize = 512;
-  sv->f_blocks = vd_disk_get_size (m->disk) / 512;
+  sv->f_blocks = m->src.size / 512;
   sv->f_files = m->nfiles + 1;
   sv->f_namemax = 255;
   return 0;
@@ -307,6 +316,8 @@ op_lseek (const char *path, off_t off, int whence, struct fuse_file_info *fi)
     return -EINVAL;
   if ((uint64_t) off >= f->len)
     return -ENXIO;
+  if (!m->disk)               /* no allocation map: all data */
+    return whence == SEEK_DATA ? off : (off_t) f->len;
   struct seek_state s = { whence == SEEK_HOLE, 0, 0 };
   int r = vd_disk_block_status (m->disk, f->off + (uint64_t) off,
                                 f->len - (uint64_t) off, seek_run, &s);
@@ -430,18 +441,26 @@ loop_thread (void *arg)
 }
 
 static struct vd_mount *
-mount_alloc (vd_disk *disk, const char *dir, const struct vd_mount_options *o)
+mount_alloc (const struct vd_mount_source *src, vd_disk *disk,
+             const char *dir, const struct vd_mount_options *o)
 {
   struct vd_mount *m = calloc (1, sizeof *m);
   if (!m)
     return NULL;
   m->disk = disk;
+  m->src = *src;
+  if (!(m->name = strdup (src->name ? src->name : "disk"))) {
+    free (m);
+    return NULL;
+  }
+  m->src.name = m->name;
   m->flags = o->flags;
   m->threads = o->threads ? o->threads : 10;
   m->driver = -1;
   pthread_mutex_init (&m->lock, NULL);
   pthread_cond_init (&m->cond, NULL);
   if (!(m->dir = realpath (dir, NULL))) {
+    free (m->name);
     free (m);
     return NULL;
   }
@@ -454,6 +473,7 @@ mount_free (struct vd_mount *m)
   pthread_mutex_destroy (&m->lock);
   pthread_cond_destroy (&m->cond);
   free (m->files);
+  free (m->name);
   free (m->dir);
   free (m->hidden);
   free (m->volfile);
@@ -501,7 +521,7 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
   struct vd_partition_table *t;
   int r;
 
-  if ((r = vd_partitions_read (m->disk, &t)) < 0)
+  if ((r = vd_partitions_read_source (&m->src, &t)) < 0)
     return r;
   m->files = calloc (t->count + 1, sizeof *m->files);
   if (!m->files) {
@@ -509,7 +529,7 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
     return vd_error (VD_ENOMEM, 0, "out of memory");
   }
   strcpy (m->files[0].name, "disk");
-  m->files[0].len = vd_disk_get_size (m->disk);
+  m->files[0].len = m->src.size;
   m->nfiles = 1;
   for (unsigned i = 0; i < t->count; i++) {
     if (t->parts[i].flags & VD_PART_EXTENDED)
@@ -592,6 +612,10 @@ hidden_cleanup (struct vd_mount *m)
   }
 }
 
+static int mount_create (vd_mount **out, const struct vd_mount_source *src,
+                         vd_disk *disk, const char *dir,
+                         const struct vd_mount_options *opts);
+
 static int
 mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
               dev_t dev0)
@@ -600,13 +624,13 @@ mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
   struct vd_partition *pt = NULL;
   int r;
 
-  if ((r = vd_partitions_read (m->disk, &t)) < 0)
+  if ((r = vd_partitions_read_source (&m->src, &t)) < 0)
     return r;
   for (unsigned i = 0; i < t->count; i++)
     if (t->parts[i].number == o->volume)
       pt = &t->parts[i];
   if (!pt || (pt->flags & VD_PART_EXTENDED)) {
-    r = vd_error (VD_EINVAL, 0, "%s: %s %u", vd_disk_get_path (m->disk),
+    r = vd_error (VD_EINVAL, 0, "%s: %s %u", m->name,
                   pt ? "there is no volume in extended partition"
                      : "no partition", o->volume);
     vd_partitions_free (t);
@@ -622,7 +646,7 @@ mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
   else
     return vd_error (VD_ENOTSUP, 0, "%s: volume %u holds %s%s file system; "
                      "vdisk mounts ext2/3/4 (fuse2fs) and ntfs (ntfs-3g)",
-                     vd_disk_get_path (m->disk), o->volume,
+                     m->name, o->volume,
                      fs == VD_FS_UNKNOWN ? "an " : "a ",
                      fs == VD_FS_UNKNOWN ? "unknown" : vd_fs_type_name (fs));
 
@@ -656,7 +680,7 @@ mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
   struct vd_mount_options io = *o;
   io.volume = 0;
   io.flags &= ~VD_MOUNT_ALLOW_OTHER;
-  r = vd_mount_new (&m->inner, m->disk, parts, &io);
+  r = mount_create (&m->inner, &m->src, m->disk, parts, &io);
   free (parts);
   if (r < 0) {
     hidden_cleanup (m);
@@ -744,32 +768,27 @@ mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
 
 /* ---- public --------------------------------------------------------------- */
 
-int
-vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
+static int
+mount_create (vd_mount **out, const struct vd_mount_source *src,
+              vd_disk *disk, const char *dir,
               const struct vd_mount_options *opts)
 {
   struct vd_mount_options o;
   dev_t dev0 = 0;
   int r;
 
-  VD_ENTER ();
-  if (!out)
-    return vd_error (VD_EINVAL, 0, "no output pointer");
-  *out = NULL;
-  if (!disk || !dir)
-    return vd_error (VD_EINVAL, 0, "no disk or folder");
   vd_mount_options_init (&o);
   if (opts) {
     if (opts->struct_size < sizeof o)
       return vd_error (VD_EINVAL, 0, "bad struct vd_mount_options size");
     o = *opts;
   }
-  if ((o.flags & VD_MOUNT_WRITABLE) && vd_disk_is_read_only (disk))
+  if ((o.flags & VD_MOUNT_WRITABLE) && !src->write)
     return vd_error (VD_EINVAL, 0, "%s: a writable mount needs a disk open "
-                     "for writing", vd_disk_get_path (disk));
+                     "for writing", src->name ? src->name : "disk");
   if ((r = fuse_check ()) < 0 || (r = dir_check (dir, &dev0)) < 0)
     return r;
-  struct vd_mount *m = mount_alloc (disk, dir, &o);
+  struct vd_mount *m = mount_alloc (src, disk, dir, &o);
   if (!m)
     return vd_error (VD_ENOMEM, errno, "%s: %s", dir, strerror (errno));
   r = o.volume ? mount_volume (m, &o, dev0) : mount_files (m, &o, dev0);
@@ -779,6 +798,53 @@ vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
   }
   *out = m;
   return 0;
+}
+
+static int
+disk_read (void *ctx, void *buf, size_t n, uint64_t off)
+{
+  return vd_disk_read (ctx, buf, n, off);
+}
+static int
+disk_write (void *ctx, const void *buf, size_t n, uint64_t off)
+{
+  return vd_disk_write (ctx, buf, n, off);
+}
+static int
+disk_flush (void *ctx)
+{
+  return vd_disk_flush (ctx);
+}
+
+int
+vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
+              const struct vd_mount_options *opts)
+{
+  VD_ENTER ();
+  if (!out)
+    return vd_error (VD_EINVAL, 0, "no output pointer");
+  *out = NULL;
+  if (!disk || !dir)
+    return vd_error (VD_EINVAL, 0, "no disk or folder");
+  struct vd_mount_source src = {
+    .struct_size = sizeof src, .size = vd_disk_get_size (disk),
+    .name = vd_disk_get_path (disk), .ctx = disk, .read = disk_read,
+    .write = vd_disk_is_read_only (disk) ? NULL : disk_write,
+    .flush = disk_flush };
+  return mount_create (out, &src, disk, dir, opts);
+}
+
+int
+vd_mount_new_source (vd_mount **out, const struct vd_mount_source *src,
+                     const char *dir, const struct vd_mount_options *opts)
+{
+  VD_ENTER ();
+  if (!out)
+    return vd_error (VD_EINVAL, 0, "no output pointer");
+  *out = NULL;
+  if (!src || src->struct_size < sizeof *src || !src->read || !dir)
+    return vd_error (VD_EINVAL, 0, "no source, read callback or folder");
+  return mount_create (out, src, NULL, dir, opts);
 }
 
 static int
@@ -866,8 +932,8 @@ vd_mount_close (vd_mount *m)
                     "%d)", m->dir, WEXITSTATUS (m->driver_status));
   } else
     files_teardown (m);
-  if ((m->flags & VD_MOUNT_WRITABLE) && r == 0)
-    r = vd_disk_flush (m->disk);
+  if ((m->flags & VD_MOUNT_WRITABLE) && r == 0 && m->src.flush)
+    r = m->src.flush (m->src.ctx);
   mount_free (m);
   return r;
 }

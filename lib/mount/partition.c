@@ -689,6 +689,20 @@ vd_partitions_read (vd_disk *disk, struct vd_partition_table **out)
                           vd_disk_get_path (disk));
 }
 
+int
+vd_partitions_read_source (const struct vd_mount_source *src,
+                           struct vd_partition_table **out)
+{
+  VD_ENTER ();
+  if (!out)
+    return vd_error (VD_EINVAL, 0, "no output pointer");
+  *out = NULL;
+  if (!src || src->struct_size < sizeof *src || !src->read)
+    return vd_error (VD_EINVAL, 0, "no source, or no read callback");
+  return vd__parts_parse (out, src->read, src->ctx, src->size,
+                          src->name ? src->name : "disk");
+}
+
 void
 vd_partitions_free (struct vd_partition_table *table)
 {
