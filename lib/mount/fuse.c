@@ -64,6 +64,19 @@ extern char **environ;
 
 #define MOUNT_TIMEOUT_MS 30000
 
+/* A spawned program gets stdin/out/err only: a descriptor another thread
+ * of the caller has open on a mount would keep that mount busy for the
+ * spawned program's life. */
+static void
+close_others (posix_spawn_file_actions_t *fa)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+  posix_spawn_file_actions_addclosefrom_np (fa, 3);
+#else
+  (void) fa;
+#endif
+}
+
 struct mfile {
   char name[16];
   uint64_t off, len;
@@ -394,6 +407,7 @@ run_wait (char *const argv[], int quiet)
     posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen (&fa, 2, "/dev/null", O_WRONLY, 0);
   }
+  close_others (&fa);
   int r = posix_spawnp (&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   if (r != 0)
@@ -718,6 +732,7 @@ mount_volume (struct vd_mount *m, const struct vd_mount_options *o,
   posix_spawn_file_actions_addopen (&fa, 1, m->log,
                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2 (&fa, 1, 2);
+  close_others (&fa);
   posix_spawnattr_init (&sa);
   sigemptyset (&none);
   posix_spawnattr_setsigmask (&sa, &none);
