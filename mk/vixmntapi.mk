@@ -44,3 +44,7 @@ install-vixmntapi: $(MNT_SO)
 	ln -sf libvixMntapi.so.1 $(DESTDIR)$(VIX_INSTDIR)/libvixMntapi.so
 
 -include $(MNT_OBJS:.o=.d)
+
+# The sample's -mount calls VixMntapi (examples/vixDiskLibSample.c).
+$(VIX_SAMPLE): $(MNT_SO) $(MNT_LINK)
+$(VIX_SAMPLE): LDFLAGS_ALL += -L$(VIX_DIR) -lvixMntapi

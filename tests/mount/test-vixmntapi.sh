@@ -40,6 +40,14 @@ fi
 timeout 300 "$CHECK" "$WORK/gpt.vmdk" 1 data/known.bin "$WORK/root/data/known.bin" Testix
 rc=$?
 check "the VixMntapi program ran to the end (exit $rc)" test $rc = 0
+SAMPLE="$VDISK_TOP/$VDISK_BUILD/bin/vix-disklib-sample"
+if [ -x "$SAMPLE" ]; then
+  timeout 120 "$SAMPLE" -mount gpt.vmdk > sample.out 2>&1
+  check "sample -mount: exit 0" test $? = 0
+  check "sample -mount: lists the volumes" grep -q 'Number of volumes: 2' sample.out
+  check "sample -mount: the top-level entries of the root volume" \
+    bash -c "sed -n '/^Volume 1/,/^Volume 2/p' sample.out | grep -qx '  etc' && sed -n '/^Volume 1/,/^Volume 2/p' sample.out | grep -qx '  data'"
+fi
 check "no mount left behind" bash -c "! grep -qF '$WORK/' /proc/self/mountinfo"
 check "no mount folder left behind" test -z "$(ls -d vixmntapi-* 2>/dev/null)"
 done_testing
