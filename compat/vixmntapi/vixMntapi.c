@@ -337,7 +337,7 @@ set_new (VixDiskLibHandle *h, size_t n, uint32 flags, int owned,
     vd_partitions_free (t);
   }
   if (err == VIX_OK) {
-    char tmpl[PATH_MAX];
+    char tmpl[PATH_MAX + 32];
     const char *base;
     pthread_mutex_lock (&lib_lock);
     base = lib_tmpdir[0] ? lib_tmpdir : getenv ("TMPDIR");
