@@ -47,4 +47,4 @@ install-vixmntapi: $(MNT_SO)
 
 # The sample's -mount calls VixMntapi (examples/vixDiskLibSample.c).
 $(VIX_SAMPLE): $(MNT_SO) $(MNT_LINK)
-$(VIX_SAMPLE): LDFLAGS_ALL += -L$(VIX_DIR) -lvixMntapi
+$(VIX_SAMPLE): private LDFLAGS_ALL += -L$(VIX_DIR) -lvixMntapi

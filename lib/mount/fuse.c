@@ -57,7 +57,7 @@ const char *vd_mount_get_volume_file (const vd_mount *m)
 
 #else
 
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include <fuse.h>
 
 extern char **environ;
@@ -443,9 +443,16 @@ static void *
 loop_thread (void *arg)
 {
   struct vd_mount *m = arg;
-  struct fuse_loop_config cfg = { .clone_fd = 0,
-                                  .max_idle_threads = m->threads };
-  int r = fuse_loop_mt (m->fuse, &cfg);
+  /* (the 3.12 configuration object: the older by-value one leaks in
+   * libfuse 3.14) */
+  struct fuse_loop_config *cfg = fuse_loop_cfg_create ();
+  int r = -1;
+  if (cfg) {
+    fuse_loop_cfg_set_clone_fd (cfg, 0);
+    fuse_loop_cfg_set_idle_threads (cfg, m->threads);
+    r = fuse_loop_mt (m->fuse, cfg);
+    fuse_loop_cfg_destroy (cfg);
+  }
   pthread_mutex_lock (&m->lock);
   m->loop_done = 1;
   m->loop_rc = r;

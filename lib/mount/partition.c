@@ -652,7 +652,8 @@ vd__parts_parse (struct vd_partition_table **out, vd__read_fn rd, void *ctx,
   }
   if ((r = check_overlaps (&p)) < 0)
     goto fail;
-  qsort (p.t->parts, p.t->count, sizeof *p.t->parts, cmp_number);
+  if (p.t->count > 1)
+    qsort (p.t->parts, p.t->count, sizeof *p.t->parts, cmp_number);
   for (unsigned i = 0; i < p.t->count; i++) {
     struct vd_partition *pt = &p.t->parts[i];
     if (pt->flags & VD_PART_EXTENDED)
