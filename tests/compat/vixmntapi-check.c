@@ -3,7 +3,8 @@
  * opens the disk set, lists its volumes, mounts volume VOLUME_INDEX
  * (1-based, in the order GetVolumeHandles gives) read-only, compares
  * RELPATH inside it with EXPECTED_FILE, reads the OS information (its
- * vendor must contain OS_VENDOR), checks the error paths, and does the
+ * vendor must contain OS_VENDOR; "Microsoft": a Windows 10 64-bit guest
+ * with its kernel in C:\Windows\System32), checks the error paths, and does the
  * same from four threads with four disk sets at once.  Prints TAP. */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ ok (int c, const char *fmt, ...)
 }
 
 static const char *disk, *relpath, *expected, *vendor;
+static int windows;    /* vendor "Microsoft": a Windows guest expected */
 static size_t volidx;
 static VixDiskLibConnection conn;
 
@@ -119,6 +121,7 @@ main (int argc, char **argv)
   relpath = argv[3];
   expected = argv[4];
   vendor = argv[5];
+  windows = strcmp (vendor, "Microsoft") == 0;
 
   VixError e = VixDiskLib_Init (VIXDISKLIB_VERSION_MAJOR,
                                 VIXDISKLIB_VERSION_MINOR, NULL, NULL, NULL,
@@ -201,9 +204,9 @@ main (int argc, char **argv)
     ok (same_as_expected (vi->symbolicLink), "%s reads as %s", relpath,
         expected);
     ok (vi->numGuestMountPoints == 1
-        && strcmp (vi->inGuestMountPoints[0], "/") == 0,
-        "the volume is the guest's / (%zu mount points)",
-        vi->numGuestMountPoints);
+        && strcmp (vi->inGuestMountPoints[0], windows ? "C:\\" : "/") == 0,
+        "the volume is the guest's %s (%zu mount points)",
+        windows ? "C:\\" : "/", vi->numGuestMountPoints);
     char p[4096];
     snprintf (p, sizeof p, "%s/vixmntapi-new", vi->symbolicLink);
     int fd = open (p, O_CREAT | O_WRONLY, 0644);
@@ -216,9 +219,12 @@ main (int argc, char **argv)
 
   VixOsInfo *os = NULL;
   e = VixMntapi_GetOsInfo (set, &os);
-  ok (e == VIX_OK && os->family == VIXMNTAPI_OTHER && os->vendor
-      && strstr (os->vendor, vendor) && os->osFolder
-      && strcmp (os->osFolder, "/") == 0,
+  ok (e == VIX_OK
+      && os->family == (windows ? VIXMNTAPI_WINDOWS : VIXMNTAPI_OTHER)
+      && os->vendor && strstr (os->vendor, vendor) && os->osFolder
+      && strcmp (os->osFolder, windows ? "C:\\Windows" : "/") == 0
+      && (!windows || (os->majorVersion == 10 && os->minorVersion == 0
+                       && os->osIs64Bit)),
       "GetOsInfo: family %d, vendor \"%s\", version %u.%u, edition \"%s\", "
       "folder %s, 64-bit %d", os ? (int) os->family : -1,
       os && os->vendor ? os->vendor : "", os ? os->majorVersion : 0,

@@ -106,6 +106,7 @@ for t in gpt mbr; do
     if [ -f $t-$l.vmdk ]; then DISKS+=("$t-$l.vmdk"); else not_ok "make $t-$l.vmdk"; fi
   done
 done
+sha256sum ./*.vmdk > sums0
 check "the chain has 3 links" \
   test "$("$VDISK" chain --json gpt-chain.vmdk | grep -c '"depth"')" = 3
 
@@ -242,6 +243,7 @@ for d in "${DISKS[@]}"; do
     fi
   done
 done
+check "read-only mounts changed no file of any disk" sha256sum -c --quiet sums0
 check "no hidden folder left behind" test -z "$(ls -d "$WORK"/vdisk-mount.* 2>/dev/null)"
 
 # ---- --read-write into a child ------------------------------------------------

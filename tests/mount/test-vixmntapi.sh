@@ -42,6 +42,32 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$VDISK_TOP/test
 timeout 300 "$CHECK" "$WORK/gpt.vmdk" 1 data/known.bin "$WORK/root/data/known.bin" Testix
 rc=$?
 check "the VixMntapi program ran to the end (exit $rc)" test $rc = 0
+# A Windows guest: an NTFS volume with Windows/System32/ntoskrnl.exe, a
+# PE image (x86-64) whose version resource says 10.0.19041.1 (written
+# with ntfs-3g itself; root only).
+if command -v mkntfs >/dev/null && command -v ntfs-3g >/dev/null && [ "$(id -u)" = 0 ]; then
+  python3 - ntoskrnl.exe <<'PY'
+import struct, sys
+b = bytearray(64 * 1024)
+b[0:2] = b"MZ"; struct.pack_into("<I", b, 0x3C, 0x80)
+b[0x80:0x84] = b"PE\0\0"; struct.pack_into("<H", b, 0x84, 0x8664)
+# VS_VERSIONINFO's fixed part near the end, as in a resource section
+o = 60000
+struct.pack_into("<IIIIII", b, o, 0xFEEF04BD, 0x00010000, (10 << 16) | 0,
+                 (19041 << 16) | 1, (10 << 16) | 0, (19041 << 16) | 1)
+open(sys.argv[1], "wb").write(b)
+PY
+  truncate -s 48M win.raw
+  printf 'label: dos\nstart=2048, size=90112, type=7\n' | sfdisk -q win.raw
+  truncate -s $((90112 * 512)) w.img && mkntfs -q -F -Q -L Windows -s 512 -p 2048 w.img >/dev/null 2>&1
+  mkdir -p wm && ntfs-3g w.img wm && mkdir -p wm/Windows/System32 wm/Users \
+    && cp ntoskrnl.exe wm/Windows/System32/ && fusermount3 -u wm
+  dd if=w.img of=win.raw bs=512 seek=2048 conv=notrunc status=none
+  "$VDISK" convert -f raw win.raw win.vmdk >/dev/null
+  timeout 300 "$CHECK" "$WORK/win.vmdk" 1 Windows/System32/ntoskrnl.exe "$WORK/ntoskrnl.exe" Microsoft
+  check "the VixMntapi program on a Windows guest ran to the end (exit $?)" test $? = 0
+fi
+
 SAMPLE="$VDISK_TOP/$VDISK_BUILD/bin/vix-disklib-sample"
 if [ -x "$SAMPLE" ]; then
   timeout 120 "$SAMPLE" -mount gpt.vmdk > sample.out 2>&1
