@@ -517,7 +517,7 @@ parse_gpt (struct parse *p)
     return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: entry array of %llu "
                      "bytes", p->name, (unsigned long long) abytes);
   if (elba < 2 || elba >= p->sectors
-      || VD_DIV_ROUND_UP (abytes, SECTOR) > p->sectors - elba)
+      || (abytes + SECTOR - 1) / SECTOR > p->sectors - elba)
     return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: the entry array at "
                      "sector %llu lies past the end of the disk", p->name,
                      (unsigned long long) elba);
