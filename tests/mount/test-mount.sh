@@ -190,6 +190,18 @@ for d in "${DISKS[@]}"; do
   fi
 done
 
+# any link of a chain: the middle link shows base + mid, the rest zeros
+size=$(stat -c %s gpt.raw); third=$(( (size / 3) / 65536 * 65536 ))
+head -c $((2 * third)) gpt.raw > mid.raw; truncate -s "$size" mid.raw
+mnt midm
+if $T "$VDISK" mount gpt-chain-mid.vmdk midm; then
+  check "a chain's middle link: its disk file reads as base + mid" cmp -s midm/disk mid.raw
+  "$VDISK" umount midm
+else
+  not_ok "mount of a chain's middle link"
+fi
+rm -f mid.raw
+
 # SEEK_DATA / SEEK_HOLE follow the allocation map (qemu-img map as peer)
 if command -v qemu-img >/dev/null; then
   mnt seek
