@@ -3,7 +3,7 @@
 # monolithicSparse disk (made by qemu-img, so the layout favours neither
 # reader), all measured side by side in this run, best of 3, each run on
 # a fresh mount (cold FUSE caches; the disk file itself warm in the page
-# cache):
+# cache), the readers interleaved round by round, best of 5:
 #
 #   vdisk mount --volume 1 DISK MNT      what we measure: vdisk's FUSE
 #                                         partition file + fuse2fs
@@ -21,7 +21,7 @@
 # Targets: vdisk >= 1x the nbdfuse path, >= 0.5x the ceiling.  Nothing is
 # asserted.
 #
-#   VDISK_BUILD=build/release bench/bench-mount.sh [FILE_MIB]
+#   VDISK_BUILD=build/release [BENCH_ROUNDS=5] bench/bench-mount.sh [FILE_MIB]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${VDISK_BUILD:-build/release}; case $build in /*) ;; *) build=$top/$build;; esac
@@ -73,26 +73,25 @@ best() { # LABEL US...
   printf '%s\t%s\n' "$label" "$b" >> "$dir/rows"
 }
 
-# vdisk mount --volume
-us=()
-same=unchecked
-for i in 1 2 3; do
-  timeout 60 "$vdisk" mount --volume 1 "$dir/d.vmdk" "$dir/mnt" || { echo "bench-mount: vdisk mount failed"; exit 1; }
-  u=$(time_read "$dir/mnt/big.bin") || exit 1
-  us+=("$u")
-  if [ $i = 3 ]; then
-    if cmp -s "$dir/mnt/big.bin" "$dir/src/big.bin"; then same=yes; else same="NO (differs!)"; fi
-  fi
-  timeout 60 "$vdisk" umount "$dir/mnt"
-done
-best "vdisk mount --volume (FUSE + fuse2fs)" "${us[@]}"
-
-# qemu-nbd + nbdfuse + fuse2fs
+# One run of each reader per round, interleaved (the machine is shared:
+# a load change then hits every reader alike), best of ROUNDS each.
+rounds=${BENCH_ROUNDS:-5}
 qemu-nbd -t -r -f vmdk -k "$dir/q.sock" "$dir/d.vmdk" >/dev/null 2>&1 &
 qpid=$!
 for i in $(seq 200); do [ -S "$dir/q.sock" ] && break; sleep 0.05; done
-us=()
-for i in 1 2 3; do
+cat "$dir/d.raw" > /dev/null
+ours=() nbd=() ceil=() drv=()
+same=unchecked
+for r in $(seq "$rounds"); do
+  # vdisk mount --volume
+  timeout 60 "$vdisk" mount --volume 1 "$dir/d.vmdk" "$dir/mnt" || { echo "bench-mount: vdisk mount failed"; exit 1; }
+  u=$(time_read "$dir/mnt/big.bin") || exit 1
+  ours+=("$u")
+  if [ "$r" = 1 ]; then
+    if cmp -s "$dir/mnt/big.bin" "$dir/src/big.bin"; then same=yes; else same="NO (differs!)"; fi
+  fi
+  timeout 60 "$vdisk" umount "$dir/mnt"
+  # qemu-nbd + nbdfuse + fuse2fs
   rm -f "$dir/nbdfuse.pid"
   nbdfuse -r -P "$dir/nbdfuse.pid" "$dir/nbd/disk" --unix "$dir/q.sock" >/dev/null 2>&1 &
   npid=$!
@@ -100,28 +99,25 @@ for i in 1 2 3; do
   timeout 60 fuse2fs "$dir/nbd/disk" "$dir/mnt" -o ro,offset=1048576 >/dev/null 2>&1 \
     || { echo "bench-mount: fuse2fs on nbdfuse failed"; exit 1; }
   u=$(time_read "$dir/mnt/big.bin") || exit 1
-  us+=("$u")
+  nbd+=("$u")
   fusermount3 -u "$dir/mnt"
   sleep 0.2
   fusermount3 -u "$dir/nbd"
   wait $npid 2>/dev/null
-done
-best "qemu-nbd + nbdfuse + fuse2fs" "${us[@]}"
-
-us=()
-for i in 1 2 3; do u=$(time_read "$dir/src/big.bin") || exit 1; us+=("$u"); done
-best "cat SRC/big.bin (ceiling)" "${us[@]}"
-
-cat "$dir/d.raw" > /dev/null
-us=()
-for i in 1 2 3; do
+  # fuse2fs straight on the raw image
   timeout 60 fuse2fs "$dir/d.raw" "$dir/mnt" -o ro,offset=1048576 >/dev/null 2>&1 \
     || { echo "bench-mount: fuse2fs on the raw image failed"; exit 1; }
   u=$(time_read "$dir/mnt/big.bin") || exit 1
-  us+=("$u")
+  drv+=("$u")
   fusermount3 -u "$dir/mnt"
+  # the source folder
+  u=$(time_read "$dir/src/big.bin") || exit 1
+  ceil+=("$u")
 done
-best "fuse2fs on the raw image (driver ceiling)" "${us[@]}"
+best "vdisk mount --volume (FUSE + fuse2fs)" "${ours[@]}"
+best "qemu-nbd + nbdfuse + fuse2fs" "${nbd[@]}"
+best "cat SRC/big.bin (ceiling)" "${ceil[@]}"
+best "fuse2fs on the raw image (driver ceiling)" "${drv[@]}"
 
 echo "bench-mount: vdisk's file identical to the source: $same"
 python3 - "$dir/rows" "$bytes" <<'PY'

@@ -329,6 +329,10 @@ if command -v qemu-nbd >/dev/null; then
   else
     not_ok "nbd URI: mount --volume 1"
   fi
+  mnt rdr
+  check "a reader that refuses writers (qemu-nbd -r) does not stop a read-only mount" \
+    bash -c "$T '$VDISK' mount gpt-stream.vmdk rdr && cmp -s rdr/disk gpt.raw"
+  "$VDISK" umount rdr 2>/dev/null
   kill $qpid 2>/dev/null; wait $qpid 2>/dev/null
 fi
 

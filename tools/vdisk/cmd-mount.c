@@ -194,6 +194,26 @@ sig_thread (void *arg)
   return NULL;
 }
 
+/* Does a writer hold the disk?  The writer's byte of QEMU's lock
+ * protocol (101, which vdisk and qemu writers hold on the descriptor),
+ * tested without taking anything. */
+static int
+writer_holds (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  struct flock fl;
+  memset (&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 101;
+  fl.l_len = 1;
+  int held = fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close (fd);
+  return held;
+}
+
 /* Report to the waiting parent (fd >= 0): "OK" or the error. */
 static void
 report (int fd, const char *msg)
@@ -259,9 +279,11 @@ do_mount (const struct mount_args *a, int report_fd)
       return 1;
     }
   }
-  /* No writer may hold the disk (a read-write open tests the lock and
-   * writes nothing until the first write). */
-  if (!is_uri (a->disk) && !a->in_place) {
+  /* No writer may hold the disk.  A child needs the writer's lock free
+   * (a read-write open tests it and writes nothing until the first
+   * write); a read-only mount only needs no writer: readers that refuse
+   * writers (qemu-nbd -r) are fine. */
+  if (!is_uri (a->disk) && child) {
     vd_disk *w;
     if (vd_disk_open (&w, a->disk, open_flags (&a->oo, 0)) == 0)
       vd_disk_close (w);
@@ -269,6 +291,15 @@ do_mount (const struct mount_args *a, int report_fd)
       free (child);
       return mount_fail (report_fd, NULL);
     }
+  } else if (!is_uri (a->disk) && !a->rw && writer_holds (a->disk)) {
+    char msg[PATH_MAX + 128];
+    snprintf (msg, sizeof msg, "vdisk mount: %s: locked: another program "
+              "(or handle) has the disk open for writing\n", a->disk);
+    if (report_fd >= 0)
+      report (report_fd, msg);
+    else
+      fputs (msg, stderr);
+    return 1;
   }
   if (child) {
     vd_disk *p;
