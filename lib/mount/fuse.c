@@ -418,10 +418,27 @@ run_wait (char *const argv[], int quiet)
   return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
 }
 
-/* Unmount dir: fusermount3 -u [-z] (which root and users may run). */
+/* Is dir a mount point (a dead FUSE mount counts)? */
+static int
+is_mountpoint (const char *dir)
+{
+  struct stat a, b;
+  char up[4096];
+  snprintf (up, sizeof up, "%s/..", dir);
+  if (stat (dir, &a) < 0)
+    return errno == ENOTCONN || errno == EIO;
+  if (stat (up, &b) < 0)
+    return 0;
+  return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
+}
+
+/* Unmount dir: fusermount3 -u [-z] (which root and users may run).
+ * A folder that is no longer a mount point is done. */
 static int
 unmount_dir (const char *dir, int force)
 {
+  if (!is_mountpoint (dir))
+    return 0;
   char *argv[6];
   int a = 0;
   argv[a++] = "fusermount3";
@@ -431,9 +448,18 @@ unmount_dir (const char *dir, int force)
     argv[a++] = "-z";
   argv[a++] = (char *) dir;
   argv[a] = NULL;
-  int r = run_wait (argv, 1);
-  if (r == 0)
-    return 0;
+  /* A program spawned by another thread holds a copy of the caller's
+   * descriptors for an instant (until it closes them and execs): retry
+   * a busy folder for up to 2 s before calling it busy. */
+  int r = -1;
+  for (int i = 0; i < 20; i++) {
+    if ((r = run_wait (argv, 1)) == 0 || !is_mountpoint (dir))
+      return 0;
+    if (r < 0 || force)
+      break;
+    struct timespec ts = { 0, 100 * 1000 * 1000 };
+    nanosleep (&ts, NULL);
+  }
   return vd_error (VD_EIO, EBUSY, "%s: cannot unmount (busy: a program "
                    "still uses it%s)", dir,
                    r < 0 ? "; or fusermount3 is missing" : "");
