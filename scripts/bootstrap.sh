@@ -8,7 +8,8 @@ zlib1g-dev libdeflate-dev libisal-dev time
 qemu-utils p7zip-full 7zip libvmdk-utils python3-libvmdk
 clang libclang-rt-14-dev valgrind
 libclamav-dev clamav
-nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev"
+nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev
+libcurl4-openssl-dev libxml2-dev libssl-dev curl golang-go golang-github-vmware-govmomi-dev"
 
 missing=""
 for p in $PKGS; do
