@@ -82,9 +82,13 @@ int vd__vs_dc_of (struct vd_vsphere *s, const char *ds, char **dc);
 int vd__is_vsphere_uri (const char *path);
 /* Is io a datastore file? */
 int vd__io_is_https (const struct vd_io *io);
-/* Open a vsphere:// URI (connects: credentials from the environment,
- * see vdisk.h). */
-int vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw);
+/* Open a vsphere:// URI.  When near is a datastore file and uri names a
+ * file on its server (a parent found through parentFileNameHint), near's
+ * session is used; when vd_disk_open_vsphere handed this thread the file
+ * already opened, that is used; otherwise this connects (credentials from
+ * the environment, see vdisk.h). */
+int vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
+                           struct vd_io *near);
 /* Open the file name (relative to near's folder, or "[ds] path") on the
  * same session and datastore as near. */
 int vd__io_https_sibling (struct vd_io **out, struct vd_io *near,

@@ -6,6 +6,7 @@ extern const struct command cmd_create, cmd_info, cmd_cat, cmd_write,
   cmd_rename, cmd_unlink, cmd_grow, cmd_shrink, cmd_defrag, cmd_meta, cmd_space_needed;
 extern const struct command cmd_scan, cmd_edit;
 extern const struct command cmd_serve, cmd_upload, cmd_user; /* NBD */
+extern const struct command cmd_vsphere; /* vSphere */
 
 const struct command *const commands[] = {
   &cmd_create, &cmd_info, &cmd_cat, &cmd_write, &cmd_map, &cmd_convert,
@@ -13,5 +14,6 @@ const struct command *const commands[] = {
   &cmd_rename, &cmd_unlink, &cmd_grow, &cmd_shrink, &cmd_defrag, &cmd_meta, &cmd_space_needed,
   &cmd_scan, &cmd_edit,
   &cmd_serve, &cmd_upload, &cmd_user, /* NBD */
+  &cmd_vsphere, /* vSphere */
   NULL
 };

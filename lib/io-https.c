@@ -1,0 +1,705 @@
+/* The datastore file I/O backend: a file on a vSphere datastore read
+ * through the datastore HTTP file service,
+ *   GET https://HOST/folder/PATH?dcPath=DC&dsName=DS   (Range: bytes=A-B)
+ * with the session cookie of a vd_vsphere session (lib/vsphere/), a
+ * block cache and sequential read-ahead.  Read-only.
+ *
+ * The first request of every file asks for its first byte: the answer's
+ * Content-Range gives the size, and a server that answers 200 (it
+ * ignores Range) is refused there, before it sends the whole file.
+ * Every later answer must be 206 with exactly the bytes asked for.
+ *
+ * Also the vsphere:// URI (vdisk.h) and vd_disk_open_vsphere's glue. */
+#include "vsphere/vsphere-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+vd__is_vsphere_uri (const char *path)
+{
+  return path && strncmp (path, "vsphere://", 10) == 0;
+}
+
+#ifndef VD_HAVE_VSPHERE
+
+int
+vd__io_is_https (const struct vd_io *io)
+{
+  (void) io;
+  return 0;
+}
+
+int
+vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
+                       struct vd_io *near)
+{
+  (void) rw; (void) near;
+  *out = NULL;
+  return vd_error (VD_ENOTSUP, 0, "%s: this libvdisk was built without "
+                   "vSphere support (libcurl, libxml2, OpenSSL)", uri);
+}
+
+int
+vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
+                      const char *name, int rw)
+{
+  (void) near; (void) rw;
+  *out = NULL;
+  return vd_error (VD_ENOTSUP, 0, "%s: no vSphere support", name);
+}
+
+#else /* VD_HAVE_VSPHERE */
+
+#include <pthread.h>
+#include <curl/curl.h>
+
+#define BLOCK (1u << 20)          /* cache block */
+#define NBLOCKS 24                /* cache blocks per file */
+#define MAX_AHEAD 8u              /* blocks fetched at once when sequential */
+
+struct block {
+  uint64_t idx;                   /* block number */
+  uint8_t *data;
+  size_t len;                     /* valid bytes (short at end of file) */
+  uint64_t used;                  /* LRU tick */
+  int valid;
+};
+
+struct https_io {
+  struct vd_io io;
+  struct vd_vsphere *s;
+  char *dc, *ds, *path;           /* datacenter, datastore, "folder/file" */
+  char *url;
+  CURL *h;
+  pthread_mutex_t mu;
+  uint64_t size;
+  struct block blocks[NBLOCKS];
+  uint64_t tick;
+  uint64_t next_seq;              /* block after the last miss */
+  unsigned ahead;                 /* current read-ahead, blocks */
+};
+
+static const struct vd_io_ops https_ops;
+
+int
+vd__io_is_https (const struct vd_io *io)
+{
+  return io && io->ops == &https_ops;
+}
+
+/* ---- one ranged GET ---------------------------------------------------- */
+
+struct get {
+  struct https_io *f;
+  uint64_t start;                 /* first byte asked for */
+  uint64_t want;                  /* bytes asked for */
+  uint64_t got;
+  uint8_t *dst;                   /* contiguous destination, want bytes */
+  long status;
+  int ignored_range;
+  int bad_range;
+  uint64_t cr_start, cr_end, cr_total;
+  int have_cr;
+};
+
+static size_t
+get_header (char *line, size_t size, size_t n, void *arg)
+{
+  struct get *g = arg;
+  size_t len = size * n;
+  unsigned long long a, b, t;
+  /* the one header curl does not interpret for us */
+  if (len > 14 && strncasecmp (line, "Content-Range:", 14) == 0) {
+    char tmp[128];
+    size_t k = VD_MIN (len - 14, sizeof tmp - 1);
+    memcpy (tmp, line + 14, k);
+    tmp[k] = '\0';
+    if (sscanf (tmp, " bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+      g->cr_start = a;
+      g->cr_end = b;
+      g->cr_total = t;
+      g->have_cr = 1;
+    }
+  }
+  return len;
+}
+
+static size_t
+get_write (char *data, size_t size, size_t n, void *arg)
+{
+  struct get *g = arg;
+  size_t len = size * n;
+  if (g->status == 0) {
+    curl_easy_getinfo (g->f->h, CURLINFO_RESPONSE_CODE, &g->status);
+    if (g->status == 200) {
+      g->ignored_range = 1;          /* stop before the whole file comes */
+      return 0;
+    }
+    if (g->status == 206 && (!g->have_cr || g->cr_start != g->start)) {
+      g->bad_range = 1;
+      return 0;
+    }
+  }
+  if (g->status != 206)
+    return len;                      /* an error page: dropped */
+  if (len > g->want - g->got) {
+    g->bad_range = 1;
+    return 0;
+  }
+  memcpy (g->dst + g->got, data, len);
+  g->got += len;
+  return len;
+}
+
+/* GET bytes [start, start+want) into dst; with probe, want is 1 and the
+ * size is learnt from Content-Range. */
+static int
+ranged_get (struct https_io *f, uint64_t start, uint64_t want, uint8_t *dst,
+            int probe)
+{
+  struct get g;
+  char range[64];
+  CURLcode c;
+  int relogged = 0;
+
+again:
+  memset (&g, 0, sizeof g);
+  g.f = f;
+  g.start = start;
+  g.want = want;
+  g.dst = dst;
+  snprintf (range, sizeof range, "%llu-%llu", (unsigned long long) start,
+            (unsigned long long) (start + want - 1));
+  curl_easy_setopt (f->h, CURLOPT_URL, f->url);
+  curl_easy_setopt (f->h, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt (f->h, CURLOPT_RANGE, range);
+  curl_easy_setopt (f->h, CURLOPT_HEADERFUNCTION, get_header);
+  curl_easy_setopt (f->h, CURLOPT_HEADERDATA, &g);
+  curl_easy_setopt (f->h, CURLOPT_WRITEFUNCTION, get_write);
+  curl_easy_setopt (f->h, CURLOPT_WRITEDATA, &g);
+  c = curl_easy_perform (f->h);
+  if (g.status == 0)
+    curl_easy_getinfo (f->h, CURLINFO_RESPONSE_CODE, &g.status);
+  if (g.ignored_range)
+    return vd_error (VD_ENOTSUP, 0, "%s: the server ignores Range (it "
+                     "answered 200 with the whole file to a request for "
+                     "bytes %s): refusing to download whole files",
+                     f->io.name, range);
+  if (g.bad_range)
+    return vd_error (VD_EIO, EPROTO, "%s: the server answered bytes "
+                     "%llu-%llu to a request for %s", f->io.name,
+                     (unsigned long long) g.cr_start,
+                     (unsigned long long) g.cr_end, range);
+  if (c != CURLE_OK)
+    return vd_error (VD_EIO, c == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
+                     : ECONNRESET, "%s: read of bytes %s failed: %s",
+                     f->io.name, range, curl_easy_strerror (c));
+  if ((g.status == 401 || g.status == 403) && !relogged) {
+    relogged = 1;
+    int r = vd__vs_relogin (f->s);
+    if (r == 0)
+      goto again;
+    return r;
+  }
+  if (g.status == 404)
+    return vd_error (VD_ENOENT, ENOENT, "%s: no such file on the "
+                     "datastore", f->io.name);
+  if (probe && (g.status == 416 || (g.status == 200 && g.got == 0))) {
+    f->size = 0;                     /* an empty file */
+    return 0;
+  }
+  if (g.status != 206)
+    return vd_error (VD_EIO, g.status == 401 || g.status == 403 ? EACCES
+                     : EIO, "%s: the server answered HTTP %ld to a read of "
+                     "bytes %s", f->io.name, g.status, range);
+  if (!g.have_cr)
+    return vd_error (VD_EIO, EPROTO, "%s: a partial answer without "
+                     "Content-Range", f->io.name);
+  if (probe) {
+    f->size = g.cr_total;
+    if (g.got != 1)
+      return vd_error (VD_EIO, EPROTO, "%s: short answer", f->io.name);
+    return 0;
+  }
+  if (g.cr_total != f->size)
+    return vd_error (VD_EIO, ESTALE, "%s: the file's size changed from "
+                     "%llu to %llu while open", f->io.name,
+                     (unsigned long long) f->size,
+                     (unsigned long long) g.cr_total);
+  if (g.got != want)
+    return vd_error (VD_EIO, ECONNRESET, "%s: the server sent %llu of "
+                     "%llu bytes at %llu (the connection dropped?)",
+                     f->io.name, (unsigned long long) g.got,
+                     (unsigned long long) want, (unsigned long long) start);
+  return 0;
+}
+
+/* ---- block cache -------------------------------------------------------- */
+
+static struct block *
+lookup (struct https_io *f, uint64_t idx)
+{
+  for (int i = 0; i < NBLOCKS; i++)
+    if (f->blocks[i].valid && f->blocks[i].idx == idx) {
+      f->blocks[i].used = ++f->tick;
+      return &f->blocks[i];
+    }
+  return NULL;
+}
+
+static struct block *
+victim (struct https_io *f, uint64_t keep_from, uint64_t keep_to)
+{
+  struct block *v = NULL;
+  for (int i = 0; i < NBLOCKS; i++) {
+    struct block *b = &f->blocks[i];
+    if (b->valid && b->idx >= keep_from && b->idx < keep_to)
+      continue;
+    if (!b->valid)
+      return b;
+    if (!v || b->used < v->used)
+      v = b;
+  }
+  return v;
+}
+
+/* Fetch blocks [idx, idx+n) (all missing) with one GET. */
+static int
+fetch (struct https_io *f, uint64_t idx, unsigned n)
+{
+  uint64_t start = idx * BLOCK;
+  uint64_t end = VD_MIN (f->size, (idx + n) * BLOCK);
+  uint8_t *tmp;
+  int r;
+
+  if (start >= end)
+    return vd_error (VD_EIO, 0, "%s: read past the end", f->io.name);
+  tmp = malloc (end - start);
+  if (!tmp)
+    return vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
+  r = ranged_get (f, start, end - start, tmp, 0);
+  if (r == 0)
+    for (unsigned k = 0; k < n && start + (uint64_t) k * BLOCK < end; k++) {
+      struct block *b = victim (f, idx, idx + n);
+      uint64_t off = (uint64_t) k * BLOCK;
+      if (!b->data && !(b->data = malloc (BLOCK))) {
+        r = vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
+        break;
+      }
+      b->idx = idx + k;
+      b->len = (size_t) VD_MIN ((uint64_t) BLOCK, end - start - off);
+      memcpy (b->data, tmp + off, b->len);
+      b->valid = 1;
+      b->used = ++f->tick;
+    }
+  free (tmp);
+  return r;
+}
+
+static int
+https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
+{
+  struct https_io *f = (struct https_io *) io;
+  uint8_t *p = buf;
+  int r = 0;
+
+  if (count == 0)
+    return 0;
+  if (off > f->size || count > f->size - off)
+    return vd_error (VD_EIO, 0, "%s: read of %zu bytes at %llu past the end "
+                     "(%llu)", io->name, count, (unsigned long long) off,
+                     (unsigned long long) f->size);
+  pthread_mutex_lock (&f->mu);
+  while (count > 0) {
+    uint64_t idx = off / BLOCK;
+    size_t in = (size_t) (off % BLOCK);
+    struct block *b = lookup (f, idx);
+    if (!b) {
+      /* sequential: read further ahead each time, up to MAX_AHEAD */
+      unsigned n, need = (unsigned) VD_DIV_ROUND_UP (in + count, BLOCK);
+      if (idx == f->next_seq && f->ahead)
+        f->ahead = VD_MIN (f->ahead * 2, MAX_AHEAD);
+      else
+        f->ahead = 1;
+      n = VD_MAX (need, f->ahead);
+      n = VD_MIN (n, MAX_AHEAD);
+      /* stop at the first cached block or the end */
+      for (unsigned k = 1; k < n; k++)
+        if ((idx + k) * BLOCK >= f->size || lookup (f, idx + k)) {
+          n = k;
+          break;
+        }
+      r = fetch (f, idx, n);
+      if (r < 0)
+        break;
+      f->next_seq = idx + n;
+      b = lookup (f, idx);
+      if (!b) {
+        r = vd_error (VD_EIO, 0, "%s: cache", io->name);
+        break;
+      }
+    }
+    if (in >= b->len) {
+      r = vd_error (VD_EIO, 0, "%s: short block", io->name);
+      break;
+    }
+    size_t k = VD_MIN (count, b->len - in);
+    memcpy (p, b->data + in, k);
+    p += k;
+    off += k;
+    count -= k;
+  }
+  pthread_mutex_unlock (&f->mu);
+  return r;
+}
+
+static int
+https_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
+{
+  (void) buf; (void) count; (void) off;
+  return vd_error (VD_EROFS, 0, "%s: datastore files are read-only here",
+                   io->name);
+}
+
+static int
+https_flush (struct vd_io *io)
+{
+  (void) io;
+  return 0;
+}
+
+static int
+https_size (struct vd_io *io, uint64_t *size)
+{
+  *size = ((struct https_io *) io)->size;
+  return 0;
+}
+
+static int
+https_truncate (struct vd_io *io, uint64_t size)
+{
+  (void) size;
+  return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+}
+
+static int
+https_punch (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  (void) off; (void) len;
+  return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+}
+
+static void
+https_close (struct vd_io *io)
+{
+  struct https_io *f = (struct https_io *) io;
+  for (int i = 0; i < NBLOCKS; i++)
+    free (f->blocks[i].data);
+  if (f->h)
+    curl_easy_cleanup (f->h);
+  free (f->dc); free (f->ds); free (f->path); free (f->url);
+  pthread_mutex_destroy (&f->mu);
+  vd__vs_unref (f->s);
+}
+
+static const struct vd_io_ops https_ops = {
+  .pread = https_pread,
+  .pwrite = https_pwrite,
+  .flush = https_flush,
+  .size = https_size,
+  .truncate = https_truncate,
+  .punch_hole = https_punch,
+  .seek_data = NULL,
+  .close = https_close,
+};
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* https://HOST/folder/SEG/SEG?dcPath=DC&dsName=DS, every part escaped. */
+static char *
+folder_url (CURL *h, const char *base, const char *dc, const char *ds,
+            const char *path)
+{
+  size_t cap = strlen (base) + 3 * (strlen (dc) + strlen (ds)
+                                     + strlen (path)) + 64;
+  char *u = malloc (cap), *e;
+  const char *p = path;
+  size_t k;
+
+  if (!u)
+    return NULL;
+  k = (size_t) snprintf (u, cap, "%s/folder", base);
+  while (*p) {
+    size_t n = strcspn (p, "/");
+    if (n) {
+      e = curl_easy_escape (h, p, (int) n);
+      if (!e) {
+        free (u);
+        return NULL;
+      }
+      k += (size_t) snprintf (u + k, cap - k, "/%s", e);
+      curl_free (e);
+    }
+    p += n;
+    if (*p == '/')
+      p++;
+  }
+  e = curl_easy_escape (h, dc, 0);
+  k += (size_t) snprintf (u + k, cap - k, "?dcPath=%s", e ? e : "");
+  curl_free (e);
+  e = curl_easy_escape (h, ds, 0);
+  snprintf (u + k, cap - k, "&dsName=%s", e ? e : "");
+  curl_free (e);
+  return u;
+}
+
+/* "[ds] folder/file" -> ds, "folder/file" */
+static int
+parse_dspath (const char *dspath, char **ds, char **path)
+{
+  const char *e;
+  char qb[96];
+  *ds = *path = NULL;
+  if (!dspath || dspath[0] != '[' || !(e = strchr (dspath, ']'))
+      || e == dspath + 1)
+    return vd_error (VD_EINVAL, 0, "\"%s\": not a datastore path "
+                     "(\"[datastore] folder/disk.vmdk\")",
+                     dspath ? vd__quote (qb, sizeof qb, dspath,
+                                         strlen (dspath)) : "");
+  *ds = strndup (dspath + 1, (size_t) (e - dspath - 1));
+  e++;
+  while (*e == ' ')
+    e++;
+  *path = strdup (e);
+  if (!*ds || !*path)
+    return vd_error (VD_ENOMEM, errno, "path");
+  if (!**path || strstr (*path, "..") || (*path)[0] == '/')
+    return vd_error (VD_EINVAL, 0, "%s: not a file path on the datastore",
+                     vd__quote (qb, sizeof qb, dspath, strlen (dspath)));
+  return 0;
+}
+
+int
+vd__io_https_open (struct vd_io **out, struct vd_vsphere *s, const char *dc,
+                   const char *dspath, const char *display, int rw)
+{
+  struct https_io *f;
+  int r;
+
+  *out = NULL;
+  if (rw)
+    return vd_error (VD_ENOTSUP, 0, "%s: datastore disks open read-only "
+                     "(uploads are not supported yet)", display);
+  f = calloc (1, sizeof *f);
+  if (!f)
+    return vd_error (VD_ENOMEM, errno, "https");
+  pthread_mutex_init (&f->mu, NULL);
+  f->io.ops = &https_ops;
+  f->io.fd = -1;
+  f->s = s;
+  vd__vs_ref (s);
+  f->io.name = strdup (display);
+  r = parse_dspath (dspath, &f->ds, &f->path);
+  if (r < 0)
+    goto fail;
+  if (dc)
+    f->dc = strdup (dc);
+  else if ((r = vd__vs_dc_of (s, f->ds, &f->dc)) < 0)
+    goto fail;
+  f->h = vd__vs_curl (s);
+  if (!f->io.name || !f->dc || !f->h) {
+    r = f->h ? vd_error (VD_ENOMEM, errno, "https") : VD_ENOMEM;
+    goto fail;
+  }
+  curl_easy_setopt (f->h, CURLOPT_TIMEOUT, 0L);
+  f->url = folder_url (f->h, vd__vs_base (s), f->dc, f->ds, f->path);
+  if (!f->url) {
+    r = vd_error (VD_ENOMEM, errno, "https");
+    goto fail;
+  }
+  r = ranged_get (f, 0, 1, (uint8_t[1]) { 0 }, 1);
+  if (r < 0)
+    goto fail;
+  *out = &f->io;
+  return 0;
+fail:
+  https_close (&f->io);
+  free (f->io.name);
+  free (f);
+  return r;
+}
+
+/* The display name: vsphere://HOST/[ds] path */
+static char *
+display_name (struct vd_vsphere *s, const char *ds, const char *path)
+{
+  return vd__asprintf ("vsphere://%s/[%s] %s", vd__vs_host (s), ds, path);
+}
+
+int
+vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
+                      const char *name, int rw)
+{
+  struct https_io *n = (struct https_io *) near;
+  char *dspath, *display, *ds = NULL, *path = NULL;
+  const char *slash;
+  int r;
+
+  *out = NULL;
+  if (!vd__io_is_https (near))
+    return vd_error (VD_EINVAL, 0, "%s: not a datastore file", name);
+  if (name[0] == '[')
+    dspath = strdup (name);
+  else if (name[0] == '/')
+    return vd_error (VD_EINVAL, 0, "%s: an absolute path cannot name a "
+                     "datastore file (use \"[datastore] path\")", name);
+  else {
+    slash = strrchr (n->path, '/');
+    dspath = slash ? vd__asprintf ("[%s] %.*s/%s", n->ds,
+                                   (int) (slash - n->path), n->path, name)
+                   : vd__asprintf ("[%s] %s", n->ds, name);
+  }
+  if (!dspath)
+    return vd_error (VD_ENOMEM, errno, "path");
+  r = parse_dspath (dspath, &ds, &path);
+  display = r == 0 ? display_name (n->s, ds, path) : NULL;
+  if (r == 0 && !display)
+    r = VD_ENOMEM;
+  if (r == 0)
+    r = vd__io_https_open (out, n->s, n->dc, dspath, display, rw);
+  free (ds); free (path); free (dspath); free (display);
+  return r;
+}
+
+/* vd_disk_open_vsphere hands the top file to vd_disk_open's open_link
+ * through this (thread-local, so the library keeps no global state). */
+static __thread struct vd_io *handoff;
+
+/* vsphere://USER@HOST[:PORT]/[DS] PATH?dc=DC&...  -> session and file. */
+int
+vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
+                       struct vd_io *near)
+{
+  const char *p = uri + 10, *slash, *q;
+  char *server = NULL, *dspath = NULL, *dc = NULL, *display = NULL;
+  char *ds = NULL, *path = NULL;
+  struct vd_vsphere *s = NULL;
+  int r;
+
+  *out = NULL;
+  if (handoff && strcmp (handoff->name, uri) == 0) {
+    *out = handoff;
+    handoff = NULL;
+    return 0;
+  }
+  if (vd__io_is_https (near)) {
+    /* a parent in near's folder: "vsphere://HOST/[ds] path" as
+     * display_name made it (not escaped) */
+    struct https_io *n = (struct https_io *) near;
+    const char *host = vd__vs_host (n->s);
+    size_t hl = strlen (host);
+    if (strncmp (p, host, hl) == 0 && p[hl] == '/')
+      return vd__io_https_sibling (out, near, p + hl + 1, rw);
+  }
+  slash = strchr (p, '/');
+  if (!slash)
+    return vd_error (VD_EINVAL, 0, "%s: no datastore path (vsphere://USER@"
+                     "HOST/[datastore] folder/disk.vmdk)", uri);
+  q = strchr (slash, '?');
+  /* the server part with the options for the session */
+  server = vd__asprintf ("vsphere://%.*s%s%s", (int) (slash - p), p,
+                         q ? "?" : "", q ? q + 1 : "");
+  {
+    CURL *h = curl_easy_init ();
+    int n = 0;
+    char *un = h ? curl_easy_unescape (h, slash + 1,
+                                       (int) (q ? (size_t) (q - slash - 1)
+                                              : strlen (slash + 1)), &n)
+                 : NULL;
+    if (un && (int) strlen (un) == n)
+      dspath = strdup (un);
+    curl_free (un);
+    if (h)
+      curl_easy_cleanup (h);
+  }
+  if (q) {
+    /* dc= */
+    for (const char *k = q + 1; k && *k;) {
+      const char *e = strchr (k, '&');
+      size_t n = e ? (size_t) (e - k) : strlen (k);
+      if (n > 3 && strncmp (k, "dc=", 3) == 0) {
+        free (dc);
+        dc = strndup (k + 3, n - 3);
+      }
+      k = e ? e + 1 : NULL;
+    }
+  }
+  if (!server || !dspath) {
+    r = vd_error (VD_EINVAL, 0, "%s: bad URI", uri);
+    goto out;
+  }
+  if (dc) {
+    CURL *h = curl_easy_init ();
+    int n = 0;
+    char *un = h ? curl_easy_unescape (h, dc, 0, &n) : NULL;
+    free (dc);
+    dc = un && (int) strlen (un) == n ? strdup (un) : NULL;
+    curl_free (un);
+    if (h)
+      curl_easy_cleanup (h);
+    if (!dc) {
+      r = vd_error (VD_EINVAL, 0, "%s: bad dc=", uri);
+      goto out;
+    }
+  }
+  r = parse_dspath (dspath, &ds, &path);
+  if (r < 0)
+    goto out;
+  r = vd_vsphere_connect (&s, server, NULL, NULL, 0);
+  if (r < 0)
+    goto out;
+  display = display_name (s, ds, path);
+  r = display ? vd__io_https_open (out, s, dc, dspath, display, rw)
+              : VD_ENOMEM;
+out:
+  vd__vs_unref (s);    /* the file keeps its own reference */
+  free (server); free (dspath); free (dc); free (display);
+  free (ds); free (path);
+  return r;
+}
+
+VD_API int
+vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s, const char *dc,
+                      const char *dspath, uint32_t flags)
+{
+  VD_ENTER ();
+  struct vd_io *io = NULL;
+  char *ds = NULL, *path = NULL, *display = NULL;
+  int r;
+
+  if (!out)
+    return vd_error (VD_EINVAL, 0, "vsphere: no output");
+  *out = NULL;
+  if (!s)
+    return vd_error (VD_EINVAL, 0, "vsphere: no session");
+  r = parse_dspath (dspath, &ds, &path);
+  if (r == 0 && !(display = display_name (s, ds, path)))
+    r = VD_ENOMEM;
+  if (r == 0)
+    r = vd__io_https_open (&io, s, dc, dspath, display, 0);
+  if (r == 0) {
+    handoff = io;
+    r = vd_disk_open (out, display, flags | VD_OPEN_READ_ONLY);
+    if (handoff) {            /* not taken: the open failed before */
+      vd__io_close (handoff);
+      handoff = NULL;
+    }
+  }
+  free (ds); free (path); free (display);
+  return r;
+}
+
+#endif /* VD_HAVE_VSPHERE */
