@@ -444,7 +444,7 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
     return 2;
   }
   if (json)
-    printf ("[");
+    printf ("{\"disks\": [");
   for (size_t i = 0; i < inv->n_vms; i++) {
     const struct vd_vsphere_vm *vm = &inv->vms[i];
     struct vd_vsphere_vm *frozen = NULL;
@@ -487,7 +487,7 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
         json_str (stdout, vm->moref);
         printf (", \"device\": ");
         json_str (stdout, d->device);
-        printf (", \"file\": ");
+        printf (", \"disk\": ");
         json_str (stdout, d->file);
         printf (", \"snapshot\": ");
         json_str (stdout, snap);
@@ -503,7 +503,7 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
       if (json)
         printf ("%s], \"bytes_read\": %llu, \"status\": \"%s\"}",
                 h.n ? "\n    " : "", (unsigned long long) st.bytes_read,
-                r < 0 ? "error" : h.n ? "found" : "clean");
+                r < 0 ? "error" : h.n ? "infected" : "clean");
       else if (r >= 0 && h.n == 0)
         printf ("%s %s %s: clean (%llu bytes read)\n", vm->name, d->device,
                 d->file, (unsigned long long) st.bytes_read);
@@ -518,7 +518,7 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
     free (snap);
   }
   if (json)
-    printf ("\n]\n");
+    printf ("\n]}\n");
   vd_vsphere_inventory_free (inv);
   vd_vsphere_close (s);
   return errors ? 2 : found;
