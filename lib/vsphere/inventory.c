@@ -464,14 +464,17 @@ create_view (struct vd_vsphere *s, const char *const *types, char **view)
   return 0;
 }
 
+/* Best effort: a failure is forgotten when nothing failed before (the
+ * first error recorded is the one reported). */
 static void
-destroy_view (struct vd_vsphere *s, const char *view)
+destroy_view (struct vd_vsphere *s, const char *view, int failed)
 {
   xmlNodePtr m, ret;
   xmlDocPtr doc, req = vd__vs_req ("DestroyView", "ContainerView", view, &m);
   if (req && vd__vs_call (s, req, &doc, &ret) == 0)
     xmlFreeDoc (doc);
-  vd__error_clear ();
+  else if (!failed)
+    vd__error_clear ();
 }
 
 /* RetrievePropertiesEx over the view, then every continuation page. */
@@ -566,7 +569,7 @@ inventory (struct vd_vsphere *s, struct vd_vsphere_inventory **out)
   if (r == 0)
     r = retrieve (s, view, &c);
   if (view)
-    destroy_view (s, view);
+    destroy_view (s, view, r < 0);
   free (view);
   if (r == 0) {
     /* datacenter of each datastore */
