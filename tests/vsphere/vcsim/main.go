@@ -10,6 +10,7 @@
 //	-method NAME    (with -hostile; default RetrievePropertiesEx)
 //	-idle SECONDS   sessions expire after SECONDS idle (re-login tests)
 //	-user U         the only user name accepted (password from $VCSIM_PASSWORD)
+//	-calls FILE     append one line per request: the SOAP method, or GET PATH
 //	-info FILE      write KEY=VALUE lines: URL, DATASTORE, DIR, DC, THUMBPRINT
 //	-cert FILE      write the server certificate (PEM)
 //
@@ -39,6 +40,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"sync"
 	"strings"
 	"syscall"
 	"time"
@@ -110,6 +113,7 @@ func main() {
 	info := flag.String("info", "", "write KEY=VALUE lines to this file")
 	certOut := flag.String("cert", "", "write the server certificate (PEM) here")
 	useStdin := flag.Bool("stdin", false, "exit when stdin closes")
+	calls := flag.String("calls", "", "log SOAP methods and /folder GETs here")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -153,7 +157,34 @@ func main() {
 	defer sim.Close()
 	inner := sim.Config.Handler
 
+	var callLog *os.File
+	var callMu sync.Mutex
+	if *calls != "" {
+		if callLog, err = os.OpenFile(*calls, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	methodRe := regexp.MustCompile(`<(?:[A-Za-z0-9_]+:)?Body[^>]*>\s*<(?:[A-Za-z0-9_]+:)?([A-Za-z0-9_]+)`)
+	logCall := func(line string) {
+		if callLog == nil {
+			return
+		}
+		callMu.Lock()
+		fmt.Fprintln(callLog, line)
+		callMu.Unlock()
+	}
+
 	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/folder/") {
+			logCall(r.Method + " " + strings.TrimPrefix(r.URL.Path, "/folder/"))
+		}
+		if callLog != nil && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
+			body, _ := ioutil.ReadAll(io.LimitReader(r.Body, 1<<24))
+			if m := methodRe.FindSubmatch(body); m != nil {
+				logCall(string(m[1]))
+			}
+			r.Body = ioutil.NopCloser(bytes.NewReader(body))
+		}
 		if strings.HasPrefix(r.URL.Path, "/folder/") && r.Method == http.MethodGet {
 			if *noRange {
 				r.Header.Del("Range")
