@@ -68,8 +68,36 @@ struct block {
   int valid;
 };
 
+/* Sequential reads are served by one open-ended ranged GET
+ * ("Range: bytes=N-") running on a thread into a ring buffer, so that the
+ * server streams as it would to curl instead of waiting for each request;
+ * the consumer stops it (aborting the transfer) when reads jump away. */
+#define RING (16u << 20)
+#define STREAM_AFTER (4u << 20)    /* sequential bytes before streaming */
+
+struct stream {
+  struct https_io *f;
+  pthread_t th;
+  int running;
+  CURL *h;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint8_t *ring;
+  uint64_t start;                 /* file offset of ring byte 0 */
+  uint64_t head, tail;            /* bytes produced / consumed */
+  int done, cancel;
+  long status;
+  int have_cr;
+  uint64_t cr_start, cr_total;
+  int failed;                     /* the message is in err */
+  char err[256];
+};
+
 struct https_io {
   struct vd_io io;
+  struct stream st;
+  uint64_t seq_end;               /* end of the previous read */
+  uint64_t seq_run;               /* bytes read sequentially so far */
   struct vd_vsphere *s;
   char *dc, *ds, *path;           /* datacenter, datastore, "folder/file" */
   char *url;
@@ -299,6 +327,168 @@ fetch (struct https_io *f, uint64_t idx, unsigned n)
   return r;
 }
 
+
+/* ---- streaming read-ahead ----------------------------------------------- */
+
+static size_t
+st_header (char *line, size_t size, size_t n, void *arg)
+{
+  struct stream *st = arg;
+  size_t len = size * n;
+  unsigned long long a, b, t;
+  if (len > 14 && strncasecmp (line, "Content-Range:", 14) == 0) {
+    char tmp[128];
+    size_t k = VD_MIN (len - 14, sizeof tmp - 1);
+    memcpy (tmp, line + 14, k);
+    tmp[k] = '\0';
+    if (sscanf (tmp, " bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+      st->cr_start = a;
+      st->cr_total = t;
+      st->have_cr = 1;
+    }
+  }
+  return len;
+}
+
+static size_t
+st_write (char *data, size_t size, size_t n, void *arg)
+{
+  struct stream *st = arg;
+  size_t len = size * n, done = 0;
+  if (st->status == 0) {
+    curl_easy_getinfo (st->h, CURLINFO_RESPONSE_CODE, &st->status);
+    if (st->status != 206 || !st->have_cr || st->cr_start != st->start
+        || st->cr_total != st->f->size) {
+      pthread_mutex_lock (&st->mu);
+      st->failed = 1;
+      snprintf (st->err, sizeof st->err, "the server answered HTTP %ld "
+                "(bytes %llu-) to a streamed read from %llu", st->status,
+                (unsigned long long) st->cr_start,
+                (unsigned long long) st->start);
+      pthread_cond_broadcast (&st->cv);
+      pthread_mutex_unlock (&st->mu);
+      return 0;
+    }
+  }
+  pthread_mutex_lock (&st->mu);
+  while (done < len) {
+    while (!st->cancel && st->head - st->tail == RING)
+      pthread_cond_wait (&st->cv, &st->mu);
+    if (st->cancel) {
+      pthread_mutex_unlock (&st->mu);
+      return 0;                          /* aborts the transfer */
+    }
+    size_t at = (size_t) (st->head % RING);
+    size_t k = VD_MIN (len - done, (size_t) (RING - (st->head - st->tail)));
+    k = VD_MIN (k, RING - at);
+    memcpy (st->ring + at, data + done, k);
+    st->head += k;
+    done += k;
+    pthread_cond_broadcast (&st->cv);
+  }
+  pthread_mutex_unlock (&st->mu);
+  return len;
+}
+
+static void *
+st_main (void *arg)
+{
+  struct stream *st = arg;
+  CURLcode c = curl_easy_perform (st->h);
+  pthread_mutex_lock (&st->mu);
+  if (c != CURLE_OK && !st->cancel && !st->failed) {
+    st->failed = 1;
+    snprintf (st->err, sizeof st->err, "streamed read from %llu failed "
+              "after %llu bytes: %s", (unsigned long long) st->start,
+              (unsigned long long) st->head, curl_easy_strerror (c));
+  }
+  st->done = 1;
+  pthread_cond_broadcast (&st->cv);
+  pthread_mutex_unlock (&st->mu);
+  return NULL;
+}
+
+static void
+st_stop (struct https_io *f)
+{
+  struct stream *st = &f->st;
+  if (!st->running)
+    return;
+  pthread_mutex_lock (&st->mu);
+  st->cancel = 1;
+  pthread_cond_broadcast (&st->cv);
+  pthread_mutex_unlock (&st->mu);
+  pthread_join (st->th, NULL);
+  st->running = 0;
+}
+
+static int
+st_start (struct https_io *f, uint64_t off)
+{
+  struct stream *st = &f->st;
+  char range[40];
+  st_stop (f);
+  if (!st->ring && !(st->ring = malloc (RING)))
+    return vd_error (VD_ENOMEM, errno, "%s: stream buffer", f->io.name);
+  if (!st->h && !(st->h = vd__vs_curl (f->s)))
+    return VD_ENOMEM;
+  st->f = f;
+  st->start = off;
+  st->head = st->tail = 0;
+  st->done = st->cancel = st->failed = st->have_cr = 0;
+  st->status = 0;
+  st->err[0] = '\0';
+  snprintf (range, sizeof range, "%llu-", (unsigned long long) off);
+  curl_easy_setopt (st->h, CURLOPT_TIMEOUT, 0L);
+  curl_easy_setopt (st->h, CURLOPT_URL, f->url);
+  curl_easy_setopt (st->h, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt (st->h, CURLOPT_RANGE, range);
+  curl_easy_setopt (st->h, CURLOPT_HEADERFUNCTION, st_header);
+  curl_easy_setopt (st->h, CURLOPT_HEADERDATA, st);
+  curl_easy_setopt (st->h, CURLOPT_WRITEFUNCTION, st_write);
+  curl_easy_setopt (st->h, CURLOPT_WRITEDATA, st);
+  if (pthread_create (&st->th, NULL, st_main, st) != 0)
+    return vd_error (VD_ENOMEM, errno, "%s: stream thread", f->io.name);
+  st->running = 1;
+  return 0;
+}
+
+/* Copy count bytes at off from the stream (off is where it stands).
+ * 1: done; 0: the stream cannot serve it (stopped: use ranged GETs);
+ * negative: an error. */
+static int
+st_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
+{
+  struct stream *st = &f->st;
+  int r = 1;
+  if (!st->running || off != st->start + st->tail)
+    return 0;
+  pthread_mutex_lock (&st->mu);
+  while (count > 0) {
+    while (st->head == st->tail && !st->done && !st->failed)
+      pthread_cond_wait (&st->cv, &st->mu);
+    if (st->head == st->tail) {
+      r = st->failed
+          ? vd_error (VD_EIO, ECONNRESET, "%s: %s", f->io.name, st->err)
+          : vd_error (VD_EIO, ECONNRESET, "%s: the server ended the "
+                      "stream at byte %llu of %llu", f->io.name,
+                      (unsigned long long) (st->start + st->head),
+                      (unsigned long long) f->size);
+      break;
+    }
+    size_t at = (size_t) (st->tail % RING);
+    size_t k = VD_MIN (count, (size_t) (st->head - st->tail));
+    k = VD_MIN (k, RING - at);
+    memcpy (p, st->ring + at, k);
+    st->tail += k;
+    p += k;
+    count -= k;
+    pthread_cond_broadcast (&st->cv);
+  }
+  pthread_mutex_unlock (&st->mu);
+  return r;
+}
+
 static int
 https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
@@ -313,6 +503,24 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
                      "(%llu)", io->name, count, (unsigned long long) off,
                      (unsigned long long) f->size);
   pthread_mutex_lock (&f->mu);
+  /* sequential runs go to the stream */
+  if (off == f->seq_end)
+    f->seq_run += count;
+  else
+    f->seq_run = count;
+  f->seq_end = off + count;
+  if (f->seq_run > STREAM_AFTER && count >= 65536) {
+    if (!f->st.running || off != f->st.start + f->st.tail)
+      r = st_start (f, off);
+    if (r == 0)
+      r = st_read (f, p, count, off);
+    if (r != 0) {
+      pthread_mutex_unlock (&f->mu);
+      return r < 0 ? r : 0;
+    }
+  }
+  else if (f->st.running && off != f->st.start + f->st.tail)
+    st_stop (f);
   while (count > 0) {
     uint64_t idx = off / BLOCK;
     size_t in = (size_t) (off % BLOCK);
@@ -396,6 +604,12 @@ static void
 https_close (struct vd_io *io)
 {
   struct https_io *f = (struct https_io *) io;
+  st_stop (f);
+  if (f->st.h)
+    curl_easy_cleanup (f->st.h);
+  free (f->st.ring);
+  pthread_mutex_destroy (&f->st.mu);
+  pthread_cond_destroy (&f->st.cv);
   for (int i = 0; i < NBLOCKS; i++)
     free (f->blocks[i].data);
   if (f->h)
@@ -497,6 +711,8 @@ vd__io_https_open (struct vd_io **out, struct vd_vsphere *s, const char *dc,
   if (!f)
     return vd_error (VD_ENOMEM, errno, "https");
   pthread_mutex_init (&f->mu, NULL);
+  pthread_mutex_init (&f->st.mu, NULL);
+  pthread_cond_init (&f->st.cv, NULL);
   f->io.ops = &https_ops;
   f->io.fd = -1;
   f->s = s;

@@ -94,6 +94,15 @@ check "a connection dropped mid-transfer is an error, not short data (exit $rc: 
 check "what was written before the drop is correct data" \
   sh -c "test \$(stat -c %s out) -lt \$(stat -c %s local.raw) && cmp -n \$(stat -c %s out) out local.raw"
 stop_vcsim
+# the same during a streamed sequential read (past the first 4 MiB)
+start_vcsim -drop 6000000
+seed_disk
+"$VDISK" cat "$(U)" > out 2>err; rc=$?
+check "a stream dropped mid-transfer is an error (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc != 0 && grep -q 'stream' err && ! cmp -s out local.raw"
+check "what was written before the stream dropped is correct data" \
+  sh -c "test \$(stat -c %s out) -gt 4194304 && cmp -n \$(stat -c %s out) out local.raw"
+stop_vcsim
 
 # ---- an expired session is logged in again ---------------------------------
 if [ -x "$RELOGIN" ]; then

@@ -3,7 +3,7 @@
 # for it, and sets VCSIM_URL, VCSIM_HOST (127.0.0.1:PORT), VCSIM_DIR (the
 # datastore folder), VCSIM_DS, VCSIM_DC, VCSIM_THUMBPRINT, VCSIM_CERT.
 # stop_vcsim stops it; the EXIT trap stops every one left.
-VCSIM_BIN=$("$VDISK_TOP/tests/vsphere/build-vcsim.sh" "$VDISK_BUILD") || {
+VCSIM_BIN=$("$VDISK_TOP/tests/vsphere/build-vcsim.sh") || {
   rc=$?; echo "# skip: simulator not buildable"; exit $rc; }
 _vcsim_pids=()
 _vcsim_n=0
