@@ -74,6 +74,7 @@ struct block {
  * the consumer stops it (aborting the transfer) when reads jump away. */
 #define RING (16u << 20)
 #define STREAM_AFTER (4u << 20)    /* sequential bytes before streaming */
+#define SKIP_MAX (4u << 20)        /* stream bytes skipped to reach a read */
 
 struct stream {
   struct https_io *f;
@@ -453,18 +454,21 @@ st_start (struct https_io *f, uint64_t off)
   return 0;
 }
 
-/* Copy count bytes at off from the stream (off is where it stands).
- * 1: done; 0: the stream cannot serve it (stopped: use ranged GETs);
- * negative: an error. */
+/* Copy count bytes at off from the stream: off is where it stands, or a
+ * little ahead (the bytes between are skipped).  1: done; 0: the stream
+ * cannot serve it (use ranged GETs); negative: an error. */
 static int
 st_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
 {
   struct stream *st = &f->st;
+  uint64_t skip;
   int r = 1;
-  if (!st->running || off != st->start + st->tail)
+  if (!st->running || off < st->start + st->tail
+      || off - (st->start + st->tail) > SKIP_MAX)
     return 0;
+  skip = off - (st->start + st->tail);
   pthread_mutex_lock (&st->mu);
-  while (count > 0) {
+  while (skip > 0 || count > 0) {
     while (st->head == st->tail && !st->done && !st->failed)
       pthread_cond_wait (&st->cv, &st->mu);
     if (st->head == st->tail) {
@@ -475,6 +479,13 @@ st_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
                       (unsigned long long) (st->start + st->head),
                       (unsigned long long) f->size);
       break;
+    }
+    if (skip > 0) {
+      uint64_t k = VD_MIN (skip, st->head - st->tail);
+      st->tail += k;
+      skip -= k;
+      pthread_cond_broadcast (&st->cv);
+      continue;
     }
     size_t at = (size_t) (st->tail % RING);
     size_t k = VD_MIN (count, (size_t) (st->head - st->tail));
@@ -503,24 +514,23 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
                      "(%llu)", io->name, count, (unsigned long long) off,
                      (unsigned long long) f->size);
   pthread_mutex_lock (&f->mu);
-  /* sequential runs go to the stream */
+  /* sequential runs go to the stream; other reads (a grain table, say)
+   * go to the block cache and leave the stream where it is */
   if (off == f->seq_end)
     f->seq_run += count;
   else
     f->seq_run = count;
   f->seq_end = off + count;
-  if (f->seq_run > STREAM_AFTER && count >= 65536) {
-    if (!f->st.running || off != f->st.start + f->st.tail)
-      r = st_start (f, off);
+  r = st_read (f, p, count, off);
+  if (r == 0 && f->seq_run > STREAM_AFTER && count >= 65536) {
+    r = st_start (f, off);
     if (r == 0)
       r = st_read (f, p, count, off);
-    if (r != 0) {
-      pthread_mutex_unlock (&f->mu);
-      return r < 0 ? r : 0;
-    }
   }
-  else if (f->st.running && off != f->st.start + f->st.tail)
-    st_stop (f);
+  if (r != 0) {
+    pthread_mutex_unlock (&f->mu);
+    return r < 0 ? r : 0;
+  }
   while (count > 0) {
     uint64_t idx = off / BLOCK;
     size_t in = (size_t) (off % BLOCK);
