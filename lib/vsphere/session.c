@@ -547,13 +547,14 @@ answer_body (struct vd_vsphere *s, const char *method, xmlDocPtr doc,
     }
     if (fault_type)
       *fault_type = type ? strdup (type) : NULL;
-    vd_error (type && strcmp (type, "InvalidLogin") == 0 ? VD_EIO : VD_EIO,
+    vd_error (VD_EIO,
               type && (strcmp (type, "InvalidLogin") == 0
                        || strcmp (type, "NotAuthenticated") == 0
                        || strcmp (type, "NoPermission") == 0)
                 ? EACCES : EIO,
               "%s: %s failed: %s%s%s", s->host, method,
-              fs ? vd__quote (qb, sizeof qb, fs, strlen (fs)) : "SOAP fault",
+              fs && *fs ? vd__quote (qb, sizeof qb, fs, strlen (fs))
+                        : "SOAP fault",
               type ? " " : "",
               type ? vd__quote (qt, sizeof qt, type, strlen (type)) : "");
     free (fs);

@@ -12,7 +12,7 @@ PW=s3cret-Pw0rd
 printf '%s\n' "$PW" > pw
 printf 'not-the-password\n' > badpw
 export VCSIM_PASSWORD=$PW
-start_vcsim -user root
+start_vcsim -user root -calls "$WORK/calls.log"
 check "the simulator runs on loopback" test -n "$VCSIM_HOST"
 DS="$VCSIM_DIR"
 export VDISK_VSPHERE_PASSWORD_FILE=$WORK/pw
@@ -57,6 +57,20 @@ bad=$(echo "$VCSIM_THUMBPRINT" | sed 's/^../00/')
 "$VDISK" vsphere ls --thumbprint "$bad" "$S" > /dev/null 2>err; rc=$?
 check "a wrong thumbprint is refused, naming the server's (exit $rc)" \
   sh -c "test $rc = 1 && grep -q 'thumbprint $VCSIM_THUMBPRINT is not the pinned one' err"
+: > calls.log
+"$VDISK" vsphere ls --thumbprint "$bad" "$S" > /dev/null 2>err
+"$VDISK" vsphere ls --cafile /dev/null "$S" > /dev/null 2>err
+"$VDISK" vsphere ls "$S" > /dev/null 2>err
+check "with an unverified certificate no request (no Login, no password) reaches the server" \
+  test ! -s calls.log
+"$VDISK" vsphere ls --thumbprint "$VCSIM_THUMBPRINT" "$S" > /dev/null 2>err
+check "control: the call log sees a verified session's Login" grep -qx Login calls.log
+sha1=$(python3 -c "import ssl,hashlib,sys; d=ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read()); print(':'.join('%02X' % b for b in hashlib.sha1(d).digest()))" "$VCSIM_CERT")
+"$VDISK" vsphere ls --thumbprint "$sha1" "$S" > /dev/null 2>err; rc=$?
+check "a pinned SHA-1 thumbprint (VDDK's classic form) connects too (exit $rc)" test $rc = 0
+"$VDISK" vsphere ls --thumbprint "12:34" "$S" > /dev/null 2>err; rc=$?
+check "a malformed thumbprint is refused (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'SHA-1 (20) or SHA-256 (32)' err"
 VDISK_VSPHERE_PASSWORD_FILE=$WORK/badpw "$VDISK" vsphere ls --cafile "$VCSIM_CERT" "$S" > /dev/null 2>err; rc=$?
 check "a wrong password: exit 1 and a clear message" \
   sh -c "test $rc = 1 && grep -q 'wrong user name or password' err"
