@@ -709,6 +709,22 @@ VD_API int vd_vsphere_cleanup (vd_vsphere *s, const char *prefix,
 VD_API int vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s,
                                  const char *dc, const char *dspath,
                                  uint32_t flags);
+/* Changed block tracking: the areas of the disk with device_key of VM
+ * vm_moref (as the snapshot froze it; NULL: as it is now) changed since
+ * change_id (a disk's changeId from an earlier backup, or "*" for every
+ * allocated area), through QueryChangedDiskAreas paged over capacity
+ * bytes.  cb gets each area in ascending order (non-zero stops).  Every
+ * answer is checked (starts where asked, inside the disk, areas ascending
+ * and disjoint): VD_ECORRUPT otherwise.  Returns the number of areas. */
+typedef int (*vd_vsphere_area_cb) (uint64_t offset, uint64_t length,
+                                   void *payload);
+VD_API int64_t vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
+                                         const char *snapshot,
+                                         int32_t device_key,
+                                         uint64_t capacity,
+                                         const char *change_id,
+                                         vd_vsphere_area_cb cb,
+                                         void *payload);
 /* @@VSPHERE@@ (declarations for vSphere go above this line) */
 
 #ifdef __cplusplus

@@ -356,7 +356,7 @@ vd__vs_u64 (xmlNodePtr n, const char *name, uint64_t max, uint64_t *v,
   x = strtoull (t, &end, 10);
   if (!isdigit ((unsigned char) t[0]) || *end || errno || x > max) {
     vd_error (VD_ECORRUPT, 0, "server answer: %s \"%s\" is not a number "
-              "up to %llu", what, vd__quote (qb, sizeof qb, t, strlen (t)),
+              "from 0 to %llu", what, vd__quote (qb, sizeof qb, t, strlen (t)),
               (unsigned long long) max);
     free (t);
     return VD_ECORRUPT;

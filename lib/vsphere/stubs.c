@@ -94,6 +94,18 @@ vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s, const char *dc,
   return NO_VSPHERE ();
 }
 
+VD_API int64_t
+vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
+                          const char *snapshot, int32_t device_key,
+                          uint64_t capacity, const char *change_id,
+                          vd_vsphere_area_cb cb, void *payload)
+{
+  VD_ENTER ();
+  (void) s; (void) vm_moref; (void) snapshot; (void) device_key;
+  (void) capacity; (void) change_id; (void) cb; (void) payload;
+  return NO_VSPHERE ();
+}
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int vd__vsphere_stubs_unused;

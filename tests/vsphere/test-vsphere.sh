@@ -148,4 +148,30 @@ check "a missing remote file: clear error (exit $rc)" \
 "$VDISK" cat "vsphere://$S/[NoSuchDS] x.vmdk?cafile=$VCSIM_CERT" > /dev/null 2>err; rc=$?
 check "an unknown datastore: clear error (exit $rc)" \
   sh -c "test $rc != 0 && grep -q 'no datastore named' err"
+
+# ---- vCenter (the simulator's VPX model) -----------------------------------
+stop_vcsim
+start_vcsim -vpx -user root
+S="root@$VCSIM_HOST"
+"$VDISK" vsphere ls --json --cafile "$VCSIM_CERT" "$S" > vpx.json 2>err; rc=$?
+check "vCenter: ls works (exit $rc)" test $rc = 0
+check "vCenter: every VM listed, datastores with their datacenter $VCSIM_DC" \
+  python3 - vpx.json "$VCSIM_INFO" "$VCSIM_DC" <<'PY'
+import json, sys
+inv = json.load(open(sys.argv[1]))
+sim = {l[3:].split(" ")[0] for l in open(sys.argv[2]) if l.startswith("VM=")}
+ok = inv["api_type"] == "VirtualCenter" and {v["name"] for v in inv["vms"]} == sim and len(sim) >= 2
+ok = ok and all(d["datacenter"] == sys.argv[3] for d in inv["datastores"]) and inv["datastores"]
+ok = ok and all(v["disks"] for v in inv["vms"])
+sys.exit(0 if ok else 1)
+PY
+vmx=$(sed -n 's/^VM=[^ ]* [^ ]* //p' "$VCSIM_INFO" | head -1)
+folder=${vmx#*] }; folder=${folder%/*}
+rm -f "$VCSIM_DIR/$folder"/disk1*.vmdk
+"$VDISK" create --size 16M "$VCSIM_DIR/$folder/disk1.vmdk"
+"$VDISK" write --offset 3M --file c.bin "$VCSIM_DIR/$folder/disk1.vmdk"
+"$VDISK" cat "$VCSIM_DIR/$folder/disk1.vmdk" > local.raw
+"$VDISK" cat "vsphere://$S/[$VCSIM_DS] $folder/disk1.vmdk?cafile=$VCSIM_CERT" > remote.raw 2>err; rc=$?
+check "vCenter: a disk read without dc= (its datacenter found) equals the local one (exit $rc)" \
+  sh -c "test $rc = 0 && cmp -s local.raw remote.raw"
 done_testing

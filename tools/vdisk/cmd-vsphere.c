@@ -119,6 +119,16 @@ connect_server (vd_vsphere **s, const char *verb, const char *server,
   return 0;
 }
 
+/* Print the last error, then close (closing is a library call, which
+ * starts a new error record). */
+static int
+fail_close (vd_vsphere *s)
+{
+  fail ();
+  vd_vsphere_close (s);
+  return 1;
+}
+
 /* ---- ls ---------------------------------------------------------------- */
 
 static void
@@ -293,9 +303,9 @@ do_cleanup (int argc, char **argv)
   if (connect_server (&s, "vsphere cleanup", argv[optind], &co) < 0)
     return 1;
   r = vd_vsphere_cleanup (s, prefix, 600, say_removed, NULL);
-  vd_vsphere_close (s);
   if (r < 0)
-    return fail ();
+    return fail_close (s);
+  vd_vsphere_close (s);
   printf ("%d snapshot%s removed\n", r, r == 1 ? "" : "s");
   return 0;
 }
@@ -349,13 +359,13 @@ do_snapshot (int argc, char **argv)
     return 1;
   if (remove) {
     r = vd_vsphere_snapshot_remove (s, remove, 600);
+    if (r < 0)
+      return fail_close (s);
     vd_vsphere_close (s);
-    return r < 0 ? fail () : 0;
+    return 0;
   }
-  if (vd_vsphere_inventory (s, &inv) < 0) {
-    vd_vsphere_close (s);
-    return fail ();
-  }
+  if (vd_vsphere_inventory (s, &inv) < 0)
+    return fail_close (s);
   vm = find_vm (inv, argv[optind + 1]);
   if (!vm) {
     fprintf (stderr, "vdisk vsphere snapshot: no VM %s\n", argv[optind + 1]);
@@ -378,11 +388,102 @@ do_snapshot (int argc, char **argv)
   return r < 0 ? 1 : 0;
 }
 
+struct areas_out {
+  int json;
+  int64_t n;
+  uint64_t bytes;
+};
+
+static int
+print_area (uint64_t off, uint64_t len, void *p)
+{
+  struct areas_out *o = p;
+  if (o->json)
+    printf ("%s[%llu, %llu]", o->n ? ", " : "", (unsigned long long) off,
+            (unsigned long long) len);
+  else
+    printf ("%llu %llu\n", (unsigned long long) off,
+            (unsigned long long) len);
+  o->n++;
+  o->bytes += len;
+  return 0;
+}
+
+static int
+do_changed (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "since", required_argument, NULL, 'S' },
+    { "snapshot", required_argument, NULL, 's' }, CONN_LONGOPTS, OPT_HELP,
+    { 0 } };
+  struct conn_opts co = { 0 };
+  const char *since = "*", *snapshot = NULL, *device = NULL;
+  struct vd_vsphere_inventory *inv;
+  const struct vd_vsphere_vm *vm;
+  const struct vd_vsphere_disk *disk = NULL;
+  struct areas_out o = { 0 };
+  vd_vsphere *s;
+  int64_t r;
+  int c;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "ju:p:k", opts, NULL)) != -1) {
+    if (c == 'j')
+      o.json = 1;
+    else if (c == 'S')
+      since = optarg;
+    else if (c == 's')
+      snapshot = optarg;
+    else if (!conn_opt (&co, c, optarg)) {
+      usage_error ("vsphere changed", "invalid option");
+      return 2;
+    }
+  }
+  if (argc - optind != 2 && argc - optind != 3) {
+    usage_error ("vsphere changed", "expected SERVER VM [DEVICE]");
+    return 2;
+  }
+  device = argc - optind == 3 ? argv[optind + 2] : NULL;
+  if (connect_server (&s, "vsphere changed", argv[optind], &co) < 0)
+    return 1;
+  if (vd_vsphere_inventory (s, &inv) < 0)
+    return fail_close (s);
+  vm = find_vm (inv, argv[optind + 1]);
+  for (size_t k = 0; vm && k < vm->n_disks; k++)
+    if (!device || strcmp (vm->disks[k].device, device) == 0
+        || strcmp (vm->disks[k].file, device) == 0) {
+      disk = &vm->disks[k];
+      break;
+    }
+  if (!disk) {
+    fprintf (stderr, "vdisk vsphere changed: no %s%s%s\n",
+             vm ? "disk " : "VM ", vm ? (device ? device : "") : argv[optind + 1],
+             vm ? " on that VM" : "");
+    vd_vsphere_inventory_free (inv);
+    vd_vsphere_close (s);
+    return 1;
+  }
+  if (o.json)
+    printf ("{\"disk\": \"%s\", \"key\": %d, \"capacity\": %llu, \"areas\": [",
+            disk->device, (int) disk->key,
+            (unsigned long long) disk->capacity);
+  r = vd_vsphere_changed_areas (s, vm->moref, snapshot, disk->key,
+                                disk->capacity, since, print_area, &o);
+  if (o.json)
+    printf ("], \"changed_bytes\": %llu}\n", (unsigned long long) o.bytes);
+  vd_vsphere_inventory_free (inv);
+  if (r < 0)
+    return fail_close (s);
+  vd_vsphere_close (s);
+  return 0;
+}
+
 static int
 run (int argc, char **argv)
 {
   if (argc < 2) {
-    usage_error ("vsphere", "expected ls, cleanup or snapshot");
+    usage_error ("vsphere", "expected ls, cleanup, snapshot or changed");
     return 2;
   }
   if (strcmp (argv[1], "ls") == 0)
@@ -391,7 +492,10 @@ run (int argc, char **argv)
     return do_cleanup (argc - 1, argv + 1);
   if (strcmp (argv[1], "snapshot") == 0)
     return do_snapshot (argc - 1, argv + 1);
-  usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot)",
+  if (strcmp (argv[1], "changed") == 0)
+    return do_changed (argc - 1, argv + 1);
+  usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot, "
+               "changed)",
                argv[1]);
   return 2;
 }
@@ -495,11 +599,11 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
       }
       first = 0;
       r = vd_scan (disk, sc, so, vs_hit, &h, &st);
-      vd_disk_close (disk);
       if (r < 0) {
         fail ();
         errors++;
       }
+      vd_disk_close (disk);
       if (json)
         printf ("%s], \"bytes_read\": %llu, \"status\": \"%s\"}",
                 h.n ? "\n    " : "", (unsigned long long) st.bytes_read,
@@ -527,7 +631,8 @@ vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so, int json,
 const struct command cmd_vsphere = {
   "vsphere", run,
   "ls [--json] SERVER | cleanup [--prefix P] SERVER | snapshot [--name N] "
-  "SERVER VM | snapshot --remove SNAPSHOT SERVER",
+  "SERVER VM | snapshot --remove SNAPSHOT SERVER | changed [--since ID] "
+  "[--snapshot S] SERVER VM [DEVICE]",
   "An ESXi host or vCenter through the vSphere Web Services API: list "
   "VMs, disks and datastores; remove left-over vdisk snapshots.",
   "SERVER is [https://|vsphere://][USER@]HOST[:PORT][?thumbprint=..&"
@@ -537,6 +642,9 @@ const struct command cmd_vsphere = {
   "  -n, --name N             snapshot: its name (default vdisk-TIME)\n"
   "      --quiesce            snapshot: quiesce the guest\n"
   "      --remove SNAPSHOT    snapshot: remove it (a moref)\n"
+  "      --since ID           changed: areas changed since this changeId\n"
+  "                           (default *: every allocated area)\n"
+  "      --snapshot S         changed: as the snapshot S froze the disk\n"
   CONN_HELP
   "Disks open as vsphere://USER@HOST[:PORT]/[DATASTORE] PATH.vmdk in\n"
   "every command that reads (info, cat, map, convert, check, scan).\n",

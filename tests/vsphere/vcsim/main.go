@@ -11,6 +11,9 @@
 //	-idle SECONDS   sessions expire after SECONDS idle (re-login tests)
 //	-user U         the only user name accepted (password from $VCSIM_PASSWORD)
 //	-calls FILE     append one line per request: the SOAP method, or GET PATH
+//	-cbt FILE       answer QueryChangedDiskAreas (which the simulator lacks)
+//	                from FILE, lines "VM-MOREF DEVICE-KEY OFFSET LENGTH", at
+//	                most 2 areas a page
 //	-info FILE      write KEY=VALUE lines: URL, DATASTORE, DIR, DC, THUMBPRINT
 //	-cert FILE      write the server certificate (PEM)
 //
@@ -24,29 +27,33 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"encoding/xml"
 	"flag"
 	"fmt"
 	"io"
 	"io/ioutil"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
-	"sync"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // A writer that stops the connection after limit bytes of body.
@@ -100,6 +107,97 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
+// QueryChangedDiskAreas, which the simulator lacks, answered from a file
+// of the areas the test wrote (lines "VM-MOREF DEVICE-KEY OFFSET LENGTH"),
+// at most 2 areas a page.  (Wrapping the VM object, govmomi's way of adding
+// a method, breaks its ContainerView in this version, so the front
+// handler answers it.)
+type qcdaEnvelope struct {
+	Body struct {
+		Q *struct {
+			This        string `xml:"_this"`
+			DeviceKey   int32  `xml:"deviceKey"`
+			StartOffset int64  `xml:"startOffset"`
+			ChangeId    string `xml:"changeId"`
+		} `xml:"QueryChangedDiskAreas"`
+	} `xml:"Body"`
+}
+
+const soapHead = `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>`
+const soapTail = `</soapenv:Body></soapenv:Envelope>`
+
+func qcdaFault(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `%s<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail><InvalidArgumentFault xmlns="urn:vim25" xsi:type="InvalidArgument"></InvalidArgumentFault></detail></soapenv:Fault>%s`,
+		soapHead, msg, soapTail)
+}
+
+func answerQCDA(w http.ResponseWriter, body []byte, file string) bool {
+	var env qcdaEnvelope
+	if err := xml.Unmarshal(body, &env); err != nil || env.Body.Q == nil {
+		return false
+	}
+	q := env.Body.Q
+	capacity := int64(-1)
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm := e.(*simulator.VirtualMachine)
+		if vm.Self.Value != strings.TrimSpace(q.This) {
+			continue
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok && disk.Key == q.DeviceKey {
+				capacity = disk.CapacityInBytes
+				if capacity == 0 {
+					capacity = disk.CapacityInKB * 1024
+				}
+			}
+		}
+	}
+	if capacity < 0 || q.ChangeId == "" || q.StartOffset < 0 || q.StartOffset >= capacity {
+		qcdaFault(w, "bad VM, device key, change id or offset")
+		return true
+	}
+	data, err := ioutil.ReadFile(file)
+	if err != nil {
+		qcdaFault(w, "cannot read the areas file")
+		return true
+	}
+	type area struct{ off, n int64 }
+	var areas []area
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != strings.TrimSpace(q.This) || f[1] != strconv.Itoa(int(q.DeviceKey)) {
+			continue
+		}
+		off, _ := strconv.ParseInt(f[2], 10, 64)
+		n, _ := strconv.ParseInt(f[3], 10, 64)
+		if off+n > q.StartOffset {
+			areas = append(areas, area{off, n})
+		}
+	}
+	sort.Slice(areas, func(i, j int) bool { return areas[i].off < areas[j].off })
+	end := capacity
+	var b strings.Builder
+	for i, a := range areas {
+		if i == 2 {
+			end = a.off
+			break
+		}
+		start := a.off
+		if start < q.StartOffset {
+			start = q.StartOffset
+		}
+		fmt.Fprintf(&b, "<changedArea><start>%d</start><length>%d</length></changedArea>",
+			start, a.off+a.n-start)
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	fmt.Fprintf(w, `%s<QueryChangedDiskAreasResponse xmlns="urn:vim25"><returnval><startOffset>%d</startOffset><length>%d</length>%s</returnval></QueryChangedDiskAreasResponse>%s`,
+		soapHead, q.StartOffset, end-q.StartOffset, b.String(), soapTail)
+	return true
+}
+
 func main() {
 	vpx := flag.Bool("vpx", false, "simulate vCenter (VPX) rather than ESX")
 	vms := flag.Int("vm", 2, "virtual machines per host")
@@ -114,6 +212,7 @@ func main() {
 	certOut := flag.String("cert", "", "write the server certificate (PEM) here")
 	useStdin := flag.Bool("stdin", false, "exit when stdin closes")
 	calls := flag.String("calls", "", "log SOAP methods and /folder GETs here")
+	cbt := flag.String("cbt", "", "answer QueryChangedDiskAreas from this file")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -192,6 +291,13 @@ func main() {
 			if *drop > 0 {
 				w = &dropWriter{ResponseWriter: w, left: *drop}
 			}
+		}
+		if *cbt != "" && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
+			body, _ := ioutil.ReadAll(io.LimitReader(r.Body, 1<<24))
+			if bytes.Contains(body, []byte("QueryChangedDiskAreas")) && answerQCDA(w, body, *cbt) {
+				return
+			}
+			r.Body = ioutil.NopCloser(bytes.NewReader(body))
 		}
 		if hostileBody != nil && r.Method == http.MethodPost &&
 			strings.HasPrefix(r.URL.Path, "/sdk") {
