@@ -244,12 +244,12 @@ do_ls (int argc, char **argv)
       json = 1;
     else if (!conn_opt (&co, c, optarg)) {
       usage_error ("vsphere ls", "invalid option");
-      return 2;
+      return 1;
     }
   }
   if (optind != argc - 1) {
     usage_error ("vsphere ls", "expected one SERVER");
-    return 2;
+    return 1;
   }
   if (connect_server (&s, "vsphere ls", argv[optind], &co) < 0)
     return 1;
@@ -293,12 +293,12 @@ do_cleanup (int argc, char **argv)
       prefix = optarg;
     else if (!conn_opt (&co, c, optarg)) {
       usage_error ("vsphere cleanup", "invalid option");
-      return 2;
+      return 1;
     }
   }
   if (optind != argc - 1) {
     usage_error ("vsphere cleanup", "expected one SERVER");
-    return 2;
+    return 1;
   }
   if (connect_server (&s, "vsphere cleanup", argv[optind], &co) < 0)
     return 1;
@@ -347,13 +347,13 @@ do_snapshot (int argc, char **argv)
       quiesce = 1;
     else if (!conn_opt (&co, c, optarg)) {
       usage_error ("vsphere snapshot", "invalid option");
-      return 2;
+      return 1;
     }
   }
   if (remove ? optind != argc - 1 : optind != argc - 2) {
     usage_error ("vsphere snapshot", remove ? "expected SERVER"
                  : "expected SERVER VM");
-    return 2;
+    return 1;
   }
   if (connect_server (&s, "vsphere snapshot", argv[optind], &co) < 0)
     return 1;
@@ -437,12 +437,12 @@ do_changed (int argc, char **argv)
       snapshot = optarg;
     else if (!conn_opt (&co, c, optarg)) {
       usage_error ("vsphere changed", "invalid option");
-      return 2;
+      return 1;
     }
   }
   if (argc - optind != 2 && argc - optind != 3) {
     usage_error ("vsphere changed", "expected SERVER VM [DEVICE]");
-    return 2;
+    return 1;
   }
   device = argc - optind == 3 ? argv[optind + 2] : NULL;
   if (connect_server (&s, "vsphere changed", argv[optind], &co) < 0)
@@ -484,7 +484,7 @@ run (int argc, char **argv)
 {
   if (argc < 2) {
     usage_error ("vsphere", "expected ls, cleanup, snapshot or changed");
-    return 2;
+    return 1;
   }
   if (strcmp (argv[1], "ls") == 0)
     return do_ls (argc - 1, argv + 1);
@@ -497,7 +497,7 @@ run (int argc, char **argv)
   usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot, "
                "changed)",
                argv[1]);
-  return 2;
+  return 1;
 }
 
 /* ---- scan --vsphere ---------------------------------------------------- */
