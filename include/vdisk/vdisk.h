@@ -725,6 +725,21 @@ VD_API int64_t vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
                                          const char *change_id,
                                          vd_vsphere_area_cb cb,
                                          void *payload);
+/* Clone the local disk at src_path (any layout or chain) onto the
+ * datastore as "[datastore] folder/NAME.vmdk": a vmfs flat disk
+ * (descriptor + NAME-flat.vmdk; thin with VD_VSPHERE_UPLOAD_THIN), each
+ * file sent with one PUT through the datastore file service, the extent
+ * first and the descriptor last.  dc NULL: found through the inventory.
+ * An existing NAME.vmdk or NAME-flat.vmdk is refused (VD_EEXIST) unless
+ * VD_VSPHERE_UPLOAD_OVERWRITE.  progress (may be NULL) follows the
+ * extent's bytes; non-zero cancels (VD_ECANCELED; the partial extent stays
+ * on the datastore without a descriptor). */
+#define VD_VSPHERE_UPLOAD_OVERWRITE 0x1u
+#define VD_VSPHERE_UPLOAD_THIN      0x2u
+VD_API int vd_vsphere_upload (vd_vsphere *s, const char *src_path,
+                              const char *dc, const char *dspath,
+                              uint32_t flags, vd_progress_cb progress,
+                              void *payload);
 /* @@VSPHERE@@ (declarations for vSphere go above this line) */
 
 #ifdef __cplusplus

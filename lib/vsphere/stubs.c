@@ -106,6 +106,17 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
   return NO_VSPHERE ();
 }
 
+VD_API int
+vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
+                   const char *dspath, uint32_t flags,
+                   vd_progress_cb progress, void *payload)
+{
+  VD_ENTER ();
+  (void) s; (void) src_path; (void) dc; (void) dspath; (void) flags;
+  (void) progress; (void) payload;
+  return NO_VSPHERE ();
+}
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int vd__vsphere_stubs_unused;

@@ -480,10 +480,58 @@ do_changed (int argc, char **argv)
 }
 
 static int
+do_upload (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "overwrite", no_argument, NULL, 'O' },
+    { "thin", no_argument, NULL, 't' },
+    { "dc", required_argument, NULL, 'D' },
+    { "progress", no_argument, NULL, 'P' }, CONN_LONGOPTS, OPT_HELP,
+    { 0 } };
+  struct conn_opts co = { 0 };
+  struct progress pr;
+  const char *dc = NULL;
+  uint32_t flags = 0;
+  int c, r, want_progress = 0;
+  vd_vsphere *s;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "u:p:k", opts, NULL)) != -1) {
+    if (c == 'O')
+      flags |= VD_VSPHERE_UPLOAD_OVERWRITE;
+    else if (c == 't')
+      flags |= VD_VSPHERE_UPLOAD_THIN;
+    else if (c == 'D')
+      dc = optarg;
+    else if (c == 'P')
+      want_progress = 1;
+    else if (!conn_opt (&co, c, optarg)) {
+      usage_error ("vsphere upload", "invalid option");
+      return 1;
+    }
+  }
+  if (argc - optind != 3) {
+    usage_error ("vsphere upload", "expected DISK SERVER \"[datastore] "
+                 "folder/NAME.vmdk\"");
+    return 1;
+  }
+  if (connect_server (&s, "vsphere upload", argv[optind + 1], &co) < 0)
+    return 1;
+  progress_init (&pr, want_progress, -1);
+  r = vd_vsphere_upload (s, argv[optind], dc, argv[optind + 2], flags,
+                         pr.enabled ? progress_cb : NULL, &pr);
+  progress_done (&pr);
+  if (r < 0)
+    return fail_close (s);
+  vd_vsphere_close (s);
+  return 0;
+}
+
+static int
 run (int argc, char **argv)
 {
   if (argc < 2) {
-    usage_error ("vsphere", "expected ls, cleanup, snapshot or changed");
+    usage_error ("vsphere", "expected ls, cleanup, snapshot, changed or upload");
     return 1;
   }
   if (strcmp (argv[1], "ls") == 0)
@@ -494,8 +542,10 @@ run (int argc, char **argv)
     return do_snapshot (argc - 1, argv + 1);
   if (strcmp (argv[1], "changed") == 0)
     return do_changed (argc - 1, argv + 1);
+  if (strcmp (argv[1], "upload") == 0)
+    return do_upload (argc - 1, argv + 1);
   usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot, "
-               "changed)",
+               "changed, upload)",
                argv[1]);
   return 1;
 }
@@ -632,7 +682,8 @@ const struct command cmd_vsphere = {
   "vsphere", run,
   "ls [--json] SERVER | cleanup [--prefix P] SERVER | snapshot [--name N] "
   "SERVER VM | snapshot --remove SNAPSHOT SERVER | changed [--since ID] "
-  "[--snapshot S] SERVER VM [DEVICE]",
+  "[--snapshot S] SERVER VM [DEVICE] | upload [--thin] [--overwrite] DISK "
+  "SERVER \"[DATASTORE] FOLDER/NAME.vmdk\"",
   "An ESXi host or vCenter through the vSphere Web Services API: list "
   "VMs, disks and datastores; remove left-over vdisk snapshots.",
   "SERVER is [https://|vsphere://][USER@]HOST[:PORT][?thumbprint=..&"
@@ -645,6 +696,10 @@ const struct command cmd_vsphere = {
   "      --since ID           changed: areas changed since this changeId\n"
   "                           (default *: every allocated area)\n"
   "      --snapshot S         changed: as the snapshot S froze the disk\n"
+  "      --thin               upload: a thin vmfs disk\n"
+  "      --overwrite          upload: replace an existing disk\n"
+  "      --dc DC              upload: the datacenter (default: found)\n"
+  "      --progress           upload: progress on standard error\n"
   CONN_HELP
   "Disks open as vsphere://USER@HOST[:PORT]/[DATASTORE] PATH.vmdk in\n"
   "every command that reads (info, cat, map, convert, check, scan).\n",
