@@ -740,6 +740,17 @@ VD_API int vd_vsphere_upload (vd_vsphere *s, const char *src_path,
                               const char *dc, const char *dspath,
                               uint32_t flags, vd_progress_cb progress,
                               void *payload);
+/* Copy one datastore file ("[datastore] folder/file": a .vmx, an .nvram)
+ * to local_path (written to a temporary beside it, renamed when complete)
+ * or local_path to the datastore (one PUT).  Either refuses to replace an
+ * existing file (VD_EEXIST) unless VD_VSPHERE_UPLOAD_OVERWRITE.  dc NULL:
+ * found through the inventory. */
+VD_API int vd_vsphere_get_file (vd_vsphere *s, const char *dc,
+                                const char *dspath, const char *local_path,
+                                uint32_t flags);
+VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
+                                const char *dc, const char *dspath,
+                                uint32_t flags);
 /* @@VSPHERE@@ (declarations for vSphere go above this line) */
 
 #ifdef __cplusplus

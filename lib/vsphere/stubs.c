@@ -117,6 +117,24 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   return NO_VSPHERE ();
 }
 
+VD_API int
+vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
+                     const char *local_path, uint32_t flags)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath; (void) local_path; (void) flags;
+  return NO_VSPHERE ();
+}
+
+VD_API int
+vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                     const char *dspath, uint32_t flags)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath; (void) local_path; (void) flags;
+  return NO_VSPHERE ();
+}
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int vd__vsphere_stubs_unused;

@@ -13,13 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #define CHUNK (4u << 20)
 
 struct put_src {
-  vd_disk *disk;          /* NULL: from mem */
+  vd_disk *disk;          /* NULL: from mem or fd */
+  int fd;                 /* >= 0: from this file */
   const char *mem;
   uint64_t size, pos;
   uint8_t *buf;
@@ -37,6 +41,17 @@ put_read (char *dst, size_t size, size_t n, void *arg)
   size_t want = size * n, k;
   if (p->pos >= p->size)
     return 0;
+  if (!p->disk && p->fd >= 0) {
+    ssize_t got = pread (p->fd, dst, (size_t) VD_MIN ((uint64_t) want,
+                                                    p->size - p->pos),
+                         (off_t) p->pos);
+    if (got <= 0) {
+      p->failed = 1;
+      return CURL_READFUNC_ABORT;
+    }
+    p->pos += (uint64_t) got;
+    return (size_t) got;
+  }
   if (!p->disk) {
     k = (size_t) VD_MIN ((uint64_t) want, p->size - p->pos);
     memcpy (dst, p->mem + p->pos, k);
@@ -98,7 +113,9 @@ put_file (struct vd_vsphere *s, const char *url, const char *display,
   if (src->canceled)
     return vd_error (VD_ECANCELED, 0, "%s: upload canceled", display);
   if (src->failed)
-    return VD_EIO;   /* vd_disk_read recorded why */
+    return src->disk ? VD_EIO   /* vd_disk_read recorded why */
+           : vd_error (VD_EIO, errno, "%s: reading the local file failed",
+                       display);
   if (c != CURLE_OK)
     return vd_error (VD_EIO, ECONNRESET, "%s: upload failed after %llu of "
                      "%llu bytes: %s", display,
@@ -215,7 +232,7 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   char *ds = NULL, *path = NULL, *base = NULL, *dcp = NULL, *flat = NULL;
   char *flat_ds = NULL, *url = NULL, *desc = NULL;
   const char *slash;
-  struct put_src p = { 0 };
+  struct put_src p = { .fd = -1 };
   vd_disk *src = NULL;
   size_t dlen = 0;
   int r;
@@ -300,7 +317,7 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
     goto out;
   }
   {
-    struct put_src d = { .mem = desc, .size = dlen };
+    struct put_src d = { .fd = -1, .mem = desc, .size = dlen };
     r = put_file (s, url, dspath, &d);
   }
 out:
@@ -309,6 +326,146 @@ out:
   free (p.buf);
   free (ds); free (path); free (base); free (dcp); free (flat);
   free (flat_ds); free (url); free (desc);
+  return r;
+}
+
+/* "[ds] path" -> ds, path (malloc'd); 0 or an error. */
+static int
+split_target (const char *dspath, char **ds, char **path)
+{
+  const char *e = dspath ? strchr (dspath, ']') : NULL;
+  *ds = *path = NULL;
+  if (!dspath || dspath[0] != '[' || !e || e == dspath + 1)
+    return vd_error (VD_EINVAL, 0, "%s: not \"[datastore] folder/file\"",
+                     dspath ? dspath : "(null)");
+  *ds = strndup (dspath + 1, (size_t) (e - dspath - 1));
+  *path = strdup (e + 1 + strspn (e + 1, " "));
+  if (!*ds || !*path)
+    return vd_error (VD_ENOMEM, errno, "path");
+  if (!**path || strstr (*path, "..") || (*path)[0] == '/'
+      || (*path)[strlen (*path) - 1] == '/')
+    return vd_error (VD_EINVAL, 0, "%s: not a file path on the datastore",
+                     dspath);
+  return 0;
+}
+
+VD_API int
+vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                     const char *dspath, uint32_t flags)
+{
+  VD_ENTER ();
+  char *ds = NULL, *path = NULL, *dcp = NULL, *url = NULL;
+  struct put_src p = { .fd = -1 };
+  struct stat st;
+  int r;
+
+  if (!s || !local_path)
+    return vd_error (VD_EINVAL, 0, "put: no session or file");
+  r = split_target (dspath, &ds, &path);
+  if (r < 0)
+    goto out;
+  p.fd = open (local_path, O_RDONLY | O_CLOEXEC);
+  if (p.fd < 0 || fstat (p.fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    r = vd_error (p.fd < 0 ? vd__errno_code (errno) : VD_EINVAL, errno,
+                  "%s: %s", local_path, p.fd < 0 ? "open"
+                  : "not a regular file");
+    goto out;
+  }
+  p.size = (uint64_t) st.st_size;
+  if (dc)
+    dcp = strdup (dc);
+  else if ((r = vd__vs_dc_of (s, ds, &dcp)) < 0)
+    goto out;
+  if (!dcp) {
+    r = VD_ENOMEM;
+    goto out;
+  }
+  if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)) {
+    r = exists (s, dcp, dspath);
+    if (r > 0)
+      r = vd_error (VD_EEXIST, EEXIST, "put: %s already exists on the "
+                    "datastore (overwrite it explicitly)", dspath);
+    if (r < 0)
+      goto out;
+  }
+  url = make_url (s, dcp, ds, path);
+  r = url ? put_file (s, url, dspath, &p) : VD_ENOMEM;
+out:
+  if (p.fd >= 0)
+    close (p.fd);
+  free (ds); free (path); free (dcp); free (url);
+  return r;
+}
+
+VD_API int
+vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
+                     const char *local_path, uint32_t flags)
+{
+  VD_ENTER ();
+  char *ds = NULL, *path = NULL, *dcp = NULL, *tmp = NULL;
+  struct vd_io *io = NULL;
+  uint8_t *buf = NULL;
+  uint64_t size = 0;
+  int fd = -1, r;
+
+  if (!s || !local_path)
+    return vd_error (VD_EINVAL, 0, "get: no session or file");
+  r = split_target (dspath, &ds, &path);
+  if (r < 0)
+    goto out;
+  if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)
+      && access (local_path, F_OK) == 0) {
+    r = vd_error (VD_EEXIST, EEXIST, "get: %s exists (overwrite it "
+                  "explicitly)", local_path);
+    goto out;
+  }
+  if (dc)
+    dcp = strdup (dc);
+  else if ((r = vd__vs_dc_of (s, ds, &dcp)) < 0)
+    goto out;
+  if (!dcp) {
+    r = VD_ENOMEM;
+    goto out;
+  }
+  r = vd__io_https_open (&io, s, dcp, dspath, dspath, 0);
+  if (r < 0)
+    goto out;
+  io->ops->size (io, &size);
+  /* into a temporary beside it, renamed when complete */
+  tmp = vd__asprintf ("%s.part.%ld", local_path, (long) getpid ());
+  buf = malloc (CHUNK);
+  if (!tmp || !buf) {
+    r = vd_error (VD_ENOMEM, errno, "get");
+    goto out;
+  }
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    r = vd_error (vd__errno_code (errno), errno, "%s: create", tmp);
+    goto out;
+  }
+  for (uint64_t off = 0; off < size && r == 0;) {
+    size_t n = (size_t) VD_MIN ((uint64_t) CHUNK, size - off);
+    r = vd__io_pread (io, buf, n, off);
+    if (r == 0 && pwrite (fd, buf, n, (off_t) off) != (ssize_t) n)
+      r = vd_error (VD_EIO, errno, "%s: write", tmp);
+    off += n;
+  }
+  if (r == 0 && fsync (fd) < 0)
+    r = vd_error (VD_EIO, errno, "%s: write", tmp);
+  if (close (fd) < 0 && r == 0)
+    r = vd_error (VD_EIO, errno, "%s: write", tmp);
+  fd = -1;
+  if (r == 0 && rename (tmp, local_path) < 0)
+    r = vd_error (VD_EIO, errno, "%s: rename", local_path);
+  if (r < 0)
+    unlink (tmp);
+out:
+  if (fd >= 0) {
+    close (fd);
+    unlink (tmp);
+  }
+  vd__io_close (io);
+  free (buf); free (tmp); free (ds); free (path); free (dcp);
   return r;
 }
 

@@ -50,4 +50,23 @@ check "a target that is not NAME.vmdk is refused (exit $rc)" \
 "$VDISK" vsphere upload missing.vmdk "$S" "[$VCSIM_DS] x/y.vmdk" 2>err; rc=$?
 check "a missing source: clear error, nothing sent (exit $rc)" \
   sh -c "test $rc = 1 && grep -q missing.vmdk err && test ! -e '$VCSIM_DIR/x'"
+
+# .nvram backup and restore
+nv="[$VCSIM_DS] ha-host_VM0/ha-host_VM0.nvram"
+pattern nvram.bin 8684 9
+"$VDISK" vsphere put nvram.bin "$S" "$nv" 2>err; rc=$?
+check "put over an existing .nvram is refused (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'already exists' err"
+"$VDISK" vsphere put --overwrite nvram.bin "$S" "$nv" 2>err; rc=$?
+check "put --overwrite restores the .nvram (exit $rc)" cmp -s nvram.bin "$d/ha-host_VM0.nvram"
+"$VDISK" vsphere get "$S" "$nv" back.nvram 2>err; rc=$?
+check "get backs it up again, byte for byte (exit $rc)" cmp -s nvram.bin back.nvram
+"$VDISK" vsphere get "$S" "$nv" back.nvram 2>err; rc=$?
+check "get refuses to replace a local file (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'exists' err"
+"$VDISK" vsphere get "$S" "[$VCSIM_DS] ha-host_VM0/ha-host_VM0.vmx" empty.vmx 2>err; rc=$?
+check "get of an empty file gives an empty file (exit $rc)" sh -c "test $rc = 0 && test -f empty.vmx && test ! -s empty.vmx"
+"$VDISK" vsphere get "$S" "[$VCSIM_DS] ha-host_VM0/none.nvram" none 2>err; rc=$?
+check "get of a missing file: clear error, nothing written (exit $rc)" \
+  sh -c "test $rc = 1 && grep -qi 'no such file' err && ! ls none* 2>/dev/null"
 done_testing

@@ -527,11 +527,53 @@ do_upload (int argc, char **argv)
   return 0;
 }
 
+/* get SERVER "[ds] path" LOCAL | put LOCAL SERVER "[ds] path" */
+static int
+do_file (int argc, char **argv, int put)
+{
+  static const struct option opts[] = {
+    { "overwrite", no_argument, NULL, 'O' },
+    { "dc", required_argument, NULL, 'D' }, CONN_LONGOPTS, OPT_HELP,
+    { 0 } };
+  const char *verb = put ? "vsphere put" : "vsphere get";
+  struct conn_opts co = { 0 };
+  const char *dc = NULL;
+  uint32_t flags = 0;
+  int c, r;
+  vd_vsphere *s;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "u:p:k", opts, NULL)) != -1) {
+    if (c == 'O')
+      flags |= VD_VSPHERE_UPLOAD_OVERWRITE;
+    else if (c == 'D')
+      dc = optarg;
+    else if (!conn_opt (&co, c, optarg)) {
+      usage_error (verb, "invalid option");
+      return 1;
+    }
+  }
+  if (argc - optind != 3) {
+    usage_error (verb, put ? "expected LOCAL SERVER \"[datastore] path\""
+                 : "expected SERVER \"[datastore] path\" LOCAL");
+    return 1;
+  }
+  if (connect_server (&s, verb, argv[optind + (put ? 1 : 0)], &co) < 0)
+    return 1;
+  r = put ? vd_vsphere_put_file (s, argv[optind], dc, argv[optind + 2], flags)
+          : vd_vsphere_get_file (s, dc, argv[optind + 1], argv[optind + 2],
+                                 flags);
+  if (r < 0)
+    return fail_close (s);
+  vd_vsphere_close (s);
+  return 0;
+}
+
 static int
 run (int argc, char **argv)
 {
   if (argc < 2) {
-    usage_error ("vsphere", "expected ls, cleanup, snapshot, changed or upload");
+    usage_error ("vsphere", "expected ls, cleanup, snapshot, changed, upload, get or put");
     return 1;
   }
   if (strcmp (argv[1], "ls") == 0)
@@ -544,8 +586,10 @@ run (int argc, char **argv)
     return do_changed (argc - 1, argv + 1);
   if (strcmp (argv[1], "upload") == 0)
     return do_upload (argc - 1, argv + 1);
+  if (strcmp (argv[1], "get") == 0 || strcmp (argv[1], "put") == 0)
+    return do_file (argc - 1, argv + 1, argv[1][0] == 'p');
   usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot, "
-               "changed, upload)",
+               "changed, upload, get, put)",
                argv[1]);
   return 1;
 }
@@ -683,7 +727,8 @@ const struct command cmd_vsphere = {
   "ls [--json] SERVER | cleanup [--prefix P] SERVER | snapshot [--name N] "
   "SERVER VM | snapshot --remove SNAPSHOT SERVER | changed [--since ID] "
   "[--snapshot S] SERVER VM [DEVICE] | upload [--thin] [--overwrite] DISK "
-  "SERVER \"[DATASTORE] FOLDER/NAME.vmdk\"",
+  "SERVER \"[DATASTORE] FOLDER/NAME.vmdk\" | get SERVER \"[DATASTORE] PATH\" "
+  "LOCAL | put LOCAL SERVER \"[DATASTORE] PATH\"",
   "An ESXi host or vCenter through the vSphere Web Services API: list "
   "VMs, disks and datastores; remove left-over vdisk snapshots.",
   "SERVER is [https://|vsphere://][USER@]HOST[:PORT][?thumbprint=..&"
@@ -697,7 +742,7 @@ const struct command cmd_vsphere = {
   "                           (default *: every allocated area)\n"
   "      --snapshot S         changed: as the snapshot S froze the disk\n"
   "      --thin               upload: a thin vmfs disk\n"
-  "      --overwrite          upload: replace an existing disk\n"
+  "      --overwrite          upload, get, put: replace an existing file\n"
   "      --dc DC              upload: the datacenter (default: found)\n"
   "      --progress           upload: progress on standard error\n"
   CONN_HELP
