@@ -65,6 +65,20 @@ PY
 check "no snapshot is left after the scan" python3 -c "
 import json,sys; sys.exit(0 if all(not v['snapshots'] for v in json.load(open('ls.json'))['vms']) else 1)"
 
+# a scan killed while it reads leaves its snapshot; cleanup finds it
+pattern big.bin $((96 << 20)) 5
+"$VDISK" write --offset 0 --file big.bin "$vm0/disk1.vmdk"
+: > calls.log
+"$VDISK" scan --db "$DB" --vsphere "$S" > /dev/null 2>&1 & scan=$!
+for _ in $(seq 1000); do grep -q '^GET ha-host_VM0/' calls.log && break; sleep 0.01; done
+kill -9 $scan 2>/dev/null; wait $scan 2>/dev/null
+"$VDISK" vsphere ls --json "$S" > ls.json
+check "a scan killed mid-read leaves its vdisk-scan snapshot behind" python3 -c "
+import json,sys; s=[x['name'] for v in json.load(open('ls.json'))['vms'] for x in v['snapshots']]
+sys.exit(0 if len(s) == 1 and s[0].startswith('vdisk-scan-') else 1)"
+"$VDISK" vsphere cleanup "$S" > cleanup.out 2>err; rc=$?
+check "cleanup removes it (exit $rc)" sh -c "test $rc = 0 && grep -q '^1 snapshot removed' cleanup.out"
+
 # what a killed scan leaves behind, beside a snapshot of the user's
 "$VDISK" vsphere snapshot --name vdisk-scan-999-1 "$S" ha-host_VM1 > snap1 2>err
 "$VDISK" vsphere snapshot --name users-own "$S" ha-host_VM1 > snap2 2>err
