@@ -765,9 +765,13 @@ display_name (struct vd_vsphere *s, const char *ds, const char *path)
   return vd__asprintf ("vsphere://%s/[%s] %s", vd__vs_host (s), ds, path);
 }
 
-int
-vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
-                      const char *name, int rw)
+/* name is relative to near's folder; with allow_dspath, a "[ds] path"
+ * names any file on near's server (only for paths lib/disk.c built from
+ * near's own folder: an extent name from a descriptor is always relative,
+ * so a descriptor cannot reach another datastore). */
+static int
+open_near (struct vd_io **out, struct vd_io *near, const char *name, int rw,
+           int allow_dspath)
 {
   struct https_io *n = (struct https_io *) near;
   char *dspath, *display, *ds = NULL, *path = NULL;
@@ -777,7 +781,7 @@ vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
   *out = NULL;
   if (!vd__io_is_https (near))
     return vd_error (VD_EINVAL, 0, "%s: not a datastore file", name);
-  if (name[0] == '[')
+  if (allow_dspath && name[0] == '[')
     dspath = strdup (name);
   else if (name[0] == '/')
     return vd_error (VD_EINVAL, 0, "%s: an absolute path cannot name a "
@@ -798,6 +802,13 @@ vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
     r = vd__io_https_open (out, n->s, n->dc, dspath, display, rw);
   free (ds); free (path); free (dspath); free (display);
   return r;
+}
+
+int
+vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
+                      const char *name, int rw)
+{
+  return open_near (out, near, name, rw, 0);
 }
 
 /* vd_disk_open_vsphere hands the top file to vd_disk_open's open_link
@@ -828,7 +839,9 @@ vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
     const char *host = vd__vs_host (n->s);
     size_t hl = strlen (host);
     if (strncmp (p, host, hl) == 0 && p[hl] == '/')
-      return vd__io_https_sibling (out, near, p + hl + 1, rw);
+      /* "[ds] folder/parent.vmdk", or "parent.vmdk" beside a disk at
+       * the datastore's root */
+      return open_near (out, near, p + hl + 1, rw, p[hl + 1] == '[');
   }
   slash = strchr (p, '/');
   if (!slash)

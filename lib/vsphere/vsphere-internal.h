@@ -89,8 +89,9 @@ int vd__io_is_https (const struct vd_io *io);
  * the environment, see vdisk.h). */
 int vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
                            struct vd_io *near);
-/* Open the file name (relative to near's folder, or "[ds] path") on the
- * same session and datastore as near. */
+/* Open the file name, relative to near's folder (always: a name that
+ * looks like "[ds] path" is a file of that name there), on the same
+ * session and datastore as near. */
 int vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
                           const char *name, int rw);
 #ifdef VD_HAVE_VSPHERE

@@ -35,6 +35,13 @@ mkdir -p "$DS/other dir"
 "$VDISK" write --offset 2M --file b.bin "$DS/other dir/child.vmdk"
 "$VDISK" child "$DS/other dir/child.vmdk" "$DS/other dir/grandchild.vmdk" >/dev/null
 "$VDISK" write --offset 40M --file c.bin "$DS/other dir/grandchild.vmdk"
+"$VDISK" create --size 8M "$DS/rootbase.vmdk"                     # at the root
+"$VDISK" write --offset 0 --file c.bin "$DS/rootbase.vmdk"
+"$VDISK" child "$DS/rootbase.vmdk" "$DS/rootchild.vmdk" > /dev/null
+"$VDISK" write --offset 4M --file c.bin "$DS/rootchild.vmdk"
+cp "$vm1/disk1.vmdk" "$DS/other dir/sneaky.vmdk"       # names a file outside its folder
+cp "$vm1/disk1-flat.vmdk" "$DS/x-flat.vmdk"
+sed -i 's/"disk1-flat.vmdk"/"[LocalDS_0] x-flat.vmdk"/' "$DS/other dir/sneaky.vmdk"
 cat a.bin b.bin c.bin a.bin > q.raw; truncate -s 20M q.raw
 qemu-img convert -f raw -O vmdk q.raw "$DS/qemu-sparse.vmdk"
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized q.raw "$DS/qemu-stream.vmdk"
@@ -112,7 +119,7 @@ sys.exit(0 if ok else 1)
 PY
 
 # ---- disks over https -----------------------------------------------------
-for f in "ha-host_VM0/disk1.vmdk" "ha-host_VM1/disk1.vmdk" "other dir/base.vmdk" \
+for f in "ha-host_VM0/disk1.vmdk" "ha-host_VM1/disk1.vmdk" rootchild.vmdk "other dir/base.vmdk" \
          "other dir/child.vmdk" "other dir/grandchild.vmdk" qemu-sparse.vmdk \
          qemu-stream.vmdk qemu-flat.vmdk; do
   "$VDISK" cat "$DS/$f" > local.raw
@@ -142,6 +149,9 @@ sed "s/^/# /" cmp.txt
 check "the converted disk equals qemu's reading of the original (qemu-img compare, exit $rc)" test $rc = 0
 "$VDISK" write --offset 0 --file c.bin "$(uri ha-host_VM0/disk1.vmdk)" 2>err; rc=$?
 check "writes to a remote disk are refused (exit $rc)" test $rc != 0
+"$VDISK" cat "$(uri "other dir/sneaky.vmdk")" > /dev/null 2>err; rc=$?
+check "an extent name cannot reach outside the descriptor's folder (exit $rc: $(head -c 160 err))" \
+  sh -c "test $rc != 0 && grep -q 'other dir/\[LocalDS_0\] x-flat.vmdk: no such file' err"
 "$VDISK" cat "$(uri "no such/disk.vmdk")" > /dev/null 2>err; rc=$?
 check "a missing remote file: clear error (exit $rc)" \
   sh -c "test $rc != 0 && grep -qi 'no such file' err"
