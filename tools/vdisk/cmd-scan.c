@@ -490,6 +490,10 @@ out:
   return rc;
 }
 
+/* cmd-vsphere.c */
+int vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so,
+                  int json, const char *server);
+
 static int
 run (int argc, char **argv)
 {
@@ -505,9 +509,10 @@ run (int argc, char **argv)
     { "fill", required_argument, NULL, 'F' },
     { "vms", required_argument, NULL, 'v' },
     { "host", required_argument, NULL, 'H' },
+    { "vsphere", required_argument, NULL, 'V' },
     OPT_HELP, { 0 } };
   struct scan_cfg cfg;
-  const char *db = NULL, *vms = NULL, *host = NULL;
+  const char *db = NULL, *vms = NULL, *host = NULL, *vsphere = NULL;
   uint64_t overlap = 0, v;
   int c, rc;
   char *end;
@@ -553,6 +558,7 @@ run (int argc, char **argv)
       break;
     case 'v': vms = optarg; break;
     case 'H': host = optarg; break;
+    case 'V': host = vsphere = optarg; break;
     default: usage_error ("scan", "invalid option"); return 2;
     }
   }
@@ -592,6 +598,7 @@ run (int argc, char **argv)
              vd_scanner_get_signature_count (cfg.sc),
              db ? db : VD_CLAMAV_DEFAULT_DB);
   rc = vms ? scan_vms (&cfg, vms)
+     : vsphere ? vsphere_scan (cfg.sc, &cfg.so, cfg.json, vsphere)
      : host ? scan_host (&cfg, host)
      : scan_disks (&cfg, argc - optind, argv + optind);
   vd_scanner_free (cfg.sc);
@@ -603,7 +610,8 @@ const struct command cmd_scan = {
   "scan", run,
   "[--db DIR] [--threads N] [--json] [--fix [--into CHILD | --in-place]] "
   "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER\n"
-  "       vdisk scan [--db DIR] [--json] --host URI",
+  "       vdisk scan [--db DIR] [--json] --host URI\n"
+  "       vdisk scan [--db DIR] [--json] --vsphere SERVER",
   "Scan the allocated data of disks (or of every VM under a folder) for "
   "virus signatures with libclamav.  Exit status: 1 when a virus was "
   "found in any disk (even if another could not be scanned: an infection "
@@ -622,5 +630,7 @@ const struct command cmd_scan = {
   "      --in-place        with --fix: change DISK itself\n"
   "      --fill BYTE       with --fix: fill byte instead of 0\n"
   "      --vms FOLDER      every disk of every VM (*.vmx) under FOLDER\n"
-  "      --host URI        every disk a vdisk server lists (nbds://...)\n",
+  "      --host URI        every disk a vdisk server lists (nbds://...)\n"
+  "      --vsphere SERVER  every disk of every VM on an ESXi host or vCenter\n"
+  "                        (running VMs read from a snapshot; see vsphere)\n",
 };
