@@ -429,6 +429,8 @@ struct walk {
   struct nbdkit_exports *exports;  /* NULL: only count */
   uint64_t count;
   int err;
+  char **names;                 /* the disks found (with exports) */
+  size_t n, cap;
 };
 
 static void
@@ -469,8 +471,22 @@ walk (int dirfd, const char *prefix, int depth, struct walk *w)
     }
     else if (S_ISREG (st.st_mode) && relname_ok (rel, &why)
              && is_descriptor (dirfd, de->d_name)) {
-      if (w->exports && nbdkit_add_export (w->exports, rel, NULL) < 0)
-        w->err = 1;
+      if (w->exports) {
+        if (w->n == w->cap) {
+          size_t nc = w->cap ? w->cap * 2 : 64;
+          char **nv = realloc (w->names, nc * sizeof *nv);
+          if (nv) {
+            w->names = nv;
+            w->cap = nc;
+          }
+        }
+        if (w->n < w->cap) {
+          w->names[w->n++] = rel;
+          rel = NULL;
+        }
+        else
+          w->err = 1;
+      }
       w->count++;
     }
     free (rel);
@@ -491,14 +507,65 @@ walk_datastore (struct walk *w)
   return w->err ? -1 : 0;
 }
 
+/* The datastore-relative name of the parent of disk rel (its
+ * parentFileNameHint against rel's folder), or NULL: a base disk, or a
+ * parent outside the datastore. */
+static char *
+parent_of (const char *rel)
+{
+  vd_disk *d;
+  char *path = NULL, *r = NULL;
+  const char *hint, *slash = strrchr (rel, '/');
+  if (asprintf (&path, "%s/%s", datastore, rel) < 0)
+    return NULL;
+  if (vd_disk_open (&d, path, VD_OPEN_READ_ONLY | VD_OPEN_SINGLE_LINK) < 0) {
+    free (path);
+    return NULL;
+  }
+  hint = vd_disk_get_parent_hint (d);
+  if (hint && hint[0] != '/' && !strstr (hint, "..")
+      && asprintf (&r, "%.*s%s", slash ? (int) (slash - rel + 1) : 0, rel,
+                   hint) < 0)
+    r = NULL;
+  vd_disk_close (d);
+  free (path);
+  return r;
+}
+
+/* Every disk; a link that another listed disk names as its parent is
+ * described "parent of CHILD" so that clients listing the VM disks of a
+ * datastore (vdisk inventory) can leave the older links of chains out. */
 static int
 vdisk_list_exports (int readonly, int is_tls,
                     struct nbdkit_exports *exports)
 {
-  struct walk w = { exports, 0, 0 };
+  struct walk w = { exports, 0, 0, NULL, 0, 0 };
+  char **parent;
+  int r;
   (void) readonly;
   (void) is_tls;
-  return walk_datastore (&w);
+  r = walk_datastore (&w);
+  parent = calloc (w.n ? w.n : 1, sizeof *parent);
+  for (size_t i = 0; r == 0 && parent && i < w.n; i++)
+    parent[i] = parent_of (w.names[i]);
+  for (size_t i = 0; r == 0 && i < w.n; i++) {
+    char *desc = NULL;
+    for (size_t j = 0; parent && j < w.n && !desc; j++)
+      if (parent[j] && strcmp (parent[j], w.names[i]) == 0
+          && asprintf (&desc, "parent of %s", w.names[j]) < 0)
+        desc = NULL;
+    if (nbdkit_add_export (exports, w.names[i], desc) < 0)
+      r = -1;
+    free (desc);
+  }
+  for (size_t i = 0; i < w.n; i++) {
+    free (w.names[i]);
+    if (parent)
+      free (parent[i]);
+  }
+  free (parent);
+  free (w.names);
+  return r;
 }
 
 static const char *
@@ -771,7 +838,7 @@ open_create (const char *export, int readonly)
     return NULL;
   }
   if (quota_disks) {
-    struct walk w = { NULL, 0, 0 };
+    struct walk w = { NULL, 0, 0, NULL, 0, 0 };
     if (walk_datastore (&w) < 0)
       return NULL;
     if (w.count >= quota_disks) {
