@@ -90,7 +90,10 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
 
 #define CHUNK (256u << 10)
 #define MAX_INFLIGHT 64
-#define RA_SLOTS 32                 /* read-ahead: 32 x 256 KiB = 8 MiB */
+#define RA_SLOTS 128                /* read-ahead at most 32 MiB ... */
+#define RA_DEFAULT 32               /* ... by default 8 MiB */
+#define GROW_AT 8                   /* in flight on each connection before
+                                       another one is opened */
 #define MAX_EXTENTS 16384           /* extent cache entries */
 #define BS_SPAN (1ull << 30)        /* bytes per block status request */
 #define BS_PARALLEL 4               /* block status requests in flight */
@@ -137,6 +140,9 @@ struct nbd_io {
   struct vd_io io;              /* first: vd__io_close frees the pointer */
   struct nbd_handle *h[NBD_MAX_CONNS];
   unsigned n;
+  unsigned want;                /* connections to open when busy */
+  int connecting;
+  char *again;                  /* export name for them (NULL: the URI's) */
   unsigned inflight[NBD_MAX_CONNS];
   uint64_t size;
   int can_zero, can_flush, has_bs;
@@ -305,11 +311,44 @@ req_done (void *user_data, int *error)
   return 1;                     /* retire the command */
 }
 
+static int connect_one (struct nbd_handle **out, const char *uri,
+                        const char *user, const char *psk_path,
+                        const char *export);
+
+/* Open one more connection (multi-conn servers) once every open one has
+ * GROW_AT requests in flight: small disks never pay for connections
+ * they would not use.  Under mu, dropped while connecting. */
+static void
+maybe_grow (struct nbd_io *nio)
+{
+  struct nbd_handle *h;
+  int r;
+
+  if (nio->n >= nio->want || nio->connecting)
+    return;
+  for (unsigned i = 0; i < nio->n; i++)
+    if (nio->inflight[i] < GROW_AT)
+      return;
+  nio->connecting = 1;
+  pthread_mutex_unlock (&nio->mu);
+  r = connect_one (&h, nio->io.name, nio->user,
+                   nio->psk_path[0] ? nio->psk_path : NULL, nio->again);
+  pthread_mutex_lock (&nio->mu);
+  nio->connecting = 0;
+  if (r < 0) {
+    vd__error_clear ();         /* fewer connections are fine */
+    nio->want = nio->n;
+    return;
+  }
+  nio->h[nio->n++] = h;
+}
+
 /* A connection with room for one more request (under mu), driving the
  * others until there is one; -1 when every connection is dead. */
 static int
 pick_conn (struct nbd_io *nio)
 {
+  maybe_grow (nio);
   for (;;) {
     int best = -1, live = 0;
     for (unsigned i = 0; i < nio->n; i++) {
@@ -897,6 +936,8 @@ nbdio_close (struct vd_io *io)
   }
   free (nio->ext);
   nio->ext = NULL;
+  free (nio->again);
+  nio->again = NULL;
   if (nio->sync_ok) {
     pthread_mutex_destroy (&nio->mu);
     pthread_cond_destroy (&nio->cv);
@@ -1120,6 +1161,8 @@ fail:
   return r;
 }
 
+static char *server_path (struct nbd_io *nio);
+
 int
 vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
 {
@@ -1177,7 +1220,7 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
     goto fail;
   }
   nio->sync_ok = 1;
-  nio->ra_slots = RA_SLOTS;
+  nio->ra_slots = RA_DEFAULT;
   if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env) {
     unsigned long long v = strtoull (env, NULL, 10) / CHUNK;
     nio->ra_slots = v > RA_SLOTS ? RA_SLOTS : (unsigned) v;
@@ -1203,16 +1246,18 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   nio->can_zero = rw && nbd_can_zero (nio->h[0]) == 1;
   nio->has_bs = nbd_can_meta_context (nio->h[0],
                                       LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
-  if (want > 1 && nbd_can_multi_conn (nio->h[0]) == 1)
-    while (nio->n < want) {
-      r = connect_one (&nio->h[nio->n], uri, user,
-                       psk_path[0] ? psk_path : NULL, NULL);
-      if (r < 0) {
-        vd__error_clear ();     /* fewer connections are fine */
-        break;
-      }
-      nio->n++;
-    }
+  nio->want = 1;
+  if (want > 1 && nbd_can_multi_conn (nio->h[0]) == 1) {
+    /* more connections when busy (maybe_grow); they open the disk the
+     * first one opened: PATH, not create:TYPE:BYTES:PATH (which would
+     * make it again) */
+    char *name = nbd_get_export_name (nio->h[0]);
+    if (name && strncmp (name, "create:", 7) == 0)
+      nio->again = server_path (nio);
+    if (name && (strncmp (name, "create:", 7) != 0 || nio->again))
+      nio->want = want;
+    free (name);
+  }
   /* kept for side connections (metadata) */
   nio->user = user;
   user = NULL;

@@ -106,4 +106,42 @@ timeout 120 "$STRESS" "$(U w.sock)" wref.raw 4 150 write > s3.txt 2>&1
 rc=$?; sed 's/^/# /' s3.txt
 check "error filter, reads and writes in flight together: all correct" bash -c "[ $rc = 0 ] && grep -q 'mismatched 0' s3.txt"
 check "the served file equals the reference (no write landed elsewhere)" cmp -s w.raw wref.raw
+
+# ---- vdisk upload (a create: export) over several connections ----
+# the extra connections open the disk the first one made (PATH), never
+# create:...:PATH again (the server would refuse "already exists")
+plugin=""
+for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
+  [ -n "$b" ] || continue
+  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
+  [ -e "$so" ] || continue
+  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
+  plugin=$so; break
+done
+if [ -n "$plugin" ]; then
+  mkdir -p ds
+  VDISK_NBDKIT_PLUGIN=$plugin timeout 120 "$VDISK" serve --unix "$WORK/v.sock" --pidfile "$WORK/v.pid" ds 2> serve.log &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s v.pid ] && break; sleep 0.1; done
+  "$VDISK" create -s 8M src.vmdk >/dev/null
+  python3 -c "open('part.bin','wb').write(open('d.raw','rb').read(3<<20))"
+  "$VDISK" write -o 0 -f part.bin src.vmdk >/dev/null
+  VDISK_NBD_STATS=1 timeout 60 "$VDISK" upload src.vmdk "nbd+unix:///up.vmdk?socket=$WORK/v.sock" 2> up.err
+  rc=$?
+  sed 's/^/# /' up.err
+  check "vdisk upload over NBD succeeds (exit $rc)" test "$rc" = 0
+  "$VDISK" cat src.vmdk > src.raw
+  check "the uploaded disk reads back identical" bash -c "'$VDISK' cat 'nbd+unix:///up.vmdk?socket=$WORK/v.sock' | cmp -s - src.raw"
+  # a busy client of a create: export: random reads and writes from 4
+  # threads make it open more connections
+  truncate -s 16M zero.raw
+  VDISK_NBD_STATS=1 timeout 120 "$STRESS" "nbd+unix:///create:thin:16777216:up2.vmdk?socket=$WORK/v.sock" \
+    zero.raw 4 60 write > s4.txt 2> st4.txt
+  rc=$?; sed 's/^/# /' s4.txt st4.txt
+  check "create: export, 4 threads reading and writing: all correct" bash -c "[ $rc = 0 ] && grep -q 'mismatched 0' s4.txt"
+  check "... over several connections" grep -Eq 'up2.vmdk.*connections [2-8]' st4.txt
+  check "no connection tried to create the disk again" bash -c "! grep -q 'already exists' serve.log"
+else
+  echo "# no uninstrumented nbdkit-vdisk-plugin.so: upload checks skipped"
+fi
 done_testing
