@@ -673,12 +673,16 @@ result_path (const char *dir, const char *id)
   return vd__asprintf ("%s/%s.json", dir, id);
 }
 
+/* The result document at path, or NULL (*exists tells a file that is
+ * there but is not a JSON object from no file). */
 static json_object *
-read_result (const char *path)
+read_result (const char *path, int *exists)
 {
   struct stat st;
   json_object *o = NULL;
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (exists)
+    *exists = fd >= 0 || errno != ENOENT;
   if (fd < 0)
     return NULL;
   if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode)
@@ -716,7 +720,7 @@ vd_fleet_result_done (const char *dir, const char *id)
   path = result_path (dir, id);
   if (!path)
     return vd_error (VD_ENOMEM, ENOMEM, "%s", dir);
-  o = read_result (path);
+  o = read_result (path, NULL);
   free (path);
   st = o ? jstr (o, "status") : NULL;
   done = st && strcmp (st, "failed") != 0;
@@ -902,7 +906,8 @@ jnum (json_object *o, const char *key)
 /* One disk for the report: its result (or none), its manifest entry (or
  * none).  Calls cb, counts, adds to the JSON arrays. */
 static int
-report_one (json_object *res, const struct vd_fleet_disk *md, const char *id,
+report_one (json_object *res, int exists, const struct vd_fleet_disk *md,
+            const char *id,
             vd_fleet_result_cb cb, void *payload,
             struct vd_fleet_totals *t, json_object *disks,
             json_object *allhits, json_object *notdone)
@@ -918,6 +923,10 @@ report_one (json_object *res, const struct vd_fleet_disk *md, const char *id,
   r.uri = md ? md->uri : NULL;
   r.host = md ? md->host : NULL;
   r.status = "missing";
+  if (!res && exists) {
+    r.status = "failed";
+    r.error = "the result document is not a whole JSON object";
+  }
   if (res) {
     const char *st = jstr (res, "status");
     r.status = st && (!strcmp (st, "clean") || !strcmp (st, "infected")
@@ -1060,20 +1069,22 @@ vd_fleet_report (const char *dir, const vd_fleet *fleet,
     for (size_t i = 0; i < fleet->n && r == 0; i++) {
       const struct vd_fleet_disk *md = &fleet->v[i];
       char *path = result_path (dir, md->id);
-      json_object *res = path ? read_result (path) : NULL;
+      int exists = 0;
+      json_object *res = path ? read_result (path, &exists) : NULL;
       free (path);
-      r = report_one (res, md, md->id, cb, payload, &t, disks, allhits,
-                      notdone);
+      r = report_one (res, exists, md, md->id, cb, payload, &t, disks,
+                      allhits, notdone);
       json_object_put (res);
     }
   }
   else
     for (size_t i = 0; i < nids && r == 0; i++) {
       char *path = result_path (dir, ids[i]);
-      json_object *res = path ? read_result (path) : NULL;
+      int exists = 0;
+      json_object *res = path ? read_result (path, &exists) : NULL;
       free (path);
-      r = report_one (res, NULL, ids[i], cb, payload, &t, disks, allhits,
-                      notdone);
+      r = report_one (res, exists, NULL, ids[i], cb, payload, &t, disks,
+                      allhits, notdone);
       json_object_put (res);
     }
   if (r > 0)
