@@ -1165,6 +1165,112 @@ VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
                                 uint32_t flags);
 /* @@VSPHERE@@ (declarations for vSphere go above this line) */
 
+/* ---- fleets: inventories, shards, per-disk results (docs/fleet.md) -- */
+
+/* One disk of a fleet: a line of a manifest (JSON lines). */
+struct vd_fleet_disk {
+  const char *id;        /* stable: 32 hex digits of SHA-256 over the kind
+                            of source, the host and the disk's location */
+  const char *uri;       /* the path or NBD URI to open */
+  const char *host;      /* the source host: the machine for a folder,
+                            "HOST:PORT" or "unix:SOCKET" for a server */
+  const char *vm;        /* VM name (displayName / the export's folder),
+                            or NULL */
+  const char *vmx;       /* the .vmx (folder sources), or NULL */
+  const char *device;    /* "scsi0:0" (folder sources), or NULL */
+  uint64_t capacity;     /* bytes */
+  uint64_t allocated;    /* data bytes by the allocation map */
+  unsigned depth;        /* links in the disk's chain */
+};
+
+/* Non-zero from the callback stops. */
+typedef int (*vd_fleet_disk_cb) (const struct vd_fleet_disk *disk,
+                                 void *payload);
+
+/* The disks of one source: a folder of VMs (every disk of every .vmx, as
+ * vd_find_vm_disks finds them; VMs without disks skipped) or an NBD URI
+ * of a vdisk server (every export but the older links of chains, which
+ * the server describes as "parent of CHILD").  Each disk is opened
+ * read-only to measure it.  The strings live for the callback only.
+ * Errors: VD_EINVAL (not a folder or URI), what opening a disk or the
+ * server returns (the walk stops at the first). */
+VD_API int vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb,
+                               void *payload);
+/* One manifest line for disk (malloc'd, no newline), or NULL (error
+ * set: VD_EINVAL without id or uri, VD_ENOMEM). */
+VD_API char *vd_fleet_disk_to_json (const struct vd_fleet_disk *disk);
+
+/* A loaded manifest. */
+typedef struct vd_fleet vd_fleet;
+/* Load a manifest (JSON lines; blank lines and lines starting with '#'
+ * skipped).  VD_ECORRUPT names the line of a bad entry (not an object, no
+ * "id"/"uri", an ID listed twice, negative numbers); VD_EINVAL for a file
+ * over 256 MiB. */
+VD_API int vd_fleet_load (vd_fleet **out, const char *manifest);
+/* Number of disks (0 for NULL) and disk i (NULL when out of range). */
+VD_API size_t vd_fleet_count (const vd_fleet *fleet);
+VD_API const struct vd_fleet_disk *vd_fleet_get (const vd_fleet *fleet,
+                                                 size_t i);
+/* Shard index of count: *members (free()) gets the indexes of its disks,
+ * in the order to run them (largest first).  Deterministic: the disks
+ * sorted by allocated bytes (largest first, ties by ID) each go to the
+ * shard with the fewest bytes so far (ties: the lowest index).  per_host
+ * K (0: no limit) keeps each host's disks on at most K shards, so that
+ * with one disk at a time per shard no more than K shards read from a
+ * host at once.  VD_EINVAL for index >= count or count > 100000. */
+VD_API int vd_fleet_shard (const vd_fleet *fleet, unsigned index,
+                           unsigned count, unsigned per_host,
+                           size_t **members, size_t *n);
+VD_API void vd_fleet_free (vd_fleet *fleet);
+
+struct vd_fleet_hit {
+  const char *name;      /* signature */
+  uint64_t offset, length;
+  uint64_t first_sector, last_sector;
+};
+
+/* The result of one disk's job. */
+struct vd_fleet_result {
+  const char *id, *uri, *host;
+  const char *job;       /* "scan", "backup" */
+  const char *status;    /* "clean", "infected", "done", "failed"; in a
+                            report also "missing" (no result yet) */
+  const char *error;     /* failed: why */
+  const char *detail;    /* e.g. the backup point, or NULL */
+  const char *shard;     /* "I/N" that ran it, or NULL */
+  const char *version;   /* report: the vdisk version that wrote it */
+  const struct vd_fleet_hit *hits;
+  size_t n_hits;
+  uint64_t bytes_read;
+  double seconds;
+};
+
+/* Write dir/ID.json: the result with the time and this vdisk's version,
+ * through a synced temporary file renamed into place, so a killed worker
+ * leaves either the whole document or none.  VD_EINVAL for an ID that is
+ * not 1-64 of [A-Za-z0-9_-] or no status; I/O errors name the file. */
+VD_API int vd_fleet_result_write (const char *dir,
+                                  const struct vd_fleet_result *result);
+/* 1 when dir holds a result for id whose status is not "failed" (a
+ * re-run skips the disk), 0 when not, VD_EINVAL for a bad ID. */
+VD_API int vd_fleet_result_done (const char *dir, const char *id);
+
+struct vd_fleet_totals {
+  uint64_t disks, done, clean, infected, failed, missing, hits, bytes_read;
+  double seconds;        /* summed over the disks */
+};
+typedef int (*vd_fleet_result_cb) (const struct vd_fleet_result *result,
+                                   void *payload);
+/* Merge the results in dir: with fleet, one entry per manifest disk in
+ * manifest order ("missing" when it has no result); without, every result
+ * in ID order.  cb (may be NULL; non-zero stops) gets each; *totals the
+ * counts; *json (may be NULL; free()) a document {"vdisk_version",
+ * "totals", "disks", "hits" (every hit with its disk), "not_done" (missing
+ * and failed disks)}.  A result that does not parse counts as failed. */
+VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
+                            vd_fleet_result_cb cb, void *payload,
+                            struct vd_fleet_totals *totals, char **json);
+
 #ifdef __cplusplus
 }
 #endif
