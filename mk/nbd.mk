@@ -19,9 +19,13 @@ nbd-plugin: $(NBD_PLUGIN)
 extra-build: nbd-plugin
 install-extra: install-nbd-plugin
 
-$(NBD_PLUGIN): plugins/nbdkit/vdisk.c include/vdisk/vdisk.h $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
+NBD_PLUGIN_SRCS := $(sort $(wildcard plugins/nbdkit/*.c))
+
+# Only nbdkit's plugin_init is exported (-fvisibility=hidden).
+$(NBD_PLUGIN): $(NBD_PLUGIN_SRCS) plugins/nbdkit/plugin.h include/vdisk/vdisk.h $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(NBDKIT_CFLAGS) -fPIC -shared -o $@ $< \
+	$(CC) $(CFLAGS_ALL) $(NBDKIT_CFLAGS) -fPIC -fvisibility=hidden -shared -o $@ \
+	  $(NBD_PLUGIN_SRCS) \
 	  -L$(O)/lib -lvdisk -Wl,-rpath,'$$ORIGIN/../lib:$$ORIGIN/../..' $(LDFLAGS_ALL)
 
 $(O)/man/nbdkit-vdisk-plugin.1: plugins/nbdkit/nbdkit-vdisk-plugin.pod
