@@ -34,9 +34,6 @@
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-#define VERSION_STRING \
-  STR (VD_VERSION_MAJOR) "." STR (VD_VERSION_MINOR) "." STR (VD_VERSION_MICRO)
-
 /* ---- process-wide state ------------------------------------------------ */
 
 /* configuration (set before the server starts) */
@@ -687,7 +684,7 @@ reserved_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
 static struct nbdkit_plugin plugin = {
   .name = "vdisk",
   .longname = "nbdkit VMDK plugin (libvdisk)",
-  .version = VERSION_STRING,
+  .version = VD_VERSION_STRING,
   .unload = reserved_unload,
   .config = vdisk_config,
   .config_complete = vdisk_config_complete,

@@ -237,7 +237,7 @@ main (int argc, char **argv)
     return 0;
   }
   if (!strcmp (argv[1], "-V") || !strcmp (argv[1], "--version")) {
-    printf ("vdisk %s\nlibvdisk %s\n", VDISK_TOOL_VERSION, vd_get_version ());
+    printf ("vdisk %s\nlibvdisk %s\n", VD_VERSION_STRING, vd_get_version ());
     return 0;
   }
   c = find_command (argv[1]);

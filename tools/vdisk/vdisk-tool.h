@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <vdisk/vdisk.h>
 
-#define VDISK_TOOL_VERSION "0.1.0"
-
 struct command {
   const char *name;
   int (*run) (int argc, char **argv);

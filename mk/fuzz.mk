@@ -1,4 +1,5 @@
-# Trust: fuzzing, fault injection, crash tests, ThreadSanitizer, valgrind.
+# Fuzzing and the long robustness runs: libFuzzer targets, fault injection,
+# crash tests, ThreadSanitizer, valgrind.
 #
 #   make fuzz [SECONDS=N] [FUZZ_TARGETS="sparse chain"] [FUZZ_JOBS=2]
 #       build the libFuzzer targets (clang-14, ASan+UBSan) into build/fuzz
@@ -20,7 +21,7 @@ FUZZ_TARGETS ?= descriptor sparse stream cowd sesparse chain check
 FUZZ_JOBS    ?= 1
 SECONDS      ?= 30
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                -g -O1 -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Ilib -pthread
+                -g -O1 -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude $(LIB_CFLAGS) -pthread
 
 .PHONY: fuzz fuzz-build crash-long fault-long tsan valgrind
 
