@@ -71,6 +71,43 @@ vix_remote_error (int rc, const char *func, const struct VixDiskLibConnectParam 
   return vd_to_vix (rc, func);
 }
 
+/* The URI prefix and query of connection c to server (user: the TLS
+ * user, NULL for plaintext); serverName "unix:/path/to/socket" reaches a
+ * Unix socket.  0, or -1 when out of memory. */
+static int
+make_uris (struct VixDiskLibConnectParam *c, const char *server,
+           const char *user, unsigned port)
+{
+  int tls = user != NULL;
+
+  if (strncmp (server, "unix:", 5) == 0) {
+    char *sock = uri_encode (server + 5);
+    if (!sock
+        || asprintf (&c->uri_prefix, "%s://%s%s/",
+                     tls ? "nbds+unix" : "nbd+unix", tls ? user : "",
+                     tls ? "@" : "") < 0
+        || asprintf (&c->uri_query, "?socket=%s%s%s%d", sock,
+                     tls ? "&tls-psk-file=" : "", tls ? "/proc/self/fd/" : "",
+                     tls ? c->psk_fd : 0) < 0) {
+      free (sock);
+      return -1;
+    }
+    if (!tls)
+      c->uri_query[strlen (c->uri_query) - 1] = '\0';  /* the stray 0 */
+    free (sock);
+    return 0;
+  }
+  int v6 = strchr (server, ':') != NULL;
+  if (asprintf (&c->uri_prefix, "%s://%s%s%s%s%s:%u/", tls ? "nbds" : "nbd",
+                tls ? user : "", tls ? "@" : "", v6 ? "[" : "", server,
+                v6 ? "]" : "", port) < 0
+      || (tls ? asprintf (&c->uri_query, "?tls-psk-file=/proc/self/fd/%d",
+                          c->psk_fd)
+          : asprintf (&c->uri_query, "%s", "")) < 0)
+    return -1;
+  return 0;
+}
+
 VixError
 vix_remote_connect (const VixDiskLibConnectParams *p, Bool readOnly,
                 const char *snapshotRef, const char *transportModes,
@@ -139,34 +176,9 @@ vix_remote_connect (const VixDiskLibConnectParams *p, Bool readOnly,
     }
     explicit_bzero (hex, sizeof hex);
   }
-  /* serverName "unix:/path/to/socket" reaches a Unix socket. */
-  if (strncmp (server, "unix:", 5) == 0) {
-    char *sock = uri_encode (server + 5);
-    if (!sock
-        || asprintf (&c->uri_prefix, "%s://%s%s/", tls ? "nbds+unix" : "nbd+unix",
-                     tls ? user : "", tls ? "@" : "") < 0
-        || asprintf (&c->uri_query, "?socket=%s%s%s%d", sock,
-                     tls ? "&tls-psk-file=" : "", tls ? "/proc/self/fd/" : "",
-                     tls ? c->psk_fd : 0) < 0) {
-      free (sock);
-      VixDiskLib_Disconnect (c);
-      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
-    }
-    if (!tls)
-      c->uri_query[strlen (c->uri_query) - 1] = '\0';  /* the stray 0 */
-    free (sock);
-  }
-  else {
-    int v6 = strchr (server, ':') != NULL;
-    if (asprintf (&c->uri_prefix, "%s://%s%s%s%s%s:%u/", tls ? "nbds" : "nbd",
-                  tls ? user : "", tls ? "@" : "", v6 ? "[" : "", server,
-                  v6 ? "]" : "", port) < 0
-        || (tls ? asprintf (&c->uri_query, "?tls-psk-file=/proc/self/fd/%d",
-                            c->psk_fd)
-            : asprintf (&c->uri_query, "%s", "")) < 0) {
-      VixDiskLib_Disconnect (c);
-      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
-    }
+  if (make_uris (c, server, tls ? user : NULL, port) < 0) {
+    VixDiskLib_Disconnect (c);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
   }
   /* Log in now, as VDDK does at Connect: a wrong password fails here. */
   probe = vix_remote_uri (c, "");
