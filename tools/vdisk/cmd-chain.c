@@ -190,12 +190,12 @@ fmt_time (char *buf, size_t n, int64_t when)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
     { "at", required_argument, NULL, 'a' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (IGNORE_CID) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c, json = 0, rc = 0;
   const char *at = NULL;
@@ -203,10 +203,10 @@ run (int argc, char **argv)
   vd_disk *d;
 
   while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
+    if (open_option (c, &oo))
+      continue;
     switch (c) {
     case 'j': json = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'a': at = optarg; break;
     default: return usage_error ("chain", "invalid option");
     }
