@@ -8,9 +8,7 @@ run (int argc, char **argv)
     with_open_options (own, OO (TRUSTED) | OO (FORCE));
   struct open_opts oo = { 0 };
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
     if (c == 'f')
       oo.force = 1;
     else

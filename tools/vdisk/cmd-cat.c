@@ -78,9 +78,7 @@ run (int argc, char **argv)
   vd_disk *d;
   uint8_t *buf;
 
-  while ((c = getopt_long (argc, argv, "r", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "r", opts, &oo)) != -1) {
     switch (c) {
     case 'r': break;
     default: return usage_error ("cat", "invalid option");

@@ -74,9 +74,7 @@ run_cbt (int argc, char **argv)
     with_open_options (own, OO (FORCE) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c, json = 0;
-  while ((c = getopt_long (argc, argv, "fj", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "fj", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
     case 'f': oo.force = 1; break;
@@ -147,9 +145,7 @@ run_changes (int argc, char **argv)
   const char *since = NULL;
   uint64_t off = 0, len = UINT64_MAX;
   int c, json = 0;
-  while ((c = getopt_long (argc, argv, "s:o:l:j", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "s:o:l:j", opts, &oo)) != -1) {
     switch (c) {
     case 's': since = optarg; break;
     case 'o':

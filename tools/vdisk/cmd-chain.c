@@ -202,9 +202,7 @@ run (int argc, char **argv)
   int64_t at_time = 0;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
     case 'a': at = optarg; break;

@@ -40,9 +40,7 @@ run (int argc, char **argv)
   struct msgs m = { 0 };
   int c, repair = 0, force = 0, refused = 0;
 
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': m.json = 1; break;
     case 'r': repair = 1; break;

@@ -12,9 +12,7 @@ run (int argc, char **argv)
   int c, rc = 0;
   vd_disk *p;
 
-  while ((c = getopt_long (argc, argv, "t:", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "t:", opts, &oo)) != -1) {
     switch (c) {
     case 't':
       type = vd_type_from_name (optarg);

@@ -56,9 +56,7 @@ run (int argc, char **argv)
   char *mid[MAX_LINKS];
   unsigned n_mid;
   int c, want = 0, pfd = -1, rc = 0;
-  while ((c = getopt_long (argc, argv, "i:pf", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "i:pf", opts, &oo)) != -1) {
     switch (c) {
     case 'i': into = optarg; break;
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;

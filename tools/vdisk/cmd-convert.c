@@ -51,9 +51,7 @@ run (int argc, char **argv)
   vd_disk *src;
 
   vd_create_params_init (&p);
-  while ((c = getopt_long (argc, argv, "t:a:j:pf:O", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "t:a:j:pf:O", opts, &oo)) != -1) {
     switch (c) {
     case 't':
       p.type = vd_type_from_name (optarg);

@@ -80,9 +80,7 @@ run (int argc, char **argv)
   int c, hex = 0, rc = 0;
   int64_t n;
 
-  while ((c = getopt_long (argc, argv, "f:r:xn", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "f:r:xn", opts, &oo)) != -1) {
     switch (c) {
     case 'f': find = optarg; break;
     case 'r': repl = optarg; break;

@@ -17,9 +17,7 @@ run (int argc, char **argv)
   uint64_t size, add = 0;
   const char *s;
   vd_disk *d;
-  while ((c = getopt_long (argc, argv, "gpf", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "gpf", opts, &oo)) != -1) {
     switch (c) {
     case 'g': geo = 1; break;
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;

@@ -45,9 +45,7 @@ run (int argc, char **argv)
   int c, rc = 0;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "jr", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "jr", opts, &oo)) != -1) {
     switch (c) {
     case 'j': m.json = 1; break;
     case 'r': break;

@@ -35,9 +35,7 @@ run (int argc, char **argv)
   int c, json = 0, rc = 0, nargs;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "d:jf", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "d:jf", opts, &oo)) != -1) {
     switch (c) {
     case 'd': del = optarg; break;
     case 'j': json = 1; break;

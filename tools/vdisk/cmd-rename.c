@@ -9,9 +9,7 @@ run (int argc, char **argv)
     with_open_options (own, OO (FORCE) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
     switch (c) {
     case 'f': oo.force = 1; break;
     default: return usage_error ("rename", "invalid option");

@@ -353,9 +353,7 @@ run_upload (int argc, char **argv)
   char *uri;
   int c, rc = 0;
 
-  while ((c = getopt_long (argc, argv, "t:a:", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "t:a:", opts, &oo)) != -1) {
     switch (c) {
     case 't': type = optarg; break;
     case 'a':

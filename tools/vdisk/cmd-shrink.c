@@ -16,9 +16,7 @@ run (int argc, char **argv)
   struct open_opts oo = { 0 };
   struct progress pr;
   int c, want = 0, pfd = -1, r;
-  while ((c = getopt_long (argc, argv, "p", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "p", opts, &oo)) != -1) {
     switch (c) {
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;
     default: return usage_error (verb, "invalid option");

@@ -12,9 +12,7 @@ run (int argc, char **argv)
   uint64_t bytes;
   int c, json = 0, r;
   vd_disk *d;
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
     default: return usage_error ("space-needed", "invalid option");

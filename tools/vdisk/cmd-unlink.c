@@ -11,9 +11,7 @@ run (int argc, char **argv)
   struct open_opts oo = { 0 };
   uint32_t extra = 0;
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
     switch (c) {
     case 'f': oo.force = 1; break;
     case 'D': extra |= VD_UNLINK_DESCRIPTOR_ONLY; break;

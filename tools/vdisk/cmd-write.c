@@ -23,9 +23,7 @@ run (int argc, char **argv)
   vd_disk *d;
   uint8_t *buf;
 
-  while ((c = getopt_long (argc, argv, "o:f:", opts, NULL)) != -1) {
-    if (open_option (c, &oo))
-      continue;
+  while ((c = next_option (argc, argv, "o:f:", opts, &oo)) != -1) {
     switch (c) {
     case 'o':
       if (parse_size (optarg, &offset) < 0)

@@ -154,15 +154,19 @@ with_open_options (const struct option *own, unsigned which)
 }
 
 int
-open_option (int c, struct open_opts *o)
+next_option (int argc, char **argv, const char *optstring,
+             const struct option *opts, struct open_opts *o)
 {
-  switch (c) {
-  case OPT_OPEN + OO_SINGLE_LINK: o->single_link = 1; return 1;
-  case OPT_OPEN + OO_IGNORE_CID: o->ignore_cid = 1; return 1;
-  case OPT_OPEN + OO_TRUSTED: o->trusted = 1; return 1;
-  case OPT_OPEN + OO_RAW: o->raw = 1; return 1;
-  case OPT_OPEN + OO_FORCE: o->force = 1; return 1;
-  default: return 0;
+  for (;;) {
+    int c = getopt_long (argc, argv, optstring, opts, NULL);
+    switch (c) {
+    case OPT_OPEN + OO_SINGLE_LINK: o->single_link = 1; break;
+    case OPT_OPEN + OO_IGNORE_CID: o->ignore_cid = 1; break;
+    case OPT_OPEN + OO_TRUSTED: o->trusted = 1; break;
+    case OPT_OPEN + OO_RAW: o->raw = 1; break;
+    case OPT_OPEN + OO_FORCE: o->force = 1; break;
+    default: return c;
+    }
   }
 }
 

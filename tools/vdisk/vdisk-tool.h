@@ -33,8 +33,7 @@ int parse_size (const char *s, uint64_t *out);
  * disk: --single-link, --ignore-cid, --trusted, --raw and --force (long
  * options only; a command's "-f" stays its own).  A command builds its
  * getopt table with with_open_options (its own options, the OO () bits of
- * the ones it takes) and hands every option getopt returns to
- * open_option first. */
+ * the ones it takes) and reads its options with next_option. */
 enum { OO_SINGLE_LINK, OO_IGNORE_CID, OO_TRUSTED, OO_RAW, OO_FORCE, OO_COUNT };
 #define OO(name) (1u << OO_##name)
 #define OPT_OPEN 0x400          /* getopt's code for OO_x: OPT_OPEN + OO_x */
@@ -45,8 +44,10 @@ struct open_opts {
  * static buffer: valid until the next call). */
 const struct option *with_open_options (const struct option *own,
                                         unsigned which);
-/* If c is an open option, set it in *o and return 1; else 0. */
-int open_option (int c, struct open_opts *o);
+/* getopt_long (argc, argv, optstring, opts, NULL), except that the open
+ * options are recorded in *o and not returned. */
+int next_option (int argc, char **argv, const char *optstring,
+                 const struct option *opts, struct open_opts *o);
 /* Open flags from the open options. */
 uint32_t open_flags (const struct open_opts *o, int read_only);
 
