@@ -9,7 +9,10 @@
 # every dependency is found with pkg-config, and a single file keeps the
 # sanitizer and install wiring in plain sight.
 
-VERSION   := 0.1.0
+# The one version source: VD_VERSION_* in include/vdisk/vdisk.h (from which
+# vd_get_version(), `vdisk -V`, the plugin's version, the library's file
+# name and vdisk.pc come).
+VERSION   := $(shell sed -n 's/^\#define VD_VERSION_\(MAJOR\|MINOR\|MICRO\) *\([0-9]*\).*/\2/p' include/vdisk/vdisk.h | paste -sd.)
 SOVERSION := 0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -23,7 +26,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN      := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-format-nonliteral
-BASEFLAGS := -std=gnu11 -g -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Iinclude -Ilib -pthread
+# Every object sees the public headers only (-Iinclude); lib/ objects, the
+# unit tests and the fuzzers add -Ilib (LIB_CFLAGS) for the private ones.
+BASEFLAGS := -std=gnu11 -g -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Iinclude -pthread
+LIB_CFLAGS := -Ilib
 ifeq ($(SAN),1)
   OPT     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   SANLD   := -fsanitize=address,undefined
@@ -36,6 +42,9 @@ ifeq ($(CI),true)
 endif
 CFLAGS_ALL := $(BASEFLAGS) $(OPT) $(WARN) $(WERROR) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := $(SANLD) -pthread $(EXTRA_LDFLAGS)
+
+# Optional libraries, detected in one place (HAVE_*, *_CFLAGS, *_LIBS).
+include mk/config.mk
 
 LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c lib/fleet/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/vdisk/*.c))
@@ -74,9 +83,12 @@ $(O)/libs.txt: FORCE
 .PHONY: FORCE
 FORCE:
 
+# OBJ_CFLAGS: flags of one object (target-specific: -Ilib for lib/, an
+# optional library's flags for the objects that use it).
+$(O)/lib/%.o: OBJ_CFLAGS += $(LIB_CFLAGS)
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(OBJ_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
 
 $(LIBSO): $(LIB_OBJS) lib/libvdisk.syms
 	@mkdir -p $(dir $@)
@@ -99,7 +111,7 @@ $(VDISK): $(TOOL_OBJS) $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 
 $(O)/tests/%: tests/unit/%.c $(LIBA) tests/unit/tap.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(LIBA) $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(CC) $(CFLAGS_ALL) $(LIB_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(O)/tests/%: tests/helpers/%.c $(O)/lib/$(LIBSONAME)
 	@mkdir -p $(dir $@)
@@ -107,10 +119,11 @@ $(O)/tests/%: tests/helpers/%.c $(O)/lib/$(LIBSONAME)
 
 tests: build $(UNIT_BINS) $(HELPER_BINS) extra-tests
 
-# Fragments for optional parts (compat layer, plugin, fuzzers) add to
-# extra-build / extra-tests / install-extra.
+# Fragments by component (compat layer, plugin, NBD client, scan, backup,
+# fuzzers) add to extra-build / extra-tests / install-extra; mk/config.mk
+# was read above.
 .PHONY: extra-build extra-tests install-extra
--include $(sort $(wildcard mk/*.mk))
+-include $(sort $(filter-out mk/config.mk,$(wildcard mk/*.mk)))
 
 check: bootstrap
 	@$(MAKE) --no-print-directory O=build/check SAN=1 tests
@@ -143,8 +156,7 @@ install: all man $(O)/vdisk.pc install-extra
 	ln -sf libvdisk.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(LIBSONAME)
 	ln -sf libvdisk.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvdisk.so
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	$(CC) -o $(DESTDIR)$(PREFIX)/bin/vdisk $(TOOL_OBJS) -L$(O)/lib -lvdisk \
-	  -Wl,-rpath,'$$ORIGIN/../lib' $(LDFLAGS_ALL)
+	install -m 755 $(VDISK) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/vdisk/vdisk.h $(DESTDIR)$(PREFIX)/include/vdisk/
 	install -m 644 $(O)/vdisk.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 $(O)/man/vdisk.1 $(DESTDIR)$(PREFIX)/share/man/man1/

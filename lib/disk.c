@@ -18,7 +18,7 @@
 const char *
 vd_get_version (void)
 {
-  return "0.1.0";
+  return VD_VERSION_STRING;
 }
 
 /* ---- names ---------------------------------------------------------------- */

@@ -2,7 +2,12 @@
  * nbd+unix://, nbds+unix://) read and written through libnbd, as a raw
  * image (lib/disk.c opens it with VD_OPEN_RAW).  Also the password-to-PSK
  * key derivation shared by `vdisk user`, the client and the VixDiskLib
- * layer. */
+ * layer.
+ *
+ * Optional (mk/config.mk): without libnbd (VD_HAVE_LIBNBD unset) the
+ * client below is a stub whose calls fail with VD_ENOTSUP ("built without
+ * libnbd"); without nettle (VD_HAVE_NETTLE unset) so does the key
+ * derivation. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -16,8 +21,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef VD_HAVE_LIBNBD
 #include <libnbd.h>
+#endif
+#ifdef VD_HAVE_NETTLE
 #include <nettle/pbkdf2.h>
+#endif
 
 #define NBD_MAX_CONNS 8
 #define NBD_MAX_REQUEST (32u << 20)  /* split bigger requests */
@@ -42,14 +51,20 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
                    const char *password)
 {
   VD_ENTER ();
+#ifdef VD_HAVE_NETTLE
   uint8_t key[32];
   char *salt;
+#endif
 
   if (!hex || hexsz < VD_NBD_PSK_HEX_SIZE || !password)
     return vd_error (VD_EINVAL, 0, "psk: bad arguments");
   if (!vd_nbd_user_ok (user))
     return vd_error (VD_EINVAL, 0, "psk: user name '%s' is not allowed "
                      "(1-64 of A-Z a-z 0-9 . _ @ -)", user ? user : "");
+#ifndef VD_HAVE_NETTLE
+  return vd_error (VD_ENOTSUP, 0, "psk: vdisk was built without nettle "
+                   "(no key derivation)");
+#else
   salt = vd__asprintf ("%s%s", PSK_SALT_PREFIX, user);
   if (!salt)
     return vd_error (VD_ENOMEM, errno, "psk");
@@ -61,9 +76,12 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
     snprintf (hex + 2 * i, 3, "%02x", key[i]);
   explicit_bzero (key, sizeof key);
   return 0;
+#endif
 }
 
 /* ---- the backend -------------------------------------------------------- */
+
+#ifdef VD_HAVE_LIBNBD
 
 /* Asynchronous I/O.  Every request goes out with libnbd's nbd_aio_* calls:
  * a read or write is split into CHUNK-sized requests, all in flight at
@@ -1438,3 +1456,53 @@ out:
   free (user);
   return r;
 }
+
+#else /* !VD_HAVE_LIBNBD */
+
+/* ---- without libnbd: the client answers VD_ENOTSUP ---------------------- */
+
+static int
+no_libnbd (const char *uri)
+{
+  return vd_error (VD_ENOTSUP, 0, "%s: vdisk was built without libnbd, so "
+                   "it cannot open NBD URIs (rebuild with libnbd-dev)",
+                   uri ? uri : "");
+}
+
+int
+vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
+{
+  (void) rw;
+  *out = NULL;
+  return no_libnbd (uri);
+}
+
+int
+vd__io_nbd_get_meta (struct vd_io *io, char **text)
+{
+  (void) io;
+  *text = NULL;
+  return no_libnbd (NULL);
+}
+
+int
+vd__io_nbd_set_meta (struct vd_io *io, const char *key, const char *value)
+{
+  (void) io;
+  (void) key;
+  (void) value;
+  return no_libnbd (NULL);
+}
+
+VD_API int
+vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
+{
+  VD_ENTER ();
+  (void) cb;
+  (void) payload;
+  if (!uri || !vd__is_uri (uri))
+    return vd_error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
+  return no_libnbd (uri);
+}
+
+#endif /* VD_HAVE_LIBNBD */

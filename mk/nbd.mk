@@ -1,44 +1,17 @@
-# Network disks: the nbdkit plugin (plugins/nbdkit) and the NBD client in
-# libvdisk (lib/io-nbd.c, libnbd; password keys with nettle's PBKDF2).
-#
-# Build tree: $(O)/plugins/nbdkit-vdisk-plugin.so, linked with -lvdisk
-# (rpath $ORIGIN/../lib).  Installed into $(PREFIX)/lib/nbdkit/plugins
-# (rpath $ORIGIN/../.. finds $(PREFIX)/lib/libvdisk.so.0), so
-# `nbdkit $(PREFIX)/lib/nbdkit/plugins/nbdkit-vdisk-plugin.so` or
-# `vdisk serve` work without touching the system plugin folder.
+# The NBD client in libvdisk (lib/io-nbd.c): disks opened by NBD URI
+# through libnbd, password keys with nettle's PBKDF2.  Optional: without
+# libnbd (mk/config.mk, or `make HAVE_LIBNBD=0`) io-nbd.c builds a client
+# that answers VD_ENOTSUP ("built without libnbd"); the keys need only
+# nettle.  The nbdkit plugin (the server side) is mk/plugin.mk.
 
-PKG_LIBS   += $(shell pkg-config --libs libnbd nettle 2>/dev/null)
-CFLAGS_ALL += $(shell pkg-config --cflags libnbd nettle 2>/dev/null)
-
-NBD_PLUGIN     := $(O)/plugins/nbdkit-vdisk-plugin.so
-NBD_PLUGIN_DIR := $(PREFIX)/lib/nbdkit/plugins
-NBDKIT_CFLAGS  := $(shell pkg-config --cflags nbdkit 2>/dev/null)
-
-.PHONY: nbd-plugin install-nbd-plugin
-nbd-plugin: $(NBD_PLUGIN)
-extra-build: nbd-plugin
-install-extra: install-nbd-plugin
-
-$(NBD_PLUGIN): plugins/nbdkit/vdisk.c include/vdisk/vdisk.h $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(NBDKIT_CFLAGS) -fPIC -shared -o $@ $< \
-	  -L$(O)/lib -lvdisk -Wl,-rpath,'$$ORIGIN/../lib:$$ORIGIN/../..' $(LDFLAGS_ALL)
-
-$(O)/man/nbdkit-vdisk-plugin.1: plugins/nbdkit/nbdkit-vdisk-plugin.pod
-	@mkdir -p $(dir $@)
-	pod2man --section=1 --center="vdisk" --release="vdisk $(VERSION)" \
-	  --name=NBDKIT-VDISK-PLUGIN $< > $@
-
-install-nbd-plugin: $(NBD_PLUGIN) $(O)/man/nbdkit-vdisk-plugin.1
-	install -d $(DESTDIR)$(NBD_PLUGIN_DIR) $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(NBD_PLUGIN) $(DESTDIR)$(NBD_PLUGIN_DIR)/
-	install -m 644 $(O)/man/nbdkit-vdisk-plugin.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+$(call vd_objs,io-nbd.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
+PKG_LIBS += $(LIBNBD_LIBS) $(NETTLE_LIBS)
 
 # VixDiskLib against a vdisk server (run by tests/nbd/test-nbd.sh; not a
 # test-* program, as it needs the server the script starts).
 NBD_VIX_HELPER := $(O)/tests/nbd-vix-remote
 extra-tests: $(NBD_VIX_HELPER)
-# (mk/vixdisklib.mk is read after this file: name its outputs directly.)
+# (the outputs of mk/compat.mk are named directly)
 $(NBD_VIX_HELPER): tests/nbd/nbd-vix-remote.c include/vdisk/vixDiskLib.h $(O)/compat/lib64/libvixDiskLib.so.8 $(O)/compat/lib64/libvixDiskLib.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
@@ -51,3 +24,18 @@ $(NBD_VIX_PARITY): tests/nbd/nbd-vix-parity.c include/vdisk/vixDiskLib.h $(O)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+
+# Without libnbd: build a tree with the detection forced off and check that
+# an NBD URI is refused with the reason (make check-nonbd; not part of
+# make check, as it builds the whole tree a second time).
+NONBD_O := build/nonbd
+.PHONY: check-nonbd
+check-nonbd:
+	@$(MAKE) --no-print-directory O=$(NONBD_O) HAVE_LIBNBD=0 BOOTSTRAP=0 build
+	@out=$$($(NONBD_O)/bin/vdisk cat nbd://x 2>&1 >/dev/null); rc=$$?; \
+	  if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'built without libnbd'; then \
+	    echo "ok 1 - vdisk cat nbd://x without libnbd: $$out"; \
+	  else echo "not ok 1 - vdisk cat nbd://x without libnbd (exit $$rc): $$out"; exit 1; fi
+	@if nm -D $(NONBD_O)/lib/libvdisk.so | grep -q ' U nbd_'; then \
+	  echo "not ok 2 - libvdisk.so without libnbd needs no nbd_* symbol"; exit 1; \
+	  else echo "ok 2 - libvdisk.so without libnbd needs no nbd_* symbol"; fi

@@ -27,9 +27,17 @@ extern "C" {
 #define VD_API
 #endif
 
+/* The version of vdisk: the one source from which the Makefile (library
+ * file name, vdisk.pc), vd_get_version(), `vdisk -V` and the nbdkit
+ * plugin take it. */
 #define VD_VERSION_MAJOR 0
 #define VD_VERSION_MINOR 1
 #define VD_VERSION_MICRO 0
+/* The same as a string literal, "MAJOR.MINOR.MICRO" (since 0.1.0). */
+#define VD_VERSION_STRING VD__VSTR (VD_VERSION_MAJOR) "." \
+  VD__VSTR (VD_VERSION_MINOR) "." VD__VSTR (VD_VERSION_MICRO)
+#define VD__VSTR(x) VD__VSTR_ (x)
+#define VD__VSTR_(x) #x
 
 /* "0.1.0" */
 VD_API const char *vd_get_version(void);

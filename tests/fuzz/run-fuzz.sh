@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run libFuzzer targets for a while each and print executions, coverage
 # and CPU time.  Usage: run-fuzz.sh FUZZ_O SECONDS JOBS TARGET...
-# (called by make fuzz; see mk/trust.mk).  Every run appends "wall-seconds
+# (called by make fuzz; see mk/fuzz.mk).  Every run appends "wall-seconds
 # cpu-seconds executions" to FUZZ_O/logs/TARGET.history; the totals over
 # all runs are printed at the end.
 set -u

@@ -3,15 +3,13 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "trusted", no_argument, NULL, 'T' },
-    { "force", no_argument, NULL, 'f' }, OPT_HELP, { 0 } };
+  static const struct option own[] = { OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (TRUSTED) | OO (FORCE));
   struct open_opts oo = { 0 };
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
-    if (c == 'T')
-      oo.trusted = 1;
-    else if (c == 'f')
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
+    if (c == 'f')
       oo.force = 1;
     else
       return usage_error ("attach", "invalid option");

@@ -67,24 +67,19 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "single-link", no_argument, NULL, 'S' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "raw", no_argument, NULL, 'R' },
+  static const struct option own[] = {
     { "read-only", no_argument, NULL, 'r' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (SINGLE_LINK) | OO (IGNORE_CID)
+                       | OO (TRUSTED) | OO (RAW));
   struct open_opts oo = { 0 };
   int c, rc = 0;
   vd_disk *d;
   uint8_t *buf;
 
-  while ((c = getopt_long (argc, argv, "r", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "r", opts, &oo)) != -1) {
     switch (c) {
-    case 'S': oo.single_link = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
-    case 'R': oo.raw = 1; break;
     case 'r': break;
     default: return usage_error ("cat", "invalid option");
     }

@@ -67,18 +67,17 @@ status (const char *path, uint32_t flags, int json)
 static int
 run_cbt (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "force", no_argument, NULL, 'f' },
-    { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (FORCE) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c, json = 0;
-  while ((c = getopt_long (argc, argv, "fj", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "fj", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
     case 'f': oo.force = 1; break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error ("cbt", "invalid option");
     }
   }
@@ -135,18 +134,18 @@ area_cb (uint64_t off, uint64_t len, void *payload)
 static int
 run_changes (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "since", required_argument, NULL, 's' },
     { "offset", required_argument, NULL, 'o' },
     { "length", required_argument, NULL, 'l' },
     { "json", no_argument, NULL, 'j' },
-    { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (TRUSTED));
   struct open_opts oo = { 0 };
   const char *since = NULL;
   uint64_t off = 0, len = UINT64_MAX;
   int c, json = 0;
-  while ((c = getopt_long (argc, argv, "s:o:l:j", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "s:o:l:j", opts, &oo)) != -1) {
     switch (c) {
     case 's': since = optarg; break;
     case 'o':
@@ -158,7 +157,6 @@ run_changes (int argc, char **argv)
         return usage_error ("changes", "bad length '%s'", optarg);
       break;
     case 'j': json = 1; break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error ("changes", "invalid option");
     }
   }

@@ -190,23 +190,21 @@ fmt_time (char *buf, size_t n, int64_t when)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
     { "at", required_argument, NULL, 'a' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (IGNORE_CID) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c, json = 0, rc = 0;
   const char *at = NULL;
   int64_t at_time = 0;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'a': at = optarg; break;
     default: return usage_error ("chain", "invalid option");
     }

@@ -28,23 +28,21 @@ on_message (int severity, const char *msg, void *payload)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "ignore-cid", no_argument, NULL, 'I' },
     { "repair", no_argument, NULL, 'r' },
     { "force", no_argument, NULL, 'F' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (TRUSTED) | OO (IGNORE_CID));
   struct open_opts oo = { 0 };
   struct vd_check_result res;
   struct msgs m = { 0 };
   int c, repair = 0, force = 0, refused = 0;
 
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': m.json = 1; break;
-    case 'T': oo.trusted = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
     case 'r': repair = 1; break;
     case 'F': force = 1; break;
     default: return usage_error ("check", "invalid option");

@@ -3,16 +3,16 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "type", required_argument, NULL, 't' },
-    { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (TRUSTED));
   struct open_opts oo = { 0 };
   enum vd_type type = VD_TYPE_MONOLITHIC_SPARSE;
   int c, rc = 0;
   vd_disk *p;
 
-  while ((c = getopt_long (argc, argv, "t:", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "t:", opts, &oo)) != -1) {
     switch (c) {
     case 't':
       type = vd_type_from_name (optarg);
@@ -20,7 +20,6 @@ run (int argc, char **argv)
         return usage_error ("child", "a child is monolithicSparse or "
                             "twoGbMaxExtentSparse");
       break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error ("child", "invalid option");
     }
   }

@@ -44,23 +44,22 @@ collapsed_links (const char *child, const char *into, uint32_t flags,
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "into", required_argument, NULL, 'i' },
     { "progress", optional_argument, NULL, 'p' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "force", no_argument, NULL, 'f' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (TRUSTED) | OO (FORCE));
   struct open_opts oo = { 0 };
   struct progress pr;
   const char *into = NULL;
   char *mid[MAX_LINKS];
   unsigned n_mid;
   int c, want = 0, pfd = -1, rc = 0;
-  while ((c = getopt_long (argc, argv, "i:pf", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "i:pf", opts, &oo)) != -1) {
     switch (c) {
     case 'i': into = optarg; break;
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;
-    case 'T': oo.trusted = 1; break;
     case 'f': oo.force = 1; break;
     default: return usage_error ("commit", "invalid option");
     }

@@ -30,7 +30,7 @@ looks_raw (const char *path)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "type", required_argument, NULL, 't' },
     { "adapter", required_argument, NULL, 'a' },
     { "threads", required_argument, NULL, 'j' },
@@ -38,12 +38,11 @@ run (int argc, char **argv)
     { "overwrite", no_argument, NULL, 'O' },
     { "format", required_argument, NULL, 'f' },
     { "hw-version", required_argument, NULL, 'H' },
-    { "single-link", no_argument, NULL, 'S' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
     { "sync", no_argument, NULL, 'Y' },
     { "keep-uuid", no_argument, NULL, 'K' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (SINGLE_LINK) | OO (IGNORE_CID) | OO (TRUSTED));
   const char *verb = argv[0];
   int durable = 0, keep_uuid = 0;
   uint8_t uuid[16];
@@ -55,7 +54,7 @@ run (int argc, char **argv)
   vd_disk *src;
 
   vd_create_params_init (&p);
-  while ((c = getopt_long (argc, argv, "t:a:j:pf:O", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "t:a:j:pf:O", opts, &oo)) != -1) {
     switch (c) {
     case 't':
       p.type = vd_type_from_name (optarg);
@@ -84,9 +83,6 @@ run (int argc, char **argv)
       else if (!strcmp (optarg, "vmdk")) fmt = 0;
       else return usage_error (verb, "input format must be raw or vmdk");
       break;
-    case 'S': oo.single_link = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'Y': durable = 1; break;
     case 'K': keep_uuid = 1; break;
     default: return usage_error (verb, "invalid option");

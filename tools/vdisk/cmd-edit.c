@@ -64,14 +64,14 @@ found (uint64_t offset, void *payload)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "find", required_argument, NULL, 'f' },
     { "replace", required_argument, NULL, 'r' },
     { "hex", no_argument, NULL, 'x' },
     { "dry-run", no_argument, NULL, 'n' },
     { "into", required_argument, NULL, 'i' },
-    { "force", no_argument, NULL, 'F' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (FORCE));
   const char *find = NULL, *repl = NULL, *into = NULL;
   struct listing l = { 0, 0 };
   struct open_opts oo = { 0 };
@@ -80,14 +80,13 @@ run (int argc, char **argv)
   int c, hex = 0, rc = 0;
   int64_t n;
 
-  while ((c = getopt_long (argc, argv, "f:r:xn", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "f:r:xn", opts, &oo)) != -1) {
     switch (c) {
     case 'f': find = optarg; break;
     case 'r': repl = optarg; break;
     case 'x': hex = 1; break;
     case 'n': l.dry_run = 1; break;
     case 'i': into = optarg; break;
-    case 'F': oo.force = 1; break;
     default: return usage_error ("edit", "invalid option");
     }
   }

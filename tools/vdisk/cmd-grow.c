@@ -5,23 +5,22 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "update-geometry", no_argument, NULL, 'g' },
     { "progress", optional_argument, NULL, 'p' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "force", no_argument, NULL, 'f' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (TRUSTED) | OO (FORCE));
   struct open_opts oo = { 0 };
   struct progress pr;
   int c, want = 0, pfd = -1, geo = 0;
   uint64_t size, add = 0;
   const char *s;
   vd_disk *d;
-  while ((c = getopt_long (argc, argv, "gpf", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "gpf", opts, &oo)) != -1) {
     switch (c) {
     case 'g': geo = 1; break;
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;
-    case 'T': oo.trusted = 1; break;
     case 'f': oo.force = 1; break;
     default: return usage_error ("grow", "invalid option");
     }

@@ -28,25 +28,20 @@ access_name (enum vd_access a)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "single-link", no_argument, NULL, 'S' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
     { "read-only", no_argument, NULL, 'r' },
-    { "raw", no_argument, NULL, 'R' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (SINGLE_LINK) | OO (IGNORE_CID)
+                       | OO (TRUSTED) | OO (RAW));
   struct open_opts oo = { 0 };
   int c, json = 0;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "jr", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "jr", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
-    case 'S': oo.single_link = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
-    case 'R': oo.raw = 1; break;
     case 'r': break;   /* info is always read-only */
     default: return usage_error ("info", "invalid option");
     }

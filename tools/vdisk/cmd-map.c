@@ -34,24 +34,20 @@ emit (uint64_t off, uint64_t len, uint32_t st, void *payload)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "single-link", no_argument, NULL, 'S' },
-    { "ignore-cid", no_argument, NULL, 'I' },
-    { "trusted", no_argument, NULL, 'T' },
     { "read-only", no_argument, NULL, 'r' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (SINGLE_LINK) | OO (IGNORE_CID) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   struct map_state m = { 0 };
   int c, rc = 0;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "jr", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "jr", opts, &oo)) != -1) {
     switch (c) {
     case 'j': m.json = 1; break;
-    case 'S': oo.single_link = 1; break;
-    case 'I': oo.ignore_cid = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'r': break;
     default: return usage_error ("map", "invalid option");
     }

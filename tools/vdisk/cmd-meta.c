@@ -23,23 +23,22 @@ full_key (const char *k)
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "delete", required_argument, NULL, 'd' },
     { "json", no_argument, NULL, 'j' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "force", no_argument, NULL, 'f' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (TRUSTED) | OO (FORCE));
   struct open_opts oo = { 0 };
   const char *del = NULL;
   char *key = NULL;
   int c, json = 0, rc = 0, nargs;
   vd_disk *d;
 
-  while ((c = getopt_long (argc, argv, "d:jf", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "d:jf", opts, &oo)) != -1) {
     switch (c) {
     case 'd': del = optarg; break;
     case 'j': json = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'f': oo.force = 1; break;
     default: return usage_error ("meta", "invalid option");
     }

@@ -3,16 +3,15 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "force", no_argument, NULL, 'f' },
-    { "trusted", no_argument, NULL, 'T' },
+  static const struct option own[] = {
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (FORCE) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
     switch (c) {
     case 'f': oo.force = 1; break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error ("rename", "invalid option");
     }
   }

@@ -339,12 +339,11 @@ upload_cb (uint64_t off, uint64_t len, uint32_t st, void *payload)
 static int
 run_upload (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "type", required_argument, NULL, 't' },
-    { "trusted", no_argument, NULL, 'T' },
-    { "raw", no_argument, NULL, 'R' },
     { "adapter", required_argument, NULL, 'a' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (TRUSTED) | OO (RAW));
   struct open_opts oo = { 0 };
   enum vd_adapter adapter = VD_ADAPTER_UNKNOWN;
   char typeopts[200];
@@ -354,7 +353,7 @@ run_upload (int argc, char **argv)
   char *uri;
   int c, rc = 0;
 
-  while ((c = getopt_long (argc, argv, "t:a:", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "t:a:", opts, &oo)) != -1) {
     switch (c) {
     case 't': type = optarg; break;
     case 'a':
@@ -362,8 +361,6 @@ run_upload (int argc, char **argv)
       if (adapter == VD_ADAPTER_UNKNOWN)
         return usage_error ("upload", "unknown adapter '%s'", optarg);
       break;
-    case 'T': oo.trusted = 1; break;
-    case 'R': oo.raw = 1; break;
     default: return usage_error ("upload", "invalid option");
     }
   }

@@ -7,19 +7,18 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "progress", optional_argument, NULL, 'p' },
-    { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (TRUSTED));
   const char *verb = argv[0];
   int defrag = strcmp (verb, "defrag") == 0;
   struct open_opts oo = { 0 };
   struct progress pr;
   int c, want = 0, pfd = -1, r;
-  while ((c = getopt_long (argc, argv, "p", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "p", opts, &oo)) != -1) {
     switch (c) {
     case 'p': want = 1; if (optarg) pfd = atoi (optarg); break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error (verb, "invalid option");
     }
   }

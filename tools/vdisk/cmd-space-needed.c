@@ -3,19 +3,18 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "json", no_argument, NULL, 'j' },
-    { "trusted", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (TRUSTED));
   struct open_opts oo = { 0 };
   enum vd_type type;
   uint64_t bytes;
   int c, json = 0, r;
   vd_disk *d;
-  while ((c = getopt_long (argc, argv, "j", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "j", opts, &oo)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
-    case 'T': oo.trusted = 1; break;
     default: return usage_error ("space-needed", "invalid option");
     }
   }

@@ -3,18 +3,17 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "force", no_argument, NULL, 'f' },
-    { "trusted", no_argument, NULL, 'T' },
+  static const struct option own[] = {
     { "descriptor-only", no_argument, NULL, 'D' },
     OPT_HELP, { 0 } };
+  const struct option *opts =
+    with_open_options (own, OO (FORCE) | OO (TRUSTED));
   struct open_opts oo = { 0 };
   uint32_t extra = 0;
   int c;
-  while ((c = getopt_long (argc, argv, "f", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "f", opts, &oo)) != -1) {
     switch (c) {
     case 'f': oo.force = 1; break;
-    case 'T': oo.trusted = 1; break;
     case 'D': extra |= VD_UNLINK_DESCRIPTOR_ONLY; break;
     default: return usage_error ("unlink", "invalid option");
     }

@@ -11,11 +11,11 @@
 static int
 run (int argc, char **argv)
 {
-  static const struct option opts[] = {
+  static const struct option own[] = {
     { "offset", required_argument, NULL, 'o' },
     { "file", required_argument, NULL, 'f' },
-    { "force", no_argument, NULL, 'F' },
     OPT_HELP, { 0 } };
+  const struct option *opts = with_open_options (own, OO (FORCE));
   struct open_opts oo = { 0 };
   const char *file = NULL;
   uint64_t offset = 0;
@@ -23,7 +23,7 @@ run (int argc, char **argv)
   vd_disk *d;
   uint8_t *buf;
 
-  while ((c = getopt_long (argc, argv, "o:f:", opts, NULL)) != -1) {
+  while ((c = next_option (argc, argv, "o:f:", opts, &oo)) != -1) {
     switch (c) {
     case 'o':
       if (parse_size (optarg, &offset) < 0)
@@ -31,7 +31,6 @@ run (int argc, char **argv)
       have_off = 1;
       break;
     case 'f': file = optarg; break;
-    case 'F': oo.force = 1; break;
     default: return usage_error ("write", "invalid option");
     }
   }

@@ -124,6 +124,52 @@ parse_size (const char *s, uint64_t *out)
   return 0;
 }
 
+/* The one table of the open options (see vdisk-tool.h). */
+static const struct option open_options[OO_COUNT] = {
+  [OO_SINGLE_LINK] = { "single-link", no_argument, NULL,
+                       OPT_OPEN + OO_SINGLE_LINK },
+  [OO_IGNORE_CID] = { "ignore-cid", no_argument, NULL,
+                      OPT_OPEN + OO_IGNORE_CID },
+  [OO_TRUSTED] = { "trusted", no_argument, NULL, OPT_OPEN + OO_TRUSTED },
+  [OO_RAW] = { "raw", no_argument, NULL, OPT_OPEN + OO_RAW },
+  [OO_FORCE] = { "force", no_argument, NULL, OPT_OPEN + OO_FORCE },
+};
+
+const struct option *
+with_open_options (const struct option *own, unsigned which)
+{
+  static struct option table[64];
+  size_t n = 0;
+
+  for (; own->name; own++) {
+    if (n + OO_COUNT + 1 >= sizeof table / sizeof table[0])
+      abort ();                 /* a command with too many options */
+    table[n++] = *own;
+  }
+  for (unsigned i = 0; i < OO_COUNT; i++)
+    if (which & (1u << i))
+      table[n++] = open_options[i];
+  memset (&table[n], 0, sizeof table[n]);
+  return table;
+}
+
+int
+next_option (int argc, char **argv, const char *optstring,
+             const struct option *opts, struct open_opts *o)
+{
+  for (;;) {
+    int c = getopt_long (argc, argv, optstring, opts, NULL);
+    switch (c) {
+    case OPT_OPEN + OO_SINGLE_LINK: o->single_link = 1; break;
+    case OPT_OPEN + OO_IGNORE_CID: o->ignore_cid = 1; break;
+    case OPT_OPEN + OO_TRUSTED: o->trusted = 1; break;
+    case OPT_OPEN + OO_RAW: o->raw = 1; break;
+    case OPT_OPEN + OO_FORCE: o->force = 1; break;
+    default: return c;
+    }
+  }
+}
+
 uint32_t
 open_flags (const struct open_opts *o, int read_only)
 {
@@ -237,7 +283,7 @@ main (int argc, char **argv)
     return 0;
   }
   if (!strcmp (argv[1], "-V") || !strcmp (argv[1], "--version")) {
-    printf ("vdisk %s\nlibvdisk %s\n", VDISK_TOOL_VERSION, vd_get_version ());
+    printf ("vdisk %s\nlibvdisk %s\n", VD_VERSION_STRING, vd_get_version ());
     return 0;
   }
   c = find_command (argv[1]);

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <vdisk/vdisk.h>
 
-#define VDISK_TOOL_VERSION "0.1.0"
-
 struct command {
   const char *name;
   int (*run) (int argc, char **argv);
@@ -31,10 +29,26 @@ const struct command *find_command (const char *name);
 
 /* "1G", "512M", "4096", "10T": bytes; -1 on error. */
 int parse_size (const char *s, uint64_t *out);
-/* Open flags from the common read options. */
+/* The options that set open flags, shared by the commands that open a
+ * disk: --single-link, --ignore-cid, --trusted, --raw and --force (long
+ * options only; a command's "-f" stays its own).  A command builds its
+ * getopt table with with_open_options (its own options, the OO () bits of
+ * the ones it takes) and reads its options with next_option. */
+enum { OO_SINGLE_LINK, OO_IGNORE_CID, OO_TRUSTED, OO_RAW, OO_FORCE, OO_COUNT };
+#define OO(name) (1u << OO_##name)
+#define OPT_OPEN 0x400          /* getopt's code for OO_x: OPT_OPEN + OO_x */
 struct open_opts {
   int single_link, ignore_cid, trusted, raw, force;
 };
+/* own (ending in { 0 }) and the open options in which, in one table (a
+ * static buffer: valid until the next call). */
+const struct option *with_open_options (const struct option *own,
+                                        unsigned which);
+/* getopt_long (argc, argv, optstring, opts, NULL), except that the open
+ * options are recorded in *o and not returned. */
+int next_option (int argc, char **argv, const char *optstring,
+                 const struct option *opts, struct open_opts *o);
+/* Open flags from the open options. */
 uint32_t open_flags (const struct open_opts *o, int read_only);
 
 /* JSON output helpers: a string with escaping. */
