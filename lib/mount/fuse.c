@@ -598,7 +598,7 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
   m->fuse = fuse_new (&args, &ops, sizeof ops, m);
   fuse_opt_free_args (&args);
   if (!m->fuse)
-    return vd_error (VD_EIO, 0, "%s: FUSE refused the mount options",
+    return vd_error (VD_EIO, 0, "%s: FUSE refused the options given for the mount",
                      m->dir);
   if (fuse_mount (m->fuse, m->dir) != 0) {
     fuse_destroy (m->fuse);
