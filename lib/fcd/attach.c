@@ -441,7 +441,7 @@ vd_fcd_attach (vd_fcd_store *s, const char *id, const char *vm_folder,
   struct fcd_row row;
   struct vmx *v = NULL;
   char *vmx_path = NULL, *arg2 = NULL;
-  int64_t iid;
+  int64_t iid = 0;
   VD_ENTER ();
   if (!s || !vm_folder)
     return vd_error (VD_EINVAL, 0, "attach: no store or VM folder");
@@ -566,7 +566,7 @@ vd_fcd_detach (vd_fcd_store *s, const char *id, const char *vm_folder)
 {
   struct fcd_row row;
   char *vmx_path = NULL, *dev = NULL;
-  int64_t iid;
+  int64_t iid = 0;
   VD_ENTER ();
   if (!s || !vm_folder)
     return vd_error (VD_EINVAL, 0, "detach: no store or VM folder");
@@ -815,7 +815,7 @@ vd_fcd_relocate (vd_fcd_store *s, const char *id, const char *dest)
   struct fcd_row row;
   struct vd_fcd_store *d = NULL;
   char *src = NULL, *dst = NULL, *tmp = NULL;
-  int64_t iid;
+  int64_t iid = 0;
   VD_ENTER ();
   if (!s || !dest)
     return vd_error (VD_EINVAL, 0, "relocate: no store or destination");

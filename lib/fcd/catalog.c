@@ -282,10 +282,11 @@ fcd_folder (struct vd_fcd_store *s, const char *uuid)
   return p;
 }
 
-/* Remove a folder made of regular files (an FCD folder, a work folder):
- * never follows links, never descends further.  Missing: 0. */
-int
-fcd_rm_folder (const char *dir)
+/* Remove a folder of files (an FCD folder, a work folder) and the work
+ * folders inside it (one level down: what a killed vd_disk_create
+ * leaves); never follows links.  Missing: 0. */
+static int
+rm_folder (const char *dir, int depth)
 {
   DIR *d = opendir (dir);
   struct dirent *de;
@@ -294,8 +295,20 @@ fcd_rm_folder (const char *dir)
     return errno == ENOENT ? 0 : vd_error (VD_EIO, errno, "%s: open", dir);
   int dfd = dirfd (d);
   while ((de = readdir (d))) {
+    struct stat st;
     if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
       continue;
+    if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && S_ISDIR (st.st_mode)) {
+      char *sub = depth > 0 ? vd__asprintf ("%s/%s", dir, de->d_name) : NULL;
+      int r2 = sub ? rm_folder (sub, depth - 1)
+                   : vd_error (VD_EIO, 0, "%s/%s: a folder where none belongs",
+                               dir, de->d_name);
+      free (sub);
+      if (r == 0)
+        r = r2;
+      continue;
+    }
     if (unlinkat (dfd, de->d_name, 0) < 0 && errno != ENOENT && r == 0)
       r = vd_error (VD_EIO, errno, "%s/%s: remove", dir, de->d_name);
   }
@@ -304,6 +317,12 @@ fcd_rm_folder (const char *dir)
   if (r == 0 && rmdir (dir) < 0 && errno != ENOENT)
     r = vd_error (VD_EIO, errno, "%s: remove folder", dir);
   return r;
+}
+
+int
+fcd_rm_folder (const char *dir)
+{
+  return rm_folder (dir, 1);
 }
 
 int

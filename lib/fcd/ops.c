@@ -276,6 +276,15 @@ fcd_gc (struct vd_fcd_store *s, const char *uuid, int remove,
   return r;
 }
 
+/* What a killed library call leaves in the FCD folder (a work folder of
+ * vd_disk_create, a copy of vd_disk_grow) goes once the intent is done. */
+static int
+sweep (struct vd_fcd_store *s, const char *uuid)
+{
+  unsigned cnt = 0;
+  return fcd_gc (s, uuid, 1, NULL, NULL, &cnt);
+}
+
 /* ---- create ----------------------------------------------------------- */
 
 static int
@@ -482,8 +491,11 @@ recover_register (struct vd_fcd_store *s, struct intent *in)
                   s->ds, FCD_CATALOG);
   if (r == 0) {
     struct stat st;
-    if (complete_in (s, rel, dir))
+    if (complete_in (s, rel, dir)) {
       r = finish_register (s, in);
+      if (r == 0)
+        r = sweep (s, in->uuid);
+    }
     else if (lstat (in->arg, &st) == 0)
       r = undo_new (s, in);       /* the old names are all there */
     else
@@ -1024,8 +1036,11 @@ recover_snapshot (struct vd_fcd_store *s, struct intent *in)
   if (r < 0)
     return r;
   if ((r = fcd_rel_ok (s, in->uuid, in->arg)) == 0) {
-    if (child_of (s, in->arg, row.path))
+    if (child_of (s, in->arg, row.path)) {
       r = finish_snapshot (s, in);
+      if (r == 0)
+        r = sweep (s, in->uuid);
+    }
     else
       r = undo_new_top (s, in);
   }
@@ -1607,8 +1622,11 @@ fcd_recover (struct vd_fcd_store *s)
       r = recover_register (s, &in);
     else if (strcmp (in.op, "delete") == 0)
       r = do_delete (s, &in);
-    else if (strcmp (in.op, "grow") == 0)
+    else if (strcmp (in.op, "grow") == 0) {
       r = finish_grow (s, &in);
+      if (r == 0)
+        r = sweep (s, in.uuid);
+    }
     else if (strcmp (in.op, "snapshot") == 0)
       r = recover_snapshot (s, &in);
     else if (strcmp (in.op, "revert") == 0)
