@@ -927,6 +927,10 @@ fcd_recover_attach (struct vd_fcd_store *s, const char *op, int64_t id,
   (void) step;
   if (strcmp (op, "relocate") == 0)
     return recover_relocate (s, id, uuid, arg);
+  if (strcmp (op, "attach") != 0 && strcmp (op, "detach") != 0)
+    return vd_error (VD_ECORRUPT, 0, "%s/%s: unfinished intent %" PRId64
+                     " of unknown kind; refusing to act on it", s->ds,
+                     FCD_CATALOG, id);
   size_t n = arg ? strlen (arg) : 0;
   if (n < 5 || arg[0] != '/' || strcmp (arg + n - 4, ".vmx") != 0
       || strstr (arg, "/../"))

@@ -264,6 +264,28 @@ fcd_rel_ok (struct vd_fcd_store *s, const char *uuid, const char *rel)
                    s->ds, FCD_DIR, uuid);
 }
 
+/* The FCD folders must be real folders inside the datastore (a link
+ * could point anywhere). */
+int
+fcd_folder_ok (struct vd_fcd_store *s, const char *uuid)
+{
+  struct stat st;
+  char *root = vd__asprintf ("%s/%s", s->ds, FCD_DIR);
+  char *dir = vd__asprintf ("%s/%s/%s", s->ds, FCD_DIR, uuid);
+  int r = 0;
+  if (!root || !dir)
+    r = vd_error (VD_ENOMEM, errno, "path");
+  else if (lstat (root, &st) < 0 || !S_ISDIR (st.st_mode))
+    r = vd_error (VD_ECORRUPT, 0, "%s: not a folder of the datastore (a "
+                  "link?); refusing it", root);
+  else if (lstat (dir, &st) == 0 && !S_ISDIR (st.st_mode))
+    r = vd_error (VD_ECORRUPT, 0, "%s: FCD folder is not a folder of the "
+                  "datastore (a link?); refusing it", dir);
+  free (root);
+  free (dir);
+  return r;
+}
+
 char *
 fcd_abs (struct vd_fcd_store *s, const char *rel)
 {
@@ -288,11 +310,21 @@ fcd_folder (struct vd_fcd_store *s, const char *uuid)
 static int
 rm_folder (const char *dir, int depth)
 {
-  DIR *d = opendir (dir);
+  struct stat lst;
+  if (lstat (dir, &lst) < 0)
+    return errno == ENOENT ? 0 : vd_error (VD_EIO, errno, "%s: stat", dir);
+  if (!S_ISDIR (lst.st_mode))
+    return vd_error (VD_ECORRUPT, 0, "%s: not a folder (a link?); refusing "
+                     "to remove what it names", dir);
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
   struct dirent *de;
   int r = 0;
-  if (!d)
+  if (!d) {
+    if (fd >= 0)
+      close (fd);
     return errno == ENOENT ? 0 : vd_error (VD_EIO, errno, "%s: open", dir);
+  }
   int dfd = dirfd (d);
   while ((de = readdir (d))) {
     struct stat st;
@@ -420,7 +452,8 @@ fcd_load (struct vd_fcd_store *s, const char *uuid, struct fcd_row *r)
     return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed FCD ID in the "
                      "catalog", s->ds, FCD_CATALOG);
   }
-  if ((e = fcd_rel_ok (s, r->uuid, r->path)) < 0) {
+  if ((e = fcd_rel_ok (s, r->uuid, r->path)) < 0
+      || (e = fcd_folder_ok (s, r->uuid)) < 0) {
     fcd_row_free (r);
     return e;
   }

@@ -78,6 +78,7 @@ int fcd_uuid_ok (const char *id);
 void fcd_new_uuid (char out[VD_FCD_ID_SIZE]);
 int fcd_plain_name_ok (const char *name);
 int fcd_rel_ok (struct vd_fcd_store *s, const char *uuid, const char *rel);
+int fcd_folder_ok (struct vd_fcd_store *s, const char *uuid);
 char *fcd_abs (struct vd_fcd_store *s, const char *rel);
 char *fcd_folder (struct vd_fcd_store *s, const char *uuid);
 int fcd_resolve_id (struct vd_fcd_store *s, const char *id,

@@ -105,10 +105,17 @@ static int
 open_rel (vd_disk **d, struct vd_fcd_store *s, const char *rel,
           uint32_t flags)
 {
+  char uuid[VD_FCD_ID_SIZE];
+  *d = NULL;
+  /* rel passed fcd_rel_ok: "fcd/UUID/NAME" */
+  snprintf (uuid, sizeof uuid, "%.36s", rel + strlen (FCD_DIR) + 1);
+  int r = fcd_folder_ok (s, uuid);
+  if (r < 0)
+    return r;
   char *p = fcd_abs (s, rel);
   if (!p)
     return VD_ENOMEM;
-  int r = vd_disk_open (d, p, flags & ~VD_OPEN_TRUSTED);
+  r = vd_disk_open (d, p, flags & ~VD_OPEN_TRUSTED);
   free (p);
   return r;
 }
