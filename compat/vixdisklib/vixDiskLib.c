@@ -898,6 +898,90 @@ VixDiskLib_GetConnectParams (const VixDiskLibConnection connection,
   return VIX_OK;
 }
 
+/* ---- first class disks (VIXDISKLIB_SPEC_VSTORAGE_OBJECT) ----------------- */
+/* vStorageObjSpec {id, datastoreMoRef, ssId} of a local connection names
+ * an FCD of libvdisk's catalog (vd_fcd_*): datastoreMoRef is the
+ * datastore folder, id the FCD's UUID (or a unique prefix), ssId NULL or
+ * "" for the FCD itself, else that snapshot (read-only).  Open takes NULL
+ * or the FCD's UUID as the path.  PrepareForAccess/EndAccess with such a
+ * spec mark and clear "relocation disabled" (vd_fcd_relocate refuses
+ * meanwhile).  Self-contained: hooks in VixDiskLib_Open,
+ * VixDiskLib_PrepareForAccess and VixDiskLib_EndAccess. */
+
+static int
+fcd_spec (const VixDiskLibConnectParams *p)
+{
+  return p && !is_remote (p) && p->specType == VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
+}
+
+static VixError
+fcd_store (const VixDiskLibConnectParams *p, const char *func,
+           vd_fcd_store **s)
+{
+  const VixDiskLibVStorageObjectSpec *o = &p->spec.vStorageObjSpec;
+  int rc;
+
+  *s = NULL;
+  if (!o->id || !*o->id)
+    return vix_error (VIX_E_INVALID_ARG, func, "vStorageObjSpec.id (the "
+                      "first class disk's UUID) is not set");
+  if (!o->datastoreMoRef || !*o->datastoreMoRef)
+    return vix_error (VIX_E_INVALID_ARG, func, "vStorageObjSpec."
+                      "datastoreMoRef (the datastore folder) is not set");
+  rc = vd_fcd_store_open (s, o->datastoreMoRef, 0);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
+/* The disk of an FCD connection; path: NULL, "" or the FCD's UUID. */
+static VixError
+fcd_open (const struct VixDiskLibConnectParam *c, const char *path,
+          uint32_t vd_flags, vd_disk **disk)
+{
+  const char *func = "VixDiskLib_Open";
+  const VixDiskLibVStorageObjectSpec *o = &c->params.spec.vStorageObjSpec;
+  vd_fcd_store *s;
+  char want[VD_FCD_ID_SIZE], got[VD_FCD_ID_SIZE];
+  VixError err = fcd_store (&c->params, func, &s);
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  rc = vd_fcd_resolve (s, o->id, want);
+  if (rc == 0 && path && *path) {
+    rc = vd_fcd_resolve (s, path, got);
+    if (rc == 0 && strcmp (want, got) != 0) {
+      vd_fcd_store_close (s);
+      return vix_error (VIX_E_INVALID_ARG, func, "path \"%s\" is not the "
+                        "first class disk %s the connection names", path,
+                        want);
+    }
+  }
+  if (rc == 0)
+    rc = vd_fcd_open (disk, s, want, o->ssId, vd_flags);
+  vd_fcd_store_close (s);
+  if (rc < 0)
+    return vd_to_vix (rc, func);
+  vix_log (LOG_INFO, "VixDiskLib: first class disk %s%s%s of %s\n", want,
+           o->ssId && *o->ssId ? " at snapshot " : "",
+           o->ssId && *o->ssId ? o->ssId : "", o->datastoreMoRef);
+  return VIX_OK;
+}
+
+static VixError
+fcd_access (const VixDiskLibConnectParams *p, const char *func, int disabled)
+{
+  vd_fcd_store *s;
+  VixError err = fcd_store (p, func, &s);
+  int rc;
+
+  if (err != VIX_OK)
+    return err;
+  rc = vd_fcd_set_relocation_disabled (s, p->spec.vStorageObjSpec.id,
+                                       disabled);
+  vd_fcd_store_close (s);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
 /* PrepareForAccess, EndAccess and Cleanup with a server: VDDK asks
  * vCenter to hold the VM back from migration while its disks are read.
  * A vdisk server has no VMs to hold back, so there is nothing to do but
@@ -926,6 +1010,8 @@ VIX_API VixError
 VixDiskLib_PrepareForAccess (const VixDiskLibConnectParams *connectParams,
                              const char *identity)
 {
+  if (fcd_spec (connectParams))         /* first class disk */
+    return fcd_access (connectParams, "VixDiskLib_PrepareForAccess", 1);
   return remote_access (connectParams, "VixDiskLib_PrepareForAccess",
                         identity);
 }
@@ -934,6 +1020,8 @@ VIX_API VixError
 VixDiskLib_EndAccess (const VixDiskLibConnectParams *connectParams,
                       const char *identity)
 {
+  if (fcd_spec (connectParams))         /* first class disk */
+    return fcd_access (connectParams, "VixDiskLib_EndAccess", 0);
   return remote_access (connectParams, "VixDiskLib_EndAccess", identity);
 }
 
@@ -1067,6 +1155,15 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   *diskHandle = NULL;
   if ((err = check_conn (connection, func)) != VIX_OK)
     return err;
+  if (fcd_spec (&connection->params)) { /* first class disk */
+    err = fcd_open (connection, path, (uint32_t) open_flags (flags,
+                                                             connection),
+                    &disk);
+    if (err != VIX_OK)
+      return err;
+    path = connection->params.spec.vStorageObjSpec.id;
+    goto opened;
+  }
   if (!path || !*path)
     return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
 
@@ -1088,6 +1185,7 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
       return vd_to_vix (rc, func);
   }
 
+opened:
   h = calloc (1, sizeof *h);
   if (!h) {
     vd_disk_close (disk);
@@ -2081,7 +2179,8 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   if ((err = check_conn (dstConnection, func)) != VIX_OK
       || (err = check_conn (srcConnection, func)) != VIX_OK)
     return err;
-  if (!dstPath || !*dstPath || !srcPath || !*srcPath || !vixCreateParams)
+  if (!dstPath || !*dstPath || !vixCreateParams
+      || ((!srcPath || !*srcPath) && !fcd_spec (&srcConnection->params)))
     return vix_error (VIX_E_INVALID_ARG, func,
                       "source, destination or create parameters missing");
   if ((err = fill_create_params (&p, vixCreateParams, func, dstPath))
@@ -2096,6 +2195,11 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
     free (uri);
     if (rc < 0)
       return remote_error (rc, func, srcConnection);
+  }
+  else if (fcd_spec (&srcConnection->params)) {   /* first class disk */
+    if ((err = fcd_open (srcConnection, srcPath, VD_OPEN_READ_ONLY, &src))
+        != VIX_OK)
+      return err;
   }
   else {
     rc = vd_disk_open (&src, srcPath,
