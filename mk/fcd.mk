@@ -11,3 +11,10 @@ $(FCD_VIX_BACKUP): tests/fcd/fcd-vix-backup.c include/vdisk/vixDiskLib.h $(O)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixDiskLib \
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
+
+# The long crash run: 50 random kill -9 per operation (plus every step
+# boundary), as tests/fcd/test-fcd-crash.sh describes.
+.PHONY: fcd-crash-long
+fcd-crash-long: tests
+	@VDISK=$(CURDIR)/$(O)/bin/vdisk VDISK_TOP=$(CURDIR) VDISK_BUILD=$(O) \
+	  FCD_KILLS=50 bash tests/fcd/test-fcd-crash.sh

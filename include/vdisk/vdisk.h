@@ -766,7 +766,8 @@ VD_API void vd_strv_free (char **v);
  * in full or by a unique prefix: VD_ENOENT for no match, VD_EINVAL for an
  * ambiguous one.  Every path read from the catalog must name a plain file
  * in the FCD's own folder (VD_ECORRUPT otherwise, nothing changed).  NULL
- * store or id is VD_EINVAL.  Since 0.2. */
+ * store or id is VD_EINVAL.  A store handle is used by one thread at a
+ * time (open one per thread).  Since 0.2. */
 #define VD_FCD_ID_SIZE 37         /* a UUID and its NUL */
 #define VD_FCD_CREATE  0x1u       /* vd_fcd_store_open: make the catalog */
 

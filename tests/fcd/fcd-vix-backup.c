@@ -8,7 +8,8 @@
  *
  * OUT.raw gets the snapshot's capacity (holes where nothing is allocated).
  * Run by tests/fcd/test-fcd-vix.sh; links only libvixDiskLib.
- * FCD_VIX_ACCESS=prepare or end: make only that call and stop. */
+ * FCD_VIX_ACCESS=prepare or end: make only that call and stop; hold: open
+ * the FCD (by its UUID as the path) for writing until stdin closes. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,22 @@ main (int argc, char **argv)
   const char *only = getenv ("FCD_VIX_ACCESS");
   if (only && strcmp (only, "end") == 0) {
     CHECK (VixDiskLib_EndAccess (cp, "fcd-vix-backup"));
+    VixDiskLib_FreeConnectParams (cp);
+    return 0;
+  }
+  if (only && strcmp (only, "hold") == 0) {
+    /* the FCD itself open for writing until stdin closes */
+    VixDiskLibConnection c;
+    VixDiskLibHandle w;
+    char line[8];
+    CHECK (VixDiskLib_Connect (cp, &c));
+    CHECK (VixDiskLib_Open (c, argv[2], 0, &w));
+    printf ("open\n");
+    fflush (stdout);
+    while (fgets (line, sizeof line, stdin))
+      ;
+    CHECK (VixDiskLib_Close (w));
+    CHECK (VixDiskLib_Disconnect (c));
     VixDiskLib_FreeConnectParams (cp);
     return 0;
   }

@@ -47,6 +47,22 @@ check "... vdisk fcd relocate refuses meanwhile" bash -c "! '$VDISK' fcd relocat
 FCD_VIX_ACCESS=end "$BACKUP" "$DS" "$A" "" /dev/null
 check "EndAccess: relocation enabled" bash -c "'$VDISK' fcd info '$DS' '$A' | grep -q 'relocation disabled: no'"
 
+# one writer per FCD; readers of snapshots go on meanwhile
+mkfifo "$WORK/hold"
+FCD_VIX_ACCESS=hold "$BACKUP" "$DS" "$A" "" /dev/null < "$WORK/hold" > "$WORK/held" 2>&1 &
+HOLDER=$!
+exec 7> "$WORK/hold"
+for _ in $(seq 1 100); do grep -q open "$WORK/held" && break; sleep 0.1; done
+check "VixDiskLib opens the FCD itself (path = its UUID) for writing" grep -q open "$WORK/held"
+check "... meanwhile a snapshot is refused: the disk's writer lock" bash -c "! '$VDISK' fcd snapshot '$DS' '$A' 2>'$WORK/err' && grep -qi 'lock' '$WORK/err'"
+check "... and a second writer is refused" bash -c "! FCD_VIX_ACCESS=hold '$BACKUP' '$DS' '$A' '' /dev/null </dev/null >/dev/null 2>&1"
+check "... while snapshots read on" bash -c "'$VDISK' fcd cat '$DS' '$A@$S1' | cmp -s - '$WORK/s1.raw'"
+exec 7>&-
+wait $HOLDER
+check "after the writer closes, a snapshot works again" bash -c "'$VDISK' fcd snapshot '$DS' '$A' >/dev/null"
+S2b=$("$VDISK" fcd snapshots --json "$DS" "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+"$VDISK" fcd snapshot-delete "$DS" "$A" "$S2b"
+
 # the sample program's FCD options
 "$SAMPLE" -info -fcdid "${A:0:8}" -fcdds "$DS" -fcdssid "$S1" > "$WORK/info" 2>&1
 check "sample -info -fcdid -fcdds -fcdssid: the capacity" grep -q "capacity *= 16384 sectors" "$WORK/info"
