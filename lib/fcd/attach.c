@@ -286,10 +286,11 @@ vmx_find (const char *folder, char **vmx_path)
 }
 
 int
-fcd_vmx_retarget (const char *vmx_path, const char *device, const char *path)
+fcd_vmx_retarget (const char *vmx_path, const char *device, const char *path,
+                  const char *uuid)
 {
   struct vmx *v;
-  char key[64];
+  char key[64], mark[64];
   int r = vmx_load (&v, vmx_path);
   if (r == VD_ENOENT) {
     vd__error_clear ();
@@ -298,7 +299,11 @@ fcd_vmx_retarget (const char *vmx_path, const char *device, const char *path)
   if (r < 0)
     return r;
   snprintf (key, sizeof key, "%s.fileName", device);
-  if (vmx_get (v, key))
+  snprintf (mark, sizeof mark, "/%s/%s/", FCD_DIR, uuid);
+  const char *old = vmx_get (v, key);
+  /* only an entry that names this FCD (a hostile catalog must not make
+   * vdisk edit another disk's entry) */
+  if (old && strstr (old, mark))
     r = vmx_set (v, key, path);
   if (r == 0)
     r = vmx_save (v);
@@ -516,9 +521,27 @@ out0:
   return r;
 }
 
+static int do_detach_rows (struct vd_fcd_store *s, int64_t iid,
+                           const char *uuid, const char *vmx_path,
+                           const char *dev, int rows);
+
+static int
+undo_attach (struct vd_fcd_store *s, int64_t iid, const char *uuid,
+             const char *vmx_path, const char *dev)
+{
+  return do_detach_rows (s, iid, uuid, vmx_path, dev, 0);
+}
+
 static int
 do_detach (struct vd_fcd_store *s, int64_t iid, const char *uuid,
            const char *vmx_path, const char *dev)
+{
+  return do_detach_rows (s, iid, uuid, vmx_path, dev, 1);
+}
+
+static int
+do_detach_rows (struct vd_fcd_store *s, int64_t iid, const char *uuid,
+                const char *vmx_path, const char *dev, int rows)
 {
   struct vmx *v = NULL;
   char key[64], *folder = fcd_folder (s, uuid);
@@ -550,8 +573,9 @@ do_detach (struct vd_fcd_store *s, int64_t iid, const char *uuid,
   fcd_checkpoint (s);
   if ((r = fcd_begin (s)) < 0)
     return r;
-  r = fcd_sql (s, "DELETE FROM attachment WHERE uuid = ? AND vmx = ?", "tt",
-               uuid, vmx_path);
+  if (rows)
+    r = fcd_sql (s, "DELETE FROM attachment WHERE uuid = ? AND vmx = ?",
+                 "tt", uuid, vmx_path);
   if (r == 0)
     r = intent_del (s, iid);
   if (r == 0)
@@ -752,7 +776,7 @@ retarget_to (struct vd_fcd_store *s, struct vd_fcd_store *at,
   if (r == 0 && !p)
     r = VD_ENOMEM;
   for (size_t i = 0; r == 0 && i < n; i++)
-    r = fcd_vmx_retarget (a[i].vmx, a[i].device, p);
+    r = fcd_vmx_retarget (a[i].vmx, a[i].device, p, uuid);
   free (p);
   fcd_atts_free (a, n);
   fcd_row_free (&row);
@@ -888,7 +912,18 @@ recover_relocate (struct vd_fcd_store *s, int64_t iid, const char *uuid,
   if (!dest || dest[0] != '/')
     return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed relocate intent",
                      s->ds, FCD_CATALOG);
-  int r = open_dest (s, dest, VD_FCD_CREATE, &d);
+  int r = open_dest (s, dest, 0, &d);
+  if (r == VD_ENOENT) {
+    /* relocate makes the destination's catalog before its intent: none
+     * there means nothing was moved */
+    char *src = fcd_folder (s, uuid);
+    int have = src && lstat (src, &st) == 0;
+    free (src);
+    if (have) {
+      vd__error_clear ();
+      return intent_del (s, iid);
+    }
+  }
   if (r < 0)
     return r;
   char *src = fcd_folder (s, uuid), *dst = fcd_folder (d, uuid);
@@ -936,8 +971,16 @@ fcd_recover_attach (struct vd_fcd_store *s, const char *op, int64_t id,
       || strstr (arg, "/../"))
     return vd_error (VD_ECORRUPT, 0, "%s/%s: intent %" PRId64 " (%s) names "
                      "no .vmx", s->ds, FCD_CATALOG, id, op);
-  if (strcmp (op, "attach") == 0)
-    return do_attach (s, id, uuid, arg, arg2);
+  if (strcmp (op, "attach") == 0) {
+    /* roll back: the entries naming this FCD go (CBT, if it was turned
+     * on, stays on) */
+    char dev[16];
+    if (!arg2 || sscanf (arg2, "%15s", dev) != 1
+        || strncmp (dev, "scsi0:", 6) != 0)
+      return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent",
+                       s->ds, FCD_CATALOG);
+    return undo_attach (s, id, uuid, arg, dev);
+  }
   if (strcmp (op, "detach") == 0) {
     if (!arg2 || strncmp (arg2, "scsi0:", 6) != 0 || strlen (arg2) > 9)
       return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed detach intent",

@@ -111,9 +111,9 @@ const char *vmx_get (struct vmx *v, const char *key);
 int vmx_set (struct vmx *v, const char *key, const char *value);
 int vmx_save (struct vmx *v);
 int vmx_find (const char *folder, char **vmx_path);
-/* Point device's fileName at path (when it is ours: names a file of
- * folder, or the given old path); 1 if changed. */
+/* Point device's fileName at path when the entry names FCD uuid's
+ * folder; a missing .vmx is no error. */
 int fcd_vmx_retarget (const char *vmx_path, const char *device,
-                      const char *path);
+                      const char *path, const char *uuid);
 
 #endif

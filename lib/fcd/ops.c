@@ -152,7 +152,7 @@ retarget_all (struct vd_fcd_store *s, const char *uuid, const char *top_rel)
   if (!p)
     r = VD_ENOMEM;
   for (size_t i = 0; r == 0 && i < n; i++)
-    r = fcd_vmx_retarget (a[i].vmx, a[i].device, p);
+    r = fcd_vmx_retarget (a[i].vmx, a[i].device, p, uuid);
   free (p);
   fcd_atts_free (a, n);
   return r;
@@ -622,6 +622,18 @@ fill_info (struct vd_fcd_store *s, struct fcd_row *row,
   info->capacity = row->capacity;
   info->created = row->created;
   info->cbt = row->cbt;
+  {
+    vd_disk *d;
+    struct vd_cbt_info ci;
+    /* the disk is the truth (tracking may be turned on by hand) */
+    if (open_rel (&d, s, row->path, VD_OPEN_READ_ONLY | VD_OPEN_SINGLE_LINK)
+        == 0) {
+      if (vd_disk_get_cbt (d, &ci) == 0)
+        info->cbt = ci.state == VD_CBT_ON;
+      vd_disk_close (d);
+    }
+    vd__error_clear ();
+  }
   info->relocation_disabled = row->reloc;
   int r = fcd_prepare (s, &st, "SELECT (SELECT count(*) FROM snapshot WHERE "
                        "uuid = ?1), (SELECT count(*) FROM attachment WHERE "

@@ -97,5 +97,17 @@ reset
 sql "INSERT INTO intent (op, uuid, step, created) VALUES ('format-disk', '$A', 0, 0)"
 refused "an intent of an unknown kind" "unknown kind" "$VDISK" fcd list "$DS"
 reset
+sql "INSERT INTO intent (op, uuid, arg, step, created) VALUES ('relocate', '$A', '$WORK/outside', 0, 0)"
+"$VDISK" fcd list "$DS" >/dev/null 2>&1
+check "a relocate intent naming a folder without a catalog makes none there" bash -c "[ ! -e '$WORK/outside/fcd-catalog.db' ] && [ -d '$DS/fcd/$A' ] && [ -z \"\$(sqlite3 '$DS/fcd-catalog.db' 'SELECT * FROM intent')\" ]"
+reset
+printf 'scsi0:0.present = "TRUE"\nscsi0:0.fileName = "/elsewhere/system.vmdk"\n' > "$WORK/outside/other.vmx"
+sql "INSERT INTO attachment VALUES ('$A', '$WORK/outside/other.vmx', 'scsi0:0', 'persistent')"
+cp "$WORK/outside/other.vmx" "$WORK/other.save"
+"$VDISK" fcd snapshot "$DS" "$A" >/dev/null
+check "an attachment row naming another disk's .vmx entry: a snapshot leaves that entry alone" cmp -s "$WORK/outside/other.vmx" "$WORK/other.save"
+reset
+rm -f "$WORK/outside/other.vmx"
+"$VDISK" fcd reconcile --remove "$DS" >/dev/null   # the link of that snapshot, which the old catalog copy does not know
 check "after all of it the FCD and its snapshot read as before" bash -c "'$VDISK' fcd cat '$DS' '$A@$S' | cmp -s - <(head -c 4M /dev/zero) && [ \"\$('$VDISK' fcd reconcile '$DS')\" = '' ]"
 done_testing
