@@ -6,7 +6,8 @@
 #
 # Each operation is killed at every step boundary (VDISK_FCD_KILL_AT=N, a
 # SIGKILL the library raises at its N-th checkpoint) and at FCD_KILLS
-# random moments (default 2; FCD_KILLS=50 for the long run).
+# random moments (default 2; FCD_KILLS=50 for the long run).  FCD_OPS
+# limits the run to some operations ("revert snapshot-delete").
 source "$(dirname "$0")/../functions.sh"
 requires python3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +57,7 @@ op_cmd() { local c=${OPS[$1]}; c=${c//DS/$WORK/it/ds}; echo "${c//IT/$WORK/it}";
 
 # after_state OP: run it once, uninterrupted
 BEFORE=$(fresh; state "$WORK/it")
-for op in create register snapshot snapshot-delete revert from-snapshot delete relocate; do
+for op in ${FCD_OPS:-create register snapshot snapshot-delete revert from-snapshot delete relocate}; do
   fresh
   t0=$(date +%s%N)
   # shellcheck disable=SC2046
