@@ -407,8 +407,8 @@ do_attach (struct vd_fcd_store *s, int64_t iid, const char *uuid,
   } while (0)
   SETK ("present", "TRUE");
   SETK ("fileName", top);
-  SETK ("mode", strcmp (mode, "persistent") == 0 ? "persistent"
-                                                  : "independent-nonpersistent");
+  SETK ("mode", strcmp (mode, "persistent") == 0
+                  ? "persistent" : "independent-nonpersistent");
   int on = 0;
   if (r == 0)
     r = top_cbt (s, row.path, &on);

@@ -192,7 +192,8 @@ fcd_uuid_ok (const char *id)
       if (id[i] != '-')
         return 0;
     }
-    else if (!isxdigit ((unsigned char) id[i]) || isupper ((unsigned char) id[i]))
+    else if (!isxdigit ((unsigned char) id[i])
+             || isupper ((unsigned char) id[i]))
       return 0;
   }
   return 1;
