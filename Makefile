@@ -46,7 +46,7 @@ LDFLAGS_ALL := $(SANLD) -pthread $(EXTRA_LDFLAGS)
 # Optional libraries, detected in one place (HAVE_*, *_CFLAGS, *_LIBS).
 include mk/config.mk
 
-LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c lib/fleet/*.c))
+LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c lib/fleet/*.c lib/fcd/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/vdisk/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(O)/%.o)

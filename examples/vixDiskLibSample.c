@@ -384,12 +384,13 @@ parse_args (int argc, char **argv)
     else if (!strcmp (a, "-nfchostport")) { NEED (1); app.remote = 1; app.cnx.nfcHostPort = (uint32) num_arg (argv[++i], a); }
     else if (!strcmp (a, "-vm")) { NEED (1); app.remote = 1; app.cnx.vmxSpec = argv[++i]; }
     else if (!strcmp (a, "-fcdid")) {
-      NEED (1); app.remote = 1;
+      /* a first class disk: local (datastore = a folder) unless -host */
+      NEED (1);
       app.cnx.specType = VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
       app.cnx.spec.vStorageObjSpec.id = argv[++i];
     }
-    else if (!strcmp (a, "-fcdds") || !strcmp (a, "-ds")) { NEED (1); app.remote = 1; app.cnx.spec.vStorageObjSpec.datastoreMoRef = argv[++i]; }
-    else if (!strcmp (a, "-fcdssid")) { NEED (1); app.remote = 1; app.cnx.spec.vStorageObjSpec.ssId = argv[++i]; }
+    else if (!strcmp (a, "-fcdds") || !strcmp (a, "-ds")) { NEED (1); app.cnx.spec.vStorageObjSpec.datastoreMoRef = argv[++i]; }
+    else if (!strcmp (a, "-fcdssid")) { NEED (1); app.cnx.spec.vStorageObjSpec.ssId = argv[++i]; }
     else if (!strcmp (a, "-vimapiver")) { NEED (1); app.remote = 1; app.cnx.vimApiVer = argv[++i]; }
     else if (!strcmp (a, "-h") || !strcmp (a, "-help") || !strcmp (a, "--help")) {
       usage ();
@@ -404,8 +405,9 @@ parse_args (int argc, char **argv)
   }
   if (__builtin_popcount (app.command) != 1)
     die_usage ("give exactly one command");
-  if (!app.disk && app.command != CMD_CLEANUP)
-    die_usage ("no disk path given");
+  if (!app.disk && app.command != CMD_CLEANUP
+      && app.cnx.specType != VIXDISKLIB_SPEC_VSTORAGE_OBJECT)
+    die_usage ("no disk path given (or -fcdid ID -fcdds DATASTORE)");
   if (app.command == CMD_VIRUS && app.remote)
     die_usage ("-virus scans local disks only (it reads the disk with "
                "libvdisk); it does not take -host or other remote options");
@@ -644,6 +646,13 @@ do_clone (void)
 
   memset (&local, 0, sizeof local);
   CHECK (VixDiskLib_Connect (&local, &src));
+  if (app.cnx.specType == VIXDISKLIB_SPEC_VSTORAGE_OBJECT) {
+    /* -fcdid: the first class disk (or snapshot) into the local PATH */
+    CHECK (VixDiskLib_Clone (src, app.src, app.conn, app.disk, &p,
+                             clone_progress, NULL, TRUE));
+    printf ("\nCloned %s to %s\n", app.cnx.spec.vStorageObjSpec.id, app.src);
+    goto out;
+  }
   CHECK (VixDiskLib_Clone (app.conn, app.disk, src, app.src, &p,
                            clone_progress, NULL, TRUE));
   printf ("\nCloned %s to %s\n", app.src, app.disk);
@@ -1142,6 +1151,26 @@ virus_hit (const struct vd_scan_hit *hit, void *payload)
   return 0;
 }
 
+
+/* The disk -virus scans: the path, or the first class disk of -fcdid. */
+static int
+open_scan_disk (vd_disk **d, uint32_t flags)
+{
+  const VixDiskLibVStorageObjectSpec *o = &app.cnx.spec.vStorageObjSpec;
+  vd_fcd_store *s;
+  int rc;
+
+  if (app.cnx.specType != VIXDISKLIB_SPEC_VSTORAGE_OBJECT)
+    return vd_disk_open (d, app.disk, flags);
+  if (!o->datastoreMoRef)
+    return vd_fcd_store_open (&s, "", 0);     /* the error names it */
+  if ((rc = vd_fcd_store_open (&s, o->datastoreMoRef, 0)) < 0)
+    return rc;
+  rc = vd_fcd_open (d, s, app.disk ? app.disk : o->id, o->ssId, flags);
+  vd_fcd_store_close (s);
+  return rc;
+}
+
 static void
 do_virus (void)
 {
@@ -1155,7 +1184,7 @@ do_virus (void)
   if (app.open_flags & VIXDISKLIB_FLAG_OPEN_SINGLE_LINK)
     flags |= VD_OPEN_SINGLE_LINK;
   if (vd_scanner_new_clamav (&sc, db, 0) < 0
-      || vd_disk_open (&d, app.disk, flags) < 0
+      || open_scan_disk (&d, flags) < 0
       || vd_scan (d, sc, NULL, virus_hit, &found, &st) < 0) {
     fprintf (stderr, "Error: %s\n", vd_last_error ()->message);
     failed = 1;

@@ -151,8 +151,12 @@ vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
           && (k = id_index (fd, hint, ids, n)) >= 0)
         how = VD_USE_PARENT;
     }
-    for (size_t i = 0; !how && (uses & VD_USE_EXTENT) && i < desc->n_extents;
-         i++) {
+    /* An embedded descriptor's only extent is the file holding it (open
+     * refuses one that names more): bytes a client wrote into a flat
+     * extent that happen to form a sparse header name nobody's files. */
+    size_t n_ext = embedded ? VD_MIN (desc->n_extents, (size_t) 1)
+                            : desc->n_extents;
+    for (size_t i = 0; !how && (uses & VD_USE_EXTENT) && i < n_ext; i++) {
       const struct vd_desc_extent *e = vd__desc_extent (desc, i);
       /* vd__extent_path's rule: an embedded descriptor's first extent is
        * the file holding it */

@@ -234,6 +234,12 @@ open_extents (struct vd_link *l, uint32_t flags)
   uint64_t start = 0;
   int r;
 
+  /* A monolithic sparse or streamOptimized file holds one extent, itself;
+   * an embedded descriptor naming more would reach other files. */
+  if (l->embedded && d->n_extents > 1)
+    return vd_error (VD_ECORRUPT, 0, "%s: its embedded descriptor names %zu "
+                     "extents; a monolithic sparse or streamOptimized file "
+                     "holds exactly one, itself", l->path, d->n_extents);
   l->extents = calloc (d->n_extents, sizeof *l->extents);
   if (!l->extents)
     return vd_error (VD_ENOMEM, errno, "extents");

@@ -278,6 +278,8 @@ VIX_API VixError
 VixDiskLib_PrepareForAccess (const VixDiskLibConnectParams *connectParams,
                              const char *identity)
 {
+  if (vix_fcd_spec (connectParams))     /* first class disk */
+    return vix_fcd_access (connectParams, "VixDiskLib_PrepareForAccess", 1);
   return remote_access (connectParams, "VixDiskLib_PrepareForAccess",
                         identity);
 }
@@ -286,6 +288,8 @@ VIX_API VixError
 VixDiskLib_EndAccess (const VixDiskLibConnectParams *connectParams,
                       const char *identity)
 {
+  if (vix_fcd_spec (connectParams))     /* first class disk */
+    return vix_fcd_access (connectParams, "VixDiskLib_EndAccess", 0);
   return remote_access (connectParams, "VixDiskLib_EndAccess", identity);
 }
 

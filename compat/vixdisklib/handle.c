@@ -61,6 +61,14 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   *diskHandle = NULL;
   if ((err = vix_check_conn (connection, func)) != VIX_OK)
     return err;
+  if (vix_fcd_spec (&connection->params)) { /* first class disk */
+    err = vix_fcd_open (connection, path,
+                        (uint32_t) vix_open_flags (flags, connection), &disk);
+    if (err != VIX_OK)
+      return err;
+    path = connection->params.spec.vStorageObjSpec.id;
+    goto opened;
+  }
   if (!path || !*path)
     return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
 
@@ -82,6 +90,7 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
       return vd_to_vix (rc, func);
   }
 
+opened:
   h = calloc (1, sizeof *h);
   if (!h) {
     vd_disk_close (disk);

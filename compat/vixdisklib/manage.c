@@ -136,7 +136,8 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   if ((err = vix_check_conn (dstConnection, func)) != VIX_OK
       || (err = vix_check_conn (srcConnection, func)) != VIX_OK)
     return err;
-  if (!dstPath || !*dstPath || !srcPath || !*srcPath || !vixCreateParams)
+  if (!dstPath || !*dstPath || !vixCreateParams
+      || ((!srcPath || !*srcPath) && !vix_fcd_spec (&srcConnection->params)))
     return vix_error (VIX_E_INVALID_ARG, func,
                       "source, destination or create parameters missing");
   if ((err = fill_create_params (&p, vixCreateParams, func, dstPath))
@@ -151,6 +152,11 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
     free (uri);
     if (rc < 0)
       return vix_remote_error (rc, func, srcConnection);
+  }
+  else if (vix_fcd_spec (&srcConnection->params)) { /* first class disk */
+    if ((err = vix_fcd_open (srcConnection, srcPath, VD_OPEN_READ_ONLY, &src))
+        != VIX_OK)
+      return err;
   }
   else {
     rc = vd_disk_open (&src, srcPath,
@@ -175,7 +181,7 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   vd_disk_close (src);
   if (progressFunc && pc.last != 100)
     progressFunc (progressCallbackData, 100);
-  vix_log (LOG_INFO, "VixDiskLib: cloned %s to %s (%s)\n", srcPath, dstPath,
+  vix_log (LOG_INFO, "VixDiskLib: cloned %s to %s (%s)\n", srcPath ? srcPath : "(first class disk)", dstPath,
            vd_type_name (p.type));
   return VIX_OK;
 }

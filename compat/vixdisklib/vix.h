@@ -200,6 +200,14 @@ void vix_wait_idle (struct VixDiskLibHandleStruct *h);
 /* Progress of a libvdisk operation as a VixDiskLibProgressFunc: the
  * percentage is reported when it changes (a total of 0 is 100%), and the
  * caller's FALSE cancels the operation. */
+/* fcd.c: connections whose spec is VIXDISKLIB_SPEC_VSTORAGE_OBJECT (a
+ * first class disk of the local FCD catalog). */
+int vix_fcd_spec (const VixDiskLibConnectParams *p);
+VixError vix_fcd_open (const struct VixDiskLibConnectParam *c,
+                       const char *path, uint32_t vd_flags, vd_disk **disk);
+VixError vix_fcd_access (const VixDiskLibConnectParams *p, const char *func,
+                         int disabled);
+
 struct vix_progress {
   VixDiskLibProgressFunc fn;
   void *data;

@@ -1279,6 +1279,160 @@ VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
                             vd_fleet_result_cb cb, void *payload,
                             struct vd_fleet_totals *totals, char **json);
 
+/* ---- first class disks (lib/fcd) ------------------------------------ */
+/* A first class disk (FCD) is a disk that lives on its own in a datastore
+ * folder, named by a UUID that stays the same through snapshots, reverts
+ * and relocation.  One SQLite catalog per datastore (DS/fcd-catalog.db,
+ * WAL mode) lists the FCDs, their metadata, snapshots and attachments;
+ * the disks stay plain VMDK files under DS/fcd/UUID/ (a snapshot freezes
+ * the FCD's top link and a new child becomes the writable top).  Every
+ * operation that touches files and catalog writes an intent row first and
+ * finishes it last; an unfinished one (a crash) is completed or rolled
+ * back when the catalog is next opened.  Mutating calls take the
+ * datastore's writer lock (DS/fcd-catalog.lock) and the FCD's disk lock.
+ * IDs (FCD and snapshot UUIDs, "8-4-4-4-12" lower-case hex) are accepted
+ * in full or by a unique prefix: VD_ENOENT for no match, VD_EINVAL for an
+ * ambiguous one.  Every path read from the catalog must name a plain file
+ * in the FCD's own folder (VD_ECORRUPT otherwise, nothing changed).  NULL
+ * store or id is VD_EINVAL.  A store handle is used by one thread at a
+ * time (open one per thread).  Since 0.2. */
+#define VD_FCD_ID_SIZE 37         /* a UUID and its NUL */
+#define VD_FCD_CREATE  0x1u       /* vd_fcd_store_open: make the catalog */
+
+typedef struct vd_fcd_store vd_fcd_store;
+
+/* Open the catalog of datastore (a folder); with VD_FCD_CREATE it is made
+ * when absent.  VD_ENOENT: no catalog; VD_ECORRUPT: not a catalog (a
+ * damaged database, an unknown schema).  Unfinished intents are completed
+ * or rolled back here when no other writer is active. */
+VD_API int vd_fcd_store_open (vd_fcd_store **out, const char *datastore,
+                              uint32_t flags);
+/* NULL is accepted. */
+VD_API void vd_fcd_store_close (vd_fcd_store *store);
+
+struct vd_fcd_info {
+  char id[VD_FCD_ID_SIZE];
+  const char *name;
+  const char *path;            /* absolute path of the writable top link */
+  uint64_t capacity;           /* bytes */
+  int64_t created;             /* seconds since the epoch */
+  int cbt;                     /* changed block tracking on */
+  int relocation_disabled;     /* vd_fcd_set_relocation_disabled */
+  unsigned snapshots, attachments;
+};
+/* Non-zero stops the listing (which then returns 0).  Strings are valid
+ * during the call. */
+typedef int (*vd_fcd_cb) (const struct vd_fcd_info *info, void *payload);
+/* Every FCD of the store, oldest first. */
+VD_API int vd_fcd_list (vd_fcd_store *store, vd_fcd_cb cb, void *payload);
+/* One FCD; strings borrow from the store until its next call. */
+VD_API int vd_fcd_get_info (vd_fcd_store *store, const char *id,
+                            struct vd_fcd_info *info);
+/* The full UUID of an FCD (id or unique prefix) into out. */
+VD_API int vd_fcd_resolve (vd_fcd_store *store, const char *id,
+                           char out[VD_FCD_ID_SIZE]);
+
+/* A new empty FCD of capacity bytes (a multiple of 512) and layout type
+ * (0: monolithicSparse); its UUID into id.  Names: 1 to 255 bytes, no
+ * control characters. */
+VD_API int vd_fcd_create (vd_fcd_store *store, const char *name,
+                          uint64_t capacity, enum vd_type type,
+                          char id[VD_FCD_ID_SIZE]);
+/* Promote the existing closed base disk at disk (on the datastore's file
+ * system) to an FCD: its files move into the FCD's folder (irreversible).
+ * VD_EPARENT for a child disk or one a child names; VD_EEXIST for a disk
+ * the catalog already holds. */
+VD_API int vd_fcd_register (vd_fcd_store *store, const char *disk,
+                            const char *name, char id[VD_FCD_ID_SIZE]);
+/* Delete an FCD, its snapshots and files.  VD_EPARENT while attached. */
+VD_API int vd_fcd_delete (vd_fcd_store *store, const char *id);
+VD_API int vd_fcd_rename (vd_fcd_store *store, const char *id,
+                          const char *name);
+/* Catalog metadata of an FCD: set (value NULL: remove) a key (1 to 255
+ * bytes of [A-Za-z0-9._:-]); list them in key order. */
+VD_API int vd_fcd_set_meta (vd_fcd_store *store, const char *id,
+                            const char *key, const char *value);
+typedef int (*vd_fcd_meta_cb) (const char *key, const char *value,
+                               void *payload);
+VD_API int vd_fcd_list_meta (vd_fcd_store *store, const char *id,
+                             vd_fcd_meta_cb cb, void *payload);
+/* Raise the capacity (vd_disk_grow).  VD_ENOTSUP while it has snapshots. */
+VD_API int vd_fcd_grow (vd_fcd_store *store, const char *id,
+                        uint64_t capacity);
+
+struct vd_fcd_snapshot {
+  char id[VD_FCD_ID_SIZE];
+  char parent[VD_FCD_ID_SIZE]; /* the snapshot before, or "" */
+  int64_t created;
+  const char *description;
+  const char *path;            /* absolute path of the frozen link */
+};
+typedef int (*vd_fcd_snapshot_cb) (const struct vd_fcd_snapshot *snap,
+                                   void *payload);
+/* Snapshot an FCD (its UUID into ssid, may be NULL): the top link is
+ * frozen and a new child becomes the top.  VD_ELOCKED while written. */
+VD_API int vd_fcd_snapshot (vd_fcd_store *store, const char *id,
+                            const char *description,
+                            char ssid[VD_FCD_ID_SIZE]);
+/* The snapshots of an FCD, oldest first. */
+VD_API int vd_fcd_list_snapshots (vd_fcd_store *store, const char *id,
+                                  vd_fcd_snapshot_cb cb, void *payload);
+/* Remove snapshot ssid; its data is merged so the FCD and every other
+ * snapshot read as before. */
+VD_API int vd_fcd_delete_snapshot (vd_fcd_store *store, const char *id,
+                                   const char *ssid);
+/* The FCD reads as at ssid again; every later snapshot is removed (ssid
+ * stays). */
+VD_API int vd_fcd_revert (vd_fcd_store *store, const char *id,
+                          const char *ssid);
+/* A new FCD (own UUID into newid) reading as snapshot ssid of id; the
+ * snapshots of id stay. */
+VD_API int vd_fcd_from_snapshot (vd_fcd_store *store, const char *id,
+                                 const char *ssid, const char *name,
+                                 char newid[VD_FCD_ID_SIZE]);
+/* Open an FCD (ssid NULL or "": its top, with flags) or one of its
+ * snapshots (always read-only).  id may be "ID@SSID" with ssid NULL. */
+VD_API int vd_fcd_open (vd_disk **out, vd_fcd_store *store, const char *id,
+                        const char *ssid, uint32_t flags);
+
+#define VD_FCD_PERSISTENT 0
+#define VD_FCD_INDEPENDENT_NONPERSISTENT 1
+/* Add the FCD to the .vmx of the VM in vm_folder (exactly one .vmx) on
+ * the first free scsi0 unit, or remove it.  CBT rules: attaching an FCD
+ * without tracking to a VM with ctkEnabled = "TRUE" turns tracking on
+ * for the FCD (detach leaves it on); an FCD with tracking is refused
+ * (VD_EINVAL) by a VM without unless mode is
+ * VD_FCD_INDEPENDENT_NONPERSISTENT.  An FCD may be attached to several
+ * VMs; VD_EEXIST when already attached to this one. */
+VD_API int vd_fcd_attach (vd_fcd_store *store, const char *id,
+                          const char *vm_folder, int mode);
+VD_API int vd_fcd_detach (vd_fcd_store *store, const char *id,
+                          const char *vm_folder);
+struct vd_fcd_attachment {
+  const char *vmx;             /* absolute path */
+  const char *device;          /* "scsi0:1" */
+  const char *mode;            /* "persistent", "independent_nonpersistent" */
+};
+typedef int (*vd_fcd_attachment_cb) (const struct vd_fcd_attachment *a,
+                                     void *payload);
+VD_API int vd_fcd_list_attachments (vd_fcd_store *store, const char *id,
+                                    vd_fcd_attachment_cb cb, void *payload);
+/* Move an FCD (files, snapshots, metadata, attachments) into the catalog
+ * of the datastore folder dest (made if absent), keeping its UUID.
+ * VD_ELOCKED while relocation is disabled. */
+VD_API int vd_fcd_relocate (vd_fcd_store *store, const char *id,
+                            const char *dest);
+/* Mark (1) or clear (0) "relocation disabled" for the FCD on every VM it
+ * is attached to (the VixDiskLib layer's PrepareForAccess/EndAccess). */
+VD_API int vd_fcd_set_relocation_disabled (vd_fcd_store *store,
+                                           const char *id, int disabled);
+/* Files and folders under DS/fcd that no catalog entry holds (left by a
+ * crash or by hand), each given to cb (may be NULL); remove: delete them.
+ * Returns the number found. */
+typedef int (*vd_fcd_orphan_cb) (const char *path, void *payload);
+VD_API int vd_fcd_reconcile (vd_fcd_store *store, int remove,
+                             vd_fcd_orphan_cb cb, void *payload);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@ extern const struct command cmd_serve, cmd_upload, cmd_user; /* NBD */
 extern const struct command cmd_mount, cmd_umount; /* mount */
 extern const struct command cmd_vsphere; /* vSphere */
 extern const struct command cmd_inventory, cmd_report; /* fleets */
+extern const struct command cmd_fcd; /* first class disks */
 
 const struct command *const commands[] = {
   &cmd_create, &cmd_info, &cmd_cat, &cmd_write, &cmd_map, &cmd_convert,
@@ -23,5 +24,6 @@ const struct command *const commands[] = {
   &cmd_mount, &cmd_umount, /* mount */
   &cmd_vsphere, /* vSphere */
   &cmd_inventory, &cmd_report, /* fleets */
+  &cmd_fcd, /* first class disks */
   NULL
 };
