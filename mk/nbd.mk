@@ -1,5 +1,5 @@
 # Network disks: the nbdkit plugin (plugins/nbdkit) and the NBD client in
-# libvdisk (lib/io-nbd.c, libnbd; password keys with nettle's PBKDF2).
+# libvdisk (lib/io/io-nbd.c, libnbd; password keys with nettle's PBKDF2).
 #
 # Build tree: $(O)/plugins/nbdkit-vdisk-plugin.so, linked with -lvdisk
 # (rpath $ORIGIN/../lib).  Installed into $(PREFIX)/lib/nbdkit/plugins

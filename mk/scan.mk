@@ -1,4 +1,4 @@
-# Scanning (lib/scan.c, lib/scan-clamav.c): the libclamav backend is built
+# Scanning (lib/scan/scan.c, lib/scan/scan-clamav.c): the libclamav backend is built
 # when pkg-config finds libclamav (Debian: libclamav-dev); without it
 # vd_scanner_new_clamav returns VD_ENOTSUP and callback scanners still work.
 ifneq ($(shell pkg-config --exists libclamav 2>/dev/null && echo yes),)
