@@ -689,6 +689,8 @@ int vd__check_vmware_lock (const char *path, uint32_t flags);
 /* ---- end of the trust block ------------------------------------------- */
 
 /* ---- scan block (lib/scan.c, lib/scan-clamav.c) ------------------------ */
+/* The longest overlap (match) a scanner may ask for. */
+#define VD_SCAN_MAX_OVERLAP (16u << 20)
 /* A scanner with a destructor for its state (the libclamav backend). */
 int vd__scanner_make (vd_scanner **out, vd_scan_fn fn, void *state,
                       size_t overlap, void (*free_state) (void *),
