@@ -56,7 +56,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(O)/tests/%)
 
 ALL_TARGETS := $(LIBSO) $(LIBA) $(VDISK) $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 
-.PHONY: all build bootstrap check demo bench install clean tests fuzz man
+.PHONY: all build bootstrap check check-layers demo bench install clean tests fuzz man
 all: bootstrap
 	@$(MAKE) --no-print-directory build
 
@@ -115,7 +115,14 @@ tests: build $(UNIT_BINS) $(HELPER_BINS) extra-tests
 check: bootstrap
 	@$(MAKE) --no-print-directory O=build/check SAN=1 tests
 	@$(MAKE) --no-print-directory O=build/release build
+	@$(MAKE) --no-print-directory O=build/check BOOTSTRAP=0 check-layers
 	@VDISK_BUILD=build/check VDISK_RELEASE=build/release tests/run.sh
+
+# The tiers (base -> io -> formats -> core -> ops -> services) checked on
+# the objects of $(O): no edge up the order, no internal symbol in a front
+# end (scripts/check-layers.py; tests/build/test-build-layers.sh).
+check-layers: build
+	@python3 scripts/check-layers.py $(O)
 
 demo: all
 	@scripts/demo.sh $(O)

@@ -50,8 +50,22 @@ struct vd_disk {
   uint32_t commit_cid;      /* ddb.vdisk.commitCID of the top, or 0 */
 };
 
-/* chain.c */
+/* core/open.c: close one link (its extents, descriptor, tracking). */
+void vd__link_close (struct vd_link *l);
+/* core/disk.c: 0, or the reason d takes no write (read-only, an earlier
+ * failure, a child made from it). */
+int vd__disk_writable (vd_disk *d);
+/* VD_EINVAL (named "what") unless [off, off+count) is within the disk. */
+int vd__disk_check_range (const vd_disk *d, size_t count, uint64_t off,
+                          const char *what);
+/* ops/child.c: the name to write in parentFileNameHint for a parent at
+ * parent_path, seen from a child in child_dir (malloc'd; NULL with the
+ * error set). */
+char *vd__parent_hint (const char *child_dir, const char *parent_path);
+
+/* ops/commit.c: the CID an interrupted commit gave the ancestor. */
 #define VD_COMMIT_KEY "ddb.vdisk.commitCID"
+/* ---- siblings: the disks beside a disk (core/siblings.c) ----------------- */
 /* Refuse a read-write open of l when a disk beside it names it as its
  * parent with a matching CID. */
 int vd__check_no_child (struct vd_link *l);
@@ -61,8 +75,8 @@ int vd__find_child (struct vd_link *l, int match_cid, char **child);
 /* Do two paths name the same file (device and inode)? */
 int vd__same_path (const char *a, const char *b);
 
-/* ---- who uses a file: one rule for every command that writes, renames
- * or removes files (chain.c) ---------------------------------------------
+/* Who uses a file: one rule for every command that writes, renames or
+ * removes files.
  * A file is known by device and inode, so a hard link is the same file. */
 int vd__file_id (const char *path, struct vd_file_id *id);
 /* A list of files, with their paths (for messages). */

@@ -102,53 +102,6 @@ vd_scan_options_init (struct vd_scan_options *o)
   o->struct_size = sizeof *o;
 }
 
-/* ---- locate ------------------------------------------------------------- */
-
-
-int
-vd_disk_locate (vd_disk *d, uint64_t offset, unsigned *link_index,
-                const char **extent_file)
-{
-  unsigned i;
-  VD_ENTER ();
-
-  if (!d)
-    return vd_error (VD_EINVAL, 0, "vd_disk_locate: no disk");
-  if (offset >= d->top->size)
-    return vd_error (VD_EINVAL, 0, "%s: byte %llu is past the end of the "
-                     "disk (capacity %llu bytes)", d->top->path,
-                     (unsigned long long) offset,
-                     (unsigned long long) d->top->size);
-  for (i = 0; i < d->n_links; i++) {
-    struct vd_link *l = d->links[i];
-    struct vd_extent *e;
-    struct vd_map m;
-    int r;
-
-    if (offset >= l->size || l->n_extents == 0)
-      break;
-    e = vd__find_extent (l, offset);
-    if (offset - e->start >= e->size)
-      break;
-    r = e->drv->map (e, offset - e->start, 1, &m);
-    if (r < 0)
-      return r;
-    if (m.status == VD_MAP_HOLE)
-      continue;
-    if (link_index)
-      *link_index = i;
-    if (extent_file)
-      *extent_file = e->io ? e->path : NULL;
-    return m.status == VD_MAP_ZERO ? (int) VD_STATUS_ZERO
-                                   : (int) VD_STATUS_DATA;
-  }
-  if (link_index)
-    *link_index = d->n_links ? d->n_links - 1 : 0;
-  if (extent_file)
-    *extent_file = NULL;
-  return VD_STATUS_HOLE;
-}
-
 /* ---- the scan ----------------------------------------------------------- */
 
 struct run {
