@@ -106,6 +106,27 @@ px_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   return 0;
 }
 
+static int
+px_allocate (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  return posix_fallocate (io->fd, (off_t) off, (off_t) len);
+}
+
+static int
+px_stat (struct vd_io *io, struct vd_io_stat *out)
+{
+  struct stat st;
+  if (fstat (io->fd, &st) < 0)
+    return errno;
+  out->id.dev = st.st_dev;
+  out->id.ino = st.st_ino;
+  out->allocated = (uint64_t) st.st_blocks * 512;
+  out->mtime = (int64_t) st.st_mtime;
+  out->mode = (unsigned) st.st_mode & 07777;
+  out->nlink = (unsigned long) st.st_nlink;
+  return 0;
+}
+
 static void
 px_close (struct vd_io *io)
 {
@@ -122,6 +143,8 @@ static const struct vd_io_ops posix_ops = {
   .punch_hole = px_punch_hole,
   .seek_data = px_seek_data,
   .close = px_close,
+  .allocate = px_allocate,
+  .stat = px_stat,
 };
 
 static __thread vd_io_wrap_fn wrap_fn;

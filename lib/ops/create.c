@@ -25,29 +25,6 @@ vd_create_params_init (struct vd_create_params *p)
   p->hw_version = 4;
 }
 
-void
-vd_geometry_compute (struct vd_geometry *g, uint64_t capacity,
-                     enum vd_adapter adapter)
-{
-  uint64_t sectors = capacity / VD_SECTOR, cyl;
-  /* IDE: 16 heads, cylinders capped at 16383; SCSI: 255 heads, capped at
-   * 65535 (vmdk-format.md §1.5). */
-  if (adapter == VD_ADAPTER_IDE || adapter == VD_ADAPTER_UNKNOWN) {
-    g->heads = 16;
-    g->sectors = 63;
-    cyl = sectors / (16 * 63);
-    g->cylinders = (uint32_t) VD_MIN (cyl, 16383);
-  }
-  else {
-    g->heads = 255;
-    g->sectors = 63;
-    cyl = sectors / (255 * 63);
-    g->cylinders = (uint32_t) VD_MIN (cyl, 65535);
-  }
-  if (g->cylinders == 0)
-    g->cylinders = 1;
-}
-
 char *
 vd__make_descriptor (const struct vd_create_params *p,
                      const char *create_type, const char *extents,
