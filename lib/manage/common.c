@@ -133,14 +133,15 @@ int
 vd__refuse_alias (struct vd_link *l, const char *path)
 {
   struct stat st;
+  struct vd_io_stat ist;
   if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
     return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
                      "of the disk's descriptor itself", path);
-  if (!l->embedded && fstat (l->desc_io->fd, &st) == 0 && st.st_nlink > 1)
+  if (!l->embedded && vd__io_stat (l->desc_io, &ist) == 0 && ist.nlink > 1)
     return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
                      "links); moving or deleting its files would leave the "
                      "other names naming files that are gone (remove them "
-                     "first)", path, (uintmax_t) st.st_nlink);
+                     "first)", path, (uintmax_t) ist.nlink);
   return 0;
 }
 

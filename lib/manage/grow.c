@@ -38,7 +38,6 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
   int thick = 0;
   size_t len;
   int r;
-  struct stat st;
 
   for (size_t i = 0; i < l->n_extents; i++) {
     struct vd_extent *e = &l->extents[i];
@@ -81,20 +80,19 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
                       (unsigned long long) (last->file_offset + last->size));
         goto out;
       }
-      if (fstat (last->io->fd, &st) == 0
-          && (uint64_t) st.st_blocks * 512 >= old_fsize && old_fsize > 0)
+      uint64_t alloc;
+      if (vd__io_allocated_bytes (last->io, &alloc) == 0
+          && alloc >= old_fsize && old_fsize > 0)
         thick = 1;      /* preallocated: keep it so */
       if (l->type == VD_TYPE_VMFS)
         thick = 1;
       r = vd__io_posix_open (&ext_io, AT_FDCWD, last->path, last->path,
                              VD_IO_RDWR);
       new_fsize = old_fsize + grow * VD_SECTOR;
-      if (r == 0 && ftruncate (ext_io->fd, (off_t) new_fsize) < 0)
-        r = vd_error (vd__errno_code (errno), errno, "%s: extend to %llu "
-                      "bytes", last->path, (unsigned long long) new_fsize);
+      if (r == 0)
+        r = ext_io->ops->truncate (ext_io, new_fsize);
       if (r == 0 && thick
-          && posix_fallocate (ext_io->fd, (off_t) old_fsize,
-                              (off_t) (new_fsize - old_fsize)) != 0)
+          && vd__io_allocate (ext_io, old_fsize, new_fsize - old_fsize) != 0)
         r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate %llu more bytes",
                       last->path,
                       (unsigned long long) (new_fsize - old_fsize));
@@ -141,8 +139,7 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
       r = vd__sparse_create (io, s, NULL, 0, GRAIN_SECTORS);
     else {
       r = io->ops->truncate (io, s * VD_SECTOR);
-      if (r == 0 && thick
-          && posix_fallocate (io->fd, 0, (off_t) (s * VD_SECTOR)) != 0)
+      if (r == 0 && thick && vd__io_allocate (io, 0, s * VD_SECTOR) != 0)
         r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate", name);
     }
     if (r == 0)
@@ -167,10 +164,11 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
                   l->path);
   if (r == 0) {
     fsync (l->dirfd);
-    if (fstat (l->desc_io->fd, &st) < 0)
-      st.st_mode = 0644;
+    struct vd_io_stat ist;
+    if (vd__io_stat (l->desc_io, &ist) != 0)
+      ist.mode = 0644;
     r = vd__write_file_atomic (l->dirfd, l->dir, base, text, len,
-                           st.st_mode & 07777, 0);
+                               ist.mode & 07777, 0);
   }
 out:
   if (r < 0) {
@@ -178,7 +176,7 @@ out:
     for (size_t i = 0; i < n_made; i++)
       unlinkat (l->dirfd, made[i], 0);
     if (ext_io && new_fsize)
-      if (ftruncate (ext_io->fd, (off_t) old_fsize) < 0)
+      if (ext_io->ops->truncate (ext_io, old_fsize) < 0)
         vd__error_clear ();
   }
   vd__io_close (ext_io);

@@ -327,10 +327,11 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
       goto rollback;
   }
   else {
-    if (fstat (l->desc_io->fd, &st) < 0)
-      st.st_mode = 0644;
+    struct vd_io_stat ist;
+    if (vd__io_stat (l->desc_io, &ist) != 0)
+      ist.mode = 0644;
     r = vd__write_file_atomic (dfd, new_dir, new_base, text, len,
-                           st.st_mode & 07777, 1);
+                               ist.mode & 07777, 1);
     if (r < 0)
       goto rollback;
     desc_done = 3;
