@@ -159,6 +159,9 @@ struct vd_extent *vd__find_extent (struct vd_link *l, uint64_t off);
  * virtual disk (zeros without a parent).  Used for copy-on-write. */
 int vd__link_read_below (struct vd_link *link, void *buf, size_t len,
                          uint64_t off);
+/* The same for an extent's link: what the core puts in e->below. */
+int vd__extent_read_below (struct vd_extent *e, void *buf, size_t len,
+                           uint64_t off);
 /* Called before the first data write of an open: renews the CID. */
 int vd__link_before_write (struct vd_link *link);
 /* Rewrite the link's descriptor (in place when it fits, else atomically). */

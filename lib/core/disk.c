@@ -120,6 +120,13 @@ vd__link_read_below (struct vd_link *l, void *buf, size_t len, uint64_t off)
 }
 
 int
+vd__extent_read_below (struct vd_extent *e, void *buf, size_t len,
+                       uint64_t off)
+{
+  return vd__link_read_below (e->link, buf, len, off);
+}
+
+int
 vd__disk_check_range (const vd_disk *d, size_t count, uint64_t off, const char *what)
 {
   uint64_t size = d->top->size;

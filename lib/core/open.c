@@ -71,8 +71,8 @@ pick_driver (struct vd_extent *e)
 {
   uint8_t buf[VD_SECTOR];
   uint64_t fsize;
-  int best = 0, r;
-  const struct vd_format_driver *drv = NULL;
+  int r;
+  const struct vd_format_driver *drv;
 
   r = e->io->ops->size (e->io, &fsize);
   if (r < 0)
@@ -81,15 +81,7 @@ pick_driver (struct vd_extent *e)
   r = vd__io_pread (e->io, buf, (size_t) VD_MIN (fsize, sizeof buf), 0);
   if (r < 0)
     return r;
-  for (size_t i = 0; vd__drivers[i]; i++) {
-    int score = vd__drivers[i]->probe
-                  ? vd__drivers[i]->probe (buf, (size_t) VD_MIN (fsize, sizeof buf))
-                  : 0;
-    if (score > best) {
-      best = score;
-      drv = vd__drivers[i];
-    }
-  }
+  drv = vd__driver_probe (buf, (size_t) VD_MIN (fsize, sizeof buf));
   if (!drv)
     return vd_error (VD_ECORRUPT, 0, "%s: not a %s extent vdisk can read "
                      "(unknown magic %02x %02x %02x %02x)", e->path,
@@ -166,6 +158,7 @@ open_extents (struct vd_link *l, uint32_t flags)
     const struct vd_desc_extent *de = vd__desc_extent (d, i);
     struct vd_extent *e = &l->extents[l->n_extents++];
     e->link = l;
+    e->below = vd__extent_read_below;
     e->type = extent_type (de->type);
     e->access = de->access;
     e->start = start;
@@ -179,7 +172,7 @@ open_extents (struct vd_link *l, uint32_t flags)
       return vd_error (VD_ENOTSUP, 0, "%s: extent type %s (raw device "
                        "mapping) is not supported", l->path, de->type);
     if (e->type == VD_EXTENT_ZERO) {
-      e->drv = &vd__zero_driver;
+      e->drv = vd__driver_for_type (VD_EXTENT_ZERO);
       e->name = NULL;
       continue;
     }
@@ -228,17 +221,13 @@ open_extents (struct vd_link *l, uint32_t flags)
       if (r < 0)
         return r;
     }
-    switch (e->type) {
-    case VD_EXTENT_FLAT:
-    case VD_EXTENT_VMFS:
-      e->drv = &vd__flat_driver;
-      break;
-    default:
+    e->drv = vd__driver_for_type (e->type);
+    if (!e->drv) {
       r = pick_driver (e);
       if (r < 0)
         return r;
-      if (e->drv->name && strcmp (e->drv->name, "stream") == 0)
-        e->type = VD_EXTENT_STREAM;
+      if (e->drv->reports_type)
+        e->type = e->drv->reports_type;
     }
   }
   l->size = start;
@@ -456,6 +445,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     struct vd_extent *e = &l->extents[0];
     l->n_extents = 1;
     e->link = l;
+    e->below = vd__extent_read_below;
     e->drv = &vd__flat_driver;
     e->io = l->desc_io;
     e->type = VD_EXTENT_FLAT;

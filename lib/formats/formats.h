@@ -189,6 +189,8 @@ void vd__check_report (struct vd_check_ctx *ctx, int severity,
                        const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 
+struct vd_extent_create;
+
 struct vd_format_driver {
   const char *name;
   size_t instance_size;        /* bytes of e->state, zeroed by the core */
@@ -205,7 +207,7 @@ struct vd_format_driver {
   /* For VD_MAP_DRIVER runs. */
   int (*pread) (struct vd_extent *e, void *buf, size_t count, uint64_t off);
   /* NULL: extent cannot be written.  Partial grains that need the
-   * content below call vd__link_read_below. */
+   * content below call e->below. */
   int (*pwrite) (struct vd_extent *e, const void *buf, size_t count,
                  uint64_t off);
   /* Make a range read as zeros (NULL: the core writes zeros). */
@@ -213,12 +215,48 @@ struct vd_format_driver {
   int (*flush) (struct vd_extent *e);
   /* Prepare the file for a clean close (clear uncleanShutdown). */
   int (*close_clean) (struct vd_extent *e);
-  int (*check) (struct vd_extent *e, struct vd_check_ctx *ctx);
+  /* Check the extent's metadata against its file, reporting through
+   * vd__check_report (check-report.c).  fix 0: e is open (drv->open
+   * succeeded); returns 0, or an error that stopped the check.  fix 1
+   * (only drivers with can_fix): e->io (read-write, locked by the
+   * caller) and e->path only; the driver has not opened the file, which
+   * open may refuse; repair what is safe, tell each fix through the
+   * message callback, and return the number of fixes (>= 0) or an error.
+   * NULL: nothing to check beyond open. */
+  int (*check) (struct vd_extent *e, struct vd_check_ctx *ctx, int fix);
+  int can_fix;
+  /* Make a new, empty extent of c->capacity_sectors in the empty file io
+   * (and flush nothing: the caller syncs).  NULL: the kind is not made
+   * by vdisk through the table (stream: vd__stream_create_empty). */
+  int (*create) (struct vd_io *io, const struct vd_extent_create *c);
+  /* The extent types (1u << VD_EXTENT_*) the core gives this driver
+   * without probing (FLAT and VMFS: flat; ZERO: zero).  0: the driver is
+   * chosen by probe score for the binary types (SPARSE, VMFSSPARSE,
+   * SESPARSE). */
+  unsigned fixed_types;
+  /* The extent type an extent opened by this driver reports, when it
+   * differs from its descriptor line (stream: VD_EXTENT_STREAM); 0: as
+   * the line says. */
+  enum vd_extent_type reports_type;
+};
+
+/* What a driver's create callback makes. */
+struct vd_extent_create {
+  uint64_t capacity_sectors;
+  uint32_t grain_sectors;     /* sparse kinds */
+  const char *desc_text;      /* embedded descriptor (NULL: none) */
+  size_t desc_len;
+  int prealloc;               /* flat: reserve the space on the device */
 };
 
 struct vd_extent {
-  struct vd_link *link;
+  struct vd_link *link;     /* the core's; a driver only passes it on */
   const struct vd_format_driver *drv;
+  /* The content below this extent for virtual bytes [off, off+len): the
+   * parent chain's, zeros without a parent.  Set by the core at open, so
+   * a driver never names a function of the layer above (copy-on-write
+   * of a partial grain). */
+  int (*below) (struct vd_extent *e, void *buf, size_t len, uint64_t off);
   void *state;
   struct vd_io *io;         /* NULL for ZERO */
   char *name;               /* as in the descriptor */
@@ -232,8 +270,15 @@ struct vd_extent {
   int embedded_desc;        /* this file holds the link's descriptor */
 };
 
-/* formats/registry.c */
+/* formats/registry.c: every driver, NULL-terminated. */
 extern const struct vd_format_driver *const vd__drivers[];
+/* The driver the core gives an extent of type t without probing (flat,
+ * zero), or NULL when the driver is chosen by probe. */
+const struct vd_format_driver *vd__driver_for_type (enum vd_extent_type t);
+/* The probed driver that scores highest on the first bytes of a file
+ * (buf, len), or NULL when none claims them. */
+const struct vd_format_driver *vd__driver_probe (const uint8_t *buf,
+                                                 size_t len);
 extern const struct vd_format_driver vd__flat_driver;
 extern const struct vd_format_driver vd__zero_driver;
 extern const struct vd_format_driver vd__sparse_driver;

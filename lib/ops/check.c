@@ -34,7 +34,7 @@ vd_check (const char *path, uint32_t open_flags,
     for (size_t i = 0; i < l->n_extents; i++) {
       struct vd_extent *e = &l->extents[i];
       if (e->drv->check) {
-        r = e->drv->check (e, &ctx);
+        r = e->drv->check (e, &ctx, 0);
         if (r < 0)
           goto out;
       }
