@@ -78,6 +78,10 @@ int vd__same_path (const char *a, const char *b);
 /* VD_EPARENT when a VMDK in l's folder names l as its parent ("what"
  * names the refused action: "renaming", "deleting", "growing"). */
 int vd__refuse_children (struct vd_link *l, const char *what);
+/* VD_EINVAL when path is another name (a symbolic link, a second hard
+ * link of a text descriptor) of a disk that moving its files would
+ * break. */
+int vd__refuse_alias (struct vd_link *l, const char *path);
 
 /* core/guard.c: the writer's lock on every file of a link, held over a
  * whole operation (VD_ELOCKED when another writer has one; VD_ENOTSUP for

@@ -331,3 +331,25 @@ vd__refuse_children (struct vd_link *l, const char *what)
   }
   return r;
 }
+
+/* VD_EINVAL when path is another name of a disk that renaming or
+ * deleting its files would break: a symbolic link (the disk it points to
+ * would lose its extents but keep its descriptor), or a text descriptor
+ * with a second hard link (that name would name files that are gone).  A
+ * sparse file with an embedded descriptor is the whole disk: another
+ * name of it keeps all of it. */
+int
+vd__refuse_alias (struct vd_link *l, const char *path)
+{
+  struct stat st;
+  struct vd_io_stat ist;
+  if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+    return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
+                     "of the disk's descriptor itself", path);
+  if (!l->embedded && vd__io_stat (l->desc_io, &ist) == 0 && ist.nlink > 1)
+    return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
+                     "links); moving or deleting its files would leave the "
+                     "other names naming files that are gone (remove them "
+                     "first)", path, (uintmax_t) ist.nlink);
+  return 0;
+}

@@ -52,10 +52,6 @@ int vd__set_geometry (struct vd_descriptor *d, uint64_t capacity,
 int vd__write_file_atomic (int dirfd, const char *dir, const char *base,
                            const char *text, size_t len, mode_t mode,
                            int noreplace);
-/* VD_EINVAL when path is another name (a symbolic link, a second hard
- * link of a text descriptor) of a disk that moving its files would
- * break. */
-int vd__refuse_alias (struct vd_link *l, const char *path);
 /* Open the disk read-only with the writer's lock on its files (the
  * shared-file refusal and the stale work folders done). */
 int vd__open_guarded (vd_disk **out, struct vd_guard **gp, const char *path,

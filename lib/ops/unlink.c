@@ -1,8 +1,8 @@
-/* vd_disk_unlink: the descriptor first (from then on there is no disk,
+/* vd_disk_unlink (an operation beside create: commit removes the links it
+ * collapsed with it): the descriptor first (from then on there is no disk,
  * only files), then the extents and the change-tracking file; never a
  * file another disk or the parent chain uses. */
 #include "internal.h"
-#include "manage/manage.h"
 
 #include <dirent.h>
 #include <errno.h>
