@@ -217,6 +217,11 @@ int vd__newdisk_begin_single (struct vd_newdisk *nd, const char *path,
                               int overwrite);
 int vd__newdisk_commit (struct vd_newdisk *nd);
 void vd__newdisk_abort (struct vd_newdisk *nd);
+/* Copy the caller's create parameters into out: an older, smaller struct
+ * (struct_size) gets the defaults for the fields it lacks; VD_EINVAL when
+ * smaller than the oldest. */
+int vd__create_params_take (struct vd_create_params *out,
+                            const struct vd_create_params *in);
 /* The descriptor text of a new disk (descriptor version 1). */
 char *vd__make_descriptor (const struct vd_create_params *p,
                            const char *create_type, const char *extents,

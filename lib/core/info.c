@@ -20,29 +20,32 @@ vd_get_version (void)
   return "0.1.0";
 }
 
-/* ---- information ------------------------------------------------------------- */
+/* ---- information --------------------------------------------------------
+ * NULL policy: every getter takes d == NULL and returns the value of
+ * "nothing" (0, NULL, VD_TYPE_UNKNOWN, CID ffffffff), as vd_disk_get_size
+ * always did. */
 
 uint64_t vd_disk_get_size (const vd_disk *d) { return d ? d->top->size : 0; }
 int vd_disk_is_read_only (const vd_disk *d) { return d ? !d->rw : 1; }
-const char *vd_disk_get_path (const vd_disk *d) { return d->top->path; }
-const char *vd_disk_get_create_type (const vd_disk *d) { return d->top->create_type; }
-enum vd_type vd_disk_get_type (const vd_disk *d) { return d->top->type; }
-uint32_t vd_disk_get_cid (const vd_disk *d) { return d->top->cid; }
-uint32_t vd_disk_get_parent_cid (const vd_disk *d) { return d->top->parent_cid; }
-unsigned vd_disk_get_link_count (const vd_disk *d) { return d->n_links; }
-unsigned vd_disk_get_extent_count (const vd_disk *d) { return (unsigned) d->top->n_extents; }
+const char *vd_disk_get_path (const vd_disk *d) { return d ? d->top->path : NULL; }
+const char *vd_disk_get_create_type (const vd_disk *d) { return d ? d->top->create_type : NULL; }
+enum vd_type vd_disk_get_type (const vd_disk *d) { return d ? d->top->type : VD_TYPE_UNKNOWN; }
+uint32_t vd_disk_get_cid (const vd_disk *d) { return d ? d->top->cid : 0xffffffffu; }
+uint32_t vd_disk_get_parent_cid (const vd_disk *d) { return d ? d->top->parent_cid : 0xffffffffu; }
+unsigned vd_disk_get_link_count (const vd_disk *d) { return d ? d->n_links : 0; }
+unsigned vd_disk_get_extent_count (const vd_disk *d) { return d ? (unsigned) d->top->n_extents : 0; }
 
 int
 vd_disk_get_descriptor_version (const vd_disk *d)
 {
-  const char *v = vd__desc_get (d->top->desc, "version");
+  const char *v = d ? vd__desc_get (d->top->desc, "version") : NULL;
   return v ? atoi (v) : 1;
 }
 
 const char *
 vd_disk_get_parent_hint (const vd_disk *d)
 {
-  return vd__desc_get (d->top->desc, "parentFileNameHint");
+  return d ? vd__desc_get (d->top->desc, "parentFileNameHint") : NULL;
 }
 
 const char *

@@ -527,14 +527,37 @@ vd__newdisk_begin_child (struct vd_newdisk *nd, const char *path,
   return vd__newdisk_begin (nd, path, params);
 }
 
+/* The oldest struct vd_create_params (0.1, before extent_size). */
+#define PARAMS_V1_SIZE offsetof (struct vd_create_params, extent_size)
+
 int
-vd_disk_create (const char *path, const struct vd_create_params *params)
+vd__create_params_take (struct vd_create_params *out,
+                        const struct vd_create_params *in)
 {
+  vd_create_params_init (out);
+  if (!in || in->struct_size < PARAMS_V1_SIZE)
+    return vd_error (VD_EINVAL, 0, "create parameters: struct_size %u is "
+                     "smaller than the oldest struct vd_create_params (%zu "
+                     "bytes)", in ? in->struct_size : 0,
+                     (size_t) PARAMS_V1_SIZE);
+  /* an older, smaller struct: the fields it lacks keep their defaults */
+  memcpy (out, in, VD_MIN ((size_t) in->struct_size, sizeof *out));
+  out->struct_size = sizeof *out;
+  return 0;
+}
+
+int
+vd_disk_create (const char *path, const struct vd_create_params *uparams)
+{
+  struct vd_create_params pbuf;
+  const struct vd_create_params *params = &pbuf;
   struct vd_newdisk nd;
   int r;
   VD_ENTER ();
-  if (!path || !params || params->struct_size < sizeof *params)
+  if (!path || !uparams)
     return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
+  if ((r = vd__create_params_take (&pbuf, uparams)) < 0)
+    return r;
   memset (&nd, 0, sizeof nd);
   if (params->type == VD_TYPE_STREAM_OPTIMIZED) {
     /* An empty stream: opened for writing, it is filled front to back. */
