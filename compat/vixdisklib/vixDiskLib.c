@@ -227,7 +227,7 @@ vd_to_vix (int rc, const char *func)
   case VD_ECORRUPT: code = VIX_E_DISK_INVALIDDISK; break;
   case VD_ENOENT: code = VIX_E_FILE_NOT_FOUND; break;
   case VD_EPARENT:
-    code = errnum == ENOENT ? VIX_E_DISK_PARTIALCHAIN
+    code = e->reason == VD_REASON_PARENT_MISSING ? VIX_E_DISK_PARTIALCHAIN
       : VIX_E_DISK_CID_MISMATCH;
     break;
   case VD_EROFS: code = VIX_E_FILE_READ_ONLY; break;
@@ -280,7 +280,7 @@ vd_to_vix (int rc, const char *func)
     }
   }
   /* Tell VixDiskLib users how to give the native "trusted" opt-in. */
-  if (strstr (msg, "trusted"))
+  if (e->reason == VD_REASON_UNTRUSTED_NAME)
     return vix_error (code, func, "%s (VixDiskLib: set vdisk.trustedPaths = "
                       "\"TRUE\" in the InitEx config file, or "
                       "VDISK_VIX_TRUSTED=1)", msg);

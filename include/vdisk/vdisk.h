@@ -55,7 +55,18 @@ struct vd_error {
   int errnum;           /* errno at the point of failure, or 0 */
   const char *context;  /* the public entry point, e.g. "vd_disk_open" */
   const char *message;  /* names the file and the problem */
+  int reason;           /* VD_REASON_*: why, for programs (0: none given) */
 };
+
+/* Machine-readable reasons (struct vd_error.reason), so callers need not
+ * read message texts.  Since 0.1. */
+#define VD_REASON_NONE            0
+#define VD_REASON_CID_MISMATCH    1  /* VD_EPARENT: parentCID != parent CID */
+#define VD_REASON_PARENT_MISSING  2  /* VD_EPARENT: the parent is not there */
+#define VD_REASON_HAS_CHILD       3  /* VD_EPARENT: a child names this disk */
+#define VD_REASON_UNTRUSTED_NAME  4  /* a name needs the trusted option */
+#define VD_REASON_SHARED_FILE     5  /* VD_EPARENT: another disk uses a file */
+#define VD_REASON_BAD_CHAIN       6  /* VD_EPARENT: the chain is malformed */
 
 /* The last error on this thread.  Never NULL; code is 0 when none. */
 VD_API const struct vd_error *vd_last_error(void);

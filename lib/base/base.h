@@ -47,6 +47,15 @@ void vd__leave (int *guard);
     vd__enter (__func__)
 /* Forget an error that the caller handled (a fallback was taken). */
 void vd__error_clear (void);
+/* Give the error just recorded (when its code is code) a machine-readable
+ * VD_REASON_*; returns code: return vd__error_why (VD_REASON_X,
+ * vd_error (VD_EPARENT, 0, "...")).
+ *
+ * The rule for messages: a helper that fails has set the message; the
+ * caller returns the bare code it got (return r;), never a code of its
+ * own over a recorded message.  Only the function that finds the fault
+ * words it (first error wins). */
+int vd__error_why (int reason, int code);
 
 /* A file is known by device and inode, so a hard link is the same file. */
 struct vd_file_id {

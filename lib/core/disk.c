@@ -161,9 +161,9 @@ vd__disk_writable (vd_disk *d)
     return vd_error (VD_EIO, 0, "%s: an earlier write failed; close and "
                      "reopen the disk", d->top->path);
   if (d->has_child)
-    return vd_error (VD_EPARENT, 0, "%s: parent has a child: writing would "
+    return vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: parent has a child: writing would "
                      "change its CID and invalidate the child; write to "
-                     "the child instead", d->top->path);
+                     "the child instead", d->top->path));
   return 0;
 }
 

@@ -132,13 +132,13 @@ vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
     return *out ? 0 : VD_ENOMEM;
   }
   if (!vd__name_ok (de->file, trusted))
-    return vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
+    return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
                      "\"%s\": only plain names in the descriptor's "
                      "folder are allowed (absolute paths and folders "
                      "and '..' need the trusted option; ':' and control "
                      "characters never)", self,
                      vd__quote (qb, sizeof qb, de->file,
-                                strlen (de->file)));
+                                strlen (de->file))));
   *out = vd__path_join (dir, de->file);
   return *out ? 0 : VD_ENOMEM;
 }
@@ -533,29 +533,29 @@ open_parents (struct vd_disk *disk)
     if (child->parent_cid == 0xffffffffu && !hint)
       return 0;
     if (!hint)
-      return vd_error (VD_EPARENT, 0, "%s: parentCID is %08x but there is "
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: parentCID is %08x but there is "
                        "no parentFileNameHint", child->path,
-                       child->parent_cid);
+                       child->parent_cid));
     if (child->parent_cid == 0xffffffffu)
-      return vd_error (VD_EPARENT, 0, "%s: names a parent but its parentCID "
-                       "is ffffffff", child->path);
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: names a parent but its parentCID "
+                       "is ffffffff", child->path));
     if (disk->n_links >= VD_MAX_CHAIN)
-      return vd_error (VD_EPARENT, 0, "%s: chain deeper than %d links",
-                       disk->top->path, VD_MAX_CHAIN);
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: chain deeper than %d links",
+                       disk->top->path, VD_MAX_CHAIN));
     if (!vd__name_ok (hint, trusted))
-      return vd_error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
+      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
                        "\"%s\": only names in the same folder are allowed "
                        "(use the trusted option for absolute paths, "
                        "folders and '..')", child->path,
-                       vd__quote (qb, sizeof qb, hint, strlen (hint)));
+                       vd__quote (qb, sizeof qb, hint, strlen (hint))));
     ppath = vd__path_join (child->dir, hint);
     if (!ppath)
       return VD_ENOMEM;
     r = open_link (disk, &parent, ppath, disk->flags, 0, trusted);
     if (r == VD_ENOENT) {
       vd__error_clear ();
-      r = vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
-                    child->path, ppath);
+      r = vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
+                    child->path, ppath));
     }
     free (ppath);
     if (r < 0)
@@ -567,23 +567,23 @@ open_parents (struct vd_disk *disk)
       return vd_error (VD_EIO, errno, "%s: fstat", parent->path);
     for (unsigned k = 0; k < idx; k++)
       if (devs[k] == devs[idx] && inos[k] == inos[idx])
-        return vd_error (VD_EPARENT, 0, "%s: parent chain loops back to "
-                         "%s", child->path, disk->links[k]->path);
+        return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: parent chain loops back to "
+                         "%s", child->path, disk->links[k]->path));
     if (parent->size != child->size)
-      return vd_error (VD_EPARENT, 0, "%s: capacity %llu differs from its "
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: capacity %llu differs from its "
                        "parent %s (%llu)", child->path,
                        (unsigned long long) child->size, parent->path,
-                       (unsigned long long) parent->size);
+                       (unsigned long long) parent->size));
     /* An interrupted commit (chain.c) gave the ancestor the CID it
      * recorded in the top link: the chain still reads correctly. */
     if (parent->cid != child->parent_cid
         && !(disk->commit_cid && parent->cid == disk->commit_cid)
         && !((disk->flags & VD_OPEN_IGNORE_CID) && !disk->rw))
-      return vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
+      return vd__error_why (VD_REASON_CID_MISMATCH, vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
                        "the CID %08x of its parent %s: the parent changed "
                        "after the child was made (the ignore-cid option "
                        "reads it anyway, read-only)", child->path, child->parent_cid,
-                       parent->cid, parent->path);
+                       parent->cid, parent->path));
     child = parent;
   }
 }

@@ -288,11 +288,11 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
           : vd__find_user (l->dir, f.ids, 1, VD_USE_EXTENT | VD_USE_CTK,
                            self.ids, self.n, NULL, &u))) {
     char *base = vd__basename (f.names[u.which]);
-    r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, uses "
+    r = vd__error_why (VD_REASON_SHARED_FILE, vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, uses "
                   "%s as %s: %s would change that disk too%s%s%s",
                   l->path, u.disk, base ? base : f.names[u.which],
                   vd__use_name (u.how), what, hint ? " (" : "",
-                  hint ? hint : "", hint ? ")" : "");
+                  hint ? hint : "", hint ? ")" : ""));
     free (base);
     free (u.disk);
   }
@@ -307,11 +307,11 @@ vd__check_no_child (struct vd_link *l)
   char *child;
   int r = 0;
   if (vd__find_child (l, 1, &child)) {
-    r = vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
+    r = vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
                   "parentCID %08x matches); writing here would invalidate "
                   "it.  Open the child instead (or use the force option to write here and "
                   "invalidate the child)",
-                  l->path, child, l->cid);
+                  l->path, child, l->cid));
     free (child);
   }
   return r;
@@ -324,9 +324,9 @@ vd__refuse_children (struct vd_link *l, const char *what)
   char *child;
   int r = 0;
   if (vd__find_child (l, 0, &child)) {
-    r = vd_error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
+    r = vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
                   "%s it would break that child (force to do it anyway)",
-                  l->path, child, what);
+                  l->path, child, what));
     free (child);
   }
   return r;

@@ -212,9 +212,9 @@ posix_open (struct vd_io **out, int dirfd, const char *path,
   if (fd < 0) {
     int e = errno;
     if (e == ELOOP)
-      return vd_error (VD_EINVAL, 0,
+      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0,
                        "%s: is a symbolic link (not followed for safety; "
-                       "use the trusted option to allow it)", display);
+                       "use the trusted option to allow it)", display));
     if (e == EEXIST)
       return vd_error (VD_EEXIST, 0, "%s: file exists", display);
     return vd_error (vd__errno_code (e), e, "%s: open", display);

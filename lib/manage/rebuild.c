@@ -190,8 +190,8 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
   if (r == 0 && l->parent) {
     char pp[PATH_MAX];
     if (!realpath (l->parent->path, pp))
-      r = vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
-                    l->path, l->parent->path);
+      r = vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
+                    l->path, l->parent->path));
     else
       r = vd__desc_set (tmpd, "parentFileNameHint", pp, 1);
   }

@@ -68,8 +68,8 @@ moved_hint (const struct vd_link *l, const char *hint, const char *new_dir)
   if (!joined)
     return NULL;
   if (!realpath (joined, pp) || !realpath (new_dir, nd)) {
-    vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
-              l->path, joined);
+    vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
+              l->path, joined));
     free (joined);
     return NULL;
   }
