@@ -441,7 +441,9 @@ VD_API int vd_disk_rename (const char *old_path, const char *new_path,
  * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
-/* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
+/* vd_disk_grow: also recompute ddb.geometry.* for the new size.  The
+ * operation flags (VD_GROW_*, VD_UNLINK_*) use bits 16-31 of the flags
+ * word, the VD_OPEN_* flags bits 0-15, so the two never overlap. */
 #define VD_GROW_UPDATE_GEOMETRY 0x10000u
 /* Raise the capacity of a closed base disk without children to
  * new_capacity bytes (the new space reads as zeros).  Flat layouts extend

@@ -18,6 +18,9 @@
 
 /* ---- grow ------------------------------------------------------------------- */
 
+_Static_assert ((VD_GROW_UPDATE_GEOMETRY & 0xffffu) == 0,
+                "VD_GROW_* must stay out of the VD_OPEN_* bits");
+
 /* Grow a flat or split disk: longer last flat extent, new extent files,
  * then the descriptor replaced atomically. */
 static int
