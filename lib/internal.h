@@ -75,6 +75,20 @@ int vd__find_child (struct vd_link *l, int match_cid, char **child);
 /* Do two paths name the same file (device and inode)? */
 int vd__same_path (const char *a, const char *b);
 
+/* VD_EPARENT when a VMDK in l's folder names l as its parent ("what"
+ * names the refused action: "renaming", "deleting", "growing"). */
+int vd__refuse_children (struct vd_link *l, const char *what);
+
+/* core/guard.c: the writer's lock on every file of a link, held over a
+ * whole operation (VD_ELOCKED when another writer has one; VD_ENOTSUP for
+ * a disk that is not local files). */
+struct vd_guard {
+  struct vd_io *io[VD_MAX_EXTENTS + 1];
+  size_t n;
+};
+int vd__guard_link (struct vd_guard *g, struct vd_link *l, int trusted);
+void vd__guard_release (struct vd_guard *g);
+
 /* Who uses a file: one rule for every command that writes, renames or
  * removes files.
  * A file is known by device and inode, so a hard link is the same file. */
@@ -207,6 +221,8 @@ char *vd__make_descriptor (const struct vd_create_params *p,
 
 
 /* ---- scan block (lib/scan.c, lib/scan-clamav.c) ------------------------ */
+/* The longest overlap (match) a scanner may ask for. */
+#define VD_SCAN_MAX_OVERLAP (16u << 20)
 /* A scanner with a destructor for its state (the libclamav backend). */
 int vd__scanner_make (vd_scanner **out, vd_scan_fn fn, void *state,
                       size_t overlap, void (*free_state) (void *),

@@ -272,7 +272,7 @@ add_data (uint64_t off, uint64_t len, uint32_t st, void *p)
 int
 vd_disk_get_link_info (vd_disk *d, unsigned i, struct vd_link_info *info)
 {
-  struct stat st;
+  struct vd_io_stat st;
   VD_ENTER ();
   if (!d || !info || i >= d->n_links)
     return vd_error (VD_EINVAL, 0, "no link %u", i);
@@ -283,14 +283,14 @@ vd_disk_get_link_info (vd_disk *d, unsigned i, struct vd_link_info *info)
   info->cid = l->cid;
   info->parent_cid = l->parent_cid;
   info->extents = (unsigned) l->n_extents;
-  if (fstat (l->desc_io->fd, &st) == 0) {
-    info->mtime = (int64_t) st.st_mtime;
+  if (vd__io_stat (l->desc_io, &st) == 0) {
+    info->mtime = st.mtime;
     if (!l->embedded)
-      info->file_bytes += (uint64_t) st.st_blocks * 512;
+      info->file_bytes += st.allocated;
   }
   for (size_t k = 0; k < l->n_extents; k++)
-    if (l->extents[k].io && fstat (l->extents[k].io->fd, &st) == 0)
-      info->file_bytes += (uint64_t) st.st_blocks * 512;
+    if (l->extents[k].io && vd__io_stat (l->extents[k].io, &st) == 0)
+      info->file_bytes += st.allocated;
   return vd__link_block_status (l, 0, l->size, add_data,
                                 &info->allocated_bytes);
 }

@@ -101,14 +101,14 @@ is_flat_type (int type)
 static int
 same_file (struct vd_io *a, struct vd_io *b)
 {
-  struct stat sa, sb;
+  struct vd_file_id sa, sb;
   if (!a || !b)
     return 0;
-  if (a->fd < 0 || b->fd < 0)   /* in-memory files: by name */
+  if (!vd__io_is_file (a) || !vd__io_is_file (b))  /* in memory: by name */
     return a != b && strcmp (a->name, b->name) == 0;
-  if (fstat (a->fd, &sa) < 0 || fstat (b->fd, &sb) < 0)
+  if (vd__io_identity (a, &sa) != 0 || vd__io_identity (b, &sb) != 0)
     return 0;
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return sa.dev == sb.dev && sa.ino == sb.ino;
 }
 
 int
@@ -493,8 +493,9 @@ fail:
 static int
 link_identity (struct vd_link *l, dev_t *dev, ino_t *ino)
 {
-  struct stat st;
-  if (l->desc_io->fd < 0) {
+  struct vd_file_id id;
+  int e;
+  if (!vd__io_is_file (l->desc_io)) {
     /* not a real file (memory, network): identify it by its name */
     uint64_t h = 1469598103934665603u;
     for (const char *p = l->desc_io->name; *p; p++)
@@ -503,10 +504,12 @@ link_identity (struct vd_link *l, dev_t *dev, ino_t *ino)
     *ino = (ino_t) h;
     return 0;
   }
-  if (fstat (l->desc_io->fd, &st) < 0)
+  if ((e = vd__io_identity (l->desc_io, &id)) != 0) {
+    errno = e;          /* the caller's message names it */
     return -1;
-  *dev = st.st_dev;
-  *ino = st.st_ino;
+  }
+  *dev = id.dev;
+  *ino = id.ino;
   return 0;
 }
 

@@ -316,3 +316,18 @@ vd__check_no_child (struct vd_link *l)
   }
   return r;
 }
+
+/* VD_EPARENT when a VMDK in l's folder names l as its parent. */
+int
+vd__refuse_children (struct vd_link *l, const char *what)
+{
+  char *child;
+  int r = 0;
+  if (vd__find_child (l, 0, &child)) {
+    r = vd_error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
+                  "%s it would break that child (force to do it anyway)",
+                  l->path, child, what);
+    free (child);
+  }
+  return r;
+}

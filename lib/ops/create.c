@@ -316,9 +316,10 @@ make_flat (struct vd_newdisk *nd, const char *name, uint64_t bytes,
   int r = new_file (nd, name, &io);
   if (r < 0)
     return r;
+  int e;
   r = io->ops->truncate (io, bytes);
-  if (r == 0 && prealloc && posix_fallocate (io->fd, 0, (off_t) bytes) != 0)
-    r = vd_error (VD_ENOSPC, errno, "%s: preallocate %llu bytes", name,
+  if (r == 0 && prealloc && (e = vd__io_allocate (io, 0, bytes)) != 0)
+    r = vd_error (VD_ENOSPC, e, "%s: preallocate %llu bytes", name,
                   (unsigned long long) bytes);
   vd__io_close (io);
   return r;
