@@ -238,6 +238,34 @@ typedef int (*vd_ref_cb)(const char *name, int kind, void *payload);
 VD_API int vd_descriptor_refs(const char *path, vd_ref_cb cb,
                               void *payload);
 
+/* ---- what a file is ----------------------------------------------------- */
+
+#define VD_PROBE_OTHER       0 /* none of the below (raw data, unknown) */
+#define VD_PROBE_DESCRIPTOR  1 /* a text descriptor file (parses as one) */
+#define VD_PROBE_SPARSE      2 /* a hosted sparse (KDMV) extent: monolithic
+                                  or split sparse, or streamOptimized */
+#define VD_PROBE_VMFS_SPARSE 3 /* an ESXi vmfsSparse (COWD) extent */
+#define VD_PROBE_SESPARSE    4 /* an ESXi seSparse extent */
+
+struct vd_probe_info {
+  size_t struct_size;       /* in: sizeof (struct vd_probe_info); an older,
+                               smaller struct gets the fields it has */
+  int kind;                 /* VD_PROBE_* */
+  int embedded_descriptor;  /* SPARSE: the file holds its descriptor */
+  int compressed;           /* SPARSE: streamOptimized (compressed grains) */
+  uint64_t capacity;        /* SPARSE: bytes, from the header; else 0 */
+};
+
+/* Say what the file at path is from its first bytes and, for a sparse
+ * extent, its header, so callers need not know the on-disk layouts.
+ * Never follows a final symlink; path must be a regular file.  Nothing is
+ * written and nothing else is opened.  Returns 0 (out filled); VD_EINVAL
+ * for a NULL argument or a struct_size below the first two fields;
+ * VD_ENOENT/VD_EIO/VD_EINVAL when path cannot be opened or is not a
+ * regular file; VD_ECORRUPT for a sparse header whose embedded-descriptor
+ * fields are inconsistent.  Any thread.  Since 0.1.0. */
+VD_API int vd_probe(const char *path, struct vd_probe_info *out);
+
 /* ---- disk database (descriptor metadata) ----------------------------- */
 
 /* The value of a ddb key (e.g. "ddb.adapterType"), looked up in this link

@@ -29,20 +29,8 @@ vd__link_write_descriptor (struct vd_link *l)
     return VD_ENOMEM;
   if (l->embedded) {
     /* in place, NUL-padded over the whole area: never truncated */
-    if (len >= l->desc_capacity) {
-      free (text);
-      return vd_error (VD_ENOSPC, 0, "%s: descriptor (%zu bytes) no longer "
-                       "fits the embedded area of %llu bytes", l->path, len,
-                       (unsigned long long) l->desc_capacity);
-    }
-    char *area = calloc (1, l->desc_capacity);
-    if (!area) {
-      free (text);
-      return vd_error (VD_ENOMEM, errno, "descriptor");
-    }
-    memcpy (area, text, len);
-    r = vd__io_pwrite (l->desc_io, area, l->desc_capacity, l->desc_offset);
-    free (area);
+    r = vd__descfile_write_embedded (l->desc_io, l->desc_offset,
+                                     l->desc_capacity, text, len, l->path);
   }
   else if (len == l->desc_len) {
     /* Same length (a CID change): one small write in place. */

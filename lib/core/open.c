@@ -258,53 +258,31 @@ open_extents (struct vd_link *l, uint32_t flags)
 static int
 load_descriptor (struct vd_link *l)
 {
-  uint8_t magic[8] = { 0 };
-  uint64_t fsize, off = 0, size = 0;
-  char *text;
-  int r;
-
-  r = l->desc_io->ops->size (l->desc_io, &fsize);
+  struct vd_descfile w;
+  int r = vd__descfile_locate (l->desc_io, &w);
   if (r < 0)
     return r;
-  if (fsize >= 4) {
-    r = vd__io_pread (l->desc_io, magic, (size_t) VD_MIN (fsize, 8), 0);
-    if (r < 0)
-      return r;
-  }
-  if (memcmp (magic, "KDMV", 4) == 0) {
-    r = vd__sparse_embedded_desc (l->desc_io, &off, &size);
-    if (r < 0)
-      return r;
-    if (size == 0)
-      return vd_error (VD_EINVAL, 0, "%s: this sparse extent has no "
-                       "embedded descriptor: open the disk's descriptor "
-                       "file instead", l->path);
-    l->embedded = 1;
-    l->desc_offset = off;
-    l->desc_capacity = size;
-  }
-  else if (memcmp (magic, "COWD", 4) == 0
-           || vd__le64 (magic) == UINT64_C (0xcafebabe))
+  switch (w.kind) {
+  case VD_DESCFILE_SPARSE:
+    return vd_error (VD_EINVAL, 0, "%s: this sparse extent has no "
+                     "embedded descriptor: open the disk's descriptor "
+                     "file instead", l->path);
+  case VD_DESCFILE_DELTA:
     return vd_error (VD_EINVAL, 0, "%s: this is an ESXi delta extent: open "
                      "the disk's descriptor file instead", l->path);
-  else {
-    if (fsize > VD_MAX_DESC_BYTES)
+  case VD_DESCFILE_EMBEDDED:
+    l->embedded = 1;
+    l->desc_offset = w.offset;
+    l->desc_capacity = w.size;
+    break;
+  case VD_DESCFILE_TEXT:
+    if (w.size > VD_MAX_DESC_BYTES)
       return vd_error (VD_ECORRUPT, 0, "%s: not a VMDK descriptor (larger "
                        "than 1 MiB and no sparse header); to read a raw "
                        "image use the raw option", l->path);
-    size = fsize;
+    break;
   }
-  text = malloc (size + 1);
-  if (!text)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
-  r = vd__io_pread (l->desc_io, text, (size_t) size, off);
-  if (r == 0) {
-    text[size] = '\0';
-    l->desc_len = strlen (text);
-    r = vd__desc_parse (&l->desc, text, (size_t) size, l->path);
-  }
-  free (text);
-  return r;
+  return vd__descfile_load (l->desc_io, &w, l->path, &l->desc, &l->desc_len);
 }
 
 /* The ddb lines of a disk on a vdisk server (see vd__io_nbd_get_meta),

@@ -31,39 +31,23 @@ peek_descriptor (int dirfd, const char *name, struct vd_descriptor **out,
                  int *embedded)
 {
   struct vd_io *io = NULL;
-  uint8_t magic[4] = { 0 };
-  uint64_t fsize, off = 0, size;
-  char *text = NULL;
-  int r;
+  struct vd_descfile w;
 
   *out = NULL;
   *embedded = 0;
-  r = vd__io_posix_open (&io, dirfd, name, name, 0);
-  if (r < 0)
+  if (vd__io_posix_open (&io, dirfd, name, name, 0) < 0
+      || vd__descfile_locate (io, &w) < 0 || w.file_size < 4)
     goto out;
-  if (io->ops->size (io, &fsize) < 0 || fsize < 4)
-    goto out;
-  if (vd__io_pread (io, magic, 4, 0) < 0)
-    goto out;
-  if (memcmp (magic, "KDMV", 4) == 0) {
-    if (vd__sparse_embedded_desc (io, &off, &size) < 0 || size == 0)
-      goto out;
+  if (w.kind == VD_DESCFILE_EMBEDDED)
     *embedded = 1;
-  }
-  else if (fsize <= MAX_SMALL_DESC && magic[0] != 0)
-    size = fsize;
-  else
+  else if (w.kind == VD_DESCFILE_SPARSE || w.file_size > MAX_SMALL_DESC
+           || w.magic[0] == 0)
     goto out;
-  text = malloc (size + 1);
-  if (!text || vd__io_pread (io, text, (size_t) size, off) < 0)
-    goto out;
-  text[size] = '\0';
   /* a file that is not a descriptor is simply not a user */
-  if (vd__desc_parse (out, text, (size_t) size, name) < 0)
+  if (vd__descfile_load (io, &w, name, out, NULL) < 0)
     *out = NULL;
 out:
   vd__error_clear ();
-  free (text);
   vd__io_close (io);
   return 0;
 }

@@ -128,24 +128,18 @@ static int
 write_embedded (const char *path, const char *text, size_t len)
 {
   struct vd_io *io = NULL;
-  uint64_t off, size;
-  char *area = NULL;
+  struct vd_descfile w;
   int r = vd__io_posix_open (&io, AT_FDCWD, path, path, VD_IO_RDWR);
   if (r == 0)
-    r = vd__sparse_embedded_desc (io, &off, &size);
-  if (r == 0 && len >= size)
-    r = vd_error (VD_ENOSPC, 0, "%s: the new descriptor (%zu bytes) does not "
-                  "fit the embedded area (%llu bytes)", path, len,
-                  (unsigned long long) size);
-  if (r == 0 && !(area = calloc (1, (size_t) size)))
-    r = vd_error (VD_ENOMEM, errno, "descriptor");
-  if (r == 0) {
-    memcpy (area, text, len);
-    r = vd__io_pwrite (io, area, (size_t) size, off);
-  }
+    r = vd__descfile_locate (io, &w);
+  if (r == 0 && w.kind != VD_DESCFILE_EMBEDDED
+      && w.kind != VD_DESCFILE_SPARSE)   /* (no area: ENOSPC below) */
+    r = vd_error (VD_ECORRUPT, 0, "%s: not a hosted sparse extent (bad "
+                  "magic)", path);
+  if (r == 0)
+    r = vd__descfile_write_embedded (io, w.offset, w.size, text, len, path);
   if (r == 0)
     r = vd__io_flush (io);
-  free (area);
   vd__io_close (io);
   return r;
 }
