@@ -46,7 +46,7 @@ LDFLAGS_ALL := $(SANLD) -pthread $(EXTRA_LDFLAGS)
 # Optional libraries, detected in one place (HAVE_*, *_CFLAGS, *_LIBS).
 include mk/config.mk
 
-LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c lib/fleet/*.c lib/fcd/*.c))
+LIB_SRCS  := $(sort $(wildcard lib/*/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/vdisk/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(O)/%.o)
@@ -65,7 +65,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(O)/tests/%)
 
 ALL_TARGETS := $(LIBSO) $(LIBA) $(VDISK) $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 
-.PHONY: all build bootstrap check demo bench install clean tests fuzz man
+.PHONY: all build bootstrap check check-layers demo bench install clean tests fuzz man
 all: bootstrap
 	@$(MAKE) --no-print-directory build
 
@@ -128,7 +128,14 @@ tests: build $(UNIT_BINS) $(HELPER_BINS) extra-tests
 check: bootstrap
 	@$(MAKE) --no-print-directory O=build/check SAN=1 tests
 	@$(MAKE) --no-print-directory O=build/release build
+	@$(MAKE) --no-print-directory O=build/check BOOTSTRAP=0 check-layers
 	@VDISK_BUILD=build/check VDISK_RELEASE=build/release tests/run.sh
+
+# The tiers (base -> io -> formats -> core -> ops -> services) checked on
+# the objects of $(O): no edge up the order, no internal symbol in a front
+# end (scripts/check-layers.py; tests/build/test-build-layers.sh).
+check-layers: build
+	@python3 scripts/check-layers.py $(O)
 
 demo: all
 	@scripts/demo.sh $(O)

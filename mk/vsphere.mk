@@ -1,4 +1,4 @@
-# vSphere (lib/vsphere/*.c, lib/io-https.c): SOAP sessions, inventory and
+# vSphere (lib/vsphere/*.c, lib/io/io-https.c): SOAP sessions, inventory and
 # snapshots through the vSphere Web Services API, and the datastore file
 # service as an I/O backend.  Built when pkg-config finds libcurl, libxml2
 # and OpenSSL (Debian: libcurl4-openssl-dev libxml2-dev libssl-dev);
@@ -7,7 +7,7 @@
 # tests/vsphere/build-vcsim.sh, not here (it needs Go).
 VSPHERE_SRCS := $(sort $(wildcard lib/vsphere/*.c))
 VSPHERE_OBJS := $(VSPHERE_SRCS:%.c=$(O)/%.o)
-LIB_OBJS     += $(VSPHERE_OBJS)
+# (lib/*/*.c in LIB_SRCS already holds these objects)
 $(LIBSO) $(LIBA): $(VSPHERE_OBJS)
 
 ifneq ($(shell pkg-config --exists libcurl libxml-2.0 openssl 2>/dev/null && echo yes),)

@@ -149,7 +149,8 @@ vix_code (int rc, int errnum)
   case VD_ECORRUPT: return VIX_E_DISK_INVALIDDISK;
   case VD_ENOENT: return VIX_E_FILE_NOT_FOUND;
   case VD_EPARENT:
-    return errnum == ENOENT ? VIX_E_DISK_PARTIALCHAIN
+    return vd_last_error ()->reason == VD_REASON_PARENT_MISSING
+           || errnum == ENOENT ? VIX_E_DISK_PARTIALCHAIN
       : VIX_E_DISK_CID_MISMATCH;
   case VD_EROFS: return VIX_E_FILE_READ_ONLY;
   case VD_ECANCELED: return VIX_E_CANCELLED;
@@ -217,7 +218,7 @@ vd_to_vix (int rc, const char *func)
 
   msg = vddk_terms (msg, rc, func, fixed);
   /* Tell VixDiskLib users how to give the native "trusted" opt-in. */
-  if (strstr (msg, "trusted"))
+  if (e->reason == VD_REASON_UNTRUSTED_NAME)
     return vix_error (code, func, "%s (VixDiskLib: set vdisk.trustedPaths = "
                       "\"TRUE\" in the InitEx config file, or "
                       "VDISK_VIX_TRUSTED=1)", msg);

@@ -63,7 +63,18 @@ struct vd_error {
   int errnum;           /* errno at the point of failure, or 0 */
   const char *context;  /* the public entry point, e.g. "vd_disk_open" */
   const char *message;  /* names the file and the problem */
+  int reason;           /* VD_REASON_*: why, for programs (0: none given) */
 };
+
+/* Machine-readable reasons (struct vd_error.reason), so callers need not
+ * read message texts.  Since 0.1. */
+#define VD_REASON_NONE            0
+#define VD_REASON_CID_MISMATCH    1  /* VD_EPARENT: parentCID != parent CID */
+#define VD_REASON_PARENT_MISSING  2  /* VD_EPARENT: the parent is not there */
+#define VD_REASON_HAS_CHILD       3  /* VD_EPARENT: a child names this disk */
+#define VD_REASON_UNTRUSTED_NAME  4  /* a name needs the trusted option */
+#define VD_REASON_SHARED_FILE     5  /* VD_EPARENT: another disk uses a file */
+#define VD_REASON_BAD_CHAIN       6  /* VD_EPARENT: the chain is malformed */
 
 /* The last error on this thread.  Never NULL; code is 0 when none. */
 VD_API const struct vd_error *vd_last_error(void);
@@ -234,6 +245,34 @@ typedef int (*vd_ref_cb)(const char *name, int kind, void *payload);
  * negative VD_E* when path cannot be opened or read. */
 VD_API int vd_descriptor_refs(const char *path, vd_ref_cb cb,
                               void *payload);
+
+/* ---- what a file is ----------------------------------------------------- */
+
+#define VD_PROBE_OTHER       0 /* none of the below (raw data, unknown) */
+#define VD_PROBE_DESCRIPTOR  1 /* a text descriptor file (parses as one) */
+#define VD_PROBE_SPARSE      2 /* a hosted sparse (KDMV) extent: monolithic
+                                  or split sparse, or streamOptimized */
+#define VD_PROBE_VMFS_SPARSE 3 /* an ESXi vmfsSparse (COWD) extent */
+#define VD_PROBE_SESPARSE    4 /* an ESXi seSparse extent */
+
+struct vd_probe_info {
+  size_t struct_size;       /* in: sizeof (struct vd_probe_info); an older,
+                               smaller struct gets the fields it has */
+  int kind;                 /* VD_PROBE_* */
+  int embedded_descriptor;  /* SPARSE: the file holds its descriptor */
+  int compressed;           /* SPARSE: streamOptimized (compressed grains) */
+  uint64_t capacity;        /* SPARSE: bytes, from the header; else 0 */
+};
+
+/* Say what the file at path is from its first bytes and, for a sparse
+ * extent, its header, so callers need not know the on-disk layouts.
+ * Never follows a final symlink; path must be a regular file.  Nothing is
+ * written and nothing else is opened.  Returns 0 (out filled); VD_EINVAL
+ * for a NULL argument or a struct_size below the first two fields;
+ * VD_ENOENT/VD_EIO/VD_EINVAL when path cannot be opened or is not a
+ * regular file; VD_ECORRUPT for a sparse header whose embedded-descriptor
+ * fields are inconsistent.  Any thread.  Since 0.1.0. */
+VD_API int vd_probe(const char *path, struct vd_probe_info *out);
 
 /* ---- disk database (descriptor metadata) ----------------------------- */
 
@@ -438,7 +477,9 @@ VD_API int vd_disk_rename (const char *old_path, const char *new_path,
  * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
-/* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
+/* vd_disk_grow: also recompute ddb.geometry.* for the new size.  The
+ * operation flags (VD_GROW_*, VD_UNLINK_*) use bits 16-31 of the flags
+ * word, the VD_OPEN_* flags bits 0-15, so the two never overlap. */
 #define VD_GROW_UPDATE_GEOMETRY 0x10000u
 /* Raise the capacity of a closed base disk without children to
  * new_capacity bytes (the new space reads as zeros).  Flat layouts extend

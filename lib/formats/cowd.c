@@ -349,8 +349,9 @@ mark (uint8_t *bm, uint64_t a, uint64_t n)
 }
 
 static int
-cowd_check (struct vd_extent *e, struct vd_check_ctx *ctx)
+cowd_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
 {
+  (void) fix;   /* no fix mode (can_fix 0) */
   struct cowd_state *s = e->state;
   const char *p = ename (e);
   uint64_t gbytes = (uint64_t) s->grain * VD_SECTOR;

@@ -111,6 +111,18 @@ flat_flush (struct vd_extent *e)
   return vd__io_flush (e->io);
 }
 
+static int
+flat_create (struct vd_io *io, const struct vd_extent_create *c)
+{
+  uint64_t bytes = c->capacity_sectors * VD_SECTOR;
+  int r = io->ops->truncate (io, bytes);
+  int e;
+  if (r == 0 && c->prealloc && (e = vd__io_allocate (io, 0, bytes)) != 0)
+    r = vd_error (VD_ENOSPC, e, "%s: preallocate %llu bytes", io->name,
+                  (unsigned long long) bytes);
+  return r;
+}
+
 const struct vd_format_driver vd__flat_driver = {
   .name = "flat",
   .instance_size = 0,
@@ -121,6 +133,8 @@ const struct vd_format_driver vd__flat_driver = {
   .pwrite = flat_pwrite,
   .zero = flat_zero,
   .flush = flat_flush,
+  .create = flat_create,
+  .fixed_types = (1u << VD_EXTENT_FLAT) | (1u << VD_EXTENT_VMFS),
 };
 
 static int
@@ -147,4 +161,5 @@ const struct vd_format_driver vd__zero_driver = {
   .open = zero_open,
   .close = flat_close,
   .map = zero_map,
+  .fixed_types = 1u << VD_EXTENT_ZERO,
 };

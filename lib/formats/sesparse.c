@@ -443,8 +443,9 @@ ses_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
 }
 
 static int
-ses_check (struct vd_extent *e, struct vd_check_ctx *ctx)
+ses_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
 {
+  (void) fix;   /* no fix mode (can_fix 0) */
   struct ses_state *s = e->state;
   const char *p = ename (e);
   uint64_t n_grains = VD_DIV_ROUND_UP (s->capacity, SES_GRAIN);

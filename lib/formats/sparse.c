@@ -9,183 +9,21 @@
  * table copies, then (for a new table, after another sync) the directory:
  * a crash can leak a grain, never point a table at unwritten data
  * (§2.5). */
-#include "internal.h"
+#include "sparse.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KDMV_MAGIC 0x564d444bu
-#define FLAG_NL_DETECT 0x1u
-#define FLAG_RGD 0x2u
-#define FLAG_ZEROED_GTE 0x4u
-#define FLAG_COMPRESSED 0x10000u
-#define FLAG_MARKERS 0x20000u
-#define KNOWN_INCOMPAT (FLAG_COMPRESSED | FLAG_MARKERS)
-#define GD_AT_END UINT64_C (0xffffffffffffffff)
-#define N_GTES 512u
-#define GT_BYTES (N_GTES * 4u)
-#define GT_SECTORS (GT_BYTES / VD_SECTOR)
-#define MAX_GRAIN 2048u               /* sectors (1 MiB) */
-#define MAX_GD_BYTES (64u << 20)       /* metadata cap per extent */
-#define MAX_DESC_SECTORS 1024u
-#define N_SLOTS 32
-
-struct gt_slot {
-  uint64_t gdi;       /* UINT64_MAX: empty */
-  uint64_t stamp;
-  uint32_t *gte;      /* N_GTES entries, allocated on first use */
-  int dirty;          /* entries changed since written */
-  int fresh;          /* table not yet on disk (gd entry was 0) */
-  uint64_t new_gt, new_rgt;  /* sectors chosen for a fresh table */
-};
-
-struct sparse {
-  uint32_t version, flags;
-  uint64_t capacity;          /* sectors */
-  uint64_t grain;             /* sectors */
-  uint64_t grain_bytes;
-  uint64_t desc_off, desc_size, rgd_off, gd_off, overhead; /* sectors */
-  uint64_t gd_entries, gd_sectors;
-  uint32_t *gd, *rgd;
-  uint64_t file_size;         /* bytes */
-  uint64_t next_alloc;        /* sector of the next new grain */
-  int zeroed_ok;
-  int unclean;                /* found set at open */
-  int rw;
-  int marked_unclean;         /* we set uncleanShutdown in this open */
-  int data_unsynced;
-  int has_parent;             /* holes must not be skipped on zero writes */
-  pthread_mutex_t mu;
-  uint64_t clock;
-  struct gt_slot slots[N_SLOTS];
-};
-
-/* ---- header ------------------------------------------------------------ */
-
-struct kdmv_header {
-  uint32_t magic, version, flags;
-  uint64_t capacity, grain, desc_off, desc_size;
-  uint32_t n_gtes;
-  uint64_t rgd_off, gd_off, overhead;
-  uint8_t unclean;
-  uint8_t nl[4];
-  uint16_t compress;
-};
-
-static void
-decode_header (struct kdmv_header *h, const uint8_t *b)
-{
-  h->magic = vd__le32 (b + 0);
-  h->version = vd__le32 (b + 4);
-  h->flags = vd__le32 (b + 8);
-  h->capacity = vd__le64 (b + 12);
-  h->grain = vd__le64 (b + 20);
-  h->desc_off = vd__le64 (b + 28);
-  h->desc_size = vd__le64 (b + 36);
-  h->n_gtes = vd__le32 (b + 44);
-  h->rgd_off = vd__le64 (b + 48);
-  h->gd_off = vd__le64 (b + 56);
-  h->overhead = vd__le64 (b + 64);
-  h->unclean = b[72];
-  memcpy (h->nl, b + 73, 4);
-  h->compress = (uint16_t) (b[77] | (b[78] << 8));
-}
-
-static void
-encode_header (uint8_t *b, const struct kdmv_header *h)
-{
-  memset (b, 0, VD_SECTOR);
-  vd__put_le32 (b + 0, KDMV_MAGIC);
-  vd__put_le32 (b + 4, h->version);
-  vd__put_le32 (b + 8, h->flags);
-  vd__put_le64 (b + 12, h->capacity);
-  vd__put_le64 (b + 20, h->grain);
-  vd__put_le64 (b + 28, h->desc_off);
-  vd__put_le64 (b + 36, h->desc_size);
-  vd__put_le32 (b + 44, h->n_gtes);
-  vd__put_le64 (b + 48, h->rgd_off);
-  vd__put_le64 (b + 56, h->gd_off);
-  vd__put_le64 (b + 64, h->overhead);
-  b[72] = h->unclean;
-  b[73] = '\n';
-  b[74] = ' ';
-  b[75] = '\r';
-  b[76] = '\n';
-  b[77] = (uint8_t) h->compress;
-  b[78] = (uint8_t) (h->compress >> 8);
-}
-
-static int
-read_header (struct vd_io *io, struct kdmv_header *h, uint64_t *fsize)
-{
-  uint8_t b[VD_SECTOR];
-  int r = io->ops->size (io, fsize);
-  if (r < 0)
-    return r;
-  if (*fsize < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes, too short for "
-                     "a sparse header", io->name,
-                     (unsigned long long) *fsize);
-  r = vd__io_pread (io, b, sizeof b, 0);
-  if (r < 0)
-    return r;
-  decode_header (h, b);
-  if (h->magic != KDMV_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: not a hosted sparse extent (bad "
-                     "magic)", io->name);
-  return 0;
-}
-
-/* Region [off, off+n) sectors lies inside a file of fsize bytes. */
-static int
-in_file (uint64_t off, uint64_t n, uint64_t fsize)
-{
-  uint64_t max = fsize / VD_SECTOR;
-  return off <= max && n <= max - off;
-}
-
-int
-vd__sparse_embedded_desc (struct vd_io *io, uint64_t *off, uint64_t *size)
-{
-  struct kdmv_header h;
-  uint64_t fsize;
-  int r = read_header (io, &h, &fsize);
-  *off = *size = 0;
-  if (r < 0)
-    return r;
-  if (h.desc_off == 0 && h.desc_size == 0)
-    return 0;
-  if (h.desc_off == 0 || h.desc_size == 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor offset %llu "
-                     "with size %llu is inconsistent", io->name,
-                     (unsigned long long) h.desc_off,
-                     (unsigned long long) h.desc_size);
-  if (h.desc_size > MAX_DESC_SECTORS)
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor of %llu "
-                     "sectors is larger than the limit of %u", io->name,
-                     (unsigned long long) h.desc_size, MAX_DESC_SECTORS);
-  if (!in_file (h.desc_off, h.desc_size, fsize))
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor (sectors %llu "
-                     "+ %llu) lies past end of file", io->name,
-                     (unsigned long long) h.desc_off,
-                     (unsigned long long) h.desc_size);
-  *off = h.desc_off * VD_SECTOR;
-  *size = h.desc_size * VD_SECTOR;
-  return 0;
-}
 
 static int
 sparse_probe (const uint8_t *buf, size_t len)
 {
   if (len < 12 || vd__le32 (buf) != KDMV_MAGIC)
     return 0;
-  if (vd__le32 (buf + 8) & FLAG_COMPRESSED)
+  if (vd__le32 (buf + 8) & KDMV_FLAG_COMPRESSED)
     return 0;                   /* streamOptimized: stream.c */
   return 90;
 }
-
-#define CORRUPT(...) vd_error (VD_ECORRUPT, 0, __VA_ARGS__)
 
 /* Check the table directory gd of n entries: each table inside the file,
  * clear of the header, the descriptor and both directories, and no two
@@ -205,17 +43,17 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
     uint64_t g = gd[i];
     if (g == 0)
       continue;
-    if (!in_file (g, GT_SECTORS, s->file_size)) {
+    if (!vd__kdmv_in_file (g, KDMV_GT_SECTORS, s->file_size)) {
       r = CORRUPT ("%s: %s entry %llu points past end of file (sector "
                    "%llu)", e->path, which, (unsigned long long) i,
                    (unsigned long long) g);
       goto out;
     }
     if (g == 0 || (s->desc_off && g < s->desc_off + s->desc_size
-                   && g + GT_SECTORS > s->desc_off)
-        || (g < s->gd_off + s->gd_sectors && g + GT_SECTORS > s->gd_off)
+                   && g + KDMV_GT_SECTORS > s->desc_off)
+        || (g < s->gd_off + s->gd_sectors && g + KDMV_GT_SECTORS > s->gd_off)
         || (s->rgd && g < s->rgd_off + s->gd_sectors
-            && g + GT_SECTORS > s->rgd_off)) {
+            && g + KDMV_GT_SECTORS > s->rgd_off)) {
       r = CORRUPT ("%s: %s entry %llu points into the header, descriptor "
                    "or directory (sector %llu)", e->path, which,
                    (unsigned long long) i, (unsigned long long) g);
@@ -234,7 +72,7 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
       sorted[j] = t;
     }
   for (uint64_t i = 1; i < n; i++)
-    if ((uint64_t) sorted[i] < (uint64_t) sorted[i - 1] + GT_SECTORS) {
+    if ((uint64_t) sorted[i] < (uint64_t) sorted[i - 1] + KDMV_GT_SECTORS) {
       r = CORRUPT ("%s: %s has overlapping grain tables at sectors %u and "
                    "%u", e->path, which, sorted[i - 1], sorted[i]);
       goto out;
@@ -278,30 +116,30 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
   if (h->version < 1 || h->version > 3)
     return CORRUPT ("%s: unsupported sparse header version %u (1 to 3 "
                     "supported)", e->path, h->version);
-  if ((h->flags & 0xffff0000u) & ~KNOWN_INCOMPAT)
+  if ((h->flags & 0xffff0000u) & ~KDMV_KNOWN_INCOMPAT)
     return CORRUPT ("%s: unknown incompatible flags 0x%08x", e->path,
                     h->flags);
-  if ((h->flags & FLAG_MARKERS) && !(h->flags & FLAG_COMPRESSED))
+  if ((h->flags & KDMV_FLAG_MARKERS) && !(h->flags & KDMV_FLAG_COMPRESSED))
     return CORRUPT ("%s: grain markers flag without the compressed flag",
                     e->path);
-  if (h->flags & FLAG_COMPRESSED)
+  if (h->flags & KDMV_FLAG_COMPRESSED)
     return CORRUPT ("%s: compressed grains need the streamOptimized "
                     "driver", e->path);
   if (h->compress != 0)
     return CORRUPT ("%s: compressAlgorithm %u set on an uncompressed "
                     "extent", e->path, h->compress);
-  if ((h->flags & FLAG_NL_DETECT)
+  if ((h->flags & KDMV_FLAG_NL_DETECT)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
     return CORRUPT ("%s: header newline bytes are wrong: the file was "
                     "corrupted by CR/LF translation (ASCII-mode transfer?)",
                     e->path);
-  if (h->grain < 8 || h->grain > MAX_GRAIN || (h->grain & (h->grain - 1)))
+  if (h->grain < 8 || h->grain > KDMV_MAX_GRAIN || (h->grain & (h->grain - 1)))
     return CORRUPT ("%s: invalid grain size %llu sectors (a power of two "
                     "from 8 to %u)", e->path,
-                    (unsigned long long) h->grain, MAX_GRAIN);
-  if (h->n_gtes != N_GTES)
+                    (unsigned long long) h->grain, KDMV_MAX_GRAIN);
+  if (h->n_gtes != KDMV_N_GTES)
     return CORRUPT ("%s: invalid numGTEsPerGT %u (must be %u)", e->path,
-                    h->n_gtes, N_GTES);
+                    h->n_gtes, KDMV_N_GTES);
   if (h->capacity == 0)
     return CORRUPT ("%s: capacity is 0", e->path);
   /* Grain offsets are 32-bit sectors: an extent cannot address more. */
@@ -329,14 +167,14 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
   s->rgd_off = h->rgd_off;
   s->gd_off = h->gd_off;
   s->overhead = h->overhead;
-  s->zeroed_ok = (h->flags & FLAG_ZEROED_GTE) && h->version >= 2;
+  s->zeroed_ok = (h->flags & KDMV_FLAG_ZEROED_GTE) && h->version >= 2;
   s->unclean = h->unclean != 0;
 
-  gt_cov = (uint64_t) N_GTES * h->grain;
+  gt_cov = (uint64_t) KDMV_N_GTES * h->grain;
   s->gd_entries = VD_DIV_ROUND_UP (h->capacity, gt_cov);
   gd_bytes = s->gd_entries * 4;
   s->gd_sectors = VD_DIV_ROUND_UP (gd_bytes, VD_SECTOR);
-  if (gd_bytes > MAX_GD_BYTES || gd_bytes > s->file_size)
+  if (gd_bytes > KDMV_MAX_GD_BYTES || gd_bytes > s->file_size)
     return CORRUPT ("%s: grain directory of %llu entries is larger than "
                     "the file allows (capacity too large)", e->path,
                     (unsigned long long) s->gd_entries);
@@ -345,17 +183,17 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
                     "inconsistent", e->path,
                     (unsigned long long) h->desc_off,
                     (unsigned long long) h->desc_size);
-  if (h->desc_off && (h->desc_size > MAX_DESC_SECTORS
-                      || !in_file (h->desc_off, h->desc_size,
+  if (h->desc_off && (h->desc_size > KDMV_MAX_DESC_SECTORS
+                      || !vd__kdmv_in_file (h->desc_off, h->desc_size,
                                    s->file_size)))
     return CORRUPT ("%s: embedded descriptor lies past end of file or is "
                     "too large", e->path);
-  if (h->gd_off == GD_AT_END)
+  if (h->gd_off == KDMV_GD_AT_END)
     return CORRUPT ("%s: grain directory at end of file without the "
                     "streamOptimized flags", e->path);
   if (h->gd_off == 0)
     return CORRUPT ("%s: grain directory offset is 0", e->path);
-  if (!in_file (h->gd_off, s->gd_sectors, s->file_size))
+  if (!vd__kdmv_in_file (h->gd_off, s->gd_sectors, s->file_size))
     return CORRUPT ("%s: grain directory (sector %llu, %llu sectors) lies "
                     "past end of file", e->path,
                     (unsigned long long) h->gd_off,
@@ -365,11 +203,11 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
     return CORRUPT ("%s: grain directory overlaps the embedded descriptor",
                     e->path);
   meta_end = h->gd_off + s->gd_sectors;
-  if (h->flags & FLAG_RGD) {
+  if (h->flags & KDMV_FLAG_RGD) {
     if (h->rgd_off == 0)
       return CORRUPT ("%s: redundant grain directory flag set but its "
                       "offset is 0", e->path);
-    if (!in_file (h->rgd_off, s->gd_sectors, s->file_size))
+    if (!vd__kdmv_in_file (h->rgd_off, s->gd_sectors, s->file_size))
       return CORRUPT ("%s: redundant grain directory (sector %llu) lies "
                       "past end of file", e->path,
                       (unsigned long long) h->rgd_off);
@@ -387,7 +225,7 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
                     "ends at sector %llu)", e->path,
                     (unsigned long long) h->overhead,
                     (unsigned long long) meta_end);
-  if (!in_file (h->overhead, 0, s->file_size))
+  if (!vd__kdmv_in_file (h->overhead, 0, s->file_size))
     return CORRUPT ("%s: file truncated: overHead is sector %llu but the "
                     "file has %llu bytes", e->path,
                     (unsigned long long) h->overhead,
@@ -408,7 +246,7 @@ sparse_open (struct vd_extent *e, int rw)
   for (int i = 0; i < N_SLOTS; i++)
     s->slots[i].gdi = UINT64_MAX;
   pthread_mutex_init (&s->mu, NULL);
-  r = read_header (e->io, &h, &s->file_size);
+  r = vd__kdmv_read (e->io, &h, &s->file_size);
   if (r < 0)
     return r;
   r = validate (e, s, &h, rw);
@@ -420,7 +258,7 @@ sparse_open (struct vd_extent *e, int rw)
   r = check_gd (e, s, s->gd, "grain directory");
   if (r < 0)
     return r;
-  if (s->flags & FLAG_RGD) {
+  if (s->flags & KDMV_FLAG_RGD) {
     r = load_gd (e, s, s->rgd_off, &s->rgd);
     if (r < 0)
       return r;
@@ -481,10 +319,10 @@ sparse_close (struct vd_extent *e)
 static int
 write_table (struct vd_extent *e, uint64_t sector, const uint32_t *gte)
 {
-  uint8_t buf[GT_BYTES];
-  for (unsigned i = 0; i < N_GTES; i++)
+  uint8_t buf[KDMV_GT_BYTES];
+  for (unsigned i = 0; i < KDMV_N_GTES; i++)
     vd__put_le32 (buf + i * 4, gte[i]);
-  return vd__io_pwrite (e->io, buf, GT_BYTES, sector * VD_SECTOR);
+  return vd__io_pwrite (e->io, buf, KDMV_GT_BYTES, sector * VD_SECTOR);
 }
 
 static int
@@ -573,7 +411,7 @@ get_table (struct vd_extent *e, struct sparse *s, uint64_t gdi,
            struct gt_slot **out)
 {
   struct gt_slot *victim = NULL;
-  uint8_t raw[GT_BYTES];
+  uint8_t raw[KDMV_GT_BYTES];
   int r;
 
   for (int i = 0; i < N_SLOTS; i++) {
@@ -594,20 +432,20 @@ get_table (struct vd_extent *e, struct sparse *s, uint64_t gdi,
       return r;
   }
   if (!victim->gte) {
-    victim->gte = malloc (GT_BYTES);
+    victim->gte = malloc (KDMV_GT_BYTES);
     if (!victim->gte)
       return vd_error (VD_ENOMEM, errno, "%s: grain table", e->path);
   }
   victim->gdi = UINT64_MAX;
   if (s->gd[gdi] == 0) {
-    memset (victim->gte, 0, GT_BYTES);
+    memset (victim->gte, 0, KDMV_GT_BYTES);
     victim->fresh = 1;
   }
   else {
-    r = vd__io_pread (e->io, raw, GT_BYTES, (uint64_t) s->gd[gdi] * VD_SECTOR);
+    r = vd__io_pread (e->io, raw, KDMV_GT_BYTES, (uint64_t) s->gd[gdi] * VD_SECTOR);
     if (r < 0)
       return r;
-    for (unsigned i = 0; i < N_GTES; i++)
+    for (unsigned i = 0; i < KDMV_N_GTES; i++)
       victim->gte[i] = vd__le32 (raw + i * 4);
     victim->fresh = 0;
   }
@@ -662,10 +500,10 @@ sparse_map (struct vd_extent *e, uint64_t off, uint64_t len,
   int r;
 
   pthread_mutex_lock (&s->mu);
-  r = get_table (e, s, gi / N_GTES, &sl);
+  r = get_table (e, s, gi / KDMV_N_GTES, &sl);
   if (r < 0)
     goto out;
-  gte = sl->gte[gi % N_GTES];
+  gte = sl->gte[gi % KDMV_N_GTES];
   r = classify (e, s, gi, gte, &st);
   if (r < 0)
     goto out;
@@ -673,8 +511,8 @@ sparse_map (struct vd_extent *e, uint64_t off, uint64_t len,
   m->file_offset = (uint64_t) gte * VD_SECTOR + within;
   run = s->grain_bytes - within;
   /* extend the run over following grains of this table */
-  for (uint64_t g = gi + 1; run < len && g % N_GTES != 0; g++) {
-    uint32_t next = sl->gte[g % N_GTES];
+  for (uint64_t g = gi + 1; run < len && g % KDMV_N_GTES != 0; g++) {
+    uint32_t next = sl->gte[g % KDMV_N_GTES];
     if (st == VD_MAP_DATA && next != gte + s->grain)
       break;
     if (classify (e, s, g, next, &st2) < 0 || st2 != st)
@@ -708,7 +546,7 @@ append_grains (struct vd_extent *e, struct sparse *s, struct gt_slot *sl,
   s->file_size = VD_MAX (s->file_size, s->next_alloc * VD_SECTOR);
   s->data_unsynced = 1;
   for (uint64_t i = 0; i < n; i++)
-    sl->gte[(gi + i) % N_GTES] = (uint32_t) (first + i * s->grain);
+    sl->gte[(gi + i) % KDMV_N_GTES] = (uint32_t) (first + i * s->grain);
   sl->dirty = 1;
   return 0;
 }
@@ -727,10 +565,10 @@ sparse_pwrite_locked (struct vd_extent *e, struct sparse *s,
     uint32_t gte;
     int r;
 
-    r = get_table (e, s, gi / N_GTES, &sl);
+    r = get_table (e, s, gi / KDMV_N_GTES, &sl);
     if (r < 0)
       return r;
-    gte = sl->gte[gi % N_GTES];
+    gte = sl->gte[gi % KDMV_N_GTES];
     r = classify (e, s, gi, gte, &st);
     if (r < 0)
       return r;
@@ -740,8 +578,8 @@ sparse_pwrite_locked (struct vd_extent *e, struct sparse *s,
       size_t len = n;
       uint64_t g = gi + 1;
       uint32_t prev = gte;
-      while (len < count && g % N_GTES != 0) {
-        uint32_t next = sl->gte[g % N_GTES];
+      while (len < count && g % KDMV_N_GTES != 0) {
+        uint32_t next = sl->gte[g % KDMV_N_GTES];
         if (next != prev + s->grain || classify (e, s, g, next, &st) < 0
             || st != VD_MAP_DATA)
           break;
@@ -768,7 +606,7 @@ sparse_pwrite_locked (struct vd_extent *e, struct sparse *s,
           /* already reads as zeros */
         }
         else if (s->zeroed_ok) {
-          sl->gte[gi % N_GTES] = 1;
+          sl->gte[gi % KDMV_N_GTES] = 1;
           sl->dirty = 1;
         }
         else {
@@ -782,8 +620,8 @@ sparse_pwrite_locked (struct vd_extent *e, struct sparse *s,
         continue;
       }
       uint64_t k = 1;
-      while ((k + 1) * s->grain_bytes <= count && (gi + k) % N_GTES != 0
-             && sl->gte[(gi + k) % N_GTES] == 0
+      while ((k + 1) * s->grain_bytes <= count && (gi + k) % KDMV_N_GTES != 0
+             && sl->gte[(gi + k) % KDMV_N_GTES] == 0
              && !vd__is_zero (buf + k * s->grain_bytes, s->grain_bytes))
         k++;
       r = append_grains (e, s, sl, gi, k, buf);
@@ -804,8 +642,7 @@ sparse_pwrite_locked (struct vd_extent *e, struct sparse *s,
       uint64_t glen = VD_MIN (s->grain_bytes, e->size - gstart);
       memset (tmp, 0, s->grain_bytes);
       /* the parent is another file with its own lock: no deadlock */
-      r = vd__link_read_below (e->link, tmp, (size_t) glen,
-                               e->start + gstart);
+      r = e->below (e, tmp, (size_t) glen, e->start + gstart);
       if (r < 0)
         return r;
     }
@@ -902,209 +739,6 @@ sparse_close_clean (struct vd_extent *e)
 
 /* ---- check --------------------------------------------------------------- */
 
-static int
-sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx)
-{
-  struct sparse *s = e->state;
-  uint64_t file_grains = s->file_size / s->grain_bytes;
-  uint64_t bytes = (file_grains + 7) / 8;
-  uint8_t *used = calloc (1, bytes ? bytes : 1);
-  uint8_t raw[GT_BYTES], raw2[GT_BYTES];
-  uint64_t n_grains = VD_DIV_ROUND_UP (e->size, s->grain_bytes);
-  int r = 0;
-
-  if (!used)
-    return vd_error (VD_ENOMEM, errno, "%s: check bitmap", e->path);
-  if (s->unclean)
-    ctx->res->unclean = 1;
-  if (s->unclean)
-    vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
-                      "%s: uncleanShutdown is set (the disk was not closed "
-                      "cleanly)", e->path);
-#define MARK(sector, sectors)                                           \
-  do {                                                                  \
-    for (uint64_t _g = (sector) / s->grain;                             \
-         _g <= ((sector) + (sectors) - 1) / s->grain && _g < file_grains; \
-         _g++)                                                          \
-      used[_g / 8] |= (uint8_t) (1u << (_g % 8));                       \
-  } while (0)
-  for (uint64_t gdi = 0; gdi < s->gd_entries; gdi++) {
-    if (s->gd[gdi] == 0) {
-      if (s->rgd && s->rgd[gdi] != 0)
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: directory entry %llu is 0 but the redundant "
-                          "one is not", e->path, (unsigned long long) gdi);
-      continue;
-    }
-    MARK ((uint64_t) s->gd[gdi], GT_SECTORS);
-    r = vd__io_pread (e->io, raw, GT_BYTES, (uint64_t) s->gd[gdi] * VD_SECTOR);
-    if (r < 0)
-      goto out;
-    if (s->rgd && s->rgd[gdi]) {
-      MARK ((uint64_t) s->rgd[gdi], GT_SECTORS);
-      r = vd__io_pread (e->io, raw2, GT_BYTES,
-                        (uint64_t) s->rgd[gdi] * VD_SECTOR);
-      if (r < 0)
-        goto out;
-      if (memcmp (raw, raw2, GT_BYTES) != 0) {
-        /* Entries are written primary first, then redundant: a crash in
-         * between leaves one copy lagging (an entry 0 where the other has
-         * one).  That is safe and repairable; any other difference is
-         * not. */
-        int lagging = 1;
-        for (unsigned i = 0; i < N_GTES && lagging; i++) {
-          uint32_t a = vd__le32 (raw + i * 4), b = vd__le32 (raw2 + i * 4);
-          if (a != b && a != 0 && b != 0)
-            lagging = 0;
-        }
-        vd__check_report (ctx, lagging ? VD_CHECK_SEVERITY_REPAIRABLE
-                                       : VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: grain table %llu differs from its redundant "
-                          "copy%s", e->path, (unsigned long long) gdi,
-                          lagging ? " where one copy lags (an interrupted "
-                                    "update that a repair can sync)"
-                                 : "");
-      }
-    }
-    for (unsigned i = 0; i < N_GTES; i++) {
-      uint64_t gi = gdi * N_GTES + i;
-      uint32_t gte = vd__le32 (raw + i * 4);
-      if (gte == 0 || (gte == 1 && s->zeroed_ok))
-        continue;
-      if (gi >= n_grains) {
-        vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
-                          "%s: entry for grain %llu beyond capacity is set "
-                          "(ignored)", e->path, (unsigned long long) gi);
-        continue;
-      }
-      if (gte == 1) {
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: grain %llu has entry 1 without the zeroed-"
-                          "grain flag", e->path, (unsigned long long) gi);
-        continue;
-      }
-      if (gte < s->overhead) {
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: grain %llu points into metadata (sector %u)",
-                          e->path, (unsigned long long) gi, gte);
-        continue;
-      }
-      if ((uint64_t) gte * VD_SECTOR + s->grain_bytes > s->file_size
-          && (uint64_t) gte * VD_SECTOR
-               + VD_MIN (s->grain_bytes, e->size - gi * s->grain_bytes)
-             > s->file_size) {
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: grain %llu points past end of file (sector "
-                          "%u)", e->path, (unsigned long long) gi, gte);
-        continue;
-      }
-      if (gte % s->grain)
-        vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
-                          "%s: grain %llu is not aligned to the grain size "
-                          "(sector %u)", e->path, (unsigned long long) gi,
-                          gte);
-      uint64_t fg = gte / s->grain;
-      if (fg < file_grains && (used[fg / 8] & (1u << (fg % 8)))) {
-        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
-                          "%s: grain %llu shares its data (sector %u) with "
-                          "another grain or table", e->path,
-                          (unsigned long long) gi, gte);
-        continue;
-      }
-      MARK ((uint64_t) gte, s->grain);
-      ctx->res->allocated++;
-    }
-  }
-  /* Grains after the metadata that nothing points at are leaked. */
-  for (uint64_t g = VD_DIV_ROUND_UP (s->overhead, s->grain); g < file_grains;
-       g++)
-    if (!(used[g / 8] & (1u << (g % 8)))) {
-      ctx->res->leaks++;
-    }
-  if (ctx->res->leaks)
-    vd__check_report (ctx, VD_CHECK_SEVERITY_LEAK,
-                      "%s: %llu grains are allocated in the file but not "
-                      "used", e->path, (unsigned long long) ctx->res->leaks);
-#undef MARK
-out:
-  free (used);
-  return r;
-}
-
-/* ---- create ---------------------------------------------------------------- */
-
-int
-vd__sparse_create (struct vd_io *io, uint64_t capacity,
-                   const char *desc_text, size_t desc_len,
-                   uint32_t grain)
-{
-  struct kdmv_header h;
-  uint8_t hdr[VD_SECTOR];
-  uint64_t grains = VD_DIV_ROUND_UP (capacity, grain);
-  uint64_t gt_count = VD_DIV_ROUND_UP (grains, N_GTES);
-  uint64_t gd_sectors = VD_DIV_ROUND_UP (gt_count * 4, VD_SECTOR);
-  uint64_t desc_sectors = desc_text ? VD_EMBEDDED_DESC_SECTORS : 0;
-  uint32_t *gd;
-  uint8_t *raw;
-  int r;
-
-  if (capacity == 0 || capacity > UINT32_MAX)
-    return vd_error (VD_EINVAL, 0, "%s: a hosted sparse extent holds 1 "
-                     "sector to 2 TiB", io->name);
-  if (desc_text && desc_len >= desc_sectors * VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: descriptor too large to embed",
-                     io->name);
-  memset (&h, 0, sizeof h);
-  h.version = 1;
-  h.flags = FLAG_NL_DETECT | FLAG_RGD;
-  h.capacity = capacity;
-  h.grain = grain;
-  h.desc_off = desc_text ? 1 : 0;
-  h.desc_size = desc_sectors;
-  h.n_gtes = N_GTES;
-  /* VMware's order (§2.4): header, descriptor, redundant GD and tables,
-   * GD and tables, then grains from a grain-aligned overHead. */
-  h.rgd_off = 1 + desc_sectors;
-  h.gd_off = h.rgd_off + gd_sectors + gt_count * GT_SECTORS;
-  h.overhead = VD_ROUND_UP (h.gd_off + gd_sectors + gt_count * GT_SECTORS,
-                            grain);
-  /* grain offsets are 32-bit sectors: metadata plus every grain must fit */
-  if (h.overhead + VD_ROUND_UP (capacity, grain) > UINT32_MAX)
-    return vd_error (VD_EINVAL, 0, "%s: %llu sectors is too large for one "
-                     "hosted sparse extent (2 TiB including its metadata); "
-                     "use a split or flat layout", io->name,
-                     (unsigned long long) capacity);
-  encode_header (hdr, &h);
-
-  raw = calloc (1, gd_sectors * VD_SECTOR);
-  gd = NULL;
-  if (!raw)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", io->name);
-  r = io->ops->truncate (io, h.overhead * VD_SECTOR);
-  if (r == 0)
-    r = vd__io_pwrite (io, hdr, VD_SECTOR, 0);
-  if (r == 0 && desc_text) {
-    uint8_t *d = calloc (1, desc_sectors * VD_SECTOR);
-    if (!d)
-      r = vd_error (VD_ENOMEM, errno, "descriptor");
-    else {
-      memcpy (d, desc_text, desc_len);
-      r = vd__io_pwrite (io, d, desc_sectors * VD_SECTOR, VD_SECTOR);
-      free (d);
-    }
-  }
-  for (int copy = 0; copy < 2 && r == 0; copy++) {
-    uint64_t dir = copy ? h.gd_off : h.rgd_off;
-    for (uint64_t i = 0; i < gt_count; i++)
-      vd__put_le32 (raw + i * 4,
-                    (uint32_t) (dir + gd_sectors + i * GT_SECTORS));
-    r = vd__io_pwrite (io, raw, gd_sectors * VD_SECTOR, dir * VD_SECTOR);
-  }
-  free (raw);
-  free (gd);
-  return r;
-}
-
 const struct vd_format_driver vd__sparse_driver = {
   .name = "sparse",
   .instance_size = sizeof (struct sparse),
@@ -1116,5 +750,7 @@ const struct vd_format_driver vd__sparse_driver = {
   .zero = sparse_zero,
   .flush = sparse_flush,
   .close_clean = sparse_close_clean,
-  .check = sparse_check,
+  .check = vd__sparse_check,
+  .can_fix = 1,
+  .create = vd__sparse_create_extent,
 };

@@ -829,8 +829,9 @@ so_ref_cmp (const void *a, const void *b)
 }
 
 static int
-stream_check (struct vd_extent *e, struct vd_check_ctx *ctx)
+stream_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
 {
+  (void) fix;   /* no fix mode (can_fix 0) */
   struct stream_state *st = e->state;
   struct so_ref *refs = NULL;
   size_t n_refs = 0, cap_refs = 0, k;
@@ -1062,4 +1063,5 @@ const struct vd_format_driver vd__stream_driver = {
   .flush = stream_flush,
   .close_clean = stream_close_clean,
   .check = stream_check,
+  .reports_type = VD_EXTENT_STREAM,
 };

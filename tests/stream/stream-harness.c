@@ -192,7 +192,7 @@ main (int argc, char **argv)
       struct vd_check_ctx ctx = { .res = &res, .file = argv[2] };
       if (open_extent (&e, argv[2]) < 0)
         die ("open");
-      if (e.drv->check (&e, &ctx) < 0)
+      if (e.drv->check (&e, &ctx, 0) < 0)
         die ("check");
       printf ("allocated=%llu corruptions=%llu leaks=%llu\n",
               (unsigned long long) res.allocated,

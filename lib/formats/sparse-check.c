@@ -1,50 +1,145 @@
-/* Repair of hosted sparse extents (vdisk check --repair), and the VMware
- * lock-folder test of read-write opens.  security-checklist.md §2.3, §6. */
-#include "internal.h"
+/* The hosted sparse driver's check: every table and grain against the
+ * file (fix 0), and the repair of what a crash or a bad copy can leave
+ * (fix 1).  Beside the driver so both read the format the same way. */
+#include "sparse.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* ---- VMware lock folders ------------------------------------------------ */
-
-/* VMware hosted products keep DISK.vmdk.lck/ beside a disk while a VM uses
- * it (§2.2).  Unlike OFD locks it survives a crash, so it is only honoured
- * for writing, and VD_OPEN_FORCE overrides it. */
-int
-vd__check_vmware_lock (const char *path, uint32_t flags)
+static int
+sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx)
 {
-  struct stat st;
-  char *lck;
+  struct sparse *s = e->state;
+  uint64_t file_grains = s->file_size / s->grain_bytes;
+  uint64_t bytes = (file_grains + 7) / 8;
+  uint8_t *used = calloc (1, bytes ? bytes : 1);
+  uint8_t raw[KDMV_GT_BYTES], raw2[KDMV_GT_BYTES];
+  uint64_t n_grains = VD_DIV_ROUND_UP (e->size, s->grain_bytes);
   int r = 0;
 
-  if ((flags & (VD_OPEN_READ_ONLY | VD_OPEN_FORCE)) || !path
-      || vd__is_uri (path) || vd__memfs_current ())
-    return 0;
-  lck = vd__asprintf ("%s.lck", path);
-  if (!lck)
-    return vd_error (VD_ENOMEM, errno, "%s: lock folder name", path);
-  if (lstat (lck, &st) == 0 && S_ISDIR (st.st_mode))
-    r = vd_error (VD_ELOCKED, 0, "%s: in use by VMware (lock folder %s "
-                  "exists); close the virtual machine, or remove a stale "
-                  "lock folder, or open with the force option", path, lck);
-  free (lck);
+  if (!used)
+    return vd_error (VD_ENOMEM, errno, "%s: check bitmap", e->path);
+  if (s->unclean)
+    ctx->res->unclean = 1;
+  if (s->unclean)
+    vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
+                      "%s: uncleanShutdown is set (the disk was not closed "
+                      "cleanly)", e->path);
+#define MARK(sector, sectors)                                           \
+  do {                                                                  \
+    for (uint64_t _g = (sector) / s->grain;                             \
+         _g <= ((sector) + (sectors) - 1) / s->grain && _g < file_grains; \
+         _g++)                                                          \
+      used[_g / 8] |= (uint8_t) (1u << (_g % 8));                       \
+  } while (0)
+  for (uint64_t gdi = 0; gdi < s->gd_entries; gdi++) {
+    if (s->gd[gdi] == 0) {
+      if (s->rgd && s->rgd[gdi] != 0)
+        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: directory entry %llu is 0 but the redundant "
+                          "one is not", e->path, (unsigned long long) gdi);
+      continue;
+    }
+    MARK ((uint64_t) s->gd[gdi], KDMV_GT_SECTORS);
+    r = vd__io_pread (e->io, raw, KDMV_GT_BYTES, (uint64_t) s->gd[gdi] * VD_SECTOR);
+    if (r < 0)
+      goto out;
+    if (s->rgd && s->rgd[gdi]) {
+      MARK ((uint64_t) s->rgd[gdi], KDMV_GT_SECTORS);
+      r = vd__io_pread (e->io, raw2, KDMV_GT_BYTES,
+                        (uint64_t) s->rgd[gdi] * VD_SECTOR);
+      if (r < 0)
+        goto out;
+      if (memcmp (raw, raw2, KDMV_GT_BYTES) != 0) {
+        /* Entries are written primary first, then redundant: a crash in
+         * between leaves one copy lagging (an entry 0 where the other has
+         * one).  That is safe and repairable; any other difference is
+         * not. */
+        int lagging = 1;
+        for (unsigned i = 0; i < KDMV_N_GTES && lagging; i++) {
+          uint32_t a = vd__le32 (raw + i * 4), b = vd__le32 (raw2 + i * 4);
+          if (a != b && a != 0 && b != 0)
+            lagging = 0;
+        }
+        vd__check_report (ctx, lagging ? VD_CHECK_SEVERITY_REPAIRABLE
+                                       : VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: grain table %llu differs from its redundant "
+                          "copy%s", e->path, (unsigned long long) gdi,
+                          lagging ? " where one copy lags (an interrupted "
+                                    "update that a repair can sync)"
+                                 : "");
+      }
+    }
+    for (unsigned i = 0; i < KDMV_N_GTES; i++) {
+      uint64_t gi = gdi * KDMV_N_GTES + i;
+      uint32_t gte = vd__le32 (raw + i * 4);
+      if (gte == 0 || (gte == 1 && s->zeroed_ok))
+        continue;
+      if (gi >= n_grains) {
+        vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
+                          "%s: entry for grain %llu beyond capacity is set "
+                          "(ignored)", e->path, (unsigned long long) gi);
+        continue;
+      }
+      if (gte == 1) {
+        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: grain %llu has entry 1 without the zeroed-"
+                          "grain flag", e->path, (unsigned long long) gi);
+        continue;
+      }
+      if (gte < s->overhead) {
+        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: grain %llu points into metadata (sector %u)",
+                          e->path, (unsigned long long) gi, gte);
+        continue;
+      }
+      if ((uint64_t) gte * VD_SECTOR + s->grain_bytes > s->file_size
+          && (uint64_t) gte * VD_SECTOR
+               + VD_MIN (s->grain_bytes, e->size - gi * s->grain_bytes)
+             > s->file_size) {
+        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: grain %llu points past end of file (sector "
+                          "%u)", e->path, (unsigned long long) gi, gte);
+        continue;
+      }
+      if (gte % s->grain)
+        vd__check_report (ctx, VD_CHECK_SEVERITY_INFO,
+                          "%s: grain %llu is not aligned to the grain size "
+                          "(sector %u)", e->path, (unsigned long long) gi,
+                          gte);
+      uint64_t fg = gte / s->grain;
+      if (fg < file_grains && (used[fg / 8] & (1u << (fg % 8)))) {
+        vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT,
+                          "%s: grain %llu shares its data (sector %u) with "
+                          "another grain or table", e->path,
+                          (unsigned long long) gi, gte);
+        continue;
+      }
+      MARK ((uint64_t) gte, s->grain);
+      ctx->res->allocated++;
+    }
+  }
+  /* Grains after the metadata that nothing points at are leaked. */
+  for (uint64_t g = VD_DIV_ROUND_UP (s->overhead, s->grain); g < file_grains;
+       g++)
+    if (!(used[g / 8] & (1u << (g % 8)))) {
+      ctx->res->leaks++;
+    }
+  if (ctx->res->leaks)
+    vd__check_report (ctx, VD_CHECK_SEVERITY_LEAK,
+                      "%s: %llu grains are allocated in the file but not "
+                      "used", e->path, (unsigned long long) ctx->res->leaks);
+#undef MARK
+out:
+  free (used);
   return r;
 }
 
-/* ---- repair of hosted sparse extents --------------------------------- */
+/* ---- repair (fix 1) ------------------------------------------------------ */
 
-#define R_MAGIC 0x564d444bu
-#define R_FLAG_RGD 0x2u
-#define R_FLAG_ZEROED 0x4u
-#define R_FLAG_COMPRESSED 0x10000u
-#define R_N_GTES 512u
-#define R_GT_BYTES (R_N_GTES * 4u)
-#define R_GT_SECTORS (R_GT_BYTES / VD_SECTOR)
-#define R_MAX_GD_BYTES (64u << 20)
 
 struct rx {
   const char *path;
@@ -81,15 +176,15 @@ static int
 rx_table_ok (const struct rx *x, uint64_t g)
 {
   uint64_t max = x->file_size / VD_SECTOR;
-  if (g == 0 || g > max || R_GT_SECTORS > max - g)
+  if (g == 0 || g > max || KDMV_GT_SECTORS > max - g)
     return 0;
   if (x->desc_off && g < x->desc_off + x->desc_size
-      && g + R_GT_SECTORS > x->desc_off)
+      && g + KDMV_GT_SECTORS > x->desc_off)
     return 0;
-  if (g < x->gd_off + x->gd_sectors && g + R_GT_SECTORS > x->gd_off)
+  if (g < x->gd_off + x->gd_sectors && g + KDMV_GT_SECTORS > x->gd_off)
     return 0;
   if (x->rgd_off && g < x->rgd_off + x->gd_sectors
-      && g + R_GT_SECTORS > x->rgd_off)
+      && g + KDMV_GT_SECTORS > x->rgd_off)
     return 0;
   return 1;
 }
@@ -98,9 +193,9 @@ rx_table_ok (const struct rx *x, uint64_t g)
 static int
 rx_gt_ok (const struct rx *x, const uint8_t *raw)
 {
-  for (unsigned i = 0; i < R_N_GTES; i++) {
+  for (unsigned i = 0; i < KDMV_N_GTES; i++) {
     uint64_t g = vd__le32 (raw + i * 4);
-    if (g == 0 || (g == 1 && (x->flags & R_FLAG_ZEROED) && x->version >= 2))
+    if (g == 0 || (g == 1 && (x->flags & KDMV_FLAG_ZEROED_GTE) && x->version >= 2))
       continue;
     if (g < x->overhead || g * VD_SECTOR > x->file_size)
       return 0;
@@ -120,18 +215,20 @@ rx_header (struct rx *x)
   r = vd__io_pread (x->io, x->hdr, VD_SECTOR, 0);
   if (r < 0)
     return r;
-  if (vd__le32 (x->hdr) != R_MAGIC)
+  if (vd__le32 (x->hdr) != KDMV_MAGIC)
     return REFUSE ("%s: not a hosted sparse extent; cannot repair", x->path);
-  x->version = vd__le32 (x->hdr + 4);
-  x->flags = vd__le32 (x->hdr + 8);
-  x->capacity = vd__le64 (x->hdr + 12);
-  x->grain = vd__le64 (x->hdr + 20);
-  x->desc_off = vd__le64 (x->hdr + 28);
-  x->desc_size = vd__le64 (x->hdr + 36);
-  x->rgd_off = vd__le64 (x->hdr + 48);
-  x->gd_off = vd__le64 (x->hdr + 56);
-  x->overhead = vd__le64 (x->hdr + 64);
-  if (x->flags & R_FLAG_COMPRESSED)
+  struct kdmv_header h;
+  vd__kdmv_decode (&h, x->hdr);
+  x->version = h.version;
+  x->flags = h.flags;
+  x->capacity = h.capacity;
+  x->grain = h.grain;
+  x->desc_off = h.desc_off;
+  x->desc_size = h.desc_size;
+  x->rgd_off = h.rgd_off;
+  x->gd_off = h.gd_off;
+  x->overhead = h.overhead;
+  if (x->flags & KDMV_FLAG_COMPRESSED)
     return REFUSE ("%s: streamOptimized (compressed) extents are written "
                    "once and not repaired; convert the disk instead",
                    x->path);
@@ -139,18 +236,18 @@ rx_header (struct rx *x)
     return REFUSE ("%s: sparse version %u / flags 0x%08x are not known; "
                    "not repaired", x->path, x->version, x->flags);
   if (x->grain < 8 || x->grain > 2048 || (x->grain & (x->grain - 1))
-      || vd__le32 (x->hdr + 44) != R_N_GTES || x->capacity == 0
+      || h.n_gtes != KDMV_N_GTES || x->capacity == 0
       || x->capacity > ((uint64_t) 1 << 40))
     return REFUSE ("%s: the header itself is damaged (grain size, table "
                    "size or capacity); there is no second copy of it, so "
                    "it is not repaired", x->path);
-  x->gd_entries = VD_DIV_ROUND_UP (x->capacity, (uint64_t) R_N_GTES
+  x->gd_entries = VD_DIV_ROUND_UP (x->capacity, (uint64_t) KDMV_N_GTES
                                                   * x->grain);
   x->gd_sectors = VD_DIV_ROUND_UP (x->gd_entries * 4, VD_SECTOR);
-  if (x->gd_entries * 4 > R_MAX_GD_BYTES || x->gd_entries * 4 > x->file_size)
+  if (x->gd_entries * 4 > KDMV_MAX_GD_BYTES || x->gd_entries * 4 > x->file_size)
     return REFUSE ("%s: capacity too large for the file; not repaired",
                    x->path);
-  if (!(x->flags & R_FLAG_RGD))
+  if (!(x->flags & KDMV_FLAG_RGD))
     x->rgd_off = 0;
   if (x->overhead * VD_SECTOR > x->file_size)
     return REFUSE ("%s: file truncated below its metadata (overHead "
@@ -208,8 +305,8 @@ rx_append_table (struct rx *x, const uint8_t *raw, uint32_t *sector)
   int r;
   if (s + x->grain > UINT32_MAX)
     return REFUSE ("%s: no room for a new grain table", x->path);
-  r = vd__io_pwrite (x->io, raw, R_GT_BYTES, s * VD_SECTOR);
-  if (r == 0 && x->grain * VD_SECTOR > R_GT_BYTES) {
+  r = vd__io_pwrite (x->io, raw, KDMV_GT_BYTES, s * VD_SECTOR);
+  if (r == 0 && x->grain * VD_SECTOR > KDMV_GT_BYTES) {
     /* pad to a whole grain so later grains stay aligned */
     uint8_t z = 0;
     r = vd__io_pwrite (x->io, &z, 1, (s + x->grain) * VD_SECTOR - 1);
@@ -233,7 +330,7 @@ rx_write_dir_entry (struct rx *x, uint64_t dir, uint64_t i, uint32_t v)
 static int
 rx_tables (struct rx *x, int dry)
 {
-  uint8_t a[R_GT_BYTES], b[R_GT_BYTES];
+  uint8_t a[KDMV_GT_BYTES], b[KDMV_GT_BYTES];
   int gd_ok = rx_dir_ok (x, x->gd);
   int rgd_ok = x->rgd_off ? rx_dir_ok (x, x->rgd) : 1;
   int r;
@@ -246,29 +343,29 @@ rx_tables (struct rx *x, int dry)
   for (uint64_t i = 0; i < x->gd_entries; i++) {
     uint32_t p = gd_ok ? x->gd[i] : 0, q = rgd_ok ? x->rgd[i] : 0;
     int pa = 0, qa = 0;
-    if (p && (r = vd__io_pread (x->io, a, R_GT_BYTES,
+    if (p && (r = vd__io_pread (x->io, a, KDMV_GT_BYTES,
                                 (uint64_t) p * VD_SECTOR)) < 0)
       return r;
-    if (q && (r = vd__io_pread (x->io, b, R_GT_BYTES,
+    if (q && (r = vd__io_pread (x->io, b, KDMV_GT_BYTES,
                                 (uint64_t) q * VD_SECTOR)) < 0)
       return r;
     pa = p && rx_gt_ok (x, a);
     qa = q && rx_gt_ok (x, b);
     if (p && q && pa && qa) {
-      if (memcmp (a, b, R_GT_BYTES) == 0)
+      if (memcmp (a, b, KDMV_GT_BYTES) == 0)
         continue;
       /* A crash between the two copies leaves one behind the other:
        * entries set in one and 0 in the other.  Both point at synced
        * grains, so the union is safe; two different grains for one
        * slot are not decidable. */
-      for (unsigned k = 0; k < R_N_GTES; k++) {
+      for (unsigned k = 0; k < KDMV_N_GTES; k++) {
         uint32_t u = vd__le32 (a + k * 4), v = vd__le32 (b + k * 4);
         if (u && v && u != v)
           return REFUSE ("%s: grain table %llu: the primary and redundant "
                          "copies give grain %llu different places (sectors "
                          "%u and %u); cannot tell which is right, not "
                          "repaired", x->path, (unsigned long long) i,
-                         (unsigned long long) (i * R_N_GTES + k), u, v);
+                         (unsigned long long) (i * KDMV_N_GTES + k), u, v);
         if (!u)
           memcpy (a + k * 4, b + k * 4, 4);
       }
@@ -276,9 +373,9 @@ rx_tables (struct rx *x, int dry)
                "behind after an interrupted write)", x->path,
                (unsigned long long) i);
       x->fixes++;
-      if (!dry && ((r = vd__io_pwrite (x->io, a, R_GT_BYTES,
+      if (!dry && ((r = vd__io_pwrite (x->io, a, KDMV_GT_BYTES,
                                        (uint64_t) p * VD_SECTOR)) < 0
-                   || (r = vd__io_pwrite (x->io, a, R_GT_BYTES,
+                   || (r = vd__io_pwrite (x->io, a, KDMV_GT_BYTES,
                                           (uint64_t) q * VD_SECTOR)) < 0))
         return r;
       continue;
@@ -303,7 +400,7 @@ rx_tables (struct rx *x, int dry)
         continue;
       if (bad_loc && rx_table_ok (x, bad_loc)
           && (from_primary ? rgd_ok : gd_ok))
-        r = vd__io_pwrite (x->io, good, R_GT_BYTES,
+        r = vd__io_pwrite (x->io, good, KDMV_GT_BYTES,
                            (uint64_t) bad_loc * VD_SECTOR);
       else {
         uint32_t loc = 0;
@@ -336,7 +433,7 @@ static int
 rx_trailing_leaks (struct rx *x, int dry)
 {
   uint64_t end = VD_ROUND_UP (x->overhead, x->grain);
-  uint8_t raw[R_GT_BYTES];
+  uint8_t raw[KDMV_GT_BYTES];
   const uint32_t *dirs[2] = { x->gd, x->rgd };
   int r;
   for (int d = 0; d < 2; d++) {
@@ -346,10 +443,10 @@ rx_trailing_leaks (struct rx *x, int dry)
       uint64_t g = dirs[d][i];
       if (!g)
         continue;
-      end = VD_MAX (end, g + R_GT_SECTORS);
-      if ((r = vd__io_pread (x->io, raw, R_GT_BYTES, g * VD_SECTOR)) < 0)
+      end = VD_MAX (end, g + KDMV_GT_SECTORS);
+      if ((r = vd__io_pread (x->io, raw, KDMV_GT_BYTES, g * VD_SECTOR)) < 0)
         return r;
-      for (unsigned k = 0; k < R_N_GTES; k++) {
+      for (unsigned k = 0; k < KDMV_N_GTES; k++) {
         uint64_t s = vd__le32 (raw + k * 4);
         if (s > 1)
           end = VD_MAX (end, s + x->grain);
@@ -372,23 +469,15 @@ rx_trailing_leaks (struct rx *x, int dry)
 }
 
 static int
-rx_extent (const char *path, struct vd_check_ctx *ctx, uint32_t flags,
-           int dry)
+sparse_repair (struct vd_extent *e, struct vd_check_ctx *ctx)
 {
+  const int dry = 0;
   struct rx x;
   int r;
   memset (&x, 0, sizeof x);
-  x.path = path;
+  x.path = e->path;
   x.ctx = ctx;
-  r = vd__check_vmware_lock (path, flags & VD_OPEN_FORCE);
-  if (r < 0)
-    return r;
-  r = vd__io_posix_open (&x.io, AT_FDCWD, path, path,
-                         dry ? 0 : VD_IO_RDWR);
-  if (r < 0)
-    return r;
-  if (!dry && (r = vd__lock (x.io, 1)) < 0)
-    goto out;
+  x.io = e->io;
   if ((r = rx_header (&x)) < 0)
     goto out;
   if ((r = rx_load_dir (&x, x.gd_off, &x.gd)) < 0
@@ -408,14 +497,14 @@ rx_extent (const char *path, struct vd_check_ctx *ctx, uint32_t flags,
   if (rx_dir_ok (&x, x.gd) && (!x.rgd_off || rx_dir_ok (&x, x.rgd))
       && (r = rx_trailing_leaks (&x, dry)) < 0)
     goto out;
-  if (x.hdr[72]) {
-    rx_note (&x, "%s: uncleanShutdown cleared", path);
+  if (x.hdr[KDMV_UNCLEAN_OFFSET]) {
+    rx_note (&x, "%s: uncleanShutdown cleared", x.path);
     x.fixes++;
     if (!dry) {
       uint8_t zero = 0;
       r = vd__io_flush (x.io);     /* the repairs before the flag */
       if (r == 0)
-        r = vd__io_pwrite (x.io, &zero, 1, 72);
+        r = vd__io_pwrite (x.io, &zero, 1, KDMV_UNCLEAN_OFFSET);
     }
   }
   if (r == 0 && !dry)
@@ -423,162 +512,15 @@ rx_extent (const char *path, struct vd_check_ctx *ctx, uint32_t flags,
 out:
   free (x.gd);
   free (x.rgd);
-  vd__io_close (x.io);
   return r < 0 ? r : (int) x.fixes;
 }
 
-/* The files of the top link's hosted sparse extents, from its
- * descriptor (read here: a normal open may refuse the damaged disk). */
-static int
-rx_extent_paths (const char *path, uint32_t flags, char ***out, size_t *n)
-{
-  struct vd_io *io = NULL;
-  struct vd_descriptor *d = NULL;
-  uint64_t size, doff = 0, dsize = 0;
-  char *text = NULL, *dir = NULL;
-  uint8_t magic[4];
-  int r;
-
-  *out = NULL;
-  *n = 0;
-  r = vd__io_posix_open (&io, AT_FDCWD, path, path, VD_IO_FOLLOW);
-  if (r < 0)
-    return r;
-  r = io->ops->size (io, &size);
-  if (r == 0 && size >= 4)
-    r = vd__io_pread (io, magic, 4, 0);
-  if (r < 0)
-    goto out;
-  if (size >= 4 && vd__le32 (magic) == R_MAGIC) {
-    r = vd__sparse_embedded_desc (io, &doff, &dsize);
-    if (r < 0)
-      goto out;
-    if (dsize == 0) {       /* a lone extent: repair the file itself */
-      *out = calloc (1, sizeof **out);
-      if (*out && ((*out)[0] = vd__strdup (path)))
-        *n = 1;
-      else
-        r = VD_ENOMEM;
-      goto out;
-    }
-  }
-  else {
-    dsize = size;
-    if (dsize > VD_MAX_DESC_BYTES) {
-      r = REFUSE ("%s: descriptor larger than 1 MiB", path);
-      goto out;
-    }
-  }
-  text = malloc ((size_t) dsize + 1);
-  if (!text) {
-    r = vd_error (VD_ENOMEM, errno, "%s: descriptor", path);
-    goto out;
-  }
-  r = vd__io_pread (io, text, (size_t) dsize, doff);
-  if (r < 0)
-    goto out;
-  text[dsize] = 0;
-  r = vd__desc_parse (&d, text, (size_t) dsize, path);
-  if (r < 0)
-    goto out;
-  dir = vd__dirname (path);
-  *out = calloc (d->n_extents ? d->n_extents : 1, sizeof **out);
-  if (!dir || !*out) {
-    r = VD_ENOMEM;
-    goto out;
-  }
-  for (size_t i = 0; i < d->n_extents; i++) {
-    const struct vd_desc_extent *e = vd__desc_extent (d, i);
-    if (!e->file || strcmp (e->type, "SPARSE") != 0)
-      continue;
-    /* the rule of every open: an embedded descriptor's extent is this
-     * very file, whatever name its line gives (a copy names the
-     * original) */
-    r = vd__extent_path (d, i, dsize != 0 && doff != 0, path, dir,
-                         (flags & VD_OPEN_TRUSTED) != 0, &(*out)[*n]);
-    if (r < 0)
-      goto out;
-    (*n)++;
-  }
-out:
-  if (r < 0 && *out) {
-    for (size_t i = 0; i < *n; i++)
-      free ((*out)[i]);
-    free (*out);
-    *out = NULL;
-    *n = 0;
-  }
-  free (dir);
-  free (text);
-  vd__desc_free (d);
-  vd__io_close (io);
-  return r;
-}
-
+/* fix 0: e is open (sparse_open succeeded): report every finding.
+ * fix 1: only e->io (read-write, locked) and e->path are set, the driver
+ * has not opened the file (open may refuse a damaged one): repair what
+ * is safe, report each fix, return the number of fixes. */
 int
-vd_check_repair (const char *path, uint32_t open_flags,
-                 struct vd_check_result *result,
-                 vd_check_message_cb message, void *payload)
+vd__sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
 {
-  struct vd_check_result scratch;
-  struct vd_check_ctx ctx = { .res = result ? result : &scratch,
-                              .message = message, .payload = payload,
-                              .file = path };
-  char **files = NULL;
-  size_t n = 0;
-  int r, fixes = 0;
-
-  VD_ENTER ();
-  if (!path)
-    return vd_error (VD_EINVAL, 0, "repair: no path");
-  if (open_flags & VD_OPEN_READ_ONLY)
-    return vd_error (VD_EINVAL, 0, "%s: repair writes; a read-only repair "
-                     "is a check", path);
-  r = vd__check_vmware_lock (path, open_flags);
-  if (r < 0)
-    return r;
-  r = rx_extent_paths (path, open_flags, &files, &n);
-  if (r < 0)
-    return r;
-  {
-    /* a copied descriptor names the original's extents: repairing them
-     * writes another disk's files */
-    struct vd_files f = { 0 }, self = { 0 };
-    struct vd_user u;
-    char *dir = vd__dirname (path);
-    r = dir ? vd__files_add (&self, path) : VD_ENOMEM;
-    for (size_t i = 0; i < n && r == 0; i++)
-      r = vd__files_add (&f, files[i]);
-    if (r == 0 && !(open_flags & VD_OPEN_FORCE)
-        && vd__find_user (dir, f.ids, f.n,
-                          VD_USE_EXTENT | VD_USE_CTK | VD_USE_DESC, self.ids,
-                          self.n, NULL, &u)) {
-      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
-                    "uses %s as %s too; the repair would write that "
-                    "disk's file (force to repair it anyway)", path, u.disk,
-                    f.names[u.which], vd__use_name (u.how));
-      free (u.disk);
-    }
-    vd__files_free (&f);
-    vd__files_free (&self);
-    free (dir);
-  }
-  for (size_t i = 0; i < n && r >= 0; i++) {
-    r = rx_extent (files[i], &ctx, open_flags, 0);
-    if (r > 0)
-      fixes += r;
-  }
-  for (size_t i = 0; i < n; i++)
-    free (files[i]);
-  free (files);
-  if (r < 0)
-    return r;
-  /* what is left, as a check sees it */
-  if (result) {
-    r = vd_check (path, open_flags & ~VD_OPEN_READ_ONLY, result, message,
-                  payload);
-    if (r < 0)
-      return r;
-  }
-  return fixes;
+  return fix ? sparse_repair (e, ctx) : sparse_check (e, ctx);
 }

@@ -181,16 +181,20 @@ static int convert (vd_disk *src, const char *dst,
 
 int
 vd_disk_convert (vd_disk *src, const char *dst,
-                 const struct vd_create_params *params,
+                 const struct vd_create_params *uparams,
                  vd_progress_cb progress, void *payload)
 {
+  struct vd_create_params pbuf;
+  const struct vd_create_params *params = &pbuf;
   struct vd_newdisk nd;
   int r;
 
   VD_ENTER ();
-  if (!src || !dst || !params || params->struct_size < sizeof (struct vd_create_params))
+  if (!src || !dst || !uparams)
     return vd_error (VD_EINVAL, 0, "convert: missing source, destination "
                      "or parameters");
+  if ((r = vd__create_params_take (&pbuf, uparams)) < 0)
+    return r;
   memset (&nd, 0, sizeof nd);
   /* an overwrite never replaces a file of the source (any link) */
   struct vd_files protect = { 0 };

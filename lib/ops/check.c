@@ -5,26 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-vd__check_report (struct vd_check_ctx *ctx, int severity, const char *fmt,
-                  ...)
-{
-  char msg[1024];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  /* Drivers count leaked grains themselves (one message for many). */
-  if (severity == VD_CHECK_SEVERITY_CORRUPT)
-    ctx->res->corruptions++;
-  else if (severity == VD_CHECK_SEVERITY_INFO)
-    ctx->res->warnings++;
-  else if (severity == VD_CHECK_SEVERITY_REPAIRABLE)
-    ctx->res->repairable++;
-  if (ctx->message)
-    ctx->message (severity, msg, ctx->payload);
-}
-
 int
 vd_check (const char *path, uint32_t open_flags,
           struct vd_check_result *res, vd_check_message_cb message,
@@ -54,7 +34,7 @@ vd_check (const char *path, uint32_t open_flags,
     for (size_t i = 0; i < l->n_extents; i++) {
       struct vd_extent *e = &l->extents[i];
       if (e->drv->check) {
-        r = e->drv->check (e, &ctx);
+        r = e->drv->check (e, &ctx, 0);
         if (r < 0)
           goto out;
       }

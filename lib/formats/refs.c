@@ -14,8 +14,8 @@ vd_descriptor_refs (const char *path, vd_ref_cb cb, void *payload)
 {
   struct vd_io *io = NULL;
   struct vd_descriptor *d = NULL;
-  uint8_t magic[4] = { 0 };
-  uint64_t fsize, off = 0, size = 0;
+  struct vd_descfile w;
+  uint64_t size = 0;
   char *text = NULL;
   int kind = VD_DESC_NONE, embedded = 0, r;
 
@@ -25,34 +25,24 @@ vd_descriptor_refs (const char *path, vd_ref_cb cb, void *payload)
   r = vd__io_posix_open (&io, AT_FDCWD, path, path, 0);
   if (r < 0)
     return r;
-  r = io->ops->size (io, &fsize);
-  if (r < 0)
+  r = vd__descfile_locate (io, &w);
+  if (r < 0 && w.kind == VD_DESCFILE_SPARSE) {
+    vd__error_clear ();         /* a sparse extent without a descriptor */
+    r = 0;
     goto out;
-  if (fsize < 4)
+  }
+  if (r < 0 || w.file_size < 4)
     goto out;
-  r = vd__io_pread (io, magic, 4, 0);
-  if (r < 0)
-    goto out;
-  if (memcmp (magic, "KDMV", 4) == 0) {
-    if (vd__sparse_embedded_desc (io, &off, &size) < 0 || size == 0) {
-      vd__error_clear ();       /* a sparse extent without a descriptor */
-      goto out;
-    }
+  if (w.kind == VD_DESCFILE_SPARSE)
+    goto out;                   /* a sparse extent without a descriptor */
+  if (w.kind == VD_DESCFILE_EMBEDDED)
     embedded = 1;
-  }
-  else if (fsize <= VD_MAX_DESC_BYTES)
-    size = fsize;               /* what vd_disk_open would parse */
-  else
-    goto out;
-  text = malloc (size + 1);
-  if (!text) {
-    r = vd_error (VD_ENOMEM, errno, "descriptor");
-    goto out;
-  }
-  r = vd__io_pread (io, text, (size_t) size, off);
+  else if (w.file_size > VD_MAX_DESC_BYTES)
+    goto out;                   /* not what vd_disk_open would parse */
+  size = w.size;
+  r = vd__descfile_read (io, &w, &text);
   if (r < 0)
     goto out;
-  text[size] = '\0';
   if (vd__desc_parse (&d, text, (size_t) size, path) < 0) {
     vd__error_clear ();         /* not a descriptor: names nothing */
     d = NULL;

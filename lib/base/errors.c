@@ -37,6 +37,7 @@ vd__error_clear (void)
   err.set = 0;
   err.pub.code = 0;
   err.pub.errnum = 0;
+  err.pub.reason = 0;
   err.message[0] = '\0';
 }
 
@@ -54,6 +55,7 @@ vd__error_reset (const char *context)
   err.set = 0;
   err.pub.code = 0;
   err.pub.errnum = 0;
+  err.pub.reason = 0;
   err.message[0] = '\0';
   snprintf (err.context, sizeof err.context, "%s", context);
 }
@@ -68,6 +70,7 @@ vd_error (int code, int errnum, const char *fmt, ...)
   err.set = 1;
   err.pub.code = code;
   err.pub.errnum = errnum;
+  err.pub.reason = 0;
   va_start (ap, fmt);
   vsnprintf (err.message, sizeof err.message, fmt, ap);
   va_end (ap);
@@ -77,6 +80,14 @@ vd_error (int code, int errnum, const char *fmt, ...)
       snprintf (err.message + n, sizeof err.message - n, ": %s",
                 strerror (errnum));
   }
+  return code;
+}
+
+int
+vd__error_why (int reason, int code)
+{
+  if (err.set && err.pub.code == code && !err.pub.reason)
+    err.pub.reason = reason;
   return code;
 }
 

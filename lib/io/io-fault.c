@@ -124,6 +124,24 @@ f_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   return w->inner->ops->seek_data (w->inner, off, hole, result);
 }
 
+static int
+f_allocate (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  struct fault_io *w = (struct fault_io *) io;
+  if (should_fail (w->plan, VD_FAULT_TRUNCATE)) {
+    /* the message is the caller's (vd_io_ops.allocate records none) */
+    return w->plan->kind == VD_FAULT_EIO ? EIO : ENOSPC;
+  }
+  return vd__io_allocate (w->inner, off, len);
+}
+
+static int
+f_stat (struct vd_io *io, struct vd_io_stat *st)
+{
+  struct fault_io *w = (struct fault_io *) io;
+  return vd__io_stat (w->inner, st);
+}
+
 static void
 f_close (struct vd_io *io)
 {
@@ -141,6 +159,8 @@ static const struct vd_io_ops fault_ops = {
   .punch_hole = f_punch,
   .seek_data = f_seek_data,
   .close = f_close,
+  .allocate = f_allocate,
+  .stat = f_stat,
 };
 
 int

@@ -25,29 +25,6 @@ vd_create_params_init (struct vd_create_params *p)
   p->hw_version = 4;
 }
 
-void
-vd_geometry_compute (struct vd_geometry *g, uint64_t capacity,
-                     enum vd_adapter adapter)
-{
-  uint64_t sectors = capacity / VD_SECTOR, cyl;
-  /* IDE: 16 heads, cylinders capped at 16383; SCSI: 255 heads, capped at
-   * 65535 (vmdk-format.md §1.5). */
-  if (adapter == VD_ADAPTER_IDE || adapter == VD_ADAPTER_UNKNOWN) {
-    g->heads = 16;
-    g->sectors = 63;
-    cyl = sectors / (16 * 63);
-    g->cylinders = (uint32_t) VD_MIN (cyl, 16383);
-  }
-  else {
-    g->heads = 255;
-    g->sectors = 63;
-    cyl = sectors / (255 * 63);
-    g->cylinders = (uint32_t) VD_MIN (cyl, 65535);
-  }
-  if (g->cylinders == 0)
-    g->cylinders = 1;
-}
-
 char *
 vd__make_descriptor (const struct vd_create_params *p,
                      const char *create_type, const char *extents,
@@ -339,9 +316,10 @@ make_flat (struct vd_newdisk *nd, const char *name, uint64_t bytes,
   int r = new_file (nd, name, &io);
   if (r < 0)
     return r;
+  int e;
   r = io->ops->truncate (io, bytes);
-  if (r == 0 && prealloc && posix_fallocate (io->fd, 0, (off_t) bytes) != 0)
-    r = vd_error (VD_ENOSPC, errno, "%s: preallocate %llu bytes", name,
+  if (r == 0 && prealloc && (e = vd__io_allocate (io, 0, bytes)) != 0)
+    r = vd_error (VD_ENOSPC, e, "%s: preallocate %llu bytes", name,
                   (unsigned long long) bytes);
   vd__io_close (io);
   return r;
@@ -549,14 +527,37 @@ vd__newdisk_begin_child (struct vd_newdisk *nd, const char *path,
   return vd__newdisk_begin (nd, path, params);
 }
 
+/* The oldest struct vd_create_params (0.1, before extent_size). */
+#define PARAMS_V1_SIZE offsetof (struct vd_create_params, extent_size)
+
 int
-vd_disk_create (const char *path, const struct vd_create_params *params)
+vd__create_params_take (struct vd_create_params *out,
+                        const struct vd_create_params *in)
 {
+  vd_create_params_init (out);
+  if (!in || in->struct_size < PARAMS_V1_SIZE)
+    return vd_error (VD_EINVAL, 0, "create parameters: struct_size %u is "
+                     "smaller than the oldest struct vd_create_params (%zu "
+                     "bytes)", in ? in->struct_size : 0,
+                     (size_t) PARAMS_V1_SIZE);
+  /* an older, smaller struct: the fields it lacks keep their defaults */
+  memcpy (out, in, VD_MIN ((size_t) in->struct_size, sizeof *out));
+  out->struct_size = sizeof *out;
+  return 0;
+}
+
+int
+vd_disk_create (const char *path, const struct vd_create_params *uparams)
+{
+  struct vd_create_params pbuf;
+  const struct vd_create_params *params = &pbuf;
   struct vd_newdisk nd;
   int r;
   VD_ENTER ();
-  if (!path || !params || params->struct_size < sizeof *params)
+  if (!path || !uparams)
     return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
+  if ((r = vd__create_params_take (&pbuf, uparams)) < 0)
+    return r;
   memset (&nd, 0, sizeof nd);
   if (params->type == VD_TYPE_STREAM_OPTIMIZED) {
     /* An empty stream: opened for writing, it is filled front to back. */

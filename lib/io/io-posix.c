@@ -106,6 +106,27 @@ px_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   return 0;
 }
 
+static int
+px_allocate (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  return posix_fallocate (io->fd, (off_t) off, (off_t) len);
+}
+
+static int
+px_stat (struct vd_io *io, struct vd_io_stat *out)
+{
+  struct stat st;
+  if (fstat (io->fd, &st) < 0)
+    return errno;
+  out->id.dev = st.st_dev;
+  out->id.ino = st.st_ino;
+  out->allocated = (uint64_t) st.st_blocks * 512;
+  out->mtime = (int64_t) st.st_mtime;
+  out->mode = (unsigned) st.st_mode & 07777;
+  out->nlink = (unsigned long) st.st_nlink;
+  return 0;
+}
+
 static void
 px_close (struct vd_io *io)
 {
@@ -122,6 +143,8 @@ static const struct vd_io_ops posix_ops = {
   .punch_hole = px_punch_hole,
   .seek_data = px_seek_data,
   .close = px_close,
+  .allocate = px_allocate,
+  .stat = px_stat,
 };
 
 static __thread vd_io_wrap_fn wrap_fn;
@@ -189,9 +212,9 @@ posix_open (struct vd_io **out, int dirfd, const char *path,
   if (fd < 0) {
     int e = errno;
     if (e == ELOOP)
-      return vd_error (VD_EINVAL, 0,
+      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0,
                        "%s: is a symbolic link (not followed for safety; "
-                       "use the trusted option to allow it)", display);
+                       "use the trusted option to allow it)", display));
     if (e == EEXIST)
       return vd_error (VD_EEXIST, 0, "%s: file exists", display);
     return vd_error (vd__errno_code (e), e, "%s: open", display);
