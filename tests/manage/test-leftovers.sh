@@ -85,7 +85,13 @@ mkdir "$other" && printf c.vmdk > "$other/.vdisk-target"
 for i in $(seq 1 60); do
   rm -f b.vmdk
   $VDISK convert -t monolithicSparse a.vmdk b.vmdk 2>/dev/null & p=$!
-  sleep 0.$(( RANDOM % 6 ))$(( RANDOM % 10 ))
+  # kill it once its work folder exists (polling: deterministic on a fast
+  # machine too, where a random delay often lands after the end)
+  for _ in $(seq 1 500); do
+    [ -n "$(leftover | grep -v "^$other\$")" ] && break
+    kill -0 $p 2>/dev/null || break
+    sleep 0.005
+  done
   kill -9 $p 2>/dev/null; wait $p 2>/dev/null
   [ -n "$(leftover | grep -v "^$other\$")" ] && break
 done

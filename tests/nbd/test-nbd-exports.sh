@@ -158,7 +158,9 @@ check "a.vmdk still opens writable" writable vm/a.vmdk
 check "the disk whose extent now reads as a sparse disk is not served" refused vm/mine.vmdk
 check "the server log says its extent is a disk's descriptor" grep -q "mine-flat.vmdk is a disk's descriptor" serve.log
 head -c 65536 /dev/zero > z.bin
-"$VDISK" write -o 0 -f z.bin ds/vm/mine.vmdk
+# the local admin clears it (forced: by its content, the flat file is a
+# sparse disk of its own, which vdisk never writes unasked)
+"$VDISK" write --force -o 0 -f z.bin ds/vm/mine.vmdk
 check "served again once the sparse image is gone" writable vm/mine.vmdk
 
 timeout 20 nbdinfo --list "nbds+unix://alice@/?$Q" > list.txt 2>&1
