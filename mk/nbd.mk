@@ -34,7 +34,7 @@ install-nbd-plugin: $(NBD_PLUGIN) $(O)/man/nbdkit-vdisk-plugin.1
 	install -m 755 $(NBD_PLUGIN) $(DESTDIR)$(NBD_PLUGIN_DIR)/
 	install -m 644 $(O)/man/nbdkit-vdisk-plugin.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
-# VixDiskLib against a vdisk server (run by tests/nbd/test-nbd.sh; not a
+# VixDiskLib against a vdisk server (run by tests/nbd/test-nbd-serve.sh; not a
 # test-* program, as it needs the server the script starts).
 NBD_VIX_HELPER := $(O)/tests/nbd-vix-remote
 extra-tests: $(NBD_VIX_HELPER)
