@@ -102,7 +102,7 @@ $(VDISK): $(TOOL_OBJS) $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 	$(CC) -o $@ $(TOOL_OBJS) -L$(O)/lib -lvdisk -Wl,-rpath,'$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
 define UNIT_RULE
-$(O)/tests/$(basename $(notdir $(1))): $(1) $(LIBA) $(wildcard tests/*.h)
+$(O)/tests/$(basename $(notdir $(1))): $(1) $(LIBA) $(wildcard tests/*.h tests/*/*.h)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS_ALL) -Ilib -Itests -o $$@ $$< $$(LIBA) $$(LDFLAGS_ALL) $$(PKG_LIBS)
 endef
