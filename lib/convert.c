@@ -148,20 +148,45 @@ copy_user_keys (vd_disk *src, vd_disk *out)
   return 0;
 }
 
+static int convert (vd_disk *src, const char *dst,
+                    const struct vd_create_params *params,
+                    struct vd_newdisk *ndp, vd_progress_cb progress,
+                    void *payload);
+
 int
 vd_disk_convert (vd_disk *src, const char *dst,
                  const struct vd_create_params *params,
                  vd_progress_cb progress, void *payload)
 {
-  struct vd_create_params p;
   struct vd_newdisk nd;
   int r;
 
   VD_ENTER ();
-  if (!src || !dst || !params || params->struct_size < sizeof p)
+  if (!src || !dst || !params || params->struct_size < sizeof (struct vd_create_params))
     return vd_error (VD_EINVAL, 0, "convert: missing source, destination "
                      "or parameters");
   memset (&nd, 0, sizeof nd);
+  /* an overwrite never replaces a file of the source (any link) */
+  struct vd_files protect = { 0 };
+  for (unsigned i = 0; i < src->n_links; i++)
+    if ((r = vd__files_add_link (&protect, src->links[i], 1, 1)) < 0) {
+      vd__files_free (&protect);
+      return r;
+    }
+  nd.protect = &protect;
+  r = convert (src, dst, params, &nd, progress, payload);
+  vd__files_free (&protect);
+  return r;
+}
+
+static int
+convert (vd_disk *src, const char *dst, const struct vd_create_params *params,
+         struct vd_newdisk *ndp, vd_progress_cb progress, void *payload)
+{
+  struct vd_create_params p;
+  struct vd_newdisk nd = *ndp;
+  int r;
+
   p = *params;
   p.capacity = VD_ROUND_UP (vd_disk_get_size (src), (uint64_t) VD_SECTOR);
   if (p.adapter == VD_ADAPTER_UNKNOWN)

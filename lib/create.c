@@ -150,12 +150,14 @@ static int
 start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
 {
   char *base = vd__basename (path);
-  uint8_t rnd[6];
+  int r;
   const char *hint = nd->parent_hint;
   uint32_t pcid = nd->parent_cid;
+  const struct vd_files *protect = nd->protect;
   memset (nd, 0, sizeof *nd);
   nd->parent_hint = hint;
   nd->parent_cid = pcid;
+  nd->protect = protect;
   nd->overwrite = overwrite;
   nd->dstdir = vd__dirname (path);
   if (!base || !nd->dstdir) {
@@ -164,33 +166,20 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
     return VD_ENOMEM;
   }
   if (!vd__name_ok (base, 0)) {
-    int r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
+    r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
     free (base);
     vd__newdisk_abort (nd);
     return r;
   }
-  if (vd__random_bytes (rnd, sizeof rnd) < 0) {
-    free (base);
-    vd__newdisk_abort (nd);
-    return VD_EIO;
-  }
-  nd->tmpdir = vd__asprintf ("%s/.vdisk-new-%02x%02x%02x%02x%02x%02x",
-                             nd->dstdir, rnd[0], rnd[1], rnd[2], rnd[3],
-                             rnd[4], rnd[5]);
+  /* what an earlier, killed run for this target left behind */
+  vd__workdir_clean_stale (nd->dstdir, base);
+  r = vd__workdir_make (nd->dstdir, "new", base, &nd->tmpdir, &nd->wfd);
   nd->desc_path = nd->tmpdir ? vd__asprintf ("%s/%s", nd->tmpdir, base)
                              : NULL;
   free (base);
-  if (!nd->desc_path) {
+  if (r < 0 || !nd->desc_path) {
     vd__newdisk_abort (nd);
-    return VD_ENOMEM;
-  }
-  if (mkdir (nd->tmpdir, 0755) < 0) {
-    int e = errno;
-    free (nd->tmpdir);
-    nd->tmpdir = NULL;          /* nothing to remove */
-    vd__newdisk_abort (nd);
-    return vd_error (vd__errno_code (e), e, "%s: cannot create files in "
-                     "this folder", path);
+    return r < 0 ? r : VD_ENOMEM;
   }
   return 0;
 }
@@ -198,15 +187,8 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
 void
 vd__newdisk_abort (struct vd_newdisk *nd)
 {
-  if (nd->tmpdir) {
-    for (size_t i = 0; i < nd->n_names; i++) {
-      char *p = vd__path_join (nd->tmpdir, nd->names[i]);
-      if (p)
-        unlink (p);
-      free (p);
-    }
-    rmdir (nd->tmpdir);
-  }
+  if (nd->tmpdir)
+    vd__workdir_remove (nd->tmpdir, nd->wfd);
   for (size_t i = 0; i < nd->n_names; i++)
     free (nd->names[i]);
   free (nd->names);
@@ -216,13 +198,61 @@ vd__newdisk_abort (struct vd_newdisk *nd)
   memset (nd, 0, sizeof *nd);
 }
 
+/* name (in the final folder) may be taken by the new disk: it does not
+ * exist, or an overwrite replaces it and it is no file of the source and
+ * no other disk's extent, parent or change-tracking file. */
 static int
 ensure_free (struct vd_newdisk *nd, const char *name)
 {
+  struct vd_file_id id, skip[2];
+  struct vd_user u;
+  struct stat st;
+  size_t n_skip = 0;
+  char *p, *desc;
+  int r = 0;
+
   if (!nd->overwrite && exists_in (nd->dstdir, name))
     return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use --overwrite or "
                      "VD_CREATE_OVERWRITE to replace it)", nd->dstdir, name);
-  return 0;
+  if (!nd->overwrite)
+    return 0;
+  p = vd__path_join (nd->dstdir, name);
+  if (!p)
+    return VD_ENOMEM;
+  if (lstat (p, &st) < 0 || !S_ISREG (st.st_mode)) {
+    free (p);
+    return 0;                     /* nothing to replace, or only a name */
+  }
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  for (size_t i = 0; nd->protect && i < nd->protect->n && r == 0; i++)
+    if (nd->protect->ids[i].dev == id.dev
+        && nd->protect->ids[i].ino == id.ino)
+      r = vd_error (VD_EINVAL, 0, "%s: is a file of the source disk%s%s; "
+                    "refusing to replace it", p,
+                    strcmp (p, nd->protect->names[i]) ? ", " : "",
+                    strcmp (p, nd->protect->names[i])
+                      ? nd->protect->names[i] : "");
+  /* the file itself and the descriptor the new disk replaces (a disk
+   * replaced as a whole does not count as another) */
+  skip[n_skip++] = id;
+  desc = vd__basename (nd->desc_path);
+  if (desc) {
+    char *dp = vd__path_join (nd->dstdir, desc);
+    if (dp && vd__file_id (dp, &skip[n_skip]) == 0)
+      n_skip++;
+    free (dp);
+  }
+  free (desc);
+  if (r == 0 && vd__find_user (nd->dstdir, &id, 1, VD_USE_ANY, skip, n_skip,
+                               NULL, &u)) {
+    r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                  "uses it as %s; refusing to replace it", p, u.disk,
+                  vd__use_name (u.how));
+    free (u.disk);
+  }
+  free (p);
+  return r;
 }
 
 int
@@ -263,11 +293,7 @@ out:
     close (dfd);
   if (tfd >= 0)
     close (tfd);
-  if (r == 0) {
-    rmdir (nd->tmpdir);
-    free (nd->tmpdir);
-    nd->tmpdir = NULL;
-  }
+  /* on success only the work folder's own files stay in it */
   vd__newdisk_abort (nd);
   return r;
 }

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,13 +193,44 @@ same_file (struct vd_io *a, struct vd_io *b)
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+int
+vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
+                 const char *self, const char *dir, int trusted, char **out)
+{
+  const struct vd_desc_extent *de = vd__desc_extent (d, i);
+  char qb[96];
+
+  *out = NULL;
+  if (!de || !de->file || strcmp (de->type, "ZERO") == 0)
+    return 0;
+  if (embedded && i == 0) {
+    /* The line names the file as it was first called (a copy still names
+     * the original; open-vmdk writes "disk" whatever the name): the
+     * extent is the file that holds the descriptor. */
+    if (strcmp (de->type, "SPARSE") != 0)
+      return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor's first "
+                       "extent is not SPARSE", self);
+    *out = vd__strdup (self);
+    return *out ? 0 : VD_ENOMEM;
+  }
+  if (!vd__name_ok (de->file, trusted))
+    return vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
+                     "\"%s\": only plain names in the descriptor's "
+                     "folder are allowed (absolute paths and folders "
+                     "and '..' need the trusted option; ':' and control "
+                     "characters never)", self,
+                     vd__quote (qb, sizeof qb, de->file,
+                                strlen (de->file)));
+  *out = vd__path_join (dir, de->file);
+  return *out ? 0 : VD_ENOMEM;
+}
+
 static int
 open_extents (struct vd_link *l, uint32_t flags)
 {
   const struct vd_descriptor *d = l->desc;
   int trusted = (flags & VD_OPEN_TRUSTED) != 0;
   uint64_t start = 0;
-  char qb[96];
   int r;
 
   l->extents = calloc (d->n_extents, sizeof *l->extents);
@@ -228,30 +260,16 @@ open_extents (struct vd_link *l, uint32_t flags)
     e->name = vd__strdup (de->file);
     if (!e->name)
       return VD_ENOMEM;
+    r = vd__extent_path (d, i, l->embedded, l->path, l->dir, trusted,
+                         &e->path);
+    if (r < 0)
+      return r;
     if (l->embedded && i == 0) {
-      /* The extent line names the file itself (open-vmdk writes "disk"
-       * whatever the name): the extent is the file we opened. */
-      if (e->type != VD_EXTENT_SPARSE)
-        return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor's first "
-                         "extent is not SPARSE", l->path);
+      /* the file we opened (vd__extent_path's rule) */
       e->io = l->desc_io;
-      e->path = vd__strdup (l->path);
-      if (!e->path)
-        return VD_ENOMEM;
     }
     else {
       int ioflags = 0;
-      if (!vd__name_ok (e->name, trusted))
-        return vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
-                         "\"%s\": only plain names in the descriptor's "
-                         "folder are allowed (absolute paths and folders "
-                         "and '..' need the trusted option; ':' and "
-                         "control characters never)", l->path,
-                         vd__quote (qb, sizeof qb, e->name,
-                                    strlen (e->name)));
-      e->path = vd__path_join (l->dir, e->name);
-      if (!e->path)
-        return VD_ENOMEM;
       if (l->rw && e->access == VD_ACCESS_RW)
         ioflags |= VD_IO_RDWR;
       if (trusted)
@@ -313,9 +331,10 @@ open_extents (struct vd_link *l, uint32_t flags)
     if (r < 0)
       return r;
     if (e->rw && !e->drv->pwrite)
-      return vd_error (VD_ENOTSUP, 0, "%s: this kind of extent (%s) cannot "
-                       "be opened for writing; convert the disk to a "
-                       "writable layout", e->path, e->drv->name);
+      return vd_error (VD_ENOTSUP, 0, "%s: extent %zu (%s%s%s) cannot be "
+                       "opened for writing; convert the disk to a writable "
+                       "layout", l->path, i + 1, e->drv->name,
+                       e->path ? ", " : "", e->path ? e->path : "");
   }
   return 0;
 }
@@ -685,6 +704,11 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
   }
   if (rw && !(flags & VD_OPEN_FORCE) && !d->top->raw) {
     r = vd__check_no_child (d->top);
+    /* a copied descriptor shares its extent files with the original:
+     * writing one would change the other */
+    if (r == 0)
+      r = vd__refuse_shared (d->top, 0, "writing to it",
+                             "force the write to do it anyway");
     if (r < 0)
       goto fail;
   }
@@ -880,6 +904,17 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
     if (!e->drv->pwrite)
       return vd_error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
                        "is not supported", e->path);
+    /* the table entries the write follows must be sound too: a corrupt
+     * one found half-way would leave the CID changed by a failed write */
+    for (uint64_t stop = VD_MIN (off + count, e->start + e->size); o < stop;) {
+      struct vd_map m;
+      r = e->drv->map (e, o - e->start, stop - o, &m);
+      if (r < 0)
+        return r;
+      if (m.length == 0)
+        break;
+      o += m.length;
+    }
     o = e->start + e->size;
   }
   r = vd__link_before_write (l);
@@ -1114,29 +1149,18 @@ vd_disk_get_meta (const vd_disk *d, const char *key)
   return NULL;
 }
 
-static const struct vd_desc_line *
-ddb_line (const vd_disk *d, unsigned idx)
-{
-  const struct vd_descriptor *desc = d->top->desc;
-  for (size_t i = 0; i < desc->n_lines; i++)
-    if (desc->lines[i].kind == VD_LINE_DDB && idx-- == 0)
-      return &desc->lines[i];
-  return NULL;
-}
-
 unsigned
 vd_disk_get_meta_count (const vd_disk *d)
 {
-  unsigned n = 0;
-  while (ddb_line (d, n))
-    n++;
-  return n;
+  size_t n = d ? vd__desc_ddb_count (d->top->desc) : 0;
+  return n > UINT_MAX ? UINT_MAX : (unsigned) n;
 }
 
 const char *
 vd_disk_get_meta_key (const vd_disk *d, unsigned i)
 {
-  const struct vd_desc_line *l = ddb_line (d, i);
+  const struct vd_desc_line *l = d ? vd__desc_ddb_line (d->top->desc, i)
+                                   : NULL;
   return l ? l->key : NULL;
 }
 

@@ -168,6 +168,13 @@ struct vd_descriptor {
   struct vd_desc_line *lines;
   size_t n_lines, cap_lines;
   size_t n_extents;
+  /* Indexes rebuilt after every change of the line array, so each
+   * lookup is O(1) however many lines a (hostile) descriptor has:
+   * the line numbers of the extent and ddb lines in order, and an
+   * open-addressed table of the first ddb line of each key (line + 1,
+   * 0 empty; hash_cap a power of two). */
+  size_t *ext_at, *ddb_at, n_ddb;
+  size_t *ddb_hash, hash_cap;
   int crlf;             /* the original used CRLF */
 };
 
@@ -188,6 +195,12 @@ int vd__desc_set_ddb (struct vd_descriptor *d, const char *key,
                       const char *value);
 /* i-th extent line (0-based). */
 const struct vd_desc_extent *vd__desc_extent (const struct vd_descriptor *d,
+                                              size_t i);
+/* The same as a line (modifiable; NULL if i is out of range). */
+struct vd_desc_line *vd__desc_extent_line (struct vd_descriptor *d, size_t i);
+/* Number of ddb lines and the i-th of them (NULL if out of range). */
+size_t vd__desc_ddb_count (const struct vd_descriptor *d);
+const struct vd_desc_line *vd__desc_ddb_line (const struct vd_descriptor *d,
                                               size_t i);
 int vd__desc_add_extent (struct vd_descriptor *d,
                          const struct vd_desc_extent *e);
@@ -359,6 +372,70 @@ int vd__check_no_child (struct vd_link *l);
 int vd__find_child (struct vd_link *l, int match_cid, char **child);
 /* Do two paths name the same file (device and inode)? */
 int vd__same_path (const char *a, const char *b);
+
+/* ---- who uses a file: one rule for every command that writes, renames
+ * or removes files (chain.c) ---------------------------------------------
+ * A file is known by device and inode, so a hard link is the same file. */
+struct vd_file_id {
+  dev_t dev;
+  ino_t ino;
+};
+/* 0, or -1 when path does not exist. */
+int vd__file_id (const char *path, struct vd_file_id *id);
+/* A list of files, with their paths (for messages). */
+struct vd_files {
+  struct vd_file_id *ids;
+  char **names;
+  size_t n, cap;
+};
+/* Add the files of link l: its extents, and with with_desc its descriptor
+ * file, with with_ctk its change-tracking file (files that do not exist
+ * are left out, each file once). */
+int vd__files_add_link (struct vd_files *f, struct vd_link *l, int with_desc,
+                        int with_ctk);
+/* Add one file (0 when it does not exist or is listed already). */
+int vd__files_add (struct vd_files *f, const char *path);
+void vd__files_free (struct vd_files *f);
+#define VD_USE_EXTENT 0x1u
+#define VD_USE_PARENT 0x2u
+#define VD_USE_CTK    0x4u
+#define VD_USE_DESC   0x8u   /* the file is that disk's own descriptor */
+#define VD_USE_ANY    0xfu
+struct vd_user {
+  char *disk;     /* the using disk's descriptor path (free it) */
+  size_t which;   /* index into the ids asked about */
+  unsigned how;   /* VD_USE_* */
+};
+/* 1 when a VMDK in folder dir (other than the files skip[0..n_skip))
+ * uses one of the files ids[0..n) in one of the ways of the mask uses: an
+ * extent line (resolved by vd__extent_path's rule), parentFileNameHint
+ * (with parent_cid, only a child whose parentCID equals *parent_cid),
+ * changeTrackPath, or (VD_USE_DESC) the file is that disk's descriptor.
+ * *u then says who and how.  0 when none (or the
+ * folder cannot be listed); never an error. */
+int vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
+                   unsigned uses, const struct vd_file_id *skip,
+                   size_t n_skip, const uint32_t *parent_cid,
+                   struct vd_user *u);
+/* "an extent", "its parent", "its change-tracking file" */
+const char *vd__use_name (unsigned how);
+/* VD_EPARENT, naming the other disk and the file, when another disk in
+ * l's folder uses a file of l (its extents; with with_ctk its change-
+ * tracking file; an embedded descriptor's file) in any way.  what says
+ * what the caller was about to do ("deleting it"); hint (may be NULL) how
+ * to go on. */
+int vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
+                       const char *hint);
+
+/* The path of the file extent i of descriptor d names (*out NULL for a
+ * ZERO extent), the one rule of every path that resolves extent names:
+ * a descriptor embedded in a sparse file (monolithicSparse,
+ * streamOptimized) has that file, self, as its first extent whatever the
+ * line says; any other name must pass vd__name_ok (trusted) and is taken
+ * in dir. */
+int vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
+                     const char *self, const char *dir, int trusted,
+                     char **out);
 /* Block status of one link alone (holes stay holes). */
 int vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
                            vd_block_status_cb cb, void *payload);
@@ -460,6 +537,10 @@ struct vd_newdisk {
   int nosync;               /* skip the folder fsyncs */
   const char *parent_hint;  /* children only (set before begin) */
   uint32_t parent_cid;
+  /* set before begin: files an overwrite must never replace (the source
+   * of a convert, the parent chain of a child) */
+  const struct vd_files *protect;
+  int wfd;                  /* holds the work folder's lock (tmpdir set) */
 };
 /* Create the files of an empty disk of layout params->type (not stream,
  * not raw) in a work folder. */
@@ -479,6 +560,18 @@ char *vd__make_descriptor (const struct vd_create_params *p,
                            const char *create_type, const char *extents,
                            uint32_t cid, const char *parent_hint,
                            uint32_t parent_cid);
+
+/* ---- work folders (workdir.c) ----------------------------------------- */
+
+/* Make dir/.vdisk-KIND-<creator>-<random> for the disk file name target,
+ * held (flock) through *fd until vd__workdir_remove or exit. */
+int vd__workdir_make (const char *dir, const char *kind, const char *target,
+                      char **path, int *fd);
+/* Remove a work folder made by vd__workdir_make (its plain files and
+ * itself) and close fd (if >= 0). */
+void vd__workdir_remove (const char *path, int fd);
+/* Remove the stale work folders of target in dir (errors ignored). */
+void vd__workdir_clean_stale (const char *dir, const char *target);
 
 /* ---- locking (lock.c) -------------------------------------------------- */
 

@@ -15,7 +15,8 @@
  * - growing a flat or split disk writes only new files and a longer flat
  *   file (a flat file longer than its extent is valid), then replaces the
  *   descriptor atomically (temporary file + rename).
- * A crash can leave a hidden ".vdisk-work-*" folder or stray new extent
+ * A crash can leave a hidden ".vdisk-work-*" folder (workdir.c: the next
+ * operation on the disk or vd_dir_clean removes it) or stray new extent
  * files next to the disk; the disk itself stays readable and unchanged.
  *
  * The disk is held with the write lock (lock.c) on each of its files for
@@ -72,10 +73,7 @@ desc_copy (struct vd_descriptor **out, const struct vd_descriptor *d,
 static struct vd_desc_line *
 extent_line (struct vd_descriptor *d, size_t i)
 {
-  for (size_t k = 0; k < d->n_lines; k++)
-    if (d->lines[k].kind == VD_LINE_EXTENT && i-- == 0)
-      return &d->lines[k];
-  return NULL;
+  return vd__desc_extent_line (d, i);
 }
 
 static int
@@ -221,6 +219,27 @@ refuse_children (struct vd_link *l, const char *what)
     free (child);
   }
   return r;
+}
+
+/* VD_EINVAL when path is another name of a disk that renaming or
+ * deleting its files would break: a symbolic link (the disk it points to
+ * would lose its extents but keep its descriptor), or a text descriptor
+ * with a second hard link (that name would name files that are gone).  A
+ * sparse file with an embedded descriptor is the whole disk: another
+ * name of it keeps all of it. */
+static int
+refuse_alias (struct vd_link *l, const char *path)
+{
+  struct stat st;
+  if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
+    return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
+                     "of the disk's descriptor itself", path);
+  if (!l->embedded && fstat (l->desc_io->fd, &st) == 0 && st.st_nlink > 1)
+    return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
+                     "links); moving or deleting its files would leave the "
+                     "other names naming files that are gone (remove them "
+                     "first)", path, (uintmax_t) st.st_nlink);
+  return 0;
 }
 
 /* ---- rename ------------------------------------------------------------------ */
@@ -396,6 +415,11 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
   if (r < 0)
     goto out;
   if (!(flags & VD_OPEN_FORCE) && (r = refuse_children (l, "renaming")) < 0)
+    goto out;
+  /* a copied descriptor names the original's files: moving them would
+   * take them from under the other disk (no force for that) */
+  if ((r = vd__refuse_shared (l, 1, "renaming it", NULL)) < 0
+      || (r = refuse_alias (l, old_path)) < 0)
     goto out;
   old_base = vd__basename (l->path);
   new_base = vd__basename (new_path);
@@ -623,6 +647,32 @@ vd_disk_unlink (const char *path, uint32_t flags)
     goto out;
   if (!(flags & VD_OPEN_FORCE) && (r = refuse_children (l, "deleting")) < 0)
     goto out;
+  if (flags & VD_UNLINK_DESCRIPTOR_ONLY) {
+    /* only the descriptor goes; it must not be another disk's file
+     * (an embedded descriptor is the disk's data too) */
+    struct vd_file_id self;
+    struct vd_user u;
+    if (vd__file_id (l->path, &self) == 0
+        && vd__find_user (l->dir, &self, 1, VD_USE_EXTENT | VD_USE_CTK,
+                          &self, 1, NULL, &u)) {
+      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                    "uses this file as %s; refusing to delete it", path,
+                    u.disk, vd__use_name (u.how));
+      free (u.disk);
+      goto out;
+    }
+    if (unlink (l->path) < 0)
+      r = vd_error (vd__errno_code (errno), errno, "%s: cannot delete",
+                    l->path);
+    else
+      fsync (l->dirfd);
+    goto out;
+  }
+  if ((r = vd__refuse_shared (l, 1, "deleting it",
+                              "the descriptor-only option removes only "
+                              "this descriptor")) < 0
+      || (r = refuse_alias (l, path)) < 0)
+    goto out;
   /* Never a file of the parent chain, whatever the extent lines say. */
   if (l->parent_cid != 0xffffffffu
       || vd__desc_get (l->desc, "parentFileNameHint")) {
@@ -801,21 +851,6 @@ fsync_at (int dirfd, const char *name)
   return r;
 }
 
-static void
-remove_workdir (const char *tmpdir)
-{
-  DIR *d = opendir (tmpdir);
-  struct dirent *de;
-  if (d) {
-    int fd = dirfd (d);
-    while ((de = readdir (d)))
-      if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
-        unlinkat (fd, de->d_name, 0);
-    closedir (d);
-  }
-  rmdir (tmpdir);
-}
-
 enum rebuild_mode { REBUILD_SHRINK, REBUILD_DEFRAG, REBUILD_GROW };
 
 /* Shrink, defragment, or grow a monolithicSparse disk: every sparse
@@ -879,23 +914,9 @@ rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
   if (r < 0)
     goto out;
 
-  tmpdir = vd__asprintf ("%s/.vdisk-work-XXXXXX", l->dir);
-  if (!tmpdir) {
-    r = VD_ENOMEM;
+  r = vd__workdir_make (l->dir, "work", base, &tmpdir, &tfd);
+  if (r < 0)
     goto out;
-  }
-  if (!mkdtemp (tmpdir)) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: cannot make a work "
-                  "folder", tmpdir);
-    free (tmpdir);
-    tmpdir = NULL;
-    goto out;
-  }
-  tfd = open (tmpdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (tfd < 0) {
-    r = vd_error (VD_EIO, errno, "%s: open", tmpdir);
-    goto out;
-  }
   /* empty extents of the same sizes (the new size for grow) */
   for (size_t i = 0; i < l->n_extents && r == 0; i++) {
     struct vd_extent *e = &l->extents[i];
@@ -979,10 +1000,8 @@ rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
 out:
   if (dst)
     vd_disk_close (dst);
-  if (tfd >= 0)
-    close (tfd);
   if (tmpdir)
-    remove_workdir (tmpdir);
+    vd__workdir_remove (tmpdir, tfd);
   vd__desc_free (old_desc);
   vd__desc_free (fin);
   vd__desc_free (tmpd);
@@ -1009,6 +1028,16 @@ open_guarded (vd_disk **out, struct guard **gp, const char *path,
     r = vd_error (VD_ENOTSUP, 0, "%s: a raw image", path);
   if (r == 0)
     r = guard_link (*gp, (*out)->top, (flags & VD_OPEN_TRUSTED) != 0);
+  /* the rewritten files replace those another disk may use too */
+  if (r == 0)
+    r = vd__refuse_shared ((*out)->top, 0, "rewriting it", NULL);
+  if (r == 0) {
+    /* what an earlier, killed shrink, defragment or grow left behind */
+    char *base = vd__basename ((*out)->top->path);
+    if (base)
+      vd__workdir_clean_stale ((*out)->top->dir, base);
+    free (base);
+  }
   if (r < 0) {
     vd_disk_close (*out);
     *out = NULL;

@@ -491,14 +491,14 @@ rx_extent_paths (const char *path, uint32_t flags, char ***out, size_t *n)
     const struct vd_desc_extent *e = vd__desc_extent (d, i);
     if (!e->file || strcmp (e->type, "SPARSE") != 0)
       continue;
-    if (!vd__name_ok (e->file, (flags & VD_OPEN_TRUSTED) != 0)) {
-      r = REFUSE ("%s: extent name refused (see the trusted option)", path);
+    /* the rule of every open: an embedded descriptor's extent is this
+     * very file, whatever name its line gives (a copy names the
+     * original) */
+    r = vd__extent_path (d, i, dsize != 0 && doff != 0, path, dir,
+                         (flags & VD_OPEN_TRUSTED) != 0, &(*out)[*n]);
+    if (r < 0)
       goto out;
-    }
-    if (!((*out)[(*n)++] = vd__path_join (dir, e->file))) {
-      r = VD_ENOMEM;
-      goto out;
-    }
+    (*n)++;
   }
 out:
   if (r < 0 && *out) {
@@ -540,6 +540,29 @@ vd_check_repair (const char *path, uint32_t open_flags,
   r = rx_extent_paths (path, open_flags, &files, &n);
   if (r < 0)
     return r;
+  {
+    /* a copied descriptor names the original's extents: repairing them
+     * writes another disk's files */
+    struct vd_files f = { 0 }, self = { 0 };
+    struct vd_user u;
+    char *dir = vd__dirname (path);
+    r = dir ? vd__files_add (&self, path) : VD_ENOMEM;
+    for (size_t i = 0; i < n && r == 0; i++)
+      r = vd__files_add (&f, files[i]);
+    if (r == 0 && !(open_flags & VD_OPEN_FORCE)
+        && vd__find_user (dir, f.ids, f.n,
+                          VD_USE_EXTENT | VD_USE_CTK | VD_USE_DESC, self.ids,
+                          self.n, NULL, &u)) {
+      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+                    "uses %s as %s too; the repair would write that "
+                    "disk's file (force to repair it anyway)", path, u.disk,
+                    f.names[u.which], vd__use_name (u.how));
+      free (u.disk);
+    }
+    vd__files_free (&f);
+    vd__files_free (&self);
+    free (dir);
+  }
   for (size_t i = 0; i < n && r >= 0; i++) {
     r = rx_extent (files[i], &ctx, open_flags, 0);
     if (r > 0)

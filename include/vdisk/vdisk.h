@@ -103,7 +103,8 @@ typedef struct vd_disk vd_disk;
 #define VD_OPEN_SINGLE_LINK  0x0002u /* this link only: holes stay holes */
 #define VD_OPEN_TRUSTED      0x0004u /* allow absolute or sub-folder names */
 #define VD_OPEN_IGNORE_CID   0x0008u /* read-only: accept parentCID mismatch */
-#define VD_OPEN_FORCE        0x0010u /* write even if a child or .lck exists */
+#define VD_OPEN_FORCE        0x0010u /* write even if a child, a disk sharing
+                                        an extent, or .lck exists */
 #define VD_OPEN_RAW          0x0020u /* the file is a raw image, not VMDK */
 #define VD_OPEN_UNBUFFERED   0x0040u /* accepted for VDDK; no effect */
 #define VD_OPEN_NO_SYNC      0x0080u /* flush keeps write order but skips
@@ -112,7 +113,11 @@ typedef struct vd_disk vd_disk;
 /* Open a disk by its descriptor (a text descriptor, or a sparse extent
  * with an embedded descriptor).  A read-write open takes the write lock
  * on every file of the top link and fails with VD_ELOCKED if another
- * handle or process holds it. */
+ * handle or process holds it.  Without VD_OPEN_FORCE it fails with
+ * VD_EPARENT while a disk beside it names it as its parent (matching
+ * CID), or another disk in its folder uses one of its extent files (a
+ * copied descriptor): writing would change that disk too.  An extent line
+ * that disagrees with its sparse header's capacity is VD_ECORRUPT. */
 VD_API int vd_disk_open(vd_disk **out, const char *path, uint32_t flags);
 
 /* Flush, clear the uncleanShutdown flag, release locks and free.  The
@@ -314,12 +319,17 @@ typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
  * parentFileNameHint names the parent (relative when both sit in one
  * folder).  From then on the parent handle refuses writes: a write would
  * change the parent's CID and break the child. */
+/* (A parent without a CID line is refused, VD_EPARENT: such a child
+ * could never open.) */
 VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
                                  enum vd_type type, uint32_t flags);
 
 /* Give the existing child at child_path a new parent (re-parent): the
  * capacities must match and the child must not be a base disk.  Writes
- * the new parentCID and parentFileNameHint into the child. */
+ * the new parentCID and parentFileNameHint into the child.  Refused
+ * (VD_EPARENT) when the parent has no CID line, and while a disk beside
+ * the child names it as its parent (its content would change under that
+ * disk) unless open_flags has VD_OPEN_FORCE. */
 VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
                            uint32_t open_flags);
 
@@ -327,7 +337,13 @@ VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
  * ancestor_path (NULL: the parent), collapsing the links between: the
  * child is then re-parented onto the ancestor and the chain reads exactly
  * as before.  Crash-safe: an interrupted commit leaves every link
- * readable through the child, and running it again completes it. */
+ * readable through the child, and running it again completes it.
+ * Refused (VD_EPARENT) while another child of the ancestor or of a link
+ * between would no longer open (a sibling), or another disk uses one of
+ * the ancestor's files, unless open_flags has VD_OPEN_FORCE.  The links
+ * between are no longer valid disks once the child sits on the ancestor:
+ * they are removed (vd_disk_unlink) after the child's descriptor is
+ * rewritten; an error names a link that could not be removed. */
 VD_API int vd_disk_commit (const char *child_path, const char *ancestor_path,
                            uint32_t open_flags, vd_progress_cb progress,
                            void *payload);
@@ -401,10 +417,17 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
  * VD_OPEN_FORCE (even though a disk beside it names it as its parent). */
 VD_API int vd_disk_rename (const char *old_path, const char *new_path,
                            uint32_t flags);
+/* vd_disk_unlink: delete the descriptor file only, never an extent. */
+#define VD_UNLINK_DESCRIPTOR_ONLY 0x20000u
 /* Delete a closed disk: its descriptor (first), extents and change-tracking
  * file, never its parent's.  Refused (VD_EPARENT) while a disk beside it
- * names it as its parent, unless VD_OPEN_FORCE; VD_ELOCKED while another
- * handle or program writes to it. */
+ * names it as its parent, unless VD_OPEN_FORCE; refused (VD_EPARENT, with
+ * or without force) while another disk in its folder uses one of its
+ * files as an extent, parent or change-tracking file (a copied
+ * descriptor): then VD_UNLINK_DESCRIPTOR_ONLY removes just the
+ * descriptor.  VD_ELOCKED while another handle or program writes to it.
+ * Rename, grow, shrink and defragment refuse such shared files the same
+ * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
 /* vd_disk_grow: also recompute ddb.geometry.* for the new size. */
@@ -435,6 +458,39 @@ VD_API int vd_disk_defragment (const char *path, uint32_t flags,
  * bound (the grains uncompressed). */
 VD_API int vd_disk_space_needed (vd_disk *src, enum vd_type type,
                                  uint64_t *bytes);
+
+/* ---- leftover work folders (workdir.c) ------------------------------- */
+/* create, convert, child, shrink, defragment and grow build in a hidden
+ * work folder beside the disk (".vdisk-new-*", ".vdisk-work-*") that
+ * names its creating process; a killed process leaves it behind. */
+#define VD_WORKDIR_LIVE    0  /* its creator still runs */
+#define VD_WORKDIR_STALE   1  /* its creator is gone: safe to remove */
+#define VD_WORKDIR_UNKNOWN 2  /* no creator recorded (an older vdisk) or
+                                 /proc unreadable: never removed */
+struct vd_workdir {
+  char *name;         /* the folder's name inside dir */
+  char *target;       /* file name of the disk it was building; NULL if
+                         not recorded */
+  long pid;           /* creating process; 0 if unknown */
+  int state;          /* VD_WORKDIR_* */
+  int removed;        /* vd_dir_clean with VD_CLEAN_REMOVE removed it */
+  uint64_t bytes;     /* space its files take */
+};
+/* vd_dir_clean: remove the stale work folders (otherwise only list). */
+#define VD_CLEAN_REMOVE 1u
+/* List the work folders in folder dir (those for the disk file name
+ * target only, when target is not NULL), and with VD_CLEAN_REMOVE remove
+ * the stale ones: those whose creator is gone (another boot, no such
+ * process, or its pid reused; and no process holds the folder's lock).
+ * A folder of a live process is never touched; nothing outside a work
+ * folder is.  *list (may be NULL: count only) is freed with
+ * vd_workdirs_free; *n may be NULL.  Returns 0, or a negative VD_E*
+ * when dir cannot be read.  vd_disk_create, vd_disk_convert,
+ * vd_disk_create_child, vd_disk_grow, vd_disk_shrink and
+ * vd_disk_defragment remove the stale folders of their target first. */
+VD_API int vd_dir_clean (const char *dir, const char *target, uint32_t flags,
+                         struct vd_workdir **list, size_t *n);
+VD_API void vd_workdirs_free (struct vd_workdir *list, size_t n);
 /* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
 
 /* ---- scanning (scan.c) ----------------------------------------------- */

@@ -48,7 +48,71 @@ vd__desc_free (struct vd_descriptor *d)
   for (size_t i = 0; i < d->n_lines; i++)
     free_line (&d->lines[i]);
   free (d->lines);
+  free (d->ext_at);
+  free (d->ddb_at);
+  free (d->ddb_hash);
   free (d);
+}
+
+/* ---- indexes (every lookup O(1), every loop over lines linear) ---------- */
+
+static size_t
+key_hash (const char *k)
+{
+  uint64_t h = UINT64_C (1469598103934665603);
+  for (; *k; k++) {
+    h ^= (unsigned char) tolower ((unsigned char) *k);
+    h *= UINT64_C (1099511628211);
+  }
+  return (size_t) (h ^ (h >> 29));
+}
+
+/* Rebuild the indexes of d after its line array changed. */
+static int
+reindex (struct vd_descriptor *d)
+{
+  size_t n_ext = 0, n_ddb = 0, cap = 16;
+  size_t *ext, *ddb, *hash;
+
+  for (size_t i = 0; i < d->n_lines; i++) {
+    n_ext += d->lines[i].kind == VD_LINE_EXTENT;
+    n_ddb += d->lines[i].kind == VD_LINE_DDB;
+  }
+  while (cap < 2 * n_ddb)
+    cap *= 2;
+  ext = malloc ((n_ext + 1) * sizeof *ext);
+  ddb = malloc ((n_ddb + 1) * sizeof *ddb);
+  hash = calloc (cap, sizeof *hash);
+  if (!ext || !ddb || !hash) {
+    free (ext);
+    free (ddb);
+    free (hash);
+    return vd_error (VD_ENOMEM, errno, "descriptor");
+  }
+  n_ext = n_ddb = 0;
+  for (size_t i = 0; i < d->n_lines; i++) {
+    const struct vd_desc_line *l = &d->lines[i];
+    if (l->kind == VD_LINE_EXTENT)
+      ext[n_ext++] = i;
+    else if (l->kind == VD_LINE_DDB && l->key) {
+      size_t h = key_hash (l->key) & (cap - 1);
+      ddb[n_ddb++] = i;
+      while (hash[h] && strcasecmp (d->lines[hash[h] - 1].key, l->key))
+        h = (h + 1) & (cap - 1);
+      if (!hash[h])
+        hash[h] = i + 1;          /* the first line of a key wins */
+    }
+  }
+  free (d->ext_at);
+  free (d->ddb_at);
+  free (d->ddb_hash);
+  d->ext_at = ext;
+  d->ddb_at = ddb;
+  d->ddb_hash = hash;
+  d->n_ddb = n_ddb;
+  d->hash_cap = cap;
+  d->n_extents = n_ext;
+  return 0;
 }
 
 static struct vd_desc_line *
@@ -377,7 +441,9 @@ vd__desc_parse (struct vd_descriptor **out, const char *text, size_t len,
     }
     i += n + 1;
   }
-  r = validate (d, where);
+  r = reindex (d);
+  if (r == 0)
+    r = validate (d, where);
   if (r < 0) {
     vd__desc_free (d);
     return r;
@@ -402,11 +468,36 @@ vd__desc_get (const struct vd_descriptor *d, const char *key)
   return l ? l->value : NULL;
 }
 
+static struct vd_desc_line *
+find_ddb (const struct vd_descriptor *d, const char *key)
+{
+  size_t h;
+  if (!d->hash_cap)
+    return NULL;
+  h = key_hash (key) & (d->hash_cap - 1);
+  for (; d->ddb_hash[h]; h = (h + 1) & (d->hash_cap - 1))
+    if (strcasecmp (d->lines[d->ddb_hash[h] - 1].key, key) == 0)
+      return &d->lines[d->ddb_hash[h] - 1];
+  return NULL;
+}
+
 const char *
 vd__desc_get_ddb (const struct vd_descriptor *d, const char *key)
 {
-  struct vd_desc_line *l = find (d, VD_LINE_DDB, key);
+  struct vd_desc_line *l = find_ddb (d, key);
   return l ? l->value : NULL;
+}
+
+size_t
+vd__desc_ddb_count (const struct vd_descriptor *d)
+{
+  return d ? d->n_ddb : 0;
+}
+
+const struct vd_desc_line *
+vd__desc_ddb_line (const struct vd_descriptor *d, size_t i)
+{
+  return d && i < d->n_ddb ? &d->lines[d->ddb_at[i]] : NULL;
 }
 
 int
@@ -469,47 +560,59 @@ vd__desc_set (struct vd_descriptor *d, const char *key, const char *value,
   if (l)
     return set_value (l, value, quoted);
   size_t at = last_of (d, VD_LINE_HEADER);
-  return insert_kv (d, at == SIZE_MAX ? d->n_lines : at + 1, VD_LINE_HEADER,
-                    key, value, quoted);
+  int r = insert_kv (d, at == SIZE_MAX ? d->n_lines : at + 1,
+                     VD_LINE_HEADER, key, value, quoted);
+  int r2 = reindex (d);        /* the lines after it moved */
+  return r < 0 ? r : r2;
 }
 
 int
 vd__desc_set_ddb (struct vd_descriptor *d, const char *key, const char *value)
 {
-  struct vd_desc_line *l = find (d, VD_LINE_DDB, key);
+  struct vd_desc_line *l = find_ddb (d, key);
   if (!value) {
-    if (l) {
-      size_t i = (size_t) (l - d->lines);
-      free_line (l);
-      memmove (&d->lines[i], &d->lines[i + 1],
-               (d->n_lines - i - 1) * sizeof *d->lines);
-      d->n_lines--;
+    /* every line of the key (a duplicate would otherwise show through) */
+    size_t k = 0;
+    if (!l)
+      return 0;
+    for (size_t i = 0; i < d->n_lines; i++) {
+      if (d->lines[i].kind == VD_LINE_DDB
+          && strcasecmp (d->lines[i].key, key) == 0)
+        free_line (&d->lines[i]);
+      else
+        d->lines[k++] = d->lines[i];
     }
-    return 0;
+    d->n_lines = k;
+    return reindex (d);
   }
   if (!vd__desc_value_ok (value))
     return vd_error (VD_EINVAL, 0, "value for %s holds a quote or line "
                      "break", key);
   if (l)
     return set_value (l, value, 1);
-  size_t at = last_of (d, VD_LINE_DDB);
-  return insert_kv (d, at == SIZE_MAX ? d->n_lines : at + 1, VD_LINE_DDB,
-                    key, value, 1);
+  size_t at = d->n_ddb ? d->ddb_at[d->n_ddb - 1] : SIZE_MAX;
+  int r = insert_kv (d, at == SIZE_MAX ? d->n_lines : at + 1, VD_LINE_DDB,
+                     key, value, 1);
+  int r2 = reindex (d);
+  return r < 0 ? r : r2;
+}
+
+struct vd_desc_line *
+vd__desc_extent_line (struct vd_descriptor *d, size_t i)
+{
+  return d && i < d->n_extents ? &d->lines[d->ext_at[i]] : NULL;
 }
 
 const struct vd_desc_extent *
 vd__desc_extent (const struct vd_descriptor *d, size_t i)
 {
-  for (size_t k = 0; k < d->n_lines; k++)
-    if (d->lines[k].kind == VD_LINE_EXTENT && i-- == 0)
-      return &d->lines[k].ext;
-  return NULL;
+  return d && i < d->n_extents ? &d->lines[d->ext_at[i]].ext : NULL;
 }
 
 int
 vd__desc_add_extent (struct vd_descriptor *d, const struct vd_desc_extent *e)
 {
-  size_t at = last_of (d, VD_LINE_EXTENT);
+  size_t at = d->n_extents ? d->ext_at[d->n_extents - 1] : SIZE_MAX;
   struct vd_desc_line *l;
   if (e->file && !vd__desc_value_ok (e->file))
     return vd_error (VD_EINVAL, 0, "extent file name holds a quote or line "
@@ -521,10 +624,11 @@ vd__desc_add_extent (struct vd_descriptor *d, const struct vd_desc_extent *e)
   l->modified = 1;
   l->ext = *e;
   l->ext.file = e->file ? strdup (e->file) : NULL;
-  if (e->file && !l->ext.file)
+  if (e->file && !l->ext.file) {
+    reindex (d);
     return vd_error (VD_ENOMEM, errno, "descriptor");
-  d->n_extents++;
-  return 0;
+  }
+  return reindex (d);
 }
 
 static const char *

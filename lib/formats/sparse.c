@@ -309,9 +309,13 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
     return CORRUPT ("%s: capacity of %llu sectors is too large for a "
                     "hosted sparse extent", e->path,
                     (unsigned long long) h->capacity);
-  if (e->size / VD_SECTOR > h->capacity)
+  /* Both ways: a shorter extent line would hide the data past it (reads
+   * stop there, check calls it a leak, shrink drops it) and shift every
+   * later extent of a split disk. */
+  if (e->size / VD_SECTOR != h->capacity)
     return CORRUPT ("%s: the descriptor gives the extent %llu sectors but "
-                    "its header capacity is %llu", e->path,
+                    "its header capacity is %llu; the two must agree (fix "
+                    "the extent line)", e->path,
                     (unsigned long long) (e->size / VD_SECTOR),
                     (unsigned long long) h->capacity);
 

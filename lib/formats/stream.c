@@ -330,9 +330,10 @@ stream_open (struct vd_extent *e, int rw)
   /* Incompressible data grows a little; QEMU sizes for 2 grains. */
   st->max_csize = 2 * (uint64_t) st->grain_bytes + VD_SECTOR;
 
-  if (e->size > h->capacity * VD_SECTOR)
+  if (e->size != h->capacity * VD_SECTOR)
     return vd_error (VD_ECORRUPT, 0, "%s: the descriptor gives %llu "
-                     "sectors but the header only %llu", st->path,
+                     "sectors but the header capacity is %llu; the two "
+                     "must agree (fix the extent line)", st->path,
                      (unsigned long long) (e->size / VD_SECTOR),
                      (unsigned long long) h->capacity);
   if (gd_bytes > SO_MAX_GD_BYTES || gd_bytes > st->file_size)

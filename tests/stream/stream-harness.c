@@ -75,10 +75,12 @@ open_extent (struct vd_extent *e, const char *path)
   e->path = (char *) path;
   e->type = VD_EXTENT_STREAM;
   e->state = calloc (1, vd__stream_driver.instance_size);
+  /* the extent line a descriptor would give: the header's capacity (the
+   * driver refuses any other) */
+  e->size = vd__le64 (buf + 12) * 512;
   r = vd__stream_driver.open (e, 0);
   if (r < 0)
     return r;
-  e->size = vd__le64 (buf + 12) * 512;
   return 0;
 }
 

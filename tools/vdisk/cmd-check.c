@@ -89,17 +89,21 @@ run (int argc, char **argv)
     fail ();
     return 1;
   }
-  if (m.json)
+  if (m.json) {
     printf ("\n  ],\n  \"complete\": true,\n  \"corruptions\": %llu,\n"
             "  \"leaks\": %llu,\n  \"repairable\": %llu,\n"
             "  \"allocated_grains\": %llu,\n"
-            "  \"unclean_shutdown\": %s\n}\n",
+            "  \"unclean_shutdown\": %s",
             (unsigned long long) res.corruptions,
             (unsigned long long) res.leaks,
             (unsigned long long) res.repairable,
             (unsigned long long) res.allocated,
             res.unclean ? "true" : "false");
+    report_leftovers (argv[optind], 1);
+    printf ("\n}\n");
+  }
   else {
+    report_leftovers (argv[optind], 0);
     if (res.corruptions == 0 && res.leaks == 0 && res.repairable == 0)
       printf ("No errors were found on the disk.\n");
     else {

@@ -114,14 +114,17 @@ run (int argc, char **argv)
               (unsigned long long) e.grain_size);
     }
     printf ("\n  ],\n  \"metadata\": {");
-    for (unsigned i = 0; i < vd_disk_get_meta_count (d); i++) {
+    unsigned n_meta = vd_disk_get_meta_count (d);
+    for (unsigned i = 0; i < n_meta; i++) {
       const char *k = vd_disk_get_meta_key (d, i);
       printf ("%s\n    ", i ? "," : "");
       json_str (stdout, k);
       printf (": ");
       json_str (stdout, vd_disk_get_meta (d, k));
     }
-    printf ("\n  }\n}\n");
+    printf ("\n  }");
+    report_leftovers (argv[optind], 1);
+    printf ("\n}\n");
   }
   else {
     printf ("disk:               %s\n", vd_disk_get_path (d));
@@ -168,6 +171,7 @@ run (int argc, char **argv)
                 (unsigned long long) e.grain_size);
       printf ("%s\n", e.file ? ")" : "");
     }
+    report_leftovers (argv[optind], 0);
   }
   vd_disk_close (d);
   return 0;

@@ -28,9 +28,12 @@ run (int argc, char **argv)
   if (vd_disk_open (&d, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
   r = vd_disk_space_needed (d, type, &bytes);
+  if (r < 0) {
+    fail ();                    /* before close clears the error */
+    vd_disk_close (d);
+    return 1;
+  }
   vd_disk_close (d);
-  if (r < 0)
-    return fail ();
   if (json) {
     printf ("{ \"type\": ");
     json_str (stdout, vd_type_name (type));

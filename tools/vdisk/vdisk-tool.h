@@ -50,6 +50,10 @@ void progress_init (struct progress *p, int requested, int fd);
 int progress_cb (uint64_t done, uint64_t total, void *payload);
 void progress_done (struct progress *p);
 
+/* info/check: report the leftover work folders beside disk (cmd-clean.c):
+ * json: a ",\n  \"leftovers\": [...]" member on stdout; else notes on stderr. */
+void report_leftovers (const char *disk, int json);
+
 #define OPT_HELP { "help", no_argument, NULL, 'h' }
 
 #endif
