@@ -190,6 +190,58 @@ now_ms (void)
   return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
+/* -mount (VixMntapi): list the disk's volumes, mount each read-only and
+ * print its top-level entries.  Self-contained: libvixMntapi. */
+#include <dirent.h>
+#define CMD_MOUNT (1u << 30)
+static void
+do_mount (void)
+{
+  const char *names[1] = { app.disk };
+  VixDiskSetHandle set = NULL;
+  VixVolumeHandle *vols = NULL;
+  size_t n = 0, i;
+
+  CHECK (VixMntapi_Init (VIXMNTAPI_MAJOR_VERSION, VIXMNTAPI_MINOR_VERSION,
+                         log_func, warn_func, panic_func, app.libdir, NULL));
+  CHECK (VixMntapi_OpenDisks (app.conn, names, 1,
+                              app.open_flags | VIXDISKLIB_FLAG_OPEN_READ_ONLY,
+                              &set));
+  CHECK (VixMntapi_GetVolumeHandles (set, &n, &vols));
+  printf ("Number of volumes: %zu\n", n);
+  for (i = 0; i < n; i++) {
+    VixVolumeInfo *vi = NULL;
+    VixError err = VixMntapi_MountVolume (vols[i], TRUE);
+    if (VIX_FAILED (err)) {
+      printf ("Volume %zu: not mounted\n", i + 1);
+      fail (__FILE__, __LINE__, err);
+      continue;
+    }
+    err = VixMntapi_GetVolumeInfo (vols[i], &vi);
+    if (VIX_SUCCEEDED (err) && vi->symbolicLink) {
+      DIR *d = opendir (vi->symbolicLink);
+      struct dirent *e;
+      printf ("Volume %zu: type %d, mounted at %s\n", i + 1, (int) vi->type,
+              vi->symbolicLink);
+      while (d && (e = readdir (d)))
+        if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
+          printf ("  %s\n", e->d_name);
+      if (d)
+        closedir (d);
+    } else
+      fail (__FILE__, __LINE__, err);
+    VixMntapi_FreeVolumeInfo (vi);
+    err = VixMntapi_DismountVolume (vols[i], FALSE);
+    if (VIX_FAILED (err))
+      fail (__FILE__, __LINE__, err);
+  }
+out:
+  VixMntapi_FreeVolumeHandles (vols);
+  if (set)
+    VixMntapi_CloseDiskSet (set);
+  VixMntapi_Exit ();
+}
+
 static void
 parse_args (int argc, char **argv)
 {
@@ -227,6 +279,7 @@ parse_args (int argc, char **argv)
     else if (!strcmp (a, "-redo")) { NEED (1); app.command |= CMD_REDO; app.parent = argv[++i]; }
     else if (!strcmp (a, "-info")) app.command |= CMD_INFO;
     else if (!strcmp (a, "-dump")) app.command |= CMD_DUMP;
+    else if (!strcmp (a, "-mount")) app.command |= CMD_MOUNT;
     else if (!strcmp (a, "-fill")) app.command |= CMD_FILL;
     else if (!strcmp (a, "-wmeta")) {
       NEED (2); app.command |= CMD_WMETA;
@@ -1177,6 +1230,7 @@ main (int argc, char **argv)
   case CMD_CHECK: do_check (); goto out;
   case CMD_VIRUS: do_virus (); goto out;
   case CMD_CLEANUP: do_cleanup (); goto out;
+  case CMD_MOUNT: do_mount (); goto out;
   default: break;
   }
 

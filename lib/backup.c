@@ -383,6 +383,8 @@ collect_disk (const char *vmx, const char *display, const char *device,
     v->overflow = 2;          /* more than one VM */
     return 1;
   }
+  if (!device || !disk_path)  /* a VM without disks: only its .vmx */
+    return 0;
   if (v->n == MAX_DISKS) {
     v->overflow = 1;
     return 1;
@@ -1407,7 +1409,9 @@ merge_oldest (const char *repo, char **points, size_t np)
     int re2 = e2 && k2 && strcmp (k2, "incremental") == 0;
     if (r == 0 && re2) {
       f2 = disk_file_of (repo, e2);
-      r = f2 ? vd_disk_attach (f2, f0, 0) : VD_ECORRUPT;
+      /* forced: f2 has children of its own (later points), and what they
+       * read does not change (f0 now holds what f1 held) */
+      r = f2 ? vd_disk_attach (f2, f0, VD_OPEN_FORCE) : VD_ECORRUPT;
     }
     if (r == 0) {
       int err = 0;

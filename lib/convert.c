@@ -4,6 +4,8 @@
  * written.  The destination appears only when complete (create.c). */
 #include "internal.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -135,17 +137,41 @@ own_key (const char *key)
 static int
 copy_user_keys (vd_disk *src, vd_disk *out)
 {
+  /* All keys into the new descriptor in memory, then one rewrite: linear
+   * in the number of keys. */
+  struct vd_link *l = out->top;
   unsigned n = vd_disk_get_meta_count (src);
-  for (unsigned i = 0; i < n; i++) {
+  size_t copied = 0;
+  const char **keys = calloc ((size_t) n + 1, sizeof *keys);
+  const char **vals = calloc ((size_t) n + 1, sizeof *vals);
+  int r = keys && vals ? 0 : vd_error (VD_ENOMEM, errno, "ddb keys");
+  for (unsigned i = 0; i < n && r == 0; i++) {
     const char *k = vd_disk_get_meta_key (src, i);
     const char *v = k ? vd_disk_get_meta (src, k) : NULL;
     if (!k || !v || own_key (k))
       continue;
-    int r = vd_disk_set_meta (out, k, v);
-    if (r < 0)
-      return r;
+    keys[copied] = k;
+    vals[copied++] = v;
   }
-  return 0;
+  if (r == 0 && copied) {
+    pthread_mutex_lock (&l->mu);
+    r = vd__desc_set_ddb_many (l->desc, keys, vals, copied);
+    if (r == 0)
+      r = vd__link_write_descriptor (l);
+    pthread_mutex_unlock (&l->mu);
+  }
+  free (keys);
+  free (vals);
+  if (r == VD_ENOSPC) {
+    vd__error_clear ();
+    r = vd_error (VD_ENOSPC, 0, "%s: its %zu ddb keys do not fit the "
+                  "embedded descriptor of a %s disk (%llu bytes); convert "
+                  "to a layout with a descriptor file (twoGbMaxExtentSparse, "
+                  "monolithicFlat)", vd_disk_get_path (src), copied,
+                  l->create_type ? l->create_type : "sparse",
+                  (unsigned long long) l->desc_capacity);
+  }
+  return r;
 }
 
 static int convert (vd_disk *src, const char *dst,

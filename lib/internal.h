@@ -193,6 +193,10 @@ const char *vd__desc_get_ddb (const struct vd_descriptor *d,
 /* value NULL removes the key. */
 int vd__desc_set_ddb (struct vd_descriptor *d, const char *key,
                       const char *value);
+/* Set n keys at once (new ones after the last ddb line, in order): one
+ * index rebuild, so linear in n. */
+int vd__desc_set_ddb_many (struct vd_descriptor *d, const char *const *keys,
+                           const char *const *values, size_t n);
 /* i-th extent line (0-based). */
 const struct vd_desc_extent *vd__desc_extent (const struct vd_descriptor *d,
                                               size_t i);

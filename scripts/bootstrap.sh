@@ -8,7 +8,8 @@ zlib1g-dev libdeflate-dev libisal-dev time
 qemu-utils p7zip-full 7zip libvmdk-utils python3-libvmdk
 clang libclang-rt-14-dev valgrind
 libclamav-dev clamav libjson-c-dev
-nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev"
+nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev
+libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs fdisk util-linux"
 
 missing=""
 for p in $PKGS; do

@@ -832,6 +832,152 @@ VD_API int vd_restore_vm (const char *repo, const char *point,
                           const struct vd_restore_options *options,
                           char **report);
 
+/* ---- mount: partitions, volumes and FUSE (lib/mount) ------------------ */
+/* Partition tables (MBR with extended/logical partitions, GPT) and file
+ * system identification, read through the public read API; and user-space
+ * mounts through FUSE (libfuse3): the disk and its partitions as files, or
+ * one guest volume through its user-space driver (fuse2fs, ntfs-3g). */
+
+enum vd_table_type {
+  VD_TABLE_NONE = 0,       /* no partition table */
+  VD_TABLE_MBR = 1,        /* "dos" */
+  VD_TABLE_GPT = 2,
+};
+
+enum vd_fs_type {
+  VD_FS_UNKNOWN = 0,
+  VD_FS_EXT2 = 1,
+  VD_FS_EXT3 = 2,
+  VD_FS_EXT4 = 3,
+  VD_FS_NTFS = 4,
+  VD_FS_VFAT = 5,          /* FAT12/16/32 */
+  VD_FS_XFS = 6,
+  VD_FS_SWAP = 7,
+};
+
+/* What a volume's first blocks say (the superblock's own fields). */
+struct vd_fs_info {
+  enum vd_fs_type type;
+  char label[400];         /* UTF-8, "" when none */
+  char uuid[40];           /* as blkid prints it, "" when none */
+};
+
+#define VD_PART_BOOTABLE 0x1u   /* MBR boot flag 0x80 */
+#define VD_PART_EXTENDED 0x2u   /* MBR extended container: no volume */
+#define VD_PART_LOGICAL  0x4u   /* MBR logical partition (number >= 5) */
+
+struct vd_partition {
+  unsigned number;         /* as Linux numbers them: MBR primary and
+                              extended 1-4, logical 5...; GPT entry + 1 */
+  uint32_t flags;          /* VD_PART_* */
+  uint64_t offset;         /* bytes from the start of the disk */
+  uint64_t length;         /* bytes */
+  uint8_t mbr_type;        /* MBR type byte; 0 for GPT */
+  char type_guid[37];      /* GPT type GUID, upper case; "" for MBR */
+  char uuid[37];           /* GPT partition GUID, upper case; MBR:
+                              "DISKID-NN" as blkid's PARTUUID */
+  char name[112];          /* GPT name in UTF-8; "" for MBR */
+  uint64_t gpt_attributes;
+  struct vd_fs_info fs;    /* the volume's file system */
+};
+
+struct vd_partition_table {
+  enum vd_table_type type;
+  char id[40];             /* GPT disk GUID, or MBR signature "0x%08x" */
+  uint64_t disk_size;      /* bytes */
+  uint64_t first_lba, last_lba;  /* GPT usable sectors; 0 for MBR */
+  unsigned count;          /* entries in parts, in ascending number */
+  struct vd_partition *parts;
+  struct vd_fs_info whole; /* VD_TABLE_NONE: a file system on the whole
+                              disk (type VD_FS_UNKNOWN when none) */
+};
+
+/* Read and check the partition table of disk (512-byte sectors) and
+ * identify each volume's file system.  A damaged or hostile table
+ * (overlapping partitions, a partition past the end, a loop of extended
+ * partitions, a GPT whose header and backup are both damaged, an entry
+ * array too large) is VD_ECORRUPT with a message naming the problem.
+ * A disk with no table gives VD_TABLE_NONE and count 0.  Free *out with
+ * vd_partitions_free (NULL accepted). */
+VD_API int vd_partitions_read (vd_disk *disk,
+                               struct vd_partition_table **out);
+VD_API void vd_partitions_free (struct vd_partition_table *table);
+/* Identify the file system in length bytes at offset of disk (ext2/3/4,
+ * NTFS, FAT, xfs, swap by their magic numbers).  An unknown one is not
+ * an error: info->type is VD_FS_UNKNOWN. */
+VD_API int vd_fs_probe (vd_disk *disk, uint64_t offset, uint64_t length,
+                        struct vd_fs_info *info);
+/* "ext4", "ntfs", "vfat", ... ("unknown"); "gpt", "dos", "none". */
+VD_API const char *vd_fs_type_name (enum vd_fs_type type);
+VD_API const char *vd_table_type_name (enum vd_table_type type);
+
+/* A FUSE mount served by threads of this process.  Without volume, the
+ * folder shows "disk" (the whole disk, SEEK_DATA/SEEK_HOLE following the
+ * allocation map) and "p1", "p2", ... (one file per partition, extended
+ * containers left out).  With volume N, the guest file system of
+ * partition N is mounted at the folder by its user-space driver (fuse2fs
+ * for ext2/3/4, ntfs-3g for NTFS) started on the partition file of a
+ * private mount of the first kind in a hidden folder (under $TMPDIR or
+ * /tmp).  The disk stays owned by the caller and must outlive the mount. */
+typedef struct vd_mount vd_mount;
+
+#define VD_MOUNT_WRITABLE    0x1u  /* files (or the volume) writable: the
+                                      disk must be open read-write */
+#define VD_MOUNT_ALLOW_OTHER 0x2u  /* FUSE allow_other */
+
+struct vd_mount_options {
+  uint32_t struct_size;    /* sizeof (struct vd_mount_options) */
+  uint32_t flags;          /* VD_MOUNT_* */
+  unsigned volume;         /* 0: disk files; N: the volume of partition N */
+  unsigned threads;        /* FUSE worker threads kept idle; 0: 10 */
+  const char *fsname;      /* source name in /proc/mounts; NULL: "vdisk" */
+};
+VD_API void vd_mount_options_init (struct vd_mount_options *o);
+
+/* Mount at dir (an empty folder).  Errors: VD_ENOTSUP without FUSE
+ * support (no libfuse3 at build time, no /dev/fuse, no driver for the
+ * volume's file system: the message names the type found), VD_EINVAL for
+ * a dir that is not an empty folder, a bad volume number, or
+ * VD_MOUNT_WRITABLE on a read-only handle; VD_ECORRUPT for a damaged
+ * partition table; VD_EIO when the kernel or the driver refuses. */
+VD_API int vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
+                         const struct vd_mount_options *opts);
+/* Block until the folder is unmounted (by vd_mount_unmount from another
+ * thread, or `fusermount3 -u DIR` from outside).  0, or negative. */
+VD_API int vd_mount_wait (vd_mount *m);
+/* Ask for the unmount (thread-safe, returns once the folder is gone or the
+ * request failed: VD_EIO when busy).  force: lazy unmount. */
+VD_API int vd_mount_unmount (vd_mount *m, int force);
+/* Unmount if still mounted, stop the threads, flush a writable disk and
+ * free.  The disk is not closed.  NULL is accepted. */
+VD_API int vd_mount_close (vd_mount *m);
+/* The mount folder; for a volume, the partition file the driver reads
+ * (NULL for disk mounts). */
+VD_API const char *vd_mount_get_dir (const vd_mount *m);
+VD_API const char *vd_mount_get_volume_file (const vd_mount *m);
+/* A disk seen through callbacks (another library's handle, e.g. a
+ * VixDiskLib handle): the same mounts and tables as for a vd_disk.  read
+ * and write transfer exactly count bytes at offset and return 0 or a
+ * negative VD_E*; they may be called from several threads at once.
+ * write NULL: read-only; flush may be NULL.  SEEK_DATA/SEEK_HOLE see the
+ * whole source as data. */
+struct vd_mount_source {
+  uint32_t struct_size;    /* sizeof (struct vd_mount_source) */
+  uint64_t size;           /* bytes */
+  const char *name;        /* for messages (copied) */
+  void *ctx;
+  int (*read) (void *ctx, void *buf, size_t count, uint64_t offset);
+  int (*write) (void *ctx, const void *buf, size_t count, uint64_t offset);
+  int (*flush) (void *ctx);
+};
+VD_API int vd_mount_new_source (vd_mount **out,
+                                const struct vd_mount_source *src,
+                                const char *dir,
+                                const struct vd_mount_options *opts);
+VD_API int vd_partitions_read_source (const struct vd_mount_source *src,
+                                      struct vd_partition_table **out);
+/* @@MOUNT@@ (declarations of lib/mount go above this line) */
+
 #ifdef __cplusplus
 }
 #endif

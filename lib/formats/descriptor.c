@@ -597,6 +597,69 @@ vd__desc_set_ddb (struct vd_descriptor *d, const char *key, const char *value)
   return r < 0 ? r : r2;
 }
 
+int
+vd__desc_set_ddb_many (struct vd_descriptor *d, const char *const *keys,
+                       const char *const *values, size_t n)
+{
+  size_t m = 0;
+  int r = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!vd__desc_value_ok (values[i]) || !vd__desc_value_ok (keys[i]))
+      return vd_error (VD_EINVAL, 0, "value for %s holds a quote or line "
+                       "break", keys[i]);
+  /* existing keys in place; count the new ones */
+  char *is_new = calloc (n + 1, 1);
+  if (!is_new)
+    return vd_error (VD_ENOMEM, errno, "descriptor");
+  for (size_t i = 0; i < n && r == 0; i++) {
+    struct vd_desc_line *l = find_ddb (d, keys[i]);
+    if (l)
+      r = set_value (l, values[i], 1);
+    else {
+      is_new[i] = 1;
+      m++;
+    }
+  }
+  if (r == 0 && m) {
+    if (d->n_lines + m > d->cap_lines) {
+      size_t cap = d->cap_lines ? d->cap_lines : 32;
+      while (cap < d->n_lines + m)
+        cap *= 2;
+      struct vd_desc_line *p = realloc (d->lines, cap * sizeof *p);
+      if (!p)
+        r = vd_error (VD_ENOMEM, errno, "descriptor");
+      else {
+        d->lines = p;
+        d->cap_lines = cap;
+      }
+    }
+    if (r == 0) {
+      size_t at = d->n_ddb ? d->ddb_at[d->n_ddb - 1] + 1 : d->n_lines;
+      memmove (&d->lines[at + m], &d->lines[at],
+               (d->n_lines - at) * sizeof *d->lines);
+      memset (&d->lines[at], 0, m * sizeof *d->lines);
+      d->n_lines += m;
+      for (size_t i = 0, j = at; i < n; i++) {
+        if (!is_new[i])
+          continue;
+        struct vd_desc_line *l = &d->lines[j++];
+        l->kind = VD_LINE_DDB;
+        l->modified = 1;
+        l->quoted = 1;
+        l->key = strdup (keys[i]);
+        l->value = strdup (values[i]);
+        if ((!l->key || !l->value) && r == 0)
+          r = vd_error (VD_ENOMEM, errno, "descriptor");
+      }
+      int r2 = reindex (d);
+      if (r == 0)
+        r = r2;
+    }
+  }
+  free (is_new);
+  return r;
+}
+
 struct vd_desc_line *
 vd__desc_extent_line (struct vd_descriptor *d, size_t i)
 {

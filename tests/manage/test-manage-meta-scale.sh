@@ -38,6 +38,8 @@ check "set key reads back" test "$(T $VDISK meta d.vmdk k17)" = changed
 check "delete a key" T $VDISK meta --delete k18 d.vmdk
 check "deleted key is gone, neighbours stay" \
   bash -c "! $VDISK meta d.vmdk k18 2>/dev/null && test \"\$($VDISK meta d.vmdk k19)\" = 9"
-check "convert keeps working" T $VDISK convert -t monolithicSparse d.vmdk s.vmdk
+check "convert keeps working (every key carried over)" T $VDISK convert -t twoGbMaxExtentSparse d.vmdk s.vmdk
+check "the copy holds the keys" bash -c "[ \$(grep -c '^ddb\.' s.vmdk) -ge 60000 ]"
+check "into a monolithicSparse file they do not fit: a clear error" bash -c "! timeout 20 $VDISK convert -t monolithicSparse d.vmdk m.vmdk 2>e.txt && grep -q 'do not fit the embedded descriptor' e.txt && test ! -e m.vmdk"
 check "check of the disk" T $VDISK check d.vmdk
 done_testing

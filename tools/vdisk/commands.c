@@ -8,6 +8,7 @@ extern const struct command cmd_create, cmd_info, cmd_cat, cmd_write,
 extern const struct command cmd_scan, cmd_edit;
 extern const struct command cmd_cbt, cmd_changes, cmd_backup, cmd_restore;
 extern const struct command cmd_serve, cmd_upload, cmd_user; /* NBD */
+extern const struct command cmd_mount, cmd_umount; /* mount */
 
 const struct command *const commands[] = {
   &cmd_create, &cmd_info, &cmd_cat, &cmd_write, &cmd_map, &cmd_convert,
@@ -17,5 +18,6 @@ const struct command *const commands[] = {
   &cmd_scan, &cmd_edit,
   &cmd_cbt, &cmd_changes, &cmd_backup, &cmd_restore,
   &cmd_serve, &cmd_upload, &cmd_user, /* NBD */
+  &cmd_mount, &cmd_umount, /* mount */
   NULL
 };
