@@ -37,7 +37,7 @@ endif
 CFLAGS_ALL := $(BASEFLAGS) $(OPT) $(WARN) $(WERROR) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := $(SANLD) -pthread $(EXTRA_LDFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c))
+LIB_SRCS  := $(sort $(wildcard lib/*.c lib/formats/*.c lib/fleet/*.c))
 TOOL_SRCS := $(sort $(wildcard tools/vdisk/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(O)/%.o)

@@ -25,7 +25,7 @@ else
   libs=$(pkg-config --libs libdeflate zlib libisal 2>/dev/null || echo "-ldeflate -lz -lisal")
   flags="-std=gnu11 -O2 -pthread -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I$top/include -I$top/lib"
   extra=""
-  for l in -lnbd -lnettle -lclamav; do
+  for l in -lnbd -lnettle -lclamav -lcurl -lxml2 -lssl -lcrypto; do
     echo 'int main(void){return 0;}' | cc -x c - $l -o "$dir/t" 2>/dev/null && extra="$extra $l"
   done
   cc $flags -o "$dir/h" "$top/tests/stream/stream-harness.c" "$build/lib/libvdisk.a" $libs $extra ||

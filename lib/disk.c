@@ -2,6 +2,7 @@
  * the virtual byte space.  Everything here is format-agnostic: extents
  * are reached through their driver's table (formats/registry.c). */
 #include "internal.h"
+#include "vsphere/vsphere-internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -274,8 +275,12 @@ open_extents (struct vd_link *l, uint32_t flags)
         ioflags |= VD_IO_RDWR;
       if (trusted)
         ioflags |= VD_IO_FOLLOW;
-      r = vd__io_posix_open (&e->io, e->name[0] == '/' ? AT_FDCWD : l->dirfd,
-                             e->name, e->path, ioflags);
+      if (vd__io_is_https (l->desc_io))
+        r = vd__io_https_sibling (&e->io, l->desc_io, e->name,
+                                  (ioflags & VD_IO_RDWR) != 0);
+      else
+        r = vd__io_posix_open (&e->io, e->name[0] == '/' ? AT_FDCWD
+                               : l->dirfd, e->name, e->path, ioflags);
       if (r < 0)
         return r;
       if (same_file (e->io, l->desc_io))
@@ -447,7 +452,7 @@ remote_ddb (struct vd_io *io, char **out)
 
 static int
 open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
-           uint32_t flags, int rw, int follow)
+           uint32_t flags, int rw, int follow, struct vd_io *near)
 {
   struct vd_link *l = calloc (1, sizeof *l);
   const char *v;
@@ -466,7 +471,22 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     r = VD_ENOMEM;
     goto fail;
   }
-  if (vd__is_uri (path)) {
+  if (vd__is_vsphere_uri (path)) {
+    /* a file on a vSphere datastore (io-https.c); its extents and
+     * parents come from the same datastore folder */
+    r = vd__io_https_open_uri (&l->desc_io, path, rw, near);
+    if (r < 0)
+      goto fail;
+    free (l->path);
+    free (l->dir);
+    l->path = vd__strdup (l->desc_io->name);  /* without ?options */
+    l->dir = l->path ? vd__dirname (l->path) : NULL;
+    if (!l->path || !l->dir) {
+      r = VD_ENOMEM;
+      goto fail;
+    }
+  }
+  else if (vd__is_uri (path)) {
     /* a disk served over NBD: raw bytes, nothing beside it */
     r = vd__io_nbd_open (&l->desc_io, path, rw);
     if (r < 0)
@@ -632,7 +652,8 @@ open_parents (struct vd_disk *disk)
     ppath = vd__path_join (child->dir, hint);
     if (!ppath)
       return VD_ENOMEM;
-    r = open_link (disk, &parent, ppath, disk->flags, 0, trusted);
+    r = open_link (disk, &parent, ppath, disk->flags, 0, trusted,
+                   child->desc_io);
     if (r == VD_ENOENT) {
       vd__error_clear ();
       r = vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
@@ -693,7 +714,7 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
     return vd_error (VD_ENOMEM, errno, "disk");
   d->flags = flags;
   d->rw = rw;
-  r = open_link (d, &d->top, path, flags, rw, 1);
+  r = open_link (d, &d->top, path, flags, rw, 1, NULL);
   if (r < 0)
     goto fail;
   d->links[0] = d->top;

@@ -978,6 +978,299 @@ VD_API int vd_partitions_read_source (const struct vd_mount_source *src,
                                       struct vd_partition_table **out);
 /* @@MOUNT@@ (declarations of lib/mount go above this line) */
 
+/* ---- vSphere: ESXi and vCenter (lib/vsphere/, io-https.c) ------------- */
+/* vdisk talks to ESXi and vCenter through what VMware documents publicly:
+ * the vSphere Web Services API (SOAP over HTTPS, urn:vim25) for the
+ * session, the inventory and snapshots, and the datastore HTTP file
+ * service (https://HOST/folder/PATH?dcPath=DC&dsName=DS, ranged GETs) for
+ * the disk files.  VMware's NFC/NBD transport is not used (undocumented).
+ * Built when libcurl, libxml2 and OpenSSL are found; otherwise every call
+ * gives VD_ENOTSUP.
+ *
+ * A disk path may be a vSphere URI:
+ *   vsphere://USER@HOST[:PORT]/[DATASTORE] FOLDER/DISK.vmdk[?OPTIONS]
+ * (a space may be written %20).  It opens read-only through every format
+ * driver: the descriptor, its extents and its parents are fetched from
+ * the same datastore folder.  OPTIONS (&-separated): dc=DATACENTER (the
+ * datacenter path; found through the inventory when absent),
+ * thumbprint=AA:BB:... (pin the server certificate's SHA-256 or SHA-1
+ * digest instead of checking it against the CAs), cafile=PATH,
+ * insecure=1 (no certificate check).  Credentials come from the
+ * environment, never the URI: VDISK_VSPHERE_PASSWORD_FILE (a file holding
+ * the password) or VDISK_VSPHERE_PASSWORD; VDISK_VSPHERE_USER when the
+ * URI has no USER@; VDISK_VSPHERE_THUMBPRINT, VDISK_VSPHERE_CAFILE and
+ * VDISK_VSPHERE_INSECURE=1 as the options. */
+typedef struct vd_vsphere vd_vsphere;
+
+#define VD_VSPHERE_INSECURE      0x1u  /* no certificate verification */
+#define VD_VSPHERE_PASSWORD_FILE 0x2u  /* password_or_file names a file */
+
+/* Log in to the server url: HOST[:PORT], https://HOST[:PORT][/sdk] or a
+ * vsphere:// URI, with the options above after '?'.  user NULL: the URI's
+ * USER@ or VDISK_VSPHERE_USER.  password_or_file NULL: the environment
+ * (VDISK_VSPHERE_PASSWORD_FILE, then VDISK_VSPHERE_PASSWORD); with
+ * VD_VSPHERE_PASSWORD_FILE it is a file whose first line is the password.
+ * The certificate is verified against the system CAs unless a CA file, a
+ * pinned thumbprint or VD_VSPHERE_INSECURE says otherwise; a pinned
+ * thumbprint is checked during the TLS handshake, before the password is
+ * sent.  Errors: VD_EIO with errnum EACCES for a refused login or
+ * certificate, ECONNREFUSED/ETIMEDOUT/ECONNRESET for the network;
+ * VD_ECORRUPT for an answer that is not a sane SOAP message; VD_EINVAL
+ * for a bad url or no credentials.  The password never appears in an
+ * error text.  An expired session is logged in again once, by itself. */
+VD_API int vd_vsphere_connect (vd_vsphere **out, const char *url,
+                               const char *user,
+                               const char *password_or_file, uint32_t flags);
+/* Log out and free.  Disks opened with vd_disk_open_vsphere keep the
+ * connection alive until they are closed.  NULL is ignored. */
+VD_API void vd_vsphere_close (vd_vsphere *s);
+
+#define VD_VSPHERE_ABOUT_API_TYPE    0  /* "HostAgent" (ESXi), "VirtualCenter" */
+#define VD_VSPHERE_ABOUT_API_VERSION 1
+#define VD_VSPHERE_ABOUT_NAME        2  /* the server's full name */
+#define VD_VSPHERE_ABOUT_HOST        3  /* HOST:PORT */
+#define VD_VSPHERE_ABOUT_USER        4
+/* What the server said about itself (borrowed; NULL when unknown). */
+VD_API const char *vd_vsphere_about (const vd_vsphere *s, int what);
+
+struct vd_vsphere_disk {
+  char *file;          /* "[datastore] folder/disk.vmdk" (newest link) */
+  char *datastore;     /* "datastore" */
+  char *path;          /* "folder/disk.vmdk" */
+  uint64_t capacity;   /* bytes */
+  char device[24];     /* "scsi0:0", "ide0:1", "sata0:0", "nvme0:0" */
+  int32_t key;         /* the device key (for changed areas) */
+  char *change_id;     /* CBT change id, or NULL */
+  char *disk_mode;     /* "persistent", ... or NULL */
+};
+struct vd_vsphere_snapshot {
+  char *moref;         /* "snapshot-NN" */
+  char *name;
+  int32_t id;
+  int32_t depth;       /* 0 for a root snapshot */
+};
+struct vd_vsphere_vm {
+  char *name;
+  char *moref;         /* "vm-NN" */
+  char *power_state;   /* "poweredOn", "poweredOff", "suspended" */
+  char *vmx;           /* "[ds] folder/vm.vmx" */
+  char *nvram;         /* "[ds] folder/vm.nvram" or NULL */
+  size_t n_disks;
+  struct vd_vsphere_disk *disks;
+  size_t n_snapshots;
+  struct vd_vsphere_snapshot *snapshots;  /* tree order */
+  char *current_snapshot;                 /* moref or NULL */
+};
+struct vd_vsphere_datastore {
+  char *name;
+  char *moref;
+  char *dc_path;       /* the datacenter's inventory path, for dcPath= */
+  char *type;          /* "VMFS", "NFS", "OTHER", ... or NULL */
+  uint64_t capacity, free_space;
+};
+struct vd_vsphere_inventory {
+  size_t n_vms;
+  struct vd_vsphere_vm *vms;              /* sorted by name */
+  size_t n_datastores;
+  struct vd_vsphere_datastore *datastores;
+};
+/* Every VM (name, moref, power state, .vmx, .nvram, disks with backing
+ * file, capacity, device, key, changeId; snapshots) and every datastore
+ * with its datacenter, through the PropertyCollector over one
+ * ContainerView (one retrieval, paged by the server).  Free with
+ * vd_vsphere_inventory_free.  Errors as vd_vsphere_connect; numbers out
+ * of range or missing required fields are VD_ECORRUPT. */
+VD_API int vd_vsphere_inventory (vd_vsphere *s,
+                                 struct vd_vsphere_inventory **out);
+VD_API void vd_vsphere_inventory_free (struct vd_vsphere_inventory *inv);
+
+/* Take a snapshot of the VM vm_moref named name (no memory; quiesced when
+ * quiesce is non-zero), waiting at most timeout_s seconds for the task;
+ * *snapshot gets its moref (malloc'd).  A task that does not finish in
+ * time is VD_EIO with errnum ETIMEDOUT (the snapshot, should it appear,
+ * is found later by vd_vsphere_cleanup). */
+VD_API int vd_vsphere_snapshot_create (vd_vsphere *s, const char *vm_moref,
+                                       const char *name, int quiesce,
+                                       unsigned timeout_s, char **snapshot);
+/* Remove one snapshot (its children stay), waiting for the task. */
+VD_API int vd_vsphere_snapshot_remove (vd_vsphere *s, const char *snapshot,
+                                       unsigned timeout_s);
+/* The disks as the snapshot froze them (the files to read for a
+ * consistent copy): *out gets a VM record with only moref and disks
+ * set.  Free with vd_vsphere_vm_free. */
+VD_API int vd_vsphere_snapshot_disks (vd_vsphere *s, const char *snapshot,
+                                      struct vd_vsphere_vm **out);
+VD_API void vd_vsphere_vm_free (struct vd_vsphere_vm *vm);
+/* Remove every snapshot whose name starts with prefix (NULL: "vdisk-",
+ * the prefix vdisk's own snapshots carry) on every VM: what a killed run
+ * left.  cb (may be NULL) is told each one before it goes.  Returns the
+ * number removed or a negative VD_E*. */
+typedef void (*vd_vsphere_snapshot_cb) (const char *vm_name,
+                                        const char *snapshot_name,
+                                        const char *moref, void *payload);
+VD_API int vd_vsphere_cleanup (vd_vsphere *s, const char *prefix,
+                               unsigned timeout_s,
+                               vd_vsphere_snapshot_cb cb, void *payload);
+
+/* Open the disk "[datastore] folder/disk.vmdk" on the session, read-only
+ * (flags as vd_disk_open; VD_OPEN_READ_ONLY is implied).  dc is the
+ * datacenter path (NULL: found through the inventory).  Files are read
+ * with ranged GETs through a block cache with read-ahead; a server that
+ * ignores Range is refused on the first read (VD_ENOTSUP) rather than
+ * made to send whole files. */
+VD_API int vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s,
+                                 const char *dc, const char *dspath,
+                                 uint32_t flags);
+/* Changed block tracking: the areas of the disk with device_key of VM
+ * vm_moref (as the snapshot froze it; NULL: as it is now) changed since
+ * change_id (a disk's changeId from an earlier backup, or "*" for every
+ * allocated area), through QueryChangedDiskAreas paged over capacity
+ * bytes.  cb gets each area in ascending order (non-zero stops).  Every
+ * answer is checked (starts where asked, inside the disk, areas ascending
+ * and disjoint): VD_ECORRUPT otherwise.  Returns the number of areas. */
+typedef int (*vd_vsphere_area_cb) (uint64_t offset, uint64_t length,
+                                   void *payload);
+VD_API int64_t vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
+                                         const char *snapshot,
+                                         int32_t device_key,
+                                         uint64_t capacity,
+                                         const char *change_id,
+                                         vd_vsphere_area_cb cb,
+                                         void *payload);
+/* Clone the local disk at src_path (any layout or chain) onto the
+ * datastore as "[datastore] folder/NAME.vmdk": a vmfs flat disk
+ * (descriptor + NAME-flat.vmdk; thin with VD_VSPHERE_UPLOAD_THIN), each
+ * file sent with one PUT through the datastore file service, the extent
+ * first and the descriptor last.  dc NULL: found through the inventory.
+ * An existing NAME.vmdk or NAME-flat.vmdk is refused (VD_EEXIST) unless
+ * VD_VSPHERE_UPLOAD_OVERWRITE.  progress (may be NULL) follows the
+ * extent's bytes; non-zero cancels (VD_ECANCELED; the partial extent stays
+ * on the datastore without a descriptor). */
+#define VD_VSPHERE_UPLOAD_OVERWRITE 0x1u
+#define VD_VSPHERE_UPLOAD_THIN      0x2u
+VD_API int vd_vsphere_upload (vd_vsphere *s, const char *src_path,
+                              const char *dc, const char *dspath,
+                              uint32_t flags, vd_progress_cb progress,
+                              void *payload);
+/* Copy one datastore file ("[datastore] folder/file": a .vmx, an .nvram)
+ * to local_path (written to a temporary beside it, renamed when complete)
+ * or local_path to the datastore (one PUT).  Either refuses to replace an
+ * existing file (VD_EEXIST) unless VD_VSPHERE_UPLOAD_OVERWRITE.  dc NULL:
+ * found through the inventory. */
+VD_API int vd_vsphere_get_file (vd_vsphere *s, const char *dc,
+                                const char *dspath, const char *local_path,
+                                uint32_t flags);
+VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
+                                const char *dc, const char *dspath,
+                                uint32_t flags);
+/* @@VSPHERE@@ (declarations for vSphere go above this line) */
+
+/* ---- fleets: inventories, shards, per-disk results (docs/fleet.md) -- */
+
+/* One disk of a fleet: a line of a manifest (JSON lines). */
+struct vd_fleet_disk {
+  const char *id;        /* stable: 32 hex digits of SHA-256 over the kind
+                            of source, the host and the disk's location */
+  const char *uri;       /* the path or NBD URI to open */
+  const char *host;      /* the source host: the machine for a folder,
+                            "HOST:PORT" or "unix:SOCKET" for a server */
+  const char *vm;        /* VM name (displayName / the export's folder),
+                            or NULL */
+  const char *vmx;       /* the .vmx (folder sources), or NULL */
+  const char *device;    /* "scsi0:0" (folder sources), or NULL */
+  uint64_t capacity;     /* bytes */
+  uint64_t allocated;    /* data bytes by the allocation map */
+  unsigned depth;        /* links in the disk's chain */
+};
+
+/* Non-zero from the callback stops. */
+typedef int (*vd_fleet_disk_cb) (const struct vd_fleet_disk *disk,
+                                 void *payload);
+
+/* The disks of one source: a folder of VMs (every disk of every .vmx, as
+ * vd_find_vm_disks finds them; VMs without disks skipped) or an NBD URI
+ * of a vdisk server (every export but the older links of chains, which
+ * the server describes as "parent of CHILD").  Each disk is opened
+ * read-only to measure it.  The strings live for the callback only.
+ * Errors: VD_EINVAL (not a folder or URI), what opening a disk or the
+ * server returns (the walk stops at the first). */
+VD_API int vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb,
+                               void *payload);
+/* One manifest line for disk (malloc'd, no newline), or NULL (error
+ * set: VD_EINVAL without id or uri, VD_ENOMEM). */
+VD_API char *vd_fleet_disk_to_json (const struct vd_fleet_disk *disk);
+
+/* A loaded manifest. */
+typedef struct vd_fleet vd_fleet;
+/* Load a manifest (JSON lines; blank lines and lines starting with '#'
+ * skipped).  VD_ECORRUPT names the line of a bad entry (not an object, no
+ * "id"/"uri", an ID listed twice, negative numbers); VD_EINVAL for a file
+ * over 256 MiB. */
+VD_API int vd_fleet_load (vd_fleet **out, const char *manifest);
+/* Number of disks (0 for NULL) and disk i (NULL when out of range). */
+VD_API size_t vd_fleet_count (const vd_fleet *fleet);
+VD_API const struct vd_fleet_disk *vd_fleet_get (const vd_fleet *fleet,
+                                                 size_t i);
+/* Shard index of count: *members (free()) gets the indexes of its disks,
+ * in the order to run them (largest first).  Deterministic: the disks
+ * sorted by allocated bytes (largest first, ties by ID) each go to the
+ * shard with the fewest bytes so far (ties: the lowest index).  per_host
+ * K (0: no limit) keeps each host's disks on at most K shards, so that
+ * with one disk at a time per shard no more than K shards read from a
+ * host at once.  VD_EINVAL for index >= count or count > 100000. */
+VD_API int vd_fleet_shard (const vd_fleet *fleet, unsigned index,
+                           unsigned count, unsigned per_host,
+                           size_t **members, size_t *n);
+VD_API void vd_fleet_free (vd_fleet *fleet);
+
+struct vd_fleet_hit {
+  const char *name;      /* signature */
+  uint64_t offset, length;
+  uint64_t first_sector, last_sector;
+};
+
+/* The result of one disk's job. */
+struct vd_fleet_result {
+  const char *id, *uri, *host;
+  const char *job;       /* "scan", "backup" */
+  const char *status;    /* "clean", "infected", "done", "failed"; in a
+                            report also "missing" (no result yet) */
+  const char *error;     /* failed: why */
+  const char *detail;    /* e.g. the backup point, or NULL */
+  const char *shard;     /* "I/N" that ran it, or NULL */
+  const char *version;   /* report: the vdisk version that wrote it */
+  const struct vd_fleet_hit *hits;
+  size_t n_hits;
+  uint64_t bytes_read;
+  double seconds;
+};
+
+/* Write dir/ID.json: the result with the time and this vdisk's version,
+ * through a synced temporary file renamed into place, so a killed worker
+ * leaves either the whole document or none.  VD_EINVAL for an ID that is
+ * not 1-64 of [A-Za-z0-9_-] or no status; I/O errors name the file. */
+VD_API int vd_fleet_result_write (const char *dir,
+                                  const struct vd_fleet_result *result);
+/* 1 when dir holds a result for id whose status is not "failed" (a
+ * re-run skips the disk), 0 when not, VD_EINVAL for a bad ID. */
+VD_API int vd_fleet_result_done (const char *dir, const char *id);
+
+struct vd_fleet_totals {
+  uint64_t disks, done, clean, infected, failed, missing, hits, bytes_read;
+  double seconds;        /* summed over the disks */
+};
+typedef int (*vd_fleet_result_cb) (const struct vd_fleet_result *result,
+                                   void *payload);
+/* Merge the results in dir: with fleet, one entry per manifest disk in
+ * manifest order ("missing" when it has no result); without, every result
+ * in ID order.  cb (may be NULL; non-zero stops) gets each; *totals the
+ * counts; *json (may be NULL; free()) a document {"vdisk_version",
+ * "totals", "disks", "hits" (every hit with its disk), "not_done" (missing
+ * and failed disks)}.  A result that does not parse counts as failed. */
+VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
+                            vd_fleet_result_cb cb, void *payload,
+                            struct vd_fleet_totals *totals, char **json);
+
 #ifdef __cplusplus
 }
 #endif

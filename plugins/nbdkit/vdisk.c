@@ -915,7 +915,16 @@ vdisk_list_exports (int readonly, int is_tls,
   for (size_t i = 0; i < s.n_cands && listed < MAX_LISTED; i++) {
     const struct cand *c = &s.cands[i];
     if (relname_ok (c->rel, &why) && cand_exportable (&s, c)) {
-      if (nbdkit_add_export (exports, c->rel, NULL) < 0) {
+      /* A link another disk names as its parent is described "parent of
+       * CHILD", so that clients listing a datastore's VM disks (vdisk
+       * inventory) can leave the older links of chains out. */
+      const struct cand *child = named_by (&s, c->id, PARENT_REFS, NULL);
+      char *desc = NULL;
+      if (child && asprintf (&desc, "parent of %s", child->rel) < 0)
+        desc = NULL;
+      int ar = nbdkit_add_export (exports, c->rel, desc);
+      free (desc);
+      if (ar < 0) {
         r = -1;
         break;
       }

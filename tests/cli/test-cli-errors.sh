@@ -101,8 +101,9 @@ for c in $cmds; do
   check "vdisk $c --help: exit 0 (got $rc) with a usage line" \
     bash -c "test $rc = 0 && grep -q 'Usage: vdisk $c' '$WORK/out'"
   "$VDISK" $c --no-such-option sp.vmdk >/dev/null 2>"$WORK/err"; rc=$?
-  # scan exits as clamscan does: 2 for any error, usage errors included
-  want=1; [ "$c" = scan ] && want=2
+  # scan exits as clamscan does: 2 for any error, usage errors included;
+  # so does report (its 1 means a virus was found)
+  want=1; case $c in scan|report) want=2;; esac
   check "vdisk $c --no-such-option: exit $want (got $rc) with a message" \
     bash -c "test $rc = $want && test -s '$WORK/err'"
 done

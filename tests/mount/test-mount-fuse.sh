@@ -108,7 +108,7 @@ for t in gpt mbr; do
 done
 sha256sum ./*.vmdk > sums0
 check "the chain has 3 links" \
-  test "$("$VDISK" chain --json gpt-chain.vmdk | grep -c '"depth"')" = 3
+  test "$("$VDISK" chain --json gpt-chain.vmdk | grep -c '"link"')" = 3
 
 # ---- --list against sfdisk --json and blkid -p ---------------------------
 cat > cmp_list.py <<'EOF'

@@ -22,7 +22,7 @@ build_harness() {
   local cflags="-std=gnu11 -g -O1 -pthread -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I$top/include -I$top/lib"
   local extra="" san
   [ -f "$build/lib/libvdisk.a" ] || { echo "no $build/lib/libvdisk.a" > "$WORK/harness.log"; return 1; }
-  for l in -lnbd -lnettle -lclamav; do
+  for l in -lnbd -lnettle -lclamav -lcurl -lxml2 -lssl -lcrypto; do
     echo 'int main(void){return 0;}' | cc -x c - $l -o "$WORK/t" 2>/dev/null && extra="$extra $l"
   done
   for san in "" "-fsanitize=address,undefined"; do

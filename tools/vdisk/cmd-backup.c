@@ -1,8 +1,11 @@
 /* vdisk backup VMFOLDER REPO | backup list|verify|prune REPO,
  * vdisk restore REPO [POINT] DEST. */
 #include "vdisk-tool.h"
+#include "fleet-run.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +40,107 @@ list_cb (const struct vd_backup_point *p, void *payload)
   return 0;
 }
 
+/* ---- --manifest: one shard of a fleet ---------------------------------
+ * The unit of a backup is the VM: the shard that holds a VM's first disk
+ * (manifest order) backs up the whole VM folder into OUT/repo/<that
+ * disk's ID> and writes the results of all its disks; the shards holding
+ * the VM's other disks write nothing for them.  A VM's disks are on one
+ * host, so --per-host still holds. */
+
+struct backup_job {
+  struct vd_backup_options *o;
+  const char *out;
+  char shard[48];
+  char err[1024], point[160];
+};
+
+static char *
+dir_of (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  return slash ? strndup (path, (size_t) (slash - path)) : strdup (".");
+}
+
+static int
+fleet_backup (void *payload, const vd_fleet *fleet, size_t i,
+              struct vd_fleet_result *res)
+{
+  struct backup_job *j = payload;
+  const struct vd_fleet_disk *d = vd_fleet_get (fleet, i), *first = d;
+  struct vd_backup_result br;
+  char *folder, *repo = NULL;
+  int r;
+
+  if (!d->vmx) {
+    res->status = "failed";
+    res->error = "backup --manifest backs up VM folders: this disk has no "
+                 ".vmx (a disk of a server)";
+    return 0;
+  }
+  for (size_t k = 0; k < vd_fleet_count (fleet); k++) {
+    const struct vd_fleet_disk *x = vd_fleet_get (fleet, k);
+    if (x->vmx && strcmp (x->vmx, d->vmx) == 0) {
+      first = x;
+      break;
+    }
+  }
+  if (first != d)
+    return 1;                   /* the shard of the VM's first disk does it */
+  folder = dir_of (d->vmx);
+  if (!folder || asprintf (&repo, "%s/repo", j->out) < 0
+      || (mkdir (repo, 0755) < 0 && errno != EEXIST)) {
+    free (folder);
+    free (repo);
+    res->status = "failed";
+    res->error = "out of memory or cannot make OUT/repo";
+    return 0;
+  }
+  free (repo);
+  if (asprintf (&repo, "%s/repo/%s", j->out, d->id) < 0) {
+    free (folder);
+    res->status = "failed";
+    res->error = "out of memory";
+    return 0;
+  }
+  r = vd_backup_vm (folder, repo, j->o, &br);
+  free (folder);
+  free (repo);
+  if (r < 0) {
+    snprintf (j->err, sizeof j->err, "%s", vd_last_error ()->message);
+    res->status = "failed";
+    res->error = j->err;
+    return 0;
+  }
+  snprintf (j->point, sizeof j->point, "repo/%s/%s", d->id, br.point);
+  res->status = "done";
+  res->detail = j->point;
+  res->bytes_read = br.bytes_read;
+  /* the VM's other disks: done with it */
+  for (size_t k = 0; k < vd_fleet_count (fleet); k++) {
+    const struct vd_fleet_disk *x = vd_fleet_get (fleet, k);
+    if (x == d || !x->vmx || strcmp (x->vmx, d->vmx) != 0)
+      continue;
+    struct vd_fleet_result o2;
+    memset (&o2, 0, sizeof o2);
+    o2.id = x->id;
+    o2.uri = x->uri;
+    o2.host = x->host;
+    o2.job = "backup";
+    o2.status = "done";
+    o2.detail = j->point;
+    o2.shard = j->shard;
+    if (vd_fleet_result_write (j->out, &o2) < 0)
+      fail ();
+  }
+  return 0;
+}
+
+static void
+fleet_backup_clear (void *payload)
+{
+  (void) payload;
+}
+
 static int
 run_backup (int argc, char **argv)
 {
@@ -46,7 +150,12 @@ run_backup (int argc, char **argv)
     { "json", no_argument, NULL, 'j' },
     { "keep", required_argument, NULL, 'k' },
     { "progress", optional_argument, NULL, 'p' },
+    { "manifest", required_argument, NULL, 'M' },
+    { "shard", required_argument, NULL, 'S' },
+    { "out", required_argument, NULL, 'o' },
+    { "per-host", required_argument, NULL, 'K' },
     OPT_HELP, { 0 } };
+  struct fleet_opts fo = { NULL, NULL, NULL, 0 };
   struct vd_backup_options o = { sizeof o, 0, NULL, NULL, NULL };
   struct progress pr;
   int c, json = 0, want_progress = 0, pfd = -1;
@@ -69,11 +178,33 @@ run_backup (int argc, char **argv)
       if (optarg)
         pfd = atoi (optarg);
       break;
+    case 'M': fo.manifest = optarg; break;
+    case 'S': fo.shard = optarg; break;
+    case 'o': fo.out = optarg; break;
+    case 'K':
+      if (fleet_parse_per_host (optarg, &fo.per_host) < 0)
+        return usage_error ("backup", "--per-host takes a number >= 1");
+      break;
     default: return usage_error ("backup", "invalid option");
     }
   }
   int n = argc - optind;
   const char *a0 = n > 0 ? argv[optind] : "";
+  if (!fo.manifest && (fo.shard || fo.out || fo.per_host))
+    return usage_error ("backup", "--shard, --out and --per-host go with "
+                        "--manifest");
+  if (fo.manifest) {
+    struct backup_job bj;
+    struct fleet_job job = { "backup", fleet_backup, fleet_backup_clear, &bj };
+    if (n != 0)
+      return usage_error ("backup", "--manifest takes no VMFOLDER or REPO "
+                          "(the repositories go under --out DIR/repo)");
+    memset (&bj, 0, sizeof bj);
+    bj.o = &o;
+    bj.out = fo.out;
+    snprintf (bj.shard, sizeof bj.shard, "%s", fo.shard ? fo.shard : "0/1");
+    return fleet_run ("backup", &fo, &job);
+  }
   if (strcmp (a0, "list") == 0 && n == 2) {
     struct lister l = { json, 0 };
     if (json)
@@ -125,7 +256,8 @@ run_backup (int argc, char **argv)
 const struct command cmd_backup = {
   "backup", run_backup,
   "[--full] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
-  " | prune --keep N REPO",
+  " | prune --keep N REPO\n       vdisk backup [--full] --manifest M --out DIR"
+  " [--shard I/N|auto/N] [--per-host K]",
   "Back up a VM folder (every disk of its .vmx, the .vmx/.vmsd/.vmxf/.nvram)"
   " into a repository of VMDK chains: full, or incremental from changed "
   "block tracking; list, verify or prune its points.",
@@ -133,7 +265,13 @@ const struct command cmd_backup = {
   "  -f, --force           accept a repository of another VM\n"
   "  -k, --keep N          prune: keep the newest N points\n"
   "  -j, --json            the new point's manifest / the list as JSON\n"
-  "  -p, --progress[=FD]   progress on stderr, or N/100 lines on FD\n",
+  "  -p, --progress[=FD]   progress on stderr, or N/100 lines on FD\n"
+  "      --manifest M      every VM of a manifest (vdisk inventory): each\n"
+  "                        into DIR/repo/ID, a result DIR/ID.json per disk\n"
+  "      --shard I/N       only shard I of N (auto/N: JOB_COMPLETION_INDEX\n"
+  "                        or SLURM_ARRAY_TASK_ID)\n"
+  "      --out DIR         results and repositories (vdisk report DIR)\n"
+  "      --per-host K      each source host's disks on at most K shards\n",
 };
 
 static int

@@ -12,7 +12,10 @@ looks_raw (const char *path)
 {
   char m[4] = { 0 };
   size_t n = strlen (path);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd;
+  if (strncmp (path, "vsphere://", 10) == 0)
+    return 0;   /* a datastore disk (its name may end in ?options) */
+  fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t r = read (fd, m, 4);
     close (fd);

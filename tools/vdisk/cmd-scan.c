@@ -3,6 +3,7 @@
  * into a new child disk (default) or in place.  Exit codes as clamscan:
  * 0 clean, 1 found, 2 error. */
 #include "vdisk-tool.h"
+#include "fleet-run.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct scan_cfg {
   const char *into;
   unsigned fill;
   int n_json;               /* disks printed so far (JSON commas) */
+  char errmsg[1024];        /* the last failure of scan_one */
 };
 
 static void
@@ -86,14 +88,21 @@ scan_one (struct scan_cfg *cfg, const char *path, struct hitlist *hits,
   int r;
 
   memset (hits, 0, sizeof *hits);
+  memset (st, 0, sizeof *st);
+  cfg->errmsg[0] = '\0';
   if (vd_disk_open (&d, path, VD_OPEN_READ_ONLY) < 0) {
+    snprintf (cfg->errmsg, sizeof cfg->errmsg, "%s",
+              vd_last_error ()->message);
     fail ();
     return -1;
   }
   *capacity = vd_disk_get_size (d);
   r = vd_scan (d, cfg->sc, &cfg->so, add_hit, hits, st);
-  if (r < 0)
+  if (r < 0) {
+    snprintf (cfg->errmsg, sizeof cfg->errmsg, "%s",
+              vd_last_error ()->message);
     fail ();
+  }
   vd_disk_close (d);
   if (r < 0)
     return -1;
@@ -490,6 +499,66 @@ out:
   return rc;
 }
 
+/* cmd-vsphere.c */
+int vsphere_scan (vd_scanner *sc, const struct vd_scan_options *so,
+                  int json, const char *server);
+
+/* ---- --manifest: one shard of a fleet -------------------------------- */
+
+struct scan_job {
+  struct scan_cfg *cfg;
+  struct hitlist hits;
+  struct vd_fleet_hit *fh;
+  int have_hits;
+};
+
+static int
+fleet_scan (void *payload, const vd_fleet *fleet, size_t i,
+            struct vd_fleet_result *res)
+{
+  struct scan_job *j = payload;
+  const struct vd_fleet_disk *d = vd_fleet_get (fleet, i);
+  struct vd_scan_stats st;
+  uint64_t cap = 0;
+  int r = scan_one (j->cfg, d->uri, &j->hits, &st, &cap);
+
+  j->have_hits = r >= 0;
+  if (r < 0) {
+    res->status = "failed";
+    res->error = j->cfg->errmsg[0] ? j->cfg->errmsg : "scan failed";
+    return 0;
+  }
+  res->status = r ? "infected" : "clean";
+  res->bytes_read = st.bytes_read;
+  j->fh = calloc (j->hits.n ? j->hits.n : 1, sizeof *j->fh);
+  if (!j->fh) {
+    res->status = "failed";
+    res->error = "out of memory";
+    return 0;
+  }
+  for (size_t k = 0; k < j->hits.n; k++) {
+    j->fh[k].name = j->hits.v[k].name;
+    j->fh[k].offset = j->hits.v[k].offset;
+    j->fh[k].length = j->hits.v[k].length;
+    j->fh[k].first_sector = j->hits.v[k].first_sector;
+    j->fh[k].last_sector = j->hits.v[k].last_sector;
+  }
+  res->hits = j->fh;
+  res->n_hits = j->hits.n;
+  return 0;
+}
+
+static void
+fleet_scan_clear (void *payload)
+{
+  struct scan_job *j = payload;
+  if (j->have_hits)
+    hits_free (&j->hits);
+  j->have_hits = 0;
+  free (j->fh);
+  j->fh = NULL;
+}
+
 static int
 run (int argc, char **argv)
 {
@@ -505,9 +574,16 @@ run (int argc, char **argv)
     { "fill", required_argument, NULL, 'F' },
     { "vms", required_argument, NULL, 'v' },
     { "host", required_argument, NULL, 'H' },
+    { "vsphere", required_argument, NULL, 'V' },
+
+    { "manifest", required_argument, NULL, 'M' },
+    { "shard", required_argument, NULL, 'S' },
+    { "out", required_argument, NULL, 'o' },
+    { "per-host", required_argument, NULL, 'K' },
     OPT_HELP, { 0 } };
+  struct fleet_opts fo = { NULL, NULL, NULL, 0 };
   struct scan_cfg cfg;
-  const char *db = NULL, *vms = NULL, *host = NULL;
+  const char *db = NULL, *vms = NULL, *host = NULL, *vsphere = NULL;
   uint64_t overlap = 0, v;
   int c, rc;
   char *end;
@@ -553,6 +629,17 @@ run (int argc, char **argv)
       break;
     case 'v': vms = optarg; break;
     case 'H': host = optarg; break;
+    case 'V': host = vsphere = optarg; break;
+
+    case 'M': fo.manifest = optarg; break;
+    case 'S': fo.shard = optarg; break;
+    case 'o': fo.out = optarg; break;
+    case 'K':
+      if (fleet_parse_per_host (optarg, &fo.per_host) < 0) {
+        usage_error ("scan", "--per-host takes a number >= 1");
+        return 2;
+      }
+      break;
     default: usage_error ("scan", "invalid option"); return 2;
     }
   }
@@ -567,6 +654,33 @@ run (int argc, char **argv)
   if (vms && host) {
     usage_error ("scan", "--vms and --host exclude each other");
     return 2;
+  }
+  if (!fo.manifest && (fo.shard || fo.out || fo.per_host)) {
+    usage_error ("scan", "--shard, --out and --per-host go with --manifest");
+    return 2;
+  }
+  if (fo.manifest && (vms || host || cfg.fix || cfg.json
+                      || optind != argc)) {
+    usage_error ("scan", "--manifest takes no DISK, --vms, --host, --fix "
+                 "or --json (the results are JSON files under --out)");
+    return 2;
+  }
+  if (fo.manifest) {
+    struct scan_job sj;
+    struct fleet_job job = { "scan", fleet_scan, fleet_scan_clear, &sj };
+    memset (&sj, 0, sizeof sj);
+    sj.cfg = &cfg;
+    if (vd_scanner_new_clamav (&cfg.sc, db, (size_t) overlap) < 0) {
+      fail ();
+      return 2;
+    }
+    fprintf (stderr, "vdisk scan: %u signatures from %s\n",
+             vd_scanner_get_signature_count (cfg.sc),
+             db ? db : VD_CLAMAV_DEFAULT_DB);
+    rc = fleet_run ("scan", &fo, &job);
+    vd_scanner_free (cfg.sc);
+    fflush (stdout);
+    return rc;
   }
   if ((vms || host) ? optind != argc : optind >= argc) {
     usage_error ("scan", vms ? "--vms takes a FOLDER and no DISK"
@@ -592,6 +706,7 @@ run (int argc, char **argv)
              vd_scanner_get_signature_count (cfg.sc),
              db ? db : VD_CLAMAV_DEFAULT_DB);
   rc = vms ? scan_vms (&cfg, vms)
+     : vsphere ? vsphere_scan (cfg.sc, &cfg.so, cfg.json, vsphere)
      : host ? scan_host (&cfg, host)
      : scan_disks (&cfg, argc - optind, argv + optind);
   vd_scanner_free (cfg.sc);
@@ -603,7 +718,10 @@ const struct command cmd_scan = {
   "scan", run,
   "[--db DIR] [--threads N] [--json] [--fix [--into CHILD | --in-place]] "
   "DISK...\n       vdisk scan [--db DIR] [--json] --vms FOLDER\n"
-  "       vdisk scan [--db DIR] [--json] --host URI",
+  "       vdisk scan [--db DIR] [--json] --host URI\n"
+  "       vdisk scan [--db DIR] [--json] --vsphere SERVER\n"
+  "       vdisk scan [--db DIR] --manifest M --out DIR [--shard I/N|auto/N]"
+  " [--per-host K]",
   "Scan the allocated data of disks (or of every VM under a folder) for "
   "virus signatures with libclamav.  Exit status: 1 when a virus was "
   "found in any disk (even if another could not be scanned: an infection "
@@ -622,5 +740,15 @@ const struct command cmd_scan = {
   "      --in-place        with --fix: change DISK itself\n"
   "      --fill BYTE       with --fix: fill byte instead of 0\n"
   "      --vms FOLDER      every disk of every VM (*.vmx) under FOLDER\n"
-  "      --host URI        every disk a vdisk server lists (nbds://...)\n",
+  "      --host URI        every disk a vdisk server lists (nbds://...)\n"
+  "      --vsphere SERVER  every disk of every VM on an ESXi host or vCenter\n"
+  "                        (running VMs read from a snapshot; see vsphere)\n"
+  "      --manifest M      the disks of a manifest (vdisk inventory), one\n"
+  "                        result DIR/ID.json per disk; disks with a\n"
+  "                        result are skipped (a re-run finishes the job);\n"
+  "                        exit 0 when every disk has one, 2 on failures\n"
+  "      --shard I/N       only shard I of N (auto/N: I from\n"
+  "                        JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID)\n"
+  "      --out DIR         where the results go (vdisk report DIR)\n"
+  "      --per-host K      each source host's disks on at most K shards\n",
 };

@@ -1,0 +1,16 @@
+# vSphere (lib/vsphere/*.c, lib/io-https.c): SOAP sessions, inventory and
+# snapshots through the vSphere Web Services API, and the datastore file
+# service as an I/O backend.  Built when pkg-config finds libcurl, libxml2
+# and OpenSSL (Debian: libcurl4-openssl-dev libxml2-dev libssl-dev);
+# without them the vd_vsphere_* calls and vsphere:// URIs give VD_ENOTSUP.
+# The tests' simulator (tests/vsphere/vcsim) is built by
+# tests/vsphere/build-vcsim.sh, not here (it needs Go).
+VSPHERE_SRCS := $(sort $(wildcard lib/vsphere/*.c))
+VSPHERE_OBJS := $(VSPHERE_SRCS:%.c=$(O)/%.o)
+LIB_OBJS     += $(VSPHERE_OBJS)
+$(LIBSO) $(LIBA): $(VSPHERE_OBJS)
+
+ifneq ($(shell pkg-config --exists libcurl libxml-2.0 openssl 2>/dev/null && echo yes),)
+  CFLAGS_ALL += -DVD_HAVE_VSPHERE $(shell pkg-config --cflags libcurl libxml-2.0 openssl)
+  PKG_LIBS   += $(shell pkg-config --libs libcurl libxml-2.0 openssl)
+endif
