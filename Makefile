@@ -56,10 +56,14 @@ LIBSONAME := libvdisk.so.$(SOVERSION)
 LIBA      := $(O)/lib/libvdisk.a
 VDISK     := $(O)/bin/vdisk
 
-# Unit tests: tests/unit/test-*.c, each linked statically with the library
-# objects so they may reach internal functions.
-UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+# Unit tests: tests/<component>/test-*.c, each linked statically with the
+# library objects so they may reach internal functions, built flat into
+# $(O)/tests/ (the names carry the component, so they do not collide).
+# The VixDiskLib clients (tests/compat/test-compat-*.c) link the
+# compatibility library instead; mk/vixdisklib.mk builds them.
+VIX_CLIENT_SRCS := $(wildcard tests/compat/test-*.c)
+UNIT_SRCS := $(sort $(filter-out $(VIX_CLIENT_SRCS),$(wildcard tests/*/test-*.c)))
+UNIT_BINS := $(foreach s,$(UNIT_SRCS),$(O)/tests/$(basename $(notdir $(s))))
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(O)/tests/%)
 
@@ -109,9 +113,12 @@ $(VDISK): $(TOOL_OBJS) $(O)/lib/$(LIBSONAME) $(O)/lib/libvdisk.so
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(TOOL_OBJS) -L$(O)/lib -lvdisk -Wl,-rpath,'$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
-$(O)/tests/%: tests/unit/%.c $(LIBA) tests/unit/tap.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LIB_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS_ALL) $(PKG_LIBS)
+define UNIT_RULE
+$(O)/tests/$(basename $(notdir $(1))): $(1) $(LIBA) $(wildcard tests/*.h tests/*/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_ALL) $$(LIB_CFLAGS) -Itests -o $$@ $$< $$(LIBA) $$(LDFLAGS_ALL) $$(PKG_LIBS)
+endef
+$(foreach s,$(UNIT_SRCS),$(eval $(call UNIT_RULE,$(s))))
 
 $(O)/tests/%: tests/helpers/%.c $(O)/lib/$(LIBSONAME)
 	@mkdir -p $(dir $@)

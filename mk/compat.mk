@@ -15,7 +15,7 @@ VIX_LINKS   := $(VIX_DIR)/libvixDiskLib.so.7 $(VIX_DIR)/libvixDiskLib.so.6 \
                $(VIX_DIR)/libvixDiskLib.so
 VIX_SAMPLE  := $(O)/bin/vix-disklib-sample
 VIX_HEADERS := include/vdisk/vixDiskLib.h include/vdisk/vixMntapi.h
-VIX_TESTS   := $(O)/tests/test-vixdisklib-api $(O)/tests/test-vixdisklib-dlopen \
+VIX_TESTS   := $(O)/tests/test-compat-api $(O)/tests/test-compat-dlopen \
                $(O)/tests/vix-client
 VIX_INSTDIR := $(PREFIX)/lib/vdisk/vddk/lib64
 
@@ -49,13 +49,13 @@ $(VIX_SAMPLE): examples/vixDiskLibSample.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/l
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib/vdisk/vddk/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
 # The API test links against the compatibility library like a VDDK program.
-$(O)/tests/test-vixdisklib-api: tests/compat/test-vixdisklib-api.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
+$(O)/tests/test-compat-api: tests/compat/test-compat-api.c $(VIX_HEADERS) $(VIX_SO) $(VIX_DIR)/libvixDiskLib.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(VIX_DIR) -lvixDiskLib \
 	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)
 
 # The dlopen test links nothing of ours: it loads LIBDIR/lib64/*.so.8.
-$(O)/tests/test-vixdisklib-dlopen: tests/compat/test-vixdisklib-dlopen.c $(VIX_HEADERS) $(VIX_SO) $(VIX_LINKS)
+$(O)/tests/test-compat-dlopen: tests/compat/test-compat-dlopen.c $(VIX_HEADERS) $(VIX_SO) $(VIX_LINKS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -ldl $(LDFLAGS_ALL)
 

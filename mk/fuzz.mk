@@ -8,13 +8,14 @@
 #       of tests/fuzz/corpus/<t>/ plus a growing work corpus in
 #       build/fuzz/corpus/<t>/; prints executions and coverage per target.
 #       Crashes land in build/fuzz/artifacts/.
-#   make crash-long      1000 kill -9 runs per layout (tests/crash)
+#   make crash-long      1000 kill -9 runs per layout (tests/crash/test-crash-disk.c)
 #   make fault-long      fault injection with every fault kind and mode
 #   make tsan            the concurrency tests under ThreadSanitizer
 #   make valgrind        unit + interop tests under valgrind (release build)
 #
-# make check runs the short versions: tests/unit/test-fuzz-replay.c,
-# test-fault-inject.c, test-crash-kill.c, test-concurrency.c.
+# make check runs the short versions: tests/fuzz/test-fuzz-replay.c,
+# tests/crash/test-crash-faults.c, tests/crash/test-crash-disk.c,
+# tests/disk/test-disk-concurrency.c.
 
 FUZZ_CC      ?= clang-14
 FUZZ_O       := build/fuzz
@@ -45,24 +46,24 @@ fuzz: fuzz-build
 	@tests/fuzz/run-fuzz.sh $(FUZZ_O) $(SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 crash-long: tests
-	@VDISK_BUILD=$(O) CRASH_KILLS=1000 $(O)/tests/test-crash-kill
+	@VDISK_BUILD=$(O) CRASH_KILLS=1000 $(O)/tests/test-crash-disk
 
 fault-long: tests
-	@VDISK_BUILD=$(O) FAULT_LONG=1 $(O)/tests/test-fault-inject
+	@VDISK_BUILD=$(O) FAULT_LONG=1 $(O)/tests/test-crash-faults
 
 # ThreadSanitizer: the library and the concurrency test, built apart.
 TSAN_O := build/tsan
 tsan:
 	@$(MAKE) --no-print-directory O=$(TSAN_O) BOOTSTRAP=0 \
 	  EXTRA_CFLAGS="-fsanitize=thread -O1" EXTRA_LDFLAGS=-fsanitize=thread \
-	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-concurrency
-	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-concurrency
+	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-disk-concurrency
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-disk-concurrency
 
 # valgrind: the release build's unit tests, then the interop tests with
 # the CLI run under valgrind.
 valgrind:
 	@$(MAKE) --no-print-directory O=build/release BOOTSTRAP=0 tests
-	@tests/crash/run-valgrind.sh build/release
+	@tests/run-valgrind.sh build/release
 
 # The structure-aware CLI mutation campaign (tests/fuzz/fuzz-cli.py):
 #

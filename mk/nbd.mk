@@ -7,7 +7,7 @@
 $(call vd_objs,io-nbd.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
 PKG_LIBS += $(LIBNBD_LIBS) $(NETTLE_LIBS)
 
-# VixDiskLib against a vdisk server (run by tests/nbd/test-nbd.sh; not a
+# VixDiskLib against a vdisk server (run by tests/nbd/test-nbd-serve.sh; not a
 # test-* program, as it needs the server the script starts).
 NBD_VIX_HELPER := $(O)/tests/nbd-vix-remote
 extra-tests: $(NBD_VIX_HELPER)

@@ -1,6 +1,6 @@
 # VixMntapi-compatible library (compat/vixmntapi) over libvixDiskLib and
 # libvdisk's mount API, and its test helper (tests/compat/vixmntapi-check,
-# run by tests/mount/test-vixmntapi.sh).
+# run by tests/compat/test-compat-vixmntapi.sh).
 #
 # Build tree: $(O)/compat/lib64/libvixMntapi.so.1 (+ .so), beside
 # libvixDiskLib.so.8; installed into $(PREFIX)/lib/vdisk/vddk/lib64/ with

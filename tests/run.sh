@@ -1,11 +1,12 @@
 #!/bin/bash
-# Run every test: unit programs from $VDISK_BUILD/tests/test-*, and the
-# shell tests tests/*/test-*.sh, several at a time (VDISK_TEST_JOBS, default
-# the number of cores).  A test passes on exit 0, is skipped on exit 77, and
+# Run every test: the C programs tests/*/test-*.c (built into
+# $VDISK_BUILD/tests/) and the shell tests tests/*/test-*.sh, several at a
+# time (VDISK_TEST_JOBS, default the number of cores).  A test passes on exit 0, is skipped on exit 77, and
 # fails otherwise.  A test that prints TAP lines ("ok N ...", "not ok N ...")
 # is counted line by line; one that prints none counts as one check.
 # Ends with "N passed, N failed" (checks, not files).
-#   tests/run.sh [FILTER]     FILTER: a substring of the test's path
+#   tests/run.sh [FILTER]     FILTER: a substring of the test's name
+#                             (COMPONENT/test-...; see tests/README.md)
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -63,11 +64,17 @@ run_one() {
 # The list: NAME<TAB>COMMAND, longest first (times of the previous run), so
 # the slow files do not all end up at the tail.
 list=()
-for t in "$VDISK_BUILD"/tests/test-*; do
+# C programs: each tests/COMPONENT/test-*.c is built into
+# $VDISK_BUILD/tests/test-* and reported under its source folder
+# ("disk/test-disk-geometry"); one not built (an optional part missing) is
+# left out, and so is a stale binary whose source is gone.
+for src in tests/*/test-*.c; do
+  [ -f "$src" ] || continue
+  rel=${src#tests/}; name=${rel%.c}
+  t=$VDISK_BUILD/tests/$(basename "$name")
   [ -x "$t" ] || continue
-  case "$t" in *.d|*.o) continue;; esac
-  [ -n "$filter" ] && [[ "$t" != *"$filter"* ]] && continue
-  list+=("unit/$(basename "$t")	$t")
+  [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && [[ "$t" != *"$filter"* ]] && continue
+  list+=("$name	$t")
 done
 for t in tests/*/test-*.sh; do
   [ -f "$t" ] || continue

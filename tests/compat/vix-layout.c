@@ -2,7 +2,7 @@
  * nbdkit's vddk plugin and VDDK programs compile them in (LP64 Linux;
  * field order from vixdisklib-surface.md and vddk-api-inventory.md, the
  * offsets worked out by hand from natural alignment), and the numbers of
- * the constants.  Compiled as C89, C99 and C++ by test-vixdisklib-header.sh;
+ * the constants.  Compiled as C89, C99 and C++ by test-compat-header.sh;
  * a wrong value is a compile error. */
 #include <stddef.h>
 #include "vdisk/vixDiskLib.h"

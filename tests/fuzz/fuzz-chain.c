@@ -1,7 +1,7 @@
 /* libFuzzer target: a chain of two links (child.vmdk over parent.vmdk, container
  * input): parent lookup, CID checks, reads through the chain, copy-on-write
  * writes into the child.
- * Built by mk/fuzz.mk (make fuzz); replayed by tests/unit/test-fuzz-replay.c. */
+ * Built by mk/fuzz.mk (make fuzz); replayed by tests/fuzz/test-fuzz-replay.c. */
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* libFuzzer target: vd_check over any layout (container input): every
  * driver's check code, and open/read of the same files.
- * Built by mk/fuzz.mk (make fuzz); replayed by tests/unit/test-fuzz-replay.c. */
+ * Built by mk/fuzz.mk (make fuzz); replayed by tests/fuzz/test-fuzz-replay.c. */
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* libFuzzer target: a COWD (vmfsSparse) disk: descriptor + delta extent (container
  * input, see fuzz-common.h); read all, then writes.
- * Built by mk/fuzz.mk (make fuzz); replayed by tests/unit/test-fuzz-replay.c. */
+ * Built by mk/fuzz.mk (make fuzz); replayed by tests/fuzz/test-fuzz-replay.c. */
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /* libFuzzer target: the descriptor parser (lib/formats/descriptor.c).
  * Whatever parses must emit text that parses again to the same extents
  * and keys, and edits through the API must keep it parseable.
- * Built by mk/fuzz.mk (make fuzz); replayed by tests/unit/test-fuzz-replay.c. */
+ * Built by mk/fuzz.mk (make fuzz); replayed by tests/fuzz/test-fuzz-replay.c. */
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* libFuzzer target: a streamOptimized file: markers, footer, inflate of every
  * grain read, block status.
- * Built by mk/fuzz.mk (make fuzz); replayed by tests/unit/test-fuzz-replay.c. */
+ * Built by mk/fuzz.mk (make fuzz); replayed by tests/fuzz/test-fuzz-replay.c. */
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /* Replay fuzz inputs without libFuzzer (plain gcc, ASan optional).
  *
  * Two uses:
- * - included by tests/unit/test-fuzz-replay.c with FZ_TARGET_TABLE set:
+ * - included by tests/fuzz/test-fuzz-replay.c with FZ_TARGET_TABLE set:
  *   replays tests/fuzz/corpus/<target>/ and tests/fuzz/corpus/regress/
  *   <target>-* for every target, one TAP line per target;
  * - compiled with one fuzz-*.c: `driver FILE|DIR...` runs each input once

@@ -1,4 +1,4 @@
-/* VixDiskLib against a `vdisk serve` datastore (driven by test-nbd.sh):
+/* VixDiskLib against a `vdisk serve` datastore (driven by test-nbd-serve.sh):
  *   nbd-vix-remote SERVER USER PASSWORD LOCAL.vmdk REMOTE-PATH
  * Prints "PASS what" / "FAIL what" lines; the shell turns them into TAP.
  * SERVER is "unix:/path/to/socket". */

@@ -1,4 +1,4 @@
-/* Driver-level harness for lib/formats/stream.c, used by test-stream.sh.
+/* Driver-level harness for lib/formats/stream.c, used by test-stream-layouts.sh.
  *
  *   stream-harness cat FILE OUT [THREADS]   read the whole extent through
  *                                           the driver (map + pread) with

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../functions.sh"
 requires qemu-img readelf python3
 b="$VDISK_TOP/$VDISK_BUILD"
 client="$b/tests/vix-client"
-dlopen_test="$b/tests/test-vixdisklib-dlopen"
+dlopen_test="$b/tests/test-compat-dlopen"
 [ -x "$client" ] && [ -x "$dlopen_test" ] || { echo "# skip: build the tests first"; exit 77; }
 so="$b/compat/lib64/libvixDiskLib.so.8"
 cd "$WORK"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # make valgrind: the unit tests of a build (default build/release) and the
-# interop tests with the CLI under valgrind --error-exitcode; prints one
-# line per program and a summary.  Usage: run-valgrind.sh [BUILD]
+# CLI tests against peers (the former tests/interop set, listed below) with
+# the CLI under valgrind --error-exitcode; prints one line per program and
+# a summary.  Usage: run-valgrind.sh [BUILD]
 set -u
 b=${1:-build/release}
 top=$PWD
@@ -9,9 +10,9 @@ command -v valgrind >/dev/null || { echo "valgrind missing"; exit 77; }
 log="$b/valgrind-logs"; mkdir -p "$log"
 vg="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --suppressions=$top/valgrind/vdisk.supp"
 fail=0 n=0
-for t in "$b"/tests/test-*; do
+for src in tests/*/test-*.c; do
+  t=$b/tests/$(basename "$src" .c)
   [ -x "$t" ] || continue
-  case "$t" in *.d|*.o) continue;; esac
   # the kill -9 and fork-heavy tests run their children unchecked
   n=$((n+1))
   if VDISK_TOP=$top CRASH_KILLS=2 $vg --trace-children=no "$t" >"$log/$(basename "$t").log" 2>&1; then
@@ -28,7 +29,9 @@ exec $vg --log-file=$top/$log/cli.%p.log $top/$b/bin/vdisk "\$@"
 W
 chmod +x "$wrap"
 rm -f "$log"/cli.*.log
-for t in tests/interop/test-*.sh; do
+for t in tests/interop/test-interop-*.sh tests/convert/test-convert-roundtrip.sh \
+         tests/crash/test-crash-write.sh tests/cli/test-cli-errors.sh \
+         tests/install/test-install-prefix.sh tests/disk/test-disk-locking.sh; do
   n=$((n+1))
   if VDISK="$wrap" VDISK_TOP=$top timeout 900 bash "$t" >"$log/$(basename "$t").log" 2>&1; then
     echo "valgrind ok   $t"

@@ -1,12 +1,12 @@
 #!/bin/bash
 # The security-checklist.md §4 items missing from tests/hostile: images
-# from tests/fuzz/make-hostile-extra.py, each run through vdisk on a copy.
+# from tests/hostile/make-hostile-extra.py, each run through vdisk on a copy.
 # "fail": exit 1 (check: 2) with the expected words; "ok": exit 0 with the
 # words (items read with a warning); "safe": exit 0 or 1.  Never a signal,
 # a sanitizer report or a timeout; the image is never modified.
 . "$(dirname "$0")/../functions.sh"
 requires python3
-python3 "$VDISK_TOP/tests/fuzz/make-hostile-extra.py" "$WORK/c" || { not_ok "generator"; done_testing; exit 1; }
+python3 "$VDISK_TOP/tests/hostile/make-hostile-extra.py" "$WORK/c" || { not_ok "generator"; done_testing; exit 1; }
 tried=0 rejected=0
 while IFS=$'\t' read -r name item cmd expect file words what; do
   tried=$((tried+1))

@@ -38,7 +38,7 @@ if command -v mkntfs >/dev/null; then
 fi
 "$VDISK" convert -f raw gpt.raw gpt.vmdk >/dev/null
 # (libfuse 3.14 leaks a context per thread that destroys the last mount)
-export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$VDISK_TOP/tests/mount/lsan.supp"
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$VDISK_TOP/tests/compat/vixmntapi-lsan.supp"
 timeout 300 "$CHECK" "$WORK/gpt.vmdk" 1 data/known.bin "$WORK/root/data/known.bin" Testix
 rc=$?
 check "the VixMntapi program ran to the end (exit $rc)" test $rc = 0

@@ -13,7 +13,7 @@
  * chunks, the last one running past the end -> ReadAsync/Wait -> Close ->
  * Disconnect -> Exit.
  *
- * Usage: test-vixdisklib-dlopen [LIBDIR]   (default: ../compat from the
+ * Usage: test-compat-dlopen [LIBDIR]   (default: ../compat from the
  * program's folder, i.e. $(O)/compat).  TAP output. */
 #include <dlfcn.h>
 #include <libgen.h>
