@@ -12,7 +12,7 @@ nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev
 libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs fdisk util-linux
 libcurl4-openssl-dev libxml2-dev libssl-dev curl golang-go golang-github-vmware-govmomi-dev
 python3-yaml
-libsqlite3-dev sqlite3"
+libsqlite3-dev sqlite3 openssl"
 
 missing=""
 for p in $PKGS; do

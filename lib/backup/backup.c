@@ -729,8 +729,6 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
       && (uint64_t) jint (pd, "capacity", -1) == cap
       && (prev_path = disk_file_of (repo, pd)) != NULL) {
     /* Incremental: only if the old ID still answers in this epoch. */
-    struct copy probe = { 0 };
-    (void) probe;
     int q = vd_disk_query_changed_areas (src, prev_id, 0, 0, copy_area, NULL);
     if (q == 0)
       kind = "incremental";
