@@ -71,41 +71,6 @@ is_point_name (const char *s)
   return 1;
 }
 
-static int
-fsync_dir (const char *path)
-{
-  int fd = open (path, O_RDONLY | O_DIRECTORY);
-  if (fd < 0)
-    return -1;
-  int r = fsync (fd);
-  close (fd);
-  return r;
-}
-
-static int
-rm_rf (const char *path)
-{
-  struct stat st;
-  if (lstat (path, &st) < 0)
-    return errno == ENOENT ? 0 : -1;
-  if (!S_ISDIR (st.st_mode))
-    return unlink (path);
-  DIR *d = opendir (path);
-  if (!d)
-    return -1;
-  struct dirent *de;
-  while ((de = readdir (d))) {
-    if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
-      continue;
-    char *p = vd__asprintf ("%s/%s", path, de->d_name);
-    if (p)
-      rm_rf (p);
-    free (p);
-  }
-  closedir (d);
-  return rmdir (path);
-}
-
 /* Copy a regular file (no symlinks followed), fsync'ed; hash it on the way. */
 static int
 copy_file (const char *from, const char *to, char hex[65], uint64_t *bytes)
@@ -292,22 +257,14 @@ write_json (const char *path, json_object *o)
 {
   const char *s = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY
                                                   | JSON_C_TO_STRING_NOSLASHESCAPE);
-  char *tmp = vd__asprintf ("%s.tmp", path);
-  if (!tmp)
-    return VD_ENOMEM;
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int r = 0;
   size_t len = strlen (s);
-  if (fd < 0 || write (fd, s, len) != (ssize_t) len || write (fd, "\n", 1) != 1
-      || fsync (fd) < 0)
-    r = vd_error (VD_EIO, errno, "%s: write", tmp);
-  if (fd >= 0)
-    close (fd);
-  if (r == 0 && rename (tmp, path) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename", path);
-  if (r < 0)
-    unlink (tmp);
-  free (tmp);
+  char *text = malloc (len + 2);
+  if (!text)
+    return vd_error (VD_ENOMEM, ENOMEM, "%s", path);
+  memcpy (text, s, len);
+  text[len] = '\n';
+  int r = vd__replace_file (path, text, len + 1, 0644);
+  free (text);
   return r;
 }
 
@@ -624,7 +581,7 @@ sweep (const char *repo)
     if (strncmp (de->d_name, ".incomplete-", 12) == 0) {
       char *p = vd__asprintf ("%s/%s", repo, de->d_name);
       if (p)
-        rm_rf (p);
+        vd__rm_rf (p);
       free (p);
     }
   closedir (d);
@@ -1028,13 +985,13 @@ vd_backup_vm (const char *folder, const char *repo,
     r = mp ? write_json (mp, m) : VD_ENOMEM;
     free (mp);
   }
-  if (r == 0 && (fsync_dir (files_dir) < 0 || fsync_dir (work) < 0))
+  if (r == 0 && (vd__fsync_dir (files_dir) < 0 || vd__fsync_dir (work) < 0))
     r = vd_error (VD_EIO, errno, "%s: sync", work);
   /* One rename: the point exists complete, or not at all. */
   if (r == 0 && rename (work, final) < 0)
     r = vd_error (VD_EIO, errno, "%s: rename into place", final);
   if (r == 0)
-    fsync_dir (repo);
+    vd__fsync_dir (repo);
   if (r == 0)
     snprintf (res->point, sizeof res->point, "%s", point);
   if (r == 0 && o && o->struct_size >= offsetof (struct vd_backup_options, summary_json)
@@ -1043,7 +1000,7 @@ vd_backup_vm (const char *folder, const char *repo,
                                                                | JSON_C_TO_STRING_NOSLASHESCAPE));
 out:
   if (r < 0 && work)
-    rm_rf (work);
+    vd__rm_rf (work);
   if (lk >= 0)
     close (lk);
   json_object_put (rj);
@@ -1379,8 +1336,8 @@ merge_oldest (const char *repo, char **points, size_t np)
     if (!p0 || !gone || rename (p0, gone) < 0)
       r = vd_error (VD_EIO, errno, "%s: remove point %s", repo, points[0]);
     else {
-      fsync_dir (repo);
-      rm_rf (gone);
+      vd__fsync_dir (repo);
+      vd__rm_rf (gone);
     }
     free (p0);
     free (gone);
@@ -1633,7 +1590,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     r = m ? VD_ENOMEM : vd_last_error ()->code;
     goto out;
   }
-  rm_rf (work);
+  vd__rm_rf (work);
   if (mkdir (work, 0755) < 0) {
     r = vd_error (VD_EIO, errno, "%s: mkdir", work);
     goto out;
@@ -1730,14 +1687,14 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     free (from);
     free (to);
   }
-  if (r == 0 && fsync_dir (work) < 0)
+  if (r == 0 && vd__fsync_dir (work) < 0)
     r = vd_error (VD_EIO, errno, "%s: sync", work);
   if (r == 0 && rename (work, dest) < 0)
     r = vd_error (VD_EIO, errno, "%s: rename into place", dest);
   if (r == 0) {
     char *dp = vd__dirname (dest);
     if (dp)
-      fsync_dir (dp);
+      vd__fsync_dir (dp);
     free (dp);
     if (report) {
       *report = vd__asprintf ("restored point %s into %s\n%s", pick, dest,
@@ -1746,7 +1703,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
   }
 out:
   if (r < 0 && work)
-    rm_rf (work);
+    vd__rm_rf (work);
   if (lk >= 0)
     close (lk);
   json_object_put (m);

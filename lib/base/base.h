@@ -120,4 +120,21 @@ void vd__workdir_remove (const char *path, int fd);
 /* Remove the stale work folders of target in dir (errors ignored). */
 void vd__workdir_clean_stale (const char *dir, const char *target);
 
+/* ---- file-system helpers (fsutil.c) ---------------------------------- */
+
+/* fsync a folder (NULL or "" is the current one); -1 with errno on error. */
+int vd__fsync_dir (const char *path);
+/* Remove path and, for a folder, everything under it (symbolic links are
+ * removed, never followed); 0, or -1 with errno for the top entry. */
+int vd__rm_rf (const char *path);
+/* Write text as dirfd/base through a temporary file, durable, then
+ * renamed over (or, with noreplace, beside) the old one; the folder is
+ * fsync'ed.  Sets the message. */
+int vd__write_file_atomic (int dirfd, const char *dir, const char *base,
+                           const char *text, size_t len, mode_t mode,
+                           int noreplace);
+/* The same for a path (its folder opened here).  Sets the message. */
+int vd__replace_file (const char *path, const void *data, size_t len,
+                      mode_t mode);
+
 #endif /* VDISK_BASE_H */

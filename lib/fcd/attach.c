@@ -200,51 +200,31 @@ vmx_set (struct vmx *v, const char *key, const char *value)
   return r;
 }
 
-/* The whole file anew: temp file, fsync, rename, fsync of the folder. */
+/* The whole file anew (vd__replace_file: temporary file, fsync, rename,
+ * fsync of the folder), keeping the file's mode. */
 int
 vmx_save (struct vmx *v)
 {
   if (!v->changed)
     return 0;
-  char *tmp = vd__asprintf ("%s.vdisk-tmp", v->path);
-  if (!tmp)
-    return vd_error (VD_ENOMEM, errno, "vmx");
   struct stat st;
   mode_t mode = stat (v->path, &st) == 0 ? (st.st_mode & 07777) : 0644;
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                 mode);
-  int r = 0;
-  if (fd < 0)
-    r = vd_error (vd__errno_code (errno), errno, "%s: write", tmp);
-  for (size_t i = 0; r == 0 && i < v->n; i++) {
-    size_t len = strlen (v->l[i].raw);
-    if (write (fd, v->l[i].raw, len) != (ssize_t) len
-        || write (fd, "\n", 1) != 1)
-      r = vd_error (vd__errno_code (errno), errno, "%s: write", tmp);
+  size_t len = 0;
+  for (size_t i = 0; i < v->n; i++)
+    len += strlen (v->l[i].raw) + 1;
+  char *text = malloc (len + 1), *p = text;
+  if (!text)
+    return vd_error (VD_ENOMEM, errno, "vmx");
+  for (size_t i = 0; i < v->n; i++) {
+    size_t n = strlen (v->l[i].raw);
+    memcpy (p, v->l[i].raw, n);
+    p[n] = '\n';
+    p += n + 1;
   }
-  if (r == 0 && fsync (fd) < 0)
-    r = vd_error (VD_EIO, errno, "%s: fsync", tmp);
-  if (fd >= 0)
-    close (fd);
-  if (r == 0 && rename (tmp, v->path) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename", v->path);
-  if (r < 0)
-    unlink (tmp);
-  else {
-    char *dir = strdup (v->path);
-    char *sl = dir ? strrchr (dir, '/') : NULL;
-    if (sl) {
-      *sl = '\0';
-      int dfd = open (dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0) {
-        fsync (dfd);
-        close (dfd);
-      }
-    }
-    free (dir);
+  int r = vd__replace_file (v->path, text, len, mode);
+  free (text);
+  if (r == 0)
     v->changed = 0;
-  }
-  free (tmp);
   return r;
 }
 

@@ -728,50 +728,14 @@ vd_fleet_result_done (const char *dir, const char *id)
   return done;
 }
 
-static int
-fsync_dir (const char *dir)
-{
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int r = 0;
-  if (fd < 0 || fsync (fd) < 0)
-    r = -1;
-  if (fd >= 0)
-    close (fd);
-  return r;
-}
-
 /* Write text to dir/name by a synced temporary file and a rename. */
 static int
 write_atomic (const char *dir, const char *name, const char *text)
 {
-  char *tmp = vd__asprintf ("%s/.%s.%ld.tmp", dir, name, (long) getpid ());
   char *dst = vd__asprintf ("%s/%s", dir, name);
-  size_t len = strlen (text);
-  int fd = -1, r = 0;
-
-  if (!tmp || !dst) {
-    r = vd_error (VD_ENOMEM, ENOMEM, "%s", dir);
-    goto out;
-  }
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-             0644);
-  if (fd < 0 || write (fd, text, len) != (ssize_t) len || fsync (fd) < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: write", tmp);
-    goto out;
-  }
-  close (fd);
-  fd = -1;
-  if (rename (tmp, dst) < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: rename", dst);
-    goto out;
-  }
-  fsync_dir (dir);
-out:
-  if (fd >= 0)
-    close (fd);
-  if (r < 0 && tmp)
-    unlink (tmp);
-  free (tmp);
+  if (!dst)
+    return vd_error (VD_ENOMEM, ENOMEM, "%s", dir);
+  int r = vd__replace_file (dst, text, strlen (text), 0644);
   free (dst);
   return r;
 }

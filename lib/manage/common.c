@@ -79,51 +79,6 @@ vd__set_geometry (struct vd_descriptor *d, uint64_t capacity,
   return r;
 }
 
-/* Write text as dirfd/base through a temporary file, durable, then
- * renamed over (or, with noreplace, beside) the old one. */
-int
-vd__write_file_atomic (int dirfd, const char *dir, const char *base,
-                   const char *text, size_t len, mode_t mode, int noreplace)
-{
-  uint8_t rnd[4];
-  char tmp[NAME_MAX + 1];
-  int fd, r = 0;
-
-  if (vd__random_bytes (rnd, sizeof rnd) < 0)
-    return VD_EIO;
-  snprintf (tmp, sizeof tmp, ".vdisk-tmp-%02x%02x%02x%02x.vmdk", rnd[0],
-            rnd[1], rnd[2], rnd[3]);
-  fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s/%s: cannot create "
-                     "the new descriptor", dir, tmp);
-  fchmod (fd, mode);
-  for (size_t done = 0; done < len && r == 0;) {
-    ssize_t n = write (fd, text + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s/%s: write", dir, tmp);
-    else
-      done += (size_t) n;
-  }
-  if (r == 0 && fsync (fd) < 0)
-    r = vd_error (vd__errno_code (errno), errno, "%s/%s: fsync", dir, tmp);
-  close (fd);
-  if (r == 0 && renameat2 (dirfd, tmp, dirfd, base,
-                           noreplace ? RENAME_NOREPLACE : 0) < 0) {
-    int e = errno;
-    r = vd_error (e == EEXIST ? VD_EEXIST : vd__errno_code (e), e,
-                  "%s/%s: cannot put the descriptor in place%s", dir, base,
-                  e == EEXIST ? " (file exists)" : "");
-  }
-  if (r < 0)
-    unlinkat (dirfd, tmp, 0);
-  else
-    fsync (dirfd);
-  return r;
-}
-
 /* Open the disk read-only with the writer's lock on its files. */
 int
 vd__open_guarded (vd_disk **out, struct vd_guard **gp, const char *path,

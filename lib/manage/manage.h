@@ -47,11 +47,6 @@ int vd__set_extent_file (struct vd_desc_line *ln, const char *name);
 /* ddb.geometry.* for a capacity (the create rule). */
 int vd__set_geometry (struct vd_descriptor *d, uint64_t capacity,
                       enum vd_adapter adapter);
-/* Write text as dirfd/base through a temporary file, durable, then
- * renamed over (or, with noreplace, beside) the old one. */
-int vd__write_file_atomic (int dirfd, const char *dir, const char *base,
-                           const char *text, size_t len, mode_t mode,
-                           int noreplace);
 /* Open the disk read-only with the writer's lock on its files (the
  * shared-file refusal and the stale work folders done). */
 int vd__open_guarded (vd_disk **out, struct vd_guard **gp, const char *path,
