@@ -1212,6 +1212,49 @@ VD_API int vd_vsphere_get_file (vd_vsphere *s, const char *dc,
 VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
                                 const char *dc, const char *dspath,
                                 uint32_t flags);
+/* First class disks (FCDs) through the VStorageObjectManager (vCenter's
+ * or ESXi's, as the server's service content names it).  Since 0.1
+ * (exported by the vd_[a-z]* pattern of lib/libvdisk.syms).
+ *
+ * vd_vsphere_fcd_list: every FCD of the datastore named datastore (its
+ * name or moref; NULL: of every datastore), through ListVStorageObject
+ * and RetrieveVStorageObject; *out gets *n_out records (NULL and 0 when
+ * there are none), freed with vd_vsphere_fcd_list_free.  vd_vsphere_fcd_get:
+ * the one FCD with ID id (datastore NULL: found on any), freed with
+ * vd_vsphere_fcd_free.  vd_disk_open_vsphere_fcd: open that FCD's backing
+ * disk read-only through the datastore file backend, as
+ * vd_disk_open_vsphere.  vd_vsphere_fcd_register: make the existing disk
+ * "[datastore] folder/disk.vmdk" an FCD named name (RegisterDisk; dc NULL:
+ * found through the inventory); *id gets its new ID (malloc'd).
+ * Errors: VD_EINVAL for a NULL session, output, path or name or an ID
+ * that is not a short printable string; VD_ENOTSUP when the server has no
+ * VStorageObjectManager; VD_ENOENT for an unknown ID or datastore; a SOAP
+ * fault (e.g. NotFound, the simulator's answer when the backing file is
+ * gone) as VD_EIO naming it; VD_ECORRUPT for an answer without a sane ID,
+ * a backing file outside the datastore or a capacity beyond 64 TiB.  The
+ * free functions ignore NULL. */
+struct vd_vsphere_fcd {
+  char *id;              /* the FCD's ID (a UUID) */
+  char *name;            /* its name ("" when the server gives none) */
+  char *datastore;       /* the datastore's name */
+  char *datastore_moref; /* "datastore-NN" */
+  char *dc_path;         /* the datacenter path, or NULL */
+  char *file;            /* backing "[datastore] fcd/NAME.vmdk" */
+  uint64_t capacity;     /* bytes (capacityInMB << 20) */
+};
+VD_API int vd_vsphere_fcd_list (vd_vsphere *s, const char *datastore,
+                                struct vd_vsphere_fcd **out, size_t *n_out);
+VD_API void vd_vsphere_fcd_list_free (struct vd_vsphere_fcd *fcds, size_t n);
+VD_API int vd_vsphere_fcd_get (vd_vsphere *s, const char *id,
+                               const char *datastore,
+                               struct vd_vsphere_fcd **out);
+VD_API void vd_vsphere_fcd_free (struct vd_vsphere_fcd *fcd);
+VD_API int vd_disk_open_vsphere_fcd (vd_disk **out, vd_vsphere *s,
+                                     const char *id, const char *datastore,
+                                     uint32_t flags);
+VD_API int vd_vsphere_fcd_register (vd_vsphere *s, const char *dc,
+                                    const char *dspath, const char *name,
+                                    char **id);
 /* @@VSPHERE@@ (declarations for vSphere go above this line) */
 
 /* ---- fleets: inventories, shards, per-disk results (docs/fleet.md) -- */
