@@ -14,7 +14,7 @@
 VIX_API const char *
 VixDiskLib_ListTransportModes (void)
 {
-  return "file:nbdssl:nbd";
+  return "file:nbdssl:nbd:https";   /* https: vSphere (vsphere.c) */
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -151,6 +151,9 @@ VixDiskLib_ConnectEx (const VixDiskLibConnectParams *connectParams,
                       "VixDiskLib_Init/InitEx has not been called");
   if (!connectParams)
     connectParams = &zero;
+  if (vix_vsphere_wanted (connectParams))     /* ESXi / vCenter */
+    return vix_vsphere_connect (connectParams, readOnly, snapshotRef,
+                                transportModes, connection);
   if (vix_is_remote (connectParams))
     return vix_remote_connect (connectParams, readOnly, snapshotRef,
                                transportModes, connection);
@@ -195,6 +198,7 @@ VixDiskLib_Disconnect (VixDiskLibConnection connection)
 
   if (err != VIX_OK)
     return err;
+  vix_vsphere_disconnect (connection);        /* vSphere (vsphere.c) */
   free_params_strings (&connection->params);
   if (connection->psk_fd >= 0 && connection->remote)
     close (connection->psk_fd);
@@ -297,6 +301,8 @@ VIX_API VixError
 VixDiskLib_Cleanup (const VixDiskLibConnectParams *connectParams,
                     uint32 *numCleanedUp, uint32 *numRemaining)
 {
+  if (vix_vsphere_wanted (connectParams))     /* ESXi / vCenter */
+    return vix_vsphere_cleanup (connectParams, numCleanedUp, numRemaining);
   VixError err = remote_access (connectParams, "VixDiskLib_Cleanup", NULL);
 
   if (numCleanedUp)

@@ -55,6 +55,12 @@ static const struct code_text code_texts[] = {
   { VIX_E_HOST_NOT_CONNECTED, "Unable to connect to the host" },
   { VIX_E_INVALID_UTF8_STRING, "The string is not valid UTF-8" },
   { VIX_E_ARGUMENT_TOO_BIG, "An argument is too big" },
+  { VIX_E_HOST_USER_PERMISSIONS, "Insufficient permissions in the host operating system" },
+  { VIX_E_HOST_SERVER_NOT_FOUND, "The server was not found" },
+  { VIX_E_HOST_NETWORK_CONN_REFUSED, "The server refused the connection" },
+  { VIX_E_HOST_TCP_SOCKET_ERROR, "A network socket error occurred" },
+  { VIX_E_HOST_TCP_CONN_LOST, "The network connection was lost" },
+  { VIX_E_NET_HTTP_SSL_SECURITY, "The server's certificate could not be verified" },
   { VIX_E_INVALID_HANDLE, "The handle is not valid" },
   { VIX_E_DISK_INVAL, "One of the parameters supplied is invalid" },
   { VIX_E_DISK_NOINIT, "The disk library has not been initialized" },
@@ -143,6 +149,16 @@ vix_code (int rc, int errnum)
       return VIX_E_FILE_TOO_BIG;
     if (errnum == ENOSPC || errnum == EDQUOT)
       return VIX_E_DISK_FULL;
+    /* a server (vSphere's datastore file service, NBD) as VDDK 8's
+     * network codes */
+    if (errnum == ECONNREFUSED)
+      return VIX_E_HOST_NETWORK_CONN_REFUSED;
+    if (errnum == ECONNRESET || errnum == EPIPE || errnum == ECONNABORTED)
+      return VIX_E_HOST_TCP_CONN_LOST;
+    if (errnum == ETIMEDOUT)
+      return VIX_E_HOST_TCP_SOCKET_ERROR;
+    if (errnum == EHOSTUNREACH || errnum == ENETUNREACH)
+      return VIX_E_HOST_SERVER_NOT_FOUND;
     return VIX_E_FILE_ERROR;
   case VD_ENOMEM: return VIX_E_OUT_OF_MEMORY;
   case VD_ENOTSUP: return VIX_E_NOT_SUPPORTED;

@@ -53,6 +53,7 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   const char *func = "VixDiskLib_Open";
   struct VixDiskLibHandleStruct *h;
   VixError err;
+  struct vix_vs_disk *vs = NULL;
   vd_disk *disk;
   int rc;
 
@@ -61,6 +62,14 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   *diskHandle = NULL;
   if ((err = vix_check_conn (connection, func)) != VIX_OK)
     return err;
+  if (connection->vsphere) {          /* ESXi / vCenter (vsphere.c) */
+    err = vix_vsphere_open (connection, path, flags, &disk, &vs, func);
+    if (err != VIX_OK)
+      return err;
+    if (!path || !*path)
+      path = connection->params.spec.vStorageObjSpec.id;
+    goto opened;
+  }
   if (vix_fcd_spec (&connection->params)) { /* first class disk */
     err = vix_fcd_open (connection, path,
                         (uint32_t) vix_open_flags (flags, connection), &disk);
@@ -93,12 +102,14 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
 opened:
   h = calloc (1, sizeof *h);
   if (!h) {
+    vix_vs_disk_free (vs);
     vd_disk_close (disk);
     return vix_error (VIX_E_OUT_OF_MEMORY, func, "%s: cannot allocate handle",
                       path);
   }
   h->magic = HANDLE_MAGIC;
   h->disk = disk;
+  h->vs = vs;
   h->flags = flags;
   h->capacity = vd_disk_get_size (disk) / VIXDISKLIB_SECTOR_SIZE;
   h->transport = connection->remote ? connection->transport
@@ -148,6 +159,8 @@ vix_shutdown_handle (struct VixDiskLibHandleStruct *h)
   h->nthreads = 0;
   rc = vd_disk_close (h->disk);
   h->disk = NULL;
+  vix_vs_disk_free (h->vs);
+  h->vs = NULL;
   pthread_cond_destroy (&h->idle_cond);
   pthread_cond_destroy (&h->work_cond);
   pthread_mutex_destroy (&h->lock);
@@ -353,7 +366,15 @@ VixDiskLib_ReadMetadata (VixDiskLibHandle diskHandle, const char *key,
   if (!key || !*key)
     return vix_error (VIX_E_INVALID_ARG, func, "the key is empty");
   struct vd_cbt_info ci;
-  if (strcmp (key, "changeId") == 0) {
+  if (strcmp (key, "changeId") == 0 && h->vs) {
+    /* a vSphere disk: the VM's changeId for it (vsphere.c) */
+    if (!(val = vix_vsphere_change_id (h)))
+      return vix_error (VIX_E_DISK_KEY_NOTFOUND, func, "%s: the VM reports "
+                        "no changeId for this disk (changed block tracking "
+                        "is off, or the disk is no VM's)",
+                        vd_disk_get_path (h->disk));
+  }
+  else if (strcmp (key, "changeId") == 0) {
     /* Not a ddb key: the disk's current change ID, for the
      * QueryChangedAreas of the next backup (vdisk's tracking). */
     if (vd_disk_get_cbt (h->disk, &ci) < 0 || ci.state != VD_CBT_ON)

@@ -78,6 +78,12 @@ VixDiskLib_Write (VixDiskLibHandle diskHandle,
 
   if (err != VIX_OK)
     return err;
+  if (diskHandle->vs)   /* vSphere (vsphere.c) */
+    return vix_error (VIX_E_NOT_SUPPORTED, func, "%s: writing to a vSphere "
+                      "disk is not supported: the datastore file service "
+                      "has no ranged writes, so vdisk opens its disks "
+                      "read-only (VixDiskLib_Clone uploads a whole disk)",
+                      vd_disk_get_path (diskHandle->disk));
   err = check_range (diskHandle, func, startSector, numSectors, writeBuffer,
                      &offset, &count);
   if (err != VIX_OK)
@@ -464,6 +470,8 @@ VixDiskLib_QueryChangedAreas (VixDiskLibHandle diskHandle,
                       vd_disk_get_path (h->disk),
                       (unsigned long long) params->startOffset,
                       (unsigned long long) h->capacity);
+  if (h->vs)            /* vSphere: QueryChangedDiskAreas (vsphere.c) */
+    return vix_vsphere_changed_areas (h, params, changeInfo);
   VixDiskLibSectorType len = params->length ? params->length
                              : h->capacity - params->startOffset;
   if (len > h->capacity - params->startOffset)

@@ -146,7 +146,18 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   if (overWrite)
     p.flags |= VD_CREATE_OVERWRITE;
 
-  if (srcConnection->remote) {
+  if (dstConnection->vsphere)         /* onto ESXi / vCenter (vsphere.c) */
+    return vix_vsphere_clone_to (dstConnection, dstPath, srcConnection,
+                                 srcPath, overWrite, &pc, func);
+  if (srcConnection->vsphere) {       /* from ESXi / vCenter (vsphere.c) */
+    struct vix_vs_disk *vs;
+    if ((err = vix_vsphere_open (srcConnection, srcPath,
+                                 VIXDISKLIB_FLAG_OPEN_READ_ONLY, &src, &vs,
+                                 func)) != VIX_OK)
+      return err;
+    vix_vs_disk_free (vs);
+  }
+  else if (srcConnection->remote) {
     char *uri = vix_remote_uri (srcConnection, srcPath);
     rc = uri ? vd_disk_open (&src, uri, VD_OPEN_READ_ONLY) : VD_ENOMEM;
     free (uri);

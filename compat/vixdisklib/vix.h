@@ -65,6 +65,7 @@ struct VixDiskLibConnectParam {
   char *uri_prefix;                /* "nbds://user@host:port/" */
   char *uri_query;                 /* "?tls-psk-file=/proc/self/fd/N" */
   int psk_fd;                      /* memfd with "user:key", or -1 */
+  struct vix_vsphere *vsphere;     /* vSphere connections (vsphere.c) */
 };
 
 /* ---- disk handles (handle.c, io.c) ----------------------------------- */
@@ -87,7 +88,8 @@ struct VixDiskLibHandleStruct {
   int stream_writer;               /* an empty stream opened to be filled */
   uint32 flags;
   VixDiskLibSectorType capacity;   /* sectors */
-  const char *transport;           /* "file", "nbdssl", "nbd" */
+  const char *transport;           /* "file", "nbdssl", "nbd", "https" */
+  struct vix_vs_disk *vs;          /* a vSphere disk (vsphere.c) or NULL */
 
   pthread_mutex_t lock;
   pthread_cond_t work_cond;        /* a request was queued, or stop */
@@ -207,6 +209,39 @@ VixError vix_fcd_open (const struct VixDiskLibConnectParam *c,
                        const char *path, uint32_t vd_flags, vd_disk **disk);
 VixError vix_fcd_access (const VixDiskLibConnectParams *p, const char *func,
                          int disabled);
+
+/* vsphere.c: connections to ESXi or vCenter (the remote rule: serverName
+ * and port 443, a vmxSpec "moref=...", a thumbPrint, or
+ * VDISK_VIX_REMOTE=vsphere), their disks read through the datastore file
+ * service (transport "https").  Hooks: ConnectEx, Disconnect, Cleanup
+ * (connect.c), Open, Close, ReadMetadata (handle.c), Write and
+ * QueryChangedAreas (io.c), Clone (manage.c). */
+struct vix_progress;
+int vix_vsphere_wanted (const VixDiskLibConnectParams *p);
+VixError vix_vsphere_connect (const VixDiskLibConnectParams *p, Bool readOnly,
+                              const char *snapshotRef,
+                              const char *transportModes,
+                              VixDiskLibConnection *connection);
+void vix_vsphere_disconnect (struct VixDiskLibConnectParam *c);
+VixError vix_vsphere_cleanup (const VixDiskLibConnectParams *p,
+                              uint32 *numCleanedUp, uint32 *numRemaining);
+/* Open path (or the connection's first class disk) read-only; *vs gets
+ * what QueryChangedAreas and ReadMetadata("changeId") need. */
+VixError vix_vsphere_open (const struct VixDiskLibConnectParam *c,
+                           const char *path, uint32 vix_flags,
+                           vd_disk **disk, struct vix_vs_disk **vs,
+                           const char *func);
+void vix_vs_disk_free (struct vix_vs_disk *vs);
+const char *vix_vsphere_change_id (const struct VixDiskLibHandleStruct *h);
+VixError vix_vsphere_changed_areas (struct VixDiskLibHandleStruct *h,
+                                    const VixDiskLibQueryChangedAreaParams *q,
+                                    VixDiskLibDiskChangeInfo **changeInfo);
+/* Clone the local srcPath onto the datastore of dst as dstPath. */
+VixError vix_vsphere_clone_to (const struct VixDiskLibConnectParam *dst,
+                               const char *dstPath,
+                               const struct VixDiskLibConnectParam *src,
+                               const char *srcPath, Bool overWrite,
+                               struct vix_progress *pc, const char *func);
 
 struct vix_progress {
   VixDiskLibProgressFunc fn;

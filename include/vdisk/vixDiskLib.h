@@ -110,6 +110,9 @@ enum {
   VIX_E_DUPLICATE_NAME = 41,
   VIX_E_ARGUMENT_TOO_BIG = 44,
 
+  /* host permissions (VIX API; VDDK's answer to a refused vSphere login) */
+  VIX_E_HOST_USER_PERMISSIONS = 3014,
+
   /* handles */
   VIX_E_INVALID_HANDLE = 1000,
   VIX_E_NOT_SUPPORTED_ON_HANDLE_TYPE = 1001,
