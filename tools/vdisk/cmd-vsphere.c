@@ -193,7 +193,9 @@ print_json (const struct vd_vsphere_inventory *inv, vd_vsphere *s)
     }
     printf ("]}");
   }
-  printf ("]}\n");
+  printf ("]");
+  vsphere_print_fcds (s, 1);      /* first class disks (cmd-vsphere-fcd.c) */
+  printf ("}\n");
 }
 
 static void
@@ -226,6 +228,7 @@ print_text (const struct vd_vsphere_inventory *inv, vd_vsphere *s)
       printf ("  snapshot %*s%s  %s\n", (int) vm->snapshots[k].depth * 2, "",
               vm->snapshots[k].name, vm->snapshots[k].moref);
   }
+  vsphere_print_fcds (s, 0);      /* first class disks (cmd-vsphere-fcd.c) */
 }
 
 static int

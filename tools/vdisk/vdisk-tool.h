@@ -68,6 +68,11 @@ void progress_done (struct progress *p);
  * json: a ",\n  \"leftovers\": [...]" member on stdout; else notes on stderr. */
 void report_leftovers (const char *disk, int json);
 
+/* vsphere ls: the server's first class disks (cmd-vsphere-fcd.c): json: a
+ * ",\n \"fcds\": [...]" member on stdout (null, with a note on stderr,
+ * when they cannot be listed); else "fcd ..." lines. */
+void vsphere_print_fcds (vd_vsphere *s, int json);
+
 #define OPT_HELP { "help", no_argument, NULL, 'h' }
 
 #endif
