@@ -13,6 +13,8 @@
  *   connect.c    connect parameters, local connections, PrepareForAccess,
  *                EndAccess, Cleanup
  *   remote.c     NBD URIs, remote connect, remote clone
+ *   vsphere.c    ESXi / vCenter connections (SOAP, datastore file service),
+ *                their disks, changed areas, clone onto them, FCDs by ID
  *   handle.c     Open/OpenEx/Close/GetInfo, metadata keys
  *   io.c         sync and async I/O, worker threads, Wait, Flush,
  *                QueryAllocatedBlocks, QueryChangedAreas

@@ -81,6 +81,9 @@ vs_error (int rc, const char *func, const char *server)
                       "the certificate is not trusted (give its thumbPrint, "
                       "or VDISK_VSPHERE_CAFILE): %s", server, msg);
   }
+  if (rc == VD_EIO && strstr (msg, "resolve host"))
+    return vix_error (VIX_E_HOST_SERVER_NOT_FOUND, func, "server \"%s\": "
+                      "%s", server, msg);
   return vd_to_vix (rc, func);
 }
 

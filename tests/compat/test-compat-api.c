@@ -280,18 +280,23 @@ main (void)
   is_ok (VixDiskLib_Cleanup (cp, &cleaned, &remaining), "Cleanup local");
   ok (cleaned == 0 && remaining == 0, "Cleanup reports 0/0");
 
-  cp->serverName = (char *) "vcenter.example.com";
+  /* vmxSpec "moref=" sends a server connection to vSphere: nothing
+   * listens on loopback port 1 */
+  cp->serverName = (char *) "127.0.0.1";
+  cp->port = 1;
   cp->credType = VIXDISKLIB_CRED_UID;
   cp->creds.uid.userName = (char *) "root";
   cp->creds.uid.password = (char *) "secret";
   err = VixDiskLib_Connect (cp, &conn2);
-  is_err (err, VIX_E_NOT_SUPPORTED, "vcenter.example.com",
-          "Connect to a server");
+  is_err (err, VIX_E_HOST_NETWORK_CONN_REFUSED, "127.0.0.1",
+          "Connect to a vSphere server that is not there");
   ok (conn2 == NULL, "no connection returned on failure");
-  is_err (VixDiskLib_PrepareForAccess (cp, "test"), VIX_E_NOT_SUPPORTED,
-          "not supported", "PrepareForAccess remote");
-  is_err (VixDiskLib_Cleanup (cp, NULL, NULL), VIX_E_NOT_SUPPORTED, NULL,
-          "Cleanup remote");
+  is_err (VixDiskLib_PrepareForAccess (cp, "test"),
+          VIX_E_HOST_NETWORK_CONN_REFUSED, "connect",
+          "PrepareForAccess remote");
+  is_err (VixDiskLib_Cleanup (cp, NULL, NULL),
+          VIX_E_HOST_NETWORK_CONN_REFUSED, NULL, "Cleanup remote");
+  cp->port = 0;
   cp->serverName = NULL;
   cp->credType = 0;
   cp->creds.uid.userName = cp->creds.uid.password = NULL;

@@ -186,8 +186,9 @@ a = bytearray(open(sys.argv[1], 'rb').read())
 a[7*512:8*512] = b'\x5a' * 512
 sys.exit(0 if bytes(a) == open(sys.argv[2], 'rb').read() else 1)
 PY
-"$SAMPLE" -info -host vc.example.com -user u -password p d.vmdk > remote.txt 2>&1
-check "remote mode is refused clearly" grep -q 'vc.example.com.*not supported' remote.txt
+"$SAMPLE" -info -host 127.0.0.1:1 -user u -password p d.vmdk > remote.txt 2>&1
+check "remote mode (vSphere: port 443 default) with nothing listening: VIX_E_HOST_NETWORK_CONN_REFUSED (0x36b9)" \
+  grep -q '36b9 VixDiskLib_Connect: .*127.0.0.1:1.*connect' remote.txt
 check "two commands are refused" bash -c "! '$SAMPLE' -info -dump d.vmdk >/dev/null 2>&1"
 
 # --- options after the disk path are parsed, never silently dropped ---
