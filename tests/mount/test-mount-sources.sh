@@ -132,6 +132,16 @@ else
     not_ok "fcd ID@SSID: --read-write --into CHILD"
   fi
   check "fcd: nothing in the datastore changed" test "$(sha256sum fds/fcd/*/* | sort)" = "$sums"
+  if $T "$VDISK" mount --read-write --in-place --fcd fds "$ID" m3; then
+    check "fcd ID written in place: a read-only mount of the top is refused" \
+      bash -c "! $T '$VDISK' mount --fcd fds '$ID' m2 2>err && grep -qi 'locked' err"
+    check "fcd ID written in place: its snapshot still mounts" \
+      bash -c "$T '$VDISK' mount --fcd fds '$ID@$S1' m2 && cmp -s m2/disk one.raw"
+    "$VDISK" umount m2 2>/dev/null
+    check "fcd ID --in-place: umount" $T "$VDISK" umount m3
+  else
+    not_ok "fcd ID: --read-write --in-place of the top"
+  fi
   check "fcd ID@SSID --in-place is refused" \
     bash -c "! '$VDISK' mount --read-write --in-place --fcd fds '$ID@$S1' m2 2>err && grep -q 'read-only' err"
   check "fcd --read-write without --into is refused" \

@@ -350,6 +350,19 @@ do_mount (const struct mount_args *a, int report_fd)
   } else if (open_disk (&d, a->fcd, a->disk,
                         open_flags (&a->oo, !a->rw)) < 0)
     return mount_fail (report_fd, NULL);
+  else if (a->fcd && !a->rw && writer_holds (vd_disk_get_path (d))) {
+    /* the top of a first class disk that someone writes (the path is
+     * known once the catalog named it) */
+    char msg[PATH_MAX + 128];
+    snprintf (msg, sizeof msg, "vdisk mount: %s: locked: another program "
+              "(or handle) has the disk open for writing\n", a->disk);
+    vd_disk_close (d);
+    if (report_fd >= 0)
+      report (report_fd, msg);
+    else
+      fputs (msg, stderr);
+    return 1;
+  }
 
   char fsname[64];
   snprintf (fsname, sizeof fsname, "vdisk:%ld", (long) getpid ());
