@@ -118,6 +118,7 @@ best() { # LABEL US...
   printf '%s\t%s\n' "$label" "$b" >> "$dir/rows"
 }
 : > "$dir/cpu"
+: > "$dir/rounds"
 # read_twice LABEL FILE PID...: the cold read (timed, CPU of PIDs noted)
 # and the warm one; sets cold= warm=
 read_twice() {
@@ -178,6 +179,8 @@ for r in $(seq "$rounds"); do
   ceil+=("$u")
   u=$(time_read "$dir/src/big.bin") || exit 1
   ceilw+=("$u")
+  # this round's pair: vdisk cold, nbdfuse cold, vdisk warm, ceiling warm
+  echo "${ours[-1]} ${nbd[-1]} ${oursw[-1]} $u" >> "$dir/rounds"
 done
 best "vdisk mount --volume, cold" "${ours[@]}"
 best "qemu-nbd + nbdfuse + fuse2fs, cold" "${nbd[@]}"
@@ -191,7 +194,7 @@ best "fuse2fs on the raw image file, warm" "${drvw[@]}"
 echo "bench-mount: vdisk's file identical to the source: $same"
 if [ "${BENCH_EVICT:-0}" = 1 ]; then where="evicted from"; else where="warm in"; fi
 echo "bench-mount: cold reads: the backing files $where the page cache"
-python3 - "$dir/rows" "$bytes" "$dir/cpu" <<'PY'
+python3 - "$dir/rows" "$bytes" "$dir/cpu" "$dir/rounds" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 n = int(sys.argv[2])
@@ -210,6 +213,13 @@ ceil = t["cat SRC/big.bin (ceiling)"]
 oursw, nbdw = t["vdisk mount --volume, warm"], t["qemu-nbd + nbdfuse + fuse2fs, warm"]
 print("vdisk / nbdfuse path: cold %.2fx, warm %.2fx (target >= 1x)" % (nbd / ours, nbdw / oursw))
 print("vdisk / ceiling:      cold %.2fx, warm %.2fx (target >= 0.5x)" % (ceil / ours, ceil / oursw))
+# the same ratios within each round (the readers ran back to back, so a
+# load change on the shared machine hits both), their median
+med = lambda v: sorted(v)[len(v) // 2]
+rr = [[int(x) for x in l.split()] for l in open(sys.argv[4]) if l.strip()]
+if rr:
+    print("per round, median of %d: vdisk / nbdfuse cold %.2fx; vdisk / ceiling warm %.2fx"
+          % (len(rr), med([b / a for a, b, c, d in rr]), med([d / c for a, b, c, d in rr])))
 drv = t["fuse2fs on the raw image file, cold"]
 print("vdisk / fuse2fs on the plain raw file (cold): %.2fx" % (drv / ours))
 names = {"vdisk": "vdisk server + its fuse2fs", "nbd": "nbdfuse + fuse2fs + qemu-nbd",
