@@ -295,25 +295,7 @@ if $T "$VDISK" mount --read-write --into inp-c.vmdk inp.vmdk inpm; then
   check "--into CHILD: not in the parent" bash -c "'$VDISK' cat inp.vmdk | cmp -s - gpt.raw"
 fi
 
-# ---- kill -9 of a read-write mount, then check -------------------------------
-cp mbr-sparse.vmdk k.vmdk
-mnt km
-if $T "$VDISK" mount --volume 5 --read-write --into k-child.vmdk k.vmdk km; then
-  pattern kfile 2000000 11
-  cp kfile km/k.bin; sync
-  pid=$(grep -F "$WORK/vdisk-mount." /proc/self/mountinfo | grep -o 'vdisk:[0-9]*' | head -1 | cut -d: -f2)
-  check "kill -9: the server's pid is found" test -n "$pid"
-  [ -n "$pid" ] && kill -9 "$pid"
-  sleep 0.5
-  check "kill -9: vdisk umount clears the dead mount" $T "$VDISK" umount km
-  check "kill -9: nothing left mounted" bash -c "! grep -qF '$WORK/' /proc/self/mountinfo"
-  "$VDISK" check k-child.vmdk >check.out 2>&1; rc=$?
-  check "kill -9: the child checks clean or repairable (exit $rc)" test $rc = 0 -o $rc = 3
-  if [ $rc = 3 ]; then "$VDISK" check --repair k-child.vmdk >/dev/null 2>&1; fi
-  check "kill -9: the child opens and its table reads" "$VDISK" mount --list k-child.vmdk
-else
-  not_ok "mount for kill -9"
-fi
+# (kill -9 of a read-write mount: tests/crash/test-crash-mount.sh)
 
 # ---- NBD -------------------------------------------------------------------
 if command -v qemu-nbd >/dev/null; then

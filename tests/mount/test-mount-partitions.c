@@ -201,6 +201,60 @@ test_mbr (void)
   free (m.p);
 }
 
+/* Hostile MBRs the table above does not cover: an EBR that links to
+ * itself, an extended partition past the end, two extended partitions, a
+ * primary inside the extended one, 32-bit start + count beyond 2^32. */
+static void
+test_mbr_hostile (void)
+{
+  struct mem m = disk (64 * MiB);
+  uint8_t *s = m.p;
+  uint8_t *e1 = m.p + 22528ull * 512;
+  uint8_t *e2 = m.p + (22528ull + 40960) * 512;
+
+  mbr_entry (s, 0, 0, 0x83, 2048, 20480);
+  mbr_entry (s, 1, 0, 0x05, 22528, 100000);
+  mbr_entry (e1, 0, 0, 0x83, 2048, 10000);
+  mbr_entry (e1, 1, 0, 0x05, 40960, 20000);
+  mbr_entry (e2, 0, 0, 0x83, 2048, 8000);
+  mbr_entry (e2, 1, 0, 0x05, 40960, 20000);   /* links to itself */
+  m.reads = 0;
+  bad (&m, "loops", "an extended boot record linking to itself");
+  ok (m.reads < 10, "the self-link is seen at once (%u reads)", m.reads);
+  memset (e2 + 446 + 16, 0, 16);
+
+  mbr_entry (s, 1, 0, 0x05, 22528, 200000);
+  bad (&m, "past the end", "extended partition past the end");
+  mbr_entry (s, 1, 0, 0x05, 22528, 100000);
+
+  mbr_entry (s, 2, 0, 0x0F, 122528, 1000);
+  bad (&m, "two extended", "two extended partitions");
+  memset (s + 446 + 32, 0, 16);
+
+  mbr_entry (s, 2, 0, 0x83, 22528 + 30000, 100);
+  bad (&m, "overlap", "a primary inside the extended partition");
+  memset (s + 446 + 32, 0, 16);
+
+  /* start + count past 2^32 sectors: no 32-bit wrap to a small end */
+  mbr_entry (s, 2, 0, 0x83, 0xFFFFFF00u, 0xFFFFFFFFu);
+  bad (&m, "past the end", "start + count beyond 2^32 sectors");
+  memset (s + 446 + 32, 0, 16);
+  mbr_entry (s, 2, 0, 0x83, 130000, 0xFFFFFFFFu);
+  bad (&m, "past the end", "a count of 2^32-1 sectors");
+  memset (s + 446 + 32, 0, 16);
+
+  /* a logical partition's table entry holding two volumes */
+  mbr_entry (e1, 2, 0, 0x83, 12000, 100);
+  bad (&m, "two partitions", "an extended boot record with two volumes");
+  memset (e1 + 446 + 32, 0, 16);
+
+  struct vd_partition_table *t;
+  ok (parse (&m, &t) == 0 && t->count == 4, "the repaired table parses "
+      "again (the cases above were refused for their own reason)");
+  vd_partitions_free (t);
+  free (m.p);
+}
+
 /* ---- GPT ---------------------------------------------------------------- */
 
 static const uint8_t linux_type[16] = {
@@ -346,6 +400,64 @@ test_gpt (void)
   free (m.p);
 }
 
+/* Hostile GPTs beyond test_gpt: headers damaged in other ways, a backup
+ * header (read when the primary is bad) with 2^32-1 entries, usable
+ * sectors past the end. */
+static void
+test_gpt_hostile (void)
+{
+  struct mem m = disk (8 * MiB);
+  uint64_t sectors = m.size / 512;
+
+  /* the primary is bad, the backup asks for 2^32-1 entries */
+  gpt_build (&m);
+  m.p[512 + 60] ^= 1;
+  gpt_header (&m, sectors - 1, 1, sectors - 33, 0xFFFFFFFFu, 128);
+  m.reads = 0;
+  bad (&m, "entries", "backup GPT header with 2^32-1 entries");
+  ok (m.reads < 8, "backup with 2^32-1 entries: not read (%u reads)",
+      m.reads);
+
+  /* 2^32-1 entries of 4 KiB: the product is not truncated to 32 bits */
+  gpt_build (&m);
+  gpt_header (&m, 1, sectors - 1, 2, 0xFFFFFFFFu, 4096);
+  memset (m.p + (sectors - 1) * 512, 0, 512);
+  bad (&m, "entries", "GPT with 2^32-1 entries of 4 KiB");
+
+  /* both headers name another sector as their own */
+  gpt_build (&m);
+  gpt_header (&m, 1, sectors - 1, 2, 128, 128);
+  put64 (m.p + 512 + 24, 7);
+  put32 (m.p + 512 + 16, 0);
+  put32 (m.p + 512 + 16, (uint32_t) crc32 (0, m.p + 512, 92));
+  memset (m.p + (sectors - 1) * 512, 0, 512);
+  bad (&m, "another sector", "GPT header naming another sector");
+
+  /* a header size larger than the sector (CRC over it would overrun) */
+  gpt_build (&m);
+  put32 (m.p + 512 + 12, 0x10000);
+  memset (m.p + (sectors - 1) * 512, 0, 512);
+  bad (&m, "header size", "GPT header size of 64 KiB");
+
+  /* usable sectors past the end of the disk */
+  gpt_build (&m);
+  uint8_t *h = m.p + 512;
+  put64 (h + 48, sectors + 1000000);
+  put32 (h + 16, 0);
+  put32 (h + 16, (uint32_t) crc32 (0, h, 92));
+  memset (m.p + (sectors - 1) * 512, 0, 512);
+  bad (&m, "do not fit", "GPT usable sectors past the end");
+
+  /* a disk of 3 sectors: a protective MBR and a header, nothing else */
+  free (m.p);
+  m = disk (3 * 512);
+  mbr_entry (m.p, 0, 0, 0xEE, 1, 2);
+  memcpy (m.p + 512, "EFI PART", 8);
+  bad (&m, "damaged GPT", "GPT on a 3-sector disk");
+
+  free (m.p);
+}
+
 /* ---- file systems --------------------------------------------------------- */
 
 static void
@@ -424,7 +536,9 @@ int
 main (void)
 {
   test_mbr ();
+  test_mbr_hostile ();
   test_gpt ();
+  test_gpt_hostile ();
   test_fs ();
   return done_testing ();
 }

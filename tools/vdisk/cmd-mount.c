@@ -42,12 +42,30 @@ json_fs (FILE *f, const struct vd_fs_info *fs)
   fprintf (f, "}");
 }
 
+/* Open the disk to mount: a path or URI, or with --fcd DATASTORE the
+ * first class disk ID (its top) or its snapshot ID@SSID (read-only),
+ * through the catalog of the datastore. */
 static int
-list (const char *path, const struct open_opts *oo, int json)
+open_disk (vd_disk **d, const char *fcd, const char *disk, uint32_t flags)
+{
+  if (!fcd)
+    return vd_disk_open (d, disk, flags);
+  vd_fcd_store *s;
+  int r = vd_fcd_store_open (&s, fcd, 0);
+  if (r < 0)
+    return r;
+  r = vd_fcd_open (d, s, disk, NULL, flags);
+  vd_fcd_store_close (s);
+  return r;
+}
+
+static int
+list (const char *path, const char *fcd, const struct open_opts *oo,
+      int json)
 {
   vd_disk *d;
   struct vd_partition_table *t;
-  if (vd_disk_open (&d, path, open_flags (oo, 1)) < 0)
+  if (open_disk (&d, fcd, path, open_flags (oo, 1)) < 0)
     return fail ();
   if (vd_partitions_read (d, &t) < 0) {
     fail ();
@@ -170,6 +188,7 @@ default_child (const char *disk)
 
 struct mount_args {
   const char *disk, *dir, *into;
+  const char *fcd;          /* --fcd DATASTORE: disk is ID[@SSID] */
   struct open_opts oo;
   int rw, in_place, allow_other;
   unsigned volume;
@@ -283,7 +302,10 @@ do_mount (const struct mount_args *a, int report_fd)
    * (a read-write open tests it and writes nothing until the first
    * write); a read-only mount only needs no writer: readers that refuse
    * writers (qemu-nbd -r) are fine. */
-  if (!is_uri (a->disk) && child) {
+  if (a->fcd) {
+    /* a first class disk: opened through its catalog (vd_fcd_open), its
+     * own disk locks apply */
+  } else if (!is_uri (a->disk) && child) {
     vd_disk *w;
     if (vd_disk_open (&w, a->disk, open_flags (&a->oo, 0)) == 0)
       vd_disk_close (w);
@@ -303,7 +325,7 @@ do_mount (const struct mount_args *a, int report_fd)
   }
   if (child) {
     vd_disk *p;
-    if (vd_disk_open (&p, a->disk, open_flags (&a->oo, 1)) < 0) {
+    if (open_disk (&p, a->fcd, a->disk, open_flags (&a->oo, 1)) < 0) {
       free (child);
       return mount_fail (report_fd, NULL);
     }
@@ -315,14 +337,32 @@ do_mount (const struct mount_args *a, int report_fd)
     vd_disk_close (p);
     struct open_opts co = a->oo;
     co.single_link = 0;
+    /* a child of a first class disk names its parent in the datastore by
+     * its absolute path (written just now, by us) */
+    if (a->fcd)
+      co.trusted = 1;
     if (vd_disk_open (&d, child, open_flags (&co, 0)) < 0) {
       rc = mount_fail (report_fd, NULL);
       vd_disk_unlink (child, 0);
       free (child);
       return rc;
     }
-  } else if (vd_disk_open (&d, a->disk, open_flags (&a->oo, !a->rw)) < 0)
+  } else if (open_disk (&d, a->fcd, a->disk,
+                        open_flags (&a->oo, !a->rw)) < 0)
     return mount_fail (report_fd, NULL);
+  else if (a->fcd && !a->rw && writer_holds (vd_disk_get_path (d))) {
+    /* the top of a first class disk that someone writes (the path is
+     * known once the catalog named it) */
+    char msg[PATH_MAX + 128];
+    snprintf (msg, sizeof msg, "vdisk mount: %s: locked: another program "
+              "(or handle) has the disk open for writing\n", a->disk);
+    vd_disk_close (d);
+    if (report_fd >= 0)
+      report (report_fd, msg);
+    else
+      fputs (msg, stderr);
+    return 1;
+  }
 
   char fsname[64];
   snprintf (fsname, sizeof fsname, "vdisk:%ld", (long) getpid ());
@@ -382,6 +422,7 @@ run_mount (int argc, char **argv)
     { "ignore-cid", no_argument, NULL, 'I' },
     { "trusted", no_argument, NULL, 'T' },
     { "raw", no_argument, NULL, 'R' },
+    { "fcd", required_argument, NULL, 'F' },
     OPT_HELP, { 0 } };
   struct mount_args a = { 0 };
   int c, lst = 0, json = 0, fg = 0;
@@ -408,13 +449,14 @@ run_mount (int argc, char **argv)
     case 'I': a.oo.ignore_cid = 1; break;
     case 'T': a.oo.trusted = 1; break;
     case 'R': a.oo.raw = 1; break;
+    case 'F': a.fcd = optarg; break;
     default: return usage_error ("mount", "invalid option");
     }
   }
   if (lst) {
     if (optind + 1 != argc)
       return usage_error ("mount", "--list expects one DISK argument");
-    return list (argv[optind], &a.oo, json);
+    return list (argv[optind], a.fcd, &a.oo, json);
   }
   if (json)
     return usage_error ("mount", "--json goes with --list");
@@ -430,6 +472,12 @@ run_mount (int argc, char **argv)
                         "read-only options");
   a.disk = argv[optind];
   a.dir = argv[optind + 1];
+  if (a.fcd && a.rw && !a.into && !a.in_place)
+    return usage_error ("mount", "--read-write of a first class disk needs "
+                        "--into CHILD (or --in-place for its top)");
+  if (a.fcd && a.in_place && strchr (a.disk, '@'))
+    return usage_error ("mount", "a snapshot of a first class disk is "
+                        "read-only: --into CHILD writes into a child of it");
   if (fg)
     return do_mount (&a, -1);
 
@@ -474,7 +522,7 @@ run_mount (int argc, char **argv)
 const struct command cmd_mount = {
   "mount", run_mount,
   "[--volume N] [--read-write [--into CHILD | --in-place]] [--foreground] "
-  "DISK DIR | --list [--json] DISK",
+  "[--fcd DATASTORE] DISK DIR | --list [--json] [--fcd DATASTORE] DISK",
   "Mount a disk's partitions as files (disk, p1, p2, ...) at DIR through "
   "FUSE, or the guest file system of volume N (fuse2fs, ntfs-3g).  "
   "`vdisk umount DIR` ends it.",
@@ -485,6 +533,8 @@ const struct command cmd_mount = {
   "  -w, --read-write      writable: writes go into a new child disk\n"
   "  -i, --into CHILD      the child (default DISK-mount.vmdk)\n"
   "      --in-place        write into DISK itself\n"
+  "      --fcd DATASTORE   DISK is a first class disk of DATASTORE: ID (its\n"
+  "                        top) or ID@SSID (a snapshot, read-only)\n"
   "  -f, --foreground      serve in the foreground (Ctrl-C unmounts)\n"
   "      --allow-other     let other users see the mount (FUSE "
   "allow_other)\n"
