@@ -207,6 +207,12 @@ VixError vix_fcd_open (const struct VixDiskLibConnectParam *c,
                        const char *path, uint32_t vd_flags, vd_disk **disk);
 VixError vix_fcd_access (const VixDiskLibConnectParams *p, const char *func,
                          int disabled);
+/* A remote (`vdisk serve`) connection whose spec is a vStorageObjSpec:
+ * Open reaches the server's export "[datastoreMoRef] fcd:ID[@SSID]". */
+int vix_fcd_remote (const struct VixDiskLibConnectParam *c);
+VixError vix_fcd_remote_open (const struct VixDiskLibConnectParam *c,
+                              const char *path, uint32_t vd_flags,
+                              vd_disk **disk);
 
 struct vix_progress {
   VixDiskLibProgressFunc fn;
