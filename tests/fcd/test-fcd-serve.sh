@@ -78,4 +78,23 @@ check "an unknown FCD ID on the server is a clear error" \
   bash -c "! timeout 60 '$BACKUP' ds1 00000000 '$S1' x.raw 2>err && grep -qi 'no FCD with ID\|refused\|not found' err"
 check "a wrong password fails at connect" \
   bash -c "! FCD_VIX_PASSWORD=wrong timeout 60 '$BACKUP' ds1 '$A' '$S1' x.raw 2>/dev/null"
+
+# ---- the sample's -fcdid -fcdds -fcdssid with -host (a vdisk serve server) ----
+SAMPLE="$VDISK_TOP/$VDISK_BUILD/bin/vix-disklib-sample"
+if [ -x "$SAMPLE" ]; then
+  R=(-host "unix:$S" -user alice -password secret)
+  timeout 60 "$SAMPLE" -info -fcdid "${A:0:8}" -fcdds ds1 -fcdssid "$S1" "${R[@]}" > info 2>&1
+  check "sample -info -fcdid -fcdds -fcdssid -host: the capacity" grep -q "capacity *= 16384 sectors" info
+  timeout 60 "$SAMPLE" -dump -start 2048 -count 1 -fcdid "$A" -fcdds ds1 -fcdssid "$S1" "${R[@]}" > dump 2>&1
+  first=$(od -An -tx1 -N16 p1 | tr -s ' ' | sed 's/^ //;s/ $//')
+  check "sample -dump -host of sector 2048 at S1 shows the data written there" grep -q "^00100000 : $first" dump
+  timeout 60 "$SAMPLE" -clone "$WORK/clone.vmdk" -fcdid "$A" -fcdds ds1 -fcdssid "$S1" "${R[@]}" > clone 2>&1
+  check "sample -clone PATH -fcdid -host: a local copy of the snapshot" \
+    bash -c "'$VDISK' cat '$WORK/clone.vmdk' | cmp -s - s1.raw"
+  grep -q Cloned clone || sed 's/^/# /' clone
+  check "sample -virus -fcdid -host: refused as remote (a clear usage error)" \
+    bash -c "! timeout 60 '$SAMPLE' -virus -fcdid '$A' -fcdds ds1 ${R[*]} >/dev/null 2>v.err && grep -q 'local disks only' v.err"
+else
+  echo "# skip: the sample is not built"
+fi
 done_testing
