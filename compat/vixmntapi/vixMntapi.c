@@ -26,6 +26,7 @@
 
 #include "vdisk/vdisk.h"
 #include "vdisk/vixMntapi.h"
+#include "mnt-fcd.h"
 
 #define MNT_API __attribute__((visibility ("default")))
 #define SET_MAGIC 0x564d5354u   /* "VMST" */
@@ -388,85 +389,6 @@ VixMntapi_OpenDiskSet (VixDiskLibHandle diskHandles[], size_t numberOfDisks,
   return set_new (diskHandles, numberOfDisks, openMode, 0, handle);
 }
 
-/* ---- first class disks by UUID ------------------------------------------ */
-/* The guide's FCD mount: OpenDisks with the FCD's UUID as the only name
- * and numberOfDisks = 1, on a connection made with a vStorageObjSpec
- * (VixDiskLib_Open checks that the name is that FCD), or on a local
- * connection whose dsSpec names a datastore folder with an FCD catalog
- * (the name then is an FCD ID of it, opened through a connection of its
- * own kept with the set).  VMware's crashes on NULL names; these are
- * clear errors, as is a count other than 1 on an FCD connection. */
-
-/* An FCD ID (a UUID or a prefix of one) that is no file of that name. */
-static int
-fcd_id_like (const char *name)
-{
-  size_t n = strlen (name);
-  if (n < 4 || n > 36 || strspn (name, "0123456789abcdefABCDEF-") != n)
-    return 0;
-  return access (name, F_OK) != 0;
-}
-
-/* Open FCD id of the datastore folder ds: a connection with a
- * vStorageObjSpec (*own) and its disk (*h). */
-static VixError
-open_fcd_of (const VixDiskLibConnectParams *p, const char *id, uint32 flags,
-             VixDiskLibConnection *own, VixDiskLibHandle *h)
-{
-  VixDiskLibConnectParams *cp = VixDiskLib_AllocateConnectParams ();
-  VixError err;
-  if (!cp)
-    return VIX_E_OUT_OF_MEMORY;
-  cp->specType = VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
-  cp->spec.vStorageObjSpec.id = (char *) id;
-  cp->spec.vStorageObjSpec.datastoreMoRef = p->spec.dsSpec.datastoreMoRef;
-  cp->spec.vStorageObjSpec.ssId = NULL;
-  err = VixDiskLib_ConnectEx (cp, (flags & VIXDISKLIB_FLAG_OPEN_READ_ONLY)
-                              != 0, NULL, NULL, own);
-  if (err == VIX_OK
-      && (err = VixDiskLib_Open (*own, NULL, flags, h)) != VIX_OK) {
-    VixDiskLib_Disconnect (*own);
-    *own = NULL;
-  }
-  VixDiskLib_FreeConnectParams (cp);
-  return err;
-}
-
-/* The FCD cases of OpenDisks: VIX_OK with *h and *own (NULL: not an FCD
- * case, open the names as paths), or the error. */
-static VixError
-open_disks_fcd (VixDiskLibConnection connection, const char *diskNames[],
-                size_t numberOfDisks, uint32 flags, VixDiskLibHandle *h,
-                VixDiskLibConnection *own)
-{
-  VixDiskLibConnectParams *p = NULL;
-  VixError err = VixDiskLib_GetConnectParams (connection, &p);
-  *own = NULL;
-  *h = NULL;
-  if (err != VIX_OK)
-    return err;
-  if (p->specType == VIXDISKLIB_SPEC_VSTORAGE_OBJECT && numberOfDisks != 1) {
-    say (1, "VixMntapi_OpenDisks: the connection names one first class "
-         "disk (vStorageObjSpec %s): give its UUID as the only name, with "
-         "numberOfDisks = 1 (not %zu)\n", p->spec.vStorageObjSpec.id
-         ? p->spec.vStorageObjSpec.id : "(no id)", numberOfDisks);
-    err = VIX_E_INVALID_ARG;
-  }
-  else if (p->specType == VIXDISKLIB_SPEC_DATASTORE
-           && !(p->serverName && *p->serverName)
-           && p->spec.dsSpec.datastoreMoRef && *p->spec.dsSpec.datastoreMoRef
-           && numberOfDisks == 1 && fcd_id_like (diskNames[0]))
-    err = open_fcd_of (p, diskNames[0], flags, own, h);
-  VixDiskLib_FreeConnectParams (p);
-  if (err != VIX_OK) {
-    char *txt = VixDiskLib_GetErrorText (err, NULL);
-    say (1, "VixMntapi_OpenDisks: %s: %s\n", diskNames[0],
-         txt ? txt : "cannot open");
-    VixDiskLib_FreeErrorText (txt);
-  }
-  return err;
-}
-
 MNT_API VixError
 VixMntapi_OpenDisks (VixDiskLibConnection connection, const char *diskNames[],
                      size_t numberOfDisks, uint32 openFlags,
@@ -491,8 +413,12 @@ VixMntapi_OpenDisks (VixDiskLibConnection connection, const char *diskNames[],
   VixDiskLibConnection own = NULL;
   if (!h)
     return VIX_E_OUT_OF_MEMORY;
-  VixError err = open_disks_fcd (connection, diskNames, numberOfDisks,
-                                 openFlags, &h[0], &own);
+  char why[512] = "";
+  VixError err = mnt_open_disks_fcd (connection, diskNames, numberOfDisks,
+                                     openFlags, &h[0], &own, why,
+                                     sizeof why);
+  if (why[0])
+    say (1, "VixMntapi_OpenDisks: %s\n", why);
   size_t i = own ? numberOfDisks : 0;
   for (; err == VIX_OK && i < numberOfDisks; i++)
     if ((err = VixDiskLib_Open (connection, diskNames[i], openFlags, &h[i]))
