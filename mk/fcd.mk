@@ -18,3 +18,12 @@ $(FCD_VIX_BACKUP): tests/fcd/fcd-vix-backup.c include/vdisk/vixDiskLib.h $(O)/co
 fcd-crash-long: tests
 	@VDISK=$(CURDIR)/$(O)/bin/vdisk VDISK_TOP=$(CURDIR) VDISK_BUILD=$(O) \
 	  FCD_KILLS=50 bash tests/fcd/test-fcd-crash.sh
+
+# VixMntapi on an FCD (run by tests/fcd/test-fcd-mntapi.sh); linked like a
+# VDDK program: -lvixMntapi -lvixDiskLib.
+FCD_MNTAPI := $(O)/tests/fcd-mntapi
+extra-tests: $(FCD_MNTAPI)
+$(FCD_MNTAPI): tests/fcd/fcd-mntapi.c include/vdisk/vixMntapi.h include/vdisk/vixDiskLib.h $(O)/compat/lib64/libvixMntapi.so.1 $(O)/compat/lib64/libvixMntapi.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(O)/compat/lib64 -lvixMntapi -lvixDiskLib \
+	  -Wl,-rpath,'$$ORIGIN/../compat/lib64:$$ORIGIN/../lib' $(LDFLAGS_ALL)

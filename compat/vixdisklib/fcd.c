@@ -2,7 +2,10 @@
  * vStorageObjSpec opens a disk of libvdisk's FCD catalog. */
 #include "vix.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- first class disks (VIXDISKLIB_SPEC_VSTORAGE_OBJECT) ----------------- */
 /* vStorageObjSpec {id, datastoreMoRef, ssId} of a local connection names
@@ -88,3 +91,64 @@ vix_fcd_access (const VixDiskLibConnectParams *p, const char *func, int disabled
   return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
 }
 
+
+/* ---- first class disks on a `vdisk serve` server ------------------------ */
+/* With serverName set (and the connection made by remote.c, not vSphere)
+ * the vStorageObjSpec names an FCD of the served datastore's catalog:
+ * the plugin's export "fcd:ID[@SSID]", prefixed "[datastoreMoRef] " when
+ * datastoreMoRef is set (the server checks it against its
+ * --datastore-name).  A snapshot is served read-only. */
+
+int
+vix_fcd_remote (const struct VixDiskLibConnectParam *c)
+{
+  return c && c->remote && !c->vsphere
+         && c->params.specType == VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
+}
+
+VixError
+vix_fcd_remote_open (const struct VixDiskLibConnectParam *c, const char *path,
+                     uint32_t vd_flags, vd_disk **disk)
+{
+  const char *func = "VixDiskLib_Open";
+  const VixDiskLibVStorageObjectSpec *o = &c->params.spec.vStorageObjSpec;
+  const char *id = o->id, *ds = o->datastoreMoRef;
+  int snap = o->ssId && *o->ssId;
+  char *export = NULL, *uri;
+  int rc;
+
+  if (!id || !*id)
+    return vix_error (VIX_E_INVALID_ARG, func, "vStorageObjSpec.id (the "
+                      "first class disk's UUID) is not set");
+  if (path && *path) {
+    /* the FCD's UUID: the ID of the spec or one it is a prefix of */
+    size_t n = strlen (id) < strlen (path) ? strlen (id) : strlen (path);
+    if (strncasecmp (path, id, n) != 0)
+      return vix_error (VIX_E_INVALID_ARG, func, "path \"%s\" is not the "
+                        "first class disk %s the connection names", path, id);
+    if (strlen (path) > strlen (id))
+      id = path;
+  }
+  if (asprintf (&export, "%s%s%sfcd:%s%s%s", ds && *ds ? "[" : "",
+                ds && *ds ? ds : "", ds && *ds ? "] " : "", id,
+                snap ? "@" : "", snap ? o->ssId : "") < 0)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "export name");
+  uri = vix_remote_uri (c, export);
+  if (!uri) {
+    free (export);
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+  }
+  vd_flags &= VD_OPEN_READ_ONLY;
+  if (snap)
+    vd_flags |= VD_OPEN_READ_ONLY;
+  rc = vd_disk_open (disk, uri, vd_flags);
+  free (uri);
+  if (rc < 0) {
+    free (export);
+    return vix_remote_error (rc, func, c);
+  }
+  vix_log (LOG_INFO, "VixDiskLib: first class disk \"%s\" on %s\n", export,
+           c->params.serverName);
+  free (export);
+  return VIX_OK;
+}

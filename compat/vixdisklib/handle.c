@@ -78,6 +78,15 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
     path = connection->params.spec.vStorageObjSpec.id;
     goto opened;
   }
+  if (vix_fcd_remote (connection)) {  /* first class disk on a server */
+    err = vix_fcd_remote_open (connection, path,
+                               (uint32_t) vix_open_flags (flags, connection),
+                               &disk);
+    if (err != VIX_OK)
+      return err;
+    path = connection->params.spec.vStorageObjSpec.id;
+    goto opened;
+  }
   if (!path || !*path)
     return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
 

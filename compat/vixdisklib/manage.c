@@ -137,7 +137,8 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
       || (err = vix_check_conn (srcConnection, func)) != VIX_OK)
     return err;
   if (!dstPath || !*dstPath || !vixCreateParams
-      || ((!srcPath || !*srcPath) && !vix_fcd_spec (&srcConnection->params)))
+      || ((!srcPath || !*srcPath) && !vix_fcd_spec (&srcConnection->params)
+          && !vix_fcd_remote (srcConnection)))
     return vix_error (VIX_E_INVALID_ARG, func,
                       "source, destination or create parameters missing");
   if ((err = fill_create_params (&p, vixCreateParams, func, dstPath))
@@ -156,6 +157,11 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
                                  func)) != VIX_OK)
       return err;
     vix_vs_disk_free (vs);
+  }
+  else if (vix_fcd_remote (srcConnection)) { /* first class disk on a server */
+    if ((err = vix_fcd_remote_open (srcConnection, srcPath, VD_OPEN_READ_ONLY,
+                                    &src)) != VIX_OK)
+      return err;
   }
   else if (srcConnection->remote) {
     char *uri = vix_remote_uri (srcConnection, srcPath);

@@ -211,6 +211,12 @@ VixError vix_fcd_open (const struct VixDiskLibConnectParam *c,
                        const char *path, uint32_t vd_flags, vd_disk **disk);
 VixError vix_fcd_access (const VixDiskLibConnectParams *p, const char *func,
                          int disabled);
+/* A remote (`vdisk serve`) connection whose spec is a vStorageObjSpec:
+ * Open reaches the server's export "[datastoreMoRef] fcd:ID[@SSID]". */
+int vix_fcd_remote (const struct VixDiskLibConnectParam *c);
+VixError vix_fcd_remote_open (const struct VixDiskLibConnectParam *c,
+                              const char *path, uint32_t vd_flags,
+                              vd_disk **disk);
 
 /* vsphere.c: connections to ESXi or vCenter (the remote rule: serverName
  * and port 443, a vmxSpec "moref=...", a thumbPrint, or

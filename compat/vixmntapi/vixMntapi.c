@@ -26,6 +26,7 @@
 
 #include "vdisk/vdisk.h"
 #include "vdisk/vixMntapi.h"
+#include "mnt-fcd.h"
 
 #define MNT_API __attribute__((visibility ("default")))
 #define SET_MAGIC 0x564d5354u   /* "VMST" */
@@ -165,6 +166,7 @@ struct VixDiskSetHandleStruct {
   struct sdisk *disks;
   size_t nvols;
   struct VixVolumeHandleStruct *vols;
+  VixDiskLibConnection conn;  /* made by OpenDisks for an FCD: disconnected */
 };
 
 static VixError
@@ -264,6 +266,8 @@ set_free (struct VixDiskSetHandleStruct *s)
   }
   for (size_t i = 0; i < s->nvols; i++)
     s->vols[i].magic = 0;
+  if (s->conn)
+    VixDiskLib_Disconnect (s->conn);
   if (s->mount_path)
     rmdir (s->mount_path);
   pthread_mutex_destroy (&s->lock);
@@ -406,11 +410,17 @@ VixMntapi_OpenDisks (VixDiskLibConnection connection, const char *diskNames[],
       return VIX_E_INVALID_ARG;
     }
   VixDiskLibHandle *h = calloc (numberOfDisks, sizeof *h);
+  VixDiskLibConnection own = NULL;
   if (!h)
     return VIX_E_OUT_OF_MEMORY;
-  VixError err = VIX_OK;
-  size_t i;
-  for (i = 0; i < numberOfDisks; i++)
+  char why[512] = "";
+  VixError err = mnt_open_disks_fcd (connection, diskNames, numberOfDisks,
+                                     openFlags, &h[0], &own, why,
+                                     sizeof why);
+  if (why[0])
+    say (1, "VixMntapi_OpenDisks: %s\n", why);
+  size_t i = own ? numberOfDisks : 0;
+  for (; err == VIX_OK && i < numberOfDisks; i++)
     if ((err = VixDiskLib_Open (connection, diskNames[i], openFlags, &h[i]))
         != VIX_OK) {
       char *txt = VixDiskLib_GetErrorText (err, NULL);
@@ -419,8 +429,13 @@ VixMntapi_OpenDisks (VixDiskLibConnection connection, const char *diskNames[],
       VixDiskLib_FreeErrorText (txt);
       break;
     }
-  if (err == VIX_OK)
+  if (err == VIX_OK) {
     err = set_new (h, numberOfDisks, openFlags, 1, handle);
+    if (err == VIX_OK)
+      (*handle)->conn = own;
+    else if (own)
+      VixDiskLib_Disconnect (own);
+  }
   else
     while (i-- > 0)
       VixDiskLib_Close (h[i]);

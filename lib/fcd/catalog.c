@@ -46,6 +46,26 @@ static const char *const schema[] = {
   NULL
 };
 
+/* Room for one more element in the array *vp (a pointer to the array's
+ * pointer) of *cap elements holding n: doubling, first elements at
+ * first. */
+int
+fcd_room (void *vp, size_t *cap, size_t n, size_t elem, size_t first,
+          const char *what)
+{
+  void *v, *nv;
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? *cap * 2 : first;
+  memcpy (&v, vp, sizeof v);
+  nv = nc < SIZE_MAX / elem ? realloc (v, nc * elem) : NULL;
+  if (!nv)
+    return vd_error (VD_ENOMEM, errno, "%s", what);
+  memcpy (vp, &nv, sizeof nv);
+  *cap = nc;
+  return 0;
+}
+
 int64_t
 fcd_now (void)
 {
@@ -494,16 +514,9 @@ fcd_load_snaps (struct vd_fcd_store *s, const char *uuid,
   if (e < 0)
     return e;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
-    if (cnt == cap) {
-      size_t nc = cap ? cap * 2 : 8;
-      struct snap_row *nv = realloc (v, nc * sizeof *v);
-      if (!nv) {
-        e = vd_error (VD_ENOMEM, errno, "snapshots");
-        break;
-      }
-      v = nv;
-      cap = nc;
-    }
+    if ((e = fcd_room (&v, &cap, cnt, sizeof *v, 8,
+                       "snapshots")) < 0)
+      break;
     struct snap_row *r = &v[cnt];
     memset (r, 0, sizeof *r);
     const char *id = (const char *) sqlite3_column_text (st, 0);
@@ -598,16 +611,9 @@ fcd_load_atts (struct vd_fcd_store *s, const char *uuid,
   if (e < 0)
     return e;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
-    if (cnt == cap) {
-      size_t nc = cap ? cap * 2 : 4;
-      struct att_row *nv = realloc (v, nc * sizeof *v);
-      if (!nv) {
-        e = vd_error (VD_ENOMEM, errno, "attachments");
-        break;
-      }
-      v = nv;
-      cap = nc;
-    }
+    if ((e = fcd_room (&v, &cap, cnt, sizeof *v, 4,
+                       "attachments")) < 0)
+      break;
     v[cnt].vmx = col_dup (st, 0);
     v[cnt].device = col_dup (st, 1);
     v[cnt].mode = col_dup (st, 2);

@@ -97,10 +97,124 @@ int64_t fcd_now (void);
 int fcd_rm_folder (const char *dir);
 int fcd_name_ok (const char *name);
 
-/* ops.c */
+int fcd_room (void *vp, size_t *cap, size_t n, size_t elem, size_t first,
+              const char *what);
+
+/* The first error wins: keep it past the cleanup calls. */
+#define KEEP(r, expr) do { int r_ = (expr); if ((r) == 0) (r) = r_; } while (0)
+
+/* common.c: what the operations share.
+ *
+ * An intent row is one operation's promise: written first (a transaction
+ * of its own), then file work that can be repeated, then one transaction
+ * that finishes the catalog change and removes the intent. */
+struct intent {
+  int64_t id;
+  char op[16];
+  char uuid[VD_FCD_ID_SIZE];
+  char ssid[VD_FCD_ID_SIZE];
+  char *arg, *arg2;
+  int step;
+};
+void fcd_intent_free (struct intent *in);
+/* The intent row (and the statement extra with uuid bound, when not
+ * NULL) in one transaction; sets in->id. */
+int fcd_intent_begin (struct vd_fcd_store *s, struct intent *in,
+                      const char *extra, const char *uuid);
+int fcd_intent_step (struct vd_fcd_store *s, struct intent *in, int step);
+int fcd_intent_done (struct vd_fcd_store *s, struct intent *in);
+/* Ends the open transaction: commit when r is 0, else roll back and
+ * return r. */
+int fcd_end (struct vd_fcd_store *s, int r);
+/* "fcd/UUID/fcd-00000N.vmdk" and "fcd/UUID/fcd.vmdk" (NULL: no memory) */
+char *fcd_link_rel (const char *uuid, int64_t n);
+char *fcd_base_rel (const char *uuid);
+const char *fcd_base_name (const char *path);
+/* Make the folder of a new FCD uuid; *rel and *abs: its base link
+ * (freed by the caller either way). */
+int fcd_new_folder (struct vd_fcd_store *s, const char *uuid, char **rel,
+                    char **abs);
+/* Open rel (relative to the datastore, checked by fcd_rel_ok) as a disk;
+ * never follows links out of the FCD's folder (no VD_OPEN_TRUSTED). */
+int fcd_open_rel (vd_disk **d, struct vd_fcd_store *s, const char *rel,
+                  uint32_t flags);
+/* The FCD's disk lock: nobody else writes the link rel now. */
+int fcd_check_no_writer (struct vd_fcd_store *s, const char *rel);
+/* Is changed block tracking on in the link rel?  (The disk is the truth:
+ * tracking may be turned on by hand.) */
+int fcd_top_cbt (struct vd_fcd_store *s, const char *rel, int *on);
+/* The row of id (in full or a unique prefix). */
+int fcd_load_id (struct vd_fcd_store *s, const char *id, struct fcd_row *row);
+/* Point every .vmx the FCD uuid of s is attached to at the link rel of
+ * the store at (s itself, or a relocation's destination). */
+int fcd_retarget (struct vd_fcd_store *s, struct vd_fcd_store *at,
+                  const char *uuid, const char *rel);
+/* Does the link new_rel open, and is it a child of parent_rel? */
+int fcd_child_of (struct vd_fcd_store *s, const char *new_rel,
+                  const char *parent_rel);
+int fcd_insert (struct vd_fcd_store *s, const char *uuid, const char *name,
+                const char *rel, uint64_t cap, int cbt);
+/* A new FCD named name: a new UUID in in->uuid, the intent in (op and
+ * args filled in by the caller), the FCD's folder, its base link made by
+ * make (which sets the capacity), the catalog row (with the metadata of
+ * the FCD meta_from, when not NULL).  A failure before the row is
+ * written rolls back; id (may be NULL) gets the new UUID. */
+typedef int (*fcd_make_fn) (const char *path, void *ctx, uint64_t *cap);
+int fcd_make_new (struct vd_fcd_store *s, struct intent *in,
+                  const char *name, fcd_make_fn make, void *ctx,
+                  const char *meta_from, char id[VD_FCD_ID_SIZE]);
+/* The intent in (op, ssid and arg2 filled in by the caller; uuid and arg,
+ * the new link, set here) and a new top link for the FCD row, a child of
+ * parent_rel (the top itself: snapshot; a snapshot's link: revert), made
+ * while the FCD's disk lock is held.  A failure after the intent rolls
+ * back (fcd_undo_new_top). */
+int fcd_new_top (struct vd_fcd_store *s, struct fcd_row *row,
+                 struct intent *in, const char *parent_rel);
+/* An FCD (id in full or by a prefix) with its snapshots, and the index k
+ * of the snapshot ssid among them. */
+struct fcd_at {
+  struct fcd_row row;
+  int have_row;
+  struct snap_row *sn;
+  size_t n, k;
+};
+int fcd_load_at (struct vd_fcd_store *s, const char *id, const char *ssid,
+                 struct fcd_at *a);
+void fcd_at_free (struct fcd_at *a);
+/* Roll back an FCD that was being made (create, register, from-snapshot):
+ * its folder goes, then the intent. */
+int fcd_undo_new (struct vd_fcd_store *s, struct intent *in);
+/* A new top link that never made it into the catalog: the .vmx entries
+ * point at the old top again, the new files go, then the intent. */
+int fcd_undo_new_top (struct vd_fcd_store *s, struct intent *in);
+
+/* recover.c */
+struct fcd_names {
+  char **v;
+  size_t n, cap;
+};
+int fcd_names_add (struct fcd_names *ns, const char *name);
+void fcd_names_free (struct fcd_names *ns);
 int fcd_recover (struct vd_fcd_store *s);
+/* The files of uuid's folder that no link uses: counted, given to cb,
+ * removed when remove is set. */
 int fcd_gc (struct vd_fcd_store *s, const char *uuid, int remove,
             vd_fcd_orphan_cb cb, void *payload, unsigned *count);
+/* What a killed library call leaves in the FCD folder (a work folder of
+ * vd_disk_create, a copy of vd_disk_grow) goes once the intent is done. */
+int fcd_sweep (struct vd_fcd_store *s, const char *uuid);
+/* fcd_sweep, then the intent goes. */
+int fcd_gc_done (struct vd_fcd_store *s, struct intent *in);
+
+/* What fcd_recover calls for an unfinished intent of each kind. */
+int fcd_recover_register (struct vd_fcd_store *s, struct intent *in);
+int fcd_do_delete (struct vd_fcd_store *s, struct intent *in);
+int fcd_recover_grow (struct vd_fcd_store *s, struct intent *in);
+int fcd_recover_snapshot (struct vd_fcd_store *s, struct intent *in);
+int fcd_do_snapdel (struct vd_fcd_store *s, struct intent *in);
+int fcd_recover_revert (struct vd_fcd_store *s, struct intent *in);
+int fcd_recover_relocate (struct vd_fcd_store *s, struct intent *in);
+int fcd_recover_attach (struct vd_fcd_store *s, struct intent *in);
 
 /* vmx.c: the .vmx of a VM folder; edits are written whole (temp file,
  * fsync, rename) */

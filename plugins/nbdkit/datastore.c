@@ -79,8 +79,8 @@ relname_ok (const char *name, const char **why)
   return 1;
 }
 
-/* Strip an optional "[datastore] " prefix. */
-static const char *
+/* (see plugin.h) */
+const char *
 strip_datastore (const char *name)
 {
   const char *close;

@@ -8,6 +8,8 @@
  *   create-export.c  "create:TYPE[,OPTIONS]:BYTES:PATH" and the
  *                    incomplete marker of a disk created over NBD
  *   meta-export.c    the text exports "meta:", "meta-set:" and "status:"
+ *   fcd-export.c     "fcd:ID[@SSID]": a first class disk of the
+ *                    datastore's catalog by its UUID (a snapshot: read-only)
  *
  * Written against the public libvdisk API only.  The objects are built
  * with -fvisibility=hidden: only nbdkit's plugin_init is exported.
@@ -156,6 +158,9 @@ struct fid path_fid (const char *path);
  * component may be a symlink; otherwise the folder must exist (without
  * symlinks) and the file must not. */
 char *resolve (const char *export, int must_exist);
+/* name without an optional "[datastore] " prefix (which must name this
+ * datastore when --datastore-name was given); NULL: another datastore. */
+const char *strip_datastore (const char *name);
 
 /* Read the datastore into *s (0), or report the error (-1). */
 int scan_datastore (struct scan *s);
@@ -207,6 +212,16 @@ void finish_created (struct entry *e);
 
 /* Forget the create: exports made (unload). */
 void free_made_list (void);
+
+/* ---- first class disks (fcd-export.c) -------------------------------- */
+
+/* Is export (after an optional "[datastore] " prefix) "fcd:..."? */
+int is_fcd_export (const char *export);
+/* Open "fcd:ID[@SSID]" (table_lock held): the FCD's top link, or the
+ * snapshot's link with *readonly set.  The link is then opened as the
+ * export of its path inside the datastore, with every check of such an
+ * export. */
+struct entry *open_fcd (const char *export, int *readonly);
 
 /* ---- text exports (meta-export.c) ------------------------------------ */
 

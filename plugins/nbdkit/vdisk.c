@@ -310,6 +310,8 @@ vdisk_open (int readonly)
   pthread_mutex_lock (&table_lock);
   if (strncmp (export, "create:", 7) == 0)
     e = open_create (export, readonly);
+  else if (is_fcd_export (export))
+    e = open_fcd (export, &readonly);
   else
     e = open_existing (export, readonly);
   pthread_mutex_unlock (&table_lock);

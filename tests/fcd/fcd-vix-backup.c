@@ -7,7 +7,11 @@
  *   fcd-vix-backup DATASTORE FCDID SSID OUT.raw
  *
  * OUT.raw gets the snapshot's capacity (holes where nothing is allocated).
- * Run by tests/fcd/test-fcd-vix.sh; links only libvixDiskLib.
+ * Run by tests/fcd/test-fcd-vix.sh and test-fcd-serve.sh; links only
+ * libvixDiskLib.  FCD_VIX_SERVER set: serverName (a `vdisk serve`
+ * server, "unix:/path" for its socket) with credType UID from
+ * FCD_VIX_USER and FCD_VIX_PASSWORD; DATASTORE is then the served
+ * datastore's name.
  * FCD_VIX_ACCESS=prepare or end: make only that call and stop; hold: open
  * the FCD (by its UUID as the path) for writing until stdin closes. */
 #include <fcntl.h>
@@ -44,6 +48,12 @@ main (int argc, char **argv)
   cp->spec.vStorageObjSpec.id = argv[2];
   cp->spec.vStorageObjSpec.datastoreMoRef = argv[1];
   cp->spec.vStorageObjSpec.ssId = argv[3];
+  if (getenv ("FCD_VIX_SERVER")) {
+    cp->serverName = getenv ("FCD_VIX_SERVER");
+    cp->credType = VIXDISKLIB_CRED_UID;
+    cp->creds.uid.userName = getenv ("FCD_VIX_USER");
+    cp->creds.uid.password = getenv ("FCD_VIX_PASSWORD");
+  }
   /* FCD_VIX_ACCESS=prepare|end: only that call (a backup held open) */
   const char *only = getenv ("FCD_VIX_ACCESS");
   if (only && strcmp (only, "end") == 0) {

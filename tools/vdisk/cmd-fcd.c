@@ -1,13 +1,15 @@
-/* vdisk fcd ACTION DATASTORE ...: first class disks (vd_fcd_*). */
+/* vdisk fcd ACTION [DATASTORE] ...: first class disks (vd_fcd_*). */
 #include "vdisk-tool.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct fopts {
+  const char *verb;
   int json, del, remove;
   const char *name, *desc, *mode, *since, *type;
   uint64_t size;
@@ -263,15 +265,288 @@ read_cmd (vd_fcd_store *s, const char *verb, const char *ref,
   return r;
 }
 
+/* ---- the actions: a[0..n-1] are the arguments after the datastore ---- */
+
 static int
-nargs (const char *verb, int have, int want)
+act_create (vd_fcd_store *s, char **a, int n, const struct fopts *o)
 {
-  if (have != want) {
-    usage_error ("fcd", "%s: expected %d argument(s) after the action", verb,
-                 want);
-    return 0;
+  char id[VD_FCD_ID_SIZE];
+  enum vd_type t = o->type ? vd_type_from_name (o->type) : 0;
+  (void) a, (void) n;
+  if (!o->name || !o->have_size)
+    return usage_error ("fcd", "create: --name and --size are required");
+  if (o->type && t == VD_TYPE_UNKNOWN)
+    return usage_error ("fcd", "create: unknown type '%s'", o->type);
+  if (vd_fcd_create (s, o->name, o->size, t, id) < 0)
+    return fail ();
+  return print_id (o->json, "id", id);
+}
+
+static int
+act_register (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  char id[VD_FCD_ID_SIZE];
+  (void) n;
+  if (vd_fcd_register (s, a[0], o->name, id) < 0)
+    return fail ();
+  return print_id (o->json, "id", id);
+}
+
+static int
+act_list (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  struct lst l = { o->json, 0 };
+  int r = 0;
+  (void) a, (void) n;
+  if (o->json)
+    printf ("[");
+  if (vd_fcd_list (s, list_cb, &l) < 0)
+    r = fail ();
+  if (o->json)
+    printf ("]\n");
+  return r;
+}
+
+static int
+act_info (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return info (s, a[0], o->json);
+}
+
+static int
+act_delete (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_delete (s, a[0]) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_rename (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_rename (s, a[0], a[1]) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_meta (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  struct lst l = { o->json, 0 };
+  int r = 0;
+  if (o->del && n != 2)
+    return usage_error ("fcd", "meta: expected ID [KEY [VALUE]] or --delete "
+                        "ID KEY");
+  if (o->del || n == 3)
+    return vd_fcd_set_meta (s, a[0], a[1], o->del ? NULL : a[2]) < 0
+           ? fail () : ok_json (o->json);
+  if (o->json)
+    printf ("{");
+  if (n == 1) {
+    if (vd_fcd_list_meta (s, a[0], meta_cb, &l) < 0)
+      r = fail ();
   }
-  return 1;
+  else {
+    struct pick pk = { a[1], NULL };
+    if (vd_fcd_list_meta (s, a[0], pick_cb, &pk) < 0)
+      r = fail ();
+    else if (!pk.v) {
+      fprintf (stderr, "vdisk: fcd meta: no key %s\n", a[1]);
+      r = 1;
+    }
+    else if (o->json) {
+      json_str (stdout, a[1]);
+      printf (": ");
+      json_str (stdout, pk.v);
+    }
+    else
+      printf ("%s\n", pk.v);
+    free (pk.v);
+  }
+  if (o->json)
+    printf ("}\n");
+  return r;
+}
+
+static int
+act_grow (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  uint64_t sz;
+  (void) n;
+  if (parse_size (a[1], &sz) < 0)
+    return usage_error ("fcd", "grow: bad size '%s'", a[1]);
+  return vd_fcd_grow (s, a[0], sz) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_snapshot (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  char id[VD_FCD_ID_SIZE];
+  (void) n;
+  if (vd_fcd_snapshot (s, a[0], o->desc, id) < 0)
+    return fail ();
+  return print_id (o->json, "snapshot", id);
+}
+
+static int
+act_snapshots (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  struct lst l = { o->json, 0 };
+  int r = 0;
+  (void) n;
+  if (o->json)
+    printf ("[");
+  if (vd_fcd_list_snapshots (s, a[0], snap_cb, &l) < 0)
+    r = fail ();
+  if (o->json)
+    printf ("]\n");
+  return r;
+}
+
+static int
+act_snapdel (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_delete_snapshot (s, a[0], a[1]) < 0 ? fail ()
+                                                    : ok_json (o->json);
+}
+
+static int
+act_revert (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_revert (s, a[0], a[1]) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_from_snapshot (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  char id[VD_FCD_ID_SIZE];
+  (void) n;
+  if (!o->name)
+    return usage_error ("fcd", "from-snapshot: --name is required");
+  if (vd_fcd_from_snapshot (s, a[0], a[1], o->name, id) < 0)
+    return fail ();
+  return print_id (o->json, "id", id);
+}
+
+static int
+act_read (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return read_cmd (s, o->verb, a[0], o);
+}
+
+static int
+act_attach (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  int mode = VD_FCD_PERSISTENT;
+  (void) n;
+  if (o->mode && strcmp (o->mode, "independent_nonpersistent") == 0)
+    mode = VD_FCD_INDEPENDENT_NONPERSISTENT;
+  else if (o->mode && strcmp (o->mode, "persistent") != 0)
+    return usage_error ("fcd", "attach: --mode is persistent or "
+                        "independent_nonpersistent");
+  return vd_fcd_attach (s, a[0], a[1], mode) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_detach (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_detach (s, a[0], a[1]) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_relocate (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_relocate (s, a[0], a[1]) < 0 ? fail () : ok_json (o->json);
+}
+
+static int
+act_access (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  (void) n;
+  return vd_fcd_set_relocation_disabled (s, a[0], o->verb[0] == 'p') < 0
+         ? fail () : ok_json (o->json);
+}
+
+static int
+act_reconcile (vd_fcd_store *s, char **a, int n, const struct fopts *o)
+{
+  struct lst l = { o->json, 0 };
+  int r = 0;
+  (void) a, (void) n;
+  if (o->json)
+    printf ("{\"orphans\": [");
+  int k = vd_fcd_reconcile (s, o->remove, orphan_cb, &l);
+  if (k < 0)
+    r = fail ();
+  if (o->json)
+    printf ("], \"count\": %d, \"removed\": %s}\n", k < 0 ? 0 : k,
+            o->remove && k > 0 ? "true" : "false");
+  return r;
+}
+
+struct action {
+  const char *verb;
+  int min, max;        /* arguments after the datastore */
+  int create;          /* makes the catalog when absent */
+  int (*fn) (vd_fcd_store *, char **, int, const struct fopts *);
+};
+
+static const struct action actions[] = {
+  { "create", 0, 0, 1, act_create },
+  { "register", 1, 1, 1, act_register },
+  { "list", 0, 0, 0, act_list },
+  { "info", 1, 1, 0, act_info },
+  { "delete", 1, 1, 0, act_delete },
+  { "rename", 2, 2, 0, act_rename },
+  { "meta", 1, 3, 0, act_meta },
+  { "grow", 2, 2, 0, act_grow },
+  { "snapshot", 1, 1, 0, act_snapshot },
+  { "snapshots", 1, 1, 0, act_snapshots },
+  { "snapshot-delete", 2, 2, 0, act_snapdel },
+  { "revert", 2, 2, 0, act_revert },
+  { "from-snapshot", 2, 2, 0, act_from_snapshot },
+  { "cat", 1, 1, 0, act_read },
+  { "map", 1, 1, 0, act_read },
+  { "changes", 1, 1, 0, act_read },
+  { "attach", 2, 2, 0, act_attach },
+  { "detach", 2, 2, 0, act_detach },
+  { "relocate", 2, 2, 0, act_relocate },
+  { "prepare-access", 1, 1, 0, act_access },
+  { "end-access", 1, 1, 0, act_access },
+  { "reconcile", 0, 0, 0, act_reconcile },
+  { NULL, 0, 0, 0, NULL }
+};
+
+static int
+is_folder (const char *p)
+{
+  struct stat st;
+  return stat (p, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+/* The datastore: --datastore, else the old first argument (more
+ * arguments than the action takes, or a folder where one more is
+ * allowed), else $VDISK_DATASTORE, else the current folder when it holds
+ * a catalog.  Takes the first argument when it is the datastore. */
+static const char *
+pick_datastore (const struct action *ac, const char *opt, char ***a, int *n)
+{
+  if (opt)
+    return opt;
+  if (*n > ac->max || (*n - 1 >= ac->min && is_folder ((*a)[0]))) {
+    (*n)--;
+    return *(*a)++;
+  }
+  const char *env = getenv ("VDISK_DATASTORE");
+  if (env && *env)
+    return env;
+  if (access ("fcd-catalog.db", F_OK) == 0)
+    return ".";
+  return NULL;
 }
 
 static int
@@ -282,13 +557,15 @@ run (int argc, char **argv)
     { "name", required_argument, NULL, 'n' },
     { "size", required_argument, NULL, 's' },
     { "type", required_argument, NULL, 't' },
-    { "description", required_argument, NULL, 'd' },
+    { "datastore", required_argument, NULL, 'd' },
+    { "description", required_argument, NULL, 'E' },
     { "mode", required_argument, NULL, 'm' },
     { "since", required_argument, NULL, 'S' },
     { "delete", no_argument, NULL, 'D' },
     { "remove", no_argument, NULL, 'R' },
     OPT_HELP, { 0 } };
   struct fopts o = { 0 };
+  const char *dsopt = NULL;
   int c;
   while ((c = getopt_long (argc, argv, "jn:s:t:d:m:", opts, NULL)) != -1) {
     switch (c) {
@@ -300,7 +577,8 @@ run (int argc, char **argv)
       o.have_size = 1;
       break;
     case 't': o.type = optarg; break;
-    case 'd': o.desc = optarg; break;
+    case 'd': dsopt = optarg; break;
+    case 'E': o.desc = optarg; break;
     case 'm': o.mode = optarg; break;
     case 'S': o.since = optarg; break;
     case 'D': o.del = 1; break;
@@ -308,235 +586,56 @@ run (int argc, char **argv)
     default: return usage_error ("fcd", "invalid option");
     }
   }
-  if (argc - optind < 2)
-    return usage_error ("fcd", "expected an action and a DATASTORE");
-  const char *verb = argv[optind], *ds = argv[optind + 1];
-  char **a = argv + optind + 2;
-  int n = argc - optind - 2, create = strcmp (verb, "create") == 0
-                                      || strcmp (verb, "register") == 0;
-  static const char *const known[] = {
-    "create", "register", "list", "info", "delete", "rename", "meta", "grow",
-    "snapshot", "snapshots", "snapshot-delete", "revert", "from-snapshot",
-    "cat", "map", "changes", "attach", "detach", "relocate", "reconcile",
-    "prepare-access", "end-access", NULL };
-  int ok = 0;
-  for (int i = 0; known[i]; i++)
-    ok |= strcmp (known[i], verb) == 0;
-  if (!ok)
-    return usage_error ("fcd", "unknown action '%s'", verb);
+  if (argc - optind < 1)
+    return usage_error ("fcd", "expected an action");
+  const struct action *ac = actions;
+  o.verb = argv[optind];
+  while (ac->verb && strcmp (ac->verb, o.verb) != 0)
+    ac++;
+  if (!ac->verb)
+    return usage_error ("fcd", "unknown action '%s'", o.verb);
+  char **a = argv + optind + 1;
+  int n = argc - optind - 1;
+  const char *ds = pick_datastore (ac, dsopt, &a, &n);
+  if (!ds)
+    return usage_error ("fcd", "%s: no datastore: give --datastore DS (or "
+                        "DATASTORE before the arguments), set "
+                        "VDISK_DATASTORE, or run it in a datastore folder",
+                        o.verb);
+  if (n < ac->min || n > ac->max) {
+    if (ac->min == ac->max)
+      return usage_error ("fcd", "%s: expected %d argument(s) after the "
+                          "action and datastore", o.verb, ac->min);
+    return usage_error ("fcd", "%s: expected %d to %d arguments after the "
+                        "action and datastore", o.verb, ac->min, ac->max);
+  }
   vd_fcd_store *s;
-  if (vd_fcd_store_open (&s, ds, create ? VD_FCD_CREATE : 0) < 0)
+  if (vd_fcd_store_open (&s, ds, ac->create ? VD_FCD_CREATE : 0) < 0)
     return fail ();
-  char id[VD_FCD_ID_SIZE];
-  struct lst l = { o.json, 0 };
-  int r = 0;
-
-  if (strcmp (verb, "create") == 0) {
-    enum vd_type t = o.type ? vd_type_from_name (o.type) : 0;
-    if (!nargs (verb, n, 0))
-      r = 1;
-    else if (!o.name || !o.have_size)
-      r = usage_error ("fcd", "create: --name and --size are required");
-    else if (o.type && t == VD_TYPE_UNKNOWN)
-      r = usage_error ("fcd", "create: unknown type '%s'", o.type);
-    else if (vd_fcd_create (s, o.name, o.size, t, id) < 0)
-      r = fail ();
-    else
-      print_id (o.json, "id", id);
-  }
-  else if (strcmp (verb, "register") == 0) {
-    if (!nargs (verb, n, 1))
-      r = 1;
-    else if (vd_fcd_register (s, a[0], o.name, id) < 0)
-      r = fail ();
-    else
-      print_id (o.json, "id", id);
-  }
-  else if (strcmp (verb, "list") == 0) {
-    if (!nargs (verb, n, 0))
-      r = 1;
-    else {
-      if (o.json)
-        printf ("[");
-      if (vd_fcd_list (s, list_cb, &l) < 0)
-        r = fail ();
-      if (o.json)
-        printf ("]\n");
-    }
-  }
-  else if (strcmp (verb, "info") == 0)
-    r = nargs (verb, n, 1) ? info (s, a[0], o.json) : 1;
-  else if (strcmp (verb, "delete") == 0) {
-    if (!nargs (verb, n, 1))
-      r = 1;
-    else
-      r = vd_fcd_delete (s, a[0]) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "rename") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_rename (s, a[0], a[1]) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "meta") == 0) {
-    if (n < 1 || n > 3 || (o.del && n != 2))
-      r = usage_error ("fcd", "meta: expected ID [KEY [VALUE]] or --delete "
-                       "ID KEY");
-    else if (o.del || n == 3)
-      r = vd_fcd_set_meta (s, a[0], a[1], o.del ? NULL : a[2]) < 0
-          ? fail () : ok_json (o.json);
-    else {
-      if (o.json)
-        printf ("{");
-      if (n == 1) {
-        if (vd_fcd_list_meta (s, a[0], meta_cb, &l) < 0)
-          r = fail ();
-      }
-      else {
-        struct pick pk = { a[1], NULL };
-        if (vd_fcd_list_meta (s, a[0], pick_cb, &pk) < 0)
-          r = fail ();
-        else if (!pk.v) {
-          fprintf (stderr, "vdisk: fcd meta: no key %s\n", a[1]);
-          r = 1;
-        }
-        else if (o.json) {
-          json_str (stdout, a[1]);
-          printf (": ");
-          json_str (stdout, pk.v);
-        }
-        else
-          printf ("%s\n", pk.v);
-        free (pk.v);
-      }
-      if (o.json)
-        printf ("}\n");
-    }
-  }
-  else if (strcmp (verb, "grow") == 0) {
-    uint64_t sz;
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else if (parse_size (a[1], &sz) < 0)
-      r = usage_error ("fcd", "grow: bad size '%s'", a[1]);
-    else
-      r = vd_fcd_grow (s, a[0], sz) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "snapshot") == 0) {
-    if (!nargs (verb, n, 1))
-      r = 1;
-    else if (vd_fcd_snapshot (s, a[0], o.desc, id) < 0)
-      r = fail ();
-    else
-      print_id (o.json, "snapshot", id);
-  }
-  else if (strcmp (verb, "snapshots") == 0) {
-    if (!nargs (verb, n, 1))
-      r = 1;
-    else {
-      if (o.json)
-        printf ("[");
-      if (vd_fcd_list_snapshots (s, a[0], snap_cb, &l) < 0)
-        r = fail ();
-      if (o.json)
-        printf ("]\n");
-    }
-  }
-  else if (strcmp (verb, "snapshot-delete") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_delete_snapshot (s, a[0], a[1]) < 0 ? fail ()
-                                                     : ok_json (o.json);
-  }
-  else if (strcmp (verb, "revert") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_revert (s, a[0], a[1]) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "from-snapshot") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else if (!o.name)
-      r = usage_error ("fcd", "from-snapshot: --name is required");
-    else if (vd_fcd_from_snapshot (s, a[0], a[1], o.name, id) < 0)
-      r = fail ();
-    else
-      print_id (o.json, "id", id);
-  }
-  else if (strcmp (verb, "cat") == 0 || strcmp (verb, "map") == 0
-           || strcmp (verb, "changes") == 0)
-    r = nargs (verb, n, 1) ? read_cmd (s, verb, a[0], &o) : 1;
-  else if (strcmp (verb, "attach") == 0) {
-    int mode = VD_FCD_PERSISTENT;
-    if (o.mode && strcmp (o.mode, "independent_nonpersistent") == 0)
-      mode = VD_FCD_INDEPENDENT_NONPERSISTENT;
-    else if (o.mode && strcmp (o.mode, "persistent") != 0)
-      return vd_fcd_store_close (s), usage_error ("fcd", "attach: --mode is "
-                                                  "persistent or "
-                                                  "independent_nonpersistent");
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_attach (s, a[0], a[1], mode) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "detach") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_detach (s, a[0], a[1]) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "relocate") == 0) {
-    if (!nargs (verb, n, 2))
-      r = 1;
-    else
-      r = vd_fcd_relocate (s, a[0], a[1]) < 0 ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "prepare-access") == 0
-           || strcmp (verb, "end-access") == 0) {
-    if (!nargs (verb, n, 1))
-      r = 1;
-    else
-      r = vd_fcd_set_relocation_disabled (s, a[0], verb[0] == 'p') < 0
-          ? fail () : ok_json (o.json);
-  }
-  else if (strcmp (verb, "reconcile") == 0) {
-    if (!nargs (verb, n, 0))
-      r = 1;
-    else {
-      if (o.json)
-        printf ("{\"orphans\": [");
-      int k = vd_fcd_reconcile (s, o.remove, orphan_cb, &l);
-      if (k < 0)
-        r = fail ();
-      if (o.json)
-        printf ("], \"count\": %d, \"removed\": %s}\n", k < 0 ? 0 : k,
-                o.remove && k > 0 ? "true" : "false");
-    }
-  }
+  int r = ac->fn (s, a, n, &o);
   vd_fcd_store_close (s);
   return r;
 }
 
 const struct command cmd_fcd = {
-  "fcd", run, "ACTION [--json] DATASTORE [ID[@SSID]] [ARGS]",
+  "fcd", run, "ACTION [--json] [-d DATASTORE | DATASTORE] [ID[@SSID]] [ARGS]",
   "First class disks: disks named by UUID in a datastore catalog, with "
   "their own snapshots, revert, disk-from-snapshot and attachments.",
-  "  actions (DATASTORE is a folder; ID a UUID or a unique prefix):\n"
-  "    create --name N --size S [--type T] DATASTORE\n"
-  "    register [--name N] DATASTORE DISK\n"
-  "    list DATASTORE | info DATASTORE ID | delete DATASTORE ID\n"
-  "    rename DATASTORE ID NAME | grow DATASTORE ID SIZE\n"
-  "    meta DATASTORE ID [KEY [VALUE]] | meta --delete DATASTORE ID KEY\n"
-  "    snapshot [--description D] DATASTORE ID | snapshots DATASTORE ID\n"
-  "    snapshot-delete DATASTORE ID SSID | revert DATASTORE ID SSID\n"
-  "    from-snapshot --name N DATASTORE ID SSID\n"
-  "    cat | map | changes --since CID  DATASTORE ID[@SSID]\n"
-  "    attach [--mode persistent|independent_nonpersistent] DATASTORE ID "
-  "VMFOLDER\n"
-  "    detach DATASTORE ID VMFOLDER | relocate DATASTORE ID DEST\n"
-  "    prepare-access | end-access DATASTORE ID  (relocation disabled)\n"
-  "    reconcile [--remove] DATASTORE\n"
+  "  actions (ID a UUID or a unique prefix; DS the datastore, a folder):\n"
+  "    create --name N --size S [--type T] DS\n"
+  "    register [--name N] DISK | list\n"
+  "    info ID | delete ID | rename ID NAME | grow ID SIZE\n"
+  "    meta ID [KEY [VALUE]] | meta --delete ID KEY\n"
+  "    snapshot [--description D] ID | snapshots ID\n"
+  "    snapshot-delete ID SSID | revert ID SSID\n"
+  "    from-snapshot --name N ID SSID\n"
+  "    cat | map | changes --since CID  ID[@SSID]\n"
+  "    attach [--mode persistent|independent_nonpersistent] ID VMFOLDER\n"
+  "    detach ID VMFOLDER | relocate ID DEST\n"
+  "    prepare-access | end-access ID  (relocation disabled)\n"
+  "    reconcile [--remove]\n"
+  "  the datastore: -d, --datastore DS; else a DS before the arguments\n"
+  "  (vdisk fcd info DS ID); else $VDISK_DATASTORE; else the current\n"
+  "  folder when it holds fcd-catalog.db\n"
   "  -j, --json            machine-readable output\n",
 };

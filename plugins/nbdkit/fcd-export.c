@@ -1,0 +1,114 @@
+/* nbdkit-vdisk-plugin: first class disks by ID.  "fcd:ID" serves the FCD
+ * ID (its UUID in full or a unique prefix) of the datastore's catalog
+ * (fcd-catalog.db, libvdisk's vd_fcd_* API); "fcd:ID@SSID" serves its
+ * snapshot SSID, always read-only.  The catalog only says which link of
+ * the datastore that is: the link is then served as the export of its
+ * path, with the same checks (no symbolic link, a descriptor no disk uses
+ * as an extent, every file opened inside the datastore). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+
+#define FCD_PREFIX "fcd:"
+
+int
+is_fcd_export (const char *export)
+{
+  const char *rest = strip_datastore (export);
+  return rest && strncmp (rest, FCD_PREFIX, strlen (FCD_PREFIX)) == 0;
+}
+
+/* An ID or a prefix of one: 1 to 36 hex digits and dashes. */
+static int
+id_ok (const char *s, size_t n)
+{
+  if (n == 0 || n >= VD_FCD_ID_SIZE)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!strchr ("0123456789abcdefABCDEF-", s[i]))
+      return 0;
+  return 1;
+}
+
+static void
+fail_lib (const char *export)
+{
+  const struct vd_error *e = vd_last_error ();
+  nbdkit_error ("export '%.64s': %s", export,
+                e->message && *e->message ? e->message : "failed");
+  nbdkit_set_error (e->code == VD_ENOENT ? ENOENT
+                    : e->code == VD_ELOCKED ? EBUSY : EINVAL);
+}
+
+/* The absolute path of the link export names (malloc'd), or NULL with
+ * the error reported. */
+static char *
+fcd_link_path (const char *export, const char *id, const char *ssid)
+{
+  vd_fcd_store *st;
+  char *path = NULL;
+  if (vd_fcd_store_open (&st, datastore, 0) < 0) {
+    fail_lib (export);
+    return NULL;
+  }
+  if (!ssid) {
+    struct vd_fcd_info info;
+    if (vd_fcd_get_info (st, id, &info) == 0)
+      path = strdup (info.path ? info.path : "");
+  }
+  else {
+    /* a snapshot's link is never written: a reader does not wait */
+    vd_disk *d;
+    struct vd_link_info li;
+    if (vd_fcd_open (&d, st, id, ssid, VD_OPEN_READ_ONLY) == 0) {
+      if (vd_disk_get_link_info (d, 0, &li) == 0 && li.path)
+        path = strdup (li.path);
+      vd_disk_close (d);
+    }
+  }
+  if (!path && vd_last_error ()->code != VD_OK)
+    fail_lib (export);
+  else if (!path)
+    nbdkit_set_error (ENOMEM);
+  vd_fcd_store_close (st);
+  return path;
+}
+
+struct entry *
+open_fcd (const char *export, int *readonly)
+{
+  const char *rest = strip_datastore (export) + strlen (FCD_PREFIX);
+  const char *at = strchr (rest, '@');
+  char id[VD_FCD_ID_SIZE], ssid[VD_FCD_ID_SIZE];
+  size_t n = at ? (size_t) (at - rest) : strlen (rest);
+  struct entry *e = NULL;
+
+  if (!id_ok (rest, n) || (at && !id_ok (at + 1, strlen (at + 1)))) {
+    nbdkit_error ("export '%.64s': refused: not fcd:ID or fcd:ID@SSID (an "
+                  "ID is a UUID or a prefix of one)", export);
+    nbdkit_set_error (EINVAL);
+    return NULL;
+  }
+  snprintf (id, sizeof id, "%.*s", (int) n, rest);
+  if (at)
+    snprintf (ssid, sizeof ssid, "%s", at + 1);
+  char *path = fcd_link_path (export, id, at ? ssid : NULL);
+  if (!path)
+    return NULL;
+  size_t dl = strlen (datastore);
+  if (strncmp (path, datastore, dl) != 0 || path[dl] != '/') {
+    nbdkit_error ("export '%.64s': refused: the catalog names a disk "
+                  "outside the datastore", export);
+    nbdkit_set_error (EINVAL);
+  }
+  else {
+    if (at)
+      *readonly = 1;      /* a snapshot is never written */
+    e = open_existing (path + dl + 1, *readonly);
+  }
+  free (path);
+  return e;
+}
