@@ -1,27 +1,21 @@
-/* The datastore file I/O backend: a file on a vSphere datastore read
- * through the datastore HTTP file service,
+/* The datastore file I/O backend (io-https.h): a file on a vSphere
+ * datastore read through the datastore HTTP file service,
  *   GET https://HOST/folder/PATH?dcPath=DC&dsName=DS   (Range: bytes=A-B)
- * with the session cookie of a vd_vsphere session (lib/vsphere/), a
- * block cache and sequential read-ahead.  Read-only.
+ * with curl handles of the session that opened it (a vd_https_session
+ * table: this tier never calls up), a block cache and sequential
+ * read-ahead.  Read-only.
  *
  * The first request of every file asks for its first byte: the answer's
  * Content-Range gives the size, and a server that answers 200 (it
  * ignores Range) is refused there, before it sends the whole file.
- * Every later answer must be 206 with exactly the bytes asked for.
- *
- * Also the vsphere:// URI (vdisk.h) and vd_disk_open_vsphere's glue. */
-#include "vsphere/vsphere-internal.h"
+ * Every later answer must be 206 with exactly the bytes asked for. */
+#include "io/io-https.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int
-vd__is_vsphere_uri (const char *path)
-{
-  return path && strncmp (path, "vsphere://", 10) == 0;
-}
+#include <strings.h>
 
 #ifndef VD_HAVE_VSPHERE
 
@@ -33,22 +27,19 @@ vd__io_is_https (const struct vd_io *io)
 }
 
 int
-vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
-                       struct vd_io *near)
-{
-  (void) rw; (void) near;
-  *out = NULL;
-  return vd_error (VD_ENOTSUP, 0, "%s: this libvdisk was built without "
-                   "vSphere support (libcurl, libxml2, OpenSSL)", uri);
-}
-
-int
 vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
                       const char *name, int rw)
 {
   (void) near; (void) rw;
   *out = NULL;
   return vd_error (VD_ENOTSUP, 0, "%s: no vSphere support", name);
+}
+
+int
+vd__io_https_parent (struct vd_io **out, struct vd_io *near,
+                     const char *uri, int rw)
+{
+  return vd__io_https_sibling (out, near, uri, rw);
 }
 
 #else /* VD_HAVE_VSPHERE */
@@ -99,7 +90,9 @@ struct https_io {
   struct stream st;
   uint64_t seq_end;               /* end of the previous read */
   uint64_t seq_run;               /* bytes read sequentially so far */
-  struct vd_vsphere *s;
+  const struct vd_https_session *sops;
+  void *sctx;                     /* the session (one reference) */
+  char *base, *host;              /* https://HOST:PORT, HOST:PORT */
   char *dc, *ds, *path;           /* datacenter, datastore, "folder/file" */
   char *url;
   CURL *h;
@@ -228,7 +221,7 @@ again:
                      f->io.name, range, curl_easy_strerror (c));
   if ((g.status == 401 || g.status == 403) && !relogged) {
     relogged = 1;
-    int r = vd__vs_relogin (f->s);
+    int r = f->sops->relogin (f->sctx);
     if (r == 0)
       goto again;
     return r;
@@ -431,7 +424,7 @@ st_start (struct https_io *f, uint64_t off)
   st_stop (f);
   if (!st->ring && !(st->ring = malloc (RING)))
     return vd_error (VD_ENOMEM, errno, "%s: stream buffer", f->io.name);
-  if (!st->h && !(st->h = vd__vs_curl (f->s)))
+  if (!st->h && !(st->h = f->sops->curl (f->sctx)))
     return VD_ENOMEM;
   st->f = f;
   st->start = off;
@@ -625,8 +618,10 @@ https_close (struct vd_io *io)
   if (f->h)
     curl_easy_cleanup (f->h);
   free (f->dc); free (f->ds); free (f->path); free (f->url);
+  free (f->base); free (f->host);
   pthread_mutex_destroy (&f->mu);
-  vd__vs_unref (f->s);
+  if (f->sops)
+    f->sops->unref (f->sctx);
 }
 
 static const struct vd_io_ops https_ops = {
@@ -680,35 +675,40 @@ folder_url (CURL *h, const char *base, const char *dc, const char *ds,
   return u;
 }
 
-/* "[ds] folder/file" -> ds, "folder/file" */
-static int
-parse_dspath (const char *dspath, char **ds, char **path)
+int
+vd__https_split_dspath (const char *dspath, char **ds, char **path)
 {
   const char *e;
   char qb[96];
+  size_t n;
   *ds = *path = NULL;
   if (!dspath || dspath[0] != '[' || !(e = strchr (dspath, ']'))
       || e == dspath + 1)
     return vd_error (VD_EINVAL, 0, "\"%s\": not a datastore path "
-                     "(\"[datastore] folder/disk.vmdk\")",
+                     "(\"[datastore] folder/file\")",
                      dspath ? vd__quote (qb, sizeof qb, dspath,
                                          strlen (dspath)) : "");
   *ds = strndup (dspath + 1, (size_t) (e - dspath - 1));
-  e++;
-  while (*e == ' ')
-    e++;
-  *path = strdup (e);
-  if (!*ds || !*path)
+  *path = strdup (e + 1 + strspn (e + 1, " "));
+  if (!*ds || !*path) {
+    free (*ds); free (*path);
+    *ds = *path = NULL;
     return vd_error (VD_ENOMEM, errno, "path");
-  if (!**path || strstr (*path, "..") || (*path)[0] == '/')
+  }
+  n = strlen (*path);
+  if (!n || strstr (*path, "..") || (*path)[0] == '/' || (*path)[n - 1] == '/') {
+    free (*ds); free (*path);
+    *ds = *path = NULL;
     return vd_error (VD_EINVAL, 0, "%s: not a file path on the datastore",
                      vd__quote (qb, sizeof qb, dspath, strlen (dspath)));
+  }
   return 0;
 }
 
 int
-vd__io_https_open (struct vd_io **out, struct vd_vsphere *s, const char *dc,
-                   const char *dspath, const char *display, int rw)
+vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
+                   void *ctx, const char *base, const char *host,
+                   const char *dc, const char *dspath, int rw)
 {
   struct https_io *f;
   int r;
@@ -716,7 +716,7 @@ vd__io_https_open (struct vd_io **out, struct vd_vsphere *s, const char *dc,
   *out = NULL;
   if (rw)
     return vd_error (VD_ENOTSUP, 0, "%s: datastore disks open read-only "
-                     "(uploads are not supported yet)", display);
+                     "(vd_vsphere_upload writes one)", dspath);
   f = calloc (1, sizeof *f);
   if (!f)
     return vd_error (VD_ENOMEM, errno, "https");
@@ -725,23 +725,23 @@ vd__io_https_open (struct vd_io **out, struct vd_vsphere *s, const char *dc,
   pthread_cond_init (&f->st.cv, NULL);
   f->io.ops = &https_ops;
   f->io.fd = -1;
-  f->s = s;
-  vd__vs_ref (s);
-  f->io.name = strdup (display);
-  r = parse_dspath (dspath, &f->ds, &f->path);
+  f->sops = sops;
+  f->sctx = ctx;
+  sops->ref (ctx);
+  r = vd__https_split_dspath (dspath, &f->ds, &f->path);
   if (r < 0)
     goto fail;
-  if (dc)
-    f->dc = strdup (dc);
-  else if ((r = vd__vs_dc_of (s, f->ds, &f->dc)) < 0)
-    goto fail;
-  f->h = vd__vs_curl (s);
-  if (!f->io.name || !f->dc || !f->h) {
+  f->dc = strdup (dc);
+  f->base = strdup (base);
+  f->host = strdup (host);
+  f->io.name = vd__asprintf ("vsphere://%s/[%s] %s", host, f->ds, f->path);
+  f->h = sops->curl (ctx);
+  if (!f->io.name || !f->dc || !f->base || !f->host || !f->h) {
     r = f->h ? vd_error (VD_ENOMEM, errno, "https") : VD_ENOMEM;
     goto fail;
   }
   curl_easy_setopt (f->h, CURLOPT_TIMEOUT, 0L);
-  f->url = folder_url (f->h, vd__vs_base (s), f->dc, f->ds, f->path);
+  f->url = folder_url (f->h, f->base, f->dc, f->ds, f->path);
   if (!f->url) {
     r = vd_error (VD_ENOMEM, errno, "https");
     goto fail;
@@ -758,13 +758,6 @@ fail:
   return r;
 }
 
-/* The display name: vsphere://HOST/[ds] path */
-static char *
-display_name (struct vd_vsphere *s, const char *ds, const char *path)
-{
-  return vd__asprintf ("vsphere://%s/[%s] %s", vd__vs_host (s), ds, path);
-}
-
 /* name is relative to near's folder; with allow_dspath, a "[ds] path"
  * names any file on near's server (only for paths lib/disk.c built from
  * near's own folder: an extent name from a descriptor is always relative,
@@ -774,8 +767,8 @@ open_near (struct vd_io **out, struct vd_io *near, const char *name, int rw,
            int allow_dspath)
 {
   struct https_io *n = (struct https_io *) near;
-  char *dspath, *display, *ds = NULL, *path = NULL;
   const char *slash;
+  char *dspath;
   int r;
 
   *out = NULL;
@@ -794,13 +787,9 @@ open_near (struct vd_io **out, struct vd_io *near, const char *name, int rw,
   }
   if (!dspath)
     return vd_error (VD_ENOMEM, errno, "path");
-  r = parse_dspath (dspath, &ds, &path);
-  display = r == 0 ? display_name (n->s, ds, path) : NULL;
-  if (r == 0 && !display)
-    r = VD_ENOMEM;
-  if (r == 0)
-    r = vd__io_https_open (out, n->s, n->dc, dspath, display, rw);
-  free (ds); free (path); free (dspath); free (display);
+  r = vd__io_https_open (out, n->sops, n->sctx, n->base, n->host, n->dc,
+                         dspath, rw);
+  free (dspath);
   return r;
 }
 
@@ -811,134 +800,25 @@ vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
   return open_near (out, near, name, rw, 0);
 }
 
-/* vd_disk_open_vsphere hands the top file to vd_disk_open's open_link
- * through this (thread-local, so the library keeps no global state). */
-static __thread struct vd_io *handoff;
-
-/* vsphere://USER@HOST[:PORT]/[DS] PATH?dc=DC&...  -> session and file. */
 int
-vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
-                       struct vd_io *near)
+vd__io_https_parent (struct vd_io **out, struct vd_io *near,
+                     const char *uri, int rw)
 {
-  const char *p = uri + 10, *slash, *q;
-  char *server = NULL, *dspath = NULL, *dc = NULL, *display = NULL;
-  char *ds = NULL, *path = NULL;
-  struct vd_vsphere *s = NULL;
-  int r;
+  struct https_io *n = (struct https_io *) near;
+  size_t hl;
 
   *out = NULL;
-  if (handoff && strcmp (handoff->name, uri) == 0) {
-    *out = handoff;
-    handoff = NULL;
-    return 0;
-  }
-  if (vd__io_is_https (near)) {
-    /* a parent in near's folder: "vsphere://HOST/[ds] path" as
-     * display_name made it (not escaped) */
-    struct https_io *n = (struct https_io *) near;
-    const char *host = vd__vs_host (n->s);
-    size_t hl = strlen (host);
-    if (strncmp (p, host, hl) == 0 && p[hl] == '/')
-      /* "[ds] folder/parent.vmdk", or "parent.vmdk" beside a disk at
-       * the datastore's root */
-      return open_near (out, near, p + hl + 1, rw, p[hl + 1] == '[');
-  }
-  slash = strchr (p, '/');
-  if (!slash)
-    return vd_error (VD_EINVAL, 0, "%s: no datastore path (vsphere://USER@"
-                     "HOST/[datastore] folder/disk.vmdk)", uri);
-  q = strchr (slash, '?');
-  /* the server part with the options for the session */
-  server = vd__asprintf ("vsphere://%.*s%s%s", (int) (slash - p), p,
-                         q ? "?" : "", q ? q + 1 : "");
-  {
-    CURL *h = curl_easy_init ();
-    int n = 0;
-    char *un = h ? curl_easy_unescape (h, slash + 1,
-                                       (int) (q ? (size_t) (q - slash - 1)
-                                              : strlen (slash + 1)), &n)
-                 : NULL;
-    if (un && (int) strlen (un) == n)
-      dspath = strdup (un);
-    curl_free (un);
-    if (h)
-      curl_easy_cleanup (h);
-  }
-  if (q) {
-    /* dc= */
-    for (const char *k = q + 1; k && *k;) {
-      const char *e = strchr (k, '&');
-      size_t n = e ? (size_t) (e - k) : strlen (k);
-      if (n > 3 && strncmp (k, "dc=", 3) == 0) {
-        free (dc);
-        dc = strndup (k + 3, n - 3);
-      }
-      k = e ? e + 1 : NULL;
-    }
-  }
-  if (!server || !dspath) {
-    r = vd_error (VD_EINVAL, 0, "%s: bad URI", uri);
-    goto out;
-  }
-  if (dc) {
-    CURL *h = curl_easy_init ();
-    int n = 0;
-    char *un = h ? curl_easy_unescape (h, dc, 0, &n) : NULL;
-    free (dc);
-    dc = un && (int) strlen (un) == n ? strdup (un) : NULL;
-    curl_free (un);
-    if (h)
-      curl_easy_cleanup (h);
-    if (!dc) {
-      r = vd_error (VD_EINVAL, 0, "%s: bad dc=", uri);
-      goto out;
-    }
-  }
-  r = parse_dspath (dspath, &ds, &path);
-  if (r < 0)
-    goto out;
-  r = vd_vsphere_connect (&s, server, NULL, NULL, 0);
-  if (r < 0)
-    goto out;
-  display = display_name (s, ds, path);
-  r = display ? vd__io_https_open (out, s, dc, dspath, display, rw)
-              : VD_ENOMEM;
-out:
-  vd__vs_unref (s);    /* the file keeps its own reference */
-  free (server); free (dspath); free (dc); free (display);
-  free (ds); free (path);
-  return r;
-}
-
-VD_API int
-vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s, const char *dc,
-                      const char *dspath, uint32_t flags)
-{
-  VD_ENTER ();
-  struct vd_io *io = NULL;
-  char *ds = NULL, *path = NULL, *display = NULL;
-  int r;
-
-  if (!out)
-    return vd_error (VD_EINVAL, 0, "vsphere: no output");
-  *out = NULL;
-  if (!s)
-    return vd_error (VD_EINVAL, 0, "vsphere: no session");
-  r = parse_dspath (dspath, &ds, &path);
-  if (r == 0 && !(display = display_name (s, ds, path)))
-    r = VD_ENOMEM;
-  if (r == 0)
-    r = vd__io_https_open (&io, s, dc, dspath, display, 0);
-  if (r == 0) {
-    handoff = io;
-    r = vd_disk_open (out, display, flags | VD_OPEN_READ_ONLY);
-    if (handoff) {            /* not taken: the open failed before */
-      vd__io_close (handoff);
-      handoff = NULL;
-    }
-  }
-  free (ds); free (path); free (display);
-  return r;
+  if (!vd__io_is_https (near))
+    return vd_error (VD_EINVAL, 0, "%s: not a datastore file", uri);
+  /* "vsphere://HOST/" then "[ds] folder/parent.vmdk", or "parent.vmdk"
+   * beside a disk at the datastore's root (not escaped: the names
+   * vd__io_https_open gives) */
+  hl = strlen (n->host);
+  if (strncmp (uri, "vsphere://", 10) != 0
+      || strncmp (uri + 10, n->host, hl) != 0 || uri[10 + hl] != '/')
+    return vd_error (VD_EINVAL, 0, "%s: a parent of %s must be on the "
+                     "same server", uri, near->name);
+  return open_near (out, near, uri + 11 + hl, rw, uri[11 + hl] == '[');
 }
 
 #endif /* VD_HAVE_VSPHERE */

@@ -172,7 +172,7 @@ static int
 exists (struct vd_vsphere *s, const char *dc, const char *dspath)
 {
   struct vd_io *io;
-  int r = vd__io_https_open (&io, s, dc, dspath, dspath, 0);
+  int r = vd__vs_open_file (&io, s, dc, dspath, 0);
   if (r == 0) {
     vd__io_close (io);
     return 1;
@@ -427,7 +427,7 @@ vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
     r = VD_ENOMEM;
     goto out;
   }
-  r = vd__io_https_open (&io, s, dcp, dspath, dspath, 0);
+  r = vd__vs_open_file (&io, s, dcp, dspath, 0);
   if (r < 0)
     goto out;
   io->ops->size (io, &size);
