@@ -2,14 +2,14 @@
  * datastore read through the datastore HTTP file service,
  *   GET https://HOST/folder/PATH?dcPath=DC&dsName=DS   (Range: bytes=A-B)
  * with curl handles of the session that opened it (a vd_https_session
- * table: this tier never calls up), a block cache and sequential
- * read-ahead.  Read-only.
+ * table: this tier never calls up), a block cache, and a parallel
+ * read-ahead for sequential reads (https-ahead.c).  Read-only.
  *
  * The first request of every file asks for its first byte: the answer's
  * Content-Range gives the size, and a server that answers 200 (it
  * ignores Range) is refused there, before it sends the whole file.
  * Every later answer must be 206 with exactly the bytes asked for. */
-#include "io/io-https.h"
+#include "io/https-internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,65 +44,11 @@ vd__io_https_parent (struct vd_io **out, struct vd_io *near,
 
 #else /* VD_HAVE_VSPHERE */
 
-#include <pthread.h>
 #include <curl/curl.h>
 
-#define BLOCK (1u << 20)          /* cache block */
-#define NBLOCKS 24                /* cache blocks per file */
-#define MAX_AHEAD 8u              /* blocks fetched at once when sequential */
-
-struct block {
-  uint64_t idx;                   /* block number */
-  uint8_t *data;
-  size_t len;                     /* valid bytes (short at end of file) */
-  uint64_t used;                  /* LRU tick */
-  int valid;
-};
-
-/* Sequential reads are served by one open-ended ranged GET
- * ("Range: bytes=N-") running on a thread into a ring buffer, so that the
- * server streams as it would to curl instead of waiting for each request;
- * the consumer stops it (aborting the transfer) when reads jump away. */
-#define RING (16u << 20)
-#define STREAM_AFTER (4u << 20)    /* sequential bytes before streaming */
-#define SKIP_MAX (4u << 20)        /* stream bytes skipped to reach a read */
-
-struct stream {
-  struct https_io *f;
-  pthread_t th;
-  int running;
-  CURL *h;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  uint8_t *ring;
-  uint64_t start;                 /* file offset of ring byte 0 */
-  uint64_t head, tail;            /* bytes produced / consumed */
-  int done, cancel;
-  long status;
-  int have_cr;
-  uint64_t cr_start, cr_total;
-  int failed;                     /* the message is in err */
-  char err[256];
-};
-
-struct https_io {
-  struct vd_io io;
-  struct stream st;
-  uint64_t seq_end;               /* end of the previous read */
-  uint64_t seq_run;               /* bytes read sequentially so far */
-  const struct vd_https_session *sops;
-  void *sctx;                     /* the session (one reference) */
-  char *base, *host;              /* https://HOST:PORT, HOST:PORT */
-  char *dc, *ds, *path;           /* datacenter, datastore, "folder/file" */
-  char *url;
-  CURL *h;
-  pthread_mutex_t mu;
-  uint64_t size;
-  struct block blocks[NBLOCKS];
-  uint64_t tick;
-  uint64_t next_seq;              /* block after the last miss */
-  unsigned ahead;                 /* current read-ahead, blocks */
-};
+#define BLOCK VD_HTTPS_BLOCK
+#define NBLOCKS VD_HTTPS_NBLOCKS
+#define MAX_AHEAD VD_HTTPS_MAX_AHEAD
 
 static const struct vd_io_ops https_ops;
 
@@ -112,156 +58,9 @@ vd__io_is_https (const struct vd_io *io)
   return io && io->ops == &https_ops;
 }
 
-/* ---- one ranged GET ---------------------------------------------------- */
-
-struct get {
-  struct https_io *f;
-  uint64_t start;                 /* first byte asked for */
-  uint64_t want;                  /* bytes asked for */
-  uint64_t got;
-  uint8_t *dst;                   /* contiguous destination, want bytes */
-  long status;
-  int ignored_range;
-  int bad_range;
-  uint64_t cr_start, cr_end, cr_total;
-  int have_cr;
-};
-
-static size_t
-get_header (char *line, size_t size, size_t n, void *arg)
-{
-  struct get *g = arg;
-  size_t len = size * n;
-  unsigned long long a, b, t;
-  /* the one header curl does not interpret for us */
-  if (len > 14 && strncasecmp (line, "Content-Range:", 14) == 0) {
-    char tmp[128];
-    size_t k = VD_MIN (len - 14, sizeof tmp - 1);
-    memcpy (tmp, line + 14, k);
-    tmp[k] = '\0';
-    if (sscanf (tmp, " bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-      g->cr_start = a;
-      g->cr_end = b;
-      g->cr_total = t;
-      g->have_cr = 1;
-    }
-  }
-  return len;
-}
-
-static size_t
-get_write (char *data, size_t size, size_t n, void *arg)
-{
-  struct get *g = arg;
-  size_t len = size * n;
-  if (g->status == 0) {
-    curl_easy_getinfo (g->f->h, CURLINFO_RESPONSE_CODE, &g->status);
-    if (g->status == 200) {
-      g->ignored_range = 1;          /* stop before the whole file comes */
-      return 0;
-    }
-    if (g->status == 206 && (!g->have_cr || g->cr_start != g->start)) {
-      g->bad_range = 1;
-      return 0;
-    }
-  }
-  if (g->status != 206)
-    return len;                      /* an error page: dropped */
-  if (len > g->want - g->got) {
-    g->bad_range = 1;
-    return 0;
-  }
-  memcpy (g->dst + g->got, data, len);
-  g->got += len;
-  return len;
-}
-
-/* GET bytes [start, start+want) into dst; with probe, want is 1 and the
- * size is learnt from Content-Range. */
-static int
-ranged_get (struct https_io *f, uint64_t start, uint64_t want, uint8_t *dst,
-            int probe)
-{
-  struct get g;
-  char range[64];
-  CURLcode c;
-  int relogged = 0;
-
-again:
-  memset (&g, 0, sizeof g);
-  g.f = f;
-  g.start = start;
-  g.want = want;
-  g.dst = dst;
-  snprintf (range, sizeof range, "%llu-%llu", (unsigned long long) start,
-            (unsigned long long) (start + want - 1));
-  curl_easy_setopt (f->h, CURLOPT_URL, f->url);
-  curl_easy_setopt (f->h, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt (f->h, CURLOPT_RANGE, range);
-  curl_easy_setopt (f->h, CURLOPT_HEADERFUNCTION, get_header);
-  curl_easy_setopt (f->h, CURLOPT_HEADERDATA, &g);
-  curl_easy_setopt (f->h, CURLOPT_WRITEFUNCTION, get_write);
-  curl_easy_setopt (f->h, CURLOPT_WRITEDATA, &g);
-  c = curl_easy_perform (f->h);
-  if (g.status == 0)
-    curl_easy_getinfo (f->h, CURLINFO_RESPONSE_CODE, &g.status);
-  if (g.ignored_range)
-    return vd_error (VD_ENOTSUP, 0, "%s: the server ignores Range (it "
-                     "answered 200 with the whole file to a request for "
-                     "bytes %s): refusing to download whole files",
-                     f->io.name, range);
-  if (g.bad_range)
-    return vd_error (VD_EIO, EPROTO, "%s: the server answered bytes "
-                     "%llu-%llu to a request for %s", f->io.name,
-                     (unsigned long long) g.cr_start,
-                     (unsigned long long) g.cr_end, range);
-  if (c != CURLE_OK)
-    return vd_error (VD_EIO, c == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
-                     : ECONNRESET, "%s: read of bytes %s failed: %s",
-                     f->io.name, range, curl_easy_strerror (c));
-  if ((g.status == 401 || g.status == 403) && !relogged) {
-    relogged = 1;
-    int r = f->sops->relogin (f->sctx);
-    if (r == 0)
-      goto again;
-    return r;
-  }
-  if (g.status == 404)
-    return vd_error (VD_ENOENT, ENOENT, "%s: no such file on the "
-                     "datastore", f->io.name);
-  if (probe && (g.status == 416 || (g.status == 200 && g.got == 0))) {
-    f->size = 0;                     /* an empty file */
-    return 0;
-  }
-  if (g.status != 206)
-    return vd_error (VD_EIO, g.status == 401 || g.status == 403 ? EACCES
-                     : EIO, "%s: the server answered HTTP %ld to a read of "
-                     "bytes %s", f->io.name, g.status, range);
-  if (!g.have_cr)
-    return vd_error (VD_EIO, EPROTO, "%s: a partial answer without "
-                     "Content-Range", f->io.name);
-  if (probe) {
-    f->size = g.cr_total;
-    if (g.got != 1)
-      return vd_error (VD_EIO, EPROTO, "%s: short answer", f->io.name);
-    return 0;
-  }
-  if (g.cr_total != f->size)
-    return vd_error (VD_EIO, ESTALE, "%s: the file's size changed from "
-                     "%llu to %llu while open", f->io.name,
-                     (unsigned long long) f->size,
-                     (unsigned long long) g.cr_total);
-  if (g.got != want)
-    return vd_error (VD_EIO, ECONNRESET, "%s: the server sent %llu of "
-                     "%llu bytes at %llu (the connection dropped?)",
-                     f->io.name, (unsigned long long) g.got,
-                     (unsigned long long) want, (unsigned long long) start);
-  return 0;
-}
-
 /* ---- block cache -------------------------------------------------------- */
 
-static struct block *
+static struct vd_https_block *
 lookup (struct https_io *f, uint64_t idx)
 {
   for (int i = 0; i < NBLOCKS; i++)
@@ -272,12 +71,12 @@ lookup (struct https_io *f, uint64_t idx)
   return NULL;
 }
 
-static struct block *
+static struct vd_https_block *
 victim (struct https_io *f, uint64_t keep_from, uint64_t keep_to)
 {
-  struct block *v = NULL;
+  struct vd_https_block *v = NULL;
   for (int i = 0; i < NBLOCKS; i++) {
-    struct block *b = &f->blocks[i];
+    struct vd_https_block *b = &f->blocks[i];
     if (b->valid && b->idx >= keep_from && b->idx < keep_to)
       continue;
     if (!b->valid)
@@ -302,10 +101,10 @@ fetch (struct https_io *f, uint64_t idx, unsigned n)
   tmp = malloc (end - start);
   if (!tmp)
     return vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
-  r = ranged_get (f, start, end - start, tmp, 0);
+  r = vd__https_get (f, f->h, start, end - start, tmp, 0, NULL);
   if (r == 0)
     for (unsigned k = 0; k < n && start + (uint64_t) k * BLOCK < end; k++) {
-      struct block *b = victim (f, idx, idx + n);
+      struct vd_https_block *b = victim (f, idx, idx + n);
       uint64_t off = (uint64_t) k * BLOCK;
       if (!b->data && !(b->data = malloc (BLOCK))) {
         r = vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
@@ -321,184 +120,51 @@ fetch (struct https_io *f, uint64_t idx, unsigned n)
   return r;
 }
 
-
-/* ---- streaming read-ahead ----------------------------------------------- */
-
-static size_t
-st_header (char *line, size_t size, size_t n, void *arg)
-{
-  struct stream *st = arg;
-  size_t len = size * n;
-  unsigned long long a, b, t;
-  if (len > 14 && strncasecmp (line, "Content-Range:", 14) == 0) {
-    char tmp[128];
-    size_t k = VD_MIN (len - 14, sizeof tmp - 1);
-    memcpy (tmp, line + 14, k);
-    tmp[k] = '\0';
-    if (sscanf (tmp, " bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-      st->cr_start = a;
-      st->cr_total = t;
-      st->have_cr = 1;
-    }
-  }
-  return len;
-}
-
-static size_t
-st_write (char *data, size_t size, size_t n, void *arg)
-{
-  struct stream *st = arg;
-  size_t len = size * n, done = 0;
-  if (st->status == 0) {
-    curl_easy_getinfo (st->h, CURLINFO_RESPONSE_CODE, &st->status);
-    if (st->status != 206 || !st->have_cr || st->cr_start != st->start
-        || st->cr_total != st->f->size) {
-      pthread_mutex_lock (&st->mu);
-      st->failed = 1;
-      snprintf (st->err, sizeof st->err, "the server answered HTTP %ld "
-                "(bytes %llu-) to a streamed read from %llu", st->status,
-                (unsigned long long) st->cr_start,
-                (unsigned long long) st->start);
-      pthread_cond_broadcast (&st->cv);
-      pthread_mutex_unlock (&st->mu);
-      return 0;
-    }
-  }
-  pthread_mutex_lock (&st->mu);
-  while (done < len) {
-    while (!st->cancel && st->head - st->tail == RING)
-      pthread_cond_wait (&st->cv, &st->mu);
-    if (st->cancel) {
-      pthread_mutex_unlock (&st->mu);
-      return 0;                          /* aborts the transfer */
-    }
-    size_t at = (size_t) (st->head % RING);
-    size_t k = VD_MIN (len - done, (size_t) (RING - (st->head - st->tail)));
-    k = VD_MIN (k, RING - at);
-    memcpy (st->ring + at, data + done, k);
-    st->head += k;
-    done += k;
-    pthread_cond_broadcast (&st->cv);
-  }
-  pthread_mutex_unlock (&st->mu);
-  return len;
-}
-
-static void *
-st_main (void *arg)
-{
-  struct stream *st = arg;
-  CURLcode c = curl_easy_perform (st->h);
-  pthread_mutex_lock (&st->mu);
-  if (c != CURLE_OK && !st->cancel && !st->failed) {
-    st->failed = 1;
-    snprintf (st->err, sizeof st->err, "streamed read from %llu failed "
-              "after %llu bytes: %s", (unsigned long long) st->start,
-              (unsigned long long) st->head, curl_easy_strerror (c));
-  }
-  st->done = 1;
-  pthread_cond_broadcast (&st->cv);
-  pthread_mutex_unlock (&st->mu);
-  return NULL;
-}
-
-static void
-st_stop (struct https_io *f)
-{
-  struct stream *st = &f->st;
-  if (!st->running)
-    return;
-  pthread_mutex_lock (&st->mu);
-  st->cancel = 1;
-  pthread_cond_broadcast (&st->cv);
-  pthread_mutex_unlock (&st->mu);
-  pthread_join (st->th, NULL);
-  st->running = 0;
-}
-
+/* Read through the block cache: a miss fetches the blocks needed, and
+ * further ahead each time while misses are sequential. */
 static int
-st_start (struct https_io *f, uint64_t off)
+cache_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
 {
-  struct stream *st = &f->st;
-  char range[40];
-  st_stop (f);
-  if (!st->ring && !(st->ring = malloc (RING)))
-    return vd_error (VD_ENOMEM, errno, "%s: stream buffer", f->io.name);
-  if (!st->h && !(st->h = f->sops->curl (f->sctx)))
-    return VD_ENOMEM;
-  st->f = f;
-  st->start = off;
-  st->head = st->tail = 0;
-  st->done = st->cancel = st->failed = st->have_cr = 0;
-  st->status = 0;
-  st->err[0] = '\0';
-  snprintf (range, sizeof range, "%llu-", (unsigned long long) off);
-  curl_easy_setopt (st->h, CURLOPT_TIMEOUT, 0L);
-  curl_easy_setopt (st->h, CURLOPT_URL, f->url);
-  curl_easy_setopt (st->h, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt (st->h, CURLOPT_RANGE, range);
-  curl_easy_setopt (st->h, CURLOPT_HEADERFUNCTION, st_header);
-  curl_easy_setopt (st->h, CURLOPT_HEADERDATA, st);
-  curl_easy_setopt (st->h, CURLOPT_WRITEFUNCTION, st_write);
-  curl_easy_setopt (st->h, CURLOPT_WRITEDATA, st);
-  if (pthread_create (&st->th, NULL, st_main, st) != 0)
-    return vd_error (VD_ENOMEM, errno, "%s: stream thread", f->io.name);
-  st->running = 1;
-  return 0;
-}
-
-/* Copy count bytes at off from the stream: off is where it stands, or a
- * little ahead (the bytes between are skipped).  1: done; 0: the stream
- * cannot serve it (use ranged GETs); negative: an error. */
-static int
-st_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
-{
-  struct stream *st = &f->st;
-  uint64_t skip;
-  int r = 1;
-  if (!st->running || off < st->start + st->tail
-      || off - (st->start + st->tail) > SKIP_MAX)
-    return 0;
-  skip = off - (st->start + st->tail);
-  pthread_mutex_lock (&st->mu);
-  while (skip > 0 || count > 0) {
-    while (st->head == st->tail && !st->done && !st->failed)
-      pthread_cond_wait (&st->cv, &st->mu);
-    if (st->head == st->tail) {
-      r = st->failed
-          ? vd_error (VD_EIO, ECONNRESET, "%s: %s", f->io.name, st->err)
-          : vd_error (VD_EIO, ECONNRESET, "%s: the server ended the "
-                      "stream at byte %llu of %llu", f->io.name,
-                      (unsigned long long) (st->start + st->head),
-                      (unsigned long long) f->size);
-      break;
+  while (count > 0) {
+    uint64_t idx = off / BLOCK;
+    size_t in = (size_t) (off % BLOCK);
+    struct vd_https_block *b = lookup (f, idx);
+    if (!b) {
+      unsigned n, need = (unsigned) VD_DIV_ROUND_UP (in + count, BLOCK);
+      int r;
+      if (idx == f->next_seq && f->ahead)
+        f->ahead = VD_MIN (f->ahead * 2, MAX_AHEAD);
+      else
+        f->ahead = 1;
+      n = VD_MIN (VD_MAX (need, f->ahead), MAX_AHEAD);
+      /* stop at the first cached block or the end */
+      for (unsigned k = 1; k < n; k++)
+        if ((idx + k) * BLOCK >= f->size || lookup (f, idx + k)) {
+          n = k;
+          break;
+        }
+      if ((r = fetch (f, idx, n)) < 0)
+        return r;
+      f->next_seq = idx + n;
+      if (!(b = lookup (f, idx)))
+        return vd_error (VD_EIO, 0, "%s: cache", f->io.name);
     }
-    if (skip > 0) {
-      uint64_t k = VD_MIN (skip, st->head - st->tail);
-      st->tail += k;
-      skip -= k;
-      pthread_cond_broadcast (&st->cv);
-      continue;
-    }
-    size_t at = (size_t) (st->tail % RING);
-    size_t k = VD_MIN (count, (size_t) (st->head - st->tail));
-    k = VD_MIN (k, RING - at);
-    memcpy (p, st->ring + at, k);
-    st->tail += k;
+    if (in >= b->len)
+      return vd_error (VD_EIO, 0, "%s: short block", f->io.name);
+    size_t k = VD_MIN (count, b->len - in);
+    memcpy (p, b->data + in, k);
     p += k;
+    off += k;
     count -= k;
-    pthread_cond_broadcast (&st->cv);
   }
-  pthread_mutex_unlock (&st->mu);
-  return r;
+  return 0;
 }
 
 static int
 https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
   struct https_io *f = (struct https_io *) io;
-  uint8_t *p = buf;
-  int r = 0;
+  int r;
 
   if (count == 0)
     return 0;
@@ -507,64 +173,23 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
                      "(%llu)", io->name, count, (unsigned long long) off,
                      (unsigned long long) f->size);
   pthread_mutex_lock (&f->mu);
-  /* sequential runs go to the stream; other reads (a grain table, say)
-   * go to the block cache and leave the stream where it is */
+  /* sequential runs go to the parallel read-ahead; other reads (a grain
+   * table, say) go to the block cache and leave the read-ahead be */
   if (off == f->seq_end)
     f->seq_run += count;
   else
     f->seq_run = count;
   f->seq_end = off + count;
-  r = st_read (f, p, count, off);
-  if (r == 0 && f->seq_run > STREAM_AFTER && count >= 65536) {
-    r = st_start (f, off);
+  r = vd__https_ahead_read (f, buf, count, off);
+  if (r == 0 && f->seq_run > VD_HTTPS_AH_AFTER && count >= 65536) {
+    r = vd__https_ahead_start (f, off);
     if (r == 0)
-      r = st_read (f, p, count, off);
+      r = vd__https_ahead_read (f, buf, count, off);
   }
-  if (r != 0) {
-    pthread_mutex_unlock (&f->mu);
-    return r < 0 ? r : 0;
-  }
-  while (count > 0) {
-    uint64_t idx = off / BLOCK;
-    size_t in = (size_t) (off % BLOCK);
-    struct block *b = lookup (f, idx);
-    if (!b) {
-      /* sequential: read further ahead each time, up to MAX_AHEAD */
-      unsigned n, need = (unsigned) VD_DIV_ROUND_UP (in + count, BLOCK);
-      if (idx == f->next_seq && f->ahead)
-        f->ahead = VD_MIN (f->ahead * 2, MAX_AHEAD);
-      else
-        f->ahead = 1;
-      n = VD_MAX (need, f->ahead);
-      n = VD_MIN (n, MAX_AHEAD);
-      /* stop at the first cached block or the end */
-      for (unsigned k = 1; k < n; k++)
-        if ((idx + k) * BLOCK >= f->size || lookup (f, idx + k)) {
-          n = k;
-          break;
-        }
-      r = fetch (f, idx, n);
-      if (r < 0)
-        break;
-      f->next_seq = idx + n;
-      b = lookup (f, idx);
-      if (!b) {
-        r = vd_error (VD_EIO, 0, "%s: cache", io->name);
-        break;
-      }
-    }
-    if (in >= b->len) {
-      r = vd_error (VD_EIO, 0, "%s: short block", io->name);
-      break;
-    }
-    size_t k = VD_MIN (count, b->len - in);
-    memcpy (p, b->data + in, k);
-    p += k;
-    off += k;
-    count -= k;
-  }
+  if (r == 0)
+    r = cache_read (f, buf, count, off);
   pthread_mutex_unlock (&f->mu);
-  return r;
+  return r < 0 ? r : 0;
 }
 
 static int
@@ -607,12 +232,7 @@ static void
 https_close (struct vd_io *io)
 {
   struct https_io *f = (struct https_io *) io;
-  st_stop (f);
-  if (f->st.h)
-    curl_easy_cleanup (f->st.h);
-  free (f->st.ring);
-  pthread_mutex_destroy (&f->st.mu);
-  pthread_cond_destroy (&f->st.cv);
+  vd__https_ahead_free (f);
   for (int i = 0; i < NBLOCKS; i++)
     free (f->blocks[i].data);
   if (f->h)
@@ -721,8 +341,7 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
   if (!f)
     return vd_error (VD_ENOMEM, errno, "https");
   pthread_mutex_init (&f->mu, NULL);
-  pthread_mutex_init (&f->st.mu, NULL);
-  pthread_cond_init (&f->st.cv, NULL);
+  vd__https_ahead_init (f);
   f->io.ops = &https_ops;
   f->io.fd = -1;
   f->sops = sops;
@@ -746,7 +365,7 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
     r = vd_error (VD_ENOMEM, errno, "https");
     goto fail;
   }
-  r = ranged_get (f, 0, 1, (uint8_t[1]) { 0 }, 1);
+  r = vd__https_get (f, f->h, 0, 1, (uint8_t[1]) { 0 }, 1, NULL);
   if (r < 0)
     goto fail;
   *out = &f->io;
