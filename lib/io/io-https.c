@@ -258,9 +258,9 @@ static const struct vd_io_ops https_ops = {
 /* ---- opening ----------------------------------------------------------- */
 
 /* https://HOST/folder/SEG/SEG?dcPath=DC&dsName=DS, every part escaped. */
-static char *
-folder_url (CURL *h, const char *base, const char *dc, const char *ds,
-            const char *path)
+char *
+vd__https_folder_url (void *h, const char *base, const char *dc,
+                      const char *ds, const char *path)
 {
   size_t cap = strlen (base) + 3 * (strlen (dc) + strlen (ds)
                                      + strlen (path)) + 64;
@@ -360,7 +360,7 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
     goto fail;
   }
   curl_easy_setopt (f->h, CURLOPT_TIMEOUT, 0L);
-  f->url = folder_url (f->h, f->base, f->dc, f->ds, f->path);
+  f->url = vd__https_folder_url (f->h, f->base, f->dc, f->ds, f->path);
   if (!f->url) {
     r = vd_error (VD_ENOMEM, errno, "https");
     goto fail;

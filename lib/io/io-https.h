@@ -28,6 +28,11 @@ struct vd_https_session {
  * refuses an empty name, "..", an absolute path and a trailing '/'. */
 int vd__https_split_dspath (const char *dspath, char **ds, char **path);
 
+/* "BASE/folder/PATH?dcPath=DC&dsName=DS", every part %-escaped with the
+ * CURL handle h; malloc'd, NULL when out of memory. */
+char *vd__https_folder_url (void *h, const char *base, const char *dc,
+                            const char *ds, const char *path);
+
 /* Open "[ds] folder/file" of datacenter dc on the server at base
  * ("https://HOST:PORT"; host "HOST:PORT" names it in messages) through
  * the session (sops, ctx), read-only: rw is refused.  The file is named

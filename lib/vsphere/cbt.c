@@ -13,6 +13,19 @@
 
 #define MAX_CALLS 1000000u
 
+/* Two numbers of n, both required: 0, or an error naming what lacks. */
+static int
+two_u64 (struct vd_vsphere *s, xmlNodePtr n, const char *k1, const char *k2,
+         uint64_t max, uint64_t *v1, uint64_t *v2, const char *what)
+{
+  int r;
+  if ((r = vd__vs_u64 (n, k1, max, v1, k1)) != 0
+      || (r = vd__vs_u64 (n, k2, max, v2, k2)) != 0)
+    return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: %s without %s or %s",
+                                 vd__vs_host (s), what, k1, k2);
+  return 0;
+}
+
 VD_API int64_t
 vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
                           const char *snapshot, int32_t device_key,
@@ -52,14 +65,11 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
     if (r < 0)
       return r;
     rv = vd__vs_child (ret, "returnval");
-    if ((r = vd__vs_u64 (rv, "startOffset", capacity, &so,
-                         "changed areas' startOffset")) != 0
-        || (r = vd__vs_u64 (rv, "length", capacity, &len,
-                            "changed areas' length")) != 0) {
+    r = two_u64 (s, rv, "startOffset", "length", capacity, &so, &len,
+                 "QueryChangedDiskAreas' answer");
+    if (r < 0) {
       xmlFreeDoc (doc);
-      return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: QueryChanged"
-                                   "DiskAreas: no startOffset or length",
-                                   vd__vs_host (s));
+      return r;
     }
     if (so != pos || len == 0 || len > capacity - pos) {
       xmlFreeDoc (doc);
@@ -72,13 +82,11 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
     for (xmlNodePtr a = vd__vs_child (rv, "changedArea"); a;
          a = vd__vs_next (a, "changedArea")) {
       uint64_t as = 0, al = 0;
-      if ((r = vd__vs_u64 (a, "start", capacity, &as, "area start")) != 0
-          || (r = vd__vs_u64 (a, "length", capacity, &al,
-                              "area length")) != 0) {
+      r = two_u64 (s, a, "start", "length", capacity, &as, &al,
+                   "a changed area");
+      if (r < 0) {
         xmlFreeDoc (doc);
-        return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: a changed area "
-                                     "without start or length",
-                                     vd__vs_host (s));
+        return r;
       }
       if (al == 0 || as < pos || as < prev_end || al > pos + len - as) {
         xmlFreeDoc (doc);

@@ -135,17 +135,6 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   return NO_VSPHERE ();
 }
 
-VD_API int
-vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s, const char *dc,
-                      const char *dspath, uint32_t flags)
-{
-  VD_ENTER ();
-  (void) s; (void) dc; (void) dspath; (void) flags;
-  if (out)
-    *out = NULL;
-  return NO_VSPHERE ();
-}
-
 /* vsphere:// paths say why they cannot open (not "no such file"). */
 static int
 open_uri (struct vd_io **out, const char *uri, int rw)

@@ -17,6 +17,7 @@
 #define VD_VS_MAX_DISKS 256              /* disks of one VM */
 #define VD_VS_MAX_VMS 100000
 #define VD_VS_MAX_CAPACITY (UINT64_C (64) << 40)  /* 64 TiB, VMDK's limit */
+#define VD_VS_MAX_FILE (UINT64_C (256) << 20)   /* a .vmx/.nvram copied whole */
 
 #ifdef VD_HAVE_VSPHERE
 #include <pthread.h>
