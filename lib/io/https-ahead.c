@@ -68,6 +68,16 @@ worker_main (void *arg)
       s->errnum = e->errnum;
       snprintf (s->msg, sizeof s->msg, "%s", e->message ? e->message
                 : "read-ahead failed");
+      /* without the ": strerror" vd_error adds again when the reader
+       * records it with the same errnum */
+      if (s->errnum) {
+        char tail[128];
+        size_t n = strlen (s->msg);
+        size_t t = (size_t) snprintf (tail, sizeof tail, ": %s",
+                                      strerror (s->errnum));
+        if (t < sizeof tail && n >= t && strcmp (s->msg + n - t, tail) == 0)
+          s->msg[n - t] = '\0';
+      }
     }
     else
       s->state = AH_DONE;

@@ -102,6 +102,8 @@ seed_disk
 "$VDISK" cat "$(U)" > out 2>err; rc=$?
 check "a parallel ranged GET dropped mid-transfer is an error (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc != 0 && grep -q 'failed after' err && ! cmp -s out local.raw"
+check "  ... named once, with the GET's own message ($(head -c 300 err | tail -c 120))" \
+  sh -c "grep -q 'read of bytes [0-9]*-[0-9]* failed' err && ! grep -q 'peer: Connection reset by peer' err"
 check "what was written before that GET dropped is correct data" \
   sh -c "test \$(stat -c %s out) -gt 4194304 && test \$(stat -c %s out) -le 9000000 && cmp -n \$(stat -c %s out) out local.raw"
 n=$(grep -c 'GET ha-host_VM0/disk1-flat.vmdk' calls)
