@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 top=$PWD
 B=${VDISK_BUILD:-build/release}
-VDISK=$top/$B/bin/vdisk
+case $B in /*) VDISK=$B/bin/vdisk ;; *) VDISK=$top/$B/bin/vdisk ;; esac
 for c in curl python3 timeout; do
   command -v $c >/dev/null || { echo "skip: $c missing"; exit 77; }
 done

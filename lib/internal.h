@@ -52,6 +52,25 @@ struct vd_disk {
 
 /* core/open.c: close one link (its extents, descriptor, tracking). */
 void vd__link_close (struct vd_link *l);
+/* core/open.c: open a disk whose top descriptor (or extent) is io, named
+ * io->name; io is the disk's from now on, even on error. */
+int vd__disk_open_io (vd_disk **out, struct vd_io *io, uint32_t flags);
+
+/* URI schemes a higher tier serves (lib/vsphere/open.c: vsphere://).
+ * vd_disk_open finds the opener of a path in a const table the linker
+ * gathers from every object that declares an entry with VD_URI_SCHEME:
+ * core names no symbol of the tier that serves the scheme (check-layers
+ * sees no edge up) and the library keeps no registration state.  open
+ * gives the io of the top file, named as its extents and parents are
+ * found from (vd__io_https_sibling, vd__io_https_parent). */
+struct vd_uri_scheme {
+  const char *prefix;        /* "vsphere://" */
+  int (*open) (struct vd_io **out, const char *uri, int rw);
+};
+#define VD_URI_SCHEME(name)                                             \
+  static const struct vd_uri_scheme vd__uri_scheme_##name               \
+  __attribute__ ((used, section ("vd_uri_schemes"),                      \
+                  aligned (sizeof (void *))))
 /* core/disk.c: 0, or the reason d takes no write (read-only, an earlier
  * failure, a child made from it). */
 int vd__disk_writable (vd_disk *d);

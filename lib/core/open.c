@@ -3,7 +3,7 @@
  * parents named by parentFileNameHint, checked link by link (capacity,
  * CID, loops).  The handle itself is core/disk.c. */
 #include "internal.h"
-#include "vsphere/vsphere-internal.h"
+#include "io/io-https.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -349,17 +349,64 @@ remote_ddb (struct vd_io *io, char **out)
   return 0;
 }
 
+/* The VD_URI_SCHEME entries (internal.h), bounds made by the linker
+ * (weak: none when no object declares one). */
+extern const struct vd_uri_scheme __start_vd_uri_schemes[]
+  __attribute__ ((weak));
+extern const struct vd_uri_scheme __stop_vd_uri_schemes[]
+  __attribute__ ((weak));
+
+static const struct vd_uri_scheme *
+uri_scheme (const char *path)
+{
+  for (const struct vd_uri_scheme *u = __start_vd_uri_schemes;
+       u && u < __stop_vd_uri_schemes; u++)
+    if (strncmp (path, u->prefix, strlen (u->prefix)) == 0)
+      return u;
+  return NULL;
+}
+
+/* Open the top file at path: io when given, else by near (a parent of a
+ * datastore file) or a URI scheme's opener.  1: done (a URI), 0: not a
+ * URI, negative: an error. */
+static int
+open_uri (struct vd_link *l, const char *path, int rw, struct vd_io *near,
+          struct vd_io *io)
+{
+  const struct vd_uri_scheme *u = NULL;
+  int r = 0;
+  if (io)
+    l->desc_io = io;
+  else if (near && vd__io_is_https (near))
+    r = vd__io_https_parent (&l->desc_io, near, path, rw);
+  else if ((u = uri_scheme (path)))
+    r = u->open (&l->desc_io, path, rw);
+  else
+    return 0;
+  if (r < 0)
+    return r;
+  /* its extents and parents are found from its name (no ?options) */
+  free (l->path);
+  free (l->dir);
+  l->path = vd__strdup (l->desc_io->name);
+  l->dir = l->path ? vd__dirname (l->path) : NULL;
+  return l->path && l->dir ? 1 : VD_ENOMEM;
+}
+
 static int
 open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
-           uint32_t flags, int rw, int follow, struct vd_io *near)
+           uint32_t flags, int rw, int follow, struct vd_io *near,
+           struct vd_io *io)
 {
   struct vd_link *l = calloc (1, sizeof *l);
   const char *v;
   int r;
 
   *out = NULL;
-  if (!l)
+  if (!l) {
+    vd__io_close (io);
     return vd_error (VD_ENOMEM, errno, "link");
+  }
   pthread_mutex_init (&l->mu, NULL);
   l->disk = disk;
   l->rw = rw;
@@ -370,20 +417,10 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     r = VD_ENOMEM;
     goto fail;
   }
-  if (vd__is_vsphere_uri (path)) {
-    /* a file on a vSphere datastore (io-https.c); its extents and
-     * parents come from the same datastore folder */
-    r = vd__io_https_open_uri (&l->desc_io, path, rw, near);
+  if ((r = open_uri (l, path, rw, near, io)) != 0) {
     if (r < 0)
       goto fail;
-    free (l->path);
-    free (l->dir);
-    l->path = vd__strdup (l->desc_io->name);  /* without ?options */
-    l->dir = l->path ? vd__dirname (l->path) : NULL;
-    if (!l->path || !l->dir) {
-      r = VD_ENOMEM;
-      goto fail;
-    }
+    r = 0;
   }
   else if (vd__is_uri (path)) {
     /* a disk served over NBD: raw bytes, nothing beside it */
@@ -556,7 +593,7 @@ open_parents (struct vd_disk *disk)
     if (!ppath)
       return VD_ENOMEM;
     r = open_link (disk, &parent, ppath, disk->flags, 0, trusted,
-                   child->desc_io);
+                   child->desc_io, NULL);
     if (r == VD_ENOENT) {
       vd__error_clear ();
       r = vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
@@ -593,31 +630,28 @@ open_parents (struct vd_disk *disk)
   }
 }
 
-int
-vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
+static int
+disk_open (vd_disk **out, const char *path, struct vd_io *io, uint32_t flags)
 {
   struct vd_disk *d;
   int rw = !(flags & VD_OPEN_READ_ONLY);
   int r;
 
-  VD_ENTER ();
-  if (!out || !path)
-    return vd_error (VD_EINVAL, 0, "no disk path given");
-  *out = NULL;
   if (rw && (flags & VD_OPEN_IGNORE_CID))
-    return vd_error (VD_EINVAL, 0, "%s: ignoring the parent CID is only "
-                     "allowed read-only", path);
-  /* trust (lib/repair.c): a VMware PATH.lck/ folder means "in use" for a
-   * read-write open unless VD_OPEN_FORCE */
-  r = vd__check_vmware_lock (path, flags);
-  if (r < 0)
-    return r;
-  d = calloc (1, sizeof *d);
-  if (!d)
-    return vd_error (VD_ENOMEM, errno, "disk");
+    r = vd_error (VD_EINVAL, 0, "%s: ignoring the parent CID is only "
+                  "allowed read-only", path);
+  else
+    /* trust (lib/repair.c): a VMware PATH.lck/ folder means "in use" for
+     * a read-write open unless VD_OPEN_FORCE */
+    r = io ? 0 : vd__check_vmware_lock (path, flags);
+  d = r < 0 ? NULL : calloc (1, sizeof *d);
+  if (!d) {
+    vd__io_close (io);            /* the disk's, even on error */
+    return r < 0 ? r : vd_error (VD_ENOMEM, errno, "disk");
+  }
   d->flags = flags;
   d->rw = rw;
-  r = open_link (d, &d->top, path, flags, rw, 1, NULL);
+  r = open_link (d, &d->top, path, flags, rw, 1, NULL, io);
   if (r < 0)
     goto fail;
   d->links[0] = d->top;
@@ -663,4 +697,21 @@ fail:
   vd__link_close (d->top);
   free (d);
   return r;
+}
+
+int
+vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
+{
+  VD_ENTER ();
+  if (!out || !path)
+    return vd_error (VD_EINVAL, 0, "no disk path given");
+  *out = NULL;
+  return disk_open (out, path, NULL, flags);
+}
+
+int
+vd__disk_open_io (vd_disk **out, struct vd_io *io, uint32_t flags)
+{
+  *out = NULL;
+  return disk_open (out, io->name, io, flags);
 }

@@ -13,6 +13,67 @@
 
 #define MAX_CALLS 1000000u
 
+/* Two numbers of n, both required: 0, or an error naming what lacks. */
+static int
+two_u64 (struct vd_vsphere *s, xmlNodePtr n, const char *k1, const char *k2,
+         uint64_t max, uint64_t *v1, uint64_t *v2, const char *what)
+{
+  int r;
+  if ((r = vd__vs_u64 (n, k1, max, v1, k1)) != 0
+      || (r = vd__vs_u64 (n, k2, max, v2, k2)) != 0)
+    return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: %s without %s or %s",
+                                 vd__vs_host (s), what, k1, k2);
+  return 0;
+}
+
+struct page {
+  struct vd_vsphere *s;
+  uint64_t capacity, pos, prev_end;
+  int64_t n;
+  vd_vsphere_area_cb cb;
+  void *payload;
+};
+
+/* One answer (returnval): its range must start at pg->pos; its areas
+ * ascend inside it without overlap.  Returns the range's length (> 0) or
+ * an error. */
+static int64_t
+one_page (struct page *pg, xmlNodePtr rv)
+{
+  uint64_t so = 0, len = 0, pos = pg->pos;
+  int r = two_u64 (pg->s, rv, "startOffset", "length", pg->capacity, &so,
+                   &len, "QueryChangedDiskAreas' answer");
+  if (r < 0)
+    return r;
+  if (so != pos || len == 0 || len > pg->capacity - pos)
+    return vd_error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas asked "
+                     "from %llu answered %llu+%llu (disk %llu bytes)",
+                     vd__vs_host (pg->s), (unsigned long long) pos,
+                     (unsigned long long) so, (unsigned long long) len,
+                     (unsigned long long) pg->capacity);
+  for (xmlNodePtr a = vd__vs_child (rv, "changedArea"); a;
+       a = vd__vs_next (a, "changedArea")) {
+    uint64_t as = 0, al = 0;
+    r = two_u64 (pg->s, a, "start", "length", pg->capacity, &as, &al,
+                 "a changed area");
+    if (r < 0)
+      return r;
+    if (al == 0 || as < pos || as < pg->prev_end || al > pos + len - as)
+      return vd_error (VD_ECORRUPT, 0, "%s: changed area %llu+%llu is "
+                       "outside %llu+%llu or overlaps the one before",
+                       vd__vs_host (pg->s), (unsigned long long) as,
+                       (unsigned long long) al, (unsigned long long) pos,
+                       (unsigned long long) len);
+    pg->prev_end = as + al;
+    pg->n++;
+    r = pg->cb (as, al, pg->payload);
+    if (r != 0)
+      return r < 0 ? r : vd_error (VD_ECANCELED, 0, "changed areas: "
+                                   "stopped");
+  }
+  return (int64_t) len;
+}
+
 VD_API int64_t
 vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
                           const char *snapshot, int32_t device_key,
@@ -20,8 +81,8 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
                           vd_vsphere_area_cb cb, void *payload)
 {
   VD_ENTER ();
-  uint64_t pos = 0, prev_end = 0;
-  int64_t n = 0;
+  struct page pg = { .s = s, .capacity = capacity, .cb = cb,
+                     .payload = payload };
   char key[16], start[24];
 
   if (!s || !vm_moref || !*vm_moref || !change_id || !*change_id || !cb
@@ -29,10 +90,10 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
     return vd_error (VD_EINVAL, 0, "changed areas: no session, VM, change "
                      "id, callback, device key or capacity");
   snprintf (key, sizeof key, "%d", (int) device_key);
-  for (unsigned call = 0; pos < capacity; call++) {
-    xmlNodePtr m, ret, rv;
+  for (unsigned call = 0; pg.pos < capacity; call++) {
+    xmlNodePtr m, ret;
     xmlDocPtr doc, req;
-    uint64_t so = 0, len = 0;
+    int64_t len;
     int r;
 
     if (call >= MAX_CALLS)
@@ -45,62 +106,19 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
     if (snapshot)
       vd__vs_add_ref (m, "snapshot", "VirtualMachineSnapshot", snapshot);
     vd__vs_add (m, "deviceKey", key);
-    snprintf (start, sizeof start, "%llu", (unsigned long long) pos);
+    snprintf (start, sizeof start, "%llu", (unsigned long long) pg.pos);
     vd__vs_add (m, "startOffset", start);
     vd__vs_add (m, "changeId", change_id);
     r = vd__vs_call (s, req, &doc, &ret);
     if (r < 0)
       return r;
-    rv = vd__vs_child (ret, "returnval");
-    if ((r = vd__vs_u64 (rv, "startOffset", capacity, &so,
-                         "changed areas' startOffset")) != 0
-        || (r = vd__vs_u64 (rv, "length", capacity, &len,
-                            "changed areas' length")) != 0) {
-      xmlFreeDoc (doc);
-      return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: QueryChanged"
-                                   "DiskAreas: no startOffset or length",
-                                   vd__vs_host (s));
-    }
-    if (so != pos || len == 0 || len > capacity - pos) {
-      xmlFreeDoc (doc);
-      return vd_error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas asked "
-                       "from %llu answered %llu+%llu (disk %llu bytes)",
-                       vd__vs_host (s), (unsigned long long) pos,
-                       (unsigned long long) so, (unsigned long long) len,
-                       (unsigned long long) capacity);
-    }
-    for (xmlNodePtr a = vd__vs_child (rv, "changedArea"); a;
-         a = vd__vs_next (a, "changedArea")) {
-      uint64_t as = 0, al = 0;
-      if ((r = vd__vs_u64 (a, "start", capacity, &as, "area start")) != 0
-          || (r = vd__vs_u64 (a, "length", capacity, &al,
-                              "area length")) != 0) {
-        xmlFreeDoc (doc);
-        return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: a changed area "
-                                     "without start or length",
-                                     vd__vs_host (s));
-      }
-      if (al == 0 || as < pos || as < prev_end || al > pos + len - as) {
-        xmlFreeDoc (doc);
-        return vd_error (VD_ECORRUPT, 0, "%s: changed area %llu+%llu is "
-                         "outside %llu+%llu or overlaps the one before",
-                         vd__vs_host (s), (unsigned long long) as,
-                         (unsigned long long) al, (unsigned long long) pos,
-                         (unsigned long long) len);
-      }
-      prev_end = as + al;
-      n++;
-      r = cb (as, al, payload);
-      if (r != 0) {
-        xmlFreeDoc (doc);
-        return r < 0 ? r : vd_error (VD_ECANCELED, 0, "changed areas: "
-                                     "stopped");
-      }
-    }
+    len = one_page (&pg, vd__vs_child (ret, "returnval"));
     xmlFreeDoc (doc);
-    pos += len;
+    if (len < 0)
+      return len;
+    pg.pos += (uint64_t) len;
   }
-  return n;
+  return pg.n;
 }
 
 #endif /* VD_HAVE_VSPHERE */

@@ -231,103 +231,138 @@ parse_snapshots (xmlNodePtr list, struct vd_vsphere_vm *vm, size_t *cap,
   return 0;
 }
 
+/* Call fn (ctx, name, val) for each propSet of obj (an ObjectContent);
+ * the first negative return stops the walk and is returned. */
+static int
+each_prop (xmlNodePtr obj, int (*fn) (void *ctx, const char *name,
+                                      xmlNodePtr val), void *ctx)
+{
+  for (xmlNodePtr p = vd__vs_child (obj, "propSet"); p;
+       p = vd__vs_next (p, "propSet")) {
+    char *name = vd__vs_text (p, "name");
+    int r = name ? fn (ctx, name, vd__vs_child (p, "val")) : 0;
+    free (name);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+struct vm_ctx {
+  struct vd_vsphere_vm *vm;
+  const char *moref;
+  size_t snap_cap;
+};
+
+static int
+vm_prop (void *arg, const char *name, xmlNodePtr val)
+{
+  struct vm_ctx *x = arg;
+  struct vd_vsphere_vm *vm = x->vm;
+  if (strcmp (name, "name") == 0)
+    vm->name = vd__vs_text (val, NULL);
+  else if (strcmp (name, "runtime.powerState") == 0)
+    vm->power_state = vd__vs_text (val, NULL);
+  else if (strcmp (name, "config.files.vmPathName") == 0)
+    vm->vmx = vd__vs_text (val, NULL);
+  else if (strcmp (name, "config.hardware.device") == 0) {
+    if (!vm->name)
+      vm->name = strdup (x->moref);
+    return vd__vs_parse_devices (val, vm);
+  }
+  else if (strcmp (name, "layoutEx.file") == 0) {
+    for (xmlNodePtr f = vd__vs_child (val, "VirtualMachineFileLayoutExFileInfo");
+         f; f = vd__vs_next (f, "VirtualMachineFileLayoutExFileInfo")) {
+      char *t = vd__vs_text (f, "type");
+      if (t && strcmp (t, "nvram") == 0 && !vm->nvram)
+        vm->nvram = vd__vs_text (f, "name");
+      free (t);
+    }
+  }
+  else if (strcmp (name, "snapshot") == 0) {
+    vm->current_snapshot = vd__vs_text (val, "currentSnapshot");
+    return parse_snapshots (vd__vs_child (val, "rootSnapshotList"), vm,
+                            &x->snap_cap, 0);
+  }
+  return 0;
+}
+
 static int
 add_vm (struct collect *c, xmlNodePtr obj, const char *moref)
 {
   struct vd_vsphere_inventory *inv = c->inv;
-  struct vd_vsphere_vm *vm;
-  size_t snap_cap = 0;
+  struct vm_ctx x = { .moref = moref };
   int r;
 
   GROW (inv->vms, inv->n_vms, c->cap_vms, VD_VS_MAX_VMS, "VMs");
-  vm = &inv->vms[inv->n_vms++];
-  vm->moref = strdup (moref);
-  for (xmlNodePtr p = vd__vs_child (obj, "propSet"); p;
-       p = vd__vs_next (p, "propSet")) {
-    char *name = vd__vs_text (p, "name");
-    xmlNodePtr val = vd__vs_child (p, "val");
-    if (!name)
-      continue;
-    if (strcmp (name, "name") == 0)
-      vm->name = vd__vs_text (val, NULL);
-    else if (strcmp (name, "runtime.powerState") == 0)
-      vm->power_state = vd__vs_text (val, NULL);
-    else if (strcmp (name, "config.files.vmPathName") == 0)
-      vm->vmx = vd__vs_text (val, NULL);
-    else if (strcmp (name, "config.hardware.device") == 0) {
-      if (!vm->name)
-        vm->name = strdup (moref);
-      r = vd__vs_parse_devices (val, vm);
-      if (r < 0) {
-        free (name);
-        return r;
-      }
-    }
-    else if (strcmp (name, "layoutEx.file") == 0) {
-      for (xmlNodePtr f = vd__vs_child (val, "VirtualMachineFileLayoutExFileInfo");
-           f; f = vd__vs_next (f, "VirtualMachineFileLayoutExFileInfo")) {
-        char *t = vd__vs_text (f, "type");
-        if (t && strcmp (t, "nvram") == 0 && !vm->nvram)
-          vm->nvram = vd__vs_text (f, "name");
-        free (t);
-      }
-    }
-    else if (strcmp (name, "snapshot") == 0) {
-      vm->current_snapshot = vd__vs_text (val, "currentSnapshot");
-      r = parse_snapshots (vd__vs_child (val, "rootSnapshotList"), vm,
-                           &snap_cap, 0);
-      if (r < 0) {
-        free (name);
-        return r;
-      }
-    }
-    free (name);
-  }
-  if (!vm->name)
+  x.vm = &inv->vms[inv->n_vms++];
+  x.vm->moref = strdup (moref);
+  if ((r = each_prop (obj, vm_prop, &x)) < 0)
+    return r;
+  if (!x.vm->name)
     return vd_error (VD_ECORRUPT, 0, "server answer: VM %s has no name",
                      moref);
+  return 0;
+}
+
+struct folder_ctx {
+  struct folder *f;
+  size_t cap_ds;
+};
+
+static int
+folder_prop (void *arg, const char *name, xmlNodePtr val)
+{
+  struct folder_ctx *x = arg;
+  struct folder *f = x->f;
+  if (strcmp (name, "name") == 0)
+    f->name = vd__vs_text (val, NULL);
+  else if (strcmp (name, "parent") == 0)
+    f->parent = vd__vs_text (val, NULL);
+  else if (strcmp (name, "datastore") == 0)
+    for (xmlNodePtr m = vd__vs_child (val, "ManagedObjectReference"); m;
+         m = vd__vs_next (m, "ManagedObjectReference")) {
+      if (f->n_ds == x->cap_ds) {
+        size_t nc = x->cap_ds ? x->cap_ds * 2 : 8;
+        char **np = nc > 100000 ? NULL
+                    : realloc (f->datastores, nc * sizeof *np);
+        if (!np)
+          return vd_error (VD_ECORRUPT, 0, "inventory: too many "
+                           "datastores in a datacenter");
+        f->datastores = np;
+        x->cap_ds = nc;
+      }
+      f->datastores[f->n_ds++] = vd__vs_text (m, NULL);
+    }
   return 0;
 }
 
 static int
 add_folder (struct collect *c, xmlNodePtr obj, const char *moref, int is_dc)
 {
-  struct folder *f;
-  size_t cap_ds = 0;
+  struct folder_ctx x = { 0 };
   GROW (c->folders, c->n_folders, c->cap_folders, 100000, "folders");
-  f = &c->folders[c->n_folders++];
-  f->moref = strdup (moref);
-  f->is_dc = is_dc;
-  for (xmlNodePtr p = vd__vs_child (obj, "propSet"); p;
-       p = vd__vs_next (p, "propSet")) {
-    char *name = vd__vs_text (p, "name");
-    xmlNodePtr val = vd__vs_child (p, "val");
-    if (!name)
-      continue;
-    if (strcmp (name, "name") == 0)
-      f->name = vd__vs_text (val, NULL);
-    else if (strcmp (name, "parent") == 0)
-      f->parent = vd__vs_text (val, NULL);
-    else if (strcmp (name, "datastore") == 0)
-      for (xmlNodePtr m = vd__vs_child (val, "ManagedObjectReference"); m;
-           m = vd__vs_next (m, "ManagedObjectReference")) {
-        if (f->n_ds == cap_ds) {
-          size_t nc = cap_ds ? cap_ds * 2 : 8;
-          char **np = nc > 100000 ? NULL
-                      : realloc (f->datastores, nc * sizeof *np);
-          if (!np) {
-            free (name);
-            return vd_error (VD_ECORRUPT, 0, "inventory: too many "
-                             "datastores in a datacenter");
-          }
-          f->datastores = np;
-          cap_ds = nc;
-        }
-        f->datastores[f->n_ds++] = vd__vs_text (m, NULL);
-      }
-    free (name);
+  x.f = &c->folders[c->n_folders++];
+  x.f->moref = strdup (moref);
+  x.f->is_dc = is_dc;
+  return each_prop (obj, folder_prop, &x);
+}
+
+static int
+datastore_prop (void *arg, const char *name, xmlNodePtr val)
+{
+  struct vd_vsphere_datastore *d = arg;
+  int r = 0;
+  if (strcmp (name, "name") == 0)
+    d->name = vd__vs_text (val, NULL);
+  else if (strcmp (name, "summary") == 0) {
+    d->type = vd__vs_text (val, "type");
+    if ((r = vd__vs_u64 (val, "capacity", UINT64_C (1) << 60,
+                         &d->capacity, "datastore capacity")) >= 0)
+      r = vd__vs_u64 (val, "freeSpace", UINT64_C (1) << 60,
+                      &d->free_space, "datastore free space");
   }
-  return 0;
+  return r;
 }
 
 static int
@@ -339,26 +374,8 @@ add_datastore (struct collect *c, xmlNodePtr obj, const char *moref)
   GROW (inv->datastores, inv->n_datastores, c->cap_ds, 100000, "datastores");
   d = &inv->datastores[inv->n_datastores++];
   d->moref = strdup (moref);
-  for (xmlNodePtr p = vd__vs_child (obj, "propSet"); p;
-       p = vd__vs_next (p, "propSet")) {
-    char *name = vd__vs_text (p, "name");
-    xmlNodePtr val = vd__vs_child (p, "val");
-    if (!name)
-      continue;
-    r = 0;
-    if (strcmp (name, "name") == 0)
-      d->name = vd__vs_text (val, NULL);
-    else if (strcmp (name, "summary") == 0) {
-      d->type = vd__vs_text (val, "type");
-      if ((r = vd__vs_u64 (val, "capacity", UINT64_C (1) << 60,
-                           &d->capacity, "datastore capacity")) >= 0)
-        r = vd__vs_u64 (val, "freeSpace", UINT64_C (1) << 60,
-                        &d->free_space, "datastore free space");
-    }
-    free (name);
-    if (r < 0)
-      return r;
-  }
+  if ((r = each_prop (obj, datastore_prop, d)) < 0)
+    return r;
   if (!d->name)
     return vd_error (VD_ECORRUPT, 0, "server answer: datastore %s has no "
                      "name", moref);

@@ -1,13 +1,7 @@
 /* A vSphere Web Services session (SOAP over HTTPS, urn:vim25): login
- * with SessionManager.Login, the session cookie shared by every transfer
- * of the session (SOAP and the datastore file service), certificate
- * verification (CA, CA file, or a pinned thumbprint as VDDK's
- * thumbPrint), re-login once on an expired session, logout on close.
- *
- * HTTP is libcurl's and XML is libxml2's.  Answers are bounded in size
- * (VD_VS_MAX_SOAP), parsed without network access, without entity
- * substitution and without any DTD (a DOCTYPE is refused before its
- * declarations are read), and walked with bounded depth.
+ * with SessionManager.Login, re-login once on an expired session, logout
+ * on close; the server, certificate policy and password it is made from.
+ * Its transfers are http.c's, its SOAP calls soap.c's.
  *
  * The password is kept in memory only for re-login (cleared on close);
  * it never appears in a message. */
@@ -18,47 +12,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <libxml/parser.h>
-#include <libxml/parserInternals.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
-#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
-#define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
-#define VIM_NS "urn:vim25"
 #define MAX_PASSWORD 1024
-
-struct vd_vsphere {
-  atomic_int refs;
-  pthread_mutex_t mu;          /* the SOAP handle and the fields below */
-  char *host;                  /* HOST:PORT */
-  char *base;                  /* https://HOST:PORT */
-  char *user;
-  char *password;
-  char *cafile;
-  uint8_t pin[32];
-  size_t pin_len;              /* 0, 20 (SHA-1) or 32 (SHA-256) */
-  int insecure;
-  char seen[100];              /* the thumbprint the server showed */
-  int pin_failed;
-  pthread_mutex_t pin_mu;
-  CURLSH *share;
-  pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-  CURL *soap;
-  int logged_in;
-  /* service content */
-  char *pc, *sm, *root, *viewmgr, *api_type, *api_version, *full_name;
-};
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_ok;
@@ -76,528 +38,6 @@ const char *vd__vs_pc (const struct vd_vsphere *s) { return s->pc; }
 const char *vd__vs_root (const struct vd_vsphere *s) { return s->root; }
 const char *vd__vs_viewmgr (const struct vd_vsphere *s) { return s->viewmgr; }
 
-/* ---- curl handles ------------------------------------------------------ */
-
-static void
-share_lock (CURL *h, curl_lock_data data, curl_lock_access a, void *p)
-{
-  struct vd_vsphere *s = p;
-  (void) h; (void) a;
-  pthread_mutex_lock (&s->share_mu[data]);
-}
-
-static void
-share_unlock (CURL *h, curl_lock_data data, void *p)
-{
-  struct vd_vsphere *s = p;
-  (void) h;
-  pthread_mutex_unlock (&s->share_mu[data]);
-}
-
-static void
-hex_colons (char *out, size_t outsz, const uint8_t *d, size_t n)
-{
-  size_t k = 0;
-  out[0] = '\0';
-  for (size_t i = 0; i < n && k + 3 < outsz; i++)
-    k += (size_t) snprintf (out + k, outsz - k, i ? ":%02X" : "%02X", d[i]);
-}
-
-/* OpenSSL: the whole certificate check is "the leaf's digest is the
- * pinned one" (VDDK's thumbPrint semantics). */
-static int
-pin_verify (X509_STORE_CTX *x, void *arg)
-{
-  struct vd_vsphere *s = arg;
-  X509 *leaf = X509_STORE_CTX_get0_cert (x);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  int ok;
-
-  if (!leaf || !X509_digest (leaf, s->pin_len == 20 ? EVP_sha1 ()
-                                   : EVP_sha256 (), md, &n))
-    return 0;
-  ok = n == s->pin_len && memcmp (md, s->pin, n) == 0;
-  pthread_mutex_lock (&s->pin_mu);
-  hex_colons (s->seen, sizeof s->seen, md, n);
-  if (!ok)
-    s->pin_failed = 1;
-  pthread_mutex_unlock (&s->pin_mu);
-  X509_STORE_CTX_set_error (x, ok ? X509_V_OK
-                            : X509_V_ERR_CERT_SIGNATURE_FAILURE);
-  return ok;
-}
-
-static CURLcode
-ssl_ctx_cb (CURL *h, void *sslctx, void *arg)
-{
-  (void) h;
-  SSL_CTX_set_cert_verify_callback ((SSL_CTX *) sslctx, pin_verify, arg);
-  return CURLE_OK;
-}
-
-void *
-vd__vs_curl (struct vd_vsphere *s)
-{
-  CURL *h = curl_easy_init ();
-  if (!h) {
-    vd_error (VD_ENOMEM, 0, "%s: curl_easy_init failed", s->host);
-    return NULL;
-  }
-  curl_easy_setopt (h, CURLOPT_SHARE, s->share);
-  curl_easy_setopt (h, CURLOPT_COOKIEFILE, "");   /* cookie engine on */
-  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "https");
-  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, 120L);
-  curl_easy_setopt (h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt (h, CURLOPT_USERAGENT, "vdisk/" "0.1");
-  if (s->insecure) {
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  else if (s->pin_len) {
-    /* the pin replaces the CA and name checks, as VDDK's thumbPrint */
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt (h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-    curl_easy_setopt (h, CURLOPT_SSL_CTX_DATA, s);
-    curl_easy_setopt (h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-  }
-  else {
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (s->cafile)
-      curl_easy_setopt (h, CURLOPT_CAINFO, s->cafile);
-  }
-  return h;
-}
-
-/* A clear message for a failed transfer (never the request body). */
-static int
-curl_fail (struct vd_vsphere *s, CURLcode c, const char *what)
-{
-  int pin_failed;
-  char seen[100];
-
-  pthread_mutex_lock (&s->pin_mu);
-  pin_failed = s->pin_failed;
-  memcpy (seen, s->seen, sizeof seen);
-  s->pin_failed = 0;
-  pthread_mutex_unlock (&s->pin_mu);
-  if (pin_failed)
-    return vd_error (VD_EIO, EACCES, "%s: the server's certificate "
-                     "thumbprint %s is not the pinned one: refusing to "
-                     "talk to it", s->host, seen);
-  switch (c) {
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CONNECT_ERROR:
-    return vd_error (VD_EIO, EACCES, "%s: %s: TLS: %s (verify the "
-                     "certificate with a CA file, pin its thumbprint, or "
-                     "--insecure)", s->host, what, curl_easy_strerror (c));
-  case CURLE_OPERATION_TIMEDOUT:
-    return vd_error (VD_EIO, ETIMEDOUT, "%s: %s: timed out", s->host, what);
-  case CURLE_COULDNT_CONNECT:
-    return vd_error (VD_EIO, ECONNREFUSED, "%s: %s: cannot connect",
-                     s->host, what);
-  case CURLE_WRITE_ERROR:
-    return vd_error (VD_EIO, EFBIG, "%s: %s: the answer is larger than "
-                     "%u MiB", s->host, what, VD_VS_MAX_SOAP >> 20);
-  default:
-    return vd_error (VD_EIO, ECONNRESET, "%s: %s: %s", s->host, what,
-                     curl_easy_strerror (c));
-  }
-}
-
-/* ---- XML requests ------------------------------------------------------ */
-
-xmlDocPtr
-vd__vs_req (const char *method, const char *this_type,
-            const char *this_value, xmlNodePtr *method_node)
-{
-  xmlDocPtr doc = xmlNewDoc (BAD_CAST "1.0");
-  xmlNodePtr env, body, m;
-  xmlNsPtr soapns;
-
-  if (!doc)
-    return NULL;
-  env = xmlNewNode (NULL, BAD_CAST "Envelope");
-  soapns = xmlNewNs (env, BAD_CAST SOAP_NS, BAD_CAST "soapenv");
-  xmlSetNs (env, soapns);
-  xmlNewNs (env, BAD_CAST XSI_NS, BAD_CAST "xsi");
-  xmlNewNs (env, BAD_CAST "http://www.w3.org/2001/XMLSchema",
-            BAD_CAST "xsd");
-  xmlDocSetRootElement (doc, env);
-  body = xmlNewChild (env, soapns, BAD_CAST "Body", NULL);
-  m = xmlNewChild (body, NULL, BAD_CAST method, NULL);
-  xmlSetNs (m, xmlNewNs (m, BAD_CAST VIM_NS, NULL));
-  vd__vs_add_ref (m, "_this", this_type, this_value);
-  *method_node = m;
-  return doc;
-}
-
-xmlNodePtr
-vd__vs_add (xmlNodePtr parent, const char *name, const char *text)
-{
-  return xmlNewTextChild (parent, NULL, BAD_CAST name, BAD_CAST text);
-}
-
-xmlNodePtr
-vd__vs_add_ref (xmlNodePtr parent, const char *name, const char *type,
-                const char *value)
-{
-  xmlNodePtr n = vd__vs_add (parent, name, value);
-  if (n)
-    xmlNewProp (n, BAD_CAST "type", BAD_CAST type);
-  return n;
-}
-
-void
-vd__vs_xsi_type (xmlNodePtr n, const char *type)
-{
-  xmlNsPtr xsi = xmlSearchNsByHref (n->doc, n, BAD_CAST XSI_NS);
-  xmlNewNsProp (n, xsi, BAD_CAST "type", BAD_CAST type);
-}
-
-/* ---- XML answers ------------------------------------------------------- */
-
-static int
-is_elem (xmlNodePtr n, const char *name)
-{
-  return n && n->type == XML_ELEMENT_NODE
-         && (!name || strcmp ((const char *) n->name, name) == 0);
-}
-
-xmlNodePtr
-vd__vs_child (xmlNodePtr n, const char *name)
-{
-  if (!n)
-    return NULL;
-  for (xmlNodePtr c = n->children; c; c = c->next)
-    if (is_elem (c, name))
-      return c;
-  return NULL;
-}
-
-xmlNodePtr
-vd__vs_next (xmlNodePtr n, const char *name)
-{
-  for (xmlNodePtr c = n ? n->next : NULL; c; c = c->next)
-    if (is_elem (c, name))
-      return c;
-  return NULL;
-}
-
-char *
-vd__vs_text (xmlNodePtr n, const char *name)
-{
-  xmlNodePtr c = name ? vd__vs_child (n, name) : n;
-  xmlChar *t;
-  char *r;
-  if (!c)
-    return NULL;
-  /* only direct text: an element where text was expected is ignored */
-  for (xmlNodePtr k = c->children; k; k = k->next)
-    if (k->type != XML_TEXT_NODE)
-      return NULL;
-  t = xmlNodeGetContent (c);
-  if (!t)
-    return NULL;
-  if (strlen ((const char *) t) > 65536) {
-    xmlFree (t);
-    return NULL;
-  }
-  r = strdup ((const char *) t);
-  xmlFree (t);
-  return r;
-}
-
-char *
-vd__vs_attr (xmlNodePtr n, const char *name)
-{
-  xmlChar *t = n ? xmlGetProp (n, BAD_CAST name) : NULL;
-  char *r = t ? strdup ((const char *) t) : NULL;
-  xmlFree (t);
-  return r;
-}
-
-char *
-vd__vs_type (xmlNodePtr n)
-{
-  xmlChar *t = n ? xmlGetNsProp (n, BAD_CAST "type", BAD_CAST XSI_NS) : NULL;
-  const char *c;
-  char *r;
-  if (!t)
-    return NULL;
-  c = strchr ((const char *) t, ':');
-  r = strdup (c ? c + 1 : (const char *) t);
-  xmlFree (t);
-  return r;
-}
-
-int
-vd__vs_u64 (xmlNodePtr n, const char *name, uint64_t max, uint64_t *v,
-            const char *what)
-{
-  char *t = vd__vs_text (n, name), *end;
-  unsigned long long x;
-  char qb[96];
-
-  if (!t)
-    return vd__vs_child (n, name)
-           ? vd_error (VD_ECORRUPT, 0, "server answer: %s is not a number",
-                       what)
-           : 1;
-  errno = 0;
-  x = strtoull (t, &end, 10);
-  if (!isdigit ((unsigned char) t[0]) || *end || errno || x > max) {
-    vd_error (VD_ECORRUPT, 0, "server answer: %s \"%s\" is not a number "
-              "from 0 to %llu", what, vd__quote (qb, sizeof qb, t, strlen (t)),
-              (unsigned long long) max);
-    free (t);
-    return VD_ECORRUPT;
-  }
-  free (t);
-  *v = x;
-  return 0;
-}
-
-/* A DOCTYPE (and so any entity declaration) is refused before its
- * content is read: SOAP never has one. */
-static void
-refuse_dtd (void *ctx, const xmlChar *name, const xmlChar *ext,
-            const xmlChar *sys)
-{
-  xmlParserCtxtPtr c = ctx;
-  (void) name; (void) ext; (void) sys;
-  c->_private = (void *) 1;
-  xmlStopParser (c);
-}
-
-static int
-depth_ok (xmlNodePtr n, int depth)
-{
-  if (depth > VD_VS_MAX_DEPTH)
-    return 0;
-  for (xmlNodePtr c = n->children; c; c = c->next)
-    if (c->type == XML_ELEMENT_NODE && !depth_ok (c, depth + 1))
-      return 0;
-    else if (c->type == XML_ENTITY_REF_NODE || c->type == XML_DTD_NODE)
-      return 0;
-  return 1;
-}
-
-static int
-parse_answer (struct vd_vsphere *s, const char *buf, size_t len,
-              const char *what, xmlDocPtr *out)
-{
-  xmlParserCtxtPtr c;
-  xmlDocPtr doc = NULL;
-  int dtd;
-
-  *out = NULL;
-  if (len > INT32_MAX)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: answer too large", s->host,
-                     what);
-  c = xmlCreateMemoryParserCtxt (buf, (int) len);
-  if (!c)
-    return vd_error (VD_ENOMEM, 0, "%s: %s: xml parser", s->host, what);
-  /* no network, no entity substitution, no DTD loading, no "huge" */
-  xmlCtxtUseOptions (c, XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-  c->sax->internalSubset = refuse_dtd;
-  c->sax->externalSubset = NULL;
-  c->sax->entityDecl = NULL;
-  c->sax->getEntity = NULL;
-  c->_private = NULL;
-  xmlParseDocument (c);
-  dtd = c->_private != NULL;
-  doc = c->myDoc;
-  c->myDoc = NULL;
-  if (dtd || !c->wellFormed || !doc) {
-    xmlFreeParserCtxt (c);
-    xmlFreeDoc (doc);
-    if (dtd)
-      return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer has a DOCTYPE "
-                       "(SOAP never does): refused", s->host, what);
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer is not "
-                     "well-formed XML (or nests too deeply)", s->host, what);
-  }
-  xmlFreeParserCtxt (c);
-  if (!xmlDocGetRootElement (doc)
-      || !depth_ok (xmlDocGetRootElement (doc), 0)) {
-    xmlFreeDoc (doc);
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer nests deeper than "
-                     "%d elements or holds entity references: refused",
-                     s->host, what, VD_VS_MAX_DEPTH);
-  }
-  *out = doc;
-  return 0;
-}
-
-/* ---- SOAP calls -------------------------------------------------------- */
-
-struct buf {
-  char *p;
-  size_t len, cap, max;
-};
-
-static size_t
-buf_write (char *data, size_t size, size_t n, void *arg)
-{
-  struct buf *b = arg;
-  size_t add = size * n;
-  if (add > b->max - b->len)
-    return 0;  /* too large: curl stops with CURLE_WRITE_ERROR */
-  if (b->len + add + 1 > b->cap) {
-    size_t nc = VD_MAX (b->cap * 2, b->len + add + 1);
-    char *np = realloc (b->p, nc);
-    if (!np)
-      return 0;
-    b->p = np;
-    b->cap = nc;
-  }
-  memcpy (b->p + b->len, data, add);
-  b->len += add;
-  b->p[b->len] = '\0';
-  return add;
-}
-
-/* Send one request; *doc is the parsed answer (fault or not); *status
- * the HTTP status. */
-static int
-soap_post (struct vd_vsphere *s, const char *method, xmlDocPtr req,
-           xmlDocPtr *doc, long *status)
-{
-  struct buf b = { .max = VD_VS_MAX_SOAP };
-  struct curl_slist *hdr = NULL;
-  xmlChar *text = NULL;
-  int tlen = 0, r;
-  char url[600];
-  CURLcode c;
-
-  *doc = NULL;
-  xmlDocDumpMemoryEnc (req, &text, &tlen, "UTF-8");
-  if (!text)
-    return vd_error (VD_ENOMEM, 0, "%s: %s: request", s->host, method);
-  snprintf (url, sizeof url, "%s/sdk", s->base);
-  hdr = curl_slist_append (hdr, "Content-Type: text/xml; charset=utf-8");
-  hdr = curl_slist_append (hdr, "SOAPAction: \"urn:vim25/6.7\"");
-  hdr = curl_slist_append (hdr, "Expect:");
-  curl_easy_setopt (s->soap, CURLOPT_URL, url);
-  curl_easy_setopt (s->soap, CURLOPT_HTTPHEADER, hdr);
-  curl_easy_setopt (s->soap, CURLOPT_POSTFIELDS, (char *) text);
-  curl_easy_setopt (s->soap, CURLOPT_POSTFIELDSIZE, (long) tlen);
-  curl_easy_setopt (s->soap, CURLOPT_WRITEFUNCTION, buf_write);
-  curl_easy_setopt (s->soap, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt (s->soap, CURLOPT_TIMEOUT, 600L);
-  c = curl_easy_perform (s->soap);
-  curl_easy_setopt (s->soap, CURLOPT_POSTFIELDS, NULL);
-  curl_easy_setopt (s->soap, CURLOPT_HTTPHEADER, NULL);
-  curl_slist_free_all (hdr);
-  explicit_bzero (text, (size_t) tlen);   /* may hold the password */
-  xmlFree (text);
-  if (c != CURLE_OK) {
-    free (b.p);
-    return curl_fail (s, c, method);
-  }
-  curl_easy_getinfo (s->soap, CURLINFO_RESPONSE_CODE, status);
-  if (*status != 200 && *status != 500) {
-    free (b.p);
-    return vd_error (VD_EIO, *status == 401 || *status == 403 ? EACCES : EIO,
-                     "%s: %s: the server answered HTTP %ld", s->host,
-                     method, *status);
-  }
-  r = parse_answer (s, b.p ? b.p : "", b.len, method, doc);
-  free (b.p);
-  return r;
-}
-
-/* Find Body's first element.  A Fault: *fault_type gets the detail's
- * type (NotAuthenticated, InvalidLogin, ...), the return is an error. */
-static int
-answer_body (struct vd_vsphere *s, const char *method, xmlDocPtr doc,
-             xmlNodePtr *ret, char **fault_type)
-{
-  xmlNodePtr env = xmlDocGetRootElement (doc);
-  xmlNodePtr body = vd__vs_child (env, "Body");
-  xmlNodePtr first = vd__vs_child (body, NULL);
-  char qb[160], qt[96];
-
-  *ret = NULL;
-  if (!env || strcmp ((const char *) env->name, "Envelope") != 0 || !first)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer is not a SOAP "
-                     "envelope", s->host, method);
-  if (strcmp ((const char *) first->name, "Fault") == 0) {
-    char *fs = vd__vs_text (first, "faultstring");
-    xmlNodePtr detail = vd__vs_child (first, "detail");
-    xmlNodePtr d1 = vd__vs_child (detail, NULL);
-    char *type = vd__vs_type (d1);
-    if (!type && d1) {
-      /* <InvalidLoginFault> without xsi:type */
-      const char *nm = (const char *) d1->name;
-      size_t n = strlen (nm);
-      type = strdup (nm);
-      if (type && n > 5 && strcmp (type + n - 5, "Fault") == 0)
-        type[n - 5] = '\0';
-    }
-    if (fault_type)
-      *fault_type = type ? strdup (type) : NULL;
-    vd_error (VD_EIO,
-              type && (strcmp (type, "InvalidLogin") == 0
-                       || strcmp (type, "NotAuthenticated") == 0
-                       || strcmp (type, "NoPermission") == 0)
-                ? EACCES : EIO,
-              "%s: %s failed: %s%s%s", s->host, method,
-              fs && *fs ? vd__quote (qb, sizeof qb, fs, strlen (fs))
-                        : "SOAP fault",
-              type ? " " : "",
-              type ? vd__quote (qt, sizeof qt, type, strlen (type)) : "");
-    free (fs);
-    free (type);
-    return VD_EIO;
-  }
-  {
-    size_t n = strlen (method);
-    const char *nm = (const char *) first->name;
-    if (strncmp (nm, method, n) != 0 || strcmp (nm + n, "Response") != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: %s: unexpected answer <%s>",
-                       s->host, method,
-                       vd__quote (qb, sizeof qb, nm, strlen (nm)));
-  }
-  *ret = first;
-  return 0;
-}
-
-static const char *
-method_name (xmlDocPtr req)
-{
-  xmlNodePtr env = xmlDocGetRootElement (req);
-  xmlNodePtr m = vd__vs_child (vd__vs_child (env, "Body"), NULL);
-  return m ? (const char *) m->name : "?";
-}
-
-static int
-call_locked (struct vd_vsphere *s, xmlDocPtr req, xmlDocPtr *doc,
-             xmlNodePtr *ret, char **fault_type)
-{
-  const char *method = method_name (req);
-  long status = 0;
-  int r = soap_post (s, method, req, doc, &status);
-  if (r < 0)
-    return r;
-  r = answer_body (s, method, *doc, ret, fault_type);
-  if (r < 0) {
-    xmlFreeDoc (*doc);
-    *doc = NULL;
-  }
-  return r;
-}
-
 static int login_locked (struct vd_vsphere *s);
 
 int
@@ -612,7 +52,7 @@ vd__vs_call (struct vd_vsphere *s, xmlDocPtr req, xmlDocPtr *doc,
   if (!req)
     return vd_error (VD_ENOMEM, 0, "%s: request", s->host);
   pthread_mutex_lock (&s->mu);
-  r = call_locked (s, req, doc, ret, &fault);
+  r = vd__vs_call_locked (s, req, doc, ret, &fault);
   if (r < 0 && fault && strcmp (fault, "NotAuthenticated") == 0
       && s->logged_in) {
     /* the session expired: log in again, once */
@@ -620,7 +60,7 @@ vd__vs_call (struct vd_vsphere *s, xmlDocPtr req, xmlDocPtr *doc,
     s->logged_in = 0;
     r = login_locked (s);
     if (r == 0)
-      r = call_locked (s, req, doc, ret, NULL);
+      r = vd__vs_call_locked (s, req, doc, ret, NULL);
   }
   pthread_mutex_unlock (&s->mu);
   free (fault);
@@ -640,7 +80,7 @@ service_content (struct vd_vsphere *s)
                               "ServiceInstance", &m);
   if (!req)
     return vd_error (VD_ENOMEM, 0, "request");
-  r = call_locked (s, req, &doc, &ret, NULL);
+  r = vd__vs_call_locked (s, req, &doc, &ret, NULL);
   xmlFreeDoc (req);
   if (r < 0)
     return r;
@@ -676,7 +116,7 @@ login_locked (struct vd_vsphere *s)
     return vd_error (VD_ENOMEM, 0, "request");
   vd__vs_add (m, "userName", s->user);
   vd__vs_add (m, "password", s->password);
-  r = call_locked (s, req, &doc, &ret, &fault);
+  r = vd__vs_call_locked (s, req, &doc, &ret, &fault);
   {
     /* clear the password from the request tree before freeing it */
     xmlNodePtr pw = vd__vs_child (m, "password");
@@ -788,15 +228,104 @@ url_options (struct vd_vsphere *s, const char *q, uint32_t *flags)
   return r;
 }
 
+/* [scheme://][USER@]HOST[:PORT][/path][?options] -> host, base, user. */
+static int
+parse_server (struct vd_vsphere *s, const char *url, const char *user)
+{
+  const char *p = url, *env;
+  char *hostpart, *at;
+  size_t n;
+
+  if (strncmp (p, "https://", 8) == 0)
+    p += 8;
+  else if (strncmp (p, "vsphere://", 10) == 0)
+    p += 10;
+  else if (strstr (p, "://"))
+    return vd_error (VD_EINVAL, 0, "vsphere: %s: only https:// or "
+                     "vsphere:// servers", url);
+  n = strcspn (p, "/?");
+  hostpart = strndup (p, n);
+  if (!hostpart)
+    return vd_error (VD_ENOMEM, errno, "vsphere");
+  at = strrchr (hostpart, '@');
+  if (at) {
+    *at = '\0';
+    if (!user)
+      s->user = strdup (hostpart);
+    memmove (hostpart, at + 1, strlen (at + 1) + 1);
+  }
+  if (!*hostpart || strspn (hostpart, "abcdefghijklmnopqrstuvwxyz"
+                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+                      != strlen (hostpart)) {
+    free (hostpart);
+    return vd_error (VD_EINVAL, 0, "vsphere: %s: not a host name", url);
+  }
+  s->host = hostpart;
+  s->base = vd__asprintf ("https://%s", hostpart);
+  if (user)
+    s->user = strdup (user);
+  else if (!s->user && (env = getenv ("VDISK_VSPHERE_USER")) && *env)
+    s->user = strdup (env);
+  if (!s->base)
+    return VD_ENOMEM;
+  if (!s->user || !*s->user)
+    return vd_error (VD_EINVAL, 0, "%s: no user name (USER@HOST or "
+                     "VDISK_VSPHERE_USER)", s->host);
+  return 0;
+}
+
+/* The certificate policy: URL options, then the environment. */
+static int
+tls_policy (struct vd_vsphere *s, const char *url, uint32_t flags)
+{
+  const char *p, *env;
+  int r;
+
+  if ((p = strchr (url, '?')) && (r = url_options (s, p + 1, &flags)) < 0)
+    return r;
+  if (!s->pin_len && (env = getenv ("VDISK_VSPHERE_THUMBPRINT")) && *env
+      && (r = parse_thumbprint (s, env)) < 0)
+    return r;
+  if (!s->cafile && (env = getenv ("VDISK_VSPHERE_CAFILE")) && *env)
+    s->cafile = strdup (env);
+  if ((env = getenv ("VDISK_VSPHERE_INSECURE")) && strcmp (env, "1") == 0)
+    flags |= VD_VSPHERE_INSECURE;
+  s->insecure = (flags & VD_VSPHERE_INSECURE) != 0;
+  if (s->pin_len) {
+    curl_version_info_data *vi = curl_version_info (CURLVERSION_NOW);
+    if (!vi->ssl_version || strncmp (vi->ssl_version, "OpenSSL", 7) != 0)
+      return vd_error (VD_ENOTSUP, 0, "%s: a pinned thumbprint needs "
+                       "libcurl with OpenSSL", s->host);
+  }
+  return 0;
+}
+
+/* The password: given, from a file, or from the environment. */
+static int
+password (struct vd_vsphere *s, const char *password_or_file,
+          uint32_t flags)
+{
+  const char *env;
+  if (password_or_file && (flags & VD_VSPHERE_PASSWORD_FILE))
+    return read_password_file (password_or_file, &s->password);
+  if (password_or_file)
+    env = password_or_file;
+  else if ((env = getenv ("VDISK_VSPHERE_PASSWORD_FILE")) && *env)
+    return read_password_file (env, &s->password);
+  else if (!(env = getenv ("VDISK_VSPHERE_PASSWORD")))
+    return vd_error (VD_EINVAL, 0, "%s: no password (a password file, "
+                     "VDISK_VSPHERE_PASSWORD_FILE or VDISK_VSPHERE_PASSWORD)",
+                     s->host);
+  s->password = strdup (env);
+  return s->password ? 0 : VD_ENOMEM;
+}
+
 VD_API int
 vd_vsphere_connect (vd_vsphere **out, const char *url, const char *user,
                     const char *password_or_file, uint32_t flags)
 {
   VD_ENTER ();
   struct vd_vsphere *s;
-  const char *p, *env;
-  char *hostpart, *at;
-  size_t n;
   int r;
 
   if (!out || !url || !*url)
@@ -812,123 +341,28 @@ vd_vsphere_connect (vd_vsphere **out, const char *url, const char *user,
   pthread_mutex_init (&s->pin_mu, NULL);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init (&s->share_mu[i], NULL);
-
-  /* [scheme://][USER@]HOST[:PORT][/path][?options] */
-  p = url;
-  if (strncmp (p, "https://", 8) == 0)
-    p += 8;
-  else if (strncmp (p, "vsphere://", 10) == 0)
-    p += 10;
-  else if (strstr (p, "://")) {
-    r = vd_error (VD_EINVAL, 0, "vsphere: %s: only https:// or vsphere:// "
-                  "servers", url);
-    goto fail;
-  }
-  n = strcspn (p, "/?");
-  hostpart = strndup (p, n);
-  if (!hostpart) {
-    r = vd_error (VD_ENOMEM, errno, "vsphere");
-    goto fail;
-  }
-  at = strrchr (hostpart, '@');
-  if (at) {
-    *at = '\0';
-    if (!user)
-      s->user = strdup (hostpart);
-    memmove (hostpart, at + 1, strlen (at + 1) + 1);
-  }
-  if (!*hostpart || strspn (hostpart, "abcdefghijklmnopqrstuvwxyz"
-                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
-                      != strlen (hostpart)) {
-    free (hostpart);
-    r = vd_error (VD_EINVAL, 0, "vsphere: %s: not a host name", url);
-    goto fail;
-  }
-  s->host = hostpart;
-  s->base = vd__asprintf ("https://%s", hostpart);
-  if (user)
-    s->user = strdup (user);
-  else if (!s->user && (env = getenv ("VDISK_VSPHERE_USER")) && *env)
-    s->user = strdup (env);
-  if (!s->base) {
-    r = VD_ENOMEM;
-    goto fail;
-  }
-  if (!s->user || !*s->user) {
-    r = vd_error (VD_EINVAL, 0, "%s: no user name (USER@HOST or "
-                  "VDISK_VSPHERE_USER)", s->host);
-    goto fail;
-  }
-  if ((p = strchr (url, '?'))) {
-    r = url_options (s, p + 1, &flags);
-    if (r < 0)
-      goto fail;
-  }
-  if (!s->pin_len && (env = getenv ("VDISK_VSPHERE_THUMBPRINT")) && *env
-      && (r = parse_thumbprint (s, env)) < 0)
-    goto fail;
-  if (!s->cafile && (env = getenv ("VDISK_VSPHERE_CAFILE")) && *env)
-    s->cafile = strdup (env);
-  if ((env = getenv ("VDISK_VSPHERE_INSECURE")) && strcmp (env, "1") == 0)
-    flags |= VD_VSPHERE_INSECURE;
-  s->insecure = (flags & VD_VSPHERE_INSECURE) != 0;
-  if (s->pin_len) {
-    curl_version_info_data *vi = curl_version_info (CURLVERSION_NOW);
-    if (!vi->ssl_version || strncmp (vi->ssl_version, "OpenSSL", 7) != 0) {
-      r = vd_error (VD_ENOTSUP, 0, "%s: a pinned thumbprint needs libcurl "
-                    "with OpenSSL", s->host);
-      goto fail;
-    }
-  }
-
-  if (password_or_file && (flags & VD_VSPHERE_PASSWORD_FILE))
-    r = read_password_file (password_or_file, &s->password);
-  else if (password_or_file) {
-    s->password = strdup (password_or_file);
-    r = s->password ? 0 : VD_ENOMEM;
-  }
-  else if ((env = getenv ("VDISK_VSPHERE_PASSWORD_FILE")) && *env)
-    r = read_password_file (env, &s->password);
-  else if ((env = getenv ("VDISK_VSPHERE_PASSWORD"))) {
-    s->password = strdup (env);
-    r = s->password ? 0 : VD_ENOMEM;
-  }
-  else
-    r = vd_error (VD_EINVAL, 0, "%s: no password (a password file, "
-                  "VDISK_VSPHERE_PASSWORD_FILE or VDISK_VSPHERE_PASSWORD)",
-                  s->host);
-  if (r < 0)
-    goto fail;
-
-  s->share = curl_share_init ();
-  if (!s->share) {
-    r = vd_error (VD_ENOMEM, 0, "curl share");
-    goto fail;
-  }
-  curl_share_setopt (s->share, CURLSHOPT_LOCKFUNC, share_lock);
-  curl_share_setopt (s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-  curl_share_setopt (s->share, CURLSHOPT_USERDATA, s);
-  curl_share_setopt (s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
-  curl_share_setopt (s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  if (!s->pin_len)
-    curl_share_setopt (s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  s->soap = vd__vs_curl (s);
-  if (!s->soap) {
-    r = VD_ENOMEM;
-    goto fail;
-  }
-  pthread_mutex_lock (&s->mu);
-  r = service_content (s);
+  r = parse_server (s, url, user);
   if (r == 0)
-    r = login_locked (s);
-  pthread_mutex_unlock (&s->mu);
-  if (r < 0)
-    goto fail;
+    r = tls_policy (s, url, flags);
+  if (r == 0)
+    r = password (s, password_or_file, flags);
+  if (r == 0)
+    r = vd__vs_share_init (s);
+  if (r == 0 && !(s->soap = vd__vs_curl (s)))
+    r = VD_ENOMEM;
+  if (r == 0) {
+    pthread_mutex_lock (&s->mu);
+    r = service_content (s);
+    if (r == 0)
+      r = login_locked (s);
+    pthread_mutex_unlock (&s->mu);
+  }
+  if (r < 0) {
+    vd__vs_unref (s);
+    return r;
+  }
   *out = s;
   return 0;
-fail:
-  vd__vs_unref (s);
-  return r;
 }
 
 void
@@ -945,7 +379,7 @@ vd__vs_unref (struct vd_vsphere *s)
   if (s->logged_in && s->soap) {
     xmlNodePtr m, ret;
     xmlDocPtr doc, req = vd__vs_req ("Logout", "SessionManager", s->sm, &m);
-    if (req && call_locked (s, req, &doc, &ret, NULL) == 0)
+    if (req && vd__vs_call_locked (s, req, &doc, &ret, NULL) == 0)
       xmlFreeDoc (doc);
     xmlFreeDoc (req);
   }
@@ -991,3 +425,4 @@ vd_vsphere_about (const vd_vsphere *s, int what)
 }
 
 #endif /* VD_HAVE_VSPHERE */
+

@@ -135,6 +135,18 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   return NO_VSPHERE ();
 }
 
+/* vsphere:// paths say why they cannot open (not "no such file"). */
+static int
+open_uri (struct vd_io **out, const char *uri, int rw)
+{
+  (void) rw;
+  *out = NULL;
+  return vd_error (VD_ENOTSUP, 0, "%s: this libvdisk was built without "
+                   "vSphere support (libcurl, libxml2, OpenSSL)", uri);
+}
+
+VD_URI_SCHEME (vsphere) = { "vsphere://", open_uri };
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int vd__vsphere_stubs_unused;

@@ -4,7 +4,14 @@
  * file service with PUT: first the -flat.vmdk, streamed from the source
  * disk's content, then the descriptor (so an interrupted upload never
  * leaves a descriptor naming a partial extent).  An existing disk is
- * refused unless VD_VSPHERE_UPLOAD_OVERWRITE. */
+ * refused unless VD_VSPHERE_UPLOAD_OVERWRITE.
+ *
+ * Holes are sent as zeros: the datastore file service (/folder) documents
+ * GET, HEAD, PUT and DELETE, and a PUT replaces the whole file; it takes
+ * no Content-Range (govmomi's simulator truncates the file and writes the
+ * body, tests/vsphere/test-vsphere-upload.sh shows it), so a flat extent
+ * cannot be written by ranged PUTs of its allocated data only.  The
+ * zeros cost bandwidth, never correctness (docs/vsphere.md). */
 #include "vsphere/vsphere-internal.h"
 
 #ifdef VD_HAVE_VSPHERE
@@ -129,53 +136,61 @@ put_file (struct vd_vsphere *s, const char *url, const char *display,
   return 0;
 }
 
-/* https://HOST/folder/PATH?dcPath=..&dsName=.. (escaped) */
+/* A file on a datastore: its datastore, path and datacenter (given, or
+ * found through the inventory). */
+struct target {
+  char *ds, *path, *dc;
+};
+
+static void
+target_free (struct target *t)
+{
+  free (t->ds); free (t->path); free (t->dc);
+}
+
+static int
+target_init (struct vd_vsphere *s, const char *dc, const char *dspath,
+             struct target *t)
+{
+  int r = vd__https_split_dspath (dspath, &t->ds, &t->path);
+  t->dc = NULL;
+  if (r < 0)
+    return r;
+  if (!dc)
+    return vd__vs_dc_of (s, t->ds, &t->dc);
+  t->dc = strdup (dc);
+  return t->dc ? 0 : vd_error (VD_ENOMEM, errno, "path");
+}
+
+/* The /folder URL of path (a file of t's datastore folder). */
 static char *
-make_url (struct vd_vsphere *s, const char *dc, const char *ds,
-          const char *path)
+target_url (struct vd_vsphere *s, const struct target *t, const char *path)
 {
   CURL *h = curl_easy_init ();
-  char *u = NULL, *e;
-  size_t cap, k;
-  const char *p = path;
-  if (!h)
-    return NULL;
-  cap = strlen (vd__vs_base (s)) + 3 * (strlen (dc) + strlen (ds)
-                                         + strlen (path)) + 64;
-  if (!(u = malloc (cap)))
-    goto out;
-  k = (size_t) snprintf (u, cap, "%s/folder", vd__vs_base (s));
-  while (*p) {
-    size_t n = strcspn (p, "/");
-    if (n) {
-      e = curl_easy_escape (h, p, (int) n);
-      k += (size_t) snprintf (u + k, cap - k, "/%s", e ? e : "");
-      curl_free (e);
-    }
-    p += n;
-    if (*p == '/')
-      p++;
-  }
-  e = curl_easy_escape (h, dc, 0);
-  k += (size_t) snprintf (u + k, cap - k, "?dcPath=%s", e ? e : "");
-  curl_free (e);
-  e = curl_easy_escape (h, ds, 0);
-  snprintf (u + k, cap - k, "&dsName=%s", e ? e : "");
-  curl_free (e);
-out:
-  curl_easy_cleanup (h);
+  char *u = h ? vd__https_folder_url (h, vd__vs_base (s), t->dc, t->ds, path)
+              : NULL;
+  if (h)
+    curl_easy_cleanup (h);
+  if (!u)
+    vd_error (VD_ENOMEM, errno, "url");
   return u;
 }
 
-/* Does "[ds] path" exist?  1 yes, 0 no, negative on error. */
+/* 0 when "[ds] path" is not there (or overwrite), VD_EEXIST when it is
+ * (what: "upload", "put"), or an error. */
 static int
-exists (struct vd_vsphere *s, const char *dc, const char *dspath)
+refuse_existing (struct vd_vsphere *s, const struct target *t,
+                 const char *dspath, const char *what, uint32_t flags)
 {
   struct vd_io *io;
-  int r = vd__io_https_open (&io, s, dc, dspath, dspath, 0);
+  int r;
+  if (flags & VD_VSPHERE_UPLOAD_OVERWRITE)
+    return 0;
+  r = vd__vs_open_file (&io, s, t->dc, dspath, 0);
   if (r == 0) {
     vd__io_close (io);
-    return 1;
+    return vd_error (VD_EEXIST, EEXIST, "%s: %s already exists on the "
+                     "datastore (overwrite it explicitly)", what, dspath);
   }
   if (r == VD_ENOENT) {
     vd__error_clear ();
@@ -223,15 +238,32 @@ vmfs_descriptor (vd_disk *src, const char *base, int thin, char **text,
   return 0;
 }
 
+/* "[ds] folder/NAME.vmdk" -> NAME and "folder/NAME-flat.vmdk". */
+static int
+flat_names (const char *dspath, const struct target *t, char **base,
+            char **flat)
+{
+  size_t n = strlen (t->path);
+  const char *slash = strrchr (t->path, '/');
+  const char *name = slash ? slash + 1 : t->path;
+  *base = *flat = NULL;
+  if (n < 6 || strcmp (t->path + n - 5, ".vmdk") != 0 || strlen (name) < 6)
+    return vd_error (VD_EINVAL, 0, "upload: %s: the target must be a "
+                     "\"[datastore] folder/NAME.vmdk\"", dspath);
+  *base = strndup (name, strlen (name) - 5);
+  *flat = vd__asprintf ("%.*s-flat.vmdk", (int) (n - 5), t->path);
+  return *base && *flat ? 0 : vd_error (VD_ENOMEM, errno, "upload");
+}
+
 VD_API int
 vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
                    const char *dspath, uint32_t flags,
                    vd_progress_cb progress, void *payload)
 {
   VD_ENTER ();
-  char *ds = NULL, *path = NULL, *base = NULL, *dcp = NULL, *flat = NULL;
-  char *flat_ds = NULL, *url = NULL, *desc = NULL;
-  const char *slash;
+  struct target t = { 0 };
+  char *base = NULL, *flat = NULL, *flat_ds = NULL, *url = NULL;
+  char *desc = NULL;
   struct put_src p = { .fd = -1 };
   vd_disk *src = NULL;
   size_t dlen = 0;
@@ -239,61 +271,24 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
 
   if (!s || !src_path || !dspath)
     return vd_error (VD_EINVAL, 0, "upload: no session, source or target");
-  if (dspath[0] != '[' || !strchr (dspath, ']'))
-    return vd_error (VD_EINVAL, 0, "upload: %s is not \"[datastore] "
-                     "folder/disk.vmdk\"", dspath);
-  ds = strndup (dspath + 1, (size_t) (strchr (dspath, ']') - dspath - 1));
-  path = strdup (strchr (dspath, ']') + 1 + strspn (strchr (dspath, ']') + 1,
-                                                    " "));
-  if (!ds || !path) {
-    r = vd_error (VD_ENOMEM, errno, "upload");
-    goto out;
-  }
-  {
-    size_t n = strlen (path);
-    slash = strrchr (path, '/');
-    if (!*ds || n < 6 || strcmp (path + n - 5, ".vmdk") != 0
-        || strstr (path, "..") || path[0] == '/') {
-      r = vd_error (VD_EINVAL, 0, "upload: %s: the target must be a "
-                    "\"[datastore] folder/NAME.vmdk\"", dspath);
-      goto out;
-    }
-    base = strndup (slash ? slash + 1 : path,
-                    strlen (slash ? slash + 1 : path) - 5);
-    flat = vd__asprintf ("%.*s-flat.vmdk", (int) (n - 5), path);
-    flat_ds = vd__asprintf ("[%s] %s", ds, flat);
-  }
-  if (!base || !flat || !flat_ds || !*base) {
-    r = base && !*base ? vd_error (VD_EINVAL, 0, "upload: no file name")
-                       : VD_ENOMEM;
-    goto out;
-  }
-  if (dc)
-    dcp = strdup (dc);
-  else if ((r = vd__vs_dc_of (s, ds, &dcp)) < 0)
-    goto out;
-  if (!dcp) {
+  r = vd__https_split_dspath (dspath, &t.ds, &t.path);
+  if (r == 0)
+    r = flat_names (dspath, &t, &base, &flat);
+  if (r == 0 && !(flat_ds = vd__asprintf ("[%s] %s", t.ds, flat)))
     r = VD_ENOMEM;
-    goto out;
-  }
-  if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)) {
-    int e1 = exists (s, dcp, dspath), e2 = e1 ? 0 : exists (s, dcp, flat_ds);
-    if (e1 < 0 || e2 < 0) {
-      r = e1 < 0 ? e1 : e2;
-      goto out;
-    }
-    if (e1 || e2) {
-      r = vd_error (VD_EEXIST, EEXIST, "upload: %s already exists on the "
-                    "datastore (overwrite it explicitly)",
-                    e1 ? dspath : flat_ds);
-      goto out;
-    }
-  }
-  r = vd_disk_open (&src, src_path, VD_OPEN_READ_ONLY);
-  if (r < 0)
-    goto out;
-  r = vmfs_descriptor (src, base, (flags & VD_VSPHERE_UPLOAD_THIN) != 0,
-                       &desc, &dlen);
+  /* the datacenter (and every check) before anything is read or sent */
+  if (r == 0)
+    r = dc ? ((t.dc = strdup (dc)) ? 0 : VD_ENOMEM)
+           : vd__vs_dc_of (s, t.ds, &t.dc);
+  if (r == 0)
+    r = refuse_existing (s, &t, dspath, "upload", flags);
+  if (r == 0)
+    r = refuse_existing (s, &t, flat_ds, "upload", flags);
+  if (r == 0)
+    r = vd_disk_open (&src, src_path, VD_OPEN_READ_ONLY);
+  if (r == 0)
+    r = vmfs_descriptor (src, base, (flags & VD_VSPHERE_UPLOAD_THIN) != 0,
+                         &desc, &dlen);
   if (r < 0)
     goto out;
   /* the extent first, then the descriptor that names it */
@@ -302,51 +297,27 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   p.progress = progress;
   p.payload = payload;
   p.buf = malloc (CHUNK);
-  url = make_url (s, dcp, ds, flat);
-  if (!p.buf || !url) {
+  if (!p.buf) {
     r = vd_error (VD_ENOMEM, errno, "upload");
     goto out;
   }
-  r = put_file (s, url, flat_ds, &p);
-  if (r < 0)
-    goto out;
+  url = target_url (s, &t, flat);
+  r = url ? put_file (s, url, flat_ds, &p) : VD_ENOMEM;
   free (url);
-  url = make_url (s, dcp, ds, path);
-  if (!url) {
+  url = r == 0 ? target_url (s, &t, t.path) : NULL;
+  if (r == 0 && !url)
     r = VD_ENOMEM;
-    goto out;
-  }
-  {
+  if (r == 0) {
     struct put_src d = { .fd = -1, .mem = desc, .size = dlen };
     r = put_file (s, url, dspath, &d);
   }
 out:
   if (src)
     vd_disk_close (src);
-  free (p.buf);
-  free (ds); free (path); free (base); free (dcp); free (flat);
-  free (flat_ds); free (url); free (desc);
+  target_free (&t);
+  free (p.buf); free (base); free (flat); free (flat_ds); free (url);
+  free (desc);
   return r;
-}
-
-/* "[ds] path" -> ds, path (malloc'd); 0 or an error. */
-static int
-split_target (const char *dspath, char **ds, char **path)
-{
-  const char *e = dspath ? strchr (dspath, ']') : NULL;
-  *ds = *path = NULL;
-  if (!dspath || dspath[0] != '[' || !e || e == dspath + 1)
-    return vd_error (VD_EINVAL, 0, "%s: not \"[datastore] folder/file\"",
-                     dspath ? dspath : "(null)");
-  *ds = strndup (dspath + 1, (size_t) (e - dspath - 1));
-  *path = strdup (e + 1 + strspn (e + 1, " "));
-  if (!*ds || !*path)
-    return vd_error (VD_ENOMEM, errno, "path");
-  if (!**path || strstr (*path, "..") || (*path)[0] == '/'
-      || (*path)[strlen (*path) - 1] == '/')
-    return vd_error (VD_EINVAL, 0, "%s: not a file path on the datastore",
-                     dspath);
-  return 0;
 }
 
 VD_API int
@@ -354,16 +325,14 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
                      const char *dspath, uint32_t flags)
 {
   VD_ENTER ();
-  char *ds = NULL, *path = NULL, *dcp = NULL, *url = NULL;
+  struct target t = { 0 };
   struct put_src p = { .fd = -1 };
   struct stat st;
+  char *url = NULL;
   int r;
 
   if (!s || !local_path)
     return vd_error (VD_EINVAL, 0, "put: no session or file");
-  r = split_target (dspath, &ds, &path);
-  if (r < 0)
-    goto out;
   p.fd = open (local_path, O_RDONLY | O_CLOEXEC);
   if (p.fd < 0 || fstat (p.fd, &st) < 0 || !S_ISREG (st.st_mode)) {
     r = vd_error (p.fd < 0 ? vd__errno_code (errno) : VD_EINVAL, errno,
@@ -372,28 +341,45 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
     goto out;
   }
   p.size = (uint64_t) st.st_size;
-  if (dc)
-    dcp = strdup (dc);
-  else if ((r = vd__vs_dc_of (s, ds, &dcp)) < 0)
-    goto out;
-  if (!dcp) {
-    r = VD_ENOMEM;
-    goto out;
-  }
-  if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)) {
-    r = exists (s, dcp, dspath);
-    if (r > 0)
-      r = vd_error (VD_EEXIST, EEXIST, "put: %s already exists on the "
-                    "datastore (overwrite it explicitly)", dspath);
-    if (r < 0)
-      goto out;
-  }
-  url = make_url (s, dcp, ds, path);
-  r = url ? put_file (s, url, dspath, &p) : VD_ENOMEM;
+  r = target_init (s, dc, dspath, &t);
+  if (r == 0)
+    r = refuse_existing (s, &t, dspath, "put", flags);
+  if (r == 0)
+    r = (url = target_url (s, &t, t.path)) ? put_file (s, url, dspath, &p)
+                                           : VD_ENOMEM;
 out:
   if (p.fd >= 0)
     close (p.fd);
-  free (ds); free (path); free (dcp); free (url);
+  target_free (&t);
+  free (url);
+  return r;
+}
+
+/* A datastore file read whole into memory (at most max bytes). */
+static int
+read_whole (struct vd_vsphere *s, const struct target *t, const char *dspath,
+            uint64_t max, uint8_t **buf, uint64_t *size)
+{
+  struct vd_io *io = NULL;
+  int r = vd__vs_open_file (&io, s, t->dc, dspath, 0);
+  *buf = NULL;
+  *size = 0;
+  if (r == 0)
+    r = io->ops->size (io, size);
+  if (r == 0 && *size > max)
+    r = vd_error (VD_ENOTSUP, EFBIG, "get: %s: %llu bytes, more than the "
+                  "%llu MiB a single file copy takes", dspath,
+                  (unsigned long long) *size,
+                  (unsigned long long) (max >> 20));
+  if (r == 0 && !(*buf = malloc (*size ? *size : 1)))
+    r = vd_error (VD_ENOMEM, errno, "get");
+  if (r == 0 && *size)
+    r = vd__io_pread (io, *buf, (size_t) *size, 0);
+  vd__io_close (io);
+  if (r < 0) {
+    free (*buf);
+    *buf = NULL;
+  }
   return r;
 }
 
@@ -402,70 +388,25 @@ vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
                      const char *local_path, uint32_t flags)
 {
   VD_ENTER ();
-  char *ds = NULL, *path = NULL, *dcp = NULL, *tmp = NULL;
-  struct vd_io *io = NULL;
+  struct target t = { 0 };
   uint8_t *buf = NULL;
   uint64_t size = 0;
-  int fd = -1, r;
+  int r;
 
   if (!s || !local_path)
     return vd_error (VD_EINVAL, 0, "get: no session or file");
-  r = split_target (dspath, &ds, &path);
-  if (r < 0)
-    goto out;
   if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)
-      && access (local_path, F_OK) == 0) {
-    r = vd_error (VD_EEXIST, EEXIST, "get: %s exists (overwrite it "
-                  "explicitly)", local_path);
-    goto out;
-  }
-  if (dc)
-    dcp = strdup (dc);
-  else if ((r = vd__vs_dc_of (s, ds, &dcp)) < 0)
-    goto out;
-  if (!dcp) {
-    r = VD_ENOMEM;
-    goto out;
-  }
-  r = vd__io_https_open (&io, s, dcp, dspath, dspath, 0);
-  if (r < 0)
-    goto out;
-  io->ops->size (io, &size);
-  /* into a temporary beside it, renamed when complete */
-  tmp = vd__asprintf ("%s.part.%ld", local_path, (long) getpid ());
-  buf = malloc (CHUNK);
-  if (!tmp || !buf) {
-    r = vd_error (VD_ENOMEM, errno, "get");
-    goto out;
-  }
-  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: create", tmp);
-    goto out;
-  }
-  for (uint64_t off = 0; off < size && r == 0;) {
-    size_t n = (size_t) VD_MIN ((uint64_t) CHUNK, size - off);
-    r = vd__io_pread (io, buf, n, off);
-    if (r == 0 && pwrite (fd, buf, n, (off_t) off) != (ssize_t) n)
-      r = vd_error (VD_EIO, errno, "%s: write", tmp);
-    off += n;
-  }
-  if (r == 0 && fsync (fd) < 0)
-    r = vd_error (VD_EIO, errno, "%s: write", tmp);
-  if (close (fd) < 0 && r == 0)
-    r = vd_error (VD_EIO, errno, "%s: write", tmp);
-  fd = -1;
-  if (r == 0 && rename (tmp, local_path) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename", local_path);
-  if (r < 0)
-    unlink (tmp);
-out:
-  if (fd >= 0) {
-    close (fd);
-    unlink (tmp);
-  }
-  vd__io_close (io);
-  free (buf); free (tmp); free (ds); free (path); free (dcp);
+      && access (local_path, F_OK) == 0)
+    return vd_error (VD_EEXIST, EEXIST, "get: %s exists (overwrite it "
+                     "explicitly)", local_path);
+  r = target_init (s, dc, dspath, &t);
+  if (r == 0)
+    r = read_whole (s, &t, dspath, VD_VS_MAX_FILE, &buf, &size);
+  /* the one atomic replace (base/fsutil.c): complete or not there */
+  if (r == 0)
+    r = vd__replace_file (local_path, buf, (size_t) size, 0600);
+  target_free (&t);
+  free (buf);
   return r;
 }
 

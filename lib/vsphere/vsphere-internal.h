@@ -1,10 +1,11 @@
-/* vSphere services tier (lib/vsphere/) and the datastore file backend
- * (lib/io-https.c): internals shared by those files and the one hook in
- * lib/disk.c.  Never installed. */
+/* vSphere services tier (lib/vsphere/): internals shared by its files.
+ * The datastore file backend it opens files with is the io tier's
+ * (io/io-https.h).  Never installed. */
 #ifndef VDISK_VSPHERE_INTERNAL_H
 #define VDISK_VSPHERE_INTERNAL_H
 
 #include "internal.h"
+#include "io/io-https.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,11 +17,54 @@
 #define VD_VS_MAX_DISKS 256              /* disks of one VM */
 #define VD_VS_MAX_VMS 100000
 #define VD_VS_MAX_CAPACITY (UINT64_C (64) << 40)  /* 64 TiB, VMDK's limit */
+#define VD_VS_MAX_FILE (UINT64_C (256) << 20)   /* a .vmx/.nvram copied whole */
 
 #ifdef VD_HAVE_VSPHERE
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <curl/curl.h>
 #include <libxml/tree.h>
 
-struct vd_vsphere;
+/* A session (session.c; its transfers http.c, its calls soap.c). */
+struct vd_vsphere {
+  atomic_int refs;
+  pthread_mutex_t mu;          /* the SOAP handle and the fields below */
+  char *host;                  /* HOST:PORT */
+  char *base;                  /* https://HOST:PORT */
+  char *user;
+  char *password;
+  char *cafile;
+  uint8_t pin[32];
+  size_t pin_len;              /* 0, 20 (SHA-1) or 32 (SHA-256) */
+  int insecure;
+  char seen[100];              /* the thumbprint the server showed */
+  int pin_failed;
+  pthread_mutex_t pin_mu;
+  CURLSH *share;
+  pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+  CURL *soap;
+  int logged_in;
+  /* service content */
+  char *pc, *sm, *root, *viewmgr, *api_type, *api_version, *full_name;
+};
+
+/* http.c: a message for a failed transfer (a refused pin named). */
+int vd__vs_curl_fail (struct vd_vsphere *s, CURLcode c, const char *what);
+/* http.c: set up the session's shared cookies, DNS and TLS sessions. */
+int vd__vs_share_init (struct vd_vsphere *s);
+/* http.c: a curl write callback into a bounded buffer (max bytes; more
+ * stops the transfer with CURLE_WRITE_ERROR).  p is NUL-terminated. */
+struct vd_vs_buf {
+  char *p;
+  size_t len, cap, max;
+};
+size_t vd__vs_buf_write (char *data, size_t size, size_t n, void *arg);
+
+/* soap.c: one call with s->mu held, no re-login; *fault_type (when not
+ * NULL) gets a fault's type (NotAuthenticated, InvalidLogin, ...). */
+int vd__vs_call_locked (struct vd_vsphere *s, xmlDocPtr req, xmlDocPtr *doc,
+                        xmlNodePtr *ret, char **fault_type);
 
 /* Take / drop a reference (the https backend holds one per file). */
 void vd__vs_ref (struct vd_vsphere *s);
@@ -78,27 +122,11 @@ const char *vd__vs_viewmgr (const struct vd_vsphere *s);
 int vd__vs_dc_of (struct vd_vsphere *s, const char *ds, char **dc);
 #endif
 
-/* io-https.c.  Is path a vsphere:// URI? */
-int vd__is_vsphere_uri (const char *path);
-/* Is io a datastore file? */
-int vd__io_is_https (const struct vd_io *io);
-/* Open a vsphere:// URI.  When near is a datastore file and uri names a
- * file on its server (a parent found through parentFileNameHint), near's
- * session is used; when vd_disk_open_vsphere handed this thread the file
- * already opened, that is used; otherwise this connects (credentials from
- * the environment, see vdisk.h). */
-int vd__io_https_open_uri (struct vd_io **out, const char *uri, int rw,
-                           struct vd_io *near);
-/* Open the file name, relative to near's folder (always: a name that
- * looks like "[ds] path" is a file of that name there), on the same
- * session and datastore as near. */
-int vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
-                          const char *name, int rw);
 #ifdef VD_HAVE_VSPHERE
-/* Open "[ds] folder/file" in datacenter dc through session s. */
-int vd__io_https_open (struct vd_io **out, struct vd_vsphere *s,
-                       const char *dc, const char *dspath,
-                       const char *display, int rw);
+/* open.c: open "[ds] folder/file" through session s (io-https.c): in
+ * datacenter dc, or (NULL) the one the inventory gives for ds. */
+int vd__vs_open_file (struct vd_io **out, struct vd_vsphere *s,
+                      const char *dc, const char *dspath, int rw);
 #endif
 
 #endif

@@ -94,14 +94,39 @@ check "a connection dropped mid-transfer is an error, not short data (exit $rc: 
 check "what was written before the drop is correct data" \
   sh -c "test \$(stat -c %s out) -lt \$(stat -c %s local.raw) && cmp -n \$(stat -c %s out) out local.raw"
 stop_vcsim
-# the same during a streamed sequential read (past the first 4 MiB)
-start_vcsim -drop 6000000
+# the same during the parallel read-ahead (past the first 4 MiB, which the
+# block cache reads): the GET carrying byte 9000000 drops, whichever
+# connection has it; the chunks around it are fetched at the same time
+start_vcsim -dropat 9000000 -calls calls
 seed_disk
 "$VDISK" cat "$(U)" > out 2>err; rc=$?
-check "a stream dropped mid-transfer is an error (exit $rc: $(head -c 200 err))" \
-  sh -c "test $rc != 0 && grep -q 'stream' err && ! cmp -s out local.raw"
-check "what was written before the stream dropped is correct data" \
-  sh -c "test \$(stat -c %s out) -gt 4194304 && cmp -n \$(stat -c %s out) out local.raw"
+check "a parallel ranged GET dropped mid-transfer is an error (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc != 0 && grep -q 'failed after' err && ! cmp -s out local.raw"
+check "  ... named once, with the GET's own message ($(head -c 300 err | tail -c 120))" \
+  sh -c "grep -q 'read of bytes [0-9]*-[0-9]* failed' err && ! grep -q 'peer: Connection reset by peer' err"
+check "what was written before that GET dropped is correct data" \
+  sh -c "test \$(stat -c %s out) -gt 4194304 && test \$(stat -c %s out) -le 9000000 && cmp -n \$(stat -c %s out) out local.raw"
+n=$(grep -c 'GET ha-host_VM0/disk1-flat.vmdk' calls)
+check "the read-ahead used several GETs of the extent ($n)" test "$n" -ge 4
+stop_vcsim
+# a server that honours Range at first, then answers 200 with the whole
+# file to a read-ahead GET: refused at its first byte, not downloaded
+# (GETs 1-6: the descriptor's probe and read, the extent's probe, the
+# cache's 1, 2 and 4 MiB blocks; the 7th is one of the read-ahead's)
+start_vcsim -norangeafter 6
+seed_disk
+"$VDISK" cat "$(U)" > out 2>err; rc=$?
+check "a server that stops honouring Range mid-read is refused (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc != 0 && grep -q 'ignores Range' err && ! cmp -s out local.raw"
+check "what was written before is correct data" \
+  sh -c "test \$(stat -c %s out) -ge 3145728 && cmp -n \$(stat -c %s out) out local.raw"
+stop_vcsim
+# a healthy server: the parallel read-ahead gives the same bytes
+start_vcsim
+seed_disk
+"$VDISK" cat "$(U)" > out 2>err; rc=$?
+check "control: the whole disk read with the parallel read-ahead is correct (exit $rc)" \
+  sh -c "test $rc = 0 && cmp out local.raw"
 stop_vcsim
 
 # ---- an expired session is logged in again ---------------------------------

@@ -6,6 +6,11 @@
 //
 //	-norange        /folder answers every GET with 200 and the whole file
 //	-drop N         /folder GETs close the connection after N body bytes
+//	-dropat OFF     a /folder GET whose range holds file offset OFF closes
+//	                the connection there (whichever of several parallel
+//	                ranged GETs carries it)
+//	-norangeafter N /folder honours Range for the first N GETs, then answers
+//	                200 with the whole file (Range ignored mid-read)
 //	-hostile FILE   the answer to any SOAP call named by -method is FILE
 //	-method NAME    (with -hostile; default RetrievePropertiesEx)
 //	-idle SECONDS   sessions expire after SECONDS idle (re-login tests)
@@ -49,12 +54,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
+
+// /folder GETs so far (-norangeafter).
+var folderGets int64
 
 // A writer that stops the connection after limit bytes of body.
 type dropWriter struct {
@@ -204,6 +213,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
 	noRange := flag.Bool("norange", false, "/folder ignores Range")
 	drop := flag.Int64("drop", 0, "/folder GETs drop the connection after N bytes")
+	dropAt := flag.Int64("dropat", -1, "/folder GETs drop the connection at file offset OFF")
+	noRangeAfter := flag.Int64("norangeafter", -1, "/folder ignores Range after N GETs")
 	hostile := flag.String("hostile", "", "file whose content answers -method")
 	hostileMethod := flag.String("method", "RetrievePropertiesEx", "SOAP method answered by -hostile")
 	idle := flag.Int("idle", 0, "session idle timeout in seconds (0: never)")
@@ -290,6 +301,22 @@ func main() {
 			}
 			if *drop > 0 {
 				w = &dropWriter{ResponseWriter: w, left: *drop}
+			}
+			if *noRangeAfter >= 0 && atomic.AddInt64(&folderGets, 1) > *noRangeAfter {
+				r.Header.Del("Range")
+			}
+			if *dropAt >= 0 {
+				var a, b int64 = 0, -1
+				rg := strings.TrimPrefix(r.Header.Get("Range"), "bytes=")
+				if i := strings.IndexByte(rg, '-'); i > 0 {
+					a, _ = strconv.ParseInt(rg[:i], 10, 64)
+					if rg[i+1:] != "" {
+						b, _ = strconv.ParseInt(rg[i+1:], 10, 64)
+					}
+				}
+				if a <= *dropAt && (b < 0 || b >= *dropAt) {
+					w = &dropWriter{ResponseWriter: w, left: *dropAt - a}
+				}
 			}
 		}
 		if *cbt != "" && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
