@@ -106,11 +106,16 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
  * never hands out a buffer it did not fill; a failed read-ahead is
  * dropped and read again on demand. */
 
-#define CHUNK (256u << 10)
+#define CHUNK (1u << 20)            /* request size (less when the server's
+                                       maximum block size is smaller) */
 #define MAX_INFLIGHT 64
-#define RA_SLOTS 128                /* read-ahead at most 32 MiB ... */
-#define RA_DEFAULT 32               /* ... by default 8 MiB */
-#define GROW_AT 8                   /* in flight on each connection before
+#define RA_SLOTS 128                /* read-ahead buffers at most */
+#define RA_MAX (32u << 20)          /* read-ahead at most 32 MiB ... */
+#define RA_DEFAULT (8u << 20)       /* ... by default 8 MiB */
+#define WB_SLOTS 64                 /* writes in flight at most ... */
+#define WB_BYTES (32u << 20)        /* ... holding at most 32 MiB */
+#define WFAIL_MAX 16                /* failed write ranges remembered */
+#define GROW_AT 2                   /* in flight on each connection before
                                        another one is opened */
 #define MAX_EXTENTS 16384           /* extent cache entries */
 #define BS_SPAN (1ull << 30)        /* bytes per block status request */
@@ -129,7 +134,18 @@ struct slot {
   int state;
   int orphan;                       /* drop when the read completes */
   unsigned pins;                    /* threads waiting for it */
-  uint8_t *buf;                     /* CHUNK bytes, made on first use */
+  uint8_t *buf;                     /* chunk bytes, made on first use */
+};
+
+/* A write in flight: the caller's bytes copied, so pwrite returns once
+ * they are queued; the error of any of its requests is kept for the
+ * next call (nio->werr). */
+struct wbuf {
+  uint64_t off, len;
+  uint8_t *buf;                     /* NULL: free */
+  unsigned pending;                 /* requests not answered (+1 while
+                                       they are being queued) */
+  int queue_failed;                 /* a request could not be queued */
 };
 
 struct extent {
@@ -152,6 +168,8 @@ struct req {
   struct nbd_call *call;
   struct slot *slot;
   uint64_t off;                 /* for the error message */
+  struct wbuf *wb;
+  uint64_t len;
 };
 
 struct nbd_io {
@@ -163,6 +181,7 @@ struct nbd_io {
   char *again;                  /* export name for them (NULL: the URI's) */
   unsigned inflight[NBD_MAX_CONNS];
   uint64_t size;
+  uint32_t chunk;               /* bytes per request */
   int can_zero, can_flush, has_bs;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -172,8 +191,20 @@ struct nbd_io {
   /* read-ahead */
   struct slot slots[RA_SLOTS];
   unsigned ra_slots;            /* 0: off */
-  unsigned writing;             /* write calls in flight: no read-ahead
-                                   (it could read what they replace) */
+  unsigned writing;             /* writes in flight: no read-ahead (it
+                                   could read what they replace) */
+  /* writes in flight (write-behind) and the first error nobody was told */
+  struct wbuf wb[WB_SLOTS];
+  unsigned n_wb;
+  uint64_t wb_bytes;
+  int werr;                     /* first write error not yet reported */
+  uint64_t werr_off;
+  /* ranges whose write failed since the last flush: a read of them fails
+   * (their bytes are unknown) until they are written again */
+  struct { uint64_t off, len; int err; } wfail[WFAIL_MAX];
+  unsigned n_wfail;             /* (past WFAIL_MAX only the flush tells) */
+  int wfail_err;                /* the first since the last flush */
+  uint64_t wfail_off;
   uint64_t last_end;
   /* extent cache: [ext_start, ext_end) described by ext[0..next) */
   struct extent *ext;
@@ -295,6 +326,40 @@ slot_release (struct slot *s)
   s->orphan = 0;
 }
 
+/* A write request failed (under mu): remembered for the next write or
+ * flush (reported once), for reads of the range and for the flush. */
+static void
+wfail_add (struct nbd_io *nio, uint64_t off, uint64_t len, int err)
+{
+  if (!nio->werr) {
+    nio->werr = err;
+    nio->werr_off = off;
+  }
+  if (!nio->wfail_err) {
+    nio->wfail_err = err;
+    nio->wfail_off = off;
+  }
+  if (nio->n_wfail < WFAIL_MAX) {
+    nio->wfail[nio->n_wfail].off = off;
+    nio->wfail[nio->n_wfail].len = len;
+    nio->wfail[nio->n_wfail].err = err;
+    nio->n_wfail++;
+  }
+}
+
+/* One request of a write in flight is done (or was never queued). */
+static void
+wb_put (struct nbd_io *nio, struct wbuf *wb)
+{
+  if (--wb->pending)
+    return;
+  free (wb->buf);
+  wb->buf = NULL;
+  nio->wb_bytes -= wb->len;
+  nio->n_wb--;
+  nio->writing--;
+}
+
 /* Completion of any request (under mu: it runs in nbd_aio_notify_*). */
 static int
 req_done (void *user_data, int *error)
@@ -324,6 +389,11 @@ req_done (void *user_data, int *error)
     s->state = e ? SLOT_FAILED : SLOT_DONE;
     if (s->orphan && !s->pins)
       slot_release (s);
+  }
+  if (q->wb) {
+    if (e)
+      wfail_add (nio, q->off, q->len, e);
+    wb_put (nio, q->wb);
   }
   free (q);
   return 1;                     /* retire the command */
@@ -390,14 +460,15 @@ enum { OP_READ, OP_WRITE, OP_ZERO };
  * slot) gets the error at once. */
 static void
 submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
-        struct nbd_call *call, struct slot *slot)
+        struct nbd_call *call, struct slot *slot, struct wbuf *wb)
 {
   struct req *q = malloc (sizeof *q);
   int c = pick_conn (nio);
   int64_t cookie = -1;
 
   if (q && c >= 0) {
-    *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off };
+    *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
+                        len };
     nbd_completion_callback cb = { .callback = req_done, .user_data = q };
     cookie = op == OP_READ
              ? nbd_aio_pread (nio->h[c], buf, (size_t) len, off, cb, 0)
@@ -418,10 +489,16 @@ submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
       if (slot->orphan && !slot->pins)
         slot_release (slot);
     }
+    if (wb) {
+      wfail_add (nio, off, len, e ? e : EIO);
+      wb->queue_failed = 1;
+    }
     return;
   }
   if (call)
     call->pending++;
+  if (wb)
+    wb->pending++;
   nio->n_req++;
   if (++nio->inflight[c] > nio->max_inflight)
     nio->max_inflight = nio->inflight[c];
@@ -521,11 +598,11 @@ ra_drop (struct nbd_io *nio, uint64_t off, uint64_t len, int overlapping)
   }
 }
 
-/* Queue reads of the window after end (under mu). */
+/* Queue reads of the window of `window` bytes after end (under mu). */
 static void
-ra_fill (struct nbd_io *nio, uint64_t end)
+ra_fill (struct nbd_io *nio, uint64_t end, uint64_t window)
 {
-  uint64_t pos = end, limit = end + (uint64_t) nio->ra_slots * CHUNK;
+  uint64_t pos = end, limit = end + window;
   unsigned free_slots = 0;
 
   /* buffers wholly before end are used up */
@@ -558,11 +635,11 @@ ra_fill (struct nbd_io *nio, uint64_t end)
     for (unsigned i = 0; i < nio->ra_slots && !f; i++)
       if (nio->slots[i].state == SLOT_FREE)
         f = &nio->slots[i];
-    if (!f || (!f->buf && !(f->buf = malloc (CHUNK))))
+    if (!f || (!f->buf && !(f->buf = malloc (nio->chunk))))
       break;
-    /* chunks aligned to CHUNK from the first read-ahead position, cut at
-     * the data end and at buffers already there */
-    uint64_t n = VD_MIN ((uint64_t) CHUNK, VD_MIN (dend, nio->size) - pos);
+    /* chunks from the first read-ahead position on, cut at the data end
+     * and at buffers already there */
+    uint64_t n = VD_MIN ((uint64_t) nio->chunk, VD_MIN (dend, nio->size) - pos);
     for (unsigned i = 0; i < nio->ra_slots; i++) {
       struct slot *o = &nio->slots[i];
       if (o->state != SLOT_FREE && !o->orphan && o->off > pos
@@ -573,7 +650,7 @@ ra_fill (struct nbd_io *nio, uint64_t end)
     f->len = (uint32_t) n;
     f->state = SLOT_BUSY;
     f->orphan = 0;
-    submit (nio, OP_READ, f->buf, n, pos, NULL, f);
+    submit (nio, OP_READ, f->buf, n, pos, NULL, f, NULL);
     free_slots--;
     pos += n;
   }
@@ -581,6 +658,114 @@ ra_fill (struct nbd_io *nio, uint64_t end)
 
 /* ---- the operations ---- */
 
+/* Is a write in flight over [off, off + len)?  (under mu) */
+static int
+wb_overlaps (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; nio->n_wb && i < WB_SLOTS; i++) {
+    const struct wbuf *w = &nio->wb[i];
+    if (w->buf && w->off < off + len && off < w->off + w->len)
+      return 1;
+  }
+  return 0;
+}
+
+static int
+any_live (struct nbd_io *nio)
+{
+  for (unsigned i = 0; i < nio->n; i++)
+    if (nbd_aio_is_ready (nio->h[i]) == 1
+        || nbd_aio_is_processing (nio->h[i]) == 1)
+      return 1;
+  return 0;
+}
+
+/* Wait until no write in flight overlaps [off, off + len) (len 0: until
+ * none is in flight at all).  Under mu. */
+static void
+wb_wait (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  while (nio->n_wb && (len == 0 || wb_overlaps (nio, off, len))
+         && any_live (nio))
+    drive (nio);
+}
+
+/* The error of an earlier write, reported once (under mu); 0 if none. */
+static int
+wb_error (struct nbd_io *nio)
+{
+  struct nbd_call c = { 0, nio->werr, nio->werr_off };
+  if (!nio->werr)
+    return 0;
+  nio->werr = 0;
+  return req_fail (nio, "write", &c);
+}
+
+/* A read of [off, off + len) over a range whose write failed: that
+ * write's error (the bytes there are unknown).  0 if none. */
+static int
+wfail_hit (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; i < nio->n_wfail; i++)
+    if (nio->wfail[i].off < off + len && off < nio->wfail[i].off
+        + nio->wfail[i].len) {
+      struct nbd_call c = { 0, nio->wfail[i].err, nio->wfail[i].off };
+      return req_fail (nio, "write", &c);
+    }
+  return 0;
+}
+
+/* [off, off + len) is written again: failed ranges inside it are
+ * forgotten (the flush still reports that they failed). */
+static void
+wfail_forget (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; i < nio->n_wfail;)
+    if (nio->wfail[i].off >= off
+        && nio->wfail[i].off + nio->wfail[i].len <= off + len)
+      nio->wfail[i] = nio->wfail[--nio->n_wfail];
+    else
+      i++;
+}
+
+/* Read [pos, stop) straight into p (which holds off..), CHUNK at a time. */
+static void
+read_direct (struct nbd_io *nio, uint8_t *p, uint64_t off, uint64_t pos,
+             uint64_t stop, struct nbd_call *call)
+{
+  while (pos < stop) {
+    uint64_t n = VD_MIN ((uint64_t) nio->chunk, stop - pos);
+    submit (nio, OP_READ, p + (pos - off), n, pos, call, NULL, NULL);
+    pos += n;
+  }
+}
+
+/* Take the read-ahead buffer s's part of [off, end) into p, or read it
+ * again if it failed or was overwritten; then let go of s. */
+static void
+ra_take (struct nbd_io *nio, struct slot *s, uint8_t *p, uint64_t off,
+         uint64_t end, struct nbd_call *call)
+{
+  while (s->state == SLOT_BUSY)
+    drive (nio);
+  uint64_t a = VD_MAX (s->off, off), b = VD_MIN (s->off + s->len, end);
+  if (s->state == SLOT_DONE && !s->orphan) {
+    memcpy (p + (a - off), s->buf + (a - s->off), (size_t) (b - a));
+    nio->n_ra_hit++;
+  }
+  else
+    read_direct (nio, p, off, a, b, call);
+  s->pins--;
+  if (!s->pins && (s->orphan || s->state == SLOT_FAILED
+                   || s->off + s->len <= end))
+    slot_release (s);           /* used up */
+}
+
+/* Reads: what the read-ahead holds is copied (or waited for), the rest is
+ * read straight into buf.  A sequential reader gets the window after its
+ * read queued; one that reads as much as the window at once gets a
+ * quarter of it (its own reads keep the wire busy, and what it reads
+ * straight into its buffer needs no copy). */
 static int
 nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
@@ -588,6 +773,7 @@ nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   struct nbd_call call = { 0, 0, 0 };
   uint8_t *p = buf;
   uint64_t pos = off, end = off + count;
+  uint64_t window = (uint64_t) nio->ra_slots * nio->chunk;
   struct slot *wait_for[RA_SLOTS];
   unsigned nw = 0;
   int r = 0;
@@ -600,13 +786,16 @@ nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
                      count, (unsigned long long) off,
                      (unsigned long long) nio->size);
   pthread_mutex_lock (&nio->mu);
+  wb_wait (nio, off, count);    /* read what was written */
+  if ((r = wfail_hit (nio, off, count)) < 0) {
+    pthread_mutex_unlock (&nio->mu);
+    return r;
+  }
   int seq = nio->ra_slots && (off == nio->last_end
                               || (off > nio->last_end
                                   && cached_zero (nio, nio->last_end, off)));
   if (nio->ra_slots && !seq)
     ra_drop (nio, off, count, 0);
-  /* what the read-ahead holds is copied (or waited for); the rest is
-   * read straight into buf */
   while (pos < end) {
     struct slot *s = slot_at (nio, pos);
     if (s) {
@@ -624,33 +813,15 @@ nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
           && o->off < stop)
         stop = o->off;
     }
-    while (pos < stop) {
-      uint64_t n = VD_MIN ((uint64_t) CHUNK, stop - pos);
-      submit (nio, OP_READ, p + (pos - off), n, pos, &call, NULL);
-      pos += n;
-    }
+    read_direct (nio, p, off, pos, stop, &call);
+    pos = stop;
   }
   if (seq && !nio->writing)
-    ra_fill (nio, end);
+    ra_fill (nio, end, count >= window
+                       ? VD_MAX ((uint64_t) nio->chunk, window / 4) : window);
   nio->last_end = end;
-  for (unsigned i = 0; i < nw; i++) {
-    struct slot *s = wait_for[i];
-    while (s->state == SLOT_BUSY)
-      drive (nio);
-    uint64_t a = VD_MAX (s->off, off), b = VD_MIN (s->off + s->len, end);
-    if (s->state == SLOT_DONE && !s->orphan) {
-      memcpy (p + (a - off), s->buf + (a - s->off), (size_t) (b - a));
-      nio->n_ra_hit++;
-    }
-    else                        /* failed or overwritten: read it again */
-      for (uint64_t q = a; q < b; q += CHUNK)
-        submit (nio, OP_READ, p + (q - off), VD_MIN ((uint64_t) CHUNK, b - q),
-                q, &call, NULL);
-    s->pins--;
-    if (!s->pins && (s->orphan || s->state == SLOT_FAILED
-                     || s->off + s->len <= end))
-      slot_release (s);         /* used up */
-  }
+  for (unsigned i = 0; i < nw; i++)
+    ra_take (nio, wait_for[i], p, off, end, &call);
   wait_call (nio, &call);
   if (call.errnum)
     r = req_fail (nio, "read", &call);
@@ -658,31 +829,100 @@ nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   return r;
 }
 
-/* Writes and zeroing: every chunk in flight, then wait. */
+/* Before a write, zeroing or a flush (under mu): forget what it makes
+ * stale. */
+static void
+write_begin (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  if (nio->ra_slots)
+    ra_drop (nio, off, len, 1);
+  cache_drop (nio);
+  nio->ext_gen++;
+}
+
+/* Zeroing, and writes too big to copy: every chunk in flight, then wait
+ * (after the writes in flight over the same bytes: NBD does not order
+ * requests in flight). */
 static int
 write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
             uint64_t off)
 {
   struct nbd_call call = { 0, 0, 0 };
-  uint64_t span = op == OP_ZERO ? (1u << 30) : CHUNK;
-  int r = 0;
+  uint64_t span = op == OP_ZERO ? (1u << 30) : nio->chunk;
+  int r;
 
   pthread_mutex_lock (&nio->mu);
-  if (nio->ra_slots)
-    ra_drop (nio, off, len, 1);
-  cache_drop (nio);
-  nio->ext_gen++;
+  wb_wait (nio, off, len);
+  if ((r = wb_error (nio)) < 0) {
+    pthread_mutex_unlock (&nio->mu);
+    return r;
+  }
+  write_begin (nio, off, len);
   nio->writing++;
   for (uint64_t done = 0; done < len;) {
     uint64_t n = VD_MIN (span, len - done);
     submit (nio, op, p ? (void *) (p + done) : NULL, n, off + done, &call,
-            NULL);
+            NULL, NULL);
     done += n;
   }
   wait_call (nio, &call);
   nio->writing--;
   if (call.errnum)
     r = req_fail (nio, op == OP_ZERO ? "zero" : "write", &call);
+  else
+    wfail_forget (nio, off, len);
+  pthread_mutex_unlock (&nio->mu);
+  return r;
+}
+
+/* Writes: the bytes are copied and queued (in order after any write in
+ * flight over the same bytes), and the call returns; at most WB_SLOTS
+ * writes and WB_BYTES bytes are in flight.  A failure is reported by the
+ * next write, zeroing or flush. */
+static int
+write_behind (struct nbd_io *nio, const uint8_t *p, uint64_t len,
+              uint64_t off)
+{
+  struct wbuf *wb = NULL;
+  int r;
+
+  pthread_mutex_lock (&nio->mu);
+  for (;;) {
+    wb = NULL;
+    for (unsigned i = 0; i < WB_SLOTS && !wb; i++)
+      if (!nio->wb[i].buf)
+        wb = &nio->wb[i];
+    if ((wb && nio->wb_bytes + len <= WB_BYTES && !wb_overlaps (nio, off, len))
+        || !any_live (nio))
+      break;
+    drive (nio);
+  }
+  if ((r = wb_error (nio)) < 0 || !wb) {
+    pthread_mutex_unlock (&nio->mu);
+    return r < 0 ? r : vd_error (VD_EIO, ENOTCONN, "%s: write at offset "
+                                 "%llu: no connection", nio->io.name,
+                                 (unsigned long long) off);
+  }
+  uint8_t *copy = malloc (len);
+  if (!copy) {
+    pthread_mutex_unlock (&nio->mu);
+    return write_like (nio, OP_WRITE, p, len, off);
+  }
+  memcpy (copy, p, len);
+  write_begin (nio, off, len);
+  wfail_forget (nio, off, len);
+  *wb = (struct wbuf) { off, len, copy, 1, 0 };
+  nio->n_wb++;
+  nio->wb_bytes += len;
+  nio->writing++;
+  for (uint64_t done = 0; done < len;) {
+    uint64_t n = VD_MIN ((uint64_t) nio->chunk, len - done);
+    submit (nio, OP_WRITE, copy + done, n, off + done, NULL, NULL, wb);
+    done += n;
+  }
+  int failed = wb->queue_failed;
+  wb_put (nio, wb);             /* the hold taken while queuing */
+  r = failed ? wb_error (nio) : 0;  /* could not even be queued */
   pthread_mutex_unlock (&nio->mu);
   return r;
 }
@@ -697,7 +937,9 @@ nbdio_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
     return vd_error (VD_EIO, 0, "%s: write of %zu bytes at offset %llu is "
                      "past the end of the export", io->name, count,
                      (unsigned long long) off);
-  return write_like (nio, OP_WRITE, buf, count, off);
+  if (count > WB_BYTES / 4)
+    return write_like (nio, OP_WRITE, buf, count, off);
+  return write_behind (nio, buf, count, off);
 }
 
 static int
@@ -707,15 +949,28 @@ nbdio_flush (struct vd_io *io)
   struct nbd_call call = { 0, 0, 0 };
   int r = 0;
 
-  if (!nio->can_flush)
-    return 0;
   /* multi-conn: a flush on one connection covers all of them; without
-   * it there is only one connection. */
+   * it there is only one connection.  The writes in flight are answered
+   * first (a flush covers only what the server has answered). */
   pthread_mutex_lock (&nio->mu);
+  wb_wait (nio, 0, 0);
+  if (nio->wfail_err) {
+    /* a write since the last flush failed: say so (once) */
+    struct nbd_call c = { 0, nio->wfail_err, nio->wfail_off };
+    nio->wfail_err = nio->werr = 0;
+    nio->n_wfail = 0;
+    r = req_fail (nio, "write", &c);
+    pthread_mutex_unlock (&nio->mu);
+    return r;
+  }
+  if (!nio->can_flush) {
+    pthread_mutex_unlock (&nio->mu);
+    return 0;
+  }
   struct req *q = malloc (sizeof *q);
   int64_t cookie = -1;
   if (q) {
-    *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0 };
+    *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0 };
     nbd_completion_callback cb = { .callback = req_done, .user_data = q };
     cookie = nbd_aio_flush (nio->h[0], cb, 0);
   }
@@ -817,7 +1072,8 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
     bp->start = a;
     bp->end = a + n;
     if (q && c >= 0) {
-      *q = (struct req) { nio, (unsigned) c, ++nio->seq, &call, NULL, a };
+      *q = (struct req) { nio, (unsigned) c, ++nio->seq, &call, NULL, a,
+                          NULL, n };
       nbd_extent_callback ecb = { .callback = bs_cb, .user_data = bp };
       nbd_completion_callback cb = { .callback = req_done, .user_data = q };
       cookie = nbd_aio_block_status (nio->h[c], n, a, ecb, cb, 0);
@@ -889,6 +1145,12 @@ nbdio_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   if (!nio->has_bs)
     return VD_ENOTSUP;
   pthread_mutex_lock (&nio->mu);
+  if (nio->n_wb) {
+    /* writes in flight: the server's answer could be older than them;
+     * "data" is always right (and a writer need not wait) */
+    pthread_mutex_unlock (&nio->mu);
+    return VD_ENOTSUP;
+  }
   while (pos < nio->size) {
     if (pos < nio->ext_start || pos >= nio->ext_end) {
       r = cache_fill (nio, pos);
@@ -1238,16 +1500,20 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
     goto fail;
   }
   nio->sync_ok = 1;
-  nio->ra_slots = RA_DEFAULT;
-  if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env) {
-    unsigned long long v = strtoull (env, NULL, 10) / CHUNK;
-    nio->ra_slots = v > RA_SLOTS ? RA_SLOTS : (unsigned) v;
-  }
   r = connect_one (&nio->h[0], uri, user, psk_path[0] ? psk_path : NULL,
                    NULL);
   if (r < 0)
     goto fail;
   nio->n = 1;
+  /* requests of CHUNK bytes, or the server's maximum block size if less;
+   * the read-ahead window in requests of that size */
+  int64_t maxb = nbd_get_block_size (nio->h[0], LIBNBD_SIZE_MAXIMUM);
+  nio->chunk = maxb >= 4096 && (uint64_t) maxb < CHUNK ? (uint32_t) maxb
+               : CHUNK;
+  unsigned long long ra = RA_DEFAULT;
+  if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env)
+    ra = VD_MIN (strtoull (env, NULL, 10), (unsigned long long) RA_MAX);
+  nio->ra_slots = (unsigned) VD_MIN (ra / nio->chunk, (unsigned long long) RA_SLOTS);
   size = nbd_get_size (nio->h[0]);
   if (size <= 0) {
     r = size < 0 ? nbd_fail (uri, "size")

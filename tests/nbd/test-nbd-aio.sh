@@ -23,17 +23,11 @@ with open("d.raw", "wb") as f:
         f.seek(i << 20); f.write(r.randbytes(1 << 20))
     f.seek(48 * 2**20); f.write(r.randbytes(12345))
 PY
-pids=()
 serve() {  # serve SOCKET FILE "FILTERS" PARAMS...
   local sock=$1 file=$2 filters=$3; shift 3
-  rm -f "$sock"
   # shellcheck disable=SC2086
-  timeout 300 nbdkit --exit-with-parent -U "$sock" $filters file "$file" "$@" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
-  return 1
+  start_server socket "$sock" nbdkit --exit-with-parent -U "$sock" $filters file "$file" "$@"
 }
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 U() { echo "nbd+unix:///?socket=$WORK/$1"; }
 
 check "nbdkit with the delay filter starts" \
@@ -107,6 +101,35 @@ rc=$?; sed 's/^/# /' s3.txt
 check "error filter, reads and writes in flight together: all correct" bash -c "[ $rc = 0 ] && grep -q 'mismatched 0' s3.txt"
 check "the served file equals the reference (no write landed elsewhere)" cmp -s w.raw wref.raw
 
+# ---- sequential writes in flight (write-behind) ----
+# 1 MiB writes return once queued: many requests in flight on one
+# connection (a synchronous client has one), the data lands in order,
+# a failed write is reported by a later call or the flush (close), and
+# nothing hangs
+pattern wdata.bin $((24 << 20)) 5
+truncate -s 24M wseq.raw
+check "nbdkit (writable, delay filter) starts" \
+  serve "$WORK/wd.sock" wseq.raw "--filter=delay" delay-read=2ms delay-write=2ms
+VDISK_NBD_CONNECTIONS=1 VDISK_NBD_STATS=1 timeout 60 "$VDISK" write -o 0 -f wdata.bin "$(U wd.sock)" 2> wst.txt
+rc=$?; sed 's/^/# /' wst.txt
+check "vdisk write of 24 MiB over NBD succeeds (exit $rc)" test "$rc" = 0
+check "the served file holds the bytes written, in order" cmp -s wseq.raw wdata.bin
+inflight=$(sed -n 's/.*most in flight on one connection \([0-9]*\).*/\1/p' wst.txt)
+check "sequential 1 MiB writes had several requests in flight ($inflight)" test "${inflight:-0}" -ge 8
+truncate -s 24M wfail.raw
+check "nbdkit (writable, writes fail 30%) starts" \
+  serve "$WORK/wf.sock" wfail.raw "--filter=error --filter=delay" delay-write=1ms error=EIO error-pwrite-rate=30%
+timeout 60 "$VDISK" write -o 0 -f wdata.bin "$(U wf.sock)" 2> wf.err
+rc=$?
+check "vdisk write under failing writes fails (exit $rc), does not hang" bash -c "[ $rc != 0 ] && [ $rc != 124 ]"
+check "... and says which write failed" grep -Eq "write at offset [0-9]+ failed" wf.err
+head -c 4096 wdata.bin > small.bin
+check "nbdkit (writable, every write fails) starts" \
+  serve "$WORK/wf1.sock" wfail.raw "--filter=error" error=EIO error-pwrite-rate=100%
+timeout 60 "$VDISK" write -o 0 -f small.bin "$(U wf1.sock)" 2> wf1.err
+rc=$?
+check "a single failed write is reported at the flush (exit $rc)" bash -c "[ $rc != 0 ] && [ $rc != 124 ] && grep -Eq 'write at offset 0 failed' wf1.err"
+
 # ---- vdisk upload (a create: export) over several connections ----
 # the extra connections open the disk the first one made (PATH), never
 # create:...:PATH again (the server would refuse "already exists")
@@ -120,9 +143,8 @@ for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
 done
 if [ -n "$plugin" ]; then
   mkdir -p ds
-  VDISK_NBDKIT_PLUGIN=$plugin timeout 120 "$VDISK" serve --unix "$WORK/v.sock" --pidfile "$WORK/v.pid" ds 2> serve.log &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s v.pid ] && break; sleep 0.1; done
+  VDISK_NBDKIT_PLUGIN=$plugin start_server pidfile "$WORK/v.pid" \
+    "$VDISK" serve --unix "$WORK/v.sock" --pidfile "$WORK/v.pid" ds 2> serve.log
   "$VDISK" create -s 8M src.vmdk >/dev/null
   python3 -c "open('part.bin','wb').write(open('d.raw','rb').read(3<<20))"
   "$VDISK" write -o 0 -f part.bin src.vmdk >/dev/null
