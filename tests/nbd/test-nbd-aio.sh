@@ -34,8 +34,8 @@ check "nbdkit with the delay filter starts" \
   serve "$WORK/delay.sock" d.raw "--filter=delay" delay-read=2ms delay-write=2ms delay-extents=2ms
 check "nbdkit with the error filter starts" \
   serve "$WORK/err.sock" d.raw "--filter=error --filter=delay" delay-read=1ms error=EIO error-rate=2%
-check "nbdkit with the error filter (one in five) starts" \
-  serve "$WORK/err20.sock" d.raw "--filter=error" error=EIO error-rate=20%
+check "nbdkit with the error filter (one in two) starts" \
+  serve "$WORK/err20.sock" d.raw "--filter=error" error=EIO error-rate=50%
 cp d.raw w.raw; cp d.raw wref.raw
 check "nbdkit (writable, error filter) starts" \
   serve "$WORK/w.sock" w.raw "--filter=error --filter=delay" delay-read=1ms delay-write=1ms error=EIO error-rate=2%
@@ -88,7 +88,7 @@ check "error filter: failures were reported" grep -Eq 'failed [1-9]' s2.txt
 check "error filter: each failure names the offset" grep -q 'nomessage 0' s2.txt
 check "error filter: the message names the URI and offset" grep -q "FAILMSG .*err.sock.*read at offset [0-9]* failed" s2.txt
 # a failed read-ahead is read again when asked for: a failure the caller
-# sees is one of its own reads (one in five here, so some surely fail)
+# sees is one of its own reads (one in two here, so some surely fail)
 timeout 60 "$VDISK" cat --raw "$(U err20.sock)" > /dev/null 2> cat.err
 rc=$?
 check "vdisk cat under the error filter fails (exit $rc), does not hang" bash -c "[ $rc != 0 ] && [ $rc != 124 ]"
