@@ -76,6 +76,18 @@ sum_data (uint64_t off, uint64_t len, uint32_t st, void *payload)
   return 0;
 }
 
+int
+vd__fleet_measure_disk (vd_disk *d, uint64_t *capacity, uint64_t *allocated,
+                        unsigned *depth)
+{
+  struct alloc_sum s = { 0 };
+  *capacity = vd_disk_get_size (d);
+  *depth = vd_disk_get_link_count (d);
+  int r = vd_disk_block_status (d, 0, *capacity, sum_data, &s);
+  *allocated = s.data;
+  return r;
+}
+
 /* Capacity, allocated bytes (the allocation map) and chain depth of the
  * disk at path.  0 or an error. */
 static int
@@ -83,15 +95,11 @@ measure (const char *path, uint64_t *capacity, uint64_t *allocated,
          unsigned *depth)
 {
   vd_disk *d;
-  struct alloc_sum s = { 0 };
   int r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
   if (r < 0)
     return r;
-  *capacity = vd_disk_get_size (d);
-  *depth = vd_disk_get_link_count (d);
-  r = vd_disk_block_status (d, 0, *capacity, sum_data, &s);
+  r = vd__fleet_measure_disk (d, capacity, allocated, depth);
   vd_disk_close (d);
-  *allocated = s.data;
   return r;
 }
 
@@ -303,6 +311,8 @@ vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb, void *payload)
 
   if (!source || !cb)
     return vd_error (VD_EINVAL, 0, "fleet inventory: no source");
+  if (strncmp (source, "vsphere://", 10) == 0)
+    return vd__fleet_vsphere_inventory (source, cb, payload);
   if (vd__is_uri (source))
     return server_inventory (source, cb, payload);
   if (stat (source, &st) < 0)

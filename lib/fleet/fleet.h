@@ -31,5 +31,13 @@ void vd__fleet_make_id (char out[33], const char *kind, const char *host,
                         const char *loc);
 int vd__fleet_id_ok (const char *id);
 const char *vd__fleet_jstr (json_object *o, const char *key);
+/* Capacity, data bytes by the allocation map and links of an open disk. */
+int vd__fleet_measure_disk (vd_disk *d, uint64_t *capacity,
+                            uint64_t *allocated, unsigned *depth);
+
+/* source-vsphere.c: the disks of every VM of a vSphere host or vCenter
+ * (source "vsphere://USER@HOST[:PORT][?OPTIONS]"). */
+int vd__fleet_vsphere_inventory (const char *source, vd_fleet_disk_cb cb,
+                                 void *payload);
 
 #endif
