@@ -117,7 +117,8 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
                   manifest, lineno);
     goto out;
   }
-  if (!vd__fleet_id_ok (vd__fleet_jstr (o, "id")) || !vd__fleet_jstr (o, "uri")) {
+  if (!vd__fleet_id_ok (vd__fleet_jstr (o, "id"))
+      || !vd__fleet_jstr (o, "uri")) {
     r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: needs \"id\" (letters, "
                   "digits, - and _) and \"uri\"", manifest, lineno);
     goto out;
@@ -150,7 +151,8 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
   }
   d.id = vd__fleet_sdup (vd__fleet_jstr (o, "id"));
   d.uri = vd__fleet_sdup (vd__fleet_jstr (o, "uri"));
-  d.host = vd__fleet_sdup (vd__fleet_jstr (o, "host") ? vd__fleet_jstr (o, "host") : "");
+  d.host = vd__fleet_sdup (vd__fleet_jstr (o, "host")
+                           ? vd__fleet_jstr (o, "host") : "");
   d.vm = vd__fleet_sdup (vd__fleet_jstr (o, "vm"));
   d.vmx = vd__fleet_sdup (vd__fleet_jstr (o, "vmx"));
   d.device = vd__fleet_sdup (vd__fleet_jstr (o, "device"));

@@ -36,7 +36,8 @@ vd__fleet_sdup (const char *s)
 
 /* A stable ID: the first 16 bytes of SHA-256 over kind, host, location. */
 void
-vd__fleet_make_id (char out[33], const char *kind, const char *host, const char *loc)
+vd__fleet_make_id (char out[33], const char *kind, const char *host,
+                   const char *loc)
 {
   struct sha256_ctx c;
   uint8_t d[SHA256_DIGEST_SIZE];

@@ -23,7 +23,8 @@ struct vd_fleet {
 };
 
 /* json_object_object_add of a string member of o (null when v is NULL). */
-#define PUTS(k, v) json_object_object_add (o, k, (v) ? json_object_new_string (v) : NULL)
+#define PUTS(k, v) \
+  json_object_object_add (o, k, (v) ? json_object_new_string (v) : NULL)
 
 char *vd__fleet_sdup (const char *s);
 /* A stable disk ID (32 hex digits) from what names the disk. */

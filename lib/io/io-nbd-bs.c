@@ -123,7 +123,8 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
       *q = (struct req) { nio, (unsigned) c, ++nio->seq, &call, NULL, a,
                           NULL, n };
       nbd_extent_callback ecb = { .callback = bs_cb, .user_data = bp };
-      nbd_completion_callback cb = { .callback = vd__nbd_req_done, .user_data = q };
+      nbd_completion_callback cb = { .callback = vd__nbd_req_done,
+                                     .user_data = q };
       cookie = nbd_aio_block_status (nio->h[c], n, a, ecb, cb, 0);
     }
     if (cookie < 0) {

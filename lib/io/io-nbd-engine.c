@@ -34,7 +34,8 @@ vd__nbd_fail (const char *name, const char *what)
 
 /* The error of a failed request, reported by the thread that asked. */
 int
-vd__nbd_req_fail (struct nbd_io *nio, const char *what, const struct nbd_call *c)
+vd__nbd_req_fail (struct nbd_io *nio, const char *what,
+                  const struct nbd_call *c)
 {
   int e = c->errnum;
   return vd_error (e == EROFS ? VD_EROFS : e == ENOSPC ? VD_ENOSPC
@@ -246,8 +247,9 @@ vd__nbd_pick_conn (struct nbd_io *nio)
 /* Queue one request (under mu).  On a failure to queue, the call (or the
  * slot) gets the error at once. */
 void
-vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
-        struct nbd_call *call, struct slot *slot, struct wbuf *wb)
+vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
+                uint64_t off, struct nbd_call *call, struct slot *slot,
+                struct wbuf *wb)
 {
   struct req *q = malloc (sizeof *q);
   int c = vd__nbd_pick_conn (nio);
@@ -256,7 +258,8 @@ vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t of
   if (q && c >= 0) {
     *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
                         len };
-    nbd_completion_callback cb = { .callback = vd__nbd_req_done, .user_data = q };
+    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
+                                   .user_data = q };
     cookie = op == OP_READ
              ? nbd_aio_pread (nio->h[c], buf, (size_t) len, off, cb, 0)
              : op == OP_WRITE
@@ -403,8 +406,8 @@ write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
   nio->writing++;
   for (uint64_t done = 0; done < len;) {
     uint64_t n = VD_MIN (span, len - done);
-    vd__nbd_submit (nio, op, p ? (void *) (p + done) : NULL, n, off + done, &call,
-            NULL, NULL);
+    vd__nbd_submit (nio, op, p ? (void *) (p + done) : NULL, n, off + done,
+                    &call, NULL, NULL);
     done += n;
   }
   vd__nbd_wait_call (nio, &call);
@@ -513,7 +516,8 @@ vd__nbdio_flush (struct vd_io *io)
   int64_t cookie = -1;
   if (q) {
     *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0 };
-    nbd_completion_callback cb = { .callback = vd__nbd_req_done, .user_data = q };
+    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
+                                   .user_data = q };
     cookie = nbd_aio_flush (nio->h[0], cb, 0);
   }
   if (cookie < 0) {

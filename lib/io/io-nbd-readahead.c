@@ -25,7 +25,8 @@ slot_at (struct nbd_io *nio, uint64_t pos)
 /* Forget the read-ahead buffers that [off, off + len) makes useless:
  * those it overlaps (a write), or all but the ones it reads (a jump). */
 void
-vd__nbd_ra_drop (struct nbd_io *nio, uint64_t off, uint64_t len, int overlapping)
+vd__nbd_ra_drop (struct nbd_io *nio, uint64_t off, uint64_t len,
+                 int overlapping)
 {
   for (unsigned i = 0; i < nio->ra_slots; i++) {
     struct slot *s = &nio->slots[i];
@@ -162,7 +163,8 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   }
   int seq = nio->ra_slots && (off == nio->last_end
                               || (off > nio->last_end
-                                  && vd__nbd_cached_zero (nio, nio->last_end, off)));
+                                  && vd__nbd_cached_zero (nio, nio->last_end,
+                                                          off)));
   if (nio->ra_slots && !seq)
     vd__nbd_ra_drop (nio, off, count, 0);
   while (pos < end) {

@@ -419,7 +419,8 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   unsigned long long ra = RA_DEFAULT;
   if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env)
     ra = VD_MIN (strtoull (env, NULL, 10), (unsigned long long) RA_MAX);
-  nio->ra_slots = (unsigned) VD_MIN (ra / nio->chunk, (unsigned long long) RA_SLOTS);
+  nio->ra_slots = (unsigned) VD_MIN (ra / nio->chunk,
+                                     (unsigned long long) RA_SLOTS);
   size = nbd_get_size (nio->h[0]);
   if (size <= 0) {
     r = size < 0 ? vd__nbd_fail (uri, "size")
