@@ -55,6 +55,8 @@ check "answers came out of order on one connection" grep -q 'out of order [1-9]'
 # ---- several connections (nbdkit's file plugin offers multi-conn) ----
 VDISK_NBD_STATS=1 timeout 60 "$VDISK" cat --raw "$(U delay.sock)" > c4.raw 2> st3.txt
 check "vdisk cat (multi-conn) reads the export byte for byte" cmp -s c4.raw d.raw
+check "vdisk cat into a pipe (holes written from zeros) reads the export byte for byte" \
+  bash -c "timeout 60 '$VDISK' cat --raw '$(U delay.sock)' | cmp -s - d.raw"
 check "four connections were used" grep -q 'connections 4' st3.txt
 timeout 60 nbdcopy "$(U delay.sock)" n.raw
 check "nbdcopy reads the same bytes" cmp -s n.raw c4.raw

@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Reads and writes of up to BUF bytes: big write(2) calls, and reads big
- * enough to keep many NBD requests in flight. */
+/* Writes of up to BUF bytes (big write(2) calls), filled by reads of
+ * READ bytes: a read that fails leaves what came before it written (a
+ * remote disk that drops mid-way gives the data it sent). */
 #define BUF (8u << 20)
+#define READ (1u << 20)
 
 /* The output: a regular file gets holes (lseek past them, ftruncate at
  * the end); anything else (a pipe, a terminal, /dev/null) gets the zeros
@@ -60,10 +62,15 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
     size_t n = (size_t) (len < BUF ? len : BUF);
     const uint8_t *p = o->zeros;
     if (st == VD_STATUS_DATA) {
-      if (vd_disk_read (o->d, o->buf, n, off) < 0) {
-        fail ();
-        o->err = 1;
-        return 1;
+      for (size_t got = 0; got < n; got += READ) {
+        size_t k = n - got < READ ? n - got : READ;
+        if (vd_disk_read (o->d, o->buf + got, k, off + got) < 0) {
+          fail ();
+          o->err = 1;
+          if (got)
+            out_write (o, o->buf, got, off);
+          return 1;
+        }
       }
       p = o->buf;
     }
