@@ -12,6 +12,10 @@
 #     cap the speed-up).
 #   VDISK_BUILD=build/release bench/bench-fleet.sh
 #   BENCH_FLEET_SIZE=2G  BENCH_FLEET_BASE=<commit of the old client>
+#   BENCH_FLEET_OLD=<a vdisk binary with the old client: no build>
+#   BENCH_FLEET_SCAN=0 (part 1 only)
+# Like with like: to null (nbdcopy's null: against vdisk cat >/dev/null:
+# neither reads the holes) and to a regular file (both write sparsely).
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -35,11 +39,14 @@ now() { date +%s.%N; }
 secs() { python3 -c "print('%.3f' % ($2 - $1))"; }
 
 # ---- the old synchronous client, from git history ----
-# the last commit before the asynchronous client (lib/io-nbd.c)
-base=${BENCH_FLEET_BASE:-$(git log --format=%H --grep='asynchronous NBD client' -n 1 -- lib/io-nbd.c)}
+# the commit before the one that made the client asynchronous (no merge
+# commits: their messages quote it)
+base=${BENCH_FLEET_BASE:-$(git log --no-merges --format=%H --grep='^io-nbd: asynchronous NBD client' | tail -1)}
 [ -n "$base" ] && base=$(git rev-parse "$base^" 2>/dev/null)
-old_vdisk=""
-if [ -n "$base" ] && git worktree add --detach "$OLD" "$base" >/dev/null 2>&1; then
+old_vdisk=${BENCH_FLEET_OLD:-}
+if [ -n "$old_vdisk" ]; then
+  echo "(old client: $old_vdisk)"
+elif [ -n "$base" ] && git worktree add --detach "$OLD" "$base" >/dev/null 2>&1; then
   echo "building the synchronous client of $(git log --format='%h %s' -n 1 "$base" | cut -c1-60) ..."
   if nice make -C "$OLD" -j2 BOOTSTRAP=0 O=build/release build >"$W/old-build.log" 2>&1; then
     old_vdisk=$OLD/build/release/bin/vdisk
@@ -84,30 +91,41 @@ echo
 echo "== $size half-allocated disk, nbdkit file + delay filter (2 ms per request) =="
 echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$VDISK" cat --raw "$U" | cmp -s - "$W/d.raw" && echo "(vdisk cat output = the file, byte for byte)"
-tn=() tv=() to=()
+to_file() { local o=$1; shift; "$@" > "$o"; }
+tn=() tv=() to=() tnf=() tvf=()
 for round in 1 2 3; do
   tn+=("$(t_one nbdcopy "$U" null:)")
   tv+=("$(t_one "$VDISK" cat --raw "$U")")
-  [ -n "$old_vdisk" ] && [ "$round" -le 2 ] && to+=("$(t_one "$old_vdisk" cat --raw "$U")")
+  rm -f "$W/o.raw"; tnf+=("$(t_one nbdcopy "$U" "$W/o.raw")")
+  rm -f "$W/o.raw"; tvf+=("$(t_one to_file "$W/o.raw" "$VDISK" cat --raw "$U")")
+  [ -n "$old_vdisk" ] && [ "$round" -le 1 ] && to+=("$(t_one "$old_vdisk" cat --raw "$U")")
 done
-echo "nbdcopy: ${tn[*]} s; vdisk: ${tv[*]} s; old client: ${to[*]:-} s"
+rm -f "$W/o.raw"
+echo "to null: nbdcopy: ${tn[*]} s; vdisk: ${tv[*]} s; old client: ${to[*]:-} s"
+echo "to a file: nbdcopy: ${tnf[*]} s; vdisk: ${tvf[*]} s"
 t_nbdcopy=$(best "${tn[@]}")
 t_new=$(best "${tv[@]}")
+t_nbdcopy_f=$(best "${tnf[@]}")
+t_new_f=$(best "${tvf[@]}")
 [ ${#to[@]} -gt 0 ] && t_old=$(best "${to[@]}")
 row "nbdcopy URI null:" "$t_nbdcopy"
-row "vdisk cat URI (async client)" "$t_new"
+row "vdisk cat URI >/dev/null" "$t_new"
+row "nbdcopy URI FILE (sparse)" "$t_nbdcopy_f"
+row "vdisk cat URI >FILE (sparse)" "$t_new_f"
 VDISK_NBD_STATS=1 "$VDISK" cat --raw "$U" 2>&1 >/dev/null | sed 's/^/   /'
 if [ -n "${t_old:-}" ]; then
   row "vdisk cat URI (synchronous, $(git rev-parse --short "$base"))" "$t_old"
 fi
-python3 - "$t_nbdcopy" "$t_new" "${t_old:-0}" <<'PY'
+python3 - "$t_nbdcopy" "$t_new" "${t_old:-0}" "$t_nbdcopy_f" "$t_new_f" <<'PY'
 import sys
-n, new, old = map(float, sys.argv[1:])
-print("vdisk / nbdcopy speed: %.2fx (target >= 0.9x)" % (n / new if new else 0))
+n, new, old, nf, newf = map(float, sys.argv[1:])
+print("vdisk / nbdcopy speed, to null: %.2fx (target >= 0.9x)" % (n / new if new else 0))
+print("vdisk / nbdcopy speed, to a file: %.2fx (target >= 0.9x)" % (nf / newf if newf else 0))
 if old:
     print("async / synchronous client: %.1fx (target >= 5x)" % (old / new if new else 0))
 PY
 kill "${pids[0]}" 2>/dev/null
+[ "${BENCH_FLEET_SCAN:-1}" = 0 ] && exit 0
 
 # ---- 2. the sharded scan of a 60-disk fleet ----
 echo

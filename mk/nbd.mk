@@ -1,10 +1,10 @@
-# The NBD client in libvdisk (lib/io-nbd.c): disks opened by NBD URI
+# The NBD client in libvdisk (lib/io/io-nbd*.c): disks opened by NBD URI
 # through libnbd, password keys with nettle's PBKDF2.  Optional: without
 # libnbd (mk/config.mk, or `make HAVE_LIBNBD=0`) io-nbd.c builds a client
 # that answers VD_ENOTSUP ("built without libnbd"); the keys need only
 # nettle.  The nbdkit plugin (the server side) is mk/plugin.mk.
 
-$(call vd_objs,io-nbd.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
+$(call vd_objs,io-nbd.o io-nbd-engine.o io-nbd-readahead.o io-nbd-bs.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
 PKG_LIBS += $(LIBNBD_LIBS) $(NETTLE_LIBS)
 
 # VixDiskLib against a vdisk server (run by tests/nbd/test-nbd-serve.sh; not a

@@ -18,3 +18,34 @@ requires() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || { echo "# skip
 # pattern FILE SIZE SEED: deterministic pseudo-random bytes
 pattern() { python3 -c "import random,sys; r=random.Random($3); sys.stdout.buffer.write(r.randbytes($2))" > "$1"; }
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" = 0 ]; }
+# ---- NBD servers (nbdkit, vdisk serve) on a Unix socket or loopback ----
+# start_server socket|pidfile FILE COMMAND...: start COMMAND in the
+# background (bounded by `timeout 300`), wait up to 10 s until FILE is a
+# socket (socket) or a non-empty file (pidfile), and stop it when the test
+# exits.  SERVER_PID is its pid; 1 when it did not become ready.
+# stop_server [PID]: stop that server now (all of them without PID).
+_servers=()
+stop_server() {
+  local p keep=()
+  for p in "${_servers[@]}"; do
+    if [ -z "${1:-}" ] || [ "$p" = "$1" ]; then kill "$p" 2>/dev/null; wait "$p" 2>/dev/null
+    else keep+=("$p"); fi
+  done
+  _servers=("${keep[@]}")
+  return 0
+}
+start_server() {
+  local kind=$1 file=$2; shift 2
+  [ "$kind" = socket ] && rm -f "$file"
+  timeout 300 "$@" &
+  SERVER_PID=$!
+  _servers+=("$SERVER_PID")
+  trap 'stop_server; rm -rf "$WORK"' EXIT
+  for _ in $(seq 100); do
+    if [ "$kind" = socket ]; then [ -S "$file" ] && return 0
+    else [ -s "$file" ] && return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}

@@ -7,7 +7,12 @@
  * Optional (mk/config.mk): without libnbd (VD_HAVE_LIBNBD unset) the
  * client below is a stub whose calls fail with VD_ENOTSUP ("built without
  * libnbd"); without nettle (VD_HAVE_NETTLE unset) so does the key
- * derivation. */
+ * derivation.
+ *
+ * This file: key derivation, connecting (TLS, refusals), open and close,
+ * the server's meta: exports, listing exports.  The request engine,
+ * reads and block status are io-nbd-engine.c, io-nbd-readahead.c and
+ * io-nbd-bs.c (design in io-nbd.h). */
 #include "internal.h"
 
 #include <ctype.h>
@@ -15,21 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #ifdef VD_HAVE_LIBNBD
-#include <libnbd.h>
+#include "io-nbd.h"
 #endif
 #ifdef VD_HAVE_NETTLE
 #include <nettle/pbkdf2.h>
 #endif
 
-#define NBD_MAX_CONNS 8
-#define NBD_MAX_REQUEST (32u << 20)  /* split bigger requests */
 #define PSK_SALT_PREFIX "vdisk-nbd-psk:"
 
 /* ---- key derivation ---------------------------------------------------- */
@@ -79,843 +81,9 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
 #endif
 }
 
-/* ---- the backend -------------------------------------------------------- */
+/* ---- the backend: connections and the disk ----------------------------- */
 
 #ifdef VD_HAVE_LIBNBD
-
-/* Asynchronous I/O.  Every request goes out with libnbd's nbd_aio_* calls:
- * a read or write is split into CHUNK-sized requests, all in flight at
- * once (at most MAX_INFLIGHT per connection, over up to NBD_MAX_CONNS
- * connections when the server offers multi-conn), and the calling thread
- * waits for its own requests only.  Sequential reads also fill a read-ahead
- * window of RA_SLOTS fixed buffers (never past the known end of a data
- * extent), so a reader that asks 1 MiB at a time still keeps the wire
- * busy.  Memory is bounded: the read-ahead buffers, one small struct per
- * request in flight, the extent cache (MAX_EXTENTS); reads and writes go
- * straight to and from the caller's buffer.
- *
- * Threads: every libnbd call on the handles and every change to the state
- * below happens under nio->mu.  One waiting thread at a time "drives" the
- * connections (poll() without the lock, then nbd_aio_notify_* with it), so
- * completion callbacks run under the lock; the others sleep on nio->cv.
- * A thread that queues a request while another drives wakes it through
- * nio->wakefd so the new request's bytes go out.
- *
- * Errors: each request carries its own result.  A failed read fails the
- * call it belongs to (VD_EIO with the offset and the server's errno) and
- * never hands out a buffer it did not fill; a failed read-ahead is
- * dropped and read again on demand. */
-
-#define CHUNK (256u << 10)
-#define MAX_INFLIGHT 64
-#define RA_SLOTS 128                /* read-ahead at most 32 MiB ... */
-#define RA_DEFAULT 32               /* ... by default 8 MiB */
-#define GROW_AT 8                   /* in flight on each connection before
-                                       another one is opened */
-#define MAX_EXTENTS 16384           /* extent cache entries */
-#define BS_SPAN (1ull << 30)        /* bytes per block status request */
-#define BS_PARALLEL 4               /* block status requests in flight */
-
-struct nbd_call {                   /* one pread/pwrite/... of a caller */
-  unsigned pending;
-  int errnum;                       /* first error */
-  uint64_t err_off;
-};
-
-enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE, SLOT_FAILED };
-struct slot {
-  uint64_t off;
-  uint32_t len;
-  int state;
-  int orphan;                       /* drop when the read completes */
-  unsigned pins;                    /* threads waiting for it */
-  uint8_t *buf;                     /* CHUNK bytes, made on first use */
-};
-
-struct extent {
-  uint64_t off, len;
-  int zero;
-};
-
-struct bs_part {                    /* one block status request's answer */
-  uint64_t start, end;              /* asked */
-  uint64_t got;                     /* covered so far (contiguous) */
-  struct extent *e;
-  size_t n, cap;
-};
-
-struct nbd_io;
-struct req {
-  struct nbd_io *nio;
-  unsigned conn;
-  uint64_t seq;
-  struct nbd_call *call;
-  struct slot *slot;
-  uint64_t off;                 /* for the error message */
-};
-
-struct nbd_io {
-  struct vd_io io;              /* first: vd__io_close frees the pointer */
-  struct nbd_handle *h[NBD_MAX_CONNS];
-  unsigned n;
-  unsigned want;                /* connections to open when busy */
-  int connecting;
-  char *again;                  /* export name for them (NULL: the URI's) */
-  unsigned inflight[NBD_MAX_CONNS];
-  uint64_t size;
-  int can_zero, can_flush, has_bs;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int sync_ok;                  /* mu and cv initialised */
-  int driving;
-  int wakefd;                   /* eventfd, or -1 */
-  /* read-ahead */
-  struct slot slots[RA_SLOTS];
-  unsigned ra_slots;            /* 0: off */
-  unsigned writing;             /* write calls in flight: no read-ahead
-                                   (it could read what they replace) */
-  uint64_t last_end;
-  /* extent cache: [ext_start, ext_end) described by ext[0..next) */
-  struct extent *ext;
-  size_t next;
-  uint64_t ext_start, ext_end;
-  uint64_t ext_gen;             /* bumped by every write */
-  /* counters (VDISK_NBD_STATS) */
-  uint64_t seq, max_done_seq, n_req, n_ooo, n_ra_hit, n_failed;
-  unsigned max_inflight;
-  /* for the side connections to the server's meta: exports */
-  char *user;
-  char psk_path[64];
-  int memfd;                    /* the derived key, or -1 */
-};
-
-/* An error from libnbd: its message, and EACCES for a refused TLS login
- * so callers (VixDiskLib) can tell wrong credentials from other errors. */
-static int
-nbd_fail (const char *name, const char *what)
-{
-  const char *msg = nbd_get_error ();
-  int e = nbd_get_errno ();
-  if (!msg)
-    msg = "unknown error";
-  if (strstr (msg, "handshake") || strstr (msg, "psk")
-      || strstr (msg, "PSK") || strstr (msg, "decryption")
-      || strstr (msg, "TLS") || strstr (msg, "tls"))
-    return vd_error (VD_EIO, EACCES, "%s: %s: TLS refused (wrong user "
-                     "name or key, or TLS not configured): %s", name, what,
-                     msg);
-  return vd_error (e == ENOENT ? VD_ENOENT : e == EROFS ? VD_EROFS
-                   : e == ENOSPC ? VD_ENOSPC : VD_EIO,
-                   e, "%s: %s: %s", name, what, msg);
-}
-
-/* The error of a failed request, reported by the thread that asked. */
-static int
-req_fail (struct nbd_io *nio, const char *what, const struct nbd_call *c)
-{
-  int e = c->errnum;
-  return vd_error (e == EROFS ? VD_EROFS : e == ENOSPC ? VD_ENOSPC
-                   : e == ENOTSUP || e == EOPNOTSUPP ? VD_ENOTSUP : VD_EIO,
-                   e, "%s: %s at offset %llu failed (the server's answer)",
-                   nio->io.name, what, (unsigned long long) c->err_off);
-}
-
-static void
-wake_driver (struct nbd_io *nio)
-{
-  uint64_t one = 1;
-  if (nio->driving && nio->wakefd >= 0
-      && write (nio->wakefd, &one, sizeof one) < 0) {
-    /* the counter is full: the driver wakes anyway */
-  }
-}
-
-/* One round of progress (under mu): drive the connections, or wait for
- * the thread that does. */
-static void
-drive (struct nbd_io *nio)
-{
-  struct pollfd pfd[NBD_MAX_CONNS + 1];
-  unsigned conn[NBD_MAX_CONNS], np = 0;
-
-  if (nio->driving) {
-    pthread_cond_wait (&nio->cv, &nio->mu);
-    return;
-  }
-  nio->driving = 1;
-  for (unsigned i = 0; i < nio->n; i++) {
-    int fd;
-    unsigned dir;
-    if (!nio->inflight[i] || (fd = nbd_aio_get_fd (nio->h[i])) < 0)
-      continue;
-    dir = nbd_aio_get_direction (nio->h[i]);
-    pfd[np].fd = fd;
-    pfd[np].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
-                     | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
-    pfd[np].revents = 0;
-    conn[np++] = i;
-  }
-  pfd[np].fd = nio->wakefd;
-  pfd[np].events = POLLIN;
-  pfd[np].revents = 0;
-  pthread_mutex_unlock (&nio->mu);
-  int r = poll (pfd, np + 1, 1000);
-  pthread_mutex_lock (&nio->mu);
-  if (r > 0) {
-    for (unsigned k = 0; k < np; k++) {
-      struct nbd_handle *h = nio->h[conn[k]];
-      if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
-        nbd_aio_notify_read (h);
-      else if (pfd[k].revents & POLLOUT)
-        nbd_aio_notify_write (h);
-    }
-    if (pfd[np].revents & POLLIN) {
-      uint64_t v;
-      if (read (nio->wakefd, &v, sizeof v) < 0) {
-        /* nothing to drain */
-      }
-    }
-  }
-  /* A connection that died with requests in flight had them aborted by
-   * libnbd (their callbacks ran with an error); a connection that is
-   * gone without doing so must not leave its waiters asleep forever. */
-  for (unsigned i = 0; i < nio->n; i++)
-    if (nio->inflight[i] && (nbd_aio_is_dead (nio->h[i]) == 1
-                             || nbd_aio_is_closed (nio->h[i]) == 1)
-        && nbd_aio_in_flight (nio->h[i]) <= 0)
-      nio->inflight[i] = 0;     /* the callbacks are not coming */
-  nio->driving = 0;
-  pthread_cond_broadcast (&nio->cv);
-}
-
-static void
-slot_release (struct slot *s)
-{
-  s->state = SLOT_FREE;
-  s->orphan = 0;
-}
-
-/* Completion of any request (under mu: it runs in nbd_aio_notify_*). */
-static int
-req_done (void *user_data, int *error)
-{
-  struct req *q = user_data;
-  struct nbd_io *nio = q->nio;
-  int e = *error;
-
-  if (nio->inflight[q->conn])
-    nio->inflight[q->conn]--;
-  if (q->seq < nio->max_done_seq)
-    nio->n_ooo++;                 /* answered out of order */
-  else
-    nio->max_done_seq = q->seq;
-  if (e)
-    nio->n_failed++;
-  if (q->call) {
-    if (e && !q->call->errnum) {
-      q->call->errnum = e;
-      q->call->err_off = q->off;
-    }
-    if (q->call->pending)
-      q->call->pending--;
-  }
-  if (q->slot) {
-    struct slot *s = q->slot;
-    s->state = e ? SLOT_FAILED : SLOT_DONE;
-    if (s->orphan && !s->pins)
-      slot_release (s);
-  }
-  free (q);
-  return 1;                     /* retire the command */
-}
-
-static int connect_one (struct nbd_handle **out, const char *uri,
-                        const char *user, const char *psk_path,
-                        const char *export);
-
-/* Open one more connection (multi-conn servers) once every open one has
- * GROW_AT requests in flight: small disks never pay for connections
- * they would not use.  Under mu, dropped while connecting. */
-static void
-maybe_grow (struct nbd_io *nio)
-{
-  struct nbd_handle *h;
-  int r;
-
-  if (nio->n >= nio->want || nio->connecting)
-    return;
-  for (unsigned i = 0; i < nio->n; i++)
-    if (nio->inflight[i] < GROW_AT)
-      return;
-  nio->connecting = 1;
-  pthread_mutex_unlock (&nio->mu);
-  r = connect_one (&h, nio->io.name, nio->user,
-                   nio->psk_path[0] ? nio->psk_path : NULL, nio->again);
-  pthread_mutex_lock (&nio->mu);
-  nio->connecting = 0;
-  if (r < 0) {
-    vd__error_clear ();         /* fewer connections are fine */
-    nio->want = nio->n;
-    return;
-  }
-  nio->h[nio->n++] = h;
-}
-
-/* A connection with room for one more request (under mu), driving the
- * others until there is one; -1 when every connection is dead. */
-static int
-pick_conn (struct nbd_io *nio)
-{
-  maybe_grow (nio);
-  for (;;) {
-    int best = -1, live = 0;
-    for (unsigned i = 0; i < nio->n; i++) {
-      if (nbd_aio_is_ready (nio->h[i]) != 1
-          && nbd_aio_is_processing (nio->h[i]) != 1)
-        continue;
-      live = 1;
-      if (nio->inflight[i] < MAX_INFLIGHT
-          && (best < 0 || nio->inflight[i] < nio->inflight[best]))
-        best = (int) i;
-    }
-    if (best >= 0 || !live)
-      return best;
-    drive (nio);
-  }
-}
-
-enum { OP_READ, OP_WRITE, OP_ZERO };
-
-/* Queue one request (under mu).  On a failure to queue, the call (or the
- * slot) gets the error at once. */
-static void
-submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
-        struct nbd_call *call, struct slot *slot)
-{
-  struct req *q = malloc (sizeof *q);
-  int c = pick_conn (nio);
-  int64_t cookie = -1;
-
-  if (q && c >= 0) {
-    *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off };
-    nbd_completion_callback cb = { .callback = req_done, .user_data = q };
-    cookie = op == OP_READ
-             ? nbd_aio_pread (nio->h[c], buf, (size_t) len, off, cb, 0)
-             : op == OP_WRITE
-             ? nbd_aio_pwrite (nio->h[c], buf, (size_t) len, off, cb, 0)
-             : nbd_aio_zero (nio->h[c], len, off, cb, 0);
-  }
-  if (cookie < 0) {
-    int e = c < 0 ? ENOTCONN : !q ? ENOMEM : nbd_get_errno ();
-    free (q);
-    nio->n_failed++;
-    if (call && !call->errnum) {
-      call->errnum = e ? e : EIO;
-      call->err_off = off;
-    }
-    if (slot) {
-      slot->state = SLOT_FAILED;
-      if (slot->orphan && !slot->pins)
-        slot_release (slot);
-    }
-    return;
-  }
-  if (call)
-    call->pending++;
-  nio->n_req++;
-  if (++nio->inflight[c] > nio->max_inflight)
-    nio->max_inflight = nio->inflight[c];
-  wake_driver (nio);
-}
-
-static void
-wait_call (struct nbd_io *nio, struct nbd_call *c)
-{
-  while (c->pending)
-    drive (nio);
-}
-
-/* ---- the extent cache ---- */
-
-/* Is [a, b) all zero by the cache?  1 yes, 0 no or unknown. */
-static int
-cached_zero (struct nbd_io *nio, uint64_t a, uint64_t b)
-{
-  if (a >= b)
-    return 1;
-  if (a < nio->ext_start || b > nio->ext_end)
-    return 0;
-  for (size_t i = 0; i < nio->next; i++) {
-    const struct extent *x = &nio->ext[i];
-    if (x->off + x->len <= a)
-      continue;
-    if (x->off >= b)
-      break;
-    if (!x->zero)
-      return 0;
-  }
-  return 1;
-}
-
-/* The end of the data extent holding pos by the cache, or the disk's end
- * when unknown; pos itself when the cache says pos is in a hole. */
-static uint64_t
-cached_data_end (struct nbd_io *nio, uint64_t pos, uint64_t *next_data)
-{
-  *next_data = pos;
-  if (pos < nio->ext_start || pos >= nio->ext_end)
-    return nio->size;
-  for (size_t i = 0; i < nio->next; i++) {
-    const struct extent *x = &nio->ext[i];
-    if (x->off + x->len <= pos)
-      continue;
-    if (!x->zero)
-      return x->off + x->len;
-    /* in a hole: where does data start again? */
-    for (size_t j = i + 1; j < nio->next; j++)
-      if (!nio->ext[j].zero) {
-        *next_data = nio->ext[j].off;
-        return pos;
-      }
-    *next_data = nio->ext_end;
-    return pos;
-  }
-  return nio->size;
-}
-
-static void
-cache_drop (struct nbd_io *nio)
-{
-  nio->next = 0;
-  nio->ext_start = nio->ext_end = 0;
-}
-
-/* ---- read-ahead ---- */
-
-static struct slot *
-slot_at (struct nbd_io *nio, uint64_t pos)
-{
-  for (unsigned i = 0; i < nio->ra_slots; i++) {
-    struct slot *s = &nio->slots[i];
-    if (s->state != SLOT_FREE && !s->orphan && pos >= s->off
-        && pos < s->off + s->len)
-      return s;
-  }
-  return NULL;
-}
-
-/* Forget the read-ahead buffers that [off, off + len) makes useless:
- * those it overlaps (a write), or all but the ones it reads (a jump). */
-static void
-ra_drop (struct nbd_io *nio, uint64_t off, uint64_t len, int overlapping)
-{
-  for (unsigned i = 0; i < nio->ra_slots; i++) {
-    struct slot *s = &nio->slots[i];
-    int ov = s->off < off + len && off < s->off + s->len;
-    if (s->state == SLOT_FREE || s->orphan || ov != overlapping)
-      continue;
-    if (s->state == SLOT_BUSY || s->pins)
-      s->orphan = 1;
-    else
-      slot_release (s);
-  }
-}
-
-/* Queue reads of the window after end (under mu). */
-static void
-ra_fill (struct nbd_io *nio, uint64_t end)
-{
-  uint64_t pos = end, limit = end + (uint64_t) nio->ra_slots * CHUNK;
-  unsigned free_slots = 0;
-
-  /* buffers wholly before end are used up */
-  for (unsigned i = 0; i < nio->ra_slots; i++) {
-    struct slot *s = &nio->slots[i];
-    if (s->state != SLOT_FREE && !s->orphan && !s->pins
-        && s->off + s->len <= end) {
-      if (s->state == SLOT_BUSY)
-        s->orphan = 1;
-      else
-        slot_release (s);
-    }
-    if (s->state == SLOT_FREE)
-      free_slots++;
-  }
-  while (free_slots && pos < nio->size && pos < limit) {
-    uint64_t next_data, dend = cached_data_end (nio, pos, &next_data);
-    struct slot *s = slot_at (nio, pos), *f = NULL;
-    if (dend == pos) {          /* a hole: skip it */
-      if (next_data <= pos)
-        break;
-      limit += next_data - pos;
-      pos = next_data;
-      continue;
-    }
-    if (s) {
-      pos = s->off + s->len;
-      continue;
-    }
-    for (unsigned i = 0; i < nio->ra_slots && !f; i++)
-      if (nio->slots[i].state == SLOT_FREE)
-        f = &nio->slots[i];
-    if (!f || (!f->buf && !(f->buf = malloc (CHUNK))))
-      break;
-    /* chunks aligned to CHUNK from the first read-ahead position, cut at
-     * the data end and at buffers already there */
-    uint64_t n = VD_MIN ((uint64_t) CHUNK, VD_MIN (dend, nio->size) - pos);
-    for (unsigned i = 0; i < nio->ra_slots; i++) {
-      struct slot *o = &nio->slots[i];
-      if (o->state != SLOT_FREE && !o->orphan && o->off > pos
-          && o->off < pos + n)
-        n = o->off - pos;
-    }
-    f->off = pos;
-    f->len = (uint32_t) n;
-    f->state = SLOT_BUSY;
-    f->orphan = 0;
-    submit (nio, OP_READ, f->buf, n, pos, NULL, f);
-    free_slots--;
-    pos += n;
-  }
-}
-
-/* ---- the operations ---- */
-
-static int
-nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
-{
-  struct nbd_io *nio = (struct nbd_io *) io;
-  struct nbd_call call = { 0, 0, 0 };
-  uint8_t *p = buf;
-  uint64_t pos = off, end = off + count;
-  struct slot *wait_for[RA_SLOTS];
-  unsigned nw = 0;
-  int r = 0;
-
-  if (count == 0)
-    return 0;
-  if (off > nio->size || count > nio->size - off)
-    return vd_error (VD_EIO, 0, "%s: read of %zu bytes at offset %llu is "
-                     "past the end of the export (%llu bytes)", io->name,
-                     count, (unsigned long long) off,
-                     (unsigned long long) nio->size);
-  pthread_mutex_lock (&nio->mu);
-  int seq = nio->ra_slots && (off == nio->last_end
-                              || (off > nio->last_end
-                                  && cached_zero (nio, nio->last_end, off)));
-  if (nio->ra_slots && !seq)
-    ra_drop (nio, off, count, 0);
-  /* what the read-ahead holds is copied (or waited for); the rest is
-   * read straight into buf */
-  while (pos < end) {
-    struct slot *s = slot_at (nio, pos);
-    if (s) {
-      if (nw < RA_SLOTS) {
-        s->pins++;
-        wait_for[nw++] = s;
-      }
-      pos = VD_MIN (end, s->off + s->len);
-      continue;
-    }
-    uint64_t stop = end;
-    for (unsigned i = 0; i < nio->ra_slots; i++) {
-      struct slot *o = &nio->slots[i];
-      if (o->state != SLOT_FREE && !o->orphan && o->off > pos
-          && o->off < stop)
-        stop = o->off;
-    }
-    while (pos < stop) {
-      uint64_t n = VD_MIN ((uint64_t) CHUNK, stop - pos);
-      submit (nio, OP_READ, p + (pos - off), n, pos, &call, NULL);
-      pos += n;
-    }
-  }
-  if (seq && !nio->writing)
-    ra_fill (nio, end);
-  nio->last_end = end;
-  for (unsigned i = 0; i < nw; i++) {
-    struct slot *s = wait_for[i];
-    while (s->state == SLOT_BUSY)
-      drive (nio);
-    uint64_t a = VD_MAX (s->off, off), b = VD_MIN (s->off + s->len, end);
-    if (s->state == SLOT_DONE && !s->orphan) {
-      memcpy (p + (a - off), s->buf + (a - s->off), (size_t) (b - a));
-      nio->n_ra_hit++;
-    }
-    else                        /* failed or overwritten: read it again */
-      for (uint64_t q = a; q < b; q += CHUNK)
-        submit (nio, OP_READ, p + (q - off), VD_MIN ((uint64_t) CHUNK, b - q),
-                q, &call, NULL);
-    s->pins--;
-    if (!s->pins && (s->orphan || s->state == SLOT_FAILED
-                     || s->off + s->len <= end))
-      slot_release (s);         /* used up */
-  }
-  wait_call (nio, &call);
-  if (call.errnum)
-    r = req_fail (nio, "read", &call);
-  pthread_mutex_unlock (&nio->mu);
-  return r;
-}
-
-/* Writes and zeroing: every chunk in flight, then wait. */
-static int
-write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
-            uint64_t off)
-{
-  struct nbd_call call = { 0, 0, 0 };
-  uint64_t span = op == OP_ZERO ? (1u << 30) : CHUNK;
-  int r = 0;
-
-  pthread_mutex_lock (&nio->mu);
-  if (nio->ra_slots)
-    ra_drop (nio, off, len, 1);
-  cache_drop (nio);
-  nio->ext_gen++;
-  nio->writing++;
-  for (uint64_t done = 0; done < len;) {
-    uint64_t n = VD_MIN (span, len - done);
-    submit (nio, op, p ? (void *) (p + done) : NULL, n, off + done, &call,
-            NULL);
-    done += n;
-  }
-  wait_call (nio, &call);
-  nio->writing--;
-  if (call.errnum)
-    r = req_fail (nio, op == OP_ZERO ? "zero" : "write", &call);
-  pthread_mutex_unlock (&nio->mu);
-  return r;
-}
-
-static int
-nbdio_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
-{
-  struct nbd_io *nio = (struct nbd_io *) io;
-  if (count == 0)
-    return 0;
-  if (off > nio->size || count > nio->size - off)
-    return vd_error (VD_EIO, 0, "%s: write of %zu bytes at offset %llu is "
-                     "past the end of the export", io->name, count,
-                     (unsigned long long) off);
-  return write_like (nio, OP_WRITE, buf, count, off);
-}
-
-static int
-nbdio_flush (struct vd_io *io)
-{
-  struct nbd_io *nio = (struct nbd_io *) io;
-  struct nbd_call call = { 0, 0, 0 };
-  int r = 0;
-
-  if (!nio->can_flush)
-    return 0;
-  /* multi-conn: a flush on one connection covers all of them; without
-   * it there is only one connection. */
-  pthread_mutex_lock (&nio->mu);
-  struct req *q = malloc (sizeof *q);
-  int64_t cookie = -1;
-  if (q) {
-    *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0 };
-    nbd_completion_callback cb = { .callback = req_done, .user_data = q };
-    cookie = nbd_aio_flush (nio->h[0], cb, 0);
-  }
-  if (cookie < 0) {
-    free (q);
-    r = nbd_fail (io->name, "flush");
-  }
-  else {
-    call.pending = 1;
-    nio->inflight[0]++;
-    wake_driver (nio);
-    wait_call (nio, &call);
-    if (call.errnum)
-      r = req_fail (nio, "flush", &call);
-  }
-  pthread_mutex_unlock (&nio->mu);
-  return r;
-}
-
-static int
-nbdio_size (struct vd_io *io, uint64_t *size)
-{
-  *size = ((struct nbd_io *) io)->size;
-  return 0;
-}
-
-static int
-nbdio_truncate (struct vd_io *io, uint64_t size)
-{
-  (void) size;
-  return vd_error (VD_ENOTSUP, 0, "%s: an NBD export cannot be resized",
-                   io->name);
-}
-
-static int
-nbdio_punch_hole (struct vd_io *io, uint64_t off, uint64_t len)
-{
-  struct nbd_io *nio = (struct nbd_io *) io;
-  if (!nio->can_zero)
-    return VD_ENOTSUP;
-  if (len == 0)
-    return 0;
-  return write_like (nio, OP_ZERO, NULL, len, off);
-}
-
-static int
-bs_cb (void *user_data, const char *metacontext, uint64_t offset,
-       uint32_t *entries, size_t nr_entries, int *error)
-{
-  struct bs_part *bp = user_data;
-  (void) error;
-  if (strcmp (metacontext, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
-    return 0;
-  if (offset != bp->start + bp->got)
-    return 0;                   /* not where we are: ignore the chunk */
-  for (size_t i = 0; i + 1 < nr_entries; i += 2) {
-    uint64_t a = bp->start + bp->got, n = entries[i];
-    int zero = (entries[i + 1] & LIBNBD_STATE_ZERO) != 0;
-    if (n == 0 || a >= bp->end)
-      break;
-    n = VD_MIN (n, bp->end - a);
-    if (bp->n && bp->e[bp->n - 1].zero == zero)
-      bp->e[bp->n - 1].len += n;
-    else {
-      if (bp->n == bp->cap) {
-        size_t nc = bp->cap ? bp->cap * 2 : 64;
-        struct extent *ne;
-        if (nc > MAX_EXTENTS || !(ne = realloc (bp->e, nc * sizeof *ne)))
-          break;                /* keep what fits */
-        bp->e = ne;
-        bp->cap = nc;
-      }
-      bp->e[bp->n++] = (struct extent) { a, n, zero };
-    }
-    bp->got += n;
-  }
-  return 0;
-}
-
-/* Fill the extent cache from pos on: BS_PARALLEL requests of BS_SPAN
- * bytes in flight, kept up to the first one the server answered only in
- * part.  0, or an error. */
-static int
-cache_fill (struct nbd_io *nio, uint64_t pos)
-{
-  struct bs_part parts[BS_PARALLEL];
-  struct nbd_call call = { 0, 0, 0 };
-  unsigned np = 0;
-  uint64_t gen = nio->ext_gen;
-  int r = 0;
-
-  memset (parts, 0, sizeof parts);
-  for (uint64_t a = pos; a < nio->size && np < BS_PARALLEL; np++) {
-    struct bs_part *bp = &parts[np];
-    uint64_t n = VD_MIN (BS_SPAN, nio->size - a);
-    int c = pick_conn (nio);
-    struct req *q = malloc (sizeof *q);
-    int64_t cookie = -1;
-    bp->start = a;
-    bp->end = a + n;
-    if (q && c >= 0) {
-      *q = (struct req) { nio, (unsigned) c, ++nio->seq, &call, NULL, a };
-      nbd_extent_callback ecb = { .callback = bs_cb, .user_data = bp };
-      nbd_completion_callback cb = { .callback = req_done, .user_data = q };
-      cookie = nbd_aio_block_status (nio->h[c], n, a, ecb, cb, 0);
-    }
-    if (cookie < 0) {
-      free (q);
-      if (!call.errnum) {
-        call.errnum = c < 0 ? ENOTCONN : nbd_get_errno () ? nbd_get_errno ()
-                      : EIO;
-        call.err_off = a;
-      }
-      np++;
-      break;
-    }
-    call.pending++;
-    nio->n_req++;
-    nio->inflight[c]++;
-    wake_driver (nio);
-    a += n;
-  }
-  wait_call (nio, &call);
-  if (call.errnum)
-    r = req_fail (nio, "block status", &call);
-  else if (gen != nio->ext_gen || nio->writing) {
-    /* a write raced with the question: the answer may be old; the
-     * caller asks again (at most once per write) */
-    cache_drop (nio);
-  }
-  else {
-    size_t total = 0;
-    unsigned k;
-    for (k = 0; k < np; k++) {
-      total += parts[k].n;
-      if (parts[k].got < parts[k].end - parts[k].start)
-        break;
-    }
-    struct extent *e = total ? malloc (total * sizeof *e) : NULL;
-    if (total && !e)
-      r = vd_error (VD_ENOMEM, errno, "%s: extent cache", nio->io.name);
-    else {
-      free (nio->ext);
-      nio->ext = e;
-      nio->next = 0;
-      nio->ext_start = pos;
-      nio->ext_end = pos;
-      for (unsigned i = 0; i < np; i++) {
-        for (size_t j = 0; j < parts[i].n; j++)
-          nio->ext[nio->next++] = parts[i].e[j];
-        nio->ext_end = parts[i].start + parts[i].got;
-        if (parts[i].got < parts[i].end - parts[i].start)
-          break;
-      }
-    }
-  }
-  for (unsigned i = 0; i < BS_PARALLEL; i++)
-    free (parts[i].e);
-  return r;
-}
-
-/* SEEK_DATA / SEEK_HOLE through NBD block status (zero reads as a hole,
- * for the flat driver's map). */
-static int
-nbdio_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
-{
-  struct nbd_io *nio = (struct nbd_io *) io;
-  uint64_t pos = off;
-  int r = 0;
-
-  if (!nio->has_bs)
-    return VD_ENOTSUP;
-  pthread_mutex_lock (&nio->mu);
-  while (pos < nio->size) {
-    if (pos < nio->ext_start || pos >= nio->ext_end) {
-      r = cache_fill (nio, pos);
-      if (r < 0)
-        break;
-      if (nio->ext_end <= pos) {        /* no progress: say "data" */
-        r = VD_ENOTSUP;
-        break;
-      }
-    }
-    for (size_t i = 0; i < nio->next; i++) {
-      const struct extent *x = &nio->ext[i];
-      if (x->off + x->len <= pos)
-        continue;
-      if (x->zero == hole) {
-        *result = VD_MAX (x->off, off);
-        goto out;
-      }
-    }
-    pos = nio->ext_end;
-  }
-  if (r == 0)
-    *result = hole ? nio->size : UINT64_MAX;
-out:
-  pthread_mutex_unlock (&nio->mu);
-  return r;
-}
 
 static void
 nbdio_close (struct vd_io *io)
@@ -939,7 +107,7 @@ nbdio_close (struct vd_io *io)
         busy += nio->inflight[i];
       if (!busy)
         break;
-      drive (nio);
+      vd__nbd_drive (nio);
     }
     pthread_mutex_unlock (&nio->mu);
   }
@@ -972,13 +140,13 @@ nbdio_close (struct vd_io *io)
 }
 
 static const struct vd_io_ops nbd_ops = {
-  .pread = nbdio_pread,
-  .pwrite = nbdio_pwrite,
-  .flush = nbdio_flush,
-  .size = nbdio_size,
-  .truncate = nbdio_truncate,
-  .punch_hole = nbdio_punch_hole,
-  .seek_data = nbdio_seek_data,
+  .pread = vd__nbdio_pread,
+  .pwrite = vd__nbdio_pwrite,
+  .flush = vd__nbdio_flush,
+  .size = vd__nbdio_size,
+  .truncate = vd__nbdio_truncate,
+  .punch_hole = vd__nbdio_punch_hole,
+  .seek_data = vd__nbdio_seek_data,
   .close = nbdio_close,
 };
 
@@ -1045,7 +213,7 @@ read_text (struct nbd_handle *h, const char *name, char **text, size_t *len)
 
   *text = NULL;
   if (size < 0)
-    return nbd_fail (name, "size");
+    return vd__nbd_fail (name, "size");
   if ((uint64_t) size > MAX_TEXT_EXPORT)
     return vd_error (VD_ECORRUPT, 0, "%s: the server's text export is "
                      "%lld bytes (at most %u)", name, (long long) size,
@@ -1055,7 +223,7 @@ read_text (struct nbd_handle *h, const char *name, char **text, size_t *len)
     return vd_error (VD_ENOMEM, errno, "%s", name);
   if (size > 0 && nbd_pread (h, buf, (size_t) size, 0, 0) < 0) {
     free (buf);
-    return nbd_fail (name, "read");
+    return vd__nbd_fail (name, "read");
   }
   buf[size] = '\0';
   if (strlen (buf) != (size_t) size) {
@@ -1140,8 +308,8 @@ out:
  * URI says wins.  export, when given, replaces the URI's export name.  A
  * refused login (TLS) fails in nbd_connect_uri, a refused export in
  * nbd_opt_go: they are reported apart. */
-static int
-connect_one (struct nbd_handle **out, const char *uri, const char *user,
+int
+vd__nbd_connect_one (struct nbd_handle **out, const char *uri, const char *user,
              const char *psk_path, const char *export)
 {
   struct nbd_handle *h = nbd_create ();
@@ -1149,7 +317,7 @@ connect_one (struct nbd_handle **out, const char *uri, const char *user,
   int r;
   *out = NULL;
   if (!h)
-    return nbd_fail (uri, "nbd_create");
+    return vd__nbd_fail (uri, "nbd_create");
   nbd_set_handle_name (h, "vdisk");
   if (nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0
       || nbd_set_uri_allow_local_file (h, true) < 0
@@ -1174,7 +342,7 @@ connect_one (struct nbd_handle **out, const char *uri, const char *user,
   *out = h;
   return 0;
 fail:
-  r = nbd_fail (uri, "connect");
+  r = vd__nbd_fail (uri, "connect");
   nbd_close (h);
   return r;
 }
@@ -1238,19 +406,24 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
     goto fail;
   }
   nio->sync_ok = 1;
-  nio->ra_slots = RA_DEFAULT;
-  if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env) {
-    unsigned long long v = strtoull (env, NULL, 10) / CHUNK;
-    nio->ra_slots = v > RA_SLOTS ? RA_SLOTS : (unsigned) v;
-  }
-  r = connect_one (&nio->h[0], uri, user, psk_path[0] ? psk_path : NULL,
+  r = vd__nbd_connect_one (&nio->h[0], uri, user, psk_path[0] ? psk_path : NULL,
                    NULL);
   if (r < 0)
     goto fail;
   nio->n = 1;
+  /* requests of CHUNK bytes, or the server's maximum block size if less;
+   * the read-ahead window in requests of that size */
+  int64_t maxb = nbd_get_block_size (nio->h[0], LIBNBD_SIZE_MAXIMUM);
+  nio->chunk = maxb >= 4096 && (uint64_t) maxb < CHUNK ? (uint32_t) maxb
+               : CHUNK;
+  unsigned long long ra = RA_DEFAULT;
+  if ((env = getenv ("VDISK_NBD_READAHEAD")) && *env)
+    ra = VD_MIN (strtoull (env, NULL, 10), (unsigned long long) RA_MAX);
+  nio->ra_slots = (unsigned) VD_MIN (ra / nio->chunk,
+                                     (unsigned long long) RA_SLOTS);
   size = nbd_get_size (nio->h[0]);
   if (size <= 0) {
-    r = size < 0 ? nbd_fail (uri, "size")
+    r = size < 0 ? vd__nbd_fail (uri, "size")
         : vd_error (VD_EINVAL, 0, "%s: the export is empty", uri);
     goto fail;
   }
@@ -1323,7 +496,7 @@ side_text (struct nbd_io *nio, const char *export, char **text)
 {
   struct nbd_handle *h;
   size_t len;
-  int r = connect_one (&h, nio->io.name, nio->user,
+  int r = vd__nbd_connect_one (&h, nio->io.name, nio->user,
                        nio->psk_path[0] ? nio->psk_path : NULL, export);
   if (r < 0)
     return r;
@@ -1430,7 +603,7 @@ vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
 
   h = nbd_create ();
   if (!h) {
-    r = nbd_fail (uri, "nbd_create");
+    r = vd__nbd_fail (uri, "nbd_create");
     goto out;
   }
   nbd_set_handle_name (h, "vdisk");
@@ -1441,13 +614,13 @@ vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
       || (psk_path[0] && nbd_set_tls_psk_file (h, psk_path) < 0)
       || (user && nbd_set_tls_username (h, user) < 0)
       || nbd_connect_uri (h, uri) < 0) {
-    r = nbd_fail (uri, "connect");
+    r = vd__nbd_fail (uri, "connect");
     nbd_close (h);
     goto out;
   }
   nbd_list_callback lcb = { .callback = list_cb, .user_data = &ctx };
   if (nbd_opt_list (h, lcb) < 0)
-    r = nbd_fail (uri, "list exports");
+    r = vd__nbd_fail (uri, "list exports");
   nbd_opt_abort (h);
   nbd_close (h);
 out:

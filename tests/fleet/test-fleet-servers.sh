@@ -82,17 +82,14 @@ check "60 disks made" test "$(find ds1 ds2 ds3 -name 'vm*.vmx' | wc -l)" = 60
 
 echo secret | "$VDISK" user add --password-stdin users.psk fleet
 export VDISK_NBD_USER=fleet VDISK_NBD_PASSWORD=secret
-start_server() {  # start_server N
+serve_host() {  # serve_host N
   local n=$1
   rm -f "s$n.sock" "pid$n"
-  timeout 600 "$VDISK" serve --verbose --tls-psk users.psk --unix "$WORK/s$n.sock" \
-    --pidfile "$WORK/pid$n" "ds$n" 2>"serve$n.log" &
-  for _ in $(seq 100); do [ -s "pid$n" ] && return 0; sleep 0.1; done
+  start_server pidfile "$WORK/pid$n" "$VDISK" serve --verbose --tls-psk users.psk \
+    --unix "$WORK/s$n.sock" --pidfile "$WORK/pid$n" "ds$n" 2>"serve$n.log" && return 0
   echo "# server $n did not start:"; sed 's/^/# /' "serve$n.log" | tail -5; return 1
 }
-stop_servers() { for n in 1 2 3 slow; do [ -s "$WORK/pid$n" ] && kill "$(cat "$WORK/pid$n")" 2>/dev/null; done; wait 2>/dev/null; true; }
-trap 'stop_servers; rm -rf "$WORK"' EXIT
-for n in 1 2 3; do check "vdisk serve (host $n) starts" start_server $n; done
+for n in 1 2 3; do check "vdisk serve (host $n) starts" serve_host $n; done
 U() { echo "nbds+unix://fleet@/?socket=$WORK/s$1.sock"; }
 
 # ---- inventory ----
@@ -207,9 +204,9 @@ check "the merged report equals plain vdisk scan --host of the three servers" py
 # a slow door to host 1 (nbdkit's delay filter in front of the same plugin)
 # so the shard is still working when it is killed
 rm -f slow.sock
-timeout 600 nbdkit --foreground --tls=require --tls-psk users.psk -U "$WORK/slow.sock" \
-  --pidfile "$WORK/pidslow" --filter=delay "$plugin" dir="$WORK/ds1" delay-read=40ms 2>slow.log &
-for _ in $(seq 100); do [ -s pidslow ] && break; sleep 0.1; done
+start_server pidfile "$WORK/pidslow" nbdkit --foreground --tls=require --tls-psk users.psk \
+  -U "$WORK/slow.sock" --pidfile "$WORK/pidslow" --filter=delay "$plugin" dir="$WORK/ds1" \
+  delay-read=40ms 2>slow.log
 sed "s|s1.sock|slow.sock|g" m.jsonl > mslow.jsonl
 # the shard of 7 with the most disks of host 1
 k=$(for i in 0 1 2 3 4 5 6; do echo "$(grep -c 's1.sock' r7.$i.txt) $i"; done | sort -rn | head -1 | cut -d' ' -f2)
@@ -314,7 +311,7 @@ check "a manifest listing an ID twice is refused (exit $rc), naming the line" \
 printf '{"id":"../x","uri":"a"}\n' > evil.jsonl
 check "a manifest ID that is not a plain name is refused" bash -c \
   "! '$VDISK' scan --db '$DB' --manifest evil.jsonl --out evilout 2>/dev/null && [ ! -e x.json ]"
-stop_servers
+stop_server
 
 # ---- backup --manifest: local VM folders ----
 mkdir -p vms

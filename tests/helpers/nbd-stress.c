@@ -81,24 +81,47 @@ run (void *arg)
       off = s->rsize + ((uint64_t) w->id << 20);
       len = 65536;
       if (off + len <= s->size) {
+        /* two writes of the range back to back (the second must land
+         * last: NBD does not order requests in flight, the client must),
+         * then a read back; a write's failure may be reported by a later
+         * call (writes are queued): the read back of a range whose write
+         * failed fails, and the range is written again */
+        for (size_t k = 0; k < len; k++)
+          b[k] = (uint8_t) ~(rnd (&x) >> 24);
         for (size_t k = 0; k < len; k++)
           a[k] = (uint8_t) (rnd (&x) >> 24);
-        if (vd_disk_write (s->d, a, len, off) < 0)
+        int tries = 0;
+        if (vd_disk_write (s->d, b, len, off) < 0)
           note_fail (s, 1);
-        else if (pwrite (s->ref, a, len, (off_t) off) != (ssize_t) len)
-          abort ();
-        else if (vd_disk_read (s->d, b, len, off) < 0)
-          note_fail (s, 0);
-        else {
-          pthread_mutex_lock (&s->mu);
-          s->writes++;
-          if (memcmp (a, b, len) != 0) {
-            s->bad++;
-            fprintf (stderr, "MISMATCH after write at %llu\n",
+        while (vd_disk_write (s->d, a, len, off) < 0) {
+          note_fail (s, 1);
+          if (++tries > 50) {
+            fprintf (stderr, "GAVE UP writing %llu\n",
                      (unsigned long long) off);
+            exit (1);
           }
-          pthread_mutex_unlock (&s->mu);
         }
+        if (pwrite (s->ref, a, len, (off_t) off) != (ssize_t) len)
+          abort ();
+        tries = 0;
+        while (vd_disk_read (s->d, b, len, off) < 0) {
+          note_fail (s, 0);
+          if (++tries > 50) {
+            fprintf (stderr, "GAVE UP rewriting %llu\n",
+                     (unsigned long long) off);
+            exit (1);
+          }
+          if (vd_disk_write (s->d, a, len, off) < 0)
+            note_fail (s, 1);
+        }
+        pthread_mutex_lock (&s->mu);
+        s->writes++;
+        if (memcmp (a, b, len) != 0) {
+          s->bad++;
+          fprintf (stderr, "MISMATCH after write at %llu\n",
+                   (unsigned long long) off);
+        }
+        pthread_mutex_unlock (&s->mu);
       }
     }
     if (i % 4 == 0) {           /* a sequential run of 1 MiB reads */

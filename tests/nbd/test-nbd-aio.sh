@@ -23,25 +23,19 @@ with open("d.raw", "wb") as f:
         f.seek(i << 20); f.write(r.randbytes(1 << 20))
     f.seek(48 * 2**20); f.write(r.randbytes(12345))
 PY
-pids=()
 serve() {  # serve SOCKET FILE "FILTERS" PARAMS...
   local sock=$1 file=$2 filters=$3; shift 3
-  rm -f "$sock"
   # shellcheck disable=SC2086
-  timeout 300 nbdkit --exit-with-parent -U "$sock" $filters file "$file" "$@" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
-  return 1
+  start_server socket "$sock" nbdkit --exit-with-parent -U "$sock" $filters file "$file" "$@"
 }
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 U() { echo "nbd+unix:///?socket=$WORK/$1"; }
 
 check "nbdkit with the delay filter starts" \
   serve "$WORK/delay.sock" d.raw "--filter=delay" delay-read=2ms delay-write=2ms delay-extents=2ms
 check "nbdkit with the error filter starts" \
   serve "$WORK/err.sock" d.raw "--filter=error --filter=delay" delay-read=1ms error=EIO error-rate=2%
-check "nbdkit with the error filter (one in five) starts" \
-  serve "$WORK/err20.sock" d.raw "--filter=error" error=EIO error-rate=20%
+check "nbdkit with the error filter (one in two) starts" \
+  serve "$WORK/err20.sock" d.raw "--filter=error" error=EIO error-rate=50%
 cp d.raw w.raw; cp d.raw wref.raw
 check "nbdkit (writable, error filter) starts" \
   serve "$WORK/w.sock" w.raw "--filter=error --filter=delay" delay-read=1ms delay-write=1ms error=EIO error-rate=2%
@@ -61,6 +55,8 @@ check "answers came out of order on one connection" grep -q 'out of order [1-9]'
 # ---- several connections (nbdkit's file plugin offers multi-conn) ----
 VDISK_NBD_STATS=1 timeout 60 "$VDISK" cat --raw "$(U delay.sock)" > c4.raw 2> st3.txt
 check "vdisk cat (multi-conn) reads the export byte for byte" cmp -s c4.raw d.raw
+check "vdisk cat into a pipe (holes written from zeros) reads the export byte for byte" \
+  bash -c "timeout 60 '$VDISK' cat --raw '$(U delay.sock)' | cmp -s - d.raw"
 check "four connections were used" grep -q 'connections 4' st3.txt
 timeout 60 nbdcopy "$(U delay.sock)" n.raw
 check "nbdcopy reads the same bytes" cmp -s n.raw c4.raw
@@ -94,7 +90,7 @@ check "error filter: failures were reported" grep -Eq 'failed [1-9]' s2.txt
 check "error filter: each failure names the offset" grep -q 'nomessage 0' s2.txt
 check "error filter: the message names the URI and offset" grep -q "FAILMSG .*err.sock.*read at offset [0-9]* failed" s2.txt
 # a failed read-ahead is read again when asked for: a failure the caller
-# sees is one of its own reads (one in five here, so some surely fail)
+# sees is one of its own reads (one in two here, so some surely fail)
 timeout 60 "$VDISK" cat --raw "$(U err20.sock)" > /dev/null 2> cat.err
 rc=$?
 check "vdisk cat under the error filter fails (exit $rc), does not hang" bash -c "[ $rc != 0 ] && [ $rc != 124 ]"
@@ -106,6 +102,35 @@ timeout 120 "$STRESS" "$(U w.sock)" wref.raw 4 150 write > s3.txt 2>&1
 rc=$?; sed 's/^/# /' s3.txt
 check "error filter, reads and writes in flight together: all correct" bash -c "[ $rc = 0 ] && grep -q 'mismatched 0' s3.txt"
 check "the served file equals the reference (no write landed elsewhere)" cmp -s w.raw wref.raw
+
+# ---- sequential writes in flight (write-behind) ----
+# 1 MiB writes return once queued: many requests in flight on one
+# connection (a synchronous client has one), the data lands in order,
+# a failed write is reported by a later call or the flush (close), and
+# nothing hangs
+pattern wdata.bin $((24 << 20)) 5
+truncate -s 24M wseq.raw
+check "nbdkit (writable, delay filter) starts" \
+  serve "$WORK/wd.sock" wseq.raw "--filter=delay" delay-read=2ms delay-write=2ms
+VDISK_NBD_CONNECTIONS=1 VDISK_NBD_STATS=1 timeout 60 "$VDISK" write -o 0 -f wdata.bin "$(U wd.sock)" 2> wst.txt
+rc=$?; sed 's/^/# /' wst.txt
+check "vdisk write of 24 MiB over NBD succeeds (exit $rc)" test "$rc" = 0
+check "the served file holds the bytes written, in order" cmp -s wseq.raw wdata.bin
+inflight=$(sed -n 's/.*most in flight on one connection \([0-9]*\).*/\1/p' wst.txt)
+check "sequential 1 MiB writes had several requests in flight ($inflight)" test "${inflight:-0}" -ge 8
+truncate -s 24M wfail.raw
+check "nbdkit (writable, writes fail 30%) starts" \
+  serve "$WORK/wf.sock" wfail.raw "--filter=error --filter=delay" delay-write=1ms error=EIO error-pwrite-rate=30%
+timeout 60 "$VDISK" write -o 0 -f wdata.bin "$(U wf.sock)" 2> wf.err
+rc=$?
+check "vdisk write under failing writes fails (exit $rc), does not hang" bash -c "[ $rc != 0 ] && [ $rc != 124 ]"
+check "... and says which write failed" grep -Eq "write at offset [0-9]+ failed" wf.err
+head -c 4096 wdata.bin > small.bin
+check "nbdkit (writable, every write fails) starts" \
+  serve "$WORK/wf1.sock" wfail.raw "--filter=error" error=EIO error-pwrite-rate=100%
+timeout 60 "$VDISK" write -o 0 -f small.bin "$(U wf1.sock)" 2> wf1.err
+rc=$?
+check "a single failed write is reported at the flush (exit $rc)" bash -c "[ $rc != 0 ] && [ $rc != 124 ] && grep -Eq 'write at offset 0 failed' wf1.err"
 
 # ---- vdisk upload (a create: export) over several connections ----
 # the extra connections open the disk the first one made (PATH), never
@@ -120,9 +145,8 @@ for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
 done
 if [ -n "$plugin" ]; then
   mkdir -p ds
-  VDISK_NBDKIT_PLUGIN=$plugin timeout 120 "$VDISK" serve --unix "$WORK/v.sock" --pidfile "$WORK/v.pid" ds 2> serve.log &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s v.pid ] && break; sleep 0.1; done
+  VDISK_NBDKIT_PLUGIN=$plugin start_server pidfile "$WORK/v.pid" \
+    "$VDISK" serve --unix "$WORK/v.sock" --pidfile "$WORK/v.pid" ds 2> serve.log
   "$VDISK" create -s 8M src.vmdk >/dev/null
   python3 -c "open('part.bin','wb').write(open('d.raw','rb').read(3<<20))"
   "$VDISK" write -o 0 -f part.bin src.vmdk >/dev/null

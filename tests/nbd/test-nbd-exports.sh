@@ -47,9 +47,7 @@ for f in ds/vm/*; do sha256sum "$f" 2>/dev/null; done | grep -v 'mine\|tiny' > b
 echo secret | "$VDISK" user add --password-stdin users.psk alice
 S=$WORK/sock
 rm -f "$S" pid
-timeout 300 "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid ds 2>serve.log &
-for _ in $(seq 100); do [ -s pid ] && break; sleep 0.1; done
-trap 'kill "$(cat "$WORK/pid" 2>/dev/null)" 2>/dev/null; wait; rm -rf "$WORK"' EXIT
+start_server pidfile pid "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid ds 2>serve.log
 check "vdisk serve --tls-psk starts" test -s pid
 Q="socket=$S&tls-psk-file=$WORK/users.psk"
 uri() { python3 -c 'import sys,urllib.parse as u; print("nbds+unix://alice@/"+u.quote(sys.argv[1])+"?"+sys.argv[2])' "$1" "$Q"; }

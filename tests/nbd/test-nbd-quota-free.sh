@@ -25,9 +25,7 @@ quota=$((avail - 64*M))
 echo secret | "$VDISK" user add --password-stdin users.psk alice
 S=$WORK/sock
 rm -f "$S" pid
-timeout 120 "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid --quota-free "$quota" ds 2>serve.log &
-for _ in $(seq 100); do [ -s pid ] && break; sleep 0.1; done
-trap 'kill "$(cat "$WORK/pid" 2>/dev/null)" 2>/dev/null; wait; rm -rf "$WORK"' EXIT
+start_server pidfile pid "$VDISK" serve --tls-psk users.psk --unix "$S" --pidfile pid --quota-free "$quota" ds 2>serve.log
 check "vdisk serve --quota-free starts" test -s pid
 Q="socket=$S&tls-psk-file=$WORK/users.psk"
 check "a 256 MiB write into a thin disk is refused once 64 MiB are used" \

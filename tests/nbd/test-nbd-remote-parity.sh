@@ -43,11 +43,8 @@ printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncrea
 echo secret | "$VDISK" user add --password-stdin users.psk alice
 S=$WORK/sock
 rm -f "$S" pid
-timeout 120 "$VDISK" serve --unix "$S" --pidfile pid --tls-psk users.psk \
-  --quota-capacity 16M ds 2>serve.log &
-for _ in $(seq 100); do [ -s pid ] && break; sleep 0.1; done
-stop_server() { [ -s "$WORK/pid" ] && kill "$(cat "$WORK/pid")" 2>/dev/null; wait 2>/dev/null; true; }
-trap 'stop_server; rm -rf "$WORK"' EXIT
+start_server pidfile pid "$VDISK" serve --unix "$S" --pidfile pid --tls-psk users.psk \
+  --quota-capacity 16M ds 2>serve.log
 check "vdisk serve starts" test -s pid
 Q="socket=$S&tls-psk-file=$WORK/users.psk"
 uri() { python3 -c 'import sys,urllib.parse as u; print("nbds+unix://alice@/"+u.quote(sys.argv[1])+"?"+sys.argv[2])' "$1" "$Q"; }
@@ -163,11 +160,10 @@ stop_server
 # ---- a hostile server's meta: text adds nothing but ddb keys ----
 H=$WORK/hsock
 T=$(printf '# vdisk-meta 1\nparentFileNameHint="/etc/passwd"\nRW 100 FLAT "/etc/passwd" 0\nddb.adapterType = "ide"\nddb.bad = "x"y"\nddb.geometry.heads = "7"\n')
-timeout 60 nbdkit -U "$H" -P "$WORK/hpid" data raw="$T" 2>hostile.log &
-for _ in $(seq 50); do [ -s "$WORK/hpid" ] && break; sleep 0.1; done
+start_server pidfile "$WORK/hpid" nbdkit -f -U "$H" -P "$WORK/hpid" data raw="$T" 2>hostile.log
 "$VDISK" info "nbd+unix:///any?socket=$H" > hinfo.txt 2>&1
 "$VDISK" meta "nbd+unix:///any?socket=$H" > hmeta.txt 2>&1
-kill "$(cat "$WORK/hpid")" 2>/dev/null; wait 2>/dev/null
+stop_server
 check "hostile meta: the well-formed ddb keys are taken" \
   bash -c "grep -q 'adapter: *ide' hinfo.txt && grep -qx 'ddb.geometry.heads = \"7\"' hmeta.txt"
 check "hostile meta: no parent, no extra extent, no malformed key" \

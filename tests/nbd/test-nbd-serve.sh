@@ -52,16 +52,16 @@ echo "alice:$(printf '%064d' 7)" > wrong.psk
 echo "mallory:$key" > unknown.psk
 
 S=$WORK/sock
-start_server() {  # start_server SOCKET PIDFILE LOG ARGS...
+declare -A served   # PIDFILE -> the server's pid (tests/functions.sh)
+serve_vdisk() {  # serve_vdisk SOCKET PIDFILE LOG ARGS...
   local sock=$1 pid=$2 log=$3; shift 3
   rm -f "$sock" "$pid"
-  timeout 120 "$VDISK" serve --unix "$sock" --pidfile "$pid" "$@" 2>"$log" &
-  for _ in $(seq 100); do [ -s "$pid" ] && return 0; sleep 0.1; done
+  start_server pidfile "$pid" "$VDISK" serve --unix "$sock" --pidfile "$pid" "$@" 2>"$log" &&
+    { served[$pid]=$SERVER_PID; return 0; }
   echo "# server did not start:"; sed 's/^/# /' "$log"; return 1
 }
-stop_server() { [ -s "$1" ] && kill "$(cat "$1")" 2>/dev/null; wait 2>/dev/null; true; }
-trap 'stop_server "$WORK/pid"; stop_server "$WORK/pid2"; rm -rf "$WORK"' EXIT
-check "vdisk serve --tls-psk starts" start_server "$S" pid serve.log --tls-psk users.psk ds
+stop_vdisk() { stop_server "${served[$1]:-none}"; }
+check "vdisk serve --tls-psk starts" serve_vdisk "$S" pid serve.log --tls-psk users.psk ds
 Q="socket=$S&tls-psk-file=$WORK/users.psk"
 uri() { python3 -c 'import sys,urllib.parse as u; print("nbds+unix://alice@/"+u.quote(sys.argv[1])+"?"+sys.argv[2])' "$1" "$Q"; }
 
@@ -160,7 +160,7 @@ if [ -x "$VIXHELPER" ]; then
 else
   echo "# no $VIXHELPER: VixDiskLib remote checks skipped"
 fi
-check "vdisk serve stops" stop_server pid
+check "vdisk serve stops" stop_vdisk pid
 
 # ---- the uploaded disks, checked locally ----
 check "the uploaded disk reads identical locally" bash -c "'$VDISK' cat ds/up/new.vmdk | cmp -s - src.raw"
@@ -184,7 +184,7 @@ Q="socket=$S&tls-psk-file=$WORK/users.psk"
 # a small datastore of its own: one disk, room for one more
 mkdir -p ds2
 "$VDISK" create -s 1M ds2/one.vmdk >/dev/null
-check "vdisk serve with quotas starts" start_server "$S" pid2 serve2.log --tls-psk users.psk \
+check "vdisk serve with quotas starts" serve_vdisk "$S" pid2 serve2.log --tls-psk users.psk \
   --quota-capacity 16M --quota-disks 2 ds2
 check "create over the capacity quota is refused" \
   bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((32*M)):big.vmdk)' >/dev/null 2>&1"
@@ -193,6 +193,6 @@ check "create within the quotas works" timeout 20 nbdinfo "$(uri create:thin:$((
 check "create over the disk-count quota is refused" \
   bash -c "! timeout 20 nbdinfo '$(uri create:thin:$((8*M)):q2.vmdk)' >/dev/null 2>&1"
 check "nothing was made by refused creates" bash -c "test ! -e ds/big.vmdk && test ! -e ds/q2.vmdk"
-stop_server pid2
+stop_vdisk pid2
 [ "$_tap_failed" = 0 ] || sed "s/^/# /" serve2.log | grep -v debug | tail -5
 done_testing

@@ -49,12 +49,10 @@ S=$WORK/sock
 serve() {  # serve LOG ARGS...
   local log=$1; shift
   rm -f "$S" pid
-  timeout 120 "$VDISK" serve --unix "$S" --pidfile pid "$@" ds 2>"$log" &
-  for _ in $(seq 100); do [ -s pid ] && return 0; sleep 0.1; done
+  start_server pidfile pid "$VDISK" serve --unix "$S" --pidfile pid "$@" ds 2>"$log" && return 0
   sed 's/^/# /' "$log"; return 1
 }
-stop() { [ -s pid ] && kill "$(cat pid)" 2>/dev/null; wait 2>/dev/null; rm -f pid; true; }
-trap 'stop; rm -rf "$WORK"' EXIT
+stop() { stop_server; rm -f pid; }
 u() { echo "nbds+unix:///d.vmdk?socket=$S&tls-certificates=$WORK/$1&tls-verify-peer=false"; }
 
 check "vdisk serve --tls-certificates starts" serve serve.log --tls-certificates srv

@@ -71,8 +71,8 @@ run (int argc, char **argv)
   }
   if (optind >= argc)
     return usage_error ("inventory", "expected at least one SOURCE (a "
-                        "folder of VMs or an nbd[s]:// URI of a vdisk "
-                        "server)");
+                        "folder of VMs, an nbd[s]:// URI of a vdisk "
+                        "server or vsphere://USER@HOST)");
   if (text)
     iv.json = 0;
   if (!iv.json)
@@ -94,7 +94,8 @@ run (int argc, char **argv)
 
 const struct command cmd_inventory = {
   "inventory", run, "[--json | --text] SOURCE...",
-  "List the disks of folders of VMs (.vmx) and vdisk servers (nbd[s]://) "
+  "List the disks of folders of VMs (.vmx), vdisk servers (nbd[s]://) and "
+  "vSphere hosts (vsphere://USER@HOST[:PORT][?cafile=...|thumbprint=...])"
   "as a fleet manifest: one JSON object per line per disk (id, uri, host, "
   "vm, vmx, device, capacity, allocated, depth), for vdisk scan|backup "
   "--manifest.",

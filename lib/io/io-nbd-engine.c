@@ -1,0 +1,565 @@
+/* The NBD client's request engine: one thread drives the connections,
+ * completions land in their call, read-ahead buffer or write; writes are
+ * queued behind (see io-nbd.h for the design). */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef VD_HAVE_LIBNBD
+#include "io-nbd.h"
+
+/* An error from libnbd: its message, and EACCES for a refused TLS login
+ * so callers (VixDiskLib) can tell wrong credentials from other errors. */
+int
+vd__nbd_fail (const char *name, const char *what)
+{
+  const char *msg = nbd_get_error ();
+  int e = nbd_get_errno ();
+  if (!msg)
+    msg = "unknown error";
+  if (strstr (msg, "handshake") || strstr (msg, "psk")
+      || strstr (msg, "PSK") || strstr (msg, "decryption")
+      || strstr (msg, "TLS") || strstr (msg, "tls"))
+    return vd_error (VD_EIO, EACCES, "%s: %s: TLS refused (wrong user "
+                     "name or key, or TLS not configured): %s", name, what,
+                     msg);
+  return vd_error (e == ENOENT ? VD_ENOENT : e == EROFS ? VD_EROFS
+                   : e == ENOSPC ? VD_ENOSPC : VD_EIO,
+                   e, "%s: %s: %s", name, what, msg);
+}
+
+/* The error of a failed request, reported by the thread that asked. */
+int
+vd__nbd_req_fail (struct nbd_io *nio, const char *what,
+                  const struct nbd_call *c)
+{
+  int e = c->errnum;
+  return vd_error (e == EROFS ? VD_EROFS : e == ENOSPC ? VD_ENOSPC
+                   : e == ENOTSUP || e == EOPNOTSUPP ? VD_ENOTSUP : VD_EIO,
+                   e, "%s: %s at offset %llu failed (the server's answer)",
+                   nio->io.name, what, (unsigned long long) c->err_off);
+}
+
+void
+vd__nbd_wake_driver (struct nbd_io *nio)
+{
+  uint64_t one = 1;
+  if (nio->driving && nio->wakefd >= 0
+      && write (nio->wakefd, &one, sizeof one) < 0) {
+    /* the counter is full: the driver wakes anyway */
+  }
+}
+
+/* One round of progress (under mu): drive the connections, or wait for
+ * the thread that does. */
+void
+vd__nbd_drive (struct nbd_io *nio)
+{
+  struct pollfd pfd[NBD_MAX_CONNS + 1];
+  unsigned conn[NBD_MAX_CONNS], np = 0;
+
+  if (nio->driving) {
+    pthread_cond_wait (&nio->cv, &nio->mu);
+    return;
+  }
+  nio->driving = 1;
+  for (unsigned i = 0; i < nio->n; i++) {
+    int fd;
+    unsigned dir;
+    if (!nio->inflight[i] || (fd = nbd_aio_get_fd (nio->h[i])) < 0)
+      continue;
+    dir = nbd_aio_get_direction (nio->h[i]);
+    pfd[np].fd = fd;
+    pfd[np].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
+                     | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
+    pfd[np].revents = 0;
+    conn[np++] = i;
+  }
+  pfd[np].fd = nio->wakefd;
+  pfd[np].events = POLLIN;
+  pfd[np].revents = 0;
+  pthread_mutex_unlock (&nio->mu);
+  int r = poll (pfd, np + 1, 1000);
+  pthread_mutex_lock (&nio->mu);
+  if (r > 0) {
+    for (unsigned k = 0; k < np; k++) {
+      struct nbd_handle *h = nio->h[conn[k]];
+      if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+        nbd_aio_notify_read (h);
+      else if (pfd[k].revents & POLLOUT)
+        nbd_aio_notify_write (h);
+    }
+    if (pfd[np].revents & POLLIN) {
+      uint64_t v;
+      if (read (nio->wakefd, &v, sizeof v) < 0) {
+        /* nothing to drain */
+      }
+    }
+  }
+  /* A connection that died with requests in flight had them aborted by
+   * libnbd (their callbacks ran with an error); a connection that is
+   * gone without doing so must not leave its waiters asleep forever. */
+  for (unsigned i = 0; i < nio->n; i++)
+    if (nio->inflight[i] && (nbd_aio_is_dead (nio->h[i]) == 1
+                             || nbd_aio_is_closed (nio->h[i]) == 1)
+        && nbd_aio_in_flight (nio->h[i]) <= 0)
+      nio->inflight[i] = 0;     /* the callbacks are not coming */
+  nio->driving = 0;
+  pthread_cond_broadcast (&nio->cv);
+}
+
+void
+vd__nbd_slot_release (struct slot *s)
+{
+  s->state = SLOT_FREE;
+  s->orphan = 0;
+}
+
+/* A write request failed (under mu): remembered for the next write or
+ * flush (reported once), for reads of the range and for the flush. */
+static void
+wfail_add (struct nbd_io *nio, uint64_t off, uint64_t len, int err)
+{
+  if (!nio->werr) {
+    nio->werr = err;
+    nio->werr_off = off;
+  }
+  if (!nio->wfail_err) {
+    nio->wfail_err = err;
+    nio->wfail_off = off;
+  }
+  if (nio->n_wfail < WFAIL_MAX) {
+    nio->wfail[nio->n_wfail].off = off;
+    nio->wfail[nio->n_wfail].len = len;
+    nio->wfail[nio->n_wfail].err = err;
+    nio->n_wfail++;
+  }
+}
+
+/* One request of a write in flight is done (or was never queued). */
+static void
+wb_put (struct nbd_io *nio, struct wbuf *wb)
+{
+  if (--wb->pending)
+    return;
+  free (wb->buf);
+  wb->buf = NULL;
+  nio->wb_bytes -= wb->len;
+  nio->n_wb--;
+  nio->writing--;
+}
+
+/* Completion of any request (under mu: it runs in nbd_aio_notify_*). */
+int
+vd__nbd_req_done (void *user_data, int *error)
+{
+  struct req *q = user_data;
+  struct nbd_io *nio = q->nio;
+  int e = *error;
+
+  if (nio->inflight[q->conn])
+    nio->inflight[q->conn]--;
+  if (q->seq < nio->max_done_seq)
+    nio->n_ooo++;                 /* answered out of order */
+  else
+    nio->max_done_seq = q->seq;
+  if (e)
+    nio->n_failed++;
+  if (q->call) {
+    if (e && !q->call->errnum) {
+      q->call->errnum = e;
+      q->call->err_off = q->off;
+    }
+    if (q->call->pending)
+      q->call->pending--;
+  }
+  if (q->slot) {
+    struct slot *s = q->slot;
+    s->state = e ? SLOT_FAILED : SLOT_DONE;
+    if (s->orphan && !s->pins)
+      vd__nbd_slot_release (s);
+  }
+  if (q->wb) {
+    if (e)
+      wfail_add (nio, q->off, q->len, e);
+    wb_put (nio, q->wb);
+  }
+  free (q);
+  return 1;                     /* retire the command */
+}
+
+/* Open one more connection (multi-conn servers) once every open one has
+ * GROW_AT requests in flight: small disks never pay for connections
+ * they would not use.  Under mu, dropped while connecting. */
+static void
+maybe_grow (struct nbd_io *nio)
+{
+  struct nbd_handle *h;
+  int r;
+
+  if (nio->n >= nio->want || nio->connecting)
+    return;
+  for (unsigned i = 0; i < nio->n; i++)
+    if (nio->inflight[i] < GROW_AT)
+      return;
+  nio->connecting = 1;
+  pthread_mutex_unlock (&nio->mu);
+  r = vd__nbd_connect_one (&h, nio->io.name, nio->user,
+                   nio->psk_path[0] ? nio->psk_path : NULL, nio->again);
+  pthread_mutex_lock (&nio->mu);
+  nio->connecting = 0;
+  if (r < 0) {
+    vd__error_clear ();         /* fewer connections are fine */
+    nio->want = nio->n;
+    return;
+  }
+  nio->h[nio->n++] = h;
+}
+
+/* A connection with room for one more request (under mu), driving the
+ * others until there is one; -1 when every connection is dead. */
+int
+vd__nbd_pick_conn (struct nbd_io *nio)
+{
+  maybe_grow (nio);
+  for (;;) {
+    int best = -1, live = 0;
+    for (unsigned i = 0; i < nio->n; i++) {
+      if (nbd_aio_is_ready (nio->h[i]) != 1
+          && nbd_aio_is_processing (nio->h[i]) != 1)
+        continue;
+      live = 1;
+      if (nio->inflight[i] < MAX_INFLIGHT
+          && (best < 0 || nio->inflight[i] < nio->inflight[best]))
+        best = (int) i;
+    }
+    if (best >= 0 || !live)
+      return best;
+    vd__nbd_drive (nio);
+  }
+}
+
+
+/* Queue one request (under mu).  On a failure to queue, the call (or the
+ * slot) gets the error at once. */
+void
+vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
+                uint64_t off, struct nbd_call *call, struct slot *slot,
+                struct wbuf *wb)
+{
+  struct req *q = malloc (sizeof *q);
+  int c = vd__nbd_pick_conn (nio);
+  int64_t cookie = -1;
+
+  if (q && c >= 0) {
+    *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
+                        len };
+    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
+                                   .user_data = q };
+    cookie = op == OP_READ
+             ? nbd_aio_pread (nio->h[c], buf, (size_t) len, off, cb, 0)
+             : op == OP_WRITE
+             ? nbd_aio_pwrite (nio->h[c], buf, (size_t) len, off, cb, 0)
+             : nbd_aio_zero (nio->h[c], len, off, cb, 0);
+  }
+  if (cookie < 0) {
+    int e = c < 0 ? ENOTCONN : !q ? ENOMEM : nbd_get_errno ();
+    free (q);
+    nio->n_failed++;
+    if (call && !call->errnum) {
+      call->errnum = e ? e : EIO;
+      call->err_off = off;
+    }
+    if (slot) {
+      slot->state = SLOT_FAILED;
+      if (slot->orphan && !slot->pins)
+        vd__nbd_slot_release (slot);
+    }
+    if (wb) {
+      wfail_add (nio, off, len, e ? e : EIO);
+      wb->queue_failed = 1;
+    }
+    return;
+  }
+  if (call)
+    call->pending++;
+  if (wb)
+    wb->pending++;
+  nio->n_req++;
+  if (++nio->inflight[c] > nio->max_inflight)
+    nio->max_inflight = nio->inflight[c];
+  vd__nbd_wake_driver (nio);
+}
+
+void
+vd__nbd_wait_call (struct nbd_io *nio, struct nbd_call *c)
+{
+  while (c->pending)
+    vd__nbd_drive (nio);
+}
+
+/* ---- the operations ---- */
+
+/* Is a write in flight over [off, off + len)?  (under mu) */
+static int
+wb_overlaps (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; nio->n_wb && i < WB_SLOTS; i++) {
+    const struct wbuf *w = &nio->wb[i];
+    if (w->buf && w->off < off + len && off < w->off + w->len)
+      return 1;
+  }
+  return 0;
+}
+
+static int
+any_live (struct nbd_io *nio)
+{
+  for (unsigned i = 0; i < nio->n; i++)
+    if (nbd_aio_is_ready (nio->h[i]) == 1
+        || nbd_aio_is_processing (nio->h[i]) == 1)
+      return 1;
+  return 0;
+}
+
+/* Wait until no write in flight overlaps [off, off + len) (len 0: until
+ * none is in flight at all).  Under mu. */
+void
+vd__nbd_wb_wait (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  while (nio->n_wb && (len == 0 || wb_overlaps (nio, off, len))
+         && any_live (nio))
+    vd__nbd_drive (nio);
+}
+
+/* The error of an earlier write, reported once (under mu); 0 if none. */
+static int
+wb_error (struct nbd_io *nio)
+{
+  struct nbd_call c = { 0, nio->werr, nio->werr_off };
+  if (!nio->werr)
+    return 0;
+  nio->werr = 0;
+  return vd__nbd_req_fail (nio, "write", &c);
+}
+
+/* A read of [off, off + len) over a range whose write failed: that
+ * write's error (the bytes there are unknown).  0 if none. */
+int
+vd__nbd_wfail_hit (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; i < nio->n_wfail; i++)
+    if (nio->wfail[i].off < off + len && off < nio->wfail[i].off
+        + nio->wfail[i].len) {
+      struct nbd_call c = { 0, nio->wfail[i].err, nio->wfail[i].off };
+      return vd__nbd_req_fail (nio, "write", &c);
+    }
+  return 0;
+}
+
+/* [off, off + len) is written again: failed ranges inside it are
+ * forgotten (the flush still reports that they failed). */
+static void
+wfail_forget (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  for (unsigned i = 0; i < nio->n_wfail;)
+    if (nio->wfail[i].off >= off
+        && nio->wfail[i].off + nio->wfail[i].len <= off + len)
+      nio->wfail[i] = nio->wfail[--nio->n_wfail];
+    else
+      i++;
+}
+
+/* Before a write, zeroing or a flush (under mu): forget what it makes
+ * stale. */
+static void
+write_begin (struct nbd_io *nio, uint64_t off, uint64_t len)
+{
+  if (nio->ra_slots)
+    vd__nbd_ra_drop (nio, off, len, 1);
+  vd__nbd_cache_drop (nio);
+  nio->ext_gen++;
+}
+
+/* Zeroing, and writes too big to copy: every chunk in flight, then wait
+ * (after the writes in flight over the same bytes: NBD does not order
+ * requests in flight). */
+static int
+write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
+            uint64_t off)
+{
+  struct nbd_call call = { 0, 0, 0 };
+  uint64_t span = op == OP_ZERO ? (1u << 30) : nio->chunk;
+  int r;
+
+  pthread_mutex_lock (&nio->mu);
+  vd__nbd_wb_wait (nio, off, len);
+  if ((r = wb_error (nio)) < 0) {
+    pthread_mutex_unlock (&nio->mu);
+    return r;
+  }
+  write_begin (nio, off, len);
+  nio->writing++;
+  for (uint64_t done = 0; done < len;) {
+    uint64_t n = VD_MIN (span, len - done);
+    vd__nbd_submit (nio, op, p ? (void *) (p + done) : NULL, n, off + done,
+                    &call, NULL, NULL);
+    done += n;
+  }
+  vd__nbd_wait_call (nio, &call);
+  nio->writing--;
+  if (call.errnum)
+    r = vd__nbd_req_fail (nio, op == OP_ZERO ? "zero" : "write", &call);
+  else
+    wfail_forget (nio, off, len);
+  pthread_mutex_unlock (&nio->mu);
+  return r;
+}
+
+/* Writes: the bytes are copied and queued (in order after any write in
+ * flight over the same bytes), and the call returns; at most WB_SLOTS
+ * writes and WB_BYTES bytes are in flight.  A failure is reported by the
+ * next write, zeroing or flush. */
+static int
+write_behind (struct nbd_io *nio, const uint8_t *p, uint64_t len,
+              uint64_t off)
+{
+  struct wbuf *wb = NULL;
+  int r;
+
+  pthread_mutex_lock (&nio->mu);
+  for (;;) {
+    wb = NULL;
+    for (unsigned i = 0; i < WB_SLOTS && !wb; i++)
+      if (!nio->wb[i].buf)
+        wb = &nio->wb[i];
+    if ((wb && nio->wb_bytes + len <= WB_BYTES && !wb_overlaps (nio, off, len))
+        || !any_live (nio))
+      break;
+    vd__nbd_drive (nio);
+  }
+  if ((r = wb_error (nio)) < 0 || !wb) {
+    pthread_mutex_unlock (&nio->mu);
+    return r < 0 ? r : vd_error (VD_EIO, ENOTCONN, "%s: write at offset "
+                                 "%llu: no connection", nio->io.name,
+                                 (unsigned long long) off);
+  }
+  uint8_t *copy = malloc (len);
+  if (!copy) {
+    pthread_mutex_unlock (&nio->mu);
+    return write_like (nio, OP_WRITE, p, len, off);
+  }
+  memcpy (copy, p, len);
+  write_begin (nio, off, len);
+  wfail_forget (nio, off, len);
+  *wb = (struct wbuf) { off, len, copy, 1, 0 };
+  nio->n_wb++;
+  nio->wb_bytes += len;
+  nio->writing++;
+  for (uint64_t done = 0; done < len;) {
+    uint64_t n = VD_MIN ((uint64_t) nio->chunk, len - done);
+    vd__nbd_submit (nio, OP_WRITE, copy + done, n, off + done, NULL, NULL, wb);
+    done += n;
+  }
+  int failed = wb->queue_failed;
+  wb_put (nio, wb);             /* the hold taken while queuing */
+  r = failed ? wb_error (nio) : 0;  /* could not even be queued */
+  pthread_mutex_unlock (&nio->mu);
+  return r;
+}
+
+int
+vd__nbdio_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
+{
+  struct nbd_io *nio = (struct nbd_io *) io;
+  if (count == 0)
+    return 0;
+  if (off > nio->size || count > nio->size - off)
+    return vd_error (VD_EIO, 0, "%s: write of %zu bytes at offset %llu is "
+                     "past the end of the export", io->name, count,
+                     (unsigned long long) off);
+  if (count > WB_BYTES / 4)
+    return write_like (nio, OP_WRITE, buf, count, off);
+  return write_behind (nio, buf, count, off);
+}
+
+int
+vd__nbdio_flush (struct vd_io *io)
+{
+  struct nbd_io *nio = (struct nbd_io *) io;
+  struct nbd_call call = { 0, 0, 0 };
+  int r = 0;
+
+  /* multi-conn: a flush on one connection covers all of them; without
+   * it there is only one connection.  The writes in flight are answered
+   * first (a flush covers only what the server has answered). */
+  pthread_mutex_lock (&nio->mu);
+  vd__nbd_wb_wait (nio, 0, 0);
+  if (nio->wfail_err) {
+    /* a write since the last flush failed: say so (once) */
+    struct nbd_call c = { 0, nio->wfail_err, nio->wfail_off };
+    nio->wfail_err = nio->werr = 0;
+    nio->n_wfail = 0;
+    r = vd__nbd_req_fail (nio, "write", &c);
+    pthread_mutex_unlock (&nio->mu);
+    return r;
+  }
+  if (!nio->can_flush) {
+    pthread_mutex_unlock (&nio->mu);
+    return 0;
+  }
+  struct req *q = malloc (sizeof *q);
+  int64_t cookie = -1;
+  if (q) {
+    *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0 };
+    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
+                                   .user_data = q };
+    cookie = nbd_aio_flush (nio->h[0], cb, 0);
+  }
+  if (cookie < 0) {
+    free (q);
+    r = vd__nbd_fail (io->name, "flush");
+  }
+  else {
+    call.pending = 1;
+    nio->inflight[0]++;
+    vd__nbd_wake_driver (nio);
+    vd__nbd_wait_call (nio, &call);
+    if (call.errnum)
+      r = vd__nbd_req_fail (nio, "flush", &call);
+  }
+  pthread_mutex_unlock (&nio->mu);
+  return r;
+}
+
+int
+vd__nbdio_size (struct vd_io *io, uint64_t *size)
+{
+  *size = ((struct nbd_io *) io)->size;
+  return 0;
+}
+
+int
+vd__nbdio_truncate (struct vd_io *io, uint64_t size)
+{
+  (void) size;
+  return vd_error (VD_ENOTSUP, 0, "%s: an NBD export cannot be resized",
+                   io->name);
+}
+
+int
+vd__nbdio_punch_hole (struct vd_io *io, uint64_t off, uint64_t len)
+{
+  struct nbd_io *nio = (struct nbd_io *) io;
+  if (!nio->can_zero)
+    return VD_ENOTSUP;
+  if (len == 0)
+    return 0;
+  return write_like (nio, OP_ZERO, NULL, len, off);
+}
+
+#endif /* VD_HAVE_LIBNBD */
