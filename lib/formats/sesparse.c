@@ -121,9 +121,9 @@ ses_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (s->file_size < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes, shorter than "
-                     "the seSparse header", p,
-                     (unsigned long long) s->file_size);
+    return vd__corrupt (p, "file is %llu bytes, shorter than "
+                        "the seSparse header",
+                        (unsigned long long) s->file_size);
   r = vd__io_pread (e->io, h, sizeof h, 0);
   if (r < 0)
     return r;
@@ -134,29 +134,29 @@ ses_open (struct vd_extent *e, int rw)
   for (unsigned i = 0; i < 26; i++)
     f[i] = vd__le64 (h + 8 * i);
   if (f[0] != SES_CONST_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: bad seSparse const header magic "
-                     "0x%016llx", p, (unsigned long long) f[0]);
+    return vd__corrupt (p, "bad seSparse const header magic "
+                        "0x%016llx", (unsigned long long) f[0]);
   if (f[1] != SES_VERSION)
     return vd_error (VD_ENOTSUP, 0, "%s: unsupported seSparse version "
                      "0x%016llx", p, (unsigned long long) f[1]);
   if (f[3] != SES_GRAIN)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_size is %llu "
-                     "(expected %u)", p, (unsigned long long) f[3],
-                     SES_GRAIN);
+    return vd__corrupt (p, "seSparse grain_size is %llu "
+                        "(expected %u)", (unsigned long long) f[3],
+                        SES_GRAIN);
   if (f[4] != SES_GT_SECTORS)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_table_size is "
-                     "%llu (expected %u)", p, (unsigned long long) f[4],
-                     SES_GT_SECTORS);
+    return vd__corrupt (p, "seSparse grain_table_size is "
+                        "%llu (expected %u)", (unsigned long long) f[4],
+                        SES_GT_SECTORS);
   if (f[5] != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse flags are 0x%llx "
-                     "(expected 0)", p, (unsigned long long) f[5]);
+    return vd__corrupt (p, "seSparse flags are 0x%llx "
+                        "(expected 0)", (unsigned long long) f[5]);
   for (unsigned i = 6; i < 10; i++)
     if (f[i] != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse reserved%u is 0x%llx "
-                       "(expected 0)", p, i - 5, (unsigned long long) f[i]);
+      return vd__corrupt (p, "seSparse reserved%u is 0x%llx "
+                          "(expected 0)", i - 5, (unsigned long long) f[i]);
   if (!vd__is_zero (h + 26 * 8, sizeof h - 26 * 8))
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse const header padding is "
-                     "not zero", p);
+    return vd__corrupt (p, "seSparse const header padding is "
+                        "not zero");
   static const char *const fields[16] = {
     "volatile_header_offset", "volatile_header_size",
     "journal_header_offset", "journal_header_size",
@@ -167,28 +167,28 @@ ses_open (struct vd_extent *e, int rw)
   };
   for (unsigned i = 0; i < 16; i++)
     if (f[10 + i] > SES_MAX_SECTORS)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is %llu sectors "
-                       "(too large)", p, fields[i],
-                       (unsigned long long) f[10 + i]);
+      return vd__corrupt (p, "seSparse %s is %llu sectors "
+                          "(too large)", fields[i],
+                          (unsigned long long) f[10 + i]);
   /* The regions vdisk reads must lie past the const header.  (The
    * journal, free bitmap and backmap are never read, so only the size
    * cap above applies to them.) */
   static const unsigned used[] = { 0, 6, 8, 14 };
   for (unsigned i = 0; i < sizeof used / sizeof used[0]; i++)
     if (f[10 + used[i]] == 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is 0 (inside the "
-                       "const header)", p, fields[used[i]]);
+      return vd__corrupt (p, "seSparse %s is 0 (inside the "
+                          "const header)", fields[used[i]]);
 
   s->capacity = f[2];
   if (s->capacity == 0 || s->capacity > SES_MAX_CAPACITY)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse capacity is %llu sectors "
-                     "(must be 1..%llu)", p, (unsigned long long) s->capacity,
-                     (unsigned long long) SES_MAX_CAPACITY);
+    return vd__corrupt (p, "seSparse capacity is %llu sectors "
+                        "(must be 1..%llu)", (unsigned long long) s->capacity,
+                        (unsigned long long) SES_MAX_CAPACITY);
   if (s->capacity * VD_SECTOR != e->size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse capacity is %llu sectors "
-                     "but the descriptor's extent line says %llu", p,
-                     (unsigned long long) s->capacity,
-                     (unsigned long long) (e->size / VD_SECTOR));
+    return vd__corrupt (p, "seSparse capacity is %llu sectors "
+                        "but the descriptor's extent line says %llu",
+                        (unsigned long long) s->capacity,
+                        (unsigned long long) (e->size / VD_SECTOR));
 
   uint64_t vol_off = f[10], vol_size = f[11];
   uint64_t gd_off = f[16], gd_size = f[17];
@@ -204,49 +204,49 @@ ses_open (struct vd_extent *e, int rw)
     for (unsigned j = i + 1; j < R_META; j++)
       if (overlaps (s->meta[i].off, s->meta[i].size, s->meta[j].off,
                     s->meta[j].size))
-        return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s (sectors %llu+%llu) "
-                         "overlaps the %s (sectors %llu+%llu)", p,
-                         region_names[i],
-                         (unsigned long long) s->meta[i].off,
-                         (unsigned long long) s->meta[i].size,
-                         region_names[j],
-                         (unsigned long long) s->meta[j].off,
-                         (unsigned long long) s->meta[j].size);
+        return vd__corrupt (p, "seSparse %s (sectors %llu+%llu) "
+                            "overlaps the %s (sectors %llu+%llu)",
+                            region_names[i],
+                            (unsigned long long) s->meta[i].off,
+                            (unsigned long long) s->meta[i].size,
+                            region_names[j],
+                            (unsigned long long) s->meta[j].off,
+                            (unsigned long long) s->meta[j].size);
 
   /* The volatile header. */
   if (vol_size < 1 || (vol_off + 1) * VD_SECTOR > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse volatile header (sector "
-                     "%llu, %llu sectors) is not inside the file", p,
-                     (unsigned long long) vol_off,
-                     (unsigned long long) vol_size);
+    return vd__corrupt (p, "seSparse volatile header (sector "
+                        "%llu, %llu sectors) is not inside the file",
+                        (unsigned long long) vol_off,
+                        (unsigned long long) vol_size);
   r = vd__io_pread (e->io, v, sizeof v, vol_off * VD_SECTOR);
   if (r < 0)
     return r;
   if (vd__le64 (v) != SES_VOLATILE_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: bad seSparse volatile header magic "
-                     "0x%016llx", p, (unsigned long long) vd__le64 (v));
+    return vd__corrupt (p, "bad seSparse volatile header magic "
+                        "0x%016llx", (unsigned long long) vd__le64 (v));
   if (vd__le64 (v + 24) != 0)
     return vd_error (VD_ENOTSUP, 0, "%s: seSparse image is dirty (its "
                      "journal needs replaying, which vdisk does not do)", p);
   if (!vd__is_zero (v + 32, sizeof v - 32))
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse volatile header padding "
-                     "is not zero", p);
+    return vd__corrupt (p, "seSparse volatile header padding "
+                        "is not zero");
 
   /* The GD: the entries the capacity needs (at most 2^22), inside the
    * GD region and inside the file. */
   uint64_t need = VD_DIV_ROUND_UP (s->capacity, SES_GT_COVER);
   if (gd_size * (VD_SECTOR / 8) < need)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_dir_size is %llu "
-                     "sectors; capacity %llu needs %llu entries", p,
-                     (unsigned long long) gd_size,
-                     (unsigned long long) s->capacity,
-                     (unsigned long long) need);
+    return vd__corrupt (p, "seSparse grain_dir_size is %llu "
+                        "sectors; capacity %llu needs %llu entries",
+                        (unsigned long long) gd_size,
+                        (unsigned long long) s->capacity,
+                        (unsigned long long) need);
   if (gd_off * VD_SECTOR + need * 8 > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain directory (sector "
-                     "%llu, %llu entries) extends past the end of the file "
-                     "(%llu bytes)", p, (unsigned long long) gd_off,
-                     (unsigned long long) need,
-                     (unsigned long long) s->file_size);
+    return vd__corrupt (p, "seSparse grain directory (sector "
+                        "%llu, %llu entries) extends past the end of the file "
+                        "(%llu bytes)", (unsigned long long) gd_off,
+                        (unsigned long long) need,
+                        (unsigned long long) s->file_size);
   s->n_gd = (uint32_t) need;
   s->gd = malloc (need * 8);
   if (!s->gd)
@@ -261,17 +261,17 @@ ses_open (struct vd_extent *e, int rw)
       continue;
     uint64_t idx = g & 0xFFFFFFFFu;
     if ((g & UINT64_C(0xFFFFFFFF00000000)) != SES_GDE_ALLOCATED) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: seSparse GD entry %u is "
-                    "0x%016llx (not 0 nor 0x10000000xxxxxxxx)", p, i,
-                    (unsigned long long) g);
+      r = vd__corrupt (p, "seSparse GD entry %u is "
+                       "0x%016llx (not 0 nor 0x10000000xxxxxxxx)", i,
+                       (unsigned long long) g);
       goto fail;
     }
     if ((idx + 1) * SES_GT_SECTORS > s->gt_size
         || (s->gt_off + (idx + 1) * SES_GT_SECTORS) * VD_SECTOR
            > s->file_size) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: seSparse GD entry %u names grain "
-                    "table %llu, outside the grain table area or the file",
-                    p, i, (unsigned long long) idx);
+      r = vd__corrupt (p, "seSparse GD entry %u names grain "
+                       "table %llu, outside the grain table area or the file",
+                       i, (unsigned long long) idx);
       goto fail;
     }
   }
@@ -371,10 +371,10 @@ decode (const struct vd_extent *e, const struct ses_state *s, uint64_t g,
 static int
 bad_gte (const struct vd_extent *e, uint64_t g, uint64_t v)
 {
-  return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain table entry for "
-                   "grain %llu is 0x%016llx (bad type, or its grain is "
-                   "outside the grain area or the file)", ename (e),
-                   (unsigned long long) g, (unsigned long long) v);
+  return vd__corrupt (ename (e), "seSparse grain table entry for "
+                      "grain %llu is 0x%016llx (bad type, or its grain is "
+                      "outside the grain area or the file)",
+                      (unsigned long long) g, (unsigned long long) v);
 }
 
 static int

@@ -215,61 +215,33 @@ vd__sw_value_ok (const char *s)
 }
 
 char *
-vd__sw_descriptor (enum vd_adapter src_adapter, const char *name, uint64_t sectors,
-               const struct vd_create_params *params, uint32_t cid)
+vd__sw_descriptor (enum vd_adapter src_adapter, const char *name,
+                   uint64_t sectors, const struct vd_create_params *params,
+                   uint32_t cid)
 {
-  enum vd_adapter ad = params->adapter;
-  struct vd_geometry geo = params->geometry;
-  uint32_t hw = params->hw_version ? params->hw_version : 4;
-  uint32_t rnd[3];
-  char uuid[64] = "";
+  struct vd_desc_template t = {
+    .cid = cid, .create_type = "streamOptimized",
+    .capacity = sectors * VD_SECTOR, .adapter = params->adapter,
+    .geometry = params->geometry, .hw_version = params->hw_version,
+    .uuid = params->uuid,
+    .no_uuid = (params->flags & VD_CREATE_NO_UUID) != 0,
+    .type_ddb = "ddb.toolsInstallType = \"4\"\n"
+                "ddb.toolsVersion = \"2147483647\"\n",
+  };
+  char *ext, *text;
 
-  if (ad == VD_ADAPTER_UNKNOWN)
-    ad = src_adapter;
-  if (ad == VD_ADAPTER_UNKNOWN)
-    ad = VD_ADAPTER_IDE;
-  if (geo.cylinders == 0 || geo.heads == 0 || geo.sectors == 0)
-    vd_geometry_compute (&geo, sectors * VD_SECTOR, ad);
-  if (vd__random_bytes (rnd, sizeof rnd) < 0)
+  if (t.adapter == VD_ADAPTER_UNKNOWN)
+    t.adapter = src_adapter;
+  if (t.adapter == VD_ADAPTER_UNKNOWN)
+    t.adapter = VD_ADAPTER_IDE;
+  ext = vd__asprintf ("RW %llu SPARSE \"%s\"\n", (unsigned long long) sectors,
+                      name);
+  if (!ext)
     return NULL;
-  if (!(params->flags & VD_CREATE_NO_UUID))
-    {
-      uint8_t u[16];
-      if (params->uuid)
-        memcpy (u, params->uuid, 16);
-      else if (vd__random_bytes (u, sizeof u) < 0)
-        return NULL;
-      snprintf (uuid, sizeof uuid, "ddb.uuid = \"%02x %02x %02x %02x %02x "
-                "%02x %02x %02x-%02x %02x %02x %02x %02x %02x %02x %02x\"\n",
-                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-                u[10], u[11], u[12], u[13], u[14], u[15]);
-    }
-  return vd__asprintf (
-    "# Disk DescriptorFile\n"
-    "version=1\n"
-    "encoding=\"UTF-8\"\n"
-    "CID=%08x\n"
-    "parentCID=ffffffff\n"
-    "createType=\"streamOptimized\"\n"
-    "\n"
-    "# Extent description\n"
-    "RW %llu SPARSE \"%s\"\n"
-    "\n"
-    "# The Disk Data Base\n"
-    "#DDB\n"
-    "\n"
-    "ddb.adapterType = \"%s\"\n"
-    "ddb.geometry.cylinders = \"%u\"\n"
-    "ddb.geometry.heads = \"%u\"\n"
-    "ddb.geometry.sectors = \"%u\"\n"
-    "ddb.longContentID = \"%08x%08x%08x%08x\"\n"
-    "ddb.toolsInstallType = \"4\"\n"
-    "ddb.toolsVersion = \"2147483647\"\n"
-    "%s"
-    "ddb.virtualHWVersion = \"%u\"\n",
-    cid, (unsigned long long) sectors, name,
-    vd_adapter_name (ad), geo.cylinders, geo.heads, geo.sectors,
-    rnd[0], rnd[1], rnd[2], cid, uuid, hw);
+  t.extents = ext;
+  text = vd__desc_template (&t);
+  free (ext);
+  return text;
 }
 
 /* ======================================================================

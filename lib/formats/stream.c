@@ -133,9 +133,9 @@ so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
   int r;
 
   if (s > st->file_size / VD_SECTOR || s * VD_SECTOR + 16 > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: marker at sector %llu is past "
-                     "the end of the file", st->path,
-                     (unsigned long long) s);
+    return vd__corrupt (st->path, "marker at sector %llu is past "
+                        "the end of the file",
+                        (unsigned long long) s);
   r = vd__io_pread (io, m, sizeof m, s * VD_SECTOR);
   if (r < 0)
     return r;
@@ -157,18 +157,18 @@ so_check_table_marker (struct stream_state *st, struct vd_io *io,
   int r;
 
   if (table_sector < 1)
-    return vd_error (VD_ECORRUPT, 0, "%s: table at sector 0", st->path);
+    return vd__corrupt (st->path, "table at sector 0");
   r = so_read_marker (st, io, table_sector - 1, &num, &size, &type);
   if (r < 0)
     return r;
   if (size != 0 || type != want_type || (num != want_sectors && num != 0))
-    return vd_error (VD_ECORRUPT, 0,
-                     "%s: %s marker at sector %llu is wrong (type %u, size "
-                     "%u, %llu sectors; expected type %u, %llu sectors)",
-                     st->path, want_type == SO_MARKER_GD ? "GD" : "GT",
-                     (unsigned long long) (table_sector - 1), type, size,
-                     (unsigned long long) num, want_type,
-                     (unsigned long long) want_sectors);
+    return vd__corrupt (st->path,
+                        "%s marker at sector %llu is wrong (type %u, size "
+                        "%u, %llu sectors; expected type %u, %llu sectors)",
+                        want_type == SO_MARKER_GD ? "GD" : "GT",
+                        (unsigned long long) (table_sector - 1), type, size,
+                        (unsigned long long) num, want_type,
+                        (unsigned long long) want_sectors);
   return 0;
 }
 
@@ -180,8 +180,8 @@ so_check_header (const char *path, const struct so_header *h,
   uint32_t incompat = h->flags & 0xffff0000u;
 
   if (h->magic != SO_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has a bad magic number 0x%08x",
-                     path, which, h->magic);
+    return vd__corrupt (path, "%s has a bad magic number 0x%08x", which,
+                        h->magic);
   if (h->version < 1 || h->version > 3)
     return vd_error (VD_ENOTSUP, 0, "%s: %s has sparse version %u "
                      "(only 1 to 3 are known)", path, which, h->version);
@@ -189,8 +189,7 @@ so_check_header (const char *path, const struct so_header *h,
     return vd_error (VD_ENOTSUP, 0, "%s: %s has unknown incompatible "
                      "flags 0x%08x", path, which, incompat & ~SO_INCOMPAT_KNOWN);
   if (!(h->flags & SO_FLAG_COMPRESSED))
-    return vd_error (VD_ECORRUPT, 0, "%s: %s lacks the compressed flag",
-                     path, which);
+    return vd__corrupt (path, "%s lacks the compressed flag", which);
   if (h->algo != 1)
     return vd_error (VD_ENOTSUP, 0, "%s: %s has compression algorithm %u "
                      "(only 1, deflate, is known)", path, which, h->algo);
@@ -199,23 +198,22 @@ so_check_header (const char *path, const struct so_header *h,
                      "markers are not supported", path, which);
   if ((h->flags & SO_FLAG_NL)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s is corrupted by CR/LF "
-                     "translation (newline check bytes are wrong)",
-                     path, which);
+    return vd__corrupt (path, "%s is corrupted by CR/LF "
+                        "translation (newline check bytes are wrong)", which);
   if (h->grain < SO_MIN_GRAIN || h->grain > SO_MAX_GRAIN
       || (h->grain & (h->grain - 1)) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has grain size %llu sectors "
-                     "(must be a power of 2 from %u to %u)", path, which,
-                     (unsigned long long) h->grain, SO_MIN_GRAIN,
-                     SO_MAX_GRAIN);
+    return vd__corrupt (path, "%s has grain size %llu sectors "
+                        "(must be a power of 2 from %u to %u)", which,
+                        (unsigned long long) h->grain, SO_MIN_GRAIN,
+                        SO_MAX_GRAIN);
   if (h->num_gtes != SO_GTES)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has %u entries per grain "
-                     "table (must be %u)", path, which, h->num_gtes, SO_GTES);
+    return vd__corrupt (path, "%s has %u entries per grain "
+                        "table (must be %u)", which, h->num_gtes, SO_GTES);
   /* capacity * 512 must not overflow; the GD cap below bounds it more. */
   if (h->capacity > (UINT64_MAX >> 10))
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has capacity %llu sectors "
-                     "(too large)", path, which,
-                     (unsigned long long) h->capacity);
+    return vd__corrupt (path, "%s has capacity %llu sectors "
+                        "(too large)", which,
+                        (unsigned long long) h->capacity);
   return 0;
 }
 
@@ -231,45 +229,45 @@ so_read_footer (struct stream_state *st, struct vd_io *io,
   int r;
 
   if (!(h->flags & SO_FLAG_MARKERS))
-    return vd_error (VD_ECORRUPT, 0, "%s: grain directory at the end "
-                     "(GD_AT_END) without the markers flag", st->path);
+    return vd__corrupt (st->path, "grain directory at the end "
+                        "(GD_AT_END) without the markers flag");
   if (end < 4 * VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file too short (%llu bytes) for "
-                     "a stream footer", st->path,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "file too short (%llu bytes) for "
+                        "a stream footer",
+                        (unsigned long long) st->file_size);
   r = vd__io_pread (io, buf, sizeof buf, end - sizeof buf);
   if (r < 0)
     return r;
   /* [FOOTER marker][footer][EOS] are the last three sectors. */
   if (vd__le32 (buf + 8) != 0 || vd__le32 (buf + 12) != SO_MARKER_FOOTER
       || vd__le64 (buf) > 1)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer marker missing or wrong "
-                     "at sector %llu (type %u, size %u)", st->path,
-                     (unsigned long long) ((end - sizeof buf) / VD_SECTOR),
-                     vd__le32 (buf + 12), vd__le32 (buf + 8));
+    return vd__corrupt (st->path, "footer marker missing or wrong "
+                        "at sector %llu (type %u, size %u)",
+                        (unsigned long long) ((end - sizeof buf) / VD_SECTOR),
+                        vd__le32 (buf + 12), vd__le32 (buf + 8));
   if (vd__le64 (buf + 2 * VD_SECTOR) != 0
       || vd__le32 (buf + 2 * VD_SECTOR + 8) != 0
       || vd__le32 (buf + 2 * VD_SECTOR + 12) != SO_MARKER_EOS)
-    return vd_error (VD_ECORRUPT, 0, "%s: end-of-stream marker missing "
-                     "after the footer", st->path);
+    return vd__corrupt (st->path, "end-of-stream marker missing "
+                        "after the footer");
   so_parse_header (buf + VD_SECTOR, &f);
   r = so_check_header (st->path, &f, "footer");
   if (r < 0)
     return r;
   if (f.gd == SO_GD_AT_END)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer has no grain directory "
-                     "offset (GD_AT_END)", st->path);
+    return vd__corrupt (st->path, "footer has no grain directory "
+                        "offset (GD_AT_END)");
   if (f.version != h->version || f.flags != h->flags
       || f.capacity != h->capacity || f.grain != h->grain
       || f.num_gtes != h->num_gtes || f.algo != h->algo)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer disagrees with the header "
-                     "(capacity %llu/%llu, grain %llu/%llu, flags "
-                     "0x%x/0x%x, version %u/%u)", st->path,
-                     (unsigned long long) f.capacity,
-                     (unsigned long long) h->capacity,
-                     (unsigned long long) f.grain,
-                     (unsigned long long) h->grain, f.flags, h->flags,
-                     f.version, h->version);
+    return vd__corrupt (st->path, "footer disagrees with the header "
+                        "(capacity %llu/%llu, grain %llu/%llu, flags "
+                        "0x%x/0x%x, version %u/%u)",
+                        (unsigned long long) f.capacity,
+                        (unsigned long long) h->capacity,
+                        (unsigned long long) f.grain,
+                        (unsigned long long) h->grain, f.flags, h->flags,
+                        f.version, h->version);
   *out = f;
   return 0;
 }
@@ -290,9 +288,9 @@ stream_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (st->file_size < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file too short for a sparse "
-                     "header (%llu bytes)", st->path,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "file too short for a sparse "
+                        "header (%llu bytes)",
+                        (unsigned long long) st->file_size);
   r = vd__io_pread (e->io, hb, sizeof hb, 0);
   if (r < 0)
     return r;
@@ -307,10 +305,10 @@ stream_open (struct vd_extent *e, int rw)
       || (h->desc_off != 0
           && (h->desc_off > st->file_size / VD_SECTOR
               || (h->desc_off + h->desc_size) * VD_SECTOR > st->file_size)))
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor at sector "
-                     "%llu, %llu sectors, is out of range", st->path,
-                     (unsigned long long) h->desc_off,
-                     (unsigned long long) h->desc_size);
+    return vd__corrupt (st->path, "embedded descriptor at sector "
+                        "%llu, %llu sectors, is out of range",
+                        (unsigned long long) h->desc_off,
+                        (unsigned long long) h->desc_size);
 
   if (h->gd == SO_GD_AT_END)
     {
@@ -331,29 +329,29 @@ stream_open (struct vd_extent *e, int rw)
   st->max_csize = 2 * (uint64_t) st->grain_bytes + VD_SECTOR;
 
   if (e->size != h->capacity * VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: the descriptor gives %llu "
-                     "sectors but the header capacity is %llu; the two "
-                     "must agree (fix the extent line)", st->path,
-                     (unsigned long long) (e->size / VD_SECTOR),
-                     (unsigned long long) h->capacity);
+    return vd__corrupt (st->path, "the descriptor gives %llu "
+                        "sectors but the header capacity is %llu; the two "
+                        "must agree (fix the extent line)",
+                        (unsigned long long) (e->size / VD_SECTOR),
+                        (unsigned long long) h->capacity);
   if (gd_bytes > SO_MAX_GD_BYTES || gd_bytes > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: capacity %llu sectors needs a "
-                     "grain directory of %llu bytes (file is %llu bytes)",
-                     st->path, (unsigned long long) h->capacity,
-                     (unsigned long long) gd_bytes,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "capacity %llu sectors needs a "
+                        "grain directory of %llu bytes (file is %llu bytes)",
+                        (unsigned long long) h->capacity,
+                        (unsigned long long) gd_bytes,
+                        (unsigned long long) st->file_size);
   if (st->n_gdes > 0)
     {
       if (h->gd == 0 || h->gd > st->file_size / VD_SECTOR
           || h->gd * VD_SECTOR + gd_bytes > st->file_size)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain directory at sector "
-                         "%llu (%llu bytes) is outside the file", st->path,
-                         (unsigned long long) h->gd,
-                         (unsigned long long) gd_bytes);
+        return vd__corrupt (st->path, "grain directory at sector "
+                            "%llu (%llu bytes) is outside the file",
+                            (unsigned long long) h->gd,
+                            (unsigned long long) gd_bytes);
       if (h->desc_off != 0 && h->gd < h->desc_off + h->desc_size
           && h->gd + st->gd_sectors > h->desc_off)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain directory overlaps the "
-                         "embedded descriptor", st->path);
+        return vd__corrupt (st->path, "grain directory overlaps the "
+                            "embedded descriptor");
       if (st->footer)
         {
           r = so_check_table_marker (st, e->io, h->gd, SO_MARKER_GD,
@@ -381,10 +379,10 @@ stream_open (struct vd_extent *e, int rw)
               || (gde < h->gd + st->gd_sectors
                   && gde + SO_GT_SECTORS > h->gd))
             {
-              r = vd_error (VD_ECORRUPT, 0, "%s: grain directory entry %llu "
-                            "points at sector %u, outside the file or into "
-                            "other metadata", st->path,
-                            (unsigned long long) i, gde);
+              r = vd__corrupt (st->path, "grain directory entry %llu "
+                               "points at sector %u, outside the file or into "
+                               "other metadata",
+                               (unsigned long long) i, gde);
               goto fail;
             }
         }
@@ -606,9 +604,9 @@ so_window_get (struct stream_state *st, struct vd_io *io,
     {
       size_t n = (size_t) VD_MIN ((uint64_t) w->cap, st->file_size - off);
       if (n < need)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain at byte %llu runs past "
-                         "the end of the file", st->path,
-                         (unsigned long long) off);
+        return vd__corrupt (st->path, "grain at byte %llu runs past "
+                            "the end of the file",
+                            (unsigned long long) off);
       r = vd__io_pread (io, w->buf, n, off);
       if (r < 0)
         {
@@ -646,36 +644,36 @@ so_read_grain (struct vd_extent *e, struct so_window *w,
   int r;
 
   if (gte == 1 && !(st->h.flags & SO_FLAG_ZEROED))
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu has table entry 1 but "
-                     "the zeroed-grain flag is not set", st->path,
-                     (unsigned long long) g);
+    return vd__corrupt (st->path, "grain %llu has table entry 1 but "
+                        "the zeroed-grain flag is not set",
+                        (unsigned long long) g);
   if (gte < st->h.overhead)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu points at sector %u, "
-                     "inside the metadata (overHead %llu)", st->path,
-                     (unsigned long long) g, gte,
-                     (unsigned long long) st->h.overhead);
+    return vd__corrupt (st->path, "grain %llu points at sector %u, "
+                        "inside the metadata (overHead %llu)",
+                        (unsigned long long) g, gte,
+                        (unsigned long long) st->h.overhead);
   if (moff + 12 > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu points at sector %u, "
-                     "past the end of the file", st->path,
-                     (unsigned long long) g, gte);
+    return vd__corrupt (st->path, "grain %llu points at sector %u, "
+                        "past the end of the file",
+                        (unsigned long long) g, gte);
   r = so_window_get (st, e->io, w, moff, 12, &p);
   if (r < 0)
     return r;
   lba = vd__le64 (p);
   size = vd__le32 (p + 8);
   if (lba != g * st->h.grain)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u has LBA "
-                     "%llu, expected %llu", st->path, gte,
-                     (unsigned long long) lba,
-                     (unsigned long long) (g * st->h.grain));
+    return vd__corrupt (st->path, "grain marker at sector %u has LBA "
+                        "%llu, expected %llu", gte,
+                        (unsigned long long) lba,
+                        (unsigned long long) (g * st->h.grain));
   if (size == 0 || size > st->max_csize)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u has "
-                     "size %u (max %llu)", st->path, gte, size,
-                     (unsigned long long) st->max_csize);
+    return vd__corrupt (st->path, "grain marker at sector %u has "
+                        "size %u (max %llu)", gte, size,
+                        (unsigned long long) st->max_csize);
   if (moff + 12 + size > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u: %u "
-                     "compressed bytes run past the end of the file",
-                     st->path, gte, size);
+    return vd__corrupt (st->path, "grain marker at sector %u: %u "
+                        "compressed bytes run past the end of the file", gte,
+                        size);
   r = so_window_get (st, e->io, w, moff, 12 + (size_t) size, &p);
   if (r < 0)
     return r;
@@ -690,17 +688,17 @@ so_read_grain (struct vd_extent *e, struct so_window *w,
     res = libdeflate_deflate_decompress_ex (dec, p, size, out,
                                             st->grain_bytes, &in_used, &got);
   if (res == LIBDEFLATE_INSUFFICIENT_SPACE)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u inflates to "
-                     "more than one grain (%u bytes)", st->path, gte,
-                     st->grain_bytes);
+    return vd__corrupt (st->path, "grain at sector %u inflates to "
+                        "more than one grain (%u bytes)", gte,
+                        st->grain_bytes);
   if (res != LIBDEFLATE_SUCCESS)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u: bad "
-                     "compressed data", st->path, gte);
+    return vd__corrupt (st->path, "grain at sector %u: bad "
+                        "compressed data", gte);
   valid = so_valid_bytes (st, g);
   if (got < valid)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u inflates to "
-                     "%zu bytes, expected %llu", st->path, gte, got,
-                     (unsigned long long) valid);
+    return vd__corrupt (st->path, "grain at sector %u inflates to "
+                        "%zu bytes, expected %llu", gte, got,
+                        (unsigned long long) valid);
   if (got < st->grain_bytes)    /* final partial grain: tail is zeros */
     memset (out + got, 0, st->grain_bytes - got);
   return 0;

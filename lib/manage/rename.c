@@ -134,8 +134,8 @@ write_embedded (const char *path, const char *text, size_t len)
     r = vd__descfile_locate (io, &w);
   if (r == 0 && w.kind != VD_DESCFILE_EMBEDDED
       && w.kind != VD_DESCFILE_SPARSE)   /* (no area: ENOSPC below) */
-    r = vd_error (VD_ECORRUPT, 0, "%s: not a hosted sparse extent (bad "
-                  "magic)", path);
+    r = vd__corrupt (path, "not a hosted sparse extent (bad "
+                     "magic)");
   if (r == 0)
     r = vd__descfile_write_embedded (io, w.offset, w.size, text, len, path);
   if (r == 0)
@@ -234,7 +234,7 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
       struct vd_extent *e = &l->extents[i];
       struct vd_desc_line *ln = vd__desc_extent_line (nd, i);
       if (!ln) {
-        r = vd_error (VD_ECORRUPT, 0, "%s: extent lines changed", l->path);
+        r = vd__corrupt (l->path, "extent lines changed");
         break;
       }
       if (e->type == VD_EXTENT_ZERO)
