@@ -295,6 +295,11 @@ extern const struct vd_format_driver vd__sesparse_driver;
 int vd__sparse_create (struct vd_io *io, uint64_t capacity_sectors,
                        const char *desc_text, size_t desc_len,
                        uint32_t grain_sectors);
+/* formats/sparse-create.c: the bytes of metadata (header, descriptor,
+ * both grain directories and tables, up to the first grain) of a hosted
+ * sparse extent of capacity_sectors as vd__sparse_create lays it out. */
+uint64_t vd__sparse_overhead (uint64_t capacity_sectors,
+                              uint32_t grain_sectors, int embedded_desc);
 /* Read and validate the embedded-descriptor fields of a KDMV header in
  * io: byte offset and size of the descriptor area (both 0 when none). */
 int vd__sparse_embedded_desc (struct vd_io *io, uint64_t *off,

@@ -20,37 +20,6 @@
 
 /* ---- rebuilding sparse extents in a work folder --------------------------- */
 
-struct run {
-  uint64_t off, len;
-  uint32_t st;
-};
-
-struct runs {
-  struct run *v;
-  size_t n, cap;
-  int err;
-};
-
-static int
-collect (uint64_t off, uint64_t len, uint32_t st, void *payload)
-{
-  struct runs *rs = payload;
-  if (st == VD_STATUS_HOLE)
-    return 0;
-  if (rs->n == rs->cap) {
-    size_t cap = rs->cap ? rs->cap * 2 : 256;
-    struct run *p = realloc (rs->v, cap * sizeof *p);
-    if (!p) {
-      rs->err = 1;
-      return 1;
-    }
-    rs->v = p;
-    rs->cap = cap;
-  }
-  rs->v[rs->n++] = (struct run) { off, len, st };
-  return 0;
-}
-
 /* Copy what the top link of src holds into dst (a disk with the same
  * parent, or none), grain by grain in virtual order.  Blocks of zeros are
  * left out unless, in a child, they hide data of the parent. */
@@ -61,66 +30,69 @@ copy_link (vd_disk *src, vd_disk *dst, vd_progress_cb progress,
   struct vd_link *l = src->top;
   int has_parent = l->parent != NULL;
   uint64_t size = l->size;
-  struct runs rs = { 0 };
+  struct vd_run_iter it;
+  struct vd_run run;
   uint8_t *buf = NULL, *below = NULL;
-  int r = 0;
+  int r = 0, k;
 
   if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0
       || !(below = malloc (GRAIN_BYTES))) {
     free (buf);
     return vd_error (VD_ENOMEM, errno, "%s: copy buffer", l->path);
   }
-  for (uint64_t w = 0; w < size && r == 0; w += WINDOW) {
-    uint64_t wl = VD_MIN (WINDOW, size - w);
-    rs.n = 0;
-    r = vd__link_block_status (l, w, wl, collect, &rs);
-    if (r == 0 && rs.err)
-      r = vd_error (VD_ENOMEM, 0, "%s: allocation map", l->path);
-    for (size_t i = 0; i < rs.n && r == 0; i++) {
-      uint64_t end = rs.v[i].off + rs.v[i].len;
-      if (rs.v[i].st == VD_STATUS_ZERO && !has_parent)
-        continue;
-      for (uint64_t off = rs.v[i].off; off < end && r == 0;) {
-        /* chunks on CHUNK boundaries, so blocks are on grain boundaries */
-        uint64_t n = VD_MIN (end, (off / CHUNK + 1) * CHUNK) - off;
-        if (rs.v[i].st == VD_STATUS_DATA)
-          r = vd_disk_read (src, buf, (size_t) n, off);
-        else
-          memset (buf, 0, (size_t) n);
-        uint64_t ks = 0, ke = 0;     /* pending run of kept bytes */
-        for (uint64_t b = 0; b < n && r == 0;) {
-          uint64_t bo = off + b;
-          uint64_t bl = VD_MIN ((bo / GRAIN_BYTES + 1) * GRAIN_BYTES, off + n)
-                        - bo;
-          int keep = !vd__is_zero (buf + b, (size_t) bl);
-          if (!keep && has_parent) {
-            r = vd__link_read_below (l, below, (size_t) bl, bo);
-            keep = r == 0 && !vd__is_zero (below, (size_t) bl);
-          }
-          if (keep) {
-            if (ke != b) {
-              if (ke > ks)
-                r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks),
-                                   off + ks);
-              ks = b;
-            }
-            ke = b + bl;
-          }
-          b += bl;
-        }
-        if (r == 0 && ke > ks)
-          r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks), off + ks);
-        off += n;
-        if (r == 0 && progress && progress (off, size, payload))
-          r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
-                        "unchanged", l->path);
-      }
+  vd__run_iter_init (&it, NULL, l, 0, size, WINDOW,
+                     VD_RUNS_DATA | VD_RUNS_ZERO);
+  while (r == 0 && (k = vd__run_iter_next (&it, &run)) != 0) {
+    if (k < 0) {
+      r = k;
+      break;
     }
-    if (r == 0 && progress && progress (w + wl, size, payload))
-      r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
-                    l->path);
+    if (k == VD_RUN_WINDOW) {
+      if (progress && progress (it.window_end, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+                      "unchanged", l->path);
+      continue;
+    }
+    uint64_t end = run.off + run.len;
+    if (run.status == VD_STATUS_ZERO && !has_parent)
+      continue;
+    for (uint64_t off = run.off; off < end && r == 0;) {
+      /* chunks on CHUNK boundaries, so blocks are on grain boundaries */
+      uint64_t n = VD_MIN (end, (off / CHUNK + 1) * CHUNK) - off;
+      if (run.status == VD_STATUS_DATA)
+        r = vd_disk_read (src, buf, (size_t) n, off);
+      else
+        memset (buf, 0, (size_t) n);
+      uint64_t ks = 0, ke = 0;     /* pending run of kept bytes */
+      for (uint64_t b = 0; b < n && r == 0;) {
+        uint64_t bo = off + b;
+        uint64_t bl = VD_MIN ((bo / GRAIN_BYTES + 1) * GRAIN_BYTES, off + n)
+                      - bo;
+        int keep = !vd__is_zero (buf + b, (size_t) bl);
+        if (!keep && has_parent) {
+          r = vd__link_read_below (l, below, (size_t) bl, bo);
+          keep = r == 0 && !vd__is_zero (below, (size_t) bl);
+        }
+        if (keep) {
+          if (ke != b) {
+            if (ke > ks)
+              r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks),
+                                 off + ks);
+            ks = b;
+          }
+          ke = b + bl;
+        }
+        b += bl;
+      }
+      if (r == 0 && ke > ks)
+        r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks), off + ks);
+      off += n;
+      if (r == 0 && progress && progress (off, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+                      "unchanged", l->path);
+    }
   }
-  free (rs.v);
+  vd__run_iter_free (&it);
   free (buf);
   free (below);
   return r;
