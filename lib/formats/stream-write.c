@@ -214,6 +214,24 @@ vd__sw_value_ok (const char *s)
   return 1;
 }
 
+int
+vd__sw_prologue (struct vd__sw_out *o, uint64_t sectors, const char *desc)
+{
+  uint8_t sec[VD_SECTOR];
+  size_t len = strlen (desc);
+  int r;
+
+  if (len > SW_DESC_SECTORS * VD_SECTOR)
+    return vd_error (VD_EINVAL, 0, "%s: descriptor too long", o->io->name);
+  vd__sw_header (sec, sectors, SO_GD_AT_END);
+  r = vd__sw_put (o, sec, VD_SECTOR);
+  if (r == 0)
+    r = vd__sw_put (o, desc, len);
+  if (r == 0)
+    r = vd__sw_put (o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (o));
+  return r;
+}
+
 char *
 vd__sw_descriptor (enum vd_adapter src_adapter, const char *name,
                    uint64_t sectors, const struct vd_create_params *params,
@@ -267,7 +285,6 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
                          const struct vd_create_params *params)
 {
   struct vd__sw_out o = { .io = out };
-  uint8_t sec[VD_SECTOR];
   uint64_t sectors = VD_DIV_ROUND_UP (params->capacity, VD_SECTOR);
   uint64_t n_gts = VD_DIV_ROUND_UP (VD_DIV_ROUND_UP (sectors, SW_GRAIN),
                                     SO_GTES);
@@ -292,17 +309,7 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
       r = vd_error (VD_ENOMEM, errno, "%s: new stream", out->name);
       goto out;
     }
-  if (strlen (desc) > SW_DESC_SECTORS * VD_SECTOR)
-    {
-      r = vd_error (VD_EINVAL, 0, "%s: descriptor too long", out->name);
-      goto out;
-    }
-  vd__sw_header (sec, sectors, SO_GD_AT_END);
-  r = vd__sw_put (&o, sec, VD_SECTOR);
-  if (r == 0)
-    r = vd__sw_put (&o, desc, strlen (desc));
-  if (r == 0)
-    r = vd__sw_put (&o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (&o));
+  r = vd__sw_prologue (&o, sectors, desc);
   if (r == 0)
     r = vd__sw_tail (&o, gd, n_gts, sectors);
   if (r == 0)

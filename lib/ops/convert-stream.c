@@ -189,7 +189,6 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
 {
   struct sw_conv c;
   struct vd__sw_out o = { .io = out };
-  uint8_t sec[VD_SECTOR];
   uint64_t sectors, n_gts, gd_bytes, cur_gt = 0, last_progress = 0;
   uint32_t *gd = NULL, *table = NULL, cid;
   pthread_t *tids = NULL;
@@ -223,12 +222,6 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       r = vd_error (VD_ENOMEM, errno, "%s: descriptor", out->name);
       goto out;
     }
-  if (strlen (desc) > SW_DESC_SECTORS * VD_SECTOR)
-    {
-      r = vd_error (VD_EINVAL, 0, "%s: descriptor too long", out->name);
-      goto out;
-    }
-
   n_threads = params->threads;
   if (n_threads == 0)
     {
@@ -262,12 +255,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
     }
 
   /* Header (GD_AT_END), descriptor, padding to the first grain. */
-  vd__sw_header (sec, sectors, SO_GD_AT_END);
-  r = vd__sw_put (&o, sec, VD_SECTOR);
-  if (r == 0)
-    r = vd__sw_put (&o, desc, strlen (desc));
-  if (r == 0)
-    r = vd__sw_put (&o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (&o));
+  r = vd__sw_prologue (&o, sectors, desc);
   if (r < 0)
     goto out;
 
