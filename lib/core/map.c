@@ -116,7 +116,7 @@ vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
   return 0;
 }
 
-/* ---- run lists and the window iterator ------------------------------------ */
+/* ---- run lists and the window iterator ------------------------------ */
 
 struct runs_acc {
   struct vd_runs *rs;
