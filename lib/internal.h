@@ -69,6 +69,9 @@ char *vd__parent_hint (const char *child_dir, const char *parent_path);
 /* Refuse a read-write open of l when a disk beside it names it as its
  * parent with a matching CID. */
 int vd__check_no_child (struct vd_link *l);
+/* At a read-write open: vd__check_no_child (l), then vd__refuse_shared
+ * (l, 0, "writing to it", ...), from one listing of the folder. */
+int vd__check_rw_open (struct vd_link *l);
 /* 1 when a VMDK beside l names l as its parent (with match_cid, only one
  * whose parentCID equals l's CID); *child is then its path (free it). */
 int vd__find_child (struct vd_link *l, int match_cid, char **child);

@@ -627,12 +627,9 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
     d->commit_cid = cc ? (uint32_t) strtoul (cc, NULL, 16) : 0;
   }
   if (rw && !(flags & VD_OPEN_FORCE) && !d->top->raw) {
-    r = vd__check_no_child (d->top);
-    /* a copied descriptor shares its extent files with the original:
-     * writing one would change the other */
-    if (r == 0)
-      r = vd__refuse_shared (d->top, 0, "writing to it",
-                             "force the write to do it anyway");
+    /* no child names it, and no other disk shares its files (a copied
+     * descriptor: writing one would change the other) */
+    r = vd__check_rw_open (d->top);
     if (r < 0)
       goto fail;
   }
