@@ -104,32 +104,13 @@ static const char *const region_names[R_META] = {
   "const header", "volatile header", "grain directory", "grain tables",
 };
 
+/* The const header h: 26 u64 then 304 bytes of zero padding.  Every
+ * constant is checked, as QEMU does (the format is undocumented); the
+ * capacity and the regions go into s. */
 static int
-ses_open (struct vd_extent *e, int rw)
+ses_const_header (struct vd_extent *e, struct ses_state *s, const uint8_t *h,
+                  const char *p)
 {
-  struct ses_state *s = e->state;
-  const char *p = ename (e);
-  uint8_t h[VD_SECTOR], v[VD_SECTOR];
-  int r;
-
-  if (rw)
-    return vd_error (VD_ENOTSUP, 0,
-                     "%s: vmfsSparse/seSparse disks are read-only in vdisk",
-                     p);
-
-  r = e->io->ops->size (e->io, &s->file_size);
-  if (r < 0)
-    return r;
-  if (s->file_size < VD_SECTOR)
-    return vd__corrupt (p, "file is %llu bytes, shorter than "
-                        "the seSparse header",
-                        (unsigned long long) s->file_size);
-  r = vd__io_pread (e->io, h, sizeof h, 0);
-  if (r < 0)
-    return r;
-
-  /* The const header: 26 u64 then 304 bytes of zero padding.  Every
-   * constant is checked, as QEMU does (the format is undocumented). */
   uint64_t f[26];
   for (unsigned i = 0; i < 26; i++)
     f[i] = vd__le64 (h + 8 * i);
@@ -154,7 +135,7 @@ ses_open (struct vd_extent *e, int rw)
     if (f[i] != 0)
       return vd__corrupt (p, "seSparse reserved%u is 0x%llx "
                           "(expected 0)", i - 5, (unsigned long long) f[i]);
-  if (!vd__is_zero (h + 26 * 8, sizeof h - 26 * 8))
+  if (!vd__is_zero (h + 26 * 8, VD_SECTOR - 26 * 8))
     return vd__corrupt (p, "seSparse const header padding is "
                         "not zero");
   static const char *const fields[16] = {
@@ -190,15 +171,13 @@ ses_open (struct vd_extent *e, int rw)
                         (unsigned long long) s->capacity,
                         (unsigned long long) (e->size / VD_SECTOR));
 
-  uint64_t vol_off = f[10], vol_size = f[11];
-  uint64_t gd_off = f[16], gd_size = f[17];
   s->gt_off = f[18];
   s->gt_size = f[19];
   s->grains_off = f[24];
   s->grains_size = f[25];
   s->meta[R_CONST] = (struct ses_region) { 0, 1 };
-  s->meta[R_VOLATILE] = (struct ses_region) { vol_off, vol_size };
-  s->meta[R_GD] = (struct ses_region) { gd_off, gd_size };
+  s->meta[R_VOLATILE] = (struct ses_region) { f[10], f[11] };
+  s->meta[R_GD] = (struct ses_region) { f[16], f[17] };
   s->meta[R_GT] = (struct ses_region) { s->gt_off, s->gt_size };
   for (unsigned i = 0; i < R_META; i++)
     for (unsigned j = i + 1; j < R_META; j++)
@@ -213,7 +192,18 @@ ses_open (struct vd_extent *e, int rw)
                             (unsigned long long) s->meta[j].off,
                             (unsigned long long) s->meta[j].size);
 
-  /* The volatile header. */
+  return 0;
+}
+
+/* The volatile header: sound, and no journal to replay. */
+static int
+ses_volatile_header (struct vd_extent *e, struct ses_state *s, const char *p)
+{
+  uint64_t vol_off = s->meta[R_VOLATILE].off;
+  uint64_t vol_size = s->meta[R_VOLATILE].size;
+  uint8_t v[VD_SECTOR];
+  int r;
+
   if (vol_size < 1 || (vol_off + 1) * VD_SECTOR > s->file_size)
     return vd__corrupt (p, "seSparse volatile header (sector "
                         "%llu, %llu sectors) is not inside the file",
@@ -232,8 +222,18 @@ ses_open (struct vd_extent *e, int rw)
     return vd__corrupt (p, "seSparse volatile header padding "
                         "is not zero");
 
-  /* The GD: the entries the capacity needs (at most 2^22), inside the
-   * GD region and inside the file. */
+  return 0;
+}
+
+/* The GD: the entries the capacity needs (at most 2^22), inside the GD
+ * region and inside the file, each 0 or naming a grain table inside the
+ * table area and the file.  s->gd is freed by the caller on failure. */
+static int
+ses_load_gd (struct vd_extent *e, struct ses_state *s, const char *p)
+{
+  uint64_t gd_off = s->meta[R_GD].off, gd_size = s->meta[R_GD].size;
+  int r;
+
   uint64_t need = VD_DIV_ROUND_UP (s->capacity, SES_GT_COVER);
   if (gd_size * (VD_SECTOR / 8) < need)
     return vd__corrupt (p, "seSparse grain_dir_size is %llu "
@@ -253,7 +253,7 @@ ses_open (struct vd_extent *e, int rw)
     return vd_error (VD_ENOMEM, errno, "%s: grain directory", p);
   r = vd__io_pread (e->io, s->gd, need * 8, gd_off * VD_SECTOR);
   if (r < 0)
-    goto fail;
+    return r;
   for (uint32_t i = 0; i < s->n_gd; i++) {
     uint64_t g = vd__le64 ((const uint8_t *) &s->gd[i]);
     s->gd[i] = g;
@@ -264,7 +264,7 @@ ses_open (struct vd_extent *e, int rw)
       r = vd__corrupt (p, "seSparse GD entry %u is "
                        "0x%016llx (not 0 nor 0x10000000xxxxxxxx)", i,
                        (unsigned long long) g);
-      goto fail;
+      return r;
     }
     if ((idx + 1) * SES_GT_SECTORS > s->gt_size
         || (s->gt_off + (idx + 1) * SES_GT_SECTORS) * VD_SECTOR
@@ -272,9 +272,45 @@ ses_open (struct vd_extent *e, int rw)
       r = vd__corrupt (p, "seSparse GD entry %u names grain "
                        "table %llu, outside the grain table area or the file",
                        i, (unsigned long long) idx);
-      goto fail;
+      return r;
     }
   }
+
+  return 0;
+}
+
+static int
+ses_open (struct vd_extent *e, int rw)
+{
+  struct ses_state *s = e->state;
+  const char *p = ename (e);
+  uint8_t h[VD_SECTOR];
+  int r;
+
+  if (rw)
+    return vd_error (VD_ENOTSUP, 0,
+                     "%s: vmfsSparse/seSparse disks are read-only in vdisk",
+                     p);
+
+  r = e->io->ops->size (e->io, &s->file_size);
+  if (r < 0)
+    return r;
+  if (s->file_size < VD_SECTOR)
+    return vd__corrupt (p, "file is %llu bytes, shorter than "
+                        "the seSparse header",
+                        (unsigned long long) s->file_size);
+  r = vd__io_pread (e->io, h, sizeof h, 0);
+  if (r < 0)
+    return r;
+
+  r = ses_const_header (e, s, h, p);
+  if (r == 0)
+    r = ses_volatile_header (e, s, p);
+  if (r < 0)
+    return r;
+  r = ses_load_gd (e, s, p);
+  if (r < 0)
+    goto fail;
 
   s->slots = calloc (SES_CACHE_SLOTS, sizeof *s->slots);
   if (!s->slots) {
