@@ -351,11 +351,13 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
 static int
 child_error (struct vd_link *l, const char *child)
 {
-  return vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
-                  "parentCID %08x matches); writing here would invalidate "
-                  "it.  Open the child instead (or use the force option to write here and "
-                  "invalidate the child)",
-                  l->path, child, l->cid));
+  return vd__error_why (VD_REASON_HAS_CHILD,
+                        vd_error (VD_EPARENT, 0, "%s: %s is a child of this "
+                                  "disk (its parentCID %08x matches); "
+                                  "writing here would invalidate it.  Open "
+                                  "the child instead (or use the force "
+                                  "option to write here and invalidate the "
+                                  "child)", l->path, child, l->cid));
 }
 
 int
