@@ -88,6 +88,9 @@ char *vd__parent_hint (const char *child_dir, const char *parent_path);
 /* Refuse a read-write open of l when a disk beside it names it as its
  * parent with a matching CID. */
 int vd__check_no_child (struct vd_link *l);
+/* At a read-write open: vd__check_no_child (l), then vd__refuse_shared
+ * (l, 0, "writing to it", ...), from one listing of the folder. */
+int vd__check_rw_open (struct vd_link *l);
 /* 1 when a VMDK beside l names l as its parent (with match_cid, only one
  * whose parentCID equals l's CID); *child is then its path (free it). */
 int vd__find_child (struct vd_link *l, int match_cid, char **child);
@@ -173,6 +176,48 @@ int vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
 /* Block status of one link alone (holes stay holes). */
 int vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
                            vd_block_status_cb cb, void *payload);
+/* ---- block-status runs (core/map.c) ----------------------------------
+ * The one collector of allocation-map runs: the copying and scanning
+ * operations take their runs from here, merged (one status a run, the
+ * next run of another status or not adjacent). */
+struct vd_run {
+  uint64_t off, len;
+  uint32_t status;          /* VD_STATUS_* */
+};
+struct vd_runs {
+  struct vd_run *v;
+  size_t n, cap;
+};
+/* want: a mask of the statuses to keep */
+#define VD_RUNS_DATA (1u << VD_STATUS_DATA)
+#define VD_RUNS_ZERO (1u << VD_STATUS_ZERO)
+#define VD_RUNS_HOLE (1u << VD_STATUS_HOLE)
+/* Fill rs (emptied first, grown as needed) with the runs of [off,
+ * off+len) whose status is in want: of disk d through its chain, or, with
+ * d NULL, of link l alone (holes stay holes).  Sets the message. */
+int vd__runs_collect (vd_disk *d, struct vd_link *l, uint64_t off,
+                      uint64_t len, unsigned want, struct vd_runs *rs);
+void vd__runs_free (struct vd_runs *rs);
+/* The runs of [off, off+len) window by window (window bytes at a time,
+ * 0: one window), so a long disk needs only one window's list. */
+struct vd_run_iter {
+  vd_disk *disk;
+  struct vd_link *link;
+  unsigned want;
+  uint64_t pos, end, window;
+  uint64_t window_end;      /* after VD_RUN_WINDOW: where that window ended */
+  struct vd_runs rs;
+  size_t i;
+  int loaded;
+};
+#define VD_RUN_NEXT 1       /* *run is the next run */
+#define VD_RUN_WINDOW 2     /* a window's runs were all given */
+void vd__run_iter_init (struct vd_run_iter *it, vd_disk *d,
+                        struct vd_link *l, uint64_t off, uint64_t len,
+                        uint64_t window, unsigned want);
+/* VD_RUN_NEXT, VD_RUN_WINDOW, 0 at the end, or an error (message set). */
+int vd__run_iter_next (struct vd_run_iter *it, struct vd_run *run);
+void vd__run_iter_free (struct vd_run_iter *it);
 /* Set the CID of l (and count it as this open's renewal). */
 int vd__link_set_cid (struct vd_link *l, uint32_t cid);
 

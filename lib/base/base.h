@@ -29,6 +29,12 @@
  * so callers can write `return vd_error (VD_EIO, errno, "...")`. */
 int vd_error (int code, int errnum, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
+/* The one way to report a damaged or hostile file: records VD_ECORRUPT
+ * with the message "WHERE: <fmt...>" (where is the file, or the
+ * descriptor's name; no errno, no reason: the code is the whole verdict)
+ * and returns VD_ECORRUPT: return vd__corrupt (e->path, "bad magic"). */
+int vd__corrupt (const char *where, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
 /* Called at every public entry point: clears the record, sets context. */
 void vd__error_reset (const char *context);
 /* Map an errno to a VD_E* code (ENOSPC -> VD_ENOSPC, ...). */

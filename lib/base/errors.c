@@ -84,6 +84,26 @@ vd_error (int code, int errnum, const char *fmt, ...)
 }
 
 int
+vd__corrupt (const char *where, const char *fmt, ...)
+{
+  va_list ap;
+  size_t n;
+
+  if (err.set)                  /* first error wins */
+    return VD_ECORRUPT;
+  err.set = 1;
+  err.pub.code = VD_ECORRUPT;
+  err.pub.errnum = 0;
+  err.pub.reason = 0;
+  snprintf (err.message, sizeof err.message, "%s: ", where ? where : "(null)");
+  n = strlen (err.message);
+  va_start (ap, fmt);
+  vsnprintf (err.message + n, sizeof err.message - n, fmt, ap);
+  va_end (ap);
+  return VD_ECORRUPT;
+}
+
+int
 vd__error_why (int reason, int code)
 {
   if (err.set && err.pub.code == code && !err.pub.reason)

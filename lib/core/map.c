@@ -115,3 +115,106 @@ vd__link_block_status (struct vd_link *l, uint64_t off, uint64_t len,
     cb (a.off, a.len, a.status, payload);
   return 0;
 }
+
+/* ---- run lists and the window iterator ------------------------------ */
+
+struct runs_acc {
+  struct vd_runs *rs;
+  unsigned want;
+  int oom;
+};
+
+static int
+runs_add (uint64_t off, uint64_t len, uint32_t st, void *payload)
+{
+  struct runs_acc *a = payload;
+  struct vd_runs *rs = a->rs;
+
+  if (!(a->want & (1u << st)))
+    return 0;
+  if (rs->n && rs->v[rs->n - 1].status == st
+      && rs->v[rs->n - 1].off + rs->v[rs->n - 1].len == off) {
+    rs->v[rs->n - 1].len += len;
+    return 0;
+  }
+  if (rs->n == rs->cap) {
+    size_t cap = rs->cap ? rs->cap * 2 : 256;
+    struct vd_run *p = realloc (rs->v, cap * sizeof *p);
+    if (!p) {
+      a->oom = 1;
+      return 1;
+    }
+    rs->v = p;
+    rs->cap = cap;
+  }
+  rs->v[rs->n++] = (struct vd_run) { off, len, st };
+  return 0;
+}
+
+int
+vd__runs_collect (vd_disk *d, struct vd_link *l, uint64_t off, uint64_t len,
+                  unsigned want, struct vd_runs *rs)
+{
+  struct runs_acc a = { .rs = rs, .want = want };
+  int r;
+
+  rs->n = 0;
+  r = d ? vd_disk_block_status (d, off, len, runs_add, &a)
+        : vd__link_block_status (l, off, len, runs_add, &a);
+  if (r == 0 && a.oom)
+    r = vd_error (VD_ENOMEM, 0, "%s: out of memory for the allocation map",
+                  d ? d->top->path : l->path);
+  return r;
+}
+
+void
+vd__runs_free (struct vd_runs *rs)
+{
+  free (rs->v);
+  memset (rs, 0, sizeof *rs);
+}
+
+void
+vd__run_iter_init (struct vd_run_iter *it, vd_disk *d, struct vd_link *l,
+                   uint64_t off, uint64_t len, uint64_t window, unsigned want)
+{
+  memset (it, 0, sizeof *it);
+  it->disk = d;
+  it->link = l;
+  it->want = want;
+  it->pos = off;
+  it->end = off + len;
+  it->window = window ? window : len;
+}
+
+int
+vd__run_iter_next (struct vd_run_iter *it, struct vd_run *run)
+{
+  for (;;) {
+    if (it->loaded && it->i < it->rs.n) {
+      *run = it->rs.v[it->i++];
+      return VD_RUN_NEXT;
+    }
+    if (it->loaded) {           /* every run of the window was given */
+      it->loaded = 0;
+      it->window_end = it->pos;
+      return VD_RUN_WINDOW;
+    }
+    if (it->pos >= it->end)
+      return 0;
+    uint64_t wl = VD_MIN (it->window, it->end - it->pos);
+    int r = vd__runs_collect (it->disk, it->link, it->pos, wl, it->want,
+                              &it->rs);
+    if (r < 0)
+      return r;
+    it->pos += wl;
+    it->i = 0;
+    it->loaded = 1;
+  }
+}
+
+void
+vd__run_iter_free (struct vd_run_iter *it)
+{
+  vd__runs_free (&it->rs);
+}

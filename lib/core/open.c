@@ -84,11 +84,11 @@ pick_driver (struct vd_extent *e)
     return r;
   drv = vd__driver_probe (buf, (size_t) VD_MIN (fsize, sizeof buf));
   if (!drv)
-    return vd_error (VD_ECORRUPT, 0, "%s: not a %s extent vdisk can read "
-                     "(unknown magic %02x %02x %02x %02x)", e->path,
-                     e->type == VD_EXTENT_SPARSE ? "sparse"
-                     : e->type == VD_EXTENT_VMFSSPARSE ? "vmfsSparse"
-                     : "seSparse", buf[0], buf[1], buf[2], buf[3]);
+    return vd__corrupt (e->path, "not a %s extent vdisk can read "
+                        "(unknown magic %02x %02x %02x %02x)",
+                        e->type == VD_EXTENT_SPARSE ? "sparse"
+                        : e->type == VD_EXTENT_VMFSSPARSE ? "vmfsSparse"
+                        : "seSparse", buf[0], buf[1], buf[2], buf[3]);
   e->drv = drv;
   return 0;
 }
@@ -127,8 +127,8 @@ vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
      * the original; open-vmdk writes "disk" whatever the name): the
      * extent is the file that holds the descriptor. */
     if (strcmp (de->type, "SPARSE") != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor's first "
-                       "extent is not SPARSE", self);
+      return vd__corrupt (self, "embedded descriptor's first "
+                          "extent is not SPARSE");
     *out = vd__strdup (self);
     return *out ? 0 : VD_ENOMEM;
   }
@@ -155,9 +155,9 @@ open_extents (struct vd_link *l, uint32_t flags)
   /* A monolithic sparse or streamOptimized file holds one extent, itself;
    * an embedded descriptor naming more would reach other files. */
   if (l->embedded && d->n_extents > 1)
-    return vd_error (VD_ECORRUPT, 0, "%s: its embedded descriptor names %zu "
-                     "extents; a monolithic sparse or streamOptimized file "
-                     "holds exactly one, itself", l->path, d->n_extents);
+    return vd__corrupt (l->path, "its embedded descriptor names %zu "
+                        "extents; a monolithic sparse or streamOptimized file "
+                        "holds exactly one, itself", d->n_extents);
   l->extents = calloc (d->n_extents, sizeof *l->extents);
   if (!l->extents)
     return vd_error (VD_ENOMEM, errno, "extents");
@@ -172,8 +172,8 @@ open_extents (struct vd_link *l, uint32_t flags)
     e->size = de->sectors * VD_SECTOR;
     e->file_offset = de->offset * VD_SECTOR;
     if (start > ((uint64_t) 1 << 62) - e->size)
-      return vd_error (VD_ECORRUPT, 0, "%s: extent sizes add up to more "
-                       "than 2^62 bytes", l->path);
+      return vd__corrupt (l->path, "extent sizes add up to more "
+                          "than 2^62 bytes");
     start += e->size;
     if (e->type == 0)
       return vd_error (VD_ENOTSUP, 0, "%s: extent type %s (raw device "
@@ -209,8 +209,8 @@ open_extents (struct vd_link *l, uint32_t flags)
       if (r < 0)
         return r;
       if (same_file (e->io, l->desc_io))
-        return vd_error (VD_ECORRUPT, 0, "%s: extent \"%s\" is the "
-                         "descriptor file itself", l->path, e->name);
+        return vd__corrupt (l->path, "extent \"%s\" is the "
+                            "descriptor file itself", e->name);
       /* One file under two extents: only FLAT ranges that do not overlap
        * (a partitioned device's layout, as qemu-img reads it). */
       int locked_rw = 0;
@@ -221,10 +221,10 @@ open_extents (struct vd_link *l, uint32_t flags)
         if (!is_flat_type (e->type) || !is_flat_type (o->type)
             || (e->file_offset < o->file_offset + o->size
                 && o->file_offset < e->file_offset + e->size))
-          return vd_error (VD_ECORRUPT, 0, "%s: extent file \"%s\" is "
-                           "listed twice (only FLAT extents over ranges "
-                           "of the file that do not overlap may share a "
-                           "file)", l->path, e->name);
+          return vd__corrupt (l->path, "extent file \"%s\" is "
+                              "listed twice (only FLAT extents over ranges "
+                              "of the file that do not overlap may share a "
+                              "file)", e->name);
         if (l->rw && o->access == VD_ACCESS_RW)
           locked_rw = 1;   /* that extent's lock covers the file */
       }
@@ -243,7 +243,7 @@ open_extents (struct vd_link *l, uint32_t flags)
   }
   l->size = start;
   if (l->size == 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: disk has no capacity", l->path);
+    return vd__corrupt (l->path, "disk has no capacity");
   /* Open the drivers once the link is complete (they may look at it). */
   for (size_t i = 0; i < l->n_extents; i++) {
     struct vd_extent *e = &l->extents[i];
@@ -288,9 +288,9 @@ load_descriptor (struct vd_link *l)
     break;
   case VD_DESCFILE_TEXT:
     if (w.size > VD_MAX_DESC_BYTES)
-      return vd_error (VD_ECORRUPT, 0, "%s: not a VMDK descriptor (larger "
-                       "than 1 MiB and no sparse header); to read a raw "
-                       "image use the raw option", l->path);
+      return vd__corrupt (l->path, "not a VMDK descriptor (larger "
+                          "than 1 MiB and no sparse header); to read a raw "
+                          "image use the raw option");
     break;
   }
   return vd__descfile_load (l->desc_io, &w, l->path, &l->desc, &l->desc_len);
@@ -661,12 +661,9 @@ disk_open (vd_disk **out, const char *path, struct vd_io *io, uint32_t flags)
     d->commit_cid = cc ? (uint32_t) strtoul (cc, NULL, 16) : 0;
   }
   if (rw && !(flags & VD_OPEN_FORCE) && !d->top->raw) {
-    r = vd__check_no_child (d->top);
-    /* a copied descriptor shares its extent files with the original:
-     * writing one would change the other */
-    if (r == 0)
-      r = vd__refuse_shared (d->top, 0, "writing to it",
-                             "force the write to do it anyway");
+    /* no child names it, and no other disk shares its files (a copied
+     * descriptor: writing one would change the other) */
+    r = vd__check_rw_open (d->top);
     if (r < 0)
       goto fail;
   }

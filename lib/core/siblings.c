@@ -87,30 +87,92 @@ id_index (int dirfd, const char *name, const struct vd_file_id *ids,
   return -1;
 }
 
-int
-vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
-               unsigned uses, const struct vd_file_id *skip, size_t n_skip,
-               const uint32_t *parent_cid, struct vd_user *u)
+/* One question to the folder: who uses one of ids[0..n) in one of the
+ * ways of uses (vd__find_user's rule); u is the first answer. */
+struct user_query {
+  const struct vd_file_id *ids;
+  size_t n;
+  unsigned uses;
+  const uint32_t *parent_cid;
+  struct vd_user u;
+  int found;
+};
+
+/* How the disk dir/name (descriptor desc, st its file) uses a file of q,
+ * or 0; *k is then the file's index in q->ids. */
+static unsigned
+match_use (const struct user_query *q, int fd, const char *name,
+           const struct stat *st, const struct vd_descriptor *desc,
+           int embedded, long *k)
+{
+  unsigned how = 0;
+
+  if (q->uses & VD_USE_DESC)
+    for (size_t i = 0; i < q->n && !how; i++)
+      if (q->ids[i].dev == st->st_dev && q->ids[i].ino == st->st_ino) {
+        *k = (long) i;
+        how = VD_USE_DESC;
+      }
+  if (!how && (q->uses & VD_USE_PARENT)) {
+    const char *hint = vd__desc_get (desc, "parentFileNameHint");
+    const char *pc = vd__desc_get (desc, "parentCID");
+    if (hint && (!q->parent_cid
+                 || (pc && (uint32_t) strtoul (pc, NULL, 16)
+                             == *q->parent_cid))
+        && (*k = id_index (fd, hint, q->ids, q->n)) >= 0)
+      how = VD_USE_PARENT;
+  }
+  /* An embedded descriptor's only extent is the file holding it (open
+   * refuses one that names more): bytes a client wrote into a flat
+   * extent that happen to form a sparse header name nobody's files. */
+  size_t n_ext = embedded ? VD_MIN (desc->n_extents, (size_t) 1)
+                          : desc->n_extents;
+  for (size_t i = 0; !how && (q->uses & VD_USE_EXTENT) && i < n_ext; i++) {
+    const struct vd_desc_extent *e = vd__desc_extent (desc, i);
+    /* vd__extent_path's rule: an embedded descriptor's first extent is
+     * the file holding it */
+    const char *file = embedded && i == 0 ? name : e->file;
+    if (file && (*k = id_index (fd, file, q->ids, q->n)) >= 0)
+      how = VD_USE_EXTENT;
+  }
+  if (!how && (q->uses & VD_USE_CTK)
+      && (*k = id_index (fd, vd__desc_get (desc, "changeTrackPath"), q->ids,
+                         q->n)) >= 0)
+    how = VD_USE_CTK;
+  return how;
+}
+
+/* Answer the questions q[0..nq) in one listing of dir (the files skip
+ * left out), each with its first user in the folder's order.  Returns
+ * how many were answered; never an error. */
+static int
+find_users (const char *dir, struct user_query *q, size_t nq,
+            const struct vd_file_id *skip, size_t n_skip)
 {
   DIR *d;
   struct dirent *de;
-  int scanned = 0, found = 0;
-  int fd = open (dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  int scanned = 0, found = 0, open_q = 0, fd;
 
-  memset (u, 0, sizeof *u);
-  if (fd < 0 || n == 0 || !(d = fdopendir (fd))) {
+  for (size_t i = 0; i < nq; i++) {
+    memset (&q[i].u, 0, sizeof q[i].u);
+    q[i].found = 0;
+    if (q[i].n)
+      open_q++;
+  }
+  if (!open_q)
+    return 0;
+  fd = open (dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || !(d = fdopendir (fd))) {
     if (fd >= 0)
       close (fd);
     return 0;                   /* cannot list: nothing to compare */
   }
   fd = dirfd (d);
-  while (!found && (de = readdir (d)) && scanned < MAX_SCAN_FILES) {
+  while (found < open_q && (de = readdir (d)) && scanned < MAX_SCAN_FILES) {
     size_t len = strlen (de->d_name);
     struct vd_descriptor *desc;
     struct stat st;
     int embedded, is_skip = 0;
-    long k = -1;
-    unsigned how = 0;
     if (len < 5 || strcasecmp (de->d_name + len - 5, ".vmdk") != 0)
       continue;
     if (fstatat (fd, de->d_name, &st, 0) < 0 || !S_ISREG (st.st_mode))
@@ -124,47 +186,35 @@ vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
     peek_descriptor (fd, de->d_name, &desc, &embedded);
     if (!desc)
       continue;
-    if (uses & VD_USE_DESC)
-      for (size_t i = 0; i < n && !how; i++)
-        if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino) {
-          k = (long) i;
-          how = VD_USE_DESC;
-        }
-    if (!how && (uses & VD_USE_PARENT)) {
-      const char *hint = vd__desc_get (desc, "parentFileNameHint");
-      const char *pc = vd__desc_get (desc, "parentCID");
-      if (hint && (!parent_cid
-                   || (pc && (uint32_t) strtoul (pc, NULL, 16)
-                               == *parent_cid))
-          && (k = id_index (fd, hint, ids, n)) >= 0)
-        how = VD_USE_PARENT;
+    for (size_t i = 0; i < nq; i++) {
+      long k = -1;
+      unsigned how;
+      if (q[i].found || !q[i].n)
+        continue;
+      how = match_use (&q[i], fd, de->d_name, &st, desc, embedded, &k);
+      if (how) {
+        q[i].u.disk = vd__path_join (dir, de->d_name);
+        q[i].u.which = (size_t) k;
+        q[i].u.how = how;
+        q[i].found = q[i].u.disk != NULL;
+        found += q[i].found;
+      }
     }
-    /* An embedded descriptor's only extent is the file holding it (open
-     * refuses one that names more): bytes a client wrote into a flat
-     * extent that happen to form a sparse header name nobody's files. */
-    size_t n_ext = embedded ? VD_MIN (desc->n_extents, (size_t) 1)
-                            : desc->n_extents;
-    for (size_t i = 0; !how && (uses & VD_USE_EXTENT) && i < n_ext; i++) {
-      const struct vd_desc_extent *e = vd__desc_extent (desc, i);
-      /* vd__extent_path's rule: an embedded descriptor's first extent is
-       * the file holding it */
-      const char *name = embedded && i == 0 ? de->d_name : e->file;
-      if (name && (k = id_index (fd, name, ids, n)) >= 0)
-        how = VD_USE_EXTENT;
-    }
-    if (!how && (uses & VD_USE_CTK)
-        && (k = id_index (fd, vd__desc_get (desc, "changeTrackPath"), ids,
-                          n)) >= 0)
-      how = VD_USE_CTK;
     vd__desc_free (desc);
-    if (how) {
-      u->disk = vd__path_join (dir, de->d_name);
-      u->which = (size_t) k;
-      u->how = how;
-      found = u->disk != NULL;
-    }
   }
   closedir (d);
+  return found;
+}
+
+int
+vd__find_user (const char *dir, const struct vd_file_id *ids, size_t n,
+               unsigned uses, const struct vd_file_id *skip, size_t n_skip,
+               const uint32_t *parent_cid, struct vd_user *u)
+{
+  struct user_query q = { .ids = ids, .n = n, .uses = uses,
+                          .parent_cid = parent_cid };
+  int found = find_users (dir, &q, 1, skip, n_skip);
+  *u = q.u;
   return found;
 }
 
@@ -252,6 +302,19 @@ vd__files_free (struct vd_files *f)
   memset (f, 0, sizeof *f);
 }
 
+static int
+shared_error (struct vd_link *l, const struct vd_user *u, const char *file,
+              const char *what, const char *hint)
+{
+  return vd__error_why (VD_REASON_SHARED_FILE,
+                        vd_error (VD_EPARENT, 0, "%s: another disk in this "
+                                  "folder, %s, uses %s as %s: %s would "
+                                  "change that disk too%s%s%s", l->path,
+                                  u->disk, file, vd__use_name (u->how), what,
+                                  hint ? " (" : "", hint ? hint : "",
+                                  hint ? ")" : ""));
+}
+
 int
 vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
                    const char *hint)
@@ -276,11 +339,7 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
           : vd__find_user (l->dir, f.ids, 1, VD_USE_EXTENT | VD_USE_CTK,
                            self.ids, self.n, NULL, &u))) {
     char *base = vd__basename (f.names[u.which]);
-    r = vd__error_why (VD_REASON_SHARED_FILE, vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, uses "
-                  "%s as %s: %s would change that disk too%s%s%s",
-                  l->path, u.disk, base ? base : f.names[u.which],
-                  vd__use_name (u.how), what, hint ? " (" : "",
-                  hint ? hint : "", hint ? ")" : ""));
+    r = shared_error (l, &u, base ? base : f.names[u.which], what, hint);
     free (base);
     free (u.disk);
   }
@@ -289,19 +348,78 @@ vd__refuse_shared (struct vd_link *l, int with_ctk, const char *what,
   return r;
 }
 
+static int
+child_error (struct vd_link *l, const char *child)
+{
+  return vd__error_why (VD_REASON_HAS_CHILD,
+                        vd_error (VD_EPARENT, 0, "%s: %s is a child of this "
+                                  "disk (its parentCID %08x matches); "
+                                  "writing here would invalidate it.  Open "
+                                  "the child instead (or use the force "
+                                  "option to write here and invalidate the "
+                                  "child)", l->path, child, l->cid));
+}
+
 int
 vd__check_no_child (struct vd_link *l)
 {
   char *child;
   int r = 0;
   if (vd__find_child (l, 1, &child)) {
-    r = vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: %s is a child of this disk (its "
-                  "parentCID %08x matches); writing here would invalidate "
-                  "it.  Open the child instead (or use the force option to write here and "
-                  "invalidate the child)",
-                  l->path, child, l->cid));
+    r = child_error (l, child);
     free (child);
   }
+  return r;
+}
+
+int
+vd__check_rw_open (struct vd_link *l)
+{
+  struct vd_files f = { 0 }, self = { 0 };
+  struct vd_file_id me;
+  struct user_query q[3];
+  int r, with_child;
+
+  /* the three questions of vd__check_no_child and vd__refuse_shared (l,
+   * 0, ...), asked in one listing, answered in that order */
+  memset (q, 0, sizeof q);
+  with_child = l->dirfd >= 0 && vd__file_id (l->path, &me) == 0;
+  if (with_child) {
+    q[0].ids = &me;
+    q[0].n = 1;
+    q[0].uses = VD_USE_PARENT;
+    q[0].parent_cid = &l->cid;
+  }
+  r = vd__files_add (&self, l->path);
+  if (r == 0)
+    r = vd__files_add (&f, l->path);
+  if (r == 0)
+    r = vd__files_add_link (&f, l, 0, 0);
+  if (r == 0 && self.n && f.n) {
+    q[1].ids = f.ids + 1;
+    q[1].n = f.n - 1;
+    q[1].uses = VD_USE_ANY;
+    q[2].ids = f.ids;
+    q[2].n = 1;
+    q[2].uses = VD_USE_EXTENT | VD_USE_CTK;
+  }
+  if (q[0].n || q[1].n || q[2].n)
+    find_users (l->dir, q, 3, with_child ? &me : self.ids,
+                with_child ? 1 : self.n);
+  if (q[0].found)
+    r = child_error (l, q[0].u.disk);
+  else if (r == 0 && (q[1].found || q[2].found)) {
+    struct vd_user *u = q[1].found ? &q[1].u : &q[2].u;
+    size_t which = q[1].found ? u->which + 1 : u->which;
+    char *base = vd__basename (f.names[which]);
+    r = shared_error (l, u, base ? base : f.names[which], "writing to it",
+                      "force the write to do it anyway");
+    free (base);
+  }
+  for (int i = 0; i < 3; i++)
+    free (q[i].u.disk);
+  vd__files_free (&f);
+  vd__files_free (&self);
   return r;
 }
 

@@ -107,15 +107,15 @@ cowd_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (s->file_size < COWD_HEADER_BYTES)
-    return vd_error (VD_ECORRUPT, 0,
-                     "%s: file is %llu bytes, shorter than the 2048-byte "
-                     "COWD header", p, (unsigned long long) s->file_size);
+    return vd__corrupt (p,
+                        "file is %llu bytes, shorter than the 2048-byte "
+                        "COWD header", (unsigned long long) s->file_size);
   r = vd__io_pread (e->io, h, sizeof h, 0);
   if (r < 0)
     return r;
 
   if (memcmp (h, "COWD", 4) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: bad COWD magic", p);
+    return vd__corrupt (p, "bad COWD magic");
   uint32_t version = vd__le32 (h + 4);
   uint32_t flags = vd__le32 (h + 8);
   s->capacity = vd__le32 (h + 12);
@@ -129,44 +129,44 @@ cowd_open (struct vd_extent *e, int rw)
 
   /* security-checklist §4 item 37. */
   if (version != COWD_VERSION)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD header version is %u "
-                     "(expected %u)", p, version, COWD_VERSION);
+    return vd__corrupt (p, "COWD header version is %u "
+                        "(expected %u)", version, COWD_VERSION);
   if (flags != COWD_FLAGS)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD header flags are 0x%x "
-                     "(expected 0x%x)", p, flags, COWD_FLAGS);
+    return vd__corrupt (p, "COWD header flags are 0x%x "
+                        "(expected 0x%x)", flags, COWD_FLAGS);
   if (!is_pow2 (s->grain) || s->grain > COWD_MAX_GRAIN)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD grainSize is %u sectors "
-                     "(must be a power of two, at most %u)", p, s->grain,
-                     COWD_MAX_GRAIN);
+    return vd__corrupt (p, "COWD grainSize is %u sectors "
+                        "(must be a power of two, at most %u)", s->grain,
+                        COWD_MAX_GRAIN);
   if (s->capacity == 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD numSectors is 0", p);
+    return vd__corrupt (p, "COWD numSectors is 0");
   if ((uint64_t) s->capacity * VD_SECTOR != e->size)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD numSectors is %u but the "
-                     "descriptor's extent line says %llu sectors", p,
-                     s->capacity,
-                     (unsigned long long) (e->size / VD_SECTOR));
+    return vd__corrupt (p, "COWD numSectors is %u but the "
+                        "descriptor's extent line says %llu sectors",
+                        s->capacity,
+                        (unsigned long long) (e->size / VD_SECTOR));
   uint64_t gt_cover = (uint64_t) COWD_GT_ENTRIES * s->grain;
   uint64_t want_gd = VD_DIV_ROUND_UP ((uint64_t) s->capacity, gt_cover);
   if (s->n_gd != want_gd)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD numGDEntries is %u "
-                     "(numSectors %u and grainSize %u need %llu)", p,
-                     s->n_gd, s->capacity, s->grain,
-                     (unsigned long long) want_gd);
+    return vd__corrupt (p, "COWD numGDEntries is %u "
+                        "(numSectors %u and grainSize %u need %llu)",
+                        s->n_gd, s->capacity, s->grain,
+                        (unsigned long long) want_gd);
   if (s->gd_offset < COWD_HEADER_SECTORS)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD gdOffset %u lies inside the "
-                     "header", p, s->gd_offset);
+    return vd__corrupt (p, "COWD gdOffset %u lies inside the "
+                        "header", s->gd_offset);
   uint64_t gd_bytes = (uint64_t) s->n_gd * 4;
   uint64_t gd_end = (uint64_t) s->gd_offset * VD_SECTOR + gd_bytes;
   if (gd_end > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD grain directory (%u entries "
-                     "at sector %u) extends past the end of the file "
-                     "(%llu bytes)", p, s->n_gd, s->gd_offset,
-                     (unsigned long long) s->file_size);
+    return vd__corrupt (p, "COWD grain directory (%u entries "
+                        "at sector %u) extends past the end of the file "
+                        "(%llu bytes)", s->n_gd, s->gd_offset,
+                        (unsigned long long) s->file_size);
   s->meta_end = s->gd_offset + VD_DIV_ROUND_UP (gd_bytes, VD_SECTOR);
   if ((uint64_t) s->free_sector * VD_SECTOR > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: COWD freeSector %u is past the "
-                     "end of the file (%llu bytes)", p, s->free_sector,
-                     (unsigned long long) s->file_size);
+    return vd__corrupt (p, "COWD freeSector %u is past the "
+                        "end of the file (%llu bytes)", s->free_sector,
+                        (unsigned long long) s->file_size);
 
   /* The GD: at most 2^20 entries (u32 capacity, grain >= 1), and it fits
    * in the file (checked above). */
@@ -185,11 +185,11 @@ cowd_open (struct vd_extent *e, int rw)
     /* Every GT lies past the header and GD, wholly inside the file. */
     if (g < s->meta_end
         || (uint64_t) g * VD_SECTOR + COWD_GT_BYTES > s->file_size) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: COWD GD entry %u points at "
-                    "sector %u, outside the file's grain tables "
-                    "(sectors %llu..%llu)", p, i, g,
-                    (unsigned long long) s->meta_end,
-                    (unsigned long long) (s->file_size / VD_SECTOR));
+      r = vd__corrupt (p, "COWD GD entry %u points at "
+                       "sector %u, outside the file's grain tables "
+                       "(sectors %llu..%llu)", i, g,
+                       (unsigned long long) s->meta_end,
+                       (unsigned long long) (s->file_size / VD_SECTOR));
       goto fail;
     }
   }
@@ -260,11 +260,11 @@ static int
 cowd_bad_gte (const struct vd_extent *e, const struct cowd_state *s,
               uint64_t g, uint32_t v)
 {
-  return vd_error (VD_ECORRUPT, 0, "%s: COWD grain table entry for grain "
-                   "%llu points at sector %u, outside the data area "
-                   "(sectors %llu..%llu)", ename (e), (unsigned long long) g,
-                   v, (unsigned long long) s->meta_end,
-                   (unsigned long long) (s->file_size / VD_SECTOR));
+  return vd__corrupt (ename (e), "COWD grain table entry for grain "
+                      "%llu points at sector %u, outside the data area "
+                      "(sectors %llu..%llu)", (unsigned long long) g,
+                      v, (unsigned long long) s->meta_end,
+                      (unsigned long long) (s->file_size / VD_SECTOR));
 }
 
 static int

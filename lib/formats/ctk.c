@@ -220,16 +220,16 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
   if ((r = io->ops->size (io, &fsize)) < 0)
     return r;
   if (fsize < CTK_HEADER_BYTES)
-    return vd_error (VD_ECORRUPT, 0, "%s: change-tracking file of %llu bytes "
-                     "is shorter than its header", io->name,
-                     (unsigned long long) fsize);
+    return vd__corrupt (io->name, "change-tracking file of %llu bytes "
+                        "is shorter than its header",
+                        (unsigned long long) fsize);
   if ((r = vd__io_pread (io, h, sizeof h, 0)) < 0)
     return r;
   if (!vd__ctk_probe (h, sizeof h))
     return VD_CTK_FOREIGN;
   if (vd__le32 (h + 72) != (uint32_t) crc32 (0, h, 72))
-    return vd_error (VD_ECORRUPT, 0, "%s: change-tracking header checksum "
-                     "mismatch", io->name);
+    return vd__corrupt (io->name, "change-tracking header checksum "
+                        "mismatch");
   if (vd__le32 (h + 8) != CTK_VERSION)
     return vd_error (VD_ENOTSUP, 0, "%s: change-tracking format version %u "
                      "(this vdisk knows %u)", io->name, vd__le32 (h + 8),
@@ -246,11 +246,11 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
       || n_blocks > CTK_MAX_BLOCKS
       || n_blocks != VD_DIV_ROUND_UP (cap, bs)
       || fsize < file_bytes (n_blocks))
-    return vd_error (VD_ECORRUPT, 0, "%s: change-tracking header is "
-                     "inconsistent (block size %u, %llu blocks, capacity "
-                     "%llu, file %llu bytes)", io->name, bs,
-                     (unsigned long long) n_blocks, (unsigned long long) cap,
-                     (unsigned long long) fsize);
+    return vd__corrupt (io->name, "change-tracking header is "
+                        "inconsistent (block size %u, %llu blocks, capacity "
+                        "%llu, file %llu bytes)", bs,
+                        (unsigned long long) n_blocks, (unsigned long long) cap,
+                        (unsigned long long) fsize);
   c = alloc_ctk (io, cap, bs, rw);
   if (!c)
     return VD_ENOMEM;
@@ -291,10 +291,11 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
   else if (cap != capacity) {
     c->io = NULL;
     vd__ctk_close (c);
-    return vd_error (VD_ECORRUPT, 0, "%s: tracks %llu bytes but the disk has "
-                     "%llu (resized outside tracking; a read-write open "
-                     "starts a new epoch)", io->name,
-                     (unsigned long long) cap, (unsigned long long) capacity);
+    return vd__corrupt (io->name, "tracks %llu bytes but the disk has "
+                        "%llu (resized outside tracking; a read-write open "
+                        "starts a new epoch)",
+                        (unsigned long long) cap,
+                        (unsigned long long) capacity);
   }
   *out = c;
   return 0;

@@ -180,7 +180,6 @@ parse_hex32 (const char *s, uint32_t *out)
   return 0;
 }
 
-#define BAD(...) vd_error (VD_ECORRUPT, 0, __VA_ARGS__)
 
 static int
 parse_extent (struct vd_desc_line *l, const char *s, const char *where,
@@ -197,20 +196,21 @@ parse_extent (struct vd_desc_line *l, const char *s, const char *where,
   else if (strncasecmp (p, "RDONLY ", 7) == 0) { e->access = VD_ACCESS_RDONLY; p += 7; }
   else if (strncasecmp (p, "NOACCESS ", 9) == 0) { e->access = VD_ACCESS_NOACCESS; p += 9; }
   else
-    return BAD ("%s: line %zu: invalid extent access", where, lineno);
+    return vd__corrupt (where, "line %zu: invalid extent access", lineno);
   while (*p == ' ' || *p == '\t') p++;
   if (parse_u64 (p, &q, &e->sectors) < 0 || e->sectors == 0
       || e->sectors > ((uint64_t) 1 << 53) / VD_SECTOR)
-    return BAD ("%s: line %zu: invalid extent size \"%s\" (must be 1 to "
-                "2^44 sectors)", where, lineno,
-                vd__quote (qb, sizeof qb, p, strcspn (p, " \t")));
+    return vd__corrupt (where, "line %zu: invalid extent size \"%s\" (must "
+                        "be 1 to "
+                        "2^44 sectors)", lineno,
+                        vd__quote (qb, sizeof qb, p, strcspn (p, " \t")));
   p = q;
   if (*p != ' ' && *p != '\t')
-    return BAD ("%s: line %zu: invalid extent line", where, lineno);
+    return vd__corrupt (where, "line %zu: invalid extent line", lineno);
   while (*p == ' ' || *p == '\t') p++;
   n = strcspn (p, " \t");
   if (n == 0 || n >= sizeof word)
-    return BAD ("%s: line %zu: invalid extent type", where, lineno);
+    return vd__corrupt (where, "line %zu: invalid extent type", lineno);
   for (size_t i = 0; i < n; i++)
     word[i] = (char) toupper ((unsigned char) p[i]);
   word[n] = '\0';
@@ -220,28 +220,28 @@ parse_extent (struct vd_desc_line *l, const char *s, const char *where,
       if (strcmp (word, extent_types[i]) == 0)
         found = 1;
     if (!found)
-      return BAD ("%s: line %zu: unknown extent type \"%s\"", where, lineno,
-                  vd__quote (qb, sizeof qb, p, n));
+      return vd__corrupt (where, "line %zu: unknown extent type \"%s\"", lineno,
+                          vd__quote (qb, sizeof qb, p, n));
   }
   memcpy (e->type, word, n + 1);
   p += n;
   while (*p == ' ' || *p == '\t') p++;
   if (strcmp (e->type, "ZERO") == 0) {
     if (*p)
-      return BAD ("%s: line %zu: ZERO extent must not name a file", where,
-                  lineno);
+      return vd__corrupt (where, "line %zu: ZERO extent must not name a file",
+                          lineno);
     return 0;
   }
   if (*p != '"')
-    return BAD ("%s: line %zu: %s extent without a quoted file name", where,
-                lineno, e->type);
+    return vd__corrupt (where, "line %zu: %s extent without a quoted file name",
+                        lineno, e->type);
   p++;
   q = strchr (p, '"');
   if (!q)
-    return BAD ("%s: line %zu: extent file name has no closing quote",
-                where, lineno);
+    return vd__corrupt (where, "line %zu: extent file name has no closing "
+                        "quote", lineno);
   if (q == p)
-    return BAD ("%s: line %zu: empty extent file name", where, lineno);
+    return vd__corrupt (where, "line %zu: empty extent file name", lineno);
   e->file = strndup (p, (size_t) (q - p));
   if (!e->file)
     return vd_error (VD_ENOMEM, errno, "descriptor");
@@ -250,25 +250,26 @@ parse_extent (struct vd_desc_line *l, const char *s, const char *where,
   /* FLAT lines carry their start offset in the file (QEMU requires it,
    * as every VMware-written descriptor has it). */
   if (!*p && strcmp (e->type, "FLAT") == 0)
-    return BAD ("%s: line %zu: FLAT extent without an offset", where,
-                lineno);
+    return vd__corrupt (where, "line %zu: FLAT extent without an offset",
+                        lineno);
   if (*p) {
     if (parse_u64 (p, &q, &e->offset) < 0)
-      return BAD ("%s: line %zu: invalid extent offset \"%s\"", where,
-                  lineno, vd__quote (qb, sizeof qb, p, strlen (p)));
+      return vd__corrupt (where, "line %zu: invalid extent offset \"%s\"",
+                          lineno, vd__quote (qb, sizeof qb, p, strlen (p)));
     e->has_offset = 1;
     p = q;
     while (*p == ' ' || *p == '\t') p++;
     if (*p)
-      return BAD ("%s: line %zu: trailing garbage after extent line \"%s\"",
-                  where, lineno, vd__quote (qb, sizeof qb, p, strlen (p)));
+      return vd__corrupt (where, "line %zu: trailing garbage after extent "
+                          "line \"%s\"", lineno, vd__quote (qb, sizeof qb, p,
+                          strlen (p)));
     if (strcmp (e->type, "FLAT") != 0)
-      return BAD ("%s: line %zu: %s extent must not have an offset", where,
-                  lineno, e->type);
+      return vd__corrupt (where, "line %zu: %s extent must not have an offset",
+                          lineno, e->type);
     if (e->offset > ((uint64_t) 1 << 53) / VD_SECTOR
         || e->offset + e->sectors > ((uint64_t) 1 << 53) / VD_SECTOR)
-      return BAD ("%s: line %zu: extent offset + size overflows", where,
-                  lineno);
+      return vd__corrupt (where, "line %zu: extent offset + size overflows",
+                          lineno);
   }
   return 0;
 }
@@ -284,8 +285,8 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
   size_t n;
 
   if (len > MAX_LINE)
-    return BAD ("%s: line %zu is longer than %d bytes", where, lineno,
-                MAX_LINE);
+    return vd__corrupt (where, "line %zu is longer than %d bytes", lineno,
+                        MAX_LINE);
   memcpy (buf, s, len);
   buf[len] = '\0';
   if (len && buf[len - 1] == '\r') {
@@ -308,14 +309,14 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
   /* Keys and structure are ASCII; values may carry the encoding's bytes. */
   for (const char *c = p; *c; c++)
     if ((unsigned char) *c < 0x20 && *c != '\t')
-      return BAD ("%s: line %zu: control character 0x%02x", where, lineno,
-                  (unsigned char) *c);
+      return vd__corrupt (where, "line %zu: control character 0x%02x", lineno,
+                          (unsigned char) *c);
   if (strncasecmp (p, "RW ", 3) == 0 || strncasecmp (p, "RDONLY ", 7) == 0
       || strncasecmp (p, "NOACCESS ", 9) == 0
       || strncasecmp (p, "RW\t", 3) == 0) {
     l->kind = VD_LINE_EXTENT;
     if (d->n_extents >= VD_MAX_EXTENTS)
-      return BAD ("%s: more than %d extents", where, VD_MAX_EXTENTS);
+      return vd__corrupt (where, "more than %d extents", VD_MAX_EXTENTS);
     d->n_extents++;
     return parse_extent (l, p, where, lineno);
   }
@@ -323,16 +324,17 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
   while (key_char ((unsigned char) p[n]))
     n++;
   if (n == 0 || n > MAX_KEY)
-    return BAD ("%s: line %zu: unrecognised line \"%s\"", where, lineno,
-                vd__quote (qb, sizeof qb, p, strlen (p)));
+    return vd__corrupt (where, "line %zu: unrecognised line \"%s\"", lineno,
+                        vd__quote (qb, sizeof qb, p, strlen (p)));
   l->key = strndup (p, n);
   if (!l->key)
     return vd_error (VD_ENOMEM, errno, "descriptor");
   p += n;
   while (*p == ' ' || *p == '\t') p++;
   if (*p != '=')
-    return BAD ("%s: line %zu: unrecognised line (no '=' after \"%s\")",
-                where, lineno, vd__quote (qb, sizeof qb, l->key, n));
+    return vd__corrupt (where, "line %zu: unrecognised line (no '=' after "
+                        "\"%s\")", lineno, vd__quote (qb, sizeof qb, l->key,
+                        n));
   p++;
   while (*p == ' ' || *p == '\t') p++;
   /* trailing white space is not part of the value */
@@ -341,13 +343,13 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
     n--;
   if (n && p[0] == '"') {
     if (n < 2 || p[n - 1] != '"')
-      return BAD ("%s: line %zu: value of %s has no closing quote", where,
-                  lineno, l->key);
+      return vd__corrupt (where, "line %zu: value of %s has no closing quote",
+                          lineno, l->key);
     l->quoted = 1;
     l->value = strndup (p + 1, n - 2);
     if (l->value && strchr (l->value, '"'))
-      return BAD ("%s: line %zu: value of %s holds a quote", where, lineno,
-                  l->key);
+      return vd__corrupt (where, "line %zu: value of %s holds a quote", lineno,
+                          l->key);
   }
   else
     l->value = strndup (p, n);
@@ -382,35 +384,35 @@ validate (struct vd_descriptor *d, const char *where)
 
   for (size_t i = 0; single[i]; i++)
     if (count_key (d, single[i]) > 1)
-      return BAD ("%s: %s appears more than once", where, single[i]);
+      return vd__corrupt (where, "%s appears more than once", single[i]);
   v = vd__desc_get (d, "version");
   if (!v)
-    return BAD ("%s: descriptor has no version= line", where);
+    return vd__corrupt (where, "descriptor has no version= line");
   if (strcmp (v, "1") && strcmp (v, "2") && strcmp (v, "3"))
-    return BAD ("%s: unsupported descriptor version \"%s\" (1 to 3 "
-                "supported)", where, vd__quote (qb, sizeof qb, v, strlen (v)));
+    return vd__corrupt (where, "unsupported descriptor version \"%s\" (1 to 3 "
+                        "supported)", vd__quote (qb, sizeof qb, v, strlen (v)));
   v = vd__desc_get (d, "createType");
   if (!v)
-    return BAD ("%s: descriptor has no createType", where);
+    return vd__corrupt (where, "descriptor has no createType");
   {
     int found = 0;
     for (size_t i = 0; known_create_types[i]; i++)
       if (strcasecmp (v, known_create_types[i]) == 0)
         found = 1;
     if (!found)
-      return BAD ("%s: unknown createType \"%s\"", where,
-                  vd__quote (qb, sizeof qb, v, strlen (v)));
+      return vd__corrupt (where, "unknown createType \"%s\"",
+                          vd__quote (qb, sizeof qb, v, strlen (v)));
   }
   v = vd__desc_get (d, "CID");
   if (v && parse_hex32 (v, &x) < 0)
-    return BAD ("%s: invalid CID \"%s\" (must be 1 to 8 hex digits)", where,
-                vd__quote (qb, sizeof qb, v, strlen (v)));
+    return vd__corrupt (where, "invalid CID \"%s\" (must be 1 to 8 hex digits)",
+                        vd__quote (qb, sizeof qb, v, strlen (v)));
   v = vd__desc_get (d, "parentCID");
   if (v && parse_hex32 (v, &x) < 0)
-    return BAD ("%s: invalid parentCID \"%s\" (must be 1 to 8 hex digits)",
-                where, vd__quote (qb, sizeof qb, v, strlen (v)));
+    return vd__corrupt (where, "invalid parentCID \"%s\" (must be 1 to 8 hex "
+                        "digits)", vd__quote (qb, sizeof qb, v, strlen (v)));
   if (d->n_extents == 0)
-    return BAD ("%s: descriptor lists no extents", where);
+    return vd__corrupt (where, "descriptor lists no extents");
   return 0;
 }
 
@@ -427,7 +429,7 @@ vd__desc_parse (struct vd_descriptor **out, const char *text, size_t len,
   if (nul)
     len = (size_t) (nul - text);
   if (len > VD_MAX_DESC_BYTES)
-    return BAD ("%s: descriptor larger than 1 MiB", where);
+    return vd__corrupt (where, "descriptor larger than 1 MiB");
   d = calloc (1, sizeof *d);
   if (!d)
     return vd_error (VD_ENOMEM, errno, "descriptor");

@@ -22,17 +22,16 @@ flat_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (e->file_offset > UINT64_MAX - e->size)
-    return vd_error (VD_ECORRUPT, 0, "%s: extent offset + size overflows",
-                     e->path);
+    return vd__corrupt (e->path, "extent offset + size overflows");
   /* Every writer (VMware, QEMU, us) makes flat files their full size,
    * sparse or not: a shorter file was truncated (security §4 item 8). */
   if (fsize < e->file_offset + e->size)
-    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes but the "
-                     "extent needs %llu bytes at offset %llu (file "
-                     "truncated, or the descriptor lies)", e->path,
-                     (unsigned long long) fsize,
-                     (unsigned long long) e->size,
-                     (unsigned long long) e->file_offset);
+    return vd__corrupt (e->path, "file is %llu bytes but the "
+                        "extent needs %llu bytes at offset %llu (file "
+                        "truncated, or the descriptor lies)",
+                        (unsigned long long) fsize,
+                        (unsigned long long) e->size,
+                        (unsigned long long) e->file_offset);
   return 0;
 }
 

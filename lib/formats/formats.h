@@ -295,12 +295,40 @@ extern const struct vd_format_driver vd__sesparse_driver;
 int vd__sparse_create (struct vd_io *io, uint64_t capacity_sectors,
                        const char *desc_text, size_t desc_len,
                        uint32_t grain_sectors);
+/* formats/sparse-create.c: the bytes of metadata (header, descriptor,
+ * both grain directories and tables, up to the first grain) of a hosted
+ * sparse extent of capacity_sectors as vd__sparse_create lays it out. */
+uint64_t vd__sparse_overhead (uint64_t capacity_sectors,
+                              uint32_t grain_sectors, int embedded_desc);
 /* Read and validate the embedded-descriptor fields of a KDMV header in
  * io: byte offset and size of the descriptor area (both 0 when none). */
 int vd__sparse_embedded_desc (struct vd_io *io, uint64_t *off,
                               uint64_t *size);
 /* Embedded descriptor size created by vdisk (sectors). */
 #define VD_EMBEDDED_DESC_SECTORS 20
+
+/* formats/desc-template.c: the descriptor text of a new disk
+ * (descriptor version 1), malloc'd, NULL on failure (message set).  The
+ * ddb keys every layout carries: adapterType, geometry, longContentID
+ * (random, ending in the CID), uuid (unless no_uuid) and
+ * virtualHWVersion; type_ddb adds the layout's own keys (vmfsThin:
+ * thinProvisioned; streamOptimized: the tools keys of OVF exports), and a
+ * child (parent_hint set) gets ddb.vdisk.created. */
+struct vd_desc_template {
+  uint32_t cid;
+  uint32_t parent_cid;          /* with parent_hint; else ffffffff */
+  const char *parent_hint;      /* parentFileNameHint, or NULL */
+  const char *create_type;
+  const char *extents;          /* extent lines, each ending in '\n' */
+  uint64_t capacity;            /* bytes, for a computed geometry */
+  enum vd_adapter adapter;      /* unknown: "ide" */
+  struct vd_geometry geometry;  /* all zero: computed */
+  uint32_t hw_version;          /* 0: 4 */
+  const uint8_t *uuid;          /* 16 bytes, or NULL: a random one */
+  int no_uuid;                  /* no ddb.uuid line */
+  const char *type_ddb;         /* the layout's own ddb lines, or NULL */
+};
+char *vd__desc_template (const struct vd_desc_template *t);
 
 /* formats/stream.c: write a streamOptimized file from src to out (a new,
  * empty file).  name is the file name written in the embedded

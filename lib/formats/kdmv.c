@@ -55,16 +55,16 @@ vd__kdmv_read (struct vd_io *io, struct kdmv_header *h, uint64_t *fsize)
   if (r < 0)
     return r;
   if (*fsize < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes, too short for "
-                     "a sparse header", io->name,
-                     (unsigned long long) *fsize);
+    return vd__corrupt (io->name, "file is %llu bytes, too short for "
+                        "a sparse header",
+                        (unsigned long long) *fsize);
   r = vd__io_pread (io, b, sizeof b, 0);
   if (r < 0)
     return r;
   vd__kdmv_decode (h, b);
   if (h->magic != KDMV_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: not a hosted sparse extent (bad "
-                     "magic)", io->name);
+    return vd__corrupt (io->name, "not a hosted sparse extent (bad "
+                        "magic)");
   return 0;
 }
 
@@ -87,19 +87,20 @@ vd__sparse_embedded_desc (struct vd_io *io, uint64_t *off, uint64_t *size)
   if (h.desc_off == 0 && h.desc_size == 0)
     return 0;
   if (h.desc_off == 0 || h.desc_size == 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor offset %llu "
-                     "with size %llu is inconsistent", io->name,
-                     (unsigned long long) h.desc_off,
-                     (unsigned long long) h.desc_size);
+    return vd__corrupt (io->name, "embedded descriptor offset %llu "
+                        "with size %llu is inconsistent",
+                        (unsigned long long) h.desc_off,
+                        (unsigned long long) h.desc_size);
   if (h.desc_size > KDMV_MAX_DESC_SECTORS)
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor of %llu "
-                     "sectors is larger than the limit of %u", io->name,
-                     (unsigned long long) h.desc_size, KDMV_MAX_DESC_SECTORS);
+    return vd__corrupt (io->name, "embedded descriptor of %llu "
+                        "sectors is larger than the limit of %u",
+                        (unsigned long long) h.desc_size,
+                        KDMV_MAX_DESC_SECTORS);
   if (!vd__kdmv_in_file (h.desc_off, h.desc_size, fsize))
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor (sectors %llu "
-                     "+ %llu) lies past end of file", io->name,
-                     (unsigned long long) h.desc_off,
-                     (unsigned long long) h.desc_size);
+    return vd__corrupt (io->name, "embedded descriptor (sectors %llu "
+                        "+ %llu) lies past end of file",
+                        (unsigned long long) h.desc_off,
+                        (unsigned long long) h.desc_size);
   *off = h.desc_off * VD_SECTOR;
   *size = h.desc_size * VD_SECTOR;
   return 0;

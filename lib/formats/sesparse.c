@@ -104,12 +104,187 @@ static const char *const region_names[R_META] = {
   "const header", "volatile header", "grain directory", "grain tables",
 };
 
+/* The const header h: 26 u64 then 304 bytes of zero padding.  Every
+ * constant is checked, as QEMU does (the format is undocumented); the
+ * capacity and the regions go into s. */
+static int
+ses_const_header (struct vd_extent *e, struct ses_state *s, const uint8_t *h,
+                  const char *p)
+{
+  uint64_t f[26];
+  for (unsigned i = 0; i < 26; i++)
+    f[i] = vd__le64 (h + 8 * i);
+  if (f[0] != SES_CONST_MAGIC)
+    return vd__corrupt (p, "bad seSparse const header magic "
+                        "0x%016llx", (unsigned long long) f[0]);
+  if (f[1] != SES_VERSION)
+    return vd_error (VD_ENOTSUP, 0, "%s: unsupported seSparse version "
+                     "0x%016llx", p, (unsigned long long) f[1]);
+  if (f[3] != SES_GRAIN)
+    return vd__corrupt (p, "seSparse grain_size is %llu "
+                        "(expected %u)", (unsigned long long) f[3],
+                        SES_GRAIN);
+  if (f[4] != SES_GT_SECTORS)
+    return vd__corrupt (p, "seSparse grain_table_size is "
+                        "%llu (expected %u)", (unsigned long long) f[4],
+                        SES_GT_SECTORS);
+  if (f[5] != 0)
+    return vd__corrupt (p, "seSparse flags are 0x%llx "
+                        "(expected 0)", (unsigned long long) f[5]);
+  for (unsigned i = 6; i < 10; i++)
+    if (f[i] != 0)
+      return vd__corrupt (p, "seSparse reserved%u is 0x%llx "
+                          "(expected 0)", i - 5, (unsigned long long) f[i]);
+  if (!vd__is_zero (h + 26 * 8, VD_SECTOR - 26 * 8))
+    return vd__corrupt (p, "seSparse const header padding is "
+                        "not zero");
+  static const char *const fields[16] = {
+    "volatile_header_offset", "volatile_header_size",
+    "journal_header_offset", "journal_header_size",
+    "journal_offset", "journal_size", "grain_dir_offset", "grain_dir_size",
+    "grain_tables_offset", "grain_tables_size", "free_bitmap_offset",
+    "free_bitmap_size", "backmap_offset", "backmap_size", "grains_offset",
+    "grains_size",
+  };
+  for (unsigned i = 0; i < 16; i++)
+    if (f[10 + i] > SES_MAX_SECTORS)
+      return vd__corrupt (p, "seSparse %s is %llu sectors "
+                          "(too large)", fields[i],
+                          (unsigned long long) f[10 + i]);
+  /* The regions vdisk reads must lie past the const header.  (The
+   * journal, free bitmap and backmap are never read, so only the size
+   * cap above applies to them.) */
+  static const unsigned used[] = { 0, 6, 8, 14 };
+  for (unsigned i = 0; i < sizeof used / sizeof used[0]; i++)
+    if (f[10 + used[i]] == 0)
+      return vd__corrupt (p, "seSparse %s is 0 (inside the "
+                          "const header)", fields[used[i]]);
+
+  s->capacity = f[2];
+  if (s->capacity == 0 || s->capacity > SES_MAX_CAPACITY)
+    return vd__corrupt (p, "seSparse capacity is %llu sectors "
+                        "(must be 1..%llu)", (unsigned long long) s->capacity,
+                        (unsigned long long) SES_MAX_CAPACITY);
+  if (s->capacity * VD_SECTOR != e->size)
+    return vd__corrupt (p, "seSparse capacity is %llu sectors "
+                        "but the descriptor's extent line says %llu",
+                        (unsigned long long) s->capacity,
+                        (unsigned long long) (e->size / VD_SECTOR));
+
+  s->gt_off = f[18];
+  s->gt_size = f[19];
+  s->grains_off = f[24];
+  s->grains_size = f[25];
+  s->meta[R_CONST] = (struct ses_region) { 0, 1 };
+  s->meta[R_VOLATILE] = (struct ses_region) { f[10], f[11] };
+  s->meta[R_GD] = (struct ses_region) { f[16], f[17] };
+  s->meta[R_GT] = (struct ses_region) { s->gt_off, s->gt_size };
+  for (unsigned i = 0; i < R_META; i++)
+    for (unsigned j = i + 1; j < R_META; j++)
+      if (overlaps (s->meta[i].off, s->meta[i].size, s->meta[j].off,
+                    s->meta[j].size))
+        return vd__corrupt (p, "seSparse %s (sectors %llu+%llu) "
+                            "overlaps the %s (sectors %llu+%llu)",
+                            region_names[i],
+                            (unsigned long long) s->meta[i].off,
+                            (unsigned long long) s->meta[i].size,
+                            region_names[j],
+                            (unsigned long long) s->meta[j].off,
+                            (unsigned long long) s->meta[j].size);
+
+  return 0;
+}
+
+/* The volatile header: sound, and no journal to replay. */
+static int
+ses_volatile_header (struct vd_extent *e, struct ses_state *s, const char *p)
+{
+  uint64_t vol_off = s->meta[R_VOLATILE].off;
+  uint64_t vol_size = s->meta[R_VOLATILE].size;
+  uint8_t v[VD_SECTOR];
+  int r;
+
+  if (vol_size < 1 || (vol_off + 1) * VD_SECTOR > s->file_size)
+    return vd__corrupt (p, "seSparse volatile header (sector "
+                        "%llu, %llu sectors) is not inside the file",
+                        (unsigned long long) vol_off,
+                        (unsigned long long) vol_size);
+  r = vd__io_pread (e->io, v, sizeof v, vol_off * VD_SECTOR);
+  if (r < 0)
+    return r;
+  if (vd__le64 (v) != SES_VOLATILE_MAGIC)
+    return vd__corrupt (p, "bad seSparse volatile header magic "
+                        "0x%016llx", (unsigned long long) vd__le64 (v));
+  if (vd__le64 (v + 24) != 0)
+    return vd_error (VD_ENOTSUP, 0, "%s: seSparse image is dirty (its "
+                     "journal needs replaying, which vdisk does not do)", p);
+  if (!vd__is_zero (v + 32, sizeof v - 32))
+    return vd__corrupt (p, "seSparse volatile header padding "
+                        "is not zero");
+
+  return 0;
+}
+
+/* The GD: the entries the capacity needs (at most 2^22), inside the GD
+ * region and inside the file, each 0 or naming a grain table inside the
+ * table area and the file.  s->gd is freed by the caller on failure. */
+static int
+ses_load_gd (struct vd_extent *e, struct ses_state *s, const char *p)
+{
+  uint64_t gd_off = s->meta[R_GD].off, gd_size = s->meta[R_GD].size;
+  int r;
+
+  uint64_t need = VD_DIV_ROUND_UP (s->capacity, SES_GT_COVER);
+  if (gd_size * (VD_SECTOR / 8) < need)
+    return vd__corrupt (p, "seSparse grain_dir_size is %llu "
+                        "sectors; capacity %llu needs %llu entries",
+                        (unsigned long long) gd_size,
+                        (unsigned long long) s->capacity,
+                        (unsigned long long) need);
+  if (gd_off * VD_SECTOR + need * 8 > s->file_size)
+    return vd__corrupt (p, "seSparse grain directory (sector "
+                        "%llu, %llu entries) extends past the end of the file "
+                        "(%llu bytes)", (unsigned long long) gd_off,
+                        (unsigned long long) need,
+                        (unsigned long long) s->file_size);
+  s->n_gd = (uint32_t) need;
+  s->gd = malloc (need * 8);
+  if (!s->gd)
+    return vd_error (VD_ENOMEM, errno, "%s: grain directory", p);
+  r = vd__io_pread (e->io, s->gd, need * 8, gd_off * VD_SECTOR);
+  if (r < 0)
+    return r;
+  for (uint32_t i = 0; i < s->n_gd; i++) {
+    uint64_t g = vd__le64 ((const uint8_t *) &s->gd[i]);
+    s->gd[i] = g;
+    if (g == 0)
+      continue;
+    uint64_t idx = g & 0xFFFFFFFFu;
+    if ((g & UINT64_C(0xFFFFFFFF00000000)) != SES_GDE_ALLOCATED) {
+      r = vd__corrupt (p, "seSparse GD entry %u is "
+                       "0x%016llx (not 0 nor 0x10000000xxxxxxxx)", i,
+                       (unsigned long long) g);
+      return r;
+    }
+    if ((idx + 1) * SES_GT_SECTORS > s->gt_size
+        || (s->gt_off + (idx + 1) * SES_GT_SECTORS) * VD_SECTOR
+           > s->file_size) {
+      r = vd__corrupt (p, "seSparse GD entry %u names grain "
+                       "table %llu, outside the grain table area or the file",
+                       i, (unsigned long long) idx);
+      return r;
+    }
+  }
+
+  return 0;
+}
+
 static int
 ses_open (struct vd_extent *e, int rw)
 {
   struct ses_state *s = e->state;
   const char *p = ename (e);
-  uint8_t h[VD_SECTOR], v[VD_SECTOR];
+  uint8_t h[VD_SECTOR];
   int r;
 
   if (rw)
@@ -121,160 +296,21 @@ ses_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (s->file_size < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file is %llu bytes, shorter than "
-                     "the seSparse header", p,
-                     (unsigned long long) s->file_size);
+    return vd__corrupt (p, "file is %llu bytes, shorter than "
+                        "the seSparse header",
+                        (unsigned long long) s->file_size);
   r = vd__io_pread (e->io, h, sizeof h, 0);
   if (r < 0)
     return r;
 
-  /* The const header: 26 u64 then 304 bytes of zero padding.  Every
-   * constant is checked, as QEMU does (the format is undocumented). */
-  uint64_t f[26];
-  for (unsigned i = 0; i < 26; i++)
-    f[i] = vd__le64 (h + 8 * i);
-  if (f[0] != SES_CONST_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: bad seSparse const header magic "
-                     "0x%016llx", p, (unsigned long long) f[0]);
-  if (f[1] != SES_VERSION)
-    return vd_error (VD_ENOTSUP, 0, "%s: unsupported seSparse version "
-                     "0x%016llx", p, (unsigned long long) f[1]);
-  if (f[3] != SES_GRAIN)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_size is %llu "
-                     "(expected %u)", p, (unsigned long long) f[3],
-                     SES_GRAIN);
-  if (f[4] != SES_GT_SECTORS)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_table_size is "
-                     "%llu (expected %u)", p, (unsigned long long) f[4],
-                     SES_GT_SECTORS);
-  if (f[5] != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse flags are 0x%llx "
-                     "(expected 0)", p, (unsigned long long) f[5]);
-  for (unsigned i = 6; i < 10; i++)
-    if (f[i] != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse reserved%u is 0x%llx "
-                       "(expected 0)", p, i - 5, (unsigned long long) f[i]);
-  if (!vd__is_zero (h + 26 * 8, sizeof h - 26 * 8))
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse const header padding is "
-                     "not zero", p);
-  static const char *const fields[16] = {
-    "volatile_header_offset", "volatile_header_size",
-    "journal_header_offset", "journal_header_size",
-    "journal_offset", "journal_size", "grain_dir_offset", "grain_dir_size",
-    "grain_tables_offset", "grain_tables_size", "free_bitmap_offset",
-    "free_bitmap_size", "backmap_offset", "backmap_size", "grains_offset",
-    "grains_size",
-  };
-  for (unsigned i = 0; i < 16; i++)
-    if (f[10 + i] > SES_MAX_SECTORS)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is %llu sectors "
-                       "(too large)", p, fields[i],
-                       (unsigned long long) f[10 + i]);
-  /* The regions vdisk reads must lie past the const header.  (The
-   * journal, free bitmap and backmap are never read, so only the size
-   * cap above applies to them.) */
-  static const unsigned used[] = { 0, 6, 8, 14 };
-  for (unsigned i = 0; i < sizeof used / sizeof used[0]; i++)
-    if (f[10 + used[i]] == 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s is 0 (inside the "
-                       "const header)", p, fields[used[i]]);
-
-  s->capacity = f[2];
-  if (s->capacity == 0 || s->capacity > SES_MAX_CAPACITY)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse capacity is %llu sectors "
-                     "(must be 1..%llu)", p, (unsigned long long) s->capacity,
-                     (unsigned long long) SES_MAX_CAPACITY);
-  if (s->capacity * VD_SECTOR != e->size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse capacity is %llu sectors "
-                     "but the descriptor's extent line says %llu", p,
-                     (unsigned long long) s->capacity,
-                     (unsigned long long) (e->size / VD_SECTOR));
-
-  uint64_t vol_off = f[10], vol_size = f[11];
-  uint64_t gd_off = f[16], gd_size = f[17];
-  s->gt_off = f[18];
-  s->gt_size = f[19];
-  s->grains_off = f[24];
-  s->grains_size = f[25];
-  s->meta[R_CONST] = (struct ses_region) { 0, 1 };
-  s->meta[R_VOLATILE] = (struct ses_region) { vol_off, vol_size };
-  s->meta[R_GD] = (struct ses_region) { gd_off, gd_size };
-  s->meta[R_GT] = (struct ses_region) { s->gt_off, s->gt_size };
-  for (unsigned i = 0; i < R_META; i++)
-    for (unsigned j = i + 1; j < R_META; j++)
-      if (overlaps (s->meta[i].off, s->meta[i].size, s->meta[j].off,
-                    s->meta[j].size))
-        return vd_error (VD_ECORRUPT, 0, "%s: seSparse %s (sectors %llu+%llu) "
-                         "overlaps the %s (sectors %llu+%llu)", p,
-                         region_names[i],
-                         (unsigned long long) s->meta[i].off,
-                         (unsigned long long) s->meta[i].size,
-                         region_names[j],
-                         (unsigned long long) s->meta[j].off,
-                         (unsigned long long) s->meta[j].size);
-
-  /* The volatile header. */
-  if (vol_size < 1 || (vol_off + 1) * VD_SECTOR > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse volatile header (sector "
-                     "%llu, %llu sectors) is not inside the file", p,
-                     (unsigned long long) vol_off,
-                     (unsigned long long) vol_size);
-  r = vd__io_pread (e->io, v, sizeof v, vol_off * VD_SECTOR);
+  r = ses_const_header (e, s, h, p);
+  if (r == 0)
+    r = ses_volatile_header (e, s, p);
   if (r < 0)
     return r;
-  if (vd__le64 (v) != SES_VOLATILE_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: bad seSparse volatile header magic "
-                     "0x%016llx", p, (unsigned long long) vd__le64 (v));
-  if (vd__le64 (v + 24) != 0)
-    return vd_error (VD_ENOTSUP, 0, "%s: seSparse image is dirty (its "
-                     "journal needs replaying, which vdisk does not do)", p);
-  if (!vd__is_zero (v + 32, sizeof v - 32))
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse volatile header padding "
-                     "is not zero", p);
-
-  /* The GD: the entries the capacity needs (at most 2^22), inside the
-   * GD region and inside the file. */
-  uint64_t need = VD_DIV_ROUND_UP (s->capacity, SES_GT_COVER);
-  if (gd_size * (VD_SECTOR / 8) < need)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain_dir_size is %llu "
-                     "sectors; capacity %llu needs %llu entries", p,
-                     (unsigned long long) gd_size,
-                     (unsigned long long) s->capacity,
-                     (unsigned long long) need);
-  if (gd_off * VD_SECTOR + need * 8 > s->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain directory (sector "
-                     "%llu, %llu entries) extends past the end of the file "
-                     "(%llu bytes)", p, (unsigned long long) gd_off,
-                     (unsigned long long) need,
-                     (unsigned long long) s->file_size);
-  s->n_gd = (uint32_t) need;
-  s->gd = malloc (need * 8);
-  if (!s->gd)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", p);
-  r = vd__io_pread (e->io, s->gd, need * 8, gd_off * VD_SECTOR);
+  r = ses_load_gd (e, s, p);
   if (r < 0)
     goto fail;
-  for (uint32_t i = 0; i < s->n_gd; i++) {
-    uint64_t g = vd__le64 ((const uint8_t *) &s->gd[i]);
-    s->gd[i] = g;
-    if (g == 0)
-      continue;
-    uint64_t idx = g & 0xFFFFFFFFu;
-    if ((g & UINT64_C(0xFFFFFFFF00000000)) != SES_GDE_ALLOCATED) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: seSparse GD entry %u is "
-                    "0x%016llx (not 0 nor 0x10000000xxxxxxxx)", p, i,
-                    (unsigned long long) g);
-      goto fail;
-    }
-    if ((idx + 1) * SES_GT_SECTORS > s->gt_size
-        || (s->gt_off + (idx + 1) * SES_GT_SECTORS) * VD_SECTOR
-           > s->file_size) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: seSparse GD entry %u names grain "
-                    "table %llu, outside the grain table area or the file",
-                    p, i, (unsigned long long) idx);
-      goto fail;
-    }
-  }
 
   s->slots = calloc (SES_CACHE_SLOTS, sizeof *s->slots);
   if (!s->slots) {
@@ -371,10 +407,10 @@ decode (const struct vd_extent *e, const struct ses_state *s, uint64_t g,
 static int
 bad_gte (const struct vd_extent *e, uint64_t g, uint64_t v)
 {
-  return vd_error (VD_ECORRUPT, 0, "%s: seSparse grain table entry for "
-                   "grain %llu is 0x%016llx (bad type, or its grain is "
-                   "outside the grain area or the file)", ename (e),
-                   (unsigned long long) g, (unsigned long long) v);
+  return vd__corrupt (ename (e), "seSparse grain table entry for "
+                      "grain %llu is 0x%016llx (bad type, or its grain is "
+                      "outside the grain area or the file)",
+                      (unsigned long long) g, (unsigned long long) v);
 }
 
 static int

@@ -168,7 +168,6 @@ rx_note (struct rx *x, const char *fmt, ...)
     x->ctx->message (VD_CHECK_SEVERITY_INFO, msg, x->ctx->payload);
 }
 
-#define REFUSE(...) vd_error (VD_ECORRUPT, 0, __VA_ARGS__)
 
 /* A table at sector g is usable: inside the file, clear of the header,
  * the descriptor and both directories. */
@@ -210,13 +209,13 @@ rx_header (struct rx *x)
   if (r < 0)
     return r;
   if (x->file_size < VD_SECTOR)
-    return REFUSE ("%s: file too short for a sparse header; cannot repair",
-                   x->path);
+    return vd__corrupt (x->path, "file too short for a sparse header; cannot "
+                        "repair");
   r = vd__io_pread (x->io, x->hdr, VD_SECTOR, 0);
   if (r < 0)
     return r;
   if (vd__le32 (x->hdr) != KDMV_MAGIC)
-    return REFUSE ("%s: not a hosted sparse extent; cannot repair", x->path);
+    return vd__corrupt (x->path, "not a hosted sparse extent; cannot repair");
   struct kdmv_header h;
   vd__kdmv_decode (&h, x->hdr);
   x->version = h.version;
@@ -229,30 +228,32 @@ rx_header (struct rx *x)
   x->gd_off = h.gd_off;
   x->overhead = h.overhead;
   if (x->flags & KDMV_FLAG_COMPRESSED)
-    return REFUSE ("%s: streamOptimized (compressed) extents are written "
-                   "once and not repaired; convert the disk instead",
-                   x->path);
+    return vd__corrupt (x->path, "streamOptimized (compressed) extents are "
+                        "written "
+                        "once and not repaired; convert the disk instead");
   if (x->version < 1 || x->version > 3 || (x->flags & 0xffff0000u))
-    return REFUSE ("%s: sparse version %u / flags 0x%08x are not known; "
-                   "not repaired", x->path, x->version, x->flags);
+    return vd__corrupt (x->path, "sparse version %u / flags 0x%08x are not "
+                        "known; "
+                        "not repaired", x->version, x->flags);
   if (x->grain < 8 || x->grain > 2048 || (x->grain & (x->grain - 1))
       || h.n_gtes != KDMV_N_GTES || x->capacity == 0
       || x->capacity > ((uint64_t) 1 << 40))
-    return REFUSE ("%s: the header itself is damaged (grain size, table "
-                   "size or capacity); there is no second copy of it, so "
-                   "it is not repaired", x->path);
+    return vd__corrupt (x->path, "the header itself is damaged (grain size, "
+                        "table "
+                        "size or capacity); there is no second copy of it, so "
+                        "it is not repaired");
   x->gd_entries = VD_DIV_ROUND_UP (x->capacity, (uint64_t) KDMV_N_GTES
                                                   * x->grain);
   x->gd_sectors = VD_DIV_ROUND_UP (x->gd_entries * 4, VD_SECTOR);
   if (x->gd_entries * 4 > KDMV_MAX_GD_BYTES || x->gd_entries * 4 > x->file_size)
-    return REFUSE ("%s: capacity too large for the file; not repaired",
-                   x->path);
+    return vd__corrupt (x->path, "capacity too large for the file; not "
+                        "repaired");
   if (!(x->flags & KDMV_FLAG_RGD))
     x->rgd_off = 0;
   if (x->overhead * VD_SECTOR > x->file_size)
-    return REFUSE ("%s: file truncated below its metadata (overHead "
-                   "sector %llu); data is missing and cannot be repaired",
-                   x->path, (unsigned long long) x->overhead);
+    return vd__corrupt (x->path, "file truncated below its metadata (overHead "
+                        "sector %llu); data is missing and cannot be repaired",
+                        (unsigned long long) x->overhead);
   return 0;
 }
 
@@ -304,7 +305,7 @@ rx_append_table (struct rx *x, const uint8_t *raw, uint32_t *sector)
                             x->grain);
   int r;
   if (s + x->grain > UINT32_MAX)
-    return REFUSE ("%s: no room for a new grain table", x->path);
+    return vd__corrupt (x->path, "no room for a new grain table");
   r = vd__io_pwrite (x->io, raw, KDMV_GT_BYTES, s * VD_SECTOR);
   if (r == 0 && x->grain * VD_SECTOR > KDMV_GT_BYTES) {
     /* pad to a whole grain so later grains stay aligned */
@@ -336,8 +337,9 @@ rx_tables (struct rx *x, int dry)
   int r;
 
   if (!gd_ok && !(x->rgd_off && rgd_ok))
-    return REFUSE ("%s: the grain directory is damaged and there is no "
-                   "good redundant copy; not repaired", x->path);
+    return vd__corrupt (x->path, "the grain directory is damaged and there "
+                        "is no "
+                        "good redundant copy; not repaired");
   if (!x->rgd_off)
     return 0;
   for (uint64_t i = 0; i < x->gd_entries; i++) {
@@ -361,11 +363,13 @@ rx_tables (struct rx *x, int dry)
       for (unsigned k = 0; k < KDMV_N_GTES; k++) {
         uint32_t u = vd__le32 (a + k * 4), v = vd__le32 (b + k * 4);
         if (u && v && u != v)
-          return REFUSE ("%s: grain table %llu: the primary and redundant "
-                         "copies give grain %llu different places (sectors "
-                         "%u and %u); cannot tell which is right, not "
-                         "repaired", x->path, (unsigned long long) i,
-                         (unsigned long long) (i * KDMV_N_GTES + k), u, v);
+          return vd__corrupt (x->path, "grain table %llu: the primary and "
+                              "redundant "
+                              "copies give grain %llu different places "
+                              "(sectors "
+                              "%u and %u); cannot tell which is right, not "
+                              "repaired", (unsigned long long) i,
+                              (unsigned long long) (i * KDMV_N_GTES + k), u, v);
         if (!u)
           memcpy (a + k * 4, b + k * 4, 4);
       }
@@ -384,8 +388,9 @@ rx_tables (struct rx *x, int dry)
       continue;
     /* one copy missing or unusable: rebuild it from the other */
     if ((p && !pa && q && !qa) || (!pa && !qa))
-      return REFUSE ("%s: grain table %llu is damaged in both copies; not "
-                     "repaired", x->path, (unsigned long long) i);
+      return vd__corrupt (x->path, "grain table %llu is damaged in both "
+                          "copies; not "
+                          "repaired", (unsigned long long) i);
     {
       int from_primary = pa;
       const uint8_t *good = from_primary ? a : b;

@@ -6,6 +6,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* VMware's order (§2.4): header, descriptor, redundant GD and tables, GD
+ * and tables, then grains from a grain-aligned overHead.  Fills the
+ * offsets of h from its capacity, grain and desc_size. */
+static void
+layout (struct kdmv_header *h, uint64_t *gt_count, uint64_t *gd_sectors)
+{
+  uint64_t grains = VD_DIV_ROUND_UP (h->capacity, h->grain);
+
+  *gt_count = VD_DIV_ROUND_UP (grains, KDMV_N_GTES);
+  *gd_sectors = VD_DIV_ROUND_UP (*gt_count * 4, VD_SECTOR);
+  h->rgd_off = 1 + h->desc_size;
+  h->gd_off = h->rgd_off + *gd_sectors + *gt_count * KDMV_GT_SECTORS;
+  h->overhead = VD_ROUND_UP (h->gd_off + *gd_sectors
+                             + *gt_count * KDMV_GT_SECTORS, h->grain);
+}
+
+uint64_t
+vd__sparse_overhead (uint64_t capacity_sectors, uint32_t grain_sectors,
+                     int embedded_desc)
+{
+  struct kdmv_header h = {
+    .capacity = capacity_sectors, .grain = grain_sectors,
+    .desc_size = embedded_desc ? VD_EMBEDDED_DESC_SECTORS : 0,
+  };
+  uint64_t gt_count, gd_sectors;
+
+  layout (&h, &gt_count, &gd_sectors);
+  return h.overhead * VD_SECTOR;
+}
+
 int
 vd__sparse_create (struct vd_io *io, uint64_t capacity,
                    const char *desc_text, size_t desc_len,
@@ -13,9 +43,7 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
 {
   struct kdmv_header h;
   uint8_t hdr[VD_SECTOR];
-  uint64_t grains = VD_DIV_ROUND_UP (capacity, grain);
-  uint64_t gt_count = VD_DIV_ROUND_UP (grains, KDMV_N_GTES);
-  uint64_t gd_sectors = VD_DIV_ROUND_UP (gt_count * 4, VD_SECTOR);
+  uint64_t gt_count, gd_sectors;
   uint64_t desc_sectors = desc_text ? VD_EMBEDDED_DESC_SECTORS : 0;
   uint32_t *gd;
   uint8_t *raw;
@@ -35,12 +63,7 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
   h.desc_off = desc_text ? 1 : 0;
   h.desc_size = desc_sectors;
   h.n_gtes = KDMV_N_GTES;
-  /* VMware's order (§2.4): header, descriptor, redundant GD and tables,
-   * GD and tables, then grains from a grain-aligned overHead. */
-  h.rgd_off = 1 + desc_sectors;
-  h.gd_off = h.rgd_off + gd_sectors + gt_count * KDMV_GT_SECTORS;
-  h.overhead = VD_ROUND_UP (h.gd_off + gd_sectors + gt_count * KDMV_GT_SECTORS,
-                            grain);
+  layout (&h, &gt_count, &gd_sectors);
   /* grain offsets are 32-bit sectors: metadata plus every grain must fit */
   if (h.overhead + VD_ROUND_UP (capacity, grain) > UINT32_MAX)
     return vd_error (VD_EINVAL, 0, "%s: %llu sectors is too large for one "

@@ -44,9 +44,9 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
     if (g == 0)
       continue;
     if (!vd__kdmv_in_file (g, KDMV_GT_SECTORS, s->file_size)) {
-      r = CORRUPT ("%s: %s entry %llu points past end of file (sector "
-                   "%llu)", e->path, which, (unsigned long long) i,
-                   (unsigned long long) g);
+      r = vd__corrupt (e->path, "%s entry %llu points past end of file (sector "
+                       "%llu)", which, (unsigned long long) i,
+                       (unsigned long long) g);
       goto out;
     }
     if (g == 0 || (s->desc_off && g < s->desc_off + s->desc_size
@@ -54,9 +54,10 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
         || (g < s->gd_off + s->gd_sectors && g + KDMV_GT_SECTORS > s->gd_off)
         || (s->rgd && g < s->rgd_off + s->gd_sectors
             && g + KDMV_GT_SECTORS > s->rgd_off)) {
-      r = CORRUPT ("%s: %s entry %llu points into the header, descriptor "
-                   "or directory (sector %llu)", e->path, which,
-                   (unsigned long long) i, (unsigned long long) g);
+      r = vd__corrupt (e->path, "%s entry %llu points into the header, "
+                       "descriptor "
+                       "or directory (sector %llu)", which,
+                       (unsigned long long) i, (unsigned long long) g);
       goto out;
     }
     sorted[n++] = (uint32_t) g;
@@ -73,8 +74,9 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
     }
   for (uint64_t i = 1; i < n; i++)
     if ((uint64_t) sorted[i] < (uint64_t) sorted[i - 1] + KDMV_GT_SECTORS) {
-      r = CORRUPT ("%s: %s has overlapping grain tables at sectors %u and "
-                   "%u", e->path, which, sorted[i - 1], sorted[i]);
+      r = vd__corrupt (e->path, "%s has overlapping grain tables at sectors "
+                       "%u and "
+                       "%u", which, sorted[i - 1], sorted[i]);
       goto out;
     }
 out:
@@ -114,48 +116,50 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
   uint64_t gt_cov, gd_bytes, meta_end;
 
   if (h->version < 1 || h->version > 3)
-    return CORRUPT ("%s: unsupported sparse header version %u (1 to 3 "
-                    "supported)", e->path, h->version);
+    return vd__corrupt (e->path, "unsupported sparse header version %u (1 to 3 "
+                        "supported)", h->version);
   if ((h->flags & 0xffff0000u) & ~KDMV_KNOWN_INCOMPAT)
-    return CORRUPT ("%s: unknown incompatible flags 0x%08x", e->path,
-                    h->flags);
+    return vd__corrupt (e->path, "unknown incompatible flags 0x%08x",
+                        h->flags);
   if ((h->flags & KDMV_FLAG_MARKERS) && !(h->flags & KDMV_FLAG_COMPRESSED))
-    return CORRUPT ("%s: grain markers flag without the compressed flag",
-                    e->path);
+    return vd__corrupt (e->path, "grain markers flag without the compressed "
+                        "flag");
   if (h->flags & KDMV_FLAG_COMPRESSED)
-    return CORRUPT ("%s: compressed grains need the streamOptimized "
-                    "driver", e->path);
+    return vd__corrupt (e->path, "compressed grains need the streamOptimized "
+                        "driver");
   if (h->compress != 0)
-    return CORRUPT ("%s: compressAlgorithm %u set on an uncompressed "
-                    "extent", e->path, h->compress);
+    return vd__corrupt (e->path, "compressAlgorithm %u set on an uncompressed "
+                        "extent", h->compress);
   if ((h->flags & KDMV_FLAG_NL_DETECT)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
-    return CORRUPT ("%s: header newline bytes are wrong: the file was "
-                    "corrupted by CR/LF translation (ASCII-mode transfer?)",
-                    e->path);
+    return vd__corrupt (e->path, "header newline bytes are wrong: the file was "
+                        "corrupted by CR/LF translation (ASCII-mode "
+                        "transfer?)");
   if (h->grain < 8 || h->grain > KDMV_MAX_GRAIN || (h->grain & (h->grain - 1)))
-    return CORRUPT ("%s: invalid grain size %llu sectors (a power of two "
-                    "from 8 to %u)", e->path,
-                    (unsigned long long) h->grain, KDMV_MAX_GRAIN);
+    return vd__corrupt (e->path, "invalid grain size %llu sectors (a power "
+                        "of two "
+                        "from 8 to %u)",
+                        (unsigned long long) h->grain, KDMV_MAX_GRAIN);
   if (h->n_gtes != KDMV_N_GTES)
-    return CORRUPT ("%s: invalid numGTEsPerGT %u (must be %u)", e->path,
-                    h->n_gtes, KDMV_N_GTES);
+    return vd__corrupt (e->path, "invalid numGTEsPerGT %u (must be %u)",
+                        h->n_gtes, KDMV_N_GTES);
   if (h->capacity == 0)
-    return CORRUPT ("%s: capacity is 0", e->path);
+    return vd__corrupt (e->path, "capacity is 0");
   /* Grain offsets are 32-bit sectors: an extent cannot address more. */
   if (h->capacity > ((uint64_t) 1 << 40))
-    return CORRUPT ("%s: capacity of %llu sectors is too large for a "
-                    "hosted sparse extent", e->path,
-                    (unsigned long long) h->capacity);
+    return vd__corrupt (e->path, "capacity of %llu sectors is too large for a "
+                        "hosted sparse extent",
+                        (unsigned long long) h->capacity);
   /* Both ways: a shorter extent line would hide the data past it (reads
    * stop there, check calls it a leak, shrink drops it) and shift every
    * later extent of a split disk. */
   if (e->size / VD_SECTOR != h->capacity)
-    return CORRUPT ("%s: the descriptor gives the extent %llu sectors but "
-                    "its header capacity is %llu; the two must agree (fix "
-                    "the extent line)", e->path,
-                    (unsigned long long) (e->size / VD_SECTOR),
-                    (unsigned long long) h->capacity);
+    return vd__corrupt (e->path, "the descriptor gives the extent %llu "
+                        "sectors but "
+                        "its header capacity is %llu; the two must agree (fix "
+                        "the extent line)",
+                        (unsigned long long) (e->size / VD_SECTOR),
+                        (unsigned long long) h->capacity);
 
   s->version = h->version;
   s->flags = h->flags;
@@ -175,61 +179,68 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
   gd_bytes = s->gd_entries * 4;
   s->gd_sectors = VD_DIV_ROUND_UP (gd_bytes, VD_SECTOR);
   if (gd_bytes > KDMV_MAX_GD_BYTES || gd_bytes > s->file_size)
-    return CORRUPT ("%s: grain directory of %llu entries is larger than "
-                    "the file allows (capacity too large)", e->path,
-                    (unsigned long long) s->gd_entries);
+    return vd__corrupt (e->path, "grain directory of %llu entries is larger "
+                        "than "
+                        "the file allows (capacity too large)",
+                        (unsigned long long) s->gd_entries);
   if ((h->desc_off == 0) != (h->desc_size == 0))
-    return CORRUPT ("%s: embedded descriptor offset %llu with size %llu is "
-                    "inconsistent", e->path,
-                    (unsigned long long) h->desc_off,
-                    (unsigned long long) h->desc_size);
+    return vd__corrupt (e->path, "embedded descriptor offset %llu with size "
+                        "%llu is "
+                        "inconsistent",
+                        (unsigned long long) h->desc_off,
+                        (unsigned long long) h->desc_size);
   if (h->desc_off && (h->desc_size > KDMV_MAX_DESC_SECTORS
                       || !vd__kdmv_in_file (h->desc_off, h->desc_size,
                                    s->file_size)))
-    return CORRUPT ("%s: embedded descriptor lies past end of file or is "
-                    "too large", e->path);
+    return vd__corrupt (e->path, "embedded descriptor lies past end of file "
+                        "or is "
+                        "too large");
   if (h->gd_off == KDMV_GD_AT_END)
-    return CORRUPT ("%s: grain directory at end of file without the "
-                    "streamOptimized flags", e->path);
+    return vd__corrupt (e->path, "grain directory at end of file without the "
+                        "streamOptimized flags");
   if (h->gd_off == 0)
-    return CORRUPT ("%s: grain directory offset is 0", e->path);
+    return vd__corrupt (e->path, "grain directory offset is 0");
   if (!vd__kdmv_in_file (h->gd_off, s->gd_sectors, s->file_size))
-    return CORRUPT ("%s: grain directory (sector %llu, %llu sectors) lies "
-                    "past end of file", e->path,
-                    (unsigned long long) h->gd_off,
-                    (unsigned long long) s->gd_sectors);
+    return vd__corrupt (e->path, "grain directory (sector %llu, %llu "
+                        "sectors) lies "
+                        "past end of file",
+                        (unsigned long long) h->gd_off,
+                        (unsigned long long) s->gd_sectors);
   if (h->desc_off && h->gd_off < h->desc_off + h->desc_size
       && h->gd_off + s->gd_sectors > h->desc_off)
-    return CORRUPT ("%s: grain directory overlaps the embedded descriptor",
-                    e->path);
+    return vd__corrupt (e->path, "grain directory overlaps the embedded "
+                        "descriptor");
   meta_end = h->gd_off + s->gd_sectors;
   if (h->flags & KDMV_FLAG_RGD) {
     if (h->rgd_off == 0)
-      return CORRUPT ("%s: redundant grain directory flag set but its "
-                      "offset is 0", e->path);
+      return vd__corrupt (e->path, "redundant grain directory flag set but its "
+                          "offset is 0");
     if (!vd__kdmv_in_file (h->rgd_off, s->gd_sectors, s->file_size))
-      return CORRUPT ("%s: redundant grain directory (sector %llu) lies "
-                      "past end of file", e->path,
-                      (unsigned long long) h->rgd_off);
+      return vd__corrupt (e->path, "redundant grain directory (sector %llu) "
+                          "lies "
+                          "past end of file",
+                          (unsigned long long) h->rgd_off);
     if ((h->desc_off && h->rgd_off < h->desc_off + h->desc_size
          && h->rgd_off + s->gd_sectors > h->desc_off)
         || (h->rgd_off < h->gd_off + s->gd_sectors
             && h->rgd_off + s->gd_sectors > h->gd_off))
-      return CORRUPT ("%s: redundant grain directory overlaps other "
-                      "metadata", e->path);
+      return vd__corrupt (e->path, "redundant grain directory overlaps other "
+                          "metadata");
     meta_end = VD_MAX (meta_end, h->rgd_off + s->gd_sectors);
   }
   if (h->overhead < meta_end || (h->desc_off
                                  && h->overhead < h->desc_off + h->desc_size))
-    return CORRUPT ("%s: overHead %llu lies inside the metadata (which "
-                    "ends at sector %llu)", e->path,
-                    (unsigned long long) h->overhead,
-                    (unsigned long long) meta_end);
+    return vd__corrupt (e->path, "overHead %llu lies inside the metadata "
+                        "(which "
+                        "ends at sector %llu)",
+                        (unsigned long long) h->overhead,
+                        (unsigned long long) meta_end);
   if (!vd__kdmv_in_file (h->overhead, 0, s->file_size))
-    return CORRUPT ("%s: file truncated: overHead is sector %llu but the "
-                    "file has %llu bytes", e->path,
-                    (unsigned long long) h->overhead,
-                    (unsigned long long) s->file_size);
+    return vd__corrupt (e->path, "file truncated: overHead is sector %llu "
+                        "but the "
+                        "file has %llu bytes",
+                        (unsigned long long) h->overhead,
+                        (unsigned long long) s->file_size);
   if (rw && h->version == 3)
     return vd_error (VD_ENOTSUP, 0, "%s: sparse version 3 (changed block "
                      "tracking) can only be opened read-only", e->path);
@@ -268,10 +279,11 @@ sparse_open (struct vd_extent *e, int rw)
     for (uint64_t i = 0; i < s->gd_entries; i++)
       if ((s->gd[i] == 0) != (s->rgd[i] == 0)) {
         if (rw)
-          return CORRUPT ("%s: primary and redundant grain directories "
-                          "disagree at entry %llu; run 'vdisk check' "
-                          "(read-only opens still work)", e->path,
-                          (unsigned long long) i);
+          return vd__corrupt (e->path, "primary and redundant grain "
+                              "directories "
+                              "disagree at entry %llu; run 'vdisk check' "
+                              "(read-only opens still work)",
+                              (unsigned long long) i);
         break;
       }
   }
@@ -471,17 +483,18 @@ classify (struct vd_extent *e, struct sparse *s, uint64_t gi, uint32_t gte,
     return 0;
   }
   if (gte == 1)
-    return CORRUPT ("%s: grain %llu has table entry 1 (zeroed grain) but "
-                    "the extent does not allow zeroed grains", e->path,
-                    (unsigned long long) gi);
+    return vd__corrupt (e->path, "grain %llu has table entry 1 (zeroed "
+                        "grain) but "
+                        "the extent does not allow zeroed grains",
+                        (unsigned long long) gi);
   if (gte < s->overhead)
-    return CORRUPT ("%s: grain %llu points into metadata (sector %u, "
-                    "overHead %llu)", e->path, (unsigned long long) gi,
-                    gte, (unsigned long long) s->overhead);
+    return vd__corrupt (e->path, "grain %llu points into metadata (sector %u, "
+                        "overHead %llu)", (unsigned long long) gi,
+                        gte, (unsigned long long) s->overhead);
   uint64_t need = VD_MIN (s->grain_bytes, e->size - gi * s->grain_bytes);
   if ((uint64_t) gte * VD_SECTOR + need > s->file_size)
-    return CORRUPT ("%s: grain %llu points past end of file (sector %u)",
-                    e->path, (unsigned long long) gi, gte);
+    return vd__corrupt (e->path, "grain %llu points past end of file (sector "
+                        "%u)", (unsigned long long) gi, gte);
   *st = VD_MAP_DATA;
   return 0;
 }

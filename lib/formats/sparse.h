@@ -38,7 +38,6 @@ struct sparse {
   struct gt_slot slots[N_SLOTS];
 };
 
-#define CORRUPT(...) vd_error (VD_ECORRUPT, 0, __VA_ARGS__)
 
 /* sparse-check.c: the driver's check (fix 0) and repair (fix 1). */
 int vd__sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix);

@@ -76,6 +76,11 @@ int vd__sw_emit_gt (struct vd__sw_out *o, uint32_t *gd, uint64_t gt,
 int vd__sw_tail (struct vd__sw_out *o, const uint32_t *gd, uint64_t n_gts,
                  uint64_t sectors);
 int vd__sw_value_ok (const char *s);
+/* The start of layout A: the header (GD at the end), the descriptor desc
+ * (VD_EINVAL when longer than its sectors) and zeros up to the first
+ * grain. */
+int vd__sw_prologue (struct vd__sw_out *o, uint64_t sectors,
+                     const char *desc);
 /* The embedded descriptor text (malloc'd); src_adapter stands in for an
  * unknown params->adapter (VD_ADAPTER_UNKNOWN: ide). */
 char *vd__sw_descriptor (enum vd_adapter src_adapter, const char *name,

@@ -214,62 +214,52 @@ vd__sw_value_ok (const char *s)
   return 1;
 }
 
-char *
-vd__sw_descriptor (enum vd_adapter src_adapter, const char *name, uint64_t sectors,
-               const struct vd_create_params *params, uint32_t cid)
+int
+vd__sw_prologue (struct vd__sw_out *o, uint64_t sectors, const char *desc)
 {
-  enum vd_adapter ad = params->adapter;
-  struct vd_geometry geo = params->geometry;
-  uint32_t hw = params->hw_version ? params->hw_version : 4;
-  uint32_t rnd[3];
-  char uuid[64] = "";
+  uint8_t sec[VD_SECTOR];
+  size_t len = strlen (desc);
+  int r;
 
-  if (ad == VD_ADAPTER_UNKNOWN)
-    ad = src_adapter;
-  if (ad == VD_ADAPTER_UNKNOWN)
-    ad = VD_ADAPTER_IDE;
-  if (geo.cylinders == 0 || geo.heads == 0 || geo.sectors == 0)
-    vd_geometry_compute (&geo, sectors * VD_SECTOR, ad);
-  if (vd__random_bytes (rnd, sizeof rnd) < 0)
+  if (len > SW_DESC_SECTORS * VD_SECTOR)
+    return vd_error (VD_EINVAL, 0, "%s: descriptor too long", o->io->name);
+  vd__sw_header (sec, sectors, SO_GD_AT_END);
+  r = vd__sw_put (o, sec, VD_SECTOR);
+  if (r == 0)
+    r = vd__sw_put (o, desc, len);
+  if (r == 0)
+    r = vd__sw_put (o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (o));
+  return r;
+}
+
+char *
+vd__sw_descriptor (enum vd_adapter src_adapter, const char *name,
+                   uint64_t sectors, const struct vd_create_params *params,
+                   uint32_t cid)
+{
+  struct vd_desc_template t = {
+    .cid = cid, .create_type = "streamOptimized",
+    .capacity = sectors * VD_SECTOR, .adapter = params->adapter,
+    .geometry = params->geometry, .hw_version = params->hw_version,
+    .uuid = params->uuid,
+    .no_uuid = (params->flags & VD_CREATE_NO_UUID) != 0,
+    .type_ddb = "ddb.toolsInstallType = \"4\"\n"
+                "ddb.toolsVersion = \"2147483647\"\n",
+  };
+  char *ext, *text;
+
+  if (t.adapter == VD_ADAPTER_UNKNOWN)
+    t.adapter = src_adapter;
+  if (t.adapter == VD_ADAPTER_UNKNOWN)
+    t.adapter = VD_ADAPTER_IDE;
+  ext = vd__asprintf ("RW %llu SPARSE \"%s\"\n", (unsigned long long) sectors,
+                      name);
+  if (!ext)
     return NULL;
-  if (!(params->flags & VD_CREATE_NO_UUID))
-    {
-      uint8_t u[16];
-      if (params->uuid)
-        memcpy (u, params->uuid, 16);
-      else if (vd__random_bytes (u, sizeof u) < 0)
-        return NULL;
-      snprintf (uuid, sizeof uuid, "ddb.uuid = \"%02x %02x %02x %02x %02x "
-                "%02x %02x %02x-%02x %02x %02x %02x %02x %02x %02x %02x\"\n",
-                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-                u[10], u[11], u[12], u[13], u[14], u[15]);
-    }
-  return vd__asprintf (
-    "# Disk DescriptorFile\n"
-    "version=1\n"
-    "encoding=\"UTF-8\"\n"
-    "CID=%08x\n"
-    "parentCID=ffffffff\n"
-    "createType=\"streamOptimized\"\n"
-    "\n"
-    "# Extent description\n"
-    "RW %llu SPARSE \"%s\"\n"
-    "\n"
-    "# The Disk Data Base\n"
-    "#DDB\n"
-    "\n"
-    "ddb.adapterType = \"%s\"\n"
-    "ddb.geometry.cylinders = \"%u\"\n"
-    "ddb.geometry.heads = \"%u\"\n"
-    "ddb.geometry.sectors = \"%u\"\n"
-    "ddb.longContentID = \"%08x%08x%08x%08x\"\n"
-    "ddb.toolsInstallType = \"4\"\n"
-    "ddb.toolsVersion = \"2147483647\"\n"
-    "%s"
-    "ddb.virtualHWVersion = \"%u\"\n",
-    cid, (unsigned long long) sectors, name,
-    vd_adapter_name (ad), geo.cylinders, geo.heads, geo.sectors,
-    rnd[0], rnd[1], rnd[2], cid, uuid, hw);
+  t.extents = ext;
+  text = vd__desc_template (&t);
+  free (ext);
+  return text;
 }
 
 /* ======================================================================
@@ -295,7 +285,6 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
                          const struct vd_create_params *params)
 {
   struct vd__sw_out o = { .io = out };
-  uint8_t sec[VD_SECTOR];
   uint64_t sectors = VD_DIV_ROUND_UP (params->capacity, VD_SECTOR);
   uint64_t n_gts = VD_DIV_ROUND_UP (VD_DIV_ROUND_UP (sectors, SW_GRAIN),
                                     SO_GTES);
@@ -320,17 +309,7 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
       r = vd_error (VD_ENOMEM, errno, "%s: new stream", out->name);
       goto out;
     }
-  if (strlen (desc) > SW_DESC_SECTORS * VD_SECTOR)
-    {
-      r = vd_error (VD_EINVAL, 0, "%s: descriptor too long", out->name);
-      goto out;
-    }
-  vd__sw_header (sec, sectors, SO_GD_AT_END);
-  r = vd__sw_put (&o, sec, VD_SECTOR);
-  if (r == 0)
-    r = vd__sw_put (&o, desc, strlen (desc));
-  if (r == 0)
-    r = vd__sw_put (&o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (&o));
+  r = vd__sw_prologue (&o, sectors, desc);
   if (r == 0)
     r = vd__sw_tail (&o, gd, n_gts, sectors);
   if (r == 0)

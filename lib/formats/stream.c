@@ -16,47 +16,14 @@
  * appender: an empty stream (what vd_disk_create makes) opened for writing
  * takes writes front to back; reads see what was written so far. */
 
-#include "internal.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SO_MAGIC 0x564d444bu            /* "KDMV" */
-#define SO_GD_AT_END UINT64_MAX
-#define SO_FLAG_NL 0x1u
-#define SO_FLAG_RGD 0x2u
-#define SO_FLAG_ZEROED 0x4u
-#define SO_FLAG_COMPRESSED 0x10000u
-#define SO_FLAG_MARKERS 0x20000u
-#define SO_INCOMPAT_KNOWN (SO_FLAG_COMPRESSED | SO_FLAG_MARKERS)
-
-#define SO_MARKER_EOS 0u
-#define SO_MARKER_GT 1u
-#define SO_MARKER_GD 2u
-#define SO_MARKER_FOOTER 3u
-
-#define SO_GTES 512u                    /* checklist item 19 */
-#define SO_GT_BYTES (SO_GTES * 4u)
-#define SO_GT_SECTORS (SO_GT_BYTES / VD_SECTOR)
-#define SO_MIN_GRAIN 8u                 /* sectors, checklist item 18 */
-#define SO_MAX_GRAIN 2048u              /* sectors (1 MiB) */
-#define SO_MAX_GD_BYTES (64u << 20)     /* checklist item 45 */
-#define SO_GT_CACHE 16                  /* GTs kept in memory (as QEMU) */
-#define SO_MAX_DESC_SECTORS 1024u
-
 /* ---- header ------------------------------------------------------------ */
-
-struct so_header {
-  uint32_t magic, version, flags;
-  uint64_t capacity, grain, desc_off, desc_size;
-  uint32_t num_gtes;
-  uint64_t rgd, gd, overhead;
-  uint8_t unclean;
-  uint8_t nl[4];
-  uint16_t algo;
-};
 
 static void
 so_parse_header (const uint8_t *p, struct so_header *h)
@@ -87,33 +54,6 @@ stream_probe (const uint8_t *buf, size_t len)
 
 /* ---- driver state ------------------------------------------------------ */
 
-struct stream_state {
-  struct so_header h;
-  const char *path;
-  uint64_t file_size;
-  uint32_t grain_bytes;
-  uint64_t n_grains;
-  uint64_t n_gdes;
-  uint64_t gd_sectors;
-  uint32_t *gd;
-  int footer;                   /* layout A: tables carry markers */
-  uint64_t max_csize;           /* largest accepted compressed size */
-
-  pthread_mutex_t mu;           /* everything below */
-  int mu_init;
-  uint64_t clock;
-  int64_t cache_gd[SO_GT_CACHE];   /* GD index held, -1 = empty */
-  uint64_t cache_used[SO_GT_CACHE];
-  uint32_t cache_gt[SO_GT_CACHE][SO_GTES];
-  /* The last grain inflated for a partial-grain read, so that small
-   * sequential reads do not inflate the same grain again and again. */
-  uint8_t *last;
-  int64_t last_grain;
-  /* Write mode (an empty stream opened read-write): the appender, under
-   * mu. */
-  struct vd__stream_appender *w;
-};
-
 static const char *
 so_name (struct vd_extent *e)
 {
@@ -125,17 +65,17 @@ so_name (struct vd_extent *e)
 }
 
 /* Metadata marker at sector s: numSectors, size, type. */
-static int
-so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
-                uint64_t *num, uint32_t *size, uint32_t *type)
+int
+vd__so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
+                    uint64_t *num, uint32_t *size, uint32_t *type)
 {
   uint8_t m[16];
   int r;
 
   if (s > st->file_size / VD_SECTOR || s * VD_SECTOR + 16 > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: marker at sector %llu is past "
-                     "the end of the file", st->path,
-                     (unsigned long long) s);
+    return vd__corrupt (st->path, "marker at sector %llu is past "
+                        "the end of the file",
+                        (unsigned long long) s);
   r = vd__io_pread (io, m, sizeof m, s * VD_SECTOR);
   if (r < 0)
     return r;
@@ -147,28 +87,28 @@ so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
 
 /* A GD/GT marker in front of a table (layout A), security §4 item 32.
  * numSectors must be the table size (libvmdk documents 0: allowed). */
-static int
-so_check_table_marker (struct stream_state *st, struct vd_io *io,
-                       uint64_t table_sector, uint32_t want_type,
-                       uint64_t want_sectors)
+int
+vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
+                           uint64_t table_sector, uint32_t want_type,
+                           uint64_t want_sectors)
 {
   uint64_t num;
   uint32_t size, type;
   int r;
 
   if (table_sector < 1)
-    return vd_error (VD_ECORRUPT, 0, "%s: table at sector 0", st->path);
-  r = so_read_marker (st, io, table_sector - 1, &num, &size, &type);
+    return vd__corrupt (st->path, "table at sector 0");
+  r = vd__so_read_marker (st, io, table_sector - 1, &num, &size, &type);
   if (r < 0)
     return r;
   if (size != 0 || type != want_type || (num != want_sectors && num != 0))
-    return vd_error (VD_ECORRUPT, 0,
-                     "%s: %s marker at sector %llu is wrong (type %u, size "
-                     "%u, %llu sectors; expected type %u, %llu sectors)",
-                     st->path, want_type == SO_MARKER_GD ? "GD" : "GT",
-                     (unsigned long long) (table_sector - 1), type, size,
-                     (unsigned long long) num, want_type,
-                     (unsigned long long) want_sectors);
+    return vd__corrupt (st->path,
+                        "%s marker at sector %llu is wrong (type %u, size "
+                        "%u, %llu sectors; expected type %u, %llu sectors)",
+                        want_type == SO_MARKER_GD ? "GD" : "GT",
+                        (unsigned long long) (table_sector - 1), type, size,
+                        (unsigned long long) num, want_type,
+                        (unsigned long long) want_sectors);
   return 0;
 }
 
@@ -180,8 +120,8 @@ so_check_header (const char *path, const struct so_header *h,
   uint32_t incompat = h->flags & 0xffff0000u;
 
   if (h->magic != SO_MAGIC)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has a bad magic number 0x%08x",
-                     path, which, h->magic);
+    return vd__corrupt (path, "%s has a bad magic number 0x%08x", which,
+                        h->magic);
   if (h->version < 1 || h->version > 3)
     return vd_error (VD_ENOTSUP, 0, "%s: %s has sparse version %u "
                      "(only 1 to 3 are known)", path, which, h->version);
@@ -189,8 +129,7 @@ so_check_header (const char *path, const struct so_header *h,
     return vd_error (VD_ENOTSUP, 0, "%s: %s has unknown incompatible "
                      "flags 0x%08x", path, which, incompat & ~SO_INCOMPAT_KNOWN);
   if (!(h->flags & SO_FLAG_COMPRESSED))
-    return vd_error (VD_ECORRUPT, 0, "%s: %s lacks the compressed flag",
-                     path, which);
+    return vd__corrupt (path, "%s lacks the compressed flag", which);
   if (h->algo != 1)
     return vd_error (VD_ENOTSUP, 0, "%s: %s has compression algorithm %u "
                      "(only 1, deflate, is known)", path, which, h->algo);
@@ -199,23 +138,22 @@ so_check_header (const char *path, const struct so_header *h,
                      "markers are not supported", path, which);
   if ((h->flags & SO_FLAG_NL)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s is corrupted by CR/LF "
-                     "translation (newline check bytes are wrong)",
-                     path, which);
+    return vd__corrupt (path, "%s is corrupted by CR/LF "
+                        "translation (newline check bytes are wrong)", which);
   if (h->grain < SO_MIN_GRAIN || h->grain > SO_MAX_GRAIN
       || (h->grain & (h->grain - 1)) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has grain size %llu sectors "
-                     "(must be a power of 2 from %u to %u)", path, which,
-                     (unsigned long long) h->grain, SO_MIN_GRAIN,
-                     SO_MAX_GRAIN);
+    return vd__corrupt (path, "%s has grain size %llu sectors "
+                        "(must be a power of 2 from %u to %u)", which,
+                        (unsigned long long) h->grain, SO_MIN_GRAIN,
+                        SO_MAX_GRAIN);
   if (h->num_gtes != SO_GTES)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has %u entries per grain "
-                     "table (must be %u)", path, which, h->num_gtes, SO_GTES);
+    return vd__corrupt (path, "%s has %u entries per grain "
+                        "table (must be %u)", which, h->num_gtes, SO_GTES);
   /* capacity * 512 must not overflow; the GD cap below bounds it more. */
   if (h->capacity > (UINT64_MAX >> 10))
-    return vd_error (VD_ECORRUPT, 0, "%s: %s has capacity %llu sectors "
-                     "(too large)", path, which,
-                     (unsigned long long) h->capacity);
+    return vd__corrupt (path, "%s has capacity %llu sectors "
+                        "(too large)", which,
+                        (unsigned long long) h->capacity);
   return 0;
 }
 
@@ -231,45 +169,45 @@ so_read_footer (struct stream_state *st, struct vd_io *io,
   int r;
 
   if (!(h->flags & SO_FLAG_MARKERS))
-    return vd_error (VD_ECORRUPT, 0, "%s: grain directory at the end "
-                     "(GD_AT_END) without the markers flag", st->path);
+    return vd__corrupt (st->path, "grain directory at the end "
+                        "(GD_AT_END) without the markers flag");
   if (end < 4 * VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file too short (%llu bytes) for "
-                     "a stream footer", st->path,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "file too short (%llu bytes) for "
+                        "a stream footer",
+                        (unsigned long long) st->file_size);
   r = vd__io_pread (io, buf, sizeof buf, end - sizeof buf);
   if (r < 0)
     return r;
   /* [FOOTER marker][footer][EOS] are the last three sectors. */
   if (vd__le32 (buf + 8) != 0 || vd__le32 (buf + 12) != SO_MARKER_FOOTER
       || vd__le64 (buf) > 1)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer marker missing or wrong "
-                     "at sector %llu (type %u, size %u)", st->path,
-                     (unsigned long long) ((end - sizeof buf) / VD_SECTOR),
-                     vd__le32 (buf + 12), vd__le32 (buf + 8));
+    return vd__corrupt (st->path, "footer marker missing or wrong "
+                        "at sector %llu (type %u, size %u)",
+                        (unsigned long long) ((end - sizeof buf) / VD_SECTOR),
+                        vd__le32 (buf + 12), vd__le32 (buf + 8));
   if (vd__le64 (buf + 2 * VD_SECTOR) != 0
       || vd__le32 (buf + 2 * VD_SECTOR + 8) != 0
       || vd__le32 (buf + 2 * VD_SECTOR + 12) != SO_MARKER_EOS)
-    return vd_error (VD_ECORRUPT, 0, "%s: end-of-stream marker missing "
-                     "after the footer", st->path);
+    return vd__corrupt (st->path, "end-of-stream marker missing "
+                        "after the footer");
   so_parse_header (buf + VD_SECTOR, &f);
   r = so_check_header (st->path, &f, "footer");
   if (r < 0)
     return r;
   if (f.gd == SO_GD_AT_END)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer has no grain directory "
-                     "offset (GD_AT_END)", st->path);
+    return vd__corrupt (st->path, "footer has no grain directory "
+                        "offset (GD_AT_END)");
   if (f.version != h->version || f.flags != h->flags
       || f.capacity != h->capacity || f.grain != h->grain
       || f.num_gtes != h->num_gtes || f.algo != h->algo)
-    return vd_error (VD_ECORRUPT, 0, "%s: footer disagrees with the header "
-                     "(capacity %llu/%llu, grain %llu/%llu, flags "
-                     "0x%x/0x%x, version %u/%u)", st->path,
-                     (unsigned long long) f.capacity,
-                     (unsigned long long) h->capacity,
-                     (unsigned long long) f.grain,
-                     (unsigned long long) h->grain, f.flags, h->flags,
-                     f.version, h->version);
+    return vd__corrupt (st->path, "footer disagrees with the header "
+                        "(capacity %llu/%llu, grain %llu/%llu, flags "
+                        "0x%x/0x%x, version %u/%u)",
+                        (unsigned long long) f.capacity,
+                        (unsigned long long) h->capacity,
+                        (unsigned long long) f.grain,
+                        (unsigned long long) h->grain, f.flags, h->flags,
+                        f.version, h->version);
   *out = f;
   return 0;
 }
@@ -290,9 +228,9 @@ stream_open (struct vd_extent *e, int rw)
   if (r < 0)
     return r;
   if (st->file_size < VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: file too short for a sparse "
-                     "header (%llu bytes)", st->path,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "file too short for a sparse "
+                        "header (%llu bytes)",
+                        (unsigned long long) st->file_size);
   r = vd__io_pread (e->io, hb, sizeof hb, 0);
   if (r < 0)
     return r;
@@ -307,10 +245,10 @@ stream_open (struct vd_extent *e, int rw)
       || (h->desc_off != 0
           && (h->desc_off > st->file_size / VD_SECTOR
               || (h->desc_off + h->desc_size) * VD_SECTOR > st->file_size)))
-    return vd_error (VD_ECORRUPT, 0, "%s: embedded descriptor at sector "
-                     "%llu, %llu sectors, is out of range", st->path,
-                     (unsigned long long) h->desc_off,
-                     (unsigned long long) h->desc_size);
+    return vd__corrupt (st->path, "embedded descriptor at sector "
+                        "%llu, %llu sectors, is out of range",
+                        (unsigned long long) h->desc_off,
+                        (unsigned long long) h->desc_size);
 
   if (h->gd == SO_GD_AT_END)
     {
@@ -331,33 +269,33 @@ stream_open (struct vd_extent *e, int rw)
   st->max_csize = 2 * (uint64_t) st->grain_bytes + VD_SECTOR;
 
   if (e->size != h->capacity * VD_SECTOR)
-    return vd_error (VD_ECORRUPT, 0, "%s: the descriptor gives %llu "
-                     "sectors but the header capacity is %llu; the two "
-                     "must agree (fix the extent line)", st->path,
-                     (unsigned long long) (e->size / VD_SECTOR),
-                     (unsigned long long) h->capacity);
+    return vd__corrupt (st->path, "the descriptor gives %llu "
+                        "sectors but the header capacity is %llu; the two "
+                        "must agree (fix the extent line)",
+                        (unsigned long long) (e->size / VD_SECTOR),
+                        (unsigned long long) h->capacity);
   if (gd_bytes > SO_MAX_GD_BYTES || gd_bytes > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: capacity %llu sectors needs a "
-                     "grain directory of %llu bytes (file is %llu bytes)",
-                     st->path, (unsigned long long) h->capacity,
-                     (unsigned long long) gd_bytes,
-                     (unsigned long long) st->file_size);
+    return vd__corrupt (st->path, "capacity %llu sectors needs a "
+                        "grain directory of %llu bytes (file is %llu bytes)",
+                        (unsigned long long) h->capacity,
+                        (unsigned long long) gd_bytes,
+                        (unsigned long long) st->file_size);
   if (st->n_gdes > 0)
     {
       if (h->gd == 0 || h->gd > st->file_size / VD_SECTOR
           || h->gd * VD_SECTOR + gd_bytes > st->file_size)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain directory at sector "
-                         "%llu (%llu bytes) is outside the file", st->path,
-                         (unsigned long long) h->gd,
-                         (unsigned long long) gd_bytes);
+        return vd__corrupt (st->path, "grain directory at sector "
+                            "%llu (%llu bytes) is outside the file",
+                            (unsigned long long) h->gd,
+                            (unsigned long long) gd_bytes);
       if (h->desc_off != 0 && h->gd < h->desc_off + h->desc_size
           && h->gd + st->gd_sectors > h->desc_off)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain directory overlaps the "
-                         "embedded descriptor", st->path);
+        return vd__corrupt (st->path, "grain directory overlaps the "
+                            "embedded descriptor");
       if (st->footer)
         {
-          r = so_check_table_marker (st, e->io, h->gd, SO_MARKER_GD,
-                                     st->gd_sectors);
+          r = vd__so_check_table_marker (st, e->io, h->gd, SO_MARKER_GD,
+                                         st->gd_sectors);
           if (r < 0)
             return r;
         }
@@ -381,10 +319,10 @@ stream_open (struct vd_extent *e, int rw)
               || (gde < h->gd + st->gd_sectors
                   && gde + SO_GT_SECTORS > h->gd))
             {
-              r = vd_error (VD_ECORRUPT, 0, "%s: grain directory entry %llu "
-                            "points at sector %u, outside the file or into "
-                            "other metadata", st->path,
-                            (unsigned long long) i, gde);
+              r = vd__corrupt (st->path, "grain directory entry %llu "
+                               "points at sector %u, outside the file or into "
+                               "other metadata",
+                               (unsigned long long) i, gde);
               goto fail;
             }
         }
@@ -499,8 +437,8 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
           slot = i;
       if (st->footer)
         {
-          r = so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                     SO_GT_SECTORS);
+          r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
+                                         SO_GT_SECTORS);
           if (r < 0)
             goto out;
         }
@@ -587,14 +525,6 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
 
 /* ---- grain reading ----------------------------------------------------- */
 
-/* A window of file bytes, so that consecutive grains cost one pread. */
-struct so_window {
-  uint8_t *buf;
-  size_t cap;
-  uint64_t start;
-  size_t len;
-};
-
 static int
 so_window_get (struct stream_state *st, struct vd_io *io,
                struct so_window *w, uint64_t off, size_t need,
@@ -606,9 +536,9 @@ so_window_get (struct stream_state *st, struct vd_io *io,
     {
       size_t n = (size_t) VD_MIN ((uint64_t) w->cap, st->file_size - off);
       if (n < need)
-        return vd_error (VD_ECORRUPT, 0, "%s: grain at byte %llu runs past "
-                         "the end of the file", st->path,
-                         (unsigned long long) off);
+        return vd__corrupt (st->path, "grain at byte %llu runs past "
+                            "the end of the file",
+                            (unsigned long long) off);
       r = vd__io_pread (io, w->buf, n, off);
       if (r < 0)
         {
@@ -632,10 +562,10 @@ so_valid_bytes (struct stream_state *st, uint64_t g)
 
 /* Inflate grain g (GTE gte) into out (grain_bytes).  Security §4 items 27,
  * 33 and 34. */
-static int
-so_read_grain (struct vd_extent *e, struct so_window *w,
-               struct libdeflate_decompressor *dec, uint64_t g,
-               uint32_t gte, uint8_t *out)
+int
+vd__so_read_grain (struct vd_extent *e, struct so_window *w,
+                   struct libdeflate_decompressor *dec, uint64_t g,
+                   uint32_t gte, uint8_t *out)
 {
   struct stream_state *st = e->state;
   uint64_t moff = (uint64_t) gte * VD_SECTOR, lba, valid;
@@ -646,36 +576,36 @@ so_read_grain (struct vd_extent *e, struct so_window *w,
   int r;
 
   if (gte == 1 && !(st->h.flags & SO_FLAG_ZEROED))
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu has table entry 1 but "
-                     "the zeroed-grain flag is not set", st->path,
-                     (unsigned long long) g);
+    return vd__corrupt (st->path, "grain %llu has table entry 1 but "
+                        "the zeroed-grain flag is not set",
+                        (unsigned long long) g);
   if (gte < st->h.overhead)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu points at sector %u, "
-                     "inside the metadata (overHead %llu)", st->path,
-                     (unsigned long long) g, gte,
-                     (unsigned long long) st->h.overhead);
+    return vd__corrupt (st->path, "grain %llu points at sector %u, "
+                        "inside the metadata (overHead %llu)",
+                        (unsigned long long) g, gte,
+                        (unsigned long long) st->h.overhead);
   if (moff + 12 > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain %llu points at sector %u, "
-                     "past the end of the file", st->path,
-                     (unsigned long long) g, gte);
+    return vd__corrupt (st->path, "grain %llu points at sector %u, "
+                        "past the end of the file",
+                        (unsigned long long) g, gte);
   r = so_window_get (st, e->io, w, moff, 12, &p);
   if (r < 0)
     return r;
   lba = vd__le64 (p);
   size = vd__le32 (p + 8);
   if (lba != g * st->h.grain)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u has LBA "
-                     "%llu, expected %llu", st->path, gte,
-                     (unsigned long long) lba,
-                     (unsigned long long) (g * st->h.grain));
+    return vd__corrupt (st->path, "grain marker at sector %u has LBA "
+                        "%llu, expected %llu", gte,
+                        (unsigned long long) lba,
+                        (unsigned long long) (g * st->h.grain));
   if (size == 0 || size > st->max_csize)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u has "
-                     "size %u (max %llu)", st->path, gte, size,
-                     (unsigned long long) st->max_csize);
+    return vd__corrupt (st->path, "grain marker at sector %u has "
+                        "size %u (max %llu)", gte, size,
+                        (unsigned long long) st->max_csize);
   if (moff + 12 + size > st->file_size)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain marker at sector %u: %u "
-                     "compressed bytes run past the end of the file",
-                     st->path, gte, size);
+    return vd__corrupt (st->path, "grain marker at sector %u: %u "
+                        "compressed bytes run past the end of the file", gte,
+                        size);
   r = so_window_get (st, e->io, w, moff, 12 + (size_t) size, &p);
   if (r < 0)
     return r;
@@ -690,17 +620,17 @@ so_read_grain (struct vd_extent *e, struct so_window *w,
     res = libdeflate_deflate_decompress_ex (dec, p, size, out,
                                             st->grain_bytes, &in_used, &got);
   if (res == LIBDEFLATE_INSUFFICIENT_SPACE)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u inflates to "
-                     "more than one grain (%u bytes)", st->path, gte,
-                     st->grain_bytes);
+    return vd__corrupt (st->path, "grain at sector %u inflates to "
+                        "more than one grain (%u bytes)", gte,
+                        st->grain_bytes);
   if (res != LIBDEFLATE_SUCCESS)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u: bad "
-                     "compressed data", st->path, gte);
+    return vd__corrupt (st->path, "grain at sector %u: bad "
+                        "compressed data", gte);
   valid = so_valid_bytes (st, g);
   if (got < valid)
-    return vd_error (VD_ECORRUPT, 0, "%s: grain at sector %u inflates to "
-                     "%zu bytes, expected %llu", st->path, gte, got,
-                     (unsigned long long) valid);
+    return vd__corrupt (st->path, "grain at sector %u inflates to "
+                        "%zu bytes, expected %llu", gte, got,
+                        (unsigned long long) valid);
   if (got < st->grain_bytes)    /* final partial grain: tail is zeros */
     memset (out + got, 0, st->grain_bytes - got);
   return 0;
@@ -765,7 +695,7 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
         memset (dst, 0, n);
       else if (in == 0 && n == gb)
         {
-          r = so_read_grain (e, &w, dec, g, gte, dst);
+          r = vd__so_read_grain (e, &w, dec, g, gte, dst);
           if (r < 0)
             goto out;
         }
@@ -787,7 +717,7 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
           pthread_mutex_unlock (&st->mu);
           if (!hit)
             {
-              r = so_read_grain (e, &w, dec, g, gte, tmp);
+              r = vd__so_read_grain (e, &w, dec, g, gte, tmp);
               if (r < 0)
                 goto out;
               memcpy (dst, tmp + in, n);
@@ -810,195 +740,6 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
  out:
   free (tmp);
   free (w.buf);
-  libdeflate_free_decompressor (dec);
-  return r;
-}
-
-/* ---- check ------------------------------------------------------------- */
-
-struct so_ref {
-  uint32_t sector;
-  uint64_t grain;
-};
-
-static int
-so_ref_cmp (const void *a, const void *b)
-{
-  const struct so_ref *x = a, *y = b;
-  return x->sector < y->sector ? -1 : x->sector > y->sector;
-}
-
-static int
-stream_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
-{
-  (void) fix;   /* no fix mode (can_fix 0) */
-  struct stream_state *st = e->state;
-  struct so_ref *refs = NULL;
-  size_t n_refs = 0, cap_refs = 0, k;
-  struct so_window w = { 0 };
-  struct libdeflate_decompressor *dec = NULL;
-  uint8_t *gbuf = NULL, raw[SO_GT_BYTES];
-  uint64_t gi, pos, leaks = 0;
-  int r = 0;
-
-  if (st->h.unclean)
-    vd__check_report (ctx, VD_CHECK_SEVERITY_INFO, "%s: uncleanShutdown is "
-                      "set", st->path);
-  w.cap = (size_t) st->max_csize + 12;
-  w.buf = malloc (w.cap);
-  gbuf = malloc (st->grain_bytes);
-  dec = libdeflate_alloc_decompressor ();
-  if (!w.buf || !gbuf || !dec)
-    {
-      r = vd_error (VD_ENOMEM, errno, "%s: check buffers", st->path);
-      goto out;
-    }
-
-  /* 1. Every table entry: marker and data must be sound. */
-  for (gi = 0; gi < st->n_gdes; gi++)
-    {
-      uint32_t gde = st->gd[gi];
-      unsigned j;
-
-      if (gde == 0)
-        continue;
-      if (st->footer)
-        {
-          r = so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                     SO_GT_SECTORS);
-          if (r < 0)
-            {
-              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s",
-                                vd_last_error ()->message);
-              r = 0;
-            }
-        }
-      r = vd__io_pread (e->io, raw, sizeof raw, (uint64_t) gde * VD_SECTOR);
-      if (r < 0)
-        goto out;
-      for (j = 0; j < SO_GTES; j++)
-        {
-          uint64_t g = gi * SO_GTES + j;
-          uint32_t gte = vd__le32 (raw + 4 * j);
-
-          if (gte == 0 || g >= st->n_grains)
-            continue;
-          if (gte == 1 && (st->h.flags & SO_FLAG_ZEROED))
-            continue;
-          /* More grains than the file has sectors means tables share
-           * grains or tables (hostile): stop before that costs memory. */
-          if (n_refs >= st->file_size / VD_SECTOR)
-            {
-              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s: grain "
-                                "tables name more grains than the file can "
-                                "hold; check stopped", st->path);
-              goto out;
-            }
-          if (n_refs == cap_refs)
-            {
-              size_t nc = cap_refs ? 2 * cap_refs : 1024;
-              struct so_ref *nr = realloc (refs, nc * sizeof *nr);
-              if (!nr)
-                {
-                  r = vd_error (VD_ENOMEM, errno, "%s: check", st->path);
-                  goto out;
-                }
-              refs = nr;
-              cap_refs = nc;
-            }
-          refs[n_refs].sector = gte;
-          refs[n_refs].grain = g;
-          n_refs++;
-          if (ctx->res)
-            ctx->res->allocated++;
-          r = so_read_grain (e, &w, dec, g, gte, gbuf);
-          if (r < 0)
-            {
-              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s",
-                                vd_last_error ()->message);
-              r = 0;
-            }
-        }
-    }
-
-  /* 2. Two entries naming one grain (checklist item 28). */
-  if (n_refs > 1)
-    qsort (refs, n_refs, sizeof *refs, so_ref_cmp);
-  for (k = 1; k < n_refs; k++)
-    if (refs[k].sector == refs[k - 1].sector)
-      vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s: grains %llu "
-                        "and %llu both point at sector %u", st->path,
-                        (unsigned long long) refs[k - 1].grain,
-                        (unsigned long long) refs[k].grain,
-                        refs[k].sector);
-
-  /* 3. Walk the markers from overHead (checklist item 35: advance at least
-   * one sector per step, stop at EOS or EOF): grains nobody points at are
-   * leaks. */
-  pos = st->h.overhead;
-  k = 0;
-  while (pos < st->file_size / VD_SECTOR)
-    {
-      uint64_t num;
-      uint32_t size, type;
-
-      if (pos + 1 > st->file_size / VD_SECTOR)
-        break;
-      r = so_read_marker (st, e->io, pos, &num, &size, &type);
-      if (r < 0)
-        goto out;
-      if (size != 0)
-        {
-          uint64_t adv = VD_DIV_ROUND_UP (12 + (uint64_t) size, VD_SECTOR);
-          if (size > st->max_csize)
-            {
-              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s: "
-                                "stream walk: grain marker at sector %llu "
-                                "has size %u (max %llu); walk stopped",
-                                st->path, (unsigned long long) pos, size,
-                                (unsigned long long) st->max_csize);
-              break;
-            }
-          while (k < n_refs && refs[k].sector < pos)
-            k++;
-          if (!(k < n_refs && refs[k].sector == pos))
-            {
-              /* The driver counts leaks; a few messages, then a total. */
-              if (ctx->res)
-                ctx->res->leaks++;
-              if (++leaks <= 8)
-                vd__check_report (ctx, VD_CHECK_SEVERITY_LEAK, "%s: grain "
-                                  "at sector %llu (LBA %llu) is not "
-                                  "referenced by any grain table",
-                                  st->path, (unsigned long long) pos,
-                                  (unsigned long long) num);
-            }
-          pos += adv;
-          continue;
-        }
-      if (type == SO_MARKER_EOS)
-        break;
-      if (num > st->file_size / VD_SECTOR)
-        {
-          vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s: marker "
-                            "at sector %llu covers %llu sectors, past the "
-                            "end of the file", st->path,
-                            (unsigned long long) pos,
-                            (unsigned long long) num);
-          break;
-        }
-      /* GT, GD, FOOTER, PROGRESS or unknown: skip its payload. */
-      pos += 1 + num;
-    }
-  if (leaks > 8)
-    vd__check_report (ctx, VD_CHECK_SEVERITY_LEAK, "%s: %llu grains in all "
-                      "are not referenced by any grain table", st->path,
-                      (unsigned long long) leaks);
-
- out:
-  free (refs);
-  free (w.buf);
-  free (gbuf);
   libdeflate_free_decompressor (dec);
   return r;
 }
@@ -1062,6 +803,6 @@ const struct vd_format_driver vd__stream_driver = {
   .pwrite = stream_pwrite,
   .flush = stream_flush,
   .close_clean = stream_close_clean,
-  .check = stream_check,
+  .check = vd__stream_check,
   .reports_type = VD_EXTENT_STREAM,
 };

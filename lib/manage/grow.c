@@ -21,6 +21,121 @@
 _Static_assert ((VD_GROW_UPDATE_GEOMETRY & 0xffffu) == 0,
                 "VD_GROW_* must stay out of the VD_OPEN_* bits");
 
+/* A grow of a flat or split disk under way: what it made, to undo. */
+struct grow {
+  struct vd_link *l;
+  struct vd_descriptor *nd;   /* the new descriptor */
+  char **made;                /* new extent files */
+  size_t n_made;
+  char *stem;
+  uint64_t add;               /* sectors still to add */
+  struct vd_io *ext_io;       /* the last flat extent, grown */
+  uint64_t old_fsize, new_fsize;
+  int sparse, split, thick;
+};
+
+/* The last flat extent grows: all of it for monolithic layouts, up to
+ * 2047 MiB for split ones. */
+static int
+grow_last_flat (struct grow *g)
+{
+  struct vd_link *l = g->l;
+  struct vd_extent *last = &l->extents[l->n_extents - 1];
+  uint64_t cur = last->size / VD_SECTOR, alloc;
+  uint64_t grow = g->split ? (cur < SPLIT_SECTORS
+                              ? VD_MIN (g->add, SPLIT_SECTORS - cur) : 0)
+                           : g->add;
+  int r;
+
+  if (!grow)
+    return 0;
+  r = last->io->ops->size (last->io, &g->old_fsize);
+  if (r < 0)
+    return r;
+  if (g->old_fsize != last->file_offset + last->size)
+    return vd_error (VD_ENOTSUP, 0, "%s: file is %llu bytes, not the %llu "
+                     "its extent ends at; refusing to grow it", last->path,
+                     (unsigned long long) g->old_fsize,
+                     (unsigned long long) (last->file_offset + last->size));
+  if (vd__io_allocated_bytes (last->io, &alloc) == 0
+      && alloc >= g->old_fsize && g->old_fsize > 0)
+    g->thick = 1;      /* preallocated: keep it so */
+  if (l->type == VD_TYPE_VMFS)
+    g->thick = 1;
+  r = vd__io_posix_open (&g->ext_io, AT_FDCWD, last->path, last->path,
+                         VD_IO_RDWR);
+  g->new_fsize = g->old_fsize + grow * VD_SECTOR;
+  if (r == 0)
+    r = g->ext_io->ops->truncate (g->ext_io, g->new_fsize);
+  if (r == 0 && g->thick
+      && vd__io_allocate (g->ext_io, g->old_fsize,
+                          g->new_fsize - g->old_fsize) != 0)
+    r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate %llu more bytes",
+                  last->path,
+                  (unsigned long long) (g->new_fsize - g->old_fsize));
+  if (r == 0)
+    r = vd__io_flush (g->ext_io);
+  if (r < 0)
+    return r;
+  struct vd_desc_line *ln = vd__desc_extent_line (g->nd, l->n_extents - 1);
+  ln->ext.sectors += grow;
+  ln->modified = 1;
+  g->add -= grow;
+  return 0;
+}
+
+/* New extents of at most 2047 MiB for what is still to add. */
+static int
+add_extents (struct grow *g)
+{
+  struct vd_link *l = g->l;
+  int r = 0;
+
+  for (unsigned idx = (unsigned) l->n_extents + 1; g->add > 0 && r == 0;
+       idx++) {
+    uint64_t s = VD_MIN (g->add, SPLIT_SECTORS);
+    struct vd_desc_extent de;
+    struct vd_io *io = NULL;
+    char *name;
+    if (l->n_extents + g->n_made >= VD_MAX_EXTENTS || idx > 9999)
+      return vd_error (VD_EINVAL, 0, "%s: too many extents", l->path);
+    name = vd__asprintf ("%s-%c%03u.vmdk", g->stem, g->sparse ? 's' : 'f',
+                         idx);
+    if (!name)
+      return VD_ENOMEM;
+    r = vd__io_posix_open (&io, l->dirfd, name, name,
+                           VD_IO_RDWR | VD_IO_CREATE);
+    if (r == VD_EEXIST || (r < 0 && vd_last_error ()->errnum == EEXIST))
+      r = vd_error (VD_EEXIST, EEXIST, "%s/%s: file exists (a new extent "
+                    "would replace it)", l->dir, name);
+    if (r < 0) {
+      free (name);
+      return r;
+    }
+    g->made[g->n_made++] = name;
+    if (g->sparse)
+      r = vd__sparse_create (io, s, NULL, 0, GRAIN_SECTORS);
+    else {
+      r = io->ops->truncate (io, s * VD_SECTOR);
+      if (r == 0 && g->thick && vd__io_allocate (io, 0, s * VD_SECTOR) != 0)
+        r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate", name);
+    }
+    if (r == 0)
+      r = vd__io_flush (io);
+    vd__io_close (io);
+    memset (&de, 0, sizeof de);
+    de.access = VD_ACCESS_RW;
+    de.sectors = s;
+    snprintf (de.type, sizeof de.type, "%s", g->sparse ? "SPARSE" : "FLAT");
+    de.file = name;
+    de.has_offset = !g->sparse;
+    if (r == 0)
+      r = vd__desc_add_extent (g->nd, &de);
+    g->add -= s;
+  }
+  return r;
+}
+
 /* Grow a flat or split disk: longer last flat extent, new extent files,
  * then the descriptor replaced atomically. */
 static int
@@ -29,16 +144,12 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
 {
   struct vd_link *l = src->top;
   struct vd_extent *last = &l->extents[l->n_extents - 1];
-  struct vd_descriptor *nd = NULL;
-  char **made = NULL;
-  size_t n_made = 0;
-  char *stem = NULL, *base = NULL, *text = NULL;
-  uint64_t add = (new_cap - l->size) / VD_SECTOR;
-  uint64_t old_fsize = 0, new_fsize = 0;
-  struct vd_io *ext_io = NULL;
-  int sparse = last->drv == &vd__sparse_driver;
-  int split = l->type == VD_TYPE_SPLIT_SPARSE || l->type == VD_TYPE_SPLIT_FLAT;
-  int thick = 0;
+  struct grow g = {
+    .l = l, .add = (new_cap - l->size) / VD_SECTOR,
+    .sparse = last->drv == &vd__sparse_driver,
+    .split = l->type == VD_TYPE_SPLIT_SPARSE || l->type == VD_TYPE_SPLIT_FLAT,
+  };
+  char *base = NULL, *text = NULL;
   size_t len;
   int r;
 
@@ -52,115 +163,29 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
                        "extents or extent files outside the folder)",
                        l->path);
   }
-  if (sparse && !split)
+  if (g.sparse && !g.split)
     return vd_error (VD_ENOTSUP, 0, "%s: cannot grow a custom sparse "
                      "layout", l->path);
   base = vd__basename (l->path);
-  stem = base ? vd__stem_of (base) : NULL;
-  made = calloc (VD_MAX_EXTENTS, sizeof *made);
-  if (!stem || !made) {
+  g.stem = base ? vd__stem_of (base) : NULL;
+  g.made = calloc (VD_MAX_EXTENTS, sizeof *g.made);
+  if (!g.stem || !g.made) {
     r = vd_error (VD_ENOMEM, errno, "grow");
     goto out;
   }
-  r = vd__desc_copy (&nd, l->desc, l->path);
+  r = vd__desc_copy (&g.nd, l->desc, l->path);
+  if (r == 0 && !g.sparse)
+    r = grow_last_flat (&g);
   if (r < 0)
     goto out;
-  if (!sparse) {
-    /* the last flat extent grows: all of it for monolithic layouts, up to
-     * 2047 MiB for split ones */
-    uint64_t cur = last->size / VD_SECTOR;
-    uint64_t grow = split ? (cur < SPLIT_SECTORS
-                             ? VD_MIN (add, SPLIT_SECTORS - cur) : 0)
-                          : add;
-    if (grow) {
-      r = last->io->ops->size (last->io, &old_fsize);
-      if (r < 0)
-        goto out;
-      if (old_fsize != last->file_offset + last->size) {
-        r = vd_error (VD_ENOTSUP, 0, "%s: file is %llu bytes, not the %llu "
-                      "its extent ends at; refusing to grow it", last->path,
-                      (unsigned long long) old_fsize,
-                      (unsigned long long) (last->file_offset + last->size));
-        goto out;
-      }
-      uint64_t alloc;
-      if (vd__io_allocated_bytes (last->io, &alloc) == 0
-          && alloc >= old_fsize && old_fsize > 0)
-        thick = 1;      /* preallocated: keep it so */
-      if (l->type == VD_TYPE_VMFS)
-        thick = 1;
-      r = vd__io_posix_open (&ext_io, AT_FDCWD, last->path, last->path,
-                             VD_IO_RDWR);
-      new_fsize = old_fsize + grow * VD_SECTOR;
-      if (r == 0)
-        r = ext_io->ops->truncate (ext_io, new_fsize);
-      if (r == 0 && thick
-          && vd__io_allocate (ext_io, old_fsize, new_fsize - old_fsize) != 0)
-        r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate %llu more bytes",
-                      last->path,
-                      (unsigned long long) (new_fsize - old_fsize));
-      if (r == 0)
-        r = vd__io_flush (ext_io);
-      if (r < 0)
-        goto out;
-      struct vd_desc_line *ln = vd__desc_extent_line (nd, l->n_extents - 1);
-      ln->ext.sectors += grow;
-      ln->modified = 1;
-      add -= grow;
-    }
-  }
-  if (add && !split) {
+  if (g.add && !g.split) {
     r = vd_error (VD_ENOTSUP, 0, "%s: internal: nothing to grow", l->path);
     goto out;
   }
-  /* new extents of at most 2047 MiB */
-  for (unsigned idx = (unsigned) l->n_extents + 1; add > 0 && r == 0; idx++) {
-    uint64_t s = VD_MIN (add, SPLIT_SECTORS);
-    struct vd_desc_extent de;
-    struct vd_io *io = NULL;
-    char *name;
-    if (l->n_extents + n_made >= VD_MAX_EXTENTS || idx > 9999) {
-      r = vd_error (VD_EINVAL, 0, "%s: too many extents", l->path);
-      break;
-    }
-    name = vd__asprintf ("%s-%c%03u.vmdk", stem, sparse ? 's' : 'f', idx);
-    if (!name) {
-      r = VD_ENOMEM;
-      break;
-    }
-    r = vd__io_posix_open (&io, l->dirfd, name, name,
-                           VD_IO_RDWR | VD_IO_CREATE);
-    if (r == VD_EEXIST || (r < 0 && vd_last_error ()->errnum == EEXIST))
-      r = vd_error (VD_EEXIST, EEXIST, "%s/%s: file exists (a new extent "
-                    "would replace it)", l->dir, name);
-    if (r < 0) {
-      free (name);
-      break;
-    }
-    made[n_made++] = name;
-    if (sparse)
-      r = vd__sparse_create (io, s, NULL, 0, GRAIN_SECTORS);
-    else {
-      r = io->ops->truncate (io, s * VD_SECTOR);
-      if (r == 0 && thick && vd__io_allocate (io, 0, s * VD_SECTOR) != 0)
-        r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate", name);
-    }
-    if (r == 0)
-      r = vd__io_flush (io);
-    vd__io_close (io);
-    memset (&de, 0, sizeof de);
-    de.access = VD_ACCESS_RW;
-    de.sectors = s;
-    snprintf (de.type, sizeof de.type, "%s", sparse ? "SPARSE" : "FLAT");
-    de.file = name;
-    de.has_offset = !sparse;
-    if (r == 0)
-      r = vd__desc_add_extent (nd, &de);
-    add -= s;
-  }
+  r = add_extents (&g);
   if (r == 0 && (flags & VD_GROW_UPDATE_GEOMETRY))
-    r = vd__set_geometry (nd, new_cap, vd_disk_get_adapter (src));
-  if (r == 0 && !(text = vd__desc_emit (nd, &len)))
+    r = vd__set_geometry (g.nd, new_cap, vd_disk_get_adapter (src));
+  if (r == 0 && !(text = vd__desc_emit (g.nd, &len)))
     r = VD_ENOMEM;
   if (r == 0 && progress && progress (1, 1, payload))
     r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
@@ -176,20 +201,20 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
 out:
   if (r < 0) {
     /* put the disk back as it was */
-    for (size_t i = 0; i < n_made; i++)
-      unlinkat (l->dirfd, made[i], 0);
-    if (ext_io && new_fsize)
-      if (ext_io->ops->truncate (ext_io, old_fsize) < 0)
+    for (size_t i = 0; i < g.n_made; i++)
+      unlinkat (l->dirfd, g.made[i], 0);
+    if (g.ext_io && g.new_fsize)
+      if (g.ext_io->ops->truncate (g.ext_io, g.old_fsize) < 0)
         vd__error_clear ();
   }
-  vd__io_close (ext_io);
-  if (made)
-    for (size_t i = 0; i < n_made; i++)
-      free (made[i]);
-  free (made);
-  vd__desc_free (nd);
+  vd__io_close (g.ext_io);
+  if (g.made)
+    for (size_t i = 0; i < g.n_made; i++)
+      free (g.made[i]);
+  free (g.made);
+  vd__desc_free (g.nd);
   free (text);
-  free (stem);
+  free (g.stem);
   free (base);
   return r;
 }

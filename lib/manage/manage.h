@@ -31,7 +31,6 @@
 #define SPLIT_SECTORS UINT64_C (4192256)   /* VMware's 2047 MiB extents */
 #define GRAIN_SECTORS 128u                 /* as create.c */
 #define GRAIN_BYTES (GRAIN_SECTORS * VD_SECTOR)
-#define GT_ENTRIES 512u
 #define CHUNK (1u << 20)
 #define WINDOW (UINT64_C (1) << 30)
 

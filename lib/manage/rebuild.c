@@ -20,37 +20,6 @@
 
 /* ---- rebuilding sparse extents in a work folder --------------------------- */
 
-struct run {
-  uint64_t off, len;
-  uint32_t st;
-};
-
-struct runs {
-  struct run *v;
-  size_t n, cap;
-  int err;
-};
-
-static int
-collect (uint64_t off, uint64_t len, uint32_t st, void *payload)
-{
-  struct runs *rs = payload;
-  if (st == VD_STATUS_HOLE)
-    return 0;
-  if (rs->n == rs->cap) {
-    size_t cap = rs->cap ? rs->cap * 2 : 256;
-    struct run *p = realloc (rs->v, cap * sizeof *p);
-    if (!p) {
-      rs->err = 1;
-      return 1;
-    }
-    rs->v = p;
-    rs->cap = cap;
-  }
-  rs->v[rs->n++] = (struct run) { off, len, st };
-  return 0;
-}
-
 /* Copy what the top link of src holds into dst (a disk with the same
  * parent, or none), grain by grain in virtual order.  Blocks of zeros are
  * left out unless, in a child, they hide data of the parent. */
@@ -61,66 +30,69 @@ copy_link (vd_disk *src, vd_disk *dst, vd_progress_cb progress,
   struct vd_link *l = src->top;
   int has_parent = l->parent != NULL;
   uint64_t size = l->size;
-  struct runs rs = { 0 };
+  struct vd_run_iter it;
+  struct vd_run run;
   uint8_t *buf = NULL, *below = NULL;
-  int r = 0;
+  int r = 0, k;
 
   if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0
       || !(below = malloc (GRAIN_BYTES))) {
     free (buf);
     return vd_error (VD_ENOMEM, errno, "%s: copy buffer", l->path);
   }
-  for (uint64_t w = 0; w < size && r == 0; w += WINDOW) {
-    uint64_t wl = VD_MIN (WINDOW, size - w);
-    rs.n = 0;
-    r = vd__link_block_status (l, w, wl, collect, &rs);
-    if (r == 0 && rs.err)
-      r = vd_error (VD_ENOMEM, 0, "%s: allocation map", l->path);
-    for (size_t i = 0; i < rs.n && r == 0; i++) {
-      uint64_t end = rs.v[i].off + rs.v[i].len;
-      if (rs.v[i].st == VD_STATUS_ZERO && !has_parent)
-        continue;
-      for (uint64_t off = rs.v[i].off; off < end && r == 0;) {
-        /* chunks on CHUNK boundaries, so blocks are on grain boundaries */
-        uint64_t n = VD_MIN (end, (off / CHUNK + 1) * CHUNK) - off;
-        if (rs.v[i].st == VD_STATUS_DATA)
-          r = vd_disk_read (src, buf, (size_t) n, off);
-        else
-          memset (buf, 0, (size_t) n);
-        uint64_t ks = 0, ke = 0;     /* pending run of kept bytes */
-        for (uint64_t b = 0; b < n && r == 0;) {
-          uint64_t bo = off + b;
-          uint64_t bl = VD_MIN ((bo / GRAIN_BYTES + 1) * GRAIN_BYTES, off + n)
-                        - bo;
-          int keep = !vd__is_zero (buf + b, (size_t) bl);
-          if (!keep && has_parent) {
-            r = vd__link_read_below (l, below, (size_t) bl, bo);
-            keep = r == 0 && !vd__is_zero (below, (size_t) bl);
-          }
-          if (keep) {
-            if (ke != b) {
-              if (ke > ks)
-                r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks),
-                                   off + ks);
-              ks = b;
-            }
-            ke = b + bl;
-          }
-          b += bl;
-        }
-        if (r == 0 && ke > ks)
-          r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks), off + ks);
-        off += n;
-        if (r == 0 && progress && progress (off, size, payload))
-          r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
-                        "unchanged", l->path);
-      }
+  vd__run_iter_init (&it, NULL, l, 0, size, WINDOW,
+                     VD_RUNS_DATA | VD_RUNS_ZERO);
+  while (r == 0 && (k = vd__run_iter_next (&it, &run)) != 0) {
+    if (k < 0) {
+      r = k;
+      break;
     }
-    if (r == 0 && progress && progress (w + wl, size, payload))
-      r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
-                    l->path);
+    if (k == VD_RUN_WINDOW) {
+      if (progress && progress (it.window_end, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+                      "unchanged", l->path);
+      continue;
+    }
+    uint64_t end = run.off + run.len;
+    if (run.status == VD_STATUS_ZERO && !has_parent)
+      continue;
+    for (uint64_t off = run.off; off < end && r == 0;) {
+      /* chunks on CHUNK boundaries, so blocks are on grain boundaries */
+      uint64_t n = VD_MIN (end, (off / CHUNK + 1) * CHUNK) - off;
+      if (run.status == VD_STATUS_DATA)
+        r = vd_disk_read (src, buf, (size_t) n, off);
+      else
+        memset (buf, 0, (size_t) n);
+      uint64_t ks = 0, ke = 0;     /* pending run of kept bytes */
+      for (uint64_t b = 0; b < n && r == 0;) {
+        uint64_t bo = off + b;
+        uint64_t bl = VD_MIN ((bo / GRAIN_BYTES + 1) * GRAIN_BYTES, off + n)
+                      - bo;
+        int keep = !vd__is_zero (buf + b, (size_t) bl);
+        if (!keep && has_parent) {
+          r = vd__link_read_below (l, below, (size_t) bl, bo);
+          keep = r == 0 && !vd__is_zero (below, (size_t) bl);
+        }
+        if (keep) {
+          if (ke != b) {
+            if (ke > ks)
+              r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks),
+                                 off + ks);
+            ks = b;
+          }
+          ke = b + bl;
+        }
+        b += bl;
+      }
+      if (r == 0 && ke > ks)
+        r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks), off + ks);
+      off += n;
+      if (r == 0 && progress && progress (off, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+                      "unchanged", l->path);
+    }
   }
-  free (rs.v);
+  vd__run_iter_free (&it);
   free (buf);
   free (below);
   return r;
@@ -139,22 +111,10 @@ fsync_at (int dirfd, const char *name)
 }
 
 
-/* Shrink, defragment, or grow a monolithicSparse disk: every sparse
- * extent of the top link is written anew, compact and in virtual order,
- * in a work folder, then renamed over the old one. */
-int
-vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
-                 uint32_t flags, vd_progress_cb progress, void *payload)
+/* Only hosted sparse extents with plain names are rebuilt. */
+static int
+rebuildable (const struct vd_link *l)
 {
-  struct vd_link *l = src->top;
-  int trusted = (flags & VD_OPEN_TRUSTED) != 0;
-  struct vd_descriptor *fin = NULL, *tmpd = NULL, *old_desc = NULL;
-  char *fin_text = NULL, *tmp_text = NULL, *tmpdir = NULL, *base = NULL;
-  char *tmp_desc = NULL;
-  size_t fin_len = 0, tmp_len = 0;
-  vd_disk *dst = NULL;
-  int tfd = -1, r;
-
   for (size_t i = 0; i < l->n_extents; i++) {
     struct vd_extent *e = &l->extents[i];
     if (e->drv != &vd__sparse_driver)
@@ -169,41 +129,58 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
   if (l->embedded && l->n_extents != 1)
     return vd_error (VD_ENOTSUP, 0, "%s: an embedded descriptor with %zu "
                      "extents", l->path, l->n_extents);
-  base = vd__basename (l->path);
-  if (!base)
-    return VD_ENOMEM;
+  return 0;
+}
 
-  /* the final descriptor (the old one, the new size for grow) and the
-   * one the work copy opens with (parent named by absolute path) */
-  r = vd__desc_copy (&fin, l->desc, l->path);
+/* The descriptor the rebuilt disk ends with (*fin and its text: the old
+ * one, with the new size for grow) and the one the work copy opens with
+ * (*tmp_text: the parent named by absolute path). */
+static int
+rebuild_texts (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
+               uint32_t flags, struct vd_descriptor **fin, char **fin_text,
+               size_t *fin_len, char **tmp_text, size_t *tmp_len)
+{
+  struct vd_link *l = src->top;
+  struct vd_descriptor *tmpd = NULL;
+  int r;
+
+  r = vd__desc_copy (fin, l->desc, l->path);
   if (r == 0 && mode == REBUILD_GROW) {
-    struct vd_desc_line *ln = vd__desc_extent_line (fin, 0);
+    struct vd_desc_line *ln = vd__desc_extent_line (*fin, 0);
     ln->ext.sectors = new_cap / VD_SECTOR;
     ln->modified = 1;
     if (flags & VD_GROW_UPDATE_GEOMETRY)
-      r = vd__set_geometry (fin, new_cap, vd_disk_get_adapter (src));
+      r = vd__set_geometry (*fin, new_cap, vd_disk_get_adapter (src));
   }
-  if (r == 0 && !(fin_text = vd__desc_emit (fin, &fin_len)))
+  if (r == 0 && !(*fin_text = vd__desc_emit (*fin, fin_len)))
     r = VD_ENOMEM;
   if (r == 0)
-    r = vd__desc_copy (&tmpd, fin, l->path);
+    r = vd__desc_copy (&tmpd, *fin, l->path);
   if (r == 0 && l->parent) {
     char pp[PATH_MAX];
     if (!realpath (l->parent->path, pp))
-      r = vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
-                    l->path, l->parent->path));
+      r = vd__error_why (VD_REASON_PARENT_MISSING,
+                         vd_error (VD_EPARENT, errno, "%s: cannot resolve "
+                                   "its parent %s", l->path,
+                                   l->parent->path));
     else
       r = vd__desc_set (tmpd, "parentFileNameHint", pp, 1);
   }
-  if (r == 0 && !(tmp_text = vd__desc_emit (tmpd, &tmp_len)))
+  if (r == 0 && !(*tmp_text = vd__desc_emit (tmpd, tmp_len)))
     r = VD_ENOMEM;
-  if (r < 0)
-    goto out;
+  vd__desc_free (tmpd);
+  return r;
+}
 
-  r = vd__workdir_make (l->dir, "work", base, &tmpdir, &tfd);
-  if (r < 0)
-    goto out;
-  /* empty extents of the same sizes (the new size for grow) */
+/* In tmpdir: empty sparse extents of the same sizes (the new size for
+ * grow) and the descriptor tmp_text (embedded, or its own file base). */
+static int
+empty_copy (struct vd_link *l, enum rebuild_mode mode, uint64_t new_cap,
+            const char *tmpdir, const char *base, const char *tmp_text,
+            size_t tmp_len)
+{
+  int r = 0;
+
   for (size_t i = 0; i < l->n_extents && r == 0; i++) {
     struct vd_extent *e = &l->extents[i];
     int emb = e->io == l->desc_io;
@@ -212,10 +189,8 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
                                             : e->size / VD_SECTOR;
     struct vd_io *io = NULL;
     char *p = vd__path_join (tmpdir, name);
-    if (!p) {
-      r = VD_ENOMEM;
-      break;
-    }
+    if (!p)
+      return VD_ENOMEM;
     r = vd__io_posix_open (&io, AT_FDCWD, p, p, VD_IO_RDWR | VD_IO_CREATE);
     free (p);
     if (r == 0)
@@ -233,6 +208,41 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
     vd__io_close (io);
     free (p);
   }
+  return r;
+}
+
+/* Shrink, defragment, or grow a monolithicSparse disk: every sparse
+ * extent of the top link is written anew, compact and in virtual order,
+ * in a work folder, then renamed over the old one. */
+int
+vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
+                 uint32_t flags, vd_progress_cb progress, void *payload)
+{
+  struct vd_link *l = src->top;
+  int trusted = (flags & VD_OPEN_TRUSTED) != 0;
+  struct vd_descriptor *fin = NULL, *old_desc = NULL;
+  char *fin_text = NULL, *tmp_text = NULL, *tmpdir = NULL, *base = NULL;
+  char *tmp_desc = NULL;
+  size_t fin_len = 0, tmp_len = 0;
+  vd_disk *dst = NULL;
+  int tfd = -1, r;
+
+  r = rebuildable (l);
+  if (r < 0)
+    return r;
+  base = vd__basename (l->path);
+  if (!base)
+    return VD_ENOMEM;
+
+  r = rebuild_texts (src, mode, new_cap, flags, &fin, &fin_text, &fin_len,
+                     &tmp_text, &tmp_len);
+  if (r < 0)
+    goto out;
+
+  r = vd__workdir_make (l->dir, "work", base, &tmpdir, &tfd);
+  if (r < 0)
+    goto out;
+  r = empty_copy (l, mode, new_cap, tmpdir, base, tmp_text, tmp_len);
   tmp_desc = vd__path_join (tmpdir, base);
   if (r == 0 && !tmp_desc)
     r = VD_ENOMEM;
@@ -290,7 +300,6 @@ out:
     vd__workdir_remove (tmpdir, tfd);
   vd__desc_free (old_desc);
   vd__desc_free (fin);
-  vd__desc_free (tmpd);
   free (fin_text);
   free (tmp_text);
   free (tmpdir);

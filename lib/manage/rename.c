@@ -134,8 +134,8 @@ write_embedded (const char *path, const char *text, size_t len)
     r = vd__descfile_locate (io, &w);
   if (r == 0 && w.kind != VD_DESCFILE_EMBEDDED
       && w.kind != VD_DESCFILE_SPARSE)   /* (no area: ENOSPC below) */
-    r = vd_error (VD_ECORRUPT, 0, "%s: not a hosted sparse extent (bad "
-                  "magic)", path);
+    r = vd__corrupt (path, "not a hosted sparse extent (bad "
+                     "magic)");
   if (r == 0)
     r = vd__descfile_write_embedded (io, w.offset, w.size, text, len, path);
   if (r == 0)
@@ -144,21 +144,171 @@ write_embedded (const char *path, const char *text, size_t len)
   return r;
 }
 
+/* What a rename does: the moves of the files and the new descriptor. */
+struct rename_plan {
+  struct vd_link *l;
+  struct vd_descriptor *nd;   /* the new descriptor */
+  struct move *mv;
+  size_t n_mv;
+  char *old_base, *new_base, *old_stem, *new_stem, *new_dir;
+  int dfd;                    /* new_dir */
+};
+
+/* The moves of the file extents (VMware's names for the new stem), their
+ * lines in the new descriptor, the change-tracking file and a parent
+ * hint that must change with the folder. */
+static int
+plan_moves (struct rename_plan *p)
+{
+  struct vd_link *l = p->l;
+  struct move *mv;
+  unsigned n_files = 0, idx = 0;
+  struct stat st;
+  int r = 0;
+
+  /* one move per file extent, then the change-tracking file */
+  mv = p->mv = calloc (l->n_extents + 2, sizeof *mv);
+  if (!mv)
+    return vd_error (VD_ENOMEM, errno, "rename");
+  for (size_t i = 0; i < l->n_extents; i++)
+    if (l->extents[i].io && l->extents[i].io != l->desc_io)
+      n_files++;
+  for (size_t i = 0; i < l->n_extents && r == 0; i++) {
+    struct vd_extent *e = &l->extents[i];
+    struct vd_desc_line *ln = vd__desc_extent_line (p->nd, i);
+    if (!ln)
+      return vd__corrupt (l->path, "extent lines changed");
+    if (e->type == VD_EXTENT_ZERO)
+      continue;
+    if (e->io == l->desc_io) {
+      /* the embedded descriptor's own extent line names the file */
+      r = vd__set_extent_file (ln, p->new_base);
+      continue;
+    }
+    if (!vd__name_ok (e->name, 0))
+      return vd_error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain "
+                       "name in the disk's folder; rename such disks by "
+                       "hand", l->path, e->name);
+    mv[p->n_mv].from = vd__strdup (e->name);
+    mv[p->n_mv].to = vmware_extent_name (l, e, idx++, n_files, p->old_stem,
+                                         p->new_stem);
+    if (!mv[p->n_mv].from || !mv[p->n_mv].to) {
+      p->n_mv++;
+      return VD_ENOMEM;
+    }
+    r = vd__set_extent_file (ln, mv[p->n_mv].to);
+    p->n_mv++;
+  }
+  if (r < 0)
+    return r;
+
+  const char *ctk = vd__desc_get (l->desc, "changeTrackPath");
+  if (ctk && vd__name_ok (ctk, 0)
+      && fstatat (l->dirfd, ctk, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    struct move *m = &mv[p->n_mv++];
+    m->from = vd__strdup (ctk);
+    m->to = vd__asprintf ("%s-ctk.vmdk", p->new_stem);
+    if (!m->from || !m->to)
+      return VD_ENOMEM;
+    r = vd__desc_set (p->nd, "changeTrackPath", m->to, 1);
+    if (r < 0)
+      return r;
+  }
+
+  const char *hint = vd__desc_get (l->desc, "parentFileNameHint");
+  if (hint && !vd__same_path (l->dir, p->new_dir)) {
+    char *nh = moved_hint (l, hint, p->new_dir);
+    if (!nh)
+      return VD_EPARENT;
+    r = vd__desc_set (p->nd, "parentFileNameHint", nh, 1);
+    free (nh);
+  }
+  return r;
+}
+
+/* Carry the plan out: every file under its new name, the new descriptor
+ * (text), then the old names removed; on a failure before the new
+ * descriptor is complete, everything undone (old_text back in a shared
+ * embedded file). */
+static int
+apply_moves (struct rename_plan *p, const char *text, size_t len,
+             const char *old_text, size_t old_len)
+{
+  struct vd_link *l = p->l;
+  struct move *mv = p->mv;
+  int desc_done = 0, embedded_rewritten = 0, r = 0;
+
+  /* 1. every file under its new name as well */
+  for (size_t i = 0; i < p->n_mv && r == 0; i++)
+    r = move_file (&mv[i], l->dirfd, l->dir, p->dfd, p->new_dir);
+  if (r < 0)
+    goto rollback;
+  /* 2. the new descriptor, last: the new disk exists from here */
+  if (l->embedded) {
+    struct move dm = { p->old_base, p->new_base, 0 };
+    r = move_file (&dm, l->dirfd, l->dir, p->dfd, p->new_dir);
+    if (r < 0)
+      goto rollback;
+    desc_done = dm.how;
+    char *np = vd__path_join (p->new_dir, p->new_base);
+    r = np ? write_embedded (np, text, len) : VD_ENOMEM;
+    free (np);
+    embedded_rewritten = 1;
+    if (r < 0)
+      goto rollback;
+  }
+  else {
+    struct vd_io_stat ist;
+    if (vd__io_stat (l->desc_io, &ist) != 0)
+      ist.mode = 0644;
+    r = vd__write_file_atomic (p->dfd, p->new_dir, p->new_base, text, len,
+                               ist.mode & 07777, 1);
+    if (r < 0)
+      goto rollback;
+    desc_done = 3;
+  }
+  fsync (p->dfd);
+  /* 3. the old names go: descriptor first, so no half disk stays */
+  if (desc_done != 2 && unlinkat (l->dirfd, p->old_base, 0) < 0)
+    r = vd_error (VD_EIO, errno, "%s: renamed, but the old descriptor could "
+                  "not be removed", l->path);
+  for (size_t i = 0; i < p->n_mv; i++)
+    if (mv[i].how == 1 && unlinkat (l->dirfd, mv[i].from, 0) < 0 && r == 0)
+      r = vd_error (VD_EIO, errno, "%s/%s: renamed, but the old name could "
+                    "not be removed", l->dir, mv[i].from);
+  fsync (l->dirfd);
+  return r;
+
+rollback:
+  if (embedded_rewritten) {
+    char *np = vd__path_join (p->new_dir, p->new_base);
+    /* the old text back (old and new names share the file) */
+    if (np)
+      write_embedded (np, old_text, old_len);
+    free (np);
+  }
+  if (desc_done == 1 || desc_done == 3)
+    unlinkat (p->dfd, p->new_base, 0);
+  else if (desc_done == 2)
+    renameat (p->dfd, p->new_base, l->dirfd, p->old_base);
+  for (size_t i = p->n_mv; i-- > 0;)
+    unmove_file (&mv[i], l->dirfd, p->dfd);
+  fsync (p->dfd);
+  return r;
+}
+
 int
 vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
 {
   vd_disk *src = NULL;
   struct vd_guard *g = NULL;
-  struct vd_descriptor *nd = NULL;
-  struct move *mv = NULL;
-  size_t n_mv = 0;
-  char *old_base = NULL, *new_base = NULL, *old_stem = NULL;
-  char *new_stem = NULL, *new_dir = NULL, *old_text = NULL, *text = NULL;
+  struct rename_plan p = { .dfd = -1 };
+  char *old_text = NULL, *text = NULL;
   size_t old_len = 0, len = 0;
   int trusted = (flags & VD_OPEN_TRUSTED) != 0;
-  int dfd = -1, desc_done = 0, embedded_rewritten = 0, r;
   struct vd_link *l;
   struct stat st;
+  int r;
 
   VD_ENTER ();
   if (!old_path || !new_path || !*old_path || !*new_path)
@@ -167,7 +317,7 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
                                       | (flags & VD_OPEN_TRUSTED));
   if (r < 0)
     return r;
-  l = src->top;
+  l = p.l = src->top;
   if (l->raw) {
     r = vd_error (VD_EINVAL, 0, "%s: a raw image is a single file: rename "
                   "it with mv", old_path);
@@ -188,20 +338,20 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
   if ((r = vd__refuse_shared (l, 1, "renaming it", NULL)) < 0
       || (r = vd__refuse_alias (l, old_path)) < 0)
     goto out;
-  old_base = vd__basename (l->path);
-  new_base = vd__basename (new_path);
-  new_dir = vd__dirname (new_path);
-  if (!old_base || !new_base || !new_dir) {
+  p.old_base = vd__basename (l->path);
+  p.new_base = vd__basename (new_path);
+  p.new_dir = vd__dirname (new_path);
+  if (!p.old_base || !p.new_base || !p.new_dir) {
     r = VD_ENOMEM;
     goto out;
   }
-  if (!vd__name_ok (new_base, 0) || !vd__desc_value_ok (new_base)) {
+  if (!vd__name_ok (p.new_base, 0) || !vd__desc_value_ok (p.new_base)) {
     r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", new_path);
     goto out;
   }
-  old_stem = vd__stem_of (old_base);
-  new_stem = vd__stem_of (new_base);
-  if (!old_stem || !new_stem) {
+  p.old_stem = vd__stem_of (p.old_base);
+  p.new_stem = vd__stem_of (p.new_base);
+  if (!p.old_stem || !p.new_stem) {
     r = VD_ENOMEM;
     goto out;
   }
@@ -210,173 +360,44 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
                   "file", new_path);
     goto out;
   }
-  dfd = open (new_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (dfd < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: open folder", new_dir);
+  p.dfd = open (p.new_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (p.dfd < 0) {
+    r = vd_error (vd__errno_code (errno), errno, "%s: open folder",
+                  p.new_dir);
     goto out;
   }
-  r = vd__desc_copy (&nd, l->desc, l->path);
+  r = vd__desc_copy (&p.nd, l->desc, l->path);
+  if (r == 0)
+    r = plan_moves (&p);
   if (r < 0)
     goto out;
-
-  /* The plan: one move per file extent, then the change-tracking file. */
-  mv = calloc (l->n_extents + 2, sizeof *mv);
-  if (!mv) {
-    r = vd_error (VD_ENOMEM, errno, "rename");
-    goto out;
-  }
-  {
-    unsigned n_files = 0, idx = 0;
-    for (size_t i = 0; i < l->n_extents; i++)
-      if (l->extents[i].io && l->extents[i].io != l->desc_io)
-        n_files++;
-    for (size_t i = 0; i < l->n_extents && r == 0; i++) {
-      struct vd_extent *e = &l->extents[i];
-      struct vd_desc_line *ln = vd__desc_extent_line (nd, i);
-      if (!ln) {
-        r = vd_error (VD_ECORRUPT, 0, "%s: extent lines changed", l->path);
-        break;
-      }
-      if (e->type == VD_EXTENT_ZERO)
-        continue;
-      if (e->io == l->desc_io) {
-        /* the embedded descriptor's own extent line names the file */
-        r = vd__set_extent_file (ln, new_base);
-        continue;
-      }
-      if (!vd__name_ok (e->name, 0)) {
-        r = vd_error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain name "
-                      "in the disk's folder; rename such disks by hand",
-                      l->path, e->name);
-        break;
-      }
-      mv[n_mv].from = vd__strdup (e->name);
-      mv[n_mv].to = vmware_extent_name (l, e, idx++, n_files, old_stem,
-                                        new_stem);
-      if (!mv[n_mv].from || !mv[n_mv].to) {
-        n_mv++;
-        r = VD_ENOMEM;
-        break;
-      }
-      r = vd__set_extent_file (ln, mv[n_mv].to);
-      n_mv++;
-    }
-  }
-  if (r < 0)
-    goto out;
-  {
-    const char *ctk = vd__desc_get (l->desc, "changeTrackPath");
-    if (ctk && vd__name_ok (ctk, 0)
-        && fstatat (l->dirfd, ctk, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      mv[n_mv].from = vd__strdup (ctk);
-      mv[n_mv].to = vd__asprintf ("%s-ctk.vmdk", new_stem);
-      n_mv++;
-      if (!mv[n_mv - 1].from || !mv[n_mv - 1].to) {
-        r = VD_ENOMEM;
-        goto out;
-      }
-      r = vd__desc_set (nd, "changeTrackPath", mv[n_mv - 1].to, 1);
-      if (r < 0)
-        goto out;
-    }
-  }
-  {
-    const char *hint = vd__desc_get (l->desc, "parentFileNameHint");
-    if (hint && !vd__same_path (l->dir, new_dir)) {
-      char *nh = moved_hint (l, hint, new_dir);
-      if (!nh) {
-        r = VD_EPARENT;
-        goto out;
-      }
-      r = vd__desc_set (nd, "parentFileNameHint", nh, 1);
-      free (nh);
-      if (r < 0)
-        goto out;
-    }
-  }
-  text = vd__desc_emit (nd, &len);
+  text = vd__desc_emit (p.nd, &len);
   old_text = vd__desc_emit (l->desc, &old_len);
   if (!text || !old_text) {
     r = VD_ENOMEM;
     goto out;
   }
-
-  /* 1. every file under its new name as well */
-  for (size_t i = 0; i < n_mv && r == 0; i++)
-    r = move_file (&mv[i], l->dirfd, l->dir, dfd, new_dir);
-  if (r < 0)
-    goto rollback;
-  /* 2. the new descriptor, last: the new disk exists from here */
-  if (l->embedded) {
-    struct move dm = { old_base, new_base, 0 };
-    r = move_file (&dm, l->dirfd, l->dir, dfd, new_dir);
-    if (r < 0)
-      goto rollback;
-    desc_done = dm.how;
-    char *np = vd__path_join (new_dir, new_base);
-    r = np ? write_embedded (np, text, len) : VD_ENOMEM;
-    free (np);
-    embedded_rewritten = 1;
-    if (r < 0)
-      goto rollback;
-  }
-  else {
-    struct vd_io_stat ist;
-    if (vd__io_stat (l->desc_io, &ist) != 0)
-      ist.mode = 0644;
-    r = vd__write_file_atomic (dfd, new_dir, new_base, text, len,
-                               ist.mode & 07777, 1);
-    if (r < 0)
-      goto rollback;
-    desc_done = 3;
-  }
-  fsync (dfd);
-  /* 3. the old names go: descriptor first, so no half disk stays */
-  if (desc_done != 2 && unlinkat (l->dirfd, old_base, 0) < 0)
-    r = vd_error (VD_EIO, errno, "%s: renamed, but the old descriptor could "
-                  "not be removed", l->path);
-  for (size_t i = 0; i < n_mv; i++)
-    if (mv[i].how == 1 && unlinkat (l->dirfd, mv[i].from, 0) < 0 && r == 0)
-      r = vd_error (VD_EIO, errno, "%s/%s: renamed, but the old name could "
-                    "not be removed", l->dir, mv[i].from);
-  fsync (l->dirfd);
-  goto out;
-
-rollback:
-  if (embedded_rewritten) {
-    char *np = vd__path_join (new_dir, new_base);
-    /* the old text back (old and new names share the file) */
-    if (np)
-      write_embedded (np, old_text, old_len);
-    free (np);
-  }
-  if (desc_done == 1 || desc_done == 3)
-    unlinkat (dfd, new_base, 0);
-  else if (desc_done == 2)
-    renameat (dfd, new_base, l->dirfd, old_base);
-  for (size_t i = n_mv; i-- > 0;)
-    unmove_file (&mv[i], l->dirfd, dfd);
-  fsync (dfd);
+  r = apply_moves (&p, text, len, old_text, old_len);
 out:
-  if (mv)
-    for (size_t i = 0; i < n_mv; i++) {
-      free (mv[i].from);
-      free (mv[i].to);
+  if (p.mv)
+    for (size_t i = 0; i < p.n_mv; i++) {
+      free (p.mv[i].from);
+      free (p.mv[i].to);
     }
-  free (mv);
+  free (p.mv);
   if (g)
     vd__guard_release (g);
   free (g);
-  vd__desc_free (nd);
-  if (dfd >= 0)
-    close (dfd);
+  vd__desc_free (p.nd);
+  if (p.dfd >= 0)
+    close (p.dfd);
   free (text);
   free (old_text);
-  free (old_base);
-  free (new_base);
-  free (old_stem);
-  free (new_stem);
-  free (new_dir);
+  free (p.old_base);
+  free (p.new_base);
+  free (p.old_stem);
+  free (p.new_stem);
+  free (p.new_dir);
   vd_disk_close (src);
   return r;
 }

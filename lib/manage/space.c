@@ -40,18 +40,6 @@ count_grains (uint64_t off, uint64_t len, uint32_t st, void *payload)
   return 0;
 }
 
-/* Metadata of a hosted sparse extent of sectors as create.c makes it. */
-static uint64_t
-sparse_overhead (uint64_t sectors, int embedded)
-{
-  uint64_t grains = VD_DIV_ROUND_UP (sectors, GRAIN_SECTORS);
-  uint64_t gts = VD_DIV_ROUND_UP (grains, GT_ENTRIES);
-  uint64_t gd = VD_DIV_ROUND_UP (gts * 4, VD_SECTOR);
-  uint64_t meta = 1 + (embedded ? VD_EMBEDDED_DESC_SECTORS : 0)
-                  + 2 * (gd + gts * (GT_ENTRIES * 4 / VD_SECTOR));
-  return VD_ROUND_UP (meta, GRAIN_SECTORS) * VD_SECTOR;
-}
-
 #define DESC_BYTES 1024u   /* a separate descriptor file, about */
 
 int
@@ -92,17 +80,20 @@ vd_disk_space_needed (vd_disk *src, enum vd_type type, uint64_t *bytes)
     return r;
   switch (type) {
   case VD_TYPE_MONOLITHIC_SPARSE:
-    *bytes = sparse_overhead (sectors, 1) + g.count * GRAIN_BYTES;
+    *bytes = vd__sparse_overhead (sectors, GRAIN_SECTORS, 1)
+             + g.count * GRAIN_BYTES;
     break;
   case VD_TYPE_SPLIT_SPARSE:
     *bytes = DESC_BYTES + g.count * GRAIN_BYTES;
     for (uint64_t s = 0; s < sectors; s += SPLIT_SECTORS)
-      *bytes += sparse_overhead (VD_MIN (SPLIT_SECTORS, sectors - s), 0);
+      *bytes += vd__sparse_overhead (VD_MIN (SPLIT_SECTORS, sectors - s),
+                                       GRAIN_SECTORS, 0);
     break;
   case VD_TYPE_STREAM_OPTIMIZED:
     /* An upper bound: the grains as if they did not compress, each with
      * its marker sector, plus the tables and the footer. */
-    *bytes = sparse_overhead (sectors, 1) + g.count * (GRAIN_BYTES + VD_SECTOR)
+    *bytes = vd__sparse_overhead (sectors, GRAIN_SECTORS, 1)
+             + g.count * (GRAIN_BYTES + VD_SECTOR)
              + 3 * VD_SECTOR;
     break;
   default:  /* vmfsThin: a sparse flat file holding the data */

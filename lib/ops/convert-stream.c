@@ -41,6 +41,7 @@ struct sw_conv {
   uint64_t cursor;              /* next grain to consider */
   int64_t map_gt;               /* GT whose map is in alloc[] */
   uint8_t alloc[SO_GTES];
+  struct vd_runs gt_runs;       /* the DATA runs of that GT */
   int enum_done;
   unsigned n_waiting;           /* workers blocked on cv_work */
   int stop;
@@ -48,26 +49,6 @@ struct sw_conv {
   int err_errnum;
   char err_msg[512];
 };
-
-struct sw_map_ctx {
-  uint64_t base;
-  uint8_t *alloc;
-};
-
-static int
-sw_map_cb (uint64_t offset, uint64_t length, uint32_t status, void *payload)
-{
-  struct sw_map_ctx *c = payload;
-  uint64_t a, b;
-
-  if (status != VD_STATUS_DATA || length == 0)
-    return 0;
-  a = (offset - c->base) / SW_GRAIN_BYTES;
-  b = (offset - c->base + length - 1) / SW_GRAIN_BYTES;
-  for (; a <= b && a < SO_GTES; a++)
-    c->alloc[a] = 1;
-  return 0;
-}
 
 /* Record a worker's error (first wins).  Called with mu held. */
 static void
@@ -96,18 +77,24 @@ sw_next_grain (struct sw_conv *c, uint64_t *g)
       uint64_t gt = c->cursor / SO_GTES;
       if ((int64_t) gt != c->map_gt)
         {
-          struct sw_map_ctx mc;
           uint64_t base = gt * SO_GTES * (uint64_t) SW_GRAIN_BYTES;
           uint64_t len = VD_MIN ((uint64_t) SO_GTES * SW_GRAIN_BYTES,
                                  c->size - base);
           int r;
 
           memset (c->alloc, 0, sizeof c->alloc);
-          mc.base = base;
-          mc.alloc = c->alloc;
-          r = vd_disk_block_status (c->src, base, len, sw_map_cb, &mc);
+          r = vd__runs_collect (c->src, NULL, base, len, VD_RUNS_DATA,
+                                &c->gt_runs);
           if (r < 0)
             return r;
+          for (size_t i = 0; i < c->gt_runs.n; i++)
+            {
+              const struct vd_run *run = &c->gt_runs.v[i];
+              uint64_t a = (run->off - base) / SW_GRAIN_BYTES;
+              uint64_t b = (run->off - base + run->len - 1) / SW_GRAIN_BYTES;
+              for (; a <= b && a < SO_GTES; a++)
+                c->alloc[a] = 1;
+            }
           c->map_gt = (int64_t) gt;
         }
       if (c->alloc[c->cursor % SO_GTES])
@@ -202,7 +189,6 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
 {
   struct sw_conv c;
   struct vd__sw_out o = { .io = out };
-  uint8_t sec[VD_SECTOR];
   uint64_t sectors, n_gts, gd_bytes, cur_gt = 0, last_progress = 0;
   uint32_t *gd = NULL, *table = NULL, cid;
   pthread_t *tids = NULL;
@@ -236,12 +222,6 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       r = vd_error (VD_ENOMEM, errno, "%s: descriptor", out->name);
       goto out;
     }
-  if (strlen (desc) > SW_DESC_SECTORS * VD_SECTOR)
-    {
-      r = vd_error (VD_EINVAL, 0, "%s: descriptor too long", out->name);
-      goto out;
-    }
-
   n_threads = params->threads;
   if (n_threads == 0)
     {
@@ -275,12 +255,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
     }
 
   /* Header (GD_AT_END), descriptor, padding to the first grain. */
-  vd__sw_header (sec, sectors, SO_GD_AT_END);
-  r = vd__sw_put (&o, sec, VD_SECTOR);
-  if (r == 0)
-    r = vd__sw_put (&o, desc, strlen (desc));
-  if (r == 0)
-    r = vd__sw_put (&o, NULL, SW_OVERHEAD * VD_SECTOR - vd__sw_tell (&o));
+  r = vd__sw_prologue (&o, sectors, desc);
   if (r < 0)
     goto out;
 
@@ -432,6 +407,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
         free (c.slots[i].out);
       }
   free (c.slots);
+  vd__runs_free (&c.gt_runs);
   free (tids);
   free (gd);
   free (table);

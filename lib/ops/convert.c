@@ -16,36 +16,6 @@
 #define ZBLOCK (64u << 10)
 #define WINDOW (UINT64_C (1) << 30)
 
-struct run {
-  uint64_t off, len;
-};
-
-struct runs {
-  struct run *v;
-  size_t n, cap;
-  int err;
-};
-
-static int
-collect (uint64_t off, uint64_t len, uint32_t st, void *payload)
-{
-  struct runs *rs = payload;
-  if (st != VD_STATUS_DATA)
-    return 0;
-  if (rs->n == rs->cap) {
-    size_t cap = rs->cap ? rs->cap * 2 : 256;
-    struct run *p = realloc (rs->v, cap * sizeof *p);
-    if (!p) {
-      rs->err = 1;
-      return 1;
-    }
-    rs->v = p;
-    rs->cap = cap;
-  }
-  rs->v[rs->n++] = (struct run) { off, len };
-  return 0;
-}
-
 /* The sink: either a vdisk handle or a raw file. */
 struct sink {
   vd_disk *disk;
@@ -66,50 +36,50 @@ copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
            void *payload)
 {
   uint64_t size = vd_disk_get_size (src);
-  struct runs rs = { 0 };
+  struct vd_run_iter it;
+  struct vd_run run;
   uint8_t *buf = NULL;
-  int r = 0;
+  int r = 0, k;
 
   if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0)
     return vd_error (VD_ENOMEM, errno, "convert buffer");
-  for (uint64_t w = 0; w < size && r == 0; w += WINDOW) {
-    uint64_t wl = VD_MIN (WINDOW, size - w);
-    rs.n = 0;
-    r = vd_disk_block_status (src, w, wl, collect, &rs);
-    if (r == 0 && rs.err)
-      r = vd_error (VD_ENOMEM, 0, "convert: allocation map");
-    for (size_t i = 0; i < rs.n && r == 0; i++) {
-      for (uint64_t off = rs.v[i].off; off < rs.v[i].off + rs.v[i].len
-                                       && r == 0;) {
-        size_t n = (size_t) VD_MIN ((uint64_t) CHUNK,
-                                    rs.v[i].off + rs.v[i].len - off);
-        r = vd_disk_read (src, buf, n, off);
-        /* write the non-zero blocks, coalesced */
-        for (size_t b = 0; b < n && r == 0;) {
-          size_t bl = VD_MIN ((size_t) ZBLOCK, n - b);
-          if (vd__is_zero (buf + b, bl)) {
-            b += bl;
-            continue;
-          }
-          size_t e = b + bl;
-          while (e < n) {
-            size_t l2 = VD_MIN ((size_t) ZBLOCK, n - e);
-            if (vd__is_zero (buf + e, l2))
-              break;
-            e += l2;
-          }
-          r = sink_write (sink, buf + b, e - b, off + b);
-          b = e;
-        }
-        off += n;
-        if (r == 0 && progress && progress (off, size, payload))
-          r = vd_error (VD_ECANCELED, 0, "convert canceled");
-      }
+  vd__run_iter_init (&it, src, NULL, 0, size, WINDOW, VD_RUNS_DATA);
+  while (r == 0 && (k = vd__run_iter_next (&it, &run)) != 0) {
+    if (k < 0) {
+      r = k;
+      break;
     }
-    if (r == 0 && progress && progress (w + wl, size, payload))
-      r = vd_error (VD_ECANCELED, 0, "convert canceled");
+    if (k == VD_RUN_WINDOW) {
+      if (progress && progress (it.window_end, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "convert canceled");
+      continue;
+    }
+    for (uint64_t off = run.off; off < run.off + run.len && r == 0;) {
+      size_t n = (size_t) VD_MIN ((uint64_t) CHUNK, run.off + run.len - off);
+      r = vd_disk_read (src, buf, n, off);
+      /* write the non-zero blocks, coalesced */
+      for (size_t b = 0; b < n && r == 0;) {
+        size_t bl = VD_MIN ((size_t) ZBLOCK, n - b);
+        if (vd__is_zero (buf + b, bl)) {
+          b += bl;
+          continue;
+        }
+        size_t e = b + bl;
+        while (e < n) {
+          size_t l2 = VD_MIN ((size_t) ZBLOCK, n - e);
+          if (vd__is_zero (buf + e, l2))
+            break;
+          e += l2;
+        }
+        r = sink_write (sink, buf + b, e - b, off + b);
+        b = e;
+      }
+      off += n;
+      if (r == 0 && progress && progress (off, size, payload))
+        r = vd_error (VD_ECANCELED, 0, "convert canceled");
+    }
   }
-  free (rs.v);
+  vd__run_iter_free (&it);
   free (buf);
   return r;
 }

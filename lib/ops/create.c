@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <time.h>
 
 /* VMware splits at 2047 MiB (vmdk-format.md §4.1). */
 #define SPLIT_SECTORS UINT64_C (4192256)
@@ -31,70 +30,16 @@ vd__make_descriptor (const struct vd_create_params *p,
                      uint32_t cid, const char *parent_hint,
                      uint32_t parent_cid)
 {
-  char parent_line[4200] = "";
-  struct vd_geometry g = p->geometry;
-  uint8_t uuid[16], lc[12];
-  char uuid_line[128] = "", longcid[40];
-  const char *adapter = vd_adapter_name (p->adapter);
-
-  if (g.cylinders == 0 || g.heads == 0 || g.sectors == 0)
-    vd_geometry_compute (&g, p->capacity, p->adapter);
-  if (vd__random_bytes (lc, sizeof lc) < 0)
-    return NULL;
-  for (int i = 0; i < 12; i++)
-    snprintf (longcid + 2 * i, 3, "%02x", lc[i]);
-  snprintf (longcid + 24, 9, "%08x", cid);
-  if (!(p->flags & VD_CREATE_NO_UUID)) {
-    if (p->uuid)
-      memcpy (uuid, p->uuid, 16);
-    else if (vd__random_bytes (uuid, 16) < 0)
-      return NULL;
-    int o = snprintf (uuid_line, sizeof uuid_line, "ddb.uuid = \"");
-    for (int i = 0; i < 16; i++)
-      o += snprintf (uuid_line + o, sizeof uuid_line - (size_t) o,
-                     i ? " %02x" : "%02x", uuid[i]);
-    snprintf (uuid_line + o, sizeof uuid_line - (size_t) o, "\"\n");
-  }
-  char stamp_line[64] = "";
-  if (parent_hint) {
-    /* when the child was made (vdisk chain --at): UTC, ISO 8601 */
-    time_t now = time (NULL);
-    struct tm tm;
-    snprintf (parent_line, sizeof parent_line,
-              "parentFileNameHint=\"%s\"\n", parent_hint);
-    if (gmtime_r (&now, &tm))
-      strftime (stamp_line, sizeof stamp_line,
-                "ddb.vdisk.created = \"%Y-%m-%dT%H:%M:%SZ\"\n", &tm);
-  }
-  return vd__asprintf (
-    "# Disk DescriptorFile\n"
-    "version=1\n"
-    "encoding=\"UTF-8\"\n"
-    "CID=%08x\n"
-    "parentCID=%08x\n"
-    "createType=\"%s\"\n"
-    "%s"
-    "\n"
-    "# Extent description\n"
-    "%s"
-    "\n"
-    "# The Disk Data Base\n"
-    "#DDB\n"
-    "\n"
-    "ddb.adapterType = \"%s\"\n"
-    "ddb.geometry.cylinders = \"%u\"\n"
-    "ddb.geometry.heads = \"%u\"\n"
-    "ddb.geometry.sectors = \"%u\"\n"
-    "ddb.longContentID = \"%s\"\n"
-    "%s"
-    "%s"
-    "%s"
-    "ddb.virtualHWVersion = \"%u\"\n",
-    cid, parent_hint ? parent_cid : 0xffffffffu, create_type, parent_line,
-    extents, adapter ? adapter : "ide", g.cylinders,
-    g.heads, g.sectors, longcid,
-    p->type == VD_TYPE_VMFS_THIN ? "ddb.thinProvisioned = \"1\"\n" : "",
-    uuid_line, stamp_line, p->hw_version ? p->hw_version : 4);
+  struct vd_desc_template t = {
+    .cid = cid, .parent_cid = parent_cid, .parent_hint = parent_hint,
+    .create_type = create_type, .extents = extents,
+    .capacity = p->capacity, .adapter = p->adapter,
+    .geometry = p->geometry, .hw_version = p->hw_version,
+    .uuid = p->uuid, .no_uuid = (p->flags & VD_CREATE_NO_UUID) != 0,
+    .type_ddb = p->type == VD_TYPE_VMFS_THIN ? "ddb.thinProvisioned = \"1\"\n"
+                                             : NULL,
+  };
+  return vd__desc_template (&t);
 }
 
 /* ---- the work folder ----------------------------------------------------------- */

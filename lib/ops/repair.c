@@ -60,7 +60,7 @@ rx_extent_paths (const char *path, uint32_t flags, char ***out, size_t *n)
     goto out;
   }
   if (w.kind != VD_DESCFILE_EMBEDDED && w.size > VD_MAX_DESC_BYTES) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: descriptor larger than 1 MiB", path);
+    r = vd__corrupt (path, "descriptor larger than 1 MiB");
     goto out;
   }
   r = vd__descfile_load (io, &w, path, &d, NULL);

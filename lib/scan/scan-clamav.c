@@ -426,8 +426,8 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
   cl_engine_set_clcb_virus_found (c->engine, on_virus);
   rc = cl_load (db, c->engine, &sigs, CL_DB_STDOPT);
   if (rc != CL_SUCCESS) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: libclamav cannot load the "
-                  "signatures: %s", db, cl_strerror (rc));
+    r = vd__corrupt (db, "libclamav cannot load the "
+                     "signatures: %s", cl_strerror (rc));
     goto fail;
   }
   if (sigs == 0) {
@@ -437,8 +437,8 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
   }
   rc = cl_engine_compile (c->engine);
   if (rc != CL_SUCCESS) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: libclamav cannot compile the "
-                  "signatures: %s", db, cl_strerror (rc));
+    r = vd__corrupt (db, "libclamav cannot compile the "
+                     "signatures: %s", cl_strerror (rc));
     goto fail;
   }
   c->overlap = overlap ? overlap : db_overlap (db);

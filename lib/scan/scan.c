@@ -104,10 +104,6 @@ vd_scan_options_init (struct vd_scan_options *o)
 
 /* ---- the scan ----------------------------------------------------------- */
 
-struct run {
-  uint64_t off, len;
-};
-
 struct region {
   uint64_t start, end;     /* widened, clamped to the disk */
   size_t first_run;        /* index of its first DATA run */
@@ -129,8 +125,8 @@ struct scan_job {
   vd_disk *disk;
   vd_scanner *sc;
   size_t window, overlap;
-  struct run *runs;
-  size_t n_runs, cap_runs;
+  struct vd_run *runs;      /* the DATA runs (core/map.c's collector) */
+  size_t n_runs;
   struct region *regions;
   size_t n_regions;
   /* cursor, under mu */
@@ -158,33 +154,6 @@ struct worker {
   size_t n_local, cap_local;
   int error;
 };
-
-static int
-collect_run (uint64_t off, uint64_t len, uint32_t status, void *payload)
-{
-  struct scan_job *j = payload;
-  if (status != VD_STATUS_DATA)
-    return 0;
-  if (j->n_runs && j->runs[j->n_runs - 1].off + j->runs[j->n_runs - 1].len
-                   == off) {
-    j->runs[j->n_runs - 1].len += len;
-    return 0;
-  }
-  if (j->n_runs == j->cap_runs) {
-    size_t nc = j->cap_runs ? j->cap_runs * 2 : 256;
-    struct run *n = realloc (j->runs, nc * sizeof *n);
-    if (!n) {
-      j->error = VD_ENOMEM;
-      return 1;
-    }
-    j->runs = n;
-    j->cap_runs = nc;
-  }
-  j->runs[j->n_runs].off = off;
-  j->runs[j->n_runs].len = len;
-  j->n_runs++;
-  return 0;
-}
 
 static int
 build_regions (struct scan_job *j, uint64_t size)
@@ -492,13 +461,14 @@ vd_scan (vd_disk *disk, vd_scanner *sc, const struct vd_scan_options *opts,
     nthreads = SCAN_MAX_THREADS;
   size = vd_disk_get_size (disk);
 
-  r = vd_disk_block_status (disk, 0, size, collect_run, &j);
-  if (r == 0 && j.error)
-    r = vd_error (j.error, 0, "%s: out of memory listing allocated data",
-                  vd_disk_get_path (disk));
+  {
+    struct vd_runs rs = { 0 };
+    r = vd__runs_collect (disk, NULL, 0, size, VD_RUNS_DATA, &rs);
+    j.runs = rs.v;
+    j.n_runs = rs.n;
+  }
   if (r < 0)
     goto out;
-  j.error = 0;
   for (i = 0; i < j.n_runs; i++)
     data += j.runs[i].len;
   r = build_regions (&j, size);

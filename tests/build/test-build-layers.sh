@@ -51,5 +51,18 @@ if [ -d "$real/lib" ]; then
   python3 "$script" "$real" > "$WORK/out5" 2>&1; rc=$?
   [ "$rc" = 0 ] || sed 's/^/# /' "$WORK/out5" | head -n 30
   check "the real build ($VDISK_BUILD) has no edge against the tiers" test "$rc" = 0
+  # the real objects plus one base object calling the core (vd_disk_open):
+  # the same check must now fail and name that edge
+  bt="$WORK/real"
+  mkdir -p "$bt"
+  cp -r "$real/lib" "$bt/lib"
+  printf '#include "vdisk/vdisk.h"\nint vd__back_edge (void) { return vd_disk_open (0, 0, 0); }\n' > "$WORK/back.c"
+  $cc -I"$VDISK_TOP/include" -c -o "$bt/lib/base/back-edge.o" "$WORK/back.c"
+  python3 "$script" "$bt" > "$WORK/out6" 2>&1; rc=$?
+  check "the real build plus a base object calling vd_disk_open fails" test "$rc" = 1
+  check "that back edge is named" \
+    grep -q 'lib/base/back-edge.o (base) -> lib/core/open.o (core): vd_disk_open' "$WORK/out6"
+  check "and it is the only edge reported" \
+    test "$(grep -c '^check-layers: lib/' "$WORK/out6")" = 1
 fi
 done_testing

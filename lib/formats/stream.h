@@ -1,0 +1,97 @@
+/* The streamOptimized driver's state, shared by its files: stream.c
+ * (open, map, read, the write mode) and stream-check.c (check).  Private
+ * to lib/formats. */
+#ifndef VDISK_STREAM_H
+#define VDISK_STREAM_H
+
+#include "internal.h"
+
+#include <libdeflate.h>
+
+#define SO_MAGIC 0x564d444bu            /* "KDMV" */
+#define SO_GD_AT_END UINT64_MAX
+#define SO_FLAG_NL 0x1u
+#define SO_FLAG_RGD 0x2u
+#define SO_FLAG_ZEROED 0x4u
+#define SO_FLAG_COMPRESSED 0x10000u
+#define SO_FLAG_MARKERS 0x20000u
+#define SO_INCOMPAT_KNOWN (SO_FLAG_COMPRESSED | SO_FLAG_MARKERS)
+
+#define SO_MARKER_EOS 0u
+#define SO_MARKER_GT 1u
+#define SO_MARKER_GD 2u
+#define SO_MARKER_FOOTER 3u
+
+#define SO_GTES 512u                    /* checklist item 19 */
+#define SO_GT_BYTES (SO_GTES * 4u)
+#define SO_GT_SECTORS (SO_GT_BYTES / VD_SECTOR)
+#define SO_MIN_GRAIN 8u                 /* sectors, checklist item 18 */
+#define SO_MAX_GRAIN 2048u              /* sectors (1 MiB) */
+#define SO_MAX_GD_BYTES (64u << 20)     /* checklist item 45 */
+#define SO_GT_CACHE 16                  /* GTs kept in memory (as QEMU) */
+#define SO_MAX_DESC_SECTORS 1024u
+
+struct so_header {
+  uint32_t magic, version, flags;
+  uint64_t capacity, grain, desc_off, desc_size;
+  uint32_t num_gtes;
+  uint64_t rgd, gd, overhead;
+  uint8_t unclean;
+  uint8_t nl[4];
+  uint16_t algo;
+};
+
+struct stream_state {
+  struct so_header h;
+  const char *path;
+  uint64_t file_size;
+  uint32_t grain_bytes;
+  uint64_t n_grains;
+  uint64_t n_gdes;
+  uint64_t gd_sectors;
+  uint32_t *gd;
+  int footer;                   /* layout A: tables carry markers */
+  uint64_t max_csize;           /* largest accepted compressed size */
+
+  pthread_mutex_t mu;           /* everything below */
+  int mu_init;
+  uint64_t clock;
+  int64_t cache_gd[SO_GT_CACHE];   /* GD index held, -1 = empty */
+  uint64_t cache_used[SO_GT_CACHE];
+  uint32_t cache_gt[SO_GT_CACHE][SO_GTES];
+  /* The last grain inflated for a partial-grain read, so that small
+   * sequential reads do not inflate the same grain again and again. */
+  uint8_t *last;
+  int64_t last_grain;
+  /* Write mode (an empty stream opened read-write): the appender, under
+   * mu. */
+  struct vd__stream_appender *w;
+};
+
+/* A window of file bytes, so that consecutive grains cost one pread. */
+struct so_window {
+  uint8_t *buf;
+  size_t cap;
+  uint64_t start;
+  size_t len;
+};
+
+/* Metadata marker at sector s: numSectors, size, type. */
+int vd__so_read_marker (struct stream_state *st, struct vd_io *io,
+                        uint64_t s, uint64_t *num, uint32_t *size,
+                        uint32_t *type);
+/* The marker in the sector before a table (layout A) must be of type
+ * and cover sectors; VD_ECORRUPT otherwise. */
+int vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
+                               uint64_t table_sector, uint32_t type,
+                               uint64_t sectors);
+/* Inflate grain g (GTE gte) into out (grain_bytes), through the window
+ * w.  Security §4 items 27, 33 and 34. */
+int vd__so_read_grain (struct vd_extent *e, struct so_window *w,
+                       struct libdeflate_decompressor *dec, uint64_t g,
+                       uint32_t gte, uint8_t *out);
+/* stream-check.c: the driver's check (no fix mode). */
+int vd__stream_check (struct vd_extent *e, struct vd_check_ctx *ctx,
+                      int fix);
+
+#endif /* VDISK_STREAM_H */
