@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 #define COPY_CHUNK (4u << 20)
+#define ZERO_BLOCK (64u << 10)   /* zero detection of a full copy */
 #define MANIFEST_MAX (64u << 20)   /* bytes of a manifest we will parse */
 #define HASH_CHUNK_MIN (1u << 20)
 #define HASH_CHUNKS_MAX 4096u
+#define HASH_READ (4u << 20)     /* read size of hashing */
 #define MAX_DISKS 256
 #define MAX_POINTS 100000
 
@@ -40,6 +42,9 @@ struct copy {
   void *payload;
   uint64_t done, total;
   int r;
+  int skip_zero;            /* a full point: blocks of zeros stay holes */
+  int wb_fd;                /* the new file, to start its writeback early */
+  uint64_t unflushed;       /* bytes written since the last writeback start */
 };
 
 /* repo.c */
@@ -70,6 +75,6 @@ int vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status,
                       void *payload);
 
 /* verify.c */
-int vd__bk_verify_point (const char *repo, const char *point);
+int vd__bk_verify_point (const char *repo, const char *point, int deep);
 
 #endif

@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,53 @@ load_vm (struct vm *v, const char *folder)
 
 /* ---- copying ---------------------------------------------------------- */
 
+/* Start the kernel writing what was copied (no waiting): the one
+ * fdatasync at the end then has little left to do, and the device works
+ * while the copy goes on. */
+#define WRITEBACK_EVERY (64u << 20)
+
+static void
+start_writeback (struct copy *c, size_t n)
+{
+  c->unflushed += n;
+  if (c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
+    sync_file_range (c->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    c->unflushed = 0;
+  }
+}
+
+/* Write buf (n bytes at off) to the copy, leaving blocks of zeros out
+ * when the point is a full one (its file has no parent under it). */
+static int
+put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
+{
+  if (!c->skip_zero) {
+    c->written += n;
+    start_writeback (c, n);
+    return vd_disk_write (c->dst, buf, n, off);
+  }
+  int r = 0;
+  for (size_t b = 0; b < n && r == 0;) {
+    size_t bl = VD_MIN ((size_t) ZERO_BLOCK, n - b);
+    if (vd__is_zero (buf + b, bl)) {
+      b += bl;
+      continue;
+    }
+    size_t e = b + bl;
+    while (e < n) {
+      size_t l2 = VD_MIN ((size_t) ZERO_BLOCK, n - e);
+      if (vd__is_zero (buf + e, l2))
+        break;
+      e += l2;
+    }
+    r = vd_disk_write (c->dst, buf + b, e - b, off + b);
+    c->written += e - b;
+    start_writeback (c, e - b);
+    b = e;
+  }
+  return r;
+}
+
 int
 vd__bk_copy_area (uint64_t off, uint64_t len, void *payload)
 {
@@ -143,10 +191,9 @@ vd__bk_copy_area (uint64_t off, uint64_t len, void *payload)
     size_t n = (size_t) VD_MIN (len, (uint64_t) COPY_CHUNK);
     c->r = vd_disk_read (c->src, c->buf, n, off);
     if (c->r == 0)
-      c->r = vd_disk_write (c->dst, c->buf, n, off);
+      c->r = put (c, c->buf, n, off);
     if (c->r == 0) {
       c->read += n;
-      c->written += n;
       c->done += n;
       if (c->progress && c->progress (c->done, c->total, c->payload))
         c->r = vd_error (VD_ECANCELED, 0, "backup canceled");
@@ -167,13 +214,81 @@ vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status, void *payload)
 
 /* ---- backup ------------------------------------------------------------- */
 
+/* The new file of a point: a child of the previous point's file, or a
+ * new sparse disk shaped like the source. */
+static int
+create_point_file (vd_disk *src, const char *kind, const char *prev_path,
+                   const char *dst_path)
+{
+  int r;
+  if (strcmp (kind, "incremental") == 0) {
+    vd_disk *parent = NULL;
+    r = vd_disk_open (&parent, prev_path, VD_OPEN_READ_ONLY);
+    if (r == 0) {
+      r = vd_disk_create_child (parent, dst_path, VD_TYPE_MONOLITHIC_SPARSE, 0);
+      vd_disk_close (parent);
+    }
+    return r;
+  }
+  struct vd_create_params p;
+  vd_create_params_init (&p);
+  p.type = VD_TYPE_MONOLITHIC_SPARSE;
+  p.capacity = vd_disk_get_size (src);
+  p.adapter = vd_disk_get_adapter (src);
+  if (p.adapter == VD_ADAPTER_UNKNOWN)
+    p.adapter = VD_ADAPTER_IDE;
+  vd_disk_get_geometry (src, &p.geometry, NULL);
+  if (vd_disk_get_hw_version (src))
+    p.hw_version = vd_disk_get_hw_version (src);
+  return vd_disk_create (dst_path, &p);
+}
+
+struct sync_job {
+  int fd;
+  int err;
+};
+
+static void *
+sync_main (void *payload)
+{
+  struct sync_job *j = payload;
+  j->err = fdatasync (j->fd) < 0 ? errno : 0;
+  return NULL;
+}
+
+/* The new file reaches the disk (fdatasync) before the point appears;
+ * its SHA-256 and chunk checks are computed meanwhile (the file is
+ * complete: the device writes while the CPU hashes). */
+static int
+seal_file (const char *path, const char *rel, json_object **fe)
+{
+  struct sync_job j = { open (path, O_RDONLY | O_CLOEXEC), 0 };
+  pthread_t t;
+  int err = 0, threaded = 0;
+  if (j.fd < 0)
+    return vd_error (VD_EIO, errno, "%s: sync", path);
+  threaded = pthread_create (&t, NULL, sync_main, &j) == 0;
+  *fe = vd__bk_file_entry (rel, path, &err);
+  if (threaded)
+    pthread_join (t, NULL);
+  else
+    sync_main (&j);
+  close (j.fd);
+  if (j.err) {
+    vd__error_clear ();
+    return vd_error (VD_EIO, j.err, "%s: sync", path);
+  }
+  return err;
+}
+
+
 static int
 backup_disk (const char *repo, const char *point, struct vm_disk *vd,
              json_object *prev, const char *prev_point, uint32_t flags,
              const struct vd_backup_options *o, json_object *disks,
              struct vd_backup_result *res)
 {
-  vd_disk *src = NULL, *dst = NULL, *parent = NULL;
+  vd_disk *src = NULL, *dst = NULL;
   struct vd_cbt_info ci;
   json_object *e = json_object_new_object ();
   char *dir = vd__asprintf ("%s/disks/%s", repo, vd->key);
@@ -232,33 +347,19 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   c.progress = o ? o->progress : NULL;
   c.payload = o ? o->payload : NULL;
   c.total = cap;
+  c.wb_fd = -1;
+  c.skip_zero = strcmp (kind, "full") == 0;
   if (!c.buf) {
     r = vd_error (VD_ENOMEM, errno, "backup buffer");
     goto out;
   }
   unlink (dst_path);    /* a file of a point that never completed */
-  if (strcmp (kind, "incremental") == 0) {
-    r = vd_disk_open (&parent, prev_path, VD_OPEN_READ_ONLY);
-    if (r == 0)
-      r = vd_disk_create_child (parent, dst_path, VD_TYPE_MONOLITHIC_SPARSE, 0);
-  }
-  else {
-    struct vd_create_params p;
-    vd_create_params_init (&p);
-    p.type = VD_TYPE_MONOLITHIC_SPARSE;
-    p.capacity = cap;
-    p.adapter = vd_disk_get_adapter (src);
-    if (p.adapter == VD_ADAPTER_UNKNOWN)
-      p.adapter = VD_ADAPTER_IDE;
-    vd_disk_get_geometry (src, &p.geometry, NULL);
-    if (vd_disk_get_hw_version (src))
-      p.hw_version = vd_disk_get_hw_version (src);
-    r = vd_disk_create (dst_path, &p);
-  }
+  r = create_point_file (src, kind, prev_path, dst_path);
   if (r == 0)
     r = vd_disk_open (&dst, dst_path, VD_OPEN_NO_SYNC);
   if (r == 0) {
     c.dst = dst;
+    c.wb_fd = open (dst_path, O_RDONLY | O_CLOEXEC);
     if (strcmp (kind, "incremental") == 0)
       r = vd_disk_query_changed_areas (src, prev_id, 0, cap, vd__bk_copy_area, &c);
     else
@@ -267,6 +368,8 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
       r = c.r;
   }
   free (c.buf);
+  if (c.wb_fd >= 0)
+    close (c.wb_fd);
   if (dst) {
     int r2 = vd_disk_flush (dst);
     int r3 = vd_disk_close (dst);
@@ -276,21 +379,11 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   }
   if (r < 0)
     goto out;
-  /* The new file's data reaches the disk before the point appears. */
-  {
-    int fd = open (dst_path, O_RDONLY);
-    if (fd < 0 || fdatasync (fd) < 0)
-      r = vd_error (VD_EIO, errno, "%s: sync", dst_path);
-    if (fd >= 0)
-      close (fd);
-    if (r < 0)
-      goto out;
-  }
   res->bytes_read += c.read;
   res->bytes_written += c.written;
   char *rel = vd__asprintf ("disks/%s/%s.vmdk", vd->key, point);
-  int err = 0;
-  json_object *fe = vd__bk_file_entry (rel ? rel : "", dst_path, &err);
+  json_object *fe = NULL;
+  r = seal_file (dst_path, rel ? rel : "", &fe);
   json_object_object_add (e, "kind", json_object_new_string (kind));
   json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
   json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) cap));
@@ -303,10 +396,7 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   if (strcmp (kind, "incremental") == 0)
     json_object_object_add (e, "parent_point", json_object_new_string (prev_point));
   free (rel);
-  r = err;
 out:
-  if (parent)
-    vd_disk_close (parent);
   if (src) {
     int r2 = vd_disk_close (src);
     if (r == 0)

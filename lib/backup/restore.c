@@ -152,7 +152,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     goto out;
   }
   /* the point's own files must match before anything is built from them */
-  r = vd__bk_verify_point (repo, pick);
+  r = vd__bk_verify_point (repo, pick, 0);
   if (r < 0)
     goto out;
   m = vd__bk_load_manifest (repo, pick);

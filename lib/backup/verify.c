@@ -20,10 +20,13 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
 {
   const char *name = vd__bk_jstr (fe, "name");
   const char *want = vd__bk_jstr (fe, "sha256");
-  json_object *chunks = vd__bk_jarr (fe, "chunks");
+  /* chunk_crc64 (where the first difference is); older manifests had
+   * a SHA-256 per chunk ("chunks"): those are checked whole */
+  json_object *chunks = vd__bk_jarr (fe, "chunk_crc64");
+  json_object *old_chunks = vd__bk_jarr (fe, "chunks");
   int64_t cs = vd__bk_jint (fe, "chunk_size", 0);
   int64_t size = vd__bk_jint (fe, "size", -1);
-  if (!name || !want || !chunks || cs < (int64_t) HASH_CHUNK_MIN
+  if (!name || !want || (!chunks && !old_chunks) || cs < (int64_t) HASH_CHUNK_MIN
       || (cs & (cs - 1)) || size < 0)
     return vd_error (VD_ECORRUPT, 0, "%s: manifest entry %s is incomplete",
                      point_dir, name ? name : "?");
@@ -46,7 +49,7 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
   json_object *got = json_object_new_array ();
   int r = vd__bk_hash_file (path, whole, got, &got_cs, &got_size);
   if (r == 0 && strcmp (whole, want) != 0) {
-    size_t n = json_object_array_length (chunks), m = json_object_array_length (got);
+    size_t n = chunks ? json_object_array_length (chunks) : 0, m = json_object_array_length (got);
     size_t i = 0;
     for (; i < n && i < m; i++)
       if (strcmp (json_object_get_string (json_object_array_get_idx (chunks, i)),
@@ -56,6 +59,9 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
       r = vd_error (VD_ECORRUPT, 0, "%s: %llu bytes, the backup recorded "
                     "%lld", path, (unsigned long long) got_size,
                     (long long) size);
+    else if (i == VD_MIN (n, m))
+      r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
+                    "(SHA-256)", path);
     else
       r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
                     "in bytes %llu..%llu", path,
@@ -82,8 +88,10 @@ read_all_cb (uint64_t off, uint64_t len, uint32_t status, void *payload)
   return c->r ? 1 : 0;
 }
 
+/* deep: also read every disk's whole chain (verify); restore reads it
+ * anyway while converting, so it checks files and metadata only. */
 int
-vd__bk_verify_point (const char *repo, const char *point)
+vd__bk_verify_point (const char *repo, const char *point, int deep)
 {
   json_object *m = vd__bk_load_manifest (repo, point);
   if (!m)
@@ -126,7 +134,7 @@ vd__bk_verify_point (const char *repo, const char *point)
         c.buf = malloc (COPY_CHUNK);
         if (r == 0 && !c.buf)
           r = vd_error (VD_ENOMEM, errno, "verify");
-        if (r == 0)
+        if (r == 0 && deep)
           r = vd_disk_block_status (d, 0, vd_disk_get_size (d), read_all_cb, &c);
         if (r == 0)
           r = c.r;
@@ -158,7 +166,7 @@ vd_backup_verify (const char *repo, const char *point)
   if (point) {
     if (!vd__bk_is_point_name (point))
       return vd_error (VD_EINVAL, 0, "'%s' is not a point name", point);
-    return vd__bk_verify_point (repo, point);
+    return vd__bk_verify_point (repo, point, 1);
   }
   size_t np;
   char **points = vd__bk_list_points (repo, &np);
@@ -166,7 +174,7 @@ vd_backup_verify (const char *repo, const char *point)
     return vd_last_error ()->code;
   int r = np ? 0 : vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
   for (size_t i = 0; i < np && r == 0; i++)
-    r = vd__bk_verify_point (repo, points[i]);
+    r = vd__bk_verify_point (repo, points[i], 1);
   vd__bk_strv_free (points);
   return r;
 }
