@@ -779,6 +779,18 @@ VD_API int vd_disk_cbt_enable (const char *path, uint32_t flags);
  * 1 (2 stays 2).  Off already: 0. */
 VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
 
+/* Carry src's tracking over to dst, a copy of src's content just made
+ * (vd_disk_convert: convert/clone --keep-cbt): src's tracking file is
+ * copied to DST-ctk.vmdk (same epoch, same sequences: a change ID of src
+ * answers the same on dst) and dst's descriptor gets version 3 and
+ * changeTrackPath.  Only vdisk's own tracking is copied.  Errors: VD_ENOENT
+ * (src not tracked by vdisk, or another program's file), VD_EINVAL (dst
+ * raw, already tracked, of another capacity, or src with uncommitted
+ * tracked writes: flush first), VD_ENOTSUP (dst streamOptimized),
+ * VD_EEXIST (DST-ctk.vmdk exists), dst's open errors.  flags:
+ * VD_OPEN_TRUSTED.  NULL arguments: VD_EINVAL.  Since 0.2. */
+VD_API int vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags);
+
 /* Called with each changed area in ascending order, adjacent areas merged;
  * non-zero stops the walk (the query then returns 0). */
 typedef int (*vd_changed_area_cb) (uint64_t offset, uint64_t length,
