@@ -74,6 +74,16 @@ int vd__bk_copy_area (uint64_t off, uint64_t len, void *payload);
 int vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status,
                       void *payload);
 
+int vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off);
+int vd__bk_seal_file (const char *path, const char *rel, json_object **fe);
+
+/* rdm.c */
+int vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes);
+int vd__bk_backup_rdm (const char *repo, const char *point,
+                       const char *files_dir, struct vm_disk *vd,
+                       uint32_t flags, json_object *disks,
+                       struct vd_backup_result *res);
+
 /* verify.c */
 int vd__bk_verify_point (const char *repo, const char *point, int deep);
 

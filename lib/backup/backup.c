@@ -153,8 +153,8 @@ start_writeback (struct copy *c, size_t n)
 
 /* Write buf (n bytes at off) to the copy, leaving blocks of zeros out
  * when the point is a full one (its file has no parent under it). */
-static int
-put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
+int
+vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
   if (!c->skip_zero) {
     c->written += n;
@@ -191,7 +191,7 @@ vd__bk_copy_area (uint64_t off, uint64_t len, void *payload)
     size_t n = (size_t) VD_MIN (len, (uint64_t) COPY_CHUNK);
     c->r = vd_disk_read (c->src, c->buf, n, off);
     if (c->r == 0)
-      c->r = put (c, c->buf, n, off);
+      c->r = vd__bk_put (c, c->buf, n, off);
     if (c->r == 0) {
       c->read += n;
       c->done += n;
@@ -214,11 +214,20 @@ vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status, void *payload)
 
 /* ---- backup ------------------------------------------------------------- */
 
+static enum vd_type
+full_type_of (const struct vd_backup_options *o)
+{
+  if (o && o->struct_size >= offsetof (struct vd_backup_options, full_type)
+                             + sizeof o->full_type && o->full_type)
+    return o->full_type;
+  return VD_TYPE_MONOLITHIC_SPARSE;
+}
+
 /* The new file of a point: a child of the previous point's file, or a
  * new sparse disk shaped like the source. */
 static int
 create_point_file (vd_disk *src, const char *kind, const char *prev_path,
-                   const char *dst_path)
+                   const char *dst_path, enum vd_type full_type)
 {
   int r;
   if (strcmp (kind, "incremental") == 0) {
@@ -232,7 +241,7 @@ create_point_file (vd_disk *src, const char *kind, const char *prev_path,
   }
   struct vd_create_params p;
   vd_create_params_init (&p);
-  p.type = VD_TYPE_MONOLITHIC_SPARSE;
+  p.type = full_type;
   p.capacity = vd_disk_get_size (src);
   p.adapter = vd_disk_get_adapter (src);
   if (p.adapter == VD_ADAPTER_UNKNOWN)
@@ -259,8 +268,8 @@ sync_main (void *payload)
 /* The new file reaches the disk (fdatasync) before the point appears;
  * its SHA-256 and chunk checks are computed meanwhile (the file is
  * complete: the device writes while the CPU hashes). */
-static int
-seal_file (const char *path, const char *rel, json_object **fe)
+int
+vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
 {
   struct sync_job j = { open (path, O_RDONLY | O_CLOEXEC), 0 };
   pthread_t t;
@@ -354,7 +363,8 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
     goto out;
   }
   unlink (dst_path);    /* a file of a point that never completed */
-  r = create_point_file (src, kind, prev_path, dst_path);
+  enum vd_type ft = full_type_of (o);
+  r = create_point_file (src, kind, prev_path, dst_path, ft);
   if (r == 0)
     r = vd_disk_open (&dst, dst_path, VD_OPEN_NO_SYNC);
   if (r == 0) {
@@ -383,13 +393,16 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   res->bytes_written += c.written;
   char *rel = vd__asprintf ("disks/%s/%s.vmdk", vd->key, point);
   json_object *fe = NULL;
-  r = seal_file (dst_path, rel ? rel : "", &fe);
+  r = vd__bk_seal_file (dst_path, rel ? rel : "", &fe);
   json_object_object_add (e, "kind", json_object_new_string (kind));
   json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
   json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) cap));
   json_object_object_add (e, "create_type",
                           json_object_new_string (vd_disk_get_create_type (src)));
   json_object_object_add (e, "change_id", json_object_new_string (id_now));
+  json_object_object_add (e, "file_type", json_object_new_string
+                          (strcmp (kind, "full") == 0 ? vd_type_name (ft)
+                                                      : "monolithicSparse"));
   json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c.read));
   json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c.written));
   json_object_object_add (e, "disk_file", fe);
@@ -470,6 +483,10 @@ vd_backup_vm (const char *folder, const char *repo,
                             + sizeof o->payload)
     return vd_error (VD_EINVAL, 0, "backup: options struct_size %u is too "
                       "small", o->struct_size);
+  if (full_type_of (o) != VD_TYPE_MONOLITHIC_SPARSE
+      && full_type_of (o) != VD_TYPE_STREAM_OPTIMIZED)
+    return vd_error (VD_EINVAL, 0, "backup: a full point is monolithicSparse "
+                     "or streamOptimized, not %s", vd_type_name (full_type_of (o)));
   if (!res)
     res = &dummy;
   memset (res, 0, sizeof *res);
@@ -572,24 +589,10 @@ vd_backup_vm (const char *folder, const char *repo,
   r = vm_files (folder, files_dir, files, &res->bytes_written);
   for (unsigned i = 0; i < vm.n && r == 0; i++) {
     if (vm.disks[i].rdm) {
-      /* The mapping descriptor only: the LUN is not a file here. */
-      json_object *e = json_object_new_object ();
-      char *to = vd__asprintf ("%s/rdm-%s-%s", files_dir, vm.disks[i].key,
-                               vm.disks[i].name);
-      char hex[65];
-      r = to ? vd__bk_copy_file (vm.disks[i].path, to, hex, &res->bytes_written)
-             : VD_ENOMEM;
-      free (to);
-      char *rel = vd__asprintf ("files/rdm-%s-%s", vm.disks[i].key,
-                                vm.disks[i].name);
-      json_object_object_add (e, "device", json_object_new_string (vm.disks[i].device));
-      json_object_object_add (e, "name", json_object_new_string (vm.disks[i].name));
-      json_object_object_add (e, "kind", json_object_new_string ("rdm"));
-      json_object_object_add (e, "descriptor", json_object_new_string (rel ? rel : ""));
-      json_object_object_add (e, "descriptor_sha256", json_object_new_string (hex));
-      json_object_array_add (disks, e);
-      free (rel);
-      res->disks++;
+      r = vd__bk_backup_rdm (repo, point, files_dir, &vm.disks[i], flags,
+                             disks, res);
+      if (r == 0)
+        res->disks++;
       continue;
     }
     r = backup_disk (repo, point, &vm.disks[i], prev,

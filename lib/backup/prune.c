@@ -26,8 +26,20 @@ collect_refs (const char *repo, char ***refs, size_t *n, size_t *cap)
     for (size_t k = 0; ds && k < json_object_array_length (ds); k++) {
       json_object *de = json_object_array_get_idx (ds, k);
       const char *kind = vd__bk_jstr (de, "kind");
-      if (kind && strcmp (kind, "rdm") == 0)
+      if (kind && strcmp (kind, "rdm") == 0) {
+        /* an RDM's data (VD_BACKUP_RDM_DATA): one file, no chain */
+        char *f = vd__bk_jstr (de, "file") ? vd__bk_disk_file_of (repo, de) : NULL;
+        if (f && *n + 1 >= *cap) {
+          *cap = *cap ? *cap * 2 : 64;
+          char **nr = realloc (*refs, *cap * sizeof **refs);
+          if (nr)
+            *refs = nr;
+        }
+        if (f && *n + 1 < *cap)
+          (*refs)[(*n)++] = realpath (f, NULL);
+        free (f);
         continue;
+      }
       char *f = vd__bk_disk_file_of (repo, de);
       vd_disk *d;
       if (f && vd_disk_open (&d, f, VD_OPEN_READ_ONLY) == 0) {
@@ -128,6 +140,10 @@ merge_oldest (const char *repo, char **points, size_t np)
     if (!dev || !kind || strcmp (kind, "incremental") != 0)
       continue;
     json_object *e0 = vd__bk_prev_disk (m0, dev);
+    const char *t0 = vd__bk_jstr (e0, "file_type");
+    if (t0 && strcmp (t0, "streamOptimized") == 0)
+      continue;   /* written once: nothing merges into it; the next point
+                   * stays a child of it (its chain keeps the file) */
     char *f0 = e0 ? vd__bk_disk_file_of (repo, e0) : NULL;
     char *f1 = f0 ? vd__bk_disk_file_of (repo, e1) : NULL;
     char *f2 = NULL;

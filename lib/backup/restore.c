@@ -113,6 +113,95 @@ write_vmx_without (const char *from, const char *to, json_object *rdms)
   return r;
 }
 
+/* A disk of the point (its chain in the repository) converted to "to". */
+static int
+restore_disk (const char *repo, json_object *de, const char *to,
+              const struct vd_restore_options *o)
+{
+  char *from = vd__bk_disk_file_of (repo, de);
+  vd_disk *src = NULL;
+  if (!from)
+    return VD_ECORRUPT;
+  int r = vd_disk_open (&src, from, VD_OPEN_READ_ONLY);
+  if (r == 0) {
+    struct vd_create_params p;
+    vd_create_params_init (&p);
+    const char *ct = vd__bk_jstr (de, "create_type");
+    p.type = o && o->type ? o->type : ct ? vd_type_from_name (ct) : 0;
+    if (!p.type || p.type == VD_TYPE_VMFS_SPARSE || p.type == VD_TYPE_SE_SPARSE)
+      p.type = VD_TYPE_MONOLITHIC_SPARSE;
+    p.adapter = vd_disk_get_adapter (src);
+    vd_disk_get_geometry (src, &p.geometry, NULL);
+    if (vd_disk_get_hw_version (src))
+      p.hw_version = vd_disk_get_hw_version (src);
+    r = vd_disk_convert (src, to, &p, NULL, NULL);
+    vd_disk_close (src);
+  }
+  if (r == 0 && o && (o->flags & VD_RESTORE_KEEP_CBT))
+    r = vd_disk_cbt_enable (to, 0);
+  free (from);
+  return r;
+}
+
+static void
+add_note (char **notes, const char *dev, const char *name, const char *why)
+{
+  char *n2 = vd__asprintf ("%s%s: RDM disk %s left out (phase one): %s\n",
+                           *notes ? *notes : "", dev, name, why);
+  free (*notes);
+  *notes = n2;
+}
+
+/* An RDM disk: phase one leaves the mapping out of the .vmx (and says what
+ * to re-add); --rdm keep restores the mapping descriptor when the device
+ * it mapped is still there; --rdm data restores the saved data (backed up
+ * with --rdm-data) as a virtual disk of the RDM's name. */
+static int
+restore_rdm (const char *repo, const char *pdir, json_object *de,
+             const char *to, const struct vd_restore_options *o,
+             json_object *rdms, char **notes)
+{
+  const char *desc = vd__bk_jstr (de, "descriptor");
+  const char *dev = vd__bk_jstr (de, "device"), *name = vd__bk_jstr (de, "name");
+  const char *mapped = vd__bk_jstr (de, "mapped_device");
+  uint32_t fl = o ? o->flags : 0;
+  struct stat st;
+  if (fl & VD_RESTORE_RDM_DATA) {
+    if (!vd__bk_jstr (de, "file"))
+      return vd_error (VD_ENOENT, 0, "%s: RDM disk %s (%s) was backed up "
+                       "without its data (backup --rdm-data%s%s)", pdir, name,
+                       dev, vd__bk_jstr (de, "data_skipped") ? ": " : "",
+                       vd__bk_jstr (de, "data_skipped")
+                       ? vd__bk_jstr (de, "data_skipped") : "");
+    return restore_disk (repo, de, to, o);
+  }
+  if ((fl & VD_RESTORE_RDM_KEEP) && desc && strncmp (desc, "files/", 6) == 0
+      && vd__bk_plain_name (desc + 6)) {
+    if (mapped && stat (mapped, &st) < 0) {
+      char *why = vd__asprintf ("its device %s is no longer there; re-add "
+                                "it pointing at its LUN%s", mapped,
+                                vd__bk_jstr (de, "file")
+                                ? ", or restore its data with --rdm data" : "");
+      add_note (notes, dev, name, why ? why : "");
+      free (why);
+      json_object_array_add (rdms, json_object_new_string (dev));
+      return 0;
+    }
+    char *from = vd__asprintf ("%s/%s", pdir, desc);
+    char hex[65];
+    int r = from ? vd__bk_copy_file (from, to, hex, NULL) : VD_ENOMEM;
+    free (from);
+    return r;
+  }
+  json_object_array_add (rdms, json_object_new_string (dev));
+  add_note (notes, dev, name, vd__bk_jstr (de, "file")
+            ? "re-add it to the VM pointing at its LUN, or restore with "
+              "--rdm keep (the mapping) or --rdm data (its saved data)"
+            : "re-add it to the VM pointing at its LUN, or restore with "
+              "--rdm keep");
+  return 0;
+}
+
 int
 vd_restore_vm (const char *repo, const char *point, const char *dest,
                const struct vd_restore_options *o, char **report)
@@ -172,7 +261,6 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     goto out;
   }
   json_object *disks = vd__bk_jarr (m, "disks"), *files = vd__bk_jarr (m, "files");
-  int keep_rdm = o && (o->flags & VD_RESTORE_RDM_KEEP);
   for (size_t i = 0; r == 0 && disks && i < json_object_array_length (disks); i++) {
     json_object *de = json_object_array_get_idx (disks, i);
     const char *kind = vd__bk_jstr (de, "kind"), *name = vd__bk_jstr (de, "name");
@@ -190,55 +278,11 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
       break;
     }
     if (strcmp (kind, "rdm") == 0) {
-      /* Phase one leaves the mapping out; --rdm keep restores the
-       * descriptor when the device it maps is still there. */
-      const char *desc = vd__bk_jstr (de, "descriptor");
-      int restored = 0;
-      if (keep_rdm && desc && strncmp (desc, "files/", 6) == 0
-          && vd__bk_plain_name (desc + 6)) {
-        char *from = vd__asprintf ("%s/%s", pdir, desc);
-        char hex[65];
-        r = from ? vd__bk_copy_file (from, to, hex, NULL) : VD_ENOMEM;
-        free (from);
-        restored = r == 0;
-      }
-      if (!restored && r == 0) {
-        json_object_array_add (rdms, json_object_new_string (dev));
-        char *n2 = vd__asprintf ("%s%s: RDM disk %s left out (phase one): "
-                                 "re-add it to the VM pointing at its LUN, "
-                                 "or restore with --rdm keep\n",
-                                 notes ? notes : "", dev, name);
-        free (notes);
-        notes = n2;
-      }
+      r = restore_rdm (repo, pdir, de, to, o, rdms, &notes);
       free (to);
       continue;
     }
-    char *from = vd__bk_disk_file_of (repo, de);
-    vd_disk *src = NULL;
-    if (!from) {
-      r = VD_ECORRUPT;
-      free (to);
-      break;
-    }
-    r = vd_disk_open (&src, from, VD_OPEN_READ_ONLY);
-    if (r == 0) {
-      struct vd_create_params p;
-      vd_create_params_init (&p);
-      const char *ct = vd__bk_jstr (de, "create_type");
-      p.type = o && o->type ? o->type : ct ? vd_type_from_name (ct) : 0;
-      if (!p.type || p.type == VD_TYPE_VMFS_SPARSE || p.type == VD_TYPE_SE_SPARSE)
-        p.type = VD_TYPE_MONOLITHIC_SPARSE;
-      p.adapter = vd_disk_get_adapter (src);
-      vd_disk_get_geometry (src, &p.geometry, NULL);
-      if (vd_disk_get_hw_version (src))
-        p.hw_version = vd_disk_get_hw_version (src);
-      r = vd_disk_convert (src, to, &p, NULL, NULL);
-      vd_disk_close (src);
-    }
-    if (r == 0 && o && (o->flags & VD_RESTORE_KEEP_CBT))
-      r = vd_disk_cbt_enable (to, 0);
-    free (from);
+    r = restore_disk (repo, de, to, o);
     free (to);
   }
   /* The VM's files: the .vmx (RDM entries left out in phase one), and the

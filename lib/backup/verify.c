@@ -107,8 +107,8 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
   for (size_t i = 0; r == 0 && i < json_object_array_length (disks); i++) {
     json_object *de = json_object_array_get_idx (disks, i);
     const char *kind = vd__bk_jstr (de, "kind");
-    if (kind && strcmp (kind, "rdm") == 0)
-      continue;
+    if (kind && strcmp (kind, "rdm") == 0 && !vd__bk_jstr (de, "file"))
+      continue;           /* the descriptor only */
     json_object *fe;
     char *path = vd__bk_disk_file_of (repo, de);
     if (!path) {
