@@ -47,6 +47,32 @@ struct copy {
   uint64_t unflushed;       /* bytes written since the last writeback start */
 };
 
+/* point.c: one point being built */
+struct vd__bk_point {
+  const char *repo;
+  int lk;                   /* the repository lock */
+  char **points;            /* the complete points before this one */
+  size_t np;
+  json_object *prev;        /* the newest point's manifest (incrementals) */
+  const char *prev_point;   /* its name, or NULL */
+  char *point, *work, *files_dir, *final;
+  char iso[32];
+  json_object *m, *files, *disks;   /* the manifest being built */
+  int done;
+};
+int vd__bk_point_begin (struct vd__bk_point *pb, const char *repo,
+                        const char *vmx_name, const char *display,
+                        uint32_t flags);
+int vd__bk_point_commit (struct vd__bk_point *pb,
+                         const struct vd_backup_options *o,
+                         struct vd_backup_result *res);
+void vd__bk_point_end (struct vd__bk_point *pb);
+
+/* source-vsphere.c: vsphere://USER@HOST/VM as the source */
+int vd__bk_backup_vsphere (const char *uri, const char *repo,
+                           const struct vd_backup_options *o,
+                           struct vd_backup_result *res);
+
 /* repo.c */
 int vd__bk_plain_name (const char *s);
 int vd__bk_is_point_name (const char *s);
@@ -74,6 +100,10 @@ int vd__bk_copy_area (uint64_t off, uint64_t len, void *payload);
 int vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status,
                       void *payload);
 
+enum vd_type vd__bk_full_type (const struct vd_backup_options *o);
+int vd__bk_create_point_file (vd_disk *src, const char *kind,
+                              const char *prev_path, const char *dst_path,
+                              enum vd_type full_type);
 int vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off);
 int vd__bk_seal_file (const char *path, const char *rel, json_object **fe);
 

@@ -214,8 +214,8 @@ vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status, void *payload)
 
 /* ---- backup ------------------------------------------------------------- */
 
-static enum vd_type
-full_type_of (const struct vd_backup_options *o)
+enum vd_type
+vd__bk_full_type (const struct vd_backup_options *o)
 {
   if (o && o->struct_size >= offsetof (struct vd_backup_options, full_type)
                              + sizeof o->full_type && o->full_type)
@@ -225,8 +225,8 @@ full_type_of (const struct vd_backup_options *o)
 
 /* The new file of a point: a child of the previous point's file, or a
  * new sparse disk shaped like the source. */
-static int
-create_point_file (vd_disk *src, const char *kind, const char *prev_path,
+int
+vd__bk_create_point_file (vd_disk *src, const char *kind, const char *prev_path,
                    const char *dst_path, enum vd_type full_type)
 {
   int r;
@@ -363,8 +363,8 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
     goto out;
   }
   unlink (dst_path);    /* a file of a point that never completed */
-  enum vd_type ft = full_type_of (o);
-  r = create_point_file (src, kind, prev_path, dst_path, ft);
+  enum vd_type ft = vd__bk_full_type (o);
+  r = vd__bk_create_point_file (src, kind, prev_path, dst_path, ft);
   if (r == 0)
     r = vd_disk_open (&dst, dst_path, VD_OPEN_NO_SYNC);
   if (r == 0) {
@@ -467,13 +467,10 @@ vd_backup_vm (const char *folder, const char *repo,
               const struct vd_backup_options *o, struct vd_backup_result *res)
 {
   struct vd_backup_result dummy;
+  struct vd__bk_point pb;
   struct vm vm;
-  json_object *rj = NULL, *prev = NULL, *m = NULL, *disks = NULL, *files;
-  char **points = NULL, *point = NULL, *work = NULL, *files_dir = NULL;
-  char *final = NULL, *rpath = NULL, iso[32];
-  size_t np = 0;
   uint32_t flags = o ? o->flags : 0;
-  int lk = -1, r;
+  int r;
 
   VD_ENTER ();
   if (!folder || !repo)
@@ -483,13 +480,17 @@ vd_backup_vm (const char *folder, const char *repo,
                             + sizeof o->payload)
     return vd_error (VD_EINVAL, 0, "backup: options struct_size %u is too "
                       "small", o->struct_size);
-  if (full_type_of (o) != VD_TYPE_MONOLITHIC_SPARSE
-      && full_type_of (o) != VD_TYPE_STREAM_OPTIMIZED)
+  if (vd__bk_full_type (o) != VD_TYPE_MONOLITHIC_SPARSE
+      && vd__bk_full_type (o) != VD_TYPE_STREAM_OPTIMIZED)
     return vd_error (VD_EINVAL, 0, "backup: a full point is monolithicSparse "
-                     "or streamOptimized, not %s", vd_type_name (full_type_of (o)));
+                     "or streamOptimized, not %s", vd_type_name (vd__bk_full_type (o)));
   if (!res)
     res = &dummy;
   memset (res, 0, sizeof *res);
+  if (strncmp (folder, "vsphere://", 10) == 0)
+    return vd__bk_backup_vsphere (folder, repo, o, res);
+  memset (&pb, 0, sizeof pb);
+  pb.lk = -1;
   r = load_vm (&vm, folder);
   if (r < 0)
     goto out;
@@ -504,138 +505,27 @@ vd_backup_vm (const char *folder, const char *repo,
   }
   if (r < 0)
     goto out;
-  /* The repository: new, or this VM's. */
-  if (mkdir (repo, 0755) < 0 && errno != EEXIST) {
-    r = vd_error (VD_EIO, errno, "%s: mkdir", repo);
-    goto out;
-  }
-  rpath = vd__asprintf ("%s/repo.json", repo);
   char *vmx_name = vd__basename (vm.vmx);
-  if (access (rpath, F_OK) == 0) {
-    rj = vd__bk_read_json (rpath);
-    if (!rj) {
-      r = vd_last_error ()->code;
-      free (vmx_name);
-      goto out;
-    }
-    const char *had = vd__bk_jstr (rj, "vmx");
-    if (!(flags & VD_BACKUP_FORCE) && (!had || strcmp (had, vmx_name) != 0)) {
-      r = vd_error (VD_EINVAL, 0, "%s: repository of another VM (%s, not "
-                     "%s); force to mix", repo, had ? had : "?", vmx_name);
-      free (vmx_name);
-      goto out;
-    }
-  }
-  else {
-    rj = json_object_new_object ();
-    json_object_object_add (rj, "format_version", json_object_new_int (1));
-    json_object_object_add (rj, "vmx", json_object_new_string (vmx_name));
-    if (vm.display)
-      json_object_object_add (rj, "display_name",
-                              json_object_new_string (vm.display));
-    r = vd__bk_write_json (rpath, rj);
-    if (r < 0) {
-      free (vmx_name);
-      goto out;
-    }
-  }
-  lk = vd__bk_lock_repo (repo);
-  if (lk < 0) {
-    r = lk;
-    free (vmx_name);
-    goto out;
-  }
-  vd__bk_sweep (repo);
-  points = vd__bk_list_points (repo, &np);
-  if (!points) {
-    r = vd_last_error ()->code;
-    free (vmx_name);
-    goto out;
-  }
-  if (np && !(flags & VD_BACKUP_FULL)) {
-    prev = vd__bk_load_manifest (repo, points[np - 1]);
-    if (!prev) {
-      r = vd_last_error ()->code;
-      free (vmx_name);
-      goto out;
-    }
-  }
-  point = vd__bk_now_point (repo, iso);
-  work = point ? vd__asprintf ("%s/.incomplete-%s", repo, point) : NULL;
-  files_dir = work ? vd__asprintf ("%s/files", work) : NULL;
-  final = point ? vd__asprintf ("%s/%s", repo, point) : NULL;
-  char *disks_dir = vd__asprintf ("%s/disks", repo);
-  if (!files_dir || !final || !disks_dir || mkdir (work, 0755) < 0
-      || mkdir (files_dir, 0755) < 0
-      || (mkdir (disks_dir, 0755) < 0 && errno != EEXIST)) {
-    r = vd_error (VD_EIO, errno, "%s: make the point's folder", repo);
-    free (disks_dir);
-    free (vmx_name);
-    goto out;
-  }
-  free (disks_dir);
-  m = json_object_new_object ();
-  json_object_object_add (m, "format_version", json_object_new_int (1));
-  json_object_object_add (m, "point", json_object_new_string (point));
-  json_object_object_add (m, "time", json_object_new_string (iso));
-  json_object_object_add (m, "vmx", json_object_new_string (vmx_name));
+  r = vmx_name ? vd__bk_point_begin (&pb, repo, vmx_name, vm.display, flags)
+               : VD_ENOMEM;
   free (vmx_name);
-  if (vm.display)
-    json_object_object_add (m, "display_name", json_object_new_string (vm.display));
-  files = json_object_new_array ();
-  json_object_object_add (m, "files", files);
-  disks = json_object_new_array ();
-  json_object_object_add (m, "disks", disks);
-  r = vm_files (folder, files_dir, files, &res->bytes_written);
+  if (r < 0)
+    goto out;
+  r = vm_files (folder, pb.files_dir, pb.files, &res->bytes_written);
   for (unsigned i = 0; i < vm.n && r == 0; i++) {
-    if (vm.disks[i].rdm) {
-      r = vd__bk_backup_rdm (repo, point, files_dir, &vm.disks[i], flags,
-                             disks, res);
-      if (r == 0)
-        res->disks++;
-      continue;
-    }
-    r = backup_disk (repo, point, &vm.disks[i], prev,
-                     np ? points[np - 1] : NULL, flags, o, disks, res);
+    if (vm.disks[i].rdm)
+      r = vd__bk_backup_rdm (repo, pb.point, pb.files_dir, &vm.disks[i],
+                             flags, pb.disks, res);
+    else
+      r = backup_disk (repo, pb.point, &vm.disks[i], pb.prev, pb.prev_point,
+                       flags, o, pb.disks, res);
     if (r == 0)
       res->disks++;
   }
-  if (r < 0)
-    goto out;
-  json_object_object_add (m, "bytes_read", json_object_new_int64 ((int64_t) res->bytes_read));
-  json_object_object_add (m, "bytes_written", json_object_new_int64 ((int64_t) res->bytes_written));
-  {
-    char *mp = vd__asprintf ("%s/manifest.json", work);
-    r = mp ? vd__bk_write_json (mp, m) : VD_ENOMEM;
-    free (mp);
-  }
-  if (r == 0 && (vd__fsync_dir (files_dir) < 0 || vd__fsync_dir (work) < 0))
-    r = vd_error (VD_EIO, errno, "%s: sync", work);
-  /* One rename: the point exists complete, or not at all. */
-  if (r == 0 && rename (work, final) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename into place", final);
   if (r == 0)
-    vd__fsync_dir (repo);
-  if (r == 0)
-    snprintf (res->point, sizeof res->point, "%s", point);
-  if (r == 0 && o && o->struct_size >= offsetof (struct vd_backup_options, summary_json)
-                                       + sizeof o->summary_json && o->summary_json)
-    *o->summary_json = strdup (json_object_to_json_string_ext (m, JSON_C_TO_STRING_PRETTY
-                                                               | JSON_C_TO_STRING_NOSLASHESCAPE));
+    r = vd__bk_point_commit (&pb, o, res);
 out:
-  if (r < 0 && work)
-    vd__rm_rf (work);
-  if (lk >= 0)
-    close (lk);
-  json_object_put (rj);
-  json_object_put (prev);
-  json_object_put (m);
-  vd__bk_strv_free (points);
-  free (point);
-  free (work);
-  free (files_dir);
-  free (final);
-  free (rpath);
+  vd__bk_point_end (&pb);
   vm_free (&vm);
   return r;
 }
