@@ -1,5 +1,12 @@
-# VM backup and restore (lib/backup.c): manifests with json-c (Debian:
+# VM backup and restore (lib/backup/*.c): manifests with json-c (Debian:
 # libjson-c-dev), SHA-256 with nettle (also used by the NBD client's keys);
 # both are found by mk/config.mk and required for now.
-$(call vd_objs,backup.o): OBJ_CFLAGS += $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
+$(filter $(O)/lib/backup/%,$(LIB_OBJS)): OBJ_CFLAGS += $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
 PKG_LIBS += $(JSONC_LIBS) $(NETTLE_LIBS)
+
+# The long kill run (issue 14): 100 kill -9 during backup and 100 during
+# restore (tests/crash/test-crash-backup.sh; make check runs 12).
+.PHONY: backup-crash-long
+backup-crash-long: tests
+	@VDISK=$(CURDIR)/$(O)/bin/vdisk VDISK_TOP=$(CURDIR) VDISK_BUILD=$(O) \
+	  BACKUP_KILLS=100 bash tests/crash/test-crash-backup.sh

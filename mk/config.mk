@@ -10,8 +10,8 @@
 #
 #   HAVE_CLAMAV   libclamav        lib/scan-clamav.c (vd_scanner_new_clamav)
 #   HAVE_LIBNBD   libnbd           lib/io-nbd.c (the NBD client)
-#   HAVE_NETTLE   nettle           lib/io-nbd.c (PSK keys), lib/backup.c
-#   HAVE_JSONC    json-c           lib/backup.c (manifests)
+#   HAVE_NETTLE   nettle           lib/io-nbd.c (PSK keys), lib/backup/
+#   HAVE_JSONC    json-c           lib/backup/ (manifests)
 #   HAVE_NBDKIT   nbdkit headers   plugins/nbdkit
 #   HAVE_SQLITE3  sqlite3          (not used yet)
 #   HAVE_FUSE3    fuse3            (not used yet)
@@ -49,12 +49,12 @@ $(eval $(call vd_detect,FUSE3,fuse3))
 $(eval $(call vd_detect,LIBCURL,libcurl))
 $(eval $(call vd_detect,LIBXML2,libxml-2.0))
 
-# lib/backup.c cannot be built without these two (yet): say so plainly.
+# lib/backup/ cannot be built without these two (yet): say so plainly.
 ifeq ($(HAVE_JSONC),)
-  $(error json-c not found (Debian: libjson-c-dev); lib/backup.c needs it)
+  $(error json-c not found (Debian: libjson-c-dev); lib/backup/ needs it)
 endif
 ifeq ($(HAVE_NETTLE),)
-  $(error nettle not found (Debian: nettle-dev); lib/backup.c needs it)
+  $(error nettle not found (Debian: nettle-dev); lib/backup/ needs it)
 endif
 
 # The objects a flag goes to are named by file name, wherever the file

@@ -779,6 +779,18 @@ VD_API int vd_disk_cbt_enable (const char *path, uint32_t flags);
  * 1 (2 stays 2).  Off already: 0. */
 VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
 
+/* Carry src's tracking over to dst, a copy of src's content just made
+ * (vd_disk_convert: convert/clone --keep-cbt): src's tracking file is
+ * copied to DST-ctk.vmdk (same epoch, same sequences: a change ID of src
+ * answers the same on dst) and dst's descriptor gets version 3 and
+ * changeTrackPath.  Only vdisk's own tracking is copied.  Errors: VD_ENOENT
+ * (src not tracked by vdisk, or another program's file), VD_EINVAL (dst
+ * raw, already tracked, of another capacity, or src with uncommitted
+ * tracked writes: flush first), VD_ENOTSUP (dst streamOptimized),
+ * VD_EEXIST (DST-ctk.vmdk exists), dst's open errors.  flags:
+ * VD_OPEN_TRUSTED.  NULL arguments: VD_EINVAL.  Since 0.2. */
+VD_API int vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags);
+
 /* Called with each changed area in ascending order, adjacent areas merged;
  * non-zero stops the walk (the query then returns 0). */
 typedef int (*vd_changed_area_cb) (uint64_t offset, uint64_t length,
@@ -805,6 +817,11 @@ VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
 #define VD_BACKUP_FULL  0x1u   /* a full point even where an incremental
                                   one is possible */
 #define VD_BACKUP_FORCE 0x2u   /* accept a repository of another VM */
+#define VD_BACKUP_RDM_DATA 0x4u /* RDM disks: also the mapped device's
+                                  data when it can be read (a plain file
+                                  name in the VM folder, or a block
+                                  device); else only the descriptor, and
+                                  the manifest says why */
 
 struct vd_backup_options {
   uint32_t struct_size;        /* sizeof (struct vd_backup_options) */
@@ -812,6 +829,12 @@ struct vd_backup_options {
   vd_progress_cb progress;     /* bytes copied of the disks' capacity */
   void *payload;
   char **summary_json;         /* if set: the point's manifest, free() */
+  enum vd_type full_type;      /* layout of a full point's disk files: 0
+                                  or VD_TYPE_MONOLITHIC_SPARSE (default),
+                                  VD_TYPE_STREAM_OPTIMIZED (compressed;
+                                  later incrementals are sparse children
+                                  of it; prune cannot merge into it).
+                                  Since 0.2 (struct_size covers it) */
 };
 
 struct vd_backup_result {
@@ -859,7 +882,11 @@ VD_API int vd_backup_verify (const char *repo, const char *point);
 VD_API int vd_backup_prune (const char *repo, unsigned keep);
 
 #define VD_RESTORE_KEEP_CBT 0x1u   /* track changes on the restored disks */
-#define VD_RESTORE_RDM_KEEP 0x2u   /* restore RDM mapping descriptors */
+#define VD_RESTORE_RDM_KEEP 0x2u   /* restore RDM mapping descriptors whose
+                                      mapped device is still there */
+#define VD_RESTORE_RDM_DATA 0x4u   /* restore an RDM's saved data (backed
+                                      up with VD_BACKUP_RDM_DATA) as a
+                                      virtual disk of the RDM's name */
 
 struct vd_restore_options {
   uint32_t struct_size;        /* sizeof (struct vd_restore_options) */

@@ -238,3 +238,124 @@ out:
   }
   return r;
 }
+
+/* ---- keeping tracking on a copy (convert/clone --keep-cbt) ------------ */
+
+#define COPY_PIECE (1u << 20)
+
+/* src's tracking file into a new file dname in dst's folder, synced. */
+static int
+copy_ctk (struct vd_link *s, struct vd_link *t, const char *sname,
+          const char *dname)
+{
+  struct vd_io *in = NULL, *out = NULL;
+  char *sdisp = vd__path_join (s->dir, sname);
+  char *ddisp = vd__path_join (t->dir, dname);
+  uint8_t *buf = malloc (COPY_PIECE);
+  uint64_t size = 0;
+  int r = sdisp && ddisp && buf ? 0 : vd_error (VD_ENOMEM, errno, "tracking copy");
+  if (r == 0)
+    r = vd__io_posix_open (&in, s->dirfd, sname, sdisp, 0);
+  if (r == 0)
+    r = in->ops->size (in, &size);
+  int created = 0;
+  if (r == 0)
+    r = vd__io_posix_open (&out, t->dirfd, dname, ddisp,
+                           VD_IO_RDWR | VD_IO_CREATE);
+  created = r == 0;
+  for (uint64_t off = 0; r == 0 && off < size;) {
+    size_t n = (size_t) VD_MIN ((uint64_t) COPY_PIECE, size - off);
+    r = vd__io_pread (in, buf, n, off);
+    if (r == 0)
+      r = vd__io_pwrite (out, buf, n, off);
+    off += n;
+  }
+  if (r == 0)
+    r = vd__io_flush (out);
+  /* and it must read as vdisk's tracking of this capacity */
+  if (r == 0) {
+    struct vd_ctk *c = NULL;
+    int k = vd__ctk_open (&c, out, t->size, 0);
+    if (k == 0) {
+      out = NULL;            /* the ctk owns it */
+      vd__ctk_close (c);
+    }
+    else
+      r = k < 0 ? k : vd_error (VD_ECORRUPT, 0, "%s: not vdisk's tracking "
+                                "file", sdisp);
+  }
+  vd__io_close (in);
+  vd__io_close (out);
+  if (r < 0 && created)
+    unlinkat (t->dirfd, dname, 0);
+  free (sdisp);
+  free (ddisp);
+  free (buf);
+  return r;
+}
+
+int
+vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags)
+{
+  vd_disk *d = NULL;
+  int r;
+
+  VD_ENTER ();
+  if (!src || !dst)
+    return vd_error (VD_EINVAL, 0, "no source disk or copy path");
+  struct vd_link *s = src->top;
+  const char *sname = s->desc ? vd__desc_get (s->desc, "changeTrackPath") : NULL;
+  if (s->cbt_state != VD_CBT_ON || !sname)
+    return vd_error (VD_ENOENT, 0, "%s: no tracking of vdisk's to keep (%s)",
+                     s->path, s->cbt_state == VD_CBT_FOREIGN
+                     ? "another program's tracking file is never copied"
+                     : "changed block tracking is not on");
+  if (s->ctk) {
+    struct vd__ctk_info ci;
+    vd__ctk_info (s->ctk, &ci);
+    if (ci.pending)
+      return vd_error (VD_EINVAL, 0, "%s: tracked writes not yet committed: "
+                       "flush the disk first", s->path);
+  }
+  r = vd_disk_open (&d, dst, flags & VD_OPEN_TRUSTED);
+  if (r < 0)
+    return r;
+  struct vd_link *t = d->top;
+  char *name = NULL;
+  if (t->raw || !t->desc || t->cbt_state != VD_CBT_OFF)
+    r = vd_error (VD_EINVAL, 0, "%s: %s", t->path, t->raw || !t->desc
+                  ? "a raw image has no descriptor to track changes in"
+                  : "already names a tracking file");
+  else if (strcasecmp (t->create_type ? t->create_type : "",
+                       "streamOptimized") == 0)
+    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
+                  "once; it does not carry tracking", t->path);
+  else if (t->size != s->size)
+    r = vd_error (VD_EINVAL, 0, "%s: capacity %llu differs from %s's "
+                  "(%llu): tracking does not carry over", t->path,
+                  (unsigned long long) t->size, s->path,
+                  (unsigned long long) s->size);
+  else if (!(name = vd__ctk_name_for (t->path)))
+    r = VD_ENOMEM;
+  else if (faccessat (t->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    r = vd_error (VD_EEXIST, 0, "%s/%s already exists: move it away",
+                  t->dir, name);
+  /* The file first, then the descriptor that names it (as enable). */
+  if (r == 0)
+    r = copy_ctk (s, t, sname, name);
+  if (r == 0) {
+    fsync (t->dirfd);
+    pthread_mutex_lock (&t->mu);
+    r = vd__desc_set_change_track (t->desc, name);
+    if (r == 0)
+      r = vd__desc_set (t->desc, "version", "3", 0);
+    if (r == 0)
+      r = vd__link_write_descriptor (t);
+    pthread_mutex_unlock (&t->mu);
+    if (r < 0)
+      unlinkat (t->dirfd, name, 0);
+  }
+  free (name);
+  int r2 = vd_disk_close (d);
+  return r < 0 ? r : r2;
+}

@@ -154,9 +154,11 @@ run_backup (int argc, char **argv)
     { "shard", required_argument, NULL, 'S' },
     { "out", required_argument, NULL, 'o' },
     { "per-host", required_argument, NULL, 'K' },
+    { "rdm-data", no_argument, NULL, 'R' },
+    { "full-type", required_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
   struct fleet_opts fo = { NULL, NULL, NULL, 0 };
-  struct vd_backup_options o = { sizeof o, 0, NULL, NULL, NULL };
+  struct vd_backup_options o = { sizeof o, 0, NULL, NULL, NULL, 0 };
   struct progress pr;
   int c, json = 0, want_progress = 0, pfd = -1;
   long keep = -1;
@@ -165,6 +167,16 @@ run_backup (int argc, char **argv)
     switch (c) {
     case 'F': o.flags |= VD_BACKUP_FULL; break;
     case 'f': o.flags |= VD_BACKUP_FORCE; break;
+    case 'R': o.flags |= VD_BACKUP_RDM_DATA; break;
+    case 'T':
+      if (!strcmp (optarg, "stream") || !strcmp (optarg, "streamOptimized"))
+        o.full_type = VD_TYPE_STREAM_OPTIMIZED;
+      else if (!strcmp (optarg, "sparse") || !strcmp (optarg, "monolithicSparse"))
+        o.full_type = VD_TYPE_MONOLITHIC_SPARSE;
+      else
+        return usage_error ("backup", "--full-type takes monolithicSparse "
+                            "(sparse) or streamOptimized (stream)");
+      break;
     case 'j': json = 1; break;
     case 'k': {
       char *end;
@@ -236,13 +248,16 @@ run_backup (int argc, char **argv)
     o.progress = progress_cb;
     o.payload = &pr;
   }
-  if (json)
-    o.summary_json = &summary;
+  o.summary_json = &summary;   /* also for the RDM warning below */
   struct vd_backup_result res;
   int r = vd_backup_vm (argv[optind], argv[optind + 1], &o, &res);
   progress_done (&pr);
   if (r < 0)
     return fail ();
+  if (summary && strstr (summary, "\"data_skipped\""))
+    fprintf (stderr, "vdisk: warning: the data of an RDM disk could not be "
+             "read (only its descriptor was saved): see \"data_skipped\" "
+             "in the point's manifest (--json)\n");
   if (json)
     printf ("%s\n", summary ? summary : "{}");
   else
@@ -255,7 +270,7 @@ run_backup (int argc, char **argv)
 
 const struct command cmd_backup = {
   "backup", run_backup,
-  "[--full] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
+  "[--full] [--full-type T] [--rdm-data] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
   " | prune --keep N REPO\n       vdisk backup [--full] --manifest M --out DIR"
   " [--shard I/N|auto/N] [--per-host K]",
   "Back up a VM folder (every disk of its .vmx, the .vmx/.vmsd/.vmxf/.nvram)"
@@ -263,6 +278,11 @@ const struct command cmd_backup = {
   "block tracking; list, verify or prune its points.",
   "  -F, --full            a full point even where an incremental is possible\n"
   "  -f, --force           accept a repository of another VM\n"
+  "      --full-type T     a full point's disk files: monolithicSparse\n"
+  "                        (default) or streamOptimized (compressed; the\n"
+  "                        incrementals are sparse children of it)\n"
+  "      --rdm-data        RDM disks: also save the mapped device's data\n"
+  "                        when it can be read (default: the descriptor)\n"
   "  -k, --keep N          prune: keep the newest N points\n"
   "  -j, --json            the new point's manifest / the list as JSON\n"
   "  -p, --progress[=FD]   progress on stderr, or N/100 lines on FD\n"
@@ -304,9 +324,12 @@ run_restore (int argc, char **argv)
     }
     case 'K': o.flags |= VD_RESTORE_KEEP_CBT; break;
     case 'R':
-      if (strcmp (optarg, "keep") != 0)
-        return usage_error ("restore", "--rdm takes 'keep'");
-      o.flags |= VD_RESTORE_RDM_KEEP;
+      if (strcmp (optarg, "keep") == 0)
+        o.flags |= VD_RESTORE_RDM_KEEP;
+      else if (strcmp (optarg, "data") == 0)
+        o.flags |= VD_RESTORE_RDM_DATA;
+      else
+        return usage_error ("restore", "--rdm takes 'keep' or 'data'");
       break;
     default: return usage_error ("restore", "invalid option");
     }
@@ -328,13 +351,16 @@ run_restore (int argc, char **argv)
 
 const struct command cmd_restore = {
   "restore", run_restore,
-  "[--at TIME] [--type T] [--disk N] [--keep-cbt] [--rdm keep] REPO [POINT] DEST",
+  "[--at TIME] [--type T] [--disk N] [--keep-cbt] [--rdm keep|data] REPO [POINT] DEST",
   "Rebuild a VM folder from a backup point (the newest, a named one, or the "
   "newest at or before --at): disks in any layout, the saved .nvram.",
   "  -a, --at TIME         newest point at or before TIME (UTC, YYYY-MM-DDTHH:MM[:SS])\n"
   "  -t, --type T          layout of the restored disks (default: as backed up)\n"
   "  -d, --disk N          restore only disk N (0 = the first of the .vmx)\n"
   "      --keep-cbt        keep changed block tracking on the restored disks\n"
-  "      --rdm keep        restore RDM mapping descriptors (default: leave them\n"
-  "                        out of the .vmx and say what to re-add)\n",
+  "      --rdm keep        restore RDM mapping descriptors whose device is\n"
+  "                        still there (default: leave them out of the .vmx\n"
+  "                        and say what to re-add: the guide's phase one)\n"
+  "      --rdm data        restore an RDM's data saved by backup --rdm-data\n"
+  "                        as a virtual disk of the RDM's name\n",
 };

@@ -40,11 +40,12 @@ run (int argc, char **argv)
     { "hw-version", required_argument, NULL, 'H' },
     { "sync", no_argument, NULL, 'Y' },
     { "keep-uuid", no_argument, NULL, 'K' },
+    { "keep-cbt", no_argument, NULL, 'T' },
     OPT_HELP, { 0 } };
   const struct option *opts =
     with_open_options (own, OO (SINGLE_LINK) | OO (IGNORE_CID) | OO (TRUSTED));
   const char *verb = argv[0];
-  int durable = 0, keep_uuid = 0;
+  int durable = 0, keep_uuid = 0, keep_cbt = 0;
   uint8_t uuid[16];
   struct vd_create_params p;
   struct open_opts oo = { 0 };
@@ -85,6 +86,7 @@ run (int argc, char **argv)
       break;
     case 'Y': durable = 1; break;
     case 'K': keep_uuid = 1; break;
+    case 'T': keep_cbt = 1; break;
     default: return usage_error (verb, "invalid option");
     }
   }
@@ -150,6 +152,25 @@ run (int argc, char **argv)
       return 1;
     }
   }
+  /* --keep-cbt: vdisk's own tracking of IN goes along (checked before
+   * anything is written); by default OUT carries none (VMware's "discard
+   * the ancillary file") */
+  if (keep_cbt) {
+    struct vd_cbt_info ci = { 0 };
+    if (vd_disk_get_cbt (src, &ci) < 0 || ci.state != VD_CBT_ON) {
+      fprintf (stderr, "vdisk: %s: --keep-cbt: %s\n", argv[optind],
+               ci.state == VD_CBT_FOREIGN ? "its tracking file is another "
+               "program's; vdisk copies only its own"
+               : "changed block tracking is not on (vdisk cbt enable)");
+      vd_disk_close (src);
+      return 1;
+    }
+    if (p.type == VD_TYPE_RAW || p.type == VD_TYPE_STREAM_OPTIMIZED) {
+      vd_disk_close (src);
+      return usage_error (verb, "--keep-cbt: a %s copy cannot carry "
+                          "tracking", vd_type_name (p.type));
+    }
+  }
   /* Like qemu-img convert, the output is not fdatasync'ed unless asked:
    * it appears (renamed into place) only when complete either way. */
   if (!durable)
@@ -157,8 +178,15 @@ run (int argc, char **argv)
   progress_init (&pr, want_progress, pfd);
   if (vd_disk_convert (src, argv[optind + 1], &p, progress_cb, &pr) < 0)
     rc = fail ();
-  else
+  else {
     progress_done (&pr);
+    if (keep_cbt && vd_disk_cbt_copy (src, argv[optind + 1],
+                                      open_flags (&oo, 1) & VD_OPEN_TRUSTED) < 0) {
+      rc = fail ();
+      fprintf (stderr, "vdisk: %s was made, without tracking\n",
+               argv[optind + 1]);
+    }
+  }
   vd_disk_close (src);
   return rc;
 }
@@ -177,6 +205,9 @@ const struct command cmd_convert = {
   "                        magic and name)\n"
   "  -O, --overwrite       replace OUT if it exists\n"
   "      --sync            fdatasync OUT before it appears (durable)\n"
+  "      --keep-cbt        OUT keeps IN's changed block tracking (a copy of\n"
+  "                        vdisk's tracking file, descriptor version 3: IN's\n"
+  "                        change IDs hold on OUT); default: none\n"
   "      --keep-uuid       OUT keeps IN's ddb.uuid (default: a new one);\n"
   "                        user ddb keys (toolsVersion, your own) are always\n"
   "                        carried over (not into streamOptimized or raw)\n"

@@ -1,0 +1,120 @@
+/* Private to lib/backup: what repo.c, backup.c, verify.c, prune.c and
+ * restore.c share.  Not part of the public API. */
+#ifndef VD_BACKUP_INT_H
+#define VD_BACKUP_INT_H
+
+#include "internal.h"
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COPY_CHUNK (4u << 20)
+#define ZERO_BLOCK (64u << 10)   /* zero detection of a full copy */
+#define MANIFEST_MAX (64u << 20)   /* bytes of a manifest we will parse */
+#define HASH_CHUNK_MIN (1u << 20)
+#define HASH_CHUNKS_MAX 4096u
+#define HASH_READ (4u << 20)     /* read size of hashing */
+#define MAX_DISKS 256
+#define MAX_POINTS 100000
+
+struct vm_disk {
+  char device[32];          /* scsi0:0 */
+  char key[32];             /* scsi0-0: file-name safe */
+  char *path;               /* as the .vmx resolves it */
+  char *name;               /* base name */
+  int rdm;
+};
+
+struct vm {
+  char *vmx;                /* path of the one .vmx */
+  char *display;
+  struct vm_disk disks[MAX_DISKS];
+  unsigned n;
+  int overflow;
+};
+
+struct copy {
+  vd_disk *src, *dst;
+  uint8_t *buf;
+  uint64_t read, written;
+  vd_progress_cb progress;
+  void *payload;
+  uint64_t done, total;
+  int r;
+  int skip_zero;            /* a full point: blocks of zeros stay holes */
+  int wb_fd;                /* the new file, to start its writeback early */
+  uint64_t unflushed;       /* bytes written since the last writeback start */
+};
+
+/* point.c: one point being built */
+struct vd__bk_point {
+  const char *repo;
+  int lk;                   /* the repository lock */
+  char **points;            /* the complete points before this one */
+  size_t np;
+  json_object *prev;        /* the newest point's manifest (incrementals) */
+  const char *prev_point;   /* its name, or NULL */
+  char *point, *work, *files_dir, *final;
+  char iso[32];
+  json_object *m, *files, *disks;   /* the manifest being built */
+  int done;
+};
+int vd__bk_point_begin (struct vd__bk_point *pb, const char *repo,
+                        const char *vmx_name, const char *display,
+                        uint32_t flags);
+int vd__bk_point_commit (struct vd__bk_point *pb,
+                         const struct vd_backup_options *o,
+                         struct vd_backup_result *res);
+void vd__bk_point_end (struct vd__bk_point *pb);
+
+/* source-vsphere.c: vsphere://USER@HOST/VM as the source */
+int vd__bk_backup_vsphere (const char *uri, const char *repo,
+                           const struct vd_backup_options *o,
+                           struct vd_backup_result *res);
+
+/* repo.c */
+int vd__bk_plain_name (const char *s);
+int vd__bk_is_point_name (const char *s);
+int vd__bk_copy_file (const char *from, const char *to, char hex[65],
+                      uint64_t *bytes);
+int vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
+                      uint64_t *chunk_size, uint64_t *size);
+json_object *vd__bk_file_entry (const char *name, const char *path, int *err);
+json_object *vd__bk_read_json (const char *path);
+int vd__bk_write_json (const char *path, json_object *o);
+const char *vd__bk_jstr (json_object *o, const char *key);
+int64_t vd__bk_jint (json_object *o, const char *key, int64_t dflt);
+json_object *vd__bk_jarr (json_object *o, const char *key);
+char **vd__bk_list_points (const char *repo, size_t *count);
+void vd__bk_strv_free (char **v);
+json_object *vd__bk_load_manifest (const char *repo, const char *point);
+char *vd__bk_disk_file_of (const char *repo, json_object *de);
+char *vd__bk_now_point (const char *repo, char iso[32]);
+void vd__bk_sweep (const char *repo);
+int vd__bk_lock_repo (const char *repo);
+json_object *vd__bk_prev_disk (json_object *prev, const char *device);
+
+/* backup.c */
+int vd__bk_copy_area (uint64_t off, uint64_t len, void *payload);
+int vd__bk_copy_data (uint64_t off, uint64_t len, uint32_t status,
+                      void *payload);
+
+enum vd_type vd__bk_full_type (const struct vd_backup_options *o);
+int vd__bk_create_point_file (vd_disk *src, const char *kind,
+                              const char *prev_path, const char *dst_path,
+                              enum vd_type full_type);
+int vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off);
+int vd__bk_seal_file (const char *path, const char *rel, json_object **fe);
+
+/* rdm.c */
+int vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes);
+int vd__bk_backup_rdm (const char *repo, const char *point,
+                       const char *files_dir, struct vm_disk *vd,
+                       uint32_t flags, json_object *disks,
+                       struct vd_backup_result *res);
+
+/* verify.c */
+int vd__bk_verify_point (const char *repo, const char *point, int deep);
+
+#endif

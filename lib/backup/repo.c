@@ -1,0 +1,525 @@
+/* The backup repository (docs/backup.md): names of points, the manifest
+ * JSON, hashing of files, the repository lock and the sweep of points that
+ * never completed, and the listing of points. */
+#include "backup-int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <isa-l/crc64.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- small helpers ------------------------------------------------------ */
+
+int
+vd__bk_plain_name (const char *s)
+{
+  return s && *s && strlen (s) < 200 && !strchr (s, '/')
+         && strcmp (s, ".") && strcmp (s, "..") && vd__name_ok (s, 0);
+}
+
+int
+vd__bk_is_point_name (const char *s)
+{
+  /* 20261201T092133Z, optionally -N */
+  size_t n = strlen (s);
+  if (n < 16 || s[8] != 'T' || s[15] != 'Z')
+    return 0;
+  for (int i = 0; i < 15; i++)
+    if (i != 8 && (s[i] < '0' || s[i] > '9'))
+      return 0;
+  if (n > 16) {
+    if (s[16] != '-' || n > 20)
+      return 0;
+    for (size_t i = 17; i < n; i++)
+      if (s[i] < '0' || s[i] > '9')
+        return 0;
+  }
+  return 1;
+}
+
+/* Copy a regular file (no symlinks followed), fsync'ed; hash it on the way. */
+int
+vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *bytes)
+{
+  static const char digits[] = "0123456789abcdef";
+  struct sha256_ctx h;
+  uint8_t buf[1 << 16], dg[SHA256_DIGEST_SIZE];
+  int in = open (from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  struct stat st;
+  if (in < 0)
+    return vd_error (VD_EIO, errno, "%s: open", from);
+  if (fstat (in, &st) < 0 || !S_ISREG (st.st_mode)) {
+    close (in);
+    return vd_error (VD_EINVAL, 0, "%s: not a regular file", from);
+  }
+  int out = open (to, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (out < 0) {
+    close (in);
+    return vd_error (VD_EIO, errno, "%s: create", to);
+  }
+  sha256_init (&h);
+  int r = 0;
+  for (;;) {
+    ssize_t n = read (in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r = vd_error (VD_EIO, errno, "%s: read", from);
+      break;
+    }
+    if (n == 0)
+      break;
+    sha256_update (&h, (size_t) n, buf);
+    if (write (out, buf, (size_t) n) != n) {
+      r = vd_error (vd__errno_code (errno), errno, "%s: write", to);
+      break;
+    }
+    if (bytes)
+      *bytes += (uint64_t) n;
+  }
+  if (r == 0 && fsync (out) < 0)
+    r = vd_error (VD_EIO, errno, "%s: fsync", to);
+  close (in);
+  close (out);
+  sha256_digest (&h, sizeof dg, dg);
+  for (int i = 0; i < 32; i++) {
+    hex[2 * i] = digits[dg[i] >> 4];
+    hex[2 * i + 1] = digits[dg[i] & 15];
+  }
+  hex[64] = 0;
+  return r;
+}
+
+static void
+to_hex (const uint8_t *dg, size_t n, char *hex)
+{
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    hex[2 * i] = digits[dg[i] >> 4];
+    hex[2 * i + 1] = digits[dg[i] & 15];
+  }
+  hex[2 * n] = 0;
+}
+
+/* The chunk check of "chunk_crc64" entries: CRC-64 (ECMA, reflected) of
+ * the chunk, 16 hex digits. */
+static void
+crc_hex (uint64_t crc, char hex[17])
+{
+  snprintf (hex, 17, "%016llx", (unsigned long long) crc);
+}
+
+/* SHA-256 of a file, whole, and a CRC-64 per chunk (for "first mismatch
+ * at offset": the whole SHA-256 says whether the file is intact, the
+ * chunk CRCs only where it first differs, so one cryptographic pass).
+ * Read in HASH_READ pieces. */
+int
+vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
+                  uint64_t *chunk_size, uint64_t *size)
+{
+  struct sha256_ctx all;
+  uint8_t dg[SHA256_DIGEST_SIZE];
+  char hex[17];
+  struct stat st;
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0)
+    return vd_error (VD_ENOENT, errno, "%s: open", path);
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    close (fd);
+    return vd_error (VD_ECORRUPT, 0, "%s: not a regular file", path);
+  }
+  uint64_t cs = HASH_CHUNK_MIN;
+  while ((uint64_t) st.st_size / cs >= HASH_CHUNKS_MAX)
+    cs <<= 1;
+  if (chunk_size && *chunk_size)
+    cs = *chunk_size;
+  uint8_t *buf = malloc (HASH_READ);
+  if (!buf) {
+    close (fd);
+    return vd_error (VD_ENOMEM, errno, "%s: hash buffer", path);
+  }
+  posix_fadvise (fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  sha256_init (&all);
+  uint64_t in_part = 0, total = 0, crc = 0;
+  int r = 0;
+  for (;;) {
+    size_t want = (size_t) VD_MIN ((uint64_t) HASH_READ, cs - in_part);
+    ssize_t n = read (fd, buf, want);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r = vd_error (VD_EIO, errno, "%s: read", path);
+      break;
+    }
+    if (n > 0) {
+      sha256_update (&all, (size_t) n, buf);
+      if (chunks)
+        crc = crc64_ecma_refl (crc, buf, (uint64_t) n);
+      in_part += (uint64_t) n;
+      total += (uint64_t) n;
+    }
+    if ((n == 0 && in_part) || in_part == cs) {
+      crc_hex (crc, hex);
+      if (chunks)
+        json_object_array_add (chunks, json_object_new_string (hex));
+      in_part = 0;
+      crc = 0;
+    }
+    if (n == 0)
+      break;
+  }
+  free (buf);
+  close (fd);
+  sha256_digest (&all, sizeof dg, dg);
+  to_hex (dg, sizeof dg, whole);
+  if (chunk_size)
+    *chunk_size = cs;
+  if (size)
+    *size = total;
+  return r;
+}
+
+json_object *
+vd__bk_file_entry (const char *name, const char *path, int *err)
+{
+  char whole[65];
+  uint64_t cs = 0, size = 0;
+  json_object *chunks = json_object_new_array ();
+  json_object *o = json_object_new_object ();
+  *err = vd__bk_hash_file (path, whole, chunks, &cs, &size);
+  json_object_object_add (o, "name", json_object_new_string (name));
+  json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
+  json_object_object_add (o, "sha256", json_object_new_string (whole));
+  json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
+  json_object_object_add (o, "chunk_crc64", chunks);
+  return o;
+}
+
+json_object *
+vd__bk_read_json (const char *path)
+{
+  struct stat st;
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    vd_error (VD_ENOENT, errno, "%s: open", path);
+    return NULL;
+  }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > MANIFEST_MAX) {
+    close (fd);
+    vd_error (VD_ECORRUPT, 0, "%s: not a regular file of at most %u bytes",
+               path, MANIFEST_MAX);
+    return NULL;
+  }
+  char *text = malloc ((size_t) st.st_size + 1);
+  if (!text) {
+    close (fd);
+    vd_error (VD_ENOMEM, errno, "%s", path);
+    return NULL;
+  }
+  ssize_t n = pread (fd, text, (size_t) st.st_size, 0);
+  close (fd);
+  if (n != st.st_size) {
+    free (text);
+    vd_error (VD_EIO, errno, "%s: read", path);
+    return NULL;
+  }
+  text[n] = 0;
+  json_tokener *tok = json_tokener_new_ex (32);
+  json_object *o = tok ? json_tokener_parse_ex (tok, text, (int) n) : NULL;
+  if (!o || json_tokener_get_error (tok) != json_tokener_success
+      || !json_object_is_type (o, json_type_object)) {
+    json_object_put (o);
+    o = NULL;
+    vd_error (VD_ECORRUPT, 0, "%s: not a valid JSON object", path);
+  }
+  if (tok)
+    json_tokener_free (tok);
+  free (text);
+  return o;
+}
+
+int
+vd__bk_write_json (const char *path, json_object *o)
+{
+  const char *s = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY
+                                                  | JSON_C_TO_STRING_NOSLASHESCAPE);
+  size_t len = strlen (s);
+  char *text = malloc (len + 2);
+  if (!text)
+    return vd_error (VD_ENOMEM, ENOMEM, "%s", path);
+  memcpy (text, s, len);
+  text[len] = '\n';
+  int r = vd__replace_file (path, text, len + 1, 0644);
+  free (text);
+  return r;
+}
+
+const char *
+vd__bk_jstr (json_object *o, const char *key)
+{
+  json_object *v;
+  if (!o || !json_object_object_get_ex (o, key, &v)
+      || !json_object_is_type (v, json_type_string))
+    return NULL;
+  return json_object_get_string (v);
+}
+
+int64_t
+vd__bk_jint (json_object *o, const char *key, int64_t dflt)
+{
+  json_object *v;
+  if (!o || !json_object_object_get_ex (o, key, &v)
+      || !json_object_is_type (v, json_type_int))
+    return dflt;
+  return json_object_get_int64 (v);
+}
+
+json_object *
+vd__bk_jarr (json_object *o, const char *key)
+{
+  json_object *v;
+  if (!o || !json_object_object_get_ex (o, key, &v)
+      || !json_object_is_type (v, json_type_array))
+    return NULL;
+  return v;
+}
+
+/* ---- points ------------------------------------------------------------ */
+
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Complete points of repo, oldest first (NULL-terminated, malloc'd). */
+char **
+vd__bk_list_points (const char *repo, size_t *count)
+{
+  DIR *d = opendir (repo);
+  char **v = NULL;
+  size_t n = 0, cap = 0;
+  *count = 0;
+  if (!d) {
+    vd_error (VD_ENOENT, errno, "%s: open repository", repo);
+    return NULL;
+  }
+  struct dirent *de;
+  while ((de = readdir (d))) {
+    if (!vd__bk_is_point_name (de->d_name) || n >= MAX_POINTS)
+      continue;
+    if (n + 2 > cap) {
+      cap = cap ? cap * 2 : 16;
+      char **nv = realloc (v, cap * sizeof *v);
+      if (!nv)
+        break;
+      v = nv;
+    }
+    v[n++] = strdup (de->d_name);
+  }
+  closedir (d);
+  if (!v) {
+    v = calloc (1, sizeof *v);
+    if (!v)
+      vd_error (VD_ENOMEM, errno, "points");
+    return v;
+  }
+  qsort (v, n, sizeof *v, cmp_str);
+  v[n] = NULL;
+  *count = n;
+  return v;
+}
+
+void
+vd__bk_strv_free (char **v)
+{
+  if (!v)
+    return;
+  for (char **p = v; *p; p++)
+    free (*p);
+  free (v);
+}
+
+json_object *
+vd__bk_load_manifest (const char *repo, const char *point)
+{
+  char *p = vd__asprintf ("%s/%s/manifest.json", repo, point);
+  json_object *m = p ? vd__bk_read_json (p) : NULL;
+  free (p);
+  if (m && vd__bk_jint (m, "format_version", 0) != 1) {
+    json_object_put (m);
+    vd_error (VD_ECORRUPT, 0, "%s/%s/manifest.json: unknown format_version",
+               repo, point);
+    return NULL;
+  }
+  return m;
+}
+
+/* The repository disk file of a manifest disk entry, checked to be
+ * disks/<plain>/<plain>.vmdk (a hostile manifest names nothing else). */
+char *
+vd__bk_disk_file_of (const char *repo, json_object *de)
+{
+  const char *f = vd__bk_jstr (de, "file");
+  char key[200], name[200];
+  if (!f || strncmp (f, "disks/", 6) != 0
+      || sscanf (f + 6, "%199[^/]/%199s", key, name) != 2
+      || !vd__bk_plain_name (key) || !vd__bk_plain_name (name)
+      || strlen (f) != 6 + strlen (key) + 1 + strlen (name)) {
+    vd_error (VD_ECORRUPT, 0, "%s: manifest names a disk file outside "
+               "disks/DEVICE/ (%s)", repo, f ? f : "none");
+    return NULL;
+  }
+  return vd__asprintf ("%s/%s", repo, f);
+}
+
+char *
+vd__bk_now_point (const char *repo, char iso[32])
+{
+  time_t t = time (NULL);
+  struct tm tm;
+  char base[32];
+  gmtime_r (&t, &tm);
+  strftime (base, sizeof base, "%Y%m%dT%H%M%SZ", &tm);
+  strftime (iso, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  for (int k = 1; k < 100; k++) {
+    char *name = k == 1 ? strdup (base) : vd__asprintf ("%s-%d", base, k);
+    char *p = name ? vd__asprintf ("%s/%s", repo, name) : NULL;
+    struct stat st;
+    int taken = p && lstat (p, &st) == 0;
+    free (p);
+    if (!taken)
+      return name;
+    free (name);
+  }
+  vd_error (VD_EEXIST, 0, "%s: too many points in one second", repo);
+  return NULL;
+}
+
+/* Disk files (and stale work folders) of points that never completed. */
+void
+vd__bk_sweep (const char *repo)
+{
+  DIR *d = opendir (repo);
+  struct dirent *de;
+  if (!d)
+    return;
+  while ((de = readdir (d)))
+    if (strncmp (de->d_name, ".incomplete-", 12) == 0) {
+      char *p = vd__asprintf ("%s/%s", repo, de->d_name);
+      if (p)
+        vd__rm_rf (p);
+      free (p);
+    }
+  closedir (d);
+  char *disks = vd__asprintf ("%s/disks", repo);
+  DIR *dd = disks ? opendir (disks) : NULL;
+  while (dd && (de = readdir (dd))) {
+    if (!vd__bk_plain_name (de->d_name))
+      continue;
+    char *sub = vd__asprintf ("%s/%s", disks, de->d_name);
+    DIR *sd = sub ? opendir (sub) : NULL;
+    struct dirent *fe;
+    while (sd && (fe = readdir (sd))) {
+      char point[64];
+      size_t n = strlen (fe->d_name);
+      if (n < 6 || n - 5 >= sizeof point || strcmp (fe->d_name + n - 5, ".vmdk"))
+        continue;
+      memcpy (point, fe->d_name, n - 5);
+      point[n - 5] = 0;
+      char *pp = vd__asprintf ("%s/%s", repo, point);
+      struct stat st;
+      if (pp && vd__bk_is_point_name (point) && lstat (pp, &st) < 0) {
+        char *f = vd__asprintf ("%s/%s", sub, fe->d_name);
+        if (f)
+          unlink (f);
+        free (f);
+      }
+      free (pp);
+    }
+    if (sd)
+      closedir (sd);
+    free (sub);
+  }
+  if (dd)
+    closedir (dd);
+  free (disks);
+}
+
+/* One writer per repository: an advisory lock on REPO/.lock. */
+int
+vd__bk_lock_repo (const char *repo)
+{
+  char *p = vd__asprintf ("%s/.lock", repo);
+  int fd = p ? open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644) : -1;
+  free (p);
+  if (fd < 0)
+    return vd_error (VD_EIO, errno, "%s: lock file", repo);
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  if (fcntl (fd, F_OFD_SETLK, &fl) < 0) {
+    close (fd);
+    return vd_error (VD_ELOCKED, errno, "%s: another backup, restore or prune "
+                     "is using this repository", repo);
+  }
+  return fd;
+}
+
+json_object *
+vd__bk_prev_disk (json_object *prev, const char *device)
+{
+  json_object *arr = vd__bk_jarr (prev, "disks");
+  for (size_t i = 0; arr && i < json_object_array_length (arr); i++) {
+    json_object *de = json_object_array_get_idx (arr, i);
+    const char *dev = vd__bk_jstr (de, "device");
+    if (dev && strcmp (dev, device) == 0)
+      return de;
+  }
+  return NULL;
+}
+
+/* ---- list ---------------------------------------------------------------- */
+
+int
+vd_backup_list (const char *repo, vd_backup_point_cb cb, void *payload)
+{
+  size_t np = 0;
+  char **points;
+  VD_ENTER ();
+  if (!repo || !cb)
+    return vd_error (VD_EINVAL, 0, "no repository or callback");
+  points = vd__bk_list_points (repo, &np);
+  if (!points)
+    return vd_last_error ()->code;
+  for (size_t i = 0; i < np; i++) {
+    json_object *m = vd__bk_load_manifest (repo, points[i]);
+    struct vd_backup_point bp = { points[i], NULL, 0, 0, 0, NULL };
+    if (!m) {
+      bp.error = vd_last_error ()->message;
+    }
+    else {
+      json_object *ds = vd__bk_jarr (m, "disks");
+      bp.time = vd__bk_jstr (m, "time");
+      for (size_t k = 0; ds && k < json_object_array_length (ds); k++) {
+        const char *kd = vd__bk_jstr (json_object_array_get_idx (ds, k), "kind");
+        bp.disks++;
+        if (kd && strcmp (kd, "incremental") == 0)
+          bp.incremental++;
+      }
+      bp.bytes_written = (uint64_t) vd__bk_jint (m, "bytes_written", 0);
+    }
+    int stop = cb (&bp, payload);
+    json_object_put (m);
+    vd__error_clear ();
+    if (stop)
+      break;
+  }
+  vd__bk_strv_free (points);
+  return 0;
+}

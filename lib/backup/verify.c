@@ -1,0 +1,180 @@
+/* vdisk backup verify: every file of a point against its manifest hashes,
+ * and every disk chain read whole and checked. */
+#include "backup-int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- verify ---------------------------------------------------------------- */
+
+/* A file against its manifest entry: the first chunk that differs. */
+static int
+verify_file (const char *repo, const char *point_dir, json_object *fe)
+{
+  const char *name = vd__bk_jstr (fe, "name");
+  const char *want = vd__bk_jstr (fe, "sha256");
+  /* chunk_crc64 (where the first difference is); older manifests had
+   * a SHA-256 per chunk ("chunks"): those are checked whole */
+  json_object *chunks = vd__bk_jarr (fe, "chunk_crc64");
+  json_object *old_chunks = vd__bk_jarr (fe, "chunks");
+  int64_t cs = vd__bk_jint (fe, "chunk_size", 0);
+  int64_t size = vd__bk_jint (fe, "size", -1);
+  if (!name || !want || (!chunks && !old_chunks) || cs < (int64_t) HASH_CHUNK_MIN
+      || (cs & (cs - 1)) || size < 0)
+    return vd_error (VD_ECORRUPT, 0, "%s: manifest entry %s is incomplete",
+                     point_dir, name ? name : "?");
+  /* files/NAME inside the point, or disks/KEY/NAME.vmdk in the repo */
+  char *path = NULL;
+  if (strncmp (name, "files/", 6) == 0 && vd__bk_plain_name (name + 6))
+    path = vd__asprintf ("%s/%s", point_dir, name);
+  else {
+    json_object *tmp = json_object_new_object ();
+    json_object_object_add (tmp, "file", json_object_new_string (name));
+    path = vd__bk_disk_file_of (repo, tmp);
+    json_object_put (tmp);
+    if (!path)
+      return VD_ECORRUPT;
+  }
+  if (!path)
+    return VD_ENOMEM;
+  char whole[65];
+  uint64_t got_cs = (uint64_t) cs, got_size = 0;
+  json_object *got = json_object_new_array ();
+  int r = vd__bk_hash_file (path, whole, got, &got_cs, &got_size);
+  if (r == 0 && strcmp (whole, want) != 0) {
+    size_t n = chunks ? json_object_array_length (chunks) : 0, m = json_object_array_length (got);
+    size_t i = 0;
+    for (; i < n && i < m; i++)
+      if (strcmp (json_object_get_string (json_object_array_get_idx (chunks, i)),
+                  json_object_get_string (json_object_array_get_idx (got, i))))
+        break;
+    if (got_size != (uint64_t) size && i == VD_MIN (n, m))
+      r = vd_error (VD_ECORRUPT, 0, "%s: %llu bytes, the backup recorded "
+                    "%lld", path, (unsigned long long) got_size,
+                    (long long) size);
+    else if (i == VD_MIN (n, m))
+      r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
+                    "(SHA-256)", path);
+    else
+      r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
+                    "in bytes %llu..%llu", path,
+                    (unsigned long long) i * (unsigned long long) cs,
+                    (unsigned long long) (i + 1) * (unsigned long long) cs - 1);
+  }
+  json_object_put (got);
+  free (path);
+  return r;
+}
+
+static int
+read_all_cb (uint64_t off, uint64_t len, uint32_t status, void *payload)
+{
+  struct copy *c = payload;
+  if (status != VD_STATUS_DATA)
+    return 0;
+  while (len && c->r == 0) {
+    size_t n = (size_t) VD_MIN (len, (uint64_t) COPY_CHUNK);
+    c->r = vd_disk_read (c->src, c->buf, n, off);
+    off += n;
+    len -= n;
+  }
+  return c->r ? 1 : 0;
+}
+
+/* deep: also read every disk's whole chain (verify); restore reads it
+ * anyway while converting, so it checks files and metadata only. */
+int
+vd__bk_verify_point (const char *repo, const char *point, int deep)
+{
+  json_object *m = vd__bk_load_manifest (repo, point);
+  if (!m)
+    return vd_last_error ()->code;
+  char *pdir = vd__asprintf ("%s/%s", repo, point);
+  int r = pdir ? 0 : VD_ENOMEM;
+  json_object *files = vd__bk_jarr (m, "files"), *disks = vd__bk_jarr (m, "disks");
+  if (!files || !disks)
+    r = vd_error (VD_ECORRUPT, 0, "%s/manifest.json: no files or disks",
+                  pdir);
+  for (size_t i = 0; r == 0 && i < json_object_array_length (files); i++)
+    r = verify_file (repo, pdir, json_object_array_get_idx (files, i));
+  for (size_t i = 0; r == 0 && i < json_object_array_length (disks); i++) {
+    json_object *de = json_object_array_get_idx (disks, i);
+    const char *kind = vd__bk_jstr (de, "kind");
+    if (kind && strcmp (kind, "rdm") == 0 && !vd__bk_jstr (de, "file"))
+      continue;           /* the descriptor only */
+    json_object *fe;
+    char *path = vd__bk_disk_file_of (repo, de);
+    if (!path) {
+      r = VD_ECORRUPT;
+      break;
+    }
+    if (!json_object_object_get_ex (de, "disk_file", &fe)) {
+      free (path);
+      r = vd_error (VD_ECORRUPT, 0, "%s: disk entry without its file", pdir);
+      break;
+    }
+    r = verify_file (repo, pdir, fe);
+    /* And the whole chain reads, with clean metadata. */
+    if (r == 0) {
+      vd_disk *d;
+      struct copy c = { 0 };
+      r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
+      if (r == 0) {
+        if ((uint64_t) vd__bk_jint (de, "capacity", -1) != vd_disk_get_size (d))
+          r = vd_error (VD_ECORRUPT, 0, "%s: capacity differs from the "
+                        "manifest", path);
+        c.src = d;
+        c.buf = malloc (COPY_CHUNK);
+        if (r == 0 && !c.buf)
+          r = vd_error (VD_ENOMEM, errno, "verify");
+        if (r == 0 && deep)
+          r = vd_disk_block_status (d, 0, vd_disk_get_size (d), read_all_cb, &c);
+        if (r == 0)
+          r = c.r;
+        free (c.buf);
+        vd_disk_close (d);
+      }
+      if (r == 0) {
+        struct vd_check_result cr = { sizeof cr, 0, 0, 0, 0, 0, 0 };
+        int k = vd_check (path, VD_OPEN_READ_ONLY, &cr, NULL, NULL);
+        if (k < 0 || cr.corruptions)
+          r = k < 0 ? k : vd_error (VD_ECORRUPT, 0, "%s: check finds %llu "
+                                    "corruptions", path,
+                                    (unsigned long long) cr.corruptions);
+      }
+    }
+    free (path);
+  }
+  free (pdir);
+  json_object_put (m);
+  return r;
+}
+
+int
+vd_backup_verify (const char *repo, const char *point)
+{
+  VD_ENTER ();
+  if (!repo)
+    return vd_error (VD_EINVAL, 0, "no repository");
+  if (point) {
+    if (!vd__bk_is_point_name (point))
+      return vd_error (VD_EINVAL, 0, "'%s' is not a point name", point);
+    return vd__bk_verify_point (repo, point, 1);
+  }
+  size_t np;
+  char **points = vd__bk_list_points (repo, &np);
+  if (!points)
+    return vd_last_error ()->code;
+  int r = np ? 0 : vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
+  for (size_t i = 0; i < np && r == 0; i++)
+    r = vd__bk_verify_point (repo, points[i], 1);
+  vd__bk_strv_free (points);
+  return r;
+}
