@@ -6,7 +6,8 @@
  *
  * Which connections come here (the remote rule, shared with remote.c's
  * `vdisk serve` connections): serverName set and port 443, or a vmxSpec
- * "moref=...", or a thumbPrint, or VDISK_VIX_REMOTE=vsphere.
+ * "moref=...", or a thumbPrint, or VDISK_VIX_REMOTE=vsphere; never for a
+ * serverName "unix:PATH" (a local socket) or with VDISK_VIX_REMOTE=nbd.
  *
  *   serverName  HOST, or HOST:PORT ([V6]:PORT), the port overriding port
  *   port        the HTTPS port (0: 443)
@@ -54,6 +55,11 @@ vix_vsphere_wanted (const VixDiskLibConnectParams *p)
   const char *env = getenv ("VDISK_VIX_REMOTE");
 
   if (!vix_is_remote (p))
+    return 0;
+  /* a Unix socket is always a vdisk serve datastore; VDISK_VIX_REMOTE=nbd
+   * forces NBD (a vdisk serve server on port 443) */
+  if (strncmp (p->serverName, "unix:", 5) == 0
+      || (env && strcmp (env, "nbd") == 0))
     return 0;
   return p->port == 443
     || (p->vmxSpec && strncmp (p->vmxSpec, "moref=", 6) == 0)
