@@ -453,7 +453,25 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
                     struct vd_check_result *result,
                     vd_check_message_cb message, void *payload);
 
-/* ---- disk management (manage.c) -------------------------------------- */
+/* ---- check: repair -------------------------------------------------- */
+/* Repair the hosted sparse extents (monolithicSparse, twoGbMaxExtentSparse,
+ * a sparse child) of the disk at path in place, taking the write lock:
+ * - a grain table whose primary and redundant copies disagree only where
+ *   one copy is 0 (an interrupted write) gets the union of both;
+ * - a damaged or missing table or directory entry is rebuilt from the good
+ *   copy (a new table appended when its place is unusable);
+ * - leaked grains at the end of a file are cut off;
+ * - a stale uncleanShutdown flag is cleared (last).
+ * What cannot be repaired safely (a damaged header, both copies damaged,
+ * two copies naming different grains, streamOptimized) is refused with
+ * VD_ECORRUPT and a message that says why; nothing is written then.
+ * Messages (severity INFO) name each repair.  When result is given, a
+ * check runs afterwards and fills it.  Returns the number of repairs, or
+ * a negative VD_E*.  open_flags: VD_OPEN_TRUSTED, VD_OPEN_FORCE. */
+VD_API int vd_check_repair (const char *path, uint32_t open_flags,
+                            struct vd_check_result *result,
+                            vd_check_message_cb message, void *payload);
+/* ---- disk management: rename, unlink, grow, shrink, space ----------- */
 /* Rename every file of a closed disk (descriptor, extents, the
  * change-tracking file) after new_path's name with VMware's naming
  * (NAME.vmdk, NAME-flat.vmdk, NAME-s001.vmdk, NAME-f001.vmdk), in the same
@@ -508,7 +526,7 @@ VD_API int vd_disk_defragment (const char *path, uint32_t flags,
 VD_API int vd_disk_space_needed (vd_disk *src, enum vd_type type,
                                  uint64_t *bytes);
 
-/* ---- leftover work folders (workdir.c) ------------------------------- */
+/* ---- leftover work folders ------------------------------------------ */
 /* create, convert, child, shrink, defragment and grow build in a hidden
  * work folder beside the disk (".vdisk-new-*", ".vdisk-work-*") that
  * names its creating process; a killed process leaves it behind. */
@@ -540,9 +558,7 @@ struct vd_workdir {
 VD_API int vd_dir_clean (const char *dir, const char *target, uint32_t flags,
                          struct vd_workdir **list, size_t *n);
 VD_API void vd_workdirs_free (struct vd_workdir *list, size_t n);
-/* @@MANAGE@@ (declarations of lib/manage.c go above this line) */
-
-/* ---- scanning (scan.c) ----------------------------------------------- */
+/* ---- scanning ------------------------------------------------------- */
 /* A scanner looks for signatures in one buffer (the shape of the VDDK
  * guide's SecureVirusScan(buf, n)) and calls match() once per match with
  * the match's offset within buf, its length and a signature name (which
@@ -664,9 +680,7 @@ typedef int (*vd_vm_disk_cb) (const char *vmx, const char *display_name,
 VD_API int vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb,
                              void *payload);
 
-/* @@SCAN@@ (declarations of lib/scan.c go above this line) */
-
-/* ---- network disks (io-nbd.c, serve) ---------------------------------- */
+/* ---- network disks (NBD) -------------------------------------------- */
 /* A disk path may be an NBD URI: nbd://HOST[:PORT]/EXPORT, nbds://...
  * (TLS), nbd+unix:///EXPORT?socket=PATH, nbds+unix://...  It opens as a
  * raw disk.  TLS credentials come from the URI (USER@HOST, ?tls-psk-file=
@@ -705,28 +719,6 @@ typedef int (*vd_nbd_export_cb) (const char *name, const char *description,
                                  void *payload);
 VD_API int vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb,
                                 void *payload);
-
-/* @@NBD@@ (declarations for NBD go above this line) */
-
-/* ---- trust: check/repair, fault injection ----------------------------- */
-/* Repair the hosted sparse extents (monolithicSparse, twoGbMaxExtentSparse,
- * a sparse child) of the disk at path in place, taking the write lock:
- * - a grain table whose primary and redundant copies disagree only where
- *   one copy is 0 (an interrupted write) gets the union of both;
- * - a damaged or missing table or directory entry is rebuilt from the good
- *   copy (a new table appended when its place is unusable);
- * - leaked grains at the end of a file are cut off;
- * - a stale uncleanShutdown flag is cleared (last).
- * What cannot be repaired safely (a damaged header, both copies damaged,
- * two copies naming different grains, streamOptimized) is refused with
- * VD_ECORRUPT and a message that says why; nothing is written then.
- * Messages (severity INFO) name each repair.  When result is given, a
- * check runs afterwards and fills it.  Returns the number of repairs, or
- * a negative VD_E*.  open_flags: VD_OPEN_TRUSTED, VD_OPEN_FORCE. */
-VD_API int vd_check_repair (const char *path, uint32_t open_flags,
-                            struct vd_check_result *result,
-                            vd_check_message_cb message, void *payload);
-/* @@TRUST@@ (declarations for repair go above this line) */
 
 /* ---- change tracking (CBT) ------------------------------------------- */
 /* vdisk tracks the blocks written to a disk in its own tracking file,
@@ -908,7 +900,7 @@ VD_API int vd_restore_vm (const char *repo, const char *point,
                           const struct vd_restore_options *options,
                           char **report);
 
-/* ---- mount: partitions, volumes and FUSE (lib/mount) ------------------ */
+/* ---- mount: partitions, volumes and FUSE ---------------------------- */
 /* Partition tables (MBR with extended/logical partitions, GPT) and file
  * system identification, read through the public read API; and user-space
  * mounts through FUSE (libfuse3): the disk and its partitions as files, or
@@ -1052,9 +1044,7 @@ VD_API int vd_mount_new_source (vd_mount **out,
                                 const struct vd_mount_options *opts);
 VD_API int vd_partitions_read_source (const struct vd_mount_source *src,
                                       struct vd_partition_table **out);
-/* @@MOUNT@@ (declarations of lib/mount go above this line) */
-
-/* ---- vSphere: ESXi and vCenter (lib/vsphere/, io-https.c) ------------- */
+/* ---- vSphere: ESXi and vCenter -------------------------------------- */
 /* vdisk talks to ESXi and vCenter through what VMware documents publicly:
  * the vSphere Web Services API (SOAP over HTTPS, urn:vim25) for the
  * session, the inventory and snapshots, and the datastore HTTP file
@@ -1282,8 +1272,6 @@ VD_API int vd_disk_open_vsphere_fcd (vd_disk **out, vd_vsphere *s,
 VD_API int vd_vsphere_fcd_register (vd_vsphere *s, const char *dc,
                                     const char *dspath, const char *name,
                                     char **id);
-/* @@VSPHERE@@ (declarations for vSphere go above this line) */
-
 /* ---- fleets: inventories, shards, per-disk results (docs/fleet.md) -- */
 
 /* One disk of a fleet: a line of a manifest (JSON lines). */
@@ -1390,7 +1378,7 @@ VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
                             vd_fleet_result_cb cb, void *payload,
                             struct vd_fleet_totals *totals, char **json);
 
-/* ---- first class disks (lib/fcd) ------------------------------------ */
+/* ---- first class disks (FCDs) --------------------------------------- */
 /* A first class disk (FCD) is a disk that lives on its own in a datastore
  * folder, named by a UUID that stays the same through snapshots, reverts
  * and relocation.  One SQLite catalog per datastore (DS/fcd-catalog.db,

@@ -105,17 +105,17 @@ load_vm (struct vm *v, const char *folder)
   if (r < 0)
     return r;
   if (v->overflow == 2)
-    return vd_error (VD_EINVAL, 0, "%s: holds more than one VM (.vmx); back "
+    return vd__error (VD_EINVAL, 0, "%s: holds more than one VM (.vmx); back "
                       "up one VM folder at a time", folder);
   if (v->overflow)
-    return vd_error (VD_ENOTSUP, 0, "%s: more than %d disks", folder,
+    return vd__error (VD_ENOTSUP, 0, "%s: more than %d disks", folder,
                       MAX_DISKS);
   if (!v->vmx) {
     /* a VM without disks still has a .vmx to back up */
     DIR *d = opendir (folder);
     struct dirent *de;
     if (!d)
-      return vd_error (VD_ENOENT, errno, "%s: open folder", folder);
+      return vd__error (VD_ENOENT, errno, "%s: open folder", folder);
     while ((de = readdir (d))) {
       size_t n = strlen (de->d_name);
       if (n > 4 && strcmp (de->d_name + n - 4, ".vmx") == 0) {
@@ -125,7 +125,7 @@ load_vm (struct vm *v, const char *folder)
     }
     closedir (d);
     if (!v->vmx)
-      return vd_error (VD_ENOENT, 0, "%s: no .vmx file: not a VM folder",
+      return vd__error (VD_ENOENT, 0, "%s: no .vmx file: not a VM folder",
                         folder);
   }
   for (unsigned i = 0; i < v->n; i++)
@@ -196,7 +196,7 @@ vd__bk_copy_area (uint64_t off, uint64_t len, void *payload)
       c->read += n;
       c->done += n;
       if (c->progress && c->progress (c->done, c->total, c->payload))
-        c->r = vd_error (VD_ECANCELED, 0, "backup canceled");
+        c->r = vd__error (VD_ECANCELED, 0, "backup canceled");
     }
     off += n;
     len -= n;
@@ -275,7 +275,7 @@ vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
   pthread_t t;
   int err = 0, threaded = 0;
   if (j.fd < 0)
-    return vd_error (VD_EIO, errno, "%s: sync", path);
+    return vd__error (VD_EIO, errno, "%s: sync", path);
   threaded = pthread_create (&t, NULL, sync_main, &j) == 0;
   *fe = vd__bk_file_entry (rel, path, &err);
   if (threaded)
@@ -285,7 +285,7 @@ vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
   close (j.fd);
   if (j.err) {
     vd__error_clear ();
-    return vd_error (VD_EIO, j.err, "%s: sync", path);
+    return vd__error (VD_EIO, j.err, "%s: sync", path);
   }
   return err;
 }
@@ -312,7 +312,7 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   if (!dst_path)
     return VD_ENOMEM;
   if (mkdir (dir, 0755) < 0 && errno != EEXIST) {
-    r = vd_error (VD_EIO, errno, "%s: mkdir", dir);
+    r = vd__error (VD_EIO, errno, "%s: mkdir", dir);
     goto out;
   }
   /* Track changes from the first backup on. */
@@ -359,7 +359,7 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   c.wb_fd = -1;
   c.skip_zero = strcmp (kind, "full") == 0;
   if (!c.buf) {
-    r = vd_error (VD_ENOMEM, errno, "backup buffer");
+    r = vd__error (VD_ENOMEM, errno, "backup buffer");
     goto out;
   }
   unlink (dst_path);    /* a file of a point that never completed */
@@ -430,7 +430,7 @@ vm_files (const char *folder, const char *files_dir, json_object *arr,
   struct dirent *de;
   int r = 0;
   if (!d)
-    return vd_error (VD_ENOENT, errno, "%s: open folder", folder);
+    return vd__error (VD_ENOENT, errno, "%s: open folder", folder);
   while (r == 0 && (de = readdir (d))) {
     size_t n = strlen (de->d_name);
     int want = 0;
@@ -474,15 +474,15 @@ vd_backup_vm (const char *folder, const char *repo,
 
   VD_ENTER ();
   if (!folder || !repo)
-    return vd_error (VD_EINVAL, 0, "backup: need a VM folder and a "
+    return vd__error (VD_EINVAL, 0, "backup: need a VM folder and a "
                       "repository");
   if (o && o->struct_size < offsetof (struct vd_backup_options, payload)
                             + sizeof o->payload)
-    return vd_error (VD_EINVAL, 0, "backup: options struct_size %u is too "
+    return vd__error (VD_EINVAL, 0, "backup: options struct_size %u is too "
                       "small", o->struct_size);
   if (vd__bk_full_type (o) != VD_TYPE_MONOLITHIC_SPARSE
       && vd__bk_full_type (o) != VD_TYPE_STREAM_OPTIMIZED)
-    return vd_error (VD_EINVAL, 0, "backup: a full point is monolithicSparse "
+    return vd__error (VD_EINVAL, 0, "backup: a full point is monolithicSparse "
                      "or streamOptimized, not %s", vd_type_name (vd__bk_full_type (o)));
   if (!res)
     res = &dummy;

@@ -26,7 +26,7 @@ check_repo (struct vd__bk_point *pb, const char *vmx_name,
     if (!rj)
       r = vd_last_error ()->code;
     else if (!(flags & VD_BACKUP_FORCE) && (!had || strcmp (had, vmx_name) != 0))
-      r = vd_error (VD_EINVAL, 0, "%s: repository of another VM (%s, not "
+      r = vd__error (VD_EINVAL, 0, "%s: repository of another VM (%s, not "
                     "%s); force to mix", pb->repo, had ? had : "?", vmx_name);
     json_object_put (rj);
   }
@@ -51,7 +51,7 @@ vd__bk_point_begin (struct vd__bk_point *pb, const char *repo,
   pb->lk = -1;
   pb->repo = repo;
   if (mkdir (repo, 0755) < 0 && errno != EEXIST)
-    return vd_error (VD_EIO, errno, "%s: mkdir", repo);
+    return vd__error (VD_EIO, errno, "%s: mkdir", repo);
   int r = check_repo (pb, vmx_name, display, flags);
   if (r < 0)
     return r;
@@ -77,7 +77,7 @@ vd__bk_point_begin (struct vd__bk_point *pb, const char *repo,
       || mkdir (pb->files_dir, 0755) < 0
       || (mkdir (disks_dir, 0755) < 0 && errno != EEXIST)) {
     free (disks_dir);
-    return vd_error (VD_EIO, errno, "%s: make the point's folder", repo);
+    return vd__error (VD_EIO, errno, "%s: make the point's folder", repo);
   }
   free (disks_dir);
   pb->m = json_object_new_object ();
@@ -104,10 +104,10 @@ vd__bk_point_commit (struct vd__bk_point *pb, const struct vd_backup_options *o,
   int r = mp ? vd__bk_write_json (mp, pb->m) : VD_ENOMEM;
   free (mp);
   if (r == 0 && (vd__fsync_dir (pb->files_dir) < 0 || vd__fsync_dir (pb->work) < 0))
-    r = vd_error (VD_EIO, errno, "%s: sync", pb->work);
+    r = vd__error (VD_EIO, errno, "%s: sync", pb->work);
   /* One rename: the point exists complete, or not at all. */
   if (r == 0 && rename (pb->work, pb->final) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename into place", pb->final);
+    r = vd__error (VD_EIO, errno, "%s: rename into place", pb->final);
   if (r == 0) {
     vd__fsync_dir (pb->repo);
     pb->done = 1;

@@ -125,7 +125,7 @@ merge_oldest (const char *repo, char **points, size_t np)
     char *p0 = vd__asprintf ("%s/%s", repo, points[0]);
     char *gone = vd__asprintf ("%s/.incomplete-pruned-%s", repo, points[0]);
     if (!p0 || !gone || rename (p0, gone) < 0)
-      r = vd_error (VD_EIO, errno, "%s: remove point %s", repo, points[0]);
+      r = vd__error (VD_EIO, errno, "%s: remove point %s", repo, points[0]);
     else {
       vd__fsync_dir (repo);
       vd__rm_rf (gone);
@@ -149,7 +149,7 @@ merge_oldest (const char *repo, char **points, size_t np)
     char *f2 = NULL;
     if (!f1) {
       free (f0);
-      r = vd_error (VD_ECORRUPT, 0, "%s: point %s: no earlier file for %s",
+      r = vd__error (VD_ECORRUPT, 0, "%s: point %s: no earlier file for %s",
                     repo, points[1], dev);
       break;
     }
@@ -206,7 +206,7 @@ vd_backup_prune (const char *repo, unsigned keep)
 {
   VD_ENTER ();
   if (!repo || keep == 0)
-    return vd_error (VD_EINVAL, 0, "prune: need a repository and keep >= 1");
+    return vd__error (VD_EINVAL, 0, "prune: need a repository and keep >= 1");
   int lk = vd__bk_lock_repo (repo);
   if (lk < 0)
     return lk;

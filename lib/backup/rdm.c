@@ -26,11 +26,11 @@ vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes)
   int fd = open (desc_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   *path = NULL;
   if (fd < 0)
-    return vd_error (VD_ENOENT, errno, "%s: open", desc_path);
+    return vd__error (VD_ENOENT, errno, "%s: open", desc_path);
   ssize_t n = pread (fd, buf, sizeof buf - 1, 0);
   close (fd);
   if (n <= 0)
-    return vd_error (VD_ECORRUPT, errno, "%s: empty descriptor", desc_path);
+    return vd__error (VD_ECORRUPT, errno, "%s: empty descriptor", desc_path);
   buf[n] = 0;
   int r = vd__desc_parse (&d, buf, (size_t) n, desc_path);
   if (r < 0)
@@ -38,10 +38,10 @@ vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes)
   const struct vd_desc_extent *x = vd__desc_extent (d, 0);
   char *dir = vd__dirname (desc_path);
   if (!x || !x->file || (strcmp (x->type, "VMFSRDM") && strcmp (x->type, "VMFSRAW")))
-    r = vd_error (VD_ECORRUPT, 0, "%s: no VMFSRDM extent naming the mapped "
+    r = vd__error (VD_ECORRUPT, 0, "%s: no VMFSRDM extent naming the mapped "
                   "device", desc_path);
   else if (x->file[0] != '/' && !vd__name_ok (x->file, 0))
-    r = vd_error (VD_EINVAL, 0, "%s: the mapped device \"%s\" is not a plain "
+    r = vd__error (VD_EINVAL, 0, "%s: the mapped device \"%s\" is not a plain "
                   "name in the disk's folder nor an absolute device path",
                   desc_path, x->file);
   char *p = NULL;
@@ -51,16 +51,16 @@ vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes)
   if (r == 0 && !p)
     r = VD_ENOMEM;
   else if (r == 0 && stat (p, &st) < 0)
-    r = vd_error (VD_ENOENT, errno, "%s: mapped device %s", desc_path, p);
+    r = vd__error (VD_ENOENT, errno, "%s: mapped device %s", desc_path, p);
   else if (r == 0 && !S_ISBLK (st.st_mode)
            && (x->file[0] == '/' || !S_ISREG (st.st_mode)))
-    r = vd_error (VD_EINVAL, 0, "%s: mapped device %s is not a block device%s",
+    r = vd__error (VD_EINVAL, 0, "%s: mapped device %s is not a block device%s",
                   desc_path, p, x->file[0] == '/' ? "" : " or a file");
   if (r == 0) {
     *bytes = x->sectors * VD_SECTOR;
     *path = realpath (p, NULL);
     if (!*path)
-      r = vd_error (VD_ENOENT, errno, "%s: mapped device %s", desc_path, p);
+      r = vd__error (VD_ENOENT, errno, "%s: mapped device %s", desc_path, p);
   }
   free (p);
   free (dir);
@@ -76,11 +76,11 @@ copy_device (const char *dev, uint64_t bytes, const char *dst,
   struct vd_create_params p;
   int fd = open (dev, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return vd_error (VD_EIO, errno, "%s: open the mapped device", dev);
+    return vd__error (VD_EIO, errno, "%s: open the mapped device", dev);
   uint64_t have = (uint64_t) lseek (fd, 0, SEEK_END);
   if (have < bytes) {
     close (fd);
-    return vd_error (VD_EIO, 0, "%s: %llu bytes, the mapping says %llu",
+    return vd__error (VD_EIO, 0, "%s: %llu bytes, the mapping says %llu",
                      dev, (unsigned long long) have,
                      (unsigned long long) bytes);
   }
@@ -100,7 +100,7 @@ copy_device (const char *dev, uint64_t bytes, const char *dst,
     if (got < 0 && errno == EINTR)
       continue;
     if (got != (ssize_t) n)
-      r = vd_error (VD_EIO, errno, "%s: read at %llu", dev,
+      r = vd__error (VD_EIO, errno, "%s: read at %llu", dev,
                     (unsigned long long) off);
     else
       r = vd__bk_put (c, c->buf, n, off);
@@ -155,9 +155,9 @@ vd__bk_backup_rdm (const char *repo, const char *point, const char *files_dir,
     struct copy c = { 0 };
     c.buf = malloc (COPY_CHUNK);
     if (!dst || !drel || !c.buf)
-      r = vd_error (VD_ENOMEM, errno, "RDM data");
+      r = vd__error (VD_ENOMEM, errno, "RDM data");
     else if (mkdir (dir, 0755) < 0 && errno != EEXIST)
-      r = vd_error (VD_EIO, errno, "%s: mkdir", dir);
+      r = vd__error (VD_EIO, errno, "%s: mkdir", dir);
     else
       r = copy_device (dev, bytes, dst, &c);
     json_object *fe = NULL;

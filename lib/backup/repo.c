@@ -54,15 +54,15 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
   int in = open (from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
   if (in < 0)
-    return vd_error (VD_EIO, errno, "%s: open", from);
+    return vd__error (VD_EIO, errno, "%s: open", from);
   if (fstat (in, &st) < 0 || !S_ISREG (st.st_mode)) {
     close (in);
-    return vd_error (VD_EINVAL, 0, "%s: not a regular file", from);
+    return vd__error (VD_EINVAL, 0, "%s: not a regular file", from);
   }
   int out = open (to, O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (out < 0) {
     close (in);
-    return vd_error (VD_EIO, errno, "%s: create", to);
+    return vd__error (VD_EIO, errno, "%s: create", to);
   }
   sha256_init (&h);
   int r = 0;
@@ -71,21 +71,21 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      r = vd_error (VD_EIO, errno, "%s: read", from);
+      r = vd__error (VD_EIO, errno, "%s: read", from);
       break;
     }
     if (n == 0)
       break;
     sha256_update (&h, (size_t) n, buf);
     if (write (out, buf, (size_t) n) != n) {
-      r = vd_error (vd__errno_code (errno), errno, "%s: write", to);
+      r = vd__error (vd__errno_code (errno), errno, "%s: write", to);
       break;
     }
     if (bytes)
       *bytes += (uint64_t) n;
   }
   if (r == 0 && fsync (out) < 0)
-    r = vd_error (VD_EIO, errno, "%s: fsync", to);
+    r = vd__error (VD_EIO, errno, "%s: fsync", to);
   close (in);
   close (out);
   sha256_digest (&h, sizeof dg, dg);
@@ -130,10 +130,10 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
   struct stat st;
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0)
-    return vd_error (VD_ENOENT, errno, "%s: open", path);
+    return vd__error (VD_ENOENT, errno, "%s: open", path);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
     close (fd);
-    return vd_error (VD_ECORRUPT, 0, "%s: not a regular file", path);
+    return vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
   }
   uint64_t cs = HASH_CHUNK_MIN;
   while ((uint64_t) st.st_size / cs >= HASH_CHUNKS_MAX)
@@ -143,7 +143,7 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
   uint8_t *buf = malloc (HASH_READ);
   if (!buf) {
     close (fd);
-    return vd_error (VD_ENOMEM, errno, "%s: hash buffer", path);
+    return vd__error (VD_ENOMEM, errno, "%s: hash buffer", path);
   }
   posix_fadvise (fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   sha256_init (&all);
@@ -155,7 +155,7 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      r = vd_error (VD_EIO, errno, "%s: read", path);
+      r = vd__error (VD_EIO, errno, "%s: read", path);
       break;
     }
     if (n > 0) {
@@ -208,26 +208,26 @@ vd__bk_read_json (const char *path)
   struct stat st;
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
-    vd_error (VD_ENOENT, errno, "%s: open", path);
+    vd__error (VD_ENOENT, errno, "%s: open", path);
     return NULL;
   }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > MANIFEST_MAX) {
     close (fd);
-    vd_error (VD_ECORRUPT, 0, "%s: not a regular file of at most %u bytes",
+    vd__error (VD_ECORRUPT, 0, "%s: not a regular file of at most %u bytes",
                path, MANIFEST_MAX);
     return NULL;
   }
   char *text = malloc ((size_t) st.st_size + 1);
   if (!text) {
     close (fd);
-    vd_error (VD_ENOMEM, errno, "%s", path);
+    vd__error (VD_ENOMEM, errno, "%s", path);
     return NULL;
   }
   ssize_t n = pread (fd, text, (size_t) st.st_size, 0);
   close (fd);
   if (n != st.st_size) {
     free (text);
-    vd_error (VD_EIO, errno, "%s: read", path);
+    vd__error (VD_EIO, errno, "%s: read", path);
     return NULL;
   }
   text[n] = 0;
@@ -237,7 +237,7 @@ vd__bk_read_json (const char *path)
       || !json_object_is_type (o, json_type_object)) {
     json_object_put (o);
     o = NULL;
-    vd_error (VD_ECORRUPT, 0, "%s: not a valid JSON object", path);
+    vd__error (VD_ECORRUPT, 0, "%s: not a valid JSON object", path);
   }
   if (tok)
     json_tokener_free (tok);
@@ -253,7 +253,7 @@ vd__bk_write_json (const char *path, json_object *o)
   size_t len = strlen (s);
   char *text = malloc (len + 2);
   if (!text)
-    return vd_error (VD_ENOMEM, ENOMEM, "%s", path);
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", path);
   memcpy (text, s, len);
   text[len] = '\n';
   int r = vd__replace_file (path, text, len + 1, 0644);
@@ -308,7 +308,7 @@ vd__bk_list_points (const char *repo, size_t *count)
   size_t n = 0, cap = 0;
   *count = 0;
   if (!d) {
-    vd_error (VD_ENOENT, errno, "%s: open repository", repo);
+    vd__error (VD_ENOENT, errno, "%s: open repository", repo);
     return NULL;
   }
   struct dirent *de;
@@ -328,7 +328,7 @@ vd__bk_list_points (const char *repo, size_t *count)
   if (!v) {
     v = calloc (1, sizeof *v);
     if (!v)
-      vd_error (VD_ENOMEM, errno, "points");
+      vd__error (VD_ENOMEM, errno, "points");
     return v;
   }
   qsort (v, n, sizeof *v, cmp_str);
@@ -355,7 +355,7 @@ vd__bk_load_manifest (const char *repo, const char *point)
   free (p);
   if (m && vd__bk_jint (m, "format_version", 0) != 1) {
     json_object_put (m);
-    vd_error (VD_ECORRUPT, 0, "%s/%s/manifest.json: unknown format_version",
+    vd__error (VD_ECORRUPT, 0, "%s/%s/manifest.json: unknown format_version",
                repo, point);
     return NULL;
   }
@@ -373,7 +373,7 @@ vd__bk_disk_file_of (const char *repo, json_object *de)
       || sscanf (f + 6, "%199[^/]/%199s", key, name) != 2
       || !vd__bk_plain_name (key) || !vd__bk_plain_name (name)
       || strlen (f) != 6 + strlen (key) + 1 + strlen (name)) {
-    vd_error (VD_ECORRUPT, 0, "%s: manifest names a disk file outside "
+    vd__error (VD_ECORRUPT, 0, "%s: manifest names a disk file outside "
                "disks/DEVICE/ (%s)", repo, f ? f : "none");
     return NULL;
   }
@@ -399,7 +399,7 @@ vd__bk_now_point (const char *repo, char iso[32])
       return name;
     free (name);
   }
-  vd_error (VD_EEXIST, 0, "%s: too many points in one second", repo);
+  vd__error (VD_EEXIST, 0, "%s: too many points in one second", repo);
   return NULL;
 }
 
@@ -461,11 +461,11 @@ vd__bk_lock_repo (const char *repo)
   int fd = p ? open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644) : -1;
   free (p);
   if (fd < 0)
-    return vd_error (VD_EIO, errno, "%s: lock file", repo);
+    return vd__error (VD_EIO, errno, "%s: lock file", repo);
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
   if (fcntl (fd, F_OFD_SETLK, &fl) < 0) {
     close (fd);
-    return vd_error (VD_ELOCKED, errno, "%s: another backup, restore or prune "
+    return vd__error (VD_ELOCKED, errno, "%s: another backup, restore or prune "
                      "is using this repository", repo);
   }
   return fd;
@@ -493,7 +493,7 @@ vd_backup_list (const char *repo, vd_backup_point_cb cb, void *payload)
   char **points;
   VD_ENTER ();
   if (!repo || !cb)
-    return vd_error (VD_EINVAL, 0, "no repository or callback");
+    return vd__error (VD_EINVAL, 0, "no repository or callback");
   points = vd__bk_list_points (repo, &np);
   if (!points)
     return vd_last_error ()->code;

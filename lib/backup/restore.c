@@ -51,12 +51,12 @@ pick_point (const char *repo, const char *point, const char *at)
       if (strcmp (points[i], point) == 0)
         pick = strdup (points[i]);
     if (!pick)
-      vd_error (VD_ENOENT, 0, "%s: no point %s (vdisk backup list)", repo, point);
+      vd__error (VD_ENOENT, 0, "%s: no point %s (vdisk backup list)", repo, point);
   }
   else if (at) {
     time_t want;
     if (parse_time (at, &want) < 0)
-      vd_error (VD_EINVAL, 0, "'%s' is not a time (YYYY-MM-DDTHH:MM[:SS], UTC)", at);
+      vd__error (VD_EINVAL, 0, "'%s' is not a time (YYYY-MM-DDTHH:MM[:SS], UTC)", at);
     else
       for (size_t i = 0; i < np; i++) {
         json_object *m = vd__bk_load_manifest (repo, points[i]);
@@ -69,12 +69,12 @@ pick_point (const char *repo, const char *point, const char *at)
         json_object_put (m);
       }
     if (!pick && vd_last_error ()->code == 0)
-      vd_error (VD_ENOENT, 0, "%s: no point at or before %s", repo, at);
+      vd__error (VD_ENOENT, 0, "%s: no point at or before %s", repo, at);
   }
   else if (np)
     pick = strdup (points[np - 1]);
   else
-    vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
+    vd__error (VD_ENOENT, 0, "%s: no backup points", repo);
   vd__bk_strv_free (points);
   return pick;
 }
@@ -90,7 +90,7 @@ write_vmx_without (const char *from, const char *to, json_object *rdms)
   if (!in || !out) {
     if (in)
       fclose (in);
-    return vd_error (VD_EIO, errno, "%s: rewrite", to);
+    return vd__error (VD_EIO, errno, "%s: rewrite", to);
   }
   while (fgets (line, sizeof line, in)) {
     int skip = 0;
@@ -104,11 +104,11 @@ write_vmx_without (const char *from, const char *to, json_object *rdms)
         skip = 1;
     }
     if (!skip && fputs (line, out) == EOF)
-      r = vd_error (VD_EIO, errno, "%s: write", to);
+      r = vd__error (VD_EIO, errno, "%s: write", to);
   }
   fclose (in);
   if (fflush (out) != 0 || fsync (fileno (out)) < 0)
-    r = vd_error (VD_EIO, errno, "%s: sync", to);
+    r = vd__error (VD_EIO, errno, "%s: sync", to);
   fclose (out);
   return r;
 }
@@ -168,7 +168,7 @@ restore_rdm (const char *repo, const char *pdir, json_object *de,
   struct stat st;
   if (fl & VD_RESTORE_RDM_DATA) {
     if (!vd__bk_jstr (de, "file"))
-      return vd_error (VD_ENOENT, 0, "%s: RDM disk %s (%s) was backed up "
+      return vd__error (VD_ENOENT, 0, "%s: RDM disk %s (%s) was backed up "
                        "without its data (backup --rdm-data%s%s)", pdir, name,
                        dev, vd__bk_jstr (de, "data_skipped") ? ": " : "",
                        vd__bk_jstr (de, "data_skipped")
@@ -216,18 +216,18 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     *report = NULL;
   if (!repo || !dest) {
     json_object_put (rdms);
-    return vd_error (VD_EINVAL, 0, "restore: need a repository and a "
+    return vd__error (VD_EINVAL, 0, "restore: need a repository and a "
                      "destination");
   }
   if (o && o->struct_size < offsetof (struct vd_restore_options, disk)
                             + sizeof o->disk) {
     json_object_put (rdms);
-    return vd_error (VD_EINVAL, 0, "restore: options struct_size too small");
+    return vd__error (VD_EINVAL, 0, "restore: options struct_size too small");
   }
   struct stat st;
   if (lstat (dest, &st) == 0) {
     json_object_put (rdms);
-    return vd_error (VD_EEXIST, 0, "%s: exists; restore makes a new VM "
+    return vd__error (VD_EEXIST, 0, "%s: exists; restore makes a new VM "
                      "folder", dest);
   }
   lk = vd__bk_lock_repo (repo);
@@ -257,7 +257,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
   }
   vd__rm_rf (work);
   if (mkdir (work, 0755) < 0) {
-    r = vd_error (VD_EIO, errno, "%s: mkdir", work);
+    r = vd__error (VD_EIO, errno, "%s: mkdir", work);
     goto out;
   }
   json_object *disks = vd__bk_jarr (m, "disks"), *files = vd__bk_jarr (m, "files");
@@ -266,7 +266,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     const char *kind = vd__bk_jstr (de, "kind"), *name = vd__bk_jstr (de, "name");
     const char *dev = vd__bk_jstr (de, "device");
     if (!kind || !name || !dev || !vd__bk_plain_name (name)) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: manifest disk entry %zu is "
+      r = vd__error (VD_ECORRUPT, 0, "%s: manifest disk entry %zu is "
                     "incomplete", pdir, i);
       break;
     }
@@ -290,7 +290,7 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
   for (size_t i = 0; r == 0 && files && i < json_object_array_length (files); i++) {
     const char *name = vd__bk_jstr (json_object_array_get_idx (files, i), "name");
     if (!name || strncmp (name, "files/", 6) != 0 || !vd__bk_plain_name (name + 6)) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: manifest file entry %zu", pdir, i);
+      r = vd__error (VD_ECORRUPT, 0, "%s: manifest file entry %zu", pdir, i);
       break;
     }
     char *from = vd__asprintf ("%s/%s", pdir, name);
@@ -308,9 +308,9 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     free (to);
   }
   if (r == 0 && vd__fsync_dir (work) < 0)
-    r = vd_error (VD_EIO, errno, "%s: sync", work);
+    r = vd__error (VD_EIO, errno, "%s: sync", work);
   if (r == 0 && rename (work, dest) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename into place", dest);
+    r = vd__error (VD_EIO, errno, "%s: rename into place", dest);
   if (r == 0) {
     char *dp = vd__dirname (dest);
     if (dp)

@@ -58,7 +58,7 @@ ds_basename (const char *dspath)
   while (b && *b == ' ')
     b++;
   if (!b || !vd__bk_plain_name (b)) {
-    vd_error (VD_ECORRUPT, 0, "vSphere: \"%s\" does not end in a plain file "
+    vd__error (VD_ECORRUPT, 0, "vSphere: \"%s\" does not end in a plain file "
               "name", dspath ? dspath : "");
     return NULL;
   }
@@ -104,14 +104,14 @@ remote_disk (struct remote *rm, const struct vd_vsphere_disk *sd,
   c.buf = malloc (COPY_CHUNK);
   c.wb_fd = -1;
   if (!name || !dst_path || !c.buf || !vd__bk_plain_name (key)) {
-    r = name ? vd_error (VD_ENOMEM, errno, "backup of %s", sd->file)
+    r = name ? vd__error (VD_ENOMEM, errno, "backup of %s", sd->file)
              : vd_last_error ()->code;
     goto out;
   }
   json_object_object_add (e, "device", json_object_new_string (sd->device));
   json_object_object_add (e, "name", json_object_new_string (name));
   if (mkdir (dir, 0755) < 0 && errno != EEXIST) {
-    r = vd_error (VD_EIO, errno, "%s: mkdir", dir);
+    r = vd__error (VD_EIO, errno, "%s: mkdir", dir);
     goto out;
   }
   r = vd_disk_open_vsphere (&src, rm->s, NULL, sd->file, VD_OPEN_READ_ONLY);
@@ -221,7 +221,7 @@ parse_uri (const char *uri, char **url, char **user, char **vm)
   const char *q = slash ? strchr (slash, '?') : NULL;
   *url = *user = *vm = NULL;
   if (!slash || slash == a || slash[1] == 0 || slash[1] == '?')
-    return vd_error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/VM "
+    return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/VM "
                      "(a VM name or moref)", uri);
   const char *at = memchr (a, '@', (size_t) (slash - a));
   if (at)
@@ -231,7 +231,7 @@ parse_uri (const char *uri, char **url, char **user, char **vm)
   size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1);
   *vm = malloc (n + 1);
   if (!*url || !*vm || (at && !*user))
-    return vd_error (VD_ENOMEM, errno, "%s", uri);
+    return vd__error (VD_ENOMEM, errno, "%s", uri);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (slash[1 + i] == '%' && i + 2 < n + 1 && !strncmp (slash + 1 + i, "%20", 3)) {
@@ -271,7 +271,7 @@ vd__bk_backup_vsphere (const char *uri, const char *repo,
         || strcmp (inv->vms[i].moref, want) == 0)
       vm = &inv->vms[i];
   if (r == 0 && !vm)
-    r = vd_error (VD_ENOENT, 0, "%s: no VM named %s (vdisk vsphere ls)",
+    r = vd__error (VD_ENOENT, 0, "%s: no VM named %s (vdisk vsphere ls)",
                   uri, want);
   if (r == 0 && !(vmx_name = ds_basename (vm->vmx)))
     r = vd_last_error ()->code;

@@ -28,7 +28,7 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
   int64_t size = vd__bk_jint (fe, "size", -1);
   if (!name || !want || (!chunks && !old_chunks) || cs < (int64_t) HASH_CHUNK_MIN
       || (cs & (cs - 1)) || size < 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: manifest entry %s is incomplete",
+    return vd__error (VD_ECORRUPT, 0, "%s: manifest entry %s is incomplete",
                      point_dir, name ? name : "?");
   /* files/NAME inside the point, or disks/KEY/NAME.vmdk in the repo */
   char *path = NULL;
@@ -56,14 +56,14 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
                   json_object_get_string (json_object_array_get_idx (got, i))))
         break;
     if (got_size != (uint64_t) size && i == VD_MIN (n, m))
-      r = vd_error (VD_ECORRUPT, 0, "%s: %llu bytes, the backup recorded "
+      r = vd__error (VD_ECORRUPT, 0, "%s: %llu bytes, the backup recorded "
                     "%lld", path, (unsigned long long) got_size,
                     (long long) size);
     else if (i == VD_MIN (n, m))
-      r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
+      r = vd__error (VD_ECORRUPT, 0, "%s: content differs from the backup "
                     "(SHA-256)", path);
     else
-      r = vd_error (VD_ECORRUPT, 0, "%s: content differs from the backup "
+      r = vd__error (VD_ECORRUPT, 0, "%s: content differs from the backup "
                     "in bytes %llu..%llu", path,
                     (unsigned long long) i * (unsigned long long) cs,
                     (unsigned long long) (i + 1) * (unsigned long long) cs - 1);
@@ -100,7 +100,7 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
   int r = pdir ? 0 : VD_ENOMEM;
   json_object *files = vd__bk_jarr (m, "files"), *disks = vd__bk_jarr (m, "disks");
   if (!files || !disks)
-    r = vd_error (VD_ECORRUPT, 0, "%s/manifest.json: no files or disks",
+    r = vd__error (VD_ECORRUPT, 0, "%s/manifest.json: no files or disks",
                   pdir);
   for (size_t i = 0; r == 0 && i < json_object_array_length (files); i++)
     r = verify_file (repo, pdir, json_object_array_get_idx (files, i));
@@ -117,7 +117,7 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
     }
     if (!json_object_object_get_ex (de, "disk_file", &fe)) {
       free (path);
-      r = vd_error (VD_ECORRUPT, 0, "%s: disk entry without its file", pdir);
+      r = vd__error (VD_ECORRUPT, 0, "%s: disk entry without its file", pdir);
       break;
     }
     r = verify_file (repo, pdir, fe);
@@ -128,12 +128,12 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
       r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
       if (r == 0) {
         if ((uint64_t) vd__bk_jint (de, "capacity", -1) != vd_disk_get_size (d))
-          r = vd_error (VD_ECORRUPT, 0, "%s: capacity differs from the "
+          r = vd__error (VD_ECORRUPT, 0, "%s: capacity differs from the "
                         "manifest", path);
         c.src = d;
         c.buf = malloc (COPY_CHUNK);
         if (r == 0 && !c.buf)
-          r = vd_error (VD_ENOMEM, errno, "verify");
+          r = vd__error (VD_ENOMEM, errno, "verify");
         if (r == 0 && deep)
           r = vd_disk_block_status (d, 0, vd_disk_get_size (d), read_all_cb, &c);
         if (r == 0)
@@ -145,7 +145,7 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
         struct vd_check_result cr = { sizeof cr, 0, 0, 0, 0, 0, 0 };
         int k = vd_check (path, VD_OPEN_READ_ONLY, &cr, NULL, NULL);
         if (k < 0 || cr.corruptions)
-          r = k < 0 ? k : vd_error (VD_ECORRUPT, 0, "%s: check finds %llu "
+          r = k < 0 ? k : vd__error (VD_ECORRUPT, 0, "%s: check finds %llu "
                                     "corruptions", path,
                                     (unsigned long long) cr.corruptions);
       }
@@ -162,17 +162,17 @@ vd_backup_verify (const char *repo, const char *point)
 {
   VD_ENTER ();
   if (!repo)
-    return vd_error (VD_EINVAL, 0, "no repository");
+    return vd__error (VD_EINVAL, 0, "no repository");
   if (point) {
     if (!vd__bk_is_point_name (point))
-      return vd_error (VD_EINVAL, 0, "'%s' is not a point name", point);
+      return vd__error (VD_EINVAL, 0, "'%s' is not a point name", point);
     return vd__bk_verify_point (repo, point, 1);
   }
   size_t np;
   char **points = vd__bk_list_points (repo, &np);
   if (!points)
     return vd_last_error ()->code;
-  int r = np ? 0 : vd_error (VD_ENOENT, 0, "%s: no backup points", repo);
+  int r = np ? 0 : vd__error (VD_ENOENT, 0, "%s: no backup points", repo);
   for (size_t i = 0; i < np && r == 0; i++)
     r = vd__bk_verify_point (repo, points[i], 1);
   vd__bk_strv_free (points);

@@ -26,8 +26,8 @@
 /* ---- errors (errors.c) ------------------------------------------------ */
 
 /* Record an error (first error wins until vd__error_reset).  Returns code
- * so callers can write `return vd_error (VD_EIO, errno, "...")`. */
-int vd_error (int code, int errnum, const char *fmt, ...)
+ * so callers can write `return vd__error (VD_EIO, errno, "...")`. */
+int vd__error (int code, int errnum, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 /* The one way to report a damaged or hostile file: records VD_ECORRUPT
  * with the message "WHERE: <fmt...>" (where is the file, or the
@@ -55,7 +55,7 @@ void vd__leave (int *guard);
 void vd__error_clear (void);
 /* Give the error just recorded (when its code is code) a machine-readable
  * VD_REASON_*; returns code: return vd__error_why (VD_REASON_X,
- * vd_error (VD_EPARENT, 0, "...")).
+ * vd__error (VD_EPARENT, 0, "...")).
  *
  * The rule for messages: a helper that fails has set the message; the
  * caller returns the bare code it got (return r;), never a code of its

@@ -61,7 +61,7 @@ vd__error_reset (const char *context)
 }
 
 int
-vd_error (int code, int errnum, const char *fmt, ...)
+vd__error (int code, int errnum, const char *fmt, ...)
 {
   va_list ap;
 

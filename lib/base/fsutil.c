@@ -72,7 +72,7 @@ vd__write_file_atomic (int dirfd, const char *dir, const char *base,
   fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
                | O_NOFOLLOW, mode);
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s/%s: cannot create "
+    return vd__error (vd__errno_code (errno), errno, "%s/%s: cannot create "
                      "the new file", dir, tmp);
   fchmod (fd, mode);
   for (size_t done = 0; done < len && r == 0;) {
@@ -80,17 +80,17 @@ vd__write_file_atomic (int dirfd, const char *dir, const char *base,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s/%s: write", dir, tmp);
+      r = vd__error (vd__errno_code (errno), errno, "%s/%s: write", dir, tmp);
     else
       done += (size_t) n;
   }
   if (r == 0 && fsync (fd) < 0)
-    r = vd_error (vd__errno_code (errno), errno, "%s/%s: fsync", dir, tmp);
+    r = vd__error (vd__errno_code (errno), errno, "%s/%s: fsync", dir, tmp);
   close (fd);
   if (r == 0 && renameat2 (dirfd, tmp, dirfd, base,
                            noreplace ? RENAME_NOREPLACE : 0) < 0) {
     int e = errno;
-    r = vd_error (e == EEXIST ? VD_EEXIST : vd__errno_code (e), e,
+    r = vd__error (e == EEXIST ? VD_EEXIST : vd__errno_code (e), e,
                   "%s/%s: cannot put the file in place%s", dir, base,
                   e == EEXIST ? " (file exists)" : "");
   }
@@ -108,12 +108,12 @@ vd__replace_file (const char *path, const void *data, size_t len,
   const char *sl = strrchr (path, '/');
   char *dir = sl ? strndup (path, (size_t) (sl - path)) : strdup (".");
   if (!dir)
-    return vd_error (VD_ENOMEM, ENOMEM, "%s", path);
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", path);
   const char *base = sl ? sl + 1 : path;
   int dfd = open (*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
   if (dfd < 0)
-    r = vd_error (vd__errno_code (errno), errno, "%s: cannot open the "
+    r = vd__error (vd__errno_code (errno), errno, "%s: cannot open the "
                   "folder", *dir ? dir : "/");
   else {
     r = vd__write_file_atomic (dfd, *dir ? dir : "/", base, data, len, mode,

@@ -16,7 +16,7 @@ vd__random_bytes (void *buf, size_t len)
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      return vd_error (VD_EIO, errno, "getrandom");
+      return vd__error (VD_EIO, errno, "getrandom");
     }
     p += r;
     len -= (size_t) r;
@@ -55,7 +55,7 @@ vd__strdup (const char *s)
 {
   char *r = s ? strdup (s) : NULL;
   if (s && !r)
-    vd_error (VD_ENOMEM, errno, "strdup");
+    vd__error (VD_ENOMEM, errno, "strdup");
   return r;
 }
 
@@ -67,7 +67,7 @@ vd__asprintf (const char *fmt, ...)
   va_start (ap, fmt);
   if (vasprintf (&r, fmt, ap) < 0) {
     r = NULL;
-    vd_error (VD_ENOMEM, errno, "asprintf");
+    vd__error (VD_ENOMEM, errno, "asprintf");
   }
   va_end (ap);
   return r;
@@ -112,7 +112,7 @@ vd__dirname (const char *path)
     return vd__strdup ("/");
   char *r = strndup (path, (size_t) (s - path));
   if (!r)
-    vd_error (VD_ENOMEM, errno, "strndup");
+    vd__error (VD_ENOMEM, errno, "strndup");
   return r;
 }
 

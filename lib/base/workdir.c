@@ -119,7 +119,7 @@ vd__workdir_make (const char *dir, const char *kind, const char *target,
     return VD_ENOMEM;
   if (mkdir (path, 0755) < 0) {
     int e = errno;
-    int r = vd_error (vd__errno_code (e), e, "%s: cannot create files in "
+    int r = vd__error (vd__errno_code (e), e, "%s: cannot create files in "
                       "this folder (for %s)", dir, target ? target : "a disk");
     free (path);
     return r;
@@ -131,7 +131,7 @@ vd__workdir_make (const char *dir, const char *kind, const char *target,
       close (fd);
     rmdir (path);
     free (path);
-    return vd_error (VD_EIO, e, "%s: cannot lock the work folder", dir);
+    return vd__error (VD_EIO, e, "%s: cannot lock the work folder", dir);
   }
   tfd = openat (fd, TARGET_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
                                  | O_NOFOLLOW, 0644);
@@ -144,7 +144,7 @@ vd__workdir_make (const char *dir, const char *kind, const char *target,
     close (fd);
     rmdir (path);
     free (path);
-    return vd_error (vd__errno_code (e), e, "%s: cannot write in the work "
+    return vd__error (vd__errno_code (e), e, "%s: cannot write in the work "
                      "folder", dir);
   }
   close (tfd);
@@ -278,14 +278,14 @@ vd_dir_clean (const char *dir, const char *target, uint32_t flags,
   if (n_out)
     *n_out = 0;
   if (!dir)
-    return vd_error (VD_EINVAL, 0, "clean: no folder given");
+    return vd__error (VD_EINVAL, 0, "clean: no folder given");
   dfd = open (dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (dfd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: cannot open the "
+    return vd__error (vd__errno_code (errno), errno, "%s: cannot open the "
                      "folder", dir);
   d = fdopendir (dup (dfd));
   if (!d) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: cannot list", dir);
+    r = vd__error (vd__errno_code (errno), errno, "%s: cannot list", dir);
     close (dfd);
     return r;
   }
@@ -359,7 +359,7 @@ vd_dir_clean (const char *dir, const char *target, uint32_t flags,
       if (!p) {
         free (w.name);
         free (w.target);
-        r = vd_error (VD_ENOMEM, errno, "clean");
+        r = vd__error (VD_ENOMEM, errno, "clean");
         break;
       }
       v = p;

@@ -59,7 +59,7 @@ vd_disk_get_cbt (const vd_disk *d, struct vd_cbt_info *info)
 {
   VD_ENTER ();
   if (!d || !info)
-    return vd_error (VD_EINVAL, 0, "no disk or info");
+    return vd__error (VD_EINVAL, 0, "no disk or info");
   const struct vd_link *l = d->top;
   memset (info, 0, sizeof *info);
   info->state = (enum vd_cbt_state) l->cbt_state;
@@ -119,9 +119,9 @@ vd_disk_query_changed_areas (vd_disk *d, const char *change_id,
 
   VD_ENTER ();
   if (!d || !change_id || !cb)
-    return vd_error (VD_EINVAL, 0, "no disk, change ID or callback");
+    return vd__error (VD_EINVAL, 0, "no disk, change ID or callback");
   if (offset > d->top->size)
-    return vd_error (VD_EINVAL, 0, "%s: offset %llu is past the end (%llu)",
+    return vd__error (VD_EINVAL, 0, "%s: offset %llu is past the end (%llu)",
                      d->top->path, (unsigned long long) offset,
                      (unsigned long long) d->top->size);
   length = VD_MIN (length, d->top->size - offset);
@@ -130,33 +130,33 @@ vd_disk_query_changed_areas (vd_disk *d, const char *change_id,
     return vd_disk_block_status (d, offset, length, star_cb, &s);
   }
   if (parse_change_id (change_id, epoch, &seq) < 0)
-    return vd_error (VD_EINVAL, 0, "'%s' is not a change ID (expected "
+    return vd__error (VD_EINVAL, 0, "'%s' is not a change ID (expected "
                      "\"xx xx xx xx xx xx xx xx-xx xx xx xx xx xx xx xx/N\" "
                      "or \"*\")",
                      vd__quote (q, sizeof q, change_id, strlen (change_id)));
   struct vd_link *l = d->top;
   if (l->cbt_state == VD_CBT_BROKEN)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s", l->path,
+    return vd__error (VD_ECORRUPT, 0, "%s: %s", l->path,
                      l->cbt_problem ? l->cbt_problem : "tracking is broken");
   if (!l->ctk)
-    return vd_error (VD_ENOENT, 0, "%s: changed block tracking is not on "
+    return vd__error (VD_ENOENT, 0, "%s: changed block tracking is not on "
                      "for this disk (vdisk cbt enable)", l->path);
   struct vd__ctk_info ci;
   vd__ctk_info (l->ctk, &ci);
   if (ci.was_dirty && !d->rw)
-    return vd_error (VD_EPARENT, 0, "%s: a write was interrupted since the "
+    return vd__error (VD_EPARENT, 0, "%s: a write was interrupted since the "
                      "last change set: every change ID of this epoch is "
                      "invalid once the disk is opened for writing; take a "
                      "full copy", l->path);
   if (memcmp (epoch, ci.epoch, 16) != 0) {
     char now[VD_CHANGE_ID_MAX];
     format_change_id (ci.epoch, ci.seq, now, sizeof now);
-    return vd_error (VD_EPARENT, 0, "%s: change ID %s belongs to another "
+    return vd__error (VD_EPARENT, 0, "%s: change ID %s belongs to another "
                      "tracking epoch (tracking was reset; now %s): take a "
                      "full copy", l->path, change_id, now);
   }
   if (seq > ci.seq)
-    return vd_error (VD_EINVAL, 0, "%s: change ID %s is in the future (the "
+    return vd__error (VD_EINVAL, 0, "%s: change ID %s is in the future (the "
                      "disk is at sequence %llu)", l->path, change_id,
                      (unsigned long long) ci.seq);
   struct relay r = { cb, payload };
@@ -173,7 +173,7 @@ vd_disk_cbt_enable (const char *path, uint32_t flags)
 
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "no disk path given");
+    return vd__error (VD_EINVAL, 0, "no disk path given");
   r = vd_disk_open (&d, path, flags & (VD_OPEN_TRUSTED | VD_OPEN_FORCE));
   if (r < 0)
     return r;
@@ -190,7 +190,7 @@ vd_disk_cbt_disable (const char *path, uint32_t flags)
 
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "no disk path given");
+    return vd__error (VD_EINVAL, 0, "no disk path given");
   r = vd_disk_open (&d, path, flags & (VD_OPEN_TRUSTED | VD_OPEN_FORCE));
   if (r < 0)
     return r;
@@ -200,7 +200,7 @@ vd_disk_cbt_disable (const char *path, uint32_t flags)
     goto out;
   char *name = strdup (cur);
   if (!name) {
-    r = vd_error (VD_ENOMEM, errno, "change tracking");
+    r = vd__error (VD_ENOMEM, errno, "change tracking");
     goto out;
   }
   int ours = l->cbt_state == VD_CBT_ON;
@@ -253,7 +253,7 @@ copy_ctk (struct vd_link *s, struct vd_link *t, const char *sname,
   char *ddisp = vd__path_join (t->dir, dname);
   uint8_t *buf = malloc (COPY_PIECE);
   uint64_t size = 0;
-  int r = sdisp && ddisp && buf ? 0 : vd_error (VD_ENOMEM, errno, "tracking copy");
+  int r = sdisp && ddisp && buf ? 0 : vd__error (VD_ENOMEM, errno, "tracking copy");
   if (r == 0)
     r = vd__io_posix_open (&in, s->dirfd, sname, sdisp, 0);
   if (r == 0)
@@ -281,7 +281,7 @@ copy_ctk (struct vd_link *s, struct vd_link *t, const char *sname,
       vd__ctk_close (c);
     }
     else
-      r = k < 0 ? k : vd_error (VD_ECORRUPT, 0, "%s: not vdisk's tracking "
+      r = k < 0 ? k : vd__error (VD_ECORRUPT, 0, "%s: not vdisk's tracking "
                                 "file", sdisp);
   }
   vd__io_close (in);
@@ -302,11 +302,11 @@ vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags)
 
   VD_ENTER ();
   if (!src || !dst)
-    return vd_error (VD_EINVAL, 0, "no source disk or copy path");
+    return vd__error (VD_EINVAL, 0, "no source disk or copy path");
   struct vd_link *s = src->top;
   const char *sname = s->desc ? vd__desc_get (s->desc, "changeTrackPath") : NULL;
   if (s->cbt_state != VD_CBT_ON || !sname)
-    return vd_error (VD_ENOENT, 0, "%s: no tracking of vdisk's to keep (%s)",
+    return vd__error (VD_ENOENT, 0, "%s: no tracking of vdisk's to keep (%s)",
                      s->path, s->cbt_state == VD_CBT_FOREIGN
                      ? "another program's tracking file is never copied"
                      : "changed block tracking is not on");
@@ -314,7 +314,7 @@ vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags)
     struct vd__ctk_info ci;
     vd__ctk_info (s->ctk, &ci);
     if (ci.pending)
-      return vd_error (VD_EINVAL, 0, "%s: tracked writes not yet committed: "
+      return vd__error (VD_EINVAL, 0, "%s: tracked writes not yet committed: "
                        "flush the disk first", s->path);
   }
   r = vd_disk_open (&d, dst, flags & VD_OPEN_TRUSTED);
@@ -323,22 +323,22 @@ vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags)
   struct vd_link *t = d->top;
   char *name = NULL;
   if (t->raw || !t->desc || t->cbt_state != VD_CBT_OFF)
-    r = vd_error (VD_EINVAL, 0, "%s: %s", t->path, t->raw || !t->desc
+    r = vd__error (VD_EINVAL, 0, "%s: %s", t->path, t->raw || !t->desc
                   ? "a raw image has no descriptor to track changes in"
                   : "already names a tracking file");
   else if (strcasecmp (t->create_type ? t->create_type : "",
                        "streamOptimized") == 0)
-    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
+    r = vd__error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
                   "once; it does not carry tracking", t->path);
   else if (t->size != s->size)
-    r = vd_error (VD_EINVAL, 0, "%s: capacity %llu differs from %s's "
+    r = vd__error (VD_EINVAL, 0, "%s: capacity %llu differs from %s's "
                   "(%llu): tracking does not carry over", t->path,
                   (unsigned long long) t->size, s->path,
                   (unsigned long long) s->size);
   else if (!(name = vd__ctk_name_for (t->path)))
     r = VD_ENOMEM;
   else if (faccessat (t->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-    r = vd_error (VD_EEXIST, 0, "%s/%s already exists: move it away",
+    r = vd__error (VD_EEXIST, 0, "%s/%s already exists: move it away",
                   t->dir, name);
   /* The file first, then the descriptor that names it (as enable). */
   if (r == 0)

@@ -100,7 +100,7 @@ drop_tracking (struct vd_link *l, const char *why)
 
   if (name && !stale) {
     free (copy);
-    return vd_error (VD_ENOMEM, errno, "change tracking");
+    return vd__error (VD_ENOMEM, errno, "change tracking");
   }
   r = vd__desc_set_change_track (l->desc, NULL);
   if (r == 0) {
@@ -194,19 +194,19 @@ vd__link_cbt_enable (struct vd_link *l, uint32_t flags)
   int r = 0;
 
   if (l->raw || !l->desc) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: a raw image has no descriptor to "
+    r = vd__error (VD_ENOTSUP, 0, "%s: a raw image has no descriptor to "
                   "track changes in", path);
     goto out;
   }
   if (l->cbt_state == VD_CBT_ON)
     goto out;
   if (l->cbt_state == VD_CBT_FOREIGN && !(flags & VD_OPEN_FORCE)) {
-    r = vd_error (VD_EEXIST, 0, "%s: %s; vdisk never rewrites it: disable "
+    r = vd__error (VD_EEXIST, 0, "%s: %s; vdisk never rewrites it: disable "
                   "tracking first, or force", path, l->cbt_problem);
     goto out;
   }
   if (strcasecmp (l->create_type ? l->create_type : "", "streamOptimized") == 0) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
+    r = vd__error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written "
                   "once; track changes on a copy in another layout", path);
     goto out;
   }
@@ -232,21 +232,21 @@ vd__link_cbt_enable (struct vd_link *l, uint32_t flags)
     vd__error_clear ();
     if (!ours && !(flags & VD_OPEN_FORCE)
         && !(cur && strcmp (cur, name) == 0)) {
-      r = vd_error (VD_EEXIST, 0, "%s already exists and is not vdisk's "
+      r = vd__error (VD_EEXIST, 0, "%s already exists and is not vdisk's "
                     "tracking file: move it away, or force", display);
       goto out;
     }
     if (!ours) {
       char *stale = vd__asprintf ("%s.stale", name);
       if (!stale || renameat (l->dirfd, name, l->dirfd, stale) < 0) {
-        r = vd_error (VD_EIO, errno, "%s: move aside", display);
+        r = vd__error (VD_EIO, errno, "%s: move aside", display);
         free (stale);
         goto out;
       }
       free (stale);
     }
     else if (unlinkat (l->dirfd, name, 0) < 0) {
-      r = vd_error (VD_EIO, errno, "%s: remove", display);
+      r = vd__error (VD_EIO, errno, "%s: remove", display);
       goto out;
     }
   }

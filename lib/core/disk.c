@@ -75,13 +75,13 @@ link_read (struct vd_link *l, uint8_t *buf, size_t count, uint64_t off)
     int r;
 
     if (e->access == VD_ACCESS_NOACCESS)
-      return vd_error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS",
+      return vd__error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS",
                        l->path, (unsigned long long) e->start);
     r = e->drv->map (e, eoff, n, &m);
     if (r < 0)
       return r;
     if (m.length == 0 || m.length > n)
-      return vd_error (VD_EIO, 0, "%s: internal error: bad map length",
+      return vd__error (VD_EIO, 0, "%s: internal error: bad map length",
                        e->path);
     switch (m.status) {
     case VD_MAP_DATA:
@@ -131,7 +131,7 @@ vd__disk_check_range (const vd_disk *d, size_t count, uint64_t off, const char *
 {
   uint64_t size = d->top->size;
   if (off > size || count > size - off)
-    return vd_error (VD_EINVAL, 0, "%s: %s of %zu bytes at offset %llu is "
+    return vd__error (VD_EINVAL, 0, "%s: %s of %zu bytes at offset %llu is "
                      "past the end of the disk (capacity %llu bytes)",
                      d->top->path, what, count, (unsigned long long) off,
                      (unsigned long long) size);
@@ -144,7 +144,7 @@ vd_disk_read (vd_disk *d, void *buf, size_t count, uint64_t offset)
   int r;
   VD_ENTER ();
   if (!d || (!buf && count))
-    return vd_error (VD_EINVAL, 0, "no disk or buffer");
+    return vd__error (VD_EINVAL, 0, "no disk or buffer");
   r = vd__disk_check_range (d, count, offset, "read");
   if (r < 0)
     return r;
@@ -155,13 +155,13 @@ int
 vd__disk_writable (vd_disk *d)
 {
   if (!d->rw)
-    return vd_error (VD_EROFS, 0, "%s: disk was opened read-only",
+    return vd__error (VD_EROFS, 0, "%s: disk was opened read-only",
                      d->top->path);
   if (d->failed)
-    return vd_error (VD_EIO, 0, "%s: an earlier write failed; close and "
+    return vd__error (VD_EIO, 0, "%s: an earlier write failed; close and "
                      "reopen the disk", d->top->path);
   if (d->has_child)
-    return vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: parent has a child: writing would "
+    return vd__error_why (VD_REASON_HAS_CHILD, vd__error (VD_EPARENT, 0, "%s: parent has a child: writing would "
                      "change its CID and invalidate the child; write to "
                      "the child instead", d->top->path));
   return 0;
@@ -178,15 +178,15 @@ write_or_zero (vd_disk *d, const uint8_t *buf, uint64_t count,
   for (uint64_t o = off; o < off + count;) {
     struct vd_extent *e = vd__find_extent (l, o);
     if (e->access != VD_ACCESS_RW)
-      return vd_error (VD_EROFS, 0, "%s: extent at byte %llu is %s",
+      return vd__error (VD_EROFS, 0, "%s: extent at byte %llu is %s",
                        l->path, (unsigned long long) e->start,
                        e->access == VD_ACCESS_RDONLY ? "read-only (RDONLY)"
                        : "NOACCESS");
     if (e->type == VD_EXTENT_ZERO)
-      return vd_error (VD_EROFS, 0, "%s: cannot write to a ZERO extent",
+      return vd__error (VD_EROFS, 0, "%s: cannot write to a ZERO extent",
                        l->path);
     if (!e->drv->pwrite)
-      return vd_error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
+      return vd__error (VD_ENOTSUP, 0, "%s: writing to this kind of extent "
                        "is not supported", e->path);
     /* the table entries the write follows must be sound too: a corrupt
      * one found half-way would leave the CID changed by a failed write */
@@ -241,7 +241,7 @@ vd_disk_write (vd_disk *d, const void *buf, size_t count, uint64_t offset)
   int r;
   VD_ENTER ();
   if (!d || (!buf && count))
-    return vd_error (VD_EINVAL, 0, "no disk or buffer");
+    return vd__error (VD_EINVAL, 0, "no disk or buffer");
   if ((r = vd__disk_writable (d)) < 0 || (r = vd__disk_check_range (d, count, offset,
                                                   "write")) < 0)
     return r;
@@ -256,7 +256,7 @@ vd_disk_zero (vd_disk *d, uint64_t count, uint64_t offset)
   int r;
   VD_ENTER ();
   if (!d)
-    return vd_error (VD_EINVAL, 0, "no disk");
+    return vd__error (VD_EINVAL, 0, "no disk");
   if ((r = vd__disk_writable (d)) < 0
       || (r = vd__disk_check_range (d, (size_t) count, offset, "zero")) < 0)
     return r;
@@ -271,7 +271,7 @@ vd_disk_flush (vd_disk *d)
   int r = 0;
   VD_ENTER ();
   if (!d)
-    return vd_error (VD_EINVAL, 0, "no disk");
+    return vd__error (VD_EINVAL, 0, "no disk");
   if (!d->rw)
     return 0;
   for (size_t i = 0; i < d->top->n_extents; i++) {

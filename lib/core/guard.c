@@ -24,7 +24,7 @@ vd__guard_link (struct vd_guard *g, struct vd_link *l, int trusted)
   int r;
   g->n = 0;
   if (l->desc_io && !vd__io_is_file (l->desc_io))
-    return vd_error (VD_ENOTSUP, 0, "%s: not a local file", l->path);
+    return vd__error (VD_ENOTSUP, 0, "%s: not a local file", l->path);
   r = vd__io_posix_open (&g->io[g->n], AT_FDCWD, l->path, l->path,
                          VD_IO_FOLLOW);
   if (r < 0)

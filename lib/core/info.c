@@ -100,35 +100,35 @@ check_reserved_meta (const char *key, const char *value)
     return 0;
   if (!strcmp (k, "adapterType")) {
     if (vd_adapter_from_name (value) == VD_ADAPTER_UNKNOWN)
-      return vd_error (VD_EINVAL, 0, "ddb.adapterType \"%s\" is not an "
+      return vd__error (VD_EINVAL, 0, "ddb.adapterType \"%s\" is not an "
                        "adapter (ide, buslogic, lsilogic, legacyESX, "
                        "lsisas1068, pvscsi)", value);
   }
   else if (!strcmp (k, "geometry.cylinders")
            || !strcmp (k, "geometry.biosCylinders")) {
     if (!dec_in (value, 1, 0xffffffffUL))
-      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+      return vd__error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
                        "to 4294967295", key, value);
   }
   else if (!strcmp (k, "geometry.heads") || !strcmp (k, "geometry.biosHeads")) {
     if (!dec_in (value, 1, 255))
-      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+      return vd__error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
                        "to 255", key, value);
   }
   else if (!strcmp (k, "geometry.sectors")
            || !strcmp (k, "geometry.biosSectors")) {
     if (!dec_in (value, 1, 63))
-      return vd_error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
+      return vd__error (VD_EINVAL, 0, "%s \"%s\" must be a number from 1 "
                        "to 63", key, value);
   }
   else if (!strcmp (k, "virtualHWVersion")) {
     if (!dec_in (value, 1, 255))
-      return vd_error (VD_EINVAL, 0, "ddb.virtualHWVersion \"%s\" must be "
+      return vd__error (VD_EINVAL, 0, "ddb.virtualHWVersion \"%s\" must be "
                        "a number from 1 to 255", value);
   }
   else if (!strcmp (k, "thinProvisioned")) {
     if (strcmp (value, "0") && strcmp (value, "1"))
-      return vd_error (VD_EINVAL, 0, "ddb.thinProvisioned \"%s\" must be "
+      return vd__error (VD_EINVAL, 0, "ddb.thinProvisioned \"%s\" must be "
                        "0 or 1", value);
   }
   else if (!strcmp (k, "uuid")) {
@@ -150,7 +150,7 @@ check_reserved_meta (const char *key, const char *value)
   }
   return 0;
 bad_uuid:
-  return vd_error (VD_EINVAL, 0, "ddb.uuid \"%s\" must be 16 hex bytes "
+  return vd__error (VD_EINVAL, 0, "ddb.uuid \"%s\" must be 16 hex bytes "
                    "separated by spaces (\"60 00 c2 9f ... 78\")", value);
 }
 
@@ -160,20 +160,20 @@ vd_disk_set_meta (vd_disk *d, const char *key, const char *value)
   int r;
   VD_ENTER ();
   if (!d || !key)
-    return vd_error (VD_EINVAL, 0, "no disk or key");
+    return vd__error (VD_EINVAL, 0, "no disk or key");
   if ((r = vd__disk_writable (d)) < 0)
     return r;
   if (strncmp (key, "ddb.", 4) != 0 || strlen (key) > 64 || !key[4])
-    return vd_error (VD_EINVAL, 0, "metadata key \"%s\" must start with "
+    return vd__error (VD_EINVAL, 0, "metadata key \"%s\" must start with "
                      "\"ddb.\" and be at most 64 characters", key);
   for (const char *p = key; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
           || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'
           || *p == '-'))
-      return vd_error (VD_EINVAL, 0, "metadata key \"%s\" holds a character "
+      return vd__error (VD_EINVAL, 0, "metadata key \"%s\" holds a character "
                        "other than letters, digits, '.', '_' and '-'", key);
   if (value && (!vd__desc_value_ok (value) || strlen (value) > 1024))
-    return vd_error (VD_EINVAL, 0, "metadata value for %s holds a quote, a "
+    return vd__error (VD_EINVAL, 0, "metadata value for %s holds a quote, a "
                      "line break or is over 1024 bytes", key);
   if ((r = check_reserved_meta (key, value)) < 0)
     return r;
@@ -239,7 +239,7 @@ vd_disk_get_extent (const vd_disk *d, unsigned i, struct vd_extent_info *info)
 {
   VD_ENTER ();
   if (!d || !info || i >= d->top->n_extents)
-    return vd_error (VD_EINVAL, 0, "no extent %u", i);
+    return vd__error (VD_EINVAL, 0, "no extent %u", i);
   const struct vd_extent *e = &d->top->extents[i];
   memset (info, 0, sizeof *info);
   info->file = e->path;
@@ -278,7 +278,7 @@ vd_disk_get_link_info (vd_disk *d, unsigned i, struct vd_link_info *info)
   struct vd_io_stat st;
   VD_ENTER ();
   if (!d || !info || i >= d->n_links)
-    return vd_error (VD_EINVAL, 0, "no link %u", i);
+    return vd__error (VD_EINVAL, 0, "no link %u", i);
   struct vd_link *l = d->links[i];
   memset (info, 0, sizeof *info);
   info->path = l->path;
@@ -308,9 +308,9 @@ vd_disk_locate (vd_disk *d, uint64_t offset, unsigned *link_index,
   VD_ENTER ();
 
   if (!d)
-    return vd_error (VD_EINVAL, 0, "vd_disk_locate: no disk");
+    return vd__error (VD_EINVAL, 0, "vd_disk_locate: no disk");
   if (offset >= d->top->size)
-    return vd_error (VD_EINVAL, 0, "%s: byte %llu is past the end of the "
+    return vd__error (VD_EINVAL, 0, "%s: byte %llu is past the end of the "
                      "disk (capacity %llu bytes)", d->top->path,
                      (unsigned long long) offset,
                      (unsigned long long) d->top->size);

@@ -53,7 +53,7 @@ vd__link_write_descriptor (struct vd_link *l)
     if (r == 0)
       r = vd__io_flush (nio);
     if (r == 0 && renameat (l->dirfd, tmpname, l->dirfd, base) < 0)
-      r = vd_error (VD_EIO, errno, "%s: rename descriptor into place",
+      r = vd__error (VD_EIO, errno, "%s: rename descriptor into place",
                     l->path);
     if (r == 0) {
       fsync (l->dirfd);

@@ -57,7 +57,7 @@ link_status (struct vd_link *l, uint64_t off, uint64_t len,
     if (r < 0)
       return r;
     if (m.length == 0 || m.length > n)
-      return vd_error (VD_EIO, 0, "%s: internal error: bad map length",
+      return vd__error (VD_EIO, 0, "%s: internal error: bad map length",
                        e->path);
     switch (m.status) {
     case VD_MAP_DATA:
@@ -91,7 +91,7 @@ vd_disk_block_status (vd_disk *d, uint64_t offset, uint64_t length,
   int r;
   VD_ENTER ();
   if (!d || !cb)
-    return vd_error (VD_EINVAL, 0, "no disk or callback");
+    return vd__error (VD_EINVAL, 0, "no disk or callback");
   r = vd__disk_check_range (d, (size_t) length, offset, "block status");
   if (r < 0)
     return r;
@@ -162,7 +162,7 @@ vd__runs_collect (vd_disk *d, struct vd_link *l, uint64_t off, uint64_t len,
   r = d ? vd_disk_block_status (d, off, len, runs_add, &a)
         : vd__link_block_status (l, off, len, runs_add, &a);
   if (r == 0 && a.oom)
-    r = vd_error (VD_ENOMEM, 0, "%s: out of memory for the allocation map",
+    r = vd__error (VD_ENOMEM, 0, "%s: out of memory for the allocation map",
                   d ? d->top->path : l->path);
   return r;
 }

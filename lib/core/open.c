@@ -133,7 +133,7 @@ vd__extent_path (const struct vd_descriptor *d, size_t i, int embedded,
     return *out ? 0 : VD_ENOMEM;
   }
   if (!vd__name_ok (de->file, trusted))
-    return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0, "%s: refusing extent file name "
+    return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd__error (VD_EINVAL, 0, "%s: refusing extent file name "
                      "\"%s\": only plain names in the descriptor's "
                      "folder are allowed (absolute paths and folders "
                      "and '..' need the trusted option; ':' and control "
@@ -160,7 +160,7 @@ open_extents (struct vd_link *l, uint32_t flags)
                         "holds exactly one, itself", d->n_extents);
   l->extents = calloc (d->n_extents, sizeof *l->extents);
   if (!l->extents)
-    return vd_error (VD_ENOMEM, errno, "extents");
+    return vd__error (VD_ENOMEM, errno, "extents");
   for (size_t i = 0; i < d->n_extents; i++) {
     const struct vd_desc_extent *de = vd__desc_extent (d, i);
     struct vd_extent *e = &l->extents[l->n_extents++];
@@ -176,7 +176,7 @@ open_extents (struct vd_link *l, uint32_t flags)
                           "than 2^62 bytes");
     start += e->size;
     if (e->type == 0)
-      return vd_error (VD_ENOTSUP, 0, "%s: extent type %s (raw device "
+      return vd__error (VD_ENOTSUP, 0, "%s: extent type %s (raw device "
                        "mapping) is not supported", l->path, de->type);
     if (e->type == VD_EXTENT_ZERO) {
       e->drv = vd__driver_for_type (VD_EXTENT_ZERO);
@@ -251,13 +251,13 @@ open_extents (struct vd_link *l, uint32_t flags)
     if (e->drv->instance_size) {
       e->state = calloc (1, e->drv->instance_size);
       if (!e->state)
-        return vd_error (VD_ENOMEM, errno, "extent state");
+        return vd__error (VD_ENOMEM, errno, "extent state");
     }
     r = e->drv->open (e, e->rw);  /* its own refusal says the most */
     if (r < 0)
       return r;
     if (e->rw && !e->drv->pwrite)
-      return vd_error (VD_ENOTSUP, 0, "%s: extent %zu (%s%s%s) cannot be "
+      return vd__error (VD_ENOTSUP, 0, "%s: extent %zu (%s%s%s) cannot be "
                        "opened for writing; convert the disk to a writable "
                        "layout", l->path, i + 1, e->drv->name,
                        e->path ? ", " : "", e->path ? e->path : "");
@@ -275,11 +275,11 @@ load_descriptor (struct vd_link *l)
     return r;
   switch (w.kind) {
   case VD_DESCFILE_SPARSE:
-    return vd_error (VD_EINVAL, 0, "%s: this sparse extent has no "
+    return vd__error (VD_EINVAL, 0, "%s: this sparse extent has no "
                      "embedded descriptor: open the disk's descriptor "
                      "file instead", l->path);
   case VD_DESCFILE_DELTA:
-    return vd_error (VD_EINVAL, 0, "%s: this is an ESXi delta extent: open "
+    return vd__error (VD_EINVAL, 0, "%s: this is an ESXi delta extent: open "
                      "the disk's descriptor file instead", l->path);
   case VD_DESCFILE_EMBEDDED:
     l->embedded = 1;
@@ -317,7 +317,7 @@ remote_ddb (struct vd_io *io, char **out)
   fp = open_memstream (&buf, &size);
   if (!fp) {
     free (text);
-    return vd_error (VD_ENOMEM, errno, "%s: metadata", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s: metadata", io->name);
   }
   for (line = strtok_r (text, "\n", &save); line && n < REMOTE_DDB_MAX_LINES;
        line = strtok_r (NULL, "\n", &save)) {
@@ -343,7 +343,7 @@ remote_ddb (struct vd_io *io, char **out)
   free (text);
   if (fclose (fp) != 0) {
     free (buf);
-    return vd_error (VD_ENOMEM, errno, "%s: metadata", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s: metadata", io->name);
   }
   *out = buf;
   return 0;
@@ -405,7 +405,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
   *out = NULL;
   if (!l) {
     vd__io_close (io);
-    return vd_error (VD_ENOMEM, errno, "link");
+    return vd__error (VD_ENOMEM, errno, "link");
   }
   pthread_mutex_init (&l->mu, NULL);
   l->disk = disk;
@@ -433,7 +433,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
   else {
     l->dirfd = open (l->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (l->dirfd < 0) {
-      r = vd_error (vd__errno_code (errno), errno, "%s: open folder",
+      r = vd__error (vd__errno_code (errno), errno, "%s: open folder",
                     l->dir);
       goto fail;
     }
@@ -454,7 +454,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     if (r < 0)
       goto fail;
     if (fsize == 0) {
-      r = vd_error (VD_EINVAL, 0, "%s: raw image is empty", path);
+      r = vd__error (VD_EINVAL, 0, "%s: raw image is empty", path);
       goto fail;
     }
     l->raw = 1;
@@ -476,7 +476,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
     free (ddb);
     if (!l->extents || !text) {
       free (text);
-      r = vd_error (VD_ENOMEM, errno, "raw");
+      r = vd__error (VD_ENOMEM, errno, "raw");
       goto fail;
     }
     r = vd__desc_parse (&l->desc, text, strlen (text), path);
@@ -506,7 +506,7 @@ open_link (struct vd_disk *disk, struct vd_link **out, const char *path,
   for (size_t i = 0; i < l->desc->n_lines; i++) {
     const struct vd_desc_line *ln = &l->desc->lines[i];
     if (ln->kind == VD_LINE_HEADER && strncasecmp (ln->key, "encryption", 10) == 0) {
-      r = vd_error (VD_ENOTSUP, 0, "%s: this disk uses VMware hosted "
+      r = vd__error (VD_ENOTSUP, 0, "%s: this disk uses VMware hosted "
                     "encryption (%s), which vdisk does not support", path,
                     ln->key);
       goto fail;
@@ -565,7 +565,7 @@ open_parents (struct vd_disk *disk)
   int r;
 
   if (link_identity (disk->top, &devs[0], &inos[0]) < 0)
-    return vd_error (VD_EIO, errno, "%s: fstat", disk->top->path);
+    return vd__error (VD_EIO, errno, "%s: fstat", disk->top->path);
   for (struct vd_link *child = disk->top;;) {
     const char *hint = vd__desc_get (child->desc, "parentFileNameHint");
     struct vd_link *parent;
@@ -574,17 +574,17 @@ open_parents (struct vd_disk *disk)
     if (child->parent_cid == 0xffffffffu && !hint)
       return 0;
     if (!hint)
-      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: parentCID is %08x but there is "
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd__error (VD_EPARENT, 0, "%s: parentCID is %08x but there is "
                        "no parentFileNameHint", child->path,
                        child->parent_cid));
     if (child->parent_cid == 0xffffffffu)
-      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: names a parent but its parentCID "
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd__error (VD_EPARENT, 0, "%s: names a parent but its parentCID "
                        "is ffffffff", child->path));
     if (disk->n_links >= VD_MAX_CHAIN)
-      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: chain deeper than %d links",
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd__error (VD_EPARENT, 0, "%s: chain deeper than %d links",
                        disk->top->path, VD_MAX_CHAIN));
     if (!vd__name_ok (hint, trusted))
-      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
+      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd__error (VD_EINVAL, 0, "%s: refusing parentFileNameHint "
                        "\"%s\": only names in the same folder are allowed "
                        "(use the trusted option for absolute paths, "
                        "folders and '..')", child->path,
@@ -596,7 +596,7 @@ open_parents (struct vd_disk *disk)
                    child->desc_io, NULL);
     if (r == VD_ENOENT) {
       vd__error_clear ();
-      r = vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
+      r = vd__error_why (VD_REASON_PARENT_MISSING, vd__error (VD_EPARENT, ENOENT, "%s: parent \"%s\" not found",
                     child->path, ppath));
     }
     free (ppath);
@@ -606,13 +606,13 @@ open_parents (struct vd_disk *disk)
     unsigned idx = disk->n_links++;
     disk->links[idx] = parent;
     if (link_identity (parent, &devs[idx], &inos[idx]) < 0)
-      return vd_error (VD_EIO, errno, "%s: fstat", parent->path);
+      return vd__error (VD_EIO, errno, "%s: fstat", parent->path);
     for (unsigned k = 0; k < idx; k++)
       if (devs[k] == devs[idx] && inos[k] == inos[idx])
-        return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: parent chain loops back to "
+        return vd__error_why (VD_REASON_BAD_CHAIN, vd__error (VD_EPARENT, 0, "%s: parent chain loops back to "
                          "%s", child->path, disk->links[k]->path));
     if (parent->size != child->size)
-      return vd__error_why (VD_REASON_BAD_CHAIN, vd_error (VD_EPARENT, 0, "%s: capacity %llu differs from its "
+      return vd__error_why (VD_REASON_BAD_CHAIN, vd__error (VD_EPARENT, 0, "%s: capacity %llu differs from its "
                        "parent %s (%llu)", child->path,
                        (unsigned long long) child->size, parent->path,
                        (unsigned long long) parent->size));
@@ -621,7 +621,7 @@ open_parents (struct vd_disk *disk)
     if (parent->cid != child->parent_cid
         && !(disk->commit_cid && parent->cid == disk->commit_cid)
         && !((disk->flags & VD_OPEN_IGNORE_CID) && !disk->rw))
-      return vd__error_why (VD_REASON_CID_MISMATCH, vd_error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
+      return vd__error_why (VD_REASON_CID_MISMATCH, vd__error (VD_EPARENT, 0, "%s: parentCID %08x does not match "
                        "the CID %08x of its parent %s: the parent changed "
                        "after the child was made (the ignore-cid option "
                        "reads it anyway, read-only)", child->path, child->parent_cid,
@@ -638,7 +638,7 @@ disk_open (vd_disk **out, const char *path, struct vd_io *io, uint32_t flags)
   int r;
 
   if (rw && (flags & VD_OPEN_IGNORE_CID))
-    r = vd_error (VD_EINVAL, 0, "%s: ignoring the parent CID is only "
+    r = vd__error (VD_EINVAL, 0, "%s: ignoring the parent CID is only "
                   "allowed read-only", path);
   else
     /* trust (lib/repair.c): a VMware PATH.lck/ folder means "in use" for
@@ -647,7 +647,7 @@ disk_open (vd_disk **out, const char *path, struct vd_io *io, uint32_t flags)
   d = r < 0 ? NULL : calloc (1, sizeof *d);
   if (!d) {
     vd__io_close (io);            /* the disk's, even on error */
-    return r < 0 ? r : vd_error (VD_ENOMEM, errno, "disk");
+    return r < 0 ? r : vd__error (VD_ENOMEM, errno, "disk");
   }
   d->flags = flags;
   d->rw = rw;
@@ -679,7 +679,7 @@ disk_open (vd_disk **out, const char *path, struct vd_io *io, uint32_t flags)
       goto fail;
   }
   else if (rw && d->top->parent_cid != 0xffffffffu) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: a single-link open of a child disk "
+    r = vd__error (VD_ENOTSUP, 0, "%s: a single-link open of a child disk "
                   "must be read-only", path);
     goto fail;
   }
@@ -701,7 +701,7 @@ vd_disk_open (vd_disk **out, const char *path, uint32_t flags)
 {
   VD_ENTER ();
   if (!out || !path)
-    return vd_error (VD_EINVAL, 0, "no disk path given");
+    return vd__error (VD_EINVAL, 0, "no disk path given");
   *out = NULL;
   return disk_open (out, path, NULL, flags);
 }

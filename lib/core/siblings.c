@@ -262,7 +262,7 @@ vd__files_add (struct vd_files *f, const char *path)
     if (nn)
       f->names = nn;
     if (!ni || !nn)
-      return vd_error (VD_ENOMEM, errno, "file list");
+      return vd__error (VD_ENOMEM, errno, "file list");
     f->cap = cap;
   }
   f->names[f->n] = vd__strdup (path);
@@ -307,7 +307,7 @@ shared_error (struct vd_link *l, const struct vd_user *u, const char *file,
               const char *what, const char *hint)
 {
   return vd__error_why (VD_REASON_SHARED_FILE,
-                        vd_error (VD_EPARENT, 0, "%s: another disk in this "
+                        vd__error (VD_EPARENT, 0, "%s: another disk in this "
                                   "folder, %s, uses %s as %s: %s would "
                                   "change that disk too%s%s%s", l->path,
                                   u->disk, file, vd__use_name (u->how), what,
@@ -352,7 +352,7 @@ static int
 child_error (struct vd_link *l, const char *child)
 {
   return vd__error_why (VD_REASON_HAS_CHILD,
-                        vd_error (VD_EPARENT, 0, "%s: %s is a child of this "
+                        vd__error (VD_EPARENT, 0, "%s: %s is a child of this "
                                   "disk (its parentCID %08x matches); "
                                   "writing here would invalidate it.  Open "
                                   "the child instead (or use the force "
@@ -430,7 +430,7 @@ vd__refuse_children (struct vd_link *l, const char *what)
   char *child;
   int r = 0;
   if (vd__find_child (l, 0, &child)) {
-    r = vd__error_why (VD_REASON_HAS_CHILD, vd_error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
+    r = vd__error_why (VD_REASON_HAS_CHILD, vd__error (VD_EPARENT, 0, "%s: %s names this disk as its parent; "
                   "%s it would break that child (force to do it anyway)",
                   l->path, child, what));
     free (child);
@@ -450,10 +450,10 @@ vd__refuse_alias (struct vd_link *l, const char *path)
   struct stat st;
   struct vd_io_stat ist;
   if (lstat (path, &st) == 0 && S_ISLNK (st.st_mode))
-    return vd_error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
+    return vd__error (VD_EINVAL, 0, "%s: is a symbolic link; give the path "
                      "of the disk's descriptor itself", path);
   if (!l->embedded && vd__io_stat (l->desc_io, &ist) == 0 && ist.nlink > 1)
-    return vd_error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
+    return vd__error (VD_EINVAL, 0, "%s: this descriptor has %ju names (hard "
                      "links); moving or deleting its files would leave the "
                      "other names naming files that are gone (remove them "
                      "first)", path, (uintmax_t) ist.nlink);

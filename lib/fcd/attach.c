@@ -59,7 +59,7 @@ attached_as (struct vd_fcd_store *s, const char *uuid, const char *vmx_path,
   if (sqlite3_step (st) == SQLITE_ROW) {
     const char *d = (const char *) sqlite3_column_text (st, 0);
     if (!(*dev = strdup (d ? d : "")))
-      r = vd_error (VD_ENOMEM, errno, "attachment");
+      r = vd__error (VD_ENOMEM, errno, "attachment");
   }
   sqlite3_finalize (st);
   return r;
@@ -77,7 +77,7 @@ do_attach (struct vd_fcd_store *s, struct intent *in)
       || strncmp (dev, "scsi0:", 6) != 0
       || (strcmp (mode, "persistent") && strcmp (mode,
                                                  "independent_nonpersistent")))
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent", s->ds,
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent", s->ds,
                      FCD_CATALOG);
   if ((r = fcd_load (s, in->uuid, &row)) < 0)
     return r;
@@ -138,7 +138,7 @@ free_unit (struct vmx *v, const char *vmx_path, char dev[16])
       return 0;
     }
   }
-  return vd_error (VD_ENOSPC, 0, "%s: no free unit on scsi0", vmx_path);
+  return vd__error (VD_ENOSPC, 0, "%s: no free unit on scsi0", vmx_path);
 }
 
 /* The guide's CBT rules; in->arg2 gets "DEVICE MODE ENABLE_CBT". */
@@ -156,7 +156,7 @@ plan_attach (struct vd_fcd_store *s, struct fcd_row *row, int mode,
   if ((r = fcd_top_cbt (s, row->path, &fcd_ctk)) < 0)
     goto out;
   if (fcd_ctk && !vm_ctk && mode != VD_FCD_INDEPENDENT_NONPERSISTENT) {
-    r = vd_error (VD_EINVAL, 0, "FCD %s has changed block tracking on and "
+    r = vd__error (VD_EINVAL, 0, "FCD %s has changed block tracking on and "
                   "the VM %s has not (ctkEnabled): refused; attach it "
                   "independent_nonpersistent or enable CBT on the VM",
                   row->uuid, in->arg);
@@ -167,7 +167,7 @@ plan_attach (struct vd_fcd_store *s, struct fcd_row *row, int mode,
   in->arg2 = vd__asprintf ("%s %s %d", dev, mode_name (mode),
                            !fcd_ctk && vm_ctk);
   if (!in->arg2)
-    r = vd_error (VD_ENOMEM, errno, "attach");
+    r = vd__error (VD_ENOMEM, errno, "attach");
 out:
   vmx_free (v);
   return r;
@@ -182,16 +182,16 @@ vd_fcd_attach (vd_fcd_store *s, const char *id, const char *vm_folder,
   char *dev = NULL;
   VD_ENTER ();
   if (!s || !vm_folder)
-    return vd_error (VD_EINVAL, 0, "attach: no store or VM folder");
+    return vd__error (VD_EINVAL, 0, "attach: no store or VM folder");
   if (mode != VD_FCD_PERSISTENT && mode != VD_FCD_INDEPENDENT_NONPERSISTENT)
-    return vd_error (VD_EINVAL, 0, "attach: unknown mode %d", mode);
+    return vd__error (VD_EINVAL, 0, "attach: unknown mode %d", mode);
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
   if ((r = load_pair (s, id, vm_folder, &row, &in.arg)) < 0)
     goto out0;
   if ((r = attached_as (s, row.uuid, in.arg, &dev)) == 0 && dev)
-    r = vd_error (VD_EEXIST, 0, "FCD %s is already attached to %s",
+    r = vd__error (VD_EEXIST, 0, "FCD %s is already attached to %s",
                   row.uuid, in.arg);
   if (r == 0)
     r = plan_attach (s, &row, mode, &in);
@@ -258,14 +258,14 @@ vd_fcd_detach (vd_fcd_store *s, const char *id, const char *vm_folder)
   struct fcd_row row;
   VD_ENTER ();
   if (!s || !vm_folder)
-    return vd_error (VD_EINVAL, 0, "detach: no store or VM folder");
+    return vd__error (VD_EINVAL, 0, "detach: no store or VM folder");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
   if ((r = load_pair (s, id, vm_folder, &row, &in.arg)) < 0)
     goto out0;
   if ((r = attached_as (s, row.uuid, in.arg, &in.arg2)) == 0 && !in.arg2)
-    r = vd_error (VD_ENOENT, 0, "FCD %s is not attached to %s", row.uuid,
+    r = vd__error (VD_ENOENT, 0, "FCD %s is not attached to %s", row.uuid,
                   in.arg);
   memcpy (in.uuid, row.uuid, sizeof in.uuid);
   if (r == 0 && (r = fcd_intent_begin (s, &in, NULL, NULL)) == 0) {
@@ -288,7 +288,7 @@ vd_fcd_list_attachments (vd_fcd_store *s, const char *id,
   size_t n = 0;
   VD_ENTER ();
   if (!s || !cb)
-    return vd_error (VD_EINVAL, 0, "attachments: no store or callback");
+    return vd__error (VD_EINVAL, 0, "attachments: no store or callback");
   int r = fcd_load_id (s, id, &row);
   if (r < 0)
     return r;
@@ -310,7 +310,7 @@ fcd_recover_attach (struct vd_fcd_store *s, struct intent *in)
   size_t n = arg ? strlen (arg) : 0;
   if (n < 5 || arg[0] != '/' || strcmp (arg + n - 4, ".vmx") != 0
       || strstr (arg, "/../"))
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: intent %" PRId64 " (%s) names "
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: intent %" PRId64 " (%s) names "
                      "no .vmx", s->ds, FCD_CATALOG, in->id, in->op);
   if (strcmp (in->op, "attach") == 0) {
     /* roll back: the entries naming this FCD go (CBT, if it was turned
@@ -318,12 +318,12 @@ fcd_recover_attach (struct vd_fcd_store *s, struct intent *in)
     char dev[16];
     if (!arg2 || sscanf (arg2, "%15s", dev) != 1
         || strncmp (dev, "scsi0:", 6) != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent",
+      return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent",
                        s->ds, FCD_CATALOG);
     return do_detach (s, in, dev, 0);
   }
   if (!arg2 || strncmp (arg2, "scsi0:", 6) != 0 || strlen (arg2) > 9)
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed detach intent",
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed detach intent",
                      s->ds, FCD_CATALOG);
   return do_detach (s, in, arg2, 1);
 }

@@ -60,7 +60,7 @@ fcd_room (void *vp, size_t *cap, size_t n, size_t elem, size_t first,
   memcpy (&v, vp, sizeof v);
   nv = nc < SIZE_MAX / elem ? realloc (v, nc * elem) : NULL;
   if (!nv)
-    return vd_error (VD_ENOMEM, errno, "%s", what);
+    return vd__error (VD_ENOMEM, errno, "%s", what);
   memcpy (vp, &nv, sizeof nv);
   *cap = nc;
   return 0;
@@ -86,7 +86,7 @@ fcd_sql_error (struct vd_fcd_store *s, int rc, const char *what)
     code = VD_ENOMEM;
   else if (rc == SQLITE_CONSTRAINT)
     code = VD_EEXIST;
-  return vd_error (code, 0, "%s/%s: catalog %s: %s", s->ds, FCD_CATALOG,
+  return vd__error (code, 0, "%s/%s: catalog %s: %s", s->ds, FCD_CATALOG,
                    what, s->db ? sqlite3_errmsg (s->db) : sqlite3_errstr (rc));
 }
 
@@ -179,7 +179,7 @@ fcd_lock (struct vd_fcd_store *s, int wait)
     return 0;
   }
   if (flock (s->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
-    return vd_error (VD_ELOCKED, errno, "%s/%s: another program is "
+    return vd__error (VD_ELOCKED, errno, "%s/%s: another program is "
                      "changing this datastore's FCDs", s->ds, FCD_LOCK);
   s->locked = 1;
   return 0;
@@ -278,7 +278,7 @@ fcd_rel_ok (struct vd_fcd_store *s, const char *uuid, const char *rel)
       && strncmp (rel + n + 1, uuid, 36) == 0 && rel[n + 37] == '/'
       && fcd_plain_name_ok (rel + n + 38))
     return 0;
-  return vd_error (VD_ECORRUPT, 0, "%s/%s: the catalog entry of FCD %s "
+  return vd__error (VD_ECORRUPT, 0, "%s/%s: the catalog entry of FCD %s "
                    "names \"%s\", which is not a file in the FCD's folder "
                    "%s/%s/%s; refusing it", s->ds, FCD_CATALOG, uuid,
                    rel ? vd__quote (q, sizeof q, rel, strlen (rel)) : "",
@@ -295,12 +295,12 @@ fcd_folder_ok (struct vd_fcd_store *s, const char *uuid)
   char *dir = vd__asprintf ("%s/%s/%s", s->ds, FCD_DIR, uuid);
   int r = 0;
   if (!root || !dir)
-    r = vd_error (VD_ENOMEM, errno, "path");
+    r = vd__error (VD_ENOMEM, errno, "path");
   else if (lstat (root, &st) < 0 || !S_ISDIR (st.st_mode))
-    r = vd_error (VD_ECORRUPT, 0, "%s: not a folder of the datastore (a "
+    r = vd__error (VD_ECORRUPT, 0, "%s: not a folder of the datastore (a "
                   "link?); refusing it", root);
   else if (lstat (dir, &st) == 0 && !S_ISDIR (st.st_mode))
-    r = vd_error (VD_ECORRUPT, 0, "%s: FCD folder is not a folder of the "
+    r = vd__error (VD_ECORRUPT, 0, "%s: FCD folder is not a folder of the "
                   "datastore (a link?); refusing it", dir);
   free (root);
   free (dir);
@@ -312,7 +312,7 @@ fcd_abs (struct vd_fcd_store *s, const char *rel)
 {
   char *p = vd__asprintf ("%s/%s", s->ds, rel);
   if (!p)
-    vd_error (VD_ENOMEM, errno, "path");
+    vd__error (VD_ENOMEM, errno, "path");
   return p;
 }
 
@@ -321,7 +321,7 @@ fcd_folder (struct vd_fcd_store *s, const char *uuid)
 {
   char *p = vd__asprintf ("%s/%s/%s", s->ds, FCD_DIR, uuid);
   if (!p)
-    vd_error (VD_ENOMEM, errno, "path");
+    vd__error (VD_ENOMEM, errno, "path");
   return p;
 }
 
@@ -333,9 +333,9 @@ rm_folder (const char *dir, int depth)
 {
   struct stat lst;
   if (lstat (dir, &lst) < 0)
-    return errno == ENOENT ? 0 : vd_error (VD_EIO, errno, "%s: stat", dir);
+    return errno == ENOENT ? 0 : vd__error (VD_EIO, errno, "%s: stat", dir);
   if (!S_ISDIR (lst.st_mode))
-    return vd_error (VD_ECORRUPT, 0, "%s: not a folder (a link?); refusing "
+    return vd__error (VD_ECORRUPT, 0, "%s: not a folder (a link?); refusing "
                      "to remove what it names", dir);
   int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
@@ -344,7 +344,7 @@ rm_folder (const char *dir, int depth)
   if (!d) {
     if (fd >= 0)
       close (fd);
-    return errno == ENOENT ? 0 : vd_error (VD_EIO, errno, "%s: open", dir);
+    return errno == ENOENT ? 0 : vd__error (VD_EIO, errno, "%s: open", dir);
   }
   int dfd = dirfd (d);
   while ((de = readdir (d))) {
@@ -355,7 +355,7 @@ rm_folder (const char *dir, int depth)
         && S_ISDIR (st.st_mode)) {
       char *sub = depth > 0 ? vd__asprintf ("%s/%s", dir, de->d_name) : NULL;
       int r2 = sub ? rm_folder (sub, depth - 1)
-                   : vd_error (VD_EIO, 0, "%s/%s: a folder where none belongs",
+                   : vd__error (VD_EIO, 0, "%s/%s: a folder where none belongs",
                                dir, de->d_name);
       free (sub);
       if (r == 0)
@@ -363,12 +363,12 @@ rm_folder (const char *dir, int depth)
       continue;
     }
     if (unlinkat (dfd, de->d_name, 0) < 0 && errno != ENOENT && r == 0)
-      r = vd_error (VD_EIO, errno, "%s/%s: remove", dir, de->d_name);
+      r = vd__error (VD_EIO, errno, "%s/%s: remove", dir, de->d_name);
   }
   fsync (dfd);
   closedir (d);
   if (r == 0 && rmdir (dir) < 0 && errno != ENOENT)
-    r = vd_error (VD_EIO, errno, "%s: remove folder", dir);
+    r = vd__error (VD_EIO, errno, "%s: remove folder", dir);
   return r;
 }
 
@@ -387,11 +387,11 @@ fcd_resolve_id (struct vd_fcd_store *s, const char *id,
   int n = 0, rc, r;
   size_t len = id ? strlen (id) : 0;
   if (!id || len == 0 || len > 36)
-    return vd_error (VD_EINVAL, 0, "bad FCD ID \"%s\"",
+    return vd__error (VD_EINVAL, 0, "bad FCD ID \"%s\"",
                      id ? vd__quote (q, sizeof q, id, len) : "");
   for (size_t i = 0; i < len; i++)
     if (!isxdigit ((unsigned char) id[i]) && id[i] != '-')
-      return vd_error (VD_EINVAL, 0, "bad FCD ID \"%s\" (a UUID or a "
+      return vd__error (VD_EINVAL, 0, "bad FCD ID \"%s\" (a UUID or a "
                        "prefix of one)", vd__quote (q, sizeof q, id, len));
   char low[40];
   for (size_t i = 0; i <= len; i++)
@@ -410,12 +410,12 @@ fcd_resolve_id (struct vd_fcd_store *s, const char *id,
   if (rc != SQLITE_DONE)
     return fcd_sql_error (s, rc, "lookup");
   if (n == 0)
-    return vd_error (VD_ENOENT, 0, "%s: no FCD with ID %s", s->ds, low);
+    return vd__error (VD_ENOENT, 0, "%s: no FCD with ID %s", s->ds, low);
   if (n > 1)
-    return vd_error (VD_EINVAL, 0, "%s: FCD ID prefix %s is ambiguous (more "
+    return vd__error (VD_EINVAL, 0, "%s: FCD ID prefix %s is ambiguous (more "
                      "than one FCD starts with it)", s->ds, low);
   if (!fcd_uuid_ok (out))
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: catalog holds a malformed FCD "
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: catalog holds a malformed FCD "
                      "ID", s->ds, FCD_CATALOG);
   return 0;
 }
@@ -450,7 +450,7 @@ fcd_load (struct vd_fcd_store *s, const char *uuid, struct fcd_row *r)
   if (rc != SQLITE_ROW) {
     sqlite3_finalize (st);
     if (rc == SQLITE_DONE)
-      return vd_error (VD_ENOENT, 0, "%s: no FCD with ID %s", s->ds, uuid);
+      return vd__error (VD_ENOENT, 0, "%s: no FCD with ID %s", s->ds, uuid);
     return fcd_sql_error (s, rc, "read");
   }
   snprintf (r->uuid, sizeof r->uuid, "%s",
@@ -466,11 +466,11 @@ fcd_load (struct vd_fcd_store *s, const char *uuid, struct fcd_row *r)
   sqlite3_finalize (st);
   if (!r->name || !r->path) {
     fcd_row_free (r);
-    return vd_error (VD_ENOMEM, errno, "catalog row");
+    return vd__error (VD_ENOMEM, errno, "catalog row");
   }
   if (!fcd_uuid_ok (r->uuid)) {
     fcd_row_free (r);
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed FCD ID in the "
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed FCD ID in the "
                      "catalog", s->ds, FCD_CATALOG);
   }
   if ((e = fcd_rel_ok (s, r->uuid, r->path)) < 0
@@ -480,7 +480,7 @@ fcd_load (struct vd_fcd_store *s, const char *uuid, struct fcd_row *r)
   }
   if (r->next_link < 1 || r->next_link > 999999) {
     fcd_row_free (r);
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: FCD %s: link counter %lld out "
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: FCD %s: link counter %lld out "
                      "of range", s->ds, FCD_CATALOG, uuid,
                      (long long) r->next_link);
   }
@@ -529,11 +529,11 @@ fcd_load_snaps (struct vd_fcd_store *s, const char *uuid,
     r->seq = sqlite3_column_int64 (st, 5);
     cnt++;
     if (!r->desc || !r->path) {
-      e = vd_error (VD_ENOMEM, errno, "snapshots");
+      e = vd__error (VD_ENOMEM, errno, "snapshots");
       break;
     }
     if (!fcd_uuid_ok (r->ssid) || (r->parent[0] && !fcd_uuid_ok (r->parent))) {
-      e = vd_error (VD_ECORRUPT, 0, "%s/%s: FCD %s: malformed snapshot ID",
+      e = vd__error (VD_ECORRUPT, 0, "%s/%s: FCD %s: malformed snapshot ID",
                     s->ds, FCD_CATALOG, uuid);
       break;
     }
@@ -559,7 +559,7 @@ fcd_find_snap (struct snap_row *v, size_t n, const char *ssid, size_t *idx)
   char q[80];
   size_t len = ssid ? strlen (ssid) : 0, hits = 0;
   if (len == 0 || len > 36)
-    return vd_error (VD_EINVAL, 0, "bad snapshot ID \"%s\"",
+    return vd__error (VD_EINVAL, 0, "bad snapshot ID \"%s\"",
                      ssid ? vd__quote (q, sizeof q, ssid, len) : "");
   for (size_t i = 0; i < n; i++)
     if (strncasecmp (v[i].ssid, ssid, len) == 0) {
@@ -567,10 +567,10 @@ fcd_find_snap (struct snap_row *v, size_t n, const char *ssid, size_t *idx)
       hits++;
     }
   if (hits == 0)
-    return vd_error (VD_ENOENT, 0, "no snapshot with ID %s",
+    return vd__error (VD_ENOENT, 0, "no snapshot with ID %s",
                      vd__quote (q, sizeof q, ssid, len));
   if (hits > 1)
-    return vd_error (VD_EINVAL, 0, "snapshot ID prefix %s is ambiguous",
+    return vd__error (VD_EINVAL, 0, "snapshot ID prefix %s is ambiguous",
                      vd__quote (q, sizeof q, ssid, len));
   return 0;
 }
@@ -619,14 +619,14 @@ fcd_load_atts (struct vd_fcd_store *s, const char *uuid,
     v[cnt].mode = col_dup (st, 2);
     cnt++;
     if (!v[cnt - 1].vmx || !v[cnt - 1].device || !v[cnt - 1].mode) {
-      e = vd_error (VD_ENOMEM, errno, "attachments");
+      e = vd__error (VD_ENOMEM, errno, "attachments");
       break;
     }
     size_t l = strlen (v[cnt - 1].vmx);
     if (v[cnt - 1].vmx[0] != '/' || l < 5 || strcmp (v[cnt - 1].vmx + l - 4,
                                                      ".vmx") != 0
         || strstr (v[cnt - 1].vmx, "/../") || !device_ok (v[cnt - 1].device)) {
-      e = vd_error (VD_ECORRUPT, 0, "%s/%s: FCD %s: malformed attachment",
+      e = vd__error (VD_ECORRUPT, 0, "%s/%s: FCD %s: malformed attachment",
                     s->ds, FCD_CATALOG, uuid);
       break;
     }
@@ -651,19 +651,19 @@ check_header (const char *ds, const char *db)
   struct stat st;
   char head[16];
   if (lstat (db, &st) < 0)
-    return errno == ENOENT ? 1 : vd_error (VD_EIO, errno, "%s: stat", db);
+    return errno == ENOENT ? 1 : vd__error (VD_EIO, errno, "%s: stat", db);
   if (!S_ISREG (st.st_mode))
-    return vd_error (VD_ECORRUPT, 0, "%s: the catalog is not a regular "
+    return vd__error (VD_ECORRUPT, 0, "%s: the catalog is not a regular "
                      "file", db);
   if (st.st_size == 0)
     return 0;
   int fd = open (db, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
-    return vd_error (VD_EIO, errno, "%s: open", db);
+    return vd__error (VD_EIO, errno, "%s: open", db);
   ssize_t n = read (fd, head, sizeof head);
   close (fd);
   if (n != (ssize_t) sizeof head || memcmp (head, "SQLite format 3", 16) != 0)
-    return vd_error (VD_ECORRUPT, 0, "%s: not an FCD catalog of datastore "
+    return vd__error (VD_ECORRUPT, 0, "%s: not an FCD catalog of datastore "
                      "%s (not an SQLite database); left untouched", db, ds);
   return 0;
 }
@@ -678,20 +678,20 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
 
   VD_ENTER ();
   if (!out || !datastore)
-    return vd_error (VD_EINVAL, 0, "vd_fcd_store_open: no datastore");
+    return vd__error (VD_EINVAL, 0, "vd_fcd_store_open: no datastore");
   *out = NULL;
   if (stat (datastore, &st) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: datastore folder",
+    return vd__error (vd__errno_code (errno), errno, "%s: datastore folder",
                      datastore);
   if (!S_ISDIR (st.st_mode))
-    return vd_error (VD_EINVAL, 0, "%s: a datastore is a folder", datastore);
+    return vd__error (VD_EINVAL, 0, "%s: a datastore is a folder", datastore);
   s = calloc (1, sizeof *s);
   if (!s)
-    return vd_error (VD_ENOMEM, errno, "store");
+    return vd__error (VD_ENOMEM, errno, "store");
   s->lock_fd = -1;
   s->ds = realpath (datastore, NULL);
   if (!s->ds) {
-    r = vd_error (VD_EIO, errno, "%s: realpath", datastore);
+    r = vd__error (VD_EIO, errno, "%s: realpath", datastore);
     goto fail;
   }
   const char *k = getenv ("VDISK_FCD_KILL_AT");
@@ -699,20 +699,20 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   db = vd__asprintf ("%s/%s", s->ds, FCD_CATALOG);
   lk = vd__asprintf ("%s/%s", s->ds, FCD_LOCK);
   if (!db || !lk) {
-    r = vd_error (VD_ENOMEM, errno, "path");
+    r = vd__error (VD_ENOMEM, errno, "path");
     goto fail;
   }
   r = check_header (s->ds, db);
   if (r < 0)
     goto fail;
   if (r == 1 && !(flags & VD_FCD_CREATE)) {
-    r = vd_error (VD_ENOENT, 0, "%s: no FCD catalog (%s); create an FCD "
+    r = vd__error (VD_ENOENT, 0, "%s: no FCD catalog (%s); create an FCD "
                   "there first", s->ds, FCD_CATALOG);
     goto fail;
   }
   s->lock_fd = open (lk, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (s->lock_fd < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: open", lk);
+    r = vd__error (vd__errno_code (errno), errno, "%s: open", lk);
     goto fail;
   }
   rc = sqlite3_open_v2 (db, &s->db, SQLITE_OPEN_READWRITE
@@ -728,7 +728,7 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   rc = sqlite3_exec (s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL,
                      NULL);
   if (rc != SQLITE_OK) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: not a usable FCD catalog (%s); left "
+    r = vd__error (VD_ECORRUPT, 0, "%s: not a usable FCD catalog (%s); left "
                   "untouched", db, sqlite3_errmsg (s->db));
     goto fail;
   }
@@ -779,7 +779,7 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
       ver = sqlite3_column_int (q, 0);
     sqlite3_finalize (q);
     if (ver != FCD_SCHEMA_VERSION) {
-      r = vd_error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
+      r = vd__error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
                     "%s: catalog schema version %d; this vdisk knows "
                     "version %d", db, ver, FCD_SCHEMA_VERSION);
       goto fail;
@@ -788,7 +788,7 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   {
     char *dir = vd__asprintf ("%s/%s", s->ds, FCD_DIR);
     if (!dir || (mkdir (dir, 0755) < 0 && errno != EEXIST)) {
-      r = vd_error (VD_EIO, errno, "%s: make folder", dir ? dir : s->ds);
+      r = vd__error (VD_EIO, errno, "%s: make folder", dir ? dir : s->ds);
       free (dir);
       goto fail;
     }

@@ -70,7 +70,7 @@ fcd_link_rel (const char *uuid, int64_t n)
 {
   char *p = vd__asprintf ("%s/%s/fcd-%06" PRId64 ".vmdk", FCD_DIR, uuid, n);
   if (!p)
-    vd_error (VD_ENOMEM, errno, "path");
+    vd__error (VD_ENOMEM, errno, "path");
   return p;
 }
 
@@ -79,7 +79,7 @@ fcd_base_rel (const char *uuid)
 {
   char *p = vd__asprintf ("%s/%s/%s", FCD_DIR, uuid, FCD_BASE);
   if (!p)
-    vd_error (VD_ENOMEM, errno, "path");
+    vd__error (VD_ENOMEM, errno, "path");
   return p;
 }
 
@@ -101,7 +101,7 @@ fcd_new_folder (struct vd_fcd_store *s, const char *uuid, char **rel,
   if (!dir || !*rel || !*abs)
     r = VD_ENOMEM;
   else if (mkdir (dir, 0755) < 0)
-    r = vd_error (VD_EIO, errno, "%s: make folder", dir);
+    r = vd__error (VD_EIO, errno, "%s: make folder", dir);
   free (dir);
   return r;
 }
@@ -215,7 +215,7 @@ fcd_undo_new (struct vd_fcd_store *s, struct intent *in)
   if (!dir)
     return VD_ENOMEM;
   if (fcd_resolve_id (s, in->uuid, (char[VD_FCD_ID_SIZE]) { 0 }) == 0)
-    r = vd_error (VD_ECORRUPT, 0, "%s: intent %" PRId64 " would remove FCD "
+    r = vd__error (VD_ECORRUPT, 0, "%s: intent %" PRId64 " would remove FCD "
                   "%s, which the catalog holds", s->ds, in->id, in->uuid);
   else {
     vd__error_clear ();

@@ -1,6 +1,6 @@
 /* First class disks (services tier): internals shared by the lib/fcd sources.
  * Built on the public API of <vdisk/vdisk.h> plus the error helpers of
- * lib/internal.h (VD_ENTER, vd_error, vd__asprintf).
+ * lib/internal.h (VD_ENTER, vd__error, vd__asprintf).
  *
  * Layout of a datastore folder DS:
  *   DS/fcd-catalog.db (+ -wal, -shm)   the SQLite catalog

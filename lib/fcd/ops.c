@@ -45,10 +45,10 @@ vd_fcd_create (vd_fcd_store *s, const char *name, uint64_t capacity,
 
   VD_ENTER ();
   if (!s || !fcd_name_ok (name))
-    return vd_error (VD_EINVAL, 0, "create: an FCD needs a name of 1 to %d "
+    return vd__error (VD_EINVAL, 0, "create: an FCD needs a name of 1 to %d "
                      "printable bytes", FCD_NAME_MAX);
   if (capacity == 0 || capacity % 512)
-    return vd_error (VD_EINVAL, 0, "create: capacity %" PRIu64 " is not a "
+    return vd__error (VD_EINVAL, 0, "create: capacity %" PRIu64 " is not a "
                      "positive multiple of 512", capacity);
   if (c.type == VD_TYPE_UNKNOWN)
     c.type = VD_TYPE_MONOLITHIC_SPARSE;
@@ -157,7 +157,7 @@ fcd_recover_register (struct vd_fcd_store *s, struct intent *in)
   char *rel = fcd_base_rel (in->uuid), *dir = fcd_folder (s, in->uuid);
   int r = rel && dir ? 0 : VD_ENOMEM;
   if (r == 0 && (!in->arg || in->arg[0] != '/' || !fcd_name_ok (in->arg2)))
-    r = vd_error (VD_ECORRUPT, 0, "%s/%s: malformed register intent",
+    r = vd__error (VD_ECORRUPT, 0, "%s/%s: malformed register intent",
                   s->ds, FCD_CATALOG);
   if (r == 0) {
     struct stat st;
@@ -187,16 +187,16 @@ vd_fcd_register (vd_fcd_store *s, const char *disk, const char *name,
 
   VD_ENTER ();
   if (!s || !disk)
-    return vd_error (VD_EINVAL, 0, "register: no disk");
+    return vd__error (VD_EINVAL, 0, "register: no disk");
   if (!name)
     name = fcd_base_name (disk);
   if (!fcd_name_ok (name))
-    return vd_error (VD_EINVAL, 0, "register: bad name");
+    return vd__error (VD_EINVAL, 0, "register: bad name");
   if ((r = fcd_lock (s, 1)) < 0)
     return r;
   src = realpath (disk, NULL);
   if (!src) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: register", disk);
+    r = vd__error (vd__errno_code (errno), errno, "%s: register", disk);
     goto out;
   }
   fcdroot = vd__asprintf ("%s/%s/", s->ds, FCD_DIR);
@@ -205,7 +205,7 @@ vd_fcd_register (vd_fcd_store *s, const char *disk, const char *name,
     goto out;
   }
   if (strncmp (src, fcdroot, strlen (fcdroot)) == 0) {
-    r = vd_error (VD_EEXIST, 0, "%s: already an FCD of %s (it lies in the "
+    r = vd__error (VD_EEXIST, 0, "%s: already an FCD of %s (it lies in the "
                   "catalog's FCD folder); registering twice is refused",
                   disk, s->ds);
     goto out;
@@ -215,7 +215,7 @@ vd_fcd_register (vd_fcd_store *s, const char *disk, const char *name,
   if (r < 0)
     goto out;
   if (vd_disk_get_parent_hint (d)) {
-    r = vd_error (VD_EPARENT, 0, "%s: is a child disk (parent %s); only a "
+    r = vd__error (VD_EPARENT, 0, "%s: is a child disk (parent %s); only a "
                   "base disk can be registered as an FCD", disk,
                   vd_disk_get_parent_hint (d));
     goto out;
@@ -302,7 +302,7 @@ vd_fcd_list (vd_fcd_store *s, vd_fcd_cb cb, void *payload)
   int r, rc;
   VD_ENTER ();
   if (!s || !cb)
-    return vd_error (VD_EINVAL, 0, "list: no store or callback");
+    return vd__error (VD_EINVAL, 0, "list: no store or callback");
   r = fcd_prepare (s, &st, "SELECT uuid FROM fcd ORDER BY created, uuid",
                    NULL);
   if (r < 0)
@@ -317,7 +317,7 @@ vd_fcd_list (vd_fcd_store *s, vd_fcd_cb cb, void *payload)
     struct vd_fcd_info info;
     char *p = NULL;
     if (!fcd_uuid_ok (ids.v[i])) {
-      r = vd_error (VD_ECORRUPT, 0, "%s/%s: malformed FCD ID in the catalog",
+      r = vd__error (VD_ECORRUPT, 0, "%s/%s: malformed FCD ID in the catalog",
                     s->ds, FCD_CATALOG);
       break;
     }
@@ -341,7 +341,7 @@ vd_fcd_get_info (vd_fcd_store *s, const char *id, struct vd_fcd_info *info)
   char *p = NULL;
   VD_ENTER ();
   if (!s || !info)
-    return vd_error (VD_EINVAL, 0, "info: no store or info");
+    return vd__error (VD_EINVAL, 0, "info: no store or info");
   int r = fcd_load_id (s, id, &row);
   if (r < 0)
     return r;
@@ -362,7 +362,7 @@ vd_fcd_resolve (vd_fcd_store *s, const char *id, char out[VD_FCD_ID_SIZE])
 {
   VD_ENTER ();
   if (!s || !out)
-    return vd_error (VD_EINVAL, 0, "resolve: no store");
+    return vd__error (VD_EINVAL, 0, "resolve: no store");
   return fcd_resolve_id (s, id, out);
 }
 
@@ -397,14 +397,14 @@ vd_fcd_delete (vd_fcd_store *s, const char *id)
 
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "delete: no store");
+    return vd__error (VD_EINVAL, 0, "delete: no store");
   if ((r = fcd_lock (s, 1)) < 0)
     return r;
   if ((r = fcd_load_id (s, id, &row)) < 0)
     goto out0;
   r = fcd_load_atts (s, row.uuid, &a, &na);
   if (r == 0 && na)
-    r = vd_error (VD_EPARENT, 0, "FCD %s (%s) is attached to %s; detach it "
+    r = vd__error (VD_EPARENT, 0, "FCD %s (%s) is attached to %s; detach it "
                   "first", row.uuid, row.name, a[0].vmx);
   if (r == 0)
     r = fcd_check_no_writer (s, row.path);
@@ -434,7 +434,7 @@ vd_fcd_rename (vd_fcd_store *s, const char *id, const char *name)
   struct fcd_row row;
   VD_ENTER ();
   if (!s || !fcd_name_ok (name))
-    return vd_error (VD_EINVAL, 0, "rename: an FCD needs a name of 1 to %d "
+    return vd__error (VD_EINVAL, 0, "rename: an FCD needs a name of 1 to %d "
                      "printable bytes", FCD_NAME_MAX);
   int r = fcd_lock (s, 1);
   if (r < 0)
@@ -468,10 +468,10 @@ vd_fcd_set_meta (vd_fcd_store *s, const char *id, const char *key,
   struct fcd_row row;
   VD_ENTER ();
   if (!s || !meta_key_ok (key))
-    return vd_error (VD_EINVAL, 0, "meta: a key is 1 to 255 bytes of "
+    return vd__error (VD_EINVAL, 0, "meta: a key is 1 to 255 bytes of "
                      "[A-Za-z0-9._:-]");
   if (value && strlen (value) > 65536)
-    return vd_error (VD_EINVAL, 0, "meta: value longer than 64 KiB");
+    return vd__error (VD_EINVAL, 0, "meta: value longer than 64 KiB");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -497,7 +497,7 @@ vd_fcd_list_meta (vd_fcd_store *s, const char *id, vd_fcd_meta_cb cb,
   int rc;
   VD_ENTER ();
   if (!s || !cb)
-    return vd_error (VD_EINVAL, 0, "meta: no store or callback");
+    return vd__error (VD_EINVAL, 0, "meta: no store or callback");
   int r = fcd_load_id (s, id, &row);
   if (r < 0)
     return r;
@@ -521,7 +521,7 @@ vd_fcd_set_relocation_disabled (vd_fcd_store *s, const char *id,
   struct fcd_row row;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "no store");
+    return vd__error (VD_EINVAL, 0, "no store");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -571,7 +571,7 @@ vd_fcd_grow (vd_fcd_store *s, const char *id, uint64_t capacity)
   char *p = NULL;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "grow: no store");
+    return vd__error (VD_EINVAL, 0, "grow: no store");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -579,10 +579,10 @@ vd_fcd_grow (vd_fcd_store *s, const char *id, uint64_t capacity)
     goto out0;
   r = fcd_load_snaps (s, row.uuid, &sn, &n);
   if (r == 0 && n)
-    r = vd_error (VD_ENOTSUP, 0, "FCD %s has %zu snapshots; delete them "
+    r = vd__error (VD_ENOTSUP, 0, "FCD %s has %zu snapshots; delete them "
                   "before growing it", row.uuid, n);
   if (r == 0 && capacity <= row.capacity)
-    r = vd_error (VD_EINVAL, 0, "FCD %s: %" PRIu64 " is not larger than its "
+    r = vd__error (VD_EINVAL, 0, "FCD %s: %" PRIu64 " is not larger than its "
                   "capacity %" PRIu64, row.uuid, capacity, row.capacity);
   if (r < 0)
     goto out;
@@ -601,7 +601,7 @@ vd_fcd_grow (vd_fcd_store *s, const char *id, uint64_t capacity)
     int r2 = finish_grow (s, &in);
     if (r < 0) {
       vd__error_clear ();
-      vd_error (keep.code, keep.errnum, "%s", msg);
+      vd__error (keep.code, keep.errnum, "%s", msg);
     }
     else
       r = r2;
@@ -633,12 +633,12 @@ vd_fcd_open (vd_disk **out, vd_fcd_store *s, const char *id,
   char idbuf[80];
   VD_ENTER ();
   if (!out || !s || !id)
-    return vd_error (VD_EINVAL, 0, "vd_fcd_open: no store or ID");
+    return vd__error (VD_EINVAL, 0, "vd_fcd_open: no store or ID");
   *out = NULL;
   const char *at = strchr (id, '@');
   if (at) {
     if ((size_t) (at - id) >= sizeof idbuf)
-      return vd_error (VD_EINVAL, 0, "bad FCD ID");
+      return vd__error (VD_EINVAL, 0, "bad FCD ID");
     memcpy (idbuf, id, (size_t) (at - id));
     idbuf[at - id] = '\0';
     if (!ssid || !ssid[0])

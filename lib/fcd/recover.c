@@ -24,7 +24,7 @@ fcd_names_add (struct fcd_names *ns, const char *name)
                 "names") < 0)
     return VD_ENOMEM;
   if (!(ns->v[ns->n] = strdup (name)))
-    return vd_error (VD_ENOMEM, errno, "names");
+    return vd__error (VD_ENOMEM, errno, "names");
   ns->n++;
   return 0;
 }
@@ -83,7 +83,7 @@ orphan (DIR *dd, const char *name, const char *p, int remove,
       && S_ISDIR (st.st_mode))
     return fcd_rm_folder (p);
   if (unlinkat (dirfd (dd), name, 0) < 0 && errno != ENOENT)
-    return vd_error (VD_EIO, errno, "%s: remove", p);
+    return vd__error (VD_EIO, errno, "%s: remove", p);
   return 0;
 }
 
@@ -114,14 +114,14 @@ fcd_gc (struct vd_fcd_store *s, const char *uuid, int remove,
   char *dir = r == 0 ? fcd_folder (s, uuid) : NULL;
   DIR *dd = dir ? opendir (dir) : NULL;
   if (r == 0 && !dd)
-    r = vd_error (VD_EIO, errno, "%s: open folder", dir ? dir : uuid);
+    r = vd__error (VD_EIO, errno, "%s: open folder", dir ? dir : uuid);
   struct dirent *de;
   while (r == 0 && dd && (de = readdir (dd))) {
     if (dot (de->d_name) || names_has (&ns, de->d_name))
       continue;
     char *p = vd__asprintf ("%s/%s", dir, de->d_name);
     if (!p) {
-      r = vd_error (VD_ENOMEM, errno, "path");
+      r = vd__error (VD_ENOMEM, errno, "path");
       break;
     }
     r = orphan (dd, de->d_name, p, remove, cb, payload, count);
@@ -163,14 +163,14 @@ vd_fcd_reconcile (vd_fcd_store *s, int remove, vd_fcd_orphan_cb cb,
   unsigned cnt = 0;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "reconcile: no store");
+    return vd__error (VD_EINVAL, 0, "reconcile: no store");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
   char *root = vd__asprintf ("%s/%s", s->ds, FCD_DIR);
   DIR *d = root ? opendir (root) : NULL;
   if (!d) {
-    r = vd_error (VD_EIO, errno, "%s: open folder", root ? root : s->ds);
+    r = vd__error (VD_EIO, errno, "%s: open folder", root ? root : s->ds);
     goto out;
   }
   struct dirent *de;
@@ -188,7 +188,7 @@ vd_fcd_reconcile (vd_fcd_store *s, int remove, vd_fcd_orphan_cb cb,
     }
     char *p = vd__asprintf ("%s/%s", root, de->d_name);
     if (!p) {
-      r = vd_error (VD_ENOMEM, errno, "path");
+      r = vd__error (VD_ENOMEM, errno, "path");
       break;
     }
     r = orphan (d, de->d_name, p, remove, cb, payload, &cnt);
@@ -234,7 +234,7 @@ next_intent (struct vd_fcd_store *s, struct intent *in)
   sqlite3_finalize (st);
   if (!fcd_uuid_ok (in->uuid) || (in->ssid[0] && !fcd_uuid_ok (in->ssid))) {
     fcd_intent_free (in);
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: unfinished intent %" PRId64
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: unfinished intent %" PRId64
                      " names a malformed ID; refusing to act on it",
                      s->ds, FCD_CATALOG, in->id);
   }
@@ -263,7 +263,7 @@ recover_one (struct vd_fcd_store *s, struct intent *in)
     return fcd_recover_relocate (s, in);
   if (strcmp (op, "attach") == 0 || strcmp (op, "detach") == 0)
     return fcd_recover_attach (s, in);
-  return vd_error (VD_ECORRUPT, 0, "%s/%s: unfinished intent %" PRId64
+  return vd__error (VD_ECORRUPT, 0, "%s/%s: unfinished intent %" PRId64
                    " of unknown kind; refusing to act on it", s->ds,
                    FCD_CATALOG, in->id);
 }
@@ -281,6 +281,6 @@ fcd_recover (struct vd_fcd_store *s)
     if (r < 0)
       return r;
   }
-  return vd_error (VD_ECORRUPT, 0, "%s/%s: too many unfinished intents",
+  return vd__error (VD_ECORRUPT, 0, "%s/%s: too many unfinished intents",
                    s->ds, FCD_CATALOG);
 }

@@ -24,19 +24,19 @@ copy_file (int sfd, int dfd, const char *name, const char *where)
   char *buf = malloc (1u << 20);
   int r = 0;
   if (in < 0 || out < 0 || !buf)
-    r = vd_error (VD_EIO, errno, "%s/%s: copy", where, name);
+    r = vd__error (VD_EIO, errno, "%s/%s: copy", where, name);
   while (r == 0) {
     ssize_t k = read (in, buf, 1u << 20);
     if (k < 0)
-      r = vd_error (VD_EIO, errno, "%s/%s: read", where, name);
+      r = vd__error (VD_EIO, errno, "%s/%s: read", where, name);
     if (k <= 0)
       break;
     if (write (out, buf, (size_t) k) != k)
-      r = vd_error (vd__errno_code (errno), errno, "%s/%s: write", where,
+      r = vd__error (vd__errno_code (errno), errno, "%s/%s: write", where,
                     name);
   }
   if (r == 0 && fsync (out) < 0)
-    r = vd_error (VD_EIO, errno, "%s/%s: fsync", where, name);
+    r = vd__error (VD_EIO, errno, "%s/%s: fsync", where, name);
   free (buf);
   if (in >= 0)
     close (in);
@@ -54,15 +54,15 @@ move_folder (const char *src, const char *dst, const char *tmp)
   if (rename (src, dst) == 0)
     return 0;
   if (errno != EXDEV)
-    return vd_error (VD_EIO, errno, "%s: move to %s", src, dst);
+    return vd__error (VD_EIO, errno, "%s: move to %s", src, dst);
   fcd_rm_folder (tmp);
   if (mkdir (tmp, 0755) < 0)
-    return vd_error (VD_EIO, errno, "%s: make folder", tmp);
+    return vd__error (VD_EIO, errno, "%s: make folder", tmp);
   DIR *d = opendir (src);
   int tfd = open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
   struct dirent *de;
   if (!d || tfd < 0)
-    r = vd_error (VD_EIO, errno, "%s: open", src);
+    r = vd__error (VD_EIO, errno, "%s: open", src);
   while (r == 0 && (de = readdir (d))) {
     struct stat st;
     if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
@@ -76,7 +76,7 @@ move_folder (const char *src, const char *dst, const char *tmp)
   if (tfd >= 0)
     close (tfd);
   if (r == 0 && rename (tmp, dst) < 0)
-    r = vd_error (VD_EIO, errno, "%s: rename to %s", tmp, dst);
+    r = vd__error (VD_EIO, errno, "%s: rename to %s", tmp, dst);
   return r;
 }
 
@@ -166,7 +166,7 @@ open_dest (struct vd_fcd_store *s, const char *dest, uint32_t flags,
   if (strcmp ((*d)->ds, s->ds) == 0) {
     vd_fcd_store_close (*d);
     *d = NULL;
-    return vd_error (VD_EINVAL, 0, "%s: relocate: the FCD is already in "
+    return vd__error (VD_EINVAL, 0, "%s: relocate: the FCD is already in "
                      "this datastore", dest);
   }
   if ((r = fcd_lock (*d, 0)) < 0) {
@@ -185,14 +185,14 @@ vd_fcd_relocate (vd_fcd_store *s, const char *id, const char *dest)
   char *src = NULL, *dst = NULL, *tmp = NULL;
   VD_ENTER ();
   if (!s || !dest)
-    return vd_error (VD_EINVAL, 0, "relocate: no store or destination");
+    return vd__error (VD_EINVAL, 0, "relocate: no store or destination");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
   if ((r = fcd_load_id (s, id, &row)) < 0)
     goto out0;
   if (row.reloc) {
-    r = vd_error (VD_ELOCKED, 0, "FCD %s: relocation is disabled (a backup "
+    r = vd__error (VD_ELOCKED, 0, "FCD %s: relocation is disabled (a backup "
                   "program is accessing it: PrepareForAccess); try again "
                   "after EndAccess", row.uuid);
     goto out;
@@ -202,7 +202,7 @@ vd_fcd_relocate (vd_fcd_store *s, const char *id, const char *dest)
   if ((r = open_dest (s, dest, VD_FCD_CREATE, &d)) < 0)
     goto out;
   if (dest_has (d, row.uuid)) {
-    r = vd_error (VD_EEXIST, 0, "%s: already holds an FCD %s", d->ds,
+    r = vd__error (VD_EEXIST, 0, "%s: already holds an FCD %s", d->ds,
                   row.uuid);
     goto out;
   }
@@ -250,7 +250,7 @@ fcd_recover_relocate (struct vd_fcd_store *s, struct intent *in)
   struct vd_fcd_store *d = NULL;
   struct stat st;
   if (!dest || dest[0] != '/')
-    return vd_error (VD_ECORRUPT, 0, "%s/%s: malformed relocate intent",
+    return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed relocate intent",
                      s->ds, FCD_CATALOG);
   int r = open_dest (s, dest, 0, &d);
   if (r == VD_ENOENT) {

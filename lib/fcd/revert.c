@@ -62,7 +62,7 @@ vd_fcd_revert (vd_fcd_store *s, const char *id, const char *ssid)
   struct fcd_at a;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "revert: no store");
+    return vd__error (VD_EINVAL, 0, "revert: no store");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -112,7 +112,7 @@ vd_fcd_from_snapshot (vd_fcd_store *s, const char *id, const char *ssid,
   struct fcd_at a;
   VD_ENTER ();
   if (!s || !fcd_name_ok (name))
-    return vd_error (VD_EINVAL, 0, "from-snapshot: the new FCD needs a name "
+    return vd__error (VD_EINVAL, 0, "from-snapshot: the new FCD needs a name "
                      "of 1 to %d printable bytes", FCD_NAME_MAX);
   int r = fcd_lock (s, 1);
   if (r < 0)

@@ -72,9 +72,9 @@ vd_fcd_snapshot (vd_fcd_store *s, const char *id, const char *description,
   struct fcd_row row;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "snapshot: no store");
+    return vd__error (VD_EINVAL, 0, "snapshot: no store");
   if (description && (strlen (description) > 4096))
-    return vd_error (VD_EINVAL, 0, "snapshot: description longer than 4 KiB");
+    return vd__error (VD_EINVAL, 0, "snapshot: description longer than 4 KiB");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -82,7 +82,7 @@ vd_fcd_snapshot (vd_fcd_store *s, const char *id, const char *description,
     goto out0;
   fcd_new_uuid (in.ssid);
   if (description && !(in.arg2 = strdup (description)))
-    r = vd_error (VD_ENOMEM, errno, "snapshot");
+    r = vd__error (VD_ENOMEM, errno, "snapshot");
   if (r == 0 && (r = fcd_new_top (s, &row, &in, row.path)) == 0
       && (r = finish_snapshot (s, &in)) == 0) {
     fcd_checkpoint (s);
@@ -105,7 +105,7 @@ vd_fcd_list_snapshots (vd_fcd_store *s, const char *id, vd_fcd_snapshot_cb cb,
   size_t n = 0;
   VD_ENTER ();
   if (!s || !cb)
-    return vd_error (VD_EINVAL, 0, "snapshots: no store or callback");
+    return vd__error (VD_EINVAL, 0, "snapshots: no store or callback");
   int r = fcd_load_id (s, id, &row);
   if (r < 0)
     return r;
@@ -160,7 +160,7 @@ fcd_do_snapdel (struct vd_fcd_store *s, struct intent *in)
                      : k + 1 < n ? row.path : NULL;
   if (!in->arg || !in->arg2 || strcmp (in->arg, sn[k].path) != 0
       || strcmp (in->arg2, crel) != 0) {
-    r = vd_error (VD_ECORRUPT, 0, "%s/%s: snapshot-delete intent %" PRId64
+    r = vd__error (VD_ECORRUPT, 0, "%s/%s: snapshot-delete intent %" PRId64
                   " does not match the catalog", s->ds, FCD_CATALOG, in->id);
     goto out;
   }
@@ -212,7 +212,7 @@ vd_fcd_delete_snapshot (vd_fcd_store *s, const char *id, const char *ssid)
   struct fcd_at a;
   VD_ENTER ();
   if (!s)
-    return vd_error (VD_EINVAL, 0, "snapshot-delete: no store");
+    return vd__error (VD_EINVAL, 0, "snapshot-delete: no store");
   int r = fcd_lock (s, 1);
   if (r < 0)
     return r;
@@ -226,7 +226,7 @@ vd_fcd_delete_snapshot (vd_fcd_store *s, const char *id, const char *ssid)
   in.arg = strdup (sk->path);
   in.arg2 = strdup (a.k + 1 < a.n ? sk[1].path : a.row.path);
   if (!in.arg || !in.arg2) {
-    r = vd_error (VD_ENOMEM, errno, "snapshot-delete");
+    r = vd__error (VD_ENOMEM, errno, "snapshot-delete");
     goto out;
   }
   if ((r = fcd_intent_begin (s, &in, NULL, NULL)) < 0)

@@ -53,7 +53,7 @@ vmx_push (struct vmx *v, const char *raw, size_t len)
   memset (ln, 0, sizeof *ln);
   ln->raw = strndup (raw, len);
   if (!ln->raw)
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   v->n++;
   const char *p = ln->raw, *eq;
   while (*p == ' ' || *p == '\t')
@@ -76,7 +76,7 @@ vmx_push (struct vmx *v, const char *raw, size_t len)
   ln->key = strndup (p, (size_t) (ke - p));
   ln->value = strndup (vs, (size_t) (ve - vs));
   if (!ln->key || !ln->value)
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   return 0;
 }
 
@@ -90,17 +90,17 @@ vmx_load (struct vmx **out, const char *path)
   *out = NULL;
   int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: open", path);
+    return vd__error (vd__errno_code (errno), errno, "%s: open", path);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
       || (uint64_t) st.st_size > VMX_MAX) {
     close (fd);
-    return vd_error (VD_EINVAL, 0, "%s: not a .vmx file of at most 1 MiB",
+    return vd__error (VD_EINVAL, 0, "%s: not a .vmx file of at most 1 MiB",
                      path);
   }
   buf = malloc ((size_t) st.st_size + 1);
   if (!buf) {
     close (fd);
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   }
   ssize_t got = 0;
   while (got < st.st_size) {
@@ -113,13 +113,13 @@ vmx_load (struct vmx **out, const char *path)
   buf[got] = '\0';
   if (memchr (buf, '\0', (size_t) got)) {
     free (buf);
-    return vd_error (VD_EINVAL, 0, "%s: holds a NUL byte; not a .vmx", path);
+    return vd__error (VD_EINVAL, 0, "%s: holds a NUL byte; not a .vmx", path);
   }
   v = calloc (1, sizeof *v);
   if (!v || !(v->path = strdup (path))) {
     free (buf);
     free (v);
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   }
   for (char *p = buf; r == 0 && *p;) {
     char *nl = strchr (p, '\n');
@@ -149,7 +149,7 @@ int
 vmx_set (struct vmx *v, const char *key, const char *value)
 {
   if (value && strpbrk (value, "\"\r\n"))
-    return vd_error (VD_EINVAL, 0, "%s: value for %s holds a quote or a line "
+    return vd__error (VD_EINVAL, 0, "%s: value for %s holds a quote or a line "
                      "break", v->path, key);
   for (size_t i = 0; i < v->n; i++) {
     struct vmx_line *ln = &v->l[i];
@@ -172,7 +172,7 @@ vmx_set (struct vmx *v, const char *key, const char *value)
     if (!raw || !nv) {
       free (raw);
       free (nv);
-      return vd_error (VD_ENOMEM, errno, "vmx");
+      return vd__error (VD_ENOMEM, errno, "vmx");
     }
     free (ln->raw);
     free (ln->value);
@@ -185,7 +185,7 @@ vmx_set (struct vmx *v, const char *key, const char *value)
     return 0;
   char *raw = vd__asprintf ("%s = \"%s\"", key, value);
   if (!raw)
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   int r = vmx_push (v, raw, strlen (raw));
   free (raw);
   v->changed = 1;
@@ -206,7 +206,7 @@ vmx_save (struct vmx *v)
     len += strlen (v->l[i].raw) + 1;
   char *text = malloc (len + 1), *p = text;
   if (!text)
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   for (size_t i = 0; i < v->n; i++) {
     size_t n = strlen (v->l[i].raw);
     memcpy (p, v->l[i].raw, n);
@@ -232,7 +232,7 @@ vmx_find (const char *folder, char **vmx_path)
   if (!d) {
     int e = errno;
     free (real);
-    return vd_error (vd__errno_code (e), e, "%s: VM folder", folder);
+    return vd__error (vd__errno_code (e), e, "%s: VM folder", folder);
   }
   while ((de = readdir (d))) {
     size_t l = strlen (de->d_name);
@@ -248,11 +248,11 @@ vmx_find (const char *folder, char **vmx_path)
   free (real);
   if (n != 1) {
     free (found);
-    return vd_error (n ? VD_EINVAL : VD_ENOENT, 0, "%s: %s", folder,
+    return vd__error (n ? VD_EINVAL : VD_ENOENT, 0, "%s: %s", folder,
                      n ? "holds more than one .vmx" : "holds no .vmx");
   }
   if (!found)
-    return vd_error (VD_ENOMEM, errno, "vmx");
+    return vd__error (VD_ENOMEM, errno, "vmx");
   *vmx_path = found;
   return 0;
 }

@@ -27,12 +27,12 @@ vd_fleet_disk_to_json (const struct vd_fleet_disk *disk)
   char *s;
 
   if (!disk || !disk->id || !disk->uri) {
-    vd_error (VD_EINVAL, 0, "fleet disk: no id or uri");
+    vd__error (VD_EINVAL, 0, "fleet disk: no id or uri");
     return NULL;
   }
   o = json_object_new_object ();
   if (!o) {
-    vd_error (VD_ENOMEM, ENOMEM, "fleet disk");
+    vd__error (VD_ENOMEM, ENOMEM, "fleet disk");
     return NULL;
   }
   PUTS ("id", disk->id);
@@ -50,7 +50,7 @@ vd_fleet_disk_to_json (const struct vd_fleet_disk *disk)
                                                | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put (o);
   if (!s)
-    vd_error (VD_ENOMEM, ENOMEM, "fleet disk");
+    vd__error (VD_ENOMEM, ENOMEM, "fleet disk");
   return s;
 }
 
@@ -113,27 +113,27 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
   memset (&d, 0, sizeof d);
   if (!o || json_tokener_get_error (tok) != json_tokener_success
       || !json_object_is_type (o, json_type_object)) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: not a JSON object",
+    r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: not a JSON object",
                   manifest, lineno);
     goto out;
   }
   if (!vd__fleet_id_ok (vd__fleet_jstr (o, "id"))
       || !vd__fleet_jstr (o, "uri")) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: needs \"id\" (letters, "
+    r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: needs \"id\" (letters, "
                   "digits, - and _) and \"uri\"", manifest, lineno);
     goto out;
   }
   if (juint (o, "capacity", &d.capacity) < 0
       || juint (o, "allocated", &d.allocated) < 0
       || juint (o, "depth", &depth) < 0 || depth > 100000) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: capacity, allocated and "
+    r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: capacity, allocated and "
                   "depth are numbers >= 0", manifest, lineno);
     goto out;
   }
   d.depth = (unsigned) depth;
   for (size_t i = 0; i < f->n; i++)
     if (strcmp (f->v[i].id, vd__fleet_jstr (o, "id")) == 0) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: disk %s is listed twice",
+      r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: disk %s is listed twice",
                     manifest, lineno, vd__fleet_jstr (o, "id"));
       goto out;
     }
@@ -142,7 +142,7 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
     struct vd_fleet_disk *nv = nc > FLEET_MAX_DISKS ? NULL
                                : realloc (f->v, nc * sizeof *nv);
     if (!nv) {
-      r = vd_error (VD_ENOMEM, ENOMEM, "%s: more than %u disks", manifest,
+      r = vd__error (VD_ENOMEM, ENOMEM, "%s: more than %u disks", manifest,
                     FLEET_MAX_DISKS);
       goto out;
     }
@@ -158,7 +158,7 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
   d.device = vd__fleet_sdup (vd__fleet_jstr (o, "device"));
   if (!d.id || !d.uri || !d.host) {
     disk_free (&d);
-    r = vd_error (VD_ENOMEM, ENOMEM, "%s", manifest);
+    r = vd__error (VD_ENOMEM, ENOMEM, "%s", manifest);
     goto out;
   }
   f->v[f->n++] = d;
@@ -179,17 +179,17 @@ vd_fleet_load (vd_fleet **out, const char *manifest)
   int fd, r = 0;
 
   if (!out)
-    return vd_error (VD_EINVAL, 0, "fleet load: no out");
+    return vd__error (VD_EINVAL, 0, "fleet load: no out");
   *out = NULL;
   if (!manifest)
-    return vd_error (VD_EINVAL, 0, "fleet load: no manifest");
+    return vd__error (VD_EINVAL, 0, "fleet load: no manifest");
   fd = open (manifest, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s", manifest);
+    return vd__error (vd__errno_code (errno), errno, "%s", manifest);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
       || (uint64_t) st.st_size > MANIFEST_MAX) {
     close (fd);
-    return vd_error (VD_EINVAL, 0, "%s: not a regular file of at most %u "
+    return vd__error (VD_EINVAL, 0, "%s: not a regular file of at most %u "
                      "bytes", manifest, MANIFEST_MAX);
   }
   text = malloc ((size_t) st.st_size + 1);
@@ -198,14 +198,14 @@ vd_fleet_load (vd_fleet **out, const char *manifest)
     close (fd);
     free (text);
     free (f);
-    return vd_error (VD_ENOMEM, errno, "%s", manifest);
+    return vd__error (VD_ENOMEM, errno, "%s", manifest);
   }
   ssize_t got = pread (fd, text, (size_t) st.st_size, 0);
   close (fd);
   if (got != st.st_size) {
     free (text);
     free (f);
-    return vd_error (VD_EIO, errno, "%s: read", manifest);
+    return vd__error (VD_EIO, errno, "%s: read", manifest);
   }
   text[got] = '\0';
   size_t lineno = 0;
@@ -214,10 +214,10 @@ vd_fleet_load (vd_fleet **out, const char *manifest)
     size_t len = nl ? (size_t) (nl - p) : (size_t) (text + got - p);
     lineno++;
     if (len > LINE_MAX_BYTES)
-      r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: longer than %u bytes",
+      r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: longer than %u bytes",
                     manifest, lineno, LINE_MAX_BYTES);
     else if (memchr (p, '\0', len))
-      r = vd_error (VD_ECORRUPT, 0, "%s: line %zu: holds a NUL byte",
+      r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: holds a NUL byte",
                     manifest, lineno);
     else {
       size_t k = 0;
@@ -278,11 +278,11 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
   int r = 0;
 
   if (!members || !n)
-    return vd_error (VD_EINVAL, 0, "fleet shard: no output");
+    return vd__error (VD_EINVAL, 0, "fleet shard: no output");
   *members = NULL;
   *n = 0;
   if (!fleet || count < 1 || count > MAX_SHARDS || index >= count)
-    return vd_error (VD_EINVAL, 0, "fleet shard %u/%u: the index must be "
+    return vd__error (VD_EINVAL, 0, "fleet shard %u/%u: the index must be "
                      "below the count (at most %u shards)", index, count,
                      MAX_SHARDS);
   if (per_host == 0 || per_host > count)
@@ -293,7 +293,7 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
   hostof = calloc (nd ? nd : 1, sizeof *hostof);
   mine = calloc (nd ? nd : 1, sizeof *mine);
   if (!o || !load || !hostof || !mine) {
-    r = vd_error (VD_ENOMEM, ENOMEM, "fleet shard");
+    r = vd__error (VD_ENOMEM, ENOMEM, "fleet shard");
     goto out;
   }
   /* hosts numbered in the order of their first disk in the manifest */
@@ -308,7 +308,7 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
     used = calloc (nhosts ? nhosts : 1, count);
     nused = calloc (nhosts ? nhosts : 1, sizeof *nused);
     if (!used || !nused) {
-      r = vd_error (VD_ENOMEM, ENOMEM, "fleet shard: %zu hosts x %u shards",
+      r = vd__error (VD_ENOMEM, ENOMEM, "fleet shard: %zu hosts x %u shards",
                     nhosts, count);
       goto out;
     }

@@ -67,10 +67,10 @@ vd_fleet_result_done (const char *dir, const char *id)
   int done;
 
   if (!dir || !vd__fleet_id_ok (id))
-    return vd_error (VD_EINVAL, 0, "fleet result: bad folder or disk ID");
+    return vd__error (VD_EINVAL, 0, "fleet result: bad folder or disk ID");
   path = result_path (dir, id);
   if (!path)
-    return vd_error (VD_ENOMEM, ENOMEM, "%s", dir);
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", dir);
   o = read_result (path, NULL);
   free (path);
   st = o ? vd__fleet_jstr (o, "status") : NULL;
@@ -85,7 +85,7 @@ write_atomic (const char *dir, const char *name, const char *text)
 {
   char *dst = vd__asprintf ("%s/%s", dir, name);
   if (!dst)
-    return vd_error (VD_ENOMEM, ENOMEM, "%s", dir);
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", dir);
   int r = vd__replace_file (dst, text, strlen (text), 0644);
   free (dst);
   return r;
@@ -103,10 +103,10 @@ vd_fleet_result_write (const char *dir, const struct vd_fleet_result *res)
   int r;
 
   if (!dir || !res || !vd__fleet_id_ok (res->id) || !res->status)
-    return vd_error (VD_EINVAL, 0, "fleet result: needs a folder, an ID "
+    return vd__error (VD_EINVAL, 0, "fleet result: needs a folder, an ID "
                      "and a status");
   if (res->n_hits > MAX_HITS || (res->n_hits && !res->hits))
-    return vd_error (VD_EINVAL, 0, "fleet result: bad hit list");
+    return vd__error (VD_EINVAL, 0, "fleet result: bad hit list");
   gmtime_r (&now, &tm);
   strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   o = json_object_new_object ();
@@ -114,7 +114,7 @@ vd_fleet_result_write (const char *dir, const struct vd_fleet_result *res)
   if (!o || !hits) {
     json_object_put (o);
     json_object_put (hits);
-    return vd_error (VD_ENOMEM, ENOMEM, "fleet result");
+    return vd__error (VD_ENOMEM, ENOMEM, "fleet result");
   }
   PUTS ("id", res->id);
   PUTS ("uri", res->uri);
@@ -146,13 +146,13 @@ vd_fleet_result_write (const char *dir, const struct vd_fleet_result *res)
   name = vd__asprintf ("%s.json", res->id);
   if (!name) {
     json_object_put (o);
-    return vd_error (VD_ENOMEM, ENOMEM, "fleet result");
+    return vd__error (VD_ENOMEM, ENOMEM, "fleet result");
   }
   const char *s = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY
                                                   | JSON_C_TO_STRING_NOSLASHESCAPE);
   char *text = vd__asprintf ("%s\n", s);
   r = text ? write_atomic (dir, name, text)
-           : vd_error (VD_ENOMEM, ENOMEM, "fleet result");
+           : vd__error (VD_ENOMEM, ENOMEM, "fleet result");
   free (text);
   free (name);
   json_object_put (o);
@@ -178,7 +178,7 @@ list_results (const char *dir, char ***ids, size_t *n)
   *ids = NULL;
   *n = 0;
   if (!d)
-    return vd_error (vd__errno_code (errno), errno, "%s", dir);
+    return vd__error (vd__errno_code (errno), errno, "%s", dir);
   while ((de = readdir (d))) {
     size_t len = strlen (de->d_name);
     if (de->d_name[0] == '.' || len < 6 || len > 69
@@ -267,7 +267,7 @@ report_one (json_object *res, int exists, const struct vd_fleet_disk *md,
         nh = MAX_HITS;
       hv = calloc (nh ? nh : 1, sizeof *hv);
       if (!hv)
-        return vd_error (VD_ENOMEM, ENOMEM, "fleet report");
+        return vd__error (VD_ENOMEM, ENOMEM, "fleet report");
       for (size_t i = 0; i < nh; i++) {
         json_object *h = json_object_array_get_idx (ha, i);
         if (!json_object_is_type (h, json_type_object))
@@ -365,7 +365,7 @@ vd_fleet_report (const char *dir, const vd_fleet *fleet,
   if (json)
     *json = NULL;
   if (!dir)
-    return vd_error (VD_EINVAL, 0, "fleet report: no folder");
+    return vd__error (VD_EINVAL, 0, "fleet report: no folder");
   r = list_results (dir, &ids, &nids);
   if (r < 0)
     return r;
@@ -375,7 +375,7 @@ vd_fleet_report (const char *dir, const vd_fleet *fleet,
     allhits = json_object_new_array ();
     notdone = json_object_new_array ();
     if (!doc || !disks || !allhits || !notdone) {
-      r = vd_error (VD_ENOMEM, ENOMEM, "fleet report");
+      r = vd__error (VD_ENOMEM, ENOMEM, "fleet report");
       goto out;
     }
   }
@@ -407,7 +407,7 @@ vd_fleet_report (const char *dir, const vd_fleet *fleet,
   if (r == 0 && json) {
     json_object *to = json_object_new_object ();
     if (!to) {
-      r = vd_error (VD_ENOMEM, ENOMEM, "fleet report");
+      r = vd__error (VD_ENOMEM, ENOMEM, "fleet report");
       goto out;
     }
     json_object_object_add (doc, "vdisk_version",
@@ -430,7 +430,7 @@ vd_fleet_report (const char *dir, const vd_fleet *fleet,
     *json = vd__fleet_sdup (json_object_to_json_string_ext (doc, JSON_C_TO_STRING_PRETTY
                                                   | JSON_C_TO_STRING_NOSLASHESCAPE));
     if (!*json)
-      r = vd_error (VD_ENOMEM, ENOMEM, "fleet report");
+      r = vd__error (VD_ENOMEM, ENOMEM, "fleet report");
   }
   if (totals)
     *totals = t;

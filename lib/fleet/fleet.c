@@ -251,10 +251,10 @@ server_inventory (const char *uri, vd_fleet_disk_cb cb, void *payload)
   int r;
 
   if (!host)
-    return vd_error (VD_EINVAL, 0, "%s: not an NBD URI", uri);
+    return vd__error (VD_EINVAL, 0, "%s: not an NBD URI", uri);
   r = vd_nbd_list_exports (uri, add_export, &l);
   if (r == 0 && l.err)
-    r = vd_error (VD_ENOMEM, ENOMEM, "%s: export list", uri);
+    r = vd__error (VD_ENOMEM, ENOMEM, "%s: export list", uri);
   for (size_t i = 0; r == 0 && i < l.n; i++) {
     struct vd_fleet_disk fd;
     char id[33], *u, *slash;
@@ -263,7 +263,7 @@ server_inventory (const char *uri, vd_fleet_disk_cb cb, void *payload)
     memset (&fd, 0, sizeof fd);
     u = export_uri (uri, l.v[i].name);
     if (!u) {
-      r = vd_error (VD_ENOMEM, ENOMEM, "%s", uri);
+      r = vd__error (VD_ENOMEM, ENOMEM, "%s", uri);
       break;
     }
     vd__fleet_make_id (id, "nbd", host, l.v[i].name);
@@ -311,15 +311,15 @@ vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb, void *payload)
   char host[256];
 
   if (!source || !cb)
-    return vd_error (VD_EINVAL, 0, "fleet inventory: no source");
+    return vd__error (VD_EINVAL, 0, "fleet inventory: no source");
   if (strncmp (source, "vsphere://", 10) == 0)
     return vd__fleet_vsphere_inventory (source, cb, payload);
   if (vd__is_uri (source))
     return server_inventory (source, cb, payload);
   if (stat (source, &st) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s", source);
+    return vd__error (vd__errno_code (errno), errno, "%s", source);
   if (!S_ISDIR (st.st_mode))
-    return vd_error (VD_EINVAL, 0, "%s: not a folder of VMs or an NBD URI",
+    return vd__error (VD_EINVAL, 0, "%s: not a folder of VMs or an NBD URI",
                      source);
   if (gethostname (host, sizeof host) < 0)
     snprintf (host, sizeof host, "localhost");

@@ -77,7 +77,7 @@ one_disk (vd_vsphere *s, const struct vd_vsphere_inventory *inv,
 
   if (!dk->file || (dc && !edc)) {
     free (edc);
-    return dk->file ? vd_error (VD_ENOMEM, ENOMEM, "%s", base) : 0;
+    return dk->file ? vd__error (VD_ENOMEM, ENOMEM, "%s", base) : 0;
   }
   uri = vd__asprintf ("%s/%s%s%s%s%s%s", base, dk->file,
                       *query || edc ? "?" : "", query,
@@ -85,7 +85,7 @@ one_disk (vd_vsphere *s, const struct vd_vsphere_inventory *inv,
                       edc ? edc : "");
   free (edc);
   if (!uri)
-    return vd_error (VD_ENOMEM, ENOMEM, "%s", base);
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", base);
   memset (&fd, 0, sizeof fd);
   vd__fleet_make_id (id, "vsphere", host, dk->file);
   fd.id = id;
@@ -123,7 +123,7 @@ vd__fleet_vsphere_inventory (const char *source, vd_fleet_disk_cb cb,
   int r;
 
   if (split_source (source, &base, &query) < 0)
-    return vd_error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST"
+    return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST"
                      "[:PORT][?OPTIONS]", source);
   r = vd_vsphere_connect (&s, source, NULL, NULL, 0);
   if (r == 0)

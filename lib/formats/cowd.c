@@ -99,7 +99,7 @@ cowd_open (struct vd_extent *e, int rw)
   int r;
 
   if (rw)
-    return vd_error (VD_ENOTSUP, 0,
+    return vd__error (VD_ENOTSUP, 0,
                      "%s: vmfsSparse/seSparse disks are read-only in vdisk",
                      p);
 
@@ -172,7 +172,7 @@ cowd_open (struct vd_extent *e, int rw)
    * in the file (checked above). */
   s->gd = malloc (gd_bytes ? gd_bytes : 1);
   if (!s->gd)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", p);
+    return vd__error (VD_ENOMEM, errno, "%s: grain directory", p);
   r = vd__io_pread (e->io, s->gd, gd_bytes,
                     (uint64_t) s->gd_offset * VD_SECTOR);
   if (r < 0)
@@ -196,11 +196,11 @@ cowd_open (struct vd_extent *e, int rw)
 
   s->slots = calloc (COWD_CACHE_SLOTS, sizeof *s->slots);
   if (!s->slots) {
-    r = vd_error (VD_ENOMEM, errno, "%s: grain table cache", p);
+    r = vd__error (VD_ENOMEM, errno, "%s: grain table cache", p);
     goto fail;
   }
   if (pthread_mutex_init (&s->mu, NULL) != 0) {
-    r = vd_error (VD_ENOMEM, 0, "%s: mutex", p);
+    r = vd__error (VD_ENOMEM, 0, "%s: mutex", p);
     goto fail;
   }
   s->mutex_ok = 1;
@@ -278,7 +278,7 @@ cowd_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
   int r = 0;
 
   if (off >= e->size || len > e->size - off)
-    return vd_error (VD_EINVAL, 0, "%s: map beyond the extent", ename (e));
+    return vd__error (VD_EINVAL, 0, "%s: map beyond the extent", ename (e));
 
   if (s->gd[t] == 0) {
     /* No GT: unallocated up to the next GD entry that has one. */
@@ -384,7 +384,7 @@ cowd_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
 
   gt = malloc (COWD_GT_BYTES);
   if (!gt) {
-    r = vd_error (VD_ENOMEM, errno, "%s: grain table", p);
+    r = vd__error (VD_ENOMEM, errno, "%s: grain table", p);
     goto out;
   }
   for (uint32_t t = 0; t < s->n_gd; t++) {

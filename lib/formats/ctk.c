@@ -135,7 +135,7 @@ alloc_ctk (struct vd_io *io, uint64_t capacity, uint32_t block_size, int rw)
 {
   struct vd_ctk *c = calloc (1, sizeof *c);
   if (!c) {
-    vd_error (VD_ENOMEM, errno, "change tracking");
+    vd__error (VD_ENOMEM, errno, "change tracking");
     return NULL;
   }
   c->io = io;
@@ -147,7 +147,7 @@ alloc_ctk (struct vd_io *io, uint64_t capacity, uint32_t block_size, int rw)
     c->marks = calloc (1, (size_t) VD_DIV_ROUND_UP (c->n_blocks, 8) + 1);
     if (!c->marks) {
       free (c);
-      vd_error (VD_ENOMEM, errno, "change tracking bitmap");
+      vd__error (VD_ENOMEM, errno, "change tracking bitmap");
       return NULL;
     }
   }
@@ -190,7 +190,7 @@ resize (struct vd_ctk *c, uint64_t capacity)
   uint8_t *marks = calloc (1, (size_t) VD_DIV_ROUND_UP (n_blocks, 8) + 1);
   int r;
   if (!marks)
-    return vd_error (VD_ENOMEM, errno, "change tracking bitmap");
+    return vd__error (VD_ENOMEM, errno, "change tracking bitmap");
   free (c->marks);
   c->marks = marks;
   /* dirty first: a crash in the middle resets the epoch */
@@ -231,7 +231,7 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
     return vd__corrupt (io->name, "change-tracking header checksum "
                         "mismatch");
   if (vd__le32 (h + 8) != CTK_VERSION)
-    return vd_error (VD_ENOTSUP, 0, "%s: change-tracking format version %u "
+    return vd__error (VD_ENOTSUP, 0, "%s: change-tracking format version %u "
                      "(this vdisk knows %u)", io->name, vd__le32 (h + 8),
                      CTK_VERSION);
   cap = vd__le64 (h + 16);
@@ -276,13 +276,13 @@ vd__ctk_open (struct vd_ctk **out, struct vd_io *io, uint64_t capacity,
     if (c->n_blocks > CTK_MAX_BLOCKS) {
       c->io = NULL;
       vd__ctk_close (c);
-      return vd_error (VD_ENOTSUP, 0, "%s: disk too large to track with "
+      return vd__error (VD_ENOTSUP, 0, "%s: disk too large to track with "
                        "blocks of %u bytes", io->name, bs);
     }
     free (c->marks);
     c->marks = calloc (1, (size_t) VD_DIV_ROUND_UP (c->n_blocks, 8) + 1);
     if (!c->marks || (r = new_epoch (c)) < 0) {
-      r = c->marks ? r : vd_error (VD_ENOMEM, errno, "change tracking");
+      r = c->marks ? r : vd__error (VD_ENOMEM, errno, "change tracking");
       c->io = NULL;
       vd__ctk_close (c);
       return r;
@@ -308,7 +308,7 @@ vd__ctk_mark (struct vd_ctk *c, uint64_t off, uint64_t len)
   if (!c || len == 0)
     return 0;
   if (!c->rw)
-    return vd_error (VD_EROFS, 0, "%s: change tracking opened read-only",
+    return vd__error (VD_EROFS, 0, "%s: change tracking opened read-only",
                      c->io->name);
   if (off >= c->capacity)
     return 0;

@@ -50,7 +50,7 @@ vd__descfile_read (struct vd_io *io, const struct vd_descfile *w,
   *text = NULL;
   t = malloc ((size_t) w->size + 1);
   if (!t)
-    return vd_error (VD_ENOMEM, errno, "%s: descriptor", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s: descriptor", io->name);
   r = vd__io_pread (io, t, (size_t) w->size, w->offset);
   if (r < 0) {
     free (t);
@@ -89,12 +89,12 @@ vd__descfile_write_embedded (struct vd_io *io, uint64_t offset,
   /* in place, NUL-padded over the whole area: never truncated, and at
    * least one NUL ends the text */
   if (len >= capacity)
-    return vd_error (VD_ENOSPC, 0, "%s: descriptor (%zu bytes) no longer "
+    return vd__error (VD_ENOSPC, 0, "%s: descriptor (%zu bytes) no longer "
                      "fits the embedded area of %llu bytes", where, len,
                      (unsigned long long) capacity);
   area = calloc (1, (size_t) capacity);
   if (!area)
-    return vd_error (VD_ENOMEM, errno, "%s: descriptor", where);
+    return vd__error (VD_ENOMEM, errno, "%s: descriptor", where);
   memcpy (area, text, len);
   r = vd__io_pwrite (io, area, (size_t) capacity, offset);
   free (area);

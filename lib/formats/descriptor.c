@@ -87,7 +87,7 @@ reindex (struct vd_descriptor *d)
     free (ext);
     free (ddb);
     free (hash);
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   }
   n_ext = n_ddb = 0;
   for (size_t i = 0; i < d->n_lines; i++) {
@@ -122,7 +122,7 @@ new_line (struct vd_descriptor *d, size_t at)
     size_t cap = d->cap_lines ? d->cap_lines * 2 : 32;
     struct vd_desc_line *p = realloc (d->lines, cap * sizeof *p);
     if (!p) {
-      vd_error (VD_ENOMEM, errno, "descriptor");
+      vd__error (VD_ENOMEM, errno, "descriptor");
       return NULL;
     }
     d->lines = p;
@@ -244,7 +244,7 @@ parse_extent (struct vd_desc_line *l, const char *s, const char *where,
     return vd__corrupt (where, "line %zu: empty extent file name", lineno);
   e->file = strndup (p, (size_t) (q - p));
   if (!e->file)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   p = q + 1;
   while (*p == ' ' || *p == '\t') p++;
   /* FLAT lines carry their start offset in the file (QEMU requires it,
@@ -298,7 +298,7 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
     return VD_ENOMEM;
   l->raw = strdup (buf);
   if (!l->raw)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
 
   p = buf;
   while (*p == ' ' || *p == '\t') p++;
@@ -328,7 +328,7 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
                         vd__quote (qb, sizeof qb, p, strlen (p)));
   l->key = strndup (p, n);
   if (!l->key)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   p += n;
   while (*p == ' ' || *p == '\t') p++;
   if (*p != '=')
@@ -354,7 +354,7 @@ parse_line (struct vd_descriptor *d, const char *s, size_t len,
   else
     l->value = strndup (p, n);
   if (!l->value)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   if (strncasecmp (l->key, "ddb.", 4) == 0)
     l->kind = VD_LINE_DDB;
   else
@@ -432,7 +432,7 @@ vd__desc_parse (struct vd_descriptor **out, const char *text, size_t len,
     return vd__corrupt (where, "descriptor larger than 1 MiB");
   d = calloc (1, sizeof *d);
   if (!d)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   for (size_t i = 0; i < len;) {
     const char *e = memchr (text + i, '\n', len - i);
     size_t n = e ? (size_t) (e - (text + i)) : len - i;
@@ -516,7 +516,7 @@ set_value (struct vd_desc_line *l, const char *value, int quoted)
 {
   char *v = strdup (value);
   if (!v)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   free (l->value);
   l->value = v;
   l->quoted = quoted;
@@ -547,7 +547,7 @@ insert_kv (struct vd_descriptor *d, size_t at, enum vd_line_kind kind,
   l->key = strdup (key);
   l->value = strdup (value);
   if (!l->key || !l->value)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   return 0;
 }
 
@@ -557,7 +557,7 @@ vd__desc_set (struct vd_descriptor *d, const char *key, const char *value,
 {
   struct vd_desc_line *l = find (d, VD_LINE_HEADER, key);
   if (!vd__desc_value_ok (value))
-    return vd_error (VD_EINVAL, 0, "descriptor value for %s holds a quote "
+    return vd__error (VD_EINVAL, 0, "descriptor value for %s holds a quote "
                      "or line break", key);
   if (l)
     return set_value (l, value, quoted);
@@ -588,7 +588,7 @@ vd__desc_set_ddb (struct vd_descriptor *d, const char *key, const char *value)
     return reindex (d);
   }
   if (!vd__desc_value_ok (value))
-    return vd_error (VD_EINVAL, 0, "value for %s holds a quote or line "
+    return vd__error (VD_EINVAL, 0, "value for %s holds a quote or line "
                      "break", key);
   if (l)
     return set_value (l, value, 1);
@@ -607,12 +607,12 @@ vd__desc_set_ddb_many (struct vd_descriptor *d, const char *const *keys,
   int r = 0;
   for (size_t i = 0; i < n; i++)
     if (!vd__desc_value_ok (values[i]) || !vd__desc_value_ok (keys[i]))
-      return vd_error (VD_EINVAL, 0, "value for %s holds a quote or line "
+      return vd__error (VD_EINVAL, 0, "value for %s holds a quote or line "
                        "break", keys[i]);
   /* existing keys in place; count the new ones */
   char *is_new = calloc (n + 1, 1);
   if (!is_new)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   for (size_t i = 0; i < n && r == 0; i++) {
     struct vd_desc_line *l = find_ddb (d, keys[i]);
     if (l)
@@ -629,7 +629,7 @@ vd__desc_set_ddb_many (struct vd_descriptor *d, const char *const *keys,
         cap *= 2;
       struct vd_desc_line *p = realloc (d->lines, cap * sizeof *p);
       if (!p)
-        r = vd_error (VD_ENOMEM, errno, "descriptor");
+        r = vd__error (VD_ENOMEM, errno, "descriptor");
       else {
         d->lines = p;
         d->cap_lines = cap;
@@ -651,7 +651,7 @@ vd__desc_set_ddb_many (struct vd_descriptor *d, const char *const *keys,
         l->key = strdup (keys[i]);
         l->value = strdup (values[i]);
         if ((!l->key || !l->value) && r == 0)
-          r = vd_error (VD_ENOMEM, errno, "descriptor");
+          r = vd__error (VD_ENOMEM, errno, "descriptor");
       }
       int r2 = reindex (d);
       if (r == 0)
@@ -680,7 +680,7 @@ vd__desc_add_extent (struct vd_descriptor *d, const struct vd_desc_extent *e)
   size_t at = d->n_extents ? d->ext_at[d->n_extents - 1] : SIZE_MAX;
   struct vd_desc_line *l;
   if (e->file && !vd__desc_value_ok (e->file))
-    return vd_error (VD_EINVAL, 0, "extent file name holds a quote or line "
+    return vd__error (VD_EINVAL, 0, "extent file name holds a quote or line "
                      "break");
   l = new_line (d, at == SIZE_MAX ? d->n_lines : at + 1);
   if (!l)
@@ -691,7 +691,7 @@ vd__desc_add_extent (struct vd_descriptor *d, const struct vd_desc_extent *e)
   l->ext.file = e->file ? strdup (e->file) : NULL;
   if (e->file && !l->ext.file) {
     reindex (d);
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   }
   return reindex (d);
 }
@@ -709,7 +709,7 @@ vd__desc_emit (const struct vd_descriptor *d, size_t *lenp)
   size_t cap = 1024, len = 0;
   char *out = malloc (cap);
   if (!out) {
-    vd_error (VD_ENOMEM, errno, "descriptor");
+    vd__error (VD_ENOMEM, errno, "descriptor");
     return NULL;
   }
   for (size_t i = 0; i < d->n_lines; i++) {
@@ -739,7 +739,7 @@ vd__desc_emit (const struct vd_descriptor *d, size_t *lenp)
       n = asprintf (&s, "%s=%s\n", l->key, l->value);
     if (n < 0) {
       free (out);
-      vd_error (VD_ENOMEM, errno, "descriptor");
+      vd__error (VD_ENOMEM, errno, "descriptor");
       return NULL;
     }
     if (len + (size_t) n + 1 > cap) {
@@ -749,7 +749,7 @@ vd__desc_emit (const struct vd_descriptor *d, size_t *lenp)
       if (!p) {
         free (s);
         free (out);
-        vd_error (VD_ENOMEM, errno, "descriptor");
+        vd__error (VD_ENOMEM, errno, "descriptor");
         return NULL;
       }
       out = p;
@@ -775,7 +775,7 @@ insert_raw (struct vd_descriptor *d, size_t at, const char *text)
   l->kind = VD_LINE_OTHER;
   l->raw = strdup (text);
   if (!l->raw)
-    return vd_error (VD_ENOMEM, errno, "descriptor");
+    return vd__error (VD_ENOMEM, errno, "descriptor");
   return 0;
 }
 
@@ -797,7 +797,7 @@ vd__desc_set_change_track (struct vd_descriptor *d, const char *file)
   struct vd_desc_line *l = find (d, VD_LINE_HEADER, "changeTrackPath");
   if (file) {
     if (!vd__desc_value_ok (file))
-      return vd_error (VD_EINVAL, 0, "change-tracking file name holds a "
+      return vd__error (VD_EINVAL, 0, "change-tracking file name holds a "
                        "quote or line break");
     if (l)
       return set_value (l, file, 1);

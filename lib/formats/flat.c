@@ -60,7 +60,7 @@ flat_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
       if (r < 0)
         return r;
       if (fsize < e->file_offset + e->size)
-        return vd_error (VD_EIO, 0, "%s: file shrank to %llu bytes while "
+        return vd__error (VD_EIO, 0, "%s: file shrank to %llu bytes while "
                          "open (the extent needs %llu)", e->path,
                          (unsigned long long) fsize,
                          (unsigned long long) (e->file_offset + e->size));
@@ -117,7 +117,7 @@ flat_create (struct vd_io *io, const struct vd_extent_create *c)
   int r = io->ops->truncate (io, bytes);
   int e;
   if (r == 0 && c->prealloc && (e = vd__io_allocate (io, 0, bytes)) != 0)
-    r = vd_error (VD_ENOSPC, e, "%s: preallocate %llu bytes", io->name,
+    r = vd__error (VD_ENOSPC, e, "%s: preallocate %llu bytes", io->name,
                   (unsigned long long) bytes);
   return r;
 }

@@ -16,10 +16,10 @@ vd_probe (const char *path, struct vd_probe_info *out)
 
   VD_ENTER ();
   if (!path || !out)
-    return vd_error (VD_EINVAL, 0, "probe: no path or no result");
+    return vd__error (VD_EINVAL, 0, "probe: no path or no result");
   n = out->struct_size;
   if (n < offsetof (struct vd_probe_info, kind) + sizeof out->kind)
-    return vd_error (VD_EINVAL, 0, "%s: probe: struct_size %zu is too "
+    return vd__error (VD_EINVAL, 0, "%s: probe: struct_size %zu is too "
                      "small", path, n);
   memset (&pi, 0, sizeof pi);
   r = vd__io_posix_open (&io, AT_FDCWD, path, path, 0);

@@ -21,7 +21,7 @@ vd_descriptor_refs (const char *path, vd_ref_cb cb, void *payload)
 
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "no path given");
+    return vd__error (VD_EINVAL, 0, "no path given");
   r = vd__io_posix_open (&io, AT_FDCWD, path, path, 0);
   if (r < 0)
     return r;

@@ -118,7 +118,7 @@ ses_const_header (struct vd_extent *e, struct ses_state *s, const uint8_t *h,
     return vd__corrupt (p, "bad seSparse const header magic "
                         "0x%016llx", (unsigned long long) f[0]);
   if (f[1] != SES_VERSION)
-    return vd_error (VD_ENOTSUP, 0, "%s: unsupported seSparse version "
+    return vd__error (VD_ENOTSUP, 0, "%s: unsupported seSparse version "
                      "0x%016llx", p, (unsigned long long) f[1]);
   if (f[3] != SES_GRAIN)
     return vd__corrupt (p, "seSparse grain_size is %llu "
@@ -216,7 +216,7 @@ ses_volatile_header (struct vd_extent *e, struct ses_state *s, const char *p)
     return vd__corrupt (p, "bad seSparse volatile header magic "
                         "0x%016llx", (unsigned long long) vd__le64 (v));
   if (vd__le64 (v + 24) != 0)
-    return vd_error (VD_ENOTSUP, 0, "%s: seSparse image is dirty (its "
+    return vd__error (VD_ENOTSUP, 0, "%s: seSparse image is dirty (its "
                      "journal needs replaying, which vdisk does not do)", p);
   if (!vd__is_zero (v + 32, sizeof v - 32))
     return vd__corrupt (p, "seSparse volatile header padding "
@@ -250,7 +250,7 @@ ses_load_gd (struct vd_extent *e, struct ses_state *s, const char *p)
   s->n_gd = (uint32_t) need;
   s->gd = malloc (need * 8);
   if (!s->gd)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", p);
+    return vd__error (VD_ENOMEM, errno, "%s: grain directory", p);
   r = vd__io_pread (e->io, s->gd, need * 8, gd_off * VD_SECTOR);
   if (r < 0)
     return r;
@@ -288,7 +288,7 @@ ses_open (struct vd_extent *e, int rw)
   int r;
 
   if (rw)
-    return vd_error (VD_ENOTSUP, 0,
+    return vd__error (VD_ENOTSUP, 0,
                      "%s: vmfsSparse/seSparse disks are read-only in vdisk",
                      p);
 
@@ -314,11 +314,11 @@ ses_open (struct vd_extent *e, int rw)
 
   s->slots = calloc (SES_CACHE_SLOTS, sizeof *s->slots);
   if (!s->slots) {
-    r = vd_error (VD_ENOMEM, errno, "%s: grain table cache", p);
+    r = vd__error (VD_ENOMEM, errno, "%s: grain table cache", p);
     goto fail;
   }
   if (pthread_mutex_init (&s->mu, NULL) != 0) {
-    r = vd_error (VD_ENOMEM, 0, "%s: mutex", p);
+    r = vd__error (VD_ENOMEM, 0, "%s: mutex", p);
     goto fail;
   }
   s->mutex_ok = 1;
@@ -424,7 +424,7 @@ ses_map (struct vd_extent *e, uint64_t off, uint64_t len, struct vd_map *m)
   int r = 0;
 
   if (off >= e->size || len > e->size - off)
-    return vd_error (VD_EINVAL, 0, "%s: map beyond the extent", ename (e));
+    return vd__error (VD_EINVAL, 0, "%s: map beyond the extent", ename (e));
 
   if (s->gd[t] == 0) {
     uint64_t t2 = t + 1;
@@ -496,7 +496,7 @@ ses_check (struct vd_extent *e, struct vd_check_ctx *ctx, int fix)
   used_gt = calloc (s->file_size / SES_GT_BYTES / 8 + 1, 1);
   gt = malloc (SES_GT_BYTES);
   if (!used_gt || !gt) {
-    r = vd_error (VD_ENOMEM, errno, "%s: check", p);
+    r = vd__error (VD_ENOMEM, errno, "%s: check", p);
     goto out;
   }
   if (file_grains / 8 + 1 <= (256u << 20))

@@ -21,7 +21,7 @@ sparse_check (struct vd_extent *e, struct vd_check_ctx *ctx)
   int r = 0;
 
   if (!used)
-    return vd_error (VD_ENOMEM, errno, "%s: check bitmap", e->path);
+    return vd__error (VD_ENOMEM, errno, "%s: check bitmap", e->path);
   if (s->unclean)
     ctx->res->unclean = 1;
   if (s->unclean)
@@ -273,7 +273,7 @@ rx_load_dir (struct rx *x, uint64_t off, uint32_t **out)
     free (raw);
     free (*out);
     *out = NULL;
-    return vd_error (VD_ENOMEM, errno, "%s: directory", x->path);
+    return vd__error (VD_ENOMEM, errno, "%s: directory", x->path);
   }
   int r = vd__io_pread (x->io, raw, bytes, off * VD_SECTOR);
   for (uint64_t i = 0; r == 0 && i < x->gd_entries; i++)

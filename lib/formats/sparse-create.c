@@ -50,10 +50,10 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
   int r;
 
   if (capacity == 0 || capacity > UINT32_MAX)
-    return vd_error (VD_EINVAL, 0, "%s: a hosted sparse extent holds 1 "
+    return vd__error (VD_EINVAL, 0, "%s: a hosted sparse extent holds 1 "
                      "sector to 2 TiB", io->name);
   if (desc_text && desc_len >= desc_sectors * VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: descriptor too large to embed",
+    return vd__error (VD_EINVAL, 0, "%s: descriptor too large to embed",
                      io->name);
   memset (&h, 0, sizeof h);
   h.version = 1;
@@ -66,7 +66,7 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
   layout (&h, &gt_count, &gd_sectors);
   /* grain offsets are 32-bit sectors: metadata plus every grain must fit */
   if (h.overhead + VD_ROUND_UP (capacity, grain) > UINT32_MAX)
-    return vd_error (VD_EINVAL, 0, "%s: %llu sectors is too large for one "
+    return vd__error (VD_EINVAL, 0, "%s: %llu sectors is too large for one "
                      "hosted sparse extent (2 TiB including its metadata); "
                      "use a split or flat layout", io->name,
                      (unsigned long long) capacity);
@@ -75,14 +75,14 @@ vd__sparse_create (struct vd_io *io, uint64_t capacity,
   raw = calloc (1, gd_sectors * VD_SECTOR);
   gd = NULL;
   if (!raw)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s: grain directory", io->name);
   r = io->ops->truncate (io, h.overhead * VD_SECTOR);
   if (r == 0)
     r = vd__io_pwrite (io, hdr, VD_SECTOR, 0);
   if (r == 0 && desc_text) {
     uint8_t *d = calloc (1, desc_sectors * VD_SECTOR);
     if (!d)
-      r = vd_error (VD_ENOMEM, errno, "descriptor");
+      r = vd__error (VD_ENOMEM, errno, "descriptor");
     else {
       memcpy (d, desc_text, desc_len);
       r = vd__io_pwrite (io, d, desc_sectors * VD_SECTOR, VD_SECTOR);

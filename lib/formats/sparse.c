@@ -38,7 +38,7 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
 
   sorted = malloc (s->gd_entries * sizeof *sorted);
   if (!sorted)
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", e->path);
+    return vd__error (VD_ENOMEM, errno, "%s: grain directory", e->path);
   for (uint64_t i = 0; i < s->gd_entries; i++) {
     uint64_t g = gd[i];
     if (g == 0)
@@ -94,7 +94,7 @@ load_gd (struct vd_extent *e, struct sparse *s, uint64_t off, uint32_t **out)
   if (!raw || !gd) {
     free (raw);
     free (gd);
-    return vd_error (VD_ENOMEM, errno, "%s: grain directory", e->path);
+    return vd__error (VD_ENOMEM, errno, "%s: grain directory", e->path);
   }
   r = vd__io_pread (e->io, raw, bytes, off * VD_SECTOR);
   if (r < 0) {
@@ -242,7 +242,7 @@ validate (struct vd_extent *e, struct sparse *s, const struct kdmv_header *h,
                         (unsigned long long) h->overhead,
                         (unsigned long long) s->file_size);
   if (rw && h->version == 3)
-    return vd_error (VD_ENOTSUP, 0, "%s: sparse version 3 (changed block "
+    return vd__error (VD_ENOTSUP, 0, "%s: sparse version 3 (changed block "
                      "tracking) can only be opened read-only", e->path);
   return 0;
 }
@@ -368,7 +368,7 @@ write_back_all (struct vd_extent *e, struct sparse *s)
     if (sl->fresh) {
       uint64_t need = s->rgd ? 2 * s->grain : s->grain;
       if (s->next_alloc + need > UINT32_MAX)
-        return vd_error (VD_ENOSPC, 0, "%s: sparse extent is full (2 TiB)",
+        return vd__error (VD_ENOSPC, 0, "%s: sparse extent is full (2 TiB)",
                          e->path);
       sl->new_gt = s->next_alloc;
       sl->new_rgt = s->rgd ? s->next_alloc + s->grain : 0;
@@ -446,7 +446,7 @@ get_table (struct vd_extent *e, struct sparse *s, uint64_t gdi,
   if (!victim->gte) {
     victim->gte = malloc (KDMV_GT_BYTES);
     if (!victim->gte)
-      return vd_error (VD_ENOMEM, errno, "%s: grain table", e->path);
+      return vd__error (VD_ENOMEM, errno, "%s: grain table", e->path);
   }
   victim->gdi = UINT64_MAX;
   if (s->gd[gdi] == 0) {
@@ -549,7 +549,7 @@ append_grains (struct vd_extent *e, struct sparse *s, struct gt_slot *sl,
 {
   uint64_t first = s->next_alloc;
   if (first + n * s->grain > UINT32_MAX)
-    return vd_error (VD_ENOSPC, 0, "%s: sparse extent is full (grain "
+    return vd__error (VD_ENOSPC, 0, "%s: sparse extent is full (grain "
                      "offsets are 32-bit sectors)", e->path);
   int r = vd__io_pwrite (e->io, data, (size_t) (n * s->grain_bytes),
                          first * VD_SECTOR);
@@ -681,7 +681,7 @@ sparse_pwrite (struct vd_extent *e, const void *buf, size_t count,
   uint8_t *tmp = malloc (s->grain_bytes);
   int r;
   if (!tmp)
-    return vd_error (VD_ENOMEM, errno, "%s: grain buffer", e->path);
+    return vd__error (VD_ENOMEM, errno, "%s: grain buffer", e->path);
   pthread_mutex_lock (&s->mu);
   r = mark_unclean (e, s);
   if (r == 0)
@@ -698,7 +698,7 @@ sparse_zero (struct vd_extent *e, uint64_t count, uint64_t off)
   uint8_t *z = calloc (1, s->grain_bytes);
   int r = 0;
   if (!z)
-    return vd_error (VD_ENOMEM, errno, "%s: zero buffer", e->path);
+    return vd__error (VD_ENOMEM, errno, "%s: zero buffer", e->path);
   /* Whole unallocated grains cost nothing (see pwrite); allocated ones
    * are overwritten in place so no grain leaks. */
   while (count > 0 && r == 0) {

@@ -43,7 +43,7 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
   dec = libdeflate_alloc_decompressor ();
   if (!w.buf || !gbuf || !dec)
     {
-      r = vd_error (VD_ENOMEM, errno, "%s: check buffers", st->path);
+      r = vd__error (VD_ENOMEM, errno, "%s: check buffers", st->path);
       goto out;
     }
   for (gi = 0; gi < st->n_gdes; gi++)
@@ -92,7 +92,7 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
               struct so_ref *nr = realloc (refs->v, nc * sizeof *nr);
               if (!nr)
                 {
-                  r = vd_error (VD_ENOMEM, errno, "%s: check", st->path);
+                  r = vd__error (VD_ENOMEM, errno, "%s: check", st->path);
                   goto out;
                 }
               refs->v = nr;

@@ -71,10 +71,10 @@ vd__sw_compress (struct libdeflate_compressor **ld, uint8_t *lvl_buf,
     }
   /* Not expected (out_cap exceeds the stored-block bound), but safe. */
   if (!*ld && !(*ld = libdeflate_alloc_compressor (1)))
-    return vd_error (VD_ENOMEM, errno, "compressor");
+    return vd__error (VD_ENOMEM, errno, "compressor");
   n = libdeflate_zlib_compress (*ld, in, SW_GRAIN_BYTES, out, out_cap);
   if (n == 0)
-    return vd_error (VD_EIO, 0, "compressing a grain failed");
+    return vd__error (VD_EIO, 0, "compressing a grain failed");
   *clen = (uint32_t) n;
   return 0;
 }
@@ -222,7 +222,7 @@ vd__sw_prologue (struct vd__sw_out *o, uint64_t sectors, const char *desc)
   int r;
 
   if (len > SW_DESC_SECTORS * VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: descriptor too long", o->io->name);
+    return vd__error (VD_EINVAL, 0, "%s: descriptor too long", o->io->name);
   vd__sw_header (sec, sectors, SO_GD_AT_END);
   r = vd__sw_put (o, sec, VD_SECTOR);
   if (r == 0)
@@ -293,10 +293,10 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
   int r;
 
   if (!name || !*name || !vd__sw_value_ok (name) || strlen (name) > 255)
-    return vd_error (VD_EINVAL, 0, "%s: bad extent name for the "
+    return vd__error (VD_EINVAL, 0, "%s: bad extent name for the "
                      "descriptor", out->name ? out->name : "?");
   if (n_gts * 4 > SO_MAX_GD_BYTES)
-    return vd_error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
+    return vd__error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
                      "for a streamOptimized file", out->name,
                      (unsigned long long) params->capacity);
   while (cid == 0 || cid == 0xffffffffu || cid == 0xfffffffeu)
@@ -306,7 +306,7 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
   gd = calloc (n_gts ? n_gts : 1, 4);
   if (!desc || !o.buf || !gd)
     {
-      r = vd_error (VD_ENOMEM, errno, "%s: new stream", out->name);
+      r = vd__error (VD_ENOMEM, errno, "%s: new stream", out->name);
       goto out;
     }
   r = vd__sw_prologue (&o, sectors, desc);
@@ -363,7 +363,7 @@ vd__stream_appender_new (struct vd__stream_appender **out, struct vd_io *io,
 
   *out = NULL;
   if (!a)
-    return vd_error (VD_ENOMEM, errno, "%s: stream writer", path);
+    return vd__error (VD_ENOMEM, errno, "%s: stream writer", path);
   a->io = io;
   a->path = path;
   a->sectors = capacity_sectors;
@@ -378,7 +378,7 @@ vd__stream_appender_new (struct vd__stream_appender **out, struct vd_io *io,
   if (!a->pend || !a->gd || !a->obuf || !a->lvl_buf)
     {
       vd__stream_appender_free (a);
-      return vd_error (VD_ENOMEM, errno, "%s: stream writer", path);
+      return vd__error (VD_ENOMEM, errno, "%s: stream writer", path);
     }
   *out = a;
   return 0;
@@ -392,7 +392,7 @@ sa_put (struct vd__stream_appender *a, uint8_t *p, size_t len)
   int r;
 
   if (a->data_sec + padded / VD_SECTOR > UINT32_MAX - 4)
-    return vd_error (VD_ENOTSUP, 0, "%s: output exceeds 2 TiB, the limit "
+    return vd__error (VD_ENOTSUP, 0, "%s: output exceeds 2 TiB, the limit "
                      "of 32-bit sector offsets", a->path);
   memset (p + len, 0, padded - len);
   a->tail_ok = 0;
@@ -478,7 +478,7 @@ vd__stream_appender_write (struct vd__stream_appender *a, const void *buf,
   if (count == 0)
     return 0;
   if (off / SW_GRAIN_BYTES < a->next_grain)
-    return vd_error (VD_EINVAL, 0, "%s: a streamOptimized disk is written "
+    return vd__error (VD_EINVAL, 0, "%s: a streamOptimized disk is written "
                      "front to back: the write at byte %llu is behind the "
                      "end of the stream (bytes before %llu are already "
                      "compressed and written); write at increasing offsets",
@@ -561,7 +561,7 @@ vd__stream_appender_sync (struct vd__stream_appender *a, int final)
     {
       free (gd);
       free (o.buf);
-      return vd_error (VD_ENOMEM, errno, "%s: stream tail", a->path);
+      return vd__error (VD_ENOMEM, errno, "%s: stream tail", a->path);
     }
   memcpy (gd, a->gd, a->n_gts * 4);
   if (!final)
@@ -570,7 +570,7 @@ vd__stream_appender_sync (struct vd__stream_appender *a, int final)
       a->gd = gd;
       a->pend = malloc (SW_GRAIN_BYTES);
       if (!a->pend)
-        r = vd_error (VD_ENOMEM, errno, "%s: stream tail", a->path);
+        r = vd__error (VD_ENOMEM, errno, "%s: stream tail", a->path);
       else
         memcpy (a->pend, save.pend, SW_GRAIN_BYTES);
     }

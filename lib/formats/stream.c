@@ -123,18 +123,18 @@ so_check_header (const char *path, const struct so_header *h,
     return vd__corrupt (path, "%s has a bad magic number 0x%08x", which,
                         h->magic);
   if (h->version < 1 || h->version > 3)
-    return vd_error (VD_ENOTSUP, 0, "%s: %s has sparse version %u "
+    return vd__error (VD_ENOTSUP, 0, "%s: %s has sparse version %u "
                      "(only 1 to 3 are known)", path, which, h->version);
   if (incompat & ~SO_INCOMPAT_KNOWN)
-    return vd_error (VD_ENOTSUP, 0, "%s: %s has unknown incompatible "
+    return vd__error (VD_ENOTSUP, 0, "%s: %s has unknown incompatible "
                      "flags 0x%08x", path, which, incompat & ~SO_INCOMPAT_KNOWN);
   if (!(h->flags & SO_FLAG_COMPRESSED))
     return vd__corrupt (path, "%s lacks the compressed flag", which);
   if (h->algo != 1)
-    return vd_error (VD_ENOTSUP, 0, "%s: %s has compression algorithm %u "
+    return vd__error (VD_ENOTSUP, 0, "%s: %s has compression algorithm %u "
                      "(only 1, deflate, is known)", path, which, h->algo);
   if (!(h->flags & SO_FLAG_MARKERS))
-    return vd_error (VD_ENOTSUP, 0, "%s: %s: compressed grains without "
+    return vd__error (VD_ENOTSUP, 0, "%s: %s: compressed grains without "
                      "markers are not supported", path, which);
   if ((h->flags & SO_FLAG_NL)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
@@ -301,7 +301,7 @@ stream_open (struct vd_extent *e, int rw)
         }
       st->gd = malloc (gd_bytes);
       if (!st->gd)
-        return vd_error (VD_ENOMEM, errno, "%s: grain directory", st->path);
+        return vd__error (VD_ENOMEM, errno, "%s: grain directory", st->path);
       r = vd__io_pread (e->io, st->gd, gd_bytes, h->gd * VD_SECTOR);
       if (r < 0)
         goto fail;
@@ -331,7 +331,7 @@ stream_open (struct vd_extent *e, int rw)
   r = pthread_mutex_init (&st->mu, NULL);
   if (r != 0)
     {
-      r = vd_error (VD_ENOMEM, r, "%s: mutex", st->path);
+      r = vd__error (VD_ENOMEM, r, "%s: mutex", st->path);
       goto fail;
     }
   st->mu_init = 1;
@@ -349,7 +349,7 @@ stream_open (struct vd_extent *e, int rw)
           empty = 0;
       if (!empty)
         {
-          r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk that "
+          r = vd__error (VD_ENOTSUP, 0, "%s: a streamOptimized disk that "
                         "holds data is read-only (only an empty one, as "
                         "create makes, is written, front to back); convert "
                         "it to change it", st->path);
@@ -658,7 +658,7 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
   dec = libdeflate_alloc_decompressor ();
   if (!w.buf || !dec)
     {
-      r = vd_error (VD_ENOMEM, errno, "%s: read buffers", st->path);
+      r = vd__error (VD_ENOMEM, errno, "%s: read buffers", st->path);
       goto out;
     }
 
@@ -673,7 +673,7 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
           int pend;
           if (!tmp && !(tmp = malloc (gb)))
             {
-              r = vd_error (VD_ENOMEM, errno, "%s: grain buffer", st->path);
+              r = vd__error (VD_ENOMEM, errno, "%s: grain buffer", st->path);
               goto out;
             }
           pthread_mutex_lock (&st->mu);
@@ -705,7 +705,7 @@ stream_pread (struct vd_extent *e, void *buf, size_t count, uint64_t off)
 
           if (!tmp && !(tmp = malloc (gb)))
             {
-              r = vd_error (VD_ENOMEM, errno, "%s: grain buffer", st->path);
+              r = vd__error (VD_ENOMEM, errno, "%s: grain buffer", st->path);
               goto out;
             }
           pthread_mutex_lock (&st->mu);
@@ -755,7 +755,7 @@ stream_pwrite (struct vd_extent *e, const void *buf, size_t count,
   int r;
 
   if (!st->w)
-    return vd_error (VD_EROFS, 0, "%s: streamOptimized disk opened "
+    return vd__error (VD_EROFS, 0, "%s: streamOptimized disk opened "
                      "read-only", st->path);
   pthread_mutex_lock (&st->mu);
   r = vd__stream_appender_write (st->w, buf, count, off);

@@ -68,7 +68,7 @@ worker_main (void *arg)
       s->errnum = e->errnum;
       snprintf (s->msg, sizeof s->msg, "%s", e->message ? e->message
                 : "read-ahead failed");
-      /* without the ": strerror" vd_error adds again when the reader
+      /* without the ": strerror" vd__error adds again when the reader
        * records it with the same errnum */
       if (s->errnum) {
         char tail[128];
@@ -109,7 +109,7 @@ refill (struct https_io *f)
     if (s->state != AH_FREE || s->discard)
       continue;
     if (!s->data && !(s->data = malloc (CHUNK)))
-      return vd_error (VD_ENOMEM, errno, "%s: read-ahead", f->io.name);
+      return vd__error (VD_ENOMEM, errno, "%s: read-ahead", f->io.name);
     s->off = a->next;
     s->len = (size_t) VD_MIN ((uint64_t) CHUNK, f->size - a->next);
     s->state = AH_WANT;
@@ -186,7 +186,7 @@ vd__https_ahead_read (struct https_io *f, uint8_t *p, size_t count,
     while (s->state == AH_WANT || s->state == AH_BUSY)
       pthread_cond_wait (&a->cv, &a->mu);
     if (s->state == AH_FAILED) {
-      r = vd_error (s->code, s->errnum, "%s", s->msg);
+      r = vd__error (s->code, s->errnum, "%s", s->msg);
       release (s);                   /* a later read asks again */
       break;
     }
@@ -220,7 +220,7 @@ vd__https_ahead_start (struct https_io *f, uint64_t off)
     if (pthread_create (&w->th, NULL, worker_main, w) != 0) {
       curl_easy_cleanup (w->h);
       w->h = NULL;
-      r = vd_error (VD_ENOMEM, errno, "%s: read-ahead thread", f->io.name);
+      r = vd__error (VD_ENOMEM, errno, "%s: read-ahead thread", f->io.name);
       break;
     }
     a->nw++;

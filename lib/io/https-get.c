@@ -106,42 +106,42 @@ judge (struct https_io *f, const struct get *g, CURLcode c,
 {
   const char *name = f->io.name;
   if (g->canceled)
-    return vd_error (VD_ECANCELED, 0, "%s: read of bytes %s canceled",
+    return vd__error (VD_ECANCELED, 0, "%s: read of bytes %s canceled",
                      name, range);
   if (g->ignored_range)
-    return vd_error (VD_ENOTSUP, 0, "%s: the server ignores Range (it "
+    return vd__error (VD_ENOTSUP, 0, "%s: the server ignores Range (it "
                      "answered 200 with the whole file to a request for "
                      "bytes %s): refusing to download whole files",
                      name, range);
   if (g->bad_range)
-    return vd_error (VD_EIO, EPROTO, "%s: the server answered bytes "
+    return vd__error (VD_EIO, EPROTO, "%s: the server answered bytes "
                      "%llu-%llu to a request for %s", name,
                      (unsigned long long) g->cr_start,
                      (unsigned long long) g->cr_end, range);
   if (c != CURLE_OK)
-    return vd_error (VD_EIO, c == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
+    return vd__error (VD_EIO, c == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
                      : ECONNRESET, "%s: read of bytes %s failed after %llu "
                      "bytes: %s", name, range, (unsigned long long) g->got,
                      curl_easy_strerror (c));
   if (g->status == 404)
-    return vd_error (VD_ENOENT, ENOENT, "%s: no such file on the "
+    return vd__error (VD_ENOENT, ENOENT, "%s: no such file on the "
                      "datastore", name);
   if (probe && (g->status == 416 || (g->status == 200 && g->got == 0)))
     return 1;                        /* an empty file */
   if (g->status != 206)
-    return vd_error (VD_EIO, g->status == 401 || g->status == 403 ? EACCES
+    return vd__error (VD_EIO, g->status == 401 || g->status == 403 ? EACCES
                      : EIO, "%s: the server answered HTTP %ld to a read of "
                      "bytes %s", name, g->status, range);
   if (!g->have_cr)
-    return vd_error (VD_EIO, EPROTO, "%s: a partial answer without "
+    return vd__error (VD_EIO, EPROTO, "%s: a partial answer without "
                      "Content-Range", name);
   if (!probe && g->cr_total != f->size)
-    return vd_error (VD_EIO, ESTALE, "%s: the file's size changed from "
+    return vd__error (VD_EIO, ESTALE, "%s: the file's size changed from "
                      "%llu to %llu while open", name,
                      (unsigned long long) f->size,
                      (unsigned long long) g->cr_total);
   if (g->got != g->want)
-    return vd_error (VD_EIO, ECONNRESET, "%s: the server sent %llu of "
+    return vd__error (VD_EIO, ECONNRESET, "%s: the server sent %llu of "
                      "%llu bytes at %llu (the connection dropped?)", name,
                      (unsigned long long) g->got,
                      (unsigned long long) g->want,

@@ -50,7 +50,7 @@ static int
 injected (struct fault_io *w, const char *what, size_t count, uint64_t off)
 {
   int code = w->plan->kind == VD_FAULT_EIO ? VD_EIO : VD_ENOSPC;
-  return vd_error (code, code == VD_EIO ? EIO : ENOSPC,
+  return vd__error (code, code == VD_EIO ? EIO : ENOSPC,
                    "%s: %s of %zu bytes at offset %llu: injected fault",
                    w->io.name, what, count, (unsigned long long) off);
 }
@@ -60,7 +60,7 @@ f_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
   struct fault_io *w = (struct fault_io *) io;
   if (should_fail (w->plan, VD_FAULT_PREAD))
-    return vd_error (VD_EIO, EIO, "%s: read of %zu bytes at offset %llu: "
+    return vd__error (VD_EIO, EIO, "%s: read of %zu bytes at offset %llu: "
                      "injected fault", io->name, count,
                      (unsigned long long) off);
   return w->inner->ops->pread (w->inner, buf, count, off);
@@ -169,7 +169,7 @@ vd__fault_wrap (struct vd_io **io, void *arg)
   struct fault_io *w = calloc (1, sizeof *w);
   if (!w || !(w->io.name = vd__strdup ((*io)->name))) {
     free (w);
-    return vd_error (VD_ENOMEM, errno, "fault wrapper");
+    return vd__error (VD_ENOMEM, errno, "fault wrapper");
   }
   w->io.ops = &fault_ops;
   w->io.fd = (*io)->fd;     /* locks work on the real descriptor */

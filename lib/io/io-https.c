@@ -32,7 +32,7 @@ vd__io_https_sibling (struct vd_io **out, struct vd_io *near,
 {
   (void) near; (void) rw;
   *out = NULL;
-  return vd_error (VD_ENOTSUP, 0, "%s: no vSphere support", name);
+  return vd__error (VD_ENOTSUP, 0, "%s: no vSphere support", name);
 }
 
 int
@@ -97,17 +97,17 @@ fetch (struct https_io *f, uint64_t idx, unsigned n)
   int r;
 
   if (start >= end)
-    return vd_error (VD_EIO, 0, "%s: read past the end", f->io.name);
+    return vd__error (VD_EIO, 0, "%s: read past the end", f->io.name);
   tmp = malloc (end - start);
   if (!tmp)
-    return vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
+    return vd__error (VD_ENOMEM, errno, "%s: cache", f->io.name);
   r = vd__https_get (f, f->h, start, end - start, tmp, 0, NULL);
   if (r == 0)
     for (unsigned k = 0; k < n && start + (uint64_t) k * BLOCK < end; k++) {
       struct vd_https_block *b = victim (f, idx, idx + n);
       uint64_t off = (uint64_t) k * BLOCK;
       if (!b->data && !(b->data = malloc (BLOCK))) {
-        r = vd_error (VD_ENOMEM, errno, "%s: cache", f->io.name);
+        r = vd__error (VD_ENOMEM, errno, "%s: cache", f->io.name);
         break;
       }
       b->idx = idx + k;
@@ -147,10 +147,10 @@ cache_read (struct https_io *f, uint8_t *p, size_t count, uint64_t off)
         return r;
       f->next_seq = idx + n;
       if (!(b = lookup (f, idx)))
-        return vd_error (VD_EIO, 0, "%s: cache", f->io.name);
+        return vd__error (VD_EIO, 0, "%s: cache", f->io.name);
     }
     if (in >= b->len)
-      return vd_error (VD_EIO, 0, "%s: short block", f->io.name);
+      return vd__error (VD_EIO, 0, "%s: short block", f->io.name);
     size_t k = VD_MIN (count, b->len - in);
     memcpy (p, b->data + in, k);
     p += k;
@@ -169,7 +169,7 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   if (count == 0)
     return 0;
   if (off > f->size || count > f->size - off)
-    return vd_error (VD_EIO, 0, "%s: read of %zu bytes at %llu past the end "
+    return vd__error (VD_EIO, 0, "%s: read of %zu bytes at %llu past the end "
                      "(%llu)", io->name, count, (unsigned long long) off,
                      (unsigned long long) f->size);
   pthread_mutex_lock (&f->mu);
@@ -196,7 +196,7 @@ static int
 https_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
 {
   (void) buf; (void) count; (void) off;
-  return vd_error (VD_EROFS, 0, "%s: datastore files are read-only here",
+  return vd__error (VD_EROFS, 0, "%s: datastore files are read-only here",
                    io->name);
 }
 
@@ -218,14 +218,14 @@ static int
 https_truncate (struct vd_io *io, uint64_t size)
 {
   (void) size;
-  return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+  return vd__error (VD_EROFS, 0, "%s: read-only", io->name);
 }
 
 static int
 https_punch (struct vd_io *io, uint64_t off, uint64_t len)
 {
   (void) off; (void) len;
-  return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+  return vd__error (VD_EROFS, 0, "%s: read-only", io->name);
 }
 
 static void
@@ -304,7 +304,7 @@ vd__https_split_dspath (const char *dspath, char **ds, char **path)
   *ds = *path = NULL;
   if (!dspath || dspath[0] != '[' || !(e = strchr (dspath, ']'))
       || e == dspath + 1)
-    return vd_error (VD_EINVAL, 0, "\"%s\": not a datastore path "
+    return vd__error (VD_EINVAL, 0, "\"%s\": not a datastore path "
                      "(\"[datastore] folder/file\")",
                      dspath ? vd__quote (qb, sizeof qb, dspath,
                                          strlen (dspath)) : "");
@@ -313,13 +313,13 @@ vd__https_split_dspath (const char *dspath, char **ds, char **path)
   if (!*ds || !*path) {
     free (*ds); free (*path);
     *ds = *path = NULL;
-    return vd_error (VD_ENOMEM, errno, "path");
+    return vd__error (VD_ENOMEM, errno, "path");
   }
   n = strlen (*path);
   if (!n || strstr (*path, "..") || (*path)[0] == '/' || (*path)[n - 1] == '/') {
     free (*ds); free (*path);
     *ds = *path = NULL;
-    return vd_error (VD_EINVAL, 0, "%s: not a file path on the datastore",
+    return vd__error (VD_EINVAL, 0, "%s: not a file path on the datastore",
                      vd__quote (qb, sizeof qb, dspath, strlen (dspath)));
   }
   return 0;
@@ -335,11 +335,11 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
 
   *out = NULL;
   if (rw)
-    return vd_error (VD_ENOTSUP, 0, "%s: datastore disks open read-only "
+    return vd__error (VD_ENOTSUP, 0, "%s: datastore disks open read-only "
                      "(vd_vsphere_upload writes one)", dspath);
   f = calloc (1, sizeof *f);
   if (!f)
-    return vd_error (VD_ENOMEM, errno, "https");
+    return vd__error (VD_ENOMEM, errno, "https");
   pthread_mutex_init (&f->mu, NULL);
   vd__https_ahead_init (f);
   f->io.ops = &https_ops;
@@ -356,13 +356,13 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
   f->io.name = vd__asprintf ("vsphere://%s/[%s] %s", host, f->ds, f->path);
   f->h = sops->curl (ctx);
   if (!f->io.name || !f->dc || !f->base || !f->host || !f->h) {
-    r = f->h ? vd_error (VD_ENOMEM, errno, "https") : VD_ENOMEM;
+    r = f->h ? vd__error (VD_ENOMEM, errno, "https") : VD_ENOMEM;
     goto fail;
   }
   curl_easy_setopt (f->h, CURLOPT_TIMEOUT, 0L);
   f->url = vd__https_folder_url (f->h, f->base, f->dc, f->ds, f->path);
   if (!f->url) {
-    r = vd_error (VD_ENOMEM, errno, "https");
+    r = vd__error (VD_ENOMEM, errno, "https");
     goto fail;
   }
   r = vd__https_get (f, f->h, 0, 1, (uint8_t[1]) { 0 }, 1, NULL);
@@ -392,11 +392,11 @@ open_near (struct vd_io **out, struct vd_io *near, const char *name, int rw,
 
   *out = NULL;
   if (!vd__io_is_https (near))
-    return vd_error (VD_EINVAL, 0, "%s: not a datastore file", name);
+    return vd__error (VD_EINVAL, 0, "%s: not a datastore file", name);
   if (allow_dspath && name[0] == '[')
     dspath = strdup (name);
   else if (name[0] == '/')
-    return vd_error (VD_EINVAL, 0, "%s: an absolute path cannot name a "
+    return vd__error (VD_EINVAL, 0, "%s: an absolute path cannot name a "
                      "datastore file (use \"[datastore] path\")", name);
   else {
     slash = strrchr (n->path, '/');
@@ -405,7 +405,7 @@ open_near (struct vd_io **out, struct vd_io *near, const char *name, int rw,
                    : vd__asprintf ("[%s] %s", n->ds, name);
   }
   if (!dspath)
-    return vd_error (VD_ENOMEM, errno, "path");
+    return vd__error (VD_ENOMEM, errno, "path");
   r = vd__io_https_open (out, n->sops, n->sctx, n->base, n->host, n->dc,
                          dspath, rw);
   free (dspath);
@@ -428,14 +428,14 @@ vd__io_https_parent (struct vd_io **out, struct vd_io *near,
 
   *out = NULL;
   if (!vd__io_is_https (near))
-    return vd_error (VD_EINVAL, 0, "%s: not a datastore file", uri);
+    return vd__error (VD_EINVAL, 0, "%s: not a datastore file", uri);
   /* "vsphere://HOST/" then "[ds] folder/parent.vmdk", or "parent.vmdk"
    * beside a disk at the datastore's root (not escaped: the names
    * vd__io_https_open gives) */
   hl = strlen (n->host);
   if (strncmp (uri, "vsphere://", 10) != 0
       || strncmp (uri + 10, n->host, hl) != 0 || uri[10 + hl] != '/')
-    return vd_error (VD_EINVAL, 0, "%s: a parent of %s must be on the "
+    return vd__error (VD_EINVAL, 0, "%s: a parent of %s must be on the "
                      "same server", uri, near->name);
   return open_near (out, near, uri + 11 + hl, rw, uri[11 + hl] == '[');
 }

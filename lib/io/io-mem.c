@@ -17,7 +17,7 @@ mem_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
   struct mem_io *m = (struct mem_io *) io;
   if (off > m->len || count > m->len - off)
-    return vd_error (VD_EIO, 0, "%s: unexpected end of file reading %zu "
+    return vd__error (VD_EIO, 0, "%s: unexpected end of file reading %zu "
                      "bytes at offset %llu", io->name, count,
                      (unsigned long long) off);
   if (count)    /* an empty file has no buffer (trust: fuzz finding) */
@@ -29,12 +29,12 @@ static int
 mem_grow (struct mem_io *m, uint64_t size)
 {
   if (size > ((uint64_t) 1 << 31))
-    return vd_error (VD_ENOSPC, 0, "%s: in-memory file limit", m->io.name);
+    return vd__error (VD_ENOSPC, 0, "%s: in-memory file limit", m->io.name);
   if (size > m->cap) {
     size_t cap = VD_MAX ((size_t) size, m->cap * 2);
     uint8_t *p = realloc (m->data, cap);
     if (!p)
-      return vd_error (VD_ENOMEM, errno, "%s: grow", m->io.name);
+      return vd__error (VD_ENOMEM, errno, "%s: grow", m->io.name);
     memset (p + m->cap, 0, cap - m->cap);
     m->data = p;
     m->cap = cap;
@@ -49,9 +49,9 @@ mem_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
 {
   struct mem_io *m = (struct mem_io *) io;
   if (!m->writable)
-    return vd_error (VD_EROFS, 0, "%s: read-only", io->name);
+    return vd__error (VD_EROFS, 0, "%s: read-only", io->name);
   if (off + count < off || mem_grow (m, off + count) < 0)
-    return vd_error (VD_ENOSPC, 0, "%s: too large", io->name);
+    return vd__error (VD_ENOSPC, 0, "%s: too large", io->name);
   memcpy (m->data + off, buf, count);
   return 0;
 }
@@ -115,7 +115,7 @@ vd__io_mem_open (struct vd_io **out, const char *name, const void *data,
   struct mem_io *m = calloc (1, sizeof *m);
   if (!m || !(m->io.name = strdup (name))) {
     free (m);
-    return vd_error (VD_ENOMEM, errno, "mem open");
+    return vd__error (VD_ENOMEM, errno, "mem open");
   }
   m->io.ops = &mem_ops;
   m->io.fd = -1;
@@ -206,5 +206,5 @@ vd__memfs_open (struct vd_memfs *fs, struct vd_io **out, const char *name,
     if (strcmp (fs->files[i].name, name) == 0)
       return vd__io_mem_open (out, name, fs->files[i].data, fs->files[i].len,
                               writable);
-  return vd_error (VD_ENOENT, 0, "%s: open: No such file (in memory)", name);
+  return vd__error (VD_ENOENT, 0, "%s: open: No such file (in memory)", name);
 }

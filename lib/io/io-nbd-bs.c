@@ -161,7 +161,7 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
     }
     struct extent *e = total ? malloc (total * sizeof *e) : NULL;
     if (total && !e)
-      r = vd_error (VD_ENOMEM, errno, "%s: extent cache", nio->io.name);
+      r = vd__error (VD_ENOMEM, errno, "%s: extent cache", nio->io.name);
     else {
       free (nio->ext);
       nio->ext = e;

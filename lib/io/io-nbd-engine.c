@@ -24,10 +24,10 @@ vd__nbd_fail (const char *name, const char *what)
   if (strstr (msg, "handshake") || strstr (msg, "psk")
       || strstr (msg, "PSK") || strstr (msg, "decryption")
       || strstr (msg, "TLS") || strstr (msg, "tls"))
-    return vd_error (VD_EIO, EACCES, "%s: %s: TLS refused (wrong user "
+    return vd__error (VD_EIO, EACCES, "%s: %s: TLS refused (wrong user "
                      "name or key, or TLS not configured): %s", name, what,
                      msg);
-  return vd_error (e == ENOENT ? VD_ENOENT : e == EROFS ? VD_EROFS
+  return vd__error (e == ENOENT ? VD_ENOENT : e == EROFS ? VD_EROFS
                    : e == ENOSPC ? VD_ENOSPC : VD_EIO,
                    e, "%s: %s: %s", name, what, msg);
 }
@@ -38,7 +38,7 @@ vd__nbd_req_fail (struct nbd_io *nio, const char *what,
                   const struct nbd_call *c)
 {
   int e = c->errnum;
-  return vd_error (e == EROFS ? VD_EROFS : e == ENOSPC ? VD_ENOSPC
+  return vd__error (e == EROFS ? VD_EROFS : e == ENOSPC ? VD_ENOSPC
                    : e == ENOTSUP || e == EOPNOTSUPP ? VD_ENOTSUP : VD_EIO,
                    e, "%s: %s at offset %llu failed (the server's answer)",
                    nio->io.name, what, (unsigned long long) c->err_off);
@@ -444,7 +444,7 @@ write_behind (struct nbd_io *nio, const uint8_t *p, uint64_t len,
   }
   if ((r = wb_error (nio)) < 0 || !wb) {
     pthread_mutex_unlock (&nio->mu);
-    return r < 0 ? r : vd_error (VD_EIO, ENOTCONN, "%s: write at offset "
+    return r < 0 ? r : vd__error (VD_EIO, ENOTCONN, "%s: write at offset "
                                  "%llu: no connection", nio->io.name,
                                  (unsigned long long) off);
   }
@@ -479,7 +479,7 @@ vd__nbdio_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
   if (count == 0)
     return 0;
   if (off > nio->size || count > nio->size - off)
-    return vd_error (VD_EIO, 0, "%s: write of %zu bytes at offset %llu is "
+    return vd__error (VD_EIO, 0, "%s: write of %zu bytes at offset %llu is "
                      "past the end of the export", io->name, count,
                      (unsigned long long) off);
   if (count > WB_BYTES / 4)
@@ -547,7 +547,7 @@ int
 vd__nbdio_truncate (struct vd_io *io, uint64_t size)
 {
   (void) size;
-  return vd_error (VD_ENOTSUP, 0, "%s: an NBD export cannot be resized",
+  return vd__error (VD_ENOTSUP, 0, "%s: an NBD export cannot be resized",
                    io->name);
 }
 

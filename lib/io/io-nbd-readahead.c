@@ -151,7 +151,7 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   if (count == 0)
     return 0;
   if (off > nio->size || count > nio->size - off)
-    return vd_error (VD_EIO, 0, "%s: read of %zu bytes at offset %llu is "
+    return vd__error (VD_EIO, 0, "%s: read of %zu bytes at offset %llu is "
                      "past the end of the export (%llu bytes)", io->name,
                      count, (unsigned long long) off,
                      (unsigned long long) nio->size);

@@ -59,17 +59,17 @@ vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
 #endif
 
   if (!hex || hexsz < VD_NBD_PSK_HEX_SIZE || !password)
-    return vd_error (VD_EINVAL, 0, "psk: bad arguments");
+    return vd__error (VD_EINVAL, 0, "psk: bad arguments");
   if (!vd_nbd_user_ok (user))
-    return vd_error (VD_EINVAL, 0, "psk: user name '%s' is not allowed "
+    return vd__error (VD_EINVAL, 0, "psk: user name '%s' is not allowed "
                      "(1-64 of A-Z a-z 0-9 . _ @ -)", user ? user : "");
 #ifndef VD_HAVE_NETTLE
-  return vd_error (VD_ENOTSUP, 0, "psk: vdisk was built without nettle "
+  return vd__error (VD_ENOTSUP, 0, "psk: vdisk was built without nettle "
                    "(no key derivation)");
 #else
   salt = vd__asprintf ("%s%s", PSK_SALT_PREFIX, user);
   if (!salt)
-    return vd_error (VD_ENOMEM, errno, "psk");
+    return vd__error (VD_ENOMEM, errno, "psk");
   pbkdf2_hmac_sha256 (strlen (password), (const uint8_t *) password,
                       VD_NBD_PSK_ITERATIONS, strlen (salt),
                       (const uint8_t *) salt, sizeof key, key);
@@ -183,7 +183,7 @@ psk_memfd (const char *name, const char *user, const char *password)
   line = vd__asprintf ("%s:%s\n", user, hex);
   explicit_bzero (hex, sizeof hex);
   if (!line)
-    return vd_error (VD_ENOMEM, errno, "%s: psk", name);
+    return vd__error (VD_ENOMEM, errno, "%s: psk", name);
   fd = memfd_create ("vdisk-nbd-psk", MFD_CLOEXEC);
   if (fd < 0 || write (fd, line, strlen (line)) != (ssize_t) strlen (line)) {
     int e = errno;
@@ -191,7 +191,7 @@ psk_memfd (const char *name, const char *user, const char *password)
     free (line);
     if (fd >= 0)
       close (fd);
-    return vd_error (VD_EIO, e, "%s: memfd for the TLS key", name);
+    return vd__error (VD_EIO, e, "%s: memfd for the TLS key", name);
   }
   explicit_bzero (line, strlen (line));
   free (line);
@@ -215,12 +215,12 @@ read_text (struct nbd_handle *h, const char *name, char **text, size_t *len)
   if (size < 0)
     return vd__nbd_fail (name, "size");
   if ((uint64_t) size > MAX_TEXT_EXPORT)
-    return vd_error (VD_ECORRUPT, 0, "%s: the server's text export is "
+    return vd__error (VD_ECORRUPT, 0, "%s: the server's text export is "
                      "%lld bytes (at most %u)", name, (long long) size,
                      MAX_TEXT_EXPORT);
   buf = malloc ((size_t) size + 1);
   if (!buf)
-    return vd_error (VD_ENOMEM, errno, "%s", name);
+    return vd__error (VD_ENOMEM, errno, "%s", name);
   if (size > 0 && nbd_pread (h, buf, (size_t) size, 0, 0) < 0) {
     free (buf);
     return vd__nbd_fail (name, "read");
@@ -228,7 +228,7 @@ read_text (struct nbd_handle *h, const char *name, char **text, size_t *len)
   buf[size] = '\0';
   if (strlen (buf) != (size_t) size) {
     free (buf);
-    return vd_error (VD_ECORRUPT, 0, "%s: the server's text export holds "
+    return vd__error (VD_ECORRUPT, 0, "%s: the server's text export holds "
                      "a NUL byte", name);
   }
   *text = buf;
@@ -271,7 +271,7 @@ export_refused (struct nbd_handle *h, const char *uri)
   if (!lib_msg || !name) {
     free (lib_msg);
     free (name);
-    return vd_error (VD_ENOMEM, errno, "%s", uri);
+    return vd__error (VD_ENOMEM, errno, "%s", uri);
   }
   if (asprintf (&status, "status:%s", name) >= 0
       && nbd_set_export_name (h, status) == 0 && nbd_opt_go (h) == 0
@@ -289,12 +289,12 @@ export_refused (struct nbd_handle *h, const char *uri)
           code = refusals[i].code;
           errnum = refusals[i].errnum;
         }
-      r = vd_error (code, errnum, "%s: the server refused: %s", uri, sp + 1);
+      r = vd__error (code, errnum, "%s: the server refused: %s", uri, sp + 1);
       goto out;
     }
   }
   /* Not a vdisk server, or it kept no reason. */
-  r = vd_error (VD_ENOENT, ENOENT, "%s: the server refused export '%s' "
+  r = vd__error (VD_ENOENT, ENOENT, "%s: the server refused export '%s' "
                 "(it gave no reason): %s", uri, name, lib_msg);
 out:
   free (text);
@@ -365,7 +365,7 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   if (password && *password) {
     if (!user) {
       free (user);
-      return vd_error (VD_EINVAL, 0, "%s: VDISK_NBD_PASSWORD needs a user "
+      return vd__error (VD_EINVAL, 0, "%s: VDISK_NBD_PASSWORD needs a user "
                        "name (USER@ in the URI or VDISK_NBD_USER)", uri);
     }
     memfd = psk_memfd (uri, user, password);
@@ -385,7 +385,7 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   nio = calloc (1, sizeof *nio);
   if (!nio || !(nio->io.name = strdup (uri))) {
     free (nio);
-    r = vd_error (VD_ENOMEM, errno, "%s", uri);
+    r = vd__error (VD_ENOMEM, errno, "%s", uri);
     goto out;
   }
   nio->io.ops = &nbd_ops;
@@ -393,16 +393,16 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   nio->memfd = -1;
   nio->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (nio->wakefd < 0) {
-    r = vd_error (VD_EIO, errno, "%s: eventfd", uri);
+    r = vd__error (VD_EIO, errno, "%s: eventfd", uri);
     goto fail;
   }
   if (pthread_mutex_init (&nio->mu, NULL) != 0) {
-    r = vd_error (VD_ENOMEM, 0, "%s: mutex", uri);
+    r = vd__error (VD_ENOMEM, 0, "%s: mutex", uri);
     goto fail;
   }
   if (pthread_cond_init (&nio->cv, NULL) != 0) {
     pthread_mutex_destroy (&nio->mu);
-    r = vd_error (VD_ENOMEM, 0, "%s: condition variable", uri);
+    r = vd__error (VD_ENOMEM, 0, "%s: condition variable", uri);
     goto fail;
   }
   nio->sync_ok = 1;
@@ -424,12 +424,12 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   size = nbd_get_size (nio->h[0]);
   if (size <= 0) {
     r = size < 0 ? vd__nbd_fail (uri, "size")
-        : vd_error (VD_EINVAL, 0, "%s: the export is empty", uri);
+        : vd__error (VD_EINVAL, 0, "%s: the export is empty", uri);
     goto fail;
   }
   nio->size = (uint64_t) size;
   if (rw && nbd_is_read_only (nio->h[0]) == 1) {
-    r = vd_error (VD_EROFS, 0, "%s: the server exports this disk "
+    r = vd__error (VD_EROFS, 0, "%s: the server exports this disk "
                   "read-only", uri);
     goto fail;
   }
@@ -518,7 +518,7 @@ vd__io_nbd_get_meta (struct vd_io *io, char **text)
   path = server_path (nio);
   if (!path || asprintf (&export, "meta:%s", path) < 0) {
     free (path);
-    return vd_error (VD_ENOMEM, errno, "%s", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s", io->name);
   }
   free (path);
   r = side_text (nio, export, &t);
@@ -541,18 +541,18 @@ vd__io_nbd_set_meta (struct vd_io *io, const char *key, const char *value)
   int r, n;
 
   if (io->ops != &nbd_ops)
-    return vd_error (VD_ENOTSUP, 0, "%s: not an NBD disk", io->name);
+    return vd__error (VD_ENOTSUP, 0, "%s: not an NBD disk", io->name);
   path = server_path (nio);
   n = !path ? -1 : value ? asprintf (&export, "meta-set:%s=%s:%s", key,
                                      value, path)
       : asprintf (&export, "meta-set:%s:%s", key, path);
   free (path);
   if (n < 0)
-    return vd_error (VD_ENOMEM, errno, "%s", io->name);
+    return vd__error (VD_ENOMEM, errno, "%s", io->name);
   r = side_text (nio, export, &t);
   free (export);
   if (r == 0 && strncmp (t, META_HEADER, strlen (META_HEADER)) != 0)
-    r = vd_error (VD_ENOTSUP, 0, "%s: the server does not keep disk "
+    r = vd__error (VD_ENOTSUP, 0, "%s: the server does not keep disk "
                   "metadata (not a vdisk server)", io->name);
   free (t);
   return r;
@@ -586,7 +586,7 @@ vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
   int memfd = -1, r = 0;
 
   if (!uri || !vd__is_uri (uri))
-    return vd_error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
+    return vd__error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
   user = uri_user (uri);
   if (!user && (env = getenv ("VDISK_NBD_USER")) && *env)
     user = strdup (env);
@@ -637,7 +637,7 @@ out:
 static int
 no_libnbd (const char *uri)
 {
-  return vd_error (VD_ENOTSUP, 0, "%s: vdisk was built without libnbd, so "
+  return vd__error (VD_ENOTSUP, 0, "%s: vdisk was built without libnbd, so "
                    "it cannot open NBD URIs (rebuild with libnbd-dev)",
                    uri ? uri : "");
 }
@@ -674,7 +674,7 @@ vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
   (void) cb;
   (void) payload;
   if (!uri || !vd__is_uri (uri))
-    return vd_error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
+    return vd__error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
   return no_libnbd (uri);
 }
 

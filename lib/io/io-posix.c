@@ -17,11 +17,11 @@ px_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      return vd_error (VD_EIO, errno, "%s: read of %zu bytes at offset %llu",
+      return vd__error (VD_EIO, errno, "%s: read of %zu bytes at offset %llu",
                        io->name, count, (unsigned long long) off);
     }
     if (r == 0)
-      return vd_error (VD_EIO, 0,
+      return vd__error (VD_EIO, 0,
                        "%s: unexpected end of file reading %zu bytes at "
                        "offset %llu (file truncated?)",
                        io->name, count, (unsigned long long) off);
@@ -41,7 +41,7 @@ px_pwrite (struct vd_io *io, const void *buf, size_t count, uint64_t off)
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      return vd_error (vd__errno_code (errno), errno,
+      return vd__error (vd__errno_code (errno), errno,
                        "%s: write of %zu bytes at offset %llu", io->name,
                        count, (unsigned long long) off);
     }
@@ -56,7 +56,7 @@ static int
 px_flush (struct vd_io *io)
 {
   if (fdatasync (io->fd) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: fdatasync",
+    return vd__error (vd__errno_code (errno), errno, "%s: fdatasync",
                      io->name);
   return 0;
 }
@@ -66,7 +66,7 @@ px_size (struct vd_io *io, uint64_t *size)
 {
   struct stat st;
   if (fstat (io->fd, &st) < 0)
-    return vd_error (VD_EIO, errno, "%s: fstat", io->name);
+    return vd__error (VD_EIO, errno, "%s: fstat", io->name);
   *size = (uint64_t) st.st_size;
   return 0;
 }
@@ -75,7 +75,7 @@ static int
 px_truncate (struct vd_io *io, uint64_t size)
 {
   if (ftruncate (io->fd, (off_t) size) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: truncate to %llu",
+    return vd__error (vd__errno_code (errno), errno, "%s: truncate to %llu",
                      io->name, (unsigned long long) size);
   return 0;
 }
@@ -88,7 +88,7 @@ px_punch_hole (struct vd_io *io, uint64_t off, uint64_t len)
     return 0;
   if (errno == EOPNOTSUPP || errno == ENOSYS)
     return VD_ENOTSUP;
-  return vd_error (VD_EIO, errno, "%s: punch hole", io->name);
+  return vd__error (VD_EIO, errno, "%s: punch hole", io->name);
 }
 
 static int
@@ -212,16 +212,16 @@ posix_open (struct vd_io **out, int dirfd, const char *path,
   if (fd < 0) {
     int e = errno;
     if (e == ELOOP)
-      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd_error (VD_EINVAL, 0,
+      return vd__error_why (VD_REASON_UNTRUSTED_NAME, vd__error (VD_EINVAL, 0,
                        "%s: is a symbolic link (not followed for safety; "
                        "use the trusted option to allow it)", display));
     if (e == EEXIST)
-      return vd_error (VD_EEXIST, 0, "%s: file exists", display);
-    return vd_error (vd__errno_code (e), e, "%s: open", display);
+      return vd__error (VD_EEXIST, 0, "%s: file exists", display);
+    return vd__error (vd__errno_code (e), e, "%s: open", display);
   }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
     close (fd);
-    return vd_error (VD_EINVAL, 0, "%s: not a regular file", display);
+    return vd__error (VD_EINVAL, 0, "%s: not a regular file", display);
   }
   /* Back to blocking I/O for a regular file. */
   fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
@@ -229,7 +229,7 @@ posix_open (struct vd_io **out, int dirfd, const char *path,
   if (!io || !(io->name = strdup (display))) {
     free (io);
     close (fd);
-    return vd_error (VD_ENOMEM, errno, "open");
+    return vd__error (VD_ENOMEM, errno, "open");
   }
   io->ops = &posix_ops;
   io->fd = fd;
@@ -244,7 +244,7 @@ vd__io_flush (struct vd_io *io)
   /* After a failed fdatasync, Linux may have dropped the dirty pages:
    * a retry that succeeds would lie (fsyncgate).  Keep failing. */
   if (io->failed)
-    return vd_error (VD_EIO, 0, "%s: an earlier flush failed; data may be "
+    return vd__error (VD_EIO, 0, "%s: an earlier flush failed; data may be "
                      "lost", io->name);
   if (io->nosync)
     return 0;

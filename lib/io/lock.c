@@ -62,7 +62,7 @@ vd__lock (struct vd_io *io, int rw)
     goto locked;
   return 0;
 locked:
-  return vd_error (VD_ELOCKED, 0,
+  return vd__error (VD_ELOCKED, 0,
                    "%s: locked: another program (or handle) has the disk "
                    "open for writing", io->name);
 }
@@ -84,9 +84,9 @@ vd__check_vmware_lock (const char *path, uint32_t flags)
     return 0;
   lck = vd__asprintf ("%s.lck", path);
   if (!lck)
-    return vd_error (VD_ENOMEM, errno, "%s: lock folder name", path);
+    return vd__error (VD_ENOMEM, errno, "%s: lock folder name", path);
   if (lstat (lck, &st) == 0 && S_ISDIR (st.st_mode))
-    r = vd_error (VD_ELOCKED, 0, "%s: in use by VMware (lock folder %s "
+    r = vd__error (VD_ELOCKED, 0, "%s: in use by VMware (lock folder %s "
                   "exists); close the virtual machine, or remove a stale "
                   "lock folder, or open with the force option", path, lck);
   free (lck);

@@ -51,7 +51,7 @@ vd__set_extent_file (struct vd_desc_line *ln, const char *name)
     return VD_ENOMEM;
   if (!vd__desc_value_ok (name)) {
     free (n);
-    return vd_error (VD_EINVAL, 0, "extent name \"%s\" holds a quote or a "
+    return vd__error (VD_EINVAL, 0, "extent name \"%s\" holds a quote or a "
                      "line break", name);
   }
   free (ln->ext.file);
@@ -88,10 +88,10 @@ vd__open_guarded (vd_disk **out, struct vd_guard **gp, const char *path,
   *out = NULL;
   *gp = calloc (1, sizeof **gp);
   if (!*gp)
-    return vd_error (VD_ENOMEM, errno, "lock");
+    return vd__error (VD_ENOMEM, errno, "lock");
   r = vd_disk_open (out, path, VD_OPEN_READ_ONLY | (flags & VD_OPEN_TRUSTED));
   if (r == 0 && (*out)->top->raw)
-    r = vd_error (VD_ENOTSUP, 0, "%s: a raw image", path);
+    r = vd__error (VD_ENOTSUP, 0, "%s: a raw image", path);
   if (r == 0)
     r = vd__guard_link (*gp, (*out)->top, (flags & VD_OPEN_TRUSTED) != 0);
   /* the rewritten files replace those another disk may use too */

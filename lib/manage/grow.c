@@ -53,7 +53,7 @@ grow_last_flat (struct grow *g)
   if (r < 0)
     return r;
   if (g->old_fsize != last->file_offset + last->size)
-    return vd_error (VD_ENOTSUP, 0, "%s: file is %llu bytes, not the %llu "
+    return vd__error (VD_ENOTSUP, 0, "%s: file is %llu bytes, not the %llu "
                      "its extent ends at; refusing to grow it", last->path,
                      (unsigned long long) g->old_fsize,
                      (unsigned long long) (last->file_offset + last->size));
@@ -70,7 +70,7 @@ grow_last_flat (struct grow *g)
   if (r == 0 && g->thick
       && vd__io_allocate (g->ext_io, g->old_fsize,
                           g->new_fsize - g->old_fsize) != 0)
-    r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate %llu more bytes",
+    r = vd__error (VD_ENOSPC, ENOSPC, "%s: allocate %llu more bytes",
                   last->path,
                   (unsigned long long) (g->new_fsize - g->old_fsize));
   if (r == 0)
@@ -98,7 +98,7 @@ add_extents (struct grow *g)
     struct vd_io *io = NULL;
     char *name;
     if (l->n_extents + g->n_made >= VD_MAX_EXTENTS || idx > 9999)
-      return vd_error (VD_EINVAL, 0, "%s: too many extents", l->path);
+      return vd__error (VD_EINVAL, 0, "%s: too many extents", l->path);
     name = vd__asprintf ("%s-%c%03u.vmdk", g->stem, g->sparse ? 's' : 'f',
                          idx);
     if (!name)
@@ -106,7 +106,7 @@ add_extents (struct grow *g)
     r = vd__io_posix_open (&io, l->dirfd, name, name,
                            VD_IO_RDWR | VD_IO_CREATE);
     if (r == VD_EEXIST || (r < 0 && vd_last_error ()->errnum == EEXIST))
-      r = vd_error (VD_EEXIST, EEXIST, "%s/%s: file exists (a new extent "
+      r = vd__error (VD_EEXIST, EEXIST, "%s/%s: file exists (a new extent "
                     "would replace it)", l->dir, name);
     if (r < 0) {
       free (name);
@@ -118,7 +118,7 @@ add_extents (struct grow *g)
     else {
       r = io->ops->truncate (io, s * VD_SECTOR);
       if (r == 0 && g->thick && vd__io_allocate (io, 0, s * VD_SECTOR) != 0)
-        r = vd_error (VD_ENOSPC, ENOSPC, "%s: allocate", name);
+        r = vd__error (VD_ENOSPC, ENOSPC, "%s: allocate", name);
     }
     if (r == 0)
       r = vd__io_flush (io);
@@ -156,21 +156,21 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
   for (size_t i = 0; i < l->n_extents; i++) {
     struct vd_extent *e = &l->extents[i];
     if (e->drv != &vd__flat_driver && e->drv != &vd__sparse_driver)
-      return vd_error (VD_ENOTSUP, 0, "%s: cannot grow a disk with %s "
+      return vd__error (VD_ENOTSUP, 0, "%s: cannot grow a disk with %s "
                        "extents", l->path, e->drv->name);
     if (e->type == VD_EXTENT_ZERO || !vd__name_ok (e->name, 0))
-      return vd_error (VD_ENOTSUP, 0, "%s: cannot grow this layout (zero "
+      return vd__error (VD_ENOTSUP, 0, "%s: cannot grow this layout (zero "
                        "extents or extent files outside the folder)",
                        l->path);
   }
   if (g.sparse && !g.split)
-    return vd_error (VD_ENOTSUP, 0, "%s: cannot grow a custom sparse "
+    return vd__error (VD_ENOTSUP, 0, "%s: cannot grow a custom sparse "
                      "layout", l->path);
   base = vd__basename (l->path);
   g.stem = base ? vd__stem_of (base) : NULL;
   g.made = calloc (VD_MAX_EXTENTS, sizeof *g.made);
   if (!g.stem || !g.made) {
-    r = vd_error (VD_ENOMEM, errno, "grow");
+    r = vd__error (VD_ENOMEM, errno, "grow");
     goto out;
   }
   r = vd__desc_copy (&g.nd, l->desc, l->path);
@@ -179,7 +179,7 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
   if (r < 0)
     goto out;
   if (g.add && !g.split) {
-    r = vd_error (VD_ENOTSUP, 0, "%s: internal: nothing to grow", l->path);
+    r = vd__error (VD_ENOTSUP, 0, "%s: internal: nothing to grow", l->path);
     goto out;
   }
   r = add_extents (&g);
@@ -188,7 +188,7 @@ grow_extents (vd_disk *src, uint64_t new_cap, uint32_t flags,
   if (r == 0 && !(text = vd__desc_emit (g.nd, &len)))
     r = VD_ENOMEM;
   if (r == 0 && progress && progress (1, 1, payload))
-    r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
+    r = vd__error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
                   l->path);
   if (r == 0) {
     fsync (l->dirfd);
@@ -230,9 +230,9 @@ vd_disk_grow (const char *path, uint64_t new_capacity, uint32_t flags,
 
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "grow: no disk given");
+    return vd__error (VD_EINVAL, 0, "grow: no disk given");
   if (new_capacity == 0 || new_capacity % VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: new capacity %llu is not a positive "
+    return vd__error (VD_EINVAL, 0, "%s: new capacity %llu is not a positive "
                      "multiple of 512 bytes", path,
                      (unsigned long long) new_capacity);
   r = vd__open_guarded (&src, &g, path, flags);
@@ -240,13 +240,13 @@ vd_disk_grow (const char *path, uint64_t new_capacity, uint32_t flags,
     return r;
   l = src->top;
   if (new_capacity < l->size)
-    r = vd_error (VD_EINVAL, 0, "%s: new capacity %llu is smaller than the "
+    r = vd__error (VD_EINVAL, 0, "%s: new capacity %llu is smaller than the "
                   "current %llu; vdisk never cuts a disk (shrink gives back "
                   "unused space instead)", path,
                   (unsigned long long) new_capacity,
                   (unsigned long long) l->size);
   else if (src->n_links > 1)
-    r = vd_error (VD_EPARENT, 0, "%s: is a child disk; its capacity must "
+    r = vd__error (VD_EPARENT, 0, "%s: is a child disk; its capacity must "
                   "match its parent's (grow the base disk of a chain "
                   "without children)", path);
   else if (!(flags & VD_OPEN_FORCE) && (r = vd__refuse_children (l, "growing"))
@@ -258,7 +258,7 @@ vd_disk_grow (const char *path, uint64_t new_capacity, uint32_t flags,
     r = vd__rebuild (src, REBUILD_GROW, new_capacity, flags, progress, payload);
   else if (l->type == VD_TYPE_STREAM_OPTIMIZED
            || l->type == VD_TYPE_VMFS_SPARSE || l->type == VD_TYPE_SE_SPARSE)
-    r = vd_error (VD_ENOTSUP, 0, "%s: cannot grow a %s disk (convert it to "
+    r = vd__error (VD_ENOTSUP, 0, "%s: cannot grow a %s disk (convert it to "
                   "another layout first)", path, l->create_type);
   else
     r = grow_extents (src, new_capacity, flags, progress, payload);

@@ -38,7 +38,7 @@ copy_link (vd_disk *src, vd_disk *dst, vd_progress_cb progress,
   if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0
       || !(below = malloc (GRAIN_BYTES))) {
     free (buf);
-    return vd_error (VD_ENOMEM, errno, "%s: copy buffer", l->path);
+    return vd__error (VD_ENOMEM, errno, "%s: copy buffer", l->path);
   }
   vd__run_iter_init (&it, NULL, l, 0, size, WINDOW,
                      VD_RUNS_DATA | VD_RUNS_ZERO);
@@ -49,7 +49,7 @@ copy_link (vd_disk *src, vd_disk *dst, vd_progress_cb progress,
     }
     if (k == VD_RUN_WINDOW) {
       if (progress && progress (it.window_end, size, payload))
-        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+        r = vd__error (VD_ECANCELED, 0, "%s: canceled; the disk is "
                       "unchanged", l->path);
       continue;
     }
@@ -88,7 +88,7 @@ copy_link (vd_disk *src, vd_disk *dst, vd_progress_cb progress,
         r = vd_disk_write (dst, buf + ks, (size_t) (ke - ks), off + ks);
       off += n;
       if (r == 0 && progress && progress (off, size, payload))
-        r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is "
+        r = vd__error (VD_ECANCELED, 0, "%s: canceled; the disk is "
                       "unchanged", l->path);
     }
   }
@@ -104,7 +104,7 @@ fsync_at (int dirfd, const char *name)
   int fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC);
   int r = 0;
   if (fd < 0 || fsync (fd) < 0)
-    r = vd_error (vd__errno_code (errno), errno, "%s: fsync", name);
+    r = vd__error (vd__errno_code (errno), errno, "%s: fsync", name);
   if (fd >= 0)
     close (fd);
   return r;
@@ -118,16 +118,16 @@ rebuildable (const struct vd_link *l)
   for (size_t i = 0; i < l->n_extents; i++) {
     struct vd_extent *e = &l->extents[i];
     if (e->drv != &vd__sparse_driver)
-      return vd_error (VD_ENOTSUP, 0, "%s: only hosted sparse disks "
+      return vd__error (VD_ENOTSUP, 0, "%s: only hosted sparse disks "
                        "(monolithicSparse, twoGbMaxExtentSparse) can be "
                        "shrunk or defragmented; extent %s is %s", l->path,
                        e->path ? e->path : "(zero)", e->drv->name);
     if (e->io != l->desc_io && !vd__name_ok (e->name, 0))
-      return vd_error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain "
+      return vd__error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain "
                        "name in the disk's folder", l->path, e->name);
   }
   if (l->embedded && l->n_extents != 1)
-    return vd_error (VD_ENOTSUP, 0, "%s: an embedded descriptor with %zu "
+    return vd__error (VD_ENOTSUP, 0, "%s: an embedded descriptor with %zu "
                      "extents", l->path, l->n_extents);
   return 0;
 }
@@ -160,7 +160,7 @@ rebuild_texts (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
     char pp[PATH_MAX];
     if (!realpath (l->parent->path, pp))
       r = vd__error_why (VD_REASON_PARENT_MISSING,
-                         vd_error (VD_EPARENT, errno, "%s: cannot resolve "
+                         vd__error (VD_EPARENT, errno, "%s: cannot resolve "
                                    "its parent %s", l->path,
                                    l->parent->path));
     else
@@ -278,7 +278,7 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
     fsync (tfd);
   /* the last chance to cancel with nothing changed */
   if (r == 0 && progress && progress (l->size, l->size, payload))
-    r = vd_error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
+    r = vd__error (VD_ECANCELED, 0, "%s: canceled; the disk is unchanged",
                   l->path);
   if (r < 0)
     goto out;
@@ -288,7 +288,7 @@ vd__rebuild (vd_disk *src, enum rebuild_mode mode, uint64_t new_cap,
     const char *name = l->extents[i].io == l->desc_io ? base
                                                       : l->extents[i].name;
     if (renameat (tfd, name, l->dirfd, name) < 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s/%s: cannot move the "
+      r = vd__error (vd__errno_code (errno), errno, "%s/%s: cannot move the "
                     "rewritten extent into place (the disk still reads as "
                     "before)", l->dir, name);
   }
@@ -317,7 +317,7 @@ vd_disk_shrink (const char *path, uint32_t flags, vd_progress_cb progress,
   int r;
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "shrink: no disk given");
+    return vd__error (VD_EINVAL, 0, "shrink: no disk given");
   r = vd__open_guarded (&src, &g, path, flags);
   if (r < 0)
     return r;
@@ -335,7 +335,7 @@ vd_disk_defragment (const char *path, uint32_t flags,
   int r;
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "defragment: no disk given");
+    return vd__error (VD_EINVAL, 0, "defragment: no disk given");
   r = vd__open_guarded (&src, &g, path, flags);
   if (r < 0)
     return r;

@@ -68,7 +68,7 @@ moved_hint (const struct vd_link *l, const char *hint, const char *new_dir)
   if (!joined)
     return NULL;
   if (!realpath (joined, pp) || !realpath (new_dir, nd)) {
-    vd__error_why (VD_REASON_PARENT_MISSING, vd_error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
+    vd__error_why (VD_REASON_PARENT_MISSING, vd__error (VD_EPARENT, errno, "%s: cannot resolve its parent %s",
               l->path, joined));
     free (joined);
     return NULL;
@@ -102,14 +102,14 @@ move_file (struct move *m, int sfd, const char *sdir, int dfd,
     e = errno;
   }
   if (e == EEXIST)
-    return vd_error (VD_EEXIST, e, "%s/%s: file exists; rename never "
+    return vd__error (VD_EEXIST, e, "%s/%s: file exists; rename never "
                      "replaces a file", ddir, m->to);
   if (e == EXDEV)
-    return vd_error (VD_EINVAL, e, "%s/%s: the new name is on another file "
+    return vd__error (VD_EINVAL, e, "%s/%s: the new name is on another file "
                      "system than %s/%s; rename works within one file "
                      "system (use convert to copy)", ddir, m->to, sdir,
                      m->from);
-  return vd_error (vd__errno_code (e), e, "%s/%s: cannot create as the new "
+  return vd__error (vd__errno_code (e), e, "%s/%s: cannot create as the new "
                    "name of %s/%s", ddir, m->to, sdir, m->from);
 }
 
@@ -169,7 +169,7 @@ plan_moves (struct rename_plan *p)
   /* one move per file extent, then the change-tracking file */
   mv = p->mv = calloc (l->n_extents + 2, sizeof *mv);
   if (!mv)
-    return vd_error (VD_ENOMEM, errno, "rename");
+    return vd__error (VD_ENOMEM, errno, "rename");
   for (size_t i = 0; i < l->n_extents; i++)
     if (l->extents[i].io && l->extents[i].io != l->desc_io)
       n_files++;
@@ -186,7 +186,7 @@ plan_moves (struct rename_plan *p)
       continue;
     }
     if (!vd__name_ok (e->name, 0))
-      return vd_error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain "
+      return vd__error (VD_ENOTSUP, 0, "%s: extent \"%s\" is not a plain "
                        "name in the disk's folder; rename such disks by "
                        "hand", l->path, e->name);
     mv[p->n_mv].from = vd__strdup (e->name);
@@ -270,11 +270,11 @@ apply_moves (struct rename_plan *p, const char *text, size_t len,
   fsync (p->dfd);
   /* 3. the old names go: descriptor first, so no half disk stays */
   if (desc_done != 2 && unlinkat (l->dirfd, p->old_base, 0) < 0)
-    r = vd_error (VD_EIO, errno, "%s: renamed, but the old descriptor could "
+    r = vd__error (VD_EIO, errno, "%s: renamed, but the old descriptor could "
                   "not be removed", l->path);
   for (size_t i = 0; i < p->n_mv; i++)
     if (mv[i].how == 1 && unlinkat (l->dirfd, mv[i].from, 0) < 0 && r == 0)
-      r = vd_error (VD_EIO, errno, "%s/%s: renamed, but the old name could "
+      r = vd__error (VD_EIO, errno, "%s/%s: renamed, but the old name could "
                     "not be removed", l->dir, mv[i].from);
   fsync (l->dirfd);
   return r;
@@ -312,20 +312,20 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
 
   VD_ENTER ();
   if (!old_path || !new_path || !*old_path || !*new_path)
-    return vd_error (VD_EINVAL, 0, "rename: need the old and the new name");
+    return vd__error (VD_EINVAL, 0, "rename: need the old and the new name");
   r = vd_disk_open (&src, old_path, VD_OPEN_READ_ONLY | VD_OPEN_SINGLE_LINK
                                       | (flags & VD_OPEN_TRUSTED));
   if (r < 0)
     return r;
   l = p.l = src->top;
   if (l->raw) {
-    r = vd_error (VD_EINVAL, 0, "%s: a raw image is a single file: rename "
+    r = vd__error (VD_EINVAL, 0, "%s: a raw image is a single file: rename "
                   "it with mv", old_path);
     goto out;
   }
   g = calloc (1, sizeof *g);
   if (!g) {
-    r = vd_error (VD_ENOMEM, errno, "rename");
+    r = vd__error (VD_ENOMEM, errno, "rename");
     goto out;
   }
   r = vd__guard_link (g, l, trusted);
@@ -346,7 +346,7 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
     goto out;
   }
   if (!vd__name_ok (p.new_base, 0) || !vd__desc_value_ok (p.new_base)) {
-    r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", new_path);
+    r = vd__error (VD_EINVAL, 0, "%s: invalid disk file name", new_path);
     goto out;
   }
   p.old_stem = vd__stem_of (p.old_base);
@@ -356,13 +356,13 @@ vd_disk_rename (const char *old_path, const char *new_path, uint32_t flags)
     goto out;
   }
   if (lstat (new_path, &st) == 0) {
-    r = vd_error (VD_EEXIST, 0, "%s: file exists; rename never replaces a "
+    r = vd__error (VD_EEXIST, 0, "%s: file exists; rename never replaces a "
                   "file", new_path);
     goto out;
   }
   p.dfd = open (p.new_dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (p.dfd < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: open folder",
+    r = vd__error (vd__errno_code (errno), errno, "%s: open folder",
                   p.new_dir);
     goto out;
   }

@@ -51,7 +51,7 @@ vd_disk_space_needed (vd_disk *src, enum vd_type type, uint64_t *bytes)
 
   VD_ENTER ();
   if (!src || !bytes)
-    return vd_error (VD_EINVAL, 0, "space needed: no disk or result");
+    return vd__error (VD_EINVAL, 0, "space needed: no disk or result");
   *bytes = 0;
   cap = VD_ROUND_UP (vd_disk_get_size (src), (uint64_t) VD_SECTOR);
   sectors = cap / VD_SECTOR;
@@ -70,7 +70,7 @@ vd_disk_space_needed (vd_disk *src, enum vd_type type, uint64_t *bytes)
   case VD_TYPE_VMFS_THIN:
     break;
   default:
-    return vd_error (VD_ENOTSUP, 0, "space needed: vdisk cannot clone into "
+    return vd__error (VD_ENOTSUP, 0, "space needed: vdisk cannot clone into "
                      "type %s", vd_type_name (type) ? vd_type_name (type)
                                                     : "(unknown)");
   }

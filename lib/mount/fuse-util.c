@@ -37,13 +37,13 @@ vd__mnt_dir_check (const char *dir, dev_t *dev)
 {
   struct stat st;
   if (stat (dir, &st) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: %s", dir,
+    return vd__error (vd__errno_code (errno), errno, "%s: %s", dir,
                      strerror (errno));
   if (!S_ISDIR (st.st_mode))
-    return vd_error (VD_EINVAL, ENOTDIR, "%s: not a folder", dir);
+    return vd__error (VD_EINVAL, ENOTDIR, "%s: not a folder", dir);
   DIR *d = opendir (dir);
   if (!d)
-    return vd_error (vd__errno_code (errno), errno, "%s: %s", dir,
+    return vd__error (vd__errno_code (errno), errno, "%s: %s", dir,
                      strerror (errno));
   struct dirent *e;
   int empty = 1;
@@ -54,7 +54,7 @@ vd__mnt_dir_check (const char *dir, dev_t *dev)
     }
   closedir (d);
   if (!empty)
-    return vd_error (VD_EINVAL, ENOTEMPTY, "%s: the folder is not empty",
+    return vd__error (VD_EINVAL, ENOTEMPTY, "%s: the folder is not empty",
                      dir);
   *dev = st.st_dev;
   return 0;
@@ -64,7 +64,7 @@ int
 vd__mnt_fuse_check (void)
 {
   if (access ("/dev/fuse", R_OK | W_OK) < 0)
-    return vd_error (VD_ENOTSUP, errno, "/dev/fuse: %s (FUSE is not "
+    return vd__error (VD_ENOTSUP, errno, "/dev/fuse: %s (FUSE is not "
                      "available: load the fuse module, or run where "
                      "/dev/fuse is present)", strerror (errno));
   return 0;
@@ -135,7 +135,7 @@ vd__mnt_unmount_dir (const char *dir, int force)
     struct timespec ts = { 0, 100 * 1000 * 1000 };
     nanosleep (&ts, NULL);
   }
-  return vd_error (VD_EIO, EBUSY, "%s: cannot unmount (busy: a program "
+  return vd__error (VD_EIO, EBUSY, "%s: cannot unmount (busy: a program "
                    "still uses it%s)", dir,
                    r < 0 ? "; or fusermount3 is missing" : "");
 }

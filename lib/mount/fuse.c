@@ -37,7 +37,7 @@ vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
   (void) disk; (void) opts;
   if (out)
     *out = NULL;
-  return vd_error (VD_ENOTSUP, 0, "%s: vdisk was built without FUSE "
+  return vd__error (VD_ENOTSUP, 0, "%s: vdisk was built without FUSE "
                    "(libfuse3)", dir ? dir : "mount");
 }
 int
@@ -165,7 +165,7 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
   m->files = calloc (t->count + 1, sizeof *m->files);
   if (!m->files) {
     vd_partitions_free (t);
-    return vd_error (VD_ENOMEM, 0, "out of memory");
+    return vd__error (VD_ENOMEM, 0, "out of memory");
   }
   strcpy (m->files[0].name, "disk");
   m->files[0].len = m->src.size;
@@ -190,19 +190,19 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
   m->fuse = fuse_new (&args, &vd__mnt_ops, sizeof vd__mnt_ops, m);
   fuse_opt_free_args (&args);
   if (!m->fuse)
-    return vd_error (VD_EIO, 0, "%s: FUSE refused the options given for the mount",
+    return vd__error (VD_EIO, 0, "%s: FUSE refused the options given for the mount",
                      m->dir);
   if (fuse_mount (m->fuse, m->dir) != 0) {
     fuse_destroy (m->fuse);
     m->fuse = NULL;
-    return vd_error (VD_EIO, 0, "%s: the FUSE mount failed (see the "
+    return vd__error (VD_EIO, 0, "%s: the FUSE mount failed (see the "
                      "message above)", m->dir);
   }
   if ((r = pthread_create (&m->thread, NULL, loop_thread, m)) != 0) {
     fuse_unmount (m->fuse);
     fuse_destroy (m->fuse);
     m->fuse = NULL;
-    return vd_error (VD_ENOMEM, r, "%s: cannot start the FUSE threads",
+    return vd__error (VD_ENOMEM, r, "%s: cannot start the FUSE threads",
                      m->dir);
   }
   m->thread_started = 1;
@@ -211,7 +211,7 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
   if (stat (m->dir, &st) < 0 || st.st_dev == dev0) {
     int e = st.st_dev == dev0 ? 0 : errno;
     files_teardown (m);
-    return vd_error (VD_EIO, e, "%s: the FUSE mount did not come up%s%s",
+    return vd__error (VD_EIO, e, "%s: the FUSE mount did not come up%s%s",
                      m->dir, e ? ": " : "", e ? strerror (e) : "");
   }
   return 0;
@@ -231,17 +231,17 @@ vd__mnt_create (vd_mount **out, const struct vd_mount_source *src,
   vd_mount_options_init (&o);
   if (opts) {
     if (opts->struct_size < sizeof o)
-      return vd_error (VD_EINVAL, 0, "bad struct vd_mount_options size");
+      return vd__error (VD_EINVAL, 0, "bad struct vd_mount_options size");
     o = *opts;
   }
   if ((o.flags & VD_MOUNT_WRITABLE) && !src->write)
-    return vd_error (VD_EINVAL, 0, "%s: a writable mount needs a disk open "
+    return vd__error (VD_EINVAL, 0, "%s: a writable mount needs a disk open "
                      "for writing", src->name ? src->name : "disk");
   if ((r = vd__mnt_fuse_check ()) < 0 || (r = vd__mnt_dir_check (dir, &dev0)) < 0)
     return r;
   struct vd_mount *m = mount_alloc (src, disk, dir, &o);
   if (!m)
-    return vd_error (VD_ENOMEM, errno, "%s: %s", dir, strerror (errno));
+    return vd__error (VD_ENOMEM, errno, "%s: %s", dir, strerror (errno));
   r = o.volume ? vd__mnt_volume (m, &o, dev0) : mount_files (m, &o, dev0);
   if (r < 0) {
     mount_free (m);
@@ -273,10 +273,10 @@ vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
 {
   VD_ENTER ();
   if (!out)
-    return vd_error (VD_EINVAL, 0, "no output pointer");
+    return vd__error (VD_EINVAL, 0, "no output pointer");
   *out = NULL;
   if (!disk || !dir)
-    return vd_error (VD_EINVAL, 0, "no disk or folder");
+    return vd__error (VD_EINVAL, 0, "no disk or folder");
   struct vd_mount_source src = {
     .struct_size = sizeof src, .size = vd_disk_get_size (disk),
     .name = vd_disk_get_path (disk), .ctx = disk, .read = disk_read,
@@ -291,10 +291,10 @@ vd_mount_new_source (vd_mount **out, const struct vd_mount_source *src,
 {
   VD_ENTER ();
   if (!out)
-    return vd_error (VD_EINVAL, 0, "no output pointer");
+    return vd__error (VD_EINVAL, 0, "no output pointer");
   *out = NULL;
   if (!src || src->struct_size < sizeof *src || !src->read || !dir)
-    return vd_error (VD_EINVAL, 0, "no source, read callback or folder");
+    return vd__error (VD_EINVAL, 0, "no source, read callback or folder");
   return vd__mnt_create (out, src, NULL, dir, opts);
 }
 
@@ -328,7 +328,7 @@ vd_mount_wait (vd_mount *m)
 {
   VD_ENTER ();
   if (!m)
-    return vd_error (VD_EINVAL, 0, "no mount");
+    return vd__error (VD_EINVAL, 0, "no mount");
   if (m->driver > 0) {
     reap_driver (m);
     return 0;
@@ -345,7 +345,7 @@ vd_mount_unmount (vd_mount *m, int force)
 {
   VD_ENTER ();
   if (!m)
-    return vd_error (VD_EINVAL, 0, "no mount");
+    return vd__error (VD_EINVAL, 0, "no mount");
   if (m->driver > 0) {
     pthread_mutex_lock (&m->lock);
     int gone = m->driver_reaped;
@@ -379,7 +379,7 @@ vd_mount_close (vd_mount *m)
     reap_driver (m);
     vd__mnt_hidden_cleanup (m);
     if (WIFEXITED (m->driver_status) && WEXITSTATUS (m->driver_status))
-      r = vd_error (VD_EIO, 0, "%s: the file system driver failed (exit "
+      r = vd__error (VD_EIO, 0, "%s: the file system driver failed (exit "
                     "%d)", m->dir, WEXITSTATUS (m->driver_status));
   } else
     files_teardown (m);

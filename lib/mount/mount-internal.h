@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-/* Read exactly n bytes at off; 0 or a negative VD_E* (with vd_error). */
+/* Read exactly n bytes at off; 0 or a negative VD_E* (with vd__error). */
 typedef int (*vd__read_fn) (void *ctx, void *buf, size_t n, uint64_t off);
 
 /* Limits on what a table may ask for (hostile input). */

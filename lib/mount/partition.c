@@ -292,13 +292,13 @@ add_part (struct parse *p)
 {
   struct vd_partition_table *t = p->t;
   if (t->count >= VD_PARTS_MAX) {
-    vd_error (VD_ECORRUPT, 0, "%s: more than %u partitions", p->name,
+    vd__error (VD_ECORRUPT, 0, "%s: more than %u partitions", p->name,
               VD_PARTS_MAX);
     return NULL;
   }
   struct vd_partition *n = realloc (t->parts, (t->count + 1) * sizeof *n);
   if (!n) {
-    vd_error (VD_ENOMEM, 0, "%s: out of memory", p->name);
+    vd__error (VD_ENOMEM, 0, "%s: out of memory", p->name);
     return NULL;
   }
   t->parts = n;
@@ -328,11 +328,11 @@ parse_logicals (struct parse *p, uint32_t disk_id, uint64_t ext,
   for (;;) {
     for (unsigned i = 0; i < nseen; i++)
       if (seen[i] == cur)
-        return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
+        return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
                          "chain of extended partitions loops back to "
                          "sector %llu", p->name, (unsigned long long) cur);
     if (nseen == VD_PARTS_MAX)
-      return vd_error (VD_ECORRUPT, 0, "%s: more than %u extended boot "
+      return vd__error (VD_ECORRUPT, 0, "%s: more than %u extended boot "
                        "records", p->name, VD_PARTS_MAX);
     seen[nseen++] = cur;
     if ((r = p->rd (p->ctx, s, SECTOR, cur * SECTOR)) < 0)
@@ -340,7 +340,7 @@ parse_logicals (struct parse *p, uint32_t disk_id, uint64_t ext,
     if (s[510] != 0x55 || s[511] != 0xAA) {
       if (cur == ext)    /* an empty extended partition */
         return 0;
-      return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
+      return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
                        "extended boot record at sector %llu has no "
                        "signature", p->name, (unsigned long long) cur);
     }
@@ -354,26 +354,26 @@ parse_logicals (struct parse *p, uint32_t disk_id, uint64_t ext,
         continue;
       if (is_extended (type)) {
         if (next)
-          return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: "
+          return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: "
                            "the extended boot record at sector %llu links "
                            "to two others", p->name,
                            (unsigned long long) cur);
         next = ext + rel;
         if (rel == 0 || next >= end)
-          return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: "
+          return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: "
                            "the extended boot record at sector %llu links "
                            "outside its extended partition", p->name,
                            (unsigned long long) cur);
         continue;
       }
       if (have_logical)
-        return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
+        return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: the "
                          "extended boot record at sector %llu holds two "
                          "partitions", p->name, (unsigned long long) cur);
       have_logical = 1;
       uint64_t start = cur + rel;
       if (rel == 0 || start >= end || cnt > end - start)
-        return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: "
+        return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: "
                          "logical partition %u (sectors %llu+%llu) lies "
                          "outside its extended partition", p->name, number,
                          (unsigned long long) start,
@@ -407,7 +407,7 @@ parse_mbr (struct parse *p, const uint8_t *s)
   for (int i = 0; i < 4; i++) {
     const uint8_t *e = s + 446 + 16 * i;
     if (e[0] != 0 && e[0] != 0x80)
-      return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: MBR "
+      return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: MBR "
                        "entry %d has boot flag 0x%02x", p->name, i + 1,
                        e[0]);
   }
@@ -418,7 +418,7 @@ parse_mbr (struct parse *p, const uint8_t *s)
     if (type == 0 || cnt == 0)
       continue;
     if (start == 0 || start >= p->sectors || cnt > p->sectors - start)
-      return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: "
+      return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: "
                        "partition %d (sectors %llu+%llu) %s", p->name, i + 1,
                        (unsigned long long) start, (unsigned long long) cnt,
                        start == 0 ? "covers the MBR"
@@ -434,7 +434,7 @@ parse_mbr (struct parse *p, const uint8_t *s)
     snprintf (pt->uuid, sizeof pt->uuid, "%08x-%02x", disk_id, i + 1);
     if (is_extended (type)) {
       if (next++)
-        return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: two "
+        return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: two "
                          "extended partitions", p->name);
       pt->flags |= VD_PART_EXTENDED;
     }
@@ -500,29 +500,29 @@ parse_gpt (struct parse *p)
     if ((r = gpt_header (p, p->sectors - 1, h, &why2)) < 0)
       return r;
     if (r > 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: primary header: "
+      return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: primary header: "
                        "%s; backup header: %s", p->name, why1, why2);
   }
   uint64_t first = le64 (h + 40), last = le64 (h + 48);
   uint64_t elba = le64 (h + 72);
   uint32_t nent = le32 (h + 80), esz = le32 (h + 84), ecrc = le32 (h + 88);
   if (nent > VD_GPT_MAX_ENTRIES)
-    return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: %u entries (at most "
+    return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: %u entries (at most "
                      "%u)", p->name, nent, VD_GPT_MAX_ENTRIES);
   if (esz < 128 || esz > 4096 || (esz & (esz - 1)))
-    return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: entry size %u",
+    return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: entry size %u",
                      p->name, esz);
   uint64_t abytes = (uint64_t) nent * esz;
   if (abytes > VD_GPT_MAX_ARRAY)
-    return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: entry array of %llu "
+    return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: entry array of %llu "
                      "bytes", p->name, (unsigned long long) abytes);
   if (elba < 2 || elba >= p->sectors
       || (abytes + SECTOR - 1) / SECTOR > p->sectors - elba)
-    return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: the entry array at "
+    return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: the entry array at "
                      "sector %llu lies past the end of the disk", p->name,
                      (unsigned long long) elba);
   if (first > last + 1 || last >= p->sectors)
-    return vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: usable sectors "
+    return vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: usable sectors "
                      "%llu-%llu do not fit a disk of %llu sectors", p->name,
                      (unsigned long long) first, (unsigned long long) last,
                      (unsigned long long) p->sectors);
@@ -533,11 +533,11 @@ parse_gpt (struct parse *p)
     return 0;
   uint8_t *a = malloc ((size_t) abytes);
   if (!a)
-    return vd_error (VD_ENOMEM, 0, "%s: out of memory", p->name);
+    return vd__error (VD_ENOMEM, 0, "%s: out of memory", p->name);
   if ((r = p->rd (p->ctx, a, (size_t) abytes, elba * SECTOR)) < 0)
     goto out;
   if ((uint32_t) crc32 (0, a, (uInt) abytes) != ecrc) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: bad CRC of the entry "
+    r = vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: bad CRC of the entry "
                   "array", p->name);
     goto out;
   }
@@ -547,7 +547,7 @@ parse_gpt (struct parse *p)
       continue;
     uint64_t s = le64 (e + 32), l = le64 (e + 40);
     if (s > l || s < first || l > last) {
-      r = vd_error (VD_ECORRUPT, 0, "%s: damaged GPT: partition %u (sectors "
+      r = vd__error (VD_ECORRUPT, 0, "%s: damaged GPT: partition %u (sectors "
                     "%llu-%llu) %s", p->name, i + 1, (unsigned long long) s,
                     (unsigned long long) l,
                     s > l ? "ends before it starts"
@@ -603,7 +603,7 @@ check_overlaps (struct parse *p)
     qsort (v, n, sizeof *v, cmp_offset);
     for (unsigned i = 1; i < n; i++)
       if (v[i - 1]->offset + v[i - 1]->length > v[i]->offset)
-        return vd_error (VD_ECORRUPT, 0, "%s: damaged partition table: "
+        return vd__error (VD_ECORRUPT, 0, "%s: damaged partition table: "
                          "partitions %u and %u overlap", p->name,
                          v[i - 1]->number, v[i]->number);
     /* second pass: the volumes (logicals instead of their container) */
@@ -625,7 +625,7 @@ vd__parts_parse (struct vd_partition_table **out, vd__read_fn rd, void *ctx,
 
   *out = NULL;
   if (!(p.t = calloc (1, sizeof *p.t)))
-    return vd_error (VD_ENOMEM, 0, "%s: out of memory", name);
+    return vd__error (VD_ENOMEM, 0, "%s: out of memory", name);
   p.t->disk_size = size;
   if (p.sectors < 2)
     goto done;
@@ -682,10 +682,10 @@ vd_partitions_read (vd_disk *disk, struct vd_partition_table **out)
 {
   VD_ENTER ();
   if (!out)
-    return vd_error (VD_EINVAL, 0, "no output pointer");
+    return vd__error (VD_EINVAL, 0, "no output pointer");
   *out = NULL;
   if (!disk)
-    return vd_error (VD_EINVAL, 0, "no disk");
+    return vd__error (VD_EINVAL, 0, "no disk");
   return vd__parts_parse (out, disk_read, disk, vd_disk_get_size (disk),
                           vd_disk_get_path (disk));
 }
@@ -696,10 +696,10 @@ vd_partitions_read_source (const struct vd_mount_source *src,
 {
   VD_ENTER ();
   if (!out)
-    return vd_error (VD_EINVAL, 0, "no output pointer");
+    return vd__error (VD_EINVAL, 0, "no output pointer");
   *out = NULL;
   if (!src || src->struct_size < sizeof *src || !src->read)
-    return vd_error (VD_EINVAL, 0, "no source, or no read callback");
+    return vd__error (VD_EINVAL, 0, "no source, or no read callback");
   return vd__parts_parse (out, src->read, src->ctx, src->size,
                           src->name ? src->name : "disk");
 }
@@ -719,10 +719,10 @@ vd_fs_probe (vd_disk *disk, uint64_t offset, uint64_t length,
 {
   VD_ENTER ();
   if (!disk || !info)
-    return vd_error (VD_EINVAL, 0, "no disk or info");
+    return vd__error (VD_EINVAL, 0, "no disk or info");
   uint64_t size = vd_disk_get_size (disk);
   if (offset > size || length > size - offset)
-    return vd_error (VD_EINVAL, 0, "%s: range %llu+%llu past the end of the "
+    return vd__error (VD_EINVAL, 0, "%s: range %llu+%llu past the end of the "
                      "disk", vd_disk_get_path (disk),
                      (unsigned long long) offset,
                      (unsigned long long) length);

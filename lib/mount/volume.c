@@ -53,7 +53,7 @@ volume_driver (struct vd_mount *m, unsigned n, enum vd_fs_type *fs,
     if (t->parts[i].number == n)
       pt = &t->parts[i];
   if (!pt || (pt->flags & VD_PART_EXTENDED)) {
-    r = vd_error (VD_EINVAL, 0, "%s: %s %u", m->name,
+    r = vd__error (VD_EINVAL, 0, "%s: %s %u", m->name,
                   pt ? "there is no volume in extended partition"
                      : "no partition", n);
     vd_partitions_free (t);
@@ -66,7 +66,7 @@ volume_driver (struct vd_mount *m, unsigned n, enum vd_fs_type *fs,
   else if (*fs == VD_FS_NTFS)
     *driver = "ntfs-3g";
   else
-    return vd_error (VD_ENOTSUP, 0, "%s: volume %u holds %s%s file system; "
+    return vd__error (VD_ENOTSUP, 0, "%s: volume %u holds %s%s file system; "
                      "vdisk mounts ext2/3/4 (fuse2fs) and ntfs (ntfs-3g)",
                      m->name, n, *fs == VD_FS_UNKNOWN ? "an " : "a ",
                      *fs == VD_FS_UNKNOWN ? "unknown"
@@ -85,7 +85,7 @@ hidden_make (struct vd_mount *m, const struct vd_mount_options *o)
   snprintf (tmpl, sizeof tmpl, "%s/vdisk-mount.XXXXXX",
             tmp && *tmp && strlen (tmp) < 3000 ? tmp : "/tmp");
   if (!mkdtemp (tmpl))
-    return vd_error (vd__errno_code (errno), errno, "%s: %s", tmpl,
+    return vd__error (vd__errno_code (errno), errno, "%s: %s", tmpl,
                      strerror (errno));
   m->hidden = strdup (tmpl);
   size_t hl = strlen (tmpl) + 32;
@@ -95,13 +95,13 @@ hidden_make (struct vd_mount *m, const struct vd_mount_options *o)
   if (!m->hidden || !parts || !m->volfile || !m->log) {
     free (parts);
     rmdir (tmpl);
-    return vd_error (VD_ENOMEM, 0, "out of memory");
+    return vd__error (VD_ENOMEM, 0, "out of memory");
   }
   snprintf (parts, hl, "%s/parts", tmpl);
   snprintf (m->volfile, hl, "%s/p%u", parts, o->volume);
   snprintf (m->log, hl, "%s/driver.log", tmpl);
   if (mkdir (parts, 0700) < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: %s", parts,
+    r = vd__error (vd__errno_code (errno), errno, "%s: %s", parts,
                   strerror (errno));
     free (parts);
     vd__mnt_hidden_cleanup (m);
@@ -163,7 +163,7 @@ driver_start (struct vd_mount *m, enum vd_fs_type fs, const char *driver)
   if (r != 0) {
     m->driver = -1;
     vd__mnt_hidden_cleanup (m);
-    return vd_error (VD_ENOTSUP, r, "%s: cannot run %s: %s (install it: "
+    return vd__error (VD_ENOTSUP, r, "%s: cannot run %s: %s (install it: "
                      "Debian %s)", m->dir, driver, strerror (r),
                      fs == VD_FS_NTFS ? "ntfs-3g" : "fuse2fs");
   }
@@ -184,7 +184,7 @@ driver_wait (struct vd_mount *m, unsigned n, enum vd_fs_type fs,
       m->driver_status = st;
       vd__mnt_log_tail (m->log, last, sizeof last);
       vd__mnt_hidden_cleanup (m);
-      return vd_error (VD_EIO, 0, "%s: %s could not mount volume %u "
+      return vd__error (VD_EIO, 0, "%s: %s could not mount volume %u "
                        "(%s file system)%s%s", m->dir, driver, n,
                        vd_fs_type_name (fs), last[0] ? ": " : "", last);
     }
@@ -198,7 +198,7 @@ driver_wait (struct vd_mount *m, unsigned n, enum vd_fs_type fs,
       vd__mnt_unmount_dir (m->dir, 1);
       vd__error_clear ();
       vd__mnt_hidden_cleanup (m);
-      return vd_error (VD_EIO, ETIMEDOUT, "%s: %s did not mount volume %u "
+      return vd__error (VD_EIO, ETIMEDOUT, "%s: %s did not mount volume %u "
                        "within %d s", m->dir, driver, n,
                        MOUNT_TIMEOUT_MS / 1000);
     }

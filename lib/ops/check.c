@@ -17,7 +17,7 @@ vd_check (const char *path, uint32_t open_flags,
 
   VD_ENTER ();
   if (!path || !res)
-    return vd_error (VD_EINVAL, 0, "check: no path or result");
+    return vd__error (VD_EINVAL, 0, "check: no path or result");
   memset (res, 0, sizeof *res);
   res->struct_size = sizeof *res;
   r = vd_disk_open (&d, path, open_flags | VD_OPEN_READ_ONLY);

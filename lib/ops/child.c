@@ -24,7 +24,7 @@ vd__parent_hint (const char *child_dir, const char *parent_path)
 {
   char cd[PATH_MAX], pp[PATH_MAX];
   if (!realpath (child_dir, cd) || !realpath (parent_path, pp)) {
-    vd_error (VD_ENOENT, errno, "%s: cannot resolve", parent_path);
+    vd__error (VD_ENOENT, errno, "%s: cannot resolve", parent_path);
     return NULL;
   }
   char *pdir = vd__dirname (pp);
@@ -47,7 +47,7 @@ static int
 parent_cid_ok (struct vd_link *p)
 {
   if (!vd__desc_get (p->desc, "CID") || p->cid == 0xffffffffu)
-    return vd_error (VD_EPARENT, 0, "%s: this disk has no CID (content ID) "
+    return vd__error (VD_EPARENT, 0, "%s: this disk has no CID (content ID) "
                      "line, so a child of it could never open; add a line "
                      "CID=<8 hex digits> to its descriptor first", p->path);
   return 0;
@@ -64,17 +64,17 @@ vd_disk_create_child (vd_disk *parent, const char *path, enum vd_type type,
 
   VD_ENTER ();
   if (!parent || !path)
-    return vd_error (VD_EINVAL, 0, "no parent or path");
+    return vd__error (VD_EINVAL, 0, "no parent or path");
   if (type == 0)
     type = VD_TYPE_MONOLITHIC_SPARSE;
   if (type != VD_TYPE_MONOLITHIC_SPARSE && type != VD_TYPE_SPLIT_SPARSE)
-    return vd_error (VD_ENOTSUP, 0, "%s: a child disk is monolithicSparse "
+    return vd__error (VD_ENOTSUP, 0, "%s: a child disk is monolithicSparse "
                      "or twoGbMaxExtentSparse", path);
   if (parent->top->raw)
-    return vd_error (VD_EINVAL, 0, "%s: a raw image cannot be a parent",
+    return vd__error (VD_EINVAL, 0, "%s: a raw image cannot be a parent",
                      parent->top->path);
   if (parent->top->size % VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: capacity is not whole sectors",
+    return vd__error (VD_EINVAL, 0, "%s: capacity is not whole sectors",
                      parent->top->path);
   if ((r = parent_cid_ok (parent->top)) < 0)
     return r;
@@ -140,7 +140,7 @@ vd_disk_attach (const char *child_path, const char *parent_path,
 
   VD_ENTER ();
   if (!child_path || !parent_path)
-    return vd_error (VD_EINVAL, 0, "attach: need a child and a parent");
+    return vd__error (VD_EINVAL, 0, "attach: need a child and a parent");
   open_flags &= VD_OPEN_TRUSTED | VD_OPEN_FORCE;
   r = vd_disk_open (&parent, parent_path, open_flags | VD_OPEN_READ_ONLY);
   if (r < 0)
@@ -152,7 +152,7 @@ vd_disk_attach (const char *child_path, const char *parent_path,
     goto out;
   if (child->top->parent_cid == 0xffffffffu
       && !vd__desc_get (child->top->desc, "parentFileNameHint")) {
-    r = vd_error (VD_EPARENT, 0, "%s: is a base disk (no parent), so it "
+    r = vd__error (VD_EPARENT, 0, "%s: is a base disk (no parent), so it "
                   "cannot be attached to another", child_path);
     goto out;
   }
@@ -160,19 +160,19 @@ vd_disk_attach (const char *child_path, const char *parent_path,
       && child->top->type != VD_TYPE_SPLIT_SPARSE
       && child->top->type != VD_TYPE_VMFS_SPARSE
       && child->top->type != VD_TYPE_SE_SPARSE) {
-    r = vd_error (VD_EPARENT, 0, "%s: only sparse disks can be children",
+    r = vd__error (VD_EPARENT, 0, "%s: only sparse disks can be children",
                   child_path);
     goto out;
   }
   if (child->top->size != parent->top->size) {
-    r = vd_error (VD_EPARENT, 0, "%s: capacity %llu differs from the new "
+    r = vd__error (VD_EPARENT, 0, "%s: capacity %llu differs from the new "
                   "parent %s (%llu)", child_path,
                   (unsigned long long) child->top->size, parent_path,
                   (unsigned long long) parent->top->size);
     goto out;
   }
   if (vd__same_path (child_path, parent_path)) {
-    r = vd_error (VD_EPARENT, 0, "%s: a disk cannot be its own parent",
+    r = vd__error (VD_EPARENT, 0, "%s: a disk cannot be its own parent",
                   child_path);
     goto out;
   }
@@ -183,7 +183,7 @@ vd_disk_attach (const char *child_path, const char *parent_path,
   if (!(open_flags & VD_OPEN_FORCE)) {
     char *grandchild;
     if (vd__find_child (child->top, 0, &grandchild)) {
-      r = vd_error (VD_EPARENT, 0, "%s: %s names it as its parent; a new "
+      r = vd__error (VD_EPARENT, 0, "%s: %s names it as its parent; a new "
                     "parent would change what that disk reads (force to do "
                     "it anyway)", child_path, grandchild);
       free (grandchild);

@@ -68,7 +68,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
 
   VD_ENTER ();
   if (!child_path)
-    return vd_error (VD_EINVAL, 0, "commit: no child");
+    return vd__error (VD_EINVAL, 0, "commit: no child");
   open_flags &= VD_OPEN_TRUSTED;
   /* The child read-write (its descriptor changes), forced: it may have
    * children of its own, whose view does not change. */
@@ -76,7 +76,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
   if (r < 0)
     return r;
   if (c->n_links < 2) {
-    r = vd_error (VD_EPARENT, 0, "%s: has no parent to commit into",
+    r = vd__error (VD_EPARENT, 0, "%s: has no parent to commit into",
                   child_path);
     goto out;
   }
@@ -85,7 +85,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       if (vd__same_path (c->links[k]->path, ancestor_path))
         break;
     if (k == c->n_links) {
-      r = vd_error (VD_EPARENT, 0, "%s: %s is not an ancestor of this disk",
+      r = vd__error (VD_EPARENT, 0, "%s: %s is not an ancestor of this disk",
                     child_path, ancestor_path);
       goto out;
     }
@@ -102,7 +102,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       continue;
     if (vd__find_user (c->links[li]->dir, &id, 1, VD_USE_PARENT, &below, 1,
                        &c->links[li]->cid, &u)) {
-      r = vd_error (VD_EPARENT, 0, "%s: %s is another child of %s and "
+      r = vd__error (VD_EPARENT, 0, "%s: %s is another child of %s and "
                     "would no longer open after a commit %s it (force to "
                     "do it anyway)", child_path, u.disk, c->links[li]->path,
                     li == k ? "into" : "through");
@@ -124,7 +124,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
     struct vd_link *l = c->links[li];
     for (size_t i = 0; i < l->n_extents && r == 0; i++)
       if (l->extents[i].access == VD_ACCESS_NOACCESS)
-        r = vd_error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS; "
+        r = vd__error (VD_EIO, 0, "%s: extent at byte %llu is NOACCESS; "
                       "its data cannot be read to commit it", l->path,
                       (unsigned long long) l->extents[i].start);
     if (r == 0)
@@ -160,7 +160,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
    * read through the child: idempotent, so a repeat completes it. */
   buf = malloc (CHUNK);
   if (!buf) {
-    r = vd_error (VD_ENOMEM, errno, "commit buffer");
+    r = vd__error (VD_ENOMEM, errno, "commit buffer");
     goto out;
   }
   uint64_t size = c->top->size;
@@ -187,7 +187,7 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       u = e;
     }
     if (r == 0 && progress && progress (base + len, size, payload))
-      r = vd_error (VD_ECANCELED, 0, "commit canceled (run it again to "
+      r = vd__error (VD_ECANCELED, 0, "commit canceled (run it again to "
                     "complete it)");
   }
   if (r == 0)
@@ -237,7 +237,7 @@ out:
         char msg[512];
         snprintf (msg, sizeof msg, "%s", vd_last_error ()->message);
         vd__error_clear ();
-        r = vd_error (r2, 0, "%s: committed, but the collapsed link %s "
+        r = vd__error (r2, 0, "%s: committed, but the collapsed link %s "
                       "(no longer a valid disk) could not be removed: %s",
                       child_path, middle[i], msg);
       }

@@ -116,7 +116,7 @@ sw_worker (void *arg)
   pthread_mutex_lock (&c->mu);
   if (!lvl_buf)
     {
-      vd_error (VD_ENOMEM, errno, "compression buffer");
+      vd__error (VD_ENOMEM, errno, "compression buffer");
       sw_fail (c, VD_ENOMEM);
     }
   for (;;)
@@ -206,10 +206,10 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
   gd_bytes = n_gts * 4;
 
   if (!name || !*name || !vd__sw_value_ok (name) || strlen (name) > 255)
-    return vd_error (VD_EINVAL, 0, "%s: bad extent name for the "
+    return vd__error (VD_EINVAL, 0, "%s: bad extent name for the "
                      "descriptor", out->name ? out->name : "?");
   if (gd_bytes > SO_MAX_GD_BYTES)
-    return vd_error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
+    return vd__error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
                      "for a streamOptimized file", out->name,
                      (unsigned long long) c.size);
 
@@ -219,7 +219,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
   desc = vd__sw_descriptor (vd_disk_get_adapter (src), name, sectors, params, cid);
   if (!desc)
     {
-      r = vd_error (VD_ENOMEM, errno, "%s: descriptor", out->name);
+      r = vd__error (VD_ENOMEM, errno, "%s: descriptor", out->name);
       goto out;
     }
   n_threads = params->threads;
@@ -240,7 +240,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
   tids = calloc (n_threads, sizeof *tids);
   if (!o.buf || !gd || !table || !c.slots || !tids)
     {
-      r = vd_error (VD_ENOMEM, errno, "%s: buffers", out->name);
+      r = vd__error (VD_ENOMEM, errno, "%s: buffers", out->name);
       goto out;
     }
   for (i = 0; i < c.n_slots; i++)
@@ -249,7 +249,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       c.slots[i].out = malloc (SW_OUT_CAP);
       if (!c.slots[i].in || !c.slots[i].out)
         {
-          r = vd_error (VD_ENOMEM, errno, "%s: buffers", out->name);
+          r = vd__error (VD_ENOMEM, errno, "%s: buffers", out->name);
           goto out;
         }
     }
@@ -263,7 +263,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
       || pthread_cond_init (&c.cv_work, NULL) != 0
       || pthread_cond_init (&c.cv_done, NULL) != 0)
     {
-      r = vd_error (VD_ENOMEM, 0, "%s: thread setup", out->name);
+      r = vd__error (VD_ENOMEM, 0, "%s: thread setup", out->name);
       goto out;
     }
   mu_ok = 1;
@@ -274,7 +274,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
         {
           if (i == 0)
             {
-              r = vd_error (VD_ENOMEM, e, "%s: cannot start a thread",
+              r = vd__error (VD_ENOMEM, e, "%s: cannot start a thread",
                             out->name);
               goto out;
             }
@@ -322,7 +322,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
           msec = vd__sw_tell (&o) / VD_SECTOR;
           if (msec > UINT32_MAX - 4)
             {
-              r = vd_error (VD_ENOTSUP, 0, "%s: output exceeds 2 TiB, the "
+              r = vd__error (VD_ENOTSUP, 0, "%s: output exceeds 2 TiB, the "
                             "limit of 32-bit sector offsets", out->name);
               goto stop;
             }
@@ -345,7 +345,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
                                   c.size);
           if (progress (last_progress, c.size, payload) != 0)
             {
-              r = vd_error (VD_ECANCELED, 0, "%s: cancelled", out->name);
+              r = vd__error (VD_ECANCELED, 0, "%s: cancelled", out->name);
               goto stop;
             }
         }
@@ -371,7 +371,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
     goto out;
   if (c.err)
     {
-      r = vd_error (c.err, c.err_errnum, "%s", c.err_msg);
+      r = vd__error (c.err, c.err_errnum, "%s", c.err_msg);
       goto out;
     }
 
@@ -382,7 +382,7 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
   if (r == 0)
     r = vd__sw_flush (&o);
   if (r == 0 && progress && progress (c.size, c.size, payload) != 0)
-    r = vd_error (VD_ECANCELED, 0, "%s: cancelled", out->name);
+    r = vd__error (VD_ECANCELED, 0, "%s: cancelled", out->name);
 
  out:
   if (n_started)

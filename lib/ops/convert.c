@@ -42,7 +42,7 @@ copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
   int r = 0, k;
 
   if (posix_memalign ((void **) &buf, 4096, CHUNK) != 0)
-    return vd_error (VD_ENOMEM, errno, "convert buffer");
+    return vd__error (VD_ENOMEM, errno, "convert buffer");
   vd__run_iter_init (&it, src, NULL, 0, size, WINDOW, VD_RUNS_DATA);
   while (r == 0 && (k = vd__run_iter_next (&it, &run)) != 0) {
     if (k < 0) {
@@ -51,7 +51,7 @@ copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
     }
     if (k == VD_RUN_WINDOW) {
       if (progress && progress (it.window_end, size, payload))
-        r = vd_error (VD_ECANCELED, 0, "convert canceled");
+        r = vd__error (VD_ECANCELED, 0, "convert canceled");
       continue;
     }
     for (uint64_t off = run.off; off < run.off + run.len && r == 0;) {
@@ -76,7 +76,7 @@ copy_data (vd_disk *src, struct sink *sink, vd_progress_cb progress,
       }
       off += n;
       if (r == 0 && progress && progress (off, size, payload))
-        r = vd_error (VD_ECANCELED, 0, "convert canceled");
+        r = vd__error (VD_ECANCELED, 0, "convert canceled");
     }
   }
   vd__run_iter_free (&it);
@@ -114,7 +114,7 @@ copy_user_keys (vd_disk *src, vd_disk *out)
   size_t copied = 0;
   const char **keys = calloc ((size_t) n + 1, sizeof *keys);
   const char **vals = calloc ((size_t) n + 1, sizeof *vals);
-  int r = keys && vals ? 0 : vd_error (VD_ENOMEM, errno, "ddb keys");
+  int r = keys && vals ? 0 : vd__error (VD_ENOMEM, errno, "ddb keys");
   for (unsigned i = 0; i < n && r == 0; i++) {
     const char *k = vd_disk_get_meta_key (src, i);
     const char *v = k ? vd_disk_get_meta (src, k) : NULL;
@@ -134,7 +134,7 @@ copy_user_keys (vd_disk *src, vd_disk *out)
   free (vals);
   if (r == VD_ENOSPC) {
     vd__error_clear ();
-    r = vd_error (VD_ENOSPC, 0, "%s: its %zu ddb keys do not fit the "
+    r = vd__error (VD_ENOSPC, 0, "%s: its %zu ddb keys do not fit the "
                   "embedded descriptor of a %s disk (%llu bytes); convert "
                   "to a layout with a descriptor file (twoGbMaxExtentSparse, "
                   "monolithicFlat)", vd_disk_get_path (src), copied,
@@ -161,7 +161,7 @@ vd_disk_convert (vd_disk *src, const char *dst,
 
   VD_ENTER ();
   if (!src || !dst || !uparams)
-    return vd_error (VD_EINVAL, 0, "convert: missing source, destination "
+    return vd__error (VD_EINVAL, 0, "convert: missing source, destination "
                      "or parameters");
   if ((r = vd__create_params_take (&pbuf, uparams)) < 0)
     return r;

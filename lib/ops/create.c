@@ -49,7 +49,7 @@ add_name (struct vd_newdisk *nd, const char *name)
 {
   char **p = realloc (nd->names, (nd->n_names + 1) * sizeof *p);
   if (!p)
-    return vd_error (VD_ENOMEM, errno, "create");
+    return vd__error (VD_ENOMEM, errno, "create");
   nd->names = p;
   p[nd->n_names] = vd__strdup (name);
   if (!p[nd->n_names])
@@ -88,7 +88,7 @@ start_workdir (struct vd_newdisk *nd, const char *path, int overwrite)
     return VD_ENOMEM;
   }
   if (!vd__name_ok (base, 0)) {
-    r = vd_error (VD_EINVAL, 0, "%s: invalid disk file name", path);
+    r = vd__error (VD_EINVAL, 0, "%s: invalid disk file name", path);
     free (base);
     vd__newdisk_abort (nd);
     return r;
@@ -134,7 +134,7 @@ ensure_free (struct vd_newdisk *nd, const char *name)
   int r = 0;
 
   if (!nd->overwrite && exists_in (nd->dstdir, name))
-    return vd_error (VD_EEXIST, 0, "%s/%s: file exists (use --overwrite or "
+    return vd__error (VD_EEXIST, 0, "%s/%s: file exists (use --overwrite or "
                      "VD_CREATE_OVERWRITE to replace it)", nd->dstdir, name);
   if (!nd->overwrite)
     return 0;
@@ -150,7 +150,7 @@ ensure_free (struct vd_newdisk *nd, const char *name)
   for (size_t i = 0; nd->protect && i < nd->protect->n && r == 0; i++)
     if (nd->protect->ids[i].dev == id.dev
         && nd->protect->ids[i].ino == id.ino)
-      r = vd_error (VD_EINVAL, 0, "%s: is a file of the source disk%s%s; "
+      r = vd__error (VD_EINVAL, 0, "%s: is a file of the source disk%s%s; "
                     "refusing to replace it", p,
                     strcmp (p, nd->protect->names[i]) ? ", " : "",
                     strcmp (p, nd->protect->names[i])
@@ -168,7 +168,7 @@ ensure_free (struct vd_newdisk *nd, const char *name)
   free (desc);
   if (r == 0 && vd__find_user (nd->dstdir, &id, 1, VD_USE_ANY, skip, n_skip,
                                NULL, &u)) {
-    r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+    r = vd__error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
                   "uses it as %s; refusing to replace it", p, u.disk,
                   vd__use_name (u.how));
     free (u.disk);
@@ -186,7 +186,7 @@ vd__newdisk_commit (struct vd_newdisk *nd)
   int r = 0;
 
   if (dfd < 0 || tfd < 0) {
-    r = vd_error (VD_EIO, errno, "%s: open folder", nd->dstdir);
+    r = vd__error (VD_EIO, errno, "%s: open folder", nd->dstdir);
     goto out;
   }
   if (!nd->nosync)
@@ -197,7 +197,7 @@ vd__newdisk_commit (struct vd_newdisk *nd)
     unsigned fl = nd->overwrite ? 0 : RENAME_NOREPLACE;
     if (renameat2 (tfd, nd->names[done], dfd, nd->names[done], fl) < 0) {
       int e = errno;
-      r = vd_error (e == EEXIST ? VD_EEXIST : VD_EIO, e,
+      r = vd__error (e == EEXIST ? VD_EEXIST : VD_EIO, e,
                     "%s/%s: cannot move the new file into place",
                     nd->dstdir, nd->names[done]);
       break;
@@ -264,7 +264,7 @@ make_flat (struct vd_newdisk *nd, const char *name, uint64_t bytes,
   int e;
   r = io->ops->truncate (io, bytes);
   if (r == 0 && prealloc && (e = vd__io_allocate (io, 0, bytes)) != 0)
-    r = vd_error (VD_ENOSPC, e, "%s: preallocate %llu bytes", name,
+    r = vd__error (VD_ENOSPC, e, "%s: preallocate %llu bytes", name,
                   (unsigned long long) bytes);
   vd__io_close (io);
   return r;
@@ -294,7 +294,7 @@ append (char **s, const char *fmt, ...)
     add = NULL;
   va_end (ap);
   if (!add)
-    return vd_error (VD_ENOMEM, errno, "create");
+    return vd__error (VD_ENOMEM, errno, "create");
   n = vd__asprintf ("%s%s", *s ? *s : "", add);
   free (add);
   if (!n)
@@ -316,7 +316,7 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
   int r;
 
   if (p->capacity == 0 || p->capacity % VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "%s: capacity %llu must be a positive "
+    return vd__error (VD_EINVAL, 0, "%s: capacity %llu must be a positive "
                      "multiple of 512 bytes", path,
                      (unsigned long long) p->capacity);
   if (p->adapter == VD_ADAPTER_PVSCSI
@@ -324,10 +324,10 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
           || p->type == VD_TYPE_SPLIT_SPARSE
           || p->type == VD_TYPE_MONOLITHIC_FLAT
           || p->type == VD_TYPE_SPLIT_FLAT))
-    return vd_error (VD_EINVAL, 0, "%s: the pvscsi adapter is only for ESXi "
+    return vd__error (VD_EINVAL, 0, "%s: the pvscsi adapter is only for ESXi "
                      "layouts (vmfs, vmfsThin)", path);
   if (!vd_adapter_name (p->adapter))
-    return vd_error (VD_EINVAL, 0, "%s: unknown adapter type", path);
+    return vd__error (VD_EINVAL, 0, "%s: unknown adapter type", path);
   r = start_workdir (nd, path, (p->flags & VD_CREATE_OVERWRITE) != 0);
   if (r < 0)
     return r;
@@ -347,7 +347,7 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
   switch (p->type) {
   case VD_TYPE_MONOLITHIC_SPARSE:
     if (sectors > UINT32_MAX) {
-      r = vd_error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
+      r = vd__error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
                     "most 2 TiB; use twoGbMaxExtentSparse or a flat layout",
                     path);
       break;
@@ -397,14 +397,14 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
     uint64_t split = p->extent_size ? p->extent_size / VD_SECTOR
                                     : SPLIT_SECTORS;
     if (p->extent_size % 65536 || split > SPLIT_SECTORS) {
-      r = vd_error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
+      r = vd__error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
                     "extents are a multiple of 64 KiB, at most 2047 MiB",
                     path, (unsigned long long) p->extent_size);
       break;
     }
     uint64_t n = VD_DIV_ROUND_UP (sectors, split);
     if (n > 9999) {
-      r = vd_error (VD_EINVAL, 0, "%s: too large for a split layout", path);
+      r = vd__error (VD_EINVAL, 0, "%s: too large for a split layout", path);
       break;
     }
     for (uint64_t i = 0; i < n && r == 0; i++) {
@@ -433,12 +433,12 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
     break;
   }
   case VD_TYPE_STREAM_OPTIMIZED:
-    r = vd_error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written in "
+    r = vd__error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written in "
                   "one pass: make it with convert (clone) from another "
                   "disk", path);
     break;
   default:
-    r = vd_error (VD_ENOTSUP, 0, "%s: vdisk cannot create disks of type "
+    r = vd__error (VD_ENOTSUP, 0, "%s: vdisk cannot create disks of type "
                   "%s", path, ct ? ct : "(unknown)");
   }
   if (r == 0 && p->type != VD_TYPE_MONOLITHIC_SPARSE) {
@@ -481,7 +481,7 @@ vd__create_params_take (struct vd_create_params *out,
 {
   vd_create_params_init (out);
   if (!in || in->struct_size < PARAMS_V1_SIZE)
-    return vd_error (VD_EINVAL, 0, "create parameters: struct_size %u is "
+    return vd__error (VD_EINVAL, 0, "create parameters: struct_size %u is "
                      "smaller than the oldest struct vd_create_params (%zu "
                      "bytes)", in ? in->struct_size : 0,
                      (size_t) PARAMS_V1_SIZE);
@@ -500,7 +500,7 @@ vd_disk_create (const char *path, const struct vd_create_params *uparams)
   int r;
   VD_ENTER ();
   if (!path || !uparams)
-    return vd_error (VD_EINVAL, 0, "no path or parameters (struct_size)");
+    return vd__error (VD_EINVAL, 0, "no path or parameters (struct_size)");
   if ((r = vd__create_params_take (&pbuf, uparams)) < 0)
     return r;
   memset (&nd, 0, sizeof nd);
@@ -510,13 +510,13 @@ vd_disk_create (const char *path, const struct vd_create_params *uparams)
     char *name = vd__basename (path);
     if (params->capacity == 0 || params->capacity % VD_SECTOR != 0) {
       free (name);
-      return vd_error (VD_EINVAL, 0, "%s: capacity %llu is not a positive "
+      return vd__error (VD_EINVAL, 0, "%s: capacity %llu is not a positive "
                        "multiple of 512", path,
                        (unsigned long long) params->capacity);
     }
     r = name ? vd__newdisk_begin_single (&nd, path, (params->flags
                                                      & VD_CREATE_OVERWRITE) != 0)
-             : vd_error (VD_ENOMEM, errno, "%s", path);
+             : vd__error (VD_ENOMEM, errno, "%s", path);
     if (r < 0) {
       free (name);
       return r;

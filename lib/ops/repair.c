@@ -114,9 +114,9 @@ vd_check_repair (const char *path, uint32_t open_flags,
 
   VD_ENTER ();
   if (!path)
-    return vd_error (VD_EINVAL, 0, "repair: no path");
+    return vd__error (VD_EINVAL, 0, "repair: no path");
   if (open_flags & VD_OPEN_READ_ONLY)
-    return vd_error (VD_EINVAL, 0, "%s: repair writes; a read-only repair "
+    return vd__error (VD_EINVAL, 0, "%s: repair writes; a read-only repair "
                      "is a check", path);
   r = vd__check_vmware_lock (path, open_flags);
   if (r < 0)
@@ -137,7 +137,7 @@ vd_check_repair (const char *path, uint32_t open_flags,
         && vd__find_user (dir, f.ids, f.n,
                           VD_USE_EXTENT | VD_USE_CTK | VD_USE_DESC, self.ids,
                           self.n, NULL, &u)) {
-      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+      r = vd__error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
                     "uses %s as %s too; the repair would write that "
                     "disk's file (force to repair it anyway)", path, u.disk,
                     f.names[u.which], vd__use_name (u.how));

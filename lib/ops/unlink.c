@@ -28,20 +28,20 @@ vd_disk_unlink (const char *path, uint32_t flags)
 
   VD_ENTER ();
   if (!path || !*path)
-    return vd_error (VD_EINVAL, 0, "unlink: no disk given");
+    return vd__error (VD_EINVAL, 0, "unlink: no disk given");
   r = vd_disk_open (&src, path, VD_OPEN_READ_ONLY | VD_OPEN_SINGLE_LINK
                                   | (flags & VD_OPEN_TRUSTED));
   if (r < 0)
     return r;
   l = src->top;
   if (l->raw) {
-    r = vd_error (VD_EINVAL, 0, "%s: a raw image is a single file: delete "
+    r = vd__error (VD_EINVAL, 0, "%s: a raw image is a single file: delete "
                   "it with rm", path);
     goto out;
   }
   g = calloc (1, sizeof *g);
   if (!g) {
-    r = vd_error (VD_ENOMEM, errno, "unlink");
+    r = vd__error (VD_ENOMEM, errno, "unlink");
     goto out;
   }
   r = vd__guard_link (g, l, trusted);
@@ -57,14 +57,14 @@ vd_disk_unlink (const char *path, uint32_t flags)
     if (vd__file_id (l->path, &self) == 0
         && vd__find_user (l->dir, &self, 1, VD_USE_EXTENT | VD_USE_CTK,
                           &self, 1, NULL, &u)) {
-      r = vd_error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
+      r = vd__error (VD_EPARENT, 0, "%s: another disk in this folder, %s, "
                     "uses this file as %s; refusing to delete it", path,
                     u.disk, vd__use_name (u.how));
       free (u.disk);
       goto out;
     }
     if (unlink (l->path) < 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s: cannot delete",
+      r = vd__error (vd__errno_code (errno), errno, "%s: cannot delete",
                     l->path);
     else
       fsync (l->dirfd);
@@ -87,13 +87,13 @@ vd_disk_unlink (const char *path, uint32_t flags)
         if (!l->extents[i].path)
           continue;
         if (vd__same_path (l->extents[i].path, p->path))
-          r = vd_error (VD_EPARENT, 0, "%s: extent %s is the descriptor of "
+          r = vd__error (VD_EPARENT, 0, "%s: extent %s is the descriptor of "
                         "its parent; refusing to delete it", path,
                         l->extents[i].path);
         for (size_t j = 0; j < p->n_extents && r == 0; j++)
           if (p->extents[j].path
               && vd__same_path (l->extents[i].path, p->extents[j].path))
-            r = vd_error (VD_EPARENT, 0, "%s: extent %s belongs to its "
+            r = vd__error (VD_EPARENT, 0, "%s: extent %s belongs to its "
                           "parent %s too; refusing to delete it", path,
                           l->extents[i].path, p->path);
       }
@@ -104,7 +104,7 @@ vd_disk_unlink (const char *path, uint32_t flags)
   }
   /* The descriptor first: from then on there is no disk, only files. */
   if (unlink (l->path) < 0) {
-    r = vd_error (vd__errno_code (errno), errno, "%s: cannot delete",
+    r = vd__error (vd__errno_code (errno), errno, "%s: cannot delete",
                   l->path);
     goto out;
   }
@@ -113,7 +113,7 @@ vd_disk_unlink (const char *path, uint32_t flags)
     if (!e->io || e->io == l->desc_io)
       continue;
     if (unlink (e->path) < 0 && errno != ENOENT && r == 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s: cannot delete the "
+      r = vd__error (vd__errno_code (errno), errno, "%s: cannot delete the "
                     "extent", e->path);
   }
   {
@@ -121,7 +121,7 @@ vd_disk_unlink (const char *path, uint32_t flags)
     if (ctk && vd__name_ok (ctk, 0)
         && fstatat (l->dirfd, ctk, &st, AT_SYMLINK_NOFOLLOW) == 0
         && S_ISREG (st.st_mode) && unlinkat (l->dirfd, ctk, 0) < 0 && r == 0)
-      r = vd_error (vd__errno_code (errno), errno, "%s/%s: cannot delete "
+      r = vd__error (vd__errno_code (errno), errno, "%s/%s: cannot delete "
                     "the change-tracking file", l->dir, ctk);
   }
   fsync (l->dirfd);

@@ -103,7 +103,7 @@ scan_mem (struct clam *c, const uint8_t *buf, size_t len, struct names *nm)
     return 0;
   map = cl_fmap_open_memory (buf, len);
   if (!map)
-    return vd_error (VD_ENOMEM, 0, "libclamav: cannot map %zu bytes", len);
+    return vd__error (VD_ENOMEM, 0, "libclamav: cannot map %zu bytes", len);
   memset (&o, 0, sizeof o);
   o.general = CL_SCAN_GENERAL_ALLMATCHES;
   rc = cl_scanmap_callback (map, NULL, &virname, &scanned, c->engine, &o, nm);
@@ -111,7 +111,7 @@ scan_mem (struct clam *c, const uint8_t *buf, size_t len, struct names *nm)
   if (rc == CL_CLEAN)
     return 0;
   if (rc != CL_VIRUS)
-    return vd_error (VD_EIO, 0, "libclamav: scan failed: %s",
+    return vd__error (VD_EIO, 0, "libclamav: scan failed: %s",
                      cl_strerror (rc));
   if (nm->n == 0 && virname)
     on_virus (-1, virname, nm);
@@ -398,25 +398,25 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
   VD_ENTER ();
 
   if (!out)
-    return vd_error (VD_EINVAL, 0, "vd_scanner_new_clamav: no output "
+    return vd__error (VD_EINVAL, 0, "vd_scanner_new_clamav: no output "
                      "pointer");
   *out = NULL;
   if (!db)
     db = VD_CLAMAV_DEFAULT_DB;
   if (stat (db, &st) < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: no such signature "
+    return vd__error (vd__errno_code (errno), errno, "%s: no such signature "
                      "database", db);
   pthread_once (&clam_once, clam_init_once);
   if (clam_init_rc != CL_SUCCESS)
-    return vd_error (VD_EIO, 0, "libclamav: cl_init failed: %s",
+    return vd__error (VD_EIO, 0, "libclamav: cl_init failed: %s",
                      cl_strerror (clam_init_rc));
   c = calloc (1, sizeof *c);
   if (!c)
-    return vd_error (VD_ENOMEM, errno, "out of memory");
+    return vd__error (VD_ENOMEM, errno, "out of memory");
   c->engine = cl_engine_new ();
   if (!c->engine) {
     free (c);
-    return vd_error (VD_ENOMEM, 0, "libclamav: cannot make an engine");
+    return vd__error (VD_ENOMEM, 0, "libclamav: cannot make an engine");
   }
   /* no clean cache: identical windows must be scanned again */
   cl_engine_set_num (c->engine, CL_ENGINE_DISABLE_CACHE, 1);
@@ -431,7 +431,7 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
     goto fail;
   }
   if (sigs == 0) {
-    r = vd_error (VD_ENOENT, 0, "%s: no signatures found (a folder of "
+    r = vd__error (VD_ENOENT, 0, "%s: no signatures found (a folder of "
                   ".ndb/.hdb/.ldb/.cvd files, or one such file)", db);
     goto fail;
   }
@@ -461,7 +461,7 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
   (void) overlap;
   if (out)
     *out = NULL;
-  return vd_error (VD_ENOTSUP, 0, "vdisk was built without libclamav");
+  return vd__error (VD_ENOTSUP, 0, "vdisk was built without libclamav");
 }
 
 #endif

@@ -26,7 +26,7 @@ fill_ranges (vd_disk *d, const struct vd_sector_range *ranges, size_t n,
   int r = 0;
 
   if (!buf)
-    return vd_error (VD_ENOMEM, errno, "fill: out of memory");
+    return vd__error (VD_ENOMEM, errno, "fill: out of memory");
   memset (buf, fill, FILL_CHUNK);
   for (i = 0; i < n && r == 0; i++) {
     uint64_t off = ranges[i].first * VD_SECTOR;
@@ -50,7 +50,7 @@ check_ranges (vd_disk *d, const struct vd_sector_range *ranges, size_t n)
   size_t i;
   for (i = 0; i < n; i++)
     if (ranges[i].first > ranges[i].last || ranges[i].last >= sectors)
-      return vd_error (VD_EINVAL, 0, "%s: sector range %llu..%llu is not "
+      return vd__error (VD_EINVAL, 0, "%s: sector range %llu..%llu is not "
                        "within the disk's %llu sectors",
                        vd_disk_get_path (d),
                        (unsigned long long) ranges[i].first,
@@ -95,7 +95,7 @@ vd_disk_fill_sectors (const char *path, uint32_t open_flags,
   VD_ENTER ();
 
   if (!path || (n_ranges && !ranges))
-    return vd_error (VD_EINVAL, 0, "vd_disk_fill_sectors: no disk or "
+    return vd__error (VD_EINVAL, 0, "vd_disk_fill_sectors: no disk or "
                      "ranges");
   /* validate before anything is created */
   r = vd_disk_open (&probe, path, open_flags | VD_OPEN_READ_ONLY);
@@ -171,7 +171,7 @@ keep_offset (const struct vd_scan_hit *h, void *payload)
     size_t nc = o->cap ? o->cap * 2 : 64;
     uint64_t *n = realloc (o->v, nc * sizeof *n);
     if (!n) {
-      vd_error (VD_ENOMEM, errno, "edit: out of memory");
+      vd__error (VD_ENOMEM, errno, "edit: out of memory");
       return 1;
     }
     o->v = n;
@@ -196,13 +196,13 @@ vd_disk_replace (const char *path, uint32_t open_flags, const void *find,
   VD_ENTER ();
 
   if (!path || !find || !replace || len == 0)
-    return vd_error (VD_EINVAL, 0, "vd_disk_replace: need a disk, a find "
+    return vd__error (VD_EINVAL, 0, "vd_disk_replace: need a disk, a find "
                      "and a replace string");
   if (vd__is_zero (find, len))
-    return vd_error (VD_EINVAL, 0, "%s: the find string is all zero bytes; "
+    return vd__error (VD_EINVAL, 0, "%s: the find string is all zero bytes; "
                      "only allocated data is searched", path);
   if (len > VD_SCAN_MAX_OVERLAP / 4)
-    return vd_error (VD_EINVAL, 0, "%s: find string of %zu bytes is too "
+    return vd__error (VD_EINVAL, 0, "%s: find string of %zu bytes is too "
                      "long (max %u)", path, len, VD_SCAN_MAX_OVERLAP / 4);
   r = vd__scanner_make (&sc, find_scan, &fs, len, NULL, 0);
   if (r < 0)
@@ -218,7 +218,7 @@ vd_disk_replace (const char *path, uint32_t open_flags, const void *find,
   r = 0;
   for (i = 0; i < o.n; i++)
     if (found && found (o.v[i], payload)) {
-      r = vd_error (VD_ECANCELED, 0, "%s: edit stopped by the caller", path);
+      r = vd__error (VD_ECANCELED, 0, "%s: edit stopped by the caller", path);
       goto out;
     }
   if (dry_run || o.n == 0 || !memcmp (find, replace, len)) {

@@ -49,12 +49,12 @@ vd__scanner_make (vd_scanner **out, vd_scan_fn fn, void *state,
 
   *out = NULL;
   if (!fn || overlap == 0 || overlap > SCAN_MAX_OVERLAP)
-    return vd_error (VD_EINVAL, 0, "scanner: need a scan function and an "
+    return vd__error (VD_EINVAL, 0, "scanner: need a scan function and an "
                      "overlap of 1..%u bytes (got %zu)", SCAN_MAX_OVERLAP,
                      overlap);
   s = calloc (1, sizeof *s);
   if (!s)
-    return vd_error (VD_ENOMEM, errno, "scanner: out of memory");
+    return vd__error (VD_ENOMEM, errno, "scanner: out of memory");
   s->fn = fn;
   s->state = state;
   s->overlap = overlap;
@@ -69,7 +69,7 @@ vd_scanner_new (vd_scanner **out, vd_scan_fn fn, void *state, size_t overlap)
 {
   VD_ENTER ();
   if (!out)
-    return vd_error (VD_EINVAL, 0, "vd_scanner_new: no output pointer");
+    return vd__error (VD_EINVAL, 0, "vd_scanner_new: no output pointer");
   return vd__scanner_make (out, fn, state, overlap, NULL, 0);
 }
 
@@ -163,7 +163,7 @@ build_regions (struct scan_job *j, uint64_t size)
 
   j->regions = malloc ((j->n_runs ? j->n_runs : 1) * sizeof *j->regions);
   if (!j->regions)
-    return vd_error (VD_ENOMEM, errno, "scan: out of memory");
+    return vd__error (VD_ENOMEM, errno, "scan: out of memory");
   for (i = 0; i < j->n_runs; i++) {
     uint64_t s = j->runs[i].off > pad ? j->runs[i].off - pad : 0;
     uint64_t e = j->runs[i].off + j->runs[i].len;
@@ -202,7 +202,7 @@ next_window (struct scan_job *j, struct worker *w)
       size_t nc = w->cap_segs ? w->cap_segs * 2 : 64;
       struct seg *n = realloc (w->segs, nc * sizeof *n);
       if (!n)
-        return vd_error (VD_ENOMEM, errno, "scan: out of memory");
+        return vd__error (VD_ENOMEM, errno, "scan: out of memory");
       w->segs = n;
       w->cap_segs = nc;
     }
@@ -274,7 +274,7 @@ local_match (uint64_t offset, uint64_t length, const char *name,
     size_t nc = w->cap_local ? w->cap_local * 2 : 16;
     struct raw_hit *n = realloc (w->local, nc * sizeof *n);
     if (!n)
-      return vd_error (VD_ENOMEM, errno, "scan: out of memory");
+      return vd__error (VD_ENOMEM, errno, "scan: out of memory");
     w->local = n;
     w->cap_local = nc;
   }
@@ -339,7 +339,7 @@ keep_matches (struct scan_job *j, struct worker *w)
       size_t nc = j->cap_hits ? j->cap_hits * 2 : 64;
       struct raw_hit *n = realloc (j->hits, nc * sizeof *n);
       if (!n)
-        return vd_error (VD_ENOMEM, errno, "scan: out of memory");
+        return vd__error (VD_ENOMEM, errno, "scan: out of memory");
       j->hits = n;
       j->cap_hits = nc;
     }
@@ -347,7 +347,7 @@ keep_matches (struct scan_job *j, struct worker *w)
     j->hits[j->n_hits].length = h->length;
     j->hits[j->n_hits].name = intern (j, h->name);
     if (!j->hits[j->n_hits].name)
-      return vd_error (VD_ENOMEM, errno, "scan: out of memory");
+      return vd__error (VD_ENOMEM, errno, "scan: out of memory");
     j->n_hits++;
   }
   return 0;
@@ -440,9 +440,9 @@ vd_scan (vd_disk *disk, vd_scanner *sc, const struct vd_scan_options *opts,
   if (stats)
     memset (stats, 0, sizeof *stats);
   if (!disk || !sc)
-    return vd_error (VD_EINVAL, 0, "vd_scan: no disk or scanner");
+    return vd__error (VD_EINVAL, 0, "vd_scan: no disk or scanner");
   if (opts && opts->struct_size < sizeof (uint32_t) + sizeof (unsigned))
-    return vd_error (VD_EINVAL, 0, "vd_scan: options struct_size %u is too "
+    return vd__error (VD_EINVAL, 0, "vd_scan: options struct_size %u is too "
                      "small", opts->struct_size);
   memset (&j, 0, sizeof j);
   j.disk = disk;
@@ -485,14 +485,14 @@ vd_scan (vd_disk *disk, vd_scanner *sc, const struct vd_scan_options *opts,
   pthread_mutex_init (&j.mu, NULL);
   ws = calloc (nthreads ? nthreads : 1, sizeof *ws);
   if (!ws) {
-    r = vd_error (VD_ENOMEM, errno, "scan: out of memory");
+    r = vd__error (VD_ENOMEM, errno, "scan: out of memory");
     goto out_mu;
   }
   for (t = 0; t < nthreads; t++) {
     ws[t].job = &j;
     ws[t].buf = malloc (j.window);
     if (!ws[t].buf) {
-      r = vd_error (VD_ENOMEM, errno, "scan: out of memory for a %zu byte "
+      r = vd__error (VD_ENOMEM, errno, "scan: out of memory for a %zu byte "
                     "window", j.window);
       goto out_join;
     }
@@ -501,7 +501,7 @@ vd_scan (vd_disk *disk, vd_scanner *sc, const struct vd_scan_options *opts,
     if (t + 1 == nthreads)
       break;                    /* the calling thread is the last worker */
     if (pthread_create (&ws[t].tid, NULL, worker_main, &ws[t]) != 0) {
-      r = vd_error (VD_ENOMEM, errno, "scan: cannot start a thread");
+      r = vd__error (VD_ENOMEM, errno, "scan: cannot start a thread");
       pthread_mutex_lock (&j.mu);
       if (!j.error)
         j.error = r;
@@ -516,7 +516,7 @@ out_join:
   for (t = 0; t < started; t++)
     pthread_join (ws[t].tid, NULL);
   if (r == 0 && j.error) {
-    r = vd_error (j.error, 0, "%s", j.errmsg);
+    r = vd__error (j.error, 0, "%s", j.errmsg);
   }
   if (r == 0) {
     if (j.n_hits)
@@ -542,7 +542,7 @@ out_join:
       }
       n_out++;
       if (report && report (&h, payload)) {
-        r = vd_error (VD_ECANCELED, 0, "%s: scan stopped by the caller",
+        r = vd__error (VD_ECANCELED, 0, "%s: scan stopped by the caller",
                       vd_disk_get_path (disk));
         break;
       }

@@ -27,13 +27,13 @@ static int
 strlist_add (struct strlist *l, char *s)
 {
   if (!s)
-    return vd_error (VD_ENOMEM, errno, "out of memory");
+    return vd__error (VD_ENOMEM, errno, "out of memory");
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 16;
     char **n = realloc (l->v, nc * sizeof *n);
     if (!n) {
       free (s);
-      return vd_error (VD_ENOMEM, errno, "out of memory");
+      return vd__error (VD_ENOMEM, errno, "out of memory");
     }
     l->v = n;
     l->cap = nc;
@@ -75,7 +75,7 @@ walk (int fd, const char *path, int depth, struct strlist *out)
   dir = fdopendir (fd);
   if (!dir) {
     close (fd);
-    return vd_error (vd__errno_code (errno), errno, "%s: cannot list the "
+    return vd__error (vd__errno_code (errno), errno, "%s: cannot list the "
                      "folder", path);
   }
   while (r == 0 && (de = readdir (dir))) {
@@ -89,7 +89,7 @@ walk (int fd, const char *path, int depth, struct strlist *out)
       break;
     sub = vd__path_join (path, de->d_name);
     if (!sub) {
-      r = vd_error (VD_ENOMEM, errno, "out of memory");
+      r = vd__error (VD_ENOMEM, errno, "out of memory");
       break;
     }
     if (S_ISREG (st.st_mode) && has_suffix (de->d_name, ".vmx"))
@@ -266,18 +266,18 @@ read_vmx (const char *path, struct vmx *x)
   size_t have = 0;
 
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: cannot open",
+    return vd__error (vd__errno_code (errno), errno, "%s: cannot open",
                      path);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
       || st.st_size > (off_t) VMX_MAX_BYTES) {
     close (fd);
-    return vd_error (VD_EINVAL, 0, "%s: not a regular file of at most %u "
+    return vd__error (VD_EINVAL, 0, "%s: not a regular file of at most %u "
                      "bytes", path, VMX_MAX_BYTES);
   }
   text = malloc ((size_t) st.st_size + 1);
   if (!text) {
     close (fd);
-    return vd_error (VD_ENOMEM, errno, "out of memory");
+    return vd__error (VD_ENOMEM, errno, "out of memory");
   }
   while (have < (size_t) st.st_size
          && (got = read (fd, text + have, (size_t) st.st_size - have)) > 0)
@@ -302,11 +302,11 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
   VD_ENTER ();
 
   if (!folder || !cb)
-    return vd_error (VD_EINVAL, 0, "vd_find_vm_disks: no folder or "
+    return vd__error (VD_EINVAL, 0, "vd_find_vm_disks: no folder or "
                      "callback");
   fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "%s: cannot open the "
+    return vd__error (vd__errno_code (errno), errno, "%s: cannot open the "
                      "folder", folder);
   r = walk (fd, folder, 0, &vmxs);
   if (r < 0)
@@ -320,7 +320,7 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
     r = read_vmx (vmxs.v[i], &x);
     dir = r == 0 ? vd__dirname (vmxs.v[i]) : NULL;
     if (r == 0 && !dir)
-      r = vd_error (VD_ENOMEM, errno, "out of memory");
+      r = vd__error (VD_ENOMEM, errno, "out of memory");
     size_t n_disks = 0;
     for (k = 0; r == 0 && k < x.n; k++) {
       struct vmx_dev *d = &x.dev[k];
@@ -339,7 +339,7 @@ vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb, void *payload)
         continue;
       p = vd__path_join (dir, d->file);
       if (!p) {
-        r = vd_error (VD_ENOMEM, errno, "out of memory");
+        r = vd__error (VD_ENOMEM, errno, "out of memory");
         break;
       }
       n_disks++;

@@ -21,7 +21,7 @@ two_u64 (struct vd_vsphere *s, xmlNodePtr n, const char *k1, const char *k2,
   int r;
   if ((r = vd__vs_u64 (n, k1, max, v1, k1)) != 0
       || (r = vd__vs_u64 (n, k2, max, v2, k2)) != 0)
-    return r < 0 ? r : vd_error (VD_ECORRUPT, 0, "%s: %s without %s or %s",
+    return r < 0 ? r : vd__error (VD_ECORRUPT, 0, "%s: %s without %s or %s",
                                  vd__vs_host (s), what, k1, k2);
   return 0;
 }
@@ -46,7 +46,7 @@ one_page (struct page *pg, xmlNodePtr rv)
   if (r < 0)
     return r;
   if (so != pos || len == 0 || len > pg->capacity - pos)
-    return vd_error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas asked "
+    return vd__error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas asked "
                      "from %llu answered %llu+%llu (disk %llu bytes)",
                      vd__vs_host (pg->s), (unsigned long long) pos,
                      (unsigned long long) so, (unsigned long long) len,
@@ -59,7 +59,7 @@ one_page (struct page *pg, xmlNodePtr rv)
     if (r < 0)
       return r;
     if (al == 0 || as < pos || as < pg->prev_end || al > pos + len - as)
-      return vd_error (VD_ECORRUPT, 0, "%s: changed area %llu+%llu is "
+      return vd__error (VD_ECORRUPT, 0, "%s: changed area %llu+%llu is "
                        "outside %llu+%llu or overlaps the one before",
                        vd__vs_host (pg->s), (unsigned long long) as,
                        (unsigned long long) al, (unsigned long long) pos,
@@ -68,7 +68,7 @@ one_page (struct page *pg, xmlNodePtr rv)
     pg->n++;
     r = pg->cb (as, al, pg->payload);
     if (r != 0)
-      return r < 0 ? r : vd_error (VD_ECANCELED, 0, "changed areas: "
+      return r < 0 ? r : vd__error (VD_ECANCELED, 0, "changed areas: "
                                    "stopped");
   }
   return (int64_t) len;
@@ -87,7 +87,7 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
 
   if (!s || !vm_moref || !*vm_moref || !change_id || !*change_id || !cb
       || device_key < 0 || capacity == 0 || capacity > VD_VS_MAX_CAPACITY)
-    return vd_error (VD_EINVAL, 0, "changed areas: no session, VM, change "
+    return vd__error (VD_EINVAL, 0, "changed areas: no session, VM, change "
                      "id, callback, device key or capacity");
   snprintf (key, sizeof key, "%d", (int) device_key);
   for (unsigned call = 0; pg.pos < capacity; call++) {
@@ -97,12 +97,12 @@ vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
     int r;
 
     if (call >= MAX_CALLS)
-      return vd_error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas: more "
+      return vd__error (VD_ECORRUPT, 0, "%s: QueryChangedDiskAreas: more "
                        "than %u pages", vd__vs_host (s), MAX_CALLS);
     req = vd__vs_req ("QueryChangedDiskAreas", "VirtualMachine", vm_moref,
                       &m);
     if (!req)
-      return vd_error (VD_ENOMEM, 0, "request");
+      return vd__error (VD_ENOMEM, 0, "request");
     if (snapshot)
       vd__vs_add_ref (m, "snapshot", "VirtualMachineSnapshot", snapshot);
     vd__vs_add (m, "deviceKey", key);

@@ -48,7 +48,7 @@ fcd_manager (vd_vsphere *s, char **moref, int *host)
   if (!*moref || !**moref) {
     free (*moref);
     *moref = NULL;
-    return vd_error (VD_ENOTSUP, 0, "%s: the server has no "
+    return vd__error (VD_ENOTSUP, 0, "%s: the server has no "
                      "VStorageObjectManager (first class disks need "
                      "vSphere 6.5 or later)", vd__vs_host (s));
   }
@@ -113,7 +113,7 @@ fcd_parse (vd_vsphere *s, xmlNodePtr rv, const struct vd_vsphere_datastore *ds,
   dl = strlen (ds->name);
   if (!id_ok (f->id) || !f->file || f->file[0] != '['
       || strncmp (f->file + 1, ds->name, dl) != 0 || f->file[dl + 1] != ']') {
-    r = vd_error (VD_ECORRUPT, 0, "%s: a first class disk on datastore %s "
+    r = vd__error (VD_ECORRUPT, 0, "%s: a first class disk on datastore %s "
                   "without a sane ID or backing file (\"%.100s\")",
                   vd__vs_host (s), ds->name, f->file ? f->file : "");
     fcd_clear (f);
@@ -126,7 +126,7 @@ fcd_parse (vd_vsphere *s, xmlNodePtr rv, const struct vd_vsphere_datastore *ds,
   if (!f->datastore || !f->datastore_moref || (ds->dc_path && !f->dc_path)
       || (!f->name && !(f->name = strdup ("")))) {
     fcd_clear (f);
-    return vd_error (VD_ENOMEM, errno, "first class disk");
+    return vd__error (VD_ENOMEM, errno, "first class disk");
   }
   return 0;
 }
@@ -140,7 +140,7 @@ fcd_retrieve (vd_vsphere *s, const char *mgr, int host, const char *id,
   int r;
 
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   idn = vd__vs_add (m, "id", NULL);
   vd__vs_add (idn, "id", id);
   vd__vs_add_ref (m, "datastore", "Datastore", ds->moref);
@@ -149,7 +149,7 @@ fcd_retrieve (vd_vsphere *s, const char *mgr, int host, const char *id,
   r = fcd_parse (s, vd__vs_child (ret, "returnval"), ds, f);
   xmlFreeDoc (doc);
   if (r == 0 && strcmp (f->id, id) != 0) {
-    r = vd_error (VD_ECORRUPT, 0, "%s: asked for first class disk %s, "
+    r = vd__error (VD_ECORRUPT, 0, "%s: asked for first class disk %s, "
                   "the server described %.100s", vd__vs_host (s), id, f->id);
     fcd_clear (f);
   }
@@ -169,7 +169,7 @@ fcd_ids (vd_vsphere *s, const char *mgr, int host,
   *ids = NULL;
   *n = 0;
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add_ref (m, "datastore", "Datastore", ds->moref);
   if ((r = vd__vs_call (s, req, &doc, &ret)) < 0)
     return r;
@@ -178,7 +178,7 @@ fcd_ids (vd_vsphere *s, const char *mgr, int host,
     char *id = vd__vs_text (e, "id");
     if (!id_ok (id) || *n >= MAX_FCDS) {
       free (id);
-      r = vd_error (VD_ECORRUPT, 0, "%s: datastore %s: a first class disk "
+      r = vd__error (VD_ECORRUPT, 0, "%s: datastore %s: a first class disk "
                     "ID that is missing or not sane, or more than %u",
                     vd__vs_host (s), ds->name, MAX_FCDS);
       break;
@@ -188,7 +188,7 @@ fcd_ids (vd_vsphere *s, const char *mgr, int host,
       char **nv = realloc (*ids, nc * sizeof *nv);
       if (!nv) {
         free (id);
-        r = vd_error (VD_ENOMEM, errno, "first class disks");
+        r = vd__error (VD_ENOMEM, errno, "first class disks");
         break;
       }
       *ids = nv;
@@ -229,7 +229,7 @@ vd_vsphere_fcd_list (vd_vsphere *s, const char *datastore,
   if (n_out)
     *n_out = 0;
   if (!s || !out || !n_out)
-    return vd_error (VD_EINVAL, 0, "first class disks: no session or "
+    return vd__error (VD_EINVAL, 0, "first class disks: no session or "
                      "output");
   if ((r = fcd_manager (s, &mgr, &host)) < 0
       || (r = vd_vsphere_inventory (s, &inv)) < 0)
@@ -248,7 +248,7 @@ vd_vsphere_fcd_list (vd_vsphere *s, const char *datastore,
         size_t nc = cap ? cap * 2 : 16;
         struct vd_vsphere_fcd *nv = realloc (v, nc * sizeof *nv);
         if (!nv) {
-          r = vd_error (VD_ENOMEM, errno, "first class disks");
+          r = vd__error (VD_ENOMEM, errno, "first class disks");
           break;
         }
         v = nv;
@@ -262,7 +262,7 @@ vd_vsphere_fcd_list (vd_vsphere *s, const char *datastore,
     free (ids);
   }
   if (r == 0 && datastore && !matched)
-    r = vd_error (VD_ENOENT, 0, "%s: no datastore %s", vd__vs_host (s),
+    r = vd__error (VD_ENOENT, 0, "%s: no datastore %s", vd__vs_host (s),
                   datastore);
 done:
   vd_vsphere_inventory_free (inv);
@@ -299,10 +299,10 @@ vd_vsphere_fcd_get (vd_vsphere *s, const char *id, const char *datastore,
   if (out)
     *out = NULL;
   if (!s || !out || !id_ok (id))
-    return vd_error (VD_EINVAL, 0, "first class disk: no session, output "
+    return vd__error (VD_EINVAL, 0, "first class disk: no session, output "
                      "or valid ID");
   if (!(f = calloc (1, sizeof *f)))
-    return vd_error (VD_ENOMEM, errno, "first class disk");
+    return vd__error (VD_ENOMEM, errno, "first class disk");
   if ((r = fcd_manager (s, &mgr, &host)) < 0
       || (r = vd_vsphere_inventory (s, &inv)) < 0)
     goto done;
@@ -324,7 +324,7 @@ vd_vsphere_fcd_get (vd_vsphere *s, const char *id, const char *datastore,
       r = fcd_retrieve (s, mgr, host, id, d, f);
   }
   if (r == 0 && !found)
-    r = vd_error (VD_ENOENT, 0, "%s: no first class disk %s%s%s",
+    r = vd__error (VD_ENOENT, 0, "%s: no first class disk %s%s%s",
                   vd__vs_host (s), id, datastore ? " on datastore " : "",
                   datastore ? datastore : "");
 done:
@@ -358,7 +358,7 @@ vd_disk_open_vsphere_fcd (vd_disk **out, vd_vsphere *s, const char *id,
   if (out)
     *out = NULL;
   if (!out)
-    return vd_error (VD_EINVAL, 0, "first class disk: no output");
+    return vd__error (VD_EINVAL, 0, "first class disk: no output");
   if ((r = vd_vsphere_fcd_get (s, id, datastore, &f)) < 0)
     return r;
   r = vd_disk_open_vsphere (out, s, f->dc_path, f->file, flags);
@@ -410,27 +410,27 @@ vd_vsphere_fcd_register (vd_vsphere *s, const char *dc, const char *dspath,
   if (id)
     *id = NULL;
   if (!s || !dspath || !name || !*name || !id)
-    return vd_error (VD_EINVAL, 0, "register disk: no session, path, name "
+    return vd__error (VD_EINVAL, 0, "register disk: no session, path, name "
                      "or output");
   close_b = dspath[0] == '[' ? strchr (dspath, ']') : NULL;
   if (!close_b || close_b == dspath + 1)
-    return vd_error (VD_EINVAL, 0, "register disk: \"%s\" is not \"[datastore]"
+    return vd__error (VD_EINVAL, 0, "register disk: \"%s\" is not \"[datastore]"
                      " folder/disk.vmdk\"", dspath);
   path = close_b + 1;
   while (*path == ' ')
     path++;
   if (!(ds = strndup (dspath + 1, (size_t) (close_b - dspath - 1))))
-    return vd_error (VD_ENOMEM, errno, "register disk");
+    return vd__error (VD_ENOMEM, errno, "register disk");
   if (!dc && (r = vd__vs_dc_of (s, ds, &dcp)) < 0)
     goto done;
   if (!(url = folder_url (s, dc ? dc : dcp, ds, path))) {
-    r = vd_error (VD_ENOMEM, errno, "register disk");
+    r = vd__error (VD_ENOMEM, errno, "register disk");
     goto done;
   }
   if ((r = fcd_manager (s, &mgr, &host)) < 0)
     goto done;
   if (!(req = fcd_req ("RegisterDisk", mgr, host, &m))) {
-    r = vd_error (VD_ENOMEM, 0, "request");
+    r = vd__error (VD_ENOMEM, 0, "request");
     goto done;
   }
   vd__vs_add (m, "path", url);
@@ -442,7 +442,7 @@ vd_vsphere_fcd_register (vd_vsphere *s, const char *dc, const char *dspath,
   xmlFreeDoc (doc);
   if (!id_ok (got)) {
     free (got);
-    r = vd_error (VD_ECORRUPT, 0, "%s: RegisterDisk answered without a sane "
+    r = vd__error (VD_ECORRUPT, 0, "%s: RegisterDisk answered without a sane "
                   "ID", vd__vs_host (s));
     goto done;
   }
@@ -458,7 +458,7 @@ done:
 #else /* !VD_HAVE_VSPHERE */
 
 #define NO_VSPHERE() \
-  vd_error (VD_ENOTSUP, 0, "this libvdisk was built without vSphere " \
+  vd__error (VD_ENOTSUP, 0, "this libvdisk was built without vSphere " \
             "support (libcurl, libxml2, OpenSSL)")
 
 VD_API int

@@ -79,7 +79,7 @@ vd__vs_curl (struct vd_vsphere *s)
 {
   CURL *h = curl_easy_init ();
   if (!h) {
-    vd_error (VD_ENOMEM, 0, "%s: curl_easy_init failed", s->host);
+    vd__error (VD_ENOMEM, 0, "%s: curl_easy_init failed", s->host);
     return NULL;
   }
   curl_easy_setopt (h, CURLOPT_SHARE, s->share);
@@ -118,7 +118,7 @@ vd__vs_share_init (struct vd_vsphere *s)
 {
   s->share = curl_share_init ();
   if (!s->share)
-    return vd_error (VD_ENOMEM, 0, "curl share");
+    return vd__error (VD_ENOMEM, 0, "curl share");
   curl_share_setopt (s->share, CURLSHOPT_LOCKFUNC, share_lock);
   curl_share_setopt (s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
   curl_share_setopt (s->share, CURLSHOPT_USERDATA, s);
@@ -142,7 +142,7 @@ vd__vs_curl_fail (struct vd_vsphere *s, CURLcode c, const char *what)
   s->pin_failed = 0;
   pthread_mutex_unlock (&s->pin_mu);
   if (pin_failed)
-    return vd_error (VD_EIO, EACCES, "%s: the server's certificate "
+    return vd__error (VD_EIO, EACCES, "%s: the server's certificate "
                      "thumbprint %s is not the pinned one: refusing to "
                      "talk to it", s->host, seen);
   switch (c) {
@@ -150,19 +150,19 @@ vd__vs_curl_fail (struct vd_vsphere *s, CURLcode c, const char *what)
   case CURLE_SSL_CACERT_BADFILE:
   case CURLE_SSL_CERTPROBLEM:
   case CURLE_SSL_CONNECT_ERROR:
-    return vd_error (VD_EIO, EACCES, "%s: %s: TLS: %s (verify the "
+    return vd__error (VD_EIO, EACCES, "%s: %s: TLS: %s (verify the "
                      "certificate with a CA file, pin its thumbprint, or "
                      "--insecure)", s->host, what, curl_easy_strerror (c));
   case CURLE_OPERATION_TIMEDOUT:
-    return vd_error (VD_EIO, ETIMEDOUT, "%s: %s: timed out", s->host, what);
+    return vd__error (VD_EIO, ETIMEDOUT, "%s: %s: timed out", s->host, what);
   case CURLE_COULDNT_CONNECT:
-    return vd_error (VD_EIO, ECONNREFUSED, "%s: %s: cannot connect",
+    return vd__error (VD_EIO, ECONNREFUSED, "%s: %s: cannot connect",
                      s->host, what);
   case CURLE_WRITE_ERROR:
-    return vd_error (VD_EIO, EFBIG, "%s: %s: the answer is larger than "
+    return vd__error (VD_EIO, EFBIG, "%s: %s: the answer is larger than "
                      "%u MiB", s->host, what, VD_VS_MAX_SOAP >> 20);
   default:
-    return vd_error (VD_EIO, ECONNRESET, "%s: %s: %s", s->host, what,
+    return vd__error (VD_EIO, ECONNRESET, "%s: %s: %s", s->host, what,
                      curl_easy_strerror (c));
   }
 }

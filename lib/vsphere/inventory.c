@@ -16,13 +16,13 @@
 #define GROW(arr, n, cap, max, what)                                    \
   do {                                                                  \
     if ((n) >= (max))                                                   \
-      return vd_error (VD_ECORRUPT, 0, "server answer: more than %u %s", \
+      return vd__error (VD_ECORRUPT, 0, "server answer: more than %u %s", \
                        (unsigned) (max), what);                         \
     if ((n) == (cap)) {                                                 \
       size_t nc_ = (cap) ? (cap) * 2 : 8;                               \
       void *np_ = realloc ((arr), nc_ * sizeof *(arr));                 \
       if (!np_)                                                         \
-        return vd_error (VD_ENOMEM, errno, "inventory");               \
+        return vd__error (VD_ENOMEM, errno, "inventory");               \
       (arr) = np_;                                                      \
       memset ((arr) + (cap), 0, (nc_ - (cap)) * sizeof *(arr));         \
       (cap) = nc_;                                                      \
@@ -101,7 +101,7 @@ split_dspath (const char *file, char **ds, char **path)
   const char *e;
   char qb[96];
   if (file[0] != '[' || !(e = strchr (file, ']')))
-    return vd_error (VD_ECORRUPT, 0, "server answer: \"%s\" is not a "
+    return vd__error (VD_ECORRUPT, 0, "server answer: \"%s\" is not a "
                      "datastore path ([datastore] path)",
                      vd__quote (qb, sizeof qb, file, strlen (file)));
   *ds = strndup (file + 1, (size_t) (e - file - 1));
@@ -110,7 +110,7 @@ split_dspath (const char *file, char **ds, char **path)
     e++;
   *path = strdup (e);
   if (!*ds || !*path)
-    return vd_error (VD_ENOMEM, errno, "inventory");
+    return vd__error (VD_ENOMEM, errno, "inventory");
   return 0;
 }
 
@@ -155,7 +155,7 @@ vd__vs_parse_devices (xmlNodePtr val, struct vd_vsphere_vm *vm)
 
     k->file = vd__vs_text (backing, "fileName");
     if (!k->file)
-      return vd_error (VD_ECORRUPT, 0, "server answer: VM %s: a disk "
+      return vd__error (VD_ECORRUPT, 0, "server answer: VM %s: a disk "
                        "without a backing file name", vm->name);
     r = split_dspath (k->file, &k->datastore, &k->path);
     if (r < 0)
@@ -173,7 +173,7 @@ vd__vs_parse_devices (xmlNodePtr val, struct vd_vsphere_vm *vm)
                            "disk capacity")) < 0)
         return r;
       if (r == 1)
-        return vd_error (VD_ECORRUPT, 0, "server answer: VM %s: disk %s "
+        return vd__error (VD_ECORRUPT, 0, "server answer: VM %s: disk %s "
                          "has no capacity", vm->name, k->file);
       k->capacity = v << 10;
     }
@@ -208,7 +208,7 @@ parse_snapshots (xmlNodePtr list, struct vd_vsphere_vm *vm, size_t *cap,
 {
   int r;
   if (depth > 32)
-    return vd_error (VD_ECORRUPT, 0, "server answer: VM %s: snapshot tree "
+    return vd__error (VD_ECORRUPT, 0, "server answer: VM %s: snapshot tree "
                      "deeper than 32", vm->name);
   for (xmlNodePtr t = list; t; t = vd__vs_next (t, (const char *) t->name)) {
     uint64_t id = 0;
@@ -221,7 +221,7 @@ parse_snapshots (xmlNodePtr list, struct vd_vsphere_vm *vm, size_t *cap,
       return r;
     sn->id = (int32_t) id;
     if (!sn->moref || !sn->name)
-      return vd_error (VD_ECORRUPT, 0, "server answer: VM %s: a snapshot "
+      return vd__error (VD_ECORRUPT, 0, "server answer: VM %s: a snapshot "
                        "without moref or name", vm->name);
     r = parse_snapshots (vd__vs_child (t, "childSnapshotList"), vm, cap,
                          depth + 1);
@@ -300,7 +300,7 @@ add_vm (struct collect *c, xmlNodePtr obj, const char *moref)
   if ((r = each_prop (obj, vm_prop, &x)) < 0)
     return r;
   if (!x.vm->name)
-    return vd_error (VD_ECORRUPT, 0, "server answer: VM %s has no name",
+    return vd__error (VD_ECORRUPT, 0, "server answer: VM %s has no name",
                      moref);
   return 0;
 }
@@ -327,7 +327,7 @@ folder_prop (void *arg, const char *name, xmlNodePtr val)
         char **np = nc > 100000 ? NULL
                     : realloc (f->datastores, nc * sizeof *np);
         if (!np)
-          return vd_error (VD_ECORRUPT, 0, "inventory: too many "
+          return vd__error (VD_ECORRUPT, 0, "inventory: too many "
                            "datastores in a datacenter");
         f->datastores = np;
         x->cap_ds = nc;
@@ -377,7 +377,7 @@ add_datastore (struct collect *c, xmlNodePtr obj, const char *moref)
   if ((r = each_prop (obj, datastore_prop, d)) < 0)
     return r;
   if (!d->name)
-    return vd_error (VD_ECORRUPT, 0, "server answer: datastore %s has no "
+    return vd__error (VD_ECORRUPT, 0, "server answer: datastore %s has no "
                      "name", moref);
   return 0;
 }
@@ -421,7 +421,7 @@ collect_objects (struct collect *c, xmlNodePtr rv)
     char *moref = vd__vs_text (obj, NULL);
     r = 0;
     if (!type || !moref)
-      r = vd_error (VD_ECORRUPT, 0, "server answer: an object without "
+      r = vd__error (VD_ECORRUPT, 0, "server answer: an object without "
                     "type or moref");
     else if (strcmp (type, "VirtualMachine") == 0)
       r = add_vm (c, o, moref);
@@ -465,7 +465,7 @@ create_view (struct vd_vsphere *s, const char *const *types, char **view)
                                    vd__vs_viewmgr (s), &m);
   int r;
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add_ref (m, "container", "Folder", vd__vs_root (s));
   for (; *types; types++)
     vd__vs_add (m, "type", *types);
@@ -476,7 +476,7 @@ create_view (struct vd_vsphere *s, const char *const *types, char **view)
   *view = vd__vs_text (ret, "returnval");
   xmlFreeDoc (doc);
   if (!*view)
-    return vd_error (VD_ECORRUPT, 0, "server answer: CreateContainerView "
+    return vd__error (VD_ECORRUPT, 0, "server answer: CreateContainerView "
                      "returned no view");
   return 0;
 }
@@ -513,7 +513,7 @@ retrieve (struct vd_vsphere *s, const char *view, struct collect *c)
   int r;
 
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   spec = xmlNewChild (m, NULL, BAD_CAST "specSet", NULL);
   prop_set (spec, "VirtualMachine", vm_paths);
   prop_set (spec, "Datacenter", dc_paths);
@@ -539,14 +539,14 @@ retrieve (struct vd_vsphere *s, const char *view, struct collect *c)
     if (r < 0 || !token)
       break;
     if (page >= VD_VS_MAX_PAGES) {
-      r = vd_error (VD_ECORRUPT, 0, "server answer: more than %u pages",
+      r = vd__error (VD_ECORRUPT, 0, "server answer: more than %u pages",
                     VD_VS_MAX_PAGES);
       break;
     }
     req = vd__vs_req ("ContinueRetrievePropertiesEx", "PropertyCollector",
                       vd__vs_pc (s), &m);
     if (!req) {
-      r = vd_error (VD_ENOMEM, 0, "request");
+      r = vd__error (VD_ENOMEM, 0, "request");
       break;
     }
     vd__vs_add (m, "token", token);
@@ -581,7 +581,7 @@ inventory (struct vd_vsphere *s, struct vd_vsphere_inventory **out)
   *out = NULL;
   c.inv = calloc (1, sizeof *c.inv);
   if (!c.inv)
-    return vd_error (VD_ENOMEM, errno, "inventory");
+    return vd__error (VD_ENOMEM, errno, "inventory");
   r = create_view (s, types, &view);
   if (r == 0)
     r = retrieve (s, view, &c);
@@ -607,7 +607,7 @@ inventory (struct vd_vsphere *s, struct vd_vsphere_inventory **out)
         c.inv->datastores[d].dc_path = strdup ("ha-datacenter");
     for (size_t i = 0; i < c.inv->n_vms; i++)
       if (!c.inv->vms[i].name) {
-        r = vd_error (VD_ECORRUPT, 0, "server answer: a VM without name");
+        r = vd__error (VD_ECORRUPT, 0, "server answer: a VM without name");
         break;
       }
   }
@@ -627,7 +627,7 @@ vd_vsphere_inventory (vd_vsphere *s, struct vd_vsphere_inventory **out)
 {
   VD_ENTER ();
   if (!s || !out)
-    return vd_error (VD_EINVAL, 0, "vsphere inventory: no session");
+    return vd__error (VD_EINVAL, 0, "vsphere inventory: no session");
   return inventory (s, out);
 }
 
@@ -646,7 +646,7 @@ vd__vs_dc_of (struct vd_vsphere *s, const char *ds, char **dc)
     }
   vd_vsphere_inventory_free (inv);
   if (!*dc)
-    return vd_error (VD_ENOENT, 0, "%s: no datastore named \"%s\"",
+    return vd__error (VD_ENOENT, 0, "%s: no datastore named \"%s\"",
                      vd__vs_host (s), ds);
   return 0;
 }

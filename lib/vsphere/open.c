@@ -108,7 +108,7 @@ open_uri (struct vd_io **out, const char *uri, int rw)
   *out = NULL;
   slash = strchr (p, '/');
   if (!slash)
-    return vd_error (VD_EINVAL, 0, "%s: no datastore path (vsphere://USER@"
+    return vd__error (VD_EINVAL, 0, "%s: no datastore path (vsphere://USER@"
                      "HOST/[datastore] folder/disk.vmdk)", uri);
   q = strchr (slash, '?');
   /* the server part with the options for the session */
@@ -117,11 +117,11 @@ open_uri (struct vd_io **out, const char *uri, int rw)
   dspath = unescape (slash + 1, q ? (size_t) (q - slash - 1)
                                   : strlen (slash + 1));
   if (!server || !dspath) {
-    r = vd_error (VD_EINVAL, 0, "%s: bad URI", uri);
+    r = vd__error (VD_EINVAL, 0, "%s: bad URI", uri);
     goto out;
   }
   if (q && query_value (q + 1, "dc", &dc) < 0) {
-    r = vd_error (VD_EINVAL, 0, "%s: bad dc=", uri);
+    r = vd__error (VD_EINVAL, 0, "%s: bad dc=", uri);
     goto out;
   }
   r = vd_vsphere_connect (&s, server, NULL, NULL, 0);
@@ -144,10 +144,10 @@ vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s, const char *dc,
   int r;
 
   if (!out)
-    return vd_error (VD_EINVAL, 0, "vsphere: no output");
+    return vd__error (VD_EINVAL, 0, "vsphere: no output");
   *out = NULL;
   if (!s)
-    return vd_error (VD_EINVAL, 0, "vsphere: no session");
+    return vd__error (VD_EINVAL, 0, "vsphere: no session");
   r = vd__vs_open_file (&io, s, dc, dspath, 0);
   if (r == 0)
     r = vd__disk_open_io (out, io, flags | VD_OPEN_READ_ONLY);

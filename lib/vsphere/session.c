@@ -50,7 +50,7 @@ vd__vs_call (struct vd_vsphere *s, xmlDocPtr req, xmlDocPtr *doc,
   *doc = NULL;
   *ret = NULL;
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "%s: request", s->host);
+    return vd__error (VD_ENOMEM, 0, "%s: request", s->host);
   pthread_mutex_lock (&s->mu);
   r = vd__vs_call_locked (s, req, doc, ret, &fault);
   if (r < 0 && fault && strcmp (fault, "NotAuthenticated") == 0
@@ -79,7 +79,7 @@ service_content (struct vd_vsphere *s)
   xmlDocPtr req = vd__vs_req ("RetrieveServiceContent", "ServiceInstance",
                               "ServiceInstance", &m);
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   r = vd__vs_call_locked (s, req, &doc, &ret, NULL);
   xmlFreeDoc (req);
   if (r < 0)
@@ -95,11 +95,11 @@ service_content (struct vd_vsphere *s)
   s->full_name = vd__vs_text (about, "fullName");
   xmlFreeDoc (doc);
   if (!s->pc || !s->sm || !s->root)
-    return vd_error (VD_ECORRUPT, 0, "%s: the service content lacks the "
+    return vd__error (VD_ECORRUPT, 0, "%s: the service content lacks the "
                      "property collector, session manager or root folder",
                      s->host);
   if (!s->viewmgr)
-    return vd_error (VD_ENOTSUP, 0, "%s: the server has no ViewManager "
+    return vd__error (VD_ENOTSUP, 0, "%s: the server has no ViewManager "
                      "(vSphere API 4.0 or later is needed)", s->host);
   return 0;
 }
@@ -113,7 +113,7 @@ login_locked (struct vd_vsphere *s)
   int r;
 
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add (m, "userName", s->user);
   vd__vs_add (m, "password", s->password);
   r = vd__vs_call_locked (s, req, &doc, &ret, &fault);
@@ -126,7 +126,7 @@ login_locked (struct vd_vsphere *s)
   if (r < 0) {
     if (fault && strcmp (fault, "InvalidLogin") == 0) {
       vd__error_clear ();
-      r = vd_error (VD_EIO, EACCES, "%s: login as %s refused: wrong user "
+      r = vd__error (VD_EIO, EACCES, "%s: login as %s refused: wrong user "
                     "name or password", s->host, s->user);
     }
     free (fault);
@@ -158,15 +158,15 @@ read_password_file (const char *path, char **out)
   ssize_t n;
   int fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return vd_error (vd__errno_code (errno), errno, "password file %s",
+    return vd__error (vd__errno_code (errno), errno, "password file %s",
                      path);
   n = read (fd, buf, sizeof buf - 1);
   close (fd);
   if (n < 0)
-    return vd_error (VD_EIO, errno, "password file %s", path);
+    return vd__error (VD_EIO, errno, "password file %s", path);
   if (n > MAX_PASSWORD) {
     explicit_bzero (buf, sizeof buf);
-    return vd_error (VD_EINVAL, 0, "password file %s: longer than %d "
+    return vd__error (VD_EINVAL, 0, "password file %s: longer than %d "
                      "bytes", path, MAX_PASSWORD);
   }
   buf[n] = '\0';
@@ -174,7 +174,7 @@ read_password_file (const char *path, char **out)
     buf[--n] = '\0';
   *out = strdup (buf);
   explicit_bzero (buf, sizeof buf);
-  return *out ? 0 : vd_error (VD_ENOMEM, errno, "password");
+  return *out ? 0 : vd__error (VD_ENOMEM, errno, "password");
 }
 
 static int
@@ -188,14 +188,14 @@ parse_thumbprint (struct vd_vsphere *s, const char *t)
     }
     if (!isxdigit ((unsigned char) p[0]) || !isxdigit ((unsigned char) p[1])
         || n >= sizeof s->pin)
-      return vd_error (VD_EINVAL, 0, "thumbprint: not 20 or 32 hex bytes "
+      return vd__error (VD_EINVAL, 0, "thumbprint: not 20 or 32 hex bytes "
                        "(AA:BB:...)");
     char h[3] = { p[0], p[1], 0 };
     s->pin[n++] = (uint8_t) strtoul (h, NULL, 16);
     p += 2;
   }
   if (n != 20 && n != 32)
-    return vd_error (VD_EINVAL, 0, "thumbprint: %zu bytes: give the SHA-1 "
+    return vd__error (VD_EINVAL, 0, "thumbprint: %zu bytes: give the SHA-1 "
                      "(20) or SHA-256 (32) digest of the certificate", n);
   s->pin_len = n;
   return 0;
@@ -208,7 +208,7 @@ url_options (struct vd_vsphere *s, const char *q, uint32_t *flags)
   char *copy = strdup (q), *save = NULL;
   int r = 0;
   if (!copy)
-    return vd_error (VD_ENOMEM, errno, "url");
+    return vd__error (VD_ENOMEM, errno, "url");
   for (char *kv = strtok_r (copy, "&", &save); kv && r == 0;
        kv = strtok_r (NULL, "&", &save)) {
     char *v = strchr (kv, '=');
@@ -241,12 +241,12 @@ parse_server (struct vd_vsphere *s, const char *url, const char *user)
   else if (strncmp (p, "vsphere://", 10) == 0)
     p += 10;
   else if (strstr (p, "://"))
-    return vd_error (VD_EINVAL, 0, "vsphere: %s: only https:// or "
+    return vd__error (VD_EINVAL, 0, "vsphere: %s: only https:// or "
                      "vsphere:// servers", url);
   n = strcspn (p, "/?");
   hostpart = strndup (p, n);
   if (!hostpart)
-    return vd_error (VD_ENOMEM, errno, "vsphere");
+    return vd__error (VD_ENOMEM, errno, "vsphere");
   at = strrchr (hostpart, '@');
   if (at) {
     *at = '\0';
@@ -258,7 +258,7 @@ parse_server (struct vd_vsphere *s, const char *url, const char *user)
                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
                       != strlen (hostpart)) {
     free (hostpart);
-    return vd_error (VD_EINVAL, 0, "vsphere: %s: not a host name", url);
+    return vd__error (VD_EINVAL, 0, "vsphere: %s: not a host name", url);
   }
   s->host = hostpart;
   s->base = vd__asprintf ("https://%s", hostpart);
@@ -269,7 +269,7 @@ parse_server (struct vd_vsphere *s, const char *url, const char *user)
   if (!s->base)
     return VD_ENOMEM;
   if (!s->user || !*s->user)
-    return vd_error (VD_EINVAL, 0, "%s: no user name (USER@HOST or "
+    return vd__error (VD_EINVAL, 0, "%s: no user name (USER@HOST or "
                      "VDISK_VSPHERE_USER)", s->host);
   return 0;
 }
@@ -294,7 +294,7 @@ tls_policy (struct vd_vsphere *s, const char *url, uint32_t flags)
   if (s->pin_len) {
     curl_version_info_data *vi = curl_version_info (CURLVERSION_NOW);
     if (!vi->ssl_version || strncmp (vi->ssl_version, "OpenSSL", 7) != 0)
-      return vd_error (VD_ENOTSUP, 0, "%s: a pinned thumbprint needs "
+      return vd__error (VD_ENOTSUP, 0, "%s: a pinned thumbprint needs "
                        "libcurl with OpenSSL", s->host);
   }
   return 0;
@@ -313,7 +313,7 @@ password (struct vd_vsphere *s, const char *password_or_file,
   else if ((env = getenv ("VDISK_VSPHERE_PASSWORD_FILE")) && *env)
     return read_password_file (env, &s->password);
   else if (!(env = getenv ("VDISK_VSPHERE_PASSWORD")))
-    return vd_error (VD_EINVAL, 0, "%s: no password (a password file, "
+    return vd__error (VD_EINVAL, 0, "%s: no password (a password file, "
                      "VDISK_VSPHERE_PASSWORD_FILE or VDISK_VSPHERE_PASSWORD)",
                      s->host);
   s->password = strdup (env);
@@ -329,13 +329,13 @@ vd_vsphere_connect (vd_vsphere **out, const char *url, const char *user,
   int r;
 
   if (!out || !url || !*url)
-    return vd_error (VD_EINVAL, 0, "vsphere: no server given");
+    return vd__error (VD_EINVAL, 0, "vsphere: no server given");
   *out = NULL;
   pthread_once (&init_once, init_libs);
   if (!init_ok)
-    return vd_error (VD_EIO, 0, "vsphere: curl_global_init failed");
+    return vd__error (VD_EIO, 0, "vsphere: curl_global_init failed");
   if (!(s = calloc (1, sizeof *s)))
-    return vd_error (VD_ENOMEM, errno, "vsphere");
+    return vd__error (VD_ENOMEM, errno, "vsphere");
   atomic_init (&s->refs, 1);
   pthread_mutex_init (&s->mu, NULL);
   pthread_mutex_init (&s->pin_mu, NULL);

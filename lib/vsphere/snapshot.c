@@ -26,7 +26,7 @@ get_props (struct vd_vsphere *s, const char *type, const char *moref,
 
   *props = NULL;
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   spec = xmlNewChild (m, NULL, BAD_CAST "specSet", NULL);
   ps = xmlNewChild (spec, NULL, BAD_CAST "propSet", NULL);
   vd__vs_add (ps, "type", type);
@@ -44,7 +44,7 @@ get_props (struct vd_vsphere *s, const char *type, const char *moref,
   if (!*props) {
     xmlFreeDoc (*doc);
     *doc = NULL;
-    return vd_error (VD_ENOENT, 0, "%s: no %s %s", vd__vs_host (s), type,
+    return vd__error (VD_ENOENT, 0, "%s: no %s %s", vd__vs_host (s), type,
                      moref);
   }
   return 0;
@@ -104,7 +104,7 @@ wait_task (struct vd_vsphere *s, const char *task, const char *what,
       xmlNodePtr err = prop_val (obj, "info.error");
       char *msg = vd__vs_text (err, "localizedMessage");
       char *ft = vd__vs_type (vd__vs_child (err, "fault"));
-      r = vd_error (VD_EIO, 0, "%s: %s failed: %s%s%s", vd__vs_host (s),
+      r = vd__error (VD_EIO, 0, "%s: %s failed: %s%s%s", vd__vs_host (s),
                     what, msg ? vd__quote (qb, sizeof qb, msg, strlen (msg))
                               : "task error",
                     ft ? " " : "", ft ? ft : "");
@@ -118,13 +118,13 @@ wait_task (struct vd_vsphere *s, const char *task, const char *what,
                    && strcmp (state, "running") != 0)) {
       free (state);
       xmlFreeDoc (doc);
-      return vd_error (VD_ECORRUPT, 0, "%s: %s: the task has no sane "
+      return vd__error (VD_ECORRUPT, 0, "%s: %s: the task has no sane "
                        "state", vd__vs_host (s), what);
     }
     free (state);
     xmlFreeDoc (doc);
     if (now_s () > end)
-      return vd_error (VD_EIO, ETIMEDOUT, "%s: %s: the task %s did not "
+      return vd__error (VD_EIO, ETIMEDOUT, "%s: %s: the task %s did not "
                        "finish within %u s", vd__vs_host (s), what, task,
                        timeout_s);
     struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000 };
@@ -147,7 +147,7 @@ start_task (struct vd_vsphere *s, xmlDocPtr req, char **task)
   *task = vd__vs_text (ret, "returnval");
   xmlFreeDoc (doc);
   if (!*task)
-    return vd_error (VD_ECORRUPT, 0, "%s: the server started no task",
+    return vd__error (VD_ECORRUPT, 0, "%s: the server started no task",
                      vd__vs_host (s));
   return 0;
 }
@@ -170,13 +170,13 @@ vd_vsphere_snapshot_create (vd_vsphere *s, const char *vm_moref,
   int r;
 
   if (!snapshot)
-    return vd_error (VD_EINVAL, 0, "snapshot: no output");
+    return vd__error (VD_EINVAL, 0, "snapshot: no output");
   *snapshot = NULL;
   if (!s || !name_ok (vm_moref) || !name_ok (name))
-    return vd_error (VD_EINVAL, 0, "snapshot: no session, VM or name");
+    return vd__error (VD_EINVAL, 0, "snapshot: no session, VM or name");
   req = vd__vs_req ("CreateSnapshot_Task", "VirtualMachine", vm_moref, &m);
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add (m, "name", name);
   vd__vs_add (m, "description", "taken by vdisk for a consistent read");
   vd__vs_add (m, "memory", "false");
@@ -186,7 +186,7 @@ vd_vsphere_snapshot_create (vd_vsphere *s, const char *vm_moref,
     r = wait_task (s, task, "CreateSnapshot", timeout_s, snapshot);
   free (task);
   if (r == 0 && !*snapshot)
-    r = vd_error (VD_ECORRUPT, 0, "%s: CreateSnapshot gave no snapshot",
+    r = vd__error (VD_ECORRUPT, 0, "%s: CreateSnapshot gave no snapshot",
                   vd__vs_host (s));
   return r;
 }
@@ -202,11 +202,11 @@ vd_vsphere_snapshot_remove (vd_vsphere *s, const char *snapshot,
   int r;
 
   if (!s || !name_ok (snapshot))
-    return vd_error (VD_EINVAL, 0, "snapshot: no session or snapshot");
+    return vd__error (VD_EINVAL, 0, "snapshot: no session or snapshot");
   req = vd__vs_req ("RemoveSnapshot_Task", "VirtualMachineSnapshot",
                     snapshot, &m);
   if (!req)
-    return vd_error (VD_ENOMEM, 0, "request");
+    return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add (m, "removeChildren", "false");
   vd__vs_add (m, "consolidate", "true");
   r = start_task (s, req, &task);
@@ -229,17 +229,17 @@ vd_vsphere_snapshot_disks (vd_vsphere *s, const char *snapshot,
   int r;
 
   if (!out)
-    return vd_error (VD_EINVAL, 0, "snapshot: no output");
+    return vd__error (VD_EINVAL, 0, "snapshot: no output");
   *out = NULL;
   if (!s || !name_ok (snapshot))
-    return vd_error (VD_EINVAL, 0, "snapshot: no session or snapshot");
+    return vd__error (VD_EINVAL, 0, "snapshot: no session or snapshot");
   r = get_props (s, "VirtualMachineSnapshot", snapshot, paths, &doc, &obj);
   if (r < 0)
     return r;
   vm = calloc (1, sizeof *vm);
   if (!vm) {
     xmlFreeDoc (doc);
-    return vd_error (VD_ENOMEM, errno, "snapshot");
+    return vd__error (VD_ENOMEM, errno, "snapshot");
   }
   vm->moref = vd__vs_text (prop_val (obj, "vm"), NULL);
   vm->name = strdup (snapshot);
@@ -262,11 +262,11 @@ vd_vsphere_cleanup (vd_vsphere *s, const char *prefix, unsigned timeout_s,
   int removed = 0, r;
 
   if (!s)
-    return vd_error (VD_EINVAL, 0, "cleanup: no session");
+    return vd__error (VD_EINVAL, 0, "cleanup: no session");
   if (!prefix)
     prefix = "vdisk-";
   if (!*prefix)
-    return vd_error (VD_EINVAL, 0, "cleanup: an empty prefix would remove "
+    return vd__error (VD_EINVAL, 0, "cleanup: an empty prefix would remove "
                      "every snapshot");
   r = vd_vsphere_inventory (s, &inv);
   if (r < 0)

@@ -156,13 +156,13 @@ vd__vs_u64 (xmlNodePtr n, const char *name, uint64_t max, uint64_t *v,
 
   if (!t)
     return vd__vs_child (n, name)
-           ? vd_error (VD_ECORRUPT, 0, "server answer: %s is not a number",
+           ? vd__error (VD_ECORRUPT, 0, "server answer: %s is not a number",
                        what)
            : 1;
   errno = 0;
   x = strtoull (t, &end, 10);
   if (!isdigit ((unsigned char) t[0]) || *end || errno || x > max) {
-    vd_error (VD_ECORRUPT, 0, "server answer: %s \"%s\" is not a number "
+    vd__error (VD_ECORRUPT, 0, "server answer: %s \"%s\" is not a number "
               "from 0 to %llu", what, vd__quote (qb, sizeof qb, t, strlen (t)),
               (unsigned long long) max);
     free (t);
@@ -208,11 +208,11 @@ parse_answer (struct vd_vsphere *s, const char *buf, size_t len,
 
   *out = NULL;
   if (len > INT32_MAX)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: answer too large", s->host,
+    return vd__error (VD_ECORRUPT, 0, "%s: %s: answer too large", s->host,
                      what);
   c = xmlCreateMemoryParserCtxt (buf, (int) len);
   if (!c)
-    return vd_error (VD_ENOMEM, 0, "%s: %s: xml parser", s->host, what);
+    return vd__error (VD_ENOMEM, 0, "%s: %s: xml parser", s->host, what);
   /* no network, no entity substitution, no DTD loading, no "huge" */
   xmlCtxtUseOptions (c, XML_PARSE_NONET | XML_PARSE_NOERROR
                         | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
@@ -229,16 +229,16 @@ parse_answer (struct vd_vsphere *s, const char *buf, size_t len,
     xmlFreeParserCtxt (c);
     xmlFreeDoc (doc);
     if (dtd)
-      return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer has a DOCTYPE "
+      return vd__error (VD_ECORRUPT, 0, "%s: %s: the answer has a DOCTYPE "
                        "(SOAP never does): refused", s->host, what);
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer is not "
+    return vd__error (VD_ECORRUPT, 0, "%s: %s: the answer is not "
                      "well-formed XML (or nests too deeply)", s->host, what);
   }
   xmlFreeParserCtxt (c);
   if (!xmlDocGetRootElement (doc)
       || !depth_ok (xmlDocGetRootElement (doc), 0)) {
     xmlFreeDoc (doc);
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer nests deeper than "
+    return vd__error (VD_ECORRUPT, 0, "%s: %s: the answer nests deeper than "
                      "%d elements or holds entity references: refused",
                      s->host, what, VD_VS_MAX_DEPTH);
   }
@@ -264,7 +264,7 @@ soap_post (struct vd_vsphere *s, const char *method, xmlDocPtr req,
   *doc = NULL;
   xmlDocDumpMemoryEnc (req, &text, &tlen, "UTF-8");
   if (!text)
-    return vd_error (VD_ENOMEM, 0, "%s: %s: request", s->host, method);
+    return vd__error (VD_ENOMEM, 0, "%s: %s: request", s->host, method);
   snprintf (url, sizeof url, "%s/sdk", s->base);
   hdr = curl_slist_append (hdr, "Content-Type: text/xml; charset=utf-8");
   hdr = curl_slist_append (hdr, "SOAPAction: \"urn:vim25/6.7\"");
@@ -289,7 +289,7 @@ soap_post (struct vd_vsphere *s, const char *method, xmlDocPtr req,
   curl_easy_getinfo (s->soap, CURLINFO_RESPONSE_CODE, status);
   if (*status != 200 && *status != 500) {
     free (b.p);
-    return vd_error (VD_EIO, *status == 401 || *status == 403 ? EACCES : EIO,
+    return vd__error (VD_EIO, *status == 401 || *status == 403 ? EACCES : EIO,
                      "%s: %s: the server answered HTTP %ld", s->host,
                      method, *status);
   }
@@ -311,7 +311,7 @@ answer_body (struct vd_vsphere *s, const char *method, xmlDocPtr doc,
 
   *ret = NULL;
   if (!env || strcmp ((const char *) env->name, "Envelope") != 0 || !first)
-    return vd_error (VD_ECORRUPT, 0, "%s: %s: the answer is not a SOAP "
+    return vd__error (VD_ECORRUPT, 0, "%s: %s: the answer is not a SOAP "
                      "envelope", s->host, method);
   if (strcmp ((const char *) first->name, "Fault") == 0) {
     char *fs = vd__vs_text (first, "faultstring");
@@ -328,7 +328,7 @@ answer_body (struct vd_vsphere *s, const char *method, xmlDocPtr doc,
     }
     if (fault_type)
       *fault_type = type ? strdup (type) : NULL;
-    vd_error (VD_EIO,
+    vd__error (VD_EIO,
               type && (strcmp (type, "InvalidLogin") == 0
                        || strcmp (type, "NotAuthenticated") == 0
                        || strcmp (type, "NoPermission") == 0)
@@ -346,7 +346,7 @@ answer_body (struct vd_vsphere *s, const char *method, xmlDocPtr doc,
     size_t n = strlen (method);
     const char *nm = (const char *) first->name;
     if (strncmp (nm, method, n) != 0 || strcmp (nm + n, "Response") != 0)
-      return vd_error (VD_ECORRUPT, 0, "%s: %s: unexpected answer <%s>",
+      return vd__error (VD_ECORRUPT, 0, "%s: %s: unexpected answer <%s>",
                        s->host, method,
                        vd__quote (qb, sizeof qb, nm, strlen (nm)));
   }

@@ -5,7 +5,7 @@
 #ifndef VD_HAVE_VSPHERE
 
 #define NO_VSPHERE() \
-  vd_error (VD_ENOTSUP, 0, "this libvdisk was built without vSphere " \
+  vd__error (VD_ENOTSUP, 0, "this libvdisk was built without vSphere " \
             "support (libcurl, libxml2, OpenSSL)")
 
 VD_API int
@@ -141,7 +141,7 @@ open_uri (struct vd_io **out, const char *uri, int rw)
 {
   (void) rw;
   *out = NULL;
-  return vd_error (VD_ENOTSUP, 0, "%s: this libvdisk was built without "
+  return vd__error (VD_ENOTSUP, 0, "%s: this libvdisk was built without "
                    "vSphere support (libcurl, libxml2, OpenSSL)", uri);
 }
 

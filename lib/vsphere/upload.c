@@ -118,19 +118,19 @@ put_file (struct vd_vsphere *s, const char *url, const char *display,
   curl_slist_free_all (hdr);
   curl_easy_cleanup (h);
   if (src->canceled)
-    return vd_error (VD_ECANCELED, 0, "%s: upload canceled", display);
+    return vd__error (VD_ECANCELED, 0, "%s: upload canceled", display);
   if (src->failed)
     return src->disk ? VD_EIO   /* vd_disk_read recorded why */
-           : vd_error (VD_EIO, errno, "%s: reading the local file failed",
+           : vd__error (VD_EIO, errno, "%s: reading the local file failed",
                        display);
   if (c != CURLE_OK)
-    return vd_error (VD_EIO, ECONNRESET, "%s: upload failed after %llu of "
+    return vd__error (VD_EIO, ECONNRESET, "%s: upload failed after %llu of "
                      "%llu bytes: %s", display,
                      (unsigned long long) src->pos,
                      (unsigned long long) src->size,
                      curl_easy_strerror (c));
   if (status != 200 && status != 201 && status != 204)
-    return vd_error (VD_EIO, status == 401 || status == 403 ? EACCES : EIO,
+    return vd__error (VD_EIO, status == 401 || status == 403 ? EACCES : EIO,
                      "%s: the server answered HTTP %ld to the upload",
                      display, status);
   return 0;
@@ -159,7 +159,7 @@ target_init (struct vd_vsphere *s, const char *dc, const char *dspath,
   if (!dc)
     return vd__vs_dc_of (s, t->ds, &t->dc);
   t->dc = strdup (dc);
-  return t->dc ? 0 : vd_error (VD_ENOMEM, errno, "path");
+  return t->dc ? 0 : vd__error (VD_ENOMEM, errno, "path");
 }
 
 /* The /folder URL of path (a file of t's datastore folder). */
@@ -172,7 +172,7 @@ target_url (struct vd_vsphere *s, const struct target *t, const char *path)
   if (h)
     curl_easy_cleanup (h);
   if (!u)
-    vd_error (VD_ENOMEM, errno, "url");
+    vd__error (VD_ENOMEM, errno, "url");
   return u;
 }
 
@@ -189,7 +189,7 @@ refuse_existing (struct vd_vsphere *s, const struct target *t,
   r = vd__vs_open_file (&io, s, t->dc, dspath, 0);
   if (r == 0) {
     vd__io_close (io);
-    return vd_error (VD_EEXIST, EEXIST, "%s: %s already exists on the "
+    return vd__error (VD_EEXIST, EEXIST, "%s: %s already exists on the "
                      "datastore (overwrite it explicitly)", what, dspath);
   }
   if (r == VD_ENOENT) {
@@ -212,7 +212,7 @@ vmfs_descriptor (vd_disk *src, const char *base, int thin, char **text,
 
   *text = NULL;
   if (!vd__desc_value_ok (base))
-    return vd_error (VD_EINVAL, 0, "upload: \"%s\" cannot be named in a "
+    return vd__error (VD_EINVAL, 0, "upload: \"%s\" cannot be named in a "
                      "descriptor", base);
   vd_create_params_init (&cp);
   cp.type = thin ? VD_TYPE_VMFS_THIN : VD_TYPE_VMFS;
@@ -221,11 +221,11 @@ vmfs_descriptor (vd_disk *src, const char *base, int thin, char **text,
   if (cp.adapter == VD_ADAPTER_IDE || cp.adapter == VD_ADAPTER_UNKNOWN)
     cp.adapter = VD_ADAPTER_LSILOGIC;    /* what ESXi gives a vmfs disk */
   if (size == 0 || size % VD_SECTOR)
-    return vd_error (VD_EINVAL, 0, "upload: a capacity of %llu bytes is "
+    return vd__error (VD_EINVAL, 0, "upload: a capacity of %llu bytes is "
                      "not whole sectors", (unsigned long long) size);
   while (cid == 0 || cid == 0xffffffffu)
     if (vd__random_bytes ((uint8_t *) &cid, sizeof cid) < 0)
-      return vd_error (VD_EIO, errno, "upload: random");
+      return vd__error (VD_EIO, errno, "upload: random");
   ext = vd__asprintf ("RW %llu VMFS \"%s-flat.vmdk\"\n",
                       (unsigned long long) (size / VD_SECTOR), base);
   if (!ext)
@@ -233,7 +233,7 @@ vmfs_descriptor (vd_disk *src, const char *base, int thin, char **text,
   *text = vd__make_descriptor (&cp, "vmfs", ext, cid, NULL, 0);
   free (ext);
   if (!*text)
-    return vd_error (VD_ENOMEM, errno, "upload: descriptor");
+    return vd__error (VD_ENOMEM, errno, "upload: descriptor");
   *len = strlen (*text);
   return 0;
 }
@@ -248,11 +248,11 @@ flat_names (const char *dspath, const struct target *t, char **base,
   const char *name = slash ? slash + 1 : t->path;
   *base = *flat = NULL;
   if (n < 6 || strcmp (t->path + n - 5, ".vmdk") != 0 || strlen (name) < 6)
-    return vd_error (VD_EINVAL, 0, "upload: %s: the target must be a "
+    return vd__error (VD_EINVAL, 0, "upload: %s: the target must be a "
                      "\"[datastore] folder/NAME.vmdk\"", dspath);
   *base = strndup (name, strlen (name) - 5);
   *flat = vd__asprintf ("%.*s-flat.vmdk", (int) (n - 5), t->path);
-  return *base && *flat ? 0 : vd_error (VD_ENOMEM, errno, "upload");
+  return *base && *flat ? 0 : vd__error (VD_ENOMEM, errno, "upload");
 }
 
 VD_API int
@@ -270,7 +270,7 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   int r;
 
   if (!s || !src_path || !dspath)
-    return vd_error (VD_EINVAL, 0, "upload: no session, source or target");
+    return vd__error (VD_EINVAL, 0, "upload: no session, source or target");
   r = vd__https_split_dspath (dspath, &t.ds, &t.path);
   if (r == 0)
     r = flat_names (dspath, &t, &base, &flat);
@@ -298,7 +298,7 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   p.payload = payload;
   p.buf = malloc (CHUNK);
   if (!p.buf) {
-    r = vd_error (VD_ENOMEM, errno, "upload");
+    r = vd__error (VD_ENOMEM, errno, "upload");
     goto out;
   }
   url = target_url (s, &t, flat);
@@ -332,10 +332,10 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   int r;
 
   if (!s || !local_path)
-    return vd_error (VD_EINVAL, 0, "put: no session or file");
+    return vd__error (VD_EINVAL, 0, "put: no session or file");
   p.fd = open (local_path, O_RDONLY | O_CLOEXEC);
   if (p.fd < 0 || fstat (p.fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-    r = vd_error (p.fd < 0 ? vd__errno_code (errno) : VD_EINVAL, errno,
+    r = vd__error (p.fd < 0 ? vd__errno_code (errno) : VD_EINVAL, errno,
                   "%s: %s", local_path, p.fd < 0 ? "open"
                   : "not a regular file");
     goto out;
@@ -367,12 +367,12 @@ read_whole (struct vd_vsphere *s, const struct target *t, const char *dspath,
   if (r == 0)
     r = io->ops->size (io, size);
   if (r == 0 && *size > max)
-    r = vd_error (VD_ENOTSUP, EFBIG, "get: %s: %llu bytes, more than the "
+    r = vd__error (VD_ENOTSUP, EFBIG, "get: %s: %llu bytes, more than the "
                   "%llu MiB a single file copy takes", dspath,
                   (unsigned long long) *size,
                   (unsigned long long) (max >> 20));
   if (r == 0 && !(*buf = malloc (*size ? *size : 1)))
-    r = vd_error (VD_ENOMEM, errno, "get");
+    r = vd__error (VD_ENOMEM, errno, "get");
   if (r == 0 && *size)
     r = vd__io_pread (io, *buf, (size_t) *size, 0);
   vd__io_close (io);
@@ -394,10 +394,10 @@ vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
   int r;
 
   if (!s || !local_path)
-    return vd_error (VD_EINVAL, 0, "get: no session or file");
+    return vd__error (VD_EINVAL, 0, "get: no session or file");
   if (!(flags & VD_VSPHERE_UPLOAD_OVERWRITE)
       && access (local_path, F_OK) == 0)
-    return vd_error (VD_EEXIST, EEXIST, "get: %s exists (overwrite it "
+    return vd__error (VD_EEXIST, EEXIST, "get: %s exists (overwrite it "
                      "explicitly)", local_path);
   r = target_init (s, dc, dspath, &t);
   if (r == 0)

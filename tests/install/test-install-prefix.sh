@@ -32,6 +32,8 @@ else not_ok "make install PREFIX=\$WORK/inst exits 0 (exit $rc)"; tail -5 "$WORK
 for f in bin/vdisk include/vdisk/vdisk.h lib/pkgconfig/vdisk.pc lib/libvdisk.a lib/libvdisk.so.0 lib/libvdisk.so share/man/man1/vdisk.1 share/man/man3/libvdisk.3; do
   check "installed: $f" test -e "$INST/$f"
 done
+check "the installed vdisk.h has no merge markers nor lib file names in its headings" \
+  bash -c "! grep -nE '@@[A-Z]+@@|^/\\* ---- .*\\((lib/|[a-z-]+\\.c)' '$INST/include/vdisk/vdisk.h'"
 check "the installed vdisk runs (finds its library)" bash -c "env -u LD_LIBRARY_PATH '$INST/bin/vdisk' --version >/dev/null"
 
 # a disk to read: made by qemu-img, with data from qemu-io

@@ -26,7 +26,7 @@ mem_read (void *ctx, void *buf, size_t n, uint64_t off)
   m->reads++;
   if (off > m->size || n > m->size - off) {
     m->outside++;
-    return vd_error (VD_EINVAL, 0, "read past the end");
+    return vd__error (VD_EINVAL, 0, "read past the end");
   }
   memcpy (buf, m->p + off, n);
   return 0;

@@ -70,7 +70,7 @@ open_extent (struct vd_extent *e, const char *path)
   if (size >= 512 && (r = vd__io_pread (e->io, buf, 512, 0)) < 0)
     return r;
   if (vd__stream_driver.probe (buf, sizeof buf) != 100)
-    return vd_error (VD_ECORRUPT, 0, "%s: probe does not say 100", path);
+    return vd__error (VD_ECORRUPT, 0, "%s: probe does not say 100", path);
   e->drv = &vd__stream_driver;
   e->path = (char *) path;
   e->type = VD_EXTENT_STREAM;
