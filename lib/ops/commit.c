@@ -50,51 +50,35 @@ is_marked (const struct mark *m, uint64_t u)
   return (m->bits[u / 8] >> (u % 8)) & 1;
 }
 
-int
-vd_disk_commit (const char *child_path, const char *ancestor_path,
-                uint32_t open_flags, vd_progress_cb progress, void *payload)
+/* The index k of ancestor_path among the child's links (1, the parent,
+ * when it is NULL). */
+static int
+commit_find_ancestor (vd_disk *c, const char *child_path,
+                      const char *ancestor_path, unsigned *k)
 {
-  vd_disk *c = NULL, *a = NULL;
-  uint8_t bits[CHUNK / UNIT / 8];
-  uint8_t *buf = NULL;
-  unsigned k = 1;
-  uint32_t new_cid;
-  char cidbuf[16];
-  int r;
-
-  char *middle[VD_MAX_CHAIN];
-  unsigned n_middle = 0;
-  int force = (open_flags & VD_OPEN_FORCE) != 0;
-
-  VD_ENTER ();
-  if (!child_path)
-    return vd__error (VD_EINVAL, 0, "commit: no child");
-  open_flags &= VD_OPEN_TRUSTED;
-  /* The child read-write (its descriptor changes), forced: it may have
-   * children of its own, whose view does not change. */
-  r = vd_disk_open (&c, child_path, open_flags | VD_OPEN_FORCE);
-  if (r < 0)
-    return r;
-  if (c->n_links < 2) {
-    r = vd__error (VD_EPARENT, 0, "%s: has no parent to commit into",
-                  child_path);
-    goto out;
-  }
+  if (c->n_links < 2)
+    return vd__error (VD_EPARENT, 0, "%s: has no parent to commit into",
+                      child_path);
+  *k = 1;
   if (ancestor_path) {
-    for (k = 1; k < c->n_links; k++)
-      if (vd__same_path (c->links[k]->path, ancestor_path))
+    for (*k = 1; *k < c->n_links; (*k)++)
+      if (vd__same_path (c->links[*k]->path, ancestor_path))
         break;
-    if (k == c->n_links) {
-      r = vd__error (VD_EPARENT, 0, "%s: %s is not an ancestor of this disk",
-                    child_path, ancestor_path);
-      goto out;
-    }
+    if (*k == c->n_links)
+      return vd__error (VD_EPARENT, 0, "%s: %s is not an ancestor of this "
+                        "disk", child_path, ancestor_path);
   }
-  /* 0. Nothing but this chain may depend on what changes: the ancestor
-   * gets a new CID and the links between are left without a use, so a
-   * second child of any of them (a sibling of this chain) would no
-   * longer open; and the ancestor's files must be its own. */
-  for (unsigned li = 1; li <= k && !force; li++) {
+  return 0;
+}
+
+/* 0. Nothing but this chain may depend on what changes: the ancestor
+ * gets a new CID and the links between are left without a use, so a
+ * second child of any of them (a sibling of this chain) would no
+ * longer open; and the ancestor's files must be its own. */
+static int
+commit_check_users (vd_disk *c, unsigned k, const char *child_path)
+{
+  for (unsigned li = 1; li <= k; li++) {
     struct vd_file_id id, below;
     struct vd_user u;
     if (vd__file_id (c->links[li]->path, &id) < 0
@@ -102,24 +86,25 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       continue;
     if (vd__find_user (c->links[li]->dir, &id, 1, VD_USE_PARENT, &below, 1,
                        &c->links[li]->cid, &u)) {
-      r = vd__error (VD_EPARENT, 0, "%s: %s is another child of %s and "
-                    "would no longer open after a commit %s it (force to "
-                    "do it anyway)", child_path, u.disk, c->links[li]->path,
-                    li == k ? "into" : "through");
+      int r = vd__error (VD_EPARENT, 0, "%s: %s is another child of %s and "
+                         "would no longer open after a commit %s it (force "
+                         "to do it anyway)", child_path, u.disk,
+                         c->links[li]->path, li == k ? "into" : "through");
       free (u.disk);
-      goto out;
+      return r;
     }
   }
-  if (!force && (r = vd__refuse_shared (c->links[k], 0,
-                                        "committing into it",
-                                        "force to do it anyway")) < 0)
-    goto out;
-  for (unsigned li = 1; li < k; li++)
-    if ((middle[n_middle] = vd__strdup (c->links[li]->path)))
-      n_middle++;
-  /* 0. A corrupt table or an unreadable (NOACCESS) extent in a link to
-   * merge would stop the copy half-way with the ancestor changed: check
-   * every such link first. */
+  return vd__refuse_shared (c->links[k], 0, "committing into it",
+                            "force to do it anyway");
+}
+
+/* 0. A corrupt table or an unreadable (NOACCESS) extent in a link to
+ * merge would stop the copy half-way with the ancestor changed: check
+ * every such link first. */
+static int
+commit_check_links (vd_disk *c, unsigned k)
+{
+  int r = 0;
   for (unsigned li = 0; li < k && r == 0; li++) {
     struct vd_link *l = c->links[li];
     for (size_t i = 0; i < l->n_extents && r == 0; i++)
@@ -130,40 +115,45 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
     if (r == 0)
       r = vd__link_block_status (l, 0, c->top->size, ignore_range, NULL);
   }
+  return r;
+}
+
+/* 1. Record the CID the ancestor will have (or reuse the one of an
+ * interrupted commit), so the chain stays readable meanwhile. */
+static int
+commit_record_cid (vd_disk *c, uint32_t *new_cid)
+{
+  char cidbuf[16];
+  int r;
+
+  *new_cid = c->commit_cid ? c->commit_cid : vd__random_cid ();
+  if (c->commit_cid)
+    return 0;
+  snprintf (cidbuf, sizeof cidbuf, "%08x", *new_cid);
+  pthread_mutex_lock (&c->top->mu);
+  r = vd__desc_set_ddb (c->top->desc, VD_COMMIT_KEY, cidbuf);
+  if (r == 0)
+    r = vd__link_write_descriptor (c->top);
+  pthread_mutex_unlock (&c->top->mu);
   if (r < 0)
-    goto out;
-  /* 1. Record the CID the ancestor will have (or reuse the one of an
-   * interrupted commit), so the chain stays readable meanwhile. */
-  new_cid = c->commit_cid ? c->commit_cid : vd__random_cid ();
-  if (!c->commit_cid) {
-    snprintf (cidbuf, sizeof cidbuf, "%08x", new_cid);
-    pthread_mutex_lock (&c->top->mu);
-    r = vd__desc_set_ddb (c->top->desc, VD_COMMIT_KEY, cidbuf);
-    if (r == 0)
-      r = vd__link_write_descriptor (c->top);
-    pthread_mutex_unlock (&c->top->mu);
-    if (r < 0)
-      goto out;
-    c->commit_cid = new_cid;
-  }
-  /* 2. The ancestor, writable, with its new CID. */
-  r = vd_disk_open (&a, c->links[k]->path, open_flags | VD_OPEN_FORCE);
-  if (r < 0)
-    goto out;
-  if (a->top->cid != new_cid && (r = vd__link_set_cid (a->top, new_cid)) < 0)
-    goto out;
-  /* A repeat finds the CID already set: it is this open's renewal too,
-   * or the first write would give the ancestor a random CID and the
-   * child's parentCID (new_cid) would never match it. */
-  a->top->cid_renewed = 1;
-  /* 3. Copy whatever the links above the ancestor hold (data and zeros),
-   * read through the child: idempotent, so a repeat completes it. */
-  buf = malloc (CHUNK);
-  if (!buf) {
-    r = vd__error (VD_ENOMEM, errno, "commit buffer");
-    goto out;
-  }
+    return r;
+  c->commit_cid = *new_cid;
+  return 0;
+}
+
+/* 3. Copy whatever the links above the ancestor (k) hold, data and
+ * zeros, read through the child: idempotent, so a repeat completes it. */
+static int
+commit_copy (vd_disk *c, vd_disk *a, unsigned k,
+             vd_progress_cb progress, void *payload)
+{
+  uint8_t bits[CHUNK / UNIT / 8];
+  uint8_t *buf = malloc (CHUNK);
   uint64_t size = c->top->size;
+  int r = 0;
+
+  if (!buf)
+    return vd__error (VD_ENOMEM, errno, "commit buffer");
   for (uint64_t base = 0; base < size && r == 0; base += CHUNK) {
     uint64_t len = VD_MIN ((uint64_t) CHUNK, size - base);
     struct mark m = { bits, base };
@@ -190,46 +180,44 @@ vd_disk_commit (const char *child_path, const char *ancestor_path,
       r = vd__error (VD_ECANCELED, 0, "commit canceled (run it again to "
                     "complete it)");
   }
-  if (r == 0)
-    r = vd_disk_flush (a);
-  if (r == 0) {
-    r = vd_disk_close (a);
-    a = NULL;
-  }
-  if (r < 0)
-    goto out;
-  /* 4. One descriptor rewrite finishes it: the child points at the
-   * ancestor with its new CID and the marker goes. */
-  {
-    struct vd_link *top = c->top;
-    char *hint = NULL;
-    pthread_mutex_lock (&top->mu);
-    snprintf (cidbuf, sizeof cidbuf, "%08x", new_cid);
-    r = vd__desc_set (top->desc, "parentCID", cidbuf, 0);
-    if (r == 0 && k > 1) {
-      hint = vd__parent_hint (top->dir, c->links[k]->path);
-      r = hint ? vd__desc_set (top->desc, "parentFileNameHint", hint, 1)
-               : VD_ENOENT;
-    }
-    if (r == 0)
-      r = vd__desc_set_ddb (top->desc, VD_COMMIT_KEY, NULL);
-    if (r == 0)
-      r = vd__link_write_descriptor (top);
-    pthread_mutex_unlock (&top->mu);
-    free (hint);
-  }
-out:
   free (buf);
-  if (a)
-    vd_disk_close (a);
-  if (c) {
-    int r2 = vd_disk_close (c);
-    if (r == 0)
-      r = r2;
+  return r;
+}
+
+/* 4. One descriptor rewrite finishes it: the child points at the
+ * ancestor (k) with its new CID and the marker goes. */
+static int
+commit_repoint (vd_disk *c, unsigned k, uint32_t new_cid)
+{
+  struct vd_link *top = c->top;
+  char *hint = NULL;
+  char cidbuf[16];
+  int r;
+
+  pthread_mutex_lock (&top->mu);
+  snprintf (cidbuf, sizeof cidbuf, "%08x", new_cid);
+  r = vd__desc_set (top->desc, "parentCID", cidbuf, 0);
+  if (r == 0 && k > 1) {
+    hint = vd__parent_hint (top->dir, c->links[k]->path);
+    r = hint ? vd__desc_set (top->desc, "parentFileNameHint", hint, 1)
+             : VD_ENOENT;
   }
-  /* 5. The links between no longer hold a valid disk (their parent's
-   * content and CID changed; their data is in the ancestor now): remove
-   * them, nearest first, so no broken disk stays behind. */
+  if (r == 0)
+    r = vd__desc_set_ddb (top->desc, VD_COMMIT_KEY, NULL);
+  if (r == 0)
+    r = vd__link_write_descriptor (top);
+  pthread_mutex_unlock (&top->mu);
+  free (hint);
+  return r;
+}
+
+/* 5. The links between no longer hold a valid disk (their parent's
+ * content and CID changed; their data is in the ancestor now): remove
+ * them, nearest first, so no broken disk stays behind.  Frees middle[]. */
+static int
+commit_remove_middle (char **middle, unsigned n_middle, int r,
+                      uint32_t open_flags, const char *child_path)
+{
   for (unsigned i = 0; i < n_middle; i++) {
     if (r == 0) {
       int r2 = vd_disk_unlink (middle[i], open_flags & VD_OPEN_TRUSTED);
@@ -245,4 +233,69 @@ out:
     free (middle[i]);
   }
   return r;
+}
+
+int
+vd_disk_commit (const char *child_path, const char *ancestor_path,
+                uint32_t open_flags, vd_progress_cb progress, void *payload)
+{
+  vd_disk *c = NULL, *a = NULL;
+  unsigned k = 1;
+  uint32_t new_cid = 0;
+  int r;
+
+  char *middle[VD_MAX_CHAIN];
+  unsigned n_middle = 0;
+  int force = (open_flags & VD_OPEN_FORCE) != 0;
+
+  VD_ENTER ();
+  if (!child_path)
+    return vd__error (VD_EINVAL, 0, "commit: no child");
+  open_flags &= VD_OPEN_TRUSTED;
+  /* The child read-write (its descriptor changes), forced: it may have
+   * children of its own, whose view does not change. */
+  r = vd_disk_open (&c, child_path, open_flags | VD_OPEN_FORCE);
+  if (r < 0)
+    return r;
+  r = commit_find_ancestor (c, child_path, ancestor_path, &k);
+  if (r == 0 && !force)
+    r = commit_check_users (c, k, child_path);
+  if (r < 0)
+    goto out;
+  for (unsigned li = 1; li < k; li++)
+    if ((middle[n_middle] = vd__strdup (c->links[li]->path)))
+      n_middle++;
+  r = commit_check_links (c, k);
+  if (r == 0)
+    r = commit_record_cid (c, &new_cid);
+  if (r < 0)
+    goto out;
+  /* 2. The ancestor, writable, with its new CID. */
+  r = vd_disk_open (&a, c->links[k]->path, open_flags | VD_OPEN_FORCE);
+  if (r < 0)
+    goto out;
+  if (a->top->cid != new_cid && (r = vd__link_set_cid (a->top, new_cid)) < 0)
+    goto out;
+  /* A repeat finds the CID already set: it is this open's renewal too,
+   * or the first write would give the ancestor a random CID and the
+   * child's parentCID (new_cid) would never match it. */
+  a->top->cid_renewed = 1;
+  r = commit_copy (c, a, k, progress, payload);
+  if (r == 0)
+    r = vd_disk_flush (a);
+  if (r == 0) {
+    r = vd_disk_close (a);
+    a = NULL;
+  }
+  if (r == 0)
+    r = commit_repoint (c, k, new_cid);
+out:
+  if (a)
+    vd_disk_close (a);
+  if (c) {
+    int r2 = vd_disk_close (c);
+    if (r == 0)
+      r = r2;
+  }
+  return commit_remove_middle (middle, n_middle, r, open_flags, child_path);
 }

@@ -304,17 +304,11 @@ append (char **s, const char *fmt, ...)
   return 0;
 }
 
-int
-vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
-                   const struct vd_create_params *p)
+/* The parameters every layout needs: a capacity in whole sectors and an
+ * adapter that fits the layout. */
+static int
+check_params (const char *path, const struct vd_create_params *p)
 {
-  char *base = NULL, *stem = NULL, *ext = NULL, *desc = NULL;
-  uint64_t sectors = p->capacity / VD_SECTOR;
-  int prealloc = (p->flags & VD_CREATE_PREALLOCATE) != 0;
-  uint32_t cid = p->cid ? p->cid : vd__random_cid ();
-  const char *ct = vd_type_name (p->type);
-  int r;
-
   if (p->capacity == 0 || p->capacity % VD_SECTOR)
     return vd__error (VD_EINVAL, 0, "%s: capacity %llu must be a positive "
                      "multiple of 512 bytes", path,
@@ -328,6 +322,144 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
                      "layouts (vmfs, vmfsThin)", path);
   if (!vd_adapter_name (p->adapter))
     return vd__error (VD_EINVAL, 0, "%s: unknown adapter type", path);
+  return 0;
+}
+
+/* monolithicSparse: one file, base, with the descriptor inside. */
+static int
+begin_mono_sparse (struct vd_newdisk *nd, const char *path, const char *base,
+                   const struct vd_create_params *p, uint32_t cid,
+                   char **ext, char **desc)
+{
+  uint64_t sectors = p->capacity / VD_SECTOR;
+  int r;
+
+  if (sectors > UINT32_MAX)
+    return vd__error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
+                      "most 2 TiB; use twoGbMaxExtentSparse or a flat layout",
+                      path);
+  r = append (ext, "RW %llu SPARSE \"%s\"\n",
+              (unsigned long long) sectors, base);
+  if (r == 0 && !(*desc = vd__make_descriptor (p, vd_type_name (p->type), *ext,
+                                               cid, nd->parent_hint,
+                                               nd->parent_cid)))
+    r = VD_ENOMEM;
+  if (r == 0)
+    r = ensure_free (nd, base);
+  if (r == 0)
+    r = make_sparse (nd, base, sectors, *desc);
+  return r;
+}
+
+/* monolithicFlat, vmfs, vmfsThin: one data file, stem-flat.vmdk. */
+static int
+begin_flat (struct vd_newdisk *nd, const char *stem,
+            const struct vd_create_params *p, uint32_t cid,
+            char **ext, char **desc)
+{
+  uint64_t sectors = p->capacity / VD_SECTOR;
+  int prealloc = (p->flags & VD_CREATE_PREALLOCATE) != 0;
+  char *fname = vd__asprintf ("%s-flat.vmdk", stem);
+  int r;
+
+  if (!fname)
+    return VD_ENOMEM;
+  if (p->type == VD_TYPE_MONOLITHIC_FLAT)
+    r = append (ext, "RW %llu FLAT \"%s\" 0\n",
+                (unsigned long long) sectors, fname);
+  else
+    r = append (ext, "RW %llu VMFS \"%s\"\n",
+                (unsigned long long) sectors, fname);
+  /* QEMU does not read createType "vmfsThin": write what newer ESXi
+   * writes, "vmfs" with ddb.thinProvisioned. */
+  if (r == 0
+      && !(*desc = vd__make_descriptor (p, p->type == VD_TYPE_MONOLITHIC_FLAT
+                                              ? "monolithicFlat" : "vmfs",
+                                        *ext, cid, nd->parent_hint,
+                                        nd->parent_cid)))
+    r = VD_ENOMEM;
+  if (r == 0)
+    r = ensure_free (nd, fname);
+  if (r == 0)
+    r = make_flat (nd, fname, p->capacity,
+                   prealloc || p->type == VD_TYPE_VMFS);
+  free (fname);
+  return r;
+}
+
+/* twoGbMaxExtentSparse / twoGbMaxExtentFlat: stem-sNNN / stem-fNNN. */
+static int
+begin_split (struct vd_newdisk *nd, const char *path, const char *stem,
+             const struct vd_create_params *p, uint32_t cid,
+             char **ext, char **desc)
+{
+  uint64_t sectors = p->capacity / VD_SECTOR;
+  int prealloc = (p->flags & VD_CREATE_PREALLOCATE) != 0;
+  int sparse = p->type == VD_TYPE_SPLIT_SPARSE;
+  uint64_t split = p->extent_size ? p->extent_size / VD_SECTOR
+                                  : SPLIT_SECTORS;
+  int r = 0;
+
+  if (p->extent_size % 65536 || split > SPLIT_SECTORS)
+    return vd__error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
+                      "extents are a multiple of 64 KiB, at most 2047 MiB",
+                      path, (unsigned long long) p->extent_size);
+  uint64_t n = VD_DIV_ROUND_UP (sectors, split);
+  if (n > 9999)
+    return vd__error (VD_EINVAL, 0, "%s: too large for a split layout", path);
+  for (uint64_t i = 0; i < n && r == 0; i++) {
+    uint64_t s = VD_MIN (split, sectors - i * split);
+    char *fname = vd__asprintf ("%s-%c%03llu.vmdk", stem, sparse ? 's' : 'f',
+                                (unsigned long long) (i + 1));
+    if (!fname)
+      return VD_ENOMEM;
+    if (sparse)
+      r = append (ext, "RW %llu SPARSE \"%s\"\n", (unsigned long long) s,
+                  fname);
+    else
+      r = append (ext, "RW %llu FLAT \"%s\" 0\n", (unsigned long long) s,
+                  fname);
+    if (r == 0)
+      r = ensure_free (nd, fname);
+    if (r == 0)
+      r = sparse ? make_sparse (nd, fname, s, NULL)
+                 : make_flat (nd, fname, s * VD_SECTOR, prealloc);
+    free (fname);
+  }
+  if (r == 0 && !(*desc = vd__make_descriptor (p, vd_type_name (p->type), *ext,
+                                               cid, nd->parent_hint,
+                                               nd->parent_cid)))
+    r = VD_ENOMEM;
+  return r;
+}
+
+/* The separate descriptor file, base, last in the list. */
+static int
+write_descriptor_file (struct vd_newdisk *nd, const char *base,
+                       const char *desc)
+{
+  struct vd_io *io;
+  int r = ensure_free (nd, base);
+  if (r == 0)
+    r = new_file (nd, base, &io);
+  if (r == 0) {
+    r = vd__io_pwrite (io, desc, strlen (desc), 0);
+    vd__io_close (io);
+  }
+  return r;
+}
+
+int
+vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
+                   const struct vd_create_params *p)
+{
+  char *base = NULL, *stem = NULL, *ext = NULL, *desc = NULL;
+  uint32_t cid = p->cid ? p->cid : vd__random_cid ();
+  const char *ct = vd_type_name (p->type);
+  int r = check_params (path, p);
+
+  if (r < 0)
+    return r;
   r = start_workdir (nd, path, (p->flags & VD_CREATE_OVERWRITE) != 0);
   if (r < 0)
     return r;
@@ -346,92 +478,17 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
 
   switch (p->type) {
   case VD_TYPE_MONOLITHIC_SPARSE:
-    if (sectors > UINT32_MAX) {
-      r = vd__error (VD_EINVAL, 0, "%s: a monolithicSparse disk holds at "
-                    "most 2 TiB; use twoGbMaxExtentSparse or a flat layout",
-                    path);
-      break;
-    }
-    r = append (&ext, "RW %llu SPARSE \"%s\"\n",
-                (unsigned long long) sectors, base);
-    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid, nd->parent_hint, nd->parent_cid)))
-      r = VD_ENOMEM;
-    if (r == 0)
-      r = ensure_free (nd, base);
-    if (r == 0)
-      r = make_sparse (nd, base, sectors, desc);
+    r = begin_mono_sparse (nd, path, base, p, cid, &ext, &desc);
     break;
   case VD_TYPE_MONOLITHIC_FLAT:
   case VD_TYPE_VMFS:
-  case VD_TYPE_VMFS_THIN: {
-    char *fname = vd__asprintf ("%s-flat.vmdk", stem);
-    if (!fname) {
-      r = VD_ENOMEM;
-      break;
-    }
-    if (p->type == VD_TYPE_MONOLITHIC_FLAT)
-      r = append (&ext, "RW %llu FLAT \"%s\" 0\n",
-                  (unsigned long long) sectors, fname);
-    else
-      r = append (&ext, "RW %llu VMFS \"%s\"\n",
-                  (unsigned long long) sectors, fname);
-    /* QEMU does not read createType "vmfsThin": write what newer ESXi
-     * writes, "vmfs" with ddb.thinProvisioned. */
-    if (r == 0
-        && !(desc = vd__make_descriptor (p, p->type == VD_TYPE_MONOLITHIC_FLAT
-                                                ? "monolithicFlat" : "vmfs",
-                                         ext, cid, nd->parent_hint,
-                                         nd->parent_cid)))
-      r = VD_ENOMEM;
-    if (r == 0)
-      r = ensure_free (nd, fname);
-    if (r == 0)
-      r = make_flat (nd, fname, p->capacity,
-                     prealloc || p->type == VD_TYPE_VMFS);
-    free (fname);
+  case VD_TYPE_VMFS_THIN:
+    r = begin_flat (nd, stem, p, cid, &ext, &desc);
     break;
-  }
   case VD_TYPE_SPLIT_SPARSE:
-  case VD_TYPE_SPLIT_FLAT: {
-    int sparse = p->type == VD_TYPE_SPLIT_SPARSE;
-    uint64_t split = p->extent_size ? p->extent_size / VD_SECTOR
-                                    : SPLIT_SECTORS;
-    if (p->extent_size % 65536 || split > SPLIT_SECTORS) {
-      r = vd__error (VD_EINVAL, 0, "%s: extent size %llu: a split layout's "
-                    "extents are a multiple of 64 KiB, at most 2047 MiB",
-                    path, (unsigned long long) p->extent_size);
-      break;
-    }
-    uint64_t n = VD_DIV_ROUND_UP (sectors, split);
-    if (n > 9999) {
-      r = vd__error (VD_EINVAL, 0, "%s: too large for a split layout", path);
-      break;
-    }
-    for (uint64_t i = 0; i < n && r == 0; i++) {
-      uint64_t s = VD_MIN (split, sectors - i * split);
-      char *fname = vd__asprintf ("%s-%c%03llu.vmdk", stem, sparse ? 's' : 'f',
-                                  (unsigned long long) (i + 1));
-      if (!fname) {
-        r = VD_ENOMEM;
-        break;
-      }
-      if (sparse)
-        r = append (&ext, "RW %llu SPARSE \"%s\"\n", (unsigned long long) s,
-                    fname);
-      else
-        r = append (&ext, "RW %llu FLAT \"%s\" 0\n", (unsigned long long) s,
-                    fname);
-      if (r == 0)
-        r = ensure_free (nd, fname);
-      if (r == 0)
-        r = sparse ? make_sparse (nd, fname, s, NULL)
-                   : make_flat (nd, fname, s * VD_SECTOR, prealloc);
-      free (fname);
-    }
-    if (r == 0 && !(desc = vd__make_descriptor (p, ct, ext, cid, nd->parent_hint, nd->parent_cid)))
-      r = VD_ENOMEM;
+  case VD_TYPE_SPLIT_FLAT:
+    r = begin_split (nd, path, stem, p, cid, &ext, &desc);
     break;
-  }
   case VD_TYPE_STREAM_OPTIMIZED:
     r = vd__error (VD_ENOTSUP, 0, "%s: a streamOptimized disk is written in "
                   "one pass: make it with convert (clone) from another "
@@ -441,17 +498,8 @@ vd__newdisk_begin (struct vd_newdisk *nd, const char *path,
     r = vd__error (VD_ENOTSUP, 0, "%s: vdisk cannot create disks of type "
                   "%s", path, ct ? ct : "(unknown)");
   }
-  if (r == 0 && p->type != VD_TYPE_MONOLITHIC_SPARSE) {
-    /* the separate descriptor, last in the list */
-    struct vd_io *io;
-    r = ensure_free (nd, base);
-    if (r == 0)
-      r = new_file (nd, base, &io);
-    if (r == 0) {
-      r = vd__io_pwrite (io, desc, strlen (desc), 0);
-      vd__io_close (io);
-    }
-  }
+  if (r == 0 && p->type != VD_TYPE_MONOLITHIC_SPARSE)
+    r = write_descriptor_file (nd, base, desc);
 out:
   free (base);
   free (stem);

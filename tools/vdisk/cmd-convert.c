@@ -27,6 +27,87 @@ looks_raw (const char *path)
   return 1;
 }
 
+/* OUT on a vdisk server: a remote create, as 'vdisk upload' does: a
+ * vmfs disk over a thin flat file (as ESXi makes a clone) unless --type
+ * asks for thick (vmfs) or monolithicSparse; IN's adapter and geometry
+ * unless --adapter. */
+static int
+run_remote (const char *verb, const struct vd_create_params *p,
+            int type_given, int adapter_given, char *in, char *out)
+{
+  const struct command *up = find_command ("upload");
+  const char *t = !type_given ? "thin"
+                  : p->type == VD_TYPE_VMFS ? "thick"
+                  : p->type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse"
+                  : "thin";
+  char *uargv[8];
+  int n = 0;
+  if (!up)
+    return usage_error (verb, "this build cannot write to NBD servers");
+  uargv[n++] = (char *) "upload";
+  uargv[n++] = (char *) "--type";
+  uargv[n++] = (char *) t;
+  if (adapter_given) {
+    uargv[n++] = (char *) "--adapter";
+    uargv[n++] = (char *) vd_adapter_name (p->adapter);
+  }
+  uargv[n++] = in;
+  uargv[n++] = out;
+  uargv[n] = NULL;
+  optind = 1;
+  return up->run (n, uargv);
+}
+
+/* --keep-uuid: the copy has the source's ddb.uuid (a replacement for
+ * the same VM), instead of a new one (a second disk).  Sets p->uuid to
+ * uuid, or says why not and returns -1. */
+static int
+keep_source_uuid (vd_disk *src, const char *in, uint8_t uuid[16],
+                  struct vd_create_params *p)
+{
+  const char *u = vd_disk_get_meta (src, "ddb.uuid");
+  int n = 0;
+  for (int i = 0; u && i < 16; i++) {
+    unsigned b;
+    int used;
+    while (u[n] == ' ' || u[n] == '-')
+      n++;
+    if (sscanf (u + n, "%2x%n", &b, &used) != 1 || used != 2)
+      break;
+    uuid[i] = (uint8_t) b;
+    n += used;
+    if (i == 15 && !u[n])
+      p->uuid = uuid;
+  }
+  if (!p->uuid) {
+    fprintf (stderr, "vdisk: %s: --keep-uuid: the disk has no valid "
+             "ddb.uuid\n", in);
+    return -1;
+  }
+  return 0;
+}
+
+/* --keep-cbt: vdisk's own tracking of IN goes along (checked before
+ * anything is written); by default OUT carries none (VMware's "discard
+ * the ancillary file").  Returns 0 when it can, else the exit code. */
+static int
+check_keep_cbt (vd_disk *src, const char *verb, const char *in,
+                const struct vd_create_params *p)
+{
+  struct vd_cbt_info ci = { 0 };
+  if (vd_disk_get_cbt (src, &ci) < 0 || ci.state != VD_CBT_ON) {
+    fprintf (stderr, "vdisk: %s: --keep-cbt: %s\n", in,
+             ci.state == VD_CBT_FOREIGN ? "its tracking file is another "
+             "program's; vdisk copies only its own"
+             : "changed block tracking is not on (vdisk cbt enable)");
+    return 1;
+  }
+  if (p->type == VD_TYPE_RAW || p->type == VD_TYPE_STREAM_OPTIMIZED)
+    return usage_error (verb, "--keep-cbt: a %s copy cannot carry "
+                        "tracking", vd_type_name (p->type));
+  return 0;
+}
+
 static int
 run (int argc, char **argv)
 {
@@ -92,34 +173,10 @@ run (int argc, char **argv)
   }
   if (optind + 2 != argc)
     return usage_error (verb, "expected IN and OUT arguments");
-  /* OUT on a vdisk server: a remote create, as 'vdisk upload' does: a
-   * vmfs disk over a thin flat file (as ESXi makes a clone) unless --type
-   * asks for thick (vmfs) or monolithicSparse; IN's adapter and geometry
-   * unless --adapter. */
   if (!strncmp (argv[optind + 1], "nbd", 3)
-      && strstr (argv[optind + 1], "://")) {
-    const struct command *up = find_command ("upload");
-    const char *t = !type_given ? "thin"
-                    : p.type == VD_TYPE_VMFS ? "thick"
-                    : p.type == VD_TYPE_MONOLITHIC_SPARSE ? "sparse"
-                    : "thin";
-    char *uargv[8];
-    int n = 0;
-    if (!up)
-      return usage_error (verb, "this build cannot write to NBD servers");
-    uargv[n++] = (char *) "upload";
-    uargv[n++] = (char *) "--type";
-    uargv[n++] = (char *) t;
-    if (adapter_given) {
-      uargv[n++] = (char *) "--adapter";
-      uargv[n++] = (char *) vd_adapter_name (p.adapter);
-    }
-    uargv[n++] = argv[optind];
-    uargv[n++] = argv[optind + 1];
-    uargv[n] = NULL;
-    optind = 1;
-    return up->run (n, uargv);
-  }
+      && strstr (argv[optind + 1], "://"))
+    return run_remote (verb, &p, type_given, adapter_given, argv[optind],
+                       argv[optind + 1]);
   oo.raw = fmt == -1 ? looks_raw (argv[optind]) : fmt;
   if (vd_disk_open (&src, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
@@ -128,48 +185,13 @@ run (int argc, char **argv)
     ;
   else if (vd_disk_get_adapter (src) != VD_ADAPTER_UNKNOWN)
     p.adapter = vd_disk_get_adapter (src);
-  /* --keep-uuid: the copy has the source's ddb.uuid (a replacement for
-   * the same VM), instead of a new one (a second disk) */
-  if (keep_uuid) {
-    const char *u = vd_disk_get_meta (src, "ddb.uuid");
-    int n = 0;
-    for (int i = 0; u && i < 16; i++) {
-      unsigned b;
-      int used;
-      while (u[n] == ' ' || u[n] == '-')
-        n++;
-      if (sscanf (u + n, "%2x%n", &b, &used) != 1 || used != 2)
-        break;
-      uuid[i] = (uint8_t) b;
-      n += used;
-      if (i == 15 && !u[n])
-        p.uuid = uuid;
-    }
-    if (!p.uuid) {
-      vd_disk_close (src);
-      fprintf (stderr, "vdisk: %s: --keep-uuid: the disk has no valid "
-               "ddb.uuid\n", argv[optind]);
-      return 1;
-    }
+  if (keep_uuid && keep_source_uuid (src, argv[optind], uuid, &p) < 0) {
+    vd_disk_close (src);
+    return 1;
   }
-  /* --keep-cbt: vdisk's own tracking of IN goes along (checked before
-   * anything is written); by default OUT carries none (VMware's "discard
-   * the ancillary file") */
-  if (keep_cbt) {
-    struct vd_cbt_info ci = { 0 };
-    if (vd_disk_get_cbt (src, &ci) < 0 || ci.state != VD_CBT_ON) {
-      fprintf (stderr, "vdisk: %s: --keep-cbt: %s\n", argv[optind],
-               ci.state == VD_CBT_FOREIGN ? "its tracking file is another "
-               "program's; vdisk copies only its own"
-               : "changed block tracking is not on (vdisk cbt enable)");
-      vd_disk_close (src);
-      return 1;
-    }
-    if (p.type == VD_TYPE_RAW || p.type == VD_TYPE_STREAM_OPTIMIZED) {
-      vd_disk_close (src);
-      return usage_error (verb, "--keep-cbt: a %s copy cannot carry "
-                          "tracking", vd_type_name (p.type));
-    }
+  if (keep_cbt && (rc = check_keep_cbt (src, verb, argv[optind], &p)) != 0) {
+    vd_disk_close (src);
+    return rc;
   }
   /* Like qemu-img convert, the output is not fdatasync'ed unless asked:
    * it appears (renamed into place) only when complete either way. */

@@ -559,8 +559,17 @@ fleet_scan_clear (void *payload)
   j->fh = NULL;
 }
 
+/* What the scan options asked for. */
+struct scan_args {
+  struct fleet_opts fo;
+  struct scan_cfg cfg;
+  const char *db, *vms, *host, *vsphere;
+  uint64_t overlap;
+};
+
+/* The options into a; 0, or 2 after a usage message. */
 static int
-run (int argc, char **argv)
+parse_scan_opts (int argc, char **argv, struct scan_args *a)
 {
   static const struct option opts[] = {
     { "db", required_argument, NULL, 'd' },
@@ -581,61 +590,57 @@ run (int argc, char **argv)
     { "out", required_argument, NULL, 'o' },
     { "per-host", required_argument, NULL, 'K' },
     OPT_HELP, { 0 } };
-  struct fleet_opts fo = { NULL, NULL, NULL, 0 };
-  struct scan_cfg cfg;
-  const char *db = NULL, *vms = NULL, *host = NULL, *vsphere = NULL;
-  uint64_t overlap = 0, v;
-  int c, rc;
+  struct scan_cfg *cfg = &a->cfg;
+  uint64_t v;
+  int c;
   char *end;
 
-  memset (&cfg, 0, sizeof cfg);
-  vd_scan_options_init (&cfg.so);
   while ((c = getopt_long (argc, argv, "d:t:j", opts, NULL)) != -1) {
     switch (c) {
-    case 'd': db = optarg; break;
+    case 'd': a->db = optarg; break;
     case 't':
       v = strtoull (optarg, &end, 10);
       if (*end || v < 1 || v > 64) {
         usage_error ("scan", "--threads takes 1..64");
         return 2;
       }
-      cfg.so.threads = (unsigned) v;
+      cfg->so.threads = (unsigned) v;
       break;
     case 'w':
       if (parse_size (optarg, &v) < 0 || v < 65536 || v > (1u << 30)) {
         usage_error ("scan", "--window takes 64K..1G");
         return 2;
       }
-      cfg.so.window = (size_t) v;
+      cfg->so.window = (size_t) v;
       break;
     case 'O':
-      if (parse_size (optarg, &overlap) < 0 || overlap < 1
-          || overlap > (1u << 20)) {
+      if (parse_size (optarg, &a->overlap) < 0 || a->overlap < 1
+          || a->overlap > (1u << 20)) {
         usage_error ("scan", "--overlap takes 1..1M bytes");
         return 2;
       }
       break;
-    case 'j': cfg.json = 1; break;
-    case 'f': cfg.fix = 1; break;
-    case 'i': cfg.into = optarg; break;
-    case 'P': cfg.in_place = 1; break;
+    case 'j': cfg->json = 1; break;
+    case 'f': cfg->fix = 1; break;
+    case 'i': cfg->into = optarg; break;
+    case 'P': cfg->in_place = 1; break;
     case 'F':
       v = strtoull (optarg, &end, 0);
       if (*end || !*optarg || v > 255) {
         usage_error ("scan", "--fill takes a byte (0..255)");
         return 2;
       }
-      cfg.fill = (unsigned) v;
+      cfg->fill = (unsigned) v;
       break;
-    case 'v': vms = optarg; break;
-    case 'H': host = optarg; break;
-    case 'V': host = vsphere = optarg; break;
+    case 'v': a->vms = optarg; break;
+    case 'H': a->host = optarg; break;
+    case 'V': a->host = a->vsphere = optarg; break;
 
-    case 'M': fo.manifest = optarg; break;
-    case 'S': fo.shard = optarg; break;
-    case 'o': fo.out = optarg; break;
+    case 'M': a->fo.manifest = optarg; break;
+    case 'S': a->fo.shard = optarg; break;
+    case 'o': a->fo.out = optarg; break;
     case 'K':
-      if (fleet_parse_per_host (optarg, &fo.per_host) < 0) {
+      if (fleet_parse_per_host (optarg, &a->fo.per_host) < 0) {
         usage_error ("scan", "--per-host takes a number >= 1");
         return 2;
       }
@@ -643,73 +648,117 @@ run (int argc, char **argv)
     default: usage_error ("scan", "invalid option"); return 2;
     }
   }
-  if ((cfg.into || cfg.in_place) && !cfg.fix) {
+  return 0;
+}
+
+/* Options that do not go together; n_disks is the count of DISK
+ * arguments.  0, or 2 after a usage message. */
+static int
+check_scan_opts (const struct scan_args *a, int n_disks)
+{
+  const struct scan_cfg *cfg = &a->cfg;
+  const struct fleet_opts *fo = &a->fo;
+
+  if ((cfg->into || cfg->in_place) && !cfg->fix) {
     usage_error ("scan", "--into and --in-place go with --fix");
     return 2;
   }
-  if (cfg.into && cfg.in_place) {
+  if (cfg->into && cfg->in_place) {
     usage_error ("scan", "--into and --in-place exclude each other");
     return 2;
   }
-  if (vms && host) {
+  if (a->vms && a->host) {
     usage_error ("scan", "--vms and --host exclude each other");
     return 2;
   }
-  if (!fo.manifest && (fo.shard || fo.out || fo.per_host)) {
+  if (!fo->manifest && (fo->shard || fo->out || fo->per_host)) {
     usage_error ("scan", "--shard, --out and --per-host go with --manifest");
     return 2;
   }
-  if (fo.manifest && (vms || host || cfg.fix || cfg.json
-                      || optind != argc)) {
+  if (fo->manifest && (a->vms || a->host || cfg->fix || cfg->json
+                       || n_disks != 0)) {
     usage_error ("scan", "--manifest takes no DISK, --vms, --host, --fix "
                  "or --json (the results are JSON files under --out)");
     return 2;
   }
-  if (fo.manifest) {
-    struct scan_job sj;
-    struct fleet_job job = { "scan", fleet_scan, fleet_scan_clear, &sj };
-    memset (&sj, 0, sizeof sj);
-    sj.cfg = &cfg;
-    if (vd_scanner_new_clamav (&cfg.sc, db, (size_t) overlap) < 0) {
-      fail ();
-      return 2;
-    }
-    fprintf (stderr, "vdisk scan: %u signatures from %s\n",
-             vd_scanner_get_signature_count (cfg.sc),
-             db ? db : VD_CLAMAV_DEFAULT_DB);
-    rc = fleet_run ("scan", &fo, &job);
-    vd_scanner_free (cfg.sc);
-    fflush (stdout);
-    return rc;
-  }
-  if ((vms || host) ? optind != argc : optind >= argc) {
-    usage_error ("scan", vms ? "--vms takes a FOLDER and no DISK"
-                 : host ? "--host takes a URI and no DISK"
+  return 0;
+}
+
+/* The DISK arguments the scan of named disks, --vms or --host wants.
+ * 0, or 2 after a usage message. */
+static int
+check_scan_targets (const struct scan_args *a, int n_disks)
+{
+  if ((a->vms || a->host) ? n_disks != 0 : n_disks <= 0) {
+    usage_error ("scan", a->vms ? "--vms takes a FOLDER and no DISK"
+                 : a->host ? "--host takes a URI and no DISK"
                  : "expected at least one DISK");
     return 2;
   }
-  if ((vms || host) && cfg.fix) {
+  if ((a->vms || a->host) && a->cfg.fix) {
     usage_error ("scan", "--fix works on named disks, not with --vms or "
                  "--host");
     return 2;
   }
-  if (cfg.into && argc - optind != 1) {
+  if (a->cfg.into && n_disks != 1) {
     usage_error ("scan", "--into CHILD takes exactly one DISK");
     return 2;
   }
-  if (vd_scanner_new_clamav (&cfg.sc, db, (size_t) overlap) < 0) {
+  return 0;
+}
+
+/* --manifest: every disk of the manifest through the fleet runner. */
+static int
+scan_manifest (struct scan_args *a)
+{
+  struct scan_job sj;
+  struct fleet_job job = { "scan", fleet_scan, fleet_scan_clear, &sj };
+  int rc;
+
+  memset (&sj, 0, sizeof sj);
+  sj.cfg = &a->cfg;
+  if (vd_scanner_new_clamav (&a->cfg.sc, a->db, (size_t) a->overlap) < 0) {
     fail ();
     return 2;
   }
-  if (!cfg.json)
+  fprintf (stderr, "vdisk scan: %u signatures from %s\n",
+           vd_scanner_get_signature_count (a->cfg.sc),
+           a->db ? a->db : VD_CLAMAV_DEFAULT_DB);
+  rc = fleet_run ("scan", &a->fo, &job);
+  vd_scanner_free (a->cfg.sc);
+  fflush (stdout);
+  return rc;
+}
+
+static int
+run (int argc, char **argv)
+{
+  struct scan_args a;
+  struct scan_cfg *cfg = &a.cfg;
+  int rc;
+
+  memset (&a, 0, sizeof a);
+  vd_scan_options_init (&cfg->so);
+  if ((rc = parse_scan_opts (argc, argv, &a)) != 0
+      || (rc = check_scan_opts (&a, argc - optind)) != 0)
+    return rc;
+  if (a.fo.manifest)
+    return scan_manifest (&a);
+  if ((rc = check_scan_targets (&a, argc - optind)) != 0)
+    return rc;
+  if (vd_scanner_new_clamav (&cfg->sc, a.db, (size_t) a.overlap) < 0) {
+    fail ();
+    return 2;
+  }
+  if (!cfg->json)
     fprintf (stderr, "vdisk scan: %u signatures from %s\n",
-             vd_scanner_get_signature_count (cfg.sc),
-             db ? db : VD_CLAMAV_DEFAULT_DB);
-  rc = vms ? scan_vms (&cfg, vms)
-     : vsphere ? vsphere_scan (cfg.sc, &cfg.so, cfg.json, vsphere)
-     : host ? scan_host (&cfg, host)
-     : scan_disks (&cfg, argc - optind, argv + optind);
-  vd_scanner_free (cfg.sc);
+             vd_scanner_get_signature_count (cfg->sc),
+             a.db ? a.db : VD_CLAMAV_DEFAULT_DB);
+  rc = a.vms ? scan_vms (cfg, a.vms)
+     : a.vsphere ? vsphere_scan (cfg->sc, &cfg->so, cfg->json, a.vsphere)
+     : a.host ? scan_host (cfg, a.host)
+     : scan_disks (cfg, argc - optind, argv + optind);
+  vd_scanner_free (cfg->sc);
   fflush (stdout);
   return rc;
 }

@@ -44,6 +44,136 @@ find_plugin (void)
   return strdup ("vdisk");
 }
 
+/* What the serve options asked for. */
+struct serve_opts {
+  const char *psk, *certs, *listen_at, *unix_path;
+  const char *pidfile, *run_cmd, *threads;
+  char *qcap, *qfree, *qdisks, *dflt, *dsname;
+  int read_only, no_create, verbose, no_verify;
+};
+
+/* Options that do not go together, a DATASTORE that is not a folder, a
+ * PSK file that cannot be read: 0 when none, else the exit code. */
+static int
+check_serve_opts (const struct serve_opts *so, const char *ds)
+{
+  struct stat st;
+
+  if (so->psk && so->certs)
+    return usage_error ("serve", "give --tls-psk or --tls-certificates, "
+                        "not both");
+  if (so->no_verify && !so->certs)
+    return usage_error ("serve", "--tls-no-verify-peer goes with "
+                        "--tls-certificates");
+  if (so->listen_at && so->unix_path)
+    return usage_error ("serve", "give --listen or --unix, not both");
+  if (stat (ds, &st) < 0 || !S_ISDIR (st.st_mode)) {
+    fprintf (stderr, "vdisk serve: %s: not a folder\n", ds);
+    return 1;
+  }
+  if (so->psk && access (so->psk, R_OK) < 0) {
+    fprintf (stderr, "vdisk serve: %s: %s (make one with 'vdisk user "
+             "add')\n", so->psk, strerror (errno));
+    return 1;
+  }
+  return 0;
+}
+
+/* The address and port to listen on: --listen's ADDR:PORT, [IPV6]:PORT
+ * or PORT; else, plaintext over TCP, only the loopback.  0, or the exit
+ * code of a bad --listen. */
+static int
+listen_address (const struct serve_opts *so, char **addr, char **port)
+{
+  const char *listen_at = so->listen_at;
+
+  if (listen_at) {
+    const char *colon = strrchr (listen_at, ':');
+    if (colon) {
+      *addr = strndup (listen_at, (size_t) (colon - listen_at));
+      *port = strdup (colon + 1);
+      if (*addr && (*addr)[0] == '[' && (*addr)[strlen (*addr) - 1] == ']') {
+        memmove (*addr, *addr + 1, strlen (*addr));
+        (*addr)[strlen (*addr) - 1] = '\0';
+      }
+    }
+    else
+      *port = strdup (listen_at);
+    if (!*port || !**port || strspn (*port, "0123456789") != strlen (*port)) {
+      free (*addr);
+      free (*port);
+      return usage_error ("serve", "--listen wants ADDR:PORT");
+    }
+  }
+  else if (!so->unix_path && !so->psk && !so->certs)
+    /* plaintext: only on the loopback unless told otherwise */
+    *addr = strdup ("127.0.0.1");
+  return 0;
+}
+
+/* nbdkit's command line into args (64 slots), NULL-terminated. */
+static void
+nbdkit_args (const struct serve_opts *so, char *plugin, char *dir,
+             char *addr, char *port, char **args)
+{
+  size_t n = 0;
+#define ARG(s) (args[n++] = (char *) (s))
+  ARG (getenv ("VDISK_NBDKIT") ? getenv ("VDISK_NBDKIT") : "nbdkit");
+  ARG ("--foreground");
+  if (so->verbose)
+    ARG ("--verbose");
+  if (so->read_only)
+    ARG ("--readonly");
+  if (so->psk || so->certs) {
+    ARG ("--tls=require");
+    ARG (so->psk ? "--tls-psk" : "--tls-certificates");
+    ARG (so->psk ? so->psk : so->certs);
+    /* A certificate is the client's login: without it any client that
+     * reaches the server would read and write every disk. */
+    if (so->certs && !so->no_verify)
+      ARG ("--tls-verify-peer");
+  }
+  if (so->unix_path) {
+    ARG ("--unix");
+    ARG (so->unix_path);
+  }
+  if (addr && *addr) {
+    ARG ("--ipaddr");
+    ARG (addr);
+  }
+  if (port) {
+    ARG ("--port");
+    ARG (port);
+  }
+  if (so->pidfile) {
+    ARG ("--pidfile");
+    ARG (so->pidfile);
+  }
+  if (so->threads) {
+    ARG ("--threads");
+    ARG (so->threads);
+  }
+  ARG (plugin);
+  char *kv;
+#define KV(k, v) do { if ((v) && asprintf (&kv, "%s=%s", k, v) >= 0) \
+      ARG (kv); } while (0)
+  KV ("dir", dir);
+  KV ("quota-capacity", so->qcap);
+  KV ("quota-free", so->qfree);
+  KV ("quota-disks", so->qdisks);
+  KV ("default", so->dflt);
+  KV ("datastore", so->dsname);
+#undef KV
+  if (so->no_create)
+    ARG ("create=false");
+  if (so->run_cmd) {
+    ARG ("--run");
+    ARG (so->run_cmd);
+  }
+#undef ARG
+  args[n] = NULL;
+}
+
 static int
 run_serve (int argc, char **argv)
 {
@@ -67,78 +197,37 @@ run_serve (int argc, char **argv)
     { "verbose", no_argument, NULL, O_VERBOSE },
     { "tls-no-verify-peer", no_argument, NULL, O_NOVERIFY },
     OPT_HELP, { 0 } };
-  const char *psk = NULL, *certs = NULL, *listen_at = NULL, *unix_path = NULL;
-  const char *pidfile = NULL, *run_cmd = NULL, *threads = NULL;
-  char *qcap = NULL, *qfree = NULL, *qdisks = NULL, *dflt = NULL;
-  char *dsname = NULL;
-  int c, read_only = 0, no_create = 0, verbose = 0, no_verify = 0;
+  struct serve_opts so = { 0 };
   char *args[64], *plugin, *dir, *addr = NULL, *port = NULL;
-  size_t n = 0;
-  struct stat st;
+  int c, rc;
 
   while ((c = getopt_long (argc, argv, "k:c:l:U:r", opts, NULL)) != -1) {
     switch (c) {
-    case 'k': psk = optarg; break;
-    case 'c': certs = optarg; break;
-    case 'l': listen_at = optarg; break;
-    case 'U': unix_path = optarg; break;
-    case 'r': read_only = 1; break;
-    case O_QCAP: qcap = optarg; break;
-    case O_QFREE: qfree = optarg; break;
-    case O_QDISKS: qdisks = optarg; break;
-    case O_NOCREATE: no_create = 1; break;
-    case O_PIDFILE: pidfile = optarg; break;
-    case O_RUN: run_cmd = optarg; break;
-    case O_DEFAULT: dflt = optarg; break;
-    case O_DSNAME: dsname = optarg; break;
-    case O_THREADS: threads = optarg; break;
-    case O_VERBOSE: verbose = 1; break;
-    case O_NOVERIFY: no_verify = 1; break;
+    case 'k': so.psk = optarg; break;
+    case 'c': so.certs = optarg; break;
+    case 'l': so.listen_at = optarg; break;
+    case 'U': so.unix_path = optarg; break;
+    case 'r': so.read_only = 1; break;
+    case O_QCAP: so.qcap = optarg; break;
+    case O_QFREE: so.qfree = optarg; break;
+    case O_QDISKS: so.qdisks = optarg; break;
+    case O_NOCREATE: so.no_create = 1; break;
+    case O_PIDFILE: so.pidfile = optarg; break;
+    case O_RUN: so.run_cmd = optarg; break;
+    case O_DEFAULT: so.dflt = optarg; break;
+    case O_DSNAME: so.dsname = optarg; break;
+    case O_THREADS: so.threads = optarg; break;
+    case O_VERBOSE: so.verbose = 1; break;
+    case O_NOVERIFY: so.no_verify = 1; break;
     default: return usage_error ("serve", "invalid option");
     }
   }
   if (optind + 1 != argc)
     return usage_error ("serve", "expected one DATASTORE folder");
-  if (psk && certs)
-    return usage_error ("serve", "give --tls-psk or --tls-certificates, "
-                        "not both");
-  if (no_verify && !certs)
-    return usage_error ("serve", "--tls-no-verify-peer goes with "
-                        "--tls-certificates");
-  if (listen_at && unix_path)
-    return usage_error ("serve", "give --listen or --unix, not both");
-  if (stat (argv[optind], &st) < 0 || !S_ISDIR (st.st_mode)) {
-    fprintf (stderr, "vdisk serve: %s: not a folder\n", argv[optind]);
-    return 1;
-  }
-  if (psk && access (psk, R_OK) < 0) {
-    fprintf (stderr, "vdisk serve: %s: %s (make one with 'vdisk user "
-             "add')\n", psk, strerror (errno));
-    return 1;
-  }
-  if (listen_at) {
-    /* ADDR:PORT, [IPV6]:PORT or PORT */
-    const char *colon = strrchr (listen_at, ':');
-    if (colon) {
-      addr = strndup (listen_at, (size_t) (colon - listen_at));
-      port = strdup (colon + 1);
-      if (addr && addr[0] == '[' && addr[strlen (addr) - 1] == ']') {
-        memmove (addr, addr + 1, strlen (addr));
-        addr[strlen (addr) - 1] = '\0';
-      }
-    }
-    else
-      port = strdup (listen_at);
-    if (!port || !*port || strspn (port, "0123456789") != strlen (port)) {
-      free (addr);
-      free (port);
-      return usage_error ("serve", "--listen wants ADDR:PORT");
-    }
-  }
-  else if (!unix_path && !psk && !certs)
-    /* plaintext: only on the loopback unless told otherwise */
-    addr = strdup ("127.0.0.1");
-  if (!psk && !certs)
+  if ((rc = check_serve_opts (&so, argv[optind])) != 0
+      || (rc = listen_address (&so, &addr, &port)) != 0)
+    return rc;
+  if (!so.psk && !so.certs)
     fprintf (stderr, "vdisk serve: warning: serving without TLS (use "
              "--tls-psk FILE or --tls-certificates DIR)\n");
 
@@ -148,67 +237,14 @@ run_serve (int argc, char **argv)
     fprintf (stderr, "vdisk serve: %s\n", strerror (errno));
     return 1;
   }
-#define ARG(s) (args[n++] = (char *) (s))
-  ARG (getenv ("VDISK_NBDKIT") ? getenv ("VDISK_NBDKIT") : "nbdkit");
-  ARG ("--foreground");
-  if (verbose)
-    ARG ("--verbose");
-  if (read_only)
-    ARG ("--readonly");
-  if (psk || certs) {
-    ARG ("--tls=require");
-    ARG (psk ? "--tls-psk" : "--tls-certificates");
-    ARG (psk ? psk : certs);
-    /* A certificate is the client's login: without it any client that
-     * reaches the server would read and write every disk. */
-    if (certs && !no_verify)
-      ARG ("--tls-verify-peer");
-  }
-  if (no_verify)
+  if (so.no_verify)
     fprintf (stderr, "vdisk serve: warning: --tls-no-verify-peer: any "
              "client that reaches the server may read and write every "
              "disk\n");
-  if (unix_path) {
-    ARG ("--unix");
-    ARG (unix_path);
-  }
-  if (addr && *addr) {
-    ARG ("--ipaddr");
-    ARG (addr);
-  }
-  if (port) {
-    ARG ("--port");
-    ARG (port);
-  }
-  if (pidfile) {
-    ARG ("--pidfile");
-    ARG (pidfile);
-  }
-  if (threads) {
-    ARG ("--threads");
-    ARG (threads);
-  }
-  ARG (plugin);
-  char *kv[8];
-  size_t nkv = 0;
-#define KV(k, v) do { if ((v) && asprintf (&kv[nkv], "%s=%s", k, v) >= 0) \
-      ARG (kv[nkv++]); } while (0)
-  KV ("dir", dir);
-  KV ("quota-capacity", qcap);
-  KV ("quota-free", qfree);
-  KV ("quota-disks", qdisks);
-  KV ("default", dflt);
-  KV ("datastore", dsname);
-  if (no_create)
-    ARG ("create=false");
-  if (run_cmd) {
-    ARG ("--run");
-    ARG (run_cmd);
-  }
-  args[n] = NULL;
-  if (verbose) {
+  nbdkit_args (&so, plugin, dir, addr, port, args);
+  if (so.verbose) {
     fprintf (stderr, "vdisk serve:");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; args[i]; i++)
       fprintf (stderr, " %s", args[i]);
     fprintf (stderr, "\n");
   }
