@@ -17,6 +17,7 @@
  * takes writes front to back; reads see what was written so far. */
 
 #include "stream.h"
+#include "kdmv.h"
 
 #include <errno.h>
 #include <libdeflate.h>
@@ -25,23 +26,29 @@
 
 /* ---- header ------------------------------------------------------------ */
 
+/* The header sector p, decoded by the one KDMV codec (kdmv.c), in the
+ * driver's own names. */
 static void
 so_parse_header (const uint8_t *p, struct so_header *h)
 {
-  h->magic = vd__le32 (p + 0);
-  h->version = vd__le32 (p + 4);
-  h->flags = vd__le32 (p + 8);
-  h->capacity = vd__le64 (p + 12);
-  h->grain = vd__le64 (p + 20);
-  h->desc_off = vd__le64 (p + 28);
-  h->desc_size = vd__le64 (p + 36);
-  h->num_gtes = vd__le32 (p + 44);
-  h->rgd = vd__le64 (p + 48);
-  h->gd = vd__le64 (p + 56);
-  h->overhead = vd__le64 (p + 64);
-  h->unclean = p[72];
-  memcpy (h->nl, p + 73, 4);
-  h->algo = (uint16_t) (p[77] | (p[78] << 8));
+  struct kdmv_header k;
+
+  vd__kdmv_decode (&k, p);
+  memset (h, 0, sizeof *h);
+  h->magic = k.magic;
+  h->version = k.version;
+  h->flags = k.flags;
+  h->capacity = k.capacity;
+  h->grain = k.grain;
+  h->desc_off = k.desc_off;
+  h->desc_size = k.desc_size;
+  h->num_gtes = k.n_gtes;
+  h->rgd = k.rgd_off;
+  h->gd = k.gd_off;
+  h->overhead = k.overhead;
+  h->unclean = k.unclean;
+  memcpy (h->nl, k.nl, sizeof h->nl);
+  h->algo = k.compress;
 }
 
 static int
