@@ -49,3 +49,17 @@ start_server() {
   done
   return 1
 }
+
+# The uninstrumented nbdkit-vdisk-plugin.so of the builds under test (nbdkit
+# cannot load an ASan-instrumented plugin) in $plugin, "" when there is none.
+find_plugin () {
+  plugin=""
+  local b so
+  for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
+    [ -n "$b" ] || continue
+    so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
+    [ -e "$so" ] || continue
+    if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
+    plugin=$so; break
+  done
+}

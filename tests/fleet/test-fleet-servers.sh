@@ -17,14 +17,7 @@
 #    done, the repositories verify.
 source "$(dirname "$0")/../functions.sh"
 requires nbdkit timeout python3
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 [ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
 export VDISK_NBDKIT_PLUGIN=$plugin
 DB="$VDISK_TOP/tests/scan/db"

@@ -41,14 +41,7 @@ mkgpt src1 one.raw
 mkgpt src2 two.raw
 
 # ---- nbds:// (TLS-PSK) from vdisk serve ----------------------------------------
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 if [ -z "$plugin" ] || ! command -v nbdkit >/dev/null; then
   echo "# skip nbds: no nbdkit or no uninstrumented nbdkit-vdisk-plugin.so (make build)"
 else

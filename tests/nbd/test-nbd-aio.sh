@@ -135,14 +135,7 @@ check "a single failed write is reported at the flush (exit $rc)" bash -c "[ $rc
 # ---- vdisk upload (a create: export) over several connections ----
 # the extra connections open the disk the first one made (PATH), never
 # create:...:PATH again (the server would refuse "already exists")
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 if [ -n "$plugin" ]; then
   mkdir -p ds
   VDISK_NBDKIT_PLUGIN=$plugin start_server pidfile "$WORK/v.pid" \

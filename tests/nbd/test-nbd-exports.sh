@@ -8,14 +8,7 @@
 # every file kind; planted descriptors; parents stay read-only.
 source "$(dirname "$0")/../functions.sh"
 requires nbdkit nbdinfo nbdcopy python3 timeout
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 [ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
 export VDISK_NBDKIT_PLUGIN=$plugin
 cd "$WORK"

@@ -4,14 +4,7 @@
 # the quota (before, only the create was checked and the write went on).
 source "$(dirname "$0")/../functions.sh"
 requires nbdkit nbdinfo nbdcopy python3 timeout df
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 [ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
 export VDISK_NBDKIT_PLUGIN=$plugin
 cd "$WORK"

@@ -6,14 +6,7 @@
 # say what they are (status:); PrepareForAccess/EndAccess with a server.
 source "$(dirname "$0")/../functions.sh"
 requires nbdkit nbdinfo nbdcopy qemu-img python3 timeout du stat
-plugin=""
-for b in "$VDISK_BUILD" "${VDISK_RELEASE:-}"; do
-  [ -n "$b" ] || continue
-  so="$VDISK_TOP/$b/plugins/nbdkit-vdisk-plugin.so"
-  [ -e "$so" ] || continue
-  if ldd "$so" 2>/dev/null | grep -q libasan; then continue; fi
-  plugin=$so; break
-done
+find_plugin
 [ -n "$plugin" ] || { echo "# skip: no uninstrumented nbdkit-vdisk-plugin.so (make build)"; exit 77; }
 export VDISK_NBDKIT_PLUGIN=$plugin
 PARITY="$VDISK_TOP/$VDISK_BUILD/tests/nbd-vix-parity"
