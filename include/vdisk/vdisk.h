@@ -744,6 +744,10 @@ struct vd_scan_options {
   unsigned threads;       /* 0: one per online CPU (at most 16) */
   size_t window;          /* bytes per scan call; 0: 8 MiB */
 };
+/* Zero every field (0: the defaults) and set struct_size.
+ * Errors: none.
+ * NULL: o must not be NULL.
+ * Since 0.1. */
 VD_API void vd_scan_options_init (struct vd_scan_options *o);
 
 /* One match on the virtual disk.  Strings borrow from the scanner and
@@ -975,7 +979,9 @@ VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
  * raw, already tracked, of another capacity, or src with uncommitted
  * tracked writes: flush first), VD_ENOTSUP (dst streamOptimized),
  * VD_EEXIST (DST-ctk.vmdk exists), dst's open errors.  flags:
- * VD_OPEN_TRUSTED.  NULL arguments: VD_EINVAL.  Since 0.2. */
+ * VD_OPEN_TRUSTED.
+ * NULL: NULL src or dst: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags);
 
 /* Called with each changed area in ascending order, adjacent areas merged;
@@ -1226,6 +1232,10 @@ struct vd_mount_options {
   unsigned threads;        /* FUSE worker threads kept idle; 0: 10 */
   const char *fsname;      /* source name in /proc/mounts; NULL: "vdisk" */
 };
+/* Zero every field (0: the defaults) and set struct_size.
+ * Errors: none.
+ * NULL: NULL is ignored.
+ * Since 0.2. */
 VD_API void vd_mount_options_init (struct vd_mount_options *o);
 
 /* Mount at dir (an empty folder).  Errors: VD_ENOTSUP without FUSE
@@ -1401,8 +1411,9 @@ struct vd_vsphere_inventory {
  * file, capacity, device, key, changeId; snapshots) and every datastore
  * with its datacenter, through the PropertyCollector over one
  * ContainerView (one retrieval, paged by the server).  Free with
- * vd_vsphere_inventory_free.  Errors as vd_vsphere_connect; numbers out
- * of range or missing required fields are VD_ECORRUPT.
+ * vd_vsphere_inventory_free.
+ * Errors: as vd_vsphere_connect; numbers out of range or missing required
+ * fields are VD_ECORRUPT.
  * NULL: NULL session or out: VD_EINVAL.  vd_vsphere_inventory_free accepts
  * NULL.
  * Since 0.2. */
@@ -1602,8 +1613,9 @@ typedef int (*vd_fleet_disk_cb) (const struct vd_fleet_disk *disk,
 VD_API int vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb,
                                void *payload);
 /* One manifest line for disk (malloc'd, no newline), or NULL (error
- * set: VD_EINVAL without id or uri, VD_ENOMEM).
- * NULL: NULL disk: NULL with VD_EINVAL.
+ * set).
+ * Errors: VD_EINVAL without id or uri, VD_ENOMEM.
+ * NULL: NULL disk (or its id or uri): NULL with VD_EINVAL.
  * Since 0.2. */
 VD_API char *vd_fleet_disk_to_json (const struct vd_fleet_disk *disk);
 
@@ -1729,7 +1741,7 @@ typedef struct vd_fcd_store vd_fcd_store;
  * Since 0.2. */
 VD_API int vd_fcd_store_open (vd_fcd_store **out, const char *datastore,
                               uint32_t flags);
-/* NULL is accepted.
+/* Close the catalog and free the handle.
  * Errors: none.
  * NULL: NULL is accepted.
  * Since 0.2. */
