@@ -462,9 +462,10 @@ VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
  * (VD_EPARENT) when the parent has no CID line, and while a disk beside
  * the child names it as its parent (its content would change under that
  * disk) unless open_flags has VD_OPEN_FORCE.
- * Errors: VD_EINVAL (capacities differ, a base disk), VD_EPARENT,
- * VD_ENOENT, and the open errors of vd_disk_open (VD_ENOENT, VD_ECORRUPT,
- * VD_ELOCKED, VD_EPARENT, ...).
+ * Errors: VD_EPARENT (a base disk, not a sparse child, capacities differ,
+ * its own parent, the parent has no CID line, a disk names the child),
+ * VD_ENOENT, and the open errors of vd_disk_open (VD_ECORRUPT,
+ * VD_ELOCKED, ...).
  * NULL: NULL child_path or parent_path: VD_EINVAL.
  * Since 0.1. */
 VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
@@ -1068,7 +1069,8 @@ typedef int (*vd_backup_point_cb) (const struct vd_backup_point *point,
                                    void *payload);
 /* The complete points of repo, oldest first.  Strings are valid during
  * the call.
- * Errors: VD_ENOENT (no repository), VD_EIO, VD_ECORRUPT.
+ * Errors: VD_ENOENT (no repository), VD_ENOMEM; an unreadable manifest is
+ * not an error (the point's error field says why).
  * NULL: NULL repo or cb: VD_EINVAL.
  * Since 0.2. */
 VD_API int vd_backup_list (const char *repo, vd_backup_point_cb cb,
