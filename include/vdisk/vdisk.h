@@ -39,8 +39,11 @@ extern "C" {
 #define VD__VSTR(x) VD__VSTR_ (x)
 #define VD__VSTR_(x) #x
 
-/* "0.1.0" */
-VD_API const char *vd_get_version(void);
+/* "0.1.0"
+ * Errors: none.
+ * NULL: no arguments.
+ * Since 0.1. */
+VD_API const char *vd_get_version (void);
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -76,10 +79,16 @@ struct vd_error {
 #define VD_REASON_SHARED_FILE     5  /* VD_EPARENT: another disk uses a file */
 #define VD_REASON_BAD_CHAIN       6  /* VD_EPARENT: the chain is malformed */
 
-/* The last error on this thread.  Never NULL; code is 0 when none. */
-VD_API const struct vd_error *vd_last_error(void);
-/* A short static description of a VD_E* code. */
-VD_API const char *vd_strerror(int code);
+/* The last error on this thread.  Never NULL; code is 0 when none.
+ * Errors: none.
+ * NULL: no arguments.
+ * Since 0.1. */
+VD_API const struct vd_error *vd_last_error (void);
+/* A short static description of a VD_E* code.
+ * Errors: none (an unknown code gets a generic text).
+ * NULL: no arguments.
+ * Since 0.1. */
+VD_API const char *vd_strerror (int code);
 
 /* ---- disk types and adapters ----------------------------------------- */
 
@@ -108,11 +117,17 @@ enum vd_adapter {
 };
 
 /* createType name <-> enum ("monolithicSparse", ...).  from_name returns
- * VD_TYPE_UNKNOWN for names it does not know. */
-VD_API enum vd_type vd_type_from_name(const char *name);
-VD_API const char *vd_type_name(enum vd_type type);
-VD_API enum vd_adapter vd_adapter_from_name(const char *name);
-VD_API const char *vd_adapter_name(enum vd_adapter adapter);
+ * VD_TYPE_UNKNOWN for names it does not know.
+ * Errors: none.
+ * NULL: from_name (NULL) gives UNKNOWN; name () of an unknown value gives
+ * NULL.
+ * The four calls: vd_type_from_name, vd_type_name, vd_adapter_from_name,
+ * vd_adapter_name.
+ * Since 0.1. */
+VD_API enum vd_type vd_type_from_name (const char *name);
+VD_API const char *vd_type_name (enum vd_type type);
+VD_API enum vd_adapter vd_adapter_from_name (const char *name);
+VD_API const char *vd_adapter_name (enum vd_adapter adapter);
 
 /* ---- opening --------------------------------------------------------- */
 
@@ -136,23 +151,42 @@ typedef struct vd_disk vd_disk;
  * VD_EPARENT while a disk beside it names it as its parent (matching
  * CID), or another disk in its folder uses one of its extent files (a
  * copied descriptor): writing would change that disk too.  An extent line
- * that disagrees with its sparse header's capacity is VD_ECORRUPT. */
-VD_API int vd_disk_open(vd_disk **out, const char *path, uint32_t flags);
+ * that disagrees with its sparse header's capacity is VD_ECORRUPT.
+ * Errors: VD_EINVAL (NULL out or path, bad flags), VD_ENOENT, VD_EIO,
+ * VD_ENOMEM, VD_ECORRUPT, VD_ENOTSUP, VD_EPARENT, VD_ELOCKED.
+ * NULL: NULL out or path: VD_EINVAL (*out is set to NULL first when out
+ * is given).
+ * Since 0.1. */
+VD_API int vd_disk_open (vd_disk **out, const char *path, uint32_t flags);
 
 /* Flush, clear the uncleanShutdown flag, release locks and free.  The
- * handle is freed even when an error is returned.  NULL is accepted. */
-VD_API int vd_disk_close(vd_disk *disk);
+ * handle is freed even when an error is returned.  NULL is accepted.
+ * Errors: what the final flush returns (VD_EIO, VD_ENOSPC).
+ * NULL: NULL is accepted (returns 0).
+ * Since 0.1. */
+VD_API int vd_disk_close (vd_disk *disk);
 
 /* pread/pwrite semantics: exactly count bytes at offset, or an error.
- * offset + count beyond the capacity is VD_EINVAL. */
-VD_API int vd_disk_read(vd_disk *disk, void *buf, size_t count,
+ * offset + count beyond the capacity is VD_EINVAL.
+ * Errors: VD_EINVAL (range past the capacity), VD_EROFS (write to a
+ * read-only handle), VD_EIO, VD_ENOSPC, VD_ECORRUPT.
+ * NULL: NULL disk, or NULL buf with count > 0: VD_EINVAL.  Both
+ * vd_disk_read and vd_disk_write.
+ * Since 0.1. */
+VD_API int vd_disk_read (vd_disk *disk, void *buf, size_t count,
                         uint64_t offset);
-VD_API int vd_disk_write(vd_disk *disk, const void *buf, size_t count,
+VD_API int vd_disk_write (vd_disk *disk, const void *buf, size_t count,
                          uint64_t offset);
-/* Make a range read as zeros, allocating as little as the layout allows. */
-VD_API int vd_disk_zero(vd_disk *disk, uint64_t count, uint64_t offset);
-/* Make every completed write durable (fdatasync of data, then metadata). */
-VD_API int vd_disk_flush(vd_disk *disk);
+/* Make a range read as zeros, allocating as little as the layout allows.
+ * Errors: as vd_disk_write.
+ * NULL: NULL disk: VD_EINVAL.
+ * Since 0.1. */
+VD_API int vd_disk_zero (vd_disk *disk, uint64_t count, uint64_t offset);
+/* Make every completed write durable (fdatasync of data, then metadata).
+ * Errors: VD_EIO, VD_ENOSPC; 0 for a read-only handle.
+ * NULL: NULL disk: VD_EINVAL.
+ * Since 0.1. */
+VD_API int vd_disk_flush (vd_disk *disk);
 
 /* ---- information ----------------------------------------------------- */
 
@@ -162,27 +196,34 @@ struct vd_geometry {
   uint32_t sectors;
 };
 
-VD_API uint64_t vd_disk_get_size(const vd_disk *disk);        /* bytes */
-VD_API int vd_disk_is_read_only(const vd_disk *disk);
-VD_API const char *vd_disk_get_path(const vd_disk *disk);
+/* The getters, from vd_disk_get_size to vd_disk_get_link_count: what the
+ * open disk's top link says (the ddb values looked up through the chain).
+ * Errors: none (they cannot fail; absent values read as 0 or NULL).
+ * NULL: a NULL disk gives the value of "nothing": 0, NULL,
+ * VD_TYPE_UNKNOWN, VD_ADAPTER_UNKNOWN, read-only 1, CID ffffffff,
+ * descriptor version 1, zero geometry.
+ * Since 0.1. */
+VD_API uint64_t vd_disk_get_size (const vd_disk *disk);        /* bytes */
+VD_API int vd_disk_is_read_only (const vd_disk *disk);
+VD_API const char *vd_disk_get_path (const vd_disk *disk);
 /* The createType string as written in the descriptor ("raw" for raw). */
-VD_API const char *vd_disk_get_create_type(const vd_disk *disk);
-VD_API enum vd_type vd_disk_get_type(const vd_disk *disk);
-VD_API enum vd_adapter vd_disk_get_adapter(const vd_disk *disk);
+VD_API const char *vd_disk_get_create_type (const vd_disk *disk);
+VD_API enum vd_type vd_disk_get_type (const vd_disk *disk);
+VD_API enum vd_adapter vd_disk_get_adapter (const vd_disk *disk);
 /* Physical (ddb.geometry.*) and BIOS geometry; zeros where absent. */
-VD_API void vd_disk_get_geometry(const vd_disk *disk,
+VD_API void vd_disk_get_geometry (const vd_disk *disk,
                                  struct vd_geometry *physical,
                                  struct vd_geometry *bios);
-VD_API uint32_t vd_disk_get_hw_version(const vd_disk *disk);
-VD_API uint32_t vd_disk_get_cid(const vd_disk *disk);
-VD_API uint32_t vd_disk_get_parent_cid(const vd_disk *disk);
+VD_API uint32_t vd_disk_get_hw_version (const vd_disk *disk);
+VD_API uint32_t vd_disk_get_cid (const vd_disk *disk);
+VD_API uint32_t vd_disk_get_parent_cid (const vd_disk *disk);
 /* ddb.uuid as stored ("60 00 c2 ..."), or NULL. */
-VD_API const char *vd_disk_get_uuid(const vd_disk *disk);
-VD_API int vd_disk_get_descriptor_version(const vd_disk *disk);
+VD_API const char *vd_disk_get_uuid (const vd_disk *disk);
+VD_API int vd_disk_get_descriptor_version (const vd_disk *disk);
 /* parentFileNameHint, or NULL for a base disk. */
-VD_API const char *vd_disk_get_parent_hint(const vd_disk *disk);
+VD_API const char *vd_disk_get_parent_hint (const vd_disk *disk);
 /* Number of links in the open chain (1 for a base disk). */
-VD_API unsigned vd_disk_get_link_count(const vd_disk *disk);
+VD_API unsigned vd_disk_get_link_count (const vd_disk *disk);
 
 enum vd_extent_type {
   VD_EXTENT_FLAT = 1,
@@ -213,9 +254,16 @@ struct vd_extent_info {
   uint64_t grain_size;     /* bytes, 0 for flat */
 };
 
-VD_API unsigned vd_disk_get_extent_count(const vd_disk *disk);
-/* Extent i of the top link; returns VD_EINVAL for a bad index. */
-VD_API int vd_disk_get_extent(const vd_disk *disk, unsigned i,
+/* Number of extents of the top link.
+ * Errors: none.
+ * NULL: a NULL disk has 0.
+ * Since 0.1. */
+VD_API unsigned vd_disk_get_extent_count (const vd_disk *disk);
+/* Extent i of the top link; returns VD_EINVAL for a bad index.
+ * Errors: VD_EINVAL (bad index).
+ * NULL: NULL disk or info: VD_EINVAL.
+ * Since 0.1. */
+VD_API int vd_disk_get_extent (const vd_disk *disk, unsigned i,
                               struct vd_extent_info *info);
 
 /* ---- the files a descriptor names -------------------------------------- */
@@ -234,7 +282,7 @@ VD_API int vd_disk_get_extent(const vd_disk *disk, unsigned i,
 /* Called with each name as written in the descriptor (not resolved;
  * relative names are relative to the descriptor's folder).  Return
  * non-zero to stop. */
-typedef int (*vd_ref_cb)(const char *name, int kind, void *payload);
+typedef int (*vd_ref_cb) (const char *name, int kind, void *payload);
 
 /* Classify the VMDK file at path (never following a final symlink; it
  * must be a regular file) and call cb (may be NULL) for every file its
@@ -242,8 +290,12 @@ typedef int (*vd_ref_cb)(const char *name, int kind, void *payload);
  * extent, which is the file itself; then the parent and change-tracking
  * file.  Nothing named is opened.  Returns a VD_DESC_* kind (a file that
  * does not parse as a descriptor is VD_DESC_NONE, not an error), or a
- * negative VD_E* when path cannot be opened or read. */
-VD_API int vd_descriptor_refs(const char *path, vd_ref_cb cb,
+ * negative VD_E* when path cannot be opened or read.
+ * Errors: VD_EINVAL, VD_ENOENT, VD_EIO (path cannot be opened or is not a
+ * regular file), VD_ENOMEM.
+ * NULL: NULL path: VD_EINVAL; cb may be NULL.
+ * Since 0.1. */
+VD_API int vd_descriptor_refs (const char *path, vd_ref_cb cb,
                               void *payload);
 
 /* ---- what a file is ----------------------------------------------------- */
@@ -271,25 +323,39 @@ struct vd_probe_info {
  * for a NULL argument or a struct_size below the first two fields;
  * VD_ENOENT/VD_EIO/VD_EINVAL when path cannot be opened or is not a
  * regular file; VD_ECORRUPT for a sparse header whose embedded-descriptor
- * fields are inconsistent.  Any thread.  Since 0.1.0. */
-VD_API int vd_probe(const char *path, struct vd_probe_info *out);
+ * fields are inconsistent.  Any thread.
+ * Errors: as above.
+ * NULL: NULL path or out: VD_EINVAL.
+ * Since 0.1.0. */
+VD_API int vd_probe (const char *path, struct vd_probe_info *out);
 
 /* ---- disk database (descriptor metadata) ----------------------------- */
 
 /* The value of a ddb key (e.g. "ddb.adapterType"), looked up in this link
- * then its ancestors; NULL if absent. */
-VD_API const char *vd_disk_get_meta(const vd_disk *disk, const char *key);
-/* Number of ddb keys in the top link, and the i-th key. */
-VD_API unsigned vd_disk_get_meta_count(const vd_disk *disk);
-VD_API const char *vd_disk_get_meta_key(const vd_disk *disk, unsigned i);
+ * then its ancestors; NULL if absent.
+ * Errors: none (NULL when absent).
+ * NULL: NULL disk or key: NULL.
+ * Since 0.1. */
+VD_API const char *vd_disk_get_meta (const vd_disk *disk, const char *key);
+/* Number of ddb keys in the top link, and the i-th key.
+ * Errors: none.
+ * NULL: NULL disk: 0 keys, key NULL; an index out of range: NULL.  Both
+ * vd_disk_get_meta_count and vd_disk_get_meta_key.
+ * Since 0.1. */
+VD_API unsigned vd_disk_get_meta_count (const vd_disk *disk);
+VD_API const char *vd_disk_get_meta_key (const vd_disk *disk, unsigned i);
 /* Set (or, with value NULL, remove) a ddb key and rewrite the descriptor.
  * Keys must start with "ddb." and hold [A-Za-z0-9._-]; values may not
  * hold '"', CR, LF or NUL.  The keys readers interpret are validated
  * (VD_EINVAL): adapterType (a known adapter), geometry.cylinders/heads/
  * sectors and their bios* forms (1..2^32-1, 1..255, 1..63),
  * virtualHWVersion (1..255), thinProvisioned (0 or 1), uuid (16 hex bytes
- * separated by spaces). */
-VD_API int vd_disk_set_meta(vd_disk *disk, const char *key,
+ * separated by spaces).
+ * Errors: VD_EINVAL (bad key or value), VD_EROFS (read-only handle),
+ * VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL disk or key: VD_EINVAL; value NULL removes the key.
+ * Since 0.1. */
+VD_API int vd_disk_set_meta (vd_disk *disk, const char *key,
                             const char *value);
 
 /* ---- allocation map -------------------------------------------------- */
@@ -301,10 +367,15 @@ VD_API int vd_disk_set_meta(vd_disk *disk, const char *key,
 /* Called with runs in ascending order, adjacent runs of the same status
  * merged.  Return non-zero to stop early (vd_disk_block_status then
  * returns 0). */
-typedef int (*vd_block_status_cb)(uint64_t offset, uint64_t length,
+typedef int (*vd_block_status_cb) (uint64_t offset, uint64_t length,
                                   uint32_t status, void *payload);
 
-VD_API int vd_disk_block_status(vd_disk *disk, uint64_t offset,
+/* The allocation map of [offset, offset+length): cb gets each run with its
+ * VD_STATUS_*, through the whole chain.
+ * Errors: VD_EINVAL (range past the capacity), VD_EIO, VD_ECORRUPT.
+ * NULL: NULL disk or cb: VD_EINVAL.
+ * Since 0.1. */
+VD_API int vd_disk_block_status (vd_disk *disk, uint64_t offset,
                                 uint64_t length, vd_block_status_cb cb,
                                 void *payload);
 
@@ -332,8 +403,11 @@ struct vd_create_params {
                                   2047 MiB (VMware's) */
 };
 
-/* Fill in the defaults: monolithicSparse, ide, hardware version 4. */
-VD_API void vd_create_params_init(struct vd_create_params *params);
+/* Fill in the defaults: monolithicSparse, ide, hardware version 4.
+ * Errors: none.
+ * NULL: params must not be NULL.
+ * Since 0.1. */
+VD_API void vd_create_params_init (struct vd_create_params *params);
 
 /* Create a new disk.  Refuses to replace files unless
  * VD_CREATE_OVERWRITE.  Nothing is left behind on failure.
@@ -346,17 +420,24 @@ VD_API void vd_create_params_init(struct vd_create_params *params);
  * vd_disk_flush and vd_disk_close write the grain tables and the footer
  * after the data, so the file is a complete stream after each; a crash
  * between two flushes leaves a stream without its footer.  A stream that
- * holds data opens read-only (VD_ENOTSUP for read-write). */
-VD_API int vd_disk_create(const char *path,
+ * holds data opens read-only (VD_ENOTSUP for read-write).
+ * Errors: VD_EINVAL (bad params, too small a struct_size), VD_EEXIST
+ * (files exist), VD_ENOTSUP, VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL path or params: VD_EINVAL.
+ * Since 0.1. */
+VD_API int vd_disk_create (const char *path,
                           const struct vd_create_params *params);
 
-/* The geometry VMware gives a disk of this size on this adapter. */
-VD_API void vd_geometry_compute(struct vd_geometry *out, uint64_t capacity,
+/* The geometry VMware gives a disk of this size on this adapter.
+ * Errors: none.
+ * NULL: out must not be NULL.
+ * Since 0.1. */
+VD_API void vd_geometry_compute (struct vd_geometry *out, uint64_t capacity,
                                 enum vd_adapter adapter);
 
 /* Progress: return non-zero to cancel (the operation fails with
  * VD_ECANCELED and leaves nothing behind). */
-typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
+typedef int (*vd_progress_cb) (uint64_t done, uint64_t total, void *payload);
 
 /* ---- chains: child disks (redo logs, snapshots) ---------------------- */
 
@@ -367,7 +448,11 @@ typedef int (*vd_progress_cb)(uint64_t done, uint64_t total, void *payload);
  * folder).  From then on the parent handle refuses writes: a write would
  * change the parent's CID and break the child. */
 /* (A parent without a CID line is refused, VD_EPARENT: such a child
- * could never open.) */
+ * could never open.)
+ * Errors: VD_EINVAL (bad type or flags), VD_EPARENT, VD_ENOTSUP,
+ * VD_EEXIST, VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL parent or path: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
                                  enum vd_type type, uint32_t flags);
 
@@ -376,7 +461,13 @@ VD_API int vd_disk_create_child (vd_disk *parent, const char *path,
  * the new parentCID and parentFileNameHint into the child.  Refused
  * (VD_EPARENT) when the parent has no CID line, and while a disk beside
  * the child names it as its parent (its content would change under that
- * disk) unless open_flags has VD_OPEN_FORCE. */
+ * disk) unless open_flags has VD_OPEN_FORCE.
+ * Errors: VD_EPARENT (a base disk, not a sparse child, capacities differ,
+ * its own parent, the parent has no CID line, a disk names the child),
+ * VD_ENOENT, and the open errors of vd_disk_open (VD_ECORRUPT,
+ * VD_ELOCKED, ...).
+ * NULL: NULL child_path or parent_path: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
                            uint32_t open_flags);
 
@@ -390,7 +481,12 @@ VD_API int vd_disk_attach (const char *child_path, const char *parent_path,
  * the ancestor's files, unless open_flags has VD_OPEN_FORCE.  The links
  * between are no longer valid disks once the child sits on the ancestor:
  * they are removed (vd_disk_unlink) after the child's descriptor is
- * rewritten; an error names a link that could not be removed. */
+ * rewritten; an error names a link that could not be removed.
+ * Errors: VD_EPARENT, VD_EINVAL, VD_ENOENT, VD_ECANCELED (progress stopped
+ * it), VD_EIO, VD_ENOSPC, VD_ENOMEM, VD_ELOCKED.
+ * NULL: NULL child_path: VD_EINVAL; ancestor_path and progress may be
+ * NULL.
+ * Since 0.1. */
 VD_API int vd_disk_commit (const char *child_path, const char *ancestor_path,
                            uint32_t open_flags, vd_progress_cb progress,
                            void *payload);
@@ -407,7 +503,10 @@ struct vd_link_info {
 };
 
 /* Link i of the open chain: 0 is the top (newest), link_count-1 the
- * base. */
+ * base.
+ * Errors: VD_EINVAL (i >= the link count), VD_EIO.
+ * NULL: NULL disk or info: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_get_link_info (vd_disk *disk, unsigned i,
                                   struct vd_link_info *info);
 
@@ -421,8 +520,12 @@ VD_API int vd_disk_get_link_info (vd_disk *disk, unsigned i,
  * The ddb keys of src's top link other than the ones the new disk makes
  * itself (adapter, geometry, IDs, hardware version, provisioning) are
  * carried over, except into streamOptimized and raw; params->uuid NULL
- * gives the copy a new ddb.uuid. */
-VD_API int vd_disk_convert(vd_disk *src, const char *dst,
+ * gives the copy a new ddb.uuid.
+ * Errors: VD_EINVAL (bad params), VD_EEXIST, VD_ENOTSUP, VD_ECANCELED,
+ * VD_EIO, VD_ENOSPC, VD_ECORRUPT, VD_ENOMEM.
+ * NULL: NULL src, dst or params: VD_EINVAL; progress may be NULL.
+ * Since 0.1. */
+VD_API int vd_disk_convert (vd_disk *src, const char *dst,
                            const struct vd_create_params *params,
                            vd_progress_cb progress, void *payload);
 
@@ -444,12 +547,17 @@ struct vd_check_result {
                               redundant table copy) */
 };
 
-typedef void (*vd_check_message_cb)(int severity, const char *message,
+typedef void (*vd_check_message_cb) (int severity, const char *message,
                                     void *payload);
 
 /* Check every extent of the disk at path against its files.  Returns 0
- * when the check ran (look at result), negative when it could not. */
-VD_API int vd_check(const char *path, uint32_t open_flags,
+ * when the check ran (look at result), negative when it could not.
+ * Errors: VD_EINVAL, VD_ECORRUPT (the disk cannot be opened to check), the
+ * open errors of vd_disk_open (VD_ENOENT, VD_ECORRUPT, VD_ELOCKED,
+ * VD_EPARENT, ...).
+ * NULL: NULL path or result: VD_EINVAL; message may be NULL.
+ * Since 0.1. */
+VD_API int vd_check (const char *path, uint32_t open_flags,
                     struct vd_check_result *result,
                     vd_check_message_cb message, void *payload);
 
@@ -467,7 +575,11 @@ VD_API int vd_check(const char *path, uint32_t open_flags,
  * VD_ECORRUPT and a message that says why; nothing is written then.
  * Messages (severity INFO) name each repair.  When result is given, a
  * check runs afterwards and fills it.  Returns the number of repairs, or
- * a negative VD_E*.  open_flags: VD_OPEN_TRUSTED, VD_OPEN_FORCE. */
+ * a negative VD_E*.  open_flags: VD_OPEN_TRUSTED, VD_OPEN_FORCE.
+ * Errors: VD_ECORRUPT (not safely repairable), VD_EPARENT, VD_ELOCKED,
+ * VD_EINVAL, VD_EIO, VD_ENOMEM.
+ * NULL: NULL path: VD_EINVAL; result and message may be NULL.
+ * Since 0.1. */
 VD_API int vd_check_repair (const char *path, uint32_t open_flags,
                             struct vd_check_result *result,
                             vd_check_message_cb message, void *payload);
@@ -479,7 +591,11 @@ VD_API int vd_check_repair (const char *path, uint32_t open_flags,
  * to name them (and a child's parentFileNameHint follows a move).  Never
  * replaces a file; on any failure everything is put back.  The old names
  * stay until the new disk is complete (hard links).  flags: VD_OPEN_TRUSTED,
- * VD_OPEN_FORCE (even though a disk beside it names it as its parent). */
+ * VD_OPEN_FORCE (even though a disk beside it names it as its parent).
+ * Errors: VD_EEXIST (a new name exists), VD_EINVAL (bad new name),
+ * VD_EPARENT, VD_ELOCKED, VD_EIO, VD_ENOMEM.
+ * NULL: NULL old_path or new_path: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_rename (const char *old_path, const char *new_path,
                            uint32_t flags);
 /* vd_disk_unlink: delete the descriptor file only, never an extent. */
@@ -492,7 +608,10 @@ VD_API int vd_disk_rename (const char *old_path, const char *new_path,
  * descriptor): then VD_UNLINK_DESCRIPTOR_ONLY removes just the
  * descriptor.  VD_ELOCKED while another handle or program writes to it.
  * Rename, grow, shrink and defragment refuse such shared files the same
- * way, and a read-write vd_disk_open without VD_OPEN_FORCE too. */
+ * way, and a read-write vd_disk_open without VD_OPEN_FORCE too.
+ * Errors: VD_EPARENT, VD_ELOCKED, VD_EINVAL, VD_ENOENT, VD_EIO, VD_ENOMEM.
+ * NULL: NULL path: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_unlink (const char *path, uint32_t flags);
 
 /* vd_disk_grow: also recompute ddb.geometry.* for the new size.  The
@@ -503,7 +622,12 @@ VD_API int vd_disk_unlink (const char *path, uint32_t flags);
  * new_capacity bytes (the new space reads as zeros).  Flat layouts extend
  * their last file, split layouts add 2047 MiB extents, monolithicSparse is
  * rewritten into a copy of the new size renamed into place.  Refuses to
- * shrink.  flags: VD_OPEN_TRUSTED, VD_GROW_UPDATE_GEOMETRY. */
+ * shrink.  flags: VD_OPEN_TRUSTED, VD_GROW_UPDATE_GEOMETRY.
+ * Errors: VD_EINVAL (smaller size, bad flags), VD_EPARENT (a child or
+ * children), VD_ENOTSUP (layout), VD_ELOCKED, VD_ECANCELED, VD_EIO,
+ * VD_ENOSPC.
+ * NULL: NULL path: VD_EINVAL; progress may be NULL.
+ * Since 0.1. */
 VD_API int vd_disk_grow (const char *path, uint64_t new_capacity,
                          uint32_t flags, vd_progress_cb progress,
                          void *payload);
@@ -512,17 +636,27 @@ VD_API int vd_disk_grow (const char *path, uint64_t new_capacity,
  * keeps the zero grains that hide its parent's data).  Each extent is
  * rewritten compact into a work folder and renamed over the old one: a
  * crash or a cancel leaves the disk as it was.  Content, CID and
- * descriptor stay the same. */
+ * descriptor stay the same.
+ * Errors: VD_EINVAL, VD_ENOTSUP (not a hosted sparse disk), VD_EPARENT,
+ * VD_ELOCKED, VD_ECANCELED, VD_EIO, VD_ENOSPC.
+ * NULL: NULL path: VD_EINVAL; progress may be NULL.
+ * Since 0.1. */
 VD_API int vd_disk_shrink (const char *path, uint32_t flags,
                            vd_progress_cb progress, void *payload);
 /* Rewrite a closed hosted sparse disk so its grains lie in virtual order
- * after compact metadata (as vd_disk_shrink, which also does this). */
+ * after compact metadata (as vd_disk_shrink, which also does this).
+ * Errors: as vd_disk_shrink.
+ * NULL: NULL path: VD_EINVAL; progress may be NULL.
+ * Since 0.1. */
 VD_API int vd_disk_defragment (const char *path, uint32_t flags,
                                vd_progress_cb progress, void *payload);
 /* Bytes a clone (vd_disk_convert) of src into type would take, from the
  * allocation map: for sparse layouts the allocated 64 KiB grains plus the
  * metadata; for flat ones the capacity; for streamOptimized an upper
- * bound (the grains uncompressed). */
+ * bound (the grains uncompressed).
+ * Errors: VD_EINVAL, VD_ENOTSUP (type), VD_EIO.
+ * NULL: NULL src or bytes: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_disk_space_needed (vd_disk *src, enum vd_type type,
                                  uint64_t *bytes);
 
@@ -554,7 +688,11 @@ struct vd_workdir {
  * vd_workdirs_free; *n may be NULL.  Returns 0, or a negative VD_E*
  * when dir cannot be read.  vd_disk_create, vd_disk_convert,
  * vd_disk_create_child, vd_disk_grow, vd_disk_shrink and
- * vd_disk_defragment remove the stale folders of their target first. */
+ * vd_disk_defragment remove the stale folders of their target first.
+ * Errors: VD_EINVAL, VD_ENOENT, VD_EIO, VD_ENOMEM.
+ * NULL: NULL dir: VD_EINVAL; target, list and n may be NULL.
+ * vd_workdirs_free frees *list (NULL accepted).
+ * Since 0.1. */
 VD_API int vd_dir_clean (const char *dir, const char *target, uint32_t flags,
                          struct vd_workdir **list, size_t *n);
 VD_API void vd_workdirs_free (struct vd_workdir *list, size_t n);
@@ -572,7 +710,10 @@ typedef int (*vd_scan_fn) (void *state, const void *buf, size_t len,
 typedef struct vd_scanner vd_scanner;
 
 /* A scanner from a callback.  overlap: the longest match (bytes) it must
- * see whole; windows of the disk overlap by that much. */
+ * see whole; windows of the disk overlap by that much.
+ * Errors: VD_EINVAL, VD_ENOMEM.
+ * NULL: NULL out or fn: VD_EINVAL (as is overlap 0 or too large).
+ * Since 0.1. */
 VD_API int vd_scanner_new (vd_scanner **out, vd_scan_fn fn, void *state,
                            size_t overlap);
 
@@ -583,11 +724,19 @@ VD_API int vd_scanner_new (vd_scanner **out, vd_scan_fn fn, void *state,
  * scanning: no file-type parsing, clean cache off; every hit is narrowed
  * to its exact bytes.  overlap 0: derived from the .ndb signatures seen
  * (at least 256 bytes; 4096 when other kinds are loaded).
- * Returns VD_ENOTSUP when built without libclamav. */
+ * Returns VD_ENOTSUP when built without libclamav.
+ * Errors: VD_ENOTSUP (no libclamav), VD_ENOENT (no database), VD_EIO
+ * (libclamav refused the database), VD_EINVAL, VD_ENOMEM.
+ * NULL: NULL out: VD_EINVAL; db_dir NULL: the default folder.
+ * Since 0.1. */
 VD_API int vd_scanner_new_clamav (vd_scanner **out, const char *db_dir,
                                   size_t overlap);
 VD_API size_t vd_scanner_get_overlap (const vd_scanner *s);
-/* Signatures loaded (libclamav), 0 for callback scanners. */
+/* Signatures loaded (libclamav), 0 for callback scanners.
+ * Errors: none.
+ * NULL: NULL scanner: 0 (both getters); vd_scanner_free accepts NULL.
+ * vd_scanner_get_overlap: the overlap in bytes.
+ * Since 0.1. */
 VD_API unsigned vd_scanner_get_signature_count (const vd_scanner *s);
 VD_API void vd_scanner_free (vd_scanner *s);
 
@@ -596,6 +745,10 @@ struct vd_scan_options {
   unsigned threads;       /* 0: one per online CPU (at most 16) */
   size_t window;          /* bytes per scan call; 0: 8 MiB */
 };
+/* Zero every field (0: the defaults) and set struct_size.
+ * Errors: none.
+ * NULL: o must not be NULL.
+ * Since 0.1. */
 VD_API void vd_scan_options_init (struct vd_scan_options *o);
 
 /* One match on the virtual disk.  Strings borrow from the scanner and
@@ -628,7 +781,12 @@ typedef int (*vd_scan_report_cb) (const struct vd_scan_hit *hit,
  * scanner's overlap, on worker threads.  Each match is reported once, in
  * ascending offset order.  opts and stats may be NULL.  Matches made only
  * of zero bytes are not looked for.  Returns the number of hits (>= 0) or
- * a negative VD_E*. */
+ * a negative VD_E*.
+ * Errors: VD_ECANCELED (report stopped it), VD_EINVAL, VD_EIO,
+ * VD_ECORRUPT, VD_ENOMEM, or what the scanner returns.
+ * NULL: NULL disk or scanner: VD_EINVAL; opts, report and stats may be
+ * NULL.  vd_scan_options_init fills in the defaults (o must not be NULL).
+ * Since 0.1. */
 VD_API int vd_scan (vd_disk *disk, vd_scanner *scanner,
                     const struct vd_scan_options *opts,
                     vd_scan_report_cb report, void *payload,
@@ -637,7 +795,10 @@ VD_API int vd_scan (vd_disk *disk, vd_scanner *scanner,
 /* Which link (0 = top) and extent file hold virtual byte offset: returns
  * VD_STATUS_DATA, VD_STATUS_ZERO (file is the extent, or NULL for a ZERO
  * extent) or VD_STATUS_HOLE (no link holds it: link is the base, file
- * NULL); negative on error.  The file name borrows from the disk. */
+ * NULL); negative on error.  The file name borrows from the disk.
+ * Errors: VD_EINVAL (offset past the capacity), VD_EIO, VD_ECORRUPT.
+ * NULL: NULL disk: VD_EINVAL; link_index and extent_file may be NULL.
+ * Since 0.1. */
 VD_API int vd_disk_locate (vd_disk *disk, uint64_t offset,
                            unsigned *link_index, const char **extent_file);
 
@@ -647,7 +808,13 @@ struct vd_sector_range {
 
 /* Fill the given sectors of the disk at path with byte fill: into a new
  * child disk at child_path (the original stays untouched; deleting the
- * child undoes it), or in place when child_path is NULL. */
+ * child undoes it), or in place when child_path is NULL.
+ * Errors: VD_EINVAL (a range past the end), VD_EEXIST (child_path exists),
+ * the open errors of vd_disk_open (VD_ENOENT, VD_ECORRUPT, VD_ELOCKED,
+ * VD_EPARENT, ...).
+ * NULL: NULL path, or NULL ranges with n_ranges > 0: VD_EINVAL; child_path
+ * NULL: in place.
+ * Since 0.1. */
 VD_API int vd_disk_fill_sectors (const char *path, uint32_t open_flags,
                                  const struct vd_sector_range *ranges,
                                  size_t n_ranges, uint8_t fill,
@@ -659,7 +826,13 @@ VD_API int vd_disk_fill_sectors (const char *path, uint32_t open_flags,
  * occurrences: the leftmost wins).  Into a new child at child_path, or in
  * place (child_path NULL).  dry_run: change nothing.  found (may be NULL)
  * is called with each offset before it is replaced.  Returns the number
- * of occurrences (>= 0) or a negative VD_E*. */
+ * of occurrences (>= 0) or a negative VD_E*.
+ * Errors: VD_EINVAL (len 0, find all zeros), VD_ECANCELED (found stopped
+ * it), VD_EEXIST, the open errors of vd_disk_open (VD_ENOENT, VD_ECORRUPT,
+ * VD_ELOCKED, VD_EPARENT, ...).
+ * NULL: NULL path, find or replace: VD_EINVAL; child_path and found may be
+ * NULL.
+ * Since 0.1. */
 VD_API int64_t vd_disk_replace (const char *path, uint32_t open_flags,
                                 const void *find, const void *replace,
                                 size_t len, const char *child_path,
@@ -677,6 +850,10 @@ VD_API int64_t vd_disk_replace (const char *path, uint32_t open_flags,
 typedef int (*vd_vm_disk_cb) (const char *vmx, const char *display_name,
                               const char *device, const char *disk_path,
                               void *payload);
+/* Find the disks of every VM under folder (above).
+ * Errors: VD_EINVAL (not a folder), VD_ENOENT, VD_EIO, VD_ENOMEM.
+ * NULL: NULL folder or cb: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb,
                              void *payload);
 
@@ -706,9 +883,17 @@ VD_API int vd_find_vm_disks (const char *folder, vd_vm_disk_cb cb,
  * most 64 bytes. */
 #define VD_NBD_PSK_ITERATIONS 100000
 #define VD_NBD_PSK_HEX_SIZE 65
+/* Derive the key (above) into hex.
+ * Errors: VD_EINVAL (bad user, hexsz too small), VD_ENOTSUP (built without
+ * nettle), VD_ENOMEM.
+ * NULL: NULL hex or password: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_nbd_psk_derive (char *hex, size_t hexsz, const char *user,
                               const char *password);
-/* Is user acceptable as an NBD TLS user name?  1 or 0. */
+/* Is user acceptable as an NBD TLS user name?  1 or 0.
+ * Errors: none.
+ * NULL: NULL user: 0.
+ * Since 0.1. */
 VD_API int vd_nbd_user_ok (const char *user);
 
 /* Connect to the NBD server of uri (credentials as for a disk URI), list
@@ -717,6 +902,11 @@ VD_API int vd_nbd_user_ok (const char *user);
  * TLS login is VD_EIO with errnum EACCES. */
 typedef int (*vd_nbd_export_cb) (const char *name, const char *description,
                                  void *payload);
+/* List the exports of the server at uri (above).
+ * Errors: VD_EINVAL (not an NBD URI), VD_ENOTSUP (built without libnbd),
+ * VD_EIO (connection, TLS login).
+ * NULL: NULL uri or cb: VD_EINVAL.
+ * Since 0.1. */
 VD_API int vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb,
                                 void *payload);
 
@@ -755,7 +945,10 @@ struct vd_cbt_info {
 };
 
 /* Tracking state of an open disk (its top link).  Strings borrow from the
- * handle.  VD_EINVAL for NULL arguments. */
+ * handle.  VD_EINVAL for NULL arguments.
+ * Errors: VD_EINVAL.
+ * NULL: NULL disk or info: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_get_cbt (const vd_disk *disk, struct vd_cbt_info *info);
 
 /* Turn tracking on for the disk at path: creates NAME-ctk.vmdk (a new
@@ -763,12 +956,19 @@ VD_API int vd_disk_get_cbt (const vd_disk *disk, struct vd_cbt_info *info);
  * version 3.  Already on: nothing changes (0).  Refused like any write
  * when a child names the disk (VD_EPARENT) or it is locked.  flags:
  * VD_OPEN_TRUSTED, VD_OPEN_FORCE (also replaces another program's
- * tracking). */
+ * tracking).
+ * Errors: VD_EPARENT, VD_ELOCKED, VD_EINVAL (a raw disk), VD_ENOTSUP
+ * (streamOptimized), VD_EIO, VD_ENOSPC.
+ * NULL: NULL path: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_cbt_enable (const char *path, uint32_t flags);
 
 /* Turn tracking off: removes the section and the file (vdisk's; another
  * program's file is renamed NAME-ctk.vmdk.stale), version 3 goes back to
- * 1 (2 stays 2).  Off already: 0. */
+ * 1 (2 stays 2).  Off already: 0.
+ * Errors: VD_EPARENT, VD_ELOCKED, VD_EINVAL, VD_EIO, VD_ENOMEM.
+ * NULL: NULL path: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
 
 /* Carry src's tracking over to dst, a copy of src's content just made
@@ -780,7 +980,9 @@ VD_API int vd_disk_cbt_disable (const char *path, uint32_t flags);
  * raw, already tracked, of another capacity, or src with uncommitted
  * tracked writes: flush first), VD_ENOTSUP (dst streamOptimized),
  * VD_EEXIST (DST-ctk.vmdk exists), dst's open errors.  flags:
- * VD_OPEN_TRUSTED.  NULL arguments: VD_EINVAL.  Since 0.2. */
+ * VD_OPEN_TRUSTED.
+ * NULL: NULL src or dst: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_cbt_copy (vd_disk *src, const char *dst, uint32_t flags);
 
 /* Called with each changed area in ascending order, adjacent areas merged;
@@ -793,7 +995,10 @@ typedef int (*vd_changed_area_cb) (uint64_t offset, uint64_t length,
  * written).  change_id "*" means every allocated area (any disk, tracked or
  * not).  Errors: VD_EINVAL (malformed ID, a sequence in the future),
  * VD_ENOENT (not tracked), VD_EPARENT (an ID of another epoch: tracking
- * was reset, take a full copy), VD_ECORRUPT (a damaged tracking file). */
+ * was reset, take a full copy), VD_ECORRUPT (a damaged tracking file).
+ * Errors: as above; VD_EIO.
+ * NULL: NULL disk, change_id or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
                                         uint64_t offset, uint64_t length,
                                         vd_changed_area_cb cb, void *payload);
@@ -843,7 +1048,10 @@ struct vd_backup_result {
  * so no other writer changes them.  A killed backup leaves the earlier
  * points intact and no partial point.  Errors: VD_ELOCKED (a disk or the
  * repository in use), VD_EINVAL (a repository of another VM, unless
- * VD_BACKUP_FORCE), the disks' own errors. */
+ * VD_BACKUP_FORCE), the disks' own errors.
+ * Errors: also VD_ENOENT (no .vmx), VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL folder or repo: VD_EINVAL; options and result may be NULL.
+ * Since 0.2. */
 VD_API int vd_backup_vm (const char *folder, const char *repo,
                          const struct vd_backup_options *options,
                          struct vd_backup_result *result);
@@ -860,17 +1068,28 @@ struct vd_backup_point {
 typedef int (*vd_backup_point_cb) (const struct vd_backup_point *point,
                                    void *payload);
 /* The complete points of repo, oldest first.  Strings are valid during
- * the call. */
+ * the call.
+ * Errors: VD_ENOENT (no repository), VD_ENOMEM; an unreadable manifest is
+ * not an error (the point's error field says why).
+ * NULL: NULL repo or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_backup_list (const char *repo, vd_backup_point_cb cb,
                            void *payload);
 
 /* Re-hash every file of a point (NULL: of every point) against its
  * manifest and read every disk chain through: VD_ECORRUPT names the first
- * file that differs and the byte range. */
+ * file that differs and the byte range.
+ * Errors: VD_ECORRUPT, VD_ENOENT (no such point), VD_EINVAL (a bad point
+ * name), VD_EIO.
+ * NULL: NULL repo: VD_EINVAL; point NULL: every point.
+ * Since 0.2. */
 VD_API int vd_backup_verify (const char *repo, const char *point);
 
 /* Keep the newest keep points: the oldest are merged into the next ones
- * (commit), so every surviving point reads exactly as before. */
+ * (commit), so every surviving point reads exactly as before.
+ * Errors: VD_EINVAL (keep 0), VD_ELOCKED, VD_ENOENT, VD_EIO, VD_ENOSPC.
+ * NULL: NULL repo: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_backup_prune (const char *repo, unsigned keep);
 
 #define VD_RESTORE_KEEP_CBT 0x1u   /* track changes on the restored disks */
@@ -894,7 +1113,12 @@ struct vd_restore_options {
  * which must not exist: the disks converted from their chains (tracking
  * stripped, version 1), the VM's files, the saved .nvram.  RDM disks are
  * left out of the .vmx (the guide's phase one) unless VD_RESTORE_RDM_KEEP;
- * *report (free()) says what to re-add.  dest appears only complete. */
+ * *report (free()) says what to re-add.  dest appears only complete.
+ * Errors: VD_EEXIST (dest exists), VD_ENOENT (no such point), VD_ECORRUPT
+ * (a damaged manifest), VD_EINVAL, VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL repo or dest: VD_EINVAL; point, options and report may be
+ * NULL.
+ * Since 0.2. */
 VD_API int vd_restore_vm (const char *repo, const char *point,
                           const char *dest,
                           const struct vd_restore_options *options,
@@ -966,16 +1190,26 @@ struct vd_partition_table {
  * partitions, a GPT whose header and backup are both damaged, an entry
  * array too large) is VD_ECORRUPT with a message naming the problem.
  * A disk with no table gives VD_TABLE_NONE and count 0.  Free *out with
- * vd_partitions_free (NULL accepted). */
+ * vd_partitions_free (NULL accepted).
+ * Errors: VD_ECORRUPT, VD_EINVAL, VD_EIO, VD_ENOMEM.
+ * NULL: NULL disk or out: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_partitions_read (vd_disk *disk,
                                struct vd_partition_table **out);
 VD_API void vd_partitions_free (struct vd_partition_table *table);
 /* Identify the file system in length bytes at offset of disk (ext2/3/4,
  * NTFS, FAT, xfs, swap by their magic numbers).  An unknown one is not
- * an error: info->type is VD_FS_UNKNOWN. */
+ * an error: info->type is VD_FS_UNKNOWN.
+ * Errors: VD_EINVAL (range past the end), VD_EIO.
+ * NULL: NULL disk or info: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fs_probe (vd_disk *disk, uint64_t offset, uint64_t length,
                         struct vd_fs_info *info);
-/* "ext4", "ntfs", "vfat", ... ("unknown"); "gpt", "dos", "none". */
+/* "ext4", "ntfs", "vfat", ... ("unknown"); "gpt", "dos", "none".
+ * Errors: none.
+ * NULL: no pointers (unknown values: "unknown").  Both vd_fs_type_name and
+ * vd_table_type_name.
+ * Since 0.2. */
 VD_API const char *vd_fs_type_name (enum vd_fs_type type);
 VD_API const char *vd_table_type_name (enum vd_table_type type);
 
@@ -1000,6 +1234,10 @@ struct vd_mount_options {
   unsigned threads;        /* FUSE worker threads kept idle; 0: 10 */
   const char *fsname;      /* source name in /proc/mounts; NULL: "vdisk" */
 };
+/* Zero every field (0: the defaults) and set struct_size.
+ * Errors: none.
+ * NULL: NULL is ignored.
+ * Since 0.2. */
 VD_API void vd_mount_options_init (struct vd_mount_options *o);
 
 /* Mount at dir (an empty folder).  Errors: VD_ENOTSUP without FUSE
@@ -1007,20 +1245,35 @@ VD_API void vd_mount_options_init (struct vd_mount_options *o);
  * volume's file system: the message names the type found), VD_EINVAL for
  * a dir that is not an empty folder, a bad volume number, or
  * VD_MOUNT_WRITABLE on a read-only handle; VD_ECORRUPT for a damaged
- * partition table; VD_EIO when the kernel or the driver refuses. */
+ * partition table; VD_EIO when the kernel or the driver refuses.
+ * NULL: NULL out, disk or dir: VD_EINVAL; opts may be NULL (defaults).
+ * vd_mount_options_init fills in the defaults (NULL ignored).
+ * Since 0.2. */
 VD_API int vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
                          const struct vd_mount_options *opts);
 /* Block until the folder is unmounted (by vd_mount_unmount from another
- * thread, or `fusermount3 -u DIR` from outside).  0, or negative. */
+ * thread, or `fusermount3 -u DIR` from outside).  0, or negative.
+ * Errors: VD_EIO.
+ * NULL: NULL mount: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_mount_wait (vd_mount *m);
 /* Ask for the unmount (thread-safe, returns once the folder is gone or the
- * request failed: VD_EIO when busy).  force: lazy unmount. */
+ * request failed: VD_EIO when busy).  force: lazy unmount.
+ * Errors: VD_EIO (busy, or the kernel refused).
+ * NULL: NULL mount: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_mount_unmount (vd_mount *m, int force);
 /* Unmount if still mounted, stop the threads, flush a writable disk and
- * free.  The disk is not closed.  NULL is accepted. */
+ * free.  The disk is not closed.  NULL is accepted.
+ * Errors: VD_EIO (the unmount or the flush failed).
+ * NULL: NULL is accepted.
+ * Since 0.2. */
 VD_API int vd_mount_close (vd_mount *m);
 /* The mount folder; for a volume, the partition file the driver reads
- * (NULL for disk mounts). */
+ * (NULL for disk mounts).
+ * Errors: none.
+ * NULL: NULL mount: NULL (both getters).
+ * Since 0.2. */
 VD_API const char *vd_mount_get_dir (const vd_mount *m);
 VD_API const char *vd_mount_get_volume_file (const vd_mount *m);
 /* A disk seen through callbacks (another library's handle, e.g. a
@@ -1038,6 +1291,13 @@ struct vd_mount_source {
   int (*write) (void *ctx, const void *buf, size_t count, uint64_t offset);
   int (*flush) (void *ctx);
 };
+/* Mount (as vd_mount_new) or read the partition table (as
+ * vd_partitions_read) of a source given by callbacks.
+ * Errors: as vd_mount_new and vd_partitions_read.
+ * NULL: NULL out, src (or its read), dir: VD_EINVAL; a src->struct_size
+ * below sizeof (struct vd_mount_source): VD_EINVAL.  Both
+ * vd_mount_new_source and vd_partitions_read_source.
+ * Since 0.2. */
 VD_API int vd_mount_new_source (vd_mount **out,
                                 const struct vd_mount_source *src,
                                 const char *dir,
@@ -1083,12 +1343,18 @@ typedef struct vd_vsphere vd_vsphere;
  * certificate, ECONNREFUSED/ETIMEDOUT/ECONNRESET for the network;
  * VD_ECORRUPT for an answer that is not a sane SOAP message; VD_EINVAL
  * for a bad url or no credentials.  The password never appears in an
- * error text.  An expired session is logged in again once, by itself. */
+ * error text.  An expired session is logged in again once, by itself.
+ * Errors: as above; VD_ENOTSUP when built without vSphere support.
+ * NULL: NULL out or url: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_vsphere_connect (vd_vsphere **out, const char *url,
                                const char *user,
                                const char *password_or_file, uint32_t flags);
 /* Log out and free.  Disks opened with vd_disk_open_vsphere keep the
- * connection alive until they are closed.  NULL is ignored. */
+ * connection alive until they are closed.  NULL is ignored.
+ * Errors: none.
+ * NULL: NULL is ignored.
+ * Since 0.2. */
 VD_API void vd_vsphere_close (vd_vsphere *s);
 
 #define VD_VSPHERE_ABOUT_API_TYPE    0  /* "HostAgent" (ESXi), "VirtualCenter" */
@@ -1096,7 +1362,10 @@ VD_API void vd_vsphere_close (vd_vsphere *s);
 #define VD_VSPHERE_ABOUT_NAME        2  /* the server's full name */
 #define VD_VSPHERE_ABOUT_HOST        3  /* HOST:PORT */
 #define VD_VSPHERE_ABOUT_USER        4
-/* What the server said about itself (borrowed; NULL when unknown). */
+/* What the server said about itself (borrowed; NULL when unknown).
+ * Errors: none.
+ * NULL: NULL session: NULL.
+ * Since 0.2. */
 VD_API const char *vd_vsphere_about (const vd_vsphere *s, int what);
 
 struct vd_vsphere_disk {
@@ -1144,8 +1413,12 @@ struct vd_vsphere_inventory {
  * file, capacity, device, key, changeId; snapshots) and every datastore
  * with its datacenter, through the PropertyCollector over one
  * ContainerView (one retrieval, paged by the server).  Free with
- * vd_vsphere_inventory_free.  Errors as vd_vsphere_connect; numbers out
- * of range or missing required fields are VD_ECORRUPT. */
+ * vd_vsphere_inventory_free.
+ * Errors: as vd_vsphere_connect; numbers out of range or missing required
+ * fields are VD_ECORRUPT.
+ * NULL: NULL session or out: VD_EINVAL.  vd_vsphere_inventory_free accepts
+ * NULL.
+ * Since 0.2. */
 VD_API int vd_vsphere_inventory (vd_vsphere *s,
                                  struct vd_vsphere_inventory **out);
 VD_API void vd_vsphere_inventory_free (struct vd_vsphere_inventory *inv);
@@ -1154,16 +1427,26 @@ VD_API void vd_vsphere_inventory_free (struct vd_vsphere_inventory *inv);
  * quiesce is non-zero), waiting at most timeout_s seconds for the task;
  * *snapshot gets its moref (malloc'd).  A task that does not finish in
  * time is VD_EIO with errnum ETIMEDOUT (the snapshot, should it appear,
- * is found later by vd_vsphere_cleanup). */
+ * is found later by vd_vsphere_cleanup).
+ * Errors: as vd_vsphere_connect; VD_EIO for a failed task.
+ * NULL: NULL session, vm_moref, name or snapshot: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_vsphere_snapshot_create (vd_vsphere *s, const char *vm_moref,
                                        const char *name, int quiesce,
                                        unsigned timeout_s, char **snapshot);
-/* Remove one snapshot (its children stay), waiting for the task. */
+/* Remove one snapshot (its children stay), waiting for the task.
+ * Errors: as vd_vsphere_snapshot_create.
+ * NULL: NULL session or snapshot: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_vsphere_snapshot_remove (vd_vsphere *s, const char *snapshot,
                                        unsigned timeout_s);
 /* The disks as the snapshot froze them (the files to read for a
  * consistent copy): *out gets a VM record with only moref and disks
- * set.  Free with vd_vsphere_vm_free. */
+ * set.  Free with vd_vsphere_vm_free.
+ * Errors: as vd_vsphere_inventory.
+ * NULL: NULL session, snapshot or out: VD_EINVAL.  vd_vsphere_vm_free
+ * accepts NULL.
+ * Since 0.2. */
 VD_API int vd_vsphere_snapshot_disks (vd_vsphere *s, const char *snapshot,
                                       struct vd_vsphere_vm **out);
 VD_API void vd_vsphere_vm_free (struct vd_vsphere_vm *vm);
@@ -1174,6 +1457,10 @@ VD_API void vd_vsphere_vm_free (struct vd_vsphere_vm *vm);
 typedef void (*vd_vsphere_snapshot_cb) (const char *vm_name,
                                         const char *snapshot_name,
                                         const char *moref, void *payload);
+/* Remove the leftover snapshots (above).
+ * Errors: as vd_vsphere_snapshot_create.
+ * NULL: NULL session: VD_EINVAL; prefix NULL: "vdisk-"; cb may be NULL.
+ * Since 0.2. */
 VD_API int vd_vsphere_cleanup (vd_vsphere *s, const char *prefix,
                                unsigned timeout_s,
                                vd_vsphere_snapshot_cb cb, void *payload);
@@ -1183,7 +1470,11 @@ VD_API int vd_vsphere_cleanup (vd_vsphere *s, const char *prefix,
  * datacenter path (NULL: found through the inventory).  Files are read
  * with ranged GETs through a block cache with read-ahead; a server that
  * ignores Range is refused on the first read (VD_ENOTSUP) rather than
- * made to send whole files. */
+ * made to send whole files.
+ * Errors: as vd_vsphere_connect and vd_disk_open; VD_ENOENT for a missing
+ * file.
+ * NULL: NULL out, session or dspath: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s,
                                  const char *dc, const char *dspath,
                                  uint32_t flags);
@@ -1196,6 +1487,11 @@ VD_API int vd_disk_open_vsphere (vd_disk **out, vd_vsphere *s,
  * and disjoint): VD_ECORRUPT otherwise.  Returns the number of areas. */
 typedef int (*vd_vsphere_area_cb) (uint64_t offset, uint64_t length,
                                    void *payload);
+/* The changed areas of a VM disk on the server (above).
+ * Errors: VD_ECORRUPT (above), as vd_vsphere_connect.
+ * NULL: NULL session, vm_moref, change_id or cb: VD_EINVAL; snapshot NULL:
+ * the disk now.
+ * Since 0.2. */
 VD_API int64_t vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
                                          const char *snapshot,
                                          int32_t device_key,
@@ -1214,6 +1510,12 @@ VD_API int64_t vd_vsphere_changed_areas (vd_vsphere *s, const char *vm_moref,
  * on the datastore without a descriptor). */
 #define VD_VSPHERE_UPLOAD_OVERWRITE 0x1u
 #define VD_VSPHERE_UPLOAD_THIN      0x2u
+/* Upload a local disk (above).
+ * Errors: VD_EEXIST, VD_ECANCELED, VD_EINVAL, as vd_vsphere_connect, and
+ * what opening src_path returns.
+ * NULL: NULL session, src_path or dspath: VD_EINVAL; dc and progress may
+ * be NULL.
+ * Since 0.2. */
 VD_API int vd_vsphere_upload (vd_vsphere *s, const char *src_path,
                               const char *dc, const char *dspath,
                               uint32_t flags, vd_progress_cb progress,
@@ -1222,7 +1524,12 @@ VD_API int vd_vsphere_upload (vd_vsphere *s, const char *src_path,
  * to local_path (written to a temporary beside it, renamed when complete)
  * or local_path to the datastore (one PUT).  Either refuses to replace an
  * existing file (VD_EEXIST) unless VD_VSPHERE_UPLOAD_OVERWRITE.  dc NULL:
- * found through the inventory. */
+ * found through the inventory.
+ * Errors: VD_EEXIST, VD_ENOENT (no such file), VD_EIO, as
+ * vd_vsphere_connect.
+ * NULL: NULL session, local_path or dspath: VD_EINVAL; dc may be NULL.
+ * Both vd_vsphere_get_file and vd_vsphere_put_file.
+ * Since 0.2. */
 VD_API int vd_vsphere_get_file (vd_vsphere *s, const char *dc,
                                 const char *dspath, const char *local_path,
                                 uint32_t flags);
@@ -1230,8 +1537,8 @@ VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
                                 const char *dc, const char *dspath,
                                 uint32_t flags);
 /* First class disks (FCDs) through the VStorageObjectManager (vCenter's
- * or ESXi's, as the server's service content names it).  Since 0.1
- * (exported by the vd_[a-z]* pattern of lib/libvdisk.syms).
+ * or ESXi's, as the server's service content names it).  Exported by the
+ * vd_[a-z]* pattern of lib/libvdisk.syms.
  *
  * vd_vsphere_fcd_list: every FCD of the datastore named datastore (its
  * name or moref; NULL: of every datastore), through ListVStorageObject
@@ -1248,8 +1555,10 @@ VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
  * VStorageObjectManager; VD_ENOENT for an unknown ID or datastore; a SOAP
  * fault (e.g. NotFound, the simulator's answer when the backing file is
  * gone) as VD_EIO naming it; VD_ECORRUPT for an answer without a sane ID,
- * a backing file outside the datastore or a capacity beyond 64 TiB.  The
- * free functions ignore NULL. */
+ * a backing file outside the datastore or a capacity beyond 64 TiB.
+ * NULL: a NULL session, output, path or name is VD_EINVAL (above); the
+ * free functions ignore NULL.
+ * Since 0.2. */
 struct vd_vsphere_fcd {
   char *id;              /* the FCD's ID (a UUID) */
   char *name;            /* its name ("" when the server gives none) */
@@ -1300,11 +1609,16 @@ typedef int (*vd_fleet_disk_cb) (const struct vd_fleet_disk *disk,
  * the server describes as "parent of CHILD").  Each disk is opened
  * read-only to measure it.  The strings live for the callback only.
  * Errors: VD_EINVAL (not a folder or URI), what opening a disk or the
- * server returns (the walk stops at the first). */
+ * server returns (the walk stops at the first).
+ * NULL: NULL source or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fleet_inventory (const char *source, vd_fleet_disk_cb cb,
                                void *payload);
 /* One manifest line for disk (malloc'd, no newline), or NULL (error
- * set: VD_EINVAL without id or uri, VD_ENOMEM). */
+ * set).
+ * Errors: VD_EINVAL without id or uri, VD_ENOMEM.
+ * NULL: NULL disk (or its id or uri): NULL with VD_EINVAL.
+ * Since 0.2. */
 VD_API char *vd_fleet_disk_to_json (const struct vd_fleet_disk *disk);
 
 /* A loaded manifest. */
@@ -1312,9 +1626,15 @@ typedef struct vd_fleet vd_fleet;
 /* Load a manifest (JSON lines; blank lines and lines starting with '#'
  * skipped).  VD_ECORRUPT names the line of a bad entry (not an object, no
  * "id"/"uri", an ID listed twice, negative numbers); VD_EINVAL for a file
- * over 256 MiB. */
+ * over 256 MiB.
+ * Errors: also VD_ENOENT, VD_EIO (the file cannot be read), VD_ENOMEM.
+ * NULL: NULL out or manifest: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fleet_load (vd_fleet **out, const char *manifest);
-/* Number of disks (0 for NULL) and disk i (NULL when out of range). */
+/* Number of disks (0 for NULL) and disk i (NULL when out of range).
+ * Errors: none.
+ * NULL: NULL fleet: 0 and NULL.  Both vd_fleet_count and vd_fleet_get.
+ * Since 0.2. */
 VD_API size_t vd_fleet_count (const vd_fleet *fleet);
 VD_API const struct vd_fleet_disk *vd_fleet_get (const vd_fleet *fleet,
                                                  size_t i);
@@ -1324,7 +1644,11 @@ VD_API const struct vd_fleet_disk *vd_fleet_get (const vd_fleet *fleet,
  * shard with the fewest bytes so far (ties: the lowest index).  per_host
  * K (0: no limit) keeps each host's disks on at most K shards, so that
  * with one disk at a time per shard no more than K shards read from a
- * host at once.  VD_EINVAL for index >= count or count > 100000. */
+ * host at once.  VD_EINVAL for index >= count or count > 100000.
+ * Errors: also VD_ENOMEM.
+ * NULL: NULL fleet, members or n: VD_EINVAL.  vd_fleet_free frees a
+ * manifest (NULL accepted).
+ * Since 0.2. */
 VD_API int vd_fleet_shard (const vd_fleet *fleet, unsigned index,
                            unsigned count, unsigned per_host,
                            size_t **members, size_t *n);
@@ -1355,11 +1679,17 @@ struct vd_fleet_result {
 /* Write dir/ID.json: the result with the time and this vdisk's version,
  * through a synced temporary file renamed into place, so a killed worker
  * leaves either the whole document or none.  VD_EINVAL for an ID that is
- * not 1-64 of [A-Za-z0-9_-] or no status; I/O errors name the file. */
+ * not 1-64 of [A-Za-z0-9_-] or no status; I/O errors name the file.
+ * Errors: also VD_ENOMEM, VD_EIO, VD_ENOSPC.
+ * NULL: NULL dir or result: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fleet_result_write (const char *dir,
                                   const struct vd_fleet_result *result);
 /* 1 when dir holds a result for id whose status is not "failed" (a
- * re-run skips the disk), 0 when not, VD_EINVAL for a bad ID. */
+ * re-run skips the disk), 0 when not, VD_EINVAL for a bad ID.
+ * Errors: also VD_ENOMEM.
+ * NULL: NULL dir or id: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fleet_result_done (const char *dir, const char *id);
 
 struct vd_fleet_totals {
@@ -1373,7 +1703,10 @@ typedef int (*vd_fleet_result_cb) (const struct vd_fleet_result *result,
  * in ID order.  cb (may be NULL; non-zero stops) gets each; *totals the
  * counts; *json (may be NULL; free()) a document {"vdisk_version",
  * "totals", "disks", "hits" (every hit with its disk), "not_done" (missing
- * and failed disks)}.  A result that does not parse counts as failed. */
+ * and failed disks)}.  A result that does not parse counts as failed.
+ * Errors: VD_EINVAL, VD_ENOENT (no dir), VD_EIO, VD_ENOMEM.
+ * NULL: NULL dir: VD_EINVAL; fleet, cb, totals and json may be NULL.
+ * Since 0.2. */
 VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
                             vd_fleet_result_cb cb, void *payload,
                             struct vd_fleet_totals *totals, char **json);
@@ -1403,10 +1736,17 @@ typedef struct vd_fcd_store vd_fcd_store;
 /* Open the catalog of datastore (a folder); with VD_FCD_CREATE it is made
  * when absent.  VD_ENOENT: no catalog; VD_ECORRUPT: not a catalog (a
  * damaged database, an unknown schema).  Unfinished intents are completed
- * or rolled back here when no other writer is active. */
+ * or rolled back here when no other writer is active.
+ * Errors: also VD_EINVAL, VD_EIO, VD_ENOTSUP (a newer catalog schema),
+ * VD_ENOMEM.
+ * NULL: NULL out or datastore: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_store_open (vd_fcd_store **out, const char *datastore,
                               uint32_t flags);
-/* NULL is accepted. */
+/* Close the catalog and free the handle.
+ * Errors: none.
+ * NULL: NULL is accepted.
+ * Since 0.2. */
 VD_API void vd_fcd_store_close (vd_fcd_store *store);
 
 struct vd_fcd_info {
@@ -1422,40 +1762,75 @@ struct vd_fcd_info {
 /* Non-zero stops the listing (which then returns 0).  Strings are valid
  * during the call. */
 typedef int (*vd_fcd_cb) (const struct vd_fcd_info *info, void *payload);
-/* Every FCD of the store, oldest first. */
+/* Every FCD of the store, oldest first.
+ * Errors: VD_ECORRUPT (a bad catalog row), VD_EIO.
+ * NULL: NULL store or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_list (vd_fcd_store *store, vd_fcd_cb cb, void *payload);
-/* One FCD; strings borrow from the store until its next call. */
+/* One FCD; strings borrow from the store until its next call.
+ * Errors: VD_ENOENT, VD_EINVAL (ambiguous prefix), VD_ECORRUPT, VD_EIO.
+ * NULL: NULL store, id or info: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_get_info (vd_fcd_store *store, const char *id,
                             struct vd_fcd_info *info);
-/* The full UUID of an FCD (id or unique prefix) into out. */
+/* The full UUID of an FCD (id or unique prefix) into out.
+ * Errors: as vd_fcd_get_info.
+ * NULL: NULL store, id or out: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_resolve (vd_fcd_store *store, const char *id,
                            char out[VD_FCD_ID_SIZE]);
 
 /* A new empty FCD of capacity bytes (a multiple of 512) and layout type
  * (0: monolithicSparse); its UUID into id.  Names: 1 to 255 bytes, no
- * control characters. */
+ * control characters.
+ * Errors: VD_EINVAL (bad name, capacity or type), VD_ELOCKED, VD_EIO,
+ * VD_ENOSPC, what vd_disk_create returns.
+ * NULL: NULL store or name: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_create (vd_fcd_store *store, const char *name,
                           uint64_t capacity, enum vd_type type,
                           char id[VD_FCD_ID_SIZE]);
 /* Promote the existing closed base disk at disk (on the datastore's file
  * system) to an FCD: its files move into the FCD's folder (irreversible).
  * VD_EPARENT for a child disk or one a child names; VD_EEXIST for a disk
- * the catalog already holds. */
+ * the catalog already holds.
+ * Errors: also VD_EINVAL, VD_ELOCKED, VD_EIO, VD_ENOMEM, the open errors
+ * of vd_disk_open (VD_ENOENT, VD_ECORRUPT, VD_ELOCKED, VD_EPARENT, ...).
+ * NULL: NULL store or disk or name: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_register (vd_fcd_store *store, const char *disk,
                             const char *name, char id[VD_FCD_ID_SIZE]);
-/* Delete an FCD, its snapshots and files.  VD_EPARENT while attached. */
+/* Delete an FCD, its snapshots and files.  VD_EPARENT while attached.
+ * Errors: also VD_ENOENT, VD_ELOCKED, VD_EIO.
+ * NULL: NULL store or id: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_delete (vd_fcd_store *store, const char *id);
+/* Rename an FCD (names as for vd_fcd_create).
+ * Errors: VD_EINVAL (bad name), VD_ENOENT, VD_ELOCKED, VD_EIO.
+ * NULL: NULL store, id or name: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_rename (vd_fcd_store *store, const char *id,
                           const char *name);
 /* Catalog metadata of an FCD: set (value NULL: remove) a key (1 to 255
- * bytes of [A-Za-z0-9._:-]); list them in key order. */
+ * bytes of [A-Za-z0-9._:-]); list them in key order.
+ * Errors: VD_EINVAL (bad key), VD_ENOENT, VD_ELOCKED, VD_EIO.
+ * NULL: NULL store, id or key: VD_EINVAL; value NULL removes the key.
+ * Since 0.2. */
 VD_API int vd_fcd_set_meta (vd_fcd_store *store, const char *id,
                             const char *key, const char *value);
 typedef int (*vd_fcd_meta_cb) (const char *key, const char *value,
                                void *payload);
+/* List the metadata of an FCD in key order (above).
+ * Errors: VD_ENOENT, VD_EIO.
+ * NULL: NULL store, id or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_list_meta (vd_fcd_store *store, const char *id,
                              vd_fcd_meta_cb cb, void *payload);
-/* Raise the capacity (vd_disk_grow).  VD_ENOTSUP while it has snapshots. */
+/* Raise the capacity (vd_disk_grow).  VD_ENOTSUP while it has snapshots.
+ * Errors: also VD_ENOENT, VD_ELOCKED, VD_ENOMEM, what vd_disk_grow
+ * returns.
+ * NULL: NULL store or id: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_grow (vd_fcd_store *store, const char *id,
                         uint64_t capacity);
 
@@ -1469,28 +1844,48 @@ struct vd_fcd_snapshot {
 typedef int (*vd_fcd_snapshot_cb) (const struct vd_fcd_snapshot *snap,
                                    void *payload);
 /* Snapshot an FCD (its UUID into ssid, may be NULL): the top link is
- * frozen and a new child becomes the top.  VD_ELOCKED while written. */
+ * frozen and a new child becomes the top.  VD_ELOCKED while written.
+ * Errors: also VD_ENOENT, VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL store or id: VD_EINVAL; description and ssid may be NULL.
+ * Since 0.2. */
 VD_API int vd_fcd_snapshot (vd_fcd_store *store, const char *id,
                             const char *description,
                             char ssid[VD_FCD_ID_SIZE]);
-/* The snapshots of an FCD, oldest first. */
+/* The snapshots of an FCD, oldest first.
+ * Errors: VD_ENOENT, VD_EIO, VD_ENOMEM.
+ * NULL: NULL store, id or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_list_snapshots (vd_fcd_store *store, const char *id,
                                   vd_fcd_snapshot_cb cb, void *payload);
 /* Remove snapshot ssid; its data is merged so the FCD and every other
- * snapshot read as before. */
+ * snapshot read as before.
+ * Errors: VD_ENOENT, VD_ELOCKED, VD_EIO, VD_ENOSPC, VD_ENOMEM, what
+ * vd_disk_commit returns.
+ * NULL: NULL store, id or ssid: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_delete_snapshot (vd_fcd_store *store, const char *id,
                                    const char *ssid);
 /* The FCD reads as at ssid again; every later snapshot is removed (ssid
- * stays). */
+ * stays).
+ * Errors: VD_ENOENT, VD_ELOCKED, VD_EIO.
+ * NULL: NULL store, id or ssid: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_revert (vd_fcd_store *store, const char *id,
                           const char *ssid);
 /* A new FCD (own UUID into newid) reading as snapshot ssid of id; the
- * snapshots of id stay. */
+ * snapshots of id stay.
+ * Errors: VD_EINVAL (bad name), VD_ENOENT, VD_ELOCKED, VD_EIO, VD_ENOSPC.
+ * NULL: NULL store, id, ssid or name: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_from_snapshot (vd_fcd_store *store, const char *id,
                                  const char *ssid, const char *name,
                                  char newid[VD_FCD_ID_SIZE]);
 /* Open an FCD (ssid NULL or "": its top, with flags) or one of its
- * snapshots (always read-only).  id may be "ID@SSID" with ssid NULL. */
+ * snapshots (always read-only).  id may be "ID@SSID" with ssid NULL.
+ * Errors: VD_ENOENT, VD_EINVAL, the open errors of vd_disk_open
+ * (VD_ENOENT, VD_ECORRUPT, VD_ELOCKED, VD_EPARENT, ...).
+ * NULL: NULL out, store or id: VD_EINVAL; ssid may be NULL.
+ * Since 0.2. */
 VD_API int vd_fcd_open (vd_disk **out, vd_fcd_store *store, const char *id,
                         const char *ssid, uint32_t flags);
 
@@ -1502,7 +1897,12 @@ VD_API int vd_fcd_open (vd_disk **out, vd_fcd_store *store, const char *id,
  * for the FCD (detach leaves it on); an FCD with tracking is refused
  * (VD_EINVAL) by a VM without unless mode is
  * VD_FCD_INDEPENDENT_NONPERSISTENT.  An FCD may be attached to several
- * VMs; VD_EEXIST when already attached to this one. */
+ * VMs; VD_EEXIST when already attached to this one.
+ * Errors: also VD_EINVAL (bad mode, not exactly one .vmx), VD_ENOENT,
+ * VD_ELOCKED, VD_EIO.  vd_fcd_detach: VD_ENOENT when not attached to that
+ * VM.
+ * NULL: NULL store, id or vm_folder: VD_EINVAL (both calls).
+ * Since 0.2. */
 VD_API int vd_fcd_attach (vd_fcd_store *store, const char *id,
                           const char *vm_folder, int mode);
 VD_API int vd_fcd_detach (vd_fcd_store *store, const char *id,
@@ -1514,21 +1914,36 @@ struct vd_fcd_attachment {
 };
 typedef int (*vd_fcd_attachment_cb) (const struct vd_fcd_attachment *a,
                                      void *payload);
+/* The VMs an FCD is attached to.
+ * Errors: VD_ENOENT, VD_EIO.
+ * NULL: NULL store, id or cb: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_list_attachments (vd_fcd_store *store, const char *id,
                                     vd_fcd_attachment_cb cb, void *payload);
 /* Move an FCD (files, snapshots, metadata, attachments) into the catalog
  * of the datastore folder dest (made if absent), keeping its UUID.
- * VD_ELOCKED while relocation is disabled. */
+ * VD_ELOCKED while relocation is disabled.
+ * Errors: also VD_EEXIST (the UUID is in dest's catalog), VD_ENOENT,
+ * VD_EIO, VD_ENOSPC, VD_ENOMEM.
+ * NULL: NULL store, id or dest: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_relocate (vd_fcd_store *store, const char *id,
                             const char *dest);
 /* Mark (1) or clear (0) "relocation disabled" for the FCD on every VM it
- * is attached to (the VixDiskLib layer's PrepareForAccess/EndAccess). */
+ * is attached to (the VixDiskLib layer's PrepareForAccess/EndAccess).
+ * Errors: VD_ENOENT, VD_ELOCKED, VD_EIO.
+ * NULL: NULL store or id: VD_EINVAL.
+ * Since 0.2. */
 VD_API int vd_fcd_set_relocation_disabled (vd_fcd_store *store,
                                            const char *id, int disabled);
 /* Files and folders under DS/fcd that no catalog entry holds (left by a
  * crash or by hand), each given to cb (may be NULL); remove: delete them.
  * Returns the number found. */
 typedef int (*vd_fcd_orphan_cb) (const char *path, void *payload);
+/* Find (and with remove, delete) the orphans (above).
+ * Errors: VD_ELOCKED, VD_EIO, VD_ENOMEM.
+ * NULL: NULL store: VD_EINVAL; cb may be NULL.
+ * Since 0.2. */
 VD_API int vd_fcd_reconcile (vd_fcd_store *store, int remove,
                              vd_fcd_orphan_cb cb, void *payload);
 
