@@ -268,6 +268,11 @@ vd__bk_jstr (json_object *o, const char *key)
   if (!o || !json_object_object_get_ex (o, key, &v)
       || !json_object_is_type (v, json_type_string))
     return NULL;
+  /* a string with a NUL inside ("a\u0000b") is no name: as absent,
+   * never silently cut short */
+  if (strlen (json_object_get_string (v))
+      != (size_t) json_object_get_string_len (v))
+    return NULL;
   return json_object_get_string (v);
 }
 

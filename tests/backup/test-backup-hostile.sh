@@ -120,5 +120,8 @@ check "  and DEST is not made" test ! -e d6
 fresh; edit "${P[1]}" 'm["disks"][0]["disk_file"]["chunk_size"] = 1 << 62; m["disks"][0]["disk_file"]["size"] = 1 << 62'
 $V backup verify repo "${P[1]}" >/dev/null 2>err.txt; rc=$?
 check "verify: a huge chunk size and size are no crash (rc $rc)" bash -c "[ $rc -lt 128 ] && ! grep -q AddressSanitizer err.txt"
+fresh; edit "${P[1]}" 'm["files"][0]["name"] = m["files"][0]["name"] + "\u0000/../../../out/keep.txt"'
+refused "restore: a name with a NUL inside is refused, not cut short" "is incomplete" $V restore repo "${P[1]}" d8
+check "  and DEST is not made" test ! -e d8
 check "the good repository still verifies" $V backup verify good
 done_testing
