@@ -76,6 +76,9 @@ int vd__bk_backup_vsphere (const char *uri, const char *repo,
 /* repo.c */
 int vd__bk_plain_name (const char *s);
 int vd__bk_is_point_name (const char *s);
+int vd__bk_real_dir (const char *dir, const char *name);
+int vd__bk_chain_inside (const char *repo, vd_disk *d);
+int vd__bk_file_inside (const char *repo, const char *path);
 int vd__bk_copy_file (const char *from, const char *to, char hex[65],
                       uint64_t *bytes);
 int vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,

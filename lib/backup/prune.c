@@ -73,10 +73,10 @@ gc (const char *repo)
   size_t n = 0, cap = 0;
   collect_refs (repo, &refs, &n, &cap);
   char *disks = vd__asprintf ("%s/disks", repo);
-  DIR *dd = disks ? opendir (disks) : NULL;
+  DIR *dd = disks && vd__bk_real_dir (disks, NULL) ? opendir (disks) : NULL;
   struct dirent *de;
   while (dd && (de = readdir (dd))) {
-    if (!vd__bk_plain_name (de->d_name))
+    if (!vd__bk_plain_name (de->d_name) || !vd__bk_real_dir (disks, de->d_name))
       continue;
     char *sub = vd__asprintf ("%s/%s", disks, de->d_name);
     DIR *sd = sub ? opendir (sub) : NULL;
@@ -153,7 +153,13 @@ merge_oldest (const char *repo, char **points, size_t np)
                     repo, points[1], dev);
       break;
     }
-    r = vd_disk_commit (f1, NULL, 0, NULL, NULL);
+    /* a hostile point's chain must not lead the commit (or the attach)
+     * to write outside the repository */
+    r = vd__bk_file_inside (repo, f0);
+    if (r == 0)
+      r = vd__bk_file_inside (repo, f1);
+    if (r == 0)
+      r = vd_disk_commit (f1, NULL, 0, NULL, NULL);
     json_object *e2 = m2 ? vd__bk_prev_disk (m2, dev) : NULL;
     const char *k2 = vd__bk_jstr (e2, "kind");
     int re2 = e2 && k2 && strcmp (k2, "incremental") == 0;
@@ -161,7 +167,9 @@ merge_oldest (const char *repo, char **points, size_t np)
       f2 = vd__bk_disk_file_of (repo, e2);
       /* forced: f2 has children of its own (later points), and what they
        * read does not change (f0 now holds what f1 held) */
-      r = f2 ? vd_disk_attach (f2, f0, VD_OPEN_FORCE) : VD_ECORRUPT;
+      r = f2 ? vd__bk_file_inside (repo, f2) : VD_ECORRUPT;
+      if (r == 0)
+        r = vd_disk_attach (f2, f0, VD_OPEN_FORCE);
     }
     if (r == 0) {
       int err = 0;

@@ -268,6 +268,11 @@ vd__bk_jstr (json_object *o, const char *key)
   if (!o || !json_object_object_get_ex (o, key, &v)
       || !json_object_is_type (v, json_type_string))
     return NULL;
+  /* a string with a NUL inside ("a\u0000b") is no name: as absent,
+   * never silently cut short */
+  if (strlen (json_object_get_string (v))
+      != (size_t) json_object_get_string_len (v))
+    return NULL;
   return json_object_get_string (v);
 }
 
@@ -293,6 +298,61 @@ vd__bk_jarr (json_object *o, const char *key)
 
 /* ---- points ------------------------------------------------------------ */
 
+/* dir/name is a directory itself, not a symlink to one (what the sweep,
+ * prune and the point listing walk: a hostile repository's symlink must
+ * not lead them outside it). */
+int
+vd__bk_real_dir (const char *dir, const char *name)
+{
+  struct stat st;
+  char *p = name ? vd__asprintf ("%s/%s", dir, name) : strdup (dir);
+  int ok = p && lstat (p, &st) == 0 && S_ISDIR (st.st_mode);
+  free (p);
+  return ok;
+}
+
+/* Every file the open chain d reads (each link's descriptor and extents)
+ * lies inside REPO/disks/: a hostile descriptor naming a parent or an
+ * extent elsewhere, or a symlink out of the repository, is refused before
+ * restore reads it or prune writes into it. */
+int
+vd__bk_chain_inside (const char *repo, vd_disk *d)
+{
+  char *root = realpath (repo, NULL);
+  char *disks = root ? vd__asprintf ("%s/disks/", root) : NULL;
+  size_t dl = disks ? strlen (disks) : 0;
+  int r = disks ? 0 : vd__error (VD_ENOENT, errno, "%s: resolve", repo);
+  for (size_t i = 0; r == 0 && i < d->n_links; i++) {
+    struct vd_link *l = d->links[i];
+    for (size_t k = 0; r == 0 && k <= l->n_extents; k++) {
+      const char *f = k == 0 ? l->path : l->extents[k - 1].path;
+      if (!f || (k > 0 && !l->extents[k - 1].io))
+        continue;   /* a ZERO extent */
+      char *real = realpath (f, NULL);
+      if (!real || strncmp (real, disks, dl) != 0)
+        r = vd__error (VD_ECORRUPT, 0, "%s: the backup's disk chain names "
+                      "%s, outside %sdisks", repo, f, repo);
+      free (real);
+    }
+  }
+  free (disks);
+  free (root);
+  return r;
+}
+
+/* The same for a disk file not yet open. */
+int
+vd__bk_file_inside (const char *repo, const char *path)
+{
+  vd_disk *d;
+  int r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
+  if (r < 0)
+    return r;
+  r = vd__bk_chain_inside (repo, d);
+  vd_disk_close (d);
+  return r;
+}
+
 static int
 cmp_str (const void *a, const void *b)
 {
@@ -313,8 +373,9 @@ vd__bk_list_points (const char *repo, size_t *count)
   }
   struct dirent *de;
   while ((de = readdir (d))) {
-    if (!vd__bk_is_point_name (de->d_name) || n >= MAX_POINTS)
-      continue;
+    if (!vd__bk_is_point_name (de->d_name) || n >= MAX_POINTS
+        || !vd__bk_real_dir (repo, de->d_name))
+      continue;   /* a symlink or a file of a point's name is no point */
     if (n + 2 > cap) {
       cap = cap ? cap * 2 : 16;
       char **nv = realloc (v, cap * sizeof *v);
@@ -420,9 +481,9 @@ vd__bk_sweep (const char *repo)
     }
   closedir (d);
   char *disks = vd__asprintf ("%s/disks", repo);
-  DIR *dd = disks ? opendir (disks) : NULL;
+  DIR *dd = disks && vd__bk_real_dir (disks, NULL) ? opendir (disks) : NULL;
   while (dd && (de = readdir (dd))) {
-    if (!vd__bk_plain_name (de->d_name))
+    if (!vd__bk_plain_name (de->d_name) || !vd__bk_real_dir (disks, de->d_name))
       continue;
     char *sub = vd__asprintf ("%s/%s", disks, de->d_name);
     DIR *sd = sub ? opendir (sub) : NULL;

@@ -123,7 +123,9 @@ restore_disk (const char *repo, json_object *de, const char *to,
   if (!from)
     return VD_ECORRUPT;
   int r = vd_disk_open (&src, from, VD_OPEN_READ_ONLY);
-  if (r == 0) {
+  if (r == 0 && (r = vd__bk_chain_inside (repo, src)) < 0)
+    vd_disk_close (src);
+  else if (r == 0) {
     struct vd_create_params p;
     vd_create_params_init (&p);
     const char *ct = vd__bk_jstr (de, "create_type");

@@ -52,9 +52,13 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
     size_t n = chunks ? json_object_array_length (chunks) : 0, m = json_object_array_length (got);
     size_t i = 0;
     for (; i < n && i < m; i++)
-      if (strcmp (json_object_get_string (json_object_array_get_idx (chunks, i)),
-                  json_object_get_string (json_object_array_get_idx (got, i))))
+    {
+      /* a hostile manifest's entry may be no string (null): a difference */
+      const char *a = json_object_get_string (json_object_array_get_idx (chunks, i));
+      const char *b = json_object_get_string (json_object_array_get_idx (got, i));
+      if (!a || !b || strcmp (a, b))
         break;
+    }
     if (got_size != (uint64_t) size && i == VD_MIN (n, m))
       r = vd__error (VD_ECORRUPT, 0, "%s: %llu bytes, the backup recorded "
                     "%lld", path, (unsigned long long) got_size,
@@ -126,7 +130,9 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
       vd_disk *d;
       struct copy c = { 0 };
       r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
-      if (r == 0) {
+      if (r == 0 && (r = vd__bk_chain_inside (repo, d)) < 0)
+        vd_disk_close (d);
+      else if (r == 0) {
         if ((uint64_t) vd__bk_jint (de, "capacity", -1) != vd_disk_get_size (d))
           r = vd__error (VD_ECORRUPT, 0, "%s: capacity differs from the "
                         "manifest", path);

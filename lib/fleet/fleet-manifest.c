@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <nettle/sha2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,11 @@ vd__fleet_jstr (json_object *o, const char *key)
   if (!json_object_object_get_ex (o, key, &v)
       || !json_object_is_type (v, json_type_string))
     return NULL;
+  /* a string with a NUL inside ("a\u0000b") is no name: as absent,
+   * never silently cut short */
+  if (strlen (json_object_get_string (v))
+      != (size_t) json_object_get_string_len (v))
+    return NULL;
   return json_object_get_string (v);
 }
 
@@ -131,12 +137,6 @@ parse_line (vd_fleet *f, const char *manifest, size_t lineno,
     goto out;
   }
   d.depth = (unsigned) depth;
-  for (size_t i = 0; i < f->n; i++)
-    if (strcmp (f->v[i].id, vd__fleet_jstr (o, "id")) == 0) {
-      r = vd__error (VD_ECORRUPT, 0, "%s: line %zu: disk %s is listed twice",
-                    manifest, lineno, vd__fleet_jstr (o, "id"));
-      goto out;
-    }
   if (f->n == f->cap) {
     size_t nc = f->cap ? f->cap * 2 : 64;
     struct vd_fleet_disk *nv = nc > FLEET_MAX_DISKS ? NULL
@@ -167,6 +167,44 @@ out:
   if (tok)
     json_tokener_free (tok);
   return r;
+}
+
+struct by_id {
+  const char *id;
+  size_t i;
+};
+
+static int
+cmp_id (const void *a, const void *b)
+{
+  const struct by_id *x = a, *y = b;
+  int c = strcmp (x->id, y->id);
+  return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* No disk ID twice (sorted, so a million lines are no hang): an error
+ * naming the first line that repeats an ID. */
+static int
+check_unique (const vd_fleet *f, const char *manifest, const size_t *lines)
+{
+  struct by_id *v = calloc (f->n ? f->n : 1, sizeof *v);
+  size_t worst = SIZE_MAX, first = 0;
+  if (!v)
+    return vd__error (VD_ENOMEM, ENOMEM, "%s", manifest);
+  for (size_t i = 0; i < f->n; i++)
+    v[i] = (struct by_id) { f->v[i].id, i };
+  qsort (v, f->n, sizeof *v, cmp_id);
+  for (size_t k = 1; k < f->n; k++)
+    if (strcmp (v[k - 1].id, v[k].id) == 0 && v[k].i < worst) {
+      worst = v[k].i;
+      first = v[k - 1].i;
+    }
+  free (v);
+  if (worst == SIZE_MAX)
+    return 0;
+  return vd__error (VD_ECORRUPT, 0, "%s: line %zu: disk %s is listed twice "
+                   "(first on line %zu)", manifest, lines[worst],
+                   f->v[worst].id, lines[first]);
 }
 
 VD_API int
@@ -208,7 +246,7 @@ vd_fleet_load (vd_fleet **out, const char *manifest)
     return vd__error (VD_EIO, errno, "%s: read", manifest);
   }
   text[got] = '\0';
-  size_t lineno = 0;
+  size_t lineno = 0, *lines = NULL, nlines = 0, lcap = 0;
   for (char *p = text; r == 0 && p < text + got;) {
     char *nl = memchr (p, '\n', (size_t) (text + got - p));
     size_t len = nl ? (size_t) (nl - p) : (size_t) (text + got - p);
@@ -225,10 +263,24 @@ vd_fleet_load (vd_fleet **out, const char *manifest)
         k++;
       if (k < len && p[k] != '#')
         r = parse_line (f, manifest, lineno, p, len);
+      if (r == 0 && f->n > nlines) {   /* the line of each disk */
+        size_t *nl2 = f->n > lcap ? realloc (lines, f->cap * sizeof *lines)
+                      : lines;
+        if (!nl2)
+          r = vd__error (VD_ENOMEM, ENOMEM, "%s", manifest);
+        else {
+          lcap = f->n > lcap ? f->cap : lcap;
+          lines = nl2;
+          lines[nlines++] = lineno;
+        }
+      }
     }
     p += len + 1;
   }
   free (text);
+  if (r == 0)
+    r = check_unique (f, manifest, lines);
+  free (lines);
   if (r < 0) {
     vd_fleet_free (f);
     return r;
@@ -265,6 +317,86 @@ by_size (const void *a, const void *b)
   return strcmp (x->d->id, y->d->id);
 }
 
+/* The shards by (load, index), a binary heap with each shard's place in
+ * it, so the lightest is found and a shard's new load placed in log N
+ * (a million disks into 100000 shards is no hang). */
+struct heap {
+  unsigned *h, *pos;
+  const uint64_t *load;
+  unsigned n;
+};
+
+static int
+lighter (const struct heap *q, unsigned a, unsigned b)
+{
+  return q->load[a] != q->load[b] ? q->load[a] < q->load[b] : a < b;
+}
+
+static void
+heap_swap (struct heap *q, unsigned i, unsigned j)
+{
+  unsigned t = q->h[i];
+  q->h[i] = q->h[j];
+  q->h[j] = t;
+  q->pos[q->h[i]] = i;
+  q->pos[q->h[j]] = j;
+}
+
+/* shard s's load went up: down the heap */
+static void
+heap_down (struct heap *q, unsigned s)
+{
+  unsigned i = q->pos[s];
+  for (;;) {
+    unsigned l = 2 * i + 1, r = l + 1, m = i;
+    if (l < q->n && lighter (q, q->h[l], q->h[m]))
+      m = l;
+    if (r < q->n && lighter (q, q->h[r], q->h[m]))
+      m = r;
+    if (m == i)
+      return;
+    heap_swap (q, i, m);
+    i = m;
+  }
+}
+
+struct by_host {
+  const char *host;
+  size_t i;
+};
+
+static int
+cmp_host (const void *a, const void *b)
+{
+  const struct by_host *x = a, *y = b;
+  int c = strcmp (x->host, y->host);
+  return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* hostof[i]: a number per host (hosts numbered by sorting, not by
+ * comparing every pair); *nhosts; cnt[h] the disks of host h. */
+static int
+number_hosts (const vd_fleet *fleet, size_t *hostof, size_t *nhosts)
+{
+  size_t nd = fleet->n;
+  struct by_host *v = calloc (nd ? nd : 1, sizeof *v);
+  if (!v)
+    return vd__error (VD_ENOMEM, ENOMEM, "fleet shard");
+  for (size_t i = 0; i < nd; i++)
+    v[i] = (struct by_host) { fleet->v[i].host, i };
+  qsort (v, nd, sizeof *v, cmp_host);
+  *nhosts = 0;
+  for (size_t k = 0; k < nd; k++) {
+    if (k && strcmp (v[k - 1].host, v[k].host) != 0)
+      (*nhosts)++;
+    hostof[v[k].i] = *nhosts;
+  }
+  if (nd)
+    (*nhosts)++;
+  free (v);
+  return 0;
+}
+
 VD_API int
 vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
                 unsigned per_host, size_t **members, size_t *n)
@@ -272,9 +404,11 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
   VD_ENTER ();
   struct order *o = NULL;
   uint64_t *load = NULL;
-  unsigned char *used = NULL;   /* [host][shard]: the host reads there */
-  unsigned *nused = NULL;       /* shards per host */
-  size_t *hostof = NULL, nhosts = 0, *mine = NULL, nmine = 0;
+  struct heap q = { 0 };
+  /* per host: the shards it reads from (at most per_host, and at most
+   * one per disk of it), slots[off[h] .. off[h] + nused[h]) */
+  unsigned *slots = NULL, *nused = NULL;
+  size_t *off = NULL, *hostof = NULL, nhosts = 0, *mine = NULL, nmine = 0;
   int r = 0;
 
   if (!members || !n)
@@ -290,29 +424,34 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
   size_t nd = fleet->n;
   o = calloc (nd ? nd : 1, sizeof *o);
   load = calloc (count, sizeof *load);
+  q.h = calloc (count, sizeof *q.h);
+  q.pos = calloc (count, sizeof *q.pos);
   hostof = calloc (nd ? nd : 1, sizeof *hostof);
   mine = calloc (nd ? nd : 1, sizeof *mine);
-  if (!o || !load || !hostof || !mine) {
+  if (!o || !load || !q.h || !q.pos || !hostof || !mine) {
     r = vd__error (VD_ENOMEM, ENOMEM, "fleet shard");
     goto out;
   }
-  /* hosts numbered in the order of their first disk in the manifest */
-  for (size_t i = 0; i < nd; i++) {
-    size_t h;
-    for (h = 0; h < i; h++)
-      if (strcmp (fleet->v[h].host, fleet->v[i].host) == 0)
-        break;
-    hostof[i] = h < i ? hostof[h] : nhosts++;
-  }
+  r = number_hosts (fleet, hostof, &nhosts);
+  if (r < 0)
+    goto out;
   if (per_host < count) {
-    used = calloc (nhosts ? nhosts : 1, count);
+    off = calloc (nhosts + 1, sizeof *off);
     nused = calloc (nhosts ? nhosts : 1, sizeof *nused);
-    if (!used || !nused) {
-      r = vd__error (VD_ENOMEM, ENOMEM, "fleet shard: %zu hosts x %u shards",
-                    nhosts, count);
+    slots = calloc (nd ? nd : 1, sizeof *slots);
+    if (!off || !nused || !slots) {
+      r = vd__error (VD_ENOMEM, ENOMEM, "fleet shard: %zu hosts", nhosts);
       goto out;
     }
+    for (size_t i = 0; i < nd; i++)
+      off[hostof[i] + 1]++;
+    for (size_t h = 0; h < nhosts; h++)
+      off[h + 1] = off[h] + VD_MIN (off[h + 1], (size_t) per_host);
   }
+  q.load = load;
+  q.n = count;
+  for (unsigned s = 0; s < count; s++)
+    q.h[s] = q.pos[s] = s;      /* all loads 0: in index order */
   for (size_t i = 0; i < nd; i++)
     o[i] = (struct order) { &fleet->v[i], i };
   /* largest first into the lightest shard (ties: the lower index); with
@@ -321,23 +460,24 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
   qsort (o, nd, sizeof *o, by_size);
   for (size_t k = 0; k < nd; k++) {
     size_t h = hostof[o[k].i];
-    int full = used && nused[h] >= per_host;
-    unsigned best = 0;
-    int have = 0;
-    for (unsigned s = 0; s < count; s++) {
-      if (full && !used[h * count + s])
-        continue;
-      if (!have || load[s] < load[best]) {
-        best = s;
-        have = 1;
-      }
+    unsigned best = q.h[0];
+    if (nused && nused[h] >= per_host) {
+      best = slots[off[h]];
+      for (unsigned j = 1; j < nused[h]; j++)
+        if (lighter (&q, slots[off[h] + j], best))
+          best = slots[off[h] + j];
     }
-    if (used && !used[h * count + best]) {
-      used[h * count + best] = 1;
-      nused[h]++;
+    else if (nused) {
+      int have = 0;
+      for (unsigned j = 0; j < nused[h]; j++)
+        have |= slots[off[h] + j] == best;
+      if (!have)
+        slots[off[h] + nused[h]++] = best;
     }
     /* a disk of no bytes still costs an open: weigh it as one byte */
-    load[best] += o[k].d->allocated ? o[k].d->allocated : 1;
+    uint64_t w = o[k].d->allocated ? o[k].d->allocated : 1;
+    load[best] = load[best] > UINT64_MAX - w ? UINT64_MAX : load[best] + w;
+    heap_down (&q, best);
     if (best == index)
       mine[nmine++] = o[k].i;
   }
@@ -347,8 +487,11 @@ vd_fleet_shard (const vd_fleet *fleet, unsigned index, unsigned count,
 out:
   free (o);
   free (load);
-  free (used);
+  free (q.h);
+  free (q.pos);
+  free (off);
   free (nused);
+  free (slots);
   free (hostof);
   free (mine);
   return r;
