@@ -14,56 +14,68 @@
 
 /* ---- prune ----------------------------------------------------------------- */
 
-/* Files of disks/ that no point's chain uses. */
-static void
+/* Add the real path of f to refs; -1 when it cannot be resolved or kept. */
+static int
+refs_push (char ***refs, size_t *n, size_t *cap, const char *f)
+{
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    char **nr = realloc (*refs, nc * sizeof **refs);
+    if (!nr)
+      return -1;
+    *refs = nr;
+    *cap = nc;
+  }
+  char *real = f ? realpath (f, NULL) : NULL;
+  if (!real)
+    return -1;
+  (*refs)[(*n)++] = real;
+  return 0;
+}
+
+/* The real paths of every file some point's chain uses.  -1 when any point,
+ * disk or link could not be read: the caller then removes nothing (a file
+ * left over is harmless; one removed while a point needs it is not). */
+static int
 collect_refs (const char *repo, char ***refs, size_t *n, size_t *cap)
 {
   size_t np;
+  int bad = 0;
   char **points = vd__bk_list_points (repo, &np);
-  for (size_t i = 0; points && i < np; i++) {
+  if (!points)
+    bad = 1;
+  for (size_t i = 0; !bad && i < np; i++) {
     json_object *m = vd__bk_load_manifest (repo, points[i]);
     json_object *ds = vd__bk_jarr (m, "disks");
-    for (size_t k = 0; ds && k < json_object_array_length (ds); k++) {
+    if (!m || !ds)
+      bad = 1;
+    for (size_t k = 0; !bad && k < json_object_array_length (ds); k++) {
       json_object *de = json_object_array_get_idx (ds, k);
       const char *kind = vd__bk_jstr (de, "kind");
-      if (kind && strcmp (kind, "rdm") == 0) {
-        /* an RDM's data (VD_BACKUP_RDM_DATA): one file, no chain */
-        char *f = vd__bk_jstr (de, "file") ? vd__bk_disk_file_of (repo, de) : NULL;
-        if (f && *n + 1 >= *cap) {
-          *cap = *cap ? *cap * 2 : 64;
-          char **nr = realloc (*refs, *cap * sizeof **refs);
-          if (nr)
-            *refs = nr;
-        }
-        if (f && *n + 1 < *cap)
-          (*refs)[(*n)++] = realpath (f, NULL);
-        free (f);
-        continue;
-      }
+      int rdm = kind && strcmp (kind, "rdm") == 0;
+      if (rdm && !vd__bk_jstr (de, "file"))
+        continue;               /* an RDM saved as its descriptor only */
       char *f = vd__bk_disk_file_of (repo, de);
-      vd_disk *d;
-      if (f && vd_disk_open (&d, f, VD_OPEN_READ_ONLY) == 0) {
-        for (unsigned l = 0; l < vd_disk_get_link_count (d); l++) {
-          struct vd_link_info li;
-          if (vd_disk_get_link_info (d, l, &li) < 0)
-            continue;
-          if (*n + 1 >= *cap) {
-            *cap = *cap ? *cap * 2 : 64;
-            char **nr = realloc (*refs, *cap * sizeof **refs);
-            if (!nr)
-              break;
-            *refs = nr;
-          }
-          (*refs)[(*n)++] = realpath (li.path, NULL);
-        }
-        vd_disk_close (d);
+      vd_disk *d = NULL;
+      if (!f)
+        bad = 1;
+      else if (rdm)             /* an RDM's data: one file, no chain */
+        bad = refs_push (refs, n, cap, f) < 0;
+      else if (vd_disk_open (&d, f, VD_OPEN_READ_ONLY) < 0)
+        bad = 1;
+      for (unsigned l = 0; d && !bad && l < vd_disk_get_link_count (d); l++) {
+        struct vd_link_info li;
+        bad = vd_disk_get_link_info (d, l, &li) < 0
+              || refs_push (refs, n, cap, li.path) < 0;
       }
+      vd_disk_close (d);
       free (f);
     }
     json_object_put (m);
   }
   vd__bk_strv_free (points);
   vd__error_clear ();
+  return bad ? -1 : 0;
 }
 
 static void
@@ -71,8 +83,9 @@ gc (const char *repo)
 {
   char **refs = NULL;
   size_t n = 0, cap = 0;
-  collect_refs (repo, &refs, &n, &cap);
-  char *disks = vd__asprintf ("%s/disks", repo);
+  char *disks = NULL;
+  if (collect_refs (repo, &refs, &n, &cap) == 0)
+    disks = vd__asprintf ("%s/disks", repo);
   DIR *dd = disks && vd__bk_real_dir (disks, NULL) ? opendir (disks) : NULL;
   struct dirent *de;
   while (dd && (de = readdir (dd))) {

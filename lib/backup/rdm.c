@@ -56,6 +56,9 @@ vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes)
            && (x->file[0] == '/' || !S_ISREG (st.st_mode)))
     r = vd__error (VD_EINVAL, 0, "%s: mapped device %s is not a block device%s",
                   desc_path, p, x->file[0] == '/' ? "" : " or a file");
+  if (r == 0 && (x->sectors == 0 || x->sectors > UINT64_MAX / VD_SECTOR))
+    r = vd__error (VD_ECORRUPT, 0, "%s: mapped extent of %llu sectors",
+                   desc_path, (unsigned long long) x->sectors);
   if (r == 0) {
     *bytes = x->sectors * VD_SECTOR;
     *path = realpath (p, NULL);

@@ -156,7 +156,9 @@ fcd_recover_register (struct vd_fcd_store *s, struct intent *in)
 {
   char *rel = fcd_base_rel (in->uuid), *dir = fcd_folder (s, in->uuid);
   int r = rel && dir ? 0 : VD_ENOMEM;
-  if (r == 0 && (!in->arg || in->arg[0] != '/' || !fcd_name_ok (in->arg2)))
+  if (r == 0 && (!in->arg || in->arg[0] != '/' || strstr (in->arg, "/../")
+                 || strstr (in->arg, "/./") || strstr (in->arg, "//")
+                 || !fcd_name_ok (in->arg2)))
     r = vd__error (VD_ECORRUPT, 0, "%s/%s: malformed register intent",
                   s->ds, FCD_CATALOG);
   if (r == 0) {

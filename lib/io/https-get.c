@@ -135,6 +135,13 @@ judge (struct https_io *f, const struct get *g, CURLcode c,
   if (!g->have_cr)
     return vd__error (VD_EIO, EPROTO, "%s: a partial answer without "
                      "Content-Range", name);
+  if (g->cr_start > g->cr_end || g->cr_end >= g->cr_total
+      || g->cr_start != g->start || g->cr_end - g->cr_start + 1 != g->want)
+    return vd__error (VD_EIO, EPROTO, "%s: a Content-Range of bytes "
+                     "%llu-%llu/%llu does not describe the %s asked for",
+                     name, (unsigned long long) g->cr_start,
+                     (unsigned long long) g->cr_end,
+                     (unsigned long long) g->cr_total, range);
   if (!probe && g->cr_total != f->size)
     return vd__error (VD_EIO, ESTALE, "%s: the file's size changed from "
                      "%llu to %llu while open", name,
