@@ -123,5 +123,19 @@ check "verify: a huge chunk size and size are no crash (rc $rc)" bash -c "[ $rc 
 fresh; edit "${P[1]}" 'm["files"][0]["name"] = m["files"][0]["name"] + "\u0000/../../../out/keep.txt"'
 refused "restore: a name with a NUL inside is refused, not cut short" "is incomplete" $V restore repo "${P[1]}" d8
 check "  and DEST is not made" test ! -e d8
+
+# a point whose disk cannot be read (damaged header): prune's clean-up must
+# not take its files for unused (it removed the newest point's disk before)
+mkdir vm4; $V create --size 4M vm4/a.vmdk
+cp vm/h.vmx vm4/h.vmx
+for i in 1 2 3 4; do
+  pattern s$i 70000 $((i+3)); $V write --offset $((i*262144)) --file s$i vm4/a.vmdk
+  $V backup vm4 r4 >/dev/null 2>&1 || not_ok "backup $i of vm4"
+  sleep 1.1
+done
+last=$(ls r4/disks/scsi0-0 | sort | tail -1)
+printf 'XXXX' | dd of="r4/disks/scsi0-0/$last" conv=notrunc 2>/dev/null
+$V backup prune --keep 3 r4 >/dev/null 2>&1
+check "prune keeps the files of a point whose disk it cannot read" test -e "r4/disks/scsi0-0/$last"
 check "the good repository still verifies" $V backup verify good
 done_testing
