@@ -114,8 +114,8 @@ vix_fcd_remote_open (const struct VixDiskLibConnectParam *c, const char *path,
   const VixDiskLibVStorageObjectSpec *o = &c->params.spec.vStorageObjSpec;
   const char *id = o->id, *ds = o->datastoreMoRef;
   int snap = o->ssId && *o->ssId;
-  char *export = NULL, *uri;
-  int rc;
+  char *export = NULL;
+  VixError err;
 
   if (!id || !*id)
     return vix_error (VIX_E_INVALID_ARG, func, "vStorageObjSpec.id (the "
@@ -133,19 +133,11 @@ vix_fcd_remote_open (const struct VixDiskLibConnectParam *c, const char *path,
                 ds && *ds ? ds : "", ds && *ds ? "] " : "", id,
                 snap ? "@" : "", snap ? o->ssId : "") < 0)
     return vix_error (VIX_E_OUT_OF_MEMORY, func, "export name");
-  uri = vix_remote_uri (c, export);
-  if (!uri) {
+  err = vix_remote_open (c, export, snap ? VD_OPEN_READ_ONLY : vd_flags,
+                         disk, func);
+  if (err != VIX_OK) {
     free (export);
-    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
-  }
-  vd_flags &= VD_OPEN_READ_ONLY;
-  if (snap)
-    vd_flags |= VD_OPEN_READ_ONLY;
-  rc = vd_disk_open (disk, uri, vd_flags);
-  free (uri);
-  if (rc < 0) {
-    free (export);
-    return vix_remote_error (rc, func, c);
+    return err;
   }
   vix_log (LOG_INFO, "VixDiskLib: first class disk \"%s\" on %s\n", export,
            c->params.serverName);

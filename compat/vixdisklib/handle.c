@@ -46,6 +46,44 @@ vix_open_flags (uint32 vix_flags, const struct VixDiskLibConnectParam *c)
   return (int) f;
 }
 
+/* The one open dispatch of Open and Clone: the disk of connection c that
+ * path names on vSphere (vsphere.c), as a first class disk of the local
+ * catalog or of a server (fcd.c), on a `vdisk serve` datastore (remote.c)
+ * or as a local file.  *vs gets a vSphere disk's data (NULL otherwise);
+ * *name the name to log (path, or the first class disk's ID). */
+VixError
+vix_open_source (const struct VixDiskLibConnectParam *c, const char *path,
+                 uint32 vix_flags, vd_disk **disk, struct vix_vs_disk **vs,
+                 const char **name, const char *func)
+{
+  uint32_t f = (uint32_t) vix_open_flags (vix_flags, c);
+  VixError err;
+  int rc;
+
+  *disk = NULL;
+  *vs = NULL;
+  *name = path;
+  if (c->vsphere) {                     /* ESXi / vCenter (vsphere.c) */
+    err = vix_vsphere_open (c, path, vix_flags, disk, vs, func);
+    if (err == VIX_OK && (!path || !*path))
+      *name = c->params.spec.vStorageObjSpec.id;
+    return err;
+  }
+  if (vix_fcd_spec (&c->params) || vix_fcd_remote (c)) { /* first class disk */
+    err = vix_fcd_spec (&c->params) ? vix_fcd_open (c, path, f, disk)
+      : vix_fcd_remote_open (c, path, f, disk);
+    if (err == VIX_OK)
+      *name = c->params.spec.vStorageObjSpec.id;
+    return err;
+  }
+  if (!path || !*path)
+    return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
+  if (c->remote)   /* a datastore path ("[ds] vm/disk.vmdk") names the export */
+    return vix_remote_open (c, path, f, disk, func);
+  rc = vd_disk_open (disk, path, f);
+  return rc < 0 ? vd_to_vix (rc, func) : VIX_OK;
+}
+
 VIX_API VixError
 VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
                  uint32 flags, VixDiskLibHandle *diskHandle)
@@ -55,60 +93,16 @@ VixDiskLib_Open (const VixDiskLibConnection connection, const char *path,
   VixError err;
   struct vix_vs_disk *vs = NULL;
   vd_disk *disk;
-  int rc;
 
   if (!diskHandle)
     return vix_error (VIX_E_INVALID_ARG, func, "handle pointer is NULL");
   *diskHandle = NULL;
   if ((err = vix_check_conn (connection, func)) != VIX_OK)
     return err;
-  if (connection->vsphere) {          /* ESXi / vCenter (vsphere.c) */
-    err = vix_vsphere_open (connection, path, flags, &disk, &vs, func);
-    if (err != VIX_OK)
-      return err;
-    if (!path || !*path)
-      path = connection->params.spec.vStorageObjSpec.id;
-    goto opened;
-  }
-  if (vix_fcd_spec (&connection->params)) { /* first class disk */
-    err = vix_fcd_open (connection, path,
-                        (uint32_t) vix_open_flags (flags, connection), &disk);
-    if (err != VIX_OK)
-      return err;
-    path = connection->params.spec.vStorageObjSpec.id;
-    goto opened;
-  }
-  if (vix_fcd_remote (connection)) {  /* first class disk on a server */
-    err = vix_fcd_remote_open (connection, path,
-                               (uint32_t) vix_open_flags (flags, connection),
-                               &disk);
-    if (err != VIX_OK)
-      return err;
-    path = connection->params.spec.vStorageObjSpec.id;
-    goto opened;
-  }
-  if (!path || !*path)
-    return vix_error (VIX_E_INVALID_ARG, func, "the disk path is empty");
+  err = vix_open_source (connection, path, flags, &disk, &vs, &path, func);
+  if (err != VIX_OK)
+    return err;
 
-  if (connection->remote) {
-    /* A datastore path ("[ds] vm/disk.vmdk") names the export. */
-    char *uri = vix_remote_uri (connection, path);
-    if (!uri)
-      return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
-    rc = vd_disk_open (&disk, uri, (uint32_t) vix_open_flags (flags, connection)
-                       & (VD_OPEN_READ_ONLY));
-    free (uri);
-    if (rc < 0)
-      return vix_remote_error (rc, func, connection);
-  }
-  else {
-    rc = vd_disk_open (&disk, path,
-                       (uint32_t) vix_open_flags (flags, connection));
-    if (rc < 0)
-      return vd_to_vix (rc, func);
-  }
-
-opened:
   h = calloc (1, sizeof *h);
   if (!h) {
     vix_vs_disk_free (vs);

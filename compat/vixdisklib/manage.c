@@ -150,37 +150,14 @@ VixDiskLib_Clone (const VixDiskLibConnection dstConnection,
   if (dstConnection->vsphere)         /* onto ESXi / vCenter (vsphere.c) */
     return vix_vsphere_clone_to (dstConnection, dstPath, srcConnection,
                                  srcPath, overWrite, &pc, func);
-  if (srcConnection->vsphere) {       /* from ESXi / vCenter (vsphere.c) */
+  {
     struct vix_vs_disk *vs;
-    if ((err = vix_vsphere_open (srcConnection, srcPath,
-                                 VIXDISKLIB_FLAG_OPEN_READ_ONLY, &src, &vs,
-                                 func)) != VIX_OK)
+    const char *name;
+    if ((err = vix_open_source (srcConnection, srcPath,
+                                VIXDISKLIB_FLAG_OPEN_READ_ONLY, &src, &vs,
+                                &name, func)) != VIX_OK)
       return err;
     vix_vs_disk_free (vs);
-  }
-  else if (vix_fcd_remote (srcConnection)) { /* first class disk on a server */
-    if ((err = vix_fcd_remote_open (srcConnection, srcPath, VD_OPEN_READ_ONLY,
-                                    &src)) != VIX_OK)
-      return err;
-  }
-  else if (srcConnection->remote) {
-    char *uri = vix_remote_uri (srcConnection, srcPath);
-    rc = uri ? vd_disk_open (&src, uri, VD_OPEN_READ_ONLY) : VD_ENOMEM;
-    free (uri);
-    if (rc < 0)
-      return vix_remote_error (rc, func, srcConnection);
-  }
-  else if (vix_fcd_spec (&srcConnection->params)) { /* first class disk */
-    if ((err = vix_fcd_open (srcConnection, srcPath, VD_OPEN_READ_ONLY, &src))
-        != VIX_OK)
-      return err;
-  }
-  else {
-    rc = vd_disk_open (&src, srcPath,
-                       (uint32_t) vix_open_flags (VIXDISKLIB_FLAG_OPEN_READ_ONLY,
-                                              srcConnection));
-    if (rc < 0)
-      return vd_to_vix (rc, func);
   }
   if (dstConnection->remote) {
     err = vix_remote_clone (dstConnection, dstPath, src, &p, &pc, func);

@@ -45,6 +45,22 @@ vix_remote_uri (const struct VixDiskLibConnectParam *c, const char *export)
   return uri;
 }
 
+/* Open export name of connection c (only VD_OPEN_READ_ONLY of vd_flags
+ * counts); a failure as vix_remote_error says. */
+VixError
+vix_remote_open (const struct VixDiskLibConnectParam *c, const char *export,
+                 uint32_t vd_flags, vd_disk **disk, const char *func)
+{
+  char *uri = vix_remote_uri (c, export);
+  int rc;
+
+  if (!uri)
+    return vix_error (VIX_E_OUT_OF_MEMORY, func, "URI");
+  rc = vd_disk_open (disk, uri, vd_flags & VD_OPEN_READ_ONLY);
+  free (uri);
+  return rc < 0 ? vix_remote_error (rc, func, c) : VIX_OK;
+}
+
 /* A failed NBD connection or open as a VixError. */
 VixError
 vix_remote_error (int rc, const char *func, const struct VixDiskLibConnectParam *c)

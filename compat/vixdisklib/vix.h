@@ -163,6 +163,12 @@ VixError vix_remote_connect (const VixDiskLibConnectParams *p, Bool readOnly,
 char *vix_remote_uri (const struct VixDiskLibConnectParam *c,
                       const char *export);
 
+/* Open export on connection c read-only when vd_flags has
+ * VD_OPEN_READ_ONLY (other flags do not apply over NBD). */
+VixError vix_remote_open (const struct VixDiskLibConnectParam *c,
+                          const char *export, uint32_t vd_flags,
+                          vd_disk **disk, const char *func);
+
 /* A failed NBD connection or open (rc from libvdisk) as a VixError. */
 VixError vix_remote_error (int rc, const char *func,
                            const struct VixDiskLibConnectParam *c);
@@ -185,6 +191,16 @@ VixError vix_check_handle (const struct VixDiskLibHandleStruct *h,
  * trusted opt-in included); vix_local_flags for a local connection. */
 int vix_open_flags (uint32 vix_flags, const struct VixDiskLibConnectParam *c);
 int vix_local_flags (uint32 vix_flags);
+
+/* The disk path names on connection c, whatever the connection reaches
+ * (vSphere, a first class disk, a `vdisk serve` datastore, a local file):
+ * the one open dispatch of Open and Clone.  *vs: a vSphere disk's data
+ * or NULL; *name: what to log (path or the first class disk's ID). */
+struct vix_vs_disk;
+VixError vix_open_source (const struct VixDiskLibConnectParam *c,
+                          const char *path, uint32 vix_flags, vd_disk **disk,
+                          struct vix_vs_disk **vs, const char **name,
+                          const char *func);
 
 /* Whether the handle's disk is a local file (transport "file"). */
 int vix_is_local (const struct VixDiskLibHandleStruct *h);
