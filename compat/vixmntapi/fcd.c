@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vdisk/vdisk.h"
 #include "vdisk/vixDiskLib.h"
 #include "vdisk/vixMntapi.h"
 #include "mnt-fcd.h"
@@ -18,12 +19,14 @@
  * own kept with the set).  VMware's crashes on NULL names; these are
  * clear errors, as is a count other than 1 on an FCD connection. */
 
-/* An FCD ID (a UUID or a prefix of one) that is no file of that name. */
+/* An FCD ID (a UUID or a prefix of one, libvdisk's rule) that is no file
+ * of that name; at least 4 characters, so that a short name stays a
+ * file name. */
 static int
 fcd_id_like (const char *name)
 {
   size_t n = strlen (name);
-  if (n < 4 || n > 36 || strspn (name, "0123456789abcdefABCDEF-") != n)
+  if (n < 4 || !vd_fcd_id_valid (name, n))
     return 0;
   return access (name, F_OK) != 0;
 }

@@ -1773,6 +1773,14 @@ VD_API int vd_fcd_list (vd_fcd_store *store, vd_fcd_cb cb, void *payload);
  * Since 0.2. */
 VD_API int vd_fcd_get_info (vd_fcd_store *store, const char *id,
                             struct vd_fcd_info *info);
+/* Whether the len bytes at id have the shape of an FCD or snapshot ID
+ * or a prefix of one: 1 to 36 characters of "8-4-4-4-12" hex (either
+ * case), dashes exactly at positions 8, 13, 18 and 23.  Only the shape:
+ * no catalog is read.  1 when they do, else 0.
+ * Errors: none.
+ * NULL: NULL id is 0.
+ * Since 0.2. */
+VD_API int vd_fcd_id_valid (const char *id, size_t len);
 /* The full UUID of an FCD (id or unique prefix) into out.
  * Errors: as vd_fcd_get_info.
  * NULL: NULL store, id or out: VD_EINVAL.

@@ -202,20 +202,33 @@ fcd_checkpoint (struct vd_fcd_store *s)
     raise (SIGKILL);
 }
 
+/* The one ID-shape rule: the catalog's lookups, the plugin's fcd:
+ * exports and VixMntapi's FCD names all use it. */
 int
-fcd_uuid_ok (const char *id)
+vd_fcd_id_valid (const char *id, size_t len)
 {
-  if (!id || strlen (id) != 36)
+  if (!id || len == 0 || len > 36)
     return 0;
-  for (int i = 0; i < 36; i++) {
+  for (size_t i = 0; i < len; i++) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (id[i] != '-')
         return 0;
     }
-    else if (!isxdigit ((unsigned char) id[i])
-             || isupper ((unsigned char) id[i]))
+    else if (!isxdigit ((unsigned char) id[i]))
       return 0;
   }
+  return 1;
+}
+
+/* A full ID as the catalog stores it (lower case). */
+int
+fcd_uuid_ok (const char *id)
+{
+  if (!id || strlen (id) != 36 || !vd_fcd_id_valid (id, 36))
+    return 0;
+  for (int i = 0; i < 36; i++)
+    if (isupper ((unsigned char) id[i]))
+      return 0;
   return 1;
 }
 
@@ -386,13 +399,10 @@ fcd_resolve_id (struct vd_fcd_store *s, const char *id,
   sqlite3_stmt *st;
   int n = 0, rc, r;
   size_t len = id ? strlen (id) : 0;
-  if (!id || len == 0 || len > 36)
-    return vd__error (VD_EINVAL, 0, "bad FCD ID \"%s\"",
-                     id ? vd__quote (q, sizeof q, id, len) : "");
-  for (size_t i = 0; i < len; i++)
-    if (!isxdigit ((unsigned char) id[i]) && id[i] != '-')
-      return vd__error (VD_EINVAL, 0, "bad FCD ID \"%s\" (a UUID or a "
-                       "prefix of one)", vd__quote (q, sizeof q, id, len));
+  if (!vd_fcd_id_valid (id, len))
+    return vd__error (VD_EINVAL, 0, "bad FCD ID \"%s\" (a UUID or a "
+                     "prefix of one)", id ? vd__quote (q, sizeof q, id, len)
+                     : "");
   char low[40];
   for (size_t i = 0; i <= len; i++)
     low[i] = (char) tolower ((unsigned char) id[i]);
@@ -558,7 +568,7 @@ fcd_find_snap (struct snap_row *v, size_t n, const char *ssid, size_t *idx)
 {
   char q[80];
   size_t len = ssid ? strlen (ssid) : 0, hits = 0;
-  if (len == 0 || len > 36)
+  if (!vd_fcd_id_valid (ssid, len))
     return vd__error (VD_EINVAL, 0, "bad snapshot ID \"%s\"",
                      ssid ? vd__quote (q, sizeof q, ssid, len) : "");
   for (size_t i = 0; i < n; i++)

@@ -21,18 +21,6 @@ is_fcd_export (const char *export)
   return rest && strncmp (rest, FCD_PREFIX, strlen (FCD_PREFIX)) == 0;
 }
 
-/* An ID or a prefix of one: 1 to 36 hex digits and dashes. */
-static int
-id_ok (const char *s, size_t n)
-{
-  if (n == 0 || n >= VD_FCD_ID_SIZE)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!strchr ("0123456789abcdefABCDEF-", s[i]))
-      return 0;
-  return 1;
-}
-
 static void
 fail_lib (const char *export)
 {
@@ -86,7 +74,8 @@ open_fcd (const char *export, int *readonly)
   size_t n = at ? (size_t) (at - rest) : strlen (rest);
   struct entry *e = NULL;
 
-  if (!id_ok (rest, n) || (at && !id_ok (at + 1, strlen (at + 1)))) {
+  if (!vd_fcd_id_valid (rest, n)
+      || (at && !vd_fcd_id_valid (at + 1, strlen (at + 1)))) {
     nbdkit_error ("export '%.64s': refused: not fcd:ID or fcd:ID@SSID (an "
                   "ID is a UUID or a prefix of one)", export);
     nbdkit_set_error (EINVAL);
