@@ -74,7 +74,7 @@ do_attach (struct vd_fcd_store *s, struct intent *in)
   char dev[16], mode[32];
   int enable = 0, on = 0, r;
   if (!in->arg2 || sscanf (in->arg2, "%15s %31s %d", dev, mode, &enable) != 3
-      || strncmp (dev, "scsi0:", 6) != 0
+      || !fcd_device_ok (dev)
       || (strcmp (mode, "persistent") && strcmp (mode,
                                                  "independent_nonpersistent")))
     return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent", s->ds,
@@ -91,10 +91,13 @@ do_attach (struct vd_fcd_store *s, struct intent *in)
   fcd_checkpoint (s);
   if ((r = vmx_load (&v, in->arg)) < 0)
     goto out;
-  if (!vmx_get (v, "scsi0.present"))
-    r = vmx_set (v, "scsi0.present", "TRUE");
-  if (r == 0 && !vmx_get (v, "scsi0.virtualDev"))
-    r = vmx_set (v, "scsi0.virtualDev", "lsilogic");
+  char ctl[32];                  /* dev's controller, "scsiC" */
+  snprintf (ctl, sizeof ctl, "%.5s.present", dev);
+  if (!vmx_get (v, ctl))
+    r = vmx_set (v, ctl, "TRUE");
+  snprintf (ctl, sizeof ctl, "%.5s.virtualDev", dev);
+  if (r == 0 && !vmx_get (v, ctl))
+    r = vmx_set (v, ctl, "lsilogic");
   r = set_dev (v, dev, "present", "TRUE", r);
   r = set_dev (v, dev, "fileName", top, r);
   r = set_dev (v, dev, "mode", strcmp (mode, "persistent") == 0
@@ -306,23 +309,20 @@ vd_fcd_list_attachments (vd_fcd_store *s, const char *id,
 int
 fcd_recover_attach (struct vd_fcd_store *s, struct intent *in)
 {
-  const char *arg = in->arg, *arg2 = in->arg2;
-  size_t n = arg ? strlen (arg) : 0;
-  if (n < 5 || arg[0] != '/' || strcmp (arg + n - 4, ".vmx") != 0
-      || strstr (arg, "/../"))
+  const char *arg2 = in->arg2;
+  if (!fcd_vmx_path_ok (in->arg))
     return vd__error (VD_ECORRUPT, 0, "%s/%s: intent %" PRId64 " (%s) names "
                      "no .vmx", s->ds, FCD_CATALOG, in->id, in->op);
   if (strcmp (in->op, "attach") == 0) {
     /* roll back: the entries naming this FCD go (CBT, if it was turned
      * on, stays on) */
     char dev[16];
-    if (!arg2 || sscanf (arg2, "%15s", dev) != 1
-        || strncmp (dev, "scsi0:", 6) != 0)
+    if (!arg2 || sscanf (arg2, "%15s", dev) != 1 || !fcd_device_ok (dev))
       return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed attach intent",
                        s->ds, FCD_CATALOG);
     return do_detach (s, in, dev, 0);
   }
-  if (!arg2 || strncmp (arg2, "scsi0:", 6) != 0 || strlen (arg2) > 9)
+  if (!fcd_device_ok (arg2))
     return vd__error (VD_ECORRUPT, 0, "%s/%s: malformed detach intent",
                      s->ds, FCD_CATALOG);
   return do_detach (s, in, arg2, 1);

@@ -596,16 +596,6 @@ fcd_atts_free (struct att_row *v, size_t n)
   free (v);
 }
 
-static int
-device_ok (const char *d)
-{
-  /* scsiN:M */
-  unsigned a, b;
-  char tail;
-  return d && sscanf (d, "scsi%u:%u%c", &a, &b, &tail) == 2 && a < 4
-         && b < 16 && strlen (d) <= 10;
-}
-
 int
 fcd_load_atts (struct vd_fcd_store *s, const char *uuid,
                struct att_row **out, size_t *n)
@@ -632,10 +622,8 @@ fcd_load_atts (struct vd_fcd_store *s, const char *uuid,
       e = vd__error (VD_ENOMEM, errno, "attachments");
       break;
     }
-    size_t l = strlen (v[cnt - 1].vmx);
-    if (v[cnt - 1].vmx[0] != '/' || l < 5 || strcmp (v[cnt - 1].vmx + l - 4,
-                                                     ".vmx") != 0
-        || strstr (v[cnt - 1].vmx, "/../") || !device_ok (v[cnt - 1].device)) {
+    if (!fcd_vmx_path_ok (v[cnt - 1].vmx)
+        || !fcd_device_ok (v[cnt - 1].device)) {
       e = vd__error (VD_ECORRUPT, 0, "%s/%s: FCD %s: malformed attachment",
                     s->ds, FCD_CATALOG, uuid);
       break;

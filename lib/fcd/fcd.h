@@ -225,6 +225,14 @@ const char *vmx_get (struct vmx *v, const char *key);
 int vmx_set (struct vmx *v, const char *key, const char *value);
 int vmx_save (struct vmx *v);
 int vmx_find (const char *folder, char **vmx_path);
+/* The one rule for what an attachment names (catalog rows, attach and
+ * detach intents): fcd_vmx_path_ok, an absolute path ending ".vmx"
+ * without "/../"; fcd_device_ok, a SCSI device "scsiC:U" as VMware
+ * numbers them, controller C 0-3 and unit U 0-15 except 7 (the
+ * controller's own), plain decimal, nothing after it.  vdisk attaches on
+ * scsi0 only and accepts no ide, sata or nvme device. */
+int fcd_vmx_path_ok (const char *vmx_path);
+int fcd_device_ok (const char *device);
 /* Point device's fileName at path when the entry names FCD uuid's
  * folder; a missing .vmx is no error. */
 int fcd_vmx_retarget (const char *vmx_path, const char *device,

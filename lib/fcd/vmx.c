@@ -284,3 +284,25 @@ fcd_vmx_retarget (const char *vmx_path, const char *device, const char *path,
 }
 
 /* ---- attach ----------------------------------------------------------- */
+
+/* ---- what an attachment may name ----------------------------------------- */
+
+int
+fcd_vmx_path_ok (const char *p)
+{
+  size_t n = p ? strlen (p) : 0;
+  return n >= 5 && p[0] == '/' && strcmp (p + n - 4, ".vmx") == 0
+         && !strstr (p, "/../");
+}
+
+int
+fcd_device_ok (const char *d)
+{
+  if (!d || strncmp (d, "scsi", 4) != 0 || d[4] < '0' || d[4] > '3'
+      || d[5] != ':')
+    return 0;
+  const char *u = d + 6;
+  if (u[0] >= '0' && u[0] <= '9' && u[1] == '\0')
+    return u[0] != '7';                          /* 0-9 but 7 */
+  return u[0] == '1' && u[1] >= '0' && u[1] <= '5' && u[2] == '\0'; /* 10-15 */
+}

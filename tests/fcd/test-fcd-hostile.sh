@@ -94,6 +94,23 @@ reset
 sql "INSERT INTO intent (op, uuid, arg, arg2, step, created) VALUES ('attach', '$A', '/etc/passwd', 'scsi0:1 persistent 0', 0, 0)"
 refused "an attach intent naming /etc/passwd" "names no .vmx" "$VDISK" fcd list "$DS"
 reset
+# the device rule at its boundary (VMware's SCSI numbering: controllers
+# 0-3, units 0-15 but 7), the same for catalog rows and intents
+for dev in scsi0:0 scsi0:6 scsi0:8 scsi0:15 scsi3:0 scsi3:15; do
+  sql "INSERT INTO attachment VALUES ('$A', '$WORK/outside/x.vmx', '$dev', 'persistent')"
+  check "an attachment on $dev is read" bash -c "'$VDISK' fcd info --json '$DS' '$A' | grep -q '\"$dev\"'"
+  reset
+done
+for dev in scsi0:7 scsi0:16 scsi4:0 scsi0:+1 scsi0:01 scsi0:-1 'scsi0:1x' scsi:1 ide0:0 sata0:0 nvme0:0; do
+  sql "INSERT INTO attachment VALUES ('$A', '$WORK/outside/x.vmx', '$dev', 'persistent')"
+  refused "an attachment row on device $dev" "malformed attachment" "$VDISK" fcd info "$DS" "$A"
+  reset
+done
+for dev in scsi0:7 scsi0:16 scsi4:0; do
+  sql "INSERT INTO intent (op, uuid, arg, arg2, step, created) VALUES ('attach', '$A', '$WORK/outside/x.vmx', '$dev persistent 0', 0, 0)"
+  refused "an attach intent on device $dev" "malformed attach intent" "$VDISK" fcd list "$DS"
+  reset
+done
 sql "INSERT INTO intent (op, uuid, step, created) VALUES ('format-disk', '$A', 0, 0)"
 refused "an intent of an unknown kind" "unknown kind" "$VDISK" fcd list "$DS"
 reset
