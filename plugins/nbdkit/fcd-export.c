@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "plugin.h"
 
@@ -31,8 +32,30 @@ fail_lib (const char *export)
                     : e->code == VD_ELOCKED ? EBUSY : EINVAL);
 }
 
+/* The snapshot (a UUID or unique prefix) vd_fcd_list_snapshots finds. */
+struct snap_find {
+  const char *ssid;
+  size_t hits;
+  char *path;                   /* the frozen link of the (last) match */
+  int nomem;
+};
+
+static int
+snap_match (const struct vd_fcd_snapshot *sn, void *payload)
+{
+  struct snap_find *f = payload;
+  if (strncasecmp (sn->id, f->ssid, strlen (f->ssid)) != 0)
+    return 0;
+  f->hits++;
+  free (f->path);
+  if (!(f->path = strdup (sn->path ? sn->path : "")))
+    f->nomem = 1;
+  return f->nomem;
+}
+
 /* The absolute path of the link export names (malloc'd), or NULL with
- * the error reported. */
+ * the error reported: the catalog's own record (the FCD's top link, or
+ * the snapshot's frozen link), no disk opened. */
 static char *
 fcd_link_path (const char *export, const char *id, const char *ssid)
 {
@@ -48,14 +71,23 @@ fcd_link_path (const char *export, const char *id, const char *ssid)
       path = strdup (info.path ? info.path : "");
   }
   else {
-    /* a snapshot's link is never written: a reader does not wait */
-    vd_disk *d;
-    struct vd_link_info li;
-    if (vd_fcd_open (&d, st, id, ssid, VD_OPEN_READ_ONLY) == 0) {
-      if (vd_disk_get_link_info (d, 0, &li) == 0 && li.path)
-        path = strdup (li.path);
-      vd_disk_close (d);
+    struct snap_find f = { ssid, 0, NULL, 0 };
+    if (vd_fcd_list_snapshots (st, id, snap_match, &f) == 0 && !f.nomem) {
+      if (f.hits == 1) {
+        path = f.path;
+        f.path = NULL;
+      }
+      else {
+        nbdkit_error (f.hits ? "export '%.64s': snapshot ID prefix %.36s "
+                      "is ambiguous" : "export '%.64s': no snapshot with ID "
+                      "%.36s", export, ssid);
+        nbdkit_set_error (f.hits ? EINVAL : ENOENT);
+        free (f.path);
+        vd_fcd_store_close (st);
+        return NULL;
+      }
     }
+    free (f.path);
   }
   if (!path && vd_last_error ()->code != VD_OK)
     fail_lib (export);
