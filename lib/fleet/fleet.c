@@ -163,6 +163,10 @@ static int
 add_export (const char *name, const char *description, void *payload)
 {
   struct export_list *l = payload;
+  /* "fcd:ID[@SSID]" (a first class disk or its snapshot) names a disk the
+   * list gives by its path too: not a second disk */
+  if (strncmp (name, "fcd:", 4) == 0)
+    return 0;
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 64;
     struct export *nv = nc > FLEET_MAX_DISKS ? NULL

@@ -683,6 +683,8 @@ vdisk_list_exports (int readonly, int is_tls,
     }
   }
   scan_free (&s);
+  if (r == 0)
+    r = list_fcd_exports (exports, &listed);
   return r;
 }
 

@@ -133,3 +133,96 @@ open_fcd (const char *export, int *readonly)
   free (path);
   return e;
 }
+
+/* ---- list_exports ------------------------------------------------------- */
+
+struct fcd_ids {
+  char (*v)[VD_FCD_ID_SIZE];
+  size_t n, cap;
+  int nomem;
+};
+
+static int
+collect_id (const struct vd_fcd_info *info, void *payload)
+{
+  struct fcd_ids *x = payload;
+  if (x->n == x->cap) {
+    size_t nc = x->cap ? x->cap * 2 : 16;
+    void *p = nc > MAX_LISTED ? NULL : realloc (x->v, nc * sizeof *x->v);
+    if (!p) {
+      x->nomem = x->n < MAX_LISTED;
+      return 1;
+    }
+    x->v = p;
+    x->cap = nc;
+  }
+  memcpy (x->v[x->n++], info->id, VD_FCD_ID_SIZE);
+  return 0;
+}
+
+struct snap_add {
+  struct nbdkit_exports *exports;
+  const char *id;
+  uint64_t *listed;
+  int err;
+};
+
+static int
+add_snap (const struct vd_fcd_snapshot *sn, void *payload)
+{
+  struct snap_add *a = payload;
+  char name[4 + 2 * VD_FCD_ID_SIZE], desc[16 + VD_FCD_ID_SIZE];
+  if (*a->listed >= MAX_LISTED)
+    return 1;
+  snprintf (name, sizeof name, FCD_PREFIX "%s@%s", a->id, sn->id);
+  snprintf (desc, sizeof desc, "snapshot of " FCD_PREFIX "%s", a->id);
+  if (nbdkit_add_export (a->exports, name, desc) < 0) {
+    a->err = 1;
+    return 1;
+  }
+  ++*a->listed;
+  return 0;
+}
+
+int
+list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed)
+{
+  vd_fcd_store *st;
+  struct fcd_ids ids = { NULL, 0, 0, 0 };
+  int r = 0;
+
+  if (vd_fcd_store_open (&st, datastore, 0) < 0) {
+    if (vd_last_error ()->code != VD_ENOENT)   /* a catalog we cannot read */
+      nbdkit_debug ("list_exports: %s: first class disks left out: %s",
+                    datastore, vd_last_error ()->message);
+    return 0;
+  }
+  if (vd_fcd_list (st, collect_id, &ids) < 0 || ids.nomem)
+    nbdkit_debug ("list_exports: %s: first class disks left out: %s",
+                  datastore, ids.nomem ? "out of memory"
+                  : vd_last_error ()->message);
+  else
+    for (size_t i = 0; i < ids.n && *listed < MAX_LISTED && r == 0; i++) {
+      struct vd_fcd_info info;
+      char name[4 + VD_FCD_ID_SIZE], desc[300];
+      if (vd_fcd_get_info (st, ids.v[i], &info) < 0)
+        continue;
+      snprintf (name, sizeof name, FCD_PREFIX "%s", ids.v[i]);
+      snprintf (desc, sizeof desc, "first class disk \"%.255s\"",
+                info.name ? info.name : "");
+      if (nbdkit_add_export (exports, name, desc) < 0) {
+        r = -1;
+        break;
+      }
+      ++*listed;
+      if (info.snapshots) {
+        struct snap_add a = { exports, ids.v[i], listed, 0 };
+        vd_fcd_list_snapshots (st, ids.v[i], add_snap, &a);
+        if (a.err)
+          r = -1;
+      }
+    }
+  free (ids.v);
+  vd_fcd_store_close (st);
+  return r;
+}

@@ -222,6 +222,11 @@ int is_fcd_export (const char *export);
  * export of its path inside the datastore, with every check of such an
  * export. */
 struct entry *open_fcd (const char *export, int *readonly);
+/* Add "fcd:ID" for every FCD of the datastore's catalog and
+ * "fcd:ID@SSID" for every snapshot (list_exports), while *listed stays
+ * below MAX_LISTED.  No catalog is no error; 0, or -1 (nbdkit's add
+ * failed). */
+int list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed);
 
 /* ---- text exports (meta-export.c) ------------------------------------ */
 

@@ -46,6 +46,14 @@ check "by prefixes, with the datastore's name: [ds1] fcd:${A:0:8}@${S1:0:8}" \
   bash -c "nbdcopy '$(uri "[ds1] fcd:${A:0:8}@${S1:0:8}")' - | cmp -s - s1.raw"
 check "a snapshot is served read-only" bash -c "nbdinfo --json '$(uri "fcd:$A@$S1")' | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"exports\"][0][\"is_read_only\"] else 1)'"
 check "the FCD itself is served writable" bash -c "nbdinfo --json '$(uri "fcd:$A")' | python3 -c 'import json,sys; sys.exit(0 if not json.load(sys.stdin)[\"exports\"][0][\"is_read_only\"] else 1)'"
+# list_exports names the FCD and its snapshot (nbdinfo --list), and what
+# it lists opens
+nbdinfo --list --json "$(uri "")" > list.json 2>list.err
+listed() { python3 -c 'import json,sys; e={x["export-name"]: x.get("description","") for x in json.load(open(sys.argv[1]))["exports"]}; sys.exit(0 if e.get(sys.argv[2]) == sys.argv[3] else 1)' list.json "$1" "$2"; }
+check "nbdinfo --list lists fcd:ID, described by its name" listed "fcd:$A" 'first class disk "a"'
+check "nbdinfo --list lists fcd:ID@SSID as a snapshot of it" listed "fcd:$A@$S1" "snapshot of fcd:$A"
+check "... and still the disks by path" bash -c "grep -q '\"fcd/$A/' list.json"
+check "the listed fcd:ID@SSID reads as the snapshot" bash -c "nbdcopy '$(uri "fcd:$A@$S1")' - | cmp -s - s1.raw"
 refused() {  # refused WHAT EXPORT NEEDLE: the open fails and status:EXPORT names NEEDLE
   if nbdinfo "$(uri "$2")" >/dev/null 2>&1; then not_ok "$1 (it opened)"; return; fi
   if nbdcopy "$(uri "status:$2")" - 2>/dev/null | grep -q -- "$3"; then ok "$1"

@@ -425,6 +425,9 @@ add_export (const char *name, const char *description, void *payload)
 {
   struct export_list *l = payload;
   (void) description;
+  /* "fcd:ID[@SSID]" names a disk the list gives by its path too */
+  if (strncmp (name, "fcd:", 4) == 0)
+    return 0;
   if (l->n == l->cap) {
     int cap = l->cap ? l->cap * 2 : 16;
     char **p = realloc (l->v, (size_t) cap * sizeof *p);
