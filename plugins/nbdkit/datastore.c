@@ -225,8 +225,11 @@ grow_array (void **arr, size_t *cap, size_t elem)
 }
 
 void
-scan_free (struct scan *s)
+scan_free_arrays (struct scan *s)
 {
+  for (size_t i = 0; i < s->n_stamps; i++)
+    free (s->stamps[i].rel);
+  free (s->stamps);
   for (size_t i = 0; i < s->n_cands; i++)
     free (s->cands[i].rel);
   for (size_t i = 0; i < s->n_dangling; i++)
@@ -276,9 +279,15 @@ ref_cb (const char *name, int kind, void *payload)
 
   if (kind == VD_REF_EXTENT)
     c->extents++;
+  /* what a path (or a symbolic link) reaches can change without a change
+   * to a folder the scan read: such a scan is never reused */
+  if (strchr (name, '/'))
+    c->s->no_cache = 1;
 
   if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     add_ref (c->s, &st, c->owner, kind);
+    if (S_ISLNK (st.st_mode))
+      c->s->no_cache = 1;
     if (S_ISLNK (st.st_mode) && fstatat (dfd, name, &st, 0) == 0)
       add_ref (c->s, &st, c->owner, kind);
   }
@@ -325,6 +334,7 @@ scan_dir (int dirfd, const char *dirpath, const char *prefix, int depth,
       s->err = 1;
       break;
     }
+    scan_stamp (s, rel, &st);
     if (asprintf (&full, "%s/%s", dirpath, de->d_name) < 0) {
       free (rel);
       s->err = 1;
@@ -378,22 +388,29 @@ scan_dir (int dirfd, const char *dirpath, const char *prefix, int depth,
 }
 
 int
-scan_datastore (struct scan *s)
+scan_read (struct scan *s)
 {
   int fd = open (datastore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
   memset (s, 0, sizeof *s);
+  clock_gettime (CLOCK_MONOTONIC, &s->taken);
+  clock_gettime (CLOCK_REALTIME, &s->real);
   if (fd < 0) {
     nbdkit_error ("%s: %s", datastore, strerror (errno));
     nbdkit_set_error (errno);
     return -1;
   }
+  if (fstat (fd, &st) == 0)
+    scan_stamp (s, "", &st);
+  else
+    s->no_cache = 1;
   scan_dir (fd, datastore, "", 0, s);
   close (fd);
   if (s->err) {
     nbdkit_error ("%s: out of memory while reading the datastore",
                   datastore);
     nbdkit_set_error (ENOMEM);
-    scan_free (s);
+    scan_free_arrays (s);
     return -1;
   }
   return 0;

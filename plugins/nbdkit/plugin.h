@@ -8,6 +8,8 @@
  *   create-export.c  "create:TYPE[,OPTIONS]:BYTES:PATH" and the
  *                    incomplete marker of a disk created over NBD
  *   meta-export.c    the text exports "meta:", "meta-set:" and "status:"
+ *   scan-cache.c     the datastore scan kept between opens while
+ *                    nothing it read changed
  *   fcd-export.c     "fcd:ID[@SSID]": a first class disk of the
  *                    datastore's catalog by its UUID (a snapshot: read-only)
  *
@@ -19,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -112,6 +115,8 @@ extern struct entry *table;     /* open disks, under table_lock */
 extern struct made *made_list;  /* under table_lock */
 extern struct failure failures[FAIL_SLOTS];  /* under fail_lock */
 extern pthread_mutex_t fail_lock;
+extern pthread_mutex_t scan_lock;  /* the cached scan */
+extern struct scan *scan_cached;   /* under scan_lock, or NULL */
 extern pthread_mutex_t meta_lock;  /* meta-set: and meta text, one at a time */
 extern __thread char last_msg[512];  /* the thread's last error message */
 extern __thread int last_errno;      /* and errno */
@@ -136,6 +141,15 @@ struct cand {
   nlink_t nlink;
 };
 
+/* What a scan read: a folder or a .vmdk file, as it was (scan cache). */
+struct stamp {
+  char *rel;                    /* path inside the datastore, "" the top */
+  struct fid id;
+  struct timespec mtime, ctime;
+  off_t size;
+  nlink_t nlink;
+};
+
 /* Every .vmdk file of the datastore and what its descriptor names. */
 struct scan {
   struct ref *refs;
@@ -147,6 +161,14 @@ struct scan {
   size_t files;
   int err;                      /* out of memory */
   int truncated;                /* more than MAX_FILES entries */
+  /* the scan cache (datastore.c) */
+  struct stamp *stamps;         /* every folder and .vmdk file read */
+  size_t n_stamps, cap_stamps;
+  int no_cache;                 /* may not be reused (see scan_datastore) */
+  struct timespec taken;        /* CLOCK_MONOTONIC at the start */
+  struct timespec real;         /* CLOCK_REALTIME at the start */
+  unsigned users;               /* the cached copy: its holders */
+  struct scan *shared;          /* a caller's view of the cached copy */
 };
 
 int same_fid (struct fid a, struct fid b);
@@ -162,9 +184,19 @@ char *resolve (const char *export, int must_exist);
  * datastore when --datastore-name was given); NULL: another datastore. */
 const char *strip_datastore (const char *name);
 
-/* Read the datastore into *s (0), or report the error (-1). */
+/* Read the datastore into *s (0), or report the error (-1).  The last
+ * scan is reused while nothing it read changed (scan_datastore says
+ * when); scan_free releases *s either way. */
 int scan_datastore (struct scan *s);
 void scan_free (struct scan *s);
+/* Drop the cached scan (unload). */
+void scan_cache_drop (void);
+/* scan-cache.c's parts of the scan (datastore.c): read the datastore
+ * afresh (scan_read, 0 or -1 reported), free what a scan holds, and
+ * note a folder or .vmdk file it read (scan_stamp; rel is copied). */
+int scan_read (struct scan *s);
+void scan_free_arrays (struct scan *s);
+void scan_stamp (struct scan *s, const char *rel, const struct stat *st);
 
 /* The export check before opening: path (canonical, inside the
  * datastore) must be a disk's descriptor that no disk uses as an extent

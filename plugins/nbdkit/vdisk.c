@@ -54,6 +54,8 @@ struct made *made_list;         /* create: exports still incomplete */
 struct failure failures[FAIL_SLOTS];
 pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+struct scan *scan_cached;
 
 /* the calling thread's last error, for status: */
 __thread char last_msg[512];
@@ -95,6 +97,7 @@ static void
 vdisk_unload (void)
 {
   free_made_list ();
+  scan_cache_drop ();
   free (datastore);
   free (ds_name);
   free (default_name);
