@@ -48,6 +48,29 @@ shard "--shard / is a usage error" /
 shard "--shard auto/4 without the environment is a usage error" auto/4
 shard "--shard auto/4 with JOB_COMPLETION_INDEX=4 is a usage error" auto/4 JOB_COMPLETION_INDEX=4
 shard "--shard auto/4 with SLURM_ARRAY_TASK_ID=-1 is a usage error" auto/4 SLURM_ARRAY_TASK_ID=-1
+# strict numbers: no sign, space or suffix that strtoul would take or skip
+for spec in +1/4 ' 1/4' 1/4x 1/+4 '1/ 4' 1/4/4 4/4 1/0 0x1/4 1.0/4 '1/4 ' 1/ auto /4 autox/4 '' 9999999999/4; do
+  shard "--shard '$spec' is a usage error" "$spec"
+done
+shard "--shard auto/4 with JOB_COMPLETION_INDEX=+1 is a usage error" auto/4 JOB_COMPLETION_INDEX=+1
+shard "--shard auto/4 with SLURM_ARRAY_TASK_ID=' 1' is a usage error" auto/4 "SLURM_ARRAY_TASK_ID= 1"
+rm -rf out
+$V scan --db "$DB" --manifest m.jsonl --out out --shard +1/4 >/dev/null 2>err.txt
+check "the error quotes the spec and says what is wrong" grep -q '"+1/4": I must be a plain number' err.txt
+for spec in 0/4 3/4 0/1; do
+  rm -rf out
+  env -u JOB_COMPLETION_INDEX -u SLURM_ARRAY_TASK_ID timeout 20 $V scan --db "$DB" --manifest m.jsonl --out out --shard "$spec" >/dev/null 2>err.txt
+  check "--shard $spec is accepted (shards count from 0)" test -d out
+done
+rm -rf out
+JOB_COMPLETION_INDEX=3 timeout 20 $V scan --db "$DB" --manifest m.jsonl --out out --shard auto/4 >/dev/null 2>err.txt
+check "--shard auto/4 with JOB_COMPLETION_INDEX=3 is accepted" test -d out
+for ph in +2 ' 2' 2x 0 -1; do
+  rm -rf out
+  timeout 20 $V scan --db "$DB" --manifest m.jsonl --out out --per-host "$ph" >/dev/null 2>err.txt
+  rc=$?
+  check "--per-host '$ph' is a usage error (rc $rc)" bash -c "[ $rc = 2 ] && [ ! -e out ] && grep -q per-host err.txt"
+done
 
 # 40000 disks on 40000 hosts: the duplicate check, the host numbering and
 # the shard choice are no quadratic hang, --per-host no hosts x shards

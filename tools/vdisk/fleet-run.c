@@ -13,24 +13,49 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A plain decimal number of s[0..len) (len 0: to the NUL): digits only
+ * (no sign, space or suffix, which strtoul would take or skip), at most
+ * max.  0, or -1. */
+static int
+parse_count (const char *s, size_t len, unsigned long max, unsigned long *out)
+{
+  unsigned long v = 0;
+  if (!s)
+    return -1;
+  if (len == 0)
+    len = strlen (s);
+  if (len == 0 || len > 9)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (unsigned long) (s[i] - '0');
+  }
+  if (v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 int
 fleet_parse_per_host (const char *s, unsigned *out)
 {
-  char *end;
-  unsigned long v = strtoul (s, &end, 10);
-  if (!*s || *end || v < 1 || v > 100000)
+  unsigned long v;
+  if (parse_count (s, 0, 100000, &v) < 0 || v < 1)
     return -1;
   *out = (unsigned) v;
   return 0;
 }
 
-/* I/N or auto/N (I from JOB_COMPLETION_INDEX, then SLURM_ARRAY_TASK_ID). */
+/* I/N or auto/N (I from JOB_COMPLETION_INDEX, then SLURM_ARRAY_TASK_ID):
+ * I and N plain decimal numbers, N 1..100000, I 0..N-1; anything else
+ * (a sign, a space, a suffix, a second slash) is a usage error that
+ * quotes the spec. */
 static int
 parse_shard (const char *verb, const char *s, unsigned *index,
              unsigned *count)
 {
   const char *slash = s ? strchr (s, '/') : NULL;
-  char ibuf[32], *end;
   unsigned long i, n;
 
   if (!s) {
@@ -38,18 +63,16 @@ parse_shard (const char *verb, const char *s, unsigned *index,
     *count = 1;
     return 0;
   }
-  if (!slash || slash == s || (size_t) (slash - s) >= sizeof ibuf) {
-    usage_error (verb, "--shard takes I/N or auto/N");
+  if (!slash || slash == s) {
+    usage_error (verb, "--shard \"%.40s\": not I/N or auto/N", s);
     return -1;
   }
-  memcpy (ibuf, s, (size_t) (slash - s));
-  ibuf[slash - s] = '\0';
-  n = strtoul (slash + 1, &end, 10);
-  if (!slash[1] || *end || n < 1 || n > 100000) {
-    usage_error (verb, "--shard I/N: N is 1..100000");
+  if (parse_count (slash + 1, 0, 100000, &n) < 0 || n < 1) {
+    usage_error (verb, "--shard \"%.40s\": N must be a plain number "
+                 "1..100000", s);
     return -1;
   }
-  if (strcmp (ibuf, "auto") == 0) {
+  if ((size_t) (slash - s) == 4 && strncmp (s, "auto", 4) == 0) {
     const char *env = getenv ("JOB_COMPLETION_INDEX");
     const char *from = "JOB_COMPLETION_INDEX";
     if (!env || !*env) {
@@ -61,19 +84,16 @@ parse_shard (const char *verb, const char *s, unsigned *index,
                    "(Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)");
       return -1;
     }
-    i = strtoul (env, &end, 10);
-    if (*end || i >= n) {
-      usage_error (verb, "%s=%s is not a shard index below %lu", from, env,
-                   n);
+    if (parse_count (env, 0, n - 1, &i) < 0) {
+      usage_error (verb, "--shard auto/%lu: %s=\"%.40s\" is not a shard "
+                   "index 0..%lu", n, from, env, n - 1);
       return -1;
     }
   }
-  else {
-    i = strtoul (ibuf, &end, 10);
-    if (*end || i >= n) {
-      usage_error (verb, "--shard I/N: I is 0..N-1");
-      return -1;
-    }
+  else if (parse_count (s, (size_t) (slash - s), n - 1, &i) < 0) {
+    usage_error (verb, "--shard \"%.40s\": I must be a plain number "
+                 "0..N-1 (0..%lu; shards count from 0)", s, n - 1);
+    return -1;
   }
   *index = (unsigned) i;
   *count = (unsigned) n;
