@@ -109,6 +109,13 @@ int vd__bk_create_point_file (vd_disk *src, const char *kind,
                               enum vd_type full_type);
 int vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off);
 int vd__bk_seal_file (const char *path, const char *rel, json_object **fe);
+void vd__bk_device_key (const char *device, char key[32]);
+int vd__bk_finish_disk (const struct vd__bk_point *pb, json_object *e,
+                        const char *key, const char *kind,
+                        const char *dst_path, vd_disk *src,
+                        const char *change_id,
+                        const struct vd_backup_options *o, struct copy *c,
+                        struct vd_backup_result *res);
 
 /* rdm.c */
 int vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes);

@@ -68,10 +68,7 @@ collect_disk (const char *vmx, const char *display, const char *device,
   }
   struct vm_disk *d = &v->disks[v->n];
   snprintf (d->device, sizeof d->device, "%s", device);
-  snprintf (d->key, sizeof d->key, "%s", device);
-  for (char *p = d->key; *p; p++)
-    if (*p == ':')
-      *p = '-';
+  vd__bk_device_key (device, d->key);
   d->path = strdup (disk_path);
   d->name = vd__basename (disk_path);
   if (!d->path || !d->name)
@@ -290,13 +287,58 @@ vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
   return err;
 }
 
+/* A device's file-name-safe key: scsi0:0 -> scsi0-0. */
+void
+vd__bk_device_key (const char *device, char key[32])
+{
+  snprintf (key, 32, "%s", device);
+  for (char *p = key; *p; p++)
+    if (*p == ':')
+      *p = '-';
+}
+
+/* After one disk's copy into dst_path (closed): the file sealed, the
+ * result counted and the disk's manifest entry e completed, whatever the
+ * source (a VM folder, vSphere). */
+int
+vd__bk_finish_disk (const struct vd__bk_point *pb, json_object *e,
+                    const char *key, const char *kind, const char *dst_path,
+                    vd_disk *src, const char *change_id,
+                    const struct vd_backup_options *o, struct copy *c,
+                    struct vd_backup_result *res)
+{
+  enum vd_type ft = vd__bk_full_type (o);
+  int full = strcmp (kind, "full") == 0;
+  res->bytes_read += c->read;
+  res->bytes_written += c->written;
+  char *rel = vd__asprintf ("disks/%s/%s.vmdk", key, pb->point);
+  json_object *fe = NULL;
+  int r = rel ? vd__bk_seal_file (dst_path, rel, &fe) : VD_ENOMEM;
+  json_object_object_add (e, "kind", json_object_new_string (kind));
+  json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
+  json_object_object_add (e, "capacity",
+                          json_object_new_int64 ((int64_t) vd_disk_get_size (src)));
+  json_object_object_add (e, "create_type",
+                          json_object_new_string (vd_disk_get_create_type (src)));
+  if (change_id)
+    json_object_object_add (e, "change_id", json_object_new_string (change_id));
+  json_object_object_add (e, "file_type", json_object_new_string
+                          (full ? vd_type_name (ft) : "monolithicSparse"));
+  json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c->read));
+  json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c->written));
+  json_object_object_add (e, "disk_file", fe);
+  if (strcmp (kind, "incremental") == 0)
+    json_object_object_add (e, "parent_point", json_object_new_string (pb->prev_point));
+  free (rel);
+  return r;
+}
 
 static int
-backup_disk (const char *repo, const char *point, struct vm_disk *vd,
-             json_object *prev, const char *prev_point, uint32_t flags,
-             const struct vd_backup_options *o, json_object *disks,
+backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
+             uint32_t flags, const struct vd_backup_options *o,
              struct vd_backup_result *res)
 {
+  const char *repo = pb->repo, *point = pb->point;
   vd_disk *src = NULL, *dst = NULL;
   struct vd_cbt_info ci;
   json_object *e = json_object_new_object ();
@@ -306,7 +348,7 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   const char *kind = "full";
   int r;
 
-  json_object_array_add (disks, e);
+  json_object_array_add (pb->disks, e);
   json_object_object_add (e, "device", json_object_new_string (vd->device));
   json_object_object_add (e, "name", json_object_new_string (vd->name));
   if (!dst_path)
@@ -334,7 +376,8 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   char id_now[VD_CHANGE_ID_MAX];
   snprintf (id_now, sizeof id_now, "%s", ci.change_id);
 
-  json_object *pd = prev_point ? vd__bk_prev_disk (prev, vd->device) : NULL;
+  json_object *pd = pb->prev_point ? vd__bk_prev_disk (pb->prev, vd->device)
+                                   : NULL;
   const char *prev_id = vd__bk_jstr (pd, "change_id");
   uint64_t cap = vd_disk_get_size (src);
   if (pd && prev_id && !(flags & VD_BACKUP_FULL)
@@ -389,26 +432,8 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   }
   if (r < 0)
     goto out;
-  res->bytes_read += c.read;
-  res->bytes_written += c.written;
-  char *rel = vd__asprintf ("disks/%s/%s.vmdk", vd->key, point);
-  json_object *fe = NULL;
-  r = vd__bk_seal_file (dst_path, rel ? rel : "", &fe);
-  json_object_object_add (e, "kind", json_object_new_string (kind));
-  json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
-  json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) cap));
-  json_object_object_add (e, "create_type",
-                          json_object_new_string (vd_disk_get_create_type (src)));
-  json_object_object_add (e, "change_id", json_object_new_string (id_now));
-  json_object_object_add (e, "file_type", json_object_new_string
-                          (strcmp (kind, "full") == 0 ? vd_type_name (ft)
-                                                      : "monolithicSparse"));
-  json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c.read));
-  json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c.written));
-  json_object_object_add (e, "disk_file", fe);
-  if (strcmp (kind, "incremental") == 0)
-    json_object_object_add (e, "parent_point", json_object_new_string (prev_point));
-  free (rel);
+  r = vd__bk_finish_disk (pb, e, vd->key, kind, dst_path, src, id_now, o,
+                          &c, res);
 out:
   if (src) {
     int r2 = vd_disk_close (src);
@@ -517,8 +542,7 @@ vd_backup_vm (const char *folder, const char *repo,
       r = vd__bk_backup_rdm (repo, pb.point, pb.files_dir, &vm.disks[i],
                              flags, pb.disks, res);
     else
-      r = backup_disk (repo, pb.point, &vm.disks[i], pb.prev, pb.prev_point,
-                       flags, o, pb.disks, res);
+      r = backup_disk (&pb, &vm.disks[i], flags, o, res);
     if (r == 0)
       res->disks++;
   }
