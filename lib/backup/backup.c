@@ -138,14 +138,29 @@ load_vm (struct vm *v, const char *folder)
  * while the copy goes on. */
 #define WRITEBACK_EVERY (64u << 20)
 
-static void
-start_writeback (struct copy *c, size_t n)
+/* One write of the copy: the hasher beside it told how far the file is
+ * final, or (a write that is not whole grains in increasing order) that
+ * it must hash everything again at the end. */
+static int
+write_piece (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
+  int r = vd_disk_write (c->dst, buf, n, off);
+  c->written += n;
+  if (c->hasher) {
+    struct stat st;
+    if (off % c->grain || off < c->next_off
+        || (n % c->grain && off + n != vd_disk_get_size (c->dst)))
+      vd__bk_hasher_redo (c->hasher);
+    else if (fstat (c->wb_fd, &st) == 0)
+      vd__bk_hasher_advance (c->hasher, (uint64_t) st.st_size);
+    c->next_off = off + n;
+  }
   c->unflushed += n;
-  if (c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
+  if (c->sync && c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
     sync_file_range (c->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     c->unflushed = 0;
   }
+  return r;
 }
 
 /* Write buf (n bytes at off) to the copy, leaving blocks of zeros out
@@ -153,11 +168,8 @@ start_writeback (struct copy *c, size_t n)
 int
 vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
-  if (!c->skip_zero) {
-    c->written += n;
-    start_writeback (c, n);
-    return vd_disk_write (c->dst, buf, n, off);
-  }
+  if (!c->skip_zero)
+    return write_piece (c, buf, n, off);
   int r = 0;
   for (size_t b = 0; b < n && r == 0;) {
     size_t bl = VD_MIN ((size_t) ZERO_BLOCK, n - b);
@@ -172,9 +184,7 @@ vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
         break;
       e += l2;
     }
-    r = vd_disk_write (c->dst, buf + b, e - b, off + b);
-    c->written += e - b;
-    start_writeback (c, e - b);
+    r = write_piece (c, buf + b, e - b, off + b);
     b = e;
   }
   return r;
@@ -262,19 +272,30 @@ sync_main (void *payload)
   return NULL;
 }
 
-/* The new file reaches the disk (fdatasync) before the point appears;
- * its SHA-256 and chunk checks are computed meanwhile (the file is
- * complete: the device writes while the CPU hashes). */
+/* The new disk file reaches the disk (fdatasync, unless !sync) before
+ * the point appears; its hashes are finished meanwhile (by h, the hasher
+ * that ran beside the copy, or read whole now): the device writes while
+ * the CPU hashes.  h is freed. */
 int
-vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
+vd__bk_seal_file (const char *path, const char *rel, struct vd__bk_hasher *h,
+                  int sync, json_object **fe)
 {
-  struct sync_job j = { open (path, O_RDONLY | O_CLOEXEC), 0 };
+  struct sync_job j = { -1, 0 };
   pthread_t t;
   int err = 0, threaded = 0;
-  if (j.fd < 0)
+  if (!sync) {
+    *fe = vd__bk_disk_file_entry (rel, path, h, &err);
+    vd__bk_hasher_free (h);
+    return err;
+  }
+  j.fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (j.fd < 0) {
+    vd__bk_hasher_free (h);
     return vd__error (VD_EIO, errno, "%s: sync", path);
+  }
   threaded = pthread_create (&t, NULL, sync_main, &j) == 0;
-  *fe = vd__bk_file_entry (rel, path, &err);
+  *fe = vd__bk_disk_file_entry (rel, path, h, &err);
+  vd__bk_hasher_free (h);
   if (threaded)
     pthread_join (t, NULL);
   else
@@ -313,7 +334,10 @@ vd__bk_finish_disk (const struct vd__bk_point *pb, json_object *e,
   res->bytes_written += c->written;
   char *rel = vd__asprintf ("disks/%s/%s.vmdk", key, pb->point);
   json_object *fe = NULL;
-  int r = rel ? vd__bk_seal_file (dst_path, rel, &fe) : VD_ENOMEM;
+  int sync = !(o && (o->flags & VD_BACKUP_NO_SYNC));
+  int r = rel ? vd__bk_seal_file (dst_path, rel, c->hasher, sync, &fe)
+              : VD_ENOMEM;
+  c->hasher = NULL;
   json_object_object_add (e, "kind", json_object_new_string (kind));
   json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
   json_object_object_add (e, "capacity",
@@ -346,8 +370,10 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
   char *dst_path = dir ? vd__asprintf ("%s/%s.vmdk", dir, point) : NULL;
   char *prev_path = NULL;
   const char *kind = "full";
+  struct copy c = { 0 };
   int r;
 
+  c.wb_fd = -1;
   json_object_array_add (pb->disks, e);
   json_object_object_add (e, "device", json_object_new_string (vd->device));
   json_object_object_add (e, "name", json_object_new_string (vd->name));
@@ -357,22 +383,17 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
     r = vd__error (VD_EIO, errno, "%s: mkdir", dir);
     goto out;
   }
-  /* Track changes from the first backup on. */
-  r = vd_disk_open (&src, vd->path, VD_OPEN_READ_ONLY);
-  if (r < 0)
-    goto out;
+  /* The disk, open for writing since vd_backup_vm checked it (the write
+   * lock freezes it while it is read); changes tracked from the first
+   * backup on. */
+  src = vd->d;
   r = vd_disk_get_cbt (src, &ci);
-  int tracked = r == 0 && ci.state == VD_CBT_ON;
-  vd_disk_close (src);
-  src = NULL;
-  if (!tracked && (r = vd_disk_cbt_enable (vd->path, 0)) < 0)
-    goto out;
-  /* The write lock freezes the disk while it is read. */
-  r = vd_disk_open (&src, vd->path, 0);
-  if (r < 0)
-    goto out;
-  if ((r = vd_disk_get_cbt (src, &ci)) < 0)
-    goto out;
+  if (r < 0 || ci.state != VD_CBT_ON) {
+    vd__error_clear ();
+    if ((r = vd__link_cbt_enable (src->top, 0)) < 0
+        || (r = vd_disk_get_cbt (src, &ci)) < 0)
+      goto out;
+  }
   char id_now[VD_CHANGE_ID_MAX];
   snprintf (id_now, sizeof id_now, "%s", ci.change_id);
 
@@ -393,7 +414,6 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
   else
     vd__error_clear ();
 
-  struct copy c = { 0 };
   c.buf = malloc (COPY_CHUNK);
   c.src = src;
   c.progress = o ? o->progress : NULL;
@@ -413,6 +433,9 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
   if (r == 0) {
     c.dst = dst;
     c.wb_fd = open (dst_path, O_RDONLY | O_CLOEXEC);
+    c.sync = !(flags & VD_BACKUP_NO_SYNC);
+    if (c.skip_zero && c.wb_fd >= 0)
+      c.hasher = vd__bk_hasher_early (dst_path, cap, &c.grain);
     if (strcmp (kind, "incremental") == 0)
       r = vd_disk_query_changed_areas (src, prev_id, 0, cap, vd__bk_copy_area, &c);
     else
@@ -435,11 +458,7 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
   r = vd__bk_finish_disk (pb, e, vd->key, kind, dst_path, src, id_now, o,
                           &c, res);
 out:
-  if (src) {
-    int r2 = vd_disk_close (src);
-    if (r == 0)
-      r = r2;
-  }
+  vd__bk_hasher_free (c.hasher);
   free (prev_path);
   free (dst_path);
   free (dir);
@@ -487,6 +506,20 @@ vm_files (const char *folder, const char *files_dir, json_object *arr,
   return r;
 }
 
+/* The VM's disks closed (their tracking written); r, or the first error. */
+static int
+close_disks (struct vm *v, int r)
+{
+  for (unsigned i = 0; i < v->n; i++)
+    if (v->disks[i].d) {
+      int r2 = vd_disk_close (v->disks[i].d);
+      v->disks[i].d = NULL;
+      if (r == 0)
+        r = r2;
+    }
+  return r;
+}
+
 int
 vd_backup_vm (const char *folder, const char *repo,
               const struct vd_backup_options *o, struct vd_backup_result *res)
@@ -519,15 +552,11 @@ vd_backup_vm (const char *folder, const char *repo,
   r = load_vm (&vm, folder);
   if (r < 0)
     goto out;
-  /* Every disk must be free for writing before anything is touched. */
-  for (unsigned i = 0; i < vm.n && r == 0; i++) {
-    vd_disk *d;
-    if (vm.disks[i].rdm)
-      continue;
-    r = vd_disk_open (&d, vm.disks[i].path, 0);
-    if (r == 0)
-      r = vd_disk_close (d);
-  }
+  /* Every disk must be free for writing before anything is touched;
+   * each stays open (locked) until the backup is done. */
+  for (unsigned i = 0; i < vm.n && r == 0; i++)
+    if (!vm.disks[i].rdm)
+      r = vd_disk_open (&vm.disks[i].d, vm.disks[i].path, 0);
   if (r < 0)
     goto out;
   char *vmx_name = vd__basename (vm.vmx);
@@ -546,9 +575,11 @@ vd_backup_vm (const char *folder, const char *repo,
     if (r == 0)
       res->disks++;
   }
+  r = close_disks (&vm, r);
   if (r == 0)
     r = vd__bk_point_commit (&pb, o, res);
 out:
+  close_disks (&vm, r);
   vd__bk_point_end (&pb);
   vm_free (&vm);
   return r;
