@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,7 +40,6 @@ struct vd__bk_hasher {
   uint64_t next, low;       /* next piece to claim: >= early_from, below */
   uint64_t size, n;         /* at the end: the file's size and pieces */
   int final, quit, redo, err;
-  int map;                  /* hash the file mapped (a backup's own file) */
   pthread_t th[HASH_THREADS];
   int nth;
 };
@@ -63,18 +61,6 @@ hash_piece (struct vd__bk_hasher *h, uint8_t *buf, uint64_t i, uint64_t len)
   struct sha256_ctx c;
   uint64_t crc = 0, off = i * h->cs;
   sha256_init (&c);
-  /* the new file of a backup (ours, the repository locked): hashed where
-   * it lies in the page cache, not copied out first */
-  void *map = h->map && len ? mmap (NULL, (size_t) len, PROT_READ,
-                                    MAP_SHARED | MAP_POPULATE, h->fd,
-                                    (off_t) off)
-                            : MAP_FAILED;
-  if (map != MAP_FAILED) {
-    sha256_update (&c, (size_t) len, map);
-    crc = crc64_ecma_refl (0, map, len);
-    munmap (map, (size_t) len);
-    len = 0;
-  }
   while (len > 0) {
     size_t want = (size_t) VD_MIN (len, (uint64_t) HASH_READ);
     ssize_t got = pread (h->fd, buf, want, (off_t) off);
@@ -247,7 +233,6 @@ vd__bk_hasher_early (const char *path, uint64_t capacity, uint64_t *grain)
   h->cs = vd__bk_chunk_size (ov + VD_ROUND_UP (capacity, kh.grain * VD_SECTOR));
   h->early_from = h->next = VD_DIV_ROUND_UP (ov, h->cs);
   h->frontier = ov;
-  h->map = 1;
   *grain = kh.grain * VD_SECTOR;
   if (grow (h, h->next + VD_DIV_ROUND_UP (capacity, h->cs) + 1) < 0) {
     vd__bk_hasher_free (h);
