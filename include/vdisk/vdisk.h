@@ -1019,6 +1019,14 @@ VD_API int vd_disk_query_changed_areas (vd_disk *disk, const char *change_id,
                                   name in the VM folder, or a block
                                   device); else only the descriptor, and
                                   the manifest says why */
+#define VD_BACKUP_NO_SYNC 0x8u /* for scratch repositories: the point's
+                                  files are not fdatasync'ed nor its
+                                  folders fsync'ed (the rename into place
+                                  stays last, so a killed backup leaves no
+                                  partial point; a power loss may leave a
+                                  point whose files lost data: verify
+                                  finds it).  The manifest records
+                                  "synced": false.  Since 0.2 */
 
 struct vd_backup_options {
   uint32_t struct_size;        /* sizeof (struct vd_backup_options) */
@@ -1063,6 +1071,9 @@ struct vd_backup_point {
   unsigned incremental;        /* of which stored as incremental */
   uint64_t bytes_written;
   const char *error;           /* an unreadable manifest: why; else NULL */
+  int synced;                  /* 0: made with VD_BACKUP_NO_SYNC (its files
+                                  may not have reached the disk).  Since
+                                  0.2 */
 };
 /* Non-zero stops the listing (vd_backup_list then returns 0). */
 typedef int (*vd_backup_point_cb) (const struct vd_backup_point *point,

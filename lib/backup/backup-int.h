@@ -24,6 +24,7 @@ struct vm_disk {
   char *path;               /* as the .vmx resolves it */
   char *name;               /* base name */
   int rdm;
+  vd_disk *d;               /* open for writing while the backup runs */
 };
 
 struct vm {
@@ -44,8 +45,28 @@ struct copy {
   int r;
   int skip_zero;            /* a full point: blocks of zeros stay holes */
   int wb_fd;                /* the new file, to start its writeback early */
+  int sync;                 /* the point is made durable (not --no-sync) */
   uint64_t unflushed;       /* bytes written since the last writeback start */
+  struct vd__bk_hasher *hasher;   /* hashing the new file beside the copy */
+  uint64_t grain, next_off; /* its grain (bytes); where the next write may go */
 };
+
+/* hash.c: a disk file hashed in pieces by worker threads (beside the
+ * copy, or whole) */
+struct vd__bk_hasher;
+uint64_t vd__bk_chunk_size (uint64_t max_size);
+struct vd__bk_hasher *vd__bk_hasher_new (const char *path, uint64_t cs);
+struct vd__bk_hasher *vd__bk_hasher_early (const char *path,
+                                           uint64_t capacity, uint64_t *grain);
+void vd__bk_hasher_advance (struct vd__bk_hasher *h, uint64_t frontier);
+void vd__bk_hasher_redo (struct vd__bk_hasher *h);
+int vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
+                          json_object *chunks, uint64_t *chunk_size,
+                          uint64_t *size);
+void vd__bk_hasher_free (struct vd__bk_hasher *h);
+int vd__bk_hash_chunks (const char *path, uint64_t cs, char whole[65],
+                        json_object *chunks, uint64_t *chunk_size,
+                        uint64_t *size);
 
 /* point.c: one point being built */
 struct vd__bk_point {
@@ -84,8 +105,10 @@ int vd__bk_copy_file (const char *from, const char *to, char hex[65],
 int vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
                       uint64_t *chunk_size, uint64_t *size);
 json_object *vd__bk_file_entry (const char *name, const char *path, int *err);
+json_object *vd__bk_disk_file_entry (const char *name, const char *path,
+                                     struct vd__bk_hasher *h, int *err);
 json_object *vd__bk_read_json (const char *path);
-int vd__bk_write_json (const char *path, json_object *o);
+int vd__bk_write_json (const char *path, json_object *o, int durable);
 const char *vd__bk_jstr (json_object *o, const char *key);
 int64_t vd__bk_jint (json_object *o, const char *key, int64_t dflt);
 json_object *vd__bk_jarr (json_object *o, const char *key);
@@ -93,6 +116,7 @@ char **vd__bk_list_points (const char *repo, size_t *count);
 void vd__bk_strv_free (char **v);
 json_object *vd__bk_load_manifest (const char *repo, const char *point);
 char *vd__bk_disk_file_of (const char *repo, json_object *de);
+char *vd__bk_disk_path (const char *repo, const char *file);
 char *vd__bk_now_point (const char *repo, char iso[32]);
 void vd__bk_sweep (const char *repo);
 int vd__bk_lock_repo (const char *repo);
@@ -108,7 +132,15 @@ int vd__bk_create_point_file (vd_disk *src, const char *kind,
                               const char *prev_path, const char *dst_path,
                               enum vd_type full_type);
 int vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off);
-int vd__bk_seal_file (const char *path, const char *rel, json_object **fe);
+int vd__bk_seal_file (const char *path, const char *rel,
+                      struct vd__bk_hasher *h, int sync, json_object **fe);
+void vd__bk_device_key (const char *device, char key[32]);
+int vd__bk_finish_disk (const struct vd__bk_point *pb, json_object *e,
+                        const char *key, const char *kind,
+                        const char *dst_path, vd_disk *src,
+                        const char *change_id,
+                        const struct vd_backup_options *o, struct copy *c,
+                        struct vd_backup_result *res);
 
 /* rdm.c */
 int vd__bk_rdm_device (const char *desc_path, char **path, uint64_t *bytes);

@@ -68,10 +68,7 @@ collect_disk (const char *vmx, const char *display, const char *device,
   }
   struct vm_disk *d = &v->disks[v->n];
   snprintf (d->device, sizeof d->device, "%s", device);
-  snprintf (d->key, sizeof d->key, "%s", device);
-  for (char *p = d->key; *p; p++)
-    if (*p == ':')
-      *p = '-';
+  vd__bk_device_key (device, d->key);
   d->path = strdup (disk_path);
   d->name = vd__basename (disk_path);
   if (!d->path || !d->name)
@@ -141,14 +138,29 @@ load_vm (struct vm *v, const char *folder)
  * while the copy goes on. */
 #define WRITEBACK_EVERY (64u << 20)
 
-static void
-start_writeback (struct copy *c, size_t n)
+/* One write of the copy: the hasher beside it told how far the file is
+ * final, or (a write that is not whole grains in increasing order) that
+ * it must hash everything again at the end. */
+static int
+write_piece (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
+  int r = vd_disk_write (c->dst, buf, n, off);
+  c->written += n;
+  if (c->hasher) {
+    struct stat st;
+    if (off % c->grain || off < c->next_off
+        || (n % c->grain && off + n != vd_disk_get_size (c->dst)))
+      vd__bk_hasher_redo (c->hasher);
+    else if (fstat (c->wb_fd, &st) == 0)
+      vd__bk_hasher_advance (c->hasher, (uint64_t) st.st_size);
+    c->next_off = off + n;
+  }
   c->unflushed += n;
-  if (c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
+  if (c->sync && c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
     sync_file_range (c->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     c->unflushed = 0;
   }
+  return r;
 }
 
 /* Write buf (n bytes at off) to the copy, leaving blocks of zeros out
@@ -156,11 +168,8 @@ start_writeback (struct copy *c, size_t n)
 int
 vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
-  if (!c->skip_zero) {
-    c->written += n;
-    start_writeback (c, n);
-    return vd_disk_write (c->dst, buf, n, off);
-  }
+  if (!c->skip_zero)
+    return write_piece (c, buf, n, off);
   int r = 0;
   for (size_t b = 0; b < n && r == 0;) {
     size_t bl = VD_MIN ((size_t) ZERO_BLOCK, n - b);
@@ -175,9 +184,7 @@ vd__bk_put (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
         break;
       e += l2;
     }
-    r = vd_disk_write (c->dst, buf + b, e - b, off + b);
-    c->written += e - b;
-    start_writeback (c, e - b);
+    r = write_piece (c, buf + b, e - b, off + b);
     b = e;
   }
   return r;
@@ -265,19 +272,30 @@ sync_main (void *payload)
   return NULL;
 }
 
-/* The new file reaches the disk (fdatasync) before the point appears;
- * its SHA-256 and chunk checks are computed meanwhile (the file is
- * complete: the device writes while the CPU hashes). */
+/* The new disk file reaches the disk (fdatasync, unless !sync) before
+ * the point appears; its hashes are finished meanwhile (by h, the hasher
+ * that ran beside the copy, or read whole now): the device writes while
+ * the CPU hashes.  h is freed. */
 int
-vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
+vd__bk_seal_file (const char *path, const char *rel, struct vd__bk_hasher *h,
+                  int sync, json_object **fe)
 {
-  struct sync_job j = { open (path, O_RDONLY | O_CLOEXEC), 0 };
+  struct sync_job j = { -1, 0 };
   pthread_t t;
   int err = 0, threaded = 0;
-  if (j.fd < 0)
+  if (!sync) {
+    *fe = vd__bk_disk_file_entry (rel, path, h, &err);
+    vd__bk_hasher_free (h);
+    return err;
+  }
+  j.fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (j.fd < 0) {
+    vd__bk_hasher_free (h);
     return vd__error (VD_EIO, errno, "%s: sync", path);
+  }
   threaded = pthread_create (&t, NULL, sync_main, &j) == 0;
-  *fe = vd__bk_file_entry (rel, path, &err);
+  *fe = vd__bk_disk_file_entry (rel, path, h, &err);
+  vd__bk_hasher_free (h);
   if (threaded)
     pthread_join (t, NULL);
   else
@@ -290,13 +308,61 @@ vd__bk_seal_file (const char *path, const char *rel, json_object **fe)
   return err;
 }
 
+/* A device's file-name-safe key: scsi0:0 -> scsi0-0. */
+void
+vd__bk_device_key (const char *device, char key[32])
+{
+  snprintf (key, 32, "%s", device);
+  for (char *p = key; *p; p++)
+    if (*p == ':')
+      *p = '-';
+}
+
+/* After one disk's copy into dst_path (closed): the file sealed, the
+ * result counted and the disk's manifest entry e completed, whatever the
+ * source (a VM folder, vSphere). */
+int
+vd__bk_finish_disk (const struct vd__bk_point *pb, json_object *e,
+                    const char *key, const char *kind, const char *dst_path,
+                    vd_disk *src, const char *change_id,
+                    const struct vd_backup_options *o, struct copy *c,
+                    struct vd_backup_result *res)
+{
+  enum vd_type ft = vd__bk_full_type (o);
+  int full = strcmp (kind, "full") == 0;
+  res->bytes_read += c->read;
+  res->bytes_written += c->written;
+  char *rel = vd__asprintf ("disks/%s/%s.vmdk", key, pb->point);
+  json_object *fe = NULL;
+  int sync = !(o && (o->flags & VD_BACKUP_NO_SYNC));
+  int r = rel ? vd__bk_seal_file (dst_path, rel, c->hasher, sync, &fe)
+              : VD_ENOMEM;
+  c->hasher = NULL;
+  json_object_object_add (e, "kind", json_object_new_string (kind));
+  json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
+  json_object_object_add (e, "capacity",
+                          json_object_new_int64 ((int64_t) vd_disk_get_size (src)));
+  json_object_object_add (e, "create_type",
+                          json_object_new_string (vd_disk_get_create_type (src)));
+  if (change_id)
+    json_object_object_add (e, "change_id", json_object_new_string (change_id));
+  json_object_object_add (e, "file_type", json_object_new_string
+                          (full ? vd_type_name (ft) : "monolithicSparse"));
+  json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c->read));
+  json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c->written));
+  json_object_object_add (e, "disk_file", fe);
+  if (strcmp (kind, "incremental") == 0)
+    json_object_object_add (e, "parent_point", json_object_new_string (pb->prev_point));
+  free (rel);
+  return r;
+}
 
 static int
-backup_disk (const char *repo, const char *point, struct vm_disk *vd,
-             json_object *prev, const char *prev_point, uint32_t flags,
-             const struct vd_backup_options *o, json_object *disks,
+backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
+             uint32_t flags, const struct vd_backup_options *o,
              struct vd_backup_result *res)
 {
+  const char *repo = pb->repo, *point = pb->point;
   vd_disk *src = NULL, *dst = NULL;
   struct vd_cbt_info ci;
   json_object *e = json_object_new_object ();
@@ -304,9 +370,11 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   char *dst_path = dir ? vd__asprintf ("%s/%s.vmdk", dir, point) : NULL;
   char *prev_path = NULL;
   const char *kind = "full";
+  struct copy c = { 0 };
   int r;
 
-  json_object_array_add (disks, e);
+  c.wb_fd = -1;
+  json_object_array_add (pb->disks, e);
   json_object_object_add (e, "device", json_object_new_string (vd->device));
   json_object_object_add (e, "name", json_object_new_string (vd->name));
   if (!dst_path)
@@ -315,26 +383,22 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
     r = vd__error (VD_EIO, errno, "%s: mkdir", dir);
     goto out;
   }
-  /* Track changes from the first backup on. */
-  r = vd_disk_open (&src, vd->path, VD_OPEN_READ_ONLY);
-  if (r < 0)
-    goto out;
+  /* The disk, open for writing since vd_backup_vm checked it (the write
+   * lock freezes it while it is read); changes tracked from the first
+   * backup on. */
+  src = vd->d;
   r = vd_disk_get_cbt (src, &ci);
-  int tracked = r == 0 && ci.state == VD_CBT_ON;
-  vd_disk_close (src);
-  src = NULL;
-  if (!tracked && (r = vd_disk_cbt_enable (vd->path, 0)) < 0)
-    goto out;
-  /* The write lock freezes the disk while it is read. */
-  r = vd_disk_open (&src, vd->path, 0);
-  if (r < 0)
-    goto out;
-  if ((r = vd_disk_get_cbt (src, &ci)) < 0)
-    goto out;
+  if (r < 0 || ci.state != VD_CBT_ON) {
+    vd__error_clear ();
+    if ((r = vd__link_cbt_enable (src->top, 0)) < 0
+        || (r = vd_disk_get_cbt (src, &ci)) < 0)
+      goto out;
+  }
   char id_now[VD_CHANGE_ID_MAX];
   snprintf (id_now, sizeof id_now, "%s", ci.change_id);
 
-  json_object *pd = prev_point ? vd__bk_prev_disk (prev, vd->device) : NULL;
+  json_object *pd = pb->prev_point ? vd__bk_prev_disk (pb->prev, vd->device)
+                                   : NULL;
   const char *prev_id = vd__bk_jstr (pd, "change_id");
   uint64_t cap = vd_disk_get_size (src);
   if (pd && prev_id && !(flags & VD_BACKUP_FULL)
@@ -350,7 +414,6 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   else
     vd__error_clear ();
 
-  struct copy c = { 0 };
   c.buf = malloc (COPY_CHUNK);
   c.src = src;
   c.progress = o ? o->progress : NULL;
@@ -370,6 +433,9 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   if (r == 0) {
     c.dst = dst;
     c.wb_fd = open (dst_path, O_RDONLY | O_CLOEXEC);
+    c.sync = !(flags & VD_BACKUP_NO_SYNC);
+    if (c.skip_zero && c.wb_fd >= 0)
+      c.hasher = vd__bk_hasher_early (dst_path, cap, &c.grain);
     if (strcmp (kind, "incremental") == 0)
       r = vd_disk_query_changed_areas (src, prev_id, 0, cap, vd__bk_copy_area, &c);
     else
@@ -389,32 +455,10 @@ backup_disk (const char *repo, const char *point, struct vm_disk *vd,
   }
   if (r < 0)
     goto out;
-  res->bytes_read += c.read;
-  res->bytes_written += c.written;
-  char *rel = vd__asprintf ("disks/%s/%s.vmdk", vd->key, point);
-  json_object *fe = NULL;
-  r = vd__bk_seal_file (dst_path, rel ? rel : "", &fe);
-  json_object_object_add (e, "kind", json_object_new_string (kind));
-  json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
-  json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) cap));
-  json_object_object_add (e, "create_type",
-                          json_object_new_string (vd_disk_get_create_type (src)));
-  json_object_object_add (e, "change_id", json_object_new_string (id_now));
-  json_object_object_add (e, "file_type", json_object_new_string
-                          (strcmp (kind, "full") == 0 ? vd_type_name (ft)
-                                                      : "monolithicSparse"));
-  json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c.read));
-  json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c.written));
-  json_object_object_add (e, "disk_file", fe);
-  if (strcmp (kind, "incremental") == 0)
-    json_object_object_add (e, "parent_point", json_object_new_string (prev_point));
-  free (rel);
+  r = vd__bk_finish_disk (pb, e, vd->key, kind, dst_path, src, id_now, o,
+                          &c, res);
 out:
-  if (src) {
-    int r2 = vd_disk_close (src);
-    if (r == 0)
-      r = r2;
-  }
+  vd__bk_hasher_free (c.hasher);
   free (prev_path);
   free (dst_path);
   free (dir);
@@ -462,6 +506,20 @@ vm_files (const char *folder, const char *files_dir, json_object *arr,
   return r;
 }
 
+/* The VM's disks closed (their tracking written); r, or the first error. */
+static int
+close_disks (struct vm *v, int r)
+{
+  for (unsigned i = 0; i < v->n; i++)
+    if (v->disks[i].d) {
+      int r2 = vd_disk_close (v->disks[i].d);
+      v->disks[i].d = NULL;
+      if (r == 0)
+        r = r2;
+    }
+  return r;
+}
+
 int
 vd_backup_vm (const char *folder, const char *repo,
               const struct vd_backup_options *o, struct vd_backup_result *res)
@@ -494,15 +552,11 @@ vd_backup_vm (const char *folder, const char *repo,
   r = load_vm (&vm, folder);
   if (r < 0)
     goto out;
-  /* Every disk must be free for writing before anything is touched. */
-  for (unsigned i = 0; i < vm.n && r == 0; i++) {
-    vd_disk *d;
-    if (vm.disks[i].rdm)
-      continue;
-    r = vd_disk_open (&d, vm.disks[i].path, 0);
-    if (r == 0)
-      r = vd_disk_close (d);
-  }
+  /* Every disk must be free for writing before anything is touched;
+   * each stays open (locked) until the backup is done. */
+  for (unsigned i = 0; i < vm.n && r == 0; i++)
+    if (!vm.disks[i].rdm)
+      r = vd_disk_open (&vm.disks[i].d, vm.disks[i].path, 0);
   if (r < 0)
     goto out;
   char *vmx_name = vd__basename (vm.vmx);
@@ -517,14 +571,15 @@ vd_backup_vm (const char *folder, const char *repo,
       r = vd__bk_backup_rdm (repo, pb.point, pb.files_dir, &vm.disks[i],
                              flags, pb.disks, res);
     else
-      r = backup_disk (repo, pb.point, &vm.disks[i], pb.prev, pb.prev_point,
-                       flags, o, pb.disks, res);
+      r = backup_disk (&pb, &vm.disks[i], flags, o, res);
     if (r == 0)
       res->disks++;
   }
+  r = close_disks (&vm, r);
   if (r == 0)
     r = vd__bk_point_commit (&pb, o, res);
 out:
+  close_disks (&vm, r);
   vd__bk_point_end (&pb);
   vm_free (&vm);
   return r;

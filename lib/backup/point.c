@@ -36,7 +36,7 @@ check_repo (struct vd__bk_point *pb, const char *vmx_name,
     json_object_object_add (rj, "vmx", json_object_new_string (vmx_name));
     if (display)
       json_object_object_add (rj, "display_name", json_object_new_string (display));
-    r = vd__bk_write_json (rpath, rj);
+    r = vd__bk_write_json (rpath, rj, 1);
     json_object_put (rj);
   }
   free (rpath);
@@ -100,16 +100,21 @@ vd__bk_point_commit (struct vd__bk_point *pb, const struct vd_backup_options *o,
 {
   json_object_object_add (pb->m, "bytes_read", json_object_new_int64 ((int64_t) res->bytes_read));
   json_object_object_add (pb->m, "bytes_written", json_object_new_int64 ((int64_t) res->bytes_written));
+  int sync = !(o && (o->flags & VD_BACKUP_NO_SYNC));
+  json_object_object_add (pb->m, "synced", json_object_new_boolean (sync));
   char *mp = vd__asprintf ("%s/manifest.json", pb->work);
-  int r = mp ? vd__bk_write_json (mp, pb->m) : VD_ENOMEM;
+  int r = mp ? vd__bk_write_json (mp, pb->m, sync) : VD_ENOMEM;
   free (mp);
-  if (r == 0 && (vd__fsync_dir (pb->files_dir) < 0 || vd__fsync_dir (pb->work) < 0))
+  /* Every file is on the disk before the folder that holds them. */
+  if (r == 0 && sync && (vd__fsync_dir (pb->files_dir) < 0
+                         || vd__fsync_dir (pb->work) < 0))
     r = vd__error (VD_EIO, errno, "%s: sync", pb->work);
   /* One rename: the point exists complete, or not at all. */
   if (r == 0 && rename (pb->work, pb->final) < 0)
     r = vd__error (VD_EIO, errno, "%s: rename into place", pb->final);
   if (r == 0) {
-    vd__fsync_dir (pb->repo);
+    if (sync)
+      vd__fsync_dir (pb->repo);
     pb->done = 1;
     snprintf (res->point, sizeof res->point, "%s", pb->point);
   }

@@ -190,14 +190,16 @@ merge_oldest (const char *repo, char **points, size_t np)
       json_object_object_add (e1, "file",
                               json_object_new_string (vd__bk_jstr (e0, "file")));
       json_object_object_add (e1, "disk_file",
-                              vd__bk_file_entry (vd__bk_jstr (e0, "file"), f0, &err));
+                              vd__bk_disk_file_entry (vd__bk_jstr (e0, "file"), f0,
+                                                      NULL, &err));
       json_object_object_del (e1, "parent_point");
       r = err;
     }
     if (r == 0 && re2) {
       int err = 0;
       json_object_object_add (e2, "disk_file",
-                              vd__bk_file_entry (vd__bk_jstr (e2, "file"), f2, &err));
+                              vd__bk_disk_file_entry (vd__bk_jstr (e2, "file"), f2,
+                                                      NULL, &err));
       r = err;
     }
     free (f0);
@@ -206,12 +208,12 @@ merge_oldest (const char *repo, char **points, size_t np)
   }
   if (r == 0 && m2) {
     char *p2 = vd__asprintf ("%s/%s/manifest.json", repo, points[2]);
-    r = p2 ? vd__bk_write_json (p2, m2) : VD_ENOMEM;
+    r = p2 ? vd__bk_write_json (p2, m2, 1) : VD_ENOMEM;
     free (p2);
   }
   if (r == 0) {
     char *p1 = vd__asprintf ("%s/%s/manifest.json", repo, points[1]);
-    r = p1 ? vd__bk_write_json (p1, m1) : VD_ENOMEM;
+    r = p1 ? vd__bk_write_json (p1, m1, 1) : VD_ENOMEM;
     free (p1);
   }
   if (r == 0)

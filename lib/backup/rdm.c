@@ -165,7 +165,7 @@ vd__bk_backup_rdm (const char *repo, const char *point, const char *files_dir,
       r = copy_device (dev, bytes, dst, &c);
     json_object *fe = NULL;
     if (r == 0)
-      r = vd__bk_seal_file (dst, drel, &fe);
+      r = vd__bk_seal_file (dst, drel, NULL, !(flags & VD_BACKUP_NO_SYNC), &fe);
     if (r == 0) {
       json_object_object_add (e, "file", json_object_new_string (drel));
       json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) bytes));

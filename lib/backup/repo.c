@@ -48,7 +48,6 @@ vd__bk_is_point_name (const char *s)
 int
 vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *bytes)
 {
-  static const char digits[] = "0123456789abcdef";
   struct sha256_ctx h;
   uint8_t buf[1 << 16], dg[SHA256_DIGEST_SIZE];
   int in = open (from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -89,23 +88,8 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
   close (in);
   close (out);
   sha256_digest (&h, sizeof dg, dg);
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = digits[dg[i] >> 4];
-    hex[2 * i + 1] = digits[dg[i] & 15];
-  }
-  hex[64] = 0;
+  vd__to_hex (dg, sizeof dg, hex);
   return r;
-}
-
-static void
-to_hex (const uint8_t *dg, size_t n, char *hex)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    hex[2 * i] = digits[dg[i] >> 4];
-    hex[2 * i + 1] = digits[dg[i] & 15];
-  }
-  hex[2 * n] = 0;
 }
 
 /* The chunk check of "chunk_crc64" entries: CRC-64 (ECMA, reflected) of
@@ -178,7 +162,7 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
   free (buf);
   close (fd);
   sha256_digest (&all, sizeof dg, dg);
-  to_hex (dg, sizeof dg, whole);
+  vd__to_hex (dg, sizeof dg, whole);
   if (chunk_size)
     *chunk_size = cs;
   if (size)
@@ -197,6 +181,26 @@ vd__bk_file_entry (const char *name, const char *path, int *err)
   json_object_object_add (o, "name", json_object_new_string (name));
   json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
   json_object_object_add (o, "sha256", json_object_new_string (whole));
+  json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
+  json_object_object_add (o, "chunk_crc64", chunks);
+  return o;
+}
+
+/* A disk file's entry: SHA-256 of its pieces' SHA-256s (hash.c), by h
+ * (the hasher that ran beside its copy) or read whole now. */
+json_object *
+vd__bk_disk_file_entry (const char *name, const char *path,
+                        struct vd__bk_hasher *h, int *err)
+{
+  char whole[65] = "";
+  uint64_t cs = 0, size = 0;
+  json_object *chunks = json_object_new_array ();
+  json_object *o = json_object_new_object ();
+  *err = h ? vd__bk_hasher_finish (h, whole, chunks, &cs, &size)
+           : vd__bk_hash_chunks (path, 0, whole, chunks, &cs, &size);
+  json_object_object_add (o, "name", json_object_new_string (name));
+  json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
+  json_object_object_add (o, "sha256_of_chunks", json_object_new_string (whole));
   json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
   json_object_object_add (o, "chunk_crc64", chunks);
   return o;
@@ -245,8 +249,10 @@ vd__bk_read_json (const char *path)
   return o;
 }
 
+/* o as path: durable (replaced atomically), or (!durable: a new file of
+ * a point not yet in place) written plainly. */
 int
-vd__bk_write_json (const char *path, json_object *o)
+vd__bk_write_json (const char *path, json_object *o, int durable)
 {
   const char *s = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY
                                                   | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -256,7 +262,16 @@ vd__bk_write_json (const char *path, json_object *o)
     return vd__error (VD_ENOMEM, ENOMEM, "%s", path);
   memcpy (text, s, len);
   text[len] = '\n';
-  int r = vd__replace_file (path, text, len + 1, 0644);
+  int r = 0;
+  if (durable)
+    r = vd__replace_file (path, text, len + 1, 0644);
+  else {
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || write (fd, text, len + 1) != (ssize_t) (len + 1))
+      r = vd__error (vd__errno_code (errno), errno, "%s: write", path);
+    if (fd >= 0 && close (fd) < 0 && r == 0)
+      r = vd__error (VD_EIO, errno, "%s: write", path);
+  }
   free (text);
   return r;
 }
@@ -428,7 +443,13 @@ vd__bk_load_manifest (const char *repo, const char *point)
 char *
 vd__bk_disk_file_of (const char *repo, json_object *de)
 {
-  const char *f = vd__bk_jstr (de, "file");
+  return vd__bk_disk_path (repo, vd__bk_jstr (de, "file"));
+}
+
+/* The same for the repository-relative name f (NULL: none). */
+char *
+vd__bk_disk_path (const char *repo, const char *f)
+{
   char key[200], name[200];
   if (!f || strncmp (f, "disks/", 6) != 0
       || sscanf (f + 6, "%199[^/]/%199s", key, name) != 2
@@ -560,7 +581,7 @@ vd_backup_list (const char *repo, vd_backup_point_cb cb, void *payload)
     return vd_last_error ()->code;
   for (size_t i = 0; i < np; i++) {
     json_object *m = vd__bk_load_manifest (repo, points[i]);
-    struct vd_backup_point bp = { points[i], NULL, 0, 0, 0, NULL };
+    struct vd_backup_point bp = { points[i], NULL, 0, 0, 0, NULL, 1 };
     if (!m) {
       bp.error = vd_last_error ()->message;
     }
@@ -574,6 +595,10 @@ vd_backup_list (const char *repo, vd_backup_point_cb cb, void *payload)
           bp.incremental++;
       }
       bp.bytes_written = (uint64_t) vd__bk_jint (m, "bytes_written", 0);
+      json_object *sy;
+      if (json_object_object_get_ex (m, "synced", &sy)
+          && json_object_is_type (sy, json_type_boolean))
+        bp.synced = json_object_get_boolean (sy);
     }
     int stop = cb (&bp, payload);
     json_object_put (m);

@@ -89,10 +89,7 @@ remote_disk (struct remote *rm, const struct vd_vsphere_disk *sd,
   int r = 0;
 
   json_object_array_add (pb->disks, e);
-  snprintf (key, sizeof key, "%s", sd->device);
-  for (char *p = key; *p; p++)
-    if (*p == ':')
-      *p = '-';
+  vd__bk_device_key (sd->device, key);
   /* the VM's own name of the disk (the snapshot's file is a delta) */
   for (size_t i = 0; i < rm->vm->n_disks && !name; i++)
     if (strcmp (rm->vm->disks[i].device, sd->device) == 0)
@@ -155,28 +152,9 @@ remote_disk (struct remote *rm, const struct vd_vsphere_disk *sd,
   }
   if (r < 0)
     goto out;
-  res->bytes_read += c.read;
-  res->bytes_written += c.written;
-  char *rel = vd__asprintf ("disks/%s/%s.vmdk", key, pb->point);
-  json_object *fe = NULL;
-  r = rel ? vd__bk_seal_file (dst_path, rel, &fe) : VD_ENOMEM;
-  json_object_object_add (e, "kind", json_object_new_string (kind));
-  json_object_object_add (e, "file", json_object_new_string (rel ? rel : ""));
-  json_object_object_add (e, "capacity", json_object_new_int64 ((int64_t) cap));
-  json_object_object_add (e, "create_type",
-                          json_object_new_string (vd_disk_get_create_type (src)));
-  if (sd->change_id)
-    json_object_object_add (e, "change_id", json_object_new_string (sd->change_id));
-  json_object_object_add (e, "file_type", json_object_new_string
-                          (strcmp (kind, "full") == 0 ? vd_type_name (ft)
-                                                      : "monolithicSparse"));
+  r = vd__bk_finish_disk (pb, e, key, kind, dst_path, src, sd->change_id,
+                          rm->o, &c, res);
   json_object_object_add (e, "source", json_object_new_string (sd->file));
-  json_object_object_add (e, "bytes_read", json_object_new_int64 ((int64_t) c.read));
-  json_object_object_add (e, "bytes_written", json_object_new_int64 ((int64_t) c.written));
-  json_object_object_add (e, "disk_file", fe);
-  if (strcmp (kind, "incremental") == 0)
-    json_object_object_add (e, "parent_point", json_object_new_string (pb->prev_point));
-  free (rel);
 out:
   if (src)
     vd_disk_close (src);

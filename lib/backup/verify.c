@@ -19,7 +19,10 @@ static int
 verify_file (const char *repo, const char *point_dir, json_object *fe)
 {
   const char *name = vd__bk_jstr (fe, "name");
-  const char *want = vd__bk_jstr (fe, "sha256");
+  /* a disk file's SHA-256 of its chunks' SHA-256s (hash.c), or (files,
+   * and disk files of older points) the SHA-256 of the whole file */
+  const char *tree = vd__bk_jstr (fe, "sha256_of_chunks");
+  const char *want = tree ? tree : vd__bk_jstr (fe, "sha256");
   /* chunk_crc64 (where the first difference is); older manifests had
    * a SHA-256 per chunk ("chunks"): those are checked whole */
   json_object *chunks = vd__bk_jarr (fe, "chunk_crc64");
@@ -34,20 +37,15 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
   char *path = NULL;
   if (strncmp (name, "files/", 6) == 0 && vd__bk_plain_name (name + 6))
     path = vd__asprintf ("%s/%s", point_dir, name);
-  else {
-    json_object *tmp = json_object_new_object ();
-    json_object_object_add (tmp, "file", json_object_new_string (name));
-    path = vd__bk_disk_file_of (repo, tmp);
-    json_object_put (tmp);
-    if (!path)
-      return VD_ECORRUPT;
-  }
+  else if (!(path = vd__bk_disk_path (repo, name)))
+    return VD_ECORRUPT;
   if (!path)
     return VD_ENOMEM;
   char whole[65];
   uint64_t got_cs = (uint64_t) cs, got_size = 0;
   json_object *got = json_object_new_array ();
-  int r = vd__bk_hash_file (path, whole, got, &got_cs, &got_size);
+  int r = tree ? vd__bk_hash_chunks (path, got_cs, whole, got, NULL, &got_size)
+              : vd__bk_hash_file (path, whole, got, &got_cs, &got_size);
   if (r == 0 && strcmp (whole, want) != 0) {
     size_t n = chunks ? json_object_array_length (chunks) : 0, m = json_object_array_length (got);
     size_t i = 0;
@@ -92,10 +90,73 @@ read_all_cb (uint64_t off, uint64_t len, uint32_t status, void *payload)
   return c->r ? 1 : 0;
 }
 
-/* deep: also read every disk's whole chain (verify); restore reads it
- * anyway while converting, so it checks files and metadata only. */
-int
-vd__bk_verify_point (const char *repo, const char *point, int deep)
+/* Seen: device names in the array seen (added when not). */
+static int
+seen_before (json_object *seen, const char *device)
+{
+  if (!seen)
+    return 0;
+  for (size_t i = 0; i < json_object_array_length (seen); i++)
+    if (strcmp (json_object_get_string (json_object_array_get_idx (seen, i)),
+                device ? device : "") == 0)
+      return 1;
+  json_object_array_add (seen, json_object_new_string (device ? device : ""));
+  return 0;
+}
+
+/* One disk of a point: its own file against the manifest (hash), its
+ * chain's metadata, and (read) every allocated byte of the chain. */
+static int
+verify_disk (const char *repo, const char *pdir, json_object *de, int hash,
+             int read)
+{
+  json_object *fe;
+  char *path = vd__bk_disk_file_of (repo, de);
+  if (!path)
+    return VD_ECORRUPT;
+  int r = 0;
+  if (!json_object_object_get_ex (de, "disk_file", &fe))
+    r = vd__error (VD_ECORRUPT, 0, "%s: disk entry without its file", pdir);
+  if (r == 0 && hash)
+    r = verify_file (repo, pdir, fe);
+  vd_disk *d = NULL;
+  if (r == 0)
+    r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
+  if (r == 0)
+    r = vd__bk_chain_inside (repo, d);
+  if (r == 0 && (uint64_t) vd__bk_jint (de, "capacity", -1) != vd_disk_get_size (d))
+    r = vd__error (VD_ECORRUPT, 0, "%s: capacity differs from the manifest",
+                  path);
+  if (r == 0 && read) {
+    struct copy c = { 0 };
+    c.src = d;
+    c.buf = malloc (COPY_CHUNK);
+    r = c.buf ? vd_disk_block_status (d, 0, vd_disk_get_size (d), read_all_cb, &c)
+              : vd__error (VD_ENOMEM, errno, "verify");
+    if (r == 0)
+      r = c.r;
+    free (c.buf);
+  }
+  if (d)
+    vd_disk_close (d);
+  if (r == 0 && hash) {
+    struct vd_check_result cr = { sizeof cr, 0, 0, 0, 0, 0, 0 };
+    int k = vd_check (path, VD_OPEN_READ_ONLY, &cr, NULL, NULL);
+    if (k < 0 || cr.corruptions)
+      r = k < 0 ? k : vd__error (VD_ECORRUPT, 0, "%s: check finds %llu "
+                                "corruptions", path,
+                                (unsigned long long) cr.corruptions);
+  }
+  free (path);
+  return r;
+}
+
+/* hash: the point's own files against its manifest, its disks' metadata;
+ * read: every allocated byte of each disk's chain, except (seen not
+ * NULL) of devices whose chain an earlier call read already. */
+static int
+verify_point (const char *repo, const char *point, int hash, int read,
+              json_object *seen)
 {
   json_object *m = vd__bk_load_manifest (repo, point);
   if (!m)
@@ -106,61 +167,28 @@ vd__bk_verify_point (const char *repo, const char *point, int deep)
   if (!files || !disks)
     r = vd__error (VD_ECORRUPT, 0, "%s/manifest.json: no files or disks",
                   pdir);
-  for (size_t i = 0; r == 0 && i < json_object_array_length (files); i++)
+  for (size_t i = 0; hash && r == 0 && i < json_object_array_length (files); i++)
     r = verify_file (repo, pdir, json_object_array_get_idx (files, i));
   for (size_t i = 0; r == 0 && i < json_object_array_length (disks); i++) {
     json_object *de = json_object_array_get_idx (disks, i);
     const char *kind = vd__bk_jstr (de, "kind");
     if (kind && strcmp (kind, "rdm") == 0 && !vd__bk_jstr (de, "file"))
       continue;           /* the descriptor only */
-    json_object *fe;
-    char *path = vd__bk_disk_file_of (repo, de);
-    if (!path) {
-      r = VD_ECORRUPT;
-      break;
-    }
-    if (!json_object_object_get_ex (de, "disk_file", &fe)) {
-      free (path);
-      r = vd__error (VD_ECORRUPT, 0, "%s: disk entry without its file", pdir);
-      break;
-    }
-    r = verify_file (repo, pdir, fe);
-    /* And the whole chain reads, with clean metadata. */
-    if (r == 0) {
-      vd_disk *d;
-      struct copy c = { 0 };
-      r = vd_disk_open (&d, path, VD_OPEN_READ_ONLY);
-      if (r == 0 && (r = vd__bk_chain_inside (repo, d)) < 0)
-        vd_disk_close (d);
-      else if (r == 0) {
-        if ((uint64_t) vd__bk_jint (de, "capacity", -1) != vd_disk_get_size (d))
-          r = vd__error (VD_ECORRUPT, 0, "%s: capacity differs from the "
-                        "manifest", path);
-        c.src = d;
-        c.buf = malloc (COPY_CHUNK);
-        if (r == 0 && !c.buf)
-          r = vd__error (VD_ENOMEM, errno, "verify");
-        if (r == 0 && deep)
-          r = vd_disk_block_status (d, 0, vd_disk_get_size (d), read_all_cb, &c);
-        if (r == 0)
-          r = c.r;
-        free (c.buf);
-        vd_disk_close (d);
-      }
-      if (r == 0) {
-        struct vd_check_result cr = { sizeof cr, 0, 0, 0, 0, 0, 0 };
-        int k = vd_check (path, VD_OPEN_READ_ONLY, &cr, NULL, NULL);
-        if (k < 0 || cr.corruptions)
-          r = k < 0 ? k : vd__error (VD_ECORRUPT, 0, "%s: check finds %llu "
-                                    "corruptions", path,
-                                    (unsigned long long) cr.corruptions);
-      }
-    }
-    free (path);
+    int rd = read && !seen_before (seen, vd__bk_jstr (de, "device"));
+    if (hash || rd)
+      r = verify_disk (repo, pdir, de, hash, rd);
   }
   free (pdir);
   json_object_put (m);
   return r;
+}
+
+/* deep: also read every disk's whole chain (verify); restore reads it
+ * anyway while converting, so it checks files and metadata only. */
+int
+vd__bk_verify_point (const char *repo, const char *point, int deep)
+{
+  return verify_point (repo, point, 1, deep, NULL);
 }
 
 int
@@ -179,8 +207,15 @@ vd_backup_verify (const char *repo, const char *point)
   if (!points)
     return vd_last_error ()->code;
   int r = np ? 0 : vd__error (VD_ENOENT, 0, "%s: no backup points", repo);
+  /* Every point's own files hashed (each file belongs to one point), then
+   * each disk's chain read once, from its newest point: the links it
+   * shares with older points are not read again for each of them. */
   for (size_t i = 0; i < np && r == 0; i++)
-    r = vd__bk_verify_point (repo, points[i], 1);
+    r = verify_point (repo, points[i], 1, 0, NULL);
+  json_object *seen = json_object_new_array ();
+  for (size_t i = np; i > 0 && r == 0; i--)
+    r = verify_point (repo, points[i - 1], 0, 1, seen);
+  json_object_put (seen);
   vd__bk_strv_free (points);
   return r;
 }

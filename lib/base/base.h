@@ -76,6 +76,8 @@ int vd__random_bytes (void *buf, size_t len);
 uint32_t vd__random_cid (void);
 /* All bytes zero? */
 int vd__is_zero (const void *buf, size_t len);
+/* n bytes as 2n lower-case hex digits and a NUL into hex. */
+void vd__to_hex (const void *buf, size_t n, char *hex);
 char *vd__strdup (const char *s);
 char *vd__asprintf (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));

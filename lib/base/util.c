@@ -130,3 +130,15 @@ vd__path_join (const char *dir, const char *name)
     return vd__strdup (name);
   return vd__asprintf ("%s/%s", dir, name);
 }
+
+void
+vd__to_hex (const void *buf, size_t n, char *hex)
+{
+  static const char digits[] = "0123456789abcdef";
+  const uint8_t *b = buf;
+  for (size_t i = 0; i < n; i++) {
+    hex[2 * i] = digits[b[i] >> 4];
+    hex[2 * i + 1] = digits[b[i] & 15];
+  }
+  hex[2 * n] = 0;
+}

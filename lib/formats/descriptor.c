@@ -808,7 +808,9 @@ vd__desc_set_change_track (struct vd_descriptor *d, const char *file)
       r = insert_raw (d, at + 1, "# Change Tracking File");
     if (r == 0)
       r = insert_kv (d, at + 2, VD_LINE_HEADER, "changeTrackPath", file, 1);
-    return r;
+    /* the lines after moved: the extent and ddb indexes point at them */
+    int r2 = reindex (d);
+    return r < 0 ? r : r2;
   }
   if (!l)
     return 0;
@@ -821,5 +823,5 @@ vd__desc_set_change_track (struct vd_descriptor *d, const char *file)
         && d->lines[i - 1].raw[0] == '\0')
       remove_line (d, --i);
   }
-  return 0;
+  return reindex (d);
 }

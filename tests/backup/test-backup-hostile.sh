@@ -30,7 +30,14 @@ edit() { python3 - "repo/$1/manifest.json" "$2" <<'P'
 import json, sys, hashlib
 p = sys.argv[1]; m = json.load(open(p))
 def rehash(e, path):
-    e["sha256"] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    data = open(path, "rb").read()
+    if "sha256_of_chunks" in e:   # a disk file: the SHA-256 of its chunks' SHA-256s
+        cs = e["chunk_size"]
+        e["sha256_of_chunks"] = hashlib.sha256(b"".join(
+            hashlib.sha256(data[i:i + cs]).digest()
+            for i in range(0, len(data), cs))).hexdigest()
+    else:
+        e["sha256"] = hashlib.sha256(data).hexdigest()
 exec(sys.argv[2])
 json.dump(m, open(p, "w"))
 P

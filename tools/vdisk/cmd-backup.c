@@ -23,7 +23,8 @@ list_cb (const struct vd_backup_point *p, void *payload)
     printf (", \"time\": ");
     json_str (stdout, p->time);
     printf (", \"disks\": %u, \"incremental\": %u, \"bytes_written\": %"
-            PRIu64, p->disks, p->incremental, p->bytes_written);
+            PRIu64 ", \"synced\": %s", p->disks, p->incremental,
+            p->bytes_written, p->synced ? "true" : "false");
     if (p->error) {
       printf (", \"error\": ");
       json_str (stdout, p->error);
@@ -33,9 +34,9 @@ list_cb (const struct vd_backup_point *p, void *payload)
   else if (p->error)
     printf ("%s  unreadable: %s\n", p->name, p->error);
   else
-    printf ("%s  %s  %u disks (%u incremental)  %" PRIu64 " bytes\n",
+    printf ("%s  %s  %u disks (%u incremental)  %" PRIu64 " bytes%s\n",
             p->name, p->time ? p->time : "?", p->disks, p->incremental,
-            p->bytes_written);
+            p->bytes_written, p->synced ? "" : "  not synced (--no-sync)");
   l->n++;
   return 0;
 }
@@ -156,6 +157,7 @@ run_backup (int argc, char **argv)
     { "per-host", required_argument, NULL, 'K' },
     { "rdm-data", no_argument, NULL, 'R' },
     { "full-type", required_argument, NULL, 'T' },
+    { "no-sync", no_argument, NULL, 'N' },
     OPT_HELP, { 0 } };
   struct fleet_opts fo = { NULL, NULL, NULL, 0 };
   struct vd_backup_options o = { sizeof o, 0, NULL, NULL, NULL, 0 };
@@ -168,6 +170,7 @@ run_backup (int argc, char **argv)
     case 'F': o.flags |= VD_BACKUP_FULL; break;
     case 'f': o.flags |= VD_BACKUP_FORCE; break;
     case 'R': o.flags |= VD_BACKUP_RDM_DATA; break;
+    case 'N': o.flags |= VD_BACKUP_NO_SYNC; break;
     case 'T':
       if (!strcmp (optarg, "stream") || !strcmp (optarg, "streamOptimized"))
         o.full_type = VD_TYPE_STREAM_OPTIMIZED;
@@ -270,7 +273,7 @@ run_backup (int argc, char **argv)
 
 const struct command cmd_backup = {
   "backup", run_backup,
-  "[--full] [--full-type T] [--rdm-data] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
+  "[--full] [--full-type T] [--rdm-data] [--no-sync] [--json] VMFOLDER REPO | list [--json] REPO | verify REPO [POINT]"
   " | prune --keep N REPO\n       vdisk backup [--full] --manifest M --out DIR"
   " [--shard I/N|auto/N] [--per-host K]",
   "Back up a VM folder (every disk of its .vmx, the .vmx/.vmsd/.vmxf/.nvram)"
@@ -283,6 +286,9 @@ const struct command cmd_backup = {
   "                        incrementals are sparse children of it)\n"
   "      --rdm-data        RDM disks: also save the mapped device's data\n"
   "                        when it can be read (default: the descriptor)\n"
+  "      --no-sync         scratch repositories: skip the fdatasync of the\n"
+  "                        point's files (a power loss may damage the point;\n"
+  "                        verify finds it); the point says \"not synced\"\n"
   "  -k, --keep N          prune: keep the newest N points\n"
   "  -j, --json            the new point's manifest / the list as JSON\n"
   "  -p, --progress[=FD]   progress on stderr, or N/100 lines on FD\n"

@@ -1,0 +1,329 @@
+/* Hashing a disk file of the repository (docs/backup.md): the file in
+ * chunk_size pieces, a SHA-256 and a CRC-64 per piece, and one SHA-256
+ * of the pieces' digests ("sha256_of_chunks").  The pieces are
+ * independent, so HASH_THREADS workers hash them at once, and a full
+ * point's file is hashed while it is being copied: a new monolithicSparse
+ * file keeps its header, descriptor and grain tables in the overhead at
+ * its start (rewritten up to the close) and appends every grain once past
+ * it, so a piece past the overhead and below the write frontier is final
+ * as long as the copy writes whole grains in increasing order (vd__bk_put
+ * checks; anything else makes the workers hash every piece again at the
+ * end).  The overhead's pieces and the last one are hashed at the end. */
+#include "backup-int.h"
+
+#include "formats/kdmv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <isa-l/crc64.h>
+#include <nettle/sha2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HASH_THREADS 2
+
+struct vd__bk_hasher {
+  int fd;
+  char *path;
+  uint64_t cs;
+  uint64_t cap;             /* pieces the arrays hold */
+  uint8_t (*dg)[SHA256_DIGEST_SIZE];
+  uint64_t *crc;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t early_from;      /* first piece past the overhead */
+  uint64_t frontier;        /* bytes of the file final below it */
+  uint64_t next, low;       /* next piece to claim: >= early_from, below */
+  uint64_t size, n;         /* at the end: the file's size and pieces */
+  int final, quit, redo, err;
+  pthread_t th[HASH_THREADS];
+  int nth;
+};
+
+/* The chunk size of a file of at most max_size bytes: at least 1 MiB,
+ * fewer than HASH_CHUNKS_MAX pieces. */
+uint64_t
+vd__bk_chunk_size (uint64_t max_size)
+{
+  uint64_t cs = HASH_CHUNK_MIN;
+  while (max_size / cs >= HASH_CHUNKS_MAX)
+    cs <<= 1;
+  return cs;
+}
+
+static int
+hash_piece (struct vd__bk_hasher *h, uint8_t *buf, uint64_t i, uint64_t len)
+{
+  struct sha256_ctx c;
+  uint64_t crc = 0, off = i * h->cs;
+  sha256_init (&c);
+  while (len > 0) {
+    size_t want = (size_t) VD_MIN (len, (uint64_t) HASH_READ);
+    ssize_t got = pread (h->fd, buf, want, (off_t) off);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return got < 0 ? errno : EIO;
+    sha256_update (&c, (size_t) got, buf);
+    crc = crc64_ecma_refl (crc, buf, (uint64_t) got);
+    off += (uint64_t) got;
+    len -= (uint64_t) got;
+  }
+  sha256_digest (&c, SHA256_DIGEST_SIZE, h->dg[i]);
+  h->crc[i] = crc;
+  return 0;
+}
+
+/* Claim the next piece (caller holds mu): early, one wholly below the
+ * frontier; at the end, every piece not yet hashed. */
+static int
+claim (struct vd__bk_hasher *h, uint64_t *i)
+{
+  for (;;) {
+    if (h->err || h->quit)
+      return 0;
+    if (h->final) {
+      if (h->next < h->n)
+        *i = h->next++;
+      else if (h->low < VD_MIN (h->early_from, h->n))
+        *i = h->low++;
+      else
+        return 0;
+      return 1;
+    }
+    if (!h->redo && h->next < h->cap && (h->next + 1) * h->cs <= h->frontier) {
+      *i = h->next++;
+      return 1;
+    }
+    pthread_cond_wait (&h->cv, &h->mu);
+  }
+}
+
+static void *
+worker (void *payload)
+{
+  struct vd__bk_hasher *h = payload;
+  uint8_t *buf = malloc (HASH_READ);
+  uint64_t i;
+  pthread_mutex_lock (&h->mu);
+  if (!buf)
+    h->err = ENOMEM;
+  while (buf && claim (h, &i)) {
+    uint64_t len = h->final ? VD_MIN (h->cs, h->size - i * h->cs) : h->cs;
+    pthread_mutex_unlock (&h->mu);
+    int e = hash_piece (h, buf, i, len);
+    pthread_mutex_lock (&h->mu);
+    if (e && !h->err)
+      h->err = e;
+  }
+  pthread_mutex_unlock (&h->mu);
+  free (buf);
+  return NULL;
+}
+
+static int
+grow (struct vd__bk_hasher *h, uint64_t n)
+{
+  if (n <= h->cap)
+    return 0;
+  void *a = realloc (h->dg, n * sizeof *h->dg);
+  if (a)
+    h->dg = a;
+  void *b = a ? realloc (h->crc, n * sizeof *h->crc) : NULL;
+  if (!b)
+    return vd__error (VD_ENOMEM, errno, "%s: hash of %llu pieces", h->path,
+                     (unsigned long long) n);
+  h->crc = b;
+  h->cap = n;
+  return 0;
+}
+
+static void
+start (struct vd__bk_hasher *h)
+{
+  for (h->nth = 0; h->nth < HASH_THREADS; h->nth++)
+    if (pthread_create (&h->th[h->nth], NULL, worker, h) != 0)
+      break;
+}
+
+static void
+join (struct vd__bk_hasher *h)
+{
+  for (int k = 0; k < h->nth; k++)
+    pthread_join (h->th[k], NULL);
+  h->nth = 0;
+}
+
+void
+vd__bk_hasher_free (struct vd__bk_hasher *h)
+{
+  if (!h)
+    return;
+  pthread_mutex_lock (&h->mu);
+  h->quit = 1;
+  pthread_cond_broadcast (&h->cv);
+  pthread_mutex_unlock (&h->mu);
+  join (h);
+  pthread_mutex_destroy (&h->mu);
+  pthread_cond_destroy (&h->cv);
+  if (h->fd >= 0)
+    close (h->fd);
+  free (h->dg);
+  free (h->crc);
+  free (h->path);
+  free (h);
+}
+
+/* A hasher of path; cs 0: the chunk size follows from the file's size at
+ * the end. */
+struct vd__bk_hasher *
+vd__bk_hasher_new (const char *path, uint64_t cs)
+{
+  struct vd__bk_hasher *h = calloc (1, sizeof *h);
+  if (!h) {
+    vd__error (VD_ENOMEM, errno, "%s: hasher", path);
+    return NULL;
+  }
+  pthread_mutex_init (&h->mu, NULL);
+  pthread_cond_init (&h->cv, NULL);
+  h->cs = cs;
+  h->path = strdup (path);
+  h->fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (h->fd < 0 || !h->path || fstat (h->fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    if (h->fd >= 0 && !S_ISREG (st.st_mode))
+      vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
+    else
+      vd__error (VD_ENOENT, errno, "%s: open", path);
+    vd__bk_hasher_free (h);
+    return NULL;
+  }
+  return h;
+}
+
+/* The new file of a full point, as it is being written (its size now
+ * its overhead): the workers start on pieces past the overhead as the
+ * frontier moves.  *grain: the file's grain in bytes.  NULL when the
+ * file is not laid out so (then the file is hashed at the end). */
+struct vd__bk_hasher *
+vd__bk_hasher_early (const char *path, uint64_t capacity, uint64_t *grain)
+{
+  uint8_t sec[VD_SECTOR];
+  struct kdmv_header kh;
+  struct stat st;
+  struct vd__bk_hasher *h = vd__bk_hasher_new (path, 0);
+  if (!h || pread (h->fd, sec, sizeof sec, 0) != (ssize_t) sizeof sec
+      || fstat (h->fd, &st) < 0) {
+    vd__bk_hasher_free (h);
+    vd__error_clear ();
+    return NULL;
+  }
+  vd__kdmv_decode (&kh, sec);
+  if (kh.magic != KDMV_MAGIC || kh.grain == 0 || kh.grain > KDMV_MAX_GRAIN
+      || kh.overhead > UINT32_MAX || (uint64_t) st.st_size != kh.overhead * VD_SECTOR
+      || kh.compress || capacity > kh.capacity * VD_SECTOR) {
+    vd__bk_hasher_free (h);
+    return NULL;
+  }
+  uint64_t ov = kh.overhead * VD_SECTOR;
+  h->cs = vd__bk_chunk_size (ov + VD_ROUND_UP (capacity, kh.grain * VD_SECTOR));
+  h->early_from = h->next = VD_DIV_ROUND_UP (ov, h->cs);
+  h->frontier = ov;
+  *grain = kh.grain * VD_SECTOR;
+  if (grow (h, h->next + VD_DIV_ROUND_UP (capacity, h->cs) + 1) < 0) {
+    vd__bk_hasher_free (h);
+    vd__error_clear ();
+    return NULL;
+  }
+  start (h);
+  return h;
+}
+
+/* The copy has written the file up to frontier bytes. */
+void
+vd__bk_hasher_advance (struct vd__bk_hasher *h, uint64_t frontier)
+{
+  pthread_mutex_lock (&h->mu);
+  if (frontier > h->frontier) {
+    h->frontier = frontier;
+    pthread_cond_broadcast (&h->cv);
+  }
+  pthread_mutex_unlock (&h->mu);
+}
+
+/* A write out of the pattern: every piece is hashed again at the end. */
+void
+vd__bk_hasher_redo (struct vd__bk_hasher *h)
+{
+  pthread_mutex_lock (&h->mu);
+  h->redo = 1;
+  pthread_mutex_unlock (&h->mu);
+}
+
+/* The file is complete: hash what is left.  whole: the SHA-256 of the
+ * pieces' digests; chunks (if not NULL): the pieces' CRC-64s in hex. */
+int
+vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
+                      json_object *chunks, uint64_t *chunk_size,
+                      uint64_t *size)
+{
+  struct stat st;
+  pthread_mutex_lock (&h->mu);
+  h->quit = 1;
+  pthread_cond_broadcast (&h->cv);
+  pthread_mutex_unlock (&h->mu);
+  join (h);
+  if (fstat (h->fd, &st) < 0)
+    return vd__error (VD_EIO, errno, "%s: stat", h->path);
+  h->size = (uint64_t) st.st_size;
+  if (!h->cs)
+    h->cs = vd__bk_chunk_size (h->size);
+  h->n = VD_DIV_ROUND_UP (h->size, h->cs);
+  if (h->redo || h->next * h->cs > h->size)
+    h->early_from = h->next = h->low = 0;
+  if (grow (h, h->n) < 0)
+    return VD_ENOMEM;
+  h->quit = 0;
+  h->final = 1;
+  posix_fadvise (h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  start (h);
+  if (h->nth == 0)
+    worker (h);
+  join (h);
+  if (h->err)
+    return vd__error (VD_EIO, h->err, "%s: read", h->path);
+  struct sha256_ctx all;
+  uint8_t dg[SHA256_DIGEST_SIZE];
+  char hex[17];
+  sha256_init (&all);
+  for (uint64_t i = 0; i < h->n; i++) {
+    sha256_update (&all, SHA256_DIGEST_SIZE, h->dg[i]);
+    snprintf (hex, sizeof hex, "%016llx", (unsigned long long) h->crc[i]);
+    if (chunks)
+      json_object_array_add (chunks, json_object_new_string (hex));
+  }
+  sha256_digest (&all, sizeof dg, dg);
+  vd__to_hex (dg, sizeof dg, whole);
+  if (chunk_size)
+    *chunk_size = h->cs;
+  if (size)
+    *size = h->size;
+  return 0;
+}
+
+/* The whole file at once (no copy beside): cs 0 picks it from the size. */
+int
+vd__bk_hash_chunks (const char *path, uint64_t cs, char whole[65],
+                    json_object *chunks, uint64_t *chunk_size, uint64_t *size)
+{
+  struct vd__bk_hasher *h = vd__bk_hasher_new (path, cs);
+  if (!h)
+    return vd_last_error ()->code;
+  int r = vd__bk_hasher_finish (h, whole, chunks, chunk_size, size);
+  vd__bk_hasher_free (h);
+  return r;
+}
