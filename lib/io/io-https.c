@@ -295,6 +295,22 @@ vd__https_folder_url (void *h, const char *base, const char *dc,
   return u;
 }
 
+/* Does path have a ".." component ("a/../b", "..", "a/..")?  A name
+ * that merely contains two dots ("disk..1.vmdk") does not. */
+static int
+has_dotdot (const char *path)
+{
+  for (const char *p = path; *p;) {
+    size_t n = strcspn (p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return 1;
+    p += n;
+    if (*p == '/')
+      p++;
+  }
+  return 0;
+}
+
 int
 vd__https_split_dspath (const char *dspath, char **ds, char **path)
 {
@@ -316,7 +332,8 @@ vd__https_split_dspath (const char *dspath, char **ds, char **path)
     return vd__error (VD_ENOMEM, errno, "path");
   }
   n = strlen (*path);
-  if (!n || strstr (*path, "..") || (*path)[0] == '/' || (*path)[n - 1] == '/') {
+  if (!n || has_dotdot (*path) || (*path)[0] == '/'
+      || (*path)[n - 1] == '/') {
     free (*ds); free (*path);
     *ds = *path = NULL;
     return vd__error (VD_EINVAL, 0, "%s: not a file path on the datastore",
