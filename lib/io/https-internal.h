@@ -45,7 +45,7 @@ struct vd_https_slot {
   int discard;                    /* BUSY, no longer wanted */
   atomic_int cancel;              /* stops its transfer */
   int code, errnum;               /* AH_FAILED: the worker's error */
-  char msg[320];
+  char msg[1024];                 /* its message (as vd_error's) */
 };
 
 struct https_io;
