@@ -93,6 +93,10 @@ struct https_io {
 int vd__https_get (struct https_io *f, void *h, uint64_t start,
                    uint64_t want, uint8_t *dst, int probe,
                    const atomic_int *cancel);
+/* The same (not a probe, not cancelable) straight into cache blocks:
+ * byte k of the answer lands in blocks[k / VD_HTTPS_BLOCK]. */
+int vd__https_get_blocks (struct https_io *f, void *h, uint64_t start,
+                          uint64_t want, uint8_t *const *blocks);
 
 /* https-ahead.c, all with f->mu held.  Serve count bytes at off from the
  * read-ahead: 1 done, 0 it does not hold off (start it there, or read
