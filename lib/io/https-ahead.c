@@ -223,6 +223,10 @@ vd__https_ahead_start (struct https_io *f, uint64_t off)
     a->running = 1;
     restart_at (f, off);
     r = refill (f);
+    if (r < 0) {                     /* left stopped: reads go direct */
+      a->running = 0;
+      restart_at (f, off);
+    }
   }
   pthread_mutex_unlock (&a->mu);
   return r;

@@ -104,7 +104,8 @@ int vd__https_get_blocks (struct https_io *f, void *h, uint64_t start,
  * message). */
 int vd__https_ahead_read (struct https_io *f, uint8_t *p, size_t count,
                           uint64_t off);
-/* (Re)start the read-ahead at off (the connections made the first time). */
+/* (Re)start the read-ahead at off (the connections made the first time).
+ * On failure (no connection, no memory) it is left stopped. */
 int vd__https_ahead_start (struct https_io *f, uint64_t off);
 void vd__https_ahead_init (struct https_io *f);
 /* Stop the transfers, join the connections, free the chunks. */

@@ -187,9 +187,15 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   f->seq_end = off + count;
   r = vd__https_ahead_read (f, buf, count, off);
   if (r == 0 && f->seq_run > VD_HTTPS_AH_AFTER && count >= 65536) {
-    r = vd__https_ahead_start (f, off);
-    if (r == 0)
+    /* the read-ahead is an optimisation: when it cannot start, this
+     * read is one GET of its own */
+    if (vd__https_ahead_start (f, off) == 0)
       r = vd__https_ahead_read (f, buf, count, off);
+    else {
+      vd__error_clear ();
+      r = vd__https_get (f, f->h, off, count, buf, 0, NULL);
+      r = r < 0 ? r : 1;
+    }
   }
   if (r == 0)
     r = cache_read (f, buf, count, off);
