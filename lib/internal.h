@@ -74,8 +74,9 @@ struct vd_uri_scheme {
 /* core/disk.c: 0, or the reason d takes no write (read-only, an earlier
  * failure, a child made from it). */
 int vd__disk_writable (vd_disk *d);
-/* VD_EINVAL (named "what") unless [off, off+count) is within the disk. */
-int vd__disk_check_range (const vd_disk *d, size_t count, uint64_t off,
+/* VD_EINVAL (named "what") unless [off, off+count) is within the disk
+ * (64-bit: a count is never truncated to size_t first). */
+int vd__disk_check_range (const vd_disk *d, uint64_t count, uint64_t off,
                           const char *what);
 /* ops/child.c: the name to write in parentFileNameHint for a parent at
  * parent_path, seen from a child in child_dir (malloc'd; NULL with the

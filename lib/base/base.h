@@ -35,6 +35,10 @@ int vd__error (int code, int errnum, const char *fmt, ...)
  * and returns VD_ECORRUPT: return vd__corrupt (e->path, "bad magic"). */
 int vd__corrupt (const char *where, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+/* Record a copy of an error another thread recorded (code, errnum and
+ * its message as it was, ": strerror" already in it: nothing added).
+ * First error wins; returns code. */
+int vd__error_copy (int code, int errnum, const char *message);
 /* Called at every public entry point: clears the record, sets context. */
 void vd__error_reset (const char *context);
 /* Map an errno to a VD_E* code (ENOSPC -> VD_ENOSPC, ...). */

@@ -84,6 +84,19 @@ vd__error (int code, int errnum, const char *fmt, ...)
 }
 
 int
+vd__error_copy (int code, int errnum, const char *message)
+{
+  if (err.set)                  /* first error wins */
+    return code;
+  err.set = 1;
+  err.pub.code = code;
+  err.pub.errnum = errnum;
+  err.pub.reason = 0;
+  snprintf (err.message, sizeof err.message, "%s", message ? message : "");
+  return code;
+}
+
+int
 vd__corrupt (const char *where, const char *fmt, ...)
 {
   va_list ap;

@@ -127,14 +127,15 @@ vd__extent_read_below (struct vd_extent *e, void *buf, size_t len,
 }
 
 int
-vd__disk_check_range (const vd_disk *d, size_t count, uint64_t off, const char *what)
+vd__disk_check_range (const vd_disk *d, uint64_t count, uint64_t off,
+                      const char *what)
 {
   uint64_t size = d->top->size;
   if (off > size || count > size - off)
-    return vd__error (VD_EINVAL, 0, "%s: %s of %zu bytes at offset %llu is "
+    return vd__error (VD_EINVAL, 0, "%s: %s of %llu bytes at offset %llu is "
                      "past the end of the disk (capacity %llu bytes)",
-                     d->top->path, what, count, (unsigned long long) off,
-                     (unsigned long long) size);
+                     d->top->path, what, (unsigned long long) count,
+                     (unsigned long long) off, (unsigned long long) size);
   return 0;
 }
 
@@ -258,7 +259,7 @@ vd_disk_zero (vd_disk *d, uint64_t count, uint64_t offset)
   if (!d)
     return vd__error (VD_EINVAL, 0, "no disk");
   if ((r = vd__disk_writable (d)) < 0
-      || (r = vd__disk_check_range (d, (size_t) count, offset, "zero")) < 0)
+      || (r = vd__disk_check_range (d, count, offset, "zero")) < 0)
     return r;
   if (count == 0)
     return 0;

@@ -92,7 +92,7 @@ vd_disk_block_status (vd_disk *d, uint64_t offset, uint64_t length,
   VD_ENTER ();
   if (!d || !cb)
     return vd__error (VD_EINVAL, 0, "no disk or callback");
-  r = vd__disk_check_range (d, (size_t) length, offset, "block status");
+  r = vd__disk_check_range (d, length, offset, "block status");
   if (r < 0)
     return r;
   r = link_status (d->top, offset, length, &a, 1);

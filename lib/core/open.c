@@ -286,11 +286,7 @@ load_descriptor (struct vd_link *l)
     l->desc_offset = w.offset;
     l->desc_capacity = w.size;
     break;
-  case VD_DESCFILE_TEXT:
-    if (w.size > VD_MAX_DESC_BYTES)
-      return vd__corrupt (l->path, "not a VMDK descriptor (larger "
-                          "than 1 MiB and no sparse header); to read a raw "
-                          "image use the raw option");
+  case VD_DESCFILE_TEXT:       /* (vd__descfile_read bounds its size) */
     break;
   }
   return vd__descfile_load (l->desc_io, &w, l->path, &l->desc, &l->desc_len);

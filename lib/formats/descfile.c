@@ -48,6 +48,14 @@ vd__descfile_read (struct vd_io *io, const struct vd_descfile *w,
   int r;
 
   *text = NULL;
+  /* the one bound on descriptor text: an embedded area is smaller
+   * (KDMV_MAX_DESC_SECTORS); a text file larger than this is not a
+   * descriptor and is never read whole into memory */
+  if (w->size > VD_MAX_DESC_BYTES)
+    return vd__corrupt (io->name, "not a VMDK descriptor (%llu bytes, "
+                        "larger than 1 MiB, and no sparse header); to "
+                        "read a raw image use the raw option",
+                        (unsigned long long) w->size);
   t = malloc ((size_t) w->size + 1);
   if (!t)
     return vd__error (VD_ENOMEM, errno, "%s: descriptor", io->name);

@@ -110,7 +110,8 @@ struct vd_descfile {
  * each kind is the caller's policy. */
 int vd__descfile_locate (struct vd_io *io, struct vd_descfile *w);
 /* The w->size bytes of text at w->offset, NUL-terminated (malloc'd).
- * The caller bounds w->size first (VD_MAX_DESC_BYTES or its own). */
+ * The one check of the descriptor size cap: more than VD_MAX_DESC_BYTES
+ * is VD_ECORRUPT naming io's file, before any allocation. */
 int vd__descfile_read (struct vd_io *io, const struct vd_descfile *w,
                        char **text);
 /* Read and parse (vd__desc_parse, named where): *text_len (may be NULL)

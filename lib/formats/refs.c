@@ -37,10 +37,13 @@ vd_descriptor_refs (const char *path, vd_ref_cb cb, void *payload)
     goto out;                   /* a sparse extent without a descriptor */
   if (w.kind == VD_DESCFILE_EMBEDDED)
     embedded = 1;
-  else if (w.file_size > VD_MAX_DESC_BYTES)
-    goto out;                   /* not what vd_disk_open would parse */
   size = w.size;
   r = vd__descfile_read (io, &w, &text);
+  if (r == VD_ECORRUPT) {       /* too large: not what vd_disk_open parses */
+    vd__error_clear ();
+    r = 0;
+    goto out;
+  }
   if (r < 0)
     goto out;
   if (vd__desc_parse (&d, text, (size_t) size, path) < 0) {

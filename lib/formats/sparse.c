@@ -25,6 +25,13 @@ sparse_probe (const uint8_t *buf, size_t len)
   return 90;
 }
 
+static int
+cmp_sector (const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+  return (x > y) - (x < y);
+}
+
 /* Check the table directory gd of n entries: each table inside the file,
  * clear of the header, the descriptor and both directories, and no two
  * tables overlapping. */
@@ -36,7 +43,7 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
   uint64_t n = 0;
   int r = 0;
 
-  sorted = malloc (s->gd_entries * sizeof *sorted);
+  sorted = malloc (VD_MAX (s->gd_entries, 1) * sizeof *sorted);
   if (!sorted)
     return vd__error (VD_ENOMEM, errno, "%s: grain directory", e->path);
   for (uint64_t i = 0; i < s->gd_entries; i++) {
@@ -62,16 +69,7 @@ check_gd (struct vd_extent *e, struct sparse *s, const uint32_t *gd,
     }
     sorted[n++] = (uint32_t) g;
   }
-  /* insertion into order by shell sort: n is at most a few hundred
-   * thousand, and this runs once per open */
-  for (uint64_t gap = n / 2; gap > 0; gap /= 2)
-    for (uint64_t i = gap; i < n; i++) {
-      uint32_t t = sorted[i];
-      uint64_t j = i;
-      for (; j >= gap && sorted[j - gap] > t; j -= gap)
-        sorted[j] = sorted[j - gap];
-      sorted[j] = t;
-    }
+  qsort (sorted, (size_t) n, sizeof *sorted, cmp_sector);
   for (uint64_t i = 1; i < n; i++)
     if ((uint64_t) sorted[i] < (uint64_t) sorted[i - 1] + KDMV_GT_SECTORS) {
       r = vd__corrupt (e->path, "%s has overlapping grain tables at sectors "

@@ -33,7 +33,7 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
   struct stream_state *st = e->state;
   struct so_window w = { 0 };
   struct libdeflate_decompressor *dec = NULL;
-  uint8_t *gbuf = NULL, raw[SO_GT_BYTES];
+  uint8_t *gbuf = NULL, raw[KDMV_GT_BYTES];
   uint64_t gi;
   int r = 0;
 
@@ -56,7 +56,7 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
       if (st->footer)
         {
           r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                         SO_GT_SECTORS);
+                                         KDMV_GT_SECTORS);
           if (r < 0)
             {
               vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s",
@@ -67,14 +67,14 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
       r = vd__io_pread (e->io, raw, sizeof raw, (uint64_t) gde * VD_SECTOR);
       if (r < 0)
         goto out;
-      for (j = 0; j < SO_GTES; j++)
+      for (j = 0; j < KDMV_N_GTES; j++)
         {
-          uint64_t g = gi * SO_GTES + j;
+          uint64_t g = gi * KDMV_N_GTES + j;
           uint32_t gte = vd__le32 (raw + 4 * j);
 
           if (gte == 0 || g >= st->n_grains)
             continue;
-          if (gte == 1 && (st->h.flags & SO_FLAG_ZEROED))
+          if (gte == 1 && (st->h.flags & KDMV_FLAG_ZEROED_GTE))
             continue;
           /* More grains than the file has sectors means tables share
            * grains or tables (hostile): stop before that costs memory. */

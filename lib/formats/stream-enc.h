@@ -6,20 +6,17 @@
 #define VDISK_STREAM_ENC_H
 
 #include "internal.h"
+#include "kdmv.h"
 
 struct libdeflate_compressor;
 
-#define SO_MAGIC 0x564d444bu            /* "KDMV" */
-#define SO_GD_AT_END UINT64_MAX
-#define SO_FLAGS_STREAM 0x30001u        /* NL detector, compressed, markers */
-#define SO_MARKER_EOS 0u
+/* The header, its flags and limits are kdmv.h's; a stream adds these. */
+#define SO_FLAGS_STREAM (KDMV_FLAG_NL_DETECT | KDMV_FLAG_COMPRESSED       \
+                         | KDMV_FLAG_MARKERS)
+#define SO_MARKER_EOS 0u                /* metadata marker types */
 #define SO_MARKER_GT 1u
 #define SO_MARKER_GD 2u
 #define SO_MARKER_FOOTER 3u
-#define SO_GTES 512u
-#define SO_GT_BYTES (SO_GTES * 4u)
-#define SO_GT_SECTORS (SO_GT_BYTES / VD_SECTOR)
-#define SO_MAX_GD_BYTES (64u << 20)
 
 /* ======================================================================
  * Writer: vd__stream_convert, layout A.

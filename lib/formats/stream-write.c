@@ -29,21 +29,20 @@
 void
 vd__sw_header (uint8_t *p, uint64_t capacity, uint64_t gd)
 {
-  memset (p, 0, VD_SECTOR);
-  vd__put_le32 (p + 0, SO_MAGIC);
-  vd__put_le32 (p + 4, 3);
-  vd__put_le32 (p + 8, SO_FLAGS_STREAM);
-  vd__put_le64 (p + 12, capacity);
-  vd__put_le64 (p + 20, SW_GRAIN);
-  vd__put_le64 (p + 28, 1);
-  vd__put_le64 (p + 36, SW_DESC_SECTORS);
-  vd__put_le32 (p + 44, SO_GTES);
-  vd__put_le64 (p + 56, gd);
-  vd__put_le64 (p + 64, SW_OVERHEAD);
-  memcpy (p + 73, "\n \r\n", 4);
-  p[77] = 1;                    /* compressAlgorithm: deflate */
+  const struct kdmv_header h = {
+    .version = 3,
+    .flags = SO_FLAGS_STREAM,
+    .capacity = capacity,
+    .grain = SW_GRAIN,
+    .desc_off = 1,
+    .desc_size = SW_DESC_SECTORS,
+    .n_gtes = KDMV_N_GTES,
+    .gd_off = gd,
+    .overhead = SW_OVERHEAD,
+    .compress = 1,              /* compressAlgorithm: deflate */
+  };
+  vd__kdmv_encode (p, &h);      /* magic and newline bytes included */
 }
-
 
 int
 vd__sw_compress (struct libdeflate_compressor **ld, uint8_t *lvl_buf,
@@ -152,20 +151,20 @@ int
 vd__sw_emit_gt (struct vd__sw_out *o, uint32_t *gd, uint64_t gt, uint32_t *table,
             int *used)
 {
-  uint8_t raw[SO_GT_BYTES];
+  uint8_t raw[KDMV_GT_BYTES];
   unsigned k;
   int r;
 
   if (!*used)
     return 0;
-  r = vd__sw_marker (o, SO_GT_SECTORS, SO_MARKER_GT);
+  r = vd__sw_marker (o, KDMV_GT_SECTORS, SO_MARKER_GT);
   if (r < 0)
     return r;
   gd[gt] = (uint32_t) (vd__sw_tell (o) / VD_SECTOR);
-  for (k = 0; k < SO_GTES; k++)
+  for (k = 0; k < KDMV_N_GTES; k++)
     vd__put_le32 (raw + 4 * k, table[k]);
   r = vd__sw_put (o, raw, sizeof raw);
-  memset (table, 0, SO_GT_BYTES);
+  memset (table, 0, KDMV_GT_BYTES);
   *used = 0;
   return r;
 }
@@ -223,7 +222,7 @@ vd__sw_prologue (struct vd__sw_out *o, uint64_t sectors, const char *desc)
 
   if (len > SW_DESC_SECTORS * VD_SECTOR)
     return vd__error (VD_EINVAL, 0, "%s: descriptor too long", o->io->name);
-  vd__sw_header (sec, sectors, SO_GD_AT_END);
+  vd__sw_header (sec, sectors, KDMV_GD_AT_END);
   r = vd__sw_put (o, sec, VD_SECTOR);
   if (r == 0)
     r = vd__sw_put (o, desc, len);
@@ -287,7 +286,7 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
   struct vd__sw_out o = { .io = out };
   uint64_t sectors = VD_DIV_ROUND_UP (params->capacity, VD_SECTOR);
   uint64_t n_gts = VD_DIV_ROUND_UP (VD_DIV_ROUND_UP (sectors, SW_GRAIN),
-                                    SO_GTES);
+                                    KDMV_N_GTES);
   uint32_t *gd = NULL, cid = params->cid;
   char *desc = NULL;
   int r;
@@ -295,7 +294,7 @@ vd__stream_create_empty (struct vd_io *out, const char *name,
   if (!name || !*name || !vd__sw_value_ok (name) || strlen (name) > 255)
     return vd__error (VD_EINVAL, 0, "%s: bad extent name for the "
                      "descriptor", out->name ? out->name : "?");
-  if (n_gts * 4 > SO_MAX_GD_BYTES)
+  if (n_gts * 4 > KDMV_MAX_GD_BYTES)
     return vd__error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
                      "for a streamOptimized file", out->name,
                      (unsigned long long) params->capacity);
@@ -333,7 +332,7 @@ struct vd__stream_appender {
   uint8_t *pend;                /* SW_GRAIN_BYTES */
   uint64_t cur_gt;
   int table_used;
-  uint32_t table[SO_GTES];
+  uint32_t table[KDMV_N_GTES];
   uint32_t *gd;                 /* n_gts entries */
   uint8_t *obuf;                /* a compressed grain with its marker */
   uint8_t *lvl_buf;
@@ -368,7 +367,7 @@ vd__stream_appender_new (struct vd__stream_appender **out, struct vd_io *io,
   a->path = path;
   a->sectors = capacity_sectors;
   a->n_grains = VD_DIV_ROUND_UP (capacity_sectors, SW_GRAIN);
-  a->n_gts = VD_DIV_ROUND_UP (a->n_grains, SO_GTES);
+  a->n_gts = VD_DIV_ROUND_UP (a->n_grains, KDMV_N_GTES);
   a->data_sec = first_sector;
   a->tail_ok = 1;
   a->pend = calloc (1, SW_GRAIN_BYTES);
@@ -413,12 +412,12 @@ sa_emit_gt (struct vd__stream_appender *a)
   if (!a->table_used)
     return 0;
   memset (a->obuf, 0, VD_SECTOR);
-  vd__put_le64 (a->obuf, SO_GT_SECTORS);
+  vd__put_le64 (a->obuf, KDMV_GT_SECTORS);
   vd__put_le32 (a->obuf + 12, SO_MARKER_GT);
-  for (k = 0; k < SO_GTES; k++)
+  for (k = 0; k < KDMV_N_GTES; k++)
     vd__put_le32 (a->obuf + VD_SECTOR + 4 * k, a->table[k]);
   a->gd[a->cur_gt] = (uint32_t) (a->data_sec + 1);
-  r = sa_put (a, a->obuf, VD_SECTOR + SO_GT_BYTES);
+  r = sa_put (a, a->obuf, VD_SECTOR + KDMV_GT_BYTES);
   if (r < 0)
     {
       a->gd[a->cur_gt] = 0;
@@ -439,12 +438,12 @@ sa_emit_pending (struct vd__stream_appender *a)
 
   if (a->pend_used && !vd__is_zero (a->pend, SW_GRAIN_BYTES))
     {
-      if (g / SO_GTES != a->cur_gt)
+      if (g / KDMV_N_GTES != a->cur_gt)
         {
           r = sa_emit_gt (a);
           if (r < 0)
             return r;
-          a->cur_gt = g / SO_GTES;
+          a->cur_gt = g / KDMV_N_GTES;
         }
       r = vd__sw_compress (&a->ld, a->lvl_buf, a->pend, a->obuf + 12,
                        SW_OUT_CAP - 12, &clen);
@@ -452,12 +451,12 @@ sa_emit_pending (struct vd__stream_appender *a)
         return r;
       vd__put_le64 (a->obuf, g * SW_GRAIN);
       vd__put_le32 (a->obuf + 8, clen);
-      a->table[g % SO_GTES] = (uint32_t) a->data_sec;
+      a->table[g % KDMV_N_GTES] = (uint32_t) a->data_sec;
       a->table_used = 1;
       r = sa_put (a, a->obuf, 12 + (size_t) clen);
       if (r < 0)
         {
-          a->table[g % SO_GTES] = 0;
+          a->table[g % KDMV_N_GTES] = 0;
           return r;
         }
     }
@@ -522,10 +521,10 @@ vd__stream_appender_lookup (const struct vd__stream_appender *a, uint64_t g,
   *gt_sector = 0;
   if (g >= a->n_grains)
     return;
-  if (g / SO_GTES == a->cur_gt)
-    *gte = a->table[g % SO_GTES];
+  if (g / KDMV_N_GTES == a->cur_gt)
+    *gte = a->table[g % KDMV_N_GTES];
   else
-    *gt_sector = a->gd[g / SO_GTES];
+    *gt_sector = a->gd[g / KDMV_N_GTES];
 }
 
 /* Copy grain g into out (SW_GRAIN_BYTES) if it is the one being filled. */

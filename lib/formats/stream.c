@@ -17,7 +17,6 @@
  * takes writes front to back; reads see what was written so far. */
 
 #include "stream.h"
-#include "kdmv.h"
 
 #include <errno.h>
 #include <libdeflate.h>
@@ -26,37 +25,12 @@
 
 /* ---- header ------------------------------------------------------------ */
 
-/* The header sector p, decoded by the one KDMV codec (kdmv.c), in the
- * driver's own names. */
-static void
-so_parse_header (const uint8_t *p, struct so_header *h)
-{
-  struct kdmv_header k;
-
-  vd__kdmv_decode (&k, p);
-  memset (h, 0, sizeof *h);
-  h->magic = k.magic;
-  h->version = k.version;
-  h->flags = k.flags;
-  h->capacity = k.capacity;
-  h->grain = k.grain;
-  h->desc_off = k.desc_off;
-  h->desc_size = k.desc_size;
-  h->num_gtes = k.n_gtes;
-  h->rgd = k.rgd_off;
-  h->gd = k.gd_off;
-  h->overhead = k.overhead;
-  h->unclean = k.unclean;
-  memcpy (h->nl, k.nl, sizeof h->nl);
-  h->algo = k.compress;
-}
-
 static int
 stream_probe (const uint8_t *buf, size_t len)
 {
-  if (len < 12 || vd__le32 (buf) != SO_MAGIC)
+  if (len < 12 || vd__le32 (buf) != KDMV_MAGIC)
     return 0;
-  return (vd__le32 (buf + 8) & SO_FLAG_COMPRESSED) ? 100 : 0;
+  return (vd__le32 (buf + 8) & KDMV_FLAG_COMPRESSED) ? 100 : 0;
 }
 
 /* ---- driver state ------------------------------------------------------ */
@@ -121,41 +95,41 @@ vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
 
 /* Basic header rules shared by the header and the footer. */
 static int
-so_check_header (const char *path, const struct so_header *h,
+so_check_header (const char *path, const struct kdmv_header *h,
                  const char *which)
 {
   uint32_t incompat = h->flags & 0xffff0000u;
 
-  if (h->magic != SO_MAGIC)
+  if (h->magic != KDMV_MAGIC)
     return vd__corrupt (path, "%s has a bad magic number 0x%08x", which,
                         h->magic);
   if (h->version < 1 || h->version > 3)
     return vd__error (VD_ENOTSUP, 0, "%s: %s has sparse version %u "
                      "(only 1 to 3 are known)", path, which, h->version);
-  if (incompat & ~SO_INCOMPAT_KNOWN)
+  if (incompat & ~KDMV_KNOWN_INCOMPAT)
     return vd__error (VD_ENOTSUP, 0, "%s: %s has unknown incompatible "
-                     "flags 0x%08x", path, which, incompat & ~SO_INCOMPAT_KNOWN);
-  if (!(h->flags & SO_FLAG_COMPRESSED))
+                     "flags 0x%08x", path, which, incompat & ~KDMV_KNOWN_INCOMPAT);
+  if (!(h->flags & KDMV_FLAG_COMPRESSED))
     return vd__corrupt (path, "%s lacks the compressed flag", which);
-  if (h->algo != 1)
+  if (h->compress != 1)
     return vd__error (VD_ENOTSUP, 0, "%s: %s has compression algorithm %u "
-                     "(only 1, deflate, is known)", path, which, h->algo);
-  if (!(h->flags & SO_FLAG_MARKERS))
+                     "(only 1, deflate, is known)", path, which, h->compress);
+  if (!(h->flags & KDMV_FLAG_MARKERS))
     return vd__error (VD_ENOTSUP, 0, "%s: %s: compressed grains without "
                      "markers are not supported", path, which);
-  if ((h->flags & SO_FLAG_NL)
+  if ((h->flags & KDMV_FLAG_NL_DETECT)
       && memcmp (h->nl, "\n \r\n", 4) != 0)
     return vd__corrupt (path, "%s is corrupted by CR/LF "
                         "translation (newline check bytes are wrong)", which);
-  if (h->grain < SO_MIN_GRAIN || h->grain > SO_MAX_GRAIN
+  if (h->grain < SO_MIN_GRAIN || h->grain > KDMV_MAX_GRAIN
       || (h->grain & (h->grain - 1)) != 0)
     return vd__corrupt (path, "%s has grain size %llu sectors "
                         "(must be a power of 2 from %u to %u)", which,
                         (unsigned long long) h->grain, SO_MIN_GRAIN,
-                        SO_MAX_GRAIN);
-  if (h->num_gtes != SO_GTES)
+                        KDMV_MAX_GRAIN);
+  if (h->n_gtes != KDMV_N_GTES)
     return vd__corrupt (path, "%s has %u entries per grain "
-                        "table (must be %u)", which, h->num_gtes, SO_GTES);
+                        "table (must be %u)", which, h->n_gtes, KDMV_N_GTES);
   /* capacity * 512 must not overflow; the GD cap below bounds it more. */
   if (h->capacity > (UINT64_MAX >> 10))
     return vd__corrupt (path, "%s has capacity %llu sectors "
@@ -167,15 +141,15 @@ so_check_header (const char *path, const struct so_header *h,
 /* Layout A: find and check the footer (security §4 item 31). */
 static int
 so_read_footer (struct stream_state *st, struct vd_io *io,
-                struct so_header *out)
+                struct kdmv_header *out)
 {
   uint8_t buf[3 * VD_SECTOR];
   uint64_t end = st->file_size & ~(uint64_t) (VD_SECTOR - 1);
-  struct so_header f;
-  const struct so_header *h = &st->h;
+  struct kdmv_header f;
+  const struct kdmv_header *h = &st->h;
   int r;
 
-  if (!(h->flags & SO_FLAG_MARKERS))
+  if (!(h->flags & KDMV_FLAG_MARKERS))
     return vd__corrupt (st->path, "grain directory at the end "
                         "(GD_AT_END) without the markers flag");
   if (end < 4 * VD_SECTOR)
@@ -197,16 +171,16 @@ so_read_footer (struct stream_state *st, struct vd_io *io,
       || vd__le32 (buf + 2 * VD_SECTOR + 12) != SO_MARKER_EOS)
     return vd__corrupt (st->path, "end-of-stream marker missing "
                         "after the footer");
-  so_parse_header (buf + VD_SECTOR, &f);
+  vd__kdmv_decode (&f, buf + VD_SECTOR);
   r = so_check_header (st->path, &f, "footer");
   if (r < 0)
     return r;
-  if (f.gd == SO_GD_AT_END)
+  if (f.gd_off == KDMV_GD_AT_END)
     return vd__corrupt (st->path, "footer has no grain directory "
                         "offset (GD_AT_END)");
   if (f.version != h->version || f.flags != h->flags
       || f.capacity != h->capacity || f.grain != h->grain
-      || f.num_gtes != h->num_gtes || f.algo != h->algo)
+      || f.n_gtes != h->n_gtes || f.compress != h->compress)
     return vd__corrupt (st->path, "footer disagrees with the header "
                         "(capacity %llu/%llu, grain %llu/%llu, flags "
                         "0x%x/0x%x, version %u/%u)",
@@ -226,7 +200,7 @@ stream_open (struct vd_extent *e, int rw)
 {
   struct stream_state *st = e->state;
   uint8_t hb[VD_SECTOR];
-  struct so_header *h = &st->h;
+  struct kdmv_header *h = &st->h;
   uint64_t gd_bytes, i;
   int r;
 
@@ -241,14 +215,14 @@ stream_open (struct vd_extent *e, int rw)
   r = vd__io_pread (e->io, hb, sizeof hb, 0);
   if (r < 0)
     return r;
-  so_parse_header (hb, h);
+  vd__kdmv_decode (h, hb);
   r = so_check_header (st->path, h, "header");
   if (r < 0)
     return r;
 
   /* Embedded descriptor range (checklist item 2). */
   if ((h->desc_off == 0) != (h->desc_size == 0)
-      || h->desc_size > SO_MAX_DESC_SECTORS
+      || h->desc_size > KDMV_MAX_DESC_SECTORS
       || (h->desc_off != 0
           && (h->desc_off > st->file_size / VD_SECTOR
               || (h->desc_off + h->desc_size) * VD_SECTOR > st->file_size)))
@@ -257,9 +231,9 @@ stream_open (struct vd_extent *e, int rw)
                         (unsigned long long) h->desc_off,
                         (unsigned long long) h->desc_size);
 
-  if (h->gd == SO_GD_AT_END)
+  if (h->gd_off == KDMV_GD_AT_END)
     {
-      struct so_header f;
+      struct kdmv_header f;
       r = so_read_footer (st, e->io, &f);
       if (r < 0)
         return r;
@@ -269,7 +243,7 @@ stream_open (struct vd_extent *e, int rw)
 
   st->grain_bytes = (uint32_t) (h->grain * VD_SECTOR);
   st->n_grains = VD_DIV_ROUND_UP (h->capacity, h->grain);
-  st->n_gdes = VD_DIV_ROUND_UP (st->n_grains, SO_GTES);
+  st->n_gdes = VD_DIV_ROUND_UP (st->n_grains, KDMV_N_GTES);
   gd_bytes = st->n_gdes * 4;
   st->gd_sectors = VD_DIV_ROUND_UP (gd_bytes, VD_SECTOR);
   /* Incompressible data grows a little; QEMU sizes for 2 grains. */
@@ -281,7 +255,7 @@ stream_open (struct vd_extent *e, int rw)
                         "must agree (fix the extent line)",
                         (unsigned long long) (e->size / VD_SECTOR),
                         (unsigned long long) h->capacity);
-  if (gd_bytes > SO_MAX_GD_BYTES || gd_bytes > st->file_size)
+  if (gd_bytes > KDMV_MAX_GD_BYTES || gd_bytes > st->file_size)
     return vd__corrupt (st->path, "capacity %llu sectors needs a "
                         "grain directory of %llu bytes (file is %llu bytes)",
                         (unsigned long long) h->capacity,
@@ -289,19 +263,19 @@ stream_open (struct vd_extent *e, int rw)
                         (unsigned long long) st->file_size);
   if (st->n_gdes > 0)
     {
-      if (h->gd == 0 || h->gd > st->file_size / VD_SECTOR
-          || h->gd * VD_SECTOR + gd_bytes > st->file_size)
+      if (h->gd_off == 0 || h->gd_off > st->file_size / VD_SECTOR
+          || h->gd_off * VD_SECTOR + gd_bytes > st->file_size)
         return vd__corrupt (st->path, "grain directory at sector "
                             "%llu (%llu bytes) is outside the file",
-                            (unsigned long long) h->gd,
+                            (unsigned long long) h->gd_off,
                             (unsigned long long) gd_bytes);
-      if (h->desc_off != 0 && h->gd < h->desc_off + h->desc_size
-          && h->gd + st->gd_sectors > h->desc_off)
+      if (h->desc_off != 0 && h->gd_off < h->desc_off + h->desc_size
+          && h->gd_off + st->gd_sectors > h->desc_off)
         return vd__corrupt (st->path, "grain directory overlaps the "
                             "embedded descriptor");
       if (st->footer)
         {
-          r = vd__so_check_table_marker (st, e->io, h->gd, SO_MARKER_GD,
+          r = vd__so_check_table_marker (st, e->io, h->gd_off, SO_MARKER_GD,
                                          st->gd_sectors);
           if (r < 0)
             return r;
@@ -309,7 +283,7 @@ stream_open (struct vd_extent *e, int rw)
       st->gd = malloc (gd_bytes);
       if (!st->gd)
         return vd__error (VD_ENOMEM, errno, "%s: grain directory", st->path);
-      r = vd__io_pread (e->io, st->gd, gd_bytes, h->gd * VD_SECTOR);
+      r = vd__io_pread (e->io, st->gd, gd_bytes, h->gd_off * VD_SECTOR);
       if (r < 0)
         goto fail;
       for (i = 0; i < st->n_gdes; i++)
@@ -320,11 +294,11 @@ stream_open (struct vd_extent *e, int rw)
             continue;
           /* Checklist item 26: a GT inside the file, clear of the header,
            * the descriptor and the GD. */
-          if ((uint64_t) gde * VD_SECTOR + SO_GT_BYTES > st->file_size
+          if ((uint64_t) gde * VD_SECTOR + KDMV_GT_BYTES > st->file_size
               || (h->desc_off != 0 && gde < h->desc_off + h->desc_size
-                  && gde + SO_GT_SECTORS > h->desc_off)
-              || (gde < h->gd + st->gd_sectors
-                  && gde + SO_GT_SECTORS > h->gd))
+                  && gde + KDMV_GT_SECTORS > h->desc_off)
+              || (gde < h->gd_off + st->gd_sectors
+                  && gde + KDMV_GT_SECTORS > h->gd_off))
             {
               r = vd__corrupt (st->path, "grain directory entry %llu "
                                "points at sector %u, outside the file or into "
@@ -348,9 +322,9 @@ stream_open (struct vd_extent *e, int rw)
   if (rw)
     {
       /* Only an empty stream of our layout is written, front to back. */
-      int empty = st->footer && h->grain == 128 && h->num_gtes == SO_GTES
+      int empty = st->footer && h->grain == 128 && h->n_gtes == KDMV_N_GTES
         && h->overhead > h->desc_off + h->desc_size
-        && h->gd > h->overhead && h->overhead <= st->file_size / VD_SECTOR;
+        && h->gd_off > h->overhead && h->overhead <= st->file_size / VD_SECTOR;
       for (i = 0; empty && i < st->n_gdes; i++)
         if (st->gd[i] != 0)
           empty = 0;
@@ -400,7 +374,7 @@ static int
 so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
 {
   struct stream_state *st = e->state;
-  uint64_t gi = g / SO_GTES;
+  uint64_t gi = g / KDMV_N_GTES;
   uint32_t gde;
   int slot = -1, i, r = 0;
 
@@ -433,7 +407,7 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
       }
   if (slot < 0)
     {
-      uint8_t raw[SO_GT_BYTES];
+      uint8_t raw[KDMV_GT_BYTES];
       unsigned k;
 
       slot = 0;
@@ -445,7 +419,7 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
       if (st->footer)
         {
           r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                         SO_GT_SECTORS);
+                                         KDMV_GT_SECTORS);
           if (r < 0)
             goto out;
         }
@@ -455,12 +429,12 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
           st->cache_gd[slot] = -1;
           goto out;
         }
-      for (k = 0; k < SO_GTES; k++)
+      for (k = 0; k < KDMV_N_GTES; k++)
         st->cache_gt[slot][k] = vd__le32 (raw + 4 * k);
       st->cache_gd[slot] = (int64_t) gi;
     }
   st->cache_used[slot] = ++st->clock;
-  *gte = st->cache_gt[slot][g % SO_GTES];
+  *gte = st->cache_gt[slot][g % KDMV_N_GTES];
  out:
   pthread_mutex_unlock (&st->mu);
   return r;
@@ -471,7 +445,7 @@ so_status (struct stream_state *st, uint32_t gte)
 {
   if (gte == 0)
     return VD_MAP_HOLE;
-  if (gte == 1 && (st->h.flags & SO_FLAG_ZEROED))
+  if (gte == 1 && (st->h.flags & KDMV_FLAG_ZEROED_GTE))
     return VD_MAP_ZERO;
   return VD_MAP_DRIVER;
 }
@@ -509,12 +483,12 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
   pos = (g + 1) * gb;
   while (pos < end)
     {
-      uint64_t gi = pos / gb / SO_GTES;
+      uint64_t gi = pos / gb / KDMV_N_GTES;
 
       /* A whole table absent (GDE 0): a hole to the next table. */
       if (s0 == VD_MAP_HOLE && gi < st->n_gdes && st->gd[gi] == 0)
         {
-          pos = (gi + 1) * SO_GTES * gb;
+          pos = (gi + 1) * KDMV_N_GTES * gb;
           continue;
         }
       r = so_lookup (e, pos / gb, &gte);
@@ -582,7 +556,7 @@ vd__so_read_grain (struct vd_extent *e, struct so_window *w,
   enum libdeflate_result res;
   int r;
 
-  if (gte == 1 && !(st->h.flags & SO_FLAG_ZEROED))
+  if (gte == 1 && !(st->h.flags & KDMV_FLAG_ZEROED_GTE))
     return vd__corrupt (st->path, "grain %llu has table entry 1 but "
                         "the zeroed-grain flag is not set",
                         (unsigned long long) g);

@@ -5,44 +5,18 @@
 #define VDISK_STREAM_H
 
 #include "internal.h"
+#include "kdmv.h"
+#include "stream-enc.h"
 
 #include <libdeflate.h>
 
-#define SO_MAGIC 0x564d444bu            /* "KDMV" */
-#define SO_GD_AT_END UINT64_MAX
-#define SO_FLAG_NL 0x1u
-#define SO_FLAG_RGD 0x2u
-#define SO_FLAG_ZEROED 0x4u
-#define SO_FLAG_COMPRESSED 0x10000u
-#define SO_FLAG_MARKERS 0x20000u
-#define SO_INCOMPAT_KNOWN (SO_FLAG_COMPRESSED | SO_FLAG_MARKERS)
-
-#define SO_MARKER_EOS 0u
-#define SO_MARKER_GT 1u
-#define SO_MARKER_GD 2u
-#define SO_MARKER_FOOTER 3u
-
-#define SO_GTES 512u                    /* checklist item 19 */
-#define SO_GT_BYTES (SO_GTES * 4u)
-#define SO_GT_SECTORS (SO_GT_BYTES / VD_SECTOR)
+/* The header struct, its flags and limits: kdmv.h (the one codec); the
+ * markers: stream-enc.h.  Only the reader's own tunables here. */
 #define SO_MIN_GRAIN 8u                 /* sectors, checklist item 18 */
-#define SO_MAX_GRAIN 2048u              /* sectors (1 MiB) */
-#define SO_MAX_GD_BYTES (64u << 20)     /* checklist item 45 */
 #define SO_GT_CACHE 16                  /* GTs kept in memory (as QEMU) */
-#define SO_MAX_DESC_SECTORS 1024u
-
-struct so_header {
-  uint32_t magic, version, flags;
-  uint64_t capacity, grain, desc_off, desc_size;
-  uint32_t num_gtes;
-  uint64_t rgd, gd, overhead;
-  uint8_t unclean;
-  uint8_t nl[4];
-  uint16_t algo;
-};
 
 struct stream_state {
-  struct so_header h;
+  struct kdmv_header h;         /* the header (layout A: the footer) */
   const char *path;
   uint64_t file_size;
   uint32_t grain_bytes;
@@ -58,7 +32,7 @@ struct stream_state {
   uint64_t clock;
   int64_t cache_gd[SO_GT_CACHE];   /* GD index held, -1 = empty */
   uint64_t cache_used[SO_GT_CACHE];
-  uint32_t cache_gt[SO_GT_CACHE][SO_GTES];
+  uint32_t cache_gt[SO_GT_CACHE][KDMV_N_GTES];
   /* The last grain inflated for a partial-grain read, so that small
    * sequential reads do not inflate the same grain again and again. */
   uint8_t *last;

@@ -66,18 +66,10 @@ worker_main (void *arg)
       s->state = AH_FAILED;
       s->code = e->code ? e->code : r;
       s->errnum = e->errnum;
-      snprintf (s->msg, sizeof s->msg, "%s", e->message ? e->message
-                : "read-ahead failed");
-      /* without the ": strerror" vd__error adds again when the reader
-       * records it with the same errnum */
-      if (s->errnum) {
-        char tail[128];
-        size_t n = strlen (s->msg);
-        size_t t = (size_t) snprintf (tail, sizeof tail, ": %s",
-                                      strerror (s->errnum));
-        if (t < sizeof tail && n >= t && strcmp (s->msg + n - t, tail) == 0)
-          s->msg[n - t] = '\0';
-      }
+      /* the message as recorded (its ": strerror" included): the
+       * reader records a copy, code and errnum carried beside it */
+      snprintf (s->msg, sizeof s->msg, "%s", e->message && e->message[0]
+                ? e->message : "read-ahead failed");
     }
     else
       s->state = AH_DONE;
@@ -186,7 +178,7 @@ vd__https_ahead_read (struct https_io *f, uint8_t *p, size_t count,
     while (s->state == AH_WANT || s->state == AH_BUSY)
       pthread_cond_wait (&a->cv, &a->mu);
     if (s->state == AH_FAILED) {
-      r = vd__error (s->code, s->errnum, "%s", s->msg);
+      r = vd__error_copy (s->code, s->errnum, s->msg);
       release (s);                   /* a later read asks again */
       break;
     }
@@ -231,6 +223,10 @@ vd__https_ahead_start (struct https_io *f, uint64_t off)
     a->running = 1;
     restart_at (f, off);
     r = refill (f);
+    if (r < 0) {                     /* left stopped: reads go direct */
+      a->running = 0;
+      restart_at (f, off);
+    }
   }
   pthread_mutex_unlock (&a->mu);
   return r;

@@ -20,7 +20,8 @@ struct get {
   uint64_t start;                 /* first byte asked for */
   uint64_t want;                  /* bytes asked for */
   uint64_t got;
-  uint8_t *dst;                   /* contiguous destination, want bytes */
+  uint8_t *const *seg;            /* destination: segments of seg_size */
+  size_t seg_size;                /* bytes (the last may be shorter) */
   const atomic_int *cancel;
   long status;
   int ignored_range, bad_range, canceled;
@@ -77,8 +78,14 @@ get_write (char *data, size_t size, size_t n, void *arg)
     g->bad_range = 1;
     return 0;
   }
-  memcpy (g->dst + g->got, data, len);
-  g->got += len;
+  for (size_t done = 0; done < len;) {   /* across segment ends */
+    uint64_t at = g->got;
+    size_t in = (size_t) (at % g->seg_size);
+    size_t k = VD_MIN (len - done, g->seg_size - in);
+    memcpy (g->seg[at / g->seg_size] + in, data + done, k);
+    done += k;
+    g->got += k;
+  }
   return len;
 }
 
@@ -156,9 +163,10 @@ judge (struct https_io *f, const struct get *g, CURLcode c,
   return 0;
 }
 
-int
-vd__https_get (struct https_io *f, void *h, uint64_t start, uint64_t want,
-               uint8_t *dst, int probe, const atomic_int *cancel)
+static int
+get_into (struct https_io *f, void *h, uint64_t start, uint64_t want,
+          uint8_t *const *seg, size_t seg_size, int probe,
+          const atomic_int *cancel)
 {
   struct get g;
   char range[64];
@@ -173,7 +181,8 @@ vd__https_get (struct https_io *f, void *h, uint64_t start, uint64_t want,
     g.h = h;
     g.start = start;
     g.want = want;
-    g.dst = dst;
+    g.seg = seg;
+    g.seg_size = seg_size;
     g.cancel = cancel;
     c = perform (&g, range);
     if (c == CURLE_OK && (g.status == 401 || g.status == 403) && !relogged) {
@@ -188,6 +197,21 @@ vd__https_get (struct https_io *f, void *h, uint64_t start, uint64_t want,
   if (probe && r >= 0)
     f->size = r == 1 ? 0 : g.cr_total;
   return r < 0 ? r : 0;
+}
+
+int
+vd__https_get (struct https_io *f, void *h, uint64_t start, uint64_t want,
+               uint8_t *dst, int probe, const atomic_int *cancel)
+{
+  /* one segment: want bytes (callers ask for a size_t count) */
+  return get_into (f, h, start, want, &dst, (size_t) want, probe, cancel);
+}
+
+int
+vd__https_get_blocks (struct https_io *f, void *h, uint64_t start,
+                      uint64_t want, uint8_t *const *blocks)
+{
+  return get_into (f, h, start, want, blocks, VD_HTTPS_BLOCK, 0, NULL);
 }
 
 #endif /* VD_HAVE_VSPHERE */

@@ -45,7 +45,7 @@ struct vd_https_slot {
   int discard;                    /* BUSY, no longer wanted */
   atomic_int cancel;              /* stops its transfer */
   int code, errnum;               /* AH_FAILED: the worker's error */
-  char msg[320];
+  char msg[1024];                 /* its message (as vd_error's) */
 };
 
 struct https_io;
@@ -93,6 +93,10 @@ struct https_io {
 int vd__https_get (struct https_io *f, void *h, uint64_t start,
                    uint64_t want, uint8_t *dst, int probe,
                    const atomic_int *cancel);
+/* The same (not a probe, not cancelable) straight into cache blocks:
+ * byte k of the answer lands in blocks[k / VD_HTTPS_BLOCK]. */
+int vd__https_get_blocks (struct https_io *f, void *h, uint64_t start,
+                          uint64_t want, uint8_t *const *blocks);
 
 /* https-ahead.c, all with f->mu held.  Serve count bytes at off from the
  * read-ahead: 1 done, 0 it does not hold off (start it there, or read
@@ -100,7 +104,8 @@ int vd__https_get (struct https_io *f, void *h, uint64_t start,
  * message). */
 int vd__https_ahead_read (struct https_io *f, uint8_t *p, size_t count,
                           uint64_t off);
-/* (Re)start the read-ahead at off (the connections made the first time). */
+/* (Re)start the read-ahead at off (the connections made the first time).
+ * On failure (no connection, no memory) it is left stopped. */
 int vd__https_ahead_start (struct https_io *f, uint64_t off);
 void vd__https_ahead_init (struct https_io *f);
 /* Stop the transfers, join the connections, free the chunks. */

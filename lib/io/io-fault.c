@@ -5,7 +5,7 @@
  * the kinds in plan.counted (across all files, from 1) and fails call
  * number plan.fail_at with EIO, ENOSPC or a short write.  The plan lives
  * in the caller; the library keeps no state of its own. */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -87,36 +87,41 @@ victim (struct https_io *f, uint64_t keep_from, uint64_t keep_to)
   return v;
 }
 
-/* Fetch blocks [idx, idx+n) (all missing) with one GET. */
+/* Fetch blocks [idx, idx+n) (all missing, n <= MAX_AHEAD) with one GET
+ * straight into the cache blocks that will hold them. */
 static int
 fetch (struct https_io *f, uint64_t idx, unsigned n)
 {
   uint64_t start = idx * BLOCK;
   uint64_t end = VD_MIN (f->size, (idx + n) * BLOCK);
-  uint8_t *tmp;
-  int r;
+  struct vd_https_block *b[MAX_AHEAD];
+  uint8_t *dst[MAX_AHEAD];
+  unsigned k, nb;
+  int r = 0;
 
-  if (start >= end)
+  if (start >= end || n > MAX_AHEAD)
     return vd__error (VD_EIO, 0, "%s: read past the end", f->io.name);
-  tmp = malloc (end - start);
-  if (!tmp)
-    return vd__error (VD_ENOMEM, errno, "%s: cache", f->io.name);
-  r = vd__https_get (f, f->h, start, end - start, tmp, 0, NULL);
-  if (r == 0)
-    for (unsigned k = 0; k < n && start + (uint64_t) k * BLOCK < end; k++) {
-      struct vd_https_block *b = victim (f, idx, idx + n);
-      uint64_t off = (uint64_t) k * BLOCK;
-      if (!b->data && !(b->data = malloc (BLOCK))) {
-        r = vd__error (VD_ENOMEM, errno, "%s: cache", f->io.name);
-        break;
-      }
-      b->idx = idx + k;
-      b->len = (size_t) VD_MIN ((uint64_t) BLOCK, end - start - off);
-      memcpy (b->data, tmp + off, b->len);
-      b->valid = 1;
-      b->used = ++f->tick;
+  nb = (unsigned) VD_DIV_ROUND_UP (end - start, BLOCK);
+  for (k = 0; k < nb; k++) {
+    /* taken (valid, inside the range victim keeps) until the GET ends */
+    b[k] = victim (f, idx, idx + n);
+    b[k]->valid = 1;
+    b[k]->idx = idx + k;
+    b[k]->len = (size_t) VD_MIN ((uint64_t) BLOCK,
+                                 end - start - (uint64_t) k * BLOCK);
+    b[k]->used = ++f->tick;
+    if (!b[k]->data && !(b[k]->data = malloc (BLOCK))) {
+      r = vd__error (VD_ENOMEM, errno, "%s: cache", f->io.name);
+      nb = k + 1;
+      break;
     }
-  free (tmp);
+    dst[k] = b[k]->data;
+  }
+  if (r == 0)
+    r = vd__https_get_blocks (f, f->h, start, end - start, dst);
+  if (r < 0)
+    for (k = 0; k < nb; k++)
+      b[k]->valid = 0;
   return r;
 }
 
@@ -182,9 +187,15 @@ https_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   f->seq_end = off + count;
   r = vd__https_ahead_read (f, buf, count, off);
   if (r == 0 && f->seq_run > VD_HTTPS_AH_AFTER && count >= 65536) {
-    r = vd__https_ahead_start (f, off);
-    if (r == 0)
+    /* the read-ahead is an optimisation: when it cannot start, this
+     * read is one GET of its own */
+    if (vd__https_ahead_start (f, off) == 0)
       r = vd__https_ahead_read (f, buf, count, off);
+    else {
+      vd__error_clear ();
+      r = vd__https_get (f, f->h, off, count, buf, 0, NULL);
+      r = r < 0 ? r : 1;
+    }
   }
   if (r == 0)
     r = cache_read (f, buf, count, off);
@@ -295,6 +306,22 @@ vd__https_folder_url (void *h, const char *base, const char *dc,
   return u;
 }
 
+/* Does path have a ".." component ("a/../b", "..", "a/..")?  A name
+ * that merely contains two dots ("disk..1.vmdk") does not. */
+static int
+has_dotdot (const char *path)
+{
+  for (const char *p = path; *p;) {
+    size_t n = strcspn (p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return 1;
+    p += n;
+    if (*p == '/')
+      p++;
+  }
+  return 0;
+}
+
 int
 vd__https_split_dspath (const char *dspath, char **ds, char **path)
 {
@@ -316,7 +343,8 @@ vd__https_split_dspath (const char *dspath, char **ds, char **path)
     return vd__error (VD_ENOMEM, errno, "path");
   }
   n = strlen (*path);
-  if (!n || strstr (*path, "..") || (*path)[0] == '/' || (*path)[n - 1] == '/') {
+  if (!n || has_dotdot (*path) || (*path)[0] == '/'
+      || (*path)[n - 1] == '/') {
     free (*ds); free (*path);
     *ds = *path = NULL;
     return vd__error (VD_EINVAL, 0, "%s: not a file path on the datastore",

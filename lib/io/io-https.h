@@ -25,7 +25,8 @@ struct vd_https_session {
 };
 
 /* "[ds] folder/file" -> ds, "folder/file" (malloc'd, both NULL on error);
- * refuses an empty name, "..", an absolute path and a trailing '/'. */
+ * refuses an empty name, a ".." component (not "disk..1.vmdk"), an
+ * absolute path and a trailing '/'. */
 int vd__https_split_dspath (const char *dspath, char **ds, char **path);
 
 /* "BASE/folder/PATH?dcPath=DC&dsName=DS", every part %-escaped with the

@@ -1,5 +1,5 @@
 /* An in-memory I/O backend for unit tests and fuzzing. */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The POSIX I/O backend: positional reads and writes, fdatasync. */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * open file description holds the byte.  OFD locks belong to the open file
  * description, so two handles in one process conflict too, and the
  * kernel drops them when a process dies. */
-#include "internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

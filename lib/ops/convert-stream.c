@@ -40,7 +40,7 @@ struct sw_conv {
   /* Enumerator of allocated grains, one GT (32 MiB) map at a time. */
   uint64_t cursor;              /* next grain to consider */
   int64_t map_gt;               /* GT whose map is in alloc[] */
-  uint8_t alloc[SO_GTES];
+  uint8_t alloc[KDMV_N_GTES];
   struct vd_runs gt_runs;       /* the DATA runs of that GT */
   int enum_done;
   unsigned n_waiting;           /* workers blocked on cv_work */
@@ -74,11 +74,11 @@ sw_next_grain (struct sw_conv *c, uint64_t *g)
 {
   while (c->cursor < c->n_grains)
     {
-      uint64_t gt = c->cursor / SO_GTES;
+      uint64_t gt = c->cursor / KDMV_N_GTES;
       if ((int64_t) gt != c->map_gt)
         {
-          uint64_t base = gt * SO_GTES * (uint64_t) SW_GRAIN_BYTES;
-          uint64_t len = VD_MIN ((uint64_t) SO_GTES * SW_GRAIN_BYTES,
+          uint64_t base = gt * KDMV_N_GTES * (uint64_t) SW_GRAIN_BYTES;
+          uint64_t len = VD_MIN ((uint64_t) KDMV_N_GTES * SW_GRAIN_BYTES,
                                  c->size - base);
           int r;
 
@@ -92,12 +92,12 @@ sw_next_grain (struct sw_conv *c, uint64_t *g)
               const struct vd_run *run = &c->gt_runs.v[i];
               uint64_t a = (run->off - base) / SW_GRAIN_BYTES;
               uint64_t b = (run->off - base + run->len - 1) / SW_GRAIN_BYTES;
-              for (; a <= b && a < SO_GTES; a++)
+              for (; a <= b && a < KDMV_N_GTES; a++)
                 c->alloc[a] = 1;
             }
           c->map_gt = (int64_t) gt;
         }
-      if (c->alloc[c->cursor % SO_GTES])
+      if (c->alloc[c->cursor % KDMV_N_GTES])
         {
           *g = c->cursor++;
           return 1;
@@ -219,7 +219,7 @@ sw_alloc (struct sw_conv *c, struct sw_wr *w, unsigned n_threads,
 
   w->o.buf = malloc (SW_WBUF);
   w->gd = calloc (w->n_gts ? w->n_gts : 1, 4);
-  w->table = calloc (SO_GTES, 4);
+  w->table = calloc (KDMV_N_GTES, 4);
   c->slots = calloc (c->n_slots, sizeof *c->slots);
   *tids = calloc (n_threads, sizeof **tids);
   if (!w->o.buf || !w->gd || !w->table || !c->slots || !*tids)
@@ -304,7 +304,7 @@ static int
 sw_write_job (struct sw_conv *c, struct sw_wr *w, const struct sw_job *j)
 {
   const char *oname = w->o.io->name;
-  uint64_t gt = j->grain / SO_GTES;
+  uint64_t gt = j->grain / KDMV_N_GTES;
   int r;
 
   if (gt != w->cur_gt)
@@ -327,7 +327,7 @@ sw_write_job (struct sw_conv *c, struct sw_wr *w, const struct sw_job *j)
         r = vd__sw_pad (&w->o);
       if (r < 0)
         return r;
-      w->table[j->grain % SO_GTES] = (uint32_t) msec;
+      w->table[j->grain % KDMV_N_GTES] = (uint32_t) msec;
       w->used = 1;
     }
   if (w->progress
@@ -424,13 +424,13 @@ vd__stream_convert (vd_disk *src, struct vd_io *out, const char *name,
   c.map_gt = -1;
   w.sectors = VD_DIV_ROUND_UP (c.size, VD_SECTOR);
   c.n_grains = VD_DIV_ROUND_UP (w.sectors, SW_GRAIN);
-  w.n_gts = VD_DIV_ROUND_UP (c.n_grains, SO_GTES);
+  w.n_gts = VD_DIV_ROUND_UP (c.n_grains, KDMV_N_GTES);
   gd_bytes = w.n_gts * 4;
 
   if (!name || !*name || !vd__sw_value_ok (name) || strlen (name) > 255)
     return vd__error (VD_EINVAL, 0, "%s: bad extent name for the "
                      "descriptor", out->name ? out->name : "?");
-  if (gd_bytes > SO_MAX_GD_BYTES)
+  if (gd_bytes > KDMV_MAX_GD_BYTES)
     return vd__error (VD_ENOTSUP, 0, "%s: disk of %llu bytes is too large "
                      "for a streamOptimized file", out->name,
                      (unsigned long long) c.size);

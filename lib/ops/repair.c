@@ -59,10 +59,6 @@ rx_extent_paths (const char *path, uint32_t flags, char ***out, size_t *n)
       r = VD_ENOMEM;
     goto out;
   }
-  if (w.kind != VD_DESCFILE_EMBEDDED && w.size > VD_MAX_DESC_BYTES) {
-    r = vd__corrupt (path, "descriptor larger than 1 MiB");
-    goto out;
-  }
   r = vd__descfile_load (io, &w, path, &d, NULL);
   if (r < 0)
     goto out;
