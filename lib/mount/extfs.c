@@ -199,10 +199,20 @@ sb_check (struct vd_extfs *x)
   return 0;
 }
 
+/* libext2fs's messages (com_err keeps its tables in a list of its own:
+ * added once per process) */
+static pthread_once_t ext2_messages = PTHREAD_ONCE_INIT;
+static void
+ext2_messages_init (void)
+{
+  initialize_ext2_error_table ();
+}
+
 int
 vd__mnt_extfs (struct vd_mount *m, const struct vd_partition *pt,
                dev_t dev0)
 {
+  pthread_once (&ext2_messages, ext2_messages_init);
   struct vd_extfs *x = calloc (1, sizeof *x);
   if (!x)
     return vd__error (VD_ENOMEM, 0, "out of memory");
