@@ -14,3 +14,12 @@ ifneq ($(shell pkg-config --exists fuse3 2>/dev/null && echo yes),)
   CFLAGS_ALL += -DVD_HAVE_FUSE $(shell pkg-config --cflags fuse3)
   PKG_LIBS   += $(shell pkg-config --libs fuse3)
 endif
+# Read-only ext2/3/4 volumes are served in-process through libext2fs
+# (e2fsprogs; Debian libext2fs-dev) when pkg-config finds it; without it
+# they go through fuse2fs like read-write ones.  Its headers are included
+# as <ext2fs/ext2fs.h> (system headers: no -I of its own folders).
+ifneq ($(shell pkg-config --exists fuse3 ext2fs com_err 2>/dev/null && echo yes),)
+  CFLAGS_ALL += -DVD_HAVE_EXT2FS
+  PKG_LIBS   += $(shell pkg-config --libs ext2fs com_err)
+endif
+$(O)/lib/mount/extfs.o $(O)/lib/mount/extfs-ops.o: lib/mount/extfs-internal.h

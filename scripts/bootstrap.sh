@@ -9,7 +9,7 @@ qemu-utils p7zip-full 7zip libvmdk-utils python3-libvmdk
 clang libclang-rt-14-dev valgrind
 libclamav-dev clamav libjson-c-dev
 nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev
-libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs fdisk util-linux
+libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs libext2fs-dev fdisk util-linux
 libcurl4-openssl-dev libxml2-dev libssl-dev curl golang-go golang-github-vmware-govmomi-dev
 python3-yaml
 libsqlite3-dev sqlite3 openssl"

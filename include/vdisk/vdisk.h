@@ -1228,8 +1228,11 @@ VD_API const char *vd_table_type_name (enum vd_table_type type);
  * folder shows "disk" (the whole disk, SEEK_DATA/SEEK_HOLE following the
  * allocation map) and "p1", "p2", ... (one file per partition, extended
  * containers left out).  With volume N, the guest file system of
- * partition N is mounted at the folder by its user-space driver (fuse2fs
- * for ext2/3/4, ntfs-3g for NTFS) started on the partition file of a
+ * partition N is mounted at the folder: a read-only ext2/3/4 volume is
+ * served by this process too (libext2fs for the metadata, file data read
+ * straight from the disk), when vdisk was built with libext2fs; otherwise
+ * (read-write, VD_MOUNT_FUSE2FS, NTFS) its user-space driver (fuse2fs for
+ * ext2/3/4, ntfs-3g for NTFS) is started on the partition file of a
  * private mount of the first kind in a hidden folder (under $TMPDIR or
  * /tmp).  The disk stays owned by the caller and must outlive the mount. */
 typedef struct vd_mount vd_mount;
@@ -1237,6 +1240,8 @@ typedef struct vd_mount vd_mount;
 #define VD_MOUNT_WRITABLE    0x1u  /* files (or the volume) writable: the
                                       disk must be open read-write */
 #define VD_MOUNT_ALLOW_OTHER 0x2u  /* FUSE allow_other */
+#define VD_MOUNT_FUSE2FS     0x4u  /* an ext volume through fuse2fs even
+                                      when read-only */
 
 struct vd_mount_options {
   uint32_t struct_size;    /* sizeof (struct vd_mount_options) */
@@ -1281,7 +1286,7 @@ VD_API int vd_mount_unmount (vd_mount *m, int force);
  * Since 0.2. */
 VD_API int vd_mount_close (vd_mount *m);
 /* The mount folder; for a volume, the partition file the driver reads
- * (NULL for disk mounts).
+ * (NULL for disk mounts and for volumes served in this process).
  * Errors: none.
  * NULL: NULL mount: NULL (both getters).
  * Since 0.2. */

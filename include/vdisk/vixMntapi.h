@@ -3,8 +3,8 @@
  * The layouts, enumerations, error codes and prototypes of VMware's
  * vixMntapi.h, implemented by vdisk's libvixMntapi.so.1 (compat/vixmntapi,
  * installed beside libvixDiskLib in lib/vdisk/vddk/lib64).  Volumes are
- * mounted in user space: FUSE for the partitions, fuse2fs and ntfs-3g for
- * the file systems.  VixMntapi_OpenDiskSet is declared on every platform
+ * mounted in user space through FUSE: read-only ext2/3/4 served by vdisk
+ * itself (libext2fs), fuse2fs for read-write ext, ntfs-3g for NTFS.  VixMntapi_OpenDiskSet is declared on every platform
  * (VMware declares it for Windows only).  FOR_MNTAPI, which VMware's
  * sample defines before including this header, is accepted and not
  * needed.

@@ -25,6 +25,7 @@ struct vd_mount {
   struct vd_mount_source src;
   char *name;
   char *dir;
+  char *fsname;            /* NULL: "vdisk" */
   uint32_t flags;
   unsigned threads;
   /* disk files */
@@ -44,6 +45,8 @@ struct vd_mount {
   int driver_reaped;
   int driver_status;
   int waiting;             /* a thread blocks in waitpid */
+  /* an ext volume served in this process (extfs.c) */
+  struct vd_extfs *ext;
 };
 
 /* fuse-ops.c */
@@ -63,15 +66,28 @@ int vd__mnt_unmount_dir (const char *dir, int force);
 /* The last non-empty line of the file log into out. */
 void vd__mnt_log_tail (const char *log, char *out, size_t n);
 
-/* volume.c */
+/* volume.c; t is the source's partition table */
 int vd__mnt_volume (struct vd_mount *m, const struct vd_mount_options *o,
-                    dev_t dev0);
+                    dev_t dev0, const struct vd_partition_table *t);
 void vd__mnt_hidden_cleanup (struct vd_mount *m);
 
-/* fuse.c */
+/* extfs.c (VD_HAVE_EXT2FS): volume pt's ext2/3/4 file system served
+ * read-only by this process at m->dir; vd__mnt_extfs_free after the
+ * FUSE threads stopped. */
+int vd__mnt_extfs (struct vd_mount *m, const struct vd_partition *pt,
+                   dev_t dev0);
+void vd__mnt_extfs_free (struct vd_mount *m);
+
+/* fuse.c.  t: the source's partition table when the caller read it
+ * (NULL: read here). */
 int vd__mnt_create (vd_mount **out, const struct vd_mount_source *src,
                     vd_disk *disk, const char *dir,
-                    const struct vd_mount_options *opts);
+                    const struct vd_mount_options *opts,
+                    const struct vd_partition_table *t);
+/* FUSE on m->dir with ops (user data m), options "fsname=...,subtype=
+ * vdisk,max_read=1M[,ro][,allow_other]" and extra, served by threads. */
+int vd__mnt_fuse_start (struct vd_mount *m, const struct fuse_operations *ops,
+                        const char *extra, dev_t dev0);
 
 #endif /* VD_HAVE_FUSE */
 #endif

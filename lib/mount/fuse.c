@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,11 +95,17 @@ mount_alloc (const struct vd_mount_source *src, vd_disk *disk,
   }
   m->src.name = m->name;
   m->flags = o->flags;
+  if (o->fsname && !(m->fsname = strdup (o->fsname))) {
+    free (m->name);
+    free (m);
+    return NULL;
+  }
   m->threads = o->threads ? o->threads : 10;
   m->driver = -1;
   pthread_mutex_init (&m->lock, NULL);
   pthread_cond_init (&m->cond, NULL);
   if (!(m->dir = realpath (dir, NULL))) {
+    free (m->fsname);
     free (m->name);
     free (m);
     return NULL;
@@ -113,6 +120,7 @@ mount_free (struct vd_mount *m)
   pthread_cond_destroy (&m->cond);
   free (m->files);
   free (m->name);
+  free (m->fsname);
   free (m->dir);
   free (m->hidden);
   free (m->volfile);
@@ -153,41 +161,41 @@ files_teardown (struct vd_mount *m)
   m->fuse = NULL;
 }
 
-static int
-mount_files (struct vd_mount *m, const struct vd_mount_options *o,
-             dev_t dev0)
+/* The kernel caps a FUSE mount's readahead at its bdi's (128 KiB by
+ * default), whatever max_readahead the INIT reply asks: raise it to
+ * 1 MiB, one request of max_read, where we may (root); else it stays. */
+static void
+raise_readahead (dev_t dev)
 {
-  struct vd_partition_table *t;
+  char p[96], b[32];
+  snprintf (p, sizeof p, "/sys/class/bdi/%u:%u/read_ahead_kb", major (dev),
+            minor (dev));
+  int fd = open (p, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t n = pread (fd, b, sizeof b - 1, 0);
+  if (n > 0) {
+    b[n] = 0;
+    if (strtol (b, NULL, 10) < 1024 && pwrite (fd, "1024\n", 5, 0) < 0) {
+      /* not ours to change: the default stays */
+    }
+  }
+  close (fd);
+}
+
+int
+vd__mnt_fuse_start (struct vd_mount *m, const struct fuse_operations *ops,
+                    const char *extra, dev_t dev0)
+{
+  char name[256], opt[768];
   int r;
-
-  if ((r = vd_partitions_read_source (&m->src, &t)) < 0)
-    return r;
-  m->files = calloc (t->count + 1, sizeof *m->files);
-  if (!m->files) {
-    vd_partitions_free (t);
-    return vd__error (VD_ENOMEM, 0, "out of memory");
-  }
-  strcpy (m->files[0].name, "disk");
-  m->files[0].len = m->src.size;
-  m->nfiles = 1;
-  for (unsigned i = 0; i < t->count; i++) {
-    if (t->parts[i].flags & VD_PART_EXTENDED)
-      continue;
-    struct mfile *f = &m->files[m->nfiles++];
-    snprintf (f->name, sizeof f->name, "p%u", t->parts[i].number);
-    f->off = t->parts[i].offset;
-    f->len = t->parts[i].length;
-  }
-  vd_partitions_free (t);
-
-  char name[256], opt[512];
-  clean_name (name, sizeof name, o->fsname ? o->fsname : "vdisk");
-  snprintf (opt, sizeof opt, "fsname=%s,subtype=vdisk,max_read=%u%s%s", name,
-            1u << 20, (m->flags & VD_MOUNT_WRITABLE) ? "" : ",ro",
-            (m->flags & VD_MOUNT_ALLOW_OTHER) ? ",allow_other" : "");
+  clean_name (name, sizeof name, m->fsname ? m->fsname : "vdisk");
+  snprintf (opt, sizeof opt, "fsname=%s,subtype=vdisk,max_read=%u%s%s%s",
+            name, 1u << 20, (m->flags & VD_MOUNT_WRITABLE) ? "" : ",ro",
+            (m->flags & VD_MOUNT_ALLOW_OTHER) ? ",allow_other" : "", extra);
   char *argv[] = { "vdisk", "-o", opt, NULL };
   struct fuse_args args = FUSE_ARGS_INIT (3, argv);
-  m->fuse = fuse_new (&args, &vd__mnt_ops, sizeof vd__mnt_ops, m);
+  m->fuse = fuse_new (&args, ops, sizeof *ops, m);
   fuse_opt_free_args (&args);
   if (!m->fuse)
     return vd__error (VD_EIO, 0, "%s: FUSE refused the options given for the mount",
@@ -214,15 +222,39 @@ mount_files (struct vd_mount *m, const struct vd_mount_options *o,
     return vd__error (VD_EIO, e, "%s: the FUSE mount did not come up%s%s",
                      m->dir, e ? ": " : "", e ? strerror (e) : "");
   }
+  if (!(m->flags & VD_MOUNT_WRITABLE))
+    raise_readahead (st.st_dev);
   return 0;
+}
+
+static int
+mount_files (struct vd_mount *m, dev_t dev0,
+             const struct vd_partition_table *t)
+{
+  m->files = calloc (t->count + 1, sizeof *m->files);
+  if (!m->files)
+    return vd__error (VD_ENOMEM, 0, "out of memory");
+  strcpy (m->files[0].name, "disk");
+  m->files[0].len = m->src.size;
+  m->nfiles = 1;
+  for (unsigned i = 0; i < t->count; i++) {
+    if (t->parts[i].flags & VD_PART_EXTENDED)
+      continue;
+    struct mfile *f = &m->files[m->nfiles++];
+    snprintf (f->name, sizeof f->name, "p%u", t->parts[i].number);
+    f->off = t->parts[i].offset;
+    f->len = t->parts[i].length;
+  }
+  return vd__mnt_fuse_start (m, &vd__mnt_ops, "", dev0);
 }
 
 /* ---- public --------------------------------------------------------------- */
 
 int
 vd__mnt_create (vd_mount **out, const struct vd_mount_source *src,
-              vd_disk *disk, const char *dir,
-              const struct vd_mount_options *opts)
+                vd_disk *disk, const char *dir,
+                const struct vd_mount_options *opts,
+                const struct vd_partition_table *t)
 {
   struct vd_mount_options o;
   dev_t dev0 = 0;
@@ -242,7 +274,15 @@ vd__mnt_create (vd_mount **out, const struct vd_mount_source *src,
   struct vd_mount *m = mount_alloc (src, disk, dir, &o);
   if (!m)
     return vd__error (VD_ENOMEM, errno, "%s: %s", dir, strerror (errno));
-  r = o.volume ? vd__mnt_volume (m, &o, dev0) : mount_files (m, &o, dev0);
+  /* the table is read once: a volume's inner mount gets it too */
+  struct vd_partition_table *own = NULL;
+  if (!t && (r = vd_partitions_read_source (&m->src, &own)) < 0) {
+    mount_free (m);
+    return r;
+  }
+  r = o.volume ? vd__mnt_volume (m, &o, dev0, t ? t : own)
+               : mount_files (m, dev0, t ? t : own);
+  vd_partitions_free (own);
   if (r < 0) {
     mount_free (m);
     return r;
@@ -282,7 +322,7 @@ vd_mount_new (vd_mount **out, vd_disk *disk, const char *dir,
     .name = vd_disk_get_path (disk), .ctx = disk, .read = disk_read,
     .write = vd_disk_is_read_only (disk) ? NULL : disk_write,
     .flush = disk_flush };
-  return vd__mnt_create (out, &src, disk, dir, opts);
+  return vd__mnt_create (out, &src, disk, dir, opts, NULL);
 }
 
 int
@@ -295,7 +335,7 @@ vd_mount_new_source (vd_mount **out, const struct vd_mount_source *src,
   *out = NULL;
   if (!src || src->struct_size < sizeof *src || !src->read || !dir)
     return vd__error (VD_EINVAL, 0, "no source, read callback or folder");
-  return vd__mnt_create (out, src, NULL, dir, opts);
+  return vd__mnt_create (out, src, NULL, dir, opts, NULL);
 }
 
 static int
@@ -381,8 +421,12 @@ vd_mount_close (vd_mount *m)
     if (WIFEXITED (m->driver_status) && WEXITSTATUS (m->driver_status))
       r = vd__error (VD_EIO, 0, "%s: the file system driver failed (exit "
                     "%d)", m->dir, WEXITSTATUS (m->driver_status));
-  } else
+  } else {
     files_teardown (m);
+#ifdef VD_HAVE_EXT2FS
+    vd__mnt_extfs_free (m);
+#endif
+  }
   if ((m->flags & VD_MOUNT_WRITABLE) && r == 0 && m->src.flush)
     r = m->src.flush (m->src.ctx);
   mount_free (m);

@@ -1,7 +1,8 @@
-/* Guest volumes: the partition's file on a private mount in a hidden
- * folder, and the user-space driver of its file system (fuse2fs for
- * ext2/3/4, ntfs-3g for NTFS) started on it in the foreground, so that
- * its exit is the mount's to see. */
+/* Guest volumes.  A read-only ext2/3/4 volume is served by this process
+ * (extfs.c, libext2fs); otherwise the partition's file on a private mount
+ * in a hidden folder, and the user-space driver of its file system
+ * (fuse2fs for ext2/3/4, ntfs-3g for NTFS) started on it in the
+ * foreground, so that its exit is the mount's to see. */
 #include "fuse-internal.h"
 
 #include <dirent.h>
@@ -38,46 +39,50 @@ vd__mnt_hidden_cleanup (struct vd_mount *m)
   }
 }
 
-/* The file system of volume n and the driver that mounts it. */
+/* Volume n of the table and the driver that mounts it: "" for an ext
+ * volume served read-only in this process. */
 static int
-volume_driver (struct vd_mount *m, unsigned n, enum vd_fs_type *fs,
-               const char **driver)
+volume_driver (struct vd_mount *m, unsigned n,
+               const struct vd_partition_table *t,
+               const struct vd_partition **part, const char **driver)
 {
-  struct vd_partition_table *t;
-  struct vd_partition *pt = NULL;
-  int r;
-
-  if ((r = vd_partitions_read_source (&m->src, &t)) < 0)
-    return r;
+  const struct vd_partition *pt = NULL;
   for (unsigned i = 0; i < t->count; i++)
     if (t->parts[i].number == n)
       pt = &t->parts[i];
-  if (!pt || (pt->flags & VD_PART_EXTENDED)) {
-    r = vd__error (VD_EINVAL, 0, "%s: %s %u", m->name,
-                  pt ? "there is no volume in extended partition"
-                     : "no partition", n);
-    vd_partitions_free (t);
-    return r;
-  }
-  *fs = pt->fs.type;
-  vd_partitions_free (t);
-  if (*fs == VD_FS_EXT2 || *fs == VD_FS_EXT3 || *fs == VD_FS_EXT4)
+  if (!pt || (pt->flags & VD_PART_EXTENDED))
+    return vd__error (VD_EINVAL, 0, "%s: %s %u", m->name,
+                      pt ? "there is no volume in extended partition"
+                         : "no partition", n);
+  *part = pt;
+  enum vd_fs_type fs = pt->fs.type;
+  int ext = fs == VD_FS_EXT2 || fs == VD_FS_EXT3 || fs == VD_FS_EXT4;
+  if ((m->flags & VD_MOUNT_FUSE2FS) && !ext)
+    return vd__error (VD_EINVAL, 0, "%s: volume %u holds %s file system, "
+                      "not ext2/3/4: fuse2fs cannot mount it", m->name, n,
+                      vd_fs_type_name (fs));
+  if (ext) {
     *driver = "fuse2fs";
-  else if (*fs == VD_FS_NTFS)
+#ifdef VD_HAVE_EXT2FS
+    if (!(m->flags & (VD_MOUNT_WRITABLE | VD_MOUNT_FUSE2FS)))
+      *driver = "";
+#endif
+  } else if (fs == VD_FS_NTFS)
     *driver = "ntfs-3g";
   else
     return vd__error (VD_ENOTSUP, 0, "%s: volume %u holds %s%s file system; "
                      "vdisk mounts ext2/3/4 (fuse2fs) and ntfs (ntfs-3g)",
-                     m->name, n, *fs == VD_FS_UNKNOWN ? "an " : "a ",
-                     *fs == VD_FS_UNKNOWN ? "unknown"
-                                          : vd_fs_type_name (*fs));
+                     m->name, n, fs == VD_FS_UNKNOWN ? "an " : "a ",
+                     fs == VD_FS_UNKNOWN ? "unknown"
+                                         : vd_fs_type_name (fs));
   return 0;
 }
 
 /* The hidden folder (under $TMPDIR or /tmp) and the private mount of the
  * partition files in HIDDEN/parts; the driver logs to HIDDEN/driver.log. */
 static int
-hidden_make (struct vd_mount *m, const struct vd_mount_options *o)
+hidden_make (struct vd_mount *m, const struct vd_mount_options *o,
+             const struct vd_partition_table *t)
 {
   const char *tmp = getenv ("TMPDIR");
   char tmpl[4096];
@@ -110,7 +115,7 @@ hidden_make (struct vd_mount *m, const struct vd_mount_options *o)
   struct vd_mount_options io = *o;
   io.volume = 0;
   io.flags &= ~VD_MOUNT_ALLOW_OTHER;
-  r = vd__mnt_create (&m->inner, &m->src, m->disk, parts, &io);
+  r = vd__mnt_create (&m->inner, &m->src, m->disk, parts, &io, t);
   free (parts);
   if (r < 0)
     vd__mnt_hidden_cleanup (m);
@@ -209,13 +214,19 @@ driver_wait (struct vd_mount *m, unsigned n, enum vd_fs_type fs,
 
 int
 vd__mnt_volume (struct vd_mount *m, const struct vd_mount_options *o,
-                dev_t dev0)
+                dev_t dev0, const struct vd_partition_table *t)
 {
-  enum vd_fs_type fs = VD_FS_UNKNOWN;
+  const struct vd_partition *pt = NULL;
   const char *driver = NULL;
   int r;
-  if ((r = volume_driver (m, o->volume, &fs, &driver)) < 0
-      || (r = hidden_make (m, o)) < 0
+  if ((r = volume_driver (m, o->volume, t, &pt, &driver)) < 0)
+    return r;
+  enum vd_fs_type fs = pt->fs.type;
+#ifdef VD_HAVE_EXT2FS
+  if (!*driver)
+    return vd__mnt_extfs (m, pt, dev0);
+#endif
+  if ((r = hidden_make (m, o, t)) < 0
       || (r = driver_start (m, fs, driver)) < 0)
     return r;
   return driver_wait (m, o->volume, fs, driver, dev0);

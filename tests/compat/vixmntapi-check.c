@@ -82,6 +82,30 @@ same_as_expected (const char *dir)
   return same;
 }
 
+/* The mount at dir is vdisk's own FUSE mount (fstype fuse.vdisk, source
+ * "vixmntapi"): a read-only ext volume served in-process, no fuse2fs. */
+static int
+served_inprocess (const char *dir)
+{
+  FILE *f = fopen ("/proc/self/mountinfo", "r");
+  char line[8192];
+  int found = 0;
+  if (!f)
+    return 0;
+  while (fgets (line, sizeof line, f)) {
+    char mp[4096], type[256], src[4096];
+    const char *sep = strstr (line, " - ");
+    if (!sep || sscanf (line, "%*s %*s %*s %*s %4095s", mp) != 1
+        || sscanf (sep + 3, "%255s %4095s", type, src) != 2)
+      continue;
+    if (strcmp (mp, dir) == 0)
+      found = strcmp (type, "fuse.vdisk") == 0
+              && strcmp (src, "vixmntapi") == 0;
+  }
+  fclose (f);
+  return found;
+}
+
 /* open, mount, read, dismount, close; 0 on success */
 static void *
 worker (void *arg)
@@ -206,6 +230,9 @@ main (int argc, char **argv)
   if (e == VIX_OK && vi->symbolicLink) {
     ok (same_as_expected (vi->symbolicLink), "%s reads as %s", relpath,
         expected);
+    if (!windows)
+      ok (served_inprocess (vi->symbolicLink), "the ext volume is served "
+          "by vdisk itself (fuse.vdisk, no fuse2fs)");
     ok (vi->numGuestMountPoints == 1
         && strcmp (vi->inGuestMountPoints[0], windows ? "C:\\" : "/") == 0,
         "the volume is the guest's %s (%zu mount points)",

@@ -235,6 +235,13 @@ volcmp() { # MOUNTDIR SRC: same tree, same bytes
   diff -r --no-dereference -x lost+found "$2" "$1" >/dev/null || return 1
   (cd "$2" && find . -type f | while read -r f; do cmp -s "$f" "$1/$f" || exit 1; done)
 }
+# a read-only ext volume: vdisk's own FUSE mount at the folder (source
+# vdisk:PID), no hidden partition mount, no fuse2fs reading it
+served_inprocess() { # MOUNTDIR
+  grep -F " $WORK/$1 " /proc/self/mountinfo | grep -q ' fuse.vdisk vdisk:' \
+    && ! grep -q 'vdisk-mount' /proc/self/mountinfo \
+    && ! pgrep -f "fuse2fs .* $WORK/$1( |\$)" >/dev/null
+}
 for d in "${DISKS[@]}"; do
   case $d in
     gpt-*) vols="1:srcA"; [ $have_ntfs = 1 ] && vols="$vols 2:ntsrc" ;;
@@ -246,6 +253,10 @@ for d in "${DISKS[@]}"; do
     mnt $m
     if $T "$VDISK" mount --volume $n "$d" $m; then
       check "$d: volume $n lists and reads every file as $src" volcmp "$WORK/$m" "$WORK/$src"
+      if [ $src != ntsrc ]; then
+        check "$d: ext volume $n is served by vdisk itself (one FUSE hop, no fuse2fs)" \
+          served_inprocess $m
+      fi
       check "$d: volume $n is read-only" bash -c "! touch $m/new 2>/dev/null"
       check "$d: umount volume $n" $T "$VDISK" umount $m
       check "$d: volume $n: nothing left mounted" \
@@ -255,6 +266,24 @@ for d in "${DISKS[@]}"; do
     fi
   done
 done
+# --driver fuse2fs: the read-only ext volume through fuse2fs on the
+# partition file of a hidden mount, as before the in-process driver
+mnt drv
+if $T "$VDISK" mount --volume 5 --driver fuse2fs mbr-sparse.vmdk drv; then
+  check "--driver fuse2fs: volume 5 reads every file as srcC" volcmp "$WORK/drv" "$WORK/srcC"
+  check "--driver fuse2fs: fuse2fs serves it (on the hidden partition file)" \
+    bash -c "pgrep -f 'fuse2fs .*vdisk-mount.*/parts/p5 $WORK/drv' >/dev/null && grep -q 'vdisk-mount' /proc/self/mountinfo"
+  check "--driver fuse2fs: read-only" bash -c "! touch drv/new 2>/dev/null"
+  check "--driver fuse2fs: umount" $T "$VDISK" umount drv
+else
+  not_ok "mount --volume 5 --driver fuse2fs"
+fi
+check "--driver fuse2fs on an NTFS volume is refused" \
+  bash -c "! '$VDISK' mount --volume 2 --driver fuse2fs gpt-sparse.vmdk drv 2>err && grep -q 'fuse2fs cannot mount' err"
+check "--driver builtin with --read-write is a usage error" \
+  bash -c "! '$VDISK' mount --volume 1 --driver builtin --read-write gpt-sparse.vmdk drv 2>err && grep -q 'read-only' err"
+check "--driver without --volume is a usage error" \
+  bash -c "! '$VDISK' mount --driver fuse2fs gpt-sparse.vmdk drv 2>/dev/null"
 check "read-only mounts changed no file of any disk" sha256sum -c --quiet sums0
 check "no hidden folder left behind" test -z "$(ls -d "$WORK"/vdisk-mount.* 2>/dev/null)"
 

@@ -191,6 +191,7 @@ struct mount_args {
   const char *fcd;          /* --fcd DATASTORE: disk is ID[@SSID] */
   struct open_opts oo;
   int rw, in_place, allow_other;
+  int fuse2fs;              /* --driver fuse2fs */
   unsigned volume;
 };
 
@@ -369,7 +370,8 @@ do_mount (const struct mount_args *a, int report_fd)
   struct vd_mount_options mo;
   vd_mount_options_init (&mo);
   mo.flags = (a->rw ? VD_MOUNT_WRITABLE : 0)
-             | (a->allow_other ? VD_MOUNT_ALLOW_OTHER : 0);
+             | (a->allow_other ? VD_MOUNT_ALLOW_OTHER : 0)
+             | (a->fuse2fs ? VD_MOUNT_FUSE2FS : 0);
   mo.volume = a->volume;
   mo.fsname = fsname;
   vd_mount *m;
@@ -423,9 +425,11 @@ run_mount (int argc, char **argv)
     { "trusted", no_argument, NULL, 'T' },
     { "raw", no_argument, NULL, 'R' },
     { "fcd", required_argument, NULL, 'F' },
+    { "driver", required_argument, NULL, 'D' },
     OPT_HELP, { 0 } };
   struct mount_args a = { 0 };
   int c, lst = 0, json = 0, fg = 0;
+  const char *driver = NULL;
 
   while ((c = getopt_long (argc, argv, "ljv:wi:f", opts, NULL)) != -1) {
     switch (c) {
@@ -450,6 +454,13 @@ run_mount (int argc, char **argv)
     case 'T': a.oo.trusted = 1; break;
     case 'R': a.oo.raw = 1; break;
     case 'F': a.fcd = optarg; break;
+    case 'D':
+      if (strcmp (optarg, "fuse2fs") != 0 && strcmp (optarg, "builtin") != 0)
+        return usage_error ("mount", "--driver is builtin or fuse2fs, not "
+                            "'%s'", optarg);
+      driver = optarg;
+      a.fuse2fs = strcmp (optarg, "fuse2fs") == 0;
+      break;
     default: return usage_error ("mount", "invalid option");
     }
   }
@@ -467,6 +478,11 @@ run_mount (int argc, char **argv)
                         "--read-write");
   if (a.into && a.in_place)
     return usage_error ("mount", "--into and --in-place exclude each other");
+  if (driver && !a.volume)
+    return usage_error ("mount", "--driver goes with --volume");
+  if (driver && !a.fuse2fs && a.rw)
+    return usage_error ("mount", "--driver builtin is read-only: "
+                        "--read-write mounts ext volumes through fuse2fs");
   if (a.rw && (a.oo.single_link || a.oo.ignore_cid))
     return usage_error ("mount", "--single-link and --ignore-cid are "
                         "read-only options");
@@ -521,15 +537,19 @@ run_mount (int argc, char **argv)
 
 const struct command cmd_mount = {
   "mount", run_mount,
-  "[--volume N] [--read-write [--into CHILD | --in-place]] [--foreground] "
-  "[--fcd DATASTORE] DISK DIR | --list [--json] [--fcd DATASTORE] DISK",
+  "[--volume N [--driver builtin|fuse2fs]] [--read-write [--into CHILD | "
+  "--in-place]] [--foreground] [--fcd DATASTORE] DISK DIR | --list [--json] "
+  "[--fcd DATASTORE] DISK",
   "Mount a disk's partitions as files (disk, p1, p2, ...) at DIR through "
-  "FUSE, or the guest file system of volume N (fuse2fs, ntfs-3g).  "
+  "FUSE, or the guest file system of volume N (read-only ext2/3/4: served "
+  "by vdisk itself; read-write ext2/3/4: fuse2fs; NTFS: ntfs-3g).  "
   "`vdisk umount DIR` ends it.",
   "  -l, --list            print the partition table and each volume's "
   "file system\n"
   "  -j, --json            --list as JSON\n"
   "  -v, --volume N        mount the file system of partition N at DIR\n"
+  "      --driver NAME     an ext volume's driver: builtin (read-only, the\n"
+  "                        default) or fuse2fs (always for --read-write)\n"
   "  -w, --read-write      writable: writes go into a new child disk\n"
   "  -i, --into CHILD      the child (default DISK-mount.vmdk)\n"
   "      --in-place        write into DISK itself\n"
