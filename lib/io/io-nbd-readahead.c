@@ -77,7 +77,7 @@ ra_fill (struct nbd_io *nio, uint64_t end, uint64_t window)
     for (unsigned i = 0; i < nio->ra_slots && !f; i++)
       if (nio->slots[i].state == SLOT_FREE)
         f = &nio->slots[i];
-    if (!f || (!f->buf && !(f->buf = malloc (nio->chunk))))
+    if (!f || (!f->buf && !(f->buf = calloc (1, nio->chunk))))
       break;
     /* chunks from the first read-ahead position on, cut at the data end
      * and at buffers already there */
