@@ -1,29 +1,48 @@
 #include "vdisk-tool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Writes of up to BUF bytes (big write(2) calls), filled by reads of
- * READ bytes: a read that fails leaves what came before it written (a
- * remote disk that drops mid-way gives the data it sent). */
-#define BUF (8u << 20)
+/* Reads of READ bytes into a ring of NSLOT buffers, written out in order
+ * by a writer thread: the write of one piece (into the page cache of a
+ * regular file, or a pipe) runs on the other core while the next pieces
+ * are read, as nbdcopy's workers do.  A read that fails leaves what came
+ * before it written (a remote disk that drops mid-way gives the data it
+ * sent); a write that fails stops the reads.  Memory: NSLOT * READ, and
+ * ZBUF zero bytes that are never written to (no RSS). */
 #define READ (1u << 20)
+#define NSLOT 16
+#define ZBUF (8u << 20)
+#define CAT_MIN(a, b) ((a) < (b) ? (a) : (b))
 
-/* The output: a regular file gets holes (lseek past them, ftruncate at
+/* The output: a regular file gets holes (pwrite past them, ftruncate at
  * the end); anything else (a pipe, a terminal, /dev/null) gets the zeros
  * of the holes written from one zero buffer (no per-read memset, no read
  * of the hole from the disk). */
+struct piece {
+  uint64_t off, len;
+  int zero;                     /* hole bytes (non-regular output) */
+};
+
 struct out {
   vd_disk *d;
-  uint8_t *buf;
-  const uint8_t *zeros;         /* BUF zero bytes (non-regular output) */
+  uint8_t *ring;                /* NSLOT * READ bytes */
+  const uint8_t *zeros;         /* ZBUF zero bytes (non-regular output) */
   int sparse;
   uint64_t base;                /* the file's position when cat began */
-  uint64_t pos;                 /* next virtual offset to write */
-  int err;
+  uint64_t pos;                 /* next virtual offset to queue */
+  int err;                      /* a read failed, or the map is wrong */
+  /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct piece q[NSLOT];
+  unsigned head, tail;          /* counters, not reduced mod NSLOT */
+  int done;                     /* no more pieces */
+  int werr;                     /* the writer failed: stop */
 };
 
 static int
@@ -45,6 +64,60 @@ out_write (struct out *o, const uint8_t *p, size_t n, uint64_t off)
   return 0;
 }
 
+/* The writer thread: each piece in order, then the slot is free. */
+static void *
+writer (void *payload)
+{
+  struct out *o = payload;
+  pthread_mutex_lock (&o->mu);
+  for (;;) {
+    while (o->tail == o->head && !o->done)
+      pthread_cond_wait (&o->cv, &o->mu);
+    if (o->tail == o->head)
+      break;                    /* done, all written */
+    struct piece pc = o->q[o->tail % NSLOT];
+    const uint8_t *p = o->ring + (size_t) (o->tail % NSLOT) * READ;
+    pthread_mutex_unlock (&o->mu);
+    int r = 0;
+    for (uint64_t w = 0; w < pc.len && r == 0;) {
+      size_t n = (size_t) CAT_MIN (pc.len - w, (uint64_t) ZBUF);
+      r = out_write (o, pc.zero ? o->zeros : p + w, n, pc.off + w);
+      w += n;
+    }
+    pthread_mutex_lock (&o->mu);
+    o->tail++;
+    pthread_cond_broadcast (&o->cv);
+    if (r < 0) {
+      o->werr = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock (&o->mu);
+  return NULL;
+}
+
+/* A free slot for the next piece, or -1 when the writer failed. */
+static int
+slot_get (struct out *o)
+{
+  pthread_mutex_lock (&o->mu);
+  while (o->head - o->tail == NSLOT && !o->werr)
+    pthread_cond_wait (&o->cv, &o->mu);
+  int r = o->werr ? -1 : (int) (o->head % NSLOT);
+  pthread_mutex_unlock (&o->mu);
+  return r;
+}
+
+static void
+slot_put (struct out *o, uint64_t off, uint64_t len, int zero)
+{
+  pthread_mutex_lock (&o->mu);
+  o->q[o->head % NSLOT] = (struct piece) { off, len, zero };
+  o->head++;
+  pthread_cond_broadcast (&o->cv);
+  pthread_mutex_unlock (&o->mu);
+}
+
 static int
 copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
 {
@@ -58,30 +131,62 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
   o->pos = off + len;
   if (st != VD_STATUS_DATA && o->sparse)
     return 0;                   /* a hole in the file */
-  while (len) {
-    size_t n = (size_t) (len < BUF ? len : BUF);
-    const uint8_t *p = o->zeros;
-    if (st == VD_STATUS_DATA) {
-      for (size_t got = 0; got < n; got += READ) {
-        size_t k = n - got < READ ? n - got : READ;
-        if (vd_disk_read (o->d, o->buf + got, k, off + got) < 0) {
-          fail ();
-          o->err = 1;
-          if (got)
-            out_write (o, o->buf, got, off);
-          return 1;
-        }
-      }
-      p = o->buf;
-    }
-    if (out_write (o, p, n, off) < 0) {
-      o->err = 1;
+  if (st != VD_STATUS_DATA) {   /* zeros, one piece (no slot memory) */
+    if (slot_get (o) < 0)
       return 1;
+    slot_put (o, off, len, 1);
+    return 0;
+  }
+  for (uint64_t got = 0; got < len;) {
+    size_t k = (size_t) CAT_MIN (len - got, (uint64_t) READ);
+    int i = slot_get (o);
+    if (i < 0)
+      return 1;
+    if (vd_disk_read (o->d, o->ring + (size_t) i * READ, k, off + got) < 0) {
+      fail ();
+      o->err = 1;
+      return 1;                 /* the pieces before it are written */
     }
-    off += n;
-    len -= n;
+    slot_put (o, off + got, k, 0);
+    got += k;
   }
   return 0;
+}
+
+/* Walk the map, the writer thread writing behind; 0, or 1 (said). */
+static int
+copy_all (struct out *o, uint64_t size)
+{
+  pthread_t t;
+  int rc = 0;
+
+  if (pthread_mutex_init (&o->mu, NULL) != 0)
+    return fprintf (stderr, "vdisk cat: mutex\n"), 1;
+  pthread_cond_init (&o->cv, NULL);
+  if (pthread_create (&t, NULL, writer, o) != 0) {
+    fprintf (stderr, "vdisk cat: cannot start the writer thread\n");
+    rc = 1;
+    goto out;
+  }
+  if (vd_disk_block_status (o->d, 0, size, copy_run, o) < 0 && !o->err)
+    rc = fail ();
+  pthread_mutex_lock (&o->mu);
+  o->done = 1;
+  pthread_cond_broadcast (&o->cv);
+  pthread_mutex_unlock (&o->mu);
+  pthread_join (t, NULL);
+  if (rc == 0 && (o->err || o->werr))
+    rc = 1;
+  else if (rc == 0 && o->pos != size) {
+    fprintf (stderr, "vdisk cat: the allocation map ended at offset %llu "
+             "of %llu\n", (unsigned long long) o->pos,
+             (unsigned long long) size);
+    rc = 1;
+  }
+out:
+  pthread_cond_destroy (&o->cv);
+  pthread_mutex_destroy (&o->mu);
+  return rc;
 }
 
 static int
@@ -96,7 +201,7 @@ run (int argc, char **argv)
   struct open_opts oo = { 0 };
   int c, rc = 0;
   vd_disk *d;
-  uint8_t *buf;
+  uint8_t *ring;
 
   while ((c = next_option (argc, argv, "r", opts, &oo)) != -1) {
     switch (c) {
@@ -108,7 +213,7 @@ run (int argc, char **argv)
     return usage_error ("cat", "expected one DISK argument");
   if (vd_disk_open (&d, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
-  if (posix_memalign ((void **) &buf, 4096, BUF) != 0) {
+  if (posix_memalign ((void **) &ring, 4096, (size_t) NSLOT * READ) != 0) {
     vd_disk_close (d);
     fprintf (stderr, "vdisk cat: out of memory\n");
     return 1;
@@ -116,7 +221,7 @@ run (int argc, char **argv)
   uint64_t size = vd_disk_get_size (d);
   struct stat st;
   off_t base;
-  struct out o = { .d = d, .buf = buf };
+  struct out o = { .d = d, .ring = ring };
   /* Into a regular file: write only the allocated ranges and leave holes
    * (a 2 TB disk holding 1 GB of data costs about 1 GB). */
   if (fstat (1, &st) == 0 && S_ISREG (st.st_mode)
@@ -124,28 +229,21 @@ run (int argc, char **argv)
     o.sparse = 1;
     o.base = (uint64_t) base;
   }
-  else if (!(o.zeros = calloc (1, BUF))) {
-    free (buf);
+  else if (!(o.zeros = calloc (1, ZBUF))) {
+    free (ring);
     vd_disk_close (d);
     fprintf (stderr, "vdisk cat: out of memory\n");
     return 1;
   }
-  if (vd_disk_block_status (d, 0, size, copy_run, &o) < 0 || o.err)
-    rc = o.err ? 1 : fail ();
-  else if (o.pos != size) {
-    fprintf (stderr, "vdisk cat: the allocation map ended at offset %llu "
-             "of %llu\n", (unsigned long long) o.pos,
-             (unsigned long long) size);
-    rc = 1;
-  }
-  else if (o.sparse
-           && (ftruncate (1, (off_t) (o.base + size)) < 0
-               || lseek (1, (off_t) (o.base + size), SEEK_SET) < 0)) {
+  rc = copy_all (&o, size);
+  if (rc == 0 && o.sparse
+      && (ftruncate (1, (off_t) (o.base + size)) < 0
+          || lseek (1, (off_t) (o.base + size), SEEK_SET) < 0)) {
     fprintf (stderr, "vdisk cat: extend output: %s\n", strerror (errno));
     rc = 1;
   }
   free ((void *) o.zeros);
-  free (buf);
+  free (ring);
   vd_disk_close (d);
   return rc;
 }
