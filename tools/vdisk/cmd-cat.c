@@ -1,6 +1,7 @@
 #include "vdisk-tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,25 +16,29 @@
  * sent); a write that fails stops the reads.  Memory: NSLOT * READ, and
  * ZBUF zero bytes that are never written to (no RSS). */
 #define READ (1u << 20)
-#define NSLOT 16
+#define NSLOT 8
 #define ZBUF (8u << 20)
 #define CAT_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* The output: a regular file gets holes (pwrite past them, ftruncate at
- * the end); anything else (a pipe, a terminal, /dev/null) gets the zeros
+ * the end; where the file already held bytes, the holes are punched, or
+ * written as zeros when the file system cannot punch); anything else (a pipe, a terminal, /dev/null) gets the zeros
  * of the holes written from one zero buffer (no per-read memset, no read
  * of the hole from the disk). */
+enum { P_DATA, P_ZERO, P_PUNCH };
 struct piece {
   uint64_t off, len;
-  int zero;                     /* hole bytes (non-regular output) */
+  int kind;                     /* P_ZERO: zeros written (non-regular
+                                   output); P_PUNCH: a hole over old bytes */
 };
 
 struct out {
   vd_disk *d;
   uint8_t *ring;                /* NSLOT * READ bytes */
-  const uint8_t *zeros;         /* ZBUF zero bytes (non-regular output) */
+  const uint8_t *zeros;         /* ZBUF zero bytes (not for a new file) */
   int sparse;
   uint64_t base;                /* the file's position when cat began */
+  uint64_t old_end;             /* the file's size then (sparse output) */
   uint64_t pos;                 /* next virtual offset to queue */
   int err;                      /* a read failed, or the map is wrong */
   /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
@@ -64,6 +69,27 @@ out_write (struct out *o, const uint8_t *p, size_t n, uint64_t off)
   return 0;
 }
 
+/* A hole over bytes the file already held: punched, or zeros written. */
+static int
+out_punch (struct out *o, uint64_t off, uint64_t len)
+{
+  if (fallocate (1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 (off_t) (o->base + off), (off_t) len) == 0)
+    return 0;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) {
+    fprintf (stderr, "vdisk cat: punch a hole in the output: %s\n",
+             strerror (errno));
+    return -1;
+  }
+  for (uint64_t w = 0; w < len;) {
+    size_t n = (size_t) CAT_MIN (len - w, (uint64_t) ZBUF);
+    if (out_write (o, o->zeros, n, off + w) < 0)
+      return -1;
+    w += n;
+  }
+  return 0;
+}
+
 /* The writer thread: each piece in order, then the slot is free. */
 static void *
 writer (void *payload)
@@ -79,9 +105,11 @@ writer (void *payload)
     const uint8_t *p = o->ring + (size_t) (o->tail % NSLOT) * READ;
     pthread_mutex_unlock (&o->mu);
     int r = 0;
-    for (uint64_t w = 0; w < pc.len && r == 0;) {
+    if (pc.kind == P_PUNCH)
+      r = out_punch (o, pc.off, pc.len);
+    for (uint64_t w = 0; pc.kind != P_PUNCH && w < pc.len && r == 0;) {
       size_t n = (size_t) CAT_MIN (pc.len - w, (uint64_t) ZBUF);
-      r = out_write (o, pc.zero ? o->zeros : p + w, n, pc.off + w);
+      r = out_write (o, pc.kind == P_ZERO ? o->zeros : p + w, n, pc.off + w);
       w += n;
     }
     pthread_mutex_lock (&o->mu);
@@ -109,10 +137,10 @@ slot_get (struct out *o)
 }
 
 static void
-slot_put (struct out *o, uint64_t off, uint64_t len, int zero)
+slot_put (struct out *o, uint64_t off, uint64_t len, int kind)
 {
   pthread_mutex_lock (&o->mu);
-  o->q[o->head % NSLOT] = (struct piece) { off, len, zero };
+  o->q[o->head % NSLOT] = (struct piece) { off, len, kind };
   o->head++;
   pthread_cond_broadcast (&o->cv);
   pthread_mutex_unlock (&o->mu);
@@ -129,12 +157,16 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
     return 1;
   }
   o->pos = off + len;
-  if (st != VD_STATUS_DATA && o->sparse)
-    return 0;                   /* a hole in the file */
-  if (st != VD_STATUS_DATA) {   /* zeros, one piece (no slot memory) */
+  if (st != VD_STATUS_DATA) {   /* one piece (no slot memory), or none */
+    int kind = !o->sparse ? P_ZERO : o->base + off < o->old_end ? P_PUNCH
+               : -1;
+    if (kind < 0)
+      return 0;                 /* a hole in the new part of the file */
+    if (kind == P_PUNCH)
+      len = CAT_MIN (len, o->old_end - o->base - off);
     if (slot_get (o) < 0)
       return 1;
-    slot_put (o, off, len, 1);
+    slot_put (o, off, len, kind);
     return 0;
   }
   for (uint64_t got = 0; got < len;) {
@@ -147,7 +179,7 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
       o->err = 1;
       return 1;                 /* the pieces before it are written */
     }
-    slot_put (o, off + got, k, 0);
+    slot_put (o, off + got, k, P_DATA);
     got += k;
   }
   return 0;
@@ -228,8 +260,9 @@ run (int argc, char **argv)
       && (base = lseek (1, 0, SEEK_CUR)) >= 0) {
     o.sparse = 1;
     o.base = (uint64_t) base;
+    o.old_end = (uint64_t) st.st_size;
   }
-  else if (!(o.zeros = calloc (1, ZBUF))) {
+  if ((!o.sparse || o.old_end > o.base) && !(o.zeros = calloc (1, ZBUF))) {
     free (ring);
     vd_disk_close (d);
     fprintf (stderr, "vdisk cat: out of memory\n");
