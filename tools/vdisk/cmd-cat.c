@@ -42,8 +42,10 @@ struct out {
   uint64_t pos;                 /* next virtual offset to queue */
   int err;                      /* a read failed, or the map is wrong */
   /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
+  int threaded;                 /* a writer thread (else written inline) */
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t wcv, rcv;      /* the writer, the reader sleeps */
+  int wwait, rwait;
   struct piece q[NSLOT];
   unsigned head, tail;          /* counters, not reduced mod NSLOT */
   int done;                     /* no more pieces */
@@ -90,35 +92,48 @@ out_punch (struct out *o, uint64_t off, uint64_t len)
   return 0;
 }
 
-/* The writer thread: each piece in order, then the slot is free. */
+static int
+write_piece (struct out *o, const struct piece *pc, const uint8_t *p)
+{
+  if (pc->kind == P_PUNCH)
+    return out_punch (o, pc->off, pc->len);
+  for (uint64_t w = 0; w < pc->len;) {
+    size_t n = (size_t) CAT_MIN (pc->len - w, (uint64_t) ZBUF);
+    if (out_write (o, pc->kind == P_ZERO ? o->zeros : p + w, n,
+                   pc->off + w) < 0)
+      return -1;
+    w += n;
+  }
+  return 0;
+}
+
+/* The writer thread: each piece in order, then the slot is free.  Each
+ * side wakes the other only when it sleeps (no hand-off per piece). */
 static void *
 writer (void *payload)
 {
   struct out *o = payload;
   pthread_mutex_lock (&o->mu);
   for (;;) {
-    while (o->tail == o->head && !o->done)
-      pthread_cond_wait (&o->cv, &o->mu);
+    while (o->tail == o->head && !o->done) {
+      o->wwait = 1;
+      pthread_cond_wait (&o->wcv, &o->mu);
+      o->wwait = 0;
+    }
     if (o->tail == o->head)
       break;                    /* done, all written */
     struct piece pc = o->q[o->tail % NSLOT];
     const uint8_t *p = o->ring + (size_t) (o->tail % NSLOT) * READ;
     pthread_mutex_unlock (&o->mu);
-    int r = 0;
-    if (pc.kind == P_PUNCH)
-      r = out_punch (o, pc.off, pc.len);
-    for (uint64_t w = 0; pc.kind != P_PUNCH && w < pc.len && r == 0;) {
-      size_t n = (size_t) CAT_MIN (pc.len - w, (uint64_t) ZBUF);
-      r = out_write (o, pc.kind == P_ZERO ? o->zeros : p + w, n, pc.off + w);
-      w += n;
-    }
+    int r = write_piece (o, &pc, p);
     pthread_mutex_lock (&o->mu);
     o->tail++;
-    pthread_cond_broadcast (&o->cv);
-    if (r < 0) {
+    if (r < 0)
       o->werr = 1;
+    if (o->rwait)
+      pthread_cond_signal (&o->rcv);
+    if (r < 0)
       break;
-    }
   }
   pthread_mutex_unlock (&o->mu);
   return NULL;
@@ -128,21 +143,34 @@ writer (void *payload)
 static int
 slot_get (struct out *o)
 {
+  if (!o->threaded)
+    return o->werr ? -1 : 0;
   pthread_mutex_lock (&o->mu);
-  while (o->head - o->tail == NSLOT && !o->werr)
-    pthread_cond_wait (&o->cv, &o->mu);
+  while (o->head - o->tail == NSLOT && !o->werr) {
+    o->rwait = 1;
+    pthread_cond_wait (&o->rcv, &o->mu);
+    o->rwait = 0;
+  }
   int r = o->werr ? -1 : (int) (o->head % NSLOT);
   pthread_mutex_unlock (&o->mu);
   return r;
 }
 
+/* The piece in slot i is ready: queued, or (no writer thread) written. */
 static void
-slot_put (struct out *o, uint64_t off, uint64_t len, int kind)
+slot_put (struct out *o, int i, uint64_t off, uint64_t len, int kind)
 {
+  struct piece pc = { off, len, kind };
+  if (!o->threaded) {
+    if (write_piece (o, &pc, o->ring + (size_t) i * READ) < 0)
+      o->werr = 1;
+    return;
+  }
   pthread_mutex_lock (&o->mu);
-  o->q[o->head % NSLOT] = (struct piece) { off, len, kind };
+  o->q[o->head % NSLOT] = pc;
   o->head++;
-  pthread_cond_broadcast (&o->cv);
+  if (o->wwait)
+    pthread_cond_signal (&o->wcv);
   pthread_mutex_unlock (&o->mu);
 }
 
@@ -164,9 +192,10 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
       return 0;                 /* a hole in the new part of the file */
     if (kind == P_PUNCH)
       len = CAT_MIN (len, o->old_end - o->base - off);
-    if (slot_get (o) < 0)
+    int i = slot_get (o);
+    if (i < 0)
       return 1;
-    slot_put (o, off, len, kind);
+    slot_put (o, i, off, len, kind);
     return 0;
   }
   for (uint64_t got = 0; got < len;) {
@@ -179,34 +208,36 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
       o->err = 1;
       return 1;                 /* the pieces before it are written */
     }
-    slot_put (o, off + got, k, P_DATA);
+    slot_put (o, i, off + got, k, P_DATA);
     got += k;
   }
   return 0;
 }
 
-/* Walk the map, the writer thread writing behind; 0, or 1 (said). */
+/* Walk the map, the writer thread (when o->threaded) writing behind; 0,
+ * or 1 (said). */
 static int
 copy_all (struct out *o, uint64_t size)
 {
   pthread_t t;
-  int rc = 0;
+  int rc = 0, inited = o->threaded;
 
-  if (pthread_mutex_init (&o->mu, NULL) != 0)
-    return fprintf (stderr, "vdisk cat: mutex\n"), 1;
-  pthread_cond_init (&o->cv, NULL);
-  if (pthread_create (&t, NULL, writer, o) != 0) {
-    fprintf (stderr, "vdisk cat: cannot start the writer thread\n");
-    rc = 1;
-    goto out;
+  if (o->threaded) {
+    pthread_mutex_init (&o->mu, NULL);
+    pthread_cond_init (&o->wcv, NULL);
+    pthread_cond_init (&o->rcv, NULL);
+    if (pthread_create (&t, NULL, writer, o) != 0)
+      o->threaded = 0;          /* write inline then */
   }
   if (vd_disk_block_status (o->d, 0, size, copy_run, o) < 0 && !o->err)
     rc = fail ();
-  pthread_mutex_lock (&o->mu);
-  o->done = 1;
-  pthread_cond_broadcast (&o->cv);
-  pthread_mutex_unlock (&o->mu);
-  pthread_join (t, NULL);
+  if (o->threaded) {
+    pthread_mutex_lock (&o->mu);
+    o->done = 1;
+    pthread_cond_signal (&o->wcv);
+    pthread_mutex_unlock (&o->mu);
+    pthread_join (t, NULL);
+  }
   if (rc == 0 && (o->err || o->werr))
     rc = 1;
   else if (rc == 0 && o->pos != size) {
@@ -215,9 +246,11 @@ copy_all (struct out *o, uint64_t size)
              (unsigned long long) size);
     rc = 1;
   }
-out:
-  pthread_cond_destroy (&o->cv);
-  pthread_mutex_destroy (&o->mu);
+  if (inited) {
+    pthread_cond_destroy (&o->wcv);
+    pthread_cond_destroy (&o->rcv);
+    pthread_mutex_destroy (&o->mu);
+  }
   return rc;
 }
 
@@ -256,7 +289,12 @@ run (int argc, char **argv)
   struct out o = { .d = d, .ring = ring };
   /* Into a regular file: write only the allocated ranges and leave holes
    * (a 2 TB disk holding 1 GB of data costs about 1 GB). */
-  if (fstat (1, &st) == 0 && S_ISREG (st.st_mode)
+  int have_st = fstat (1, &st) == 0;
+  /* A writer thread where a write costs a copy (a file's page cache, a
+   * pipe or socket); a terminal or /dev/null is written inline. */
+  o.threaded = have_st && (S_ISREG (st.st_mode) || S_ISFIFO (st.st_mode)
+                           || S_ISSOCK (st.st_mode));
+  if (have_st && S_ISREG (st.st_mode)
       && (base = lseek (1, 0, SEEK_CUR)) >= 0) {
     o.sparse = 1;
     o.base = (uint64_t) base;
