@@ -9,22 +9,24 @@
 #include <unistd.h>
 
 /* Reads of READ bytes into a ring of NSLOT buffers, written out in order
- * by a writer thread: the write of one piece (into the page cache of a
- * regular file, or a pipe) runs on the other core while the next pieces
- * are read, as nbdcopy's workers do.  A read that fails leaves what came
- * before it written (a remote disk that drops mid-way gives the data it
- * sent); a write that fails stops the reads.  Memory: NSLOT * READ, and
- * ZBUF zero bytes that are never written to (no RSS). */
+ * by a writer thread where a write costs a copy (the page cache of a
+ * regular file, a pipe, a socket): that copy runs on the other core while
+ * the next pieces are read, as nbdcopy's workers do; a terminal or
+ * /dev/null is written inline.  A read that fails leaves what came before
+ * it written (a remote disk that drops mid-way gives the data it sent); a
+ * write that fails stops the reads.  Memory: NSLOT * READ, and ZBUF zero
+ * bytes that are never written to (no RSS).
+ *
+ * The output: a regular file gets holes (pwrite past them, ftruncate at
+ * the end; where the file already held bytes, the holes are punched, or
+ * written as zeros when the file system cannot punch); anything else gets
+ * the zeros of the holes written from the zero buffer (no per-read
+ * memset, no read of the hole from the disk). */
 #define READ (1u << 20)
 #define NSLOT 8
 #define ZBUF (8u << 20)
 #define CAT_MIN(a, b) ((a) < (b) ? (a) : (b))
 
-/* The output: a regular file gets holes (pwrite past them, ftruncate at
- * the end; where the file already held bytes, the holes are punched, or
- * written as zeros when the file system cannot punch); anything else (a pipe, a terminal, /dev/null) gets the zeros
- * of the holes written from one zero buffer (no per-read memset, no read
- * of the hole from the disk). */
 enum { P_DATA, P_ZERO, P_PUNCH };
 struct piece {
   uint64_t off, len;
@@ -41,8 +43,8 @@ struct out {
   uint64_t old_end;             /* the file's size then (sparse output) */
   uint64_t pos;                 /* next virtual offset to queue */
   int err;                      /* a read failed, or the map is wrong */
-  /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
   int threaded;                 /* a writer thread (else written inline) */
+  /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
   pthread_mutex_t mu;
   pthread_cond_t wcv, rcv;      /* the writer, the reader sleeps */
   int wwait, rwait;
