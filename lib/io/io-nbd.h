@@ -41,9 +41,9 @@
 #define MAX_INFLIGHT 64
 #define RA_SLOTS 128                /* read-ahead buffers at most */
 #define RA_MAX (32u << 20)          /* read-ahead at most 32 MiB ... */
-#define RA_DEFAULT (16u << 20)      /* ... by default 16 MiB (8 MiB left
-                                       the wire idle at times: 2 ms of a
-                                       2 GB/s link is 4 MiB) */
+#define RA_DEFAULT (8u << 20)       /* ... by default 8 MiB (16 MiB cost
+                                       15% more CPU: the buffers go cold
+                                       before they are copied out) */
 #define WB_SLOTS 64                 /* writes in flight at most ... */
 #define WB_BYTES (32u << 20)        /* ... holding at most 32 MiB */
 #define WFAIL_MAX 16                /* failed write ranges remembered */
