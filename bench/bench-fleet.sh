@@ -81,12 +81,18 @@ row() {  # row NAME SECONDS
 }
 # The machine is shared: the runs alternate (nbdcopy, vdisk, old client),
 # three rounds, and the best of each is kept.
-t_one() {  # t_one COMMAND... -> seconds
-  local t0 t1
+t_one() {  # t_one COMMAND... -> WALL/CPU seconds (CPU: user+sys of the command)
+  local t0 t1 c
   t0=$(now); "$@" > /dev/null || { echo 0; return; }; t1=$(now)
-  secs "$t0" "$t1"
+  times > "$W/tms"       # (in this shell: a pipe would run it in a child)
+  c=$(tail -1 "$W/tms")  # the children's user and system time: "0m0.12s 0m0.34s"
+  python3 - "$t0" "$t1" "$c" <<'PY2'
+import re, sys
+cpu = sum(int(m) * 60 + float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.argv[3]))
+print('%.3f/%.2f' % (float(sys.argv[2]) - float(sys.argv[1]), cpu))
+PY2
 }
-best() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:] if float(x) > 0]; print(min(v) if v else 0)" "$@"; }
+best() { python3 -c "import sys; v=[float(x.split('/')[0]) for x in sys.argv[1:] if float(x.split('/')[0]) > 0]; print(min(v) if v else 0)" "$@"; }
 echo
 echo "== $size half-allocated disk, nbdkit file + delay filter (2 ms per request) =="
 echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -101,6 +107,7 @@ for round in 1 2 3; do
   [ -n "$old_vdisk" ] && [ "$round" -le 1 ] && to+=("$(t_one "$old_vdisk" cat --raw "$U")")
 done
 rm -f "$W/o.raw"
+echo "(each run: wall/CPU seconds, CPU = user+sys of the client; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "to null: nbdcopy: ${tn[*]} s; vdisk: ${tv[*]} s; old client: ${to[*]:-} s"
 echo "to a file: nbdcopy: ${tnf[*]} s; vdisk: ${tvf[*]} s"
 t_nbdcopy=$(best "${tn[@]}")

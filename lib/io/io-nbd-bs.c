@@ -11,6 +11,24 @@
 
 /* ---- the extent cache ---- */
 
+/* The first cached extent that ends after pos (nio->next if none): the
+ * extents are sorted and contiguous, so a binary search (a linear scan
+ * from the start on every read and map call was quadratic in the number
+ * of extents). */
+static size_t
+ext_find (const struct nbd_io *nio, uint64_t pos)
+{
+  size_t lo = 0, hi = nio->next;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (nio->ext[mid].off + nio->ext[mid].len <= pos)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /* Is [a, b) all zero by the cache?  1 yes, 0 no or unknown. */
 int
 vd__nbd_cached_zero (struct nbd_io *nio, uint64_t a, uint64_t b)
@@ -19,10 +37,8 @@ vd__nbd_cached_zero (struct nbd_io *nio, uint64_t a, uint64_t b)
     return 1;
   if (a < nio->ext_start || b > nio->ext_end)
     return 0;
-  for (size_t i = 0; i < nio->next; i++) {
+  for (size_t i = ext_find (nio, a); i < nio->next; i++) {
     const struct extent *x = &nio->ext[i];
-    if (x->off + x->len <= a)
-      continue;
     if (x->off >= b)
       break;
     if (!x->zero)
@@ -39,10 +55,8 @@ vd__nbd_cached_data_end (struct nbd_io *nio, uint64_t pos, uint64_t *next_data)
   *next_data = pos;
   if (pos < nio->ext_start || pos >= nio->ext_end)
     return nio->size;
-  for (size_t i = 0; i < nio->next; i++) {
+  for (size_t i = ext_find (nio, pos); i < nio->next; i++) {
     const struct extent *x = &nio->ext[i];
-    if (x->off + x->len <= pos)
-      continue;
     if (!x->zero)
       return x->off + x->len;
     /* in a hole: where does data start again? */
@@ -210,10 +224,8 @@ vd__nbdio_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
         break;
       }
     }
-    for (size_t i = 0; i < nio->next; i++) {
+    for (size_t i = ext_find (nio, pos); i < nio->next; i++) {
       const struct extent *x = &nio->ext[i];
-      if (x->off + x->len <= pos)
-        continue;
       if (x->zero == hole) {
         *result = VD_MAX (x->off, off);
         goto out;

@@ -41,7 +41,9 @@
 #define MAX_INFLIGHT 64
 #define RA_SLOTS 128                /* read-ahead buffers at most */
 #define RA_MAX (32u << 20)          /* read-ahead at most 32 MiB ... */
-#define RA_DEFAULT (8u << 20)       /* ... by default 8 MiB */
+#define RA_DEFAULT (8u << 20)       /* ... by default 8 MiB (16 MiB cost
+                                       15% more CPU: the buffers go cold
+                                       before they are copied out) */
 #define WB_SLOTS 64                 /* writes in flight at most ... */
 #define WB_BYTES (32u << 20)        /* ... holding at most 32 MiB */
 #define WFAIL_MAX 16                /* failed write ranges remembered */
@@ -50,6 +52,8 @@
 #define MAX_EXTENTS 16384           /* extent cache entries */
 #define BS_SPAN (1ull << 30)        /* bytes per block status request */
 #define BS_PARALLEL 4               /* block status requests in flight */
+#define COPY_STEP (256u << 10)      /* read-ahead copied out this much at a
+                                       time, the sockets drained between */
 
 struct nbd_call {                   /* one pread/pwrite/... of a caller */
   unsigned pending;
@@ -163,6 +167,7 @@ int vd__nbd_req_fail (struct nbd_io *nio, const char *what,
                       const struct nbd_call *c);
 void vd__nbd_wake_driver (struct nbd_io *nio);
 void vd__nbd_drive (struct nbd_io *nio);
+void vd__nbd_drain (struct nbd_io *nio);
 void vd__nbd_slot_release (struct slot *s);
 int vd__nbd_req_done (void *user_data, int *error);
 int vd__nbd_pick_conn (struct nbd_io *nio);
