@@ -135,6 +135,26 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   return NO_VSPHERE ();
 }
 
+VD_API int
+vd_vsphere_file_size (vd_vsphere *s, const char *dc, const char *dspath,
+                      uint64_t *size)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath;
+  if (size)
+    *size = 0;
+  return NO_VSPHERE ();
+}
+
+VD_API int
+vd_vsphere_delete_file (vd_vsphere *s, const char *dc, const char *dspath,
+                        unsigned timeout_s)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath; (void) timeout_s;
+  return NO_VSPHERE ();
+}
+
 /* vsphere:// paths say why they cannot open (not "no such file"). */
 static int
 open_uri (struct vd_io **out, const char *uri, int rw)
