@@ -184,7 +184,7 @@ func answerQCDA(w http.ResponseWriter, body []byte, file string) bool {
 	type area struct{ off, n int64 }
 	var areas []area
 	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
+		f := strings.SplitN(strings.TrimSpace(line), " ", 5) // a changeId has spaces
 		if (len(f) != 4 && len(f) != 5) || f[0] != strings.TrimSpace(q.This) || f[1] != strconv.Itoa(int(q.DeviceKey)) {
 			continue
 		}
@@ -226,27 +226,30 @@ func setChangeIds(file string) {
 		return
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
+		f := strings.SplitN(line, " ", 3) // a changeId has spaces
 		if len(f) != 3 {
 			continue
 		}
 		key, _ := strconv.Atoi(f[1])
+		set := func(devs []types.BaseVirtualDevice) {
+			for _, d := range devs {
+				disk, ok := d.(*types.VirtualDisk)
+				if !ok || disk.Key != int32(key) {
+					continue
+				}
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					b.ChangeId = f[2]
+				}
+			}
+		}
 		for _, e := range simulator.Map.All("VirtualMachine") {
 			vm := e.(*simulator.VirtualMachine)
 			if vm.Self.Value != f[0] {
 				continue
 			}
-			simulator.Map.WithLock(vm, func() {
-				for _, d := range vm.Config.Hardware.Device {
-					disk, ok := d.(*types.VirtualDisk)
-					if !ok || disk.Key != int32(key) {
-						continue
-					}
-					if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-						b.ChangeId = f[2]
-					}
-				}
-			})
+			// (a snapshot taken later shares these devices: it freezes
+			// the changeId of its time only as long as the test keeps it)
+			simulator.Map.WithLock(vm, func() { set(vm.Config.Hardware.Device) })
 		}
 	}
 }
