@@ -72,7 +72,8 @@ now_s (void)
   return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* Wait for task to end; *result (may be NULL) gets info.result's text. */
+/* Wait for task to end; *result (may be NULL) gets info.result's text
+ * (an ID's <id>). */
 int
 vd__vs_wait_task (struct vd_vsphere *s, const char *task, const char *what,
            unsigned timeout_s, char **result)
@@ -94,8 +95,13 @@ vd__vs_wait_task (struct vd_vsphere *s, const char *task, const char *what,
       return r;
     state = vd__vs_text (prop_val (obj, "info.state"), NULL);
     if (state && strcmp (state, "success") == 0) {
-      if (result)
-        *result = vd__vs_text (prop_val (obj, "info.result"), NULL);
+      if (result) {
+        /* a moref's text, or an ID's <id> (VStorageObject tasks) */
+        xmlNodePtr v = prop_val (obj, "info.result");
+        *result = vd__vs_text (v, NULL);
+        if (!*result)
+          *result = vd__vs_text (v, "id");
+      }
       free (state);
       xmlFreeDoc (doc);
       return 0;
