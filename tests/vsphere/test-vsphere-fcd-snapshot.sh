@@ -4,7 +4,8 @@
 # vsphere fcd-snapshot` takes one and prints its ID, `vdisk vsphere ls`
 # lists it under its FCD, VixDiskLib with vStorageObjSpec.ssId reads the
 # snapshot's data (read-only, writes VIX_E_NOT_SUPPORTED), and --delete
-# removes it.  Reading needs the snapshot's backing file, which vSphere
+# removes it; VMware's sample program reads the FCD and the snapshot with
+# -fcdid/-fcdssid and a vSphere -host.  Reading needs the snapshot's backing file, which vSphere
 # names through RetrieveSnapshotDetails; the simulator lacks that call, so
 # its main answers it (-snapdetails) from a file this test placed: that
 # path is verified only against the override.
@@ -63,6 +64,23 @@ check "Write to the snapshot: VIX_E_NOT_SUPPORTED (exit $rc: $(head -c 200 err))
 VIX_FCD_ID=$id VIX_FCD_SSID=00000000-0000-0000-0000-00000000beef timeout 60 "$C" "$L" read - x.raw 2>err; rc=$?
 check "an unknown snapshot ID: a clear error (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc = 1 && grep -q 'RetrieveSnapshotDetails' err"
+
+# VMware's sample program: -fcdid (and -fcdssid) with a vSphere -host
+SAMPLE="$B/bin/vix-disklib-sample"
+SA=(-host "$VCSIM_HOST" -user root -password pw -thumb "$VCSIM_THUMBPRINT" -fcdid "$id" -ds "$dsref")
+timeout 60 "$SAMPLE" -info "${SA[@]}" > out 2>err; rc=$?
+check "sample -info -host H -user U -password P -thumb T -fcdid ID -ds MOREF (exit $rc: $(tail -c 300 err))" \
+  sh -c "test $rc = 0 && grep -q 'capacity *= 8192 sectors' out && grep -q 'Transport mode of this handle: https' out"
+timeout 60 "$SAMPLE" -clone fcd-now.vmdk "${SA[@]}" > out 2>err; rc=$?
+check "sample -clone LOCAL -fcdid ID -host H: the FCD into a local disk (exit $rc: $(tail -c 300 err))" \
+  sh -c "test $rc = 0 && grep -q 'Cloned $id to fcd-now.vmdk' out && \"$VDISK\" cat fcd-now.vmdk | cmp -s - now.raw"
+timeout 60 "$SAMPLE" -clone fcd-then.vmdk "${SA[@]}" -fcdssid "$ss" > out 2>err; rc=$?
+check "  ... with -fcdssid SNAPSHOT: the snapshot's data (exit $rc: $(tail -c 300 err))" \
+  sh -c "test $rc = 0 && \"$VDISK\" cat fcd-then.vmdk | cmp -s - then.raw"
+timeout 60 "$SAMPLE" -info "${SA[@]/pw/nope}" > out 2>err; rc=$?
+check "  ... a wrong password: 3014 (0xbc6) saying why (exit $rc)" \
+  sh -c "test $rc != 0 && cat out err | grep -q 'bc6 VixDiskLib_Connect: .*cannot complete login'"
+
 VS fcd-snapshot --delete "$ss" "$VCSIM_HOST" "$id" 2>err; rc=$?
 check "fcd-snapshot --delete removes it (exit $rc: $(head -c 200 err))" test $rc = 0
 VS ls --json "$VCSIM_HOST" > ls2.json 2>err
