@@ -43,7 +43,7 @@ ctx_init (vd_vsphere *s, const char *id, const char *datastore,
   return r;
 }
 
-/* A request for the FCD: vCenter's method name, or ESXi's. */
+/* A request for the FCD: vCenter's method vc, or ESXi's esx. */
 static xmlDocPtr
 snap_req (const struct fcd_ctx *c, const char *vc, const char *esx,
           xmlNodePtr *m)
@@ -56,6 +56,42 @@ snap_req (const struct fcd_ctx *c, const char *vc, const char *esx,
   vd__vs_add (vd__vs_add (*m, "id", NULL), "id", c->f->id);
   vd__vs_add_ref (*m, "datastore", "Datastore", c->f->datastore_moref);
   return req;
+}
+
+/* Check the IDs, find the FCD and build its request (with <snapshotId>
+ * when snapshot_id is given). */
+static int
+prepare (vd_vsphere *s, const char *id, const char *datastore,
+         const char *vc, const char *esx, const char *snapshot_id,
+         struct fcd_ctx *c, xmlDocPtr *req, xmlNodePtr *m)
+{
+  int r;
+  memset (c, 0, sizeof *c);
+  *req = NULL;
+  if (!s || !vd__vs_fcd_id_ok (id)
+      || (snapshot_id && !vd__vs_fcd_id_ok (snapshot_id)))
+    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no session "
+                     "or sane ID");
+  if ((r = ctx_init (s, id, datastore, c)) < 0)
+    return r;
+  if (!(*req = snap_req (c, vc, esx, m)))
+    return vd__error (VD_ENOMEM, 0, "request");
+  if (snapshot_id)
+    vd__vs_add (vd__vs_add (*m, "snapshotId", NULL), "id", snapshot_id);
+  return 0;
+}
+
+/* A task request (consumed) run to its end. */
+static int
+run_task (vd_vsphere *s, xmlDocPtr req, const char *what, unsigned timeout_s,
+          char **result)
+{
+  char *task = NULL;
+  int r = vd__vs_start_task (s, req, &task);
+  if (r == 0)
+    r = vd__vs_wait_task (s, task, what, timeout_s, result);
+  free (task);
+  return r;
 }
 
 static void
@@ -92,15 +128,12 @@ vd_vsphere_fcd_snapshots (vd_vsphere *s, const char *id,
     *out = NULL;
   if (n_out)
     *n_out = 0;
-  if (!s || !out || !n_out || !vd__vs_fcd_id_ok (id))
-    return vd__error (VD_EINVAL, 0, "first class disk snapshots: no "
-                     "session, output or sane ID");
-  if ((r = ctx_init (s, id, datastore, &c)) < 0)
-    goto out;
-  req = snap_req (&c, "RetrieveSnapshotInfo",
-                  "HostVStorageObjectRetrieveSnapshotInfo", &m);
-  r = req ? vd__vs_call (s, req, &doc, &ret)
-          : vd__error (VD_ENOMEM, 0, "request");
+  if (!out || !n_out)
+    return vd__error (VD_EINVAL, 0, "first class disk snapshots: no output");
+  r = prepare (s, id, datastore, "RetrieveSnapshotInfo",
+               "HostVStorageObjectRetrieveSnapshotInfo", NULL, &c, &req, &m);
+  if (r == 0)
+    r = vd__vs_call (s, req, &doc, &ret);
   if (r < 0)
     goto out;
   xmlNodePtr rv = vd__vs_child (ret, "returnval");
@@ -148,35 +181,24 @@ vd_vsphere_fcd_snapshot_create (vd_vsphere *s, const char *id,
   struct fcd_ctx c;
   xmlNodePtr m;
   xmlDocPtr req;
-  char *task = NULL;
   int r;
 
-  if (snapshot_id)
-    *snapshot_id = NULL;
-  if (!s || !snapshot_id || !vd__vs_fcd_id_ok (id))
-    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no session, "
-                     "output or sane ID");
-  if ((r = ctx_init (s, id, datastore, &c)) < 0)
-    goto out;
-  req = snap_req (&c, "VStorageObjectCreateSnapshot_Task",
-                  "HostVStorageObjectCreateSnapshot_Task", &m);
-  if (!req) {
-    r = vd__error (VD_ENOMEM, 0, "request");
-    goto out;
+  if (!snapshot_id)
+    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no output");
+  *snapshot_id = NULL;
+  r = prepare (s, id, datastore, "VStorageObjectCreateSnapshot_Task",
+               "HostVStorageObjectCreateSnapshot_Task", NULL, &c, &req, &m);
+  if (r == 0) {
+    vd__vs_add (m, "description", description ? description : "");
+    r = run_task (s, req, "VStorageObjectCreateSnapshot", timeout_s,
+                  snapshot_id);
   }
-  vd__vs_add (m, "description", description ? description : "");
-  r = vd__vs_start_task (s, req, &task);
-  if (r == 0)
-    r = vd__vs_wait_task (s, task, "VStorageObjectCreateSnapshot", timeout_s,
-                          snapshot_id);
   if (r == 0 && !vd__vs_fcd_id_ok (*snapshot_id)) {
     free (*snapshot_id);
     *snapshot_id = NULL;
     r = vd__error (VD_ECORRUPT, 0, "%s: first class disk %s: the snapshot "
                   "task gave no sane snapshot ID", vd__vs_host (s), id);
   }
-out:
-  free (task);
   ctx_free (&c);
   return r;
 }
@@ -190,26 +212,15 @@ vd_vsphere_fcd_snapshot_delete (vd_vsphere *s, const char *id,
   struct fcd_ctx c;
   xmlNodePtr m;
   xmlDocPtr req;
-  char *task = NULL;
   int r;
 
-  if (!s || !vd__vs_fcd_id_ok (id) || !vd__vs_fcd_id_ok (snapshot_id))
-    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no session "
-                     "or sane ID");
-  if ((r = ctx_init (s, id, datastore, &c)) < 0)
-    goto out;
-  req = snap_req (&c, "DeleteSnapshot_Task",
-                  "HostVStorageObjectDeleteSnapshot_Task", &m);
-  if (!req) {
-    r = vd__error (VD_ENOMEM, 0, "request");
-    goto out;
-  }
-  vd__vs_add (vd__vs_add (m, "snapshotId", NULL), "id", snapshot_id);
-  r = vd__vs_start_task (s, req, &task);
+  if (!snapshot_id)
+    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no ID");
+  r = prepare (s, id, datastore, "DeleteSnapshot_Task",
+               "HostVStorageObjectDeleteSnapshot_Task", snapshot_id, &c,
+               &req, &m);
   if (r == 0)
-    r = vd__vs_wait_task (s, task, "DeleteSnapshot", timeout_s, NULL);
-out:
-  free (task);
+    r = run_task (s, req, "DeleteSnapshot", timeout_s, NULL);
   ctx_free (&c);
   return r;
 }
@@ -228,19 +239,15 @@ vd_disk_open_vsphere_fcd_snapshot (vd_disk **out, vd_vsphere *s,
 
   if (out)
     *out = NULL;
-  if (!out || !s || !vd__vs_fcd_id_ok (id) || !vd__vs_fcd_id_ok (snapshot_id))
-    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no output, "
-                     "session or sane ID");
-  if ((r = ctx_init (s, id, datastore, &c)) < 0)
-    goto out;
-  req = snap_req (&c, "RetrieveSnapshotDetails",
-                  "HostVStorageObjectRetrieveSnapshotDetails", &m);
-  if (!req) {
-    r = vd__error (VD_ENOMEM, 0, "request");
-    goto out;
-  }
-  vd__vs_add (vd__vs_add (m, "snapshotId", NULL), "id", snapshot_id);
-  if ((r = vd__vs_call (s, req, &doc, &ret)) < 0)
+  if (!out || !snapshot_id)
+    return vd__error (VD_EINVAL, 0, "first class disk snapshot: no output "
+                     "or ID");
+  r = prepare (s, id, datastore, "RetrieveSnapshotDetails",
+               "HostVStorageObjectRetrieveSnapshotDetails", snapshot_id, &c,
+               &req, &m);
+  if (r == 0)
+    r = vd__vs_call (s, req, &doc, &ret);
+  if (r < 0)
     goto out;
   path = vd__vs_text (vd__vs_child (ret, "returnval"), "path");
   xmlFreeDoc (doc);
@@ -261,65 +268,7 @@ out:
   return r;
 }
 
-#else /* !VD_HAVE_VSPHERE */
-
-#define NO_VSPHERE() \
-  vd__error (VD_ENOTSUP, 0, "this libvdisk was built without vSphere " \
-            "support (libcurl, libxml2, OpenSSL)")
-
-VD_API int
-vd_vsphere_fcd_snapshots (vd_vsphere *s, const char *id,
-                          const char *datastore,
-                          struct vd_vsphere_fcd_snapshot **out, size_t *n_out)
-{
-  VD_ENTER ();
-  (void) s; (void) id; (void) datastore;
-  if (out)
-    *out = NULL;
-  if (n_out)
-    *n_out = 0;
-  return NO_VSPHERE ();
-}
-
-VD_API void
-vd_vsphere_fcd_snapshots_free (struct vd_vsphere_fcd_snapshot *v, size_t n)
-{
-  (void) v; (void) n;
-}
-
-VD_API int
-vd_vsphere_fcd_snapshot_create (vd_vsphere *s, const char *id,
-                                const char *datastore,
-                                const char *description, unsigned timeout_s,
-                                char **snapshot_id)
-{
-  VD_ENTER ();
-  (void) s; (void) id; (void) datastore; (void) description;
-  (void) timeout_s;
-  if (snapshot_id)
-    *snapshot_id = NULL;
-  return NO_VSPHERE ();
-}
-
-VD_API int
-vd_vsphere_fcd_snapshot_delete (vd_vsphere *s, const char *id,
-                                const char *datastore,
-                                const char *snapshot_id, unsigned timeout_s)
-{
-  VD_ENTER ();
-  (void) s; (void) id; (void) datastore; (void) snapshot_id; (void) timeout_s;
-  return NO_VSPHERE ();
-}
-
-VD_API int
-vd_disk_open_vsphere_fcd_snapshot (vd_disk **out, vd_vsphere *s,
-                                   const char *id, const char *datastore,
-                                   const char *snapshot_id, uint32_t flags)
-{
-  VD_ENTER ();
-  (void) s; (void) id; (void) datastore; (void) snapshot_id; (void) flags;
-  if (out)
-    *out = NULL;
-  return NO_VSPHERE ();
-}
+#else
+/* ISO C forbids an empty translation unit (the stubs are in stubs.c). */
+typedef int vd__vsphere_fcd_snap_unused;
 #endif /* VD_HAVE_VSPHERE */
