@@ -647,9 +647,12 @@ do_clone (void)
   memset (&local, 0, sizeof local);
   CHECK (VixDiskLib_Connect (&local, &src));
   if (app.cnx.specType == VIXDISKLIB_SPEC_VSTORAGE_OBJECT) {
-    /* -fcdid: the first class disk (or snapshot) into the local PATH */
-    CHECK (VixDiskLib_Clone (src, app.src, app.conn, app.disk, &p,
-                             clone_progress, NULL, TRUE));
+    /* -fcdid: the first class disk (or snapshot) into the local PATH;
+     * its path on the connection is its ID when no DISK is given */
+    CHECK (VixDiskLib_Clone (src, app.src, app.conn,
+                             app.disk ? app.disk
+                                      : app.cnx.spec.vStorageObjSpec.id,
+                             &p, clone_progress, NULL, TRUE));
     printf ("\nCloned %s to %s\n", app.cnx.spec.vStorageObjSpec.id, app.src);
     goto out;
   }

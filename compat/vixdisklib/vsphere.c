@@ -380,21 +380,19 @@ vix_vsphere_open (const struct VixDiskLibConnectParam *c, const char *path,
       return vix_error (VIX_E_INVALID_ARG, func, "vStorageObjSpec.id (the "
                         "first class disk's ID) is not set");
     }
-    if (o->ssId && *o->ssId) {
-      free (d);
-      return vix_error (VIX_E_NOT_SUPPORTED, func, "first class disk %s: "
-                        "snapshot %s: vdisk reads vSphere first class disks "
-                        "only as they are now", o->id, o->ssId);
-    }
     if (path && *path && strcmp (path, o->id) != 0) {
       free (d);
       return vix_error (VIX_E_INVALID_ARG, func, "path \"%s\" is not the "
                         "first class disk %s the connection names", path,
                         o->id);
     }
-    rc = vd_disk_open_vsphere_fcd (disk, v->s, o->id,
-                                   o->datastoreMoRef && *o->datastoreMoRef
-                                   ? o->datastoreMoRef : NULL, f);
+    /* ssId: the snapshot's data, read-only through the path
+     * RetrieveSnapshotDetails gives */
+    const char *ds = o->datastoreMoRef && *o->datastoreMoRef
+                     ? o->datastoreMoRef : NULL;
+    rc = o->ssId && *o->ssId
+         ? vd_disk_open_vsphere_fcd_snapshot (disk, v->s, o->id, ds, o->ssId, f)
+         : vd_disk_open_vsphere_fcd (disk, v->s, o->id, ds, f);
     if (rc < 0) {
       free (d);
       return vs_error (rc, func, server);

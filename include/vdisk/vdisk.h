@@ -1109,6 +1109,8 @@ VD_API int vd_backup_prune (const char *repo, unsigned keep);
 #define VD_RESTORE_RDM_DATA 0x4u   /* restore an RDM's saved data (backed
                                       up with VD_BACKUP_RDM_DATA) as a
                                       virtual disk of the RDM's name */
+#define VD_RESTORE_FORCE    0x8u   /* vsphere:// destinations: replace
+                                      files that are there already */
 
 struct vd_restore_options {
   uint32_t struct_size;        /* sizeof (struct vd_restore_options) */
@@ -1125,6 +1127,12 @@ struct vd_restore_options {
  * stripped, version 1), the VM's files, the saved .nvram.  RDM disks are
  * left out of the .vmx (the guide's phase one) unless VD_RESTORE_RDM_KEEP;
  * *report (free()) says what to re-add.  dest appears only complete.
+ * dest may be vsphere://[USER@]HOST[:PORT]/[DATASTORE] FOLDER[?OPTIONS]
+ * (credentials and OPTIONS as vd_vsphere_connect): each disk is uploaded
+ * as a thin vmfs flat disk, then the VM's files; existing files are
+ * refused unless VD_RESTORE_FORCE, and on a failure what was sent is
+ * deleted again (type and disk must be left 0 and -1; RDM disks are
+ * VD_ENOTSUP).
  * Errors: VD_EEXIST (dest exists), VD_ENOENT (no such point), VD_ECORRUPT
  * (a damaged manifest), VD_EINVAL, VD_EIO, VD_ENOSPC, VD_ENOMEM.
  * NULL: NULL repo or dest: VD_EINVAL; point, options and report may be
@@ -1552,6 +1560,24 @@ VD_API int vd_vsphere_get_file (vd_vsphere *s, const char *dc,
 VD_API int vd_vsphere_put_file (vd_vsphere *s, const char *local_path,
                                 const char *dc, const char *dspath,
                                 uint32_t flags);
+/* The size of the datastore file "[datastore] folder/file" (a HEAD-like
+ * ranged GET through the datastore file service), or VD_ENOENT when it is
+ * not there.  dc NULL: found through the inventory.
+ * Errors: VD_ENOENT, VD_EIO, as vd_vsphere_connect.
+ * NULL: NULL session or dspath: VD_EINVAL; dc and size may be NULL.
+ * Since 0.2. */
+VD_API int vd_vsphere_file_size (vd_vsphere *s, const char *dc,
+                                 const char *dspath, uint64_t *size);
+/* Delete the datastore file (or folder) "[datastore] path" through the
+ * FileManager (DeleteDatastoreFile_Task), waiting at most timeout_s
+ * seconds (0: 600) for the task.  dc NULL: found through the inventory.
+ * Errors: VD_EIO for a failed task (a missing file is the server's
+ * FileNotFound/CannotDeleteFile fault), VD_ENOTSUP when the server has no
+ * FileManager, as vd_vsphere_connect.
+ * NULL: NULL session or dspath: VD_EINVAL; dc may be NULL.
+ * Since 0.2. */
+VD_API int vd_vsphere_delete_file (vd_vsphere *s, const char *dc,
+                                   const char *dspath, unsigned timeout_s);
 /* First class disks (FCDs) through the VStorageObjectManager (vCenter's
  * or ESXi's, as the server's service content names it).  Exported by the
  * vd_[a-z]* pattern of lib/libvdisk.syms.
@@ -1597,6 +1623,51 @@ VD_API int vd_disk_open_vsphere_fcd (vd_disk **out, vd_vsphere *s,
 VD_API int vd_vsphere_fcd_register (vd_vsphere *s, const char *dc,
                                     const char *dspath, const char *name,
                                     char **id);
+/* Snapshots of a first class disk on vSphere (the FCD id, on datastore, a
+ * name or moref, or NULL: found on any).  vd_vsphere_fcd_snapshots: every
+ * snapshot (RetrieveSnapshotInfo) into *out (*n_out records, NULL and 0
+ * when there are none), freed with vd_vsphere_fcd_snapshots_free.
+ * vd_vsphere_fcd_snapshot_create: take one (VStorageObjectCreate-
+ * Snapshot_Task, waiting at most timeout_s seconds; 0: 600); *snapshot_id
+ * gets its ID (malloc'd).  vd_vsphere_fcd_snapshot_delete: remove one
+ * (DeleteSnapshot_Task).  vd_disk_open_vsphere_fcd_snapshot: open the
+ * snapshot's data read-only: RetrieveSnapshotDetails names its backing
+ * disk on the datastore, which opens as vd_disk_open_vsphere.  ESXi's
+ * manager gets the same calls with its HostVStorageObject prefix.
+ * Errors: VD_EINVAL for a NULL session or output or an ID that is not a
+ * short printable string; VD_ENOTSUP when the server has no
+ * VStorageObjectManager; VD_ENOENT for an unknown FCD; a SOAP fault or a
+ * failed task as VD_EIO naming it; VD_ECORRUPT for an answer without sane
+ * IDs or a snapshot path outside the FCD's datastore.
+ * NULL: a NULL session, output or ID is VD_EINVAL; datastore and
+ * description may be NULL; vd_vsphere_fcd_snapshots_free ignores NULL.
+ * Since 0.2. */
+struct vd_vsphere_fcd_snapshot {
+  char *id;                  /* the snapshot's ID */
+  char *description;         /* "" when the server gives none */
+  char *create_time;         /* xsd:dateTime as the server gave it, or NULL */
+  char *backing_object_id;   /* or NULL */
+};
+VD_API int vd_vsphere_fcd_snapshots (vd_vsphere *s, const char *id,
+                                     const char *datastore,
+                                     struct vd_vsphere_fcd_snapshot **out,
+                                     size_t *n_out);
+VD_API void vd_vsphere_fcd_snapshots_free (struct vd_vsphere_fcd_snapshot *v,
+                                           size_t n);
+VD_API int vd_vsphere_fcd_snapshot_create (vd_vsphere *s, const char *id,
+                                           const char *datastore,
+                                           const char *description,
+                                           unsigned timeout_s,
+                                           char **snapshot_id);
+VD_API int vd_vsphere_fcd_snapshot_delete (vd_vsphere *s, const char *id,
+                                           const char *datastore,
+                                           const char *snapshot_id,
+                                           unsigned timeout_s);
+VD_API int vd_disk_open_vsphere_fcd_snapshot (vd_disk **out, vd_vsphere *s,
+                                              const char *id,
+                                              const char *datastore,
+                                              const char *snapshot_id,
+                                              uint32_t flags);
 /* ---- fleets: inventories, shards, per-disk results (docs/fleet.md) -- */
 
 /* One disk of a fleet: a line of a manifest (JSON lines). */

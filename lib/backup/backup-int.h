@@ -94,6 +94,13 @@ int vd__bk_backup_vsphere (const char *uri, const char *repo,
                            const struct vd_backup_options *o,
                            struct vd_backup_result *res);
 
+/* restore-vsphere.c: a verified point (its manifest m) restored into
+ * vsphere://USER@HOST/[DS] FOLDER */
+int vd__bk_restore_vsphere (const char *repo, const char *pick,
+                            json_object *m, const char *dest,
+                            const struct vd_restore_options *o,
+                            char **report);
+
 /* repo.c */
 int vd__bk_plain_name (const char *s);
 int vd__bk_is_point_name (const char *s);

@@ -226,8 +226,9 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
     json_object_put (rdms);
     return vd__error (VD_EINVAL, 0, "restore: options struct_size too small");
   }
+  int remote = strncmp (dest, "vsphere://", 10) == 0;
   struct stat st;
-  if (lstat (dest, &st) == 0) {
+  if (!remote && lstat (dest, &st) == 0) {
     json_object_put (rdms);
     return vd__error (VD_EEXIST, 0, "%s: exists; restore makes a new VM "
                      "folder", dest);
@@ -247,6 +248,11 @@ vd_restore_vm (const char *repo, const char *point, const char *dest,
   if (r < 0)
     goto out;
   m = vd__bk_load_manifest (repo, pick);
+  if (remote) {
+    r = m ? vd__bk_restore_vsphere (repo, pick, m, dest, o, report)
+          : vd_last_error ()->code;
+    goto out;
+  }
   pdir = vd__asprintf ("%s/%s", repo, pick);
   char *dparent = vd__dirname (dest), *dbase = vd__basename (dest);
   work = dparent && dbase ? vd__asprintf ("%s/.%s.vdisk-restore-%d", dparent,

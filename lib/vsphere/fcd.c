@@ -25,8 +25,8 @@
 #define MAX_ID 128
 
 /* The VStorageObjectManager: *moref and whether it is ESXi's. */
-static int
-fcd_manager (vd_vsphere *s, char **moref, int *host)
+int
+vd__vs_fcd_manager (vd_vsphere *s, char **moref, int *host)
 {
   xmlNodePtr m, ret, rv, mgr;
   xmlDocPtr doc;
@@ -64,8 +64,8 @@ fcd_req (const char *method, const char *mgr, int host, xmlNodePtr *m)
                      : "VcenterVStorageObjectManager", mgr, m);
 }
 
-static int
-id_ok (const char *id)
+int
+vd__vs_fcd_id_ok (const char *id)
 {
   size_t n = id ? strlen (id) : 0;
   if (n == 0 || n > MAX_ID)
@@ -111,7 +111,7 @@ fcd_parse (vd_vsphere *s, xmlNodePtr rv, const struct vd_vsphere_datastore *ds,
     return r;
   }
   dl = strlen (ds->name);
-  if (!id_ok (f->id) || !f->file || f->file[0] != '['
+  if (!vd__vs_fcd_id_ok (f->id) || !f->file || f->file[0] != '['
       || strncmp (f->file + 1, ds->name, dl) != 0 || f->file[dl + 1] != ']') {
     r = vd__error (VD_ECORRUPT, 0, "%s: a first class disk on datastore %s "
                   "without a sane ID or backing file (\"%.100s\")",
@@ -176,7 +176,7 @@ fcd_ids (vd_vsphere *s, const char *mgr, int host,
   for (xmlNodePtr e = vd__vs_child (ret, "returnval"); e;
        e = vd__vs_next (e, "returnval")) {
     char *id = vd__vs_text (e, "id");
-    if (!id_ok (id) || *n >= MAX_FCDS) {
+    if (!vd__vs_fcd_id_ok (id) || *n >= MAX_FCDS) {
       free (id);
       r = vd__error (VD_ECORRUPT, 0, "%s: datastore %s: a first class disk "
                     "ID that is missing or not sane, or more than %u",
@@ -231,7 +231,7 @@ vd_vsphere_fcd_list (vd_vsphere *s, const char *datastore,
   if (!s || !out || !n_out)
     return vd__error (VD_EINVAL, 0, "first class disks: no session or "
                      "output");
-  if ((r = fcd_manager (s, &mgr, &host)) < 0
+  if ((r = vd__vs_fcd_manager (s, &mgr, &host)) < 0
       || (r = vd_vsphere_inventory (s, &inv)) < 0)
     goto done;
   for (size_t i = 0; i < inv->n_datastores && r == 0; i++) {
@@ -298,12 +298,12 @@ vd_vsphere_fcd_get (vd_vsphere *s, const char *id, const char *datastore,
 
   if (out)
     *out = NULL;
-  if (!s || !out || !id_ok (id))
+  if (!s || !out || !vd__vs_fcd_id_ok (id))
     return vd__error (VD_EINVAL, 0, "first class disk: no session, output "
                      "or valid ID");
   if (!(f = calloc (1, sizeof *f)))
     return vd__error (VD_ENOMEM, errno, "first class disk");
-  if ((r = fcd_manager (s, &mgr, &host)) < 0
+  if ((r = vd__vs_fcd_manager (s, &mgr, &host)) < 0
       || (r = vd_vsphere_inventory (s, &inv)) < 0)
     goto done;
   for (size_t i = 0; i < inv->n_datastores && !found && r == 0; i++) {
@@ -427,7 +427,7 @@ vd_vsphere_fcd_register (vd_vsphere *s, const char *dc, const char *dspath,
     r = vd__error (VD_ENOMEM, errno, "register disk");
     goto done;
   }
-  if ((r = fcd_manager (s, &mgr, &host)) < 0)
+  if ((r = vd__vs_fcd_manager (s, &mgr, &host)) < 0)
     goto done;
   if (!(req = fcd_req ("RegisterDisk", mgr, host, &m))) {
     r = vd__error (VD_ENOMEM, 0, "request");
@@ -440,7 +440,7 @@ vd_vsphere_fcd_register (vd_vsphere *s, const char *dc, const char *dspath,
   rv = vd__vs_child (ret, "returnval");
   got = vd__vs_text (vd__vs_child (vd__vs_child (rv, "config"), "id"), "id");
   xmlFreeDoc (doc);
-  if (!id_ok (got)) {
+  if (!vd__vs_fcd_id_ok (got)) {
     free (got);
     r = vd__error (VD_ECORRUPT, 0, "%s: RegisterDisk answered without a sane "
                   "ID", vd__vs_host (s));

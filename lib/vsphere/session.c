@@ -90,6 +90,8 @@ service_content (struct vd_vsphere *s)
   s->sm = vd__vs_text (rv, "sessionManager");
   s->root = vd__vs_text (rv, "rootFolder");
   s->viewmgr = vd__vs_text (rv, "viewManager");
+  s->filemgr = vd__vs_text (rv, "fileManager");
+  s->search = vd__vs_text (rv, "searchIndex");
   s->api_type = vd__vs_text (about, "apiType");
   s->api_version = vd__vs_text (about, "apiVersion");
   s->full_name = vd__vs_text (about, "fullName");
@@ -393,6 +395,7 @@ vd__vs_unref (struct vd_vsphere *s)
   }
   free (s->host); free (s->base); free (s->user); free (s->cafile);
   free (s->pc); free (s->sm); free (s->root); free (s->viewmgr);
+  free (s->filemgr); free (s->search);
   free (s->api_type); free (s->api_version); free (s->full_name);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_destroy (&s->share_mu[i]);

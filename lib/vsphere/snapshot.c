@@ -72,9 +72,10 @@ now_s (void)
   return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* Wait for task to end; *result (may be NULL) gets info.result's text. */
-static int
-wait_task (struct vd_vsphere *s, const char *task, const char *what,
+/* Wait for task to end; *result (may be NULL) gets info.result's text
+ * (an ID's <id>). */
+int
+vd__vs_wait_task (struct vd_vsphere *s, const char *task, const char *what,
            unsigned timeout_s, char **result)
 {
   static const char *const paths[] = { "info.state", "info.result",
@@ -94,8 +95,13 @@ wait_task (struct vd_vsphere *s, const char *task, const char *what,
       return r;
     state = vd__vs_text (prop_val (obj, "info.state"), NULL);
     if (state && strcmp (state, "success") == 0) {
-      if (result)
-        *result = vd__vs_text (prop_val (obj, "info.result"), NULL);
+      if (result) {
+        /* a moref's text, or an ID's <id> (VStorageObject tasks) */
+        xmlNodePtr v = prop_val (obj, "info.result");
+        *result = vd__vs_text (v, NULL);
+        if (!*result)
+          *result = vd__vs_text (v, "id");
+      }
       free (state);
       xmlFreeDoc (doc);
       return 0;
@@ -135,8 +141,8 @@ wait_task (struct vd_vsphere *s, const char *task, const char *what,
 }
 
 /* Start a task method; *task gets the task moref. */
-static int
-start_task (struct vd_vsphere *s, xmlDocPtr req, char **task)
+int
+vd__vs_start_task (struct vd_vsphere *s, xmlDocPtr req, char **task)
 {
   xmlDocPtr doc;
   xmlNodePtr ret;
@@ -181,9 +187,9 @@ vd_vsphere_snapshot_create (vd_vsphere *s, const char *vm_moref,
   vd__vs_add (m, "description", "taken by vdisk for a consistent read");
   vd__vs_add (m, "memory", "false");
   vd__vs_add (m, "quiesce", quiesce ? "true" : "false");
-  r = start_task (s, req, &task);
+  r = vd__vs_start_task (s, req, &task);
   if (r == 0)
-    r = wait_task (s, task, "CreateSnapshot", timeout_s, snapshot);
+    r = vd__vs_wait_task (s, task, "CreateSnapshot", timeout_s, snapshot);
   free (task);
   if (r == 0 && !*snapshot)
     r = vd__error (VD_ECORRUPT, 0, "%s: CreateSnapshot gave no snapshot",
@@ -209,9 +215,9 @@ vd_vsphere_snapshot_remove (vd_vsphere *s, const char *snapshot,
     return vd__error (VD_ENOMEM, 0, "request");
   vd__vs_add (m, "removeChildren", "false");
   vd__vs_add (m, "consolidate", "true");
-  r = start_task (s, req, &task);
+  r = vd__vs_start_task (s, req, &task);
   if (r == 0)
-    r = wait_task (s, task, "RemoveSnapshot", timeout_s, NULL);
+    r = vd__vs_wait_task (s, task, "RemoveSnapshot", timeout_s, NULL);
   free (task);
   return r;
 }

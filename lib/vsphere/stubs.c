@@ -135,6 +135,84 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   return NO_VSPHERE ();
 }
 
+VD_API int
+vd_vsphere_file_size (vd_vsphere *s, const char *dc, const char *dspath,
+                      uint64_t *size)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath;
+  if (size)
+    *size = 0;
+  return NO_VSPHERE ();
+}
+
+VD_API int
+vd_vsphere_delete_file (vd_vsphere *s, const char *dc, const char *dspath,
+                        unsigned timeout_s)
+{
+  VD_ENTER ();
+  (void) s; (void) dc; (void) dspath; (void) timeout_s;
+  return NO_VSPHERE ();
+}
+
+/* first class disk snapshots (fcd-snap.c) */
+VD_API int
+vd_vsphere_fcd_snapshots (vd_vsphere *s, const char *id,
+                          const char *datastore,
+                          struct vd_vsphere_fcd_snapshot **out, size_t *n_out)
+{
+  VD_ENTER ();
+  (void) s; (void) id; (void) datastore;
+  if (out)
+    *out = NULL;
+  if (n_out)
+    *n_out = 0;
+  return NO_VSPHERE ();
+}
+
+VD_API void
+vd_vsphere_fcd_snapshots_free (struct vd_vsphere_fcd_snapshot *v, size_t n)
+{
+  (void) v; (void) n;
+}
+
+VD_API int
+vd_vsphere_fcd_snapshot_create (vd_vsphere *s, const char *id,
+                                const char *datastore,
+                                const char *description, unsigned timeout_s,
+                                char **snapshot_id)
+{
+  VD_ENTER ();
+  (void) s; (void) id; (void) datastore; (void) description;
+  (void) timeout_s;
+  if (snapshot_id)
+    *snapshot_id = NULL;
+  return NO_VSPHERE ();
+}
+
+VD_API int
+vd_vsphere_fcd_snapshot_delete (vd_vsphere *s, const char *id,
+                                const char *datastore,
+                                const char *snapshot_id, unsigned timeout_s)
+{
+  VD_ENTER ();
+  (void) s; (void) id; (void) datastore; (void) snapshot_id; (void) timeout_s;
+  return NO_VSPHERE ();
+}
+
+VD_API int
+vd_disk_open_vsphere_fcd_snapshot (vd_disk **out, vd_vsphere *s,
+                                   const char *id, const char *datastore,
+                                   const char *snapshot_id, uint32_t flags)
+{
+  VD_ENTER ();
+  (void) s; (void) id; (void) datastore; (void) snapshot_id; (void) flags;
+  if (out)
+    *out = NULL;
+  return NO_VSPHERE ();
+}
+ /* VD_HAVE_VSPHERE */
+
 /* vsphere:// paths say why they cannot open (not "no such file"). */
 static int
 open_uri (struct vd_io **out, const char *uri, int rw)

@@ -410,4 +410,95 @@ vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
   return r;
 }
 
+VD_API int
+vd_vsphere_file_size (vd_vsphere *s, const char *dc, const char *dspath,
+                      uint64_t *size)
+{
+  VD_ENTER ();
+  struct target t = { 0 };
+  struct vd_io *io = NULL;
+  uint64_t n = 0;
+  int r;
+
+  if (size)
+    *size = 0;
+  if (!s || !dspath)
+    return vd__error (VD_EINVAL, 0, "stat: no session or path");
+  r = target_init (s, dc, dspath, &t);
+  if (r == 0)
+    r = vd__vs_open_file (&io, s, t.dc, dspath, 0);
+  if (r == 0) {
+    r = io->ops->size (io, &n);
+    vd__io_close (io);
+  }
+  if (r == 0 && size)
+    *size = n;
+  target_free (&t);
+  return r;
+}
+
+/* The Datacenter moref of the inventory path dc (FindByInventoryPath). */
+static int
+dc_moref (struct vd_vsphere *s, const char *dc, char **moref)
+{
+  xmlNodePtr m, ret;
+  xmlDocPtr doc, req;
+  int r;
+
+  *moref = NULL;
+  if (!s->search)
+    return vd__error (VD_ENOTSUP, 0, "%s: the server has no SearchIndex",
+                     s->host);
+  req = vd__vs_req ("FindByInventoryPath", "SearchIndex", s->search, &m);
+  if (!req)
+    return vd__error (VD_ENOMEM, 0, "request");
+  vd__vs_add (m, "inventoryPath", dc);
+  r = vd__vs_call (s, req, &doc, &ret);
+  if (r < 0)
+    return r;
+  xmlNodePtr rv = vd__vs_child (ret, "returnval");
+  char *type = vd__vs_attr (rv, "type");
+  if (type && strcmp (type, "Datacenter") == 0)
+    *moref = vd__vs_text (rv, NULL);
+  free (type);
+  xmlFreeDoc (doc);
+  return *moref ? 0 : vd__error (VD_ENOENT, 0, "%s: no datacenter \"%s\"",
+                                 s->host, dc);
+}
+
+VD_API int
+vd_vsphere_delete_file (vd_vsphere *s, const char *dc, const char *dspath,
+                        unsigned timeout_s)
+{
+  VD_ENTER ();
+  struct target t = { 0 };
+  char *dcref = NULL, *task = NULL;
+  xmlNodePtr m;
+  xmlDocPtr req = NULL;
+  int r;
+
+  if (!s || !dspath)
+    return vd__error (VD_EINVAL, 0, "delete: no session or path");
+  if (!s->filemgr)
+    return vd__error (VD_ENOTSUP, 0, "%s: the server has no FileManager",
+                     s->host);
+  r = target_init (s, dc, dspath, &t);
+  if (r == 0)
+    r = dc_moref (s, t.dc, &dcref);
+  if (r == 0 && !(req = vd__vs_req ("DeleteDatastoreFile_Task", "FileManager",
+                                    s->filemgr, &m)))
+    r = vd__error (VD_ENOMEM, 0, "request");
+  if (r == 0) {
+    vd__vs_add (m, "name", dspath);
+    vd__vs_add_ref (m, "datacenter", "Datacenter", dcref);
+    r = vd__vs_start_task (s, req, &task);
+  }
+  if (r == 0)
+    r = vd__vs_wait_task (s, task, "DeleteDatastoreFile", timeout_s, NULL);
+  free (task);
+  free (dcref);
+  target_free (&t);
+  return r;
+}
+
 #endif /* VD_HAVE_VSPHERE */

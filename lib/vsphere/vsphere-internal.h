@@ -47,6 +47,7 @@ struct vd_vsphere {
   int logged_in;
   /* service content */
   char *pc, *sm, *root, *viewmgr, *api_type, *api_version, *full_name;
+  char *filemgr, *search;      /* FileManager, SearchIndex (or NULL) */
 };
 
 /* http.c: a message for a failed transfer (a refused pin named). */
@@ -116,6 +117,18 @@ char *vd__vs_type (xmlNodePtr n);
 const char *vd__vs_pc (const struct vd_vsphere *s);
 const char *vd__vs_root (const struct vd_vsphere *s);
 const char *vd__vs_viewmgr (const struct vd_vsphere *s);
+
+/* snapshot.c: start a task method (req consumed); *task gets its moref.
+ * Then wait at most timeout_s (0: 600) seconds for it to end; *result
+ * (may be NULL) gets info.result's text. */
+int vd__vs_start_task (struct vd_vsphere *s, xmlDocPtr req, char **task);
+int vd__vs_wait_task (struct vd_vsphere *s, const char *task,
+                      const char *what, unsigned timeout_s, char **result);
+
+/* fcd.c: the VStorageObjectManager (*moref malloc'd; *host: ESXi's), and
+ * whether an FCD or snapshot ID is a short printable string. */
+int vd__vs_fcd_manager (struct vd_vsphere *s, char **moref, int *host);
+int vd__vs_fcd_id_ok (const char *id);
 
 /* Find the datacenter path of datastore ds (for /folder URLs);
  * malloc'd into *dc. */

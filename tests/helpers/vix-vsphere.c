@@ -75,6 +75,7 @@ params (VixDiskLibConnectParams *p)
     p->specType = VIXDISKLIB_SPEC_VSTORAGE_OBJECT;
     p->spec.vStorageObjSpec.id = (char *) env ("VIX_FCD_ID");
     p->spec.vStorageObjSpec.datastoreMoRef = (char *) env ("VIX_FCD_DS");
+    p->spec.vStorageObjSpec.ssId = (char *) env ("VIX_FCD_SSID");
   }
 }
 

@@ -309,12 +309,14 @@ run_restore (int argc, char **argv)
     { "disk", required_argument, NULL, 'd' },
     { "keep-cbt", no_argument, NULL, 'K' },
     { "rdm", required_argument, NULL, 'R' },
+    { "force", no_argument, NULL, 'f' },
     OPT_HELP, { 0 } };
   struct vd_restore_options o = { sizeof o, 0, 0, NULL, -1 };
   int c;
-  while ((c = getopt_long (argc, argv, "a:t:d:", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "a:t:d:f", opts, NULL)) != -1) {
     switch (c) {
     case 'a': o.at = optarg; break;
+    case 'f': o.flags |= VD_RESTORE_FORCE; break;
     case 't':
       o.type = vd_type_from_name (optarg);
       if (!o.type)
@@ -357,9 +359,11 @@ run_restore (int argc, char **argv)
 
 const struct command cmd_restore = {
   "restore", run_restore,
-  "[--at TIME] [--type T] [--disk N] [--keep-cbt] [--rdm keep|data] REPO [POINT] DEST",
+  "[--at TIME] [--type T] [--disk N] [--keep-cbt] [--rdm keep|data] [--force] REPO [POINT] DEST",
   "Rebuild a VM folder from a backup point (the newest, a named one, or the "
-  "newest at or before --at): disks in any layout, the saved .nvram.",
+  "newest at or before --at): disks in any layout, the saved .nvram.  DEST "
+  "may be 'vsphere://USER@HOST/[DATASTORE] FOLDER': the disks go up as thin "
+  "vmfs flat disks, then the .vmx and .nvram.",
   "  -a, --at TIME         newest point at or before TIME (UTC, YYYY-MM-DDTHH:MM[:SS])\n"
   "  -t, --type T          layout of the restored disks (default: as backed up)\n"
   "  -d, --disk N          restore only disk N (0 = the first of the .vmx)\n"
@@ -368,5 +372,6 @@ const struct command cmd_restore = {
   "                        still there (default: leave them out of the .vmx\n"
   "                        and say what to re-add: the guide's phase one)\n"
   "      --rdm data        restore an RDM's data saved by backup --rdm-data\n"
-  "                        as a virtual disk of the RDM's name\n",
+  "                        as a virtual disk of the RDM's name\n"
+  "  -f, --force           vsphere:// DEST: replace files already there\n",
 };

@@ -572,11 +572,61 @@ do_file (int argc, char **argv, int put)
   return 0;
 }
 
+/* fcd-snapshot [--description D] SERVER ID | fcd-snapshot --delete SSID
+ * SERVER ID: a first class disk's snapshot taken (its ID printed) or
+ * deleted. */
+static int
+do_fcd_snapshot (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "description", required_argument, NULL, 'd' },
+    { "delete", required_argument, NULL, 'X' },
+    { "datastore", required_argument, NULL, 'S' }, CONN_LONGOPTS, OPT_HELP,
+    { 0 } };
+  const char *verb = "vsphere fcd-snapshot";
+  struct conn_opts co = { 0 };
+  const char *desc = NULL, *del = NULL, *ds = NULL;
+  char *id = NULL;
+  int c, r;
+  vd_vsphere *s;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "u:p:kd:", opts, NULL)) != -1) {
+    if (c == 'd')
+      desc = optarg;
+    else if (c == 'X')
+      del = optarg;
+    else if (c == 'S')
+      ds = optarg;
+    else if (!conn_opt (&co, c, optarg)) {
+      usage_error (verb, "invalid option");
+      return 1;
+    }
+  }
+  if (argc - optind != 2 || (del && desc)) {
+    usage_error (verb, "expected [--description D | --delete SNAPSHOT-ID] "
+                 "SERVER FCD-ID");
+    return 1;
+  }
+  if (connect_server (&s, verb, argv[optind], &co) < 0)
+    return 1;
+  r = del ? vd_vsphere_fcd_snapshot_delete (s, argv[optind + 1], ds, del, 600)
+          : vd_vsphere_fcd_snapshot_create (s, argv[optind + 1], ds, desc,
+                                            600, &id);
+  if (r < 0)
+    return fail_close (s);
+  if (id)
+    printf ("%s\n", id);
+  free (id);
+  vd_vsphere_close (s);
+  return 0;
+}
+
 static int
 run (int argc, char **argv)
 {
   if (argc < 2) {
-    usage_error ("vsphere", "expected ls, cleanup, snapshot, changed, upload, get or put");
+    usage_error ("vsphere", "expected ls, cleanup, snapshot, changed, upload, get, put or fcd-snapshot");
     return 1;
   }
   if (strcmp (argv[1], "ls") == 0)
@@ -591,8 +641,10 @@ run (int argc, char **argv)
     return do_upload (argc - 1, argv + 1);
   if (strcmp (argv[1], "get") == 0 || strcmp (argv[1], "put") == 0)
     return do_file (argc - 1, argv + 1, argv[1][0] == 'p');
+  if (strcmp (argv[1], "fcd-snapshot") == 0)
+    return do_fcd_snapshot (argc - 1, argv + 1);
   usage_error ("vsphere", "unknown subcommand %s (ls, cleanup, snapshot, "
-               "changed, upload, get, put)",
+               "changed, upload, get, put, fcd-snapshot)",
                argv[1]);
   return 1;
 }
@@ -731,7 +783,8 @@ const struct command cmd_vsphere = {
   "SERVER VM | snapshot --remove SNAPSHOT SERVER | changed [--since ID] "
   "[--snapshot S] SERVER VM [DEVICE] | upload [--thin] [--overwrite] DISK "
   "SERVER \"[DATASTORE] FOLDER/NAME.vmdk\" | get SERVER \"[DATASTORE] PATH\" "
-  "LOCAL | put LOCAL SERVER \"[DATASTORE] PATH\"",
+  "LOCAL | put LOCAL SERVER \"[DATASTORE] PATH\" | fcd-snapshot "
+  "[--description D | --delete SNAPSHOT-ID] SERVER FCD-ID",
   "An ESXi host or vCenter through the vSphere Web Services API: list "
   "VMs, disks and datastores; remove left-over vdisk snapshots.",
   "SERVER is [https://|vsphere://][USER@]HOST[:PORT][?thumbprint=..&"
@@ -748,6 +801,9 @@ const struct command cmd_vsphere = {
   "      --overwrite          upload, get, put: replace an existing file\n"
   "      --dc DC              upload: the datacenter (default: found)\n"
   "      --progress           upload: progress on standard error\n"
+  "  -d, --description D      fcd-snapshot: the new snapshot's description\n"
+  "      --delete SNAPSHOT-ID fcd-snapshot: delete that snapshot\n"
+  "      --datastore DS       fcd-snapshot: the FCD's datastore (default: found)\n"
   CONN_HELP
   "Disks open as vsphere://USER@HOST[:PORT]/[DATASTORE] PATH.vmdk in\n"
   "every command that reads (info, cat, map, convert, check, scan).\n",

@@ -19,6 +19,14 @@
 //	-cbt FILE       answer QueryChangedDiskAreas (which the simulator lacks)
 //	                from FILE, lines "VM-MOREF DEVICE-KEY OFFSET LENGTH", at
 //	                most 2 areas a page
+//	                (a 5th field CHANGEID: the area is reported only to a
+//	                query since that changeId)
+//	-changeid FILE  before each request, set the changeId of the disks
+//	                that FILE names (lines "VM-MOREF DEVICE-KEY CHANGEID"):
+//	                the simulator gives disks none
+//	-snapdetails FILE answer RetrieveSnapshotDetails (which the simulator
+//	                lacks) from FILE, lines "FCD-ID SNAPSHOT-ID [ds] path"
+//	-failput SUFFIX /folder PUTs of a path ending in SUFFIX answer 500
 //	-info FILE      write KEY=VALUE lines: URL, DATASTORE, DIR, DC, THUMBPRINT
 //	-cert FILE      write the server certificate (PEM)
 //
@@ -176,8 +184,11 @@ func answerQCDA(w http.ResponseWriter, body []byte, file string) bool {
 	type area struct{ off, n int64 }
 	var areas []area
 	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 || f[0] != strings.TrimSpace(q.This) || f[1] != strconv.Itoa(int(q.DeviceKey)) {
+		f := strings.SplitN(strings.TrimSpace(line), " ", 5) // a changeId has spaces
+		if (len(f) != 4 && len(f) != 5) || f[0] != strings.TrimSpace(q.This) || f[1] != strconv.Itoa(int(q.DeviceKey)) {
+			continue
+		}
+		if len(f) == 5 && f[4] != q.ChangeId {
 			continue
 		}
 		off, _ := strconv.ParseInt(f[2], 10, 64)
@@ -207,6 +218,76 @@ func answerQCDA(w http.ResponseWriter, body []byte, file string) bool {
 	return true
 }
 
+// The changeId of the disks named in file (lines "VM-MOREF DEVICE-KEY
+// CHANGEID"), set on their backings (under the VM's lock) before a request.
+func setChangeIds(file string) {
+	data, err := ioutil.ReadFile(file)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(line, " ", 3) // a changeId has spaces
+		if len(f) != 3 {
+			continue
+		}
+		key, _ := strconv.Atoi(f[1])
+		set := func(devs []types.BaseVirtualDevice) {
+			for _, d := range devs {
+				disk, ok := d.(*types.VirtualDisk)
+				if !ok || disk.Key != int32(key) {
+					continue
+				}
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					b.ChangeId = f[2]
+				}
+			}
+		}
+		for _, e := range simulator.Map.All("VirtualMachine") {
+			vm := e.(*simulator.VirtualMachine)
+			if vm.Self.Value != f[0] {
+				continue
+			}
+			// (a snapshot taken later shares these devices: it freezes
+			// the changeId of its time only as long as the test keeps it)
+			simulator.Map.WithLock(vm, func() { set(vm.Config.Hardware.Device) })
+		}
+	}
+}
+
+// RetrieveSnapshotDetails, which the simulator lacks: the path of an FCD
+// snapshot's backing file from file (lines "FCD-ID SNAPSHOT-ID [ds] path",
+// placed by the test).
+type rsdEnvelope struct {
+	Body struct {
+		Q *struct {
+			Id         string `xml:"id>id"`
+			SnapshotId string `xml:"snapshotId>id"`
+		} `xml:"RetrieveSnapshotDetails"`
+	} `xml:"Body"`
+}
+
+func answerRSD(w http.ResponseWriter, body []byte, file string) bool {
+	var env rsdEnvelope
+	if err := xml.Unmarshal(body, &env); err != nil || env.Body.Q == nil {
+		return false
+	}
+	data, _ := ioutil.ReadFile(file)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) == 3 && f[0] == strings.TrimSpace(env.Body.Q.Id) &&
+			f[1] == strings.TrimSpace(env.Body.Q.SnapshotId) {
+			var b bytes.Buffer
+			_ = xml.EscapeText(&b, []byte(f[2]))
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			fmt.Fprintf(w, `%s<RetrieveSnapshotDetailsResponse xmlns="urn:vim25"><returnval><path>%s</path></returnval></RetrieveSnapshotDetailsResponse>%s`,
+				soapHead, b.String(), soapTail)
+			return true
+		}
+	}
+	qcdaFault(w, "no such snapshot")
+	return true
+}
+
 func main() {
 	vpx := flag.Bool("vpx", false, "simulate vCenter (VPX) rather than ESX")
 	vms := flag.Int("vm", 2, "virtual machines per host")
@@ -224,6 +305,9 @@ func main() {
 	useStdin := flag.Bool("stdin", false, "exit when stdin closes")
 	calls := flag.String("calls", "", "log SOAP methods and /folder GETs here")
 	cbt := flag.String("cbt", "", "answer QueryChangedDiskAreas from this file")
+	changeIds := flag.String("changeid", "", "set disks' changeId from this file")
+	snapDetails := flag.String("snapdetails", "", "answer RetrieveSnapshotDetails from this file")
+	failPut := flag.String("failput", "", "/folder PUTs of paths ending in this answer 500")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -318,6 +402,22 @@ func main() {
 					w = &dropWriter{ResponseWriter: w, left: *dropAt - a}
 				}
 			}
+		}
+		if *failPut != "" && r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/folder/") &&
+			strings.HasSuffix(r.URL.Path, *failPut) {
+			_, _ = io.Copy(ioutil.Discard, r.Body)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		if *changeIds != "" {
+			setChangeIds(*changeIds)
+		}
+		if *snapDetails != "" && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
+			body, _ := ioutil.ReadAll(io.LimitReader(r.Body, 1<<24))
+			if bytes.Contains(body, []byte("RetrieveSnapshotDetails")) && answerRSD(w, body, *snapDetails) {
+				return
+			}
+			r.Body = ioutil.NopCloser(bytes.NewReader(body))
 		}
 		if *cbt != "" && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
 			body, _ := ioutil.ReadAll(io.LimitReader(r.Body, 1<<24))
