@@ -41,7 +41,7 @@ check "refused registers leave no FCD behind" verify "$DS"
 # IDs: prefixes, unknown, ambiguous
 check "info by a unique 8-character prefix" bash -c "'$VDISK' fcd info '$DS' '${A:0:8}' | grep -q '^id: $A'"
 check "an unknown ID is a clear error" bash -c "! '$VDISK' fcd info '$DS' 00000000-0000 2>'$WORK/err' && grep -q 'no FCD with ID' '$WORK/err'"
-check "an ambiguous (empty-ish) prefix is refused" bash -c "! '$VDISK' fcd info '$DS' - 2>'$WORK/err' && grep -Eq 'ambiguous|no FCD' '$WORK/err'"
+check "a prefix no UUID can have (a dash at 0) is refused as a bad ID" bash -c "! '$VDISK' fcd info '$DS' - 2>'$WORK/err' && grep -q 'bad FCD ID' '$WORK/err'"
 
 # rename, meta
 "$VDISK" fcd rename "$DS" "$A" "alpha two"
