@@ -55,17 +55,15 @@ vd__nbd_wake_driver (struct nbd_io *nio)
 }
 
 /* One round of progress (under mu): drive the connections, or wait for
- * the thread that does.  timeout_ms 0: only what the sockets hold now,
- * and nothing at all when another thread drives. */
-static void
-drive (struct nbd_io *nio, int timeout_ms)
+ * the thread that does. */
+void
+vd__nbd_drive (struct nbd_io *nio)
 {
   struct pollfd pfd[NBD_MAX_CONNS + 1];
   unsigned conn[NBD_MAX_CONNS], np = 0;
 
   if (nio->driving) {
-    if (timeout_ms)
-      pthread_cond_wait (&nio->cv, &nio->mu);
+    pthread_cond_wait (&nio->cv, &nio->mu);
     return;
   }
   nio->driving = 1;
@@ -85,7 +83,7 @@ drive (struct nbd_io *nio, int timeout_ms)
   pfd[np].events = POLLIN;
   pfd[np].revents = 0;
   pthread_mutex_unlock (&nio->mu);
-  int r = poll (pfd, np + 1, timeout_ms);
+  int r = poll (pfd, np + 1, 1000);
   pthread_mutex_lock (&nio->mu);
   if (r > 0) {
     for (unsigned k = 0; k < np; k++) {
@@ -112,25 +110,6 @@ drive (struct nbd_io *nio, int timeout_ms)
       nio->inflight[i] = 0;     /* the callbacks are not coming */
   nio->driving = 0;
   pthread_cond_broadcast (&nio->cv);
-}
-
-void
-vd__nbd_drive (struct nbd_io *nio)
-{
-  drive (nio, 1000);
-}
-
-/* Take in what the server already sent, without waiting (under mu): a
- * thread busy copying keeps the sockets drained, so the server's sends
- * do not stall behind it. */
-void
-vd__nbd_drain (struct nbd_io *nio)
-{
-  for (unsigned i = 0; i < nio->n; i++)
-    if (nio->inflight[i]) {
-      drive (nio, 0);
-      return;
-    }
 }
 
 void

@@ -52,8 +52,6 @@
 #define MAX_EXTENTS 16384           /* extent cache entries */
 #define BS_SPAN (1ull << 30)        /* bytes per block status request */
 #define BS_PARALLEL 4               /* block status requests in flight */
-#define COPY_STEP (256u << 10)      /* read-ahead copied out this much at a
-                                       time, the sockets drained between */
 
 struct nbd_call {                   /* one pread/pwrite/... of a caller */
   unsigned pending;
@@ -167,7 +165,6 @@ int vd__nbd_req_fail (struct nbd_io *nio, const char *what,
                       const struct nbd_call *c);
 void vd__nbd_wake_driver (struct nbd_io *nio);
 void vd__nbd_drive (struct nbd_io *nio);
-void vd__nbd_drain (struct nbd_io *nio);
 void vd__nbd_slot_release (struct slot *s);
 int vd__nbd_req_done (void *user_data, int *error);
 int vd__nbd_pick_conn (struct nbd_io *nio);

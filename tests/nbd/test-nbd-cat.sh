@@ -65,14 +65,13 @@ timeout 60 "$VDISK" cat --raw "$(U bad.sock)" > part.raw 2> part.err
 rc=$?
 check "a failed read fails cat (exit $rc), no hang" bash -c "[ $rc != 0 ] && [ $rc != 124 ]"
 check "the message names the failed read's offset" grep -q "read at offset 5242880 failed" part.err
-check "the 5 MiB before the bad MiB are written out ($(stat -c %s part.raw) bytes)" \
-  bash -c "[ \$(stat -c %s part.raw) -ge $((5 * M)) ] && cmp -s -n $((5 * M)) part.raw full.raw"
-timeout 60 "$VDISK" cat --raw "$(U bad.sock)" 2>/dev/null | head -c $((5 * M)) > part2.raw
-check "... also into a pipe" cmp -s part2.raw <(head -c $((5 * M)) full.raw)
+# exactly: no byte of the failed read (libnbd does not zero read buffers)
+check "the 5 MiB before the bad MiB are written out, nothing after ($(stat -c %s part.raw) bytes)" \
+  bash -c "[ \$(stat -c %s part.raw) = $((5 * M)) ] && cmp -s part.raw <(head -c $((5 * M)) full.raw)"
+check "... also into a pipe" bash -c "timeout 60 '$VDISK' cat --raw '$(U bad.sock)' 2>/dev/null | cmp -s - <(head -c $((5 * M)) full.raw)"
 rm -f part3.raw
 VDISK_NBD_READAHEAD=0 timeout 60 "$VDISK" cat --raw "$(U bad.sock)" > part3.raw 2>/dev/null
-check "... also without read-ahead" \
-  bash -c "[ \$(stat -c %s part3.raw) -ge $((5 * M)) ] && cmp -s -n $((5 * M)) part3.raw full.raw"
+check "... also without read-ahead" cmp -s part3.raw <(head -c $((5 * M)) full.raw)
 
 # a local file the same way (the same cat code without NBD)
 head -c $((30 * M)) /dev/urandom > old-local.raw
