@@ -25,29 +25,41 @@ parse_dest (const char *uri, char **url, char **user, char **folder)
 {
   const char *a = uri + 10, *slash = strchr (a, '/');
   const char *q = slash ? strchr (slash, '?') : NULL;
+  char *f;
   *url = *user = *folder = NULL;
-  size_t n = slash ? (q ? (size_t) (q - slash - 1) : strlen (slash + 1)) : 0;
-  while (n && slash[n] == '/')
-    n--;
-  const char *close = slash ? memchr (slash + 1, ']', n) : NULL;
-  if (!slash || slash == a || slash[1] != '[' || !close || close == slash + 2
-      || (size_t) (close - slash) >= n || close[1] != ' ' || close[2] == 0
-      || close[2] == '/')
-    return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/"
-                     "[DATASTORE] FOLDER", uri);
+  if (!slash || slash == a)
+    goto bad;
+  size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1), k = 0;
+  /* "%20" for a space, as every vsphere:// URI may write it */
+  if (!(f = *folder = malloc (n + 1)))
+    return vd__error (VD_ENOMEM, errno, "%s", uri);
+  for (size_t i = 0; i < n; i++)
+    if (i + 2 < n && strncmp (slash + 1 + i, "%20", 3) == 0) {
+      f[k++] = ' ';
+      i += 2;
+    }
+    else
+      f[k++] = slash[1 + i];
+  while (k && f[k - 1] == '/')
+    k--;
+  f[k] = 0;
+  const char *rb = strchr (f, ']');
+  if (f[0] != '[' || !rb || rb == f + 1 || rb[1] != ' ' || !rb[2]
+      || rb[2] == '/')
+    goto bad;
+  for (const char *p = rb + 2; *p; p++)
+    if ((unsigned char) *p < ' ' || strncmp (p, "..", 2) == 0)
+      return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
+                       "datastore path", uri);
   const char *at = memchr (a, '@', (size_t) (slash - a));
   if (at && !(*user = strndup (a, (size_t) (at - a))))
     return vd__error (VD_ENOMEM, errno, "%s", uri);
   const char *h = at ? at + 1 : a;
   *url = vd__asprintf ("%.*s%s", (int) (slash - h), h, q ? q : "");
-  *folder = strndup (slash + 1, n);
-  if (!*url || !*folder)
-    return vd__error (VD_ENOMEM, errno, "%s", uri);
-  for (const char *p = close + 2; *p; p++)
-    if ((unsigned char) *p < ' ' || strstr (p, "..") == p)
-      return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
-                       "datastore path", uri);
-  return 0;
+  return *url ? 0 : vd__error (VD_ENOMEM, errno, "%s", uri);
+bad:
+  return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/"
+                   "[DATASTORE] FOLDER", uri);
 }
 
 /* What one restore sends: the datastore paths, in order. */

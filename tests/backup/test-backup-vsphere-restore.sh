@@ -63,6 +63,11 @@ VDISK_VSPHERE_PASSWORD_FILE=$WORK/bad "$VDISK" restore repo "$H/[$VCSIM_DS] othe
 check "a wrong password is a clear error (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc = 1 && grep -q 'wrong user name or password' err"
 check "  ... that sends nothing" test ! -e "$VCSIM_DIR/other"
+"$VDISK" restore repo "$H/[$VCSIM_DS]%20restored2$Q" 2>err; rc=$?
+check "%20 for the space works too (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 0 && test -f '$VCSIM_DIR/restored2/disk1-flat.vmdk'"
+"$VDISK" restore repo "$H/[$VCSIM_DS] a/../b$Q" 2>err; rc=$?
+check "a folder with .. is refused (exit $rc)" sh -c "test $rc = 1 && grep -q 'plain datastore path' err"
 "$VDISK" restore repo "$H/no-datastore$Q" 2>err; rc=$?
 check "a destination without [DATASTORE] FOLDER is a usage error (exit $rc)" \
   sh -c "test $rc = 1 && grep -q 'DATASTORE' err"
