@@ -66,8 +66,25 @@ vd__so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
   return 0;
 }
 
-/* A GD/GT marker in front of a table (layout A), security §4 item 32.
- * numSectors must be the table size (libvmdk documents 0: allowed). */
+/* The marker (numSectors num, size, type) in the sector before the
+ * table at table_sector (layout A), security §4 item 32.  numSectors
+ * must be the table size (libvmdk documents 0: allowed). */
+static int
+so_marker_ok (struct stream_state *st, uint64_t num, uint32_t size,
+              uint32_t type, uint64_t table_sector, uint32_t want_type,
+              uint64_t want_sectors)
+{
+  if (size != 0 || type != want_type || (num != want_sectors && num != 0))
+    return vd__corrupt (st->path,
+                        "%s marker at sector %llu is wrong (type %u, size "
+                        "%u, %llu sectors; expected type %u, %llu sectors)",
+                        want_type == SO_MARKER_GD ? "GD" : "GT",
+                        (unsigned long long) (table_sector - 1), type, size,
+                        (unsigned long long) num, want_type,
+                        (unsigned long long) want_sectors);
+  return 0;
+}
+
 int
 vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
                            uint64_t table_sector, uint32_t want_type,
@@ -82,15 +99,29 @@ vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
   r = vd__so_read_marker (st, io, table_sector - 1, &num, &size, &type);
   if (r < 0)
     return r;
-  if (size != 0 || type != want_type || (num != want_sectors && num != 0))
-    return vd__corrupt (st->path,
-                        "%s marker at sector %llu is wrong (type %u, size "
-                        "%u, %llu sectors; expected type %u, %llu sectors)",
-                        want_type == SO_MARKER_GD ? "GD" : "GT",
-                        (unsigned long long) (table_sector - 1), type, size,
-                        (unsigned long long) num, want_type,
-                        (unsigned long long) want_sectors);
-  return 0;
+  return so_marker_ok (st, num, size, type, table_sector, want_type,
+                       want_sectors);
+}
+
+int
+vd__so_read_gt (struct stream_state *st, struct vd_io *io, uint64_t gde,
+                uint8_t *raw, int strict)
+{
+  uint8_t buf[VD_SECTOR + KDMV_GT_BYTES];
+  int r;
+
+  if (!st->footer)
+    return vd__io_pread (io, raw, KDMV_GT_BYTES, gde * VD_SECTOR);
+  if (gde < 1)
+    return vd__corrupt (st->path, "table at sector 0");
+  /* the marker's sector and the table: one read */
+  r = vd__io_pread (io, buf, sizeof buf, (gde - 1) * VD_SECTOR);
+  if (r < 0)
+    return r;
+  memcpy (raw, buf + VD_SECTOR, KDMV_GT_BYTES);
+  r = so_marker_ok (st, vd__le64 (buf), vd__le32 (buf + 8),
+                    vd__le32 (buf + 12), gde, SO_MARKER_GT, KDMV_GT_SECTORS);
+  return r < 0 && !strict ? 1 : r;
 }
 
 /* Basic header rules shared by the header and the footer. */
@@ -416,14 +447,7 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
             || (st->cache_gd[slot] >= 0
                 && st->cache_used[i] < st->cache_used[slot]))
           slot = i;
-      if (st->footer)
-        {
-          r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                         KDMV_GT_SECTORS);
-          if (r < 0)
-            goto out;
-        }
-      r = vd__io_pread (e->io, raw, sizeof raw, (uint64_t) gde * VD_SECTOR);
+      r = vd__so_read_gt (st, e->io, gde, raw, 1);
       if (r < 0)
         {
           st->cache_gd[slot] = -1;
