@@ -56,8 +56,10 @@ TSAN_O := build/tsan
 tsan:
 	@$(MAKE) --no-print-directory O=$(TSAN_O) BOOTSTRAP=0 \
 	  EXTRA_CFLAGS="-fsanitize=thread -O1" EXTRA_LDFLAGS=-fsanitize=thread \
-	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-disk-concurrency
+	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-disk-concurrency \
+	  $(TSAN_O)/tests/test-stream-reads
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-disk-concurrency
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-stream-reads
 
 # valgrind: the release build's unit tests, then the interop tests with
 # the CLI run under valgrind.

@@ -60,17 +60,27 @@ vd__error_reset (const char *context)
   snprintf (err.context, sizeof err.context, "%s", context);
 }
 
+/* Start recording an error: 0 when one is recorded already (the first
+ * error wins). */
+static int
+begin (int code, int errnum)
+{
+  if (err.set)
+    return 0;
+  err.set = 1;
+  err.pub.code = code;
+  err.pub.errnum = errnum;
+  err.pub.reason = 0;
+  return 1;
+}
+
 int
 vd__error (int code, int errnum, const char *fmt, ...)
 {
   va_list ap;
 
-  if (err.set)                  /* first error wins */
+  if (!begin (code, errnum))
     return code;
-  err.set = 1;
-  err.pub.code = code;
-  err.pub.errnum = errnum;
-  err.pub.reason = 0;
   va_start (ap, fmt);
   vsnprintf (err.message, sizeof err.message, fmt, ap);
   va_end (ap);
@@ -86,12 +96,8 @@ vd__error (int code, int errnum, const char *fmt, ...)
 int
 vd__error_copy (int code, int errnum, const char *message)
 {
-  if (err.set)                  /* first error wins */
+  if (!begin (code, errnum))
     return code;
-  err.set = 1;
-  err.pub.code = code;
-  err.pub.errnum = errnum;
-  err.pub.reason = 0;
   snprintf (err.message, sizeof err.message, "%s", message ? message : "");
   return code;
 }
@@ -102,12 +108,8 @@ vd__corrupt (const char *where, const char *fmt, ...)
   va_list ap;
   size_t n;
 
-  if (err.set)                  /* first error wins */
+  if (!begin (VD_ECORRUPT, 0))
     return VD_ECORRUPT;
-  err.set = 1;
-  err.pub.code = VD_ECORRUPT;
-  err.pub.errnum = 0;
-  err.pub.reason = 0;
   snprintf (err.message, sizeof err.message, "%s: ", where ? where : "(null)");
   n = strlen (err.message);
   va_start (ap, fmt);

@@ -53,20 +53,15 @@ check_tables (struct vd_extent *e, struct vd_check_ctx *ctx,
 
       if (gde == 0)
         continue;
-      if (st->footer)
-        {
-          r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                         KDMV_GT_SECTORS);
-          if (r < 0)
-            {
-              vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s",
-                                vd_last_error ()->message);
-              r = 0;
-            }
-        }
-      r = vd__io_pread (e->io, raw, sizeof raw, (uint64_t) gde * VD_SECTOR);
+      r = vd__so_read_gt (st, e->io, gde, raw, 0);
       if (r < 0)
         goto out;
+      if (r == 1)               /* a bad marker: reported, table read */
+        {
+          vd__check_report (ctx, VD_CHECK_SEVERITY_CORRUPT, "%s",
+                            vd_last_error ()->message);
+          r = 0;
+        }
       for (j = 0; j < KDMV_N_GTES; j++)
         {
           uint64_t g = gi * KDMV_N_GTES + j;

@@ -66,8 +66,25 @@ vd__so_read_marker (struct stream_state *st, struct vd_io *io, uint64_t s,
   return 0;
 }
 
-/* A GD/GT marker in front of a table (layout A), security §4 item 32.
- * numSectors must be the table size (libvmdk documents 0: allowed). */
+/* The marker (numSectors num, size, type) in the sector before the
+ * table at table_sector (layout A), security §4 item 32.  numSectors
+ * must be the table size (libvmdk documents 0: allowed). */
+static int
+so_marker_ok (struct stream_state *st, uint64_t num, uint32_t size,
+              uint32_t type, uint64_t table_sector, uint32_t want_type,
+              uint64_t want_sectors)
+{
+  if (size != 0 || type != want_type || (num != want_sectors && num != 0))
+    return vd__corrupt (st->path,
+                        "%s marker at sector %llu is wrong (type %u, size "
+                        "%u, %llu sectors; expected type %u, %llu sectors)",
+                        want_type == SO_MARKER_GD ? "GD" : "GT",
+                        (unsigned long long) (table_sector - 1), type, size,
+                        (unsigned long long) num, want_type,
+                        (unsigned long long) want_sectors);
+  return 0;
+}
+
 int
 vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
                            uint64_t table_sector, uint32_t want_type,
@@ -82,15 +99,29 @@ vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
   r = vd__so_read_marker (st, io, table_sector - 1, &num, &size, &type);
   if (r < 0)
     return r;
-  if (size != 0 || type != want_type || (num != want_sectors && num != 0))
-    return vd__corrupt (st->path,
-                        "%s marker at sector %llu is wrong (type %u, size "
-                        "%u, %llu sectors; expected type %u, %llu sectors)",
-                        want_type == SO_MARKER_GD ? "GD" : "GT",
-                        (unsigned long long) (table_sector - 1), type, size,
-                        (unsigned long long) num, want_type,
-                        (unsigned long long) want_sectors);
-  return 0;
+  return so_marker_ok (st, num, size, type, table_sector, want_type,
+                       want_sectors);
+}
+
+int
+vd__so_read_gt (struct stream_state *st, struct vd_io *io, uint64_t gde,
+                uint8_t *raw, int strict)
+{
+  uint8_t buf[VD_SECTOR + KDMV_GT_BYTES];
+  int r;
+
+  if (!st->footer)
+    return vd__io_pread (io, raw, KDMV_GT_BYTES, gde * VD_SECTOR);
+  if (gde < 1)
+    return vd__corrupt (st->path, "table at sector 0");
+  /* the marker's sector and the table: one read */
+  r = vd__io_pread (io, buf, sizeof buf, (gde - 1) * VD_SECTOR);
+  if (r < 0)
+    return r;
+  memcpy (raw, buf + VD_SECTOR, KDMV_GT_BYTES);
+  r = so_marker_ok (st, vd__le64 (buf), vd__le32 (buf + 8),
+                    vd__le32 (buf + 12), gde, SO_MARKER_GT, KDMV_GT_SECTORS);
+  return r < 0 && !strict ? 1 : r;
 }
 
 /* Basic header rules shared by the header and the footer. */
@@ -368,37 +399,15 @@ stream_close (struct vd_extent *e)
 
 /* ---- lookups ----------------------------------------------------------- */
 
-/* GTE of grain g.  Entries of the last GT beyond capacity are never asked
- * for (checklist item 29). */
+/* GTE g % KDMV_N_GTES of the table at sector gde (GD index gi), through
+ * the table cache; st->mu held. */
 static int
-so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
+so_gt_entry (struct vd_extent *e, uint64_t gi, uint32_t gde, uint64_t g,
+             uint32_t *gte)
 {
   struct stream_state *st = e->state;
-  uint64_t gi = g / KDMV_N_GTES;
-  uint32_t gde;
-  int slot = -1, i, r = 0;
+  int slot = -1, i, r;
 
-  if (g >= st->n_grains)
-    {
-      *gte = 0;
-      return 0;
-    }
-  if (st->w)
-    {
-      pthread_mutex_lock (&st->mu);
-      vd__stream_appender_lookup (st->w, g, gte, &gde);
-      pthread_mutex_unlock (&st->mu);
-      if (gde == 0)
-        return 0;
-    }
-  else
-    gde = st->gd[gi];
-  if (gde == 0)
-    {
-      *gte = 0;
-      return 0;
-    }
-  pthread_mutex_lock (&st->mu);
   for (i = 0; i < SO_GT_CACHE; i++)
     if (st->cache_gd[i] == (int64_t) gi)
       {
@@ -416,18 +425,11 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
             || (st->cache_gd[slot] >= 0
                 && st->cache_used[i] < st->cache_used[slot]))
           slot = i;
-      if (st->footer)
-        {
-          r = vd__so_check_table_marker (st, e->io, gde, SO_MARKER_GT,
-                                         KDMV_GT_SECTORS);
-          if (r < 0)
-            goto out;
-        }
-      r = vd__io_pread (e->io, raw, sizeof raw, (uint64_t) gde * VD_SECTOR);
+      r = vd__so_read_gt (st, e->io, gde, raw, 1);
       if (r < 0)
         {
           st->cache_gd[slot] = -1;
-          goto out;
+          return r;
         }
       for (k = 0; k < KDMV_N_GTES; k++)
         st->cache_gt[slot][k] = vd__le32 (raw + 4 * k);
@@ -435,7 +437,44 @@ so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
     }
   st->cache_used[slot] = ++st->clock;
   *gte = st->cache_gt[slot][g % KDMV_N_GTES];
- out:
+  return 0;
+}
+
+/* GTE of grain g of a stream not being written; st->mu held.  Entries of
+ * the last GT beyond capacity are never asked for (checklist item 29). */
+static int
+so_lookup_locked (struct vd_extent *e, uint64_t g, uint32_t *gte)
+{
+  struct stream_state *st = e->state;
+  uint32_t gde;
+
+  *gte = 0;
+  if (g >= st->n_grains || (gde = st->gd[g / KDMV_N_GTES]) == 0)
+    return 0;
+  return so_gt_entry (e, g / KDMV_N_GTES, gde, g, gte);
+}
+
+/* GTE of grain g (takes st->mu). */
+static int
+so_lookup (struct vd_extent *e, uint64_t g, uint32_t *gte)
+{
+  struct stream_state *st = e->state;
+  uint32_t gde;
+  int r;
+
+  if (g >= st->n_grains)
+    {
+      *gte = 0;
+      return 0;
+    }
+  pthread_mutex_lock (&st->mu);
+  if (st->w)
+    {
+      vd__stream_appender_lookup (st->w, g, gte, &gde);
+      r = gde ? so_gt_entry (e, g / KDMV_N_GTES, gde, g, gte) : 0;
+    }
+  else
+    r = so_lookup_locked (e, g, gte);
   pthread_mutex_unlock (&st->mu);
   return r;
 }
@@ -455,9 +494,9 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
             struct vd_map *m)
 {
   struct stream_state *st = e->state;
-  uint64_t gb = st->grain_bytes, end = off + len, g, pos;
+  uint64_t gb = st->grain_bytes, end = off + len, g, pos, cur;
   uint32_t gte;
-  enum vd_map_status s0;
+  enum vd_map_status s0 = VD_MAP_HOLE;
   int r;
 
   g = off / gb;
@@ -476,10 +515,14 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
       m->file_offset = 0;
       return 0;
     }
-  r = so_lookup (e, g, &gte);
+  /* The lock is taken once per grain table the run crosses, not per
+   * grain: other readers get it between tables. */
+  pthread_mutex_lock (&st->mu);
+  r = so_lookup_locked (e, g, &gte);
   if (r < 0)
-    return r;
+    goto out;
   s0 = so_status (st, gte);
+  cur = g / KDMV_N_GTES;
   pos = (g + 1) * gb;
   while (pos < end)
     {
@@ -491,13 +534,23 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
           pos = (gi + 1) * KDMV_N_GTES * gb;
           continue;
         }
-      r = so_lookup (e, pos / gb, &gte);
+      if (gi != cur)
+        {
+          pthread_mutex_unlock (&st->mu);
+          pthread_mutex_lock (&st->mu);
+          cur = gi;
+        }
+      r = so_lookup_locked (e, pos / gb, &gte);
       if (r < 0)
-        return r;
+        goto out;
       if (so_status (st, gte) != s0)
         break;
       pos += gb;
     }
+ out:
+  pthread_mutex_unlock (&st->mu);
+  if (r < 0)
+    return r;
   m->status = s0;
   m->length = VD_MIN (pos, end) - off;
   m->file_offset = 0;

@@ -59,6 +59,11 @@ int vd__so_read_marker (struct stream_state *st, struct vd_io *io,
 int vd__so_check_table_marker (struct stream_state *st, struct vd_io *io,
                                uint64_t table_sector, uint32_t type,
                                uint64_t sectors);
+/* The grain table at sector gde (KDMV_GT_BYTES into raw); in layout A
+ * its marker, the sector before, comes in the same read and is checked:
+ * a bad one is VD_ECORRUPT with strict, else 1 (recorded, raw filled). */
+int vd__so_read_gt (struct stream_state *st, struct vd_io *io, uint64_t gde,
+                    uint8_t *raw, int strict);
 /* Inflate grain g (GTE gte) into out (grain_bytes), through the window
  * w.  Security §4 items 27, 33 and 34. */
 int vd__so_read_grain (struct vd_extent *e, struct so_window *w,
