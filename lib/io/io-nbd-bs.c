@@ -1,6 +1,5 @@
 /* The NBD client's block status: the extent cache, filled by several
  * block status requests in flight, and SEEK_DATA / SEEK_HOLE on it. */
-#include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,6 @@
 /* The NBD client's request engine: one thread drives the connections,
  * completions land in their call, read-ahead buffer or write; writes are
  * queued behind (see io-nbd.h for the design). */
-#include "internal.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,6 +1,5 @@
 /* The NBD client's reads: straight into the caller's buffer, and the
  * read-ahead window of a sequential reader (see io-nbd.h). */
-#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,7 +13,6 @@
  * the server's meta: exports, listing exports.  The request engine,
  * reads and block status are io-nbd-engine.c, io-nbd-readahead.c and
  * io-nbd-bs.c (design in io-nbd.h). */
-#include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #ifndef VD_IO_NBD_H
 #define VD_IO_NBD_H
 
-#include "internal.h"
+#include "io/io.h"
 
 #include <libnbd.h>
 #include <pthread.h>

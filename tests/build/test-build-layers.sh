@@ -67,9 +67,8 @@ if [ -d "$real/lib" ]; then
 fi
 
 # the io tier's sources include only base and io headers, not the umbrella
-# internal.h (it pulls formats.h and the core's structs).  io-nbd* still
-# do: its owner moves them (listed here until then).
+# internal.h (it pulls formats.h and the core's structs).
 bad=$(cd "$VDISK_TOP" && grep -l '#include "\(internal\.h\|formats/\|core/\)' \
-        lib/io/*.c lib/io/*.h | grep -v '^lib/io/io-nbd')
+        lib/io/*.c lib/io/*.h)
 check "lib/io includes no header above the io tier (${bad:-none})" test -z "$bad"
 done_testing
