@@ -25,22 +25,9 @@ self (void)
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-  struct vd_mount *m = fuse_get_context ()->private_data;
   /* nothing changes the volume under us */
-  cfg->kernel_cache = 1;
-  cfg->attr_timeout = 86400;
-  cfg->entry_timeout = 86400;
-  cfg->negative_timeout = 86400;
-  cfg->use_ino = 1;
-  cfg->readdir_ino = 1;
-  /* big requests: max_write also sets max_pages (reads of 1 MiB) */
-  conn->max_write = 1u << 20;
-  conn->max_read = 1u << 20;
-  conn->max_readahead = 1u << 20;     /* the kernel caps it at its own */
-  conn->max_background = 64;
-  if (conn->capable & FUSE_CAP_ASYNC_READ)
-    conn->want |= FUSE_CAP_ASYNC_READ;
-  return m;
+  vd__mnt_fuse_config (conn, cfg);
+  return fuse_get_context ()->private_data;
 }
 
 /* path -> inode; the caller holds the lock. */

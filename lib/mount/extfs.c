@@ -172,30 +172,34 @@ sb_check (struct vd_extfs *x)
                             "file system", x->number)
              : vd__error (VD_EIO, 0, "%s: volume %u: cannot read the "
                           "superblock", x->name, x->number);
-  if (sb.s_magic != EXT2_SUPER_MAGIC)
+  /* (on disk little-endian, as libext2fs reads it) */
+  uint16_t magic = ext2fs_le16_to_cpu (sb.s_magic);
+  uint32_t logbs = ext2fs_le32_to_cpu (sb.s_log_block_size);
+  uint32_t incompat = ext2fs_le32_to_cpu (sb.s_feature_incompat);
+  uint32_t ipg = ext2fs_le32_to_cpu (sb.s_inodes_per_group);
+  if (magic != EXT2_SUPER_MAGIC)
     return vd__corrupt (x->name, "volume %u: no ext superblock (magic "
-                        "0x%04x)", x->number, sb.s_magic);
-  if (sb.s_log_block_size > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE)
+                        "0x%04x)", x->number, magic);
+  if (logbs > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE)
     return vd__corrupt (x->name, "volume %u: superblock: block size 2^%u "
-                        "KiB", x->number, sb.s_log_block_size);
-  uint64_t bs = (uint64_t) 1024 << sb.s_log_block_size;
-  uint64_t blocks = sb.s_blocks_count;
-  if (sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_64BIT)
-    blocks |= (uint64_t) sb.s_blocks_count_hi << 32;
+                        "KiB", x->number, logbs);
+  uint64_t bs = (uint64_t) 1024 << logbs;
+  uint64_t blocks = ext2fs_le32_to_cpu (sb.s_blocks_count);
+  if (incompat & EXT4_FEATURE_INCOMPAT_64BIT)
+    blocks |= (uint64_t) ext2fs_le32_to_cpu (sb.s_blocks_count_hi) << 32;
   if (blocks == 0 || blocks > x->len / bs)
     return vd__corrupt (x->name, "volume %u: superblock: %llu blocks of "
                         "%llu bytes do not fit the partition (%llu bytes)",
                         x->number, (unsigned long long) blocks,
                         (unsigned long long) bs,
                         (unsigned long long) x->len);
-  uint64_t bpg = sb.s_blocks_per_group;
-  if (sb.s_feature_ro_compat & EXT4_FEATURE_RO_COMPAT_BIGALLOC)
-    bpg = (uint64_t) sb.s_clusters_per_group << sb.s_log_cluster_size;
-  if (bpg < 256 || (blocks + bpg - 1) / bpg > (1u << 20)
-      || sb.s_inodes_per_group == 0)
+  /* (with bigalloc too: libext2fs checks it is clusters per group
+   * times blocks per cluster) */
+  uint64_t bpg = ext2fs_le32_to_cpu (sb.s_blocks_per_group);
+  if (bpg < 256 || (blocks + bpg - 1) / bpg > (1u << 20) || ipg == 0)
     return vd__corrupt (x->name, "volume %u: superblock: %llu blocks per "
                         "group, %u inodes per group", x->number,
-                        (unsigned long long) bpg, sb.s_inodes_per_group);
+                        (unsigned long long) bpg, ipg);
   return 0;
 }
 

@@ -53,6 +53,11 @@ struct vd_mount {
 extern const struct fuse_operations vd__mnt_ops;
 
 /* fuse-util.c */
+/* The FUSE settings of every vdisk mount, for an init operation: the
+ * data only changes through the mount (page cache kept across opens,
+ * attributes and names cached), requests of 1 MiB, async reads. */
+void vd__mnt_fuse_config (struct fuse_conn_info *conn,
+                          struct fuse_config *cfg);
 /* A spawned program gets stdin/out/err only. */
 void vd__mnt_close_others (posix_spawn_file_actions_t *fa);
 /* dir exists, is a folder and is empty; its device into *dev. */

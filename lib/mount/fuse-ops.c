@@ -47,20 +47,9 @@ errno_of (int vdcode)
 static void *
 op_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-  struct vd_mount *m = self ();
-  /* the data only changes through this mount: keep the page cache across
-   * opens, and the sizes never change */
-  cfg->kernel_cache = 1;
-  cfg->attr_timeout = 86400;
-  cfg->entry_timeout = 86400;
-  cfg->negative_timeout = 86400;
-  cfg->use_ino = 1;
-  /* big requests: max_write also sets max_pages (reads of 1 MiB) */
-  conn->max_write = 1u << 20;
-  conn->max_read = 1u << 20;    /* as the max_read mount option */
-  if (conn->capable & FUSE_CAP_ASYNC_READ)
-    conn->want |= FUSE_CAP_ASYNC_READ;
-  return m;
+  /* the data only changes through this mount */
+  vd__mnt_fuse_config (conn, cfg);
+  return self ();
 }
 
 static int

@@ -17,6 +17,23 @@
 
 #ifdef VD_HAVE_FUSE
 
+void
+vd__mnt_fuse_config (struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+  cfg->kernel_cache = 1;
+  cfg->attr_timeout = 86400;
+  cfg->entry_timeout = 86400;
+  cfg->negative_timeout = 86400;
+  cfg->use_ino = 1;
+  /* big requests: max_write also sets max_pages (reads of 1 MiB) */
+  conn->max_write = 1u << 20;
+  conn->max_read = 1u << 20;          /* as the max_read mount option */
+  conn->max_readahead = 1u << 20;     /* the kernel caps it at its own */
+  conn->max_background = 64;          /* async reads in flight */
+  if (conn->capable & FUSE_CAP_ASYNC_READ)
+    conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
 extern char **environ;
 
 /* A spawned program gets stdin/out/err only: a descriptor another thread

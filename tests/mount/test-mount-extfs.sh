@@ -141,8 +141,10 @@ disk bad.img bad.vmdk; mkdir -p m-bad
 if $T "$VDISK" mount --volume 1 bad.vmdk m-bad; then
   check "hostile: an extent past the end of the file system: EIO" \
     bash -c "! timeout 30 cat m-bad/victim.bin >/dev/null 2>err && grep -q 'Input/output error' err"
-  check "hostile: an extent loop: EIO or the file's own bytes, no hang" \
-    bash -c "timeout 30 cat m-bad/sparse.bin >/dev/null 2>err; [ \$? != 124 ]"
+  # (libext2fs reads the node below the root as a leaf, whatever its
+  # header says: an extent of blocks from 0, which is not file data)
+  check "hostile: an extent leaf made an index to itself: EIO, no hang" \
+    bash -c "! timeout 30 cat m-bad/sparse.bin >/dev/null 2>err && grep -q 'Input/output error' err"
   check "hostile: a size of 2^62: stat tells it, the first bytes read" \
     bash -c "test \$(stat -c %s m-bad/d/sparse2.bin) = 4611686018427387904 && timeout 30 head -c 65536 m-bad/d/sparse2.bin | cmp -s - <(head -c 65536 src/d/sparse2.bin)"
   check "hostile: a size past 2^63: EIO on open, no huge allocation" \
