@@ -38,12 +38,9 @@ vd_descriptor_refs (const char *path, vd_ref_cb cb, void *payload)
   if (w.kind == VD_DESCFILE_EMBEDDED)
     embedded = 1;
   size = w.size;
+  if (w.kind == VD_DESCFILE_TEXT && size > VD_MAX_DESC_BYTES)
+    goto out;                   /* too large: not what vd_disk_open parses */
   r = vd__descfile_read (io, &w, &text);
-  if (r == VD_ECORRUPT) {       /* too large: not what vd_disk_open parses */
-    vd__error_clear ();
-    r = 0;
-    goto out;
-  }
   if (r < 0)
     goto out;
   if (vd__desc_parse (&d, text, (size_t) size, path) < 0) {

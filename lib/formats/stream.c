@@ -516,7 +516,7 @@ stream_map (struct vd_extent *e, uint64_t off, uint64_t len,
       return 0;
     }
   /* The lock is taken once per grain table the run crosses, not per
-   * grain: other readers get it between tables. */
+   * grain, and dropped between tables. */
   pthread_mutex_lock (&st->mu);
   r = so_lookup_locked (e, g, &gte);
   if (r < 0)

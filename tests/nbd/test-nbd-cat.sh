@@ -77,4 +77,13 @@ check "... also without read-ahead" cmp -s part3.raw <(head -c $((5 * M)) full.r
 head -c $((30 * M)) /dev/urandom > old-local.raw
 "$VDISK" cat --raw mixed.raw 1<> old-local.raw
 check "a local disk over an existing longer file, byte for byte" cmp -s old-local.raw mixed.raw
+# appending (>>): the old bytes stay, the disk follows them, holes as zeros
+head -c $((3 * M + 7)) /dev/urandom > app-old.raw
+cp app-old.raw app.raw
+"$VDISK" cat --raw mixed.raw >> app.raw
+check "a local disk appended (>>) to a file follows its old bytes" \
+  bash -c "cat app-old.raw mixed.raw | cmp -s - app.raw"
+cp app-old.raw app2.raw
+timeout 60 "$VDISK" cat --raw "$(U mixed.sock)" >> app2.raw
+check "... also over NBD" bash -c "cat app-old.raw mixed.raw | cmp -s - app2.raw"
 done_testing

@@ -296,7 +296,11 @@ run (int argc, char **argv)
    * pipe or socket); a terminal or /dev/null is written inline. */
   o.threaded = have_st && (S_ISREG (st.st_mode) || S_ISFIFO (st.st_mode)
                            || S_ISSOCK (st.st_mode));
-  if (have_st && S_ISREG (st.st_mode)
+  /* Appending (>>): pwrite ignores its offset on an O_APPEND file, so
+   * such an output is written as a stream (holes as zeros, no punch, no
+   * truncate) and the disk lands after the file's old bytes. */
+  int oflags = fcntl (1, F_GETFL);
+  if (have_st && S_ISREG (st.st_mode) && oflags >= 0 && !(oflags & O_APPEND)
       && (base = lseek (1, 0, SEEK_CUR)) >= 0) {
     o.sparse = 1;
     o.base = (uint64_t) base;
