@@ -211,7 +211,6 @@ vd_disk_open_vsphere_fcd_snapshot (vd_disk **out, vd_vsphere *s,
     *out = NULL;
   return NO_VSPHERE ();
 }
- /* VD_HAVE_VSPHERE */
 
 /* vsphere:// paths say why they cannot open (not "no such file"). */
 static int
