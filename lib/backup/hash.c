@@ -242,11 +242,12 @@ vd__bk_hasher_new (const char *path, uint64_t cs)
   h->path = strdup (path);
   h->fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  if (h->fd < 0 || !h->path || fstat (h->fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-    if (h->fd >= 0 && !S_ISREG (st.st_mode))
-      vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
-    else
-      vd__error (VD_ENOENT, errno, "%s: open", path);
+  int r = 0;
+  if (h->fd < 0 || !h->path || fstat (h->fd, &st) < 0)
+    r = vd__error (VD_ENOENT, errno, "%s: open", path);
+  else if (!S_ISREG (st.st_mode))
+    r = vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
+  if (r < 0) {
     vd__bk_hasher_free (h);
     return NULL;
   }
