@@ -3,6 +3,12 @@
 # both are found by mk/config.mk and required for now.
 $(filter $(O)/lib/backup/%,$(LIB_OBJS)): OBJ_CFLAGS += $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
 PKG_LIBS += $(JSONC_LIBS) $(NETTLE_LIBS)
+# The disk files' chunks are hashed with OpenSSL's EVP SHA-256 where
+# libcrypto is there (libssl-dev; about 10% faster than nettle on a CPU
+# with SHA-NI, both use it), else with nettle.
+$(eval $(call vd_detect,LIBCRYPTO,libcrypto))
+$(O)/lib/backup/hash.o: OBJ_CFLAGS += $(LIBCRYPTO_CFLAGS)
+PKG_LIBS += $(LIBCRYPTO_LIBS)
 
 # The long kill run (issue 14): 100 kill -9 during backup and 100 during
 # restore (tests/crash/test-crash-backup.sh; make check runs 12).

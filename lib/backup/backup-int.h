@@ -45,7 +45,6 @@ struct copy {
   int r;
   int skip_zero;            /* a full point: blocks of zeros stay holes */
   int wb_fd;                /* the new file, to start its writeback early */
-  int sync;                 /* the point is made durable (not --no-sync) */
   uint64_t unflushed;       /* bytes written since the last writeback start */
   struct vd__bk_hasher *hasher;   /* hashing the new file beside the copy */
   uint64_t grain, next_off; /* its grain (bytes); where the next write may go */

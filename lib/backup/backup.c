@@ -156,7 +156,9 @@ write_piece (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
     c->next_off = off + n;
   }
   c->unflushed += n;
-  if (c->sync && c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
+  /* also without a sync at the end: the dirty pages stay few, so the
+   * kernel does not throttle the copy (nor others) */
+  if (c->wb_fd >= 0 && c->unflushed >= WRITEBACK_EVERY) {
     sync_file_range (c->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     c->unflushed = 0;
   }
@@ -433,7 +435,6 @@ backup_disk (const struct vd__bk_point *pb, struct vm_disk *vd,
   if (r == 0) {
     c.dst = dst;
     c.wb_fd = open (dst_path, O_RDONLY | O_CLOEXEC);
-    c.sync = !(flags & VD_BACKUP_NO_SYNC);
     if (c.skip_zero && c.wb_fd >= 0)
       c.hasher = vd__bk_hasher_early (dst_path, cap, &c.grain);
     if (strcmp (kind, "incremental") == 0)

@@ -17,6 +17,9 @@
 #include <fcntl.h>
 #include <isa-l/crc64.h>
 #include <nettle/sha2.h>
+#ifdef VD_HAVE_LIBCRYPTO
+#include <openssl/evp.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,27 +58,72 @@ vd__bk_chunk_size (uint64_t max_size)
   return cs;
 }
 
+/* A piece's SHA-256: OpenSSL's EVP where it is built in (the fastest
+ * here), else nettle's; both use SHA-NI. */
+#ifdef VD_HAVE_LIBCRYPTO
+struct piece_ctx { EVP_MD_CTX *x; };
+static int
+piece_init (struct piece_ctx *c)
+{
+  c->x = EVP_MD_CTX_new ();
+  return c->x && EVP_DigestInit_ex (c->x, EVP_sha256 (), NULL) == 1 ? 0 : ENOMEM;
+}
+static void
+piece_update (struct piece_ctx *c, const uint8_t *b, size_t n)
+{
+  EVP_DigestUpdate (c->x, b, n);
+}
+static void
+piece_final (struct piece_ctx *c, uint8_t *dg)
+{
+  unsigned int n = 0;
+  if (c->x)
+    EVP_DigestFinal_ex (c->x, dg, &n);
+  EVP_MD_CTX_free (c->x);
+}
+#else
+struct piece_ctx { struct sha256_ctx s; };
+static int
+piece_init (struct piece_ctx *c)
+{
+  sha256_init (&c->s);
+  return 0;
+}
+static void
+piece_update (struct piece_ctx *c, const uint8_t *b, size_t n)
+{
+  sha256_update (&c->s, n, b);
+}
+static void
+piece_final (struct piece_ctx *c, uint8_t *dg)
+{
+  sha256_digest (&c->s, SHA256_DIGEST_SIZE, dg);
+}
+#endif
+
 static int
 hash_piece (struct vd__bk_hasher *h, uint8_t *buf, uint64_t i, uint64_t len)
 {
-  struct sha256_ctx c;
+  struct piece_ctx c;
   uint64_t crc = 0, off = i * h->cs;
-  sha256_init (&c);
-  while (len > 0) {
+  int e = piece_init (&c);
+  while (e == 0 && len > 0) {
     size_t want = (size_t) VD_MIN (len, (uint64_t) HASH_READ);
     ssize_t got = pread (h->fd, buf, want, (off_t) off);
     if (got < 0 && errno == EINTR)
       continue;
-    if (got <= 0)
-      return got < 0 ? errno : EIO;
-    sha256_update (&c, (size_t) got, buf);
+    if (got <= 0) {
+      e = got < 0 ? errno : EIO;
+      break;
+    }
+    piece_update (&c, buf, (size_t) got);
     crc = crc64_ecma_refl (crc, buf, (uint64_t) got);
     off += (uint64_t) got;
     len -= (uint64_t) got;
   }
-  sha256_digest (&c, SHA256_DIGEST_SIZE, h->dg[i]);
+  piece_final (&c, h->dg[i]);
   h->crc[i] = crc;
-  return 0;
+  return e;
 }
 
 /* Claim the next piece (caller holds mu): early, one wholly below the
@@ -194,11 +242,12 @@ vd__bk_hasher_new (const char *path, uint64_t cs)
   h->path = strdup (path);
   h->fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  if (h->fd < 0 || !h->path || fstat (h->fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-    if (h->fd >= 0 && !S_ISREG (st.st_mode))
-      vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
-    else
-      vd__error (VD_ENOENT, errno, "%s: open", path);
+  int r = 0;
+  if (h->fd < 0 || !h->path || fstat (h->fd, &st) < 0)
+    r = vd__error (VD_ENOENT, errno, "%s: open", path);
+  else if (!S_ISREG (st.st_mode))
+    r = vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
+  if (r < 0) {
     vd__bk_hasher_free (h);
     return NULL;
   }

@@ -170,40 +170,41 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
   return r;
 }
 
-json_object *
-vd__bk_file_entry (const char *name, const char *path, int *err)
-{
-  char whole[65];
-  uint64_t cs = 0, size = 0;
-  json_object *chunks = json_object_new_array ();
-  json_object *o = json_object_new_object ();
-  *err = vd__bk_hash_file (path, whole, chunks, &cs, &size);
-  json_object_object_add (o, "name", json_object_new_string (name));
-  json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
-  json_object_object_add (o, "sha256", json_object_new_string (whole));
-  json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
-  json_object_object_add (o, "chunk_crc64", chunks);
-  return o;
-}
-
-/* A disk file's entry: SHA-256 of its pieces' SHA-256s (hash.c), by h
- * (the hasher that ran beside its copy) or read whole now. */
-json_object *
-vd__bk_disk_file_entry (const char *name, const char *path,
-                        struct vd__bk_hasher *h, int *err)
+/* A file's manifest entry: the VM's files with the SHA-256 of the whole
+ * file ("sha256"); a disk file (disk) with the SHA-256 of its pieces'
+ * SHA-256s (hash.c: by h, the hasher that ran beside its copy, or read
+ * whole now). */
+static json_object *
+entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
+       int *err)
 {
   char whole[65] = "";
   uint64_t cs = 0, size = 0;
   json_object *chunks = json_object_new_array ();
   json_object *o = json_object_new_object ();
   *err = h ? vd__bk_hasher_finish (h, whole, chunks, &cs, &size)
-           : vd__bk_hash_chunks (path, 0, whole, chunks, &cs, &size);
+           : disk ? vd__bk_hash_chunks (path, 0, whole, chunks, &cs, &size)
+                  : vd__bk_hash_file (path, whole, chunks, &cs, &size);
   json_object_object_add (o, "name", json_object_new_string (name));
   json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
-  json_object_object_add (o, "sha256_of_chunks", json_object_new_string (whole));
+  json_object_object_add (o, disk ? "sha256_of_chunks" : "sha256",
+                          json_object_new_string (whole));
   json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
   json_object_object_add (o, "chunk_crc64", chunks);
   return o;
+}
+
+json_object *
+vd__bk_file_entry (const char *name, const char *path, int *err)
+{
+  return entry (name, path, 0, NULL, err);
+}
+
+json_object *
+vd__bk_disk_file_entry (const char *name, const char *path,
+                        struct vd__bk_hasher *h, int *err)
+{
+  return entry (name, path, 1, h, err);
 }
 
 json_object *
