@@ -111,7 +111,8 @@ pt=$(ls -d dup/*/manifest.json | tail -1); pt=${pt%/manifest.json}
 python3 -c "
 import json,sys; m=json.load(open(sys.argv[1]))
 m['files'].append(dict(m['files'][0], name='files/disk1-flat.vmdk'))
-json.dump(m, open(sys.argv[1],'w'))" "$pt/manifest.json"
+json.dump(m, open(sys.argv[1],'w')); print(m['files'][0]['name'])" "$pt/manifest.json" > first
+cp "$pt/$(cat first)" "$pt/files/disk1-flat.vmdk"
 "$VDISK" restore dup "$H/[$VCSIM_DS] dup$Q" 2>err; rc=$?
 check "two targets of one name are refused (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc = 1 && grep -q 'would both be' err && grep -q 'disk1-flat.vmdk' err"
