@@ -238,7 +238,7 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
                                                : 0, &put);
     made[2 * nd + (i - nd)] = put != 0;
   }
-  if (r < 0 && s && made)
+  if (r < 0 && s && made && memchr (made, 1, t.n))
     undo (s, &t, made, existed);
   if (r == 0 && report)
     *report = vd__asprintf ("restored point %s into %s on %s (%zu disks, "
