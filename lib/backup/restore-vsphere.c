@@ -11,6 +11,7 @@
  * them stays.  RDM disks are refused: their LUN is the host's business.
  * OPTIONS and credentials as vd_vsphere_connect. */
 #include "backup-int.h"
+#include "vsphere/vsphere-internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,27 +20,22 @@
 
 /* "[DS] FOLDER" out of vsphere://[USER@]HOST[:PORT]/[DS] FOLDER[?OPTS]:
  * *url "HOST[:PORT][?OPTS]", *user (or NULL), *folder "[DS] FOLDER"
- * without a trailing '/'; malloc'd. */
+ * %-decoded as every vsphere:// path is (vd__vs_unescape), without a
+ * trailing '/'; malloc'd. */
 static int
 parse_dest (const char *uri, char **url, char **user, char **folder)
 {
-  const char *a = uri + 10, *slash = strchr (a, '/');
+  const char *a = uri + 10, *slash = strchr (a, '/'), *h;
   const char *q = slash ? strchr (slash, '?') : NULL;
   char *f;
   *url = *user = *folder = NULL;
   if (!slash || slash == a)
     goto bad;
-  size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1), k = 0;
-  /* "%20" for a space, as every vsphere:// URI may write it */
-  if (!(f = *folder = malloc (n + 1)))
-    return vd__error (VD_ENOMEM, errno, "%s", uri);
-  for (size_t i = 0; i < n; i++)
-    if (i + 2 < n && strncmp (slash + 1 + i, "%20", 3) == 0) {
-      f[k++] = ' ';
-      i += 2;
-    }
-    else
-      f[k++] = slash[1 + i];
+  size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1), k;
+  if (!(f = *folder = vd__vs_unescape (slash + 1, n)))
+    return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
+                     "datastore path (bad %%-escape or a NUL)", uri);
+  k = strlen (f);
   while (k && f[k - 1] == '/')
     k--;
   f[k] = 0;
@@ -47,14 +43,13 @@ parse_dest (const char *uri, char **url, char **user, char **folder)
   if (f[0] != '[' || !rb || rb == f + 1 || rb[1] != ' ' || !rb[2]
       || rb[2] == '/')
     goto bad;
-  for (const char *p = rb + 2; *p; p++)
-    if ((unsigned char) *p < ' ' || strncmp (p, "..", 2) == 0)
+  for (const char *p = f; *p; p++)
+    if ((unsigned char) *p < ' ' || *p == 0x7f
+        || (p > rb && strncmp (p, "..", 2) == 0))
       return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
                        "datastore path", uri);
-  const char *at = memchr (a, '@', (size_t) (slash - a));
-  if (at && !(*user = strndup (a, (size_t) (at - a))))
-    return vd__error (VD_ENOMEM, errno, "%s", uri);
-  const char *h = at ? at + 1 : a;
+  if (vd__bk_vsphere_user (uri, user, &h) < 0)
+    return VD_ENOMEM;
   *url = vd__asprintf ("%.*s%s", (int) (slash - h), h, q ? q : "");
   return *url ? 0 : vd__error (VD_ENOMEM, errno, "%s", uri);
 bad:
@@ -118,6 +113,14 @@ plan (json_object *m, const char *pdir, const char *folder, struct sent *t,
     if (r == 0)
       r = sent_add (src, vd__asprintf ("%s/%s", pdir, name));
   }
+  /* two entries onto one file (a.vmdk's a-flat.vmdk and a file of that
+   * name): one would overwrite the other and undo could not tell them */
+  for (size_t i = 0; r == 0 && i < t->n; i++)
+    for (size_t j = i + 1; j < t->n; j++)
+      if (strcmp (t->v[i], t->v[j]) == 0)
+        return vd__error (VD_ECORRUPT, 0, "%s: two of the point's disks or "
+                         "files would both be %s on the datastore", pdir,
+                         t->v[i]);
   return r;
 }
 
@@ -139,25 +142,40 @@ look (vd_vsphere *s, const struct sent *t, int force, char *existed)
   return 0;
 }
 
-/* Delete what a failed restore made (the first n targets, newest first,
- * only those that were not there before); the first error stays the one
- * reported. */
+/* Delete what a failed restore made (made[i]: its PUT began), newest
+ * first; a target that was there before was replaced (--force) and stays.
+ * The first error stays the one reported. */
 static void
-undo (vd_vsphere *s, const struct sent *t, size_t n, const char *existed)
+undo (vd_vsphere *s, const struct sent *t, const char *made,
+      const char *existed)
 {
   const struct vd_error *e = vd_last_error ();
-  int code = e->code, errnum = e->errnum, left = 0;
-  char msg[1024];
+  int code = e->code, errnum = e->errnum;
+  size_t replaced = 0, stuck = 0;
+  char msg[1024], names[512] = "";
   snprintf (msg, sizeof msg, "%s", e->message ? e->message : "");
-  while (n-- > 0) {
+  for (size_t n = t->n; n-- > 0;) {
+    if (!made[n])
+      continue;
     if (existed[n])
-      left++;
+      replaced++;
     else if (vd_vsphere_file_size (s, NULL, t->v[n], NULL) == 0
-             && vd_vsphere_delete_file (s, NULL, t->v[n], 120) < 0)
-      left++;
+             && vd_vsphere_delete_file (s, NULL, t->v[n], 120) < 0) {
+      size_t k = strlen (names);
+      snprintf (names + k, sizeof names - k, "%s%s", stuck ? ", " : "",
+                t->v[n]);
+      stuck++;
+    }
   }
+  char extra[700] = "";
+  if (stuck)
+    snprintf (extra, sizeof extra, "; %zu it could not delete: %s", stuck,
+              names);
   vd__error (code, errnum, "%s (the files this restore made are deleted "
-            "again%s)", msg, left ? "; files it replaced stay replaced" : "");
+            "again%s%s%s)", msg, extra, replaced ? "; " : "",
+            replaced ? (replaced == 1 ? "1 file it replaced stays replaced"
+                                      : "the files it replaced stay "
+                                        "replaced") : "");
 }
 
 int
@@ -169,13 +187,17 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
   struct sent t = { 0 }, src = { 0 };
   vd_vsphere *s = NULL;
   uint32_t fl = o ? o->flags : 0;
-  size_t done = 0;
-  char *existed = NULL;
+  char *existed = NULL, *made = NULL;
   int r = parse_dest (dest, &url, &user, &folder);
 
   if (r == 0 && o && (o->type || o->disk >= 0))
     r = vd__error (VD_EINVAL, 0, "restore to vSphere: every disk goes up as "
                   "a vmfs flat disk (no --type, no --disk)");
+  if (r == 0 && (fl & (VD_RESTORE_KEEP_CBT | VD_RESTORE_RDM_KEEP
+                       | VD_RESTORE_RDM_DATA)))
+    r = vd__error (VD_EINVAL, 0, "restore to vSphere: %s does not apply "
+                  "(vSphere tracks changes itself; RDM disks are refused)",
+                  fl & VD_RESTORE_KEEP_CBT ? "--keep-cbt" : "--rdm");
 
   if (r == 0 && !(pdir = vd__asprintf ("%s/%s", repo, pick)))
     r = VD_ENOMEM;
@@ -183,7 +205,8 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
     r = plan (m, pdir, folder, &t, &src);
   if (r == 0)
     r = vd_vsphere_connect (&s, url, user, NULL, 0);
-  if (r == 0 && !(existed = calloc (t.n + 1, 1)))
+  if (r == 0 && (!(existed = calloc (t.n + 1, 1))
+                 || !(made = calloc (t.n + 1, 1))))
     r = vd__error (VD_ENOMEM, errno, "restore");
   if (r == 0)
     r = look (s, &t, (fl & VD_RESTORE_FORCE) != 0, existed);
@@ -201,19 +224,22 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
       r = vd__bk_chain_inside (repo, d);
     if (d)
       vd_disk_close (d);
-    done = 2 * i + 2;      /* a failed upload can leave its extent */
+    unsigned put = 0;      /* a failed upload can leave its extent */
     if (r == 0)
-      r = vd_vsphere_upload (s, from, NULL, t.v[2 * i], up, NULL, NULL);
+      r = vd__vs_upload (s, from, NULL, t.v[2 * i], up, NULL, NULL, &put);
+    made[2 * i] = (put & VD_VS_PUT_DESC) != 0;
+    made[2 * i + 1] = (put & VD_VS_PUT_DATA) != 0;
     free (from);
   }
   for (size_t i = nd; r == 0 && i < src.n; i++) {
-    done = 2 * nd + (i - nd) + 1;
-    r = vd_vsphere_put_file (s, src.v[i], NULL, t.v[2 * nd + (i - nd)],
-                             fl & VD_RESTORE_FORCE ? VD_VSPHERE_UPLOAD_OVERWRITE
-                                                   : 0);
+    unsigned put = 0;
+    r = vd__vs_put_file (s, src.v[i], NULL, t.v[2 * nd + (i - nd)],
+                         fl & VD_RESTORE_FORCE ? VD_VSPHERE_UPLOAD_OVERWRITE
+                                               : 0, &put);
+    made[2 * nd + (i - nd)] = put != 0;
   }
-  if (r < 0 && s && done)
-    undo (s, &t, done, existed);
+  if (r < 0 && s && made && memchr (made, 1, t.n))
+    undo (s, &t, made, existed);
   if (r == 0 && report)
     *report = vd__asprintf ("restored point %s into %s on %s (%zu disks, "
                             "%zu files)\n", pick, folder, url, nd,
@@ -226,6 +252,7 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
   free (src.v);
   vd_vsphere_close (s);
   free (existed);
+  free (made);
   free (url);
   free (user);
   free (folder);

@@ -190,6 +190,21 @@ remote_file (struct remote *rm, const char *dspath,
   return r;
 }
 
+int
+vd__bk_vsphere_user (const char *uri, char **user, const char **host)
+{
+  const char *a = uri + 10, *slash = strchr (a, '/');
+  const char *at = NULL;
+  for (const char *p = a; *p && p != slash; p++)
+    if (*p == '@')
+      at = p;
+  *user = NULL;
+  *host = at ? at + 1 : a;
+  if (at && !(*user = strndup (a, (size_t) (at - a))))
+    return vd__error (VD_ENOMEM, errno, "%s", uri);
+  return 0;
+}
+
 /* vsphere://[USER@]HOST[:PORT]/VM[?OPTIONS]: *url "HOST[:PORT][?OPTIONS]",
  * *user, *vm (with %20 as a space); malloc'd. */
 static int
@@ -201,14 +216,13 @@ parse_uri (const char *uri, char **url, char **user, char **vm)
   if (!slash || slash == a || slash[1] == 0 || slash[1] == '?')
     return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/VM "
                      "(a VM name or moref)", uri);
-  const char *at = memchr (a, '@', (size_t) (slash - a));
-  if (at)
-    *user = strndup (a, (size_t) (at - a));
-  const char *h = at ? at + 1 : a;
+  const char *h;
+  if (vd__bk_vsphere_user (uri, user, &h) < 0)
+    return VD_ENOMEM;
   *url = vd__asprintf ("%.*s%s", (int) (slash - h), h, q ? q : "");
   size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1);
   *vm = malloc (n + 1);
-  if (!*url || !*vm || (at && !*user))
+  if (!*url || !*vm)
     return vd__error (VD_ENOMEM, errno, "%s", uri);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {

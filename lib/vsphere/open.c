@@ -63,9 +63,8 @@ vd__vs_open_file (struct vd_io **out, struct vd_vsphere *s, const char *dc,
   return r;
 }
 
-/* %XX-decode n bytes of s (NULL when it decodes to a NUL or on error). */
-static char *
-unescape (const char *s, size_t n)
+char *
+vd__vs_unescape (const char *s, size_t n)
 {
   CURL *h = curl_easy_init ();
   int len = 0;
@@ -88,7 +87,7 @@ query_value (const char *q, const char *key, char **out)
     size_t n = e ? (size_t) (e - k) : strlen (k);
     if (n > kl && strncmp (k, key, kl) == 0 && k[kl] == '=') {
       free (*out);
-      if (!(*out = unescape (k + kl + 1, n - kl - 1)))
+      if (!(*out = vd__vs_unescape (k + kl + 1, n - kl - 1)))
         return VD_EINVAL;
     }
     k = e ? e + 1 : NULL;
@@ -114,7 +113,7 @@ open_uri (struct vd_io **out, const char *uri, int rw)
   /* the server part with the options for the session */
   server = vd__asprintf ("vsphere://%.*s%s%s", (int) (slash - p), p,
                          q ? "?" : "", q ? q + 1 : "");
-  dspath = unescape (slash + 1, q ? (size_t) (q - slash - 1)
+  dspath = vd__vs_unescape (slash + 1, q ? (size_t) (q - slash - 1)
                                   : strlen (slash + 1));
   if (!server || !dspath) {
     r = vd__error (VD_EINVAL, 0, "%s: bad URI", uri);

@@ -117,6 +117,33 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
   return NO_VSPHERE ();
 }
 
+char *
+vd__vs_unescape (const char *s, size_t n)
+{
+  (void) s; (void) n;
+  NO_VSPHERE ();
+  return NULL;
+}
+
+int
+vd__vs_upload (vd_vsphere *s, const char *src_path, const char *dc,
+               const char *dspath, uint32_t flags,
+               vd_progress_cb progress, void *payload, unsigned *put)
+{
+  (void) s; (void) src_path; (void) dc; (void) dspath; (void) flags;
+  (void) progress; (void) payload; (void) put;
+  return NO_VSPHERE ();
+}
+
+int
+vd__vs_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                 const char *dspath, uint32_t flags, unsigned *put)
+{
+  (void) s; (void) dc; (void) dspath; (void) local_path; (void) flags;
+  (void) put;
+  return NO_VSPHERE ();
+}
+
 VD_API int
 vd_vsphere_get_file (vd_vsphere *s, const char *dc, const char *dspath,
                      const char *local_path, uint32_t flags)

@@ -255,12 +255,11 @@ flat_names (const char *dspath, const struct target *t, char **base,
   return *base && *flat ? 0 : vd__error (VD_ENOMEM, errno, "upload");
 }
 
-VD_API int
-vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
-                   const char *dspath, uint32_t flags,
-                   vd_progress_cb progress, void *payload)
+int
+vd__vs_upload (vd_vsphere *s, const char *src_path, const char *dc,
+               const char *dspath, uint32_t flags,
+               vd_progress_cb progress, void *payload, unsigned *put)
 {
-  VD_ENTER ();
   struct target t = { 0 };
   char *base = NULL, *flat = NULL, *flat_ds = NULL, *url = NULL;
   char *desc = NULL;
@@ -302,6 +301,8 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
     goto out;
   }
   url = target_url (s, &t, flat);
+  if (url)
+    *put |= VD_VS_PUT_DATA;
   r = url ? put_file (s, url, flat_ds, &p) : VD_ENOMEM;
   free (url);
   url = r == 0 ? target_url (s, &t, t.path) : NULL;
@@ -309,6 +310,7 @@ vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
     r = VD_ENOMEM;
   if (r == 0) {
     struct put_src d = { .fd = -1, .mem = desc, .size = dlen };
+    *put |= VD_VS_PUT_DESC;
     r = put_file (s, url, dspath, &d);
   }
 out:
@@ -321,10 +323,20 @@ out:
 }
 
 VD_API int
-vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
-                     const char *dspath, uint32_t flags)
+vd_vsphere_upload (vd_vsphere *s, const char *src_path, const char *dc,
+                   const char *dspath, uint32_t flags,
+                   vd_progress_cb progress, void *payload)
 {
   VD_ENTER ();
+  unsigned put = 0;
+  return vd__vs_upload (s, src_path, dc, dspath, flags, progress, payload,
+                        &put);
+}
+
+int
+vd__vs_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                 const char *dspath, uint32_t flags, unsigned *put)
+{
   struct target t = { 0 };
   struct put_src p = { .fd = -1 };
   struct stat st;
@@ -344,15 +356,27 @@ vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
   r = target_init (s, dc, dspath, &t);
   if (r == 0)
     r = refuse_existing (s, &t, dspath, "put", flags);
-  if (r == 0)
-    r = (url = target_url (s, &t, t.path)) ? put_file (s, url, dspath, &p)
-                                           : VD_ENOMEM;
+  if (r == 0 && !(url = target_url (s, &t, t.path)))
+    r = VD_ENOMEM;
+  if (r == 0) {
+    *put |= VD_VS_PUT_DATA;
+    r = put_file (s, url, dspath, &p);
+  }
 out:
   if (p.fd >= 0)
     close (p.fd);
   target_free (&t);
   free (url);
   return r;
+}
+
+VD_API int
+vd_vsphere_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                     const char *dspath, uint32_t flags)
+{
+  VD_ENTER ();
+  unsigned put = 0;
+  return vd__vs_put_file (s, local_path, dc, dspath, flags, &put);
 }
 
 /* A datastore file read whole into memory (at most max bytes). */

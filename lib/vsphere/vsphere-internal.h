@@ -142,4 +142,21 @@ int vd__vs_open_file (struct vd_io **out, struct vd_vsphere *s,
                       const char *dc, const char *dspath, int rw);
 #endif
 
+/* open.c (stubs.c: NULL): %XX-decode n bytes of s, as every vsphere://
+ * path is; NULL when it decodes to a NUL or on error.  malloc'd. */
+char *vd__vs_unescape (const char *s, size_t n);
+
+/* upload.c (stubs.c without vSphere): vd_vsphere_upload and
+ * vd_vsphere_put_file that also say which PUTs they began, so that a
+ * caller undoing a failed restore deletes only what it made: *put gets
+ * VD_VS_PUT_DATA for the -flat extent (put_file: the file) and
+ * VD_VS_PUT_DESC for the descriptor, never on VD_EEXIST. */
+#define VD_VS_PUT_DATA 1u
+#define VD_VS_PUT_DESC 2u
+int vd__vs_upload (vd_vsphere *s, const char *src_path, const char *dc,
+                   const char *dspath, uint32_t flags,
+                   vd_progress_cb progress, void *payload, unsigned *put);
+int vd__vs_put_file (vd_vsphere *s, const char *local_path, const char *dc,
+                     const char *dspath, uint32_t flags, unsigned *put);
+
 #endif

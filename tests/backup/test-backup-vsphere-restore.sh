@@ -13,7 +13,8 @@ cd "$WORK"
 printf 'pw\n' > pw
 printf 'wrong\n' > bad
 export VDISK_VSPHERE_PASSWORD_FILE=$WORK/pw
-VCSIM_PASSWORD=pw start_vcsim -user root -failput /broken/ha-host_VM0.vmx
+VCSIM_PASSWORD=pw start_vcsim -user root -failput /broken/ha-host_VM0.vmx \
+  -touchonput /race/disk1-flat.vmdk=race/ha-host_VM0.vmx
 vm0="$VCSIM_DIR/ha-host_VM0"
 rm -f "$vm0"/disk1*.vmdk
 "$VDISK" create --size 32M "$vm0/disk1.vmdk"
@@ -71,4 +72,49 @@ check "a folder with .. is refused (exit $rc)" sh -c "test $rc = 1 && grep -q 'p
 "$VDISK" restore repo "$H/no-datastore$Q" 2>err; rc=$?
 check "a destination without [DATASTORE] FOLDER is a usage error (exit $rc)" \
   sh -c "test $rc = 1 && grep -q 'DATASTORE' err"
+# another client makes race/ha-host_VM0.vmx once the restore has looked
+# (the simulator writes it when disk1-flat.vmdk's PUT arrives): the
+# restore's own PUT of it is refused, and its undo must leave it alone
+"$VDISK" restore repo "$H/[$VCSIM_DS] race$Q" 2>err; rc=$?
+check "a target another client made meanwhile is refused (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 1 && grep -q 'already exists' err"
+check "  ... the other client's file survives the undo" \
+  sh -c "test \"\$(cat '$VCSIM_DIR/race/ha-host_VM0.vmx' 2>/dev/null)\" = foreign"
+check "  ... and the disk the restore sent is deleted again" \
+  sh -c "! ls '$VCSIM_DIR/race/'*.vmdk 2>/dev/null"
+# vCenter SSO: USER@DOMAIN@HOST (the user ends at the last @)
+S="vsphere://administrator@vsphere.local@$VCSIM_HOST"
+"$VDISK" restore repo "$S/[$VCSIM_DS] sso$Q" 2>err; rc=$?
+check "restore: user administrator@vsphere.local@HOST logs in as administrator@vsphere.local (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 1 && grep -q 'login as administrator@vsphere.local refused' err"
+"$VDISK" backup "$S/ha-host_VM0$Q" repo 2>err >/dev/null; rc=$?
+check "backup: the same user name is kept whole (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 1 && grep -q 'login as administrator@vsphere.local refused' err"
+"$VDISK" restore repo "$H/%5B$VCSIM_DS%5D%20pct%2Dx$Q" 2>err; rc=$?
+check "the folder is %-decoded like every vsphere:// path (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 0 && test -f '$VCSIM_DIR/pct-x/disk1-flat.vmdk'"
+for f in 'a/%2E%2E/b' 'a/%2e./b' 'x%01y' 'x%00y'; do
+  "$VDISK" restore repo "$H/[$VCSIM_DS] $f$Q" 2>err; rc=$?
+  check "a folder $f is refused after decoding (exit $rc: $(head -c 200 err))" \
+    sh -c "test $rc = 1 && grep -q 'plain datastore path' err"
+done
+check "  ... and nothing of them was sent" sh -c "! ls -d '$VCSIM_DIR/a' '$VCSIM_DIR/b' '$VCSIM_DIR'/x* 2>/dev/null"
+for o in --keep-cbt '--rdm keep' '--rdm data'; do
+  "$VDISK" restore $o repo "$H/[$VCSIM_DS] opt$Q" 2>err; rc=$?
+  check "restore $o to vSphere is refused (exit $rc: $(head -c 200 err))" \
+    sh -c "test $rc = 1 && grep -q 'does not apply' err && grep -q -- '${o% *}' err"
+done
+check "  ... and sends nothing" test ! -e "$VCSIM_DIR/opt"
+# a point whose file would land on a disk's -flat.vmdk
+cp -a repo dup
+pt=$(ls -d dup/*/manifest.json | tail -1); pt=${pt%/manifest.json}
+python3 -c "
+import json,sys; m=json.load(open(sys.argv[1]))
+m['files'].append(dict(m['files'][0], name='files/disk1-flat.vmdk'))
+json.dump(m, open(sys.argv[1],'w')); print(m['files'][0]['name'])" "$pt/manifest.json" > first
+cp "$pt/$(cat first)" "$pt/files/disk1-flat.vmdk"
+"$VDISK" restore dup "$H/[$VCSIM_DS] dup$Q" 2>err; rc=$?
+check "two targets of one name are refused (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 1 && grep -q 'would both be' err && grep -q 'disk1-flat.vmdk' err"
+check "  ... before anything is sent" test ! -e "$VCSIM_DIR/dup"
 done_testing

@@ -27,6 +27,9 @@
 //	-snapdetails FILE answer RetrieveSnapshotDetails (which the simulator
 //	                lacks) from FILE, lines "FCD-ID SNAPSHOT-ID [ds] path"
 //	-failput SUFFIX /folder PUTs of a path ending in SUFFIX answer 500
+//	-touchonput SUFFIX=NAME a /folder PUT of a path ending in SUFFIX first
+//	                writes "foreign" into NAME (relative to the first
+//	                datastore's folder): another client racing a restore
 //	-info FILE      write KEY=VALUE lines: URL, DATASTORE, DIR, DC, THUMBPRINT
 //	-cert FILE      write the server certificate (PEM)
 //
@@ -57,6 +60,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -308,6 +312,7 @@ func main() {
 	changeIds := flag.String("changeid", "", "set disks' changeId from this file")
 	snapDetails := flag.String("snapdetails", "", "answer RetrieveSnapshotDetails from this file")
 	failPut := flag.String("failput", "", "/folder PUTs of paths ending in this answer 500")
+	touchOnPut := flag.String("touchonput", "", "SUFFIX=NAME: a /folder PUT ending in SUFFIX first writes datastore file NAME")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -350,6 +355,16 @@ func main() {
 	sim := model.Service.NewServer()
 	defer sim.Close()
 	inner := sim.Config.Handler
+	touchDir := ""
+	for _, e := range simulator.Map.All("Datastore") {
+		if touchDir == "" {
+			touchDir = e.(*simulator.Datastore).Info.GetDatastoreInfo().Url
+		}
+	}
+	touchSuffix, touchName := "", ""
+	if i := strings.IndexByte(*touchOnPut, '='); i > 0 {
+		touchSuffix, touchName = (*touchOnPut)[:i], (*touchOnPut)[i+1:]
+	}
 
 	var callLog *os.File
 	var callMu sync.Mutex
@@ -402,6 +417,12 @@ func main() {
 					w = &dropWriter{ResponseWriter: w, left: *dropAt - a}
 				}
 			}
+		}
+		if touchSuffix != "" && r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/folder/") &&
+			strings.HasSuffix(r.URL.Path, touchSuffix) {
+			t := filepath.Join(touchDir, touchName)
+			_ = os.MkdirAll(filepath.Dir(t), 0o755)
+			_ = ioutil.WriteFile(t, []byte("foreign\n"), 0o644)
 		}
 		if *failPut != "" && r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/folder/") &&
 			strings.HasSuffix(r.URL.Path, *failPut) {
