@@ -78,6 +78,13 @@ check "a cut list still has the 25 disks by path" test "$(count l3.json fcd/)" =
 check "... and the first 20 FCDs (the room left), not none" test "$(count l3.json fcd:)" = 20
 check "... the cut is logged once" test "$(grep -c 'the list was cut at 45' "$WORK/log$n")" = 1
 stop_server
+# room 5: the ID array stops at 5 (it used to double 16 to 32, past the
+# cap, and then list no FCD at all, as past 8192 with the real cap)
+serve "$WORK/ds3" VDISK_PLUGIN_MAX_LISTED=30
+list l5.json
+check "a cap of 30: 25 by path and 5 FCDs, not none" \
+  test "$(count l5.json fcd/)/$(count l5.json fcd:)" = 25/5
+stop_server
 serve "$WORK/ds3"
 list l4.json
 check "without the lowered cap all 25 FCDs are listed" test "$(count l4.json fcd:)" = 25
