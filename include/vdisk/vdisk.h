@@ -1828,6 +1828,9 @@ typedef struct vd_fcd_store vd_fcd_store;
  * VD_FCD_READ_ONLY the catalog is only read: SQLite opens it read-only,
  * no folder, lock file or schema is made and no intent is recovered (the
  * catalog reads as it is); every mutating call on the handle is VD_EROFS.
+ * (SQLite itself may make the WAL index files DB-wal and DB-shm beside the
+ * catalog, as for any reader of a WAL database; their content is not the
+ * catalog's.)
  * Errors: also VD_EINVAL (unknown flags, VD_FCD_CREATE with
  * VD_FCD_READ_ONLY), VD_EIO, VD_ENOTSUP (a newer catalog schema),
  * VD_ENOMEM.
