@@ -669,6 +669,61 @@ check_header (const char *ds, const char *db)
   return 0;
 }
 
+/* The schema: made once (not by a read-only handle: an empty file is
+ * then no catalog), then only checked. */
+static int
+fcd_schema (struct vd_fcd_store *s, const char *db, int ro)
+{
+  sqlite3_stmt *q;
+  int have = 0, ver = -1;
+  int r = fcd_prepare (s, &q, "SELECT count(*) FROM sqlite_master WHERE "
+                   "type = 'table' AND name = 'schema_version'", NULL);
+  if (r < 0)
+    return r;
+  if (sqlite3_step (q) == SQLITE_ROW)
+    have = sqlite3_column_int (q, 0);
+  sqlite3_finalize (q);
+  if (!have && ro)            /* an empty file: no catalog yet */
+    return vd__error (VD_ENOENT, 0, "%s: no FCD catalog (%s)", s->ds,
+                      FCD_CATALOG);
+  if (!have) {
+    if ((r = fcd_lock (s, 1)) < 0)
+      return r;
+    r = fcd_begin (s);
+    for (int i = 0; r == 0 && schema[i]; i++)
+      r = fcd_sql (s, schema[i], NULL);
+    if (r == 0) {
+      r = fcd_prepare (s, &q, "SELECT count(*) FROM schema_version", NULL);
+      if (r == 0) {
+        int rows = sqlite3_step (q) == SQLITE_ROW ? sqlite3_column_int (q, 0)
+                                                  : 0;
+        sqlite3_finalize (q);
+        if (rows == 0)
+          r = fcd_sql (s, "INSERT INTO schema_version VALUES (?)", "i",
+                       (int64_t) FCD_SCHEMA_VERSION);
+      }
+    }
+    if (r == 0)
+      r = fcd_commit (s);
+    else
+      fcd_rollback (s);
+    fcd_unlock (s);
+    if (r < 0)
+      return r;
+  }
+  r = fcd_prepare (s, &q, "SELECT version FROM schema_version", NULL);
+  if (r < 0)
+    return r;
+  if (sqlite3_step (q) == SQLITE_ROW)
+    ver = sqlite3_column_int (q, 0);
+  sqlite3_finalize (q);
+  if (ver != FCD_SCHEMA_VERSION)
+    return vd__error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
+                      "%s: catalog schema version %d; this vdisk knows "
+                      "version %d", db, ver, FCD_SCHEMA_VERSION);
+  return 0;
+}
+
 int
 vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
 {
@@ -746,60 +801,8 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
       || (r = fcd_sql (s, "PRAGMA journal_mode = WAL", NULL)) < 0
       || (r = fcd_sql (s, "PRAGMA synchronous = FULL", NULL)) < 0))
     goto fail;
-  /* schema: made once, then only checked */
-  {
-    sqlite3_stmt *q;
-    int have = 0, ver = -1;
-    r = fcd_prepare (s, &q, "SELECT count(*) FROM sqlite_master WHERE "
-                     "type = 'table' AND name = 'schema_version'", NULL);
-    if (r < 0)
-      goto fail;
-    if (sqlite3_step (q) == SQLITE_ROW)
-      have = sqlite3_column_int (q, 0);
-    sqlite3_finalize (q);
-    if (!have && ro) {          /* an empty file: no catalog yet */
-      r = vd__error (VD_ENOENT, 0, "%s: no FCD catalog (%s)", s->ds,
-                    FCD_CATALOG);
-      goto fail;
-    }
-    if (!have) {
-      if ((r = fcd_lock (s, 1)) < 0)
-        goto fail;
-      r = fcd_begin (s);
-      for (int i = 0; r == 0 && schema[i]; i++)
-        r = fcd_sql (s, schema[i], NULL);
-      if (r == 0) {
-        r = fcd_prepare (s, &q, "SELECT count(*) FROM schema_version", NULL);
-        if (r == 0) {
-          int rows = sqlite3_step (q) == SQLITE_ROW ? sqlite3_column_int (q, 0)
-                                                    : 0;
-          sqlite3_finalize (q);
-          if (rows == 0)
-            r = fcd_sql (s, "INSERT INTO schema_version VALUES (?)", "i",
-                         (int64_t) FCD_SCHEMA_VERSION);
-        }
-      }
-      if (r == 0)
-        r = fcd_commit (s);
-      else
-        fcd_rollback (s);
-      fcd_unlock (s);
-      if (r < 0)
-        goto fail;
-    }
-    r = fcd_prepare (s, &q, "SELECT version FROM schema_version", NULL);
-    if (r < 0)
-      goto fail;
-    if (sqlite3_step (q) == SQLITE_ROW)
-      ver = sqlite3_column_int (q, 0);
-    sqlite3_finalize (q);
-    if (ver != FCD_SCHEMA_VERSION) {
-      r = vd__error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
-                    "%s: catalog schema version %d; this vdisk knows "
-                    "version %d", db, ver, FCD_SCHEMA_VERSION);
-      goto fail;
-    }
-  }
+  if ((r = fcd_schema (s, db, ro)) < 0)
+    goto fail;
   if (!ro) {
     char *dir = vd__asprintf ("%s/%s", s->ds, FCD_DIR);
     if (!dir || (mkdir (dir, 0755) < 0 && errno != EEXIST)) {
