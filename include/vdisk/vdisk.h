@@ -1817,14 +1817,22 @@ VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
  * time (open one per thread).  Since 0.2. */
 #define VD_FCD_ID_SIZE 37         /* a UUID and its NUL */
 #define VD_FCD_CREATE  0x1u       /* vd_fcd_store_open: make the catalog */
+#define VD_FCD_READ_ONLY 0x2u     /* vd_fcd_store_open: only read it */
 
 typedef struct vd_fcd_store vd_fcd_store;
 
 /* Open the catalog of datastore (a folder); with VD_FCD_CREATE it is made
  * when absent.  VD_ENOENT: no catalog; VD_ECORRUPT: not a catalog (a
  * damaged database, an unknown schema).  Unfinished intents are completed
- * or rolled back here when no other writer is active.
- * Errors: also VD_EINVAL, VD_EIO, VD_ENOTSUP (a newer catalog schema),
+ * or rolled back here when no other writer is active.  With
+ * VD_FCD_READ_ONLY the catalog is only read: SQLite opens it read-only,
+ * no folder, lock file or schema is made and no intent is recovered (the
+ * catalog reads as it is); every mutating call on the handle is VD_EROFS.
+ * (SQLite itself may make the WAL index files DB-wal and DB-shm beside the
+ * catalog, as for any reader of a WAL database; their content is not the
+ * catalog's.)
+ * Errors: also VD_EINVAL (unknown flags, VD_FCD_CREATE with
+ * VD_FCD_READ_ONLY), VD_EIO, VD_ENOTSUP (a newer catalog schema),
  * VD_ENOMEM.
  * NULL: NULL out or datastore: VD_EINVAL.
  * Since 0.2. */

@@ -174,6 +174,9 @@ fcd_rollback (struct vd_fcd_store *s)
 int
 fcd_lock (struct vd_fcd_store *s, int wait)
 {
+  if (s->read_only)
+    return vd__error (VD_EROFS, 0, "%s/%s: the catalog was opened read-only",
+                     s->ds, FCD_CATALOG);
   if (s->locked) {
     s->locked++;
     return 0;
@@ -666,6 +669,61 @@ check_header (const char *ds, const char *db)
   return 0;
 }
 
+/* The schema: made once (not by a read-only handle: an empty file is
+ * then no catalog), then only checked. */
+static int
+fcd_schema (struct vd_fcd_store *s, const char *db, int ro)
+{
+  sqlite3_stmt *q;
+  int have = 0, ver = -1;
+  int r = fcd_prepare (s, &q, "SELECT count(*) FROM sqlite_master WHERE "
+                   "type = 'table' AND name = 'schema_version'", NULL);
+  if (r < 0)
+    return r;
+  if (sqlite3_step (q) == SQLITE_ROW)
+    have = sqlite3_column_int (q, 0);
+  sqlite3_finalize (q);
+  if (!have && ro)            /* an empty file: no catalog yet */
+    return vd__error (VD_ENOENT, 0, "%s: no FCD catalog (%s)", s->ds,
+                      FCD_CATALOG);
+  if (!have) {
+    if ((r = fcd_lock (s, 1)) < 0)
+      return r;
+    r = fcd_begin (s);
+    for (int i = 0; r == 0 && schema[i]; i++)
+      r = fcd_sql (s, schema[i], NULL);
+    if (r == 0) {
+      r = fcd_prepare (s, &q, "SELECT count(*) FROM schema_version", NULL);
+      if (r == 0) {
+        int rows = sqlite3_step (q) == SQLITE_ROW ? sqlite3_column_int (q, 0)
+                                                  : 0;
+        sqlite3_finalize (q);
+        if (rows == 0)
+          r = fcd_sql (s, "INSERT INTO schema_version VALUES (?)", "i",
+                       (int64_t) FCD_SCHEMA_VERSION);
+      }
+    }
+    if (r == 0)
+      r = fcd_commit (s);
+    else
+      fcd_rollback (s);
+    fcd_unlock (s);
+    if (r < 0)
+      return r;
+  }
+  r = fcd_prepare (s, &q, "SELECT version FROM schema_version", NULL);
+  if (r < 0)
+    return r;
+  if (sqlite3_step (q) == SQLITE_ROW)
+    ver = sqlite3_column_int (q, 0);
+  sqlite3_finalize (q);
+  if (ver != FCD_SCHEMA_VERSION)
+    return vd__error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
+                      "%s: catalog schema version %d; this vdisk knows "
+                      "version %d", db, ver, FCD_SCHEMA_VERSION);
+  return 0;
+}
+
 int
 vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
 {
@@ -678,6 +736,11 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   if (!out || !datastore)
     return vd__error (VD_EINVAL, 0, "vd_fcd_store_open: no datastore");
   *out = NULL;
+  int ro = (flags & VD_FCD_READ_ONLY) != 0;
+  if ((flags & ~(VD_FCD_CREATE | VD_FCD_READ_ONLY))
+      || (ro && (flags & VD_FCD_CREATE)))
+    return vd__error (VD_EINVAL, 0, "vd_fcd_store_open: bad flags 0x%x",
+                     (unsigned) flags);
   if (stat (datastore, &st) < 0)
     return vd__error (vd__errno_code (errno), errno, "%s: datastore folder",
                      datastore);
@@ -687,6 +750,7 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   if (!s)
     return vd__error (VD_ENOMEM, errno, "store");
   s->lock_fd = -1;
+  s->read_only = ro;
   s->ds = realpath (datastore, NULL);
   if (!s->ds) {
     r = vd__error (VD_EIO, errno, "%s: realpath", datastore);
@@ -708,12 +772,15 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
                   "there first", s->ds, FCD_CATALOG);
     goto fail;
   }
-  s->lock_fd = open (lk, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (s->lock_fd < 0) {
+  /* read-only: no lock file made, nothing written (fcd_lock refuses) */
+  if (!ro)
+    s->lock_fd = open (lk, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (!ro && s->lock_fd < 0) {
     r = vd__error (vd__errno_code (errno), errno, "%s: open", lk);
     goto fail;
   }
-  rc = sqlite3_open_v2 (db, &s->db, SQLITE_OPEN_READWRITE
+  rc = sqlite3_open_v2 (db, &s->db, (ro ? SQLITE_OPEN_READONLY
+                                     : SQLITE_OPEN_READWRITE)
                         | ((flags & VD_FCD_CREATE) ? SQLITE_OPEN_CREATE : 0)
                         | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX, NULL);
   if (rc != SQLITE_OK) {
@@ -730,60 +797,13 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
                   "untouched", db, sqlite3_errmsg (s->db));
     goto fail;
   }
-  if ((r = fcd_sql (s, "PRAGMA foreign_keys = ON", NULL)) < 0
+  if (!ro && ((r = fcd_sql (s, "PRAGMA foreign_keys = ON", NULL)) < 0
       || (r = fcd_sql (s, "PRAGMA journal_mode = WAL", NULL)) < 0
-      || (r = fcd_sql (s, "PRAGMA synchronous = FULL", NULL)) < 0)
+      || (r = fcd_sql (s, "PRAGMA synchronous = FULL", NULL)) < 0))
     goto fail;
-  /* schema: made once, then only checked */
-  {
-    sqlite3_stmt *q;
-    int have = 0, ver = -1;
-    r = fcd_prepare (s, &q, "SELECT count(*) FROM sqlite_master WHERE "
-                     "type = 'table' AND name = 'schema_version'", NULL);
-    if (r < 0)
-      goto fail;
-    if (sqlite3_step (q) == SQLITE_ROW)
-      have = sqlite3_column_int (q, 0);
-    sqlite3_finalize (q);
-    if (!have) {
-      if ((r = fcd_lock (s, 1)) < 0)
-        goto fail;
-      r = fcd_begin (s);
-      for (int i = 0; r == 0 && schema[i]; i++)
-        r = fcd_sql (s, schema[i], NULL);
-      if (r == 0) {
-        r = fcd_prepare (s, &q, "SELECT count(*) FROM schema_version", NULL);
-        if (r == 0) {
-          int rows = sqlite3_step (q) == SQLITE_ROW ? sqlite3_column_int (q, 0)
-                                                    : 0;
-          sqlite3_finalize (q);
-          if (rows == 0)
-            r = fcd_sql (s, "INSERT INTO schema_version VALUES (?)", "i",
-                         (int64_t) FCD_SCHEMA_VERSION);
-        }
-      }
-      if (r == 0)
-        r = fcd_commit (s);
-      else
-        fcd_rollback (s);
-      fcd_unlock (s);
-      if (r < 0)
-        goto fail;
-    }
-    r = fcd_prepare (s, &q, "SELECT version FROM schema_version", NULL);
-    if (r < 0)
-      goto fail;
-    if (sqlite3_step (q) == SQLITE_ROW)
-      ver = sqlite3_column_int (q, 0);
-    sqlite3_finalize (q);
-    if (ver != FCD_SCHEMA_VERSION) {
-      r = vd__error (ver > FCD_SCHEMA_VERSION ? VD_ENOTSUP : VD_ECORRUPT, 0,
-                    "%s: catalog schema version %d; this vdisk knows "
-                    "version %d", db, ver, FCD_SCHEMA_VERSION);
-      goto fail;
-    }
-  }
-  {
+  if ((r = fcd_schema (s, db, ro)) < 0)
+    goto fail;
+  if (!ro) {
     char *dir = vd__asprintf ("%s/%s", s->ds, FCD_DIR);
     if (!dir || (mkdir (dir, 0755) < 0 && errno != EEXIST)) {
       r = vd__error (VD_EIO, errno, "%s: make folder", dir ? dir : s->ds);
@@ -792,15 +812,15 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
     }
     free (dir);
   }
-  /* unfinished intents: only when no other writer is active */
-  if (fcd_lock (s, 0) == 0) {
+  /* unfinished intents: only when no other writer is active (a read-only
+   * handle reads the catalog as it is) */
+  if (!ro && fcd_lock (s, 0) == 0) {
     r = fcd_recover (s);
     fcd_unlock (s);
     if (r < 0)
       goto fail;
   }
-  else
-    vd__error_clear ();
+  vd__error_clear ();
   free (db);
   free (lk);
   *out = s;

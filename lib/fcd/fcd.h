@@ -30,6 +30,7 @@ struct vd_fcd_store {
   sqlite3 *db;
   int lock_fd;       /* FCD_LOCK, open */
   int locked;        /* depth of the exclusive lock */
+  int read_only;     /* VD_FCD_READ_ONLY: no lock, no write, no recovery */
   long kill_at;      /* VDISK_FCD_KILL_AT: SIGKILL at that checkpoint */
   long ck;           /* checkpoints passed */
   /* strings handed out by vd_fcd_get_info (valid until the next call) */

@@ -680,7 +680,7 @@ vdisk_list_exports (int readonly, int is_tls,
   (void) is_tls;
   if (scan_datastore (&s) < 0)
     return -1;
-  for (size_t i = 0; i < s.n_cands && listed < MAX_LISTED; i++) {
+  for (size_t i = 0; i < s.n_cands && listed < max_listed; i++) {
     const struct cand *c = &s.cands[i];
     if (relname_ok (c->rel, &why) && cand_exportable (&s, c)) {
       /* A link another disk names as its parent is described "parent of

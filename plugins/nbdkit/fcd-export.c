@@ -6,6 +6,7 @@
  * path, with the same checks (no symbolic link, a descriptor no disk uses
  * as an extent, every file opened inside the datastore). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +56,18 @@ snap_match (const struct vd_fcd_snapshot *sn, void *payload)
 
 /* The absolute path of the link export names (malloc'd), or NULL with
  * the error reported: the catalog's own record (the FCD's top link, or
- * the snapshot's frozen link), no disk opened. */
+ * the snapshot's frozen link), no disk opened.  A read-only export only
+ * reads the catalog (VD_FCD_READ_ONLY: nothing made, no intent
+ * recovered); a writable one opens it as a writer does, so that an
+ * unfinished intent is finished before the top link is written. */
 static char *
-fcd_link_path (const char *export, const char *id, const char *ssid)
+fcd_link_path (const char *export, const char *id, const char *ssid,
+               int readonly)
 {
   vd_fcd_store *st;
   char *path = NULL;
-  if (vd_fcd_store_open (&st, datastore, 0) < 0) {
+  if (vd_fcd_store_open (&st, datastore,
+                         readonly ? VD_FCD_READ_ONLY : 0) < 0) {
     fail_lib (export);
     return NULL;
   }
@@ -116,7 +122,9 @@ open_fcd (const char *export, int *readonly)
   snprintf (id, sizeof id, "%.*s", (int) n, rest);
   if (at)
     snprintf (ssid, sizeof ssid, "%s", at + 1);
-  char *path = fcd_link_path (export, id, at ? ssid : NULL);
+  if (at)
+    *readonly = 1;      /* a snapshot is never written */
+  char *path = fcd_link_path (export, id, at ? ssid : NULL, *readonly);
   if (!path)
     return NULL;
   size_t dl = strlen (datastore);
@@ -125,11 +133,8 @@ open_fcd (const char *export, int *readonly)
                   "outside the datastore", export);
     nbdkit_set_error (EINVAL);
   }
-  else {
-    if (at)
-      *readonly = 1;      /* a snapshot is never written */
+  else
     e = open_existing (path + dl + 1, *readonly);
-  }
   free (path);
   return e;
 }
@@ -139,18 +144,25 @@ open_fcd (const char *export, int *readonly)
 struct fcd_ids {
   char (*v)[VD_FCD_ID_SIZE];
   size_t n, cap;
-  int nomem;
+  size_t limit;                 /* IDs collected at most (the room left) */
+  int nomem, cut;
 };
 
 static int
 collect_id (const struct vd_fcd_info *info, void *payload)
 {
   struct fcd_ids *x = payload;
+  if (x->n >= x->limit) {       /* the list is full: the rest left out */
+    x->cut = 1;
+    return 1;
+  }
   if (x->n == x->cap) {
     size_t nc = x->cap ? x->cap * 2 : 16;
-    void *p = nc > MAX_LISTED ? NULL : realloc (x->v, nc * sizeof *x->v);
+    if (nc > x->limit)
+      nc = x->limit;
+    void *p = realloc (x->v, nc * sizeof *x->v);
     if (!p) {
-      x->nomem = x->n < MAX_LISTED;
+      x->nomem = 1;
       return 1;
     }
     x->v = p;
@@ -165,6 +177,7 @@ struct snap_add {
   const char *id;
   uint64_t *listed;
   int err;
+  int *cut;
 };
 
 static int
@@ -172,8 +185,10 @@ add_snap (const struct vd_fcd_snapshot *sn, void *payload)
 {
   struct snap_add *a = payload;
   char name[4 + 2 * VD_FCD_ID_SIZE], desc[16 + VD_FCD_ID_SIZE];
-  if (*a->listed >= MAX_LISTED)
+  if (*a->listed >= max_listed) {
+    *a->cut = 1;
     return 1;
+  }
   snprintf (name, sizeof name, FCD_PREFIX "%s@%s", a->id, sn->id);
   snprintf (desc, sizeof desc, "snapshot of " FCD_PREFIX "%s", a->id);
   if (nbdkit_add_export (a->exports, name, desc) < 0) {
@@ -188,10 +203,14 @@ int
 list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed)
 {
   vd_fcd_store *st;
-  struct fcd_ids ids = { NULL, 0, 0, 0 };
+  struct fcd_ids ids = { NULL, 0, 0, 0, 0, 0 };
   int r = 0;
 
-  if (vd_fcd_store_open (&st, datastore, 0) < 0) {
+  if (*listed >= max_listed)
+    return 0;
+  ids.limit = max_listed - *listed;
+
+  if (vd_fcd_store_open (&st, datastore, VD_FCD_READ_ONLY) < 0) {
     if (vd_last_error ()->code != VD_ENOENT)   /* a catalog we cannot read */
       nbdkit_debug ("list_exports: %s: first class disks left out: %s",
                     datastore, vd_last_error ()->message);
@@ -202,9 +221,13 @@ list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed)
                   datastore, ids.nomem ? "out of memory"
                   : vd_last_error ()->message);
   else
-    for (size_t i = 0; i < ids.n && *listed < MAX_LISTED && r == 0; i++) {
+    for (size_t i = 0; i < ids.n && r == 0; i++) {
       struct vd_fcd_info info;
       char name[4 + VD_FCD_ID_SIZE], desc[300];
+      if (*listed >= max_listed) {
+        ids.cut = 1;
+        break;
+      }
       if (vd_fcd_get_info (st, ids.v[i], &info) < 0)
         continue;
       snprintf (name, sizeof name, FCD_PREFIX "%s", ids.v[i]);
@@ -216,12 +239,16 @@ list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed)
       }
       ++*listed;
       if (info.snapshots) {
-        struct snap_add a = { exports, ids.v[i], listed, 0 };
+        struct snap_add a = { exports, ids.v[i], listed, 0, &ids.cut };
         vd_fcd_list_snapshots (st, ids.v[i], add_snap, &a);
         if (a.err)
           r = -1;
       }
     }
+  if (r == 0 && ids.cut)          /* logged once per listing */
+    nbdkit_debug ("list_exports: %s: the list was cut at %" PRIu64
+                  " exports (more first class disks or snapshots are "
+                  "left out)", datastore, *listed);
   free (ids.v);
   vd_fcd_store_close (st);
   return r;

@@ -109,6 +109,8 @@ extern uint64_t quota_capacity; /* per created disk, 0: unlimited */
 extern uint64_t quota_free;     /* bytes that must stay free */
 extern uint64_t quota_disks;    /* disks in the datastore, 0: unlimited */
 extern int allow_create;
+extern uint64_t max_listed;     /* exports listed at most: MAX_LISTED, or
+                                   lower (VDISK_PLUGIN_MAX_LISTED, tests) */
 
 extern pthread_mutex_t table_lock;
 extern struct entry *table;     /* open disks, under table_lock */
@@ -256,7 +258,8 @@ int is_fcd_export (const char *export);
 struct entry *open_fcd (const char *export, int *readonly);
 /* Add "fcd:ID" for every FCD of the datastore's catalog and
  * "fcd:ID@SSID" for every snapshot (list_exports), while *listed stays
- * below MAX_LISTED.  No catalog is no error; 0, or -1 (nbdkit's add
+ * below max_listed (a longer list is cut, logged once).  The catalog is
+ * opened read-only: listing changes nothing.  No catalog is no error; 0, or -1 (nbdkit's add
  * failed). */
 int list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int
@@ -63,6 +64,24 @@ main (void)
   snprintf (buf, sizeof buf, "%sa", id);
   ok (vd_fcd_resolve (s, buf, out) == VD_EINVAL, "37 characters refused");
   vd_fcd_store_close (s);
+
+  /* VD_FCD_READ_ONLY: lookups work, every change is VD_EROFS */
+  ok (vd_fcd_store_open (&s, dir, VD_FCD_CREATE | VD_FCD_READ_ONLY)
+      == VD_EINVAL && !s, "VD_FCD_CREATE with VD_FCD_READ_ONLY refused");
+  ok (vd_fcd_store_open (&s, dir, 0x80) == VD_EINVAL, "unknown flag refused");
+  ok (vd_fcd_store_open (&s, dir, VD_FCD_READ_ONLY) == 0, "opened read-only");
+  ok (vd_fcd_resolve (s, id, out) == 0 && !strcmp (out, id),
+      "read-only: resolved");
+  ok (vd_fcd_rename (s, id, "e") == VD_EROFS, "read-only: rename is VD_EROFS");
+  ok (vd_fcd_create (s, "f", 1 << 20, 0, out) == VD_EROFS,
+      "read-only: create is VD_EROFS");
+  vd_fcd_store_close (s);
+  snprintf (buf, sizeof buf, "%s/empty", dir);
+  ok (mkdir (buf, 0755) == 0
+      && vd_fcd_store_open (&s, buf, VD_FCD_READ_ONLY) == VD_ENOENT,
+      "read-only, no catalog: VD_ENOENT");
+  snprintf (buf, sizeof buf, "%s/empty/fcd-catalog.lock", dir);
+  ok (access (buf, F_OK) != 0, "... and no lock file made");
   snprintf (buf, sizeof buf, "rm -rf '%s'", dir);
   if (system (buf) != 0)
     fprintf (stderr, "# could not remove %s\n", dir);
