@@ -11,7 +11,7 @@ libclamav-dev clamav libjson-c-dev
 nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin gnutls-bin nettle-dev
 libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs libext2fs-dev fdisk util-linux
 libcurl4-openssl-dev libxml2-dev libssl-dev curl golang-go golang-github-vmware-govmomi-dev
-python3-yaml
+python3-yaml strace
 libsqlite3-dev sqlite3 openssl"
 
 missing=""
