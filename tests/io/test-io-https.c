@@ -344,6 +344,33 @@ main (void)
       ok (0, "open for the dropped GET");
     io = NULL;
   }
+  /* a cache miss whose GET drops mid-block: the read fails, and the
+   * blocks it was filling are not served later half-filled */
+  {
+    struct sess s = { 0 };
+    vd__error_reset ("test");
+    r = open_file (&io, &s);
+    if (r == 0) {
+      uint64_t pos = (6u << 20) + 100;
+      atomic_store (&drop_at, (6ull << 20) + 50000);
+      r = vd__io_pread (io, buf, 100, pos);
+      ok (r == VD_EIO, "a cache miss whose GET drops fails (%d)", r);
+      atomic_store (&drop_at, 0);
+      vd__error_reset ("test");
+      int before = atomic_load (&gets);
+      memset (buf, 0xee, 200);
+      r = vd__io_pread (io, buf, 100, pos);
+      ok (r == 0 && same (buf, pos, 100) && atomic_load (&gets) > before,
+          "the same read again is a new GET and right (%d)", r);
+      r = vd__io_pread (io, buf, 100, (6u << 20) + 60000);
+      ok (r == 0 && same (buf, (6u << 20) + 60000, 100),
+          "bytes past the drop in that block read right");
+      vd__io_close (io);
+    }
+    else
+      ok (0, "open for the dropped cache GET");
+    io = NULL;
+  }
   free (buf);
   close (lfd);
   return done_testing ();
