@@ -61,6 +61,89 @@ out:
   return NULL;
 }
 
+/* the second disk: a grain in each of NT tables, more than the GT cache
+ * holds, so threads reading tables in different orders evict each
+ * other's tables while they map and read */
+#define NT 20
+struct evict {
+  vd_disk *d;
+  int first;
+  int bad;
+};
+
+static void *
+evict_main (void *arg)
+{
+  struct evict *k = arg;
+  uint8_t *w = malloc (GRAIN), *r = malloc (GRAIN);
+  if (!w || !r) {
+    k->bad = 1;
+    goto out;
+  }
+  for (int i = 0; i < 10 * NT && !k->bad; i++) {
+    int t = (k->first + (i * 7)) % NT;
+    uint64_t at = (uint64_t) t * GT_SPAN + (uint64_t) (t % 5) * GRAIN, data = 0;
+    fill (w, GRAIN, at);
+    if (vd_disk_block_status (k->d, (uint64_t) t * GT_SPAN, GT_SPAN, count,
+                              &data) != 0
+        || data != GRAIN
+        || vd_disk_read (k->d, r, GRAIN, at) != 0
+        || memcmp (r, w, GRAIN) != 0)
+      k->bad = 1;
+  }
+out:
+  free (w);
+  free (r);
+  return NULL;
+}
+
+static void
+evict_test (const char *path)
+{
+  struct vd_create_params cp;
+  vd_disk *d = NULL;
+  uint8_t *w = malloc (GRAIN);
+  int okw = w != NULL;
+
+  vd_create_params_init (&cp);
+  cp.type = VD_TYPE_STREAM_OPTIMIZED;
+  cp.capacity = NT * GT_SPAN;
+  ok (w && vd_disk_create (path, &cp) == 0, "create a stream of %d tables",
+      NT);
+  ok (vd_disk_open (&d, path, 0) == 0, "open it for writing");
+  for (int t = 0; t < NT && d && okw; t++) {
+    uint64_t at = (uint64_t) t * GT_SPAN + (uint64_t) (t % 5) * GRAIN;
+    fill (w, GRAIN, at);
+    okw = vd_disk_write (d, w, GRAIN, at) == 0;
+  }
+  ok (d && okw, "a grain written in each table");
+  ok (d && vd_disk_close (d) == 0, "close it");
+  d = NULL;
+  ok (vd_disk_open (&d, path, VD_OPEN_READ_ONLY) == 0, "open it read-only");
+  if (d) {
+    struct evict k[4];
+    pthread_t th[4];
+    int started = 0, bad = 0;
+    for (int i = 0; i < 4; i++) {
+      k[i] = (struct evict) { d, i * 5, 0 };
+      if (pthread_create (&th[i], NULL, evict_main, &k[i]) == 0)
+        started++;
+      else
+        break;
+    }
+    for (int i = 0; i < started; i++) {
+      pthread_join (th[i], NULL);
+      bad |= k[i].bad;
+    }
+    ok (started == 4 && !bad, "four threads over %d tables (the cache holds "
+        "fewer: they evict each other's) map and read every grain right",
+        NT);
+    vd_disk_close (d);
+  }
+  unlink (path);
+  free (w);
+}
+
 int
 main (void)
 {
@@ -142,6 +225,8 @@ main (void)
     vd_disk_close (d);
   }
   unlink (path);
+  snprintf (path, sizeof path, "%s/evict.vmdk", dir);
+  evict_test (path);
   rmdir (dir);
   free (w);
   free (r);
