@@ -48,6 +48,7 @@ struct copy {
   uint64_t unflushed;       /* bytes written since the last writeback start */
   struct vd__bk_hasher *hasher;   /* hashing the new file beside the copy */
   uint64_t grain, next_off; /* its grain (bytes); where the next write may go */
+  uint64_t unadvanced;       /* bytes written since the hasher was told */
 };
 
 /* hash.c: a disk file hashed in pieces by worker threads (beside the

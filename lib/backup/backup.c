@@ -145,14 +145,21 @@ static int
 write_piece (struct copy *c, const uint8_t *buf, size_t n, uint64_t off)
 {
   int r = vd_disk_write (c->dst, buf, n, off);
+  if (r < 0)
+    return r;
   c->written += n;
   if (c->hasher) {
     struct stat st;
+    c->unadvanced += n;
     if (off % c->grain || off < c->next_off
         || (n % c->grain && off + n != vd_disk_get_size (c->dst)))
       vd__bk_hasher_redo (c->hasher);
-    else if (fstat (c->wb_fd, &st) == 0)
+    /* the frontier moves a piece (1 MiB or more) at a time: one fstat
+     * per piece, not per write; the rest is hashed at the end */
+    else if (c->unadvanced >= HASH_CHUNK_MIN && fstat (c->wb_fd, &st) == 0) {
       vd__bk_hasher_advance (c->hasher, (uint64_t) st.st_size);
+      c->unadvanced = 0;
+    }
     c->next_off = off + n;
   }
   c->unflushed += n;

@@ -331,6 +331,11 @@ vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
   h->size = (uint64_t) st.st_size;
   if (!h->cs)
     h->cs = vd__bk_chunk_size (h->size);
+  if (h->size / h->cs >= HASH_CHUNKS_MAX)   /* a manifest's chunk size */
+    return vd__error (VD_ECORRUPT, 0, "%s: chunk size %llu is too small "
+                     "for its %llu bytes", h->path,
+                     (unsigned long long) h->cs,
+                     (unsigned long long) h->size);
   h->n = VD_DIV_ROUND_UP (h->size, h->cs);
   if (h->redo || h->next * h->cs > h->size)
     h->early_from = h->next = h->low = 0;

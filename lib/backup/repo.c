@@ -119,11 +119,17 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
     close (fd);
     return vd__error (VD_ECORRUPT, 0, "%s: not a regular file", path);
   }
-  uint64_t cs = HASH_CHUNK_MIN;
-  while ((uint64_t) st.st_size / cs >= HASH_CHUNKS_MAX)
-    cs <<= 1;
+  uint64_t cs = vd__bk_chunk_size ((uint64_t) st.st_size);
   if (chunk_size && *chunk_size)
     cs = *chunk_size;
+  if ((uint64_t) st.st_size / cs >= HASH_CHUNKS_MAX) {
+    close (fd);                 /* a manifest's chunk size too small for
+                                   the file: more pieces than any writer
+                                   makes (a huge allocation) */
+    return vd__error (VD_ECORRUPT, 0, "%s: chunk size %llu is too small "
+                     "for its %llu bytes", path, (unsigned long long) cs,
+                     (unsigned long long) st.st_size);
+  }
   uint8_t *buf = malloc (HASH_READ);
   if (!buf) {
     close (fd);

@@ -1,6 +1,6 @@
 /* Thread-local error records (libnbd style): the message is set once at
  * the point of detection; the context is the public entry point. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <stdio.h>

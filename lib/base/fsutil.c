@@ -3,7 +3,7 @@
  * folder fsync'ed), a folder fsync and a recursive remove that never
  * follows a symbolic link.  A crash at any moment leaves either the old or
  * the new file, never a half one. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* The createType and adapter-type name tables (descriptor words <-> the
  * public enums) and the geometry an adapter implies.  Pure data: every
  * tier may use them. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <stddef.h>
 #include <strings.h>

@@ -1,5 +1,5 @@
 /* Small helpers: random numbers, strings, path rules. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -18,7 +18,7 @@
  * or a pid of a later start time; and its flock is free.  Folders of an
  * older vdisk (no creator in the name) are reported as of unknown creator
  * and never removed. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <ctype.h>
 #include <dirent.h>

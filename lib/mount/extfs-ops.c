@@ -170,7 +170,7 @@ op_readlink (const char *path, char *buf, size_t size)
     return -EINVAL;
   pthread_mutex_lock (&x->lock);
   int r = lookup (x, path, &ino, &in);
-  uint64_t len = EXT2_I_SIZE ((struct ext2_inode *) &in);
+  uint64_t len = r == 0 ? EXT2_I_SIZE ((struct ext2_inode *) &in) : 0;
   if (r == 0 && !LINUX_S_ISLNK (in.i_mode))
     r = -EINVAL;
   /* a target is shorter than a block (the kernel's rule too) */

@@ -279,6 +279,9 @@ struct mapb {
   uint64_t limit;           /* blocks that hold the file's bytes */
   uint64_t next;            /* the first logical block not yet mapped */
   uint64_t mapped, max_mapped;
+  int strict;               /* a folder or link that libext2fs walks itself
+                               (whole, ignoring i_size): no block past the
+                               size, no uninitialised extent */
   const char *why;          /* the corruption found */
 };
 
@@ -294,8 +297,12 @@ add_run (struct mapb *b, uint64_t lblk, uint64_t pblk, uint64_t len,
     b->why = "extents out of order or overlapping";
     return -1;
   }
-  if (lblk >= b->limit)
+  if (lblk >= b->limit && !b->strict)
     return 1;
+  if (b->strict && (lblk + len > b->limit || !data)) {
+    b->why = "a folder or link block past its size, or uninitialised";
+    return -1;
+  }
   if (pblk <= x->fs->super->s_first_data_block || pblk >= x->nblocks
       || len > x->nblocks - pblk) {
     b->why = "a block outside the file system";
@@ -394,7 +401,8 @@ vd__extfs_map (struct vd_extfs *x, ext2_ino_t ino, struct ext2_inode *inode,
   if (f->size > (uint64_t) INT64_MAX - x->bs)
     return -EIO;
   struct mapb b = { .x = x, .f = f, .limit = (f->size + x->bs - 1) / x->bs,
-                    .max_mapped = VD_MIN (x->nblocks, max_bytes / x->bs + 1) };
+                    .max_mapped = VD_MIN (x->nblocks, max_bytes / x->bs + 1),
+                    .strict = max_bytes != UINT64_MAX };
   int r = 0;
   if (inode->i_flags & EXT4_INLINE_DATA_FL) {
     size_t n = 0;

@@ -127,6 +127,11 @@ check "  and DEST is not made" test ! -e d6
 fresh; edit "${P[1]}" 'm["disks"][0]["disk_file"]["chunk_size"] = 1 << 62; m["disks"][0]["disk_file"]["size"] = 1 << 62'
 $V backup verify repo "${P[1]}" >/dev/null 2>err.txt; rc=$?
 check "verify: a huge chunk size and size are no crash (rc $rc)" bash -c "[ $rc -lt 128 ] && ! grep -q AddressSanitizer err.txt"
+# a chunk size far too small for its (grown) file: more pieces than any
+# writer makes; refused before anything is hashed or allocated for them
+fresh; f=$(ls repo/disks/*/"${P[1]}".vmdk); truncate -s 5G "$f"
+edit "${P[1]}" 'm["disks"][0]["disk_file"]["chunk_size"] = 1 << 20'
+refused "verify: a chunk size too small for the file is refused" "too small" timeout 60 $V backup verify repo "${P[1]}"
 fresh; edit "${P[1]}" 'm["files"][0]["name"] = m["files"][0]["name"] + "\u0000/../../../out/keep.txt"'
 refused "restore: a name with a NUL inside is refused, not cut short" "is incomplete" $V restore repo "${P[1]}" d8
 check "  and DEST is not made" test ! -e d8

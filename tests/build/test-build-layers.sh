@@ -71,4 +71,7 @@ fi
 bad=$(cd "$VDISK_TOP" && grep -l '#include "\(internal\.h\|formats/\|core/\)' \
         lib/io/*.c lib/io/*.h)
 check "lib/io includes no header above the io tier (${bad:-none})" test -z "$bad"
+bad=$(cd "$VDISK_TOP" && grep -l '#include "\(internal\.h\|io/\|formats/\|core/\)' \
+        lib/base/*.c lib/base/*.h)
+check "lib/base includes no header above the base tier (${bad:-none})" test -z "$bad"
 done_testing

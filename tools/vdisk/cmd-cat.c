@@ -39,6 +39,7 @@ struct out {
   uint8_t *ring;                /* NSLOT * READ bytes */
   const uint8_t *zeros;         /* ZBUF zero bytes (not for a new file) */
   int sparse;
+  int no_punch;                 /* the file system cannot punch holes */
   uint64_t base;                /* the file's position when cat began */
   uint64_t old_end;             /* the file's size then (sparse output) */
   uint64_t pos;                 /* next virtual offset to queue */
@@ -77,13 +78,16 @@ out_write (struct out *o, const uint8_t *p, size_t n, uint64_t off)
 static int
 out_punch (struct out *o, uint64_t off, uint64_t len)
 {
-  if (fallocate (1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                 (off_t) (o->base + off), (off_t) len) == 0)
-    return 0;
-  if (errno != EOPNOTSUPP && errno != ENOSYS) {
-    fprintf (stderr, "vdisk cat: punch a hole in the output: %s\n",
-             strerror (errno));
-    return -1;
+  if (!o->no_punch) {
+    if (fallocate (1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                   (off_t) (o->base + off), (off_t) len) == 0)
+      return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS) {
+      fprintf (stderr, "vdisk cat: punch a hole in the output: %s\n",
+               strerror (errno));
+      return -1;
+    }
+    o->no_punch = 1;            /* zeros from now on: no failing call each */
   }
   for (uint64_t w = 0; w < len;) {
     size_t n = (size_t) CAT_MIN (len - w, (uint64_t) ZBUF);
