@@ -48,6 +48,14 @@ $(eval $(call vd_detect,SQLITE3,sqlite3))
 $(eval $(call vd_detect,FUSE3,fuse3))
 $(eval $(call vd_detect,LIBCURL,libcurl))
 $(eval $(call vd_detect,LIBXML2,libxml-2.0))
+# Intel's multi-buffer crypto library (libipsec-mb-dev, amd64) has no
+# pkg-config file: its header is looked for.
+ifeq ($(origin HAVE_IPSECMB),undefined)
+  HAVE_IPSECMB := $(shell printf '\043include <intel-ipsec-mb.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+endif
+ifeq ($(HAVE_IPSECMB),0)
+  override HAVE_IPSECMB :=
+endif
 
 # lib/backup/ cannot be built without these two (yet): say so plainly.
 ifeq ($(HAVE_JSONC),)
@@ -61,7 +69,7 @@ endif
 # sits under lib/: $(call vd_objs,io-nbd.o) is that object of $(LIB_OBJS).
 vd_objs = $(filter $(addprefix %/,$(1)),$(LIB_OBJS))
 
-VD_CONFIG_NAMES := CLAMAV LIBNBD NETTLE JSONC NBDKIT SQLITE3 FUSE3 LIBCURL LIBXML2
+VD_CONFIG_NAMES := CLAMAV LIBNBD NETTLE JSONC NBDKIT SQLITE3 FUSE3 LIBCURL LIBXML2 IPSECMB
 
 .PHONY: config
 config:

@@ -13,6 +13,9 @@ libfuse3-dev fuse3 fuse2fs ntfs-3g e2fsprogs libext2fs-dev fdisk util-linux
 libcurl4-openssl-dev libxml2-dev libssl-dev curl golang-go golang-github-vmware-govmomi-dev
 python3-yaml strace
 libsqlite3-dev sqlite3 openssl"
+# Intel's multi-buffer SHA-256 for backup hashing: amd64 only (elsewhere
+# the same digests come from OpenSSL)
+[ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] && PKGS="$PKGS libipsec-mb-dev"
 
 missing=""
 for p in $PKGS; do

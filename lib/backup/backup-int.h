@@ -15,6 +15,8 @@
 #define HASH_CHUNK_MIN (1u << 20)
 #define HASH_CHUNKS_MAX 4096u
 #define HASH_READ (4u << 20)     /* read size of hashing */
+#define HASH_LEAF (32u << 10)    /* leaves of a piece (under libipsec-mb's
+                                    64 KiB limit on one message) */
 #define MAX_DISKS 256
 #define MAX_POINTS 100000
 
@@ -55,7 +57,8 @@ struct copy {
  * copy, or whole) */
 struct vd__bk_hasher;
 uint64_t vd__bk_chunk_size (uint64_t max_size);
-struct vd__bk_hasher *vd__bk_hasher_new (const char *path, uint64_t cs);
+struct vd__bk_hasher *vd__bk_hasher_new (const char *path, uint64_t cs,
+                                         int tree);
 struct vd__bk_hasher *vd__bk_hasher_early (const char *path,
                                            uint64_t capacity, uint64_t *grain);
 void vd__bk_hasher_advance (struct vd__bk_hasher *h, uint64_t frontier);
@@ -64,7 +67,7 @@ int vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
                           json_object *chunks, uint64_t *chunk_size,
                           uint64_t *size);
 void vd__bk_hasher_free (struct vd__bk_hasher *h);
-int vd__bk_hash_chunks (const char *path, uint64_t cs, char whole[65],
+int vd__bk_hash_chunks (const char *path, uint64_t cs, int tree, char whole[65],
                         json_object *chunks, uint64_t *chunk_size,
                         uint64_t *size);
 

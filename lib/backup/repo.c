@@ -178,8 +178,9 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
 
 /* A file's manifest entry: the VM's files with the SHA-256 of the whole
  * file ("sha256"); a disk file (disk) with the SHA-256 of its pieces'
- * SHA-256s (hash.c: by h, the hasher that ran beside its copy, or read
- * whole now). */
+ * digests, each the SHA-256 of its leaves' SHA-256s ("sha256_tree",
+ * hash.c: by h, the hasher that ran beside its copy, or read whole
+ * now). */
 static json_object *
 entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
        int *err)
@@ -189,12 +190,14 @@ entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
   json_object *chunks = json_object_new_array ();
   json_object *o = json_object_new_object ();
   *err = h ? vd__bk_hasher_finish (h, whole, chunks, &cs, &size)
-           : disk ? vd__bk_hash_chunks (path, 0, whole, chunks, &cs, &size)
+           : disk ? vd__bk_hash_chunks (path, 0, 1, whole, chunks, &cs, &size)
                   : vd__bk_hash_file (path, whole, chunks, &cs, &size);
   json_object_object_add (o, "name", json_object_new_string (name));
   json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
-  json_object_object_add (o, disk ? "sha256_of_chunks" : "sha256",
+  json_object_object_add (o, disk ? "sha256_tree" : "sha256",
                           json_object_new_string (whole));
+  if (disk)
+    json_object_object_add (o, "leaf_size", json_object_new_int64 (HASH_LEAF));
   json_object_object_add (o, "chunk_size", json_object_new_int64 ((int64_t) cs));
   json_object_object_add (o, "chunk_crc64", chunks);
   return o;

@@ -19,9 +19,11 @@ static int
 verify_file (const char *repo, const char *point_dir, json_object *fe)
 {
   const char *name = vd__bk_jstr (fe, "name");
-  /* a disk file's SHA-256 of its chunks' SHA-256s (hash.c), or (files,
-   * and disk files of older points) the SHA-256 of the whole file */
-  const char *tree = vd__bk_jstr (fe, "sha256_of_chunks");
+  /* a disk file's SHA-256 of its chunks' digests of their leaves
+   * (hash.c); of older points, of their chunks' SHA-256s; or (files, and
+   * disk files older still) the SHA-256 of the whole file */
+  const char *leafy = vd__bk_jstr (fe, "sha256_tree");
+  const char *tree = leafy ? leafy : vd__bk_jstr (fe, "sha256_of_chunks");
   const char *want = tree ? tree : vd__bk_jstr (fe, "sha256");
   /* chunk_crc64 (where the first difference is); older manifests had
    * a SHA-256 per chunk ("chunks"): those are checked whole */
@@ -33,6 +35,11 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
       || (cs & (cs - 1)) || size < 0)
     return vd__error (VD_ECORRUPT, 0, "%s: manifest entry %s is incomplete",
                      point_dir, name ? name : "?");
+  if (leafy && vd__bk_jint (fe, "leaf_size", 0) != HASH_LEAF)
+    return vd__error (VD_ECORRUPT, 0, "%s: manifest entry %s: leaf size "
+                     "%lld (this vdisk hashes %u-byte leaves)", point_dir,
+                     name, (long long) vd__bk_jint (fe, "leaf_size", 0),
+                     HASH_LEAF);
   /* files/NAME inside the point, or disks/KEY/NAME.vmdk in the repo */
   char *path = NULL;
   if (strncmp (name, "files/", 6) == 0 && vd__bk_plain_name (name + 6))
@@ -44,7 +51,8 @@ verify_file (const char *repo, const char *point_dir, json_object *fe)
   char whole[65];
   uint64_t got_cs = (uint64_t) cs, got_size = 0;
   json_object *got = json_object_new_array ();
-  int r = tree ? vd__bk_hash_chunks (path, got_cs, whole, got, NULL, &got_size)
+  int r = tree ? vd__bk_hash_chunks (path, got_cs, leafy != NULL, whole, got,
+                                     NULL, &got_size)
               : vd__bk_hash_file (path, whole, got, &got_cs, &got_size);
   if (r == 0 && strcmp (whole, want) != 0) {
     size_t n = chunks ? json_object_array_length (chunks) : 0, m = json_object_array_length (got);

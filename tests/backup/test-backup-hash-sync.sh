@@ -1,8 +1,12 @@
 #!/bin/bash
 # Backup's hashing, syncing and reading (issue 14's speed work):
-#   - a full point's disk file carries sha256_of_chunks (the SHA-256 of
-#     its chunk_size pieces' SHA-256s, hashed beside the copy) and a CRC-64
-#     per piece, equal to what python computes from the file itself;
+#   - a full point's disk file carries sha256_tree (the SHA-256 of its
+#     chunk_size pieces' digests, each the SHA-256 of the piece's 32 KiB
+#     leaves' SHA-256s, hashed beside the copy) and a CRC-64 per piece,
+#     equal to what python computes from the file itself, with the
+#     multi-buffer hasher and with one leaf at a time (VD_HASH_SINGLE);
+#   - verify still checks an older manifest's sha256_of_chunks, and
+#     refuses a leaf size it does not hash;
 #   - verify names a flipped byte's file and byte range;
 #   - --no-sync: no fdatasync of the point's disk file, the manifest and
 #     `backup list` (text and JSON) say "not synced"; the default syncs it
@@ -51,18 +55,57 @@ l = json.loads(subprocess.run(['$V', 'backup', 'list', '--json', 'repo'], captur
 assert l['points'][0]['synced'] is False, l"
 check "--no-sync point reads as the VM (qemu-img compare)" qemu-img compare -q vm/d.vmdk "$F1"
 
-check "the disk file's hashes are its pieces' (python)" python3 - "repo/$P1/manifest.json" "$F1" <<'P'
-import hashlib, json, sys, zlib
+# tree.py MANIFEST FILE [MIN_PIECES]: the disk file's hashes against python's
+cat > tree.py <<'P'
+import hashlib, json, sys
 m = json.load(open(sys.argv[1])); e = m["disks"][0]["disk_file"]
 data = open(sys.argv[2], "rb").read()
-cs = e["chunk_size"]
+cs, L = e["chunk_size"], 32768
+def dg(b): return hashlib.sha256(b).digest()
 pieces = [data[i:i + cs] for i in range(0, len(data), cs)]
-want = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in pieces)).hexdigest()
-assert e["size"] == len(data) and len(pieces) > 8, (e["size"], len(pieces))
-assert e["sha256_of_chunks"] == want, "sha256_of_chunks differs"
+want = hashlib.sha256(b"".join(dg(b"".join(dg(p[j:j + L]) for j in range(0, len(p), L)))
+                               for p in pieces)).hexdigest()
+least = int(sys.argv[3]) if len(sys.argv) > 3 else 9
+assert e["size"] == len(data) and len(pieces) >= least, (e["size"], len(pieces))
+if len(sys.argv) > 4:
+    assert len(data) % L != 0     # a short last leaf
+assert e["leaf_size"] == L, e.get("leaf_size")
+assert e["sha256_tree"] == want, "sha256_tree differs"
 assert len(e["chunk_crc64"]) == len(pieces)
-assert len(set(e["chunk_crc64"])) > 4     # not one value repeated
+assert len(set(e["chunk_crc64"])) == len(pieces)  # no value repeated
 P
+check "the disk file's hashes are its pieces' (python)" python3 tree.py "repo/$P1/manifest.json" "$F1"
+VD_HASH_SINGLE=1 $V backup --full --no-sync vm rs 2>/dev/null
+check "one leaf at a time: the same hashes (python)" python3 tree.py \
+  "rs/$(ls rs | grep '^2')/manifest.json" "$(ls rs/disks/scsi0-0/*.vmdk)"
+check "one leaf at a time: verify passes" env VD_HASH_SINGLE=1 $V backup verify rs
+# a streamOptimized full point: compressed grains, a file of any length
+# (a short last leaf)
+VD_HASH_SINGLE=0 $V backup --full --full-type stream --no-sync vm rz 2>/dev/null
+check "a stream point's hashes (short last leaf) are its pieces' (python)" python3 tree.py \
+  "rz/$(ls rz | grep '^2')/manifest.json" "$(ls rz/disks/scsi0-0/*.vmdk)" 1 short
+# an older manifest: sha256_of_chunks, the SHA-256 of the pieces' SHA-256s
+cp -a rs ro
+Po=$(ls ro | grep '^2')
+python3 - "ro/$Po/manifest.json" "$(ls ro/disks/scsi0-0/*.vmdk)" <<'P'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1])); e = m["disks"][0]["disk_file"]
+data = open(sys.argv[2], "rb").read(); cs = e["chunk_size"]
+del e["sha256_tree"], e["leaf_size"]
+e["sha256_of_chunks"] = hashlib.sha256(b"".join(hashlib.sha256(data[i:i + cs]).digest()
+                                                for i in range(0, len(data), cs))).hexdigest()
+json.dump(m, open(sys.argv[1], "w"))
+P
+check "an older manifest's sha256_of_chunks verifies" $V backup verify ro
+python3 -c "
+import json; p = 'ro/$Po/manifest.json'; m = json.load(open(p))
+m['disks'][0]['disk_file']['sha256_of_chunks'] = '0' * 64; json.dump(m, open(p, 'w'))"
+check "a wrong sha256_of_chunks fails verify" bash -c "! $V backup verify ro 2>/dev/null"
+python3 -c "
+import json; p = 'rs/$(ls rs | grep '^2')/manifest.json'; m = json.load(open(p))
+m['disks'][0]['disk_file']['leaf_size'] = 65536; json.dump(m, open(p, 'w'))"
+$V backup verify rs > /dev/null 2> lf.txt; rc=$?
+check "a leaf size vdisk does not hash: a clear error" bash -c "[ $rc -ne 0 ] && grep -q 'leaf size 65536' lf.txt"
 
 sleep 1.1
 strace -f -e trace=fdatasync -y -o s2.txt $V backup vm repo 2>/dev/null
@@ -115,13 +158,6 @@ sed 's/d\.vmdk/f.vmdk/' vm/t.vmx > vf/t.vmx
 $V backup --full vf rf 2>/dev/null
 Pf=$(ls rf | grep '^2'); Ff=$(ls rf/disks/scsi0-0/*.vmdk)
 check "an unaligned source: the point reads as the disk" qemu-img compare -q vf/f.vmdk "$Ff"
-check "an unaligned source: the disk file's hashes are still its pieces'" python3 - "rf/$Pf/manifest.json" "$Ff" <<'P'
-import hashlib, json, sys
-e = json.load(open(sys.argv[1]))["disks"][0]["disk_file"]
-data = open(sys.argv[2], "rb").read(); cs = e["chunk_size"]
-want = hashlib.sha256(b"".join(hashlib.sha256(data[i:i + cs]).digest()
-                               for i in range(0, len(data), cs))).hexdigest()
-assert e["sha256_of_chunks"] == want and e["size"] == len(data)
-P
+check "an unaligned source: the disk file's hashes are still its pieces'" python3 tree.py "rf/$Pf/manifest.json" "$Ff" 2
 check "an unaligned source: verify passes" $V backup verify rf
 done_testing

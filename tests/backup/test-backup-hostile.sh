@@ -31,10 +31,11 @@ import json, sys, hashlib
 p = sys.argv[1]; m = json.load(open(p))
 def rehash(e, path):
     data = open(path, "rb").read()
-    if "sha256_of_chunks" in e:   # a disk file: the SHA-256 of its chunks' SHA-256s
-        cs = e["chunk_size"]
-        e["sha256_of_chunks"] = hashlib.sha256(b"".join(
-            hashlib.sha256(data[i:i + cs]).digest()
+    if "sha256_tree" in e:   # a disk file: the SHA-256 of its chunks' digests of their leaves
+        cs, L = e["chunk_size"], e["leaf_size"]
+        dg = lambda b: hashlib.sha256(b).digest()
+        e["sha256_tree"] = hashlib.sha256(b"".join(
+            dg(b"".join(dg(data[i + j:min(i + cs, i + j + L)]) for j in range(0, min(cs, len(data) - i), L)))
             for i in range(0, len(data), cs))).hexdigest()
     else:
         e["sha256"] = hashlib.sha256(data).hexdigest()

@@ -15,12 +15,25 @@ $VDISK create -t monolithicSparse -s 256M a.vmdk && $VDISK write -o 0 -f ../data
 rm -f ../data.bin
 leftover() { ls -A | grep -E '^\.vdisk-(new|work)-' ; }
 
-# kill -9 during convert until a work folder stays behind (bounded)
+# kill -9 during convert, as soon as its work folder is there (a random
+# sleep missed it when the convert was quick); bounded
 got=
+# (a work folder naming its target and holding some bytes)
+have_work() {
+  local d f
+  for d in .vdisk-new-* .vdisk-work-*; do
+    [ -s "$d/.vdisk-target" ] || continue
+    for f in "$d"/*; do [ -s "$f" ] && return 0; done
+  done
+  return 1
+}
 for i in $(seq 1 60); do
   rm -f b.vmdk
   $VDISK convert -t monolithicSparse a.vmdk b.vmdk 2>/dev/null & p=$!
-  sleep 0.$(( RANDOM % 6 ))$(( RANDOM % 10 ))
+  for _ in $(seq 1 20000); do
+    have_work && break
+    kill -0 $p 2>/dev/null || break
+  done
   kill -9 $p 2>/dev/null; wait $p 2>/dev/null
   if [ -n "$(leftover)" ]; then got=$i; break; fi
 done
