@@ -77,9 +77,12 @@ vd__nbd_cache_drop (struct nbd_io *nio)
   nio->ext_start = nio->ext_end = 0;
 }
 
-static int
-bs_cb (void *user_data, const char *metacontext, uint64_t offset,
-       uint32_t *entries, size_t nr_entries, int *error)
+/* A block status answer's extents into its part: in the receiving thread,
+ * without mu (the part is the asking thread's, which reads it only once
+ * the request completed). */
+int
+vd__nbd_bs_cb (void *user_data, const char *metacontext, uint64_t offset,
+               uint32_t *entries, size_t nr_entries, int *error)
 {
   struct bs_part *bp = user_data;
   (void) error;
@@ -127,33 +130,13 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
   for (uint64_t a = pos; a < nio->size && np < BS_PARALLEL; np++) {
     struct bs_part *bp = &parts[np];
     uint64_t n = VD_MIN (BS_SPAN, nio->size - a);
-    int c = vd__nbd_pick_conn (nio);
-    struct req *q = malloc (sizeof *q);
-    int64_t cookie = -1;
     bp->start = a;
     bp->end = a + n;
-    if (q && c >= 0) {
-      *q = (struct req) { nio, (unsigned) c, ++nio->seq, &call, NULL, a,
-                          NULL, n };
-      nbd_extent_callback ecb = { .callback = bs_cb, .user_data = bp };
-      nbd_completion_callback cb = { .callback = vd__nbd_req_done,
-                                     .user_data = q };
-      cookie = nbd_aio_block_status (nio->h[c], n, a, ecb, cb, 0);
-    }
-    if (cookie < 0) {
-      free (q);
-      if (!call.errnum) {
-        call.errnum = c < 0 ? ENOTCONN : nbd_get_errno () ? nbd_get_errno ()
-                      : EIO;
-        call.err_off = a;
-      }
+    vd__nbd_submit_bs (nio, n, a, bp, &call);
+    if (call.errnum) {
       np++;
       break;
     }
-    call.pending++;
-    nio->n_req++;
-    nio->inflight[c]++;
-    vd__nbd_wake_driver (nio);
     a += n;
   }
   vd__nbd_wait_call (nio, &call);
@@ -210,7 +193,7 @@ vd__nbdio_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   if (nio->n_wb) {
     /* writes in flight: the server's answer could be older than them;
      * "data" is always right (and a writer need not wait) */
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return VD_ENOTSUP;
   }
   while (pos < nio->size) {
@@ -235,7 +218,7 @@ vd__nbdio_seek_data (struct vd_io *io, uint64_t off, int hole, uint64_t *result)
   if (r == 0)
     *result = hole ? nio->size : UINT64_MAX;
 out:
-  pthread_mutex_unlock (&nio->mu);
+  vd__nbd_unlock (nio);
   return r;
 }
 

@@ -1,9 +1,11 @@
-/* The NBD client's request engine: one thread drives the connections,
- * completions land in their call, read-ahead buffer or write; writes are
- * queued behind (see io-nbd.h for the design). */
+/* The NBD client's request engine: a receiving thread per connection,
+ * requests queued under the lock and sent outside it, completions landing
+ * in their call, read-ahead buffer or write; writes are queued behind
+ * (see io-nbd.h for the design). */
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,72 +45,92 @@ vd__nbd_req_fail (struct nbd_io *nio, const char *what,
                    nio->io.name, what, (unsigned long long) c->err_off);
 }
 
-void
-vd__nbd_wake_driver (struct nbd_io *nio)
-{
-  uint64_t one = 1;
-  if (nio->driving && nio->wakefd >= 0
-      && write (nio->wakefd, &one, sizeof one) < 0) {
-    /* the counter is full: the driver wakes anyway */
-  }
-}
+/* ---- the connections' receiving threads ---- */
 
-/* One round of progress (under mu): drive the connections, or wait for
- * the thread that does. */
-void
-vd__nbd_drive (struct nbd_io *nio)
+static void *
+rx_main (void *payload)
 {
-  struct pollfd pfd[NBD_MAX_CONNS + 1];
-  unsigned conn[NBD_MAX_CONNS], np = 0;
+  struct nbd_rx *rx = payload;
+  struct nbd_io *nio = rx->nio;
+  struct nbd_handle *h = nio->h[rx->i];
+  int wfd = nio->wfd[rx->i];
 
-  if (nio->driving) {
-    pthread_cond_wait (&nio->cv, &nio->mu);
-    return;
-  }
-  nio->driving = 1;
-  for (unsigned i = 0; i < nio->n; i++) {
-    int fd;
-    unsigned dir;
-    if (!nio->inflight[i] || (fd = nbd_aio_get_fd (nio->h[i])) < 0)
-      continue;
-    dir = nbd_aio_get_direction (nio->h[i]);
-    pfd[np].fd = fd;
-    pfd[np].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
-                     | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
-    pfd[np].revents = 0;
-    conn[np++] = i;
-  }
-  pfd[np].fd = nio->wakefd;
-  pfd[np].events = POLLIN;
-  pfd[np].revents = 0;
-  pthread_mutex_unlock (&nio->mu);
-  int r = poll (pfd, np + 1, 1000);
-  pthread_mutex_lock (&nio->mu);
-  if (r > 0) {
-    for (unsigned k = 0; k < np; k++) {
-      struct nbd_handle *h = nio->h[conn[k]];
-      if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
-        nbd_aio_notify_read (h);
-      else if (pfd[k].revents & POLLOUT)
-        nbd_aio_notify_write (h);
+  while (!__atomic_load_n (&nio->quit, __ATOMIC_ACQUIRE)) {
+    int fd = nbd_aio_get_fd (h);
+    if (fd < 0 || nbd_aio_is_dead (h) == 1 || nbd_aio_is_closed (h) == 1)
+      break;
+    unsigned dir = nbd_aio_get_direction (h);
+    struct pollfd pfd[2] = {
+      { fd, (short) (((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
+                     | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0)), 0 },
+      { wfd, POLLIN, 0 } };
+    int r = poll (pfd, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
     }
-    if (pfd[np].revents & POLLIN) {
+    if (pfd[1].revents & POLLIN) {
       uint64_t v;
-      if (read (nio->wakefd, &v, sizeof v) < 0) {
+      if (read (wfd, &v, sizeof v) < 0) {
         /* nothing to drain */
       }
     }
+    if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+      nbd_aio_notify_read (h);
+    else if (pfd[0].revents & POLLOUT)
+      nbd_aio_notify_write (h);
   }
-  /* A connection that died with requests in flight had them aborted by
-   * libnbd (their callbacks ran with an error); a connection that is
-   * gone without doing so must not leave its waiters asleep forever. */
-  for (unsigned i = 0; i < nio->n; i++)
-    if (nio->inflight[i] && (nbd_aio_is_dead (nio->h[i]) == 1
-                             || nbd_aio_is_closed (nio->h[i]) == 1)
-        && nbd_aio_in_flight (nio->h[i]) <= 0)
-      nio->inflight[i] = 0;     /* the callbacks are not coming */
-  nio->driving = 0;
+  /* stopped, or the connection is gone: libnbd failed (called back)
+   * what was in flight on it; nothing more is sent to it */
+  pthread_mutex_lock (&nio->mu);
+  nio->alive[rx->i] = 0;
   pthread_cond_broadcast (&nio->cv);
+  pthread_mutex_unlock (&nio->mu);
+  return NULL;
+}
+
+/* Connection i (nio->h[i], connected) gets its eventfd and receiving
+ * thread; 0, or an error (the handle is left to the caller). */
+int
+vd__nbd_conn_start (struct nbd_io *nio, unsigned i)
+{
+  nio->wfd[i] = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (nio->wfd[i] < 0)
+    return vd__error (VD_EIO, errno, "%s: eventfd", nio->io.name);
+  nio->rx[i].nio = nio;
+  nio->rx[i].i = i;
+  nio->rx[i].started = 0;
+  nio->alive[i] = 1;
+  int e = pthread_create (&nio->rx[i].t, NULL, rx_main, &nio->rx[i]);
+  if (e != 0) {
+    nio->alive[i] = 0;
+    close (nio->wfd[i]);
+    nio->wfd[i] = -1;
+    return vd__error (VD_ENOMEM, e, "%s: receiving thread", nio->io.name);
+  }
+  nio->rx[i].started = 1;
+  return 0;
+}
+
+/* Stop every receiving thread (no lock held; nothing in flight). */
+void
+vd__nbd_conns_stop (struct nbd_io *nio)
+{
+  uint64_t one = 1;
+  __atomic_store_n (&nio->quit, 1, __ATOMIC_RELEASE);
+  for (unsigned i = 0; i < NBD_MAX_CONNS; i++) {
+    if (nio->rx[i].started) {
+      if (write (nio->wfd[i], &one, sizeof one) < 0) {
+        /* the counter is full: it wakes anyway */
+      }
+      pthread_join (nio->rx[i].t, NULL);
+      nio->rx[i].started = 0;
+    }
+    if (nio->wfd[i] >= 0)
+      close (nio->wfd[i]);
+    nio->wfd[i] = -1;
+  }
 }
 
 void
@@ -152,14 +174,11 @@ wb_put (struct nbd_io *nio, struct wbuf *wb)
   nio->writing--;
 }
 
-/* Completion of any request (under mu: it runs in nbd_aio_notify_*). */
-int
-vd__nbd_req_done (void *user_data, int *error)
+/* A request is done, with error e or 0 (under mu): its call, slot or
+ * write learns it, and q is freed. */
+static void
+req_finish (struct nbd_io *nio, struct req *q, int e)
 {
-  struct req *q = user_data;
-  struct nbd_io *nio = q->nio;
-  int e = *error;
-
   if (nio->inflight[q->conn])
     nio->inflight[q->conn]--;
   if (q->seq < nio->max_done_seq)
@@ -188,6 +207,20 @@ vd__nbd_req_done (void *user_data, int *error)
     wb_put (nio, q->wb);
   }
   free (q);
+}
+
+/* libnbd's completion callback: in a receiving thread (or in the thread
+ * that sends, for an answer that came at once), holding the handle's
+ * lock, never mu. */
+static int
+req_done (void *user_data, int *error)
+{
+  struct req *q = user_data;
+  struct nbd_io *nio = q->nio;
+  pthread_mutex_lock (&nio->mu);
+  req_finish (nio, q, *error);
+  pthread_cond_broadcast (&nio->cv);
+  pthread_mutex_unlock (&nio->mu);
   return 1;                     /* retire the command */
 }
 
@@ -206,21 +239,29 @@ maybe_grow (struct nbd_io *nio)
     if (nio->inflight[i] < GROW_AT)
       return;
   nio->connecting = 1;
+  vd__nbd_issue (nio);          /* what is queued goes out meanwhile */
   pthread_mutex_unlock (&nio->mu);
   r = vd__nbd_connect_one (&h, nio->io.name, nio->user,
                    nio->psk_path[0] ? nio->psk_path : NULL, nio->again);
   pthread_mutex_lock (&nio->mu);
   nio->connecting = 0;
+  if (r == 0) {
+    nio->h[nio->n] = h;
+    if ((r = vd__nbd_conn_start (nio, nio->n)) < 0) {
+      nio->h[nio->n] = NULL;
+      nbd_close (h);
+    }
+  }
   if (r < 0) {
     vd__error_clear ();         /* fewer connections are fine */
     nio->want = nio->n;
     return;
   }
-  nio->h[nio->n++] = h;
+  nio->n++;
 }
 
-/* A connection with room for one more request (under mu), driving the
- * others until there is one; -1 when every connection is dead. */
+/* A live connection with room for one more request (under mu), waiting
+ * for one if they are all busy; -1 when every connection is dead. */
 int
 vd__nbd_pick_conn (struct nbd_io *nio)
 {
@@ -228,8 +269,7 @@ vd__nbd_pick_conn (struct nbd_io *nio)
   for (;;) {
     int best = -1, live = 0;
     for (unsigned i = 0; i < nio->n; i++) {
-      if (nbd_aio_is_ready (nio->h[i]) != 1
-          && nbd_aio_is_processing (nio->h[i]) != 1)
+      if (!nio->alive[i])
         continue;
       live = 1;
       if (nio->inflight[i] < MAX_INFLIGHT
@@ -238,67 +278,170 @@ vd__nbd_pick_conn (struct nbd_io *nio)
     }
     if (best >= 0 || !live)
       return best;
-    vd__nbd_drive (nio);
+    vd__nbd_wait (nio);
   }
 }
 
+/* q (filled) on connection c: counted, and queued to be sent. */
+static void
+queue (struct nbd_io *nio, struct req *q)
+{
+  if (q->call)
+    q->call->pending++;
+  if (q->wb)
+    q->wb->pending++;
+  nio->n_req++;
+  if (++nio->inflight[q->conn] > nio->max_inflight)
+    nio->max_inflight = nio->inflight[q->conn];
+  q->next = NULL;
+  *nio->sq_tail = q;
+  nio->sq_tail = &q->next;
+}
 
-/* Queue one request (under mu).  On a failure to queue, the call (or the
- * slot) gets the error at once. */
+/* A request that could not be made (no connection, no memory): its call,
+ * slot or write fails at once. */
+static void
+refuse (struct nbd_io *nio, uint64_t off, uint64_t len, int e,
+        struct nbd_call *call, struct slot *slot, struct wbuf *wb)
+{
+  nio->n_failed++;
+  if (call && !call->errnum) {
+    call->errnum = e;
+    call->err_off = off;
+  }
+  if (slot) {
+    slot->state = SLOT_FAILED;
+    if (slot->orphan && !slot->pins)
+      vd__nbd_slot_release (slot);
+  }
+  if (wb) {
+    wfail_add (nio, off, len, e);
+    wb->queue_failed = 1;
+  }
+}
+
+/* Make one request (under mu): queued, sent by vd__nbd_issue.  If it
+ * cannot be made, the call (or the slot, or the write) gets the error at
+ * once. */
 void
 vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
                 uint64_t off, struct nbd_call *call, struct slot *slot,
                 struct wbuf *wb)
 {
-  struct req *q = malloc (sizeof *q);
   int c = vd__nbd_pick_conn (nio);
-  int64_t cookie = -1;
-
-  if (q && c >= 0) {
-    *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
-                        len };
-    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
-                                   .user_data = q };
-    cookie = op == OP_READ
-             ? nbd_aio_pread (nio->h[c], buf, (size_t) len, off, cb, 0)
-             : op == OP_WRITE
-             ? nbd_aio_pwrite (nio->h[c], buf, (size_t) len, off, cb, 0)
-             : nbd_aio_zero (nio->h[c], len, off, cb, 0);
-  }
-  if (cookie < 0) {
-    int e = c < 0 ? ENOTCONN : !q ? ENOMEM : nbd_get_errno ();
-    free (q);
-    nio->n_failed++;
-    if (call && !call->errnum) {
-      call->errnum = e ? e : EIO;
-      call->err_off = off;
-    }
-    if (slot) {
-      slot->state = SLOT_FAILED;
-      if (slot->orphan && !slot->pins)
-        vd__nbd_slot_release (slot);
-    }
-    if (wb) {
-      wfail_add (nio, off, len, e ? e : EIO);
-      wb->queue_failed = 1;
-    }
+  struct req *q = c >= 0 ? malloc (sizeof *q) : NULL;
+  if (!q) {
+    refuse (nio, off, len, c < 0 ? ENOTCONN : ENOMEM, call, slot, wb);
     return;
   }
-  if (call)
-    call->pending++;
-  if (wb)
-    wb->pending++;
-  nio->n_req++;
-  if (++nio->inflight[c] > nio->max_inflight)
-    nio->max_inflight = nio->inflight[c];
-  vd__nbd_wake_driver (nio);
+  *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
+                      len, op, buf, NULL, NULL, 0 };
+  queue (nio, q);
+}
+
+/* A block status request of [off, off + len), answered into bp. */
+void
+vd__nbd_submit_bs (struct nbd_io *nio, uint64_t len, uint64_t off,
+                   struct bs_part *bp, struct nbd_call *call)
+{
+  int c = vd__nbd_pick_conn (nio);
+  struct req *q = c >= 0 ? malloc (sizeof *q) : NULL;
+  if (!q) {
+    refuse (nio, off, len, c < 0 ? ENOTCONN : ENOMEM, call, NULL, NULL);
+    return;
+  }
+  *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, NULL, off, NULL,
+                      len, OP_BS, NULL, bp, NULL, 0 };
+  queue (nio, q);
+}
+
+/* Send one request on its connection (no lock held): the cookie, or -1
+ * (then the callback will not run). */
+static int64_t
+send_one (struct nbd_io *nio, struct req *q)
+{
+  struct nbd_handle *h = nio->h[q->conn];
+  nbd_completion_callback cb = { .callback = req_done, .user_data = q };
+  switch (q->op) {
+  case OP_READ:
+    return nbd_aio_pread (h, q->buf, (size_t) q->len, q->off, cb, 0);
+  case OP_WRITE:
+    return nbd_aio_pwrite (h, q->buf, (size_t) q->len, q->off, cb, 0);
+  case OP_ZERO:
+    return nbd_aio_zero (h, q->len, q->off, cb, 0);
+  case OP_FLUSH:
+    return nbd_aio_flush (h, cb, 0);
+  default: {
+    nbd_extent_callback ecb = { .callback = vd__nbd_bs_cb, .user_data = q->bp };
+    return nbd_aio_block_status (h, q->len, q->off, ecb, cb, 0);
+  }
+  }
+}
+
+/* Send what is queued (under mu, dropped while sending): a request that
+ * libnbd refuses fails at once; a connection whose socket is full gets
+ * its receiving thread woken to write the rest. */
+void
+vd__nbd_issue (struct nbd_io *nio)
+{
+  while (nio->sq_head) {
+    struct req *list = nio->sq_head, *failed = NULL, *next;
+    unsigned wake = 0;
+    nio->sq_head = NULL;
+    nio->sq_tail = &nio->sq_head;
+    pthread_mutex_unlock (&nio->mu);
+    for (struct req *q = list; q; q = next) {
+      unsigned c = q->conn;
+      next = q->next;           /* q may be answered (freed) once sent */
+      if (send_one (nio, q) < 0) {
+        int e = nbd_get_errno ();
+        q->err = e ? e : EIO;
+        q->next = failed;
+        failed = q;
+      }
+      else if (nbd_aio_get_direction (nio->h[c]) & LIBNBD_AIO_DIRECTION_WRITE)
+        wake |= 1u << c;
+    }
+    for (unsigned c = 0; wake; c++, wake >>= 1) {
+      uint64_t one = 1;
+      if ((wake & 1) && write (nio->wfd[c], &one, sizeof one) < 0) {
+        /* the counter is full: it wakes anyway */
+      }
+    }
+    pthread_mutex_lock (&nio->mu);
+    for (struct req *q = failed; q; q = next) {
+      next = q->next;
+      req_finish (nio, q, q->err);
+    }
+    if (failed)
+      pthread_cond_broadcast (&nio->cv);
+  }
+}
+
+/* One round of waiting (under mu): send what is queued, or sleep until
+ * an answer comes (or a connection dies). */
+void
+vd__nbd_wait (struct nbd_io *nio)
+{
+  if (nio->sq_head)
+    vd__nbd_issue (nio);
+  else
+    pthread_cond_wait (&nio->cv, &nio->mu);
+}
+
+/* Leave the lock, sending what this thread queued first. */
+void
+vd__nbd_unlock (struct nbd_io *nio)
+{
+  vd__nbd_issue (nio);
+  pthread_mutex_unlock (&nio->mu);
 }
 
 void
 vd__nbd_wait_call (struct nbd_io *nio, struct nbd_call *c)
 {
   while (c->pending)
-    vd__nbd_drive (nio);
+    vd__nbd_wait (nio);
 }
 
 /* ---- the operations ---- */
@@ -319,8 +462,7 @@ static int
 any_live (struct nbd_io *nio)
 {
   for (unsigned i = 0; i < nio->n; i++)
-    if (nbd_aio_is_ready (nio->h[i]) == 1
-        || nbd_aio_is_processing (nio->h[i]) == 1)
+    if (nio->alive[i])
       return 1;
   return 0;
 }
@@ -332,7 +474,7 @@ vd__nbd_wb_wait (struct nbd_io *nio, uint64_t off, uint64_t len)
 {
   while (nio->n_wb && (len == 0 || wb_overlaps (nio, off, len))
          && any_live (nio))
-    vd__nbd_drive (nio);
+    vd__nbd_wait (nio);
 }
 
 /* The error of an earlier write, reported once (under mu); 0 if none. */
@@ -398,7 +540,7 @@ write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
   pthread_mutex_lock (&nio->mu);
   vd__nbd_wb_wait (nio, off, len);
   if ((r = wb_error (nio)) < 0) {
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return r;
   }
   write_begin (nio, off, len);
@@ -415,7 +557,7 @@ write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
     r = vd__nbd_req_fail (nio, op == OP_ZERO ? "zero" : "write", &call);
   else
     wfail_forget (nio, off, len);
-  pthread_mutex_unlock (&nio->mu);
+  vd__nbd_unlock (nio);
   return r;
 }
 
@@ -439,17 +581,17 @@ write_behind (struct nbd_io *nio, const uint8_t *p, uint64_t len,
     if ((wb && nio->wb_bytes + len <= WB_BYTES && !wb_overlaps (nio, off, len))
         || !any_live (nio))
       break;
-    vd__nbd_drive (nio);
+    vd__nbd_wait (nio);
   }
   if ((r = wb_error (nio)) < 0 || !wb) {
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return r < 0 ? r : vd__error (VD_EIO, ENOTCONN, "%s: write at offset "
                                  "%llu: no connection", nio->io.name,
                                  (unsigned long long) off);
   }
   uint8_t *copy = malloc (len);
   if (!copy) {
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return write_like (nio, OP_WRITE, p, len, off);
   }
   memcpy (copy, p, len);
@@ -467,7 +609,7 @@ write_behind (struct nbd_io *nio, const uint8_t *p, uint64_t len,
   int failed = wb->queue_failed;
   wb_put (nio, wb);             /* the hold taken while queuing */
   r = failed ? wb_error (nio) : 0;  /* could not even be queued */
-  pthread_mutex_unlock (&nio->mu);
+  vd__nbd_unlock (nio);
   return r;
 }
 
@@ -504,34 +646,29 @@ vd__nbdio_flush (struct vd_io *io)
     nio->wfail_err = nio->werr = 0;
     nio->n_wfail = 0;
     r = vd__nbd_req_fail (nio, "write", &c);
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return r;
   }
   if (!nio->can_flush) {
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return 0;
   }
-  struct req *q = malloc (sizeof *q);
-  int64_t cookie = -1;
-  if (q) {
-    *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0 };
-    nbd_completion_callback cb = { .callback = vd__nbd_req_done,
-                                   .user_data = q };
-    cookie = nbd_aio_flush (nio->h[0], cb, 0);
+  struct req *q = nio->alive[0] ? malloc (sizeof *q) : NULL;
+  if (!q) {
+    r = vd__error (nio->alive[0] ? VD_ENOMEM : VD_EIO,
+                   nio->alive[0] ? ENOMEM : ENOTCONN, "%s: flush: %s",
+                   io->name, nio->alive[0] ? "out of memory"
+                   : "the connection is gone");
+    vd__nbd_unlock (nio);
+    return r;
   }
-  if (cookie < 0) {
-    free (q);
-    r = vd__nbd_fail (io->name, "flush");
-  }
-  else {
-    call.pending = 1;
-    nio->inflight[0]++;
-    vd__nbd_wake_driver (nio);
-    vd__nbd_wait_call (nio, &call);
-    if (call.errnum)
-      r = vd__nbd_req_fail (nio, "flush", &call);
-  }
-  pthread_mutex_unlock (&nio->mu);
+  *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0, OP_FLUSH,
+                      NULL, NULL, NULL, 0 };
+  queue (nio, q);
+  vd__nbd_wait_call (nio, &call);
+  if (call.errnum)
+    r = vd__nbd_req_fail (nio, "flush", &call);
+  vd__nbd_unlock (nio);
   return r;
 }
 

@@ -116,10 +116,15 @@ ra_take (struct nbd_io *nio, struct slot *s, uint8_t *p, uint64_t off,
          uint64_t end, struct nbd_call *call)
 {
   while (s->state == SLOT_BUSY)
-    vd__nbd_drive (nio);
+    vd__nbd_wait (nio);
   uint64_t a = VD_MAX (s->off, off), b = VD_MIN (s->off + s->len, end);
   if (s->state == SLOT_DONE && !s->orphan) {
+    /* outside the lock: the answers of the other requests land
+     * meanwhile (s is pinned: nobody frees or refills it) */
+    vd__nbd_issue (nio);
+    pthread_mutex_unlock (&nio->mu);
     memcpy (p + (a - off), s->buf + (a - s->off), (size_t) (b - a));
+    pthread_mutex_lock (&nio->mu);
     nio->n_ra_hit++;
   }
   else
@@ -157,7 +162,7 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   pthread_mutex_lock (&nio->mu);
   vd__nbd_wb_wait (nio, off, count);    /* read what was written */
   if ((r = vd__nbd_wfail_hit (nio, off, count)) < 0) {
-    pthread_mutex_unlock (&nio->mu);
+    vd__nbd_unlock (nio);
     return r;
   }
   int seq = nio->ra_slots && (off == nio->last_end
@@ -195,7 +200,7 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   vd__nbd_wait_call (nio, &call);
   if (call.errnum)
     r = vd__nbd_req_fail (nio, "read", &call);
-  pthread_mutex_unlock (&nio->mu);
+  vd__nbd_unlock (nio);
   return r;
 }
 

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -98,7 +97,8 @@ nbdio_close (struct vd_io *io)
              (unsigned long long) nio->n_ooo,
              (unsigned long long) nio->n_ra_hit, nio->max_inflight);
   if (nio->sync_ok) {
-    /* read-ahead still in flight lands in our buffers: let it finish */
+    /* read-ahead still in flight lands in our buffers: let it finish
+     * (a dead connection's requests were failed by libnbd) */
     pthread_mutex_lock (&nio->mu);
     for (;;) {
       unsigned busy = 0;
@@ -106,10 +106,11 @@ nbdio_close (struct vd_io *io)
         busy += nio->inflight[i];
       if (!busy)
         break;
-      vd__nbd_drive (nio);
+      vd__nbd_wait (nio);
     }
     pthread_mutex_unlock (&nio->mu);
   }
+  vd__nbd_conns_stop (nio);
   for (unsigned i = 0; i < nio->n; i++) {
     nbd_shutdown (nio->h[i], 0);
     nbd_close (nio->h[i]);
@@ -128,9 +129,6 @@ nbdio_close (struct vd_io *io)
     pthread_cond_destroy (&nio->cv);
     nio->sync_ok = 0;
   }
-  if (nio->wakefd >= 0)
-    close (nio->wakefd);
-  nio->wakefd = -1;
   if (nio->memfd >= 0)
     close (nio->memfd);
   nio->memfd = -1;
@@ -400,11 +398,9 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   nio->io.ops = &nbd_ops;
   nio->io.fd = -1;
   nio->memfd = -1;
-  nio->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (nio->wakefd < 0) {
-    r = vd__error (VD_EIO, errno, "%s: eventfd", uri);
-    goto fail;
-  }
+  for (unsigned i = 0; i < NBD_MAX_CONNS; i++)
+    nio->wfd[i] = -1;
+  nio->sq_tail = &nio->sq_head;
   if (pthread_mutex_init (&nio->mu, NULL) != 0) {
     r = vd__error (VD_ENOMEM, 0, "%s: mutex", uri);
     goto fail;
@@ -420,6 +416,8 @@ vd__io_nbd_open (struct vd_io **out, const char *uri, int rw)
   if (r < 0)
     goto fail;
   nio->n = 1;
+  if ((r = vd__nbd_conn_start (nio, 0)) < 0)
+    goto fail;
   /* requests of CHUNK bytes, or the server's maximum block size if less;
    * the read-ahead window in requests of that size */
   int64_t maxb = nbd_get_block_size (nio->h[0], LIBNBD_SIZE_MAXIMUM);

@@ -24,12 +24,20 @@
  * request in flight, the extent cache (MAX_EXTENTS); reads and writes go
  * straight to and from the caller's buffer.
  *
- * Threads: every libnbd call on the handles and every change to the state
- * below happens under nio->mu.  One waiting thread at a time "drives" the
- * connections (poll() without the lock, then nbd_aio_notify_* with it), so
- * completion callbacks run under the lock; the others sleep on nio->cv.
- * A thread that queues a request while another drives wakes it through
- * nio->wakefd so the new request's bytes go out.
+ * Threads: each connection has its own receiving thread, as nbdcopy's
+ * workers do: it polls the connection's socket and calls
+ * nbd_aio_notify_* without nio->mu, so the answers of several connections
+ * are read in parallel; a completion callback takes nio->mu to record its
+ * result and wakes the waiters (nio->cv).  Lock order: a libnbd handle's
+ * own lock, then nio->mu; so no libnbd call on a handle is ever made
+ * under nio->mu.  Requests are made under mu (their bookkeeping: the
+ * caller's count, the connection's, the slot) and queued; the thread
+ * that queued them sends them (nbd_aio_*) after dropping mu, before it
+ * waits or returns (vd__nbd_issue); a request answered before its
+ * nbd_aio_* call returns is fine, its bookkeeping is already done.  A
+ * receiving thread is woken through its eventfd when a request waits to
+ * be written (the socket was full).  Connections that died are marked
+ * dead by their thread (nio->alive); libnbd fails what was in flight.
  *
  * Errors: each request carries its own result.  A failed read fails the
  * call it belongs to (VD_EIO with the offset and the server's errno) and
@@ -60,6 +68,7 @@ struct nbd_call {                   /* one pread/pwrite/... of a caller */
 };
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE, SLOT_FAILED };
+enum { OP_READ, OP_WRITE, OP_ZERO, OP_FLUSH, OP_BS };
 struct slot {
   uint64_t off;
   uint32_t len;
@@ -99,9 +108,21 @@ struct req {
   uint64_t seq;
   struct nbd_call *call;
   struct slot *slot;
-  uint64_t off;                 /* for the error message */
+  uint64_t off;
   struct wbuf *wb;
   uint64_t len;
+  int op;                       /* OP_* */
+  void *buf;                    /* read into, or written from */
+  struct bs_part *bp;           /* OP_BS: the answer */
+  struct req *next;             /* queued to be sent */
+  int err;                      /* why libnbd refused to send it */
+};
+
+struct nbd_rx {                 /* a connection's receiving thread */
+  struct nbd_io *nio;
+  unsigned i;
+  pthread_t t;
+  int started;
 };
 
 struct nbd_io {
@@ -118,8 +139,14 @@ struct nbd_io {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int sync_ok;                  /* mu and cv initialised */
-  int driving;
-  int wakefd;                   /* eventfd, or -1 */
+  /* the receiving threads, their eventfds (-1: none), which connections
+   * still live, and the stop flag (atomic) */
+  struct nbd_rx rx[NBD_MAX_CONNS];
+  int wfd[NBD_MAX_CONNS];
+  int alive[NBD_MAX_CONNS];
+  int quit;
+  /* requests made and not yet sent (sent by vd__nbd_issue) */
+  struct req *sq_head, **sq_tail;
   /* read-ahead */
   struct slot slots[RA_SLOTS];
   unsigned ra_slots;            /* 0: off */
@@ -152,25 +179,30 @@ struct nbd_io {
   int memfd;                    /* the derived key, or -1 */
 };
 
-enum { OP_READ, OP_WRITE, OP_ZERO };
-
 /* io-nbd.c */
 int vd__nbd_connect_one (struct nbd_handle **out, const char *uri,
                          const char *user, const char *psk_path,
                          const char *export);
 
-/* io-nbd-engine.c (every one under nio->mu but vd__nbd_fail) */
+/* io-nbd-engine.c (every one under nio->mu but vd__nbd_fail and the
+ * connection's start and stop) */
 int vd__nbd_fail (const char *name, const char *what);
 int vd__nbd_req_fail (struct nbd_io *nio, const char *what,
                       const struct nbd_call *c);
-void vd__nbd_wake_driver (struct nbd_io *nio);
-void vd__nbd_drive (struct nbd_io *nio);
+int vd__nbd_conn_start (struct nbd_io *nio, unsigned i);
+void vd__nbd_conns_stop (struct nbd_io *nio);
+void vd__nbd_issue (struct nbd_io *nio);
+void vd__nbd_wait (struct nbd_io *nio);
+void vd__nbd_unlock (struct nbd_io *nio);
 void vd__nbd_slot_release (struct slot *s);
-int vd__nbd_req_done (void *user_data, int *error);
 int vd__nbd_pick_conn (struct nbd_io *nio);
 void vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
                      uint64_t off, struct nbd_call *call, struct slot *slot,
                      struct wbuf *wb);
+void vd__nbd_submit_bs (struct nbd_io *nio, uint64_t len, uint64_t off,
+                        struct bs_part *bp, struct nbd_call *call);
+int vd__nbd_bs_cb (void *user_data, const char *metacontext, uint64_t offset,
+                   uint32_t *entries, size_t nr_entries, int *error);
 void vd__nbd_wait_call (struct nbd_io *nio, struct nbd_call *c);
 void vd__nbd_wb_wait (struct nbd_io *nio, uint64_t off, uint64_t len);
 int vd__nbd_wfail_hit (struct nbd_io *nio, uint64_t off, uint64_t len);
