@@ -25,6 +25,8 @@
 
 #ifdef VD_HAVE_LIBNBD
 #include "io-nbd.h"
+#else
+#include "io/io.h"
 #endif
 #ifdef VD_HAVE_NETTLE
 #include <nettle/pbkdf2.h>
