@@ -49,9 +49,9 @@ $(eval $(call vd_detect,FUSE3,fuse3))
 $(eval $(call vd_detect,LIBCURL,libcurl))
 $(eval $(call vd_detect,LIBXML2,libxml-2.0))
 # Intel's multi-buffer crypto library (libipsec-mb-dev, amd64) has no
-# pkg-config file: its header is looked for.
+# pkg-config file: a program using it must compile and link.
 ifeq ($(origin HAVE_IPSECMB),undefined)
-  HAVE_IPSECMB := $(shell printf '\043include <intel-ipsec-mb.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+  HAVE_IPSECMB := $(shell printf '\043include <intel-ipsec-mb.h>\nint main (void) { return alloc_mb_mgr (0) == 0; }\n' | $(CC) -x c - -o /dev/null -lIPSec_MB >/dev/null 2>&1 && echo 1)
 endif
 ifeq ($(HAVE_IPSECMB),0)
   override HAVE_IPSECMB :=

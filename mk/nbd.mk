@@ -4,8 +4,11 @@
 # that answers VD_ENOTSUP ("built without libnbd"); the keys need only
 # nettle.  The nbdkit plugin (the server side) is mk/plugin.mk.
 
-$(call vd_objs,io-nbd.o io-nbd-engine.o io-nbd-readahead.o io-nbd-bs.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
-PKG_LIBS += $(LIBNBD_LIBS) $(NETTLE_LIBS)
+# libnbd itself is loaded on first use (lib/io/nbd-dl.c): its headers at
+# build time, no -lnbd (GnuTLS and its dozen libraries stay out of every
+# process that never opens an NBD URI).
+$(call vd_objs,io-nbd.o io-nbd-engine.o io-nbd-readahead.o io-nbd-bs.o nbd-dl.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
+PKG_LIBS += $(NETTLE_LIBS)
 
 # VixDiskLib against a vdisk server (run by tests/nbd/test-nbd-serve.sh; not a
 # test-* program, as it needs the server the script starts).

@@ -12,5 +12,10 @@ $(LIBSO) $(LIBA): $(VSPHERE_OBJS)
 
 ifneq ($(shell pkg-config --exists libcurl libxml-2.0 openssl 2>/dev/null && echo yes),)
   CFLAGS_ALL += -DVD_HAVE_VSPHERE $(shell pkg-config --cflags libcurl libxml-2.0 openssl)
-  PKG_LIBS   += $(shell pkg-config --libs libcurl libxml-2.0 openssl)
+  # libcurl and libxml2 are loaded on first use (lib/io/curl-dl.c,
+  # lib/vsphere/xml-dl.c): their headers at build time, no -lcurl -lxml2
+  # (Kerberos, LDAP, SSH, GnuTLS, ICU... stay out of every other process)
+  PKG_LIBS   += $(shell pkg-config --libs openssl)
+  # (a unit test that drives libcurl itself links it)
+  $(O)/tests/test-io-https: PKG_LIBS += $(shell pkg-config --libs libcurl)
 endif

@@ -120,6 +120,13 @@ vd__put_le64 (uint8_t *p, uint64_t v)
   vd__put_le32 (p + 4, (uint32_t) (v >> 32));
 }
 
+/* ---- optional libraries loaded on first use (dl.c) -------------------- */
+
+/* dlopen soname and resolve names[0..n) into fns; 0, or VD_ENOTSUP saying
+ * what needs it (what) and which package to install. */
+int vd__dl_load (const char *soname, const char *package, const char *what,
+                 const char *const *names, size_t n, void **fns);
+
 /* ---- work folders (workdir.c) ----------------------------------------- */
 
 /* Make dir/.vdisk-KIND-<creator>-<random> for the disk file name target,

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 #define CHUNK VD_HTTPS_AH_CHUNK
 #define NSLOTS VD_HTTPS_AH_SLOTS

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 struct get {
   struct https_io *f;

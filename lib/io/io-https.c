@@ -44,7 +44,7 @@ vd__io_https_parent (struct vd_io **out, struct vd_io *near,
 
 #else /* VD_HAVE_VSPHERE */
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 #define BLOCK VD_HTTPS_BLOCK
 #define NBLOCKS VD_HTTPS_NBLOCKS
@@ -365,6 +365,8 @@ vd__io_https_open (struct vd_io **out, const struct vd_https_session *sops,
   if (rw)
     return vd__error (VD_ENOTSUP, 0, "%s: datastore disks open read-only "
                      "(vd_vsphere_upload writes one)", dspath);
+  if ((r = vd__curl_load (dspath)) < 0)
+    return r;
   f = calloc (1, sizeof *f);
   if (!f)
     return vd__error (VD_ENOMEM, errno, "https");

@@ -66,9 +66,11 @@ rx_main (void *payload)
       { wfd, POLLIN, 0 } };
     int r = poll (pfd, 2, -1);
     if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
+      /* (EINTR, or a passing shortage): never leave a live handle
+       * without its reader, whose requests would then wait forever */
+      if (errno != EINTR)
+        usleep (1000);
+      continue;
     }
     if (pfd[1].revents & POLLIN) {
       uint64_t v;
@@ -249,7 +251,10 @@ maybe_grow (struct nbd_io *nio)
     nio->h[nio->n] = h;
     if ((r = vd__nbd_conn_start (nio, nio->n)) < 0) {
       nio->h[nio->n] = NULL;
+      pthread_mutex_unlock (&nio->mu);  /* no libnbd call under mu */
+      nbd_shutdown (h, 0);
       nbd_close (h);
+      pthread_mutex_lock (&nio->mu);
     }
   }
   if (r < 0) {
@@ -399,7 +404,11 @@ vd__nbd_issue (struct nbd_io *nio)
         q->next = failed;
         failed = q;
       }
-      else if (nbd_aio_get_direction (nio->h[c]) & LIBNBD_AIO_DIRECTION_WRITE)
+      /* the socket is full: its thread writes the rest; or the handle
+       * died right here (its thread, asleep in poll, must notice) */
+      if ((nbd_aio_get_direction (nio->h[c]) & LIBNBD_AIO_DIRECTION_WRITE)
+          || nbd_aio_is_dead (nio->h[c]) == 1
+          || nbd_aio_is_closed (nio->h[c]) == 1)
         wake |= 1u << c;
     }
     for (unsigned c = 0; wake; c++, wake >>= 1) {
@@ -653,16 +662,20 @@ vd__nbdio_flush (struct vd_io *io)
     vd__nbd_unlock (nio);
     return 0;
   }
-  struct req *q = nio->alive[0] ? malloc (sizeof *q) : NULL;
+  /* (multi-conn: any live connection's flush covers them all) */
+  unsigned c = 0;
+  while (c < nio->n && !nio->alive[c])
+    c++;
+  struct req *q = c < nio->n ? malloc (sizeof *q) : NULL;
   if (!q) {
-    r = vd__error (nio->alive[0] ? VD_ENOMEM : VD_EIO,
-                   nio->alive[0] ? ENOMEM : ENOTCONN, "%s: flush: %s",
-                   io->name, nio->alive[0] ? "out of memory"
+    r = vd__error (c < nio->n ? VD_ENOMEM : VD_EIO,
+                   c < nio->n ? ENOMEM : ENOTCONN, "%s: flush: %s",
+                   io->name, c < nio->n ? "out of memory"
                    : "the connection is gone");
     vd__nbd_unlock (nio);
     return r;
   }
-  *q = (struct req) { nio, 0, ++nio->seq, &call, NULL, 0, NULL, 0, OP_FLUSH,
+  *q = (struct req) { nio, c, ++nio->seq, &call, NULL, 0, NULL, 0, OP_FLUSH,
                       NULL, NULL, NULL, 0 };
   queue (nio, q);
   vd__nbd_wait_call (nio, &call);

@@ -311,10 +311,13 @@ int
 vd__nbd_connect_one (struct nbd_handle **out, const char *uri, const char *user,
              const char *psk_path, const char *export)
 {
-  struct nbd_handle *h = nbd_create ();
+  struct nbd_handle *h;
   const char *env;
   int r;
   *out = NULL;
+  if ((r = vd__nbd_load (uri)) < 0)
+    return r;
+  h = nbd_create ();
   if (!h)
     return vd__nbd_fail (uri, "nbd_create");
   nbd_set_handle_name (h, "vdisk");
@@ -596,6 +599,8 @@ vd_nbd_list_exports (const char *uri, vd_nbd_export_cb cb, void *payload)
 
   if (!uri || !vd__is_uri (uri))
     return vd__error (VD_EINVAL, 0, "%s: not an NBD URI", uri ? uri : "");
+  if ((r = vd__nbd_load (uri)) < 0)
+    return r;
   user = uri_user (uri);
   if (!user && (env = getenv ("VDISK_NBD_USER")) && *env)
     user = strdup (env);

@@ -9,7 +9,7 @@
 
 #include "io/io.h"
 
-#include <libnbd.h>
+#include "io/nbd-dl.h"
 #include <pthread.h>
 
 #define NBD_MAX_CONNS 8

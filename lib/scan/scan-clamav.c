@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 
 #ifdef VD_HAVE_CLAMAV
-#include <clamav.h>
+#include "scan/clamav-dl.h"
 
 #define LEAF_MIN 4096u
 #define DEFAULT_OVERLAP_OTHER 4096u
@@ -406,6 +406,8 @@ vd_scanner_new_clamav (vd_scanner **out, const char *db, size_t overlap)
   if (stat (db, &st) < 0)
     return vd__error (vd__errno_code (errno), errno, "%s: no such signature "
                      "database", db);
+  if ((r = vd__clam_load ("vd_scanner_new_clamav")) < 0)
+    return r;
   pthread_once (&clam_once, clam_init_once);
   if (clam_init_rc != CL_SUCCESS)
     return vd__error (VD_EIO, 0, "libclamav: cl_init failed: %s",

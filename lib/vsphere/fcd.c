@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 #define MAX_FCDS 100000u
 #define MAX_ID 128

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/tree.h>
+#include "vsphere/xml-dl.h"
 
 /* A growable array. */
 #define GROW(arr, n, cap, max, what)                                    \

@@ -12,7 +12,7 @@
 
 #ifdef VD_HAVE_VSPHERE
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 static void *
 ses_curl (void *ctx)

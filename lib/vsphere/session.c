@@ -18,18 +18,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libxml/parser.h>
+#include "vsphere/xml-dl.h"
 
 #define MAX_PASSWORD 1024
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_ok;
 
+/* libcurl and libxml2 (loaded here, on first use), once per process. */
 static void
 init_libs (void)
 {
-  init_ok = curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  xmlInitParser ();
+  init_ok = vd__xml_load ("vSphere") == 0
+            && curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  if (init_ok)
+    xmlInitParser ();
 }
 
 const char *vd__vs_base (const struct vd_vsphere *s) { return s->base; }
@@ -334,8 +337,11 @@ vd_vsphere_connect (vd_vsphere **out, const char *url, const char *user,
     return vd__error (VD_EINVAL, 0, "vsphere: no server given");
   *out = NULL;
   pthread_once (&init_once, init_libs);
-  if (!init_ok)
+  if (!init_ok) {
+    if ((r = vd__xml_load (url)) < 0 || (r = vd__curl_load (url)) < 0)
+      return r;                 /* a library that cannot be loaded */
     return vd__error (VD_EIO, 0, "vsphere: curl_global_init failed");
+  }
   if (!(s = calloc (1, sizeof *s)))
     return vd__error (VD_ENOMEM, errno, "vsphere");
   atomic_init (&s->refs, 1);

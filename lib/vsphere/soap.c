@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
+#include "vsphere/xml-dl.h"
 
 #define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
 #define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"

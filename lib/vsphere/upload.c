@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "io/curl-dl.h"
 
 #define CHUNK (4u << 20)
 

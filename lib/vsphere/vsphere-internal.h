@@ -23,8 +23,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include <curl/curl.h>
-#include <libxml/tree.h>
+#include "io/curl-dl.h"
+#include "vsphere/xml-dl.h"
 
 /* A session (session.c; its transfers http.c, its calls soap.c). */
 struct vd_vsphere {
