@@ -51,15 +51,19 @@ crash-long: tests
 fault-long: tests
 	@VDISK_BUILD=$(O) FAULT_LONG=1 $(O)/tests/test-crash-faults
 
-# ThreadSanitizer: the library and the concurrency test, built apart.
+# ThreadSanitizer: the library and the concurrency tests (threads on one
+# disk, stream reads, the NBD client's receiving threads under nbdkit's
+# delay and error filters), built apart.
 TSAN_O := build/tsan
 tsan:
 	@$(MAKE) --no-print-directory O=$(TSAN_O) BOOTSTRAP=0 \
 	  EXTRA_CFLAGS="-fsanitize=thread -O1" EXTRA_LDFLAGS=-fsanitize=thread \
 	  $(TSAN_O)/lib/libvdisk.a $(TSAN_O)/tests/test-disk-concurrency \
-	  $(TSAN_O)/tests/test-stream-reads
+	  $(TSAN_O)/tests/test-stream-reads $(TSAN_O)/tests/nbd-stress \
+	  $(TSAN_O)/bin/vdisk
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-disk-concurrency
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_O)/tests/test-stream-reads
+	@tests/nbd/tsan-stress.sh $(TSAN_O)
 
 # valgrind: the release build's unit tests, then the interop tests with
 # the CLI run under valgrind.
