@@ -189,6 +189,10 @@ char *resolve (const char *export, int must_exist);
 /* name without an optional "[datastore] " prefix (which must name this
  * datastore when --datastore-name was given); NULL: another datastore. */
 const char *strip_datastore (const char *name);
+/* path (a full path) relative to the datastore when it begins with
+ * "DATASTORE/": what follows (may be empty), else NULL.  Only the
+ * prefix: no file is looked at. */
+const char *inside_datastore (const char *path);
 
 /* Read the datastore into *s (0), or report the error (-1).  The last
  * scan is reused while nothing it read changed (scan_datastore says
