@@ -120,6 +120,13 @@ int vd__bk_copy_file (const char *from, const char *to, char hex[65],
 int vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
                       uint64_t *chunk_size, uint64_t *size);
 json_object *vd__bk_file_entry (const char *name, const char *path, int *err);
+/* vd__bk_copy_file of a VM file, and its manifest entry (as
+ * vd__bk_file_entry's, named name) from the hashes of the copy's one
+ * read: *fe, or NULL with the error returned. */
+int vd__bk_copy_file_entry (const char *from, const char *to, const char *name,
+                            uint64_t *bytes, json_object **fe);
+/* A chunk_crc64 value: the CRC-64 (ECMA, reflected) as 16 hex digits. */
+void vd__bk_crc_hex (uint64_t crc, char hex[17]);
 json_object *vd__bk_disk_file_entry (const char *name, const char *path,
                                      struct vd__bk_hasher *h, int *err);
 json_object *vd__bk_read_json (const char *path);

@@ -495,18 +495,15 @@ vm_files (const char *folder, const char *files_dir, json_object *arr,
       continue;
     char *from = vd__asprintf ("%s/%s", folder, de->d_name);
     char *to = vd__asprintf ("%s/%s", files_dir, de->d_name);
-    char hex[65];
-    if (!from || !to)
+    char *rel = vd__asprintf ("files/%s", de->d_name);
+    json_object *fe = NULL;
+    if (!from || !to || !rel)
       r = VD_ENOMEM;
     else
-      r = vd__bk_copy_file (from, to, hex, bytes);
-    if (r == 0) {
-      int err = 0;
-      char *rel = vd__asprintf ("files/%s", de->d_name);
-      json_object_array_add (arr, vd__bk_file_entry (rel ? rel : "", to, &err));
-      free (rel);
-      r = err;
-    }
+      r = vd__bk_copy_file_entry (from, to, rel, bytes, &fe);
+    if (r == 0)
+      json_object_array_add (arr, fe);
+    free (rel);
     free (from);
     free (to);
   }

@@ -482,7 +482,7 @@ vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
   sha256_init (&all);
   for (uint64_t i = 0; i < h->n; i++) {
     sha256_update (&all, SHA256_DIGEST_SIZE, h->dg[i]);
-    snprintf (hex, sizeof hex, "%016llx", (unsigned long long) h->crc[i]);
+    vd__bk_crc_hex (h->crc[i], hex);
     if (chunks)
       json_object_array_add (chunks, json_object_new_string (hex));
   }

@@ -44,12 +44,71 @@ vd__bk_is_point_name (const char *s)
   return 1;
 }
 
-/* Copy a regular file (no symlinks followed), fsync'ed; hash it on the way. */
-int
-vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *bytes)
+/* The hashes of a file read in order: the SHA-256 of the whole file and
+ * (chunks not NULL) a CRC-64 per cs-byte chunk.  One pass: the copy of a
+ * VM file hashes what it copies (its manifest entry needs no second read)
+ * and vd__bk_hash_file what it reads. */
+struct fhash {
+  struct sha256_ctx all;
+  uint64_t cs, in_part, total, crc;
+  json_object *chunks;
+};
+
+static void
+fh_init (struct fhash *f, uint64_t cs, json_object *chunks)
 {
-  struct sha256_ctx h;
-  uint8_t buf[1 << 16], dg[SHA256_DIGEST_SIZE];
+  sha256_init (&f->all);
+  f->cs = cs;
+  f->in_part = f->total = f->crc = 0;
+  f->chunks = chunks;
+}
+
+static void
+fh_chunk_end (struct fhash *f)
+{
+  char hex[17];
+  if (f->chunks) {
+    vd__bk_crc_hex (f->crc, hex);
+    json_object_array_add (f->chunks, json_object_new_string (hex));
+  }
+  f->in_part = 0;
+  f->crc = 0;
+}
+
+static void
+fh_update (struct fhash *f, const uint8_t *p, size_t n)
+{
+  while (n) {
+    size_t k = (size_t) VD_MIN ((uint64_t) n, f->cs - f->in_part);
+    sha256_update (&f->all, k, p);
+    if (f->chunks)
+      f->crc = crc64_ecma_refl (f->crc, p, (uint64_t) k);
+    f->in_part += k;
+    f->total += k;
+    p += k;
+    n -= k;
+    if (f->in_part == f->cs)
+      fh_chunk_end (f);
+  }
+}
+
+static void
+fh_final (struct fhash *f, char whole[65])
+{
+  uint8_t dg[SHA256_DIGEST_SIZE];
+  if (f->in_part)
+    fh_chunk_end (f);
+  sha256_digest (&f->all, sizeof dg, dg);
+  vd__to_hex (dg, sizeof dg, whole);
+}
+
+/* Copy a regular file (no symlinks followed), fsync'ed; hash it on the
+ * way into f (its chunk size set here from the file's size). */
+static int
+copy_hashed (const char *from, const char *to, struct fhash *f,
+             json_object *chunks, uint64_t *bytes)
+{
+  uint8_t buf[1 << 16];
   int in = open (from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
   if (in < 0)
@@ -63,7 +122,7 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
     close (in);
     return vd__error (VD_EIO, errno, "%s: create", to);
   }
-  sha256_init (&h);
+  fh_init (f, vd__bk_chunk_size ((uint64_t) st.st_size), chunks);
   int r = 0;
   for (;;) {
     ssize_t n = read (in, buf, sizeof buf);
@@ -75,7 +134,7 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
     }
     if (n == 0)
       break;
-    sha256_update (&h, (size_t) n, buf);
+    fh_update (f, buf, (size_t) n);
     if (write (out, buf, (size_t) n) != n) {
       r = vd__error (vd__errno_code (errno), errno, "%s: write", to);
       break;
@@ -87,15 +146,25 @@ vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *byte
     r = vd__error (VD_EIO, errno, "%s: fsync", to);
   close (in);
   close (out);
-  sha256_digest (&h, sizeof dg, dg);
-  vd__to_hex (dg, sizeof dg, hex);
   return r;
 }
 
-/* The chunk check of "chunk_crc64" entries: CRC-64 (ECMA, reflected) of
- * the chunk, 16 hex digits. */
-static void
-crc_hex (uint64_t crc, char hex[17])
+/* Copy a regular file (no symlinks followed), fsync'ed; hash it on the way. */
+int
+vd__bk_copy_file (const char *from, const char *to, char hex[65], uint64_t *bytes)
+{
+  struct fhash f;
+  int r = copy_hashed (from, to, &f, NULL, bytes);
+  if (r == 0)
+    fh_final (&f, hex);
+  else
+    hex[0] = 0;
+  return r;
+}
+
+/* (see backup-int.h) */
+void
+vd__bk_crc_hex (uint64_t crc, char hex[17])
 {
   snprintf (hex, 17, "%016llx", (unsigned long long) crc);
 }
@@ -108,9 +177,7 @@ int
 vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
                   uint64_t *chunk_size, uint64_t *size)
 {
-  struct sha256_ctx all;
-  uint8_t dg[SHA256_DIGEST_SIZE];
-  char hex[17];
+  struct fhash f;
   struct stat st;
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0)
@@ -136,43 +203,27 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
     return vd__error (VD_ENOMEM, errno, "%s: hash buffer", path);
   }
   posix_fadvise (fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  sha256_init (&all);
-  uint64_t in_part = 0, total = 0, crc = 0;
+  fh_init (&f, cs, chunks);
   int r = 0;
   for (;;) {
-    size_t want = (size_t) VD_MIN ((uint64_t) HASH_READ, cs - in_part);
-    ssize_t n = read (fd, buf, want);
+    ssize_t n = read (fd, buf, HASH_READ);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
       r = vd__error (VD_EIO, errno, "%s: read", path);
       break;
     }
-    if (n > 0) {
-      sha256_update (&all, (size_t) n, buf);
-      if (chunks)
-        crc = crc64_ecma_refl (crc, buf, (uint64_t) n);
-      in_part += (uint64_t) n;
-      total += (uint64_t) n;
-    }
-    if ((n == 0 && in_part) || in_part == cs) {
-      crc_hex (crc, hex);
-      if (chunks)
-        json_object_array_add (chunks, json_object_new_string (hex));
-      in_part = 0;
-      crc = 0;
-    }
     if (n == 0)
       break;
+    fh_update (&f, buf, (size_t) n);
   }
   free (buf);
   close (fd);
-  sha256_digest (&all, sizeof dg, dg);
-  vd__to_hex (dg, sizeof dg, whole);
+  fh_final (&f, whole);
   if (chunk_size)
     *chunk_size = cs;
   if (size)
-    *size = total;
+    *size = f.total;
   return r;
 }
 
@@ -182,16 +233,10 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
  * hash.c: by h, the hasher that ran beside its copy, or read whole
  * now). */
 static json_object *
-entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
-       int *err)
+entry_json (const char *name, int disk, const char *whole, uint64_t size,
+            uint64_t cs, json_object *chunks)
 {
-  char whole[65] = "";
-  uint64_t cs = 0, size = 0;
-  json_object *chunks = json_object_new_array ();
   json_object *o = json_object_new_object ();
-  *err = h ? vd__bk_hasher_finish (h, whole, chunks, &cs, &size)
-           : disk ? vd__bk_hash_chunks (path, 0, 1, whole, chunks, &cs, &size)
-                  : vd__bk_hash_file (path, whole, chunks, &cs, &size);
   json_object_object_add (o, "name", json_object_new_string (name));
   json_object_object_add (o, "size", json_object_new_int64 ((int64_t) size));
   json_object_object_add (o, disk ? "sha256_tree" : "sha256",
@@ -203,10 +248,42 @@ entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
   return o;
 }
 
+static json_object *
+entry (const char *name, const char *path, int disk, struct vd__bk_hasher *h,
+       int *err)
+{
+  char whole[65] = "";
+  uint64_t cs = 0, size = 0;
+  json_object *chunks = json_object_new_array ();
+  *err = h ? vd__bk_hasher_finish (h, whole, chunks, &cs, &size)
+           : disk ? vd__bk_hash_chunks (path, 0, 1, whole, chunks, &cs, &size)
+                  : vd__bk_hash_file (path, whole, chunks, &cs, &size);
+  return entry_json (name, disk, whole, size, cs, chunks);
+}
+
 json_object *
 vd__bk_file_entry (const char *name, const char *path, int *err)
 {
   return entry (name, path, 0, NULL, err);
+}
+
+/* (see backup-int.h) */
+int
+vd__bk_copy_file_entry (const char *from, const char *to, const char *name,
+                        uint64_t *bytes, json_object **fe)
+{
+  struct fhash f;
+  char whole[65];
+  json_object *chunks = json_object_new_array ();
+  int r = copy_hashed (from, to, &f, chunks, bytes);
+  *fe = NULL;
+  if (r) {
+    json_object_put (chunks);
+    return r;
+  }
+  fh_final (&f, whole);
+  *fe = entry_json (name, 0, whole, f.total, f.cs, chunks);
+  return 0;
 }
 
 json_object *

@@ -148,10 +148,12 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
     vd__nbd_cache_drop (nio);
   }
   else {
+    /* the answers in order, up to the first partial one, and at most
+     * MAX_EXTENTS in all (the cap is the whole cache's: the cache then
+     * ends where its last extent does) */
     size_t total = 0;
-    unsigned k;
-    for (k = 0; k < np; k++) {
-      total += parts[k].n;
+    for (unsigned k = 0; k < np && total < MAX_EXTENTS; k++) {
+      total += VD_MIN (parts[k].n, MAX_EXTENTS - total);
       if (parts[k].got < parts[k].end - parts[k].start)
         break;
     }
@@ -164,9 +166,14 @@ cache_fill (struct nbd_io *nio, uint64_t pos)
       nio->next = 0;
       nio->ext_start = pos;
       nio->ext_end = pos;
-      for (unsigned i = 0; i < np; i++) {
-        for (size_t j = 0; j < parts[i].n; j++)
+      for (unsigned i = 0; i < np && nio->next < total; i++) {
+        size_t j;
+        for (j = 0; j < parts[i].n && nio->next < total; j++)
           nio->ext[nio->next++] = parts[i].e[j];
+        if (j < parts[i].n) {           /* cut at the cap */
+          nio->ext_end = parts[i].e[j - 1].off + parts[i].e[j - 1].len;
+          break;
+        }
         nio->ext_end = parts[i].start + parts[i].got;
         if (parts[i].got < parts[i].end - parts[i].start)
           break;

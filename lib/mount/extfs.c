@@ -242,13 +242,9 @@ vd__mnt_extfs (struct vd_mount *m, const struct vd_partition *pt,
     return vd__corrupt (m->name, "volume %u: libext2fs cannot open the "
                         "file system: %s", pt->number, error_message (e));
   }
+  /* (the geometry sb_check checked: the blocks fit the partition) */
   x->bs = x->fs->blocksize;
   x->nblocks = ext2fs_blocks_count (x->fs->super);
-  if (x->bs == 0 || x->nblocks > x->len / x->bs) {
-    vd__mnt_extfs_free (m);
-    return vd__corrupt (m->name, "volume %u: the file system is larger "
-                        "than its partition", pt->number);
-  }
   r = vd__mnt_fuse_start (m, &vd__extfs_ops,
                           (m->flags & VD_MOUNT_ALLOW_OTHER)
                             ? ",default_permissions" : "", dev0);
@@ -283,11 +279,12 @@ struct mapb {
                                (whole, ignoring i_size): no block past the
                                size, no uninitialised extent */
   const char *why;          /* the corruption found */
+  int err;                  /* ENOMEM: out of memory (else corrupt) */
 };
 
 /* Add logical blocks lblk..+len at pblk (data 0: an uninitialised
  * extent, read as zeros: only its place is checked).  1: past the end of
- * the file, stop; -1: corrupt (b->why) or out of memory. */
+ * the file, stop; -1: corrupt (b->why) or out of memory (b->err). */
 static int
 add_run (struct mapb *b, uint64_t lblk, uint64_t pblk, uint64_t len,
          int data)
@@ -333,7 +330,7 @@ add_run (struct mapb *b, uint64_t lblk, uint64_t pblk, uint64_t len,
     size_t nc = b->cap ? b->cap * 2 : 16;
     struct extfs_run *nr = realloc (f->runs, nc * sizeof *nr);
     if (!nr) {
-      b->why = "out of memory";
+      b->err = ENOMEM;
       return -1;
     }
     f->runs = nr;
@@ -350,7 +347,10 @@ map_extents (struct mapb *b, ext2_ino_t ino, struct ext2_inode *inode)
   struct ext2fs_extent ex;
   errcode_t e = ext2fs_extent_open2 (b->x->fs, ino, inode, &h);
   if (e) {
-    b->why = "a bad extent tree";
+    if (e == EXT2_ET_NO_MEMORY)
+      b->err = ENOMEM;
+    else
+      b->why = "a bad extent tree";
     return -1;
   }
   int r = 0;
@@ -374,7 +374,10 @@ map_extents (struct mapb *b, ext2_ino_t ino, struct ext2_inode *inode)
   }
   ext2fs_extent_free (h);
   if (r == 0 && e && e != EXT2_ET_EXTENT_NO_NEXT) {
-    b->why = "a bad extent tree";
+    if (e == EXT2_ET_NO_MEMORY)
+      b->err = ENOMEM;
+    else
+      b->why = "a bad extent tree";
     r = -1;
   }
   return r < 0 ? -1 : 0;
@@ -427,17 +430,19 @@ vd__extfs_map (struct vd_extfs *x, ext2_ino_t ino, struct ext2_inode *inode,
     errcode_t e = ext2fs_block_iterate3 (x->fs, ino, BLOCK_FLAG_READ_ONLY
                                          | BLOCK_FLAG_DATA_ONLY, NULL,
                                          block_cb, &b);
-    if (b.why)
+    if (b.why || b.err)
       r = -1;
     else if (e) {
-      b.why = "a bad indirect block";
+      if (e == EXT2_ET_NO_MEMORY)
+        b.err = ENOMEM;
+      else
+        b.why = "a bad indirect block";
       r = -1;
     }
   }
   if (r < 0) {
-    int oom = b.why && strcmp (b.why, "out of memory") == 0;
     vd__extfs_file_free (f);
-    return oom ? -ENOMEM : -EIO;
+    return b.err == ENOMEM ? -ENOMEM : -EIO;
   }
   return 0;
 }

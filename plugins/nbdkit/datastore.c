@@ -99,6 +99,15 @@ strip_datastore (const char *name)
 }
 
 /* (see plugin.h) */
+const char *
+inside_datastore (const char *path)
+{
+  size_t n = strlen (datastore);
+  return strncmp (path, datastore, n) == 0 && path[n] == '/'
+         ? path + n + 1 : NULL;
+}
+
+/* (see plugin.h) */
 char *
 resolve (const char *export, int must_exist)
 {
@@ -471,10 +480,8 @@ count_cb (const char *name, int kind, void *payload)
 static int
 plain_file_inside (const char *path, struct stat *st, const char *what)
 {
-  size_t n = strlen (datastore);
   char *real = realpath (path, NULL);
-  int inside = real && strcmp (real, path) == 0
-               && strncmp (path, datastore, n) == 0 && path[n] == '/';
+  int inside = real && strcmp (real, path) == 0 && inside_datastore (path);
   free (real);
   if (!inside)
     REFUSE ("%s: refused: %s is not a file inside the datastore (or is "

@@ -127,24 +127,32 @@ open_fcd (const char *export, int *readonly)
   char *path = fcd_link_path (export, id, at ? ssid : NULL, *readonly);
   if (!path)
     return NULL;
-  size_t dl = strlen (datastore);
-  if (strncmp (path, datastore, dl) != 0 || path[dl] != '/') {
+  const char *rel = inside_datastore (path);
+  if (!rel) {
     nbdkit_error ("export '%.64s': refused: the catalog names a disk "
                   "outside the datastore", export);
     nbdkit_set_error (EINVAL);
   }
   else
-    e = open_existing (path + dl + 1, *readonly);
+    e = open_existing (rel, *readonly);
   free (path);
   return e;
 }
 
 /* ---- list_exports ------------------------------------------------------- */
 
+/* What vd_fcd_list tells of each FCD, kept for after the listing (the
+ * snapshots are listed by another store call, not inside it). */
+struct fcd_item {
+  char id[VD_FCD_ID_SIZE];
+  char name[256];               /* the description's: at most 255 bytes */
+  unsigned snapshots;
+};
+
 struct fcd_ids {
-  char (*v)[VD_FCD_ID_SIZE];
+  struct fcd_item *v;
   size_t n, cap;
-  size_t limit;                 /* IDs collected at most (the room left) */
+  size_t limit;                 /* FCDs collected at most (the room left) */
   int nomem, cut;
 };
 
@@ -152,6 +160,7 @@ static int
 collect_id (const struct vd_fcd_info *info, void *payload)
 {
   struct fcd_ids *x = payload;
+  struct fcd_item *it;
   if (x->n >= x->limit) {       /* the list is full: the rest left out */
     x->cut = 1;
     return 1;
@@ -168,7 +177,10 @@ collect_id (const struct vd_fcd_info *info, void *payload)
     x->v = p;
     x->cap = nc;
   }
-  memcpy (x->v[x->n++], info->id, VD_FCD_ID_SIZE);
+  it = &x->v[x->n++];
+  memcpy (it->id, info->id, VD_FCD_ID_SIZE);
+  snprintf (it->name, sizeof it->name, "%s", info->name ? info->name : "");
+  it->snapshots = info->snapshots;
   return 0;
 }
 
@@ -222,25 +234,22 @@ list_fcd_exports (struct nbdkit_exports *exports, uint64_t *listed)
                   : vd_last_error ()->message);
   else
     for (size_t i = 0; i < ids.n && r == 0; i++) {
-      struct vd_fcd_info info;
+      const struct fcd_item *it = &ids.v[i];
       char name[4 + VD_FCD_ID_SIZE], desc[300];
       if (*listed >= max_listed) {
         ids.cut = 1;
         break;
       }
-      if (vd_fcd_get_info (st, ids.v[i], &info) < 0)
-        continue;
-      snprintf (name, sizeof name, FCD_PREFIX "%s", ids.v[i]);
-      snprintf (desc, sizeof desc, "first class disk \"%.255s\"",
-                info.name ? info.name : "");
+      snprintf (name, sizeof name, FCD_PREFIX "%s", it->id);
+      snprintf (desc, sizeof desc, "first class disk \"%s\"", it->name);
       if (nbdkit_add_export (exports, name, desc) < 0) {
         r = -1;
         break;
       }
       ++*listed;
-      if (info.snapshots) {
-        struct snap_add a = { exports, ids.v[i], listed, 0, &ids.cut };
-        vd_fcd_list_snapshots (st, ids.v[i], add_snap, &a);
+      if (it->snapshots) {
+        struct snap_add a = { exports, it->id, listed, 0, &ids.cut };
+        vd_fcd_list_snapshots (st, it->id, add_snap, &a);
         if (a.err)
           r = -1;
       }

@@ -82,13 +82,13 @@ peer_key (char *out, size_t n)
 static char *
 client_message (const char *msg)
 {
-  size_t dl = strlen (datastore);
   char *out = malloc (strlen (msg) + 1), *q = out;
+  const char *rel;
   if (!out)
     return NULL;
   while (*msg) {
-    if (strncmp (msg, datastore, dl) == 0 && msg[dl] == '/')
-      msg += dl + 1;
+    if ((rel = inside_datastore (msg)))
+      msg = rel;
     else
       *q++ = *msg++;
   }

@@ -119,6 +119,8 @@ extern struct failure failures[FAIL_SLOTS];  /* under fail_lock */
 extern pthread_mutex_t fail_lock;
 extern pthread_mutex_t scan_lock;  /* the cached scan */
 extern struct scan *scan_cached;   /* under scan_lock, or NULL */
+extern int scanning;               /* under scan_lock: a scan is reading */
+extern unsigned long scans_begun;  /* under scan_lock: scans begun */
 extern pthread_mutex_t meta_lock;  /* meta-set: and meta text, one at a time */
 extern __thread char last_msg[512];  /* the thread's last error message */
 extern __thread int last_errno;      /* and errno */
@@ -170,6 +172,8 @@ struct scan {
   struct timespec taken;        /* CLOCK_MONOTONIC at the start */
   struct timespec real;         /* CLOCK_REALTIME at the start */
   unsigned users;               /* the cached copy: its holders */
+  unsigned long seq;            /* the cached copy: its scans_begun */
+  int kept;                     /* the cached copy: reusable by later opens */
   struct scan *shared;          /* a caller's view of the cached copy */
 };
 
@@ -185,6 +189,10 @@ char *resolve (const char *export, int must_exist);
 /* name without an optional "[datastore] " prefix (which must name this
  * datastore when --datastore-name was given); NULL: another datastore. */
 const char *strip_datastore (const char *name);
+/* path (a full path) relative to the datastore when it begins with
+ * "DATASTORE/": what follows (may be empty), else NULL.  Only the
+ * prefix: no file is looked at. */
+const char *inside_datastore (const char *path);
 
 /* Read the datastore into *s (0), or report the error (-1).  The last
  * scan is reused while nothing it read changed (scan_datastore says

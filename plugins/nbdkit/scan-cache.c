@@ -17,7 +17,11 @@
  * So a disk added, removed or rewritten (by this server or anyone) is
  * seen at the next open; the checks every open makes of the files it
  * opens (export_check, verify_open) are unchanged.  The kept scan is
- * shared read-only (refcounted under scan_lock). */
+ * shared read-only (refcounted under scan_lock).
+ *
+ * One scan reads the datastore at a time (scanning, under scan_lock): the
+ * callers that need one meanwhile wait and use its result, so a burst of
+ * lists and opens of a changed datastore reads it once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -103,40 +107,97 @@ release (struct scan *c)
   }
 }
 
+/* Take the kept copy c for the caller s (scan_lock held, c->users
+ * already counts s). */
+static void
+use (struct scan *s, struct scan *c)
+{
+  *s = *c;
+  s->shared = c;
+}
+
+/* Publish the finished scan s (scan_lock held): it becomes the kept copy
+ * (also when it may not be reused by later opens: the ones that waited
+ * for it use it all the same). */
+static void
+publish (struct scan *s, unsigned long seq)
+{
+  struct scan *c = malloc (sizeof *c);
+  if (!c)
+    return;                     /* the waiters scan again */
+  *c = *s;
+  c->shared = NULL;
+  c->seq = seq;
+  c->kept = !s->no_cache && !s->truncated;
+  c->users = 2;                 /* the cache and this caller */
+  s->shared = c;
+  release (scan_cached);
+  scan_cached = c;
+}
+
+/* The scan for s: the kept one while still fresh, else one read now.
+ * At most one scan reads the datastore at a time; the callers that need
+ * one meanwhile wait for it (scan_done) and use its result: a kept scan
+ * after the freshness check, and any scan begun after they came (it is as
+ * new as one they would read), kept or not.  The freshness check (a stat
+ * of every stamped file) runs without scan_lock, holding a reference. */
 int
 scan_datastore (struct scan *s)
 {
+  static pthread_cond_t scan_done = PTHREAD_COND_INITIALIZER;
+  unsigned long need, seq;
   struct scan *c;
+  int fresh, r;
 
   pthread_mutex_lock (&scan_lock);
-  if (scan_cached && still_fresh (scan_cached)) {
-    *s = *scan_cached;
-    s->shared = scan_cached;
-    scan_cached->users++;
-    pthread_mutex_unlock (&scan_lock);
-    nbdkit_debug ("datastore scan reused (%zu files and folders unchanged)",
-                  s->n_stamps);
-    return 0;
+  need = scans_begun + 1;       /* a scan begun after now */
+  for (;;) {
+    c = scan_cached;
+    if (c && c->seq >= need) {
+      c->users++;
+      use (s, c);
+      pthread_mutex_unlock (&scan_lock);
+      nbdkit_debug ("datastore scan shared (read while this one waited)");
+      return 0;
+    }
+    if (c && c->kept) {
+      c->users++;
+      pthread_mutex_unlock (&scan_lock);
+      fresh = still_fresh (c);
+      pthread_mutex_lock (&scan_lock);
+      if (fresh) {
+        use (s, c);
+        pthread_mutex_unlock (&scan_lock);
+        nbdkit_debug ("datastore scan reused (%zu files and folders "
+                      "unchanged)", s->n_stamps);
+        return 0;
+      }
+      if (scan_cached == c) {
+        scan_cached = NULL;
+        c->users--;             /* the cache's reference (ours is left) */
+      }
+      release (c);
+      continue;
+    }
+    if (!scanning)
+      break;
+    pthread_cond_wait (&scan_done, &scan_lock);
   }
-  release (scan_cached);
-  scan_cached = NULL;
+  scanning = 1;
+  seq = ++scans_begun;
   pthread_mutex_unlock (&scan_lock);
 
-  if (scan_read (s) < 0)
-    return -1;
-  nbdkit_debug ("datastore scanned: %zu disk files%s", s->n_cands,
-                s->no_cache || s->truncated ? " (not kept)" : "");
-  if (s->no_cache || s->truncated || !(c = malloc (sizeof *c)))
-    return 0;
-  *c = *s;
-  c->shared = NULL;
-  c->users = 2;                 /* the cache and this caller */
-  s->shared = c;
+  r = scan_read (s);
+  if (r == 0)
+    nbdkit_debug ("datastore scanned: %zu disk files%s", s->n_cands,
+                  s->no_cache || s->truncated ? " (not kept)" : "");
   pthread_mutex_lock (&scan_lock);
-  release (scan_cached);
-  scan_cached = c;
+  scanning = 0;
+  if (r == 0)
+    publish (s, seq);
+  pthread_cond_broadcast (&scan_done);
   pthread_mutex_unlock (&scan_lock);
-  return 0;
+  return r;
 }
 
 void

@@ -14,7 +14,10 @@
 #   - verify of every point hashes each point's own files and reads each
 #     disk's chain once (not the base again for every point);
 #   - backup opens the VM's disk once (as one `vdisk info` does), after
-#     one peek at its first sector (an RDM mapping?).
+#     one peek at its first sector (an RDM mapping?);
+#   - a VM file (.nvram) is read once: its manifest entry (SHA-256, a
+#     CRC-64 per chunk, equal to python's) comes from the copy's read,
+#     the copy in the point is not read again.
 . "$(dirname "$0")/../functions.sh"
 requires qemu-img python3 strace
 cd "$WORK"
@@ -45,6 +48,36 @@ check "backup opens the VM's disk once, as info does ($n_bk, $n_info + 1)" test 
 
 strace -f -e trace=fdatasync,fsync -y -o s1.txt $V backup --full --no-sync vm repo 2>/dev/null
 P1=$(ls repo | grep '^2' | tail -1); F1=$(ls repo/disks/scsi0-0/*.vmdk | tail -1)
+strace -f -e trace=read,pread64 -y -o rv.txt $V backup --full --no-sync vm rv 2>/dev/null
+Pv=$(ls rv | grep '^2' | tail -1)
+# bytes.py STRACE SUFFIX: bytes read from files whose path ends in SUFFIX
+cat > bytes.py <<'P'
+import re, sys
+n = 0
+for l in open(sys.argv[1]):
+    m = re.search(r'(?:pread64|read)\(\d+<([^>]*)>.*\)\s+=\s+(\d+)', l)
+    if m and m.group(1).endswith(sys.argv[2]):
+        n += int(m.group(2))
+print(n)
+P
+nv_src=$(python3 bytes.py rv.txt /vm/t.nvram); nv_copy=$(python3 bytes.py rv.txt /files/t.nvram)
+check "a VM file is read once: its source whole ($nv_src of 8684), its copy not ($nv_copy)" \
+  test "$nv_src" = 8684 -a "$nv_copy" = 0
+check "... its manifest entry is the file's (python SHA-256, CRC-64 per chunk)" python3 - "rv/$Pv/manifest.json" vm/t.nvram <<'P'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1])); data = open(sys.argv[2], "rb").read()
+e = [f for f in m["files"] if f["name"] == "files/t.nvram"][0]
+def crc64(b):                   # CRC-64/XZ: ECMA-182, reflected
+    c = 0xffffffffffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0xc96c5795d7870f42 if c & 1 else 0)
+    return c ^ 0xffffffffffffffff
+cs = e["chunk_size"]
+assert e["size"] == len(data) and e["sha256"] == hashlib.sha256(data).hexdigest(), e
+assert e["chunk_crc64"] == ["%016x" % crc64(data[i:i + cs]) for i in range(0, len(data), cs)], e
+P
 check "--no-sync: the point's disk file is never fdatasync'ed" bash -c "! grep -q 'disks/scsi0-0/.*vmdk' s1.txt"
 check "--no-sync: the manifest says synced false" python3 -c "
 import json; assert json.load(open('repo/$P1/manifest.json'))['synced'] is False"

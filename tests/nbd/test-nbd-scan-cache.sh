@@ -5,6 +5,8 @@
 # subfolder (whose mtime is not the top folder's) is listed at once, and a
 # descriptor rewritten in place (same inode, no folder change) to name
 # another disk's file as its extent makes that file refused at once.
+# Lists and opens of a changed datastore that come at once read it once:
+# one scan runs, the others wait for it and use its result.
 source "$(dirname "$0")/../functions.sh"
 requires nbdkit nbdinfo python3 timeout
 find_plugin
@@ -52,5 +54,27 @@ PY
 check "the descriptor kept its inode (no folder changed)" test "$(stat -c %i ds/vm/b.vmdk)" = "$ino"
 check "a.vmdk, now b's extent, is refused at once" bash -c "! timeout 20 nbdinfo '$(uri vm/a.vmdk)' >/dev/null 2>&1"
 check "... and is no longer listed" bash -c "! timeout 20 nbdinfo --list --json '$(uri "")' 2>/dev/null | grep -q '\"vm/a.vmdk\"'"
+
+# many clients at once after a change: one scan.  A hidden folder (read
+# by the scan, never listed) of 3000 descriptors makes a scan long enough
+# for the lists (which scan without the open lock) to overlap.  (b, now
+# refused, goes: nbdinfo --list fails on a listed export it cannot open.)
+rm ds/vm/b.vmdk ds/vm/b-flat.vmdk
+mkdir ds/.many
+"$VDISK" create -t monolithicFlat -s 1M ds/.many/m.vmdk >/dev/null
+for i in $(seq 3000); do cp ds/.many/m.vmdk ds/.many/d$i.vmdk; done
+sleep 3
+scans() { grep -c 'datastore scanned' serve.log; }
+n2=$(scans)
+pids=()
+for i in 1 2 3 4 5 6; do
+  timeout 30 nbdinfo --list --json "$(uri "")" >list$i.out 2>&1 & pids+=($!)
+  timeout 30 nbdinfo "$(uri vm/c.vmdk)" >open$i.out 2>&1 & pids+=($!)
+done
+fails=0
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+check "12 lists and opens at once all succeed" test "$fails" = 0
+check "... and c.vmdk is in every list" bash -c 'for i in 1 2 3 4 5 6; do grep -q "\"export-name\": \"vm/c.vmdk\"" list$i.out || exit 1; done'
+check "... one scan read the datastore for all of them ($(( $(scans) - n2 )))" test "$(( $(scans) - n2 ))" = 1
 stop_server
 done_testing
