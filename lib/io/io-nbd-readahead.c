@@ -165,12 +165,17 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
     vd__nbd_unlock (nio);
     return r;
   }
-  int seq = nio->ra_slots && (off == nio->last_end
+  nio->reading++;
+  /* a sequential reader gets read-ahead; one that reads in several
+   * threads at once keeps the wire busy itself, and read-ahead would
+   * fetch what its other threads are reading straight into their
+   * buffers */
+  int seq = nio->ra_slots && nio->reading == 1 && (off == nio->last_end
                               || (off > nio->last_end
                                   && vd__nbd_cached_zero (nio, nio->last_end,
                                                           off)));
-  if (nio->ra_slots && !seq)
-    vd__nbd_ra_drop (nio, off, count, 0);
+  if (nio->ra_slots && !seq && nio->reading == 1)
+    vd__nbd_ra_drop (nio, off, count, 0);       /* a jump */
   while (pos < end) {
     struct slot *s = slot_at (nio, pos);
     if (s) {
@@ -198,6 +203,7 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
   for (unsigned i = 0; i < nw; i++)
     ra_take (nio, wait_for[i], p, off, end, &call);
   vd__nbd_wait_call (nio, &call);
+  nio->reading--;
   if (call.errnum)
     r = vd__nbd_req_fail (nio, "read", &call);
   vd__nbd_unlock (nio);

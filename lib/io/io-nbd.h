@@ -165,6 +165,9 @@ struct nbd_io {
   int wfail_err;                /* the first since the last flush */
   uint64_t wfail_off;
   uint64_t last_end;
+  unsigned reading;             /* preads under way: more than one means
+                                   the caller keeps its own reads in
+                                   flight (no read-ahead then) */
   /* extent cache: [ext_start, ext_end) described by ext[0..next) */
   struct extent *ext;
   size_t next;

@@ -14,7 +14,8 @@
  * the next pieces are read, as nbdcopy's workers do; a terminal or
  * /dev/null is written inline.  A read that fails leaves what came before
  * it written (a remote disk that drops mid-way gives the data it sent); a
- * write that fails stops the reads.  Memory: NSLOT * READ, and ZBUF zero
+ * write that fails stops the reads.  Memory: NSLOT * READ (NDATA_REMOTE
+ * * READ for an NBD source), and ZBUF zero
  * bytes that are never written to (no RSS).
  *
  * The output: a regular file gets holes (pwrite past them, ftruncate at
@@ -25,18 +26,33 @@
 #define READ (1u << 20)
 #define NSLOT 8
 #define ZBUF (8u << 20)
+/* An NBD source: NREADER threads keep up to NDATA_REMOTE reads of READ
+ * bytes in flight, each straight into its data slot (the client's own
+ * read-ahead would copy every byte once more: a quarter of cat's CPU), as
+ * nbdcopy's requests land in its buffers; the queue holds QMAX pieces, as
+ * the holes between take an entry but no slot. */
+#define NDATA_REMOTE 32
+#define QMAX 64
+#define NREADER 16
 #define CAT_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 enum { P_DATA, P_ZERO, P_PUNCH };
+enum { S_READY, S_PENDING, S_READING, S_FAILED };
 struct piece {
   uint64_t off, len;
   int kind;                     /* P_ZERO: zeros written (non-regular
                                    output); P_PUNCH: a hole over old bytes */
+  int state;                    /* S_*: data to read (readers), being
+                                   read, ready to write, failed */
+  unsigned dslot;               /* P_DATA: its data slot in the ring */
+  char msg[512];                /* S_FAILED: why */
 };
 
 struct out {
   vd_disk *d;
-  uint8_t *ring;                /* NSLOT * READ bytes */
+  uint8_t *ring;                /* nd * READ bytes */
+  unsigned qn, nd;              /* queue entries, data slots */
+  unsigned nreader;             /* reader threads (0: read inline) */
   const uint8_t *zeros;         /* ZBUF zero bytes (not for a new file) */
   int sparse;
   int no_punch;                 /* the file system cannot punch holes */
@@ -45,12 +61,16 @@ struct out {
   uint64_t pos;                 /* next virtual offset to queue */
   int err;                      /* a read failed, or the map is wrong */
   int threaded;                 /* a writer thread (else written inline) */
-  /* the queue, under mu: pieces [tail, head) (mod NSLOT) are filled */
+  /* the queue, under mu: pieces [tail, head) (mod qn) are filled, their
+   * data in slots [dtail, dhead) (mod nd) */
   pthread_mutex_t mu;
   pthread_cond_t wcv, rcv;      /* the writer, the reader sleeps */
+  pthread_cond_t dcv;           /* reader threads wait for a piece */
   int wwait, rwait;
-  struct piece q[NSLOT];
-  unsigned head, tail;          /* counters, not reduced mod NSLOT */
+  struct piece q[QMAX];
+  unsigned head, tail;          /* counters, not reduced mod qn */
+  unsigned dhead, dtail;        /* counters, not reduced mod nd */
+  unsigned rnext;               /* next piece for a reader thread */
   int done;                     /* no more pieces */
   int werr;                     /* the writer failed: stop */
 };
@@ -113,29 +133,46 @@ write_piece (struct out *o, const struct piece *pc, const uint8_t *p)
   return 0;
 }
 
-/* The writer thread: each piece in order, then the slot is free.  Each
- * side wakes the other only when it sleeps (no hand-off per piece). */
+/* The writer thread: each piece in order once it is read, then the slot
+ * is free.  Each side wakes the other only when it sleeps (no hand-off
+ * per piece).  A piece whose read failed ends the copy there: what came
+ * before it is written, its error is said. */
 static void *
 writer (void *payload)
 {
   struct out *o = payload;
   pthread_mutex_lock (&o->mu);
   for (;;) {
-    while (o->tail == o->head && !o->done) {
+    struct piece *q = &o->q[o->tail % o->qn];
+    while ((o->tail == o->head && !o->done)
+           || (o->tail != o->head
+               && (q->state == S_PENDING || q->state == S_READING))) {
       o->wwait = 1;
       pthread_cond_wait (&o->wcv, &o->mu);
       o->wwait = 0;
     }
     if (o->tail == o->head)
       break;                    /* done, all written */
-    struct piece pc = o->q[o->tail % NSLOT];
-    const uint8_t *p = o->ring + (size_t) (o->tail % NSLOT) * READ;
+    if (q->state == S_FAILED) {
+      fprintf (stderr, "vdisk: %s\n", q->msg);
+      o->err = 1;
+      o->werr = 1;
+      pthread_cond_broadcast (&o->rcv);
+      pthread_cond_broadcast (&o->dcv);
+      break;
+    }
+    struct piece pc = *q;
+    const uint8_t *p = o->ring + (size_t) pc.dslot * READ;
     pthread_mutex_unlock (&o->mu);
     int r = write_piece (o, &pc, p);
     pthread_mutex_lock (&o->mu);
     o->tail++;
-    if (r < 0)
+    if (pc.kind == P_DATA)
+      o->dtail++;
+    if (r < 0) {
       o->werr = 1;
+      pthread_cond_broadcast (&o->dcv);
+    }
     if (o->rwait)
       pthread_cond_signal (&o->rcv);
     if (r < 0)
@@ -145,37 +182,84 @@ writer (void *payload)
   return NULL;
 }
 
-/* A free slot for the next piece, or -1 when the writer failed. */
-static int
-slot_get (struct out *o)
+/* A reader thread (NBD sources): the pending pieces in order, each read
+ * straight into its slot. */
+static void *
+reader (void *payload)
 {
+  struct out *o = payload;
+  pthread_mutex_lock (&o->mu);
+  for (;;) {
+    while (o->rnext == o->head && !o->done && !o->werr)
+      pthread_cond_wait (&o->dcv, &o->mu);
+    if (o->werr || o->rnext == o->head)
+      break;
+    unsigned k = o->rnext++;
+    struct piece *q = &o->q[k % o->qn];
+    if (q->state != S_PENDING)
+      continue;
+    q->state = S_READING;
+    uint64_t off = q->off, len = q->len;
+    uint8_t *p = o->ring + (size_t) q->dslot * READ;
+    pthread_mutex_unlock (&o->mu);
+    int r = vd_disk_read (o->d, p, (size_t) len, off);
+    pthread_mutex_lock (&o->mu);
+    if (r < 0) {
+      const struct vd_error *e = vd_last_error ();
+      snprintf (q->msg, sizeof q->msg, "%s", e->message && e->message[0]
+                ? e->message : vd_strerror (e->code));
+      q->state = S_FAILED;
+    }
+    else
+      q->state = S_READY;
+    if (o->wwait)
+      pthread_cond_signal (&o->wcv);
+  }
+  pthread_mutex_unlock (&o->mu);
+  return NULL;
+}
+
+/* Room for the next piece (and, data, a data slot: *dslot), or -1 when
+ * the writer failed. */
+static int
+slot_get (struct out *o, int data, unsigned *dslot)
+{
+  *dslot = 0;
   if (!o->threaded)
     return o->werr ? -1 : 0;
   pthread_mutex_lock (&o->mu);
-  while (o->head - o->tail == NSLOT && !o->werr) {
+  while ((o->head - o->tail == o->qn || (data && o->dhead - o->dtail == o->nd))
+         && !o->werr) {
     o->rwait = 1;
     pthread_cond_wait (&o->rcv, &o->mu);
     o->rwait = 0;
   }
-  int r = o->werr ? -1 : (int) (o->head % NSLOT);
+  int r = o->werr ? -1 : 0;
+  *dslot = o->dhead % o->nd;
   pthread_mutex_unlock (&o->mu);
   return r;
 }
 
-/* The piece in slot i is ready: queued, or (no writer thread) written. */
+/* The piece is ready (or, state S_PENDING, is for the reader threads to
+ * read into its data slot): queued, or (no writer thread) written. */
 static void
-slot_put (struct out *o, int i, uint64_t off, uint64_t len, int kind)
+slot_put (struct out *o, unsigned dslot, uint64_t off, uint64_t len,
+          int kind, int state)
 {
-  struct piece pc = { off, len, kind };
+  struct piece pc = { off, len, kind, state, dslot, "" };
   if (!o->threaded) {
-    if (write_piece (o, &pc, o->ring + (size_t) i * READ) < 0)
+    if (write_piece (o, &pc, o->ring + (size_t) dslot * READ) < 0)
       o->werr = 1;
     return;
   }
   pthread_mutex_lock (&o->mu);
-  o->q[o->head % NSLOT] = pc;
+  o->q[o->head % o->qn] = pc;
   o->head++;
-  if (o->wwait)
+  if (kind == P_DATA)
+    o->dhead++;
+  if (state == S_PENDING)
+    pthread_cond_signal (&o->dcv);
+  else if (o->wwait)
     pthread_cond_signal (&o->wcv);
   pthread_mutex_unlock (&o->mu);
 }
@@ -198,23 +282,28 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
       return 0;                 /* a hole in the new part of the file */
     if (kind == P_PUNCH)
       len = CAT_MIN (len, o->old_end - o->base - off);
-    int i = slot_get (o);
-    if (i < 0)
+    unsigned ds;
+    if (slot_get (o, 0, &ds) < 0)
       return 1;
-    slot_put (o, i, off, len, kind);
+    slot_put (o, ds, off, len, kind, S_READY);
     return 0;
   }
   for (uint64_t got = 0; got < len;) {
     size_t k = (size_t) CAT_MIN (len - got, (uint64_t) READ);
-    int i = slot_get (o);
-    if (i < 0)
+    unsigned ds;
+    if (slot_get (o, 1, &ds) < 0)
       return 1;
-    if (vd_disk_read (o->d, o->ring + (size_t) i * READ, k, off + got) < 0) {
+    if (o->nreader) {           /* the reader threads read it */
+      slot_put (o, ds, off + got, k, P_DATA, S_PENDING);
+      got += k;
+      continue;
+    }
+    if (vd_disk_read (o->d, o->ring + (size_t) ds * READ, k, off + got) < 0) {
       fail ();
       o->err = 1;
       return 1;                 /* the pieces before it are written */
     }
-    slot_put (o, i, off + got, k, P_DATA);
+    slot_put (o, ds, off + got, k, P_DATA, S_READY);
     got += k;
   }
   return 0;
@@ -225,23 +314,33 @@ copy_run (uint64_t off, uint64_t len, uint32_t st, void *payload)
 static int
 copy_all (struct out *o, uint64_t size)
 {
-  pthread_t t;
+  pthread_t t, rt[NREADER];
+  unsigned nr = 0;
   int rc = 0, inited = o->threaded;
 
   if (o->threaded) {
     pthread_mutex_init (&o->mu, NULL);
     pthread_cond_init (&o->wcv, NULL);
     pthread_cond_init (&o->rcv, NULL);
+    pthread_cond_init (&o->dcv, NULL);
     if (pthread_create (&t, NULL, writer, o) != 0)
       o->threaded = 0;          /* write inline then */
   }
+  if (!o->threaded)
+    o->nreader = 0;
+  while (nr < o->nreader && pthread_create (&rt[nr], NULL, reader, o) == 0)
+    nr++;
+  o->nreader = nr;              /* none: the pieces are read inline */
   if (vd_disk_block_status (o->d, 0, size, copy_run, o) < 0 && !o->err)
     rc = fail ();
   if (o->threaded) {
     pthread_mutex_lock (&o->mu);
     o->done = 1;
     pthread_cond_signal (&o->wcv);
+    pthread_cond_broadcast (&o->dcv);
     pthread_mutex_unlock (&o->mu);
+    for (unsigned i = 0; i < nr; i++)
+      pthread_join (rt[i], NULL);
     pthread_join (t, NULL);
   }
   if (rc == 0 && (o->err || o->werr))
@@ -255,6 +354,7 @@ copy_all (struct out *o, uint64_t size)
   if (inited) {
     pthread_cond_destroy (&o->wcv);
     pthread_cond_destroy (&o->rcv);
+    pthread_cond_destroy (&o->dcv);
     pthread_mutex_destroy (&o->mu);
   }
   return rc;
@@ -284,7 +384,13 @@ run (int argc, char **argv)
     return usage_error ("cat", "expected one DISK argument");
   if (vd_disk_open (&d, argv[optind], open_flags (&oo, 1)) < 0)
     return fail ();
-  if (posix_memalign ((void **) &ring, 4096, (size_t) NSLOT * READ) != 0) {
+  /* an NBD URI: reads in flight from reader threads, bigger slots */
+  const char *src = argv[optind];
+  int remote = strncmp (src, "nbd://", 6) == 0 || strncmp (src, "nbds://", 7) == 0
+               || strncmp (src, "nbd+unix://", 11) == 0
+               || strncmp (src, "nbds+unix://", 12) == 0;
+  unsigned nd = remote ? NDATA_REMOTE : NSLOT;
+  if (posix_memalign ((void **) &ring, 4096, (size_t) nd * READ) != 0) {
     vd_disk_close (d);
     fprintf (stderr, "vdisk cat: out of memory\n");
     return 1;
@@ -292,7 +398,8 @@ run (int argc, char **argv)
   uint64_t size = vd_disk_get_size (d);
   struct stat st;
   off_t base;
-  struct out o = { .d = d, .ring = ring };
+  struct out o = { .d = d, .ring = ring, .qn = remote ? QMAX : NSLOT,
+                   .nd = nd, .nreader = remote ? NREADER : 0 };
   /* Into a regular file: write only the allocated ranges and leave holes
    * (a 2 TB disk holding 1 GB of data costs about 1 GB). */
   int have_st = fstat (1, &st) == 0;
@@ -300,6 +407,8 @@ run (int argc, char **argv)
    * pipe or socket); a terminal or /dev/null is written inline. */
   o.threaded = have_st && (S_ISREG (st.st_mode) || S_ISFIFO (st.st_mode)
                            || S_ISSOCK (st.st_mode));
+  if (remote)
+    o.threaded = 1;             /* (the readers need the writer thread) */
   /* Appending (>>): pwrite ignores its offset on an O_APPEND file, so
    * such an output is written as a stream (holes as zeros, no punch, no
    * truncate) and the disk lands after the file's old bytes. */
