@@ -24,6 +24,8 @@ CC        ?= gcc
 PKGS      := libdeflate zlib libisal
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# dlopen (lib/base/dl.c): in libc since glibc 2.34, in libdl before
+PKG_LIBS   += -ldl
 
 WARN      := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Wno-format-nonliteral
 # Every object sees the public headers only (-Iinclude); lib/ objects, the

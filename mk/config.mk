@@ -69,6 +69,11 @@ endif
 # sits under lib/: $(call vd_objs,io-nbd.o) is that object of $(LIB_OBJS).
 vd_objs = $(filter $(addprefix %/,$(1)),$(LIB_OBJS))
 
+# The SONAME of a library that is loaded on first use (lib/base/dl.c), as
+# the build finds it: $(call vd_soname,PKG,FILE) (empty: the default in
+# the source).
+vd_soname = $(shell readelf -d "$$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2)" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+
 VD_CONFIG_NAMES := CLAMAV LIBNBD NETTLE JSONC NBDKIT SQLITE3 FUSE3 LIBCURL LIBXML2 IPSECMB
 
 .PHONY: config

@@ -4,3 +4,5 @@
 # libclamav is loaded on first use (lib/scan/clamav-dl.c): its header at
 # build time, no -lclamav.
 $(call vd_objs,scan-clamav.o clamav-dl.o): OBJ_CFLAGS += $(CLAMAV_CFLAGS)
+CLAM_SONAME := $(call vd_soname,libclamav,libclamav.so)
+$(call vd_objs,clamav-dl.o): OBJ_CFLAGS += $(if $(CLAM_SONAME),-DVD_CLAM_SONAME='"$(CLAM_SONAME)"')

@@ -16,6 +16,12 @@ ifneq ($(shell pkg-config --exists libcurl libxml-2.0 openssl 2>/dev/null && ech
   # lib/vsphere/xml-dl.c): their headers at build time, no -lcurl -lxml2
   # (Kerberos, LDAP, SSH, GnuTLS, ICU... stay out of every other process)
   PKG_LIBS   += $(shell pkg-config --libs openssl)
+  # the libraries the build was made against (libcurl-gnutls.so.4 with
+  # libcurl4-gnutls-dev, libxml2.so.16 from libxml2 2.14 on)
+  CURL_SONAME := $(call vd_soname,libcurl,libcurl.so)
+  XML_SONAME := $(call vd_soname,libxml-2.0,libxml2.so)
+  $(call vd_objs,curl-dl.o): OBJ_CFLAGS += $(if $(CURL_SONAME),-DVD_CURL_SONAME='"$(CURL_SONAME)"')
+  $(call vd_objs,xml-dl.o): OBJ_CFLAGS += $(if $(XML_SONAME),-DVD_XML_SONAME='"$(XML_SONAME)"')
   # (a unit test that drives libcurl itself links it)
   $(O)/tests/test-io-https: PKG_LIBS += $(shell pkg-config --libs libcurl)
 endif

@@ -6,6 +6,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* the library the build was made against (mk/config.mk reads its
+ * SONAME), or the one Debian 12 ships */
+#ifndef VD_CURL_SONAME
+#define VD_CURL_SONAME "libcurl.so.4"
+#endif
+
 struct vd__curl_fns vd__curl_fn;   /* written once, under once, then read */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -19,7 +25,7 @@ load (void)
   static const char *const names[] = { VD__CURL_FNS (VD__CURL_NAME) };
 #undef VD__CURL_NAME
   struct vd__curl_fns t;
-  load_code = vd__dl_load ("libcurl.so.4", "libcurl4 (libcurl4-openssl-dev to build)", "HTTPS", names,
+  load_code = vd__dl_load (VD_CURL_SONAME, "libcurl4 (libcurl4-openssl-dev to build)", "HTTPS", names,
                            sizeof names / sizeof names[0], (void **) &t);
   if (load_code == 0)
     vd__curl_fn = t;

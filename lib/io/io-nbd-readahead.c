@@ -7,6 +7,8 @@
 #ifdef VD_HAVE_LIBNBD
 #include "io-nbd.h"
 
+#define PAR_QUIET 64
+
 /* ---- read-ahead ---- */
 
 static struct slot *
@@ -165,16 +167,21 @@ vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
     vd__nbd_unlock (nio);
     return r;
   }
-  nio->reading++;
   /* a sequential reader gets read-ahead; one that reads in several
    * threads at once keeps the wire busy itself, and read-ahead would
    * fetch what its other threads are reading straight into their
-   * buffers */
-  int seq = nio->ra_slots && nio->reading == 1 && (off == nio->last_end
+   * buffers: none while reads overlap, nor for the next PAR_QUIET reads
+   * (its pipeline drains now and then: one read alone is no sign) */
+  if (++nio->reading > 1)
+    nio->par_quiet = PAR_QUIET;
+  else if (nio->par_quiet)
+    nio->par_quiet--;
+  int alone = nio->reading == 1 && !nio->par_quiet;
+  int seq = nio->ra_slots && alone && (off == nio->last_end
                               || (off > nio->last_end
                                   && vd__nbd_cached_zero (nio, nio->last_end,
                                                           off)));
-  if (nio->ra_slots && !seq && nio->reading == 1)
+  if (nio->ra_slots && !seq && alone)
     vd__nbd_ra_drop (nio, off, count, 0);       /* a jump */
   while (pos < end) {
     struct slot *s = slot_at (nio, pos);

@@ -167,7 +167,8 @@ struct nbd_io {
   uint64_t last_end;
   unsigned reading;             /* preads under way: more than one means
                                    the caller keeps its own reads in
-                                   flight (no read-ahead then) */
+                                   flight (no read-ahead then) ... */
+  unsigned par_quiet;           /* ... nor for this many reads after */
   /* extent cache: [ext_start, ext_end) described by ext[0..next) */
   struct extent *ext;
   size_t next;

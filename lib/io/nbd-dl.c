@@ -6,6 +6,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* the library the build was made against (mk/config.mk reads its
+ * SONAME), or the one Debian 12 ships */
+#ifndef VD_NBD_SONAME
+#define VD_NBD_SONAME "libnbd.so.0"
+#endif
+
 struct vd__nbd_fns vd__nbd_fn;   /* written once, under once, then read */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -19,7 +25,7 @@ load (void)
   static const char *const names[] = { VD__NBD_FNS (VD__NBD_NAME) };
 #undef VD__NBD_NAME
   struct vd__nbd_fns t;
-  load_code = vd__dl_load ("libnbd.so.0", "libnbd0", "NBD", names,
+  load_code = vd__dl_load (VD_NBD_SONAME, "libnbd0", "NBD", names,
                            sizeof names / sizeof names[0], (void **) &t);
   if (load_code == 0)
     vd__nbd_fn = t;

@@ -6,6 +6,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* the library the build was made against (mk/config.mk reads its
+ * SONAME), or the one Debian 12 ships */
+#ifndef VD_CLAM_SONAME
+#define VD_CLAM_SONAME "libclamav.so.12"
+#endif
+
 struct vd__clam_fns vd__clam_fn;   /* written once, under once, then read */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -19,7 +25,7 @@ load (void)
   static const char *const names[] = { VD__CLAM_FNS (VD__CLAM_NAME) };
 #undef VD__CLAM_NAME
   struct vd__clam_fns t;
-  load_code = vd__dl_load ("libclamav.so.12", "libclamav12", "ClamAV", names,
+  load_code = vd__dl_load (VD_CLAM_SONAME, "libclamav12", "ClamAV", names,
                            sizeof names / sizeof names[0], (void **) &t);
   if (load_code == 0)
     vd__clam_fn = t;

@@ -6,6 +6,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* the library the build was made against (mk/config.mk reads its
+ * SONAME), or the one Debian 12 ships */
+#ifndef VD_XML_SONAME
+#define VD_XML_SONAME "libxml2.so.2"
+#endif
+
 struct vd__xml_fns vd__xml_fn;   /* written once, under once, then read */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -19,7 +25,7 @@ load (void)
   static const char *const names[] = { VD__XML_FNS (VD__XML_NAME) VD__XML_VARS (VD__XML_NAME) };
 #undef VD__XML_NAME
   struct vd__xml_fns t;
-  load_code = vd__dl_load ("libxml2.so.2", "libxml2", "vSphere", names,
+  load_code = vd__dl_load (VD_XML_SONAME, "libxml2", "vSphere", names,
                            sizeof names / sizeof names[0], (void **) &t);
   if (load_code == 0)
     vd__xml_fn = t;

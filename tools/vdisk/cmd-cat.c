@@ -26,10 +26,11 @@
 #define READ (1u << 20)
 #define NSLOT 8
 #define ZBUF (8u << 20)
-/* An NBD source: NREADER threads keep up to NDATA_REMOTE reads of READ
- * bytes in flight, each straight into its data slot (the client's own
+/* An NBD source: NREADER threads keep up to NREADER reads of READ bytes
+ * in flight, each straight into its data slot (the client's own
  * read-ahead would copy every byte once more: a quarter of cat's CPU), as
- * nbdcopy's requests land in its buffers; the queue holds QMAX pieces, as
+ * nbdcopy's requests land in its buffers; NDATA_REMOTE slots hold those
+ * and the ones read but not yet written; the queue holds QMAX pieces, as
  * the holes between take an entry but no slot. */
 #define NDATA_REMOTE 32
 #define QMAX 64
@@ -331,8 +332,9 @@ copy_all (struct out *o, uint64_t size)
   while (nr < o->nreader && pthread_create (&rt[nr], NULL, reader, o) == 0)
     nr++;
   o->nreader = nr;              /* none: the pieces are read inline */
-  if (vd_disk_block_status (o->d, 0, size, copy_run, o) < 0 && !o->err)
-    rc = fail ();
+  /* a failed map is said after the threads are done, and only if no
+   * failed read (said by the writer) came first */
+  int map_failed = vd_disk_block_status (o->d, 0, size, copy_run, o) < 0;
   if (o->threaded) {
     pthread_mutex_lock (&o->mu);
     o->done = 1;
@@ -343,6 +345,8 @@ copy_all (struct out *o, uint64_t size)
       pthread_join (rt[i], NULL);
     pthread_join (t, NULL);
   }
+  if (map_failed && !o->err)
+    rc = fail ();
   if (rc == 0 && (o->err || o->werr))
     rc = 1;
   else if (rc == 0 && o->pos != size) {
