@@ -122,10 +122,21 @@ vd__put_le64 (uint8_t *p, uint64_t v)
 
 /* ---- optional libraries loaded on first use (dl.c) -------------------- */
 
-/* dlopen soname and resolve names[0..n) into fns; 0, or VD_ENOTSUP saying
- * what needs it (what) and which package to install. */
-int vd__dl_load (const char *soname, const char *package, const char *what,
-                 const char *const *names, size_t n, void **fns);
+/* One library loaded on first use: its names, where its functions go
+ * (fns: a table of n pointers; tmp: as many, for the load), and the
+ * state of the load (0 not tried, 1 loaded, -1 failed: code, msg). */
+struct vd__dl_lib {
+  const char *soname, *package, *feature;
+  const char *const *names;
+  size_t n;
+  void **fns, **tmp;
+  pthread_mutex_t mu;
+  int state, code;
+  char msg[512];
+};
+/* dlopen l->soname once and resolve its names into l->fns; 0, or
+ * VD_ENOTSUP saying what needs it (what) and which package to install. */
+int vd__dl_need (struct vd__dl_lib *l, const char *what);
 
 /* ---- work folders (workdir.c) ----------------------------------------- */
 

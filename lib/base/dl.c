@@ -13,13 +13,14 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Load soname and resolve the n names into fns (what: the feature, for
  * the message).  0, or VD_ENOTSUP naming the library and what to
  * install.  The handle is never closed (the functions stay valid). */
-int
-vd__dl_load (const char *soname, const char *package, const char *what,
-             const char *const *names, size_t n, void **fns)
+static int
+dl_load (const char *soname, const char *package, const char *what,
+         const char *const *names, size_t n, void **fns)
 {
   void *h = dlopen (soname, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -36,4 +37,33 @@ vd__dl_load (const char *soname, const char *package, const char *what,
                         package);
   }
   return 0;
+}
+
+/* The library l, loaded once (what: the URI or feature asking, for the
+ * message): 0, or its error, the same for every caller.  The table is
+ * filled before state says so (release), and read after (acquire). */
+int
+vd__dl_need (struct vd__dl_lib *l, const char *what)
+{
+  int st = __atomic_load_n (&l->state, __ATOMIC_ACQUIRE);
+  if (st == 0) {
+    pthread_mutex_lock (&l->mu);
+    st = l->state;
+    if (st == 0) {
+      int r = dl_load (l->soname, l->package, l->feature, l->names, l->n,
+                       l->tmp);
+      if (r == 0)
+        memcpy (l->fns, l->tmp, l->n * sizeof *l->tmp);
+      else {
+        l->code = r;
+        snprintf (l->msg, sizeof l->msg, "%s", vd_last_error ()->message);
+      }
+      st = r == 0 ? 1 : -1;
+      __atomic_store_n (&l->state, st, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock (&l->mu);
+  }
+  if (st > 0)
+    return 0;
+  return vd__error (l->code, 0, "%s: %s", what, l->msg);
 }

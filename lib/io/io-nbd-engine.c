@@ -328,10 +328,10 @@ refuse (struct nbd_io *nio, uint64_t off, uint64_t len, int e,
 /* Make one request (under mu): queued, sent by vd__nbd_issue.  If it
  * cannot be made, the call (or the slot, or the write) gets the error at
  * once. */
-void
-vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
-                uint64_t off, struct nbd_call *call, struct slot *slot,
-                struct wbuf *wb)
+static void
+submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
+        struct nbd_call *call, struct slot *slot, struct wbuf *wb,
+        struct bs_part *bp)
 {
   int c = vd__nbd_pick_conn (nio);
   struct req *q = c >= 0 ? malloc (sizeof *q) : NULL;
@@ -340,8 +340,16 @@ vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
     return;
   }
   *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, slot, off, wb,
-                      len, op, buf, NULL, NULL, 0 };
+                      len, op, buf, bp, NULL, 0 };
   queue (nio, q);
+}
+
+void
+vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
+                uint64_t off, struct nbd_call *call, struct slot *slot,
+                struct wbuf *wb)
+{
+  submit (nio, op, buf, len, off, call, slot, wb, NULL);
 }
 
 /* A block status request of [off, off + len), answered into bp. */
@@ -349,15 +357,7 @@ void
 vd__nbd_submit_bs (struct nbd_io *nio, uint64_t len, uint64_t off,
                    struct bs_part *bp, struct nbd_call *call)
 {
-  int c = vd__nbd_pick_conn (nio);
-  struct req *q = c >= 0 ? malloc (sizeof *q) : NULL;
-  if (!q) {
-    refuse (nio, off, len, c < 0 ? ENOTCONN : ENOMEM, call, NULL, NULL);
-    return;
-  }
-  *q = (struct req) { nio, (unsigned) c, ++nio->seq, call, NULL, off, NULL,
-                      len, OP_BS, NULL, bp, NULL, 0 };
-  queue (nio, q);
+  submit (nio, OP_BS, NULL, len, off, call, NULL, NULL, bp);
 }
 
 /* Send one request on its connection (no lock held): the cookie, or -1
