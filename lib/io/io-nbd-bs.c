@@ -121,7 +121,7 @@ static int
 cache_fill (struct nbd_io *nio, uint64_t pos)
 {
   struct bs_part parts[BS_PARALLEL];
-  struct nbd_call call = { 0, 0, 0 };
+  struct nbd_call call = { 0, 0, 0, NULL };
   unsigned np = 0;
   uint64_t gen = nio->ext_gen;
   int r = 0;

@@ -194,8 +194,8 @@ req_finish (struct nbd_io *nio, struct req *q, int e)
       q->call->errnum = e;
       q->call->err_off = q->off;
     }
-    if (q->call->pending)
-      q->call->pending--;
+    if (q->call->pending && !--q->call->pending && q->call->cv)
+      pthread_cond_signal (q->call->cv);
   }
   if (q->slot) {
     struct slot *s = q->slot;
@@ -221,7 +221,8 @@ req_done (void *user_data, int *error)
   struct nbd_io *nio = q->nio;
   pthread_mutex_lock (&nio->mu);
   req_finish (nio, q, *error);
-  pthread_cond_broadcast (&nio->cv);
+  if (nio->gwait)
+    pthread_cond_broadcast (&nio->cv);
   pthread_mutex_unlock (&nio->mu);
   return 1;                     /* retire the command */
 }
@@ -422,7 +423,7 @@ vd__nbd_issue (struct nbd_io *nio)
       next = q->next;
       req_finish (nio, q, q->err);
     }
-    if (failed)
+    if (failed && nio->gwait)
       pthread_cond_broadcast (&nio->cv);
   }
 }
@@ -434,8 +435,11 @@ vd__nbd_wait (struct nbd_io *nio)
 {
   if (nio->sq_head)
     vd__nbd_issue (nio);
-  else
+  else {
+    nio->gwait++;
     pthread_cond_wait (&nio->cv, &nio->mu);
+    nio->gwait--;
+  }
 }
 
 /* Leave the lock, sending what this thread queued first. */
@@ -446,11 +450,24 @@ vd__nbd_unlock (struct nbd_io *nio)
   pthread_mutex_unlock (&nio->mu);
 }
 
+/* Wait for the answers of call c (under mu), on a condition variable of
+ * its own: with many threads waiting, each answer wakes one, not all. */
 void
 vd__nbd_wait_call (struct nbd_io *nio, struct nbd_call *c)
 {
-  while (c->pending)
-    vd__nbd_wait (nio);
+  pthread_cond_t cv;
+  if (!c->pending)
+    return;
+  pthread_cond_init (&cv, NULL);
+  c->cv = &cv;
+  while (c->pending) {
+    if (nio->sq_head)
+      vd__nbd_issue (nio);
+    else
+      pthread_cond_wait (&cv, &nio->mu);
+  }
+  c->cv = NULL;
+  pthread_cond_destroy (&cv);
 }
 
 /* ---- the operations ---- */
@@ -490,7 +507,7 @@ vd__nbd_wb_wait (struct nbd_io *nio, uint64_t off, uint64_t len)
 static int
 wb_error (struct nbd_io *nio)
 {
-  struct nbd_call c = { 0, nio->werr, nio->werr_off };
+  struct nbd_call c = { 0, nio->werr, nio->werr_off, NULL };
   if (!nio->werr)
     return 0;
   nio->werr = 0;
@@ -505,7 +522,7 @@ vd__nbd_wfail_hit (struct nbd_io *nio, uint64_t off, uint64_t len)
   for (unsigned i = 0; i < nio->n_wfail; i++)
     if (nio->wfail[i].off < off + len && off < nio->wfail[i].off
         + nio->wfail[i].len) {
-      struct nbd_call c = { 0, nio->wfail[i].err, nio->wfail[i].off };
+      struct nbd_call c = { 0, nio->wfail[i].err, nio->wfail[i].off, NULL };
       return vd__nbd_req_fail (nio, "write", &c);
     }
   return 0;
@@ -542,7 +559,7 @@ static int
 write_like (struct nbd_io *nio, int op, const uint8_t *p, uint64_t len,
             uint64_t off)
 {
-  struct nbd_call call = { 0, 0, 0 };
+  struct nbd_call call = { 0, 0, 0, NULL };
   uint64_t span = op == OP_ZERO ? (1u << 30) : nio->chunk;
   int r;
 
@@ -641,7 +658,7 @@ int
 vd__nbdio_flush (struct vd_io *io)
 {
   struct nbd_io *nio = (struct nbd_io *) io;
-  struct nbd_call call = { 0, 0, 0 };
+  struct nbd_call call = { 0, 0, 0, NULL };
   int r = 0;
 
   /* multi-conn: a flush on one connection covers all of them; without
@@ -651,7 +668,7 @@ vd__nbdio_flush (struct vd_io *io)
   vd__nbd_wb_wait (nio, 0, 0);
   if (nio->wfail_err) {
     /* a write since the last flush failed: say so (once) */
-    struct nbd_call c = { 0, nio->wfail_err, nio->wfail_off };
+    struct nbd_call c = { 0, nio->wfail_err, nio->wfail_off, NULL };
     nio->wfail_err = nio->werr = 0;
     nio->n_wfail = 0;
     r = vd__nbd_req_fail (nio, "write", &c);

@@ -146,7 +146,7 @@ int
 vd__nbdio_pread (struct vd_io *io, void *buf, size_t count, uint64_t off)
 {
   struct nbd_io *nio = (struct nbd_io *) io;
-  struct nbd_call call = { 0, 0, 0 };
+  struct nbd_call call = { 0, 0, 0, NULL };
   uint8_t *p = buf;
   uint64_t pos = off, end = off + count;
   uint64_t window = (uint64_t) nio->ra_slots * nio->chunk;

@@ -65,6 +65,9 @@ struct nbd_call {                   /* one pread/pwrite/... of a caller */
   unsigned pending;
   int errnum;                       /* first error */
   uint64_t err_off;
+  pthread_cond_t *cv;               /* its waiter's own, while it waits:
+                                       the last answer wakes that thread
+                                       alone */
 };
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE, SLOT_FAILED };
@@ -139,6 +142,8 @@ struct nbd_io {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int sync_ok;                  /* mu and cv initialised */
+  unsigned gwait;               /* threads waiting on cv (an answer wakes
+                                   them only if there are any) */
   /* the receiving threads, their eventfds (-1: none), which connections
    * still live, and the stop flag (atomic) */
   struct nbd_rx rx[NBD_MAX_CONNS];
