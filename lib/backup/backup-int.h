@@ -57,8 +57,7 @@ struct copy {
  * copy, or whole) */
 struct vd__bk_hasher;
 uint64_t vd__bk_chunk_size (uint64_t max_size);
-struct vd__bk_hasher *vd__bk_hasher_new (const char *path, uint64_t cs,
-                                         int tree);
+int vd__bk_chunks_check (const char *path, uint64_t cs, uint64_t size);
 struct vd__bk_hasher *vd__bk_hasher_early (const char *path,
                                            uint64_t capacity, uint64_t *grain);
 void vd__bk_hasher_advance (struct vd__bk_hasher *h, uint64_t frontier);

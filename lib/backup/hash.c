@@ -69,6 +69,19 @@ vd__bk_chunk_size (uint64_t max_size)
   return cs;
 }
 
+/* A chunk size cs for size bytes, as a manifest may give it: fewer than
+ * HASH_CHUNKS_MAX pieces (no writer makes more; more would be a huge
+ * allocation).  0, or VD_ECORRUPT. */
+int
+vd__bk_chunks_check (const char *path, uint64_t cs, uint64_t size)
+{
+  if (size / cs < HASH_CHUNKS_MAX)
+    return 0;
+  return vd__error (VD_ECORRUPT, 0, "%s: chunk size %llu is too small for "
+                    "its %llu bytes", path, (unsigned long long) cs,
+                    (unsigned long long) size);
+}
+
 /* A piece's SHA-256: OpenSSL's EVP where it is built in (the fastest
  * here), else nettle's; both use SHA-NI. */
 #ifdef VD_HAVE_LIBCRYPTO
@@ -112,18 +125,6 @@ piece_final (struct piece_ctx *c, uint8_t *dg)
 }
 #endif
 
-/* One leaf's SHA-256 (no multi-buffer manager). */
-static int
-leaf_one (const uint8_t *b, size_t n, uint8_t *dg)
-{
-  struct piece_ctx c;
-  int e = piece_init (&c);
-  if (e == 0)
-    piece_update (&c, b, n);
-  piece_final (&c, dg);
-  return e;
-}
-
 /* The SHA-256s of the leaves of b[0, n) into dg[]: 16 at a time through
  * the worker's multi-buffer manager m, or one by one. */
 static int
@@ -163,12 +164,28 @@ leaves (void *m, const uint8_t *b, size_t n, uint8_t (*dg)[SHA256_DIGEST_SIZE])
 #else
   (void) m;
 #endif
+  /* one context for all the leaves of b (one allocation, not one each) */
+#ifdef VD_HAVE_LIBCRYPTO
+  EVP_MD_CTX *x = EVP_MD_CTX_new ();
+  if (!x)
+    return ENOMEM;
   for (size_t k = 0; k < nl; k++) {
-    int e = leaf_one (b + k * HASH_LEAF, VD_MIN ((size_t) HASH_LEAF,
-                                                 n - k * HASH_LEAF), dg[k]);
-    if (e)
-      return e;
+    unsigned int len = 0;
+    EVP_DigestInit_ex (x, EVP_sha256 (), NULL);
+    EVP_DigestUpdate (x, b + k * HASH_LEAF,
+                      VD_MIN ((size_t) HASH_LEAF, n - k * HASH_LEAF));
+    EVP_DigestFinal_ex (x, dg[k], &len);
   }
+  EVP_MD_CTX_free (x);
+#else
+  struct sha256_ctx x;
+  for (size_t k = 0; k < nl; k++) {
+    sha256_init (&x);
+    sha256_update (&x, VD_MIN ((size_t) HASH_LEAF, n - k * HASH_LEAF),
+                   b + k * HASH_LEAF);
+    sha256_digest (&x, SHA256_DIGEST_SIZE, dg[k]);
+  }
+#endif
   return 0;
 }
 
@@ -353,8 +370,8 @@ vd__bk_hasher_free (struct vd__bk_hasher *h)
 
 /* A hasher of path; cs 0: the chunk size follows from the file's size at
  * the end; tree: pieces' digests of their leaves (else of their bytes). */
-struct vd__bk_hasher *
-vd__bk_hasher_new (const char *path, uint64_t cs, int tree)
+static struct vd__bk_hasher *
+hasher_new (const char *path, uint64_t cs, int tree)
 {
   struct vd__bk_hasher *h = calloc (1, sizeof *h);
   if (!h) {
@@ -390,7 +407,7 @@ vd__bk_hasher_early (const char *path, uint64_t capacity, uint64_t *grain)
   uint8_t sec[VD_SECTOR];
   struct kdmv_header kh;
   struct stat st;
-  struct vd__bk_hasher *h = vd__bk_hasher_new (path, 0, 1);
+  struct vd__bk_hasher *h = hasher_new (path, 0, 1);
   if (!h || pread (h->fd, sec, sizeof sec, 0) != (ssize_t) sizeof sec
       || fstat (h->fd, &st) < 0) {
     vd__bk_hasher_free (h);
@@ -457,11 +474,8 @@ vd__bk_hasher_finish (struct vd__bk_hasher *h, char whole[65],
   h->size = (uint64_t) st.st_size;
   if (!h->cs)
     h->cs = vd__bk_chunk_size (h->size);
-  if (h->size / h->cs >= HASH_CHUNKS_MAX)   /* a manifest's chunk size */
-    return vd__error (VD_ECORRUPT, 0, "%s: chunk size %llu is too small "
-                     "for its %llu bytes", h->path,
-                     (unsigned long long) h->cs,
-                     (unsigned long long) h->size);
+  if (vd__bk_chunks_check (h->path, h->cs, h->size) < 0)
+    return VD_ECORRUPT;
   h->n = VD_DIV_ROUND_UP (h->size, h->cs);
   if (h->redo || h->next * h->cs > h->size)
     h->early_from = h->next = h->low = 0;
@@ -500,7 +514,7 @@ int
 vd__bk_hash_chunks (const char *path, uint64_t cs, int tree, char whole[65],
                     json_object *chunks, uint64_t *chunk_size, uint64_t *size)
 {
-  struct vd__bk_hasher *h = vd__bk_hasher_new (path, cs, tree);
+  struct vd__bk_hasher *h = hasher_new (path, cs, tree);
   if (!h)
     return vd_last_error ()->code;
   int r = vd__bk_hasher_finish (h, whole, chunks, chunk_size, size);

@@ -189,13 +189,9 @@ vd__bk_hash_file (const char *path, char whole[65], json_object *chunks,
   uint64_t cs = vd__bk_chunk_size ((uint64_t) st.st_size);
   if (chunk_size && *chunk_size)
     cs = *chunk_size;
-  if ((uint64_t) st.st_size / cs >= HASH_CHUNKS_MAX) {
-    close (fd);                 /* a manifest's chunk size too small for
-                                   the file: more pieces than any writer
-                                   makes (a huge allocation) */
-    return vd__error (VD_ECORRUPT, 0, "%s: chunk size %llu is too small "
-                     "for its %llu bytes", path, (unsigned long long) cs,
-                     (unsigned long long) st.st_size);
+  if (vd__bk_chunks_check (path, cs, (uint64_t) st.st_size) < 0) {
+    close (fd);
+    return VD_ECORRUPT;
   }
   uint8_t *buf = malloc (HASH_READ);
   if (!buf) {

@@ -33,7 +33,9 @@ parse_dest (const char *uri, char **url, char **user, char **folder)
     goto bad;
   size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1), k;
   if (!(f = *folder = vd__vs_unescape (slash + 1, n)))
-    return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
+    return vd_last_error ()->code == VD_ENOTSUP
+           ? VD_ENOTSUP         /* (built without vSphere, or no libcurl) */
+           : vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
                      "datastore path (bad %%-escape or a NUL)", uri);
   k = strlen (f);
   while (k && f[k - 1] == '/')

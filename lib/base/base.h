@@ -123,13 +123,13 @@ vd__put_le64 (uint8_t *p, uint64_t v)
 /* ---- optional libraries loaded on first use (dl.c) -------------------- */
 
 /* One library loaded on first use: its names, where its functions go
- * (fns: a table of n pointers; tmp: as many, for the load), and the
- * state of the load (0 not tried, 1 loaded, -1 failed: code, msg). */
+ * (fns: a table of n pointers), and the state of the load (0 not tried,
+ * 1 loaded, -1 failed: code, msg). */
 struct vd__dl_lib {
   const char *soname, *package, *feature;
   const char *const *names;
   size_t n;
-  void **fns, **tmp;
+  void **fns;
   pthread_mutex_t mu;
   int state, code;
   char msg[512];

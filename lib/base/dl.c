@@ -6,14 +6,14 @@
  * command that never touches NBD, vSphere or ClamAV never pays.
  *
  * Each library's table of functions (lib/io/nbd-dl.c and the like) is
- * filled once, under pthread_once, and only read after that: like the
+ * filled once (under its lock; an atomic state says when it is done) and
+ * only read after that: like the
  * dynamic loader's own tables, it is process-wide but never changes once
  * seen, so it is not the mutable state the house rules forbid. */
 #include "base/base.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
-#include <string.h>
 
 /* Load soname and resolve the n names into fns (what: the feature, for
  * the message).  0, or VD_ENOTSUP naming the library and what to
@@ -50,11 +50,10 @@ vd__dl_need (struct vd__dl_lib *l, const char *what)
     pthread_mutex_lock (&l->mu);
     st = l->state;
     if (st == 0) {
+      /* (a half-filled table is never read: state says -1) */
       int r = dl_load (l->soname, l->package, l->feature, l->names, l->n,
-                       l->tmp);
-      if (r == 0)
-        memcpy (l->fns, l->tmp, l->n * sizeof *l->tmp);
-      else {
+                       l->fns);
+      if (r < 0) {
         l->code = r;
         snprintf (l->msg, sizeof l->msg, "%s", vd_last_error ()->message);
       }

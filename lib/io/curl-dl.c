@@ -14,10 +14,9 @@ struct vd__curl_fns vd__curl_fn;   /* filled once (lib/base/dl.c), then read */
 #define VD__CURL_NAME(f) #f,
 static const char *const names[] = { VD__CURL_FNS (VD__CURL_NAME) };
 #undef VD__CURL_NAME
-static struct vd__curl_fns tmp;
 static struct vd__dl_lib lib = {
   VD_CURL_SONAME, "libcurl4 (libcurl4-openssl-dev to build)", "HTTPS", names, sizeof names / sizeof names[0],
-  (void **) &vd__curl_fn, (void **) &tmp, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
+  (void **) &vd__curl_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
 };
 
 int

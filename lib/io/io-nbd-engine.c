@@ -268,8 +268,8 @@ maybe_grow (struct nbd_io *nio)
 
 /* A live connection with room for one more request (under mu), waiting
  * for one if they are all busy; -1 when every connection is dead. */
-int
-vd__nbd_pick_conn (struct nbd_io *nio)
+static int
+pick_conn (struct nbd_io *nio)
 {
   maybe_grow (nio);
   for (;;) {
@@ -334,7 +334,7 @@ submit (struct nbd_io *nio, int op, void *buf, uint64_t len, uint64_t off,
         struct nbd_call *call, struct slot *slot, struct wbuf *wb,
         struct bs_part *bp)
 {
-  int c = vd__nbd_pick_conn (nio);
+  int c = pick_conn (nio);
   struct req *q = c >= 0 ? malloc (sizeof *q) : NULL;
   if (!q) {
     refuse (nio, off, len, c < 0 ? ENOTCONN : ENOMEM, call, slot, wb);
@@ -392,7 +392,7 @@ vd__nbd_issue (struct nbd_io *nio)
 {
   while (nio->sq_head) {
     struct req *list = nio->sq_head, *failed = NULL, *next;
-    unsigned wake = 0;
+    unsigned wake = 0, sent = 0;
     nio->sq_head = NULL;
     nio->sq_tail = &nio->sq_head;
     pthread_mutex_unlock (&nio->mu);
@@ -405,13 +405,17 @@ vd__nbd_issue (struct nbd_io *nio)
         q->next = failed;
         failed = q;
       }
-      /* the socket is full: its thread writes the rest; or the handle
-       * died right here (its thread, asleep in poll, must notice) */
-      if ((nbd_aio_get_direction (nio->h[c]) & LIBNBD_AIO_DIRECTION_WRITE)
-          || nbd_aio_is_dead (nio->h[c]) == 1
-          || nbd_aio_is_closed (nio->h[c]) == 1)
-        wake |= 1u << c;
+      sent |= 1u << c;
     }
+    /* once per connection sent to: the socket is full (its thread writes
+     * the rest), or the handle died right here (its thread, asleep in
+     * poll, must notice) */
+    for (unsigned c = 0; c < NBD_MAX_CONNS; c++)
+      if ((sent & (1u << c))
+          && ((nbd_aio_get_direction (nio->h[c]) & LIBNBD_AIO_DIRECTION_WRITE)
+              || nbd_aio_is_dead (nio->h[c]) == 1
+              || nbd_aio_is_closed (nio->h[c]) == 1))
+        wake |= 1u << c;
     for (unsigned c = 0; wake; c++, wake >>= 1) {
       uint64_t one = 1;
       if ((wake & 1) && write (nio->wfd[c], &one, sizeof one) < 0) {

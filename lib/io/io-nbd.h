@@ -1,6 +1,7 @@
 /* The asynchronous NBD client's shared state (internal to lib/io/io-nbd*.c):
  *   io-nbd.c            connection, handshake, open/close, meta, listing
- *   io-nbd-engine.c     the request engine (driving, completions, writes)
+ *   io-nbd-engine.c     the request engine (receiving threads, sending,
+ *                       completions, writes)
  *   io-nbd-readahead.c  reads and the read-ahead window
  *   io-nbd-bs.c         block status and the extent cache
  * Only built with libnbd (VD_HAVE_LIBNBD). */
@@ -204,7 +205,6 @@ void vd__nbd_issue (struct nbd_io *nio);
 void vd__nbd_wait (struct nbd_io *nio);
 void vd__nbd_unlock (struct nbd_io *nio);
 void vd__nbd_slot_release (struct slot *s);
-int vd__nbd_pick_conn (struct nbd_io *nio);
 void vd__nbd_submit (struct nbd_io *nio, int op, void *buf, uint64_t len,
                      uint64_t off, struct nbd_call *call, struct slot *slot,
                      struct wbuf *wb);

@@ -14,10 +14,9 @@ struct vd__nbd_fns vd__nbd_fn;   /* filled once (lib/base/dl.c), then read */
 #define VD__NBD_NAME(f) #f,
 static const char *const names[] = { VD__NBD_FNS (VD__NBD_NAME) };
 #undef VD__NBD_NAME
-static struct vd__nbd_fns tmp;
 static struct vd__dl_lib lib = {
   VD_NBD_SONAME, "libnbd0", "NBD", names, sizeof names / sizeof names[0],
-  (void **) &vd__nbd_fn, (void **) &tmp, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
+  (void **) &vd__nbd_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
 };
 
 int

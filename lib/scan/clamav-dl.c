@@ -14,10 +14,9 @@ struct vd__clam_fns vd__clam_fn;   /* filled once (lib/base/dl.c), then read */
 #define VD__CLAM_NAME(f) #f,
 static const char *const names[] = { VD__CLAM_FNS (VD__CLAM_NAME) };
 #undef VD__CLAM_NAME
-static struct vd__clam_fns tmp;
 static struct vd__dl_lib lib = {
   VD_CLAM_SONAME, "libclamav12", "ClamAV", names, sizeof names / sizeof names[0],
-  (void **) &vd__clam_fn, (void **) &tmp, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
+  (void **) &vd__clam_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
 };
 
 int

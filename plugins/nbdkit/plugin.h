@@ -119,8 +119,6 @@ extern struct failure failures[FAIL_SLOTS];  /* under fail_lock */
 extern pthread_mutex_t fail_lock;
 extern pthread_mutex_t scan_lock;  /* the cached scan */
 extern struct scan *scan_cached;   /* under scan_lock, or NULL */
-extern int scanning;               /* under scan_lock: a scan is reading */
-extern unsigned long scans_begun;  /* under scan_lock: scans begun */
 extern pthread_mutex_t meta_lock;  /* meta-set: and meta text, one at a time */
 extern __thread char last_msg[512];  /* the thread's last error message */
 extern __thread int last_errno;      /* and errno */
@@ -173,7 +171,6 @@ struct scan {
   struct timespec real;         /* CLOCK_REALTIME at the start */
   unsigned users;               /* the cached copy: its holders */
   unsigned long seq;            /* the cached copy: its scans_begun */
-  int kept;                     /* the cached copy: reusable by later opens */
   struct scan *shared;          /* a caller's view of the cached copy */
 };
 

@@ -116,6 +116,9 @@ use (struct scan *s, struct scan *c)
   s->shared = c;
 }
 
+static int scanning;            /* under scan_lock: a scan is reading */
+static unsigned long scans_begun;  /* under scan_lock: scans begun */
+
 /* Publish the finished scan s (scan_lock held): it becomes the kept copy
  * (also when it may not be reused by later opens: the ones that waited
  * for it use it all the same). */
@@ -128,7 +131,6 @@ publish (struct scan *s, unsigned long seq)
   *c = *s;
   c->shared = NULL;
   c->seq = seq;
-  c->kept = !s->no_cache && !s->truncated;
   c->users = 2;                 /* the cache and this caller */
   s->shared = c;
   release (scan_cached);
@@ -160,7 +162,7 @@ scan_datastore (struct scan *s)
       nbdkit_debug ("datastore scan shared (read while this one waited)");
       return 0;
     }
-    if (c && c->kept) {
+    if (c && !c->no_cache && !c->truncated) {   /* reusable by later opens */
       c->users++;
       pthread_mutex_unlock (&scan_lock);
       fresh = still_fresh (c);

@@ -57,8 +57,6 @@ pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 struct scan *scan_cached;
-int scanning;
-unsigned long scans_begun;
 
 /* the calling thread's last error, for status: */
 __thread char last_msg[512];

@@ -157,16 +157,7 @@ check "verify passes (four points)" $V backup verify repo
 # bytes read from the full point's file by verify of every point
 strace -f -e trace=pread64,read -y -o r.txt $V backup verify repo >/dev/null 2>&1
 base=$(stat -c %s "$F1")
-got=$(python3 - r.txt "$(basename "$F1")" <<'P'
-import re, sys
-n = 0
-for l in open(sys.argv[1]):
-    m = re.search(r'(?:pread64|read)\(\d+<([^>]*)>.*\)\s+=\s+(\d+)', l)
-    if m and m.group(1).endswith("/" + sys.argv[2]):
-        n += int(m.group(2))
-print(n)
-P
-)
+got=$(python3 bytes.py r.txt "/$(basename "$F1")")
 check "verify of four points reads the base under 3 times ($got of $base bytes)" test "$got" -lt $((3 * base))
 
 # a flipped byte in the middle of the full point's file

@@ -199,7 +199,9 @@ reader (void *payload)
     struct piece *q = &o->q[k % o->qn];
     if (q->state != S_PENDING)
       continue;
-    q->state = S_READING;
+    q->state = S_READING;       /* (rnext may lag behind the writer
+                                   across holes and meet this entry again,
+                                   reused: then it is not read twice) */
     uint64_t off = q->off, len = q->len;
     uint8_t *p = o->ring + (size_t) q->dslot * READ;
     pthread_mutex_unlock (&o->mu);
