@@ -105,11 +105,6 @@ int vd__bk_restore_vsphere (const char *repo, const char *pick,
 
 /* repo.c */
 int vd__bk_plain_name (const char *s);
-/* source-vsphere.c: the USER of vsphere://[USER@]HOST[:PORT]/...: all up
- * to the last '@' before the first '/' (a vCenter SSO user such as
- * administrator@vsphere.local has an '@' of its own); *user malloc'd or
- * NULL, *host where HOST starts.  VD_ENOMEM. */
-int vd__bk_vsphere_user (const char *uri, char **user, const char **host);
 int vd__bk_is_point_name (const char *s);
 int vd__bk_real_dir (const char *dir, const char *name);
 int vd__bk_chain_inside (const char *repo, vd_disk *d);

@@ -19,16 +19,17 @@
 #include <string.h>
 
 /* "[DS] FOLDER" out of vsphere://[USER@]HOST[:PORT]/[DS] FOLDER[?OPTS]:
- * *url "HOST[:PORT][?OPTS]", *user (or NULL), *folder "[DS] FOLDER"
+ * *url "[USER@]HOST[:PORT][?OPTS]" (vd_vsphere_connect decodes USER),
+ * *folder "[DS] FOLDER"
  * %-decoded as every vsphere:// path is (vd__vs_unescape), without a
  * trailing '/'; malloc'd. */
 static int
-parse_dest (const char *uri, char **url, char **user, char **folder)
+parse_dest (const char *uri, char **url, char **folder)
 {
-  const char *a = uri + 10, *slash = strchr (a, '/'), *h;
+  const char *a = uri + 10, *slash = strchr (a, '/');
   const char *q = slash ? strchr (slash, '?') : NULL;
   char *f;
-  *url = *user = *folder = NULL;
+  *url = *folder = NULL;
   if (!slash || slash == a)
     goto bad;
   size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1), k;
@@ -50,9 +51,7 @@ parse_dest (const char *uri, char **url, char **user, char **folder)
         || (p > rb && strncmp (p, "..", 2) == 0))
       return vd__error (VD_EINVAL, 0, "%s: the folder must be a plain "
                        "datastore path", uri);
-  if (vd__bk_vsphere_user (uri, user, &h) < 0)
-    return VD_ENOMEM;
-  *url = vd__asprintf ("%.*s%s", (int) (slash - h), h, q ? q : "");
+  *url = vd__asprintf ("%.*s%s", (int) (slash - a), a, q ? q : "");
   return *url ? 0 : vd__error (VD_ENOMEM, errno, "%s", uri);
 bad:
   return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/"
@@ -185,12 +184,12 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
                         const char *dest, const struct vd_restore_options *o,
                         char **report)
 {
-  char *url = NULL, *user = NULL, *folder = NULL, *pdir = NULL;
+  char *url = NULL, *folder = NULL, *pdir = NULL;
   struct sent t = { 0 }, src = { 0 };
   vd_vsphere *s = NULL;
   uint32_t fl = o ? o->flags : 0;
   char *existed = NULL, *made = NULL;
-  int r = parse_dest (dest, &url, &user, &folder);
+  int r = parse_dest (dest, &url, &folder);
 
   if (r == 0 && o && (o->type || o->disk >= 0))
     r = vd__error (VD_EINVAL, 0, "restore to vSphere: every disk goes up as "
@@ -206,7 +205,7 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
   if (r == 0)
     r = plan (m, pdir, folder, &t, &src);
   if (r == 0)
-    r = vd_vsphere_connect (&s, url, user, NULL, 0);
+    r = vd_vsphere_connect (&s, url, NULL, NULL, 0);
   if (r == 0 && (!(existed = calloc (t.n + 1, 1))
                  || !(made = calloc (t.n + 1, 1))))
     r = vd__error (VD_ENOMEM, errno, "restore");
@@ -256,7 +255,6 @@ vd__bk_restore_vsphere (const char *repo, const char *pick, json_object *m,
   free (existed);
   free (made);
   free (url);
-  free (user);
   free (folder);
   free (pdir);
   return r;

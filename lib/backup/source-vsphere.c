@@ -11,6 +11,7 @@
  * downloaded; the snapshot is removed, also on failure.  RDM disks of a
  * remote VM are not read.  OPTIONS and credentials as vd_vsphere_connect. */
 #include "backup-int.h"
+#include "vsphere/vsphere-internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -190,50 +191,26 @@ remote_file (struct remote *rm, const char *dspath,
   return r;
 }
 
-int
-vd__bk_vsphere_user (const char *uri, char **user, const char **host)
-{
-  const char *a = uri + 10, *slash = strchr (a, '/');
-  const char *at = NULL;
-  for (const char *p = a; *p && p != slash; p++)
-    if (*p == '@')
-      at = p;
-  *user = NULL;
-  *host = at ? at + 1 : a;
-  if (at && !(*user = strndup (a, (size_t) (at - a))))
-    return vd__error (VD_ENOMEM, errno, "%s", uri);
-  return 0;
-}
-
-/* vsphere://[USER@]HOST[:PORT]/VM[?OPTIONS]: *url "HOST[:PORT][?OPTIONS]",
- * *user, *vm (with %20 as a space); malloc'd. */
+/* vsphere://[USER@]HOST[:PORT]/VM[?OPTIONS]: *url "[USER@]HOST[:PORT]
+ * [?OPTIONS]" (vd_vsphere_connect decodes USER), *vm %-decoded as every
+ * vsphere:// path is (vd__vs_unescape); malloc'd. */
 static int
-parse_uri (const char *uri, char **url, char **user, char **vm)
+parse_uri (const char *uri, char **url, char **vm)
 {
   const char *a = uri + 10, *slash = strchr (a, '/');
   const char *q = slash ? strchr (slash, '?') : NULL;
-  *url = *user = *vm = NULL;
+  *url = *vm = NULL;
   if (!slash || slash == a || slash[1] == 0 || slash[1] == '?')
     return vd__error (VD_EINVAL, 0, "%s: expected vsphere://USER@HOST/VM "
                      "(a VM name or moref)", uri);
-  const char *h;
-  if (vd__bk_vsphere_user (uri, user, &h) < 0)
-    return VD_ENOMEM;
-  *url = vd__asprintf ("%.*s%s", (int) (slash - h), h, q ? q : "");
   size_t n = q ? (size_t) (q - slash - 1) : strlen (slash + 1);
-  *vm = malloc (n + 1);
-  if (!*url || !*vm)
+  if (!(*vm = vd__vs_unescape (slash + 1, n)))
+    return vd_last_error ()->code == VD_ENOTSUP
+           ? VD_ENOTSUP         /* (built without vSphere, or no libcurl) */
+           : vd__error (VD_EINVAL, 0, "%s: bad %%-escape (or a NUL) in the "
+                       "VM name", uri);
+  if (!(*url = vd__asprintf ("%.*s%s", (int) (slash - a), a, q ? q : "")))
     return vd__error (VD_ENOMEM, errno, "%s", uri);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (slash[1 + i] == '%' && i + 2 < n + 1 && !strncmp (slash + 1 + i, "%20", 3)) {
-      (*vm)[k++] = ' ';
-      i += 2;
-    }
-    else
-      (*vm)[k++] = slash[1 + i];
-  }
-  (*vm)[k] = 0;
   return 0;
 }
 
@@ -242,7 +219,7 @@ vd__bk_backup_vsphere (const char *uri, const char *repo,
                        const struct vd_backup_options *o,
                        struct vd_backup_result *res)
 {
-  char *url = NULL, *user = NULL, *want = NULL, *snap = NULL, *vmx_name = NULL;
+  char *url = NULL, *want = NULL, *snap = NULL, *vmx_name = NULL;
   vd_vsphere *s = NULL;
   struct vd_vsphere_inventory *inv = NULL;
   struct vd_vsphere_vm *frozen = NULL;
@@ -252,9 +229,9 @@ vd__bk_backup_vsphere (const char *uri, const char *repo,
 
   memset (&pb, 0, sizeof pb);
   pb.lk = -1;
-  r = parse_uri (uri, &url, &user, &want);
+  r = parse_uri (uri, &url, &want);
   if (r == 0)
-    r = vd_vsphere_connect (&s, url, user, NULL, 0);
+    r = vd_vsphere_connect (&s, url, NULL, NULL, 0);
   if (r == 0)
     r = vd_vsphere_inventory (s, &inv);
   const struct vd_vsphere_vm *vm = NULL;
@@ -307,7 +284,6 @@ out:
   free (snap);
   free (vmx_name);
   free (url);
-  free (user);
   free (want);
   return r;
 }

@@ -254,9 +254,12 @@ parse_server (struct vd_vsphere *s, const char *url, const char *user)
     return vd__error (VD_ENOMEM, errno, "vsphere");
   at = strrchr (hostpart, '@');
   if (at) {
-    *at = '\0';
-    if (!user)
-      s->user = strdup (hostpart);
+    /* USER as in a URI's userinfo: %-decoded (administrator%40vsphere.local) */
+    if (!user && !(s->user = vd__vs_unescape (hostpart, (size_t) (at - hostpart)))) {
+      free (hostpart);
+      return vd__error (VD_EINVAL, 0, "vsphere: %s: bad %%-escape in the "
+                       "user name", url);
+    }
     memmove (hostpart, at + 1, strlen (at + 1) + 1);
   }
   if (!*hostpart || strspn (hostpart, "abcdefghijklmnopqrstuvwxyz"

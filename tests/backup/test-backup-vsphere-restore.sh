@@ -90,6 +90,17 @@ check "restore: user administrator@vsphere.local@HOST logs in as administrator@v
 "$VDISK" backup "$S/ha-host_VM0$Q" repo 2>err >/dev/null; rc=$?
 check "backup: the same user name is kept whole (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc = 1 && grep -q 'login as administrator@vsphere.local refused' err"
+# USER and the VM name %-decoded as a URI's parts are (the simulator
+# takes only root: ro%6Ft logs in only when decoded)
+"$VDISK" backup --json "vsphere://ro%6Ft@$VCSIM_HOST/ha%2Dhost%5FVM0$Q" repo > pct.json 2>err; rc=$?
+check "backup: vsphere://ro%6Ft@HOST/ha%2Dhost%5FVM0 is root's ha-host_VM0 (exit $rc: $(head -c 200 err))" \
+  python3 -c "import json,sys; sys.exit(0 if $rc == 0 and json.load(open('pct.json')).get('display_name') == 'ha-host_VM0' else 1)"
+"$VDISK" restore repo "vsphere://ro%6Ft@$VCSIM_HOST/[$VCSIM_DS] pctuser$Q" 2>err; rc=$?
+check "restore: the user ro%6Ft is root too (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 0 && test -f '$VCSIM_DIR/pctuser/disk1-flat.vmdk'"
+"$VDISK" backup "vsphere://ro%6Ft@$VCSIM_HOST/ha-host%00x$Q" repo 2>err; rc=$?
+check "backup: a VM name with %00 is refused (exit $rc: $(head -c 200 err))" \
+  sh -c "test $rc = 1 && grep -q 'bad %-escape' err"
 "$VDISK" restore repo "$H/%5B$VCSIM_DS%5D%20pct%2Dx$Q" 2>err; rc=$?
 check "the folder is %-decoded like every vsphere:// path (exit $rc: $(head -c 200 err))" \
   sh -c "test $rc = 0 && test -f '$VCSIM_DIR/pct-x/disk1-flat.vmdk'"
