@@ -1828,9 +1828,13 @@ typedef struct vd_fcd_store vd_fcd_store;
  * VD_FCD_READ_ONLY the catalog is only read: SQLite opens it read-only,
  * no folder, lock file or schema is made and no intent is recovered (the
  * catalog reads as it is); every mutating call on the handle is VD_EROFS.
- * (SQLite itself may make the WAL index files DB-wal and DB-shm beside the
- * catalog, as for any reader of a WAL database; their content is not the
- * catalog's.)
+ * Nothing is written and no file is made beside the catalog (it keeps a
+ * rollback journal, DB-journal, only while a writer commits).  A catalog
+ * a killed writer left mid-transaction (its DB-journal still there) is
+ * VD_EROFS for a read-only open, until a read-write open rolls the
+ * transaction back.  (A catalog left in WAL mode, as vdisk made them
+ * before, stays so until a writer opens it alone; a reader of it may make
+ * DB-wal and DB-shm, as for any reader of a WAL database.)
  * Errors: also VD_EINVAL (unknown flags, VD_FCD_CREATE with
  * VD_FCD_READ_ONLY), VD_EIO, VD_ENOTSUP (a newer catalog schema),
  * VD_ENOMEM.

@@ -792,13 +792,30 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   /* a damaged file is found here, before anything is written */
   rc = sqlite3_exec (s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL,
                      NULL);
+  if (rc == SQLITE_READONLY && ro) {     /* a hot journal to roll back */
+    r = vd__error (VD_EROFS, 0, "%s: a writer was stopped in the middle of "
+                  "a change (%s-journal); a read-write open (vdisk fcd list) "
+                  "rolls it back, a read-only one cannot", db, db);
+    goto fail;
+  }
   if (rc != SQLITE_OK) {
     r = vd__error (VD_ECORRUPT, 0, "%s: not a usable FCD catalog (%s); left "
                   "untouched", db, sqlite3_errmsg (s->db));
     goto fail;
   }
+  /* A rollback journal, not WAL: a reader of a WAL database makes (and
+   * leaves) the -wal and -shm files beside it, so a read-only handle would
+   * write files; with a rollback journal it only reads the catalog.  The
+   * writers' commits are as durable (synchronous = FULL), and the catalog
+   * sees a few small transactions per FCD operation.  A catalog an older
+   * vdisk made in WAL mode is switched here, unless another handle has it
+   * open (then it stays WAL until a writer opens it alone: no waiting). */
+  if (!ro) {
+    sqlite3_busy_timeout (s->db, 0);
+    sqlite3_exec (s->db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    sqlite3_busy_timeout (s->db, 30000);
+  }
   if (!ro && ((r = fcd_sql (s, "PRAGMA foreign_keys = ON", NULL)) < 0
-      || (r = fcd_sql (s, "PRAGMA journal_mode = WAL", NULL)) < 0
       || (r = fcd_sql (s, "PRAGMA synchronous = FULL", NULL)) < 0))
     goto fail;
   if ((r = fcd_schema (s, db, ro)) < 0)

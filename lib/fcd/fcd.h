@@ -3,7 +3,7 @@
  * lib/internal.h (VD_ENTER, vd__error, vd__asprintf).
  *
  * Layout of a datastore folder DS:
- *   DS/fcd-catalog.db (+ -wal, -shm)   the SQLite catalog
+ *   DS/fcd-catalog.db (+ -journal)     the SQLite catalog
  *   DS/fcd-catalog.lock                one writer at a time (flock)
  *   DS/fcd/UUID/                       one folder per FCD: its chain
  *     fcd.vmdk, fcd-000001.vmdk, ...   the links (plain VMDK files)

@@ -15,8 +15,12 @@ A=$("$VDISK" fcd create --name alpha --size 8M "$DS")
 check "create prints a UUID" bash -c "[[ '$A' =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]"
 model_new "$A" 8M
 check "a new FCD reads as zeros" verify "$DS"
-check "catalog is WAL with a schema version and foreign keys" bash -c \
-  "[ \"\$(sqlite3 '$DS/fcd-catalog.db' 'PRAGMA journal_mode; SELECT version FROM schema_version;' | tr '\n' ' ')\" = 'wal 1 ' ] && sqlite3 '$DS/fcd-catalog.db' .schema | grep -q 'REFERENCES fcd(uuid) ON DELETE CASCADE'"
+check "catalog has a rollback journal (no -wal/-shm), a schema version and foreign keys" bash -c \
+  "[ \"\$(sqlite3 '$DS/fcd-catalog.db' 'PRAGMA journal_mode; SELECT version FROM schema_version;' | tr '\n' ' ')\" = 'delete 1 ' ] && sqlite3 '$DS/fcd-catalog.db' .schema | grep -q 'REFERENCES fcd(uuid) ON DELETE CASCADE'"
+sqlite3 "$DS/fcd-catalog.db" 'PRAGMA journal_mode = WAL' > /dev/null
+"$VDISK" fcd list "$DS" > /dev/null
+check "a catalog an older vdisk left in WAL mode is switched by a writer's open" bash -c \
+  "[ \"\$(sqlite3 '$DS/fcd-catalog.db' 'PRAGMA journal_mode')\" = delete ] && [ ! -e '$DS/fcd-catalog.db-wal' ] && [ ! -e '$DS/fcd-catalog.db-shm' ]"
 check "the disk is a plain VMDK qemu-img reads" bash -c "qemu-img info '$DS/fcd/$A/fcd.vmdk' | grep -q 'file format: vmdk'"
 J=$("$VDISK" fcd create --json --type monolithicFlat --name flat --size 4M "$DS" | json 'j["id"]')
 model_new "$J" 4M
