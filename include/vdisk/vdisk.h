@@ -1802,7 +1802,7 @@ VD_API int vd_fleet_report (const char *dir, const vd_fleet *fleet,
 /* A first class disk (FCD) is a disk that lives on its own in a datastore
  * folder, named by a UUID that stays the same through snapshots, reverts
  * and relocation.  One SQLite catalog per datastore (DS/fcd-catalog.db,
- * WAL mode) lists the FCDs, their metadata, snapshots and attachments;
+ * with a rollback journal) lists the FCDs, their metadata, snapshots and attachments;
  * the disks stay plain VMDK files under DS/fcd/UUID/ (a snapshot freezes
  * the FCD's top link and a new child becomes the writable top).  Every
  * operation that touches files and catalog writes an intent row first and

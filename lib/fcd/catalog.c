@@ -86,6 +86,8 @@ fcd_sql_error (struct vd_fcd_store *s, int rc, const char *what)
     code = VD_ENOMEM;
   else if (rc == SQLITE_CONSTRAINT)
     code = VD_EEXIST;
+  else if (rc == SQLITE_READONLY)
+    code = VD_EROFS;
   return vd__error (code, 0, "%s/%s: catalog %s: %s", s->ds, FCD_CATALOG,
                    what, s->db ? sqlite3_errmsg (s->db) : sqlite3_errstr (rc));
 }
@@ -789,10 +791,18 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   }
   sqlite3_busy_timeout (s->db, 30000);
   sqlite3_extended_result_codes (s->db, 0);
+  if (!ro && sqlite3_db_readonly (s->db, "main") == 1) {
+    /* SQLite opens a file it may not write read-only, silently */
+    r = vd__error (VD_EROFS, 0, "%s: the catalog cannot be written (its "
+                  "permissions or file system); left untouched", db);
+    goto fail;
+  }
   /* a damaged file is found here, before anything is written */
   rc = sqlite3_exec (s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL,
                      NULL);
-  if (rc == SQLITE_READONLY && ro) {     /* a hot journal to roll back */
+  if (rc == SQLITE_READONLY
+      && sqlite3_extended_errcode (s->db) == SQLITE_READONLY_ROLLBACK) {
+    /* a hot journal to roll back (a read-only handle cannot) */
     r = vd__error (VD_EROFS, 0, "%s: a writer was stopped in the middle of "
                   "a change (%s-journal); a read-write open (vdisk fcd list) "
                   "rolls it back, a read-only one cannot", db, db);
@@ -806,8 +816,10 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
   /* A rollback journal, not WAL: a reader of a WAL database makes (and
    * leaves) the -wal and -shm files beside it, so a read-only handle would
    * write files; with a rollback journal it only reads the catalog.  The
-   * writers' commits are as durable (synchronous = FULL), and the catalog
-   * sees a few small transactions per FCD operation.  A catalog an older
+   * writers' commits are as durable with synchronous = EXTRA (FULL, and
+   * the folder synced after the journal is deleted: the deletion is the
+   * commit), and the catalog sees a few small transactions per FCD
+   * operation.  A catalog an older
    * vdisk made in WAL mode is switched here, unless another handle has it
    * open (then it stays WAL until a writer opens it alone: no waiting). */
   if (!ro) {
@@ -816,7 +828,7 @@ vd_fcd_store_open (vd_fcd_store **out, const char *datastore, uint32_t flags)
     sqlite3_busy_timeout (s->db, 30000);
   }
   if (!ro && ((r = fcd_sql (s, "PRAGMA foreign_keys = ON", NULL)) < 0
-      || (r = fcd_sql (s, "PRAGMA synchronous = FULL", NULL)) < 0))
+      || (r = fcd_sql (s, "PRAGMA synchronous = EXTRA", NULL)) < 0))
     goto fail;
   if ((r = fcd_schema (s, db, ro)) < 0)
     goto fail;

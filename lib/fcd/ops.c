@@ -508,12 +508,31 @@ vd_fcd_list_meta (vd_fcd_store *s, const char *id, vd_fcd_meta_cb cb,
   fcd_row_free (&row);
   if (r < 0)
     return r;
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    if (cb ((const char *) sqlite3_column_text (st, 0),
-            (const char *) sqlite3_column_text (st, 1), payload))
+  /* the rows first, then the callbacks: a slow callback must not hold the
+   * catalog's read lock (a writer's commit would wait for it) */
+  char **kv = NULL;
+  size_t n = 0, cap = 0;
+  while (r == 0 && (rc = sqlite3_step (st)) == SQLITE_ROW) {
+    const char *k = (const char *) sqlite3_column_text (st, 0);
+    const char *v = (const char *) sqlite3_column_text (st, 1);
+    if ((r = fcd_room (&kv, &cap, n + 1, sizeof *kv, 16, "meta")) < 0)
       break;
+    kv[n] = strdup (k ? k : "");
+    kv[n + 1] = strdup (v ? v : "");
+    n += 2;
+    if (!kv[n - 2] || !kv[n - 1])
+      r = vd__error (VD_ENOMEM, errno, "meta");
+  }
+  if (r == 0 && rc != SQLITE_DONE)
+    r = fcd_sql_error (s, rc, "meta");
   sqlite3_finalize (st);
-  return 0;
+  for (size_t i = 0; r == 0 && i < n; i += 2)
+    if (cb (kv[i], kv[i + 1], payload))
+      break;
+  for (size_t i = 0; i < n; i++)
+    free (kv[i]);
+  free (kv);
+  return r;
 }
 
 int

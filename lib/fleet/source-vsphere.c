@@ -130,9 +130,8 @@ vd__fleet_vsphere_inventory (const char *source, vd_fleet_disk_cb cb,
     r = vd_vsphere_inventory (s, &inv);
   host = s ? vd_vsphere_about (s, VD_VSPHERE_ABOUT_HOST) : NULL;
   if (!host)
-    host = base + 10 + (strchr (base + 10, '@')
-                        ? (size_t) (strchr (base + 10, '@') - (base + 10)) + 1
-                        : 0);
+    host = strrchr (base + 10, '@') ? strrchr (base + 10, '@') + 1
+                                    : base + 10;   /* (USER may hold an @) */
   for (size_t i = 0; r == 0 && inv && i < inv->n_vms; i++) {
     const struct vd_vsphere_vm *vm = &inv->vms[i];
     for (size_t k = 0; r == 0 && k < vm->n_disks; k++)

@@ -66,6 +66,8 @@ vd__vs_open_file (struct vd_io **out, struct vd_vsphere *s, const char *dc,
 char *
 vd__vs_unescape (const char *s, size_t n)
 {
+  if (n == 0)                   /* (curl would take 0 as "up to the NUL") */
+    return strdup ("");
   CURL *h = curl_easy_init ();
   int len = 0;
   char *un = h ? curl_easy_unescape (h, s, (int) n, &len) : NULL;

@@ -69,7 +69,7 @@ check "the datastore reads again after the repairs" bash -c "'$VDISK' fcd cat '$
 pattern "$DS/fcd-catalog.db" 65536 7
 refused "a catalog of random bytes: list" "not an SQLite database|not a usable FCD catalog" "$VDISK" fcd list "$DS"
 refused "... create" "not an SQLite database|not a usable FCD catalog" "$VDISK" fcd create --name x --size 1M "$DS"
-check "no -wal or -shm made beside a corrupt catalog" bash -c "[ ! -e '$DS/fcd-catalog.db-wal' ] && [ ! -e '$DS/fcd-catalog.db-shm' ]"
+check "no -wal, -shm or -journal made beside a corrupt catalog" bash -c "[ ! -e '$DS/fcd-catalog.db-wal' ] && [ ! -e '$DS/fcd-catalog.db-shm' ] && [ ! -e '$DS/fcd-catalog.db-journal' ]"
 reset
 python3 - "$DS/fcd-catalog.db" <<'PY'
 import sys

@@ -95,6 +95,16 @@ env -u VDISK_VSPHERE_PASSWORD_FILE "$VDISK" vsphere ls --cafile "$VCSIM_CERT" "$
   > /dev/null 2>err </dev/null; rc=$?
 check "no password anywhere: a clear error (exit $rc)" \
   sh -c "test $rc = 1 && grep -q 'no password' err"
+# USER is %-decoded; an empty one (or one that decodes to a NUL) is an
+# error before anything is sent, never a login as something else
+"$VDISK" vsphere ls --cafile "$VCSIM_CERT" "r%6F%6Ft@$VCSIM_HOST" > /dev/null 2>err; rc=$?
+check "the user r%6F%6Ft is root (exit $rc: $(head -c 200 err))" test $rc = 0
+"$VDISK" vsphere ls --cafile "$VCSIM_CERT" "@$VCSIM_HOST" > /dev/null 2>err; rc=$?
+check "an empty user (@HOST) is refused: 'no user name' (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'no user name' err"
+"$VDISK" vsphere ls --cafile "$VCSIM_CERT" "ro%00t@$VCSIM_HOST" > /dev/null 2>err; rc=$?
+check "a user with %00 is refused (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'bad %-escape in the user name' err"
 
 # ---- inventory ------------------------------------------------------------
 "$VDISK" vsphere ls --json --cafile "$VCSIM_CERT" "$S" > ls.json 2>err
