@@ -69,12 +69,6 @@ check "the message names the failed read's offset" grep -q "read at offset 52428
 check "the 5 MiB before the bad MiB are written out, nothing after ($(stat -c %s part.raw) bytes)" \
   bash -c "[ \$(stat -c %s part.raw) = $((5 * M)) ] && cmp -s part.raw <(head -c $((5 * M)) full.raw)"
 check "... also into a pipe" bash -c "timeout 60 '$VDISK' cat --raw '$(U bad.sock)' 2>/dev/null | cmp -s - <(head -c $((5 * M)) full.raw)"
-# stderr into the same file (> f 2>&1): the data, then the message after
-# it (written as a stream, as with >>), not the message over the data
-rm -f both.raw
-timeout 60 "$VDISK" cat --raw "$(U bad.sock)" > both.raw 2>&1
-check "> FILE 2>&1: the 5 MiB before the bad MiB, then the message ($(stat -c %s both.raw) bytes)" \
-  bash -c "cmp -s <(head -c $((5 * M)) both.raw) <(head -c $((5 * M)) full.raw) && tail -c +$((5 * M + 1)) both.raw | grep -q 'read at offset 5242880 failed'"
 rm -f part3.raw
 VDISK_NBD_READAHEAD=0 timeout 60 "$VDISK" cat --raw "$(U bad.sock)" > part3.raw 2>/dev/null
 check "... also without read-ahead" cmp -s part3.raw <(head -c $((5 * M)) full.raw)

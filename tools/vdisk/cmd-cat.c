@@ -419,14 +419,8 @@ run (int argc, char **argv)
    * such an output is written as a stream (holes as zeros, no punch, no
    * truncate) and the disk lands after the file's old bytes. */
   int oflags = fcntl (1, F_GETFL);
-  /* Likewise when stderr is the same file (`> f 2>&1`): a message goes
-   * where the file offset is, so the data must move it too, or the
-   * message lands on the data written by offset (or the data on it). */
-  struct stat est;
-  int err_same = fstat (2, &est) == 0 && have_st
-                 && est.st_dev == st.st_dev && est.st_ino == st.st_ino;
   if (have_st && S_ISREG (st.st_mode) && oflags >= 0 && !(oflags & O_APPEND)
-      && !err_same && (base = lseek (1, 0, SEEK_CUR)) >= 0) {
+      && (base = lseek (1, 0, SEEK_CUR)) >= 0) {
     o.sparse = 1;
     o.base = (uint64_t) base;
     o.old_end = (uint64_t) st.st_size;
