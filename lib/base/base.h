@@ -137,6 +137,18 @@ struct vd__dl_lib {
 /* dlopen l->soname once and resolve its names into l->fns; 0, or
  * VD_ENOTSUP saying what needs it (what) and which package to install. */
 int vd__dl_need (struct vd__dl_lib *l, const char *what);
+/* The one definition of a library's table beside its header: the table
+ * tbl (declared there), its struct vd__dl_lib and the loader load (what)
+ * calling vd__dl_need; the names come as VD__X_FNS (VD__DL_NAME). */
+#define VD__DL_NAME(f) #f,
+#define VD__DL_DEFINE(tbl, load, soname, package, feature, ...)           \
+  static const char *const tbl##_names[] = { __VA_ARGS__ };               \
+  static struct vd__dl_lib tbl##_lib = {                                  \
+    soname, package, feature, tbl##_names,                                \
+    sizeof tbl##_names / sizeof tbl##_names[0], (void **) &tbl,           \
+    PTHREAD_MUTEX_INITIALIZER, 0, 0, ""                                   \
+  };                                                                      \
+  int load (const char *what) { return vd__dl_need (&tbl##_lib, what); }
 
 /* ---- work folders (workdir.c) ----------------------------------------- */
 

@@ -11,17 +11,6 @@
 
 struct vd__curl_fns vd__curl_fn;   /* filled once (lib/base/dl.c), then read */
 
-#define VD__CURL_NAME(f) #f,
-static const char *const names[] = { VD__CURL_FNS (VD__CURL_NAME) };
-#undef VD__CURL_NAME
-static struct vd__dl_lib lib = {
-  VD_CURL_SONAME, "libcurl4 (libcurl4-openssl-dev to build)", "HTTPS", names, sizeof names / sizeof names[0],
-  (void **) &vd__curl_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
-};
-
-int
-vd__curl_load (const char *what)
-{
-  return vd__dl_need (&lib, what);
-}
+VD__DL_DEFINE (vd__curl_fn, vd__curl_load, VD_CURL_SONAME, "libcurl4 (libcurl4-openssl-dev to build)", "HTTPS",
+               VD__CURL_FNS (VD__DL_NAME))
 #endif

@@ -11,17 +11,6 @@
 
 struct vd__nbd_fns vd__nbd_fn;   /* filled once (lib/base/dl.c), then read */
 
-#define VD__NBD_NAME(f) #f,
-static const char *const names[] = { VD__NBD_FNS (VD__NBD_NAME) };
-#undef VD__NBD_NAME
-static struct vd__dl_lib lib = {
-  VD_NBD_SONAME, "libnbd0", "NBD", names, sizeof names / sizeof names[0],
-  (void **) &vd__nbd_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
-};
-
-int
-vd__nbd_load (const char *what)
-{
-  return vd__dl_need (&lib, what);
-}
+VD__DL_DEFINE (vd__nbd_fn, vd__nbd_load, VD_NBD_SONAME, "libnbd0", "NBD",
+               VD__NBD_FNS (VD__DL_NAME))
 #endif

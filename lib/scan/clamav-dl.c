@@ -11,17 +11,6 @@
 
 struct vd__clam_fns vd__clam_fn;   /* filled once (lib/base/dl.c), then read */
 
-#define VD__CLAM_NAME(f) #f,
-static const char *const names[] = { VD__CLAM_FNS (VD__CLAM_NAME) };
-#undef VD__CLAM_NAME
-static struct vd__dl_lib lib = {
-  VD_CLAM_SONAME, "libclamav12", "ClamAV", names, sizeof names / sizeof names[0],
-  (void **) &vd__clam_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
-};
-
-int
-vd__clam_load (const char *what)
-{
-  return vd__dl_need (&lib, what);
-}
+VD__DL_DEFINE (vd__clam_fn, vd__clam_load, VD_CLAM_SONAME, "libclamav12", "ClamAV",
+               VD__CLAM_FNS (VD__DL_NAME))
 #endif

@@ -11,17 +11,6 @@
 
 struct vd__xml_fns vd__xml_fn;   /* filled once (lib/base/dl.c), then read */
 
-#define VD__XML_NAME(f) #f,
-static const char *const names[] = { VD__XML_FNS (VD__XML_NAME) VD__XML_VARS (VD__XML_NAME) };
-#undef VD__XML_NAME
-static struct vd__dl_lib lib = {
-  VD_XML_SONAME, "libxml2", "vSphere", names, sizeof names / sizeof names[0],
-  (void **) &vd__xml_fn, PTHREAD_MUTEX_INITIALIZER, 0, 0, ""
-};
-
-int
-vd__xml_load (const char *what)
-{
-  return vd__dl_need (&lib, what);
-}
+VD__DL_DEFINE (vd__xml_fn, vd__xml_load, VD_XML_SONAME, "libxml2", "vSphere",
+               VD__XML_FNS (VD__DL_NAME) VD__XML_VARS (VD__DL_NAME))
 #endif

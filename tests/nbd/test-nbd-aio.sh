@@ -65,21 +65,11 @@ check "vdisk cat into a pipe (holes written from zeros) reads the export byte fo
 check "four connections were used" grep -q 'connections 4' st3.txt
 timeout 60 nbdcopy "$(U delay.sock)" n.raw
 check "nbdcopy reads the same bytes" cmp -s n.raw c4.raw
-cat > datamap.py <<'PY'
-import json, sys
-runs = json.load(open(sys.argv[1])); out = []
-for r in runs:
-    start, length = r.get("start", r.get("offset")), r["length"]
-    data = r["data"] if "data" in r else not (r["type"] & 2)
-    if not data: continue
-    if out and out[-1][1] == start: out[-1][1] = start + length
-    else: out.append([start, start + length])
-print(out)
-PY
+DATAMAP="$VDISK_TOP/tests/helpers/datamap.py"
 timeout 60 "$VDISK" map --json "$(U delay.sock)" > m1.json
 timeout 60 nbdinfo --map --json "$(U delay.sock)" > m2.json
 check "vdisk map (async block status) agrees with nbdinfo --map" \
-  bash -c "[ \"\$(python3 datamap.py m1.json)\" = \"\$(python3 datamap.py m2.json)\" ] && [ \"\$(python3 datamap.py m1.json)\" != '[]' ]"
+  bash -c "[ \"\$(python3 $DATAMAP m1.json)\" = \"\$(python3 $DATAMAP m2.json)\" ] && [ \"\$(python3 $DATAMAP m1.json)\" != '[]' ]"
 # bounded memory: the read-ahead window and the requests in flight, not
 # the size of the export
 if [ -x /usr/bin/time ] && ! ldd "$VDISK" 2>/dev/null | grep -q libasan; then

@@ -24,19 +24,9 @@ U="nbd+unix:///?socket=$S"
 timeout 120 "$VDISK" map --json "$U" > m1.json
 n_bs=$(grep -c 'Extents id=[0-9]* offset=' log.txt)  # the requests (not the replies)
 timeout 120 nbdinfo --map --json "$U" > m2.json
-cat > datamap.py <<'PY'
-import json, sys
-runs = json.load(open(sys.argv[1])); out = []
-for r in runs:
-    start, length = r.get("start", r.get("offset")), r["length"]
-    data = r["data"] if "data" in r else not (r["type"] & 2)
-    if not data: continue
-    if out and out[-1][1] == start: out[-1][1] = start + length
-    else: out.append([start, start + length])
-print(len(out), out[:3], out[-3:])
-PY
-check "the export holds 10500 data runs (nbdinfo --map)" bash -c "python3 datamap.py m2.json | grep -q '^10500 '"
-check "vdisk map agrees with nbdinfo --map" bash -c "[ \"\$(python3 datamap.py m1.json)\" = \"\$(python3 datamap.py m2.json)\" ]"
+DATAMAP="$VDISK_TOP/tests/helpers/datamap.py"
+check "the export holds 10500 data runs (nbdinfo --map)" bash -c "test \"\$(python3 $DATAMAP --count m2.json)\" = 10500"
+check "vdisk map agrees with nbdinfo --map" bash -c "[ \"\$(python3 $DATAMAP m1.json)\" = \"\$(python3 $DATAMAP m2.json)\" ]"
 check "the cache is capped in all: a second round of block status requests ($n_bs > 4)" test "$n_bs" -gt 4
 stop_server
 done_testing

@@ -82,31 +82,19 @@ check "the '[datastore] path' export form reads the disk" \
   bash -c "timeout 20 nbdcopy '$(uri "[ds] vm/monolithicSparse.vmdk")' - | cmp -s - local.raw"
 
 # ---- map: nbdinfo --map (server) vs vdisk map (local) and vdisk map URI ----
-cat > datamap.py <<'PY'
-import json, sys
-# data ranges, merged: from `vdisk map --json` or `nbdinfo --map --json`
-runs = json.load(open(sys.argv[1]))
-out = []
-for r in runs:
-    start, length = r.get("start", r.get("offset")), r["length"]
-    data = r["data"] if "data" in r else not (r["type"] & 2)
-    if not data: continue
-    if out and out[-1][1] == start: out[-1][1] = start + length
-    else: out.append([start, start + length])
-print(out)
-PY
+DATAMAP="$VDISK_TOP/tests/helpers/datamap.py"
 for d in vm/monolithicSparse.vmdk vm/vmfsThin.vmdk chain-top.vmdk; do
   "$VDISK" map --json "ds/$d" > m1.json
   timeout 20 nbdinfo --map --json "$(uri "$d")" > m2.json 2>err.txt
   check "nbdinfo --map agrees with vdisk map ($d)" \
-    bash -c "[ \"\$(python3 datamap.py m1.json)\" = \"\$(python3 datamap.py m2.json)\" ]"
+    bash -c "[ \"\$(python3 $DATAMAP m1.json)\" = \"\$(python3 $DATAMAP m2.json)\" ]"
 done
 export VDISK_NBD_USER=alice VDISK_NBD_PASSWORD=secret
 SU() { echo "nbds+unix:///$1?socket=$S"; }
 "$VDISK" map --json "$(SU vm/monolithicSparse.vmdk)" > m3.json 2>err.txt
 "$VDISK" map --json ds/vm/monolithicSparse.vmdk > m1.json
 check "vdisk map of a URI shows the holes (password login)" \
-  bash -c "[ \"\$(python3 datamap.py m1.json)\" = \"\$(python3 datamap.py m3.json)\" ] && grep -q hole m3.json"
+  bash -c "[ \"\$(python3 $DATAMAP m1.json)\" = \"\$(python3 $DATAMAP m3.json)\" ] && grep -q hole m3.json"
 check "vdisk cat of a URI equals the local read" \
   bash -c "'$VDISK' cat '$(SU vm/monolithicSparse.vmdk)' | cmp -s - local.raw"
 
