@@ -70,8 +70,8 @@ endif
 vd_objs = $(filter $(addprefix %/,$(1)),$(LIB_OBJS))
 
 # The SONAME of a library that is loaded on first use (lib/base/dl.c), as
-# the build finds it: $(call vd_soname,PKG,FILE) (empty: the default in
-# the source).
+# the build finds it: $(call vd_soname,PKG,FILE) (empty: the mk file's
+# default, the one Debian 12 ships).
 vd_soname = $(shell readelf -d "$$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2)" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 
 VD_CONFIG_NAMES := CLAMAV LIBNBD NETTLE JSONC NBDKIT SQLITE3 FUSE3 LIBCURL LIBXML2 IPSECMB

@@ -10,7 +10,7 @@
 $(call vd_objs,io-nbd.o io-nbd-engine.o io-nbd-readahead.o io-nbd-bs.o nbd-dl.o): OBJ_CFLAGS += $(LIBNBD_CFLAGS) $(NETTLE_CFLAGS)
 PKG_LIBS += $(NETTLE_LIBS)
 NBD_SONAME := $(call vd_soname,libnbd,libnbd.so)
-$(call vd_objs,nbd-dl.o): OBJ_CFLAGS += $(if $(NBD_SONAME),-DVD_NBD_SONAME='"$(NBD_SONAME)"')
+$(call vd_objs,nbd-dl.o): OBJ_CFLAGS += -DVD_NBD_SONAME='"$(or $(NBD_SONAME),libnbd.so.0)"'
 
 # VixDiskLib against a vdisk server (run by tests/nbd/test-nbd-serve.sh; not a
 # test-* program, as it needs the server the script starts).

@@ -5,4 +5,4 @@
 # build time, no -lclamav.
 $(call vd_objs,scan-clamav.o clamav-dl.o): OBJ_CFLAGS += $(CLAMAV_CFLAGS)
 CLAM_SONAME := $(call vd_soname,libclamav,libclamav.so)
-$(call vd_objs,clamav-dl.o): OBJ_CFLAGS += $(if $(CLAM_SONAME),-DVD_CLAM_SONAME='"$(CLAM_SONAME)"')
+$(call vd_objs,clamav-dl.o): OBJ_CFLAGS += -DVD_CLAM_SONAME='"$(or $(CLAM_SONAME),libclamav.so.12)"'

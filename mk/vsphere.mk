@@ -20,8 +20,8 @@ ifneq ($(shell pkg-config --exists libcurl libxml-2.0 openssl 2>/dev/null && ech
   # libcurl4-gnutls-dev, libxml2.so.16 from libxml2 2.14 on)
   CURL_SONAME := $(call vd_soname,libcurl,libcurl.so)
   XML_SONAME := $(call vd_soname,libxml-2.0,libxml2.so)
-  $(call vd_objs,curl-dl.o): OBJ_CFLAGS += $(if $(CURL_SONAME),-DVD_CURL_SONAME='"$(CURL_SONAME)"')
-  $(call vd_objs,xml-dl.o): OBJ_CFLAGS += $(if $(XML_SONAME),-DVD_XML_SONAME='"$(XML_SONAME)"')
+  $(call vd_objs,curl-dl.o): OBJ_CFLAGS += -DVD_CURL_SONAME='"$(or $(CURL_SONAME),libcurl.so.4)"'
+  $(call vd_objs,xml-dl.o): OBJ_CFLAGS += -DVD_XML_SONAME='"$(or $(XML_SONAME),libxml2.so.2)"'
   # (a unit test that drives libcurl itself links it)
   $(O)/tests/test-io-https: PKG_LIBS += $(shell pkg-config --libs libcurl)
 endif

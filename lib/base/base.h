@@ -138,10 +138,12 @@ struct vd__dl_lib {
  * VD_ENOTSUP saying what needs it (what) and which package to install. */
 int vd__dl_need (struct vd__dl_lib *l, const char *what);
 /* The one definition of a library's table beside its header: the table
- * tbl (declared there), its struct vd__dl_lib and the loader load (what)
- * calling vd__dl_need; the names come as VD__X_FNS (VD__DL_NAME). */
+ * tbl of type type (filled once by vd__dl_need, then only read), its
+ * struct vd__dl_lib and the loader load (what); the names come as
+ * VD__X_FNS (VD__DL_NAME), the SONAME from the mk file. */
 #define VD__DL_NAME(f) #f,
-#define VD__DL_DEFINE(tbl, load, soname, package, feature, ...)           \
+#define VD__DL_DEFINE(type, tbl, load, soname, package, feature, ...)     \
+  type tbl;                                                               \
   static const char *const tbl##_names[] = { __VA_ARGS__ };               \
   static struct vd__dl_lib tbl##_lib = {                                  \
     soname, package, feature, tbl##_names,                                \
